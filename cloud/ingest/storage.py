@@ -1,0 +1,43 @@
+"""Tables of the ingest path: dead letters and received batches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db.base import Base, UTCDateTime, utcnow
+
+
+class DeadLetter(Base):
+    """A message, or part of one, that broke the wire contract, with the reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    #: Parsed from the topic when possible; "" when the topic itself was bad.
+    county: Mapped[str] = mapped_column(String(6), default="", index=True)
+    gateway_id: Mapped[str] = mapped_column(String(64), default="")
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    field: Mapped[str] = mapped_column(String(255), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReceivedBatch(Base):
+    """Every data batch written, keyed by its natural id: a resend is a duplicate."""
+
+    __tablename__ = "received_batches"
+
+    gateway_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    points: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,49 @@
+"""Cloud settings from the environment (prefix ``DEHONG_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Clearly marked demo default. Production sets DEHONG_JWT_SECRET; `dehong cloud serve`
+#: refuses to start with this value unless DEHONG_DEMO=1.
+DEMO_JWT_SECRET = "demo-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEHONG_", env_file=".env", extra="ignore")
+
+    #: Relational store. SQLite by default; ``postgresql://user@host/db`` in production.
+    database_url: str = "sqlite:///var/dehong.db"
+    #: InfluxDB v1 HTTP API, e.g. ``http://127.0.0.1:8086``. Empty: the embedded SQLite store.
+    influx_url: str = ""
+    influx_db: str = "dehong"
+    influx_username: str = ""
+    influx_password: SecretStr = SecretStr("")
+    #: Embedded time-series store, used when ``influx_url`` is empty.
+    tsdb_path: Path = Path("var/timeseries.db")
+    #: Broker the cloud services connect to, e.g. ``mqtt://ingest:secret@127.0.0.1:1883``.
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    #: Use MQTT shared subscriptions for the ingest workers (Mosquitto 2, EMQX).
+    mqtt_shared: bool = False
+    #: Where generated Mosquitto passwd/acl files are written by provisioning.
+    mosquitto_dir: Path = Path("var/mosquitto")
+    #: PID file of the Mosquitto to signal (SIGHUP) after regenerating its files.
+    mosquitto_pid_file: Path | None = None
+
+    jwt_secret: SecretStr = SecretStr(DEMO_JWT_SECRET)
+    jwt_ttl_s: int = 3600
+    demo: bool = False
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    #: Write-acks are batched for at most this long before they are published.
+    ack_linger_ms: int = Field(default=50, ge=0, le=5000)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,3 @@
+"""The ``dehong`` command line and the one-command demo."""
+
+__version__ = "0.1.0"
