@@ -78,7 +78,9 @@ def decode(kind: type[M], payload: bytes, limits: Limits = DEFAULT_LIMITS) -> M:
     except orjson.JSONDecodeError as exc:
         raise ProtocolError("not_json", "", f"payload is not JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise ProtocolError("invalid", "", f"payload must be a JSON object, got {type(raw).__name__}")
+        raise ProtocolError(
+            "invalid", "", f"payload must be a JSON object, got {type(raw).__name__}"
+        )
     version = raw.get("v")
     if version != SCHEMA_VERSION:
         raise ProtocolError(

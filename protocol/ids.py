@@ -60,10 +60,11 @@ def check_device_id(value: str) -> str:
 
 
 def check_metric(value: str) -> str:
-    if not METRIC_RE.match(value):
+    # "__" is reserved: the time-series store keeps a metric's quality flags as "{metric}__q".
+    if not METRIC_RE.match(value) or "__" in value:
         raise ValueError(
             f"invalid metric name {value!r}: use 1-32 characters of a-z, 0-9 and '_', "
-            "starting with a letter"
+            "starting with a letter, without '__'"
         )
     return value
 

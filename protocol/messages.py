@@ -69,7 +69,9 @@ class Series(BaseModel):
     site: SiteId | None = None
     t0: Millis
     n: Annotated[int, Field(strict=True, ge=1, le=DEFAULT_LIMITS.max_readings_per_batch)]
-    dt: Annotated[int, Field(strict=True, ge=1)] | list[Annotated[int, Field(strict=True, ge=1)]] = 1000
+    dt: (
+        Annotated[int, Field(strict=True, ge=1)] | list[Annotated[int, Field(strict=True, ge=1)]]
+    ) = 1000
     values: dict[MetricName, list[Float | None]]
     quality: dict[str, list[tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1)]]]] = {}
 

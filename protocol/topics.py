@@ -74,9 +74,13 @@ class Topic:
     def parse(cls, topic: str) -> Topic:
         parts = topic.split("/")
         if len(parts) < 5 or parts[0] != ROOT:
-            raise TopicError(f"topic {topic!r}: expected {PREFIX}/{{county}}/{{gateway}}/{{channel}}")
+            raise TopicError(
+                f"topic {topic!r}: expected {PREFIX}/{{county}}/{{gateway}}/{{channel}}"
+            )
         if parts[1] != VERSION:
-            raise TopicError(f"topic {topic!r}: unsupported version {parts[1]!r}, expected {VERSION!r}")
+            raise TopicError(
+                f"topic {topic!r}: unsupported version {parts[1]!r}, expected {VERSION!r}"
+            )
         county, gateway, rest = parts[2], parts[3], "/".join(parts[4:])
         try:
             check_county(county)

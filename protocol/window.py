@@ -24,7 +24,9 @@ class Rejection:
     indices: tuple[int, ...]  # positions within the series that are refused
 
 
-def check_series(index: int, series: Series, now_ms: int, limits: Limits = DEFAULT_LIMITS) -> list[Rejection]:
+def check_series(
+    index: int, series: Series, now_ms: int, limits: Limits = DEFAULT_LIMITS
+) -> list[Rejection]:
     """Which timestamps of one series fall outside the window, grouped by cause."""
     newest = now_ms + limits.max_future_skew_ms
     oldest = now_ms - limits.raw_retention_ms

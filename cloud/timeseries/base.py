@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: A metric's non-zero quality flags are stored beside it as the float field "{metric}__q".
+QUALITY_SUFFIX = "__q"
+
+Aggregate = Literal["mean", "min", "max", "count"]
+
+
+class TimeSeriesError(RuntimeError):
+    """The store refused or could not take a request.
+
+    ``retryable`` is true for outages (connection refused, timeouts, 5xx): the
+    caller keeps the data and tries again. False means the data itself was refused
+    (a type conflict, a point outside retention): retrying will not help.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One InfluxDB point: measurement, tags (county, site, device), float fields."""
+
+    measurement: str
+    device: str
+    county: str
+    site: str
+    ts_ms: int
+    fields: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LatestValue:
+    metric: str
+    ts_ms: int
+    value: float
+    quality: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One window of a range query. ``ts_ms`` is the window start (epoch aligned)."""
+
+    ts_ms: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    count: int
+
+
+class TimeSeriesStore(abc.ABC):
+    """What ingest and the API need from a time-series database, and no more."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and create the database and retention policy if missing (idempotent)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """True when the store answers."""
+
+    @abc.abstractmethod
+    async def write(self, points: Sequence[Point]) -> None:
+        """Write points; idempotent. Raises TimeSeriesError."""
+
+    @abc.abstractmethod
+    async def latest(self, measurement: str, device: str) -> list[LatestValue]:
+        """The newest value of every metric of one device (quality fields folded in)."""
+
+    @abc.abstractmethod
+    async def range(
+        self,
+        measurement: str,
+        device: str,
+        metric: str,
+        start_ms: int,
+        end_ms: int,
+        every_ms: int,
+    ) -> list[Bucket]:
+        """Windows of ``every_ms`` over [start, end): mean, min, max and count."""
+
+    @abc.abstractmethod
+    async def count(self, measurement: str, device: str | None = None) -> int:
+        """How many points a measurement holds (for one device); for tests and checks."""
+
+    async def __aenter__(self) -> TimeSeriesStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

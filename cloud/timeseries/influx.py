@@ -1,0 +1,227 @@
+"""InfluxDB through the v1 HTTP API (``/write`` line protocol, ``/query`` InfluxQL).
+
+Works against InfluxDB 1.x, 2.x (v1 compatibility with a DBRP mapping) and 3.x.
+CI runs Debian's influxdb 1.6.7. Timestamps are ms precision throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from cloud.timeseries.base import (
+    QUALITY_SUFFIX,
+    Bucket,
+    LatestValue,
+    Point,
+    TimeSeriesError,
+    TimeSeriesStore,
+)
+from cloud.timeseries.lineprotocol import lines, quote_ident, quote_string
+
+#: Raw retention. The wire contract accepts readings up to 90 days old, so the raw
+#: retention policy keeps a margin beyond that: a backlog is never refused by InfluxDB.
+RAW_RETENTION = "100d"
+
+
+class InfluxStore(TimeSeriesStore):
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str = "dehong",
+        username: str = "",
+        password: str = "",
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self._auth = (username, password) if username else None
+        self._timeout = timeout_s
+        self._client: httpx.AsyncClient | None = None
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.url,
+                auth=self._auth,
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+            )
+        await self.query(f"CREATE DATABASE {quote_ident(self.database)}", db=None)
+        await self.query(
+            f'CREATE RETENTION POLICY "raw" ON {quote_ident(self.database)} '
+            f"DURATION {RAW_RETENTION} REPLICATION 1 DEFAULT",
+            db=None,
+            tolerate="already exists",
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise TimeSeriesError("InfluxStore is not open; call open()", retryable=True)
+        return self._client
+
+    async def ping(self) -> bool:
+        try:
+            r = await self._http().get("/ping")
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 204
+
+    async def write(self, points: Sequence[Point]) -> None:
+        if not points:
+            return
+        await self.write_lines(lines(points))
+
+    async def write_lines(self, body: str) -> None:
+        try:
+            r = await self._http().post(
+                "/write", params={"db": self.database, "precision": "ms"}, content=body.encode()
+            )
+        except httpx.HTTPError as exc:
+            raise TimeSeriesError(
+                f"InfluxDB at {self.url} unreachable: {exc!r}", retryable=True
+            ) from exc
+        if r.status_code == 204:
+            return
+        detail = _error_text(r)
+        retryable = r.status_code >= 500 or r.status_code == 429
+        raise TimeSeriesError(
+            f"InfluxDB refused the write ({r.status_code}): {detail}", retryable=retryable
+        )
+
+    async def query(
+        self, q: str, *, db: str | None = "", tolerate: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Run InfluxQL; return the ``series`` of the first statement."""
+        params = {"q": q, "epoch": "ms"}
+        database = self.database if db == "" else db
+        if database:
+            params["db"] = database
+        try:
+            r = await self._http().post("/query", data=params)
+        except httpx.HTTPError as exc:
+            raise TimeSeriesError(
+                f"InfluxDB at {self.url} unreachable: {exc!r}", retryable=True
+            ) from exc
+        if r.status_code >= 400:
+            raise TimeSeriesError(
+                f"InfluxDB query failed ({r.status_code}): {_error_text(r)}",
+                retryable=r.status_code >= 500,
+            )
+        body = r.json()
+        results = body.get("results", [])
+        if not results:
+            return []
+        first = results[0]
+        if "error" in first:
+            if tolerate and tolerate in first["error"]:
+                return []
+            raise TimeSeriesError(f"InfluxQL error: {first['error']}", retryable=False)
+        return list(first.get("series", []))
+
+    async def latest(self, measurement: str, device: str) -> list[LatestValue]:
+        # last(*) would return one row with one time; query each field's newest separately
+        # by selecting last() per field with its own time via GROUP BY-less subqueries is not
+        # in 1.x, so ask for the newest row, then the newest value of each field.
+        keys = await self.query(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
+        fields = [row[0] for s in keys for row in s.get("values", [])]
+        if not fields:
+            return []
+        out: dict[str, tuple[int, float]] = {}
+        where = f"WHERE device = {quote_string(device)}"
+        stmts = ";".join(
+            f"SELECT last({quote_ident(f)}) FROM {quote_ident(measurement)} {where}" for f in fields
+        )
+        data = await self._multi(stmts)
+        for f, series in zip(fields, data, strict=True):
+            for s in series:
+                for ts, value in s.get("values", []):
+                    if value is not None:
+                        out[f] = (int(ts), float(value))
+        result = []
+        for name, (ts, value) in sorted(out.items()):
+            if name.endswith(QUALITY_SUFFIX):
+                continue
+            q = out.get(name + QUALITY_SUFFIX)
+            quality = int(q[1]) if q is not None and q[0] == ts else 0
+            result.append(LatestValue(name, ts, value, quality))
+        return result
+
+    async def _multi(self, statements: str) -> list[list[dict[str, Any]]]:
+        try:
+            r = await self._http().post(
+                "/query", data={"q": statements, "db": self.database, "epoch": "ms"}
+            )
+        except httpx.HTTPError as exc:
+            raise TimeSeriesError(
+                f"InfluxDB at {self.url} unreachable: {exc!r}", retryable=True
+            ) from exc
+        if r.status_code >= 400:
+            raise TimeSeriesError(
+                f"InfluxDB query failed ({r.status_code}): {_error_text(r)}",
+                retryable=r.status_code >= 500,
+            )
+        out = []
+        for res in r.json().get("results", []):
+            if "error" in res:
+                raise TimeSeriesError(f"InfluxQL error: {res['error']}", retryable=False)
+            out.append(list(res.get("series", [])))
+        return out
+
+    async def range(
+        self,
+        measurement: str,
+        device: str,
+        metric: str,
+        start_ms: int,
+        end_ms: int,
+        every_ms: int,
+    ) -> list[Bucket]:
+        f = quote_ident(metric)
+        q = (
+            f"SELECT mean({f}), min({f}), max({f}), count({f}) FROM {quote_ident(measurement)} "
+            f"WHERE device = {quote_string(device)} "
+            f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms "
+            f"GROUP BY time({int(every_ms)}ms) fill(none)"
+        )
+        out = []
+        for s in await self.query(q):
+            for ts, mean, lo, hi, n in s.get("values", []):
+                out.append(Bucket(int(ts), mean, lo, hi, int(n or 0)))
+        return out
+
+    async def count(self, measurement: str, device: str | None = None) -> int:
+        # Count rows (points), not field values: every point we write has at least one
+        # metric; count the most populated field.
+        keys = await self.query(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
+        fields = [
+            row[0]
+            for s in keys
+            for row in s.get("values", [])
+            if not row[0].endswith(QUALITY_SUFFIX)
+        ]
+        if not fields:
+            return 0
+        where = f" WHERE device = {quote_string(device)}" if device is not None else ""
+        sel = ", ".join(f"count({quote_ident(f)})" for f in fields)
+        best = 0
+        for s in await self.query(f"SELECT {sel} FROM {quote_ident(measurement)}{where}"):
+            for row in s.get("values", []):
+                best = max(best, *(int(x or 0) for x in row[1:]))
+        return best
+
+
+def _error_text(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text[:500]
+    return str(body.get("error", body))[:500]

@@ -1,0 +1,37 @@
+"""Finding the real servers the integration tests need.
+
+With ``CI=true`` a missing service is a failure, never a skip: CI must prove the
+real path. On a developer machine it is a skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def missing(what: str) -> None:
+    """Fail under CI, skip elsewhere, naming what is missing and how to get it."""
+    if in_ci():
+        pytest.fail(f"{what} (CI=true: a missing service is a failure; .ci/run starts it)")
+    pytest.skip(what)
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
