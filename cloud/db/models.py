@@ -4,7 +4,7 @@ from cloud.audit.storage import AuditEntry
 from cloud.auth.storage import ApiKey, User
 from cloud.db.base import Base
 from cloud.devices.storage import Device, Gateway, GatewaySeq
-from cloud.ingest.storage import DeadLetter, ReceivedBatch
+from cloud.ingest.storage import DeadLetter, EventRecord, ReceivedBatch
 from cloud.provisioning.storage import ServiceAccount
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DeadLetter",
+    "EventRecord",
     "Device",
     "Gateway",
     "GatewaySeq",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.base import Base, UTCDateTime, utcnow
@@ -41,3 +43,20 @@ class ReceivedBatch(Base):
     deliveries: Mapped[int] = mapped_column(Integer, default=1)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventRecord(Base):
+    """An event from a gateway (alarm, device up/down, inspection, buffer, driver)."""
+
+    __tablename__ = "events"
+
+    gateway_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    device: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 23:39:03.569165
+Create Date: 2026-11-28 23:41:37.817956
 """
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import cloud.db.base
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -90,6 +91,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_devices_county"), ["county"], unique=False)
         batch_op.create_index("ix_devices_county_gateway", ["county", "gateway_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_devices_gateway_id"), ["gateway_id"], unique=False)
+
+    op.create_table(
+        "events",
+        sa.Column("gateway_id", sa.String(length=48), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("county", sa.String(length=6), nullable=False),
+        sa.Column("ts", cloud.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column("device", sa.String(length=128), nullable=True),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("attrs", sa.JSON(), nullable=False),
+        sa.Column("received_at", cloud.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("gateway_id", "event_id", name=op.f("pk_events")),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_events_county"), ["county"], unique=False)
+        batch_op.create_index(batch_op.f("ix_events_device"), ["device"], unique=False)
+        batch_op.create_index(batch_op.f("ix_events_ts"), ["ts"], unique=False)
+        batch_op.create_index(batch_op.f("ix_events_type"), ["type"], unique=False)
 
     op.create_table(
         "gateway_seq",
@@ -179,6 +200,13 @@ def downgrade() -> None:
 
     op.drop_table("gateways")
     op.drop_table("gateway_seq")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_events_type"))
+        batch_op.drop_index(batch_op.f("ix_events_ts"))
+        batch_op.drop_index(batch_op.f("ix_events_device"))
+        batch_op.drop_index(batch_op.f("ix_events_county"))
+
+    op.drop_table("events")
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_devices_gateway_id"))
         batch_op.drop_index("ix_devices_county_gateway")

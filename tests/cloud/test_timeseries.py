@@ -1,0 +1,76 @@
+"""The time-series contract, on both implementations (SQLite and the real InfluxDB)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError
+from cloud.timeseries.lineprotocol import point_line, quote_ident, quote_string
+
+T0 = (int(time.time() * 1000) - 86_400_000) // 60_000 * 60_000  # a minute boundary, yesterday
+
+
+def pt(ts: int, **fields: float) -> Point:
+    return Point("cold_room", "gw-a.room-1", "533103", "coop-1", ts, dict(fields))
+
+
+async def test_write_latest_range(ts_store) -> None:
+    points = [pt(T0 + i * 1000, temperature=4.0 + i / 10, humidity=80.0) for i in range(120)]
+    await ts_store.write(points)
+    latest = {v.metric: v for v in await ts_store.latest("cold_room", "gw-a.room-1")}
+    assert set(latest) == {"temperature", "humidity"}
+    assert latest["temperature"].ts_ms == T0 + 119_000
+    assert latest["temperature"].value == pytest.approx(15.9)
+    buckets = await ts_store.range("cold_room", "gw-a.room-1", "temperature", T0, T0 + 120_000, 60_000)
+    assert [b.count for b in buckets] == [60, 60]
+    assert buckets[0].ts_ms == T0 - T0 % 60_000 or buckets[0].ts_ms == T0
+    assert buckets[0].min == pytest.approx(4.0)
+    assert buckets[1].max == pytest.approx(15.9)
+    assert await ts_store.count("cold_room") == 120
+
+
+async def test_rewrite_is_idempotent_and_fields_merge(ts_store) -> None:
+    await ts_store.write([pt(T0, temperature=1.0)])
+    await ts_store.write([pt(T0, temperature=1.0)])
+    await ts_store.write([pt(T0, humidity=70.0)])
+    assert await ts_store.count("cold_room", "gw-a.room-1") == 1
+    latest = {v.metric: v.value for v in await ts_store.latest("cold_room", "gw-a.room-1")}
+    assert latest == {"temperature": 1.0, "humidity": 70.0}
+
+
+async def test_quality_is_folded_into_latest(ts_store) -> None:
+    await ts_store.write([pt(T0, temperature=5.0, **{"temperature" + QUALITY_SUFFIX: 1.0})])
+    (value,) = await ts_store.latest("cold_room", "gw-a.room-1")
+    assert value.metric == "temperature"
+    assert value.quality == 1
+
+
+async def test_hostile_identifiers_do_not_inject(ts_store) -> None:
+    await ts_store.write([pt(T0, temperature=5.0)])
+    evil = "x' OR device =~ /.*/ --"
+    assert await ts_store.latest("cold_room", evil) == []
+    assert await ts_store.range("cold_room", evil, "temperature", T0 - 1, T0 + 1, 1000) == []
+    # a metric that tries to close the identifier
+    assert await ts_store.range("cold_room", "gw-a.room-1", 'temperature") FROM x; DROP DATABASE "y', T0 - 1, T0 + 1, 1000) == []
+
+
+def test_line_protocol_escaping() -> None:
+    p = Point("cold room", "a,b=c d", "533103", "s", 1, {"x y": 1.0})
+    assert point_line(p) == r"cold\ room,county=533103,device=a\,b\=c\ d,site=s x\ y=1.0 1"
+    assert quote_string("a'b\\") == r"'a\'b\\'"
+    assert quote_ident('a"b') == r'"a\"b"'
+    with pytest.raises(ValueError, match="non-finite"):
+        point_line(Point("m", "d", "c", "s", 1, {"x": float("nan")}))
+
+
+async def test_influx_down_is_retryable() -> None:
+    from cloud.timeseries.influx import InfluxStore
+    from tests.support.services import free_port
+
+    store = InfluxStore(f"http://127.0.0.1:{free_port()}", timeout_s=1)
+    with pytest.raises(TimeSeriesError) as err:
+        await store.open()
+    assert err.value.retryable
+    await store.close()

@@ -1,0 +1,25 @@
+"""The real InfluxDB the integration tests use (Debian's influxdb 1.6.x).
+
+``scripts/services.sh`` (called by ``.ci/run``) starts it on 127.0.0.1:8086;
+``DEHONG_TEST_INFLUX_URL`` points elsewhere. Each test gets its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from urllib.parse import urlsplit
+
+from tests.support.services import missing, port_open
+
+
+def influx_url() -> str:
+    url = os.environ.get("DEHONG_TEST_INFLUX_URL", "http://127.0.0.1:8086")
+    parts = urlsplit(url)
+    if not port_open(parts.hostname or "127.0.0.1", parts.port or 8086):
+        missing(f"InfluxDB not reachable at {url}; run scripts/services.sh")
+    return url
+
+
+def unique_db() -> str:
+    return "t_" + secrets.token_hex(6)
