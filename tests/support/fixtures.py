@@ -60,3 +60,27 @@ async def ts_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         if isinstance(store, InfluxStore):
             await store.query(f"DROP DATABASE {quote_ident(store.database)}", db=None)
         await store.close()
+
+
+# --------------------------------------------------------- Mosquitto, PostgreSQL
+
+
+@pytest.fixture
+def mosquitto_broker(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A private Mosquitto (our config) on a free port; ``.dir`` is its mosquitto_dir."""
+    from tests.support.mosquitto import start_broker
+
+    broker = start_broker(tmp_path / "broker")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def pg_url():  # type: ignore[no-untyped-def]
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    from tests.support.postgres import fresh_database
+
+    with fresh_database() as url:
+        yield url

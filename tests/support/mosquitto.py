@@ -1,0 +1,126 @@
+"""A private Mosquitto for one test: our config, rendered with a free port and temp paths.
+
+The config comes from :func:`cloud.provisioning.mosquitto.render_mosquitto_conf`,
+the same settings as ``deploy/mosquitto/mosquitto.conf``. The passwd and acl
+files live in ``dir`` (what provisioning writes as ``settings.mosquitto_dir``);
+``pid_file`` is what ``settings.mosquitto_pid_file`` points at, so provisioning's
+SIGHUP reaches this broker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from cloud.provisioning.mosquitto import (
+    ACL_FILE,
+    PASSWD_FILE,
+    Account,
+    render_mosquitto_conf,
+    write_files,
+)
+from tests.support.services import free_port, missing, port_open
+
+HOST = "127.0.0.1"
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+
+
+class MosquittoBroker:
+    def __init__(self, root: Path, binary: str) -> None:
+        self.root = root
+        self.binary = binary
+        self.host = HOST
+        self.port = free_port()
+        #: passwd and acl live here: use it as ``settings.mosquitto_dir``.
+        self.dir = root / "mosquitto"
+        self.data_dir = root / "data"
+        self.pid_file = root / "mosquitto.pid"
+        self.conf_file = root / "mosquitto.conf"
+        self.log_file = root / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def passwd_file(self) -> Path:
+        return self.dir / PASSWD_FILE
+
+    @property
+    def acl_file(self) -> Path:
+        return self.dir / ACL_FILE
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.passwd_file.exists():
+            write_files(self.dir, list[Account]())  # empty: nobody may connect yet
+        user = "root" if os.geteuid() == 0 else None
+        self.conf_file.write_text(
+            render_mosquitto_conf(
+                self.port, self.data_dir, self.passwd_file, self.acl_file, None, user=user
+            )
+        )
+        log = self.log_file.open("ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf_file)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        # Mosquitto writes pid_file only when daemonized; write it ourselves.
+        self.pid_file.write_text(f"{self.proc.pid}\n")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"mosquitto exited with {self.proc.returncode}: {self.log()[-2000:]}"
+                )
+            if port_open(self.host, self.port, timeout=0.2):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on {self.port} in {timeout_s} s: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def reload(self) -> None:
+        """SIGHUP: reread passwd and acl. Waits until the broker logged the reload."""
+        if self.proc is None:
+            raise RuntimeError("broker not started")
+        before = self.log().count("Reloading config")
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.log().count("Reloading config") <= before:
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (persistence not saved)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+def start_broker(root: Path) -> MosquittoBroker:
+    binary = mosquitto_binary()
+    if binary is None:
+        missing("mosquitto binary not found; install it (apt-get install mosquitto)")
+    assert binary is not None
+    broker = MosquittoBroker(root, binary)
+    broker.start()
+    return broker
