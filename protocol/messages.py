@@ -315,10 +315,13 @@ class CommandAck(_Msg):
 
 
 class AckEntry(BaseModel):
+    """One acknowledged message: a data batch (by batch id and seq) or an event (by id)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    id: BatchId
-    seq: Annotated[int, Field(ge=0)]
+    kind: Literal["data", "event"] = "data"
+    id: MessageId
+    seq: Annotated[int, Field(ge=0)] = 0
     #: stored: every reading is in the time-series store. partial: the rest went to
     #: the dead-letter store with its reason. rejected: all of it did.
     status: Literal["stored", "partial", "rejected"]

@@ -23,7 +23,9 @@ async def test_write_latest_range(ts_store) -> None:
     assert set(latest) == {"temperature", "humidity"}
     assert latest["temperature"].ts_ms == T0 + 119_000
     assert latest["temperature"].value == pytest.approx(15.9)
-    buckets = await ts_store.range("cold_room", "gw-a.room-1", "temperature", T0, T0 + 120_000, 60_000)
+    buckets = await ts_store.range(
+        "cold_room", "gw-a.room-1", "temperature", T0, T0 + 120_000, 60_000
+    )
     assert [b.count for b in buckets] == [60, 60]
     assert buckets[0].ts_ms == T0 - T0 % 60_000 or buckets[0].ts_ms == T0
     assert buckets[0].min == pytest.approx(4.0)
@@ -53,7 +55,17 @@ async def test_hostile_identifiers_do_not_inject(ts_store) -> None:
     assert await ts_store.latest("cold_room", evil) == []
     assert await ts_store.range("cold_room", evil, "temperature", T0 - 1, T0 + 1, 1000) == []
     # a metric that tries to close the identifier
-    assert await ts_store.range("cold_room", "gw-a.room-1", 'temperature") FROM x; DROP DATABASE "y', T0 - 1, T0 + 1, 1000) == []
+    assert (
+        await ts_store.range(
+            "cold_room",
+            "gw-a.room-1",
+            'temperature") FROM x; DROP DATABASE "y',
+            T0 - 1,
+            T0 + 1,
+            1000,
+        )
+        == []
+    )
 
 
 def test_line_protocol_escaping() -> None:

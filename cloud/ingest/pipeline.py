@@ -1,0 +1,425 @@
+"""Validate -> coalesce -> write -> acknowledge.
+
+:class:`Ingest` takes raw MQTT messages (topic, payload) and never raises on
+input: whatever breaks the wire contract goes to the dead-letter store with the
+field and the reason, and the good data beside it is still written.
+
+Data batches are validated on arrival and queued; one writer task coalesces
+queued batches into large writes (up to ``write_points`` points, lingering at most
+``linger_s`` for more), and only after the time-series store has taken a write
+does it publish the write-acks to the gateways. If the store is down, the writer
+holds its group and retries with backoff; the queue is bounded, so further
+batches are *shed* (not acknowledged, not lost: the gateway keeps and resends them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+
+from cloud.db import Database
+from cloud.db.upsert import upsert
+from cloud.ingest.convert import series_points
+from cloud.ingest.deadletter import DeadLetters
+from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
+from cloud.ingest.storage import EventRecord, ReceivedBatch
+from cloud.timeseries import Point, TimeSeriesError, TimeSeriesStore
+from protocol.codec import ProtocolError, decode, encode
+from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.messages import (
+    AckEntry,
+    Birth,
+    CommandAck,
+    DataBatch,
+    Death,
+    EventMessage,
+    Health,
+    Series,
+    WriteAck,
+)
+from protocol.topics import Channel, Topic, TopicError
+from protocol.window import check_batch
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Accepted:
+    """A validated data batch waiting to be written."""
+
+    topic: Topic
+    batch: DataBatch
+    points: list[Point]
+    rejected: int
+    devices: list[DeviceSeen]
+    received: float = field(default_factory=time.monotonic)
+
+
+class Ingest:
+    def __init__(
+        self,
+        db: Database,
+        tsdb: TimeSeriesStore,
+        publish: Publish,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        clock: Callable[[], float] = time.time,
+        write_points: int = 5000,
+        linger_s: float = 0.05,
+        max_queued_points: int = 500_000,
+        retry_max_s: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.tsdb = tsdb
+        self.publish = publish
+        self.limits = limits
+        self.clock = clock
+        self.write_points = write_points
+        self.linger_s = linger_s
+        self.max_queued_points = max_queued_points
+        self.retry_max_s = retry_max_s
+        self.registry = Registry(db)
+        self.dead = DeadLetters(db)
+        self.metrics = IngestMetrics()
+        self._queue: asyncio.Queue[_Accepted] = asyncio.Queue()
+        self._queued_points = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ input
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """Take one message. Never raises on bad input; an infrastructure failure
+        (the relational store down) is logged and the message left unacknowledged."""
+        self.metrics.messages_in += 1
+        try:
+            await self._dispatch(topic, payload)
+        except _Reject as r:
+            self.metrics.rejects[r.error.code] += 1
+            await self.dead.put(
+                topic, payload, r.error.code, r.error.field, r.error.reason, r.county, r.gateway
+            )
+        except Exception:
+            # Not an input error: a bug or an outage. Nothing is acknowledged, so the
+            # gateway resends; log loudly and keep the worker alive.
+            log.exception("ingest failed on %s; the message stays unacknowledged", topic)
+
+    async def _dispatch(self, topic_str: str, payload: bytes) -> None:
+        try:
+            topic = Topic.parse(topic_str)
+        except TopicError as exc:
+            raise _Reject(ProtocolError("bad_topic", "topic", str(exc))) from None
+        ctx = {"county": topic.county, "gateway": topic.gateway}
+        if not payload and topic.channel in (Channel.BIRTH, Channel.DEATH):
+            return  # a cleared retained message
+        try:
+            match topic.channel:
+                case Channel.DATA:
+                    await self._on_data(topic, payload)
+                case Channel.BIRTH:
+                    birth = decode(Birth, payload, self.limits)
+                    await self._authorize(topic, birth.gw)
+                    await self.registry.on_birth(birth)
+                case Channel.DEATH:
+                    death = decode(Death, payload, self.limits)
+                    await self._authorize(topic, death.gw)
+                    await self.registry.on_death(death)
+                case Channel.EVENT:
+                    await self._on_event(topic, payload)
+                case Channel.HEALTH:
+                    await self._on_health(topic, payload)
+                case Channel.CMD_ACK:
+                    ack = decode(CommandAck, payload, self.limits)
+                    await self._authorize(topic, ack.gw)
+                    log.info("cmd/ack %s from %s: %s", ack.id, ack.gw, ack.status)
+                case _:
+                    raise ProtocolError(
+                        "wrong_direction", "topic", f"channel {topic.channel} is cloud -> gateway"
+                    )
+        except ProtocolError as exc:
+            raise _Reject(exc, **ctx) from None
+
+    async def _authorize(self, topic: Topic, payload_gw: str) -> KnownGateway:
+        """topic gateway = payload gateway = a registered gateway of that county."""
+        if payload_gw != topic.gateway:
+            raise ProtocolError(
+                "gateway_mismatch",
+                "gw",
+                f"payload gateway {payload_gw!r} is not the topic's gateway {topic.gateway!r}",
+            )
+        known = await self.registry.gateway(topic.gateway)
+        if known is None:
+            raise ProtocolError(
+                "unregistered",
+                "gw",
+                f"gateway {topic.gateway!r} is not registered; provision it with "
+                "`dehong cloud gateway add`",
+            )
+        if known.county != topic.county:
+            raise ProtocolError(
+                "county_mismatch",
+                "topic",
+                f"gateway {topic.gateway!r} belongs to county {known.county}, not {topic.county}",
+            )
+        if known.revoked:
+            raise ProtocolError("revoked", "gw", f"gateway {topic.gateway!r} is revoked")
+        return known
+
+    async def _on_data(self, topic: Topic, payload: bytes) -> None:
+        batch = decode(DataBatch, payload, self.limits)
+        known = await self._authorize(topic, batch.gw)
+        now_ms = int(self.clock() * 1000)
+        skip: dict[int, set[int]] = defaultdict(set)
+        for rej in check_batch(batch, now_ms, self.limits):
+            skip[rej.series_index].update(rej.indices)
+            await self._reject_part(topic, payload, rej.code, rej.field, rej.reason)
+        points: list[Point] = []
+        devices: list[DeviceSeen] = []
+        rejected = 0
+        for i, series in enumerate(batch.series):
+            owner, dot, _ = series.device.partition(".")
+            if dot and owner != batch.gw:
+                await self._reject_part(
+                    topic,
+                    payload,
+                    "device_not_owned",
+                    f"series[{i}].device",
+                    f"device {series.device!r} belongs to gateway {owner!r}; a gateway reports "
+                    f"its own devices as '{batch.gw}.<local>' or a tag's own id",
+                )
+                rejected += series.reading_count()
+                continue
+            pts = series_points(series, known.county, known.site, skip.get(i, ()))
+            rejected += _readings_at(series, skip.get(i, ()))
+            if pts:
+                points.extend(pts)
+                devices.append(
+                    DeviceSeen(
+                        series.device,
+                        known.county,
+                        series.kind.value,
+                        series.site or known.site,
+                        batch.gw,
+                        set(series.values),
+                        max(p.ts_ms for p in pts),
+                        sum(len([k for k in p.fields if "__" not in k]) for p in pts),
+                    )
+                )
+        self.metrics.points_in += len(points)
+        item = _Accepted(topic, batch, points, rejected, devices)
+        if not points:
+            # Nothing storable: every reading went to the dead-letter store. Acknowledge
+            # as rejected so the gateway does not resend it forever.
+            await self._finish([item])
+            return
+        if self._queued_points + len(points) > self.max_queued_points:
+            self.metrics.shed += 1
+            log.warning(
+                "write queue full (%d points): batch %s of %s not taken; the gateway resends it",
+                self._queued_points,
+                batch.id,
+                batch.gw,
+            )
+            return
+        self._queued_points += len(points)
+        self._idle.clear()
+        self._queue.put_nowait(item)
+
+    async def _reject_part(
+        self, topic: Topic, payload: bytes, code: str, field: str, reason: str
+    ) -> None:
+        self.metrics.rejects[code] += 1
+        await self.dead.put(str(topic), payload, code, field, reason, topic.county, topic.gateway)
+
+    async def _on_event(self, topic: Topic, payload: bytes) -> None:
+        ev = decode(EventMessage, payload, self.limits)
+        known = await self._authorize(topic, ev.gw)
+        async with self.db.transaction() as s:
+            await upsert(
+                s,
+                EventRecord,
+                {
+                    "gateway_id": ev.gw,
+                    "event_id": ev.id,
+                    "county": known.county,
+                    "ts": ms_to_dt(ev.ts),
+                    "type": ev.type.value,
+                    "device": ev.device,
+                    "severity": ev.severity.value,
+                    "message": ev.message,
+                    "attrs": ev.model_dump(mode="json")["attrs"],
+                },
+                keys=("gateway_id", "event_id"),
+            )
+        await self._send_acks(topic, [AckEntry(kind="event", id=ev.id, status="stored", stored=1)])
+
+    async def _on_health(self, topic: Topic, payload: bytes) -> None:
+        h = decode(Health, payload, self.limits)
+        known = await self._authorize(topic, h.gw)
+        fields = {
+            k: float(v)
+            for k, v in h.model_dump(
+                include={
+                    "uptime_s",
+                    "buffer_depth",
+                    "pending_batches",
+                    "thinned",
+                    "dropped",
+                    "rss_bytes",
+                    "cpu_percent",
+                    "disk_free_bytes",
+                    "sd_write_bytes",
+                }
+            ).items()
+            if v is not None
+        }
+        if h.buffer_oldest_ms is not None:
+            fields["buffer_oldest_age_s"] = max(0.0, (h.ts - h.buffer_oldest_ms) / 1000)
+        fields["clock_trusted"] = 1.0 if h.clock == "trusted" else 0.0
+        point = Point("gateway_health", h.gw, known.county, known.site, h.ts, fields)
+        try:
+            await self.tsdb.write([point])
+        except TimeSeriesError as exc:
+            log.warning("health of %s not stored: %s", h.gw, exc)
+
+    # ----------------------------------------------------------------- writer
+
+    async def run_writer(self) -> None:
+        """Coalesce queued batches into large writes; acknowledge what is stored."""
+        while True:
+            first = await self._queue.get()
+            group = [first]
+            npoints = len(first.points)
+            deadline = time.monotonic() + self.linger_s
+            while npoints < self.write_points:
+                try:
+                    timeout = deadline - time.monotonic()
+                    item = (
+                        self._queue.get_nowait()
+                        if timeout <= 0
+                        else await asyncio.wait_for(self._queue.get(), timeout)
+                    )
+                except (TimeoutError, asyncio.QueueEmpty):
+                    break
+                group.append(item)
+                npoints += len(item.points)
+            await self._write_group(group)
+            self._queued_points -= npoints
+            if self._queue.empty():
+                self._idle.set()
+
+    async def drained(self) -> None:
+        """Wait until every queued batch is written (for tests and shutdown)."""
+        await self._idle.wait()
+
+    async def _write_group(self, group: list[_Accepted]) -> None:
+        points = [p for item in group for p in item.points]
+        delay = 0.2
+        while True:
+            try:
+                await self.tsdb.write(points)
+                break
+            except TimeSeriesError as exc:
+                self.metrics.write_errors += 1
+                if not exc.retryable:
+                    await self._isolate(group, exc)
+                    return
+                log.warning("time-series store unavailable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.retry_max_s)
+        self.metrics.points_written += len(points)
+        await self._finish(group)
+
+    async def _isolate(self, group: list[_Accepted], exc: TimeSeriesError) -> None:
+        """A write was refused for its content: find which batches, write the rest."""
+        if len(group) > 1:
+            for item in group:
+                await self._write_group([item])
+            return
+        (item,) = group
+        await self.dead.put(
+            str(item.topic),
+            encode(item.batch),
+            "store_refused",
+            "series",
+            f"the time-series store refused the batch: {exc}",
+            item.topic.county,
+            item.topic.gateway,
+        )
+        self.metrics.rejects["store_refused"] += 1
+        item.rejected += len(item.points)
+        item.points = []
+        await self._finish(group)
+
+    async def _finish(self, group: list[_Accepted]) -> None:
+        """Record the batches (counting duplicates), update the registry, send acks."""
+        fresh: list[_Accepted] = []
+        async with self.db.transaction() as s:
+            seen_here: set[tuple[str, str]] = set()
+            for item in group:
+                key = (item.batch.gw, item.batch.id)
+                existing = await s.get(ReceivedBatch, key)
+                if existing is not None or key in seen_here:
+                    self.metrics.duplicates += 1
+                    if existing is not None:
+                        existing.deliveries += 1
+                        existing.last_at = ms_to_dt(int(self.clock() * 1000))
+                    continue
+                seen_here.add(key)
+                fresh.append(item)
+                s.add(
+                    ReceivedBatch(
+                        gateway_id=item.batch.gw,
+                        batch_id=item.batch.id,
+                        seq=item.batch.seq,
+                        points=len(item.points),
+                        rejected=item.rejected,
+                    )
+                )
+        self.metrics.batches_written += len(group)
+        devices = [d for item in fresh for d in item.devices]
+        await self.registry.seen((item.batch.gw for item in group), devices)
+        by_topic: dict[Topic, list[AckEntry]] = defaultdict(list)
+        for item in group:
+            stored = sum(len([k for k in p.fields if "__" not in k]) for p in item.points)
+            status = "stored" if not item.rejected else ("partial" if stored else "rejected")
+            by_topic[item.topic].append(
+                AckEntry(
+                    id=item.batch.id,
+                    seq=item.batch.seq,
+                    status=status,
+                    stored=stored,
+                    rejected=item.rejected,
+                )
+            )
+        for topic, entries in by_topic.items():
+            await self._send_acks(topic, entries)
+
+    async def _send_acks(self, topic: Topic, entries: list[AckEntry]) -> None:
+        ack = WriteAck(gw=topic.gateway, ts=int(self.clock() * 1000), acks=entries)
+        target = Topic(topic.county, topic.gateway, Channel.ACK)
+        await self.publish(str(target), encode(ack))
+        self.metrics.acks_sent += len(entries)
+
+
+class _Reject(Exception):
+    def __init__(self, error: ProtocolError, county: str = "", gateway: str = "") -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.county = county
+        self.gateway = gateway
+
+
+def _readings_at(series: Series, indices: Collection[int]) -> int:
+    """How many readings (non-null values) a series has at these positions."""
+    if not indices:
+        return 0
+    return sum(1 for column in series.values.values() for i in indices if column[i] is not None)

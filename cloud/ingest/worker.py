@@ -1,0 +1,151 @@
+"""``dehong cloud ingest``: the MQTT side of ingest.
+
+Subscribes (QoS 1) to every gateway channel, hands each message to
+:class:`~cloud.ingest.pipeline.Ingest`, and publishes write-acks. With
+``DEHONG_MQTT_SHARED=true`` the data, event and health channels use the shared
+subscription ``$share/ingest/...`` so that N workers split the load; ``birth``,
+``death`` and ``cmd/ack`` stay plain subscriptions (retained messages never reach
+``$share``). Reconnects with jittered backoff; the pipeline never sees MQTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable
+
+import aiomqtt
+
+from cloud.db import Database
+from cloud.ingest.pipeline import Ingest
+from cloud.settings import Settings
+from cloud.timeseries import TimeSeriesStore, open_store
+from protocol.broker import BrokerUrl
+from protocol.topics import Channel, shared, subscription
+
+log = logging.getLogger(__name__)
+
+SHARED_CHANNELS = (Channel.DATA, Channel.EVENT, Channel.HEALTH)
+PLAIN_CHANNELS = (Channel.BIRTH, Channel.DEATH, Channel.CMD_ACK)
+
+
+def subscriptions(use_shared: bool, group: str = "ingest") -> list[str]:
+    out = []
+    for ch in SHARED_CHANNELS:
+        f = subscription(ch)
+        out.append(shared(group, f) if use_shared else f)
+    out.extend(subscription(ch) for ch in PLAIN_CHANNELS)
+    return out
+
+
+class IngestWorker:
+    """One ingest worker: an MQTT client feeding an :class:`Ingest` pipeline."""
+
+    def __init__(
+        self,
+        db: Database,
+        tsdb: TimeSeriesStore,
+        broker: BrokerUrl,
+        *,
+        use_shared: bool = False,
+        client_id: str | None = None,
+        keepalive: int = 30,
+        **ingest_options: object,
+    ) -> None:
+        self.broker = broker
+        self.use_shared = use_shared
+        self.client_id = client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
+        self.keepalive = keepalive
+        self._client: aiomqtt.Client | None = None
+        self.ingest = Ingest(db, tsdb, self._publish, **ingest_options)  # type: ignore[arg-type]
+        self.connected = asyncio.Event()
+
+    async def _publish(self, topic: str, payload: bytes) -> None:
+        client = self._client
+        if client is None:
+            raise ConnectionError(
+                "not connected to the broker; the ack is not sent (gateway resends)"
+            )
+        await client.publish(topic, payload, qos=1)
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self.ingest.run_writer(), name="ingest-writer")
+        delay = 1.0
+        try:
+            while True:
+                try:
+                    await self._session()
+                    delay = 1.0
+                except aiomqtt.MqttError as exc:
+                    self.connected.clear()
+                    log.warning(
+                        "broker %s: %s; reconnecting in %.1fs", self.broker.redacted(), exc, delay
+                    )
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(delay * 2, 30.0)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _session(self) -> None:
+        tls = aiomqtt.TLSParameters() if self.broker.tls else None
+        async with aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            username=self.broker.username,
+            password=self.broker.password,
+            identifier=self.client_id,
+            keepalive=self.keepalive,
+            tls_params=tls,
+            max_queued_outgoing_messages=10_000,
+        ) as client:
+            self._client = client
+            try:
+                for topic in subscriptions(self.use_shared):
+                    await client.subscribe(topic, qos=1)
+                log.info("ingest connected to %s as %s", self.broker.redacted(), self.client_id)
+                self.connected.set()
+                async for message in client.messages:
+                    payload = message.payload
+                    if not isinstance(payload, bytes | bytearray):
+                        payload = str(payload or "").encode()
+                    await self.ingest.handle(message.topic.value, bytes(payload))
+            finally:
+                self._client = None
+                self.connected.clear()
+
+
+async def open_backends(settings: Settings) -> tuple[Database, TimeSeriesStore]:
+    db = Database(settings.database_url)
+    tsdb = open_store(
+        settings.influx_url,
+        database=settings.influx_db,
+        username=settings.influx_username,
+        password=settings.influx_password.get_secret_value(),
+        path=settings.tsdb_path,
+    )
+    await tsdb.open()
+    return db, tsdb
+
+
+async def main(
+    settings: Settings, *, ready: Callable[[IngestWorker], Awaitable[None]] | None = None
+) -> int:
+    """Run one ingest worker until cancelled."""
+    db, tsdb = await open_backends(settings)
+    worker = IngestWorker(
+        db, tsdb, BrokerUrl.parse(settings.mqtt_url), use_shared=settings.mqtt_shared
+    )
+    try:
+        if ready is not None:
+            await ready(worker)
+        await worker.run()
+    finally:
+        await tsdb.close()
+        await db.dispose()
+    return 0

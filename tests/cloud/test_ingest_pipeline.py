@@ -1,0 +1,262 @@
+"""Ingest: validation, dead letters, partial batches, duplicates, write-acks, outages.
+
+Runs the pipeline on the embedded stores (SQLite relational + SQLite time series);
+the same pipeline over real Mosquitto and InfluxDB is in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from cloud.db import Database
+from cloud.db.migrate import upgrade_async
+from cloud.devices.storage import Device, Gateway
+from cloud.ingest.pipeline import Ingest
+from cloud.ingest.storage import DeadLetter, EventRecord, ReceivedBatch
+from cloud.timeseries import TimeSeriesError
+from cloud.timeseries.sqlite import SqliteStore
+from protocol.codec import decode, encode
+from protocol.messages import Birth, Death, EventMessage, WriteAck
+from tests.support.data import batch, batch_bytes, now_ms, room_series
+
+GW = "mangshi-coop-01"
+TOPIC = f"dh/v1/533103/{GW}/data"
+
+
+class Acks:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, WriteAck]] = []
+
+    async def __call__(self, topic: str, payload: bytes) -> None:
+        self.sent.append((topic, decode(WriteAck, payload)))
+
+    def entries(self) -> list:
+        return [e for _, ack in self.sent for e in ack.acks]
+
+
+@pytest.fixture
+async def env(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'rel.db'}"
+    await upgrade_async(url)
+    db = Database(url)
+    async with db.transaction() as s:
+        for gid, county in ((GW, "533103"), ("longchuan-coop-01", "533124")):
+            s.add(
+                Gateway(id=gid, county=county, name=gid, site="site-" + gid, mqtt_password_hash="x")
+            )
+        s.add(
+            Gateway(
+                id="revoked-gw",
+                county="533103",
+                name="r",
+                site="s",
+                mqtt_password_hash="x",
+                revoked_at=__import__("cloud.db", fromlist=["utcnow"]).utcnow(),
+            )
+        )
+    ts = SqliteStore(tmp_path / "ts.db")
+    await ts.open()
+    acks = Acks()
+    ingest = Ingest(db, ts, acks, linger_s=0.01)
+    writer = asyncio.create_task(ingest.run_writer())
+    yield ingest, db, ts, acks
+    writer.cancel()
+    await ts.close()
+    await db.dispose()
+
+
+async def dead_letters(db: Database) -> list[DeadLetter]:
+    async with db.session() as s:
+        return list((await s.execute(select(DeadLetter).order_by(DeadLetter.id))).scalars())
+
+
+async def test_good_batch_is_written_and_acknowledged(env) -> None:
+    ingest, db, ts, acks = env
+    await ingest.handle(TOPIC, batch_bytes(GW, 0))
+    await ingest.drained()
+    assert await ts.count("cold_room", f"{GW}.room-1") == 60
+    ((topic, ack),) = acks.sent
+    assert topic == f"dh/v1/533103/{GW}/ack"
+    assert ack.acks[0].status == "stored" and ack.acks[0].stored == 240
+    async with db.session() as s:
+        dev = await s.get(Device, f"{GW}.room-1")
+    assert dev is not None and dev.county == "533103" and dev.site == f"site-{GW}"
+    assert dev.readings == 240 and set(dev.metrics) == {
+        "temperature",
+        "humidity",
+        "door",
+        "compressor",
+    }
+
+
+async def test_resend_is_idempotent_and_counted(env) -> None:
+    ingest, db, ts, acks = env
+    payload = batch_bytes(GW, 7)
+    for _ in range(3):
+        await ingest.handle(TOPIC, payload)
+        await ingest.drained()
+    assert await ts.count("cold_room") == 60
+    assert ingest.metrics.duplicates == 2
+    assert len(acks.entries()) == 3  # every delivery is acknowledged again
+    async with db.session() as s:
+        (rb,) = (await s.execute(select(ReceivedBatch))).scalars()
+    assert rb.deliveries == 3 and rb.seq == 7
+
+
+BAD = [
+    ("not_json", "", b"\x00\x01 not json"),
+    ("schema_version", "v", orjson.dumps({"v": 2, "gw": GW})),
+    ("too_large", "", b"{" + b" " * 300_000 + b"}"),
+    ("invalid", "series[0].values.temperature[1]", None),  # a string where a float belongs
+    ("timestamp_future", "series[0].t0", None),
+    ("timestamp_old", "series[0].t0", None),
+    ("gateway_mismatch", "gw", None),
+    ("unregistered", "gw", None),
+    ("county_mismatch", "topic", None),
+    ("revoked", "gw", None),
+    ("device_not_owned", "series[0].device", None),
+]
+
+
+def bad_payload(code: str) -> tuple[str, bytes]:
+    if code == "invalid":
+        raw = orjson.loads(batch_bytes(GW, 1))
+        raw["series"][0]["values"]["temperature"][1] = "4.2"
+        return TOPIC, orjson.dumps(raw)
+    if code == "timestamp_future":
+        return TOPIC, batch_bytes(GW, 1, t0=now_ms() + 3_600_000)
+    if code == "timestamp_old":
+        return TOPIC, batch_bytes(GW, 1, t0=0)  # 1970
+    if code == "gateway_mismatch":
+        return TOPIC, batch_bytes("other-gw", 1)
+    if code == "unregistered":
+        return "dh/v1/533103/ghost-gw/data", batch_bytes("ghost-gw", 1)
+    if code == "county_mismatch":
+        return f"dh/v1/533124/{GW}/data", batch_bytes(GW, 1)
+    if code == "revoked":
+        return "dh/v1/533103/revoked-gw/data", batch_bytes("revoked-gw", 1)
+    if code == "device_not_owned":
+        b = batch(GW, 1, room_series("longchuan-coop-01.room-1", now_ms() - 60_000))
+        return TOPIC, encode(b)
+    raise AssertionError(code)
+
+
+@pytest.mark.parametrize(("code", "field", "raw"), BAD, ids=[b[0] for b in BAD])
+async def test_bad_input_is_dead_lettered_and_good_data_beside_it_is_stored(
+    env, code, field, raw
+) -> None:
+    ingest, db, ts, acks = env
+    topic, payload = (TOPIC, raw) if raw is not None else bad_payload(code)
+    await ingest.handle(topic, payload)
+    await ingest.handle(TOPIC, batch_bytes(GW, 2, room="room-2"))  # the good batch right after
+    await ingest.drained()
+    (dl,) = await dead_letters(db)
+    assert dl.code == code, dl.reason
+    assert dl.field == field, dl.reason
+    assert dl.reason and dl.payload == payload
+    assert ingest.metrics.rejects[code] == 1
+    assert await ts.count("cold_room", f"{GW}.room-2") == 60
+
+
+async def test_partial_batch_keeps_good_readings(env) -> None:
+    ingest, db, ts, acks = env
+    good = room_series(f"{GW}.room-1", now_ms() - 60_000)
+    future = room_series(f"{GW}.room-2", now_ms() + 3_600_000)
+    # a series straddling the skew limit: the first half is fine, the rest is future
+    straddle = room_series(f"{GW}.room-3", now_ms(), n=20, base=5.0)
+    straddle = straddle.model_copy(update={"dt": 60_000})
+    await ingest.handle(TOPIC, encode(batch(GW, 3, good, future, straddle)))
+    await ingest.drained()
+    assert await ts.count("cold_room", f"{GW}.room-1") == 60
+    assert await ts.count("cold_room", f"{GW}.room-2") == 0
+    assert await ts.count("cold_room", f"{GW}.room-3") == 6  # now .. now+5 min
+    (entry,) = acks.entries()
+    assert entry.status == "partial"
+    assert entry.stored == 240 + 6 * 4 and entry.rejected == 60 * 4 + 14 * 4
+    assert {d.field for d in await dead_letters(db)} == {"series[1].t0", "series[2].t0"}
+
+
+async def test_all_rejected_batch_is_acknowledged_as_rejected(env) -> None:
+    ingest, db, ts, acks = env
+    await ingest.handle(TOPIC, batch_bytes(GW, 4, t0=1_000))
+    await ingest.drained()
+    (entry,) = acks.entries()
+    assert entry.status == "rejected" and entry.stored == 0 and entry.rejected == 240
+
+
+async def test_birth_and_death_order_independent(env) -> None:
+    ingest, db, ts, acks = env
+    t = now_ms()
+    birth_topic, death_topic = f"dh/v1/533103/{GW}/birth", f"dh/v1/533103/{GW}/death"
+    await ingest.handle(
+        birth_topic, encode(Birth(gw=GW, session=5, ts=t, versions={"dehong": "0.1"}))
+    )
+    await ingest.handle(death_topic, encode(Death(gw=GW, session=4)))  # stale: an older session
+    async with db.session() as s:
+        assert (await s.get(Gateway, GW)).online
+    await ingest.handle(death_topic, encode(Death(gw=GW, session=5)))
+    async with db.session() as s:
+        assert not (await s.get(Gateway, GW)).online
+    await ingest.handle(birth_topic, b"")  # a cleared retained message is ignored
+    assert await dead_letters(db) == []
+
+
+async def test_events_are_stored_once_and_acknowledged(env) -> None:
+    ingest, db, ts, acks = env
+    ev = EventMessage(
+        gw=GW,
+        id="ev-1",
+        ts=now_ms(),
+        type="alarm",
+        device=f"{GW}.room-1",
+        severity="critical",
+        message="room 1 above 8 °C",
+        attrs={"value": 9.1},
+    )
+    for _ in range(2):
+        await ingest.handle(f"dh/v1/533103/{GW}/event", encode(ev))
+    async with db.session() as s:
+        rows = list((await s.execute(select(EventRecord))).scalars())
+    assert len(rows) == 1 and rows[0].attrs == {"value": 9.1}
+    assert [e.kind for e in acks.entries()] == ["event", "event"]
+
+
+async def test_store_outage_holds_acks_until_it_is_back(env, monkeypatch) -> None:
+    ingest, db, ts, acks = env
+    real_write = ts.write
+    calls = {"n": 0}
+
+    async def flaky(points):
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise TimeSeriesError("down for the test", retryable=True)
+        await real_write(points)
+
+    monkeypatch.setattr(ts, "write", flaky)
+    await ingest.handle(TOPIC, batch_bytes(GW, 5))
+    await asyncio.sleep(0.3)
+    assert acks.sent == []  # nothing acknowledged while the store refuses
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert len(acks.entries()) == 1 and await ts.count("cold_room") == 60
+
+
+async def test_queue_bound_sheds_without_acknowledging(env, monkeypatch) -> None:
+    ingest, db, ts, acks = env
+    ingest.max_queued_points = 100
+    blocked = asyncio.Event()
+
+    async def stuck(points):
+        await blocked.wait()
+
+    monkeypatch.setattr(ts, "write", stuck)
+    await ingest.handle(TOPIC, batch_bytes(GW, 6))  # 60 points queued
+    await ingest.handle(TOPIC, batch_bytes(GW, 7))  # would exceed: shed
+    assert ingest.metrics.shed == 1
+    blocked.set()
+    await ingest.drained()
+    assert [e.seq for e in acks.entries()] == [6]
