@@ -1,0 +1,136 @@
+"""The FastAPI application: ``create_app(settings)``; routers under ``/api/v1``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cloud.db import Database
+from cloud.errors import http_error_handler, validation_error_handler
+from cloud.settings import DEMO_JWT_SECRET, Settings
+from cloud.timeseries import TimeSeriesStore, open_store
+
+API_PREFIX = "/api/v1"
+
+
+class InsecureSettingsError(RuntimeError):
+    """The settings are not safe to serve with."""
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "error"]
+    timeseries: Literal["ok", "error"]
+
+
+def check_secret(settings: Settings) -> None:
+    secret = settings.jwt_secret.get_secret_value()
+    if secret == DEMO_JWT_SECRET and not settings.demo:
+        raise InsecureSettingsError(
+            "DEHONG_JWT_SECRET is the demo default; set it to a long random value "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"), '
+            "or set DEHONG_DEMO=1 for a demo"
+        )
+    if len(secret) < 32:
+        raise InsecureSettingsError(
+            "DEHONG_JWT_SECRET is shorter than 32 characters; use a long random value"
+        )
+
+
+def _tsdb_from(settings: Settings) -> TimeSeriesStore:
+    return open_store(
+        settings.influx_url,
+        database=settings.influx_db,
+        username=settings.influx_username,
+        password=settings.influx_password.get_secret_value(),
+        path=settings.tsdb_path,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    tsdb: TimeSeriesStore | None = None,
+) -> FastAPI:
+    """The API. ``db``/``tsdb`` given: used as they are (the caller opens and closes
+    them); otherwise made from ``settings`` and opened/closed by the app's lifespan.
+
+    Raises InsecureSettingsError with the demo JWT secret unless ``settings.demo``.
+    """
+    check_secret(settings)
+    own_db = db is None
+    own_tsdb = tsdb is None
+    database = db if db is not None else Database(settings.database_url)
+    store = tsdb if tsdb is not None else _tsdb_from(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if own_tsdb:
+            await store.open()
+        try:
+            yield
+        finally:
+            if own_tsdb:
+                await store.close()
+            if own_db:
+                await database.dispose()
+
+    app = FastAPI(
+        title="Dehong traceability platform API",
+        version="1",
+        summary="Gateways, devices, readings, audit; county-scoped.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.tsdb = store
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+
+    from cloud.audit.router import router as audit_router
+    from cloud.auth.router import router as auth_router
+    from cloud.devices.router import router as devices_router
+
+    app.include_router(auth_router, prefix=API_PREFIX)
+    app.include_router(devices_router, prefix=API_PREFIX)
+    app.include_router(audit_router, prefix=API_PREFIX)
+
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        summary="Liveness and backing stores (public; 503 when degraded)",
+        responses={503: {"model": Health, "description": "A backing store is down"}},
+    )
+    async def healthz(request: Request) -> JSONResponse:
+        database_ok = True
+        try:
+            async with request.app.state.db.session() as s:
+                await s.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means "error", reported, not raised
+            database_ok = False
+        ts_ok = await _ping(request.app.state.tsdb)
+        health = Health(
+            status="ok" if database_ok and ts_ok else "degraded",
+            database="ok" if database_ok else "error",
+            timeseries="ok" if ts_ok else "error",
+        )
+        return JSONResponse(health.model_dump(), status_code=200 if health.status == "ok" else 503)
+
+    return app
+
+
+async def _ping(store: TimeSeriesStore) -> bool:
+    try:
+        return await store.ping()
+    except Exception:  # noqa: BLE001 - a store that raises is down
+        return False

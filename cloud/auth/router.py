@@ -1,0 +1,192 @@
+"""``/api/v1/auth``, ``/api/v1/users`` and ``/api/v1/apikeys``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+
+from cloud.auth import service
+from cloud.auth.deps import AdminDep, PrincipalDep, unauthorized
+from cloud.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Me,
+    PasswordChange,
+    Token,
+    UserCreate,
+    UserCreated,
+    UserOut,
+)
+from cloud.auth.storage import ApiKey, User
+from cloud.deps import SessionDep, SettingsDep
+from cloud.errors import ApiError, responses
+from protocol.ids import COUNTIES
+
+router = APIRouter()
+
+
+@router.post(
+    "/auth/token",
+    response_model=Token,
+    tags=["auth"],
+    summary="Log in (OAuth2 password flow)",
+    responses=responses(401, 422),
+)
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Token:
+    try:
+        user = await service.authenticate(session, form.username, form.password)
+    except service.AuthError:
+        raise unauthorized("wrong username or password") from None
+    token, ttl = service.issue_token(
+        user, settings.jwt_secret.get_secret_value(), settings.jwt_ttl_s
+    )
+    return Token(access_token=token, expires_in=ttl)
+
+
+@router.get(
+    "/auth/me", response_model=Me, tags=["auth"], summary="Who am I", responses=responses(401)
+)
+async def me(principal: PrincipalDep) -> Me:
+    return Me(
+        kind=principal.kind, name=principal.name, role=principal.role, county=principal.county
+    )
+
+
+@router.post(
+    "/auth/password",
+    status_code=204,
+    tags=["auth"],
+    summary="Change my password",
+    responses=responses(401, 403, 422),
+)
+async def change_password(
+    body: PasswordChange, principal: PrincipalDep, session: SessionDep
+) -> None:
+    if principal.kind != "user":
+        raise ApiError(403, "API keys have no password; create a new key instead")
+    user = await service.get_user(session, principal.name)
+    if user is None:
+        raise unauthorized("user no longer exists")
+    try:
+        await service.change_password(
+            session, user, body.current_password, body.new_password, actor=principal.actor
+        )
+    except service.AuthError as exc:
+        raise ApiError(403, str(exc), field="body.current_password") from None
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="body.new_password") from None
+    await session.commit()
+
+
+def _check_county_input(county: str) -> None:
+    if county not in COUNTIES:
+        raise ApiError(
+            422,
+            f"unknown county code {county!r}; use one of {', '.join(COUNTIES)}",
+            field="body.county",
+        )
+
+
+@router.get(
+    "/users",
+    response_model=list[UserOut],
+    tags=["users"],
+    summary="List users (admins; own county)",
+    responses=responses(401, 403, 422),
+)
+async def list_users(
+    principal: AdminDep, session: SessionDep, county: str | None = None
+) -> list[User]:
+    return await service.list_users(session, principal.counties(county))
+
+
+@router.post(
+    "/users",
+    response_model=UserCreated,
+    status_code=201,
+    tags=["users"],
+    summary="Create a user (admins; own county)",
+    responses=responses(401, 403, 409, 422),
+)
+async def create_user(body: UserCreate, principal: AdminDep, session: SessionDep) -> UserCreated:
+    _check_county_input(body.county)
+    principal.require_admin(body.county)
+    generated = body.password is None
+    password = service.generate_password() if body.password is None else body.password
+    if await service.get_user(session, body.username) is not None:
+        raise ApiError(409, f"username {body.username!r} is taken", field="body.username")
+    try:
+        user = await service.create_user(
+            session,
+            username=body.username,
+            password=password,
+            role=body.role,
+            county=body.county,
+            display_name=body.display_name,
+            actor=principal.actor,
+        )
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="body") from None
+    await session.commit()
+    return UserCreated(user=UserOut.model_validate(user), password=password if generated else None)
+
+
+@router.get(
+    "/apikeys",
+    response_model=list[ApiKeyOut],
+    tags=["apikeys"],
+    summary="List API keys (admins; own county)",
+    responses=responses(401, 403, 422),
+)
+async def list_api_keys(
+    principal: AdminDep, session: SessionDep, county: str | None = None
+) -> list[ApiKey]:
+    return await service.list_api_keys(session, principal.counties(county))
+
+
+@router.post(
+    "/apikeys",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    tags=["apikeys"],
+    summary="Create an API key (admins; own county); the key is shown once",
+    responses=responses(401, 403, 422),
+)
+async def create_api_key(
+    body: ApiKeyCreate, principal: AdminDep, session: SessionDep
+) -> ApiKeyCreated:
+    _check_county_input(body.county)
+    principal.require_admin(body.county)
+    try:
+        new = await service.create_api_key(
+            session, name=body.name, role=body.role, county=body.county, actor=principal.actor
+        )
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="body") from None
+    await session.commit()
+    return ApiKeyCreated(api_key=ApiKeyOut.model_validate(new.row), key=new.key)
+
+
+@router.delete(
+    "/apikeys/{key_id}",
+    response_model=ApiKeyOut,
+    tags=["apikeys"],
+    summary="Revoke an API key (admins; own county)",
+    responses=responses(401, 403, 404),
+)
+async def revoke_api_key(key_id: str, principal: AdminDep, session: SessionDep) -> ApiKey:
+    row = (await session.execute(select(ApiKey).where(ApiKey.id == key_id))).scalar_one_or_none()
+    if row is None:
+        raise ApiError(404, f"API key {key_id!r} not found")
+    principal.visible(row.county, "API key", key_id)
+    await service.revoke_api_key(session, row, actor=principal.actor)
+    await session.commit()
+    return row

@@ -1,0 +1,240 @@
+"""Passwords (argon2id), JWT access tokens (HS256), users and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.audit.service import record
+from cloud.auth.principal import Principal, Role, check_role_county
+from cloud.auth.storage import ApiKey, User
+from cloud.db.base import utcnow
+
+#: argon2id with argon2-cffi's RFC 9106 "low memory" defaults.
+_hasher = PasswordHasher()
+# Verified against when the username does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("dehong-no-such-user")
+
+JWT_ALGORITHM = "HS256"
+API_KEY_PREFIX = "dhk"
+MIN_PASSWORD_LENGTH = 10
+
+
+class AuthError(Exception):
+    """Credentials refused; the message says why (never shown verbatim to clients)."""
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password too short: use at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+# -------------------------------------------------------------------- tokens
+
+
+def issue_token(
+    user: User, secret: str, ttl_s: int, *, now: float | None = None
+) -> tuple[str, int]:
+    """A signed access token for ``user`` and its lifetime in seconds."""
+    iat = int(time.time() if now is None else now)
+    claims = {
+        "sub": user.username,
+        "role": user.role,
+        "county": user.county,
+        "iat": iat,
+        "exp": iat + ttl_s,
+    }
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), ttl_s
+
+
+def decode_token(token: str, secret: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["sub", "role", "county", "exp", "iat"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired; request a new one at /api/v1/auth/token") from None
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid token: {exc}") from None
+    return claims
+
+
+# --------------------------------------------------------------------- users
+
+
+async def get_user(session: AsyncSession, username: str) -> User | None:
+    return (
+        await session.execute(select(User).where(User.username == username))
+    ).scalar_one_or_none()
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> User:
+    """The user whose password this is; AuthError otherwise. Upgrades old hashes."""
+    user = await get_user(session, username)
+    if user is None:
+        verify_password(password, _DUMMY_HASH)
+        raise AuthError("unknown user or wrong password")
+    if not verify_password(password, user.password_hash):
+        raise AuthError("unknown user or wrong password")
+    if user.disabled:
+        raise AuthError("user disabled")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        await session.commit()
+    return user
+
+
+async def principal_from_token(session: AsyncSession, token: str, secret: str) -> Principal:
+    """The principal of a bearer token. The user row is authoritative: a disabled or
+    deleted user, or one whose role or county changed, loses access at once."""
+    claims = decode_token(token, secret)
+    user = await get_user(session, str(claims["sub"]))
+    if user is None or user.disabled:
+        raise AuthError("user no longer active")
+    if user.role != claims["role"] or user.county != claims["county"]:
+        raise AuthError("role or county changed since the token was issued; log in again")
+    return Principal("user", user.username, Role(user.role), user.county)
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    county: str,
+    display_name: str = "",
+    actor: str,
+) -> User:
+    """Create a user and audit it; the caller commits. ValueError on bad input or a taken name."""
+    check_role_county(role, county)
+    check_password_strength(password)
+    if await get_user(session, username) is not None:
+        raise ValueError(f"username {username!r} is taken; choose another")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role.value,
+        county=county,
+        display_name=display_name,
+        disabled=False,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    await session.flush()
+    await record(session, actor, "user.created", f"user:{username}", county, {"role": role.value})
+    return user
+
+
+async def change_password(
+    session: AsyncSession, user: User, current: str, new: str, *, actor: str
+) -> None:
+    if not verify_password(current, user.password_hash):
+        raise AuthError("current password is wrong")
+    check_password_strength(new)
+    user.password_hash = hash_password(new)
+    await record(session, actor, "user.password_changed", f"user:{user.username}", user.county, {})
+
+
+async def list_users(session: AsyncSession, counties: list[str] | None) -> list[User]:
+    q = select(User).order_by(User.username)
+    if counties is not None:
+        q = q.where(User.county.in_(counties))
+    return list((await session.execute(q)).scalars())
+
+
+# ------------------------------------------------------------------ API keys
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    row: ApiKey
+    #: The full key ``dhk_<id>_<secret>``; shown once, never stored.
+    key: str
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_api_key(
+    session: AsyncSession, *, name: str, role: Role, county: str, actor: str
+) -> NewApiKey:
+    check_role_county(role, county)
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    row = ApiKey(
+        id=key_id,
+        name=name,
+        secret_hash=_secret_hash(secret),
+        role=role.value,
+        county=county,
+        created_by=actor[:64],
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    await record(
+        session, actor, "apikey.created", f"apikey:{key_id}", county,
+        {"name": name, "role": role.value},
+    )  # fmt: skip
+    return NewApiKey(row, f"{API_KEY_PREFIX}_{key_id}_{secret}")
+
+
+async def revoke_api_key(session: AsyncSession, row: ApiKey, *, actor: str) -> None:
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await record(
+            session, actor, "apikey.revoked", f"apikey:{row.id}", row.county, {"name": row.name}
+        )
+
+
+async def principal_from_api_key(session: AsyncSession, key: str) -> Principal:
+    prefix, _, rest = key.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != API_KEY_PREFIX or not key_id or not secret:
+        raise AuthError("malformed API key; expected dhk_<id>_<secret>")
+    row = await session.get(ApiKey, key_id)
+    if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
+        raise AuthError("unknown API key")
+    if row.revoked_at is not None:
+        raise AuthError("API key revoked")
+    return Principal("apikey", row.id, Role(row.role), row.county)
+
+
+async def list_api_keys(session: AsyncSession, counties: list[str] | None) -> list[ApiKey]:
+    q = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if counties is not None:
+        q = q.where(ApiKey.county.in_(counties))
+    return list((await session.execute(q)).scalars())

@@ -1,0 +1,296 @@
+"""``/api/v1/gateways`` and ``/api/v1/devices``: the registry, latest values and series."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cloud.auth.deps import PrincipalDep
+from cloud.deps import DatabaseDep, SessionDep, SettingsDep, TsdbDep
+from cloud.devices import service
+from cloud.devices.schemas import (
+    DeviceOut,
+    GatewayCreate,
+    GatewayOut,
+    GatewayProvisioned,
+    LatestValues,
+    MetricValue,
+    MqttCredentials,
+    SeriesBucket,
+    SeriesOut,
+)
+from cloud.devices.storage import Device, Gateway
+from cloud.errors import ApiError, responses
+from cloud.provisioning import service as provisioning
+from cloud.timeseries import TimeSeriesError
+from protocol.ids import COUNTIES, check_metric
+from protocol.topics import PREFIX
+
+router = APIRouter()
+
+CountyQuery = Annotated[
+    str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
+]
+
+
+async def _gateway(session: SessionDep, principal: PrincipalDep, gateway_id: str) -> Gateway:
+    gw = await session.get(Gateway, gateway_id)
+    if gw is None:
+        raise ApiError(404, f"gateway {gateway_id!r} not found")
+    principal.visible(gw.county, "gateway", gateway_id)
+    return gw
+
+
+async def _device(session: SessionDep, principal: PrincipalDep, device_id: str) -> Device:
+    d = await session.get(Device, device_id)
+    if d is None:
+        raise ApiError(404, f"device {device_id!r} not found")
+    principal.visible(d.county, "device", device_id)
+    return d
+
+
+def _unavailable(exc: TimeSeriesError) -> ApiError:
+    return ApiError(503, f"time-series store unavailable: {exc}; retry later")
+
+
+# ------------------------------------------------------------------ gateways
+
+
+@router.get(
+    "/gateways",
+    response_model=list[GatewayOut],
+    tags=["gateways"],
+    summary="List gateways with their session state",
+    responses=responses(401, 403, 422),
+)
+async def list_gateways(
+    principal: PrincipalDep, session: SessionDep, county: CountyQuery = None
+) -> list[GatewayOut]:
+    rows = await service.list_gateways(session, principal.counties(county))
+    return [service.gateway_out(g) for g in rows]
+
+
+@router.get(
+    "/gateways/{gateway_id}",
+    response_model=GatewayOut,
+    tags=["gateways"],
+    summary="One gateway",
+    responses=responses(401, 404),
+)
+async def get_gateway(gateway_id: str, principal: PrincipalDep, session: SessionDep) -> GatewayOut:
+    return service.gateway_out(await _gateway(session, principal, gateway_id))
+
+
+@router.post(
+    "/gateways",
+    response_model=GatewayProvisioned,
+    status_code=201,
+    tags=["gateways"],
+    summary="Provision a gateway; returns its MQTT password once",
+    responses=responses(401, 403, 409, 422),
+)
+async def provision_gateway(
+    body: GatewayCreate, principal: PrincipalDep, db: DatabaseDep, settings: SettingsDep
+) -> GatewayProvisioned:
+    if body.county not in COUNTIES:
+        raise ApiError(
+            422,
+            f"unknown county code {body.county!r}; use one of {', '.join(COUNTIES)}",
+            field="body.county",
+        )
+    principal.require_admin(body.county)
+    try:
+        gw, password = await provisioning.provision_gateway(
+            db,
+            body.county,
+            body.name,
+            body.site,
+            body.id,
+            actor=principal.actor,
+            settings=settings,
+        )
+    except provisioning.ConflictError as exc:
+        raise ApiError(409, str(exc), field=f"body.{exc.field}") from None
+    except provisioning.ProvisioningError as exc:
+        raise ApiError(422, str(exc), field=f"body.{exc.field}") from None
+    return GatewayProvisioned(
+        gateway=service.gateway_out(gw),
+        mqtt=MqttCredentials(
+            username=gw.id, password=password, topic_prefix=f"{PREFIX}/{gw.county}/{gw.id}/"
+        ),
+    )
+
+
+@router.post(
+    "/gateways/{gateway_id}/revoke",
+    response_model=GatewayOut,
+    tags=["gateways"],
+    summary="Revoke a gateway's broker credentials (its history stays)",
+    responses=responses(401, 403, 404),
+)
+async def revoke_gateway(
+    gateway_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> GatewayOut:
+    gw = await _gateway(session, principal, gateway_id)
+    principal.require_admin(gw.county)
+    gw = await provisioning.revoke_gateway(db, gateway_id, actor=principal.actor, settings=settings)
+    return service.gateway_out(gw)
+
+
+# ------------------------------------------------------------------- devices
+
+
+@router.get(
+    "/devices",
+    response_model=list[DeviceOut],
+    tags=["devices"],
+    summary="List devices",
+    responses=responses(401, 403, 422),
+)
+async def list_devices(
+    principal: PrincipalDep,
+    session: SessionDep,
+    county: CountyQuery = None,
+    gateway: Annotated[
+        str | None, Query(description="Only devices heard last by this gateway")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DeviceOut]:
+    rows = await service.list_devices(
+        session, principal.counties(county), gateway=gateway, limit=limit, offset=offset
+    )
+    return [service.device_out(d) for d in rows]
+
+
+@router.get(
+    "/devices/{device_id}",
+    response_model=DeviceOut,
+    tags=["devices"],
+    summary="One device",
+    responses=responses(401, 404),
+)
+async def get_device(device_id: str, principal: PrincipalDep, session: SessionDep) -> DeviceOut:
+    return service.device_out(await _device(session, principal, device_id))
+
+
+@router.get(
+    "/devices/{device_id}/latest",
+    response_model=LatestValues,
+    tags=["devices"],
+    summary="The newest value of every metric of a device",
+    responses=responses(401, 404, 503),
+)
+async def latest(
+    device_id: str, principal: PrincipalDep, session: SessionDep, tsdb: TsdbDep
+) -> LatestValues:
+    d = await _device(session, principal, device_id)
+    try:
+        values = await tsdb.latest(measurement=d.kind, device=d.id)
+    except TimeSeriesError as exc:
+        raise _unavailable(exc) from None
+    return LatestValues(
+        device=d.id,
+        kind=d.kind,
+        values=[
+            MetricValue(
+                metric=v.metric,
+                ts=service.ms_to_dt(v.ts_ms),
+                ts_ms=v.ts_ms,
+                value=v.value,
+                quality=v.quality,
+            )
+            for v in values
+        ],
+    )
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise ApiError(
+            422,
+            f"{field}: give a time zone, e.g. 2025-01-01T00:00:00Z or +08:00",
+            field=f"query.{field}",
+        )
+    return value.astimezone(UTC)
+
+
+@router.get(
+    "/devices/{device_id}/series",
+    response_model=SeriesOut,
+    tags=["devices"],
+    summary="One metric of a device in windows: mean, min, max, count",
+    responses=responses(401, 404, 422, 503),
+)
+async def series(
+    device_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tsdb: TsdbDep,
+    metric: Annotated[str, Query(description="Metric name, e.g. temp_c")],
+    start: Annotated[
+        datetime | None, Query(description="ISO-8601 with time zone; default end - 24 h")
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(description="ISO-8601 with time zone; default now")
+    ] = None,
+    every: Annotated[
+        str | None,
+        Query(
+            description="Window, e.g. 1m, 5m, 1h (units ms s m h d); default: about 1000 windows"
+        ),
+    ] = None,
+) -> SeriesOut:
+    try:
+        check_metric(metric)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="query.metric") from None
+    end_dt = _aware(end, "end") if end is not None else datetime.now(UTC)
+    start_dt = _aware(start, "start") if start is not None else end_dt - service.DEFAULT_RANGE
+    if end_dt <= start_dt:
+        raise ApiError(422, "end must be after start", field="query.end")
+    start_ms, end_ms = service.dt_to_ms(start_dt), service.dt_to_ms(end_dt)
+    if every is None:
+        every = service.auto_every(end_ms - start_ms)
+    try:
+        every_ms = service.parse_duration(every)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="query.every") from None
+    n = service.bucket_count(start_ms, end_ms, every_ms)
+    if n > service.MAX_BUCKETS:
+        raise ApiError(
+            422,
+            f"every={every} over this range makes {n} windows, at most {service.MAX_BUCKETS}; "
+            "use a longer window or a shorter range",
+            field="query.every",
+        )
+    d = await _device(session, principal, device_id)
+    try:
+        buckets = await tsdb.range(d.kind, d.id, metric, start_ms, end_ms, every_ms)
+    except TimeSeriesError as exc:
+        raise _unavailable(exc) from None
+    return SeriesOut(
+        device=d.id,
+        metric=metric,
+        start=start_dt,
+        end=end_dt,
+        every=every,
+        every_ms=every_ms,
+        buckets=[
+            SeriesBucket(
+                ts=service.ms_to_dt(b.ts_ms),
+                ts_ms=b.ts_ms,
+                mean=b.mean,
+                min=b.min,
+                max=b.max,
+                count=b.count,
+            )
+            for b in buckets
+        ],
+    )

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GatewayStatus = Literal["online", "offline", "never_seen", "revoked"]
+
+
+class GatewayOut(BaseModel):
+    id: str
+    county: str
+    name: str
+    site: str
+    online: bool = Field(description="birth_session > death_session and not revoked")
+    status: GatewayStatus
+    created_at: datetime
+    revoked_at: datetime | None
+    last_seen_at: datetime | None
+    last_birth_at: datetime | None
+    last_death_at: datetime | None
+    birth_session: int
+    death_session: int
+    versions: dict[str, Any]
+    config_hash: str | None
+
+
+class GatewayCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    county: str = Field(description="GB/T 2260 code of the county that owns the gateway")
+    name: str = Field(min_length=1, max_length=200)
+    site: str | None = Field(
+        default=None, description="Site id (A-Z a-z 0-9 _ -); defaults to the gateway id"
+    )
+    id: str | None = Field(
+        default=None, description="Gateway id (a-z 0-9 -, 2-48); defaults to a slug of name"
+    )
+
+
+class MqttCredentials(BaseModel):
+    username: str
+    password: str = Field(description="Shown once; only its Mosquitto hash is stored.")
+    topic_prefix: str = Field(description="The gateway publishes under this prefix only.")
+
+
+class GatewayProvisioned(BaseModel):
+    gateway: GatewayOut
+    mqtt: MqttCredentials
+
+
+class DeviceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    county: str
+    kind: str
+    site: str
+    gateway_id: str
+    metrics: list[str]
+    first_seen_at: datetime
+    last_seen_at: datetime
+    last_reading_ms: int
+    last_reading_at: datetime | None
+    readings: int
+
+
+class MetricValue(BaseModel):
+    metric: str
+    ts: datetime = Field(description="Reading time, ISO-8601 UTC")
+    ts_ms: int = Field(description="Reading time, epoch milliseconds UTC")
+    value: float
+    quality: int = Field(description="protocol.quality.Quality flags; 0 is good")
+
+
+class LatestValues(BaseModel):
+    device: str
+    kind: str
+    values: list[MetricValue]
+
+
+class SeriesBucket(BaseModel):
+    ts: datetime = Field(description="Window start, ISO-8601 UTC")
+    ts_ms: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    count: int
+
+
+class SeriesOut(BaseModel):
+    device: str
+    metric: str
+    start: datetime
+    end: datetime
+    every: str
+    every_ms: int
+    buckets: list[SeriesBucket]
