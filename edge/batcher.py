@@ -1,0 +1,132 @@
+"""Accumulate samples per device and cut columnar :class:`~protocol.messages.DataBatch` es.
+
+Each device becomes one :class:`~protocol.messages.Series`: ``t0``, ``n``, a
+uniform ``dt`` when the readings are evenly spaced (the normal case with an
+aligned poll schedule) or the list of gaps otherwise, and one float column per
+metric with ``None`` where a metric has no reading at that instant.
+
+The caller cuts a batch every batch interval, and as soon as :meth:`Batcher.add`
+reports that the batch is close to the protocol's limits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from edge.drivers.base import Sample
+from edge.state import StateStore
+from protocol.limits import DEFAULT_LIMITS, Limits
+from protocol.messages import AssetKind, DataBatch, Series
+
+
+def new_batch_id() -> str:
+    """A unique batch id: 16 url-safe characters (96 random bits)."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(slots=True)
+class _DeviceRows:
+    kind: AssetKind
+    site: str | None
+    rows: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    flags: dict[int, dict[str, int]] = field(default_factory=dict)
+    metrics: dict[str, None] = field(default_factory=dict)  # ordered set
+
+    def cells(self) -> int:
+        return len(self.rows) * len(self.metrics)
+
+
+def build_series(device: str, acc: _DeviceRows) -> Series:
+    times = sorted(acc.rows)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    dt: int | list[int]
+    if not gaps:
+        dt = 1000
+    elif all(g == gaps[0] for g in gaps):
+        dt = gaps[0]
+    else:
+        dt = gaps
+    values = {m: [acc.rows[t].get(m) for t in times] for m in acc.metrics}
+    quality: dict[str, list[tuple[int, int]]] = {}
+    for i, t in enumerate(times):
+        for metric, flags in acc.flags.get(t, {}).items():
+            if flags:
+                quality.setdefault(metric, []).append((i, flags))
+    return Series(
+        device=device,
+        kind=acc.kind,
+        site=acc.site,
+        t0=times[0],
+        n=len(times),
+        dt=dt,
+        values=values,
+        quality=quality,
+    )
+
+
+class Batcher:
+    """Samples in, batches out. ``fill`` is the share of the protocol limits to use."""
+
+    def __init__(
+        self,
+        gateway_id: str,
+        state: StateStore,
+        limits: Limits = DEFAULT_LIMITS,
+        fill: float = 0.8,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self.state = state
+        self.max_readings = int(limits.max_readings_per_batch * fill)
+        self.max_series = int(limits.max_series_per_batch * fill)
+        self.max_metrics = limits.max_metrics_per_series
+        self._devices: dict[str, _DeviceRows] = {}
+        self._cells = 0
+
+    @property
+    def buffered(self) -> int:
+        """Readings slots (rows x metrics) waiting for the next cut."""
+        return self._cells
+
+    def add(self, sample: Sample) -> bool:
+        """Buffer one sample; True when the batch should be cut now (near the limits)."""
+        acc = self._devices.get(sample.device)
+        if acc is None:
+            acc = self._devices[sample.device] = _DeviceRows(sample.kind, sample.site)
+        before = acc.cells()
+        row = acc.rows.setdefault(sample.ts_ms, {})
+        for metric, value in sample.values.items():
+            if metric not in acc.metrics and len(acc.metrics) >= self.max_metrics:
+                raise ValueError(
+                    f"device {sample.device}: more than {self.max_metrics} metrics; "
+                    "split it into several devices in the config"
+                )
+            acc.metrics.setdefault(metric, None)
+            if value is not None or metric not in row:
+                row[metric] = value
+        if sample.flags or sample.metric_flags:
+            flags = acc.flags.setdefault(sample.ts_ms, {})
+            for metric in sample.values:
+                bits = sample.flags | sample.metric_flags.get(metric, 0)
+                if bits:
+                    flags[metric] = flags.get(metric, 0) | bits
+        self._cells += acc.cells() - before
+        return self._cells >= self.max_readings or len(self._devices) >= self.max_series
+
+    def cut(self) -> DataBatch | None:
+        """Everything buffered as one batch with the next seq; None when empty."""
+        if not self._devices:
+            return None
+        devices, self._devices, self._cells = self._devices, {}, 0
+        series = [build_series(device, acc) for device, acc in devices.items() if acc.rows]
+        if not series:
+            return None
+        return DataBatch(
+            gw=self.gateway_id,
+            seq=self.state.take_seq(),
+            id=new_batch_id(),
+            sent=time.time_ns() // 1_000_000,
+            series=series,
+        )

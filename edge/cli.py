@@ -1,0 +1,68 @@
+"""``dehong edge ...``: run a gateway, check its config.
+
+Nothing heavy at module level: aiomqtt and pymodbus load only when a gateway runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    edge = subparsers.add_parser("edge", help="the field gateway agent")
+    sub = edge.add_subparsers(dest="edge_command", required=True, metavar="ACTION")
+
+    run = sub.add_parser("run", help="run the gateway (Modbus -> batches -> MQTT)")
+    run.add_argument("--config", "-c", required=True, help="gateway YAML file")
+    run.set_defaults(handler=_run)
+
+    check = sub.add_parser("check-config", help="validate a gateway YAML file")
+    check.add_argument("file", help="gateway YAML file")
+    check.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.errors)} error(s)", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    devices = sum(len(h.devices) for h in config.modbus.hosts)
+    print(f"OK: gateway {config.gateway.id} (county {config.gateway.county}), {devices} device(s)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
+    from edge.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.errors)} error(s)", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        from edge.gateway import Gateway
+
+        gateway = Gateway(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
+        await gateway.run()
+        return 0
+
+    return run()

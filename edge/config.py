@@ -1,0 +1,305 @@
+"""The gateway's YAML configuration: pydantic models and a loader with located errors.
+
+Example (see ``edge/gateway.sample.yaml``)::
+
+    gateway: {id: mangshi-coop-01, county: "533103", site: mangshi-coop-01, state_dir: ./var/edge}
+    mqtt: {url: "mqtt://127.0.0.1:1883", username: mangshi-coop-01, password_file: /etc/dehong/pw}
+    batch: {interval_s: 60, ack_timeout_s: 30}
+    modbus:
+      hosts:
+        - host: 127.0.0.1
+          port: 5020
+          devices:
+            - id: room-0
+              registers:
+                - {metric: temperature, address: 0, type: int16, scale: 0.1, decimals: 1}
+
+The password is taken from, in order: the ``DEHONG_GATEWAY_PASSWORD`` environment
+variable, ``password_file``, ``password``, the password in ``url``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from protocol.ids import GatewayId, OwningCounty, device_id
+from protocol.messages import AssetKind, MetricName, SiteId
+
+PASSWORD_ENV = "DEHONG_GATEWAY_PASSWORD"
+
+RegisterFunction = Literal["holding", "input", "coil", "discrete"]
+#: Register types and how many 16-bit registers each spans.
+REGISTER_WIDTH: dict[str, int] = {
+    "bool": 1,
+    "int16": 1,
+    "uint16": 1,
+    "int32": 2,
+    "uint32": 2,
+    "float32": 2,
+}
+RegisterType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32"]
+BIT_FUNCTIONS = ("coil", "discrete")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; ``errors`` lists ``location: reason`` lines."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: " + "; ".join(errors))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegisterSpec(_Model):
+    """One metric read from one register (or register pair, or bit)."""
+
+    metric: MetricName
+    address: Annotated[int, Field(ge=0, le=65535)]
+    function: RegisterFunction = "holding"
+    #: Defaults to ``bool`` for coils and discrete inputs, ``int16`` for registers.
+    type: RegisterType | None = None
+    #: For 32-bit types: ``big`` = high word first (ABCD), ``little`` = low word first (CDAB).
+    word_order: Literal["big", "little"] = "big"
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: Annotated[str, Field(max_length=16)] | None = None
+    #: Round the scaled value to this many decimals (so 43 * 0.1 is 4.3, not 4.300000000000001).
+    decimals: Annotated[int, Field(ge=0, le=9)] | None = None
+
+    @model_validator(mode="after")
+    def _type_fits_function(self) -> RegisterSpec:
+        kind = self.value_type
+        if self.function in BIT_FUNCTIONS and kind != "bool":
+            raise ValueError(
+                f"type: a {self.function} is a single bit, its type is bool, not {kind}"
+            )
+        if self.function not in BIT_FUNCTIONS and kind == "bool":
+            raise ValueError(
+                f"type: bool is for coils and discrete inputs; a {self.function} register "
+                "is int16, uint16, int32, uint32 or float32"
+            )
+        if self.address + self.width - 1 > 65535:
+            raise ValueError(f"address: {self.type} at {self.address} runs past register 65535")
+        return self
+
+    @property
+    def value_type(self) -> str:
+        if self.type is not None:
+            return self.type
+        return "bool" if self.function in BIT_FUNCTIONS else "int16"
+
+    @property
+    def width(self) -> int:
+        return REGISTER_WIDTH[self.value_type]
+
+
+class DeviceSpec(_Model):
+    """One Modbus device (unit) on a host; its wire id is ``{gateway}.{id}``."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$")]
+    unit: Annotated[int, Field(ge=0, le=255)] = 1
+    kind: AssetKind = AssetKind.COLD_ROOM
+    #: Overrides the gateway's site for this device.
+    site: SiteId | None = None
+    poll_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 1.0
+    registers: Annotated[list[RegisterSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_metrics(self) -> DeviceSpec:
+        seen: set[str] = set()
+        for i, reg in enumerate(self.registers):
+            if reg.metric in seen:
+                raise ValueError(f"registers[{i}].metric: {reg.metric!r} appears twice")
+            seen.add(reg.metric)
+        return self
+
+
+class ModbusHost(_Model):
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    #: Per-request timeout, s. A failed request marks the device down.
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: Largest gap (in registers) bridged when merging reads into one request.
+    max_gap: Annotated[int, Field(ge=0, le=100)] = 0
+    devices: Annotated[list[DeviceSpec], Field(min_length=1)]
+
+
+class ModbusConfig(_Model):
+    hosts: list[ModbusHost] = []
+
+
+class TlsConfig(_Model):
+    enabled: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Skip hostname verification (test brokers only).
+    insecure: bool = False
+
+
+class MqttConfig(_Model):
+    """Broker connection: ``url`` (``mqtt://user:pass@host:port``, ``mqtts://`` for TLS)
+    and/or separate fields; separate fields win over the URL."""
+
+    url: str | None = None
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    tls: TlsConfig = TlsConfig()
+    keepalive_s: Annotated[int, Field(ge=1, le=3600)] = 30
+    #: Timeout of one publish (waiting for the PUBACK), s.
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    #: Reconnect backoff: first delay and cap, s (full jitter).
+    reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+
+    @model_validator(mode="after")
+    def _where(self) -> MqttConfig:
+        if self.url is None and self.host is None:
+            raise ValueError("url: give the broker as url (mqtt://host:1883) or host")
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+                raise ValueError(f"url: scheme {parts.scheme!r} is not mqtt:// or mqtts://")
+            if not parts.hostname:
+                raise ValueError(f"url: {self.url!r} has no host")
+        return self
+
+    def endpoint(self) -> tuple[str, int, bool]:
+        """``(host, port, tls)`` from the URL and the separate fields."""
+        host, port, tls = self.host, self.port, self.tls.enabled
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            tls = tls or parts.scheme in ("mqtts", "ssl")
+            host = host or parts.hostname
+            port = port or parts.port
+        return str(host), port or (8883 if tls else 1883), tls
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """``(username, password)``; see the module docstring for where they come from."""
+        user, url_password = self.username, None
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            user = user or (unquote(parts.username) if parts.username else None)
+            url_password = unquote(parts.password) if parts.password else None
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None and self.password_file is not None:
+            try:
+                password = self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    "mqtt.password_file", [f"cannot read {self.password_file}: {exc.strerror}"]
+                ) from None
+        if password is None:
+            password = self.password if self.password is not None else url_password
+        return user, password
+
+
+class BatchConfig(_Model):
+    #: Cut a data batch this often, s.
+    interval_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    #: Resend a batch that no write-ack named after this long, s.
+    ack_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 30.0
+    #: Most sent-but-unacknowledged batches kept in memory; the oldest is dropped past it.
+    max_pending: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+
+
+class GatewaySection(_Model):
+    id: GatewayId
+    county: OwningCounty
+    site: SiteId | None = None
+    #: Where the gateway keeps its small state file (seq, session counter).
+    state_dir: Path = Path("var/edge")
+
+
+class GatewayConfig(_Model):
+    gateway: GatewaySection
+    mqtt: MqttConfig
+    batch: BatchConfig = BatchConfig()
+    modbus: ModbusConfig = ModbusConfig()
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> GatewayConfig:
+        seen: dict[str, str] = {}
+        for h, host in enumerate(self.modbus.hosts):
+            for d, dev in enumerate(host.devices):
+                where = f"modbus.hosts[{h}].devices[{d}].id"
+                if dev.id in seen:
+                    raise ValueError(f"{where}: {dev.id!r} is already used at {seen[dev.id]}")
+                seen[dev.id] = where
+        return self
+
+    def device_id(self, local: str) -> str:
+        """The wire id of a local device: ``{gateway}.{local}``."""
+        return device_id(self.gateway.id, local)
+
+    def canonical_hash(self) -> str:
+        """sha256 of the canonical config (sorted keys, no secrets)."""
+        data = self.model_dump(mode="json")
+        data["mqtt"].pop("password", None)
+        return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    """``location: reason`` for every validation error, locations in YAML terms."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = _loc(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+        msg = err["msg"].removeprefix("Value error, ")
+        head, sep, rest = msg.partition(": ")
+        if sep and " " not in head and ("." in head or "[" in head or head.isidentifier()):
+            path = f"{path}.{head}" if path and not head.startswith("[") else path + head
+            msg = rest
+        lines.append(f"{path}: {msg}" if path else msg)
+    return lines
+
+
+def parse_config(data: Any, source: str = "<config>") -> GatewayConfig:
+    """Validate an already-parsed mapping; raise :class:`ConfigError` with located reasons."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"the top level must be a mapping, got {type(data).__name__}"])
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, format_errors(exc)) from None
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate a gateway YAML file; raise :class:`ConfigError` on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [f"{where}invalid YAML: {problem}"]) from None
+    return parse_config(data, str(path))
