@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.db import Database
-from cloud.errors import http_error_handler, validation_error_handler
+from cloud.errors import http_error_handler, responses, validation_error_handler
 from cloud.settings import DEMO_JWT_SECRET, Settings
 from cloud.timeseries import TimeSeriesStore, open_store
 
@@ -100,9 +100,9 @@ def create_app(
     from cloud.auth.router import router as auth_router
     from cloud.devices.router import router as devices_router
 
-    app.include_router(auth_router, prefix=API_PREFIX)
-    app.include_router(devices_router, prefix=API_PREFIX)
-    app.include_router(audit_router, prefix=API_PREFIX)
+    # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
+    for router in (auth_router, devices_router, audit_router):
+        app.include_router(router, prefix=API_PREFIX, responses=responses(422))
 
     @app.get(
         "/healthz",

@@ -1,0 +1,271 @@
+"""County isolation on every endpoint, as a table over all routes of the app.
+
+A county_admin of 533103 (Mangshi) must get 404 (reads) or 403 (writes, filters)
+on anything of 533124 (Longchuan), and lists must leave it out. A route under
+/api/v1 that is missing from CASES fails the test, so a new endpoint cannot
+skip this check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+
+from cloud.auth.principal import Role
+from cloud.auth.storage import ApiKey
+from cloud.devices.storage import Gateway
+from tests.support.api import HOME, OTHER, ApiEnv, api_env
+
+Headers = dict[str, str]
+Case = Callable[[ApiEnv, Headers], Awaitable[None]]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    async with api_env(request.param, tmp_path) as e:
+        yield e
+
+
+async def _foreign_key_id(env: ApiEnv) -> str:
+    async with env.db.session() as s:
+        return (await s.execute(select(ApiKey.id).where(ApiKey.county == OTHER))).scalar_one()
+
+
+def _not_found(r) -> None:  # type: ignore[no-untyped-def]
+    assert r.status_code == 404, (r.request.url, r.status_code, r.text)
+    # Same answer as for an id that does not exist: nothing revealed.
+    assert r.json()["detail"].endswith("not found"), r.text
+
+
+async def token(env: ApiEnv, h: Headers) -> None:
+    # Public; a login names no county. Another county's user gains nothing from it.
+    r = await env.client.post("/api/v1/auth/token", data={"username": "x", "password": "y"})
+    assert r.status_code == 401
+
+
+async def me(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.get("/api/v1/auth/me", headers=h)
+    assert r.json()["county"] == HOME
+
+
+async def password(env: ApiEnv, h: Headers) -> None:
+    # Changes only the caller's own password; no other record is addressable.
+    r = await env.client.post(
+        "/api/v1/auth/password",
+        json={"current_password": "wrong-password", "new_password": "whatever-long"},
+        headers=h,
+    )
+    assert r.status_code == 403
+
+
+async def users_list(env: ApiEnv, h: Headers) -> None:
+    await env.add_user("longchuan-op", Role.OPERATOR, OTHER)
+    r = await env.client.get("/api/v1/users", headers=h)
+    assert r.status_code == 200
+    assert {u["county"] for u in r.json()} == {HOME}
+    r = await env.client.get("/api/v1/users", params={"county": OTHER}, headers=h)
+    assert r.status_code == 403
+
+
+async def users_create(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.post(
+        "/api/v1/users", json={"username": "z1", "role": "operator", "county": OTHER}, headers=h
+    )
+    assert r.status_code == 403
+    r = await env.client.post(
+        "/api/v1/users",
+        json={"username": "z2", "role": "prefecture_admin", "county": "533100"},
+        headers=h,
+    )
+    assert r.status_code == 403
+
+
+async def apikeys_list(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.get("/api/v1/apikeys", headers=h)
+    assert r.status_code == 200
+    assert {k["county"] for k in r.json()} == {HOME}
+    r = await env.client.get("/api/v1/apikeys", params={"county": OTHER}, headers=h)
+    assert r.status_code == 403
+
+
+async def apikeys_create(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.post(
+        "/api/v1/apikeys", json={"name": "x", "role": "operator", "county": OTHER}, headers=h
+    )
+    assert r.status_code == 403
+
+
+async def apikeys_revoke(env: ApiEnv, h: Headers) -> None:
+    key_id = await _foreign_key_id(env)
+    _not_found(await env.client.delete(f"/api/v1/apikeys/{key_id}", headers=h))
+    r = await env.client.get("/api/v1/auth/me", headers={"X-API-Key": env.keys[OTHER]})
+    assert r.status_code == 200  # still valid
+
+
+async def gateways_list(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.get("/api/v1/gateways", headers=h)
+    assert [g["id"] for g in r.json()] == ["gw-m1"]
+    r = await env.client.get("/api/v1/gateways", params={"county": OTHER}, headers=h)
+    assert r.status_code == 403
+
+
+async def gateway_get(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.get("/api/v1/gateways/gw-l1", headers=h))
+    _not_found(await env.client.get("/api/v1/gateways/no-such-gw", headers=h))
+
+
+async def gateway_create(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.post(
+        "/api/v1/gateways", json={"county": OTHER, "name": "Sneaky"}, headers=h
+    )
+    assert r.status_code == 403
+    async with env.db.session() as s:
+        assert (await s.execute(select(Gateway).where(Gateway.name == "Sneaky"))).first() is None
+
+
+async def gateway_revoke(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.post("/api/v1/gateways/gw-l1/revoke", headers=h))
+    async with env.db.session() as s:
+        assert (await s.get(Gateway, "gw-l1")).revoked_at is None  # type: ignore[union-attr]
+
+
+async def devices_list(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.get("/api/v1/devices", headers=h)
+    assert [d["id"] for d in r.json()] == ["gw-m1.room-1"]
+    r = await env.client.get("/api/v1/devices", params={"gateway": "gw-l1"}, headers=h)
+    assert r.json() == []
+    r = await env.client.get("/api/v1/devices", params={"county": OTHER}, headers=h)
+    assert r.status_code == 403
+
+
+async def device_get(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.get("/api/v1/devices/gw-l1.room-1", headers=h))
+
+
+async def device_latest(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.get("/api/v1/devices/gw-l1.room-1/latest", headers=h))
+
+
+async def device_series(env: ApiEnv, h: Headers) -> None:
+    _not_found(
+        await env.client.get(
+            "/api/v1/devices/gw-l1.room-1/series",
+            params={
+                "metric": "temp_c",
+                "start": "2026-01-01T00:00:00Z",
+                "end": "2026-01-01T01:00:00Z",
+                "every": "1m",
+            },
+            headers=h,
+        )
+    )
+
+
+async def audit_list(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.get("/api/v1/audit", headers=h)
+    assert r.status_code == 200 and r.json()
+    assert {e["county"] for e in r.json()} == {HOME}
+    r = await env.client.get("/api/v1/audit", params={"county": OTHER}, headers=h)
+    assert r.status_code == 403
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/auth/token"): token,
+    ("GET", "/api/v1/auth/me"): me,
+    ("POST", "/api/v1/auth/password"): password,
+    ("GET", "/api/v1/users"): users_list,
+    ("POST", "/api/v1/users"): users_create,
+    ("GET", "/api/v1/apikeys"): apikeys_list,
+    ("POST", "/api/v1/apikeys"): apikeys_create,
+    ("DELETE", "/api/v1/apikeys/{key_id}"): apikeys_revoke,
+    ("GET", "/api/v1/gateways"): gateways_list,
+    ("GET", "/api/v1/gateways/{gateway_id}"): gateway_get,
+    ("POST", "/api/v1/gateways"): gateway_create,
+    ("POST", "/api/v1/gateways/{gateway_id}/revoke"): gateway_revoke,
+    ("GET", "/api/v1/devices"): devices_list,
+    ("GET", "/api/v1/devices/{device_id}"): device_get,
+    ("GET", "/api/v1/devices/{device_id}/latest"): device_latest,
+    ("GET", "/api/v1/devices/{device_id}/series"): device_series,
+    ("GET", "/api/v1/audit"): audit_list,
+}
+
+
+def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Every (method, path) the app serves under /api/v1, documented or not.
+
+    Newer FastAPI keeps included routers as nested entries of ``app.routes``;
+    ``iter_route_contexts`` flattens them. The OpenAPI paths are added as a cross-check.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before nested included routers: app.routes is flat
+        flat = [r for r in app.routes if isinstance(r, APIRoute)]
+    else:
+        flat = list(iter_route_contexts(app.routes))
+    out = {
+        (method, route.path)
+        for route in flat
+        if (route.path or "").startswith("/api/v1")
+        for method in (route.methods or ())
+        if method != "HEAD"
+    }
+    out |= {
+        (method.upper(), path)
+        for path, ops in app.openapi()["paths"].items()
+        if path.startswith("/api/v1")
+        for method in ops
+    }
+    return out
+
+
+async def test_every_route_has_an_isolation_case(env: ApiEnv) -> None:
+    missing = api_routes(env.app) - set(CASES)
+    assert not missing, f"routes without a county-isolation case in CASES: {sorted(missing)}"
+    stale = set(CASES) - api_routes(env.app)
+    assert not stale, f"CASES names routes that no longer exist: {sorted(stale)}"
+
+
+async def test_county_admin_sees_nothing_of_another_county(env: ApiEnv) -> None:
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    for (method, path), case in CASES.items():
+        try:
+            await case(env, h)
+        except AssertionError as exc:
+            raise AssertionError(f"{method} {path}: {exc}") from exc
+
+
+async def test_api_key_of_one_county_is_scoped_too(env: ApiEnv) -> None:
+    h = {"X-API-Key": env.keys[HOME]}
+    r = await env.client.get("/api/v1/gateways", headers=h)
+    assert [g["id"] for g in r.json()] == ["gw-m1"]
+    _not_found(await env.client.get("/api/v1/devices/gw-l1.room-1/latest", headers=h))
+    # an operator key may not provision, even in its own county
+    r = await env.client.post("/api/v1/gateways", json={"county": HOME, "name": "x"}, headers=h)
+    assert r.status_code == 403
+
+
+async def test_prefecture_admin_sees_all_counties(env: ApiEnv) -> None:
+    h = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    r = await env.client.get("/api/v1/gateways", headers=h)
+    assert [g["id"] for g in r.json()] == ["gw-m1", "gw-l1"]
+    r = await env.client.get("/api/v1/gateways", params={"county": OTHER}, headers=h)
+    assert [g["id"] for g in r.json()] == ["gw-l1"]
+    r = await env.client.get("/api/v1/gateways", params={"county": "123456"}, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "query.county"
+    r = await env.client.get("/api/v1/devices/gw-l1.room-1/latest", headers=h)
+    assert r.status_code == 200
+    r = await env.client.get("/api/v1/audit", headers=h)
+    assert {e["county"] for e in r.json()} >= {HOME, OTHER}
+
+
+async def test_dispatcher_reads_own_county_but_cannot_administer(env: ApiEnv) -> None:
+    h = await env.headers(Role.DISPATCHER, HOME)
+    assert (await env.client.get("/api/v1/gateways/gw-m1", headers=h)).status_code == 200
+    assert (await env.client.get("/api/v1/audit", headers=h)).status_code == 403
+    assert (await env.client.get("/api/v1/users", headers=h)).status_code == 403
+    r = await env.client.post("/api/v1/gateways", json={"county": HOME, "name": "x"}, headers=h)
+    assert r.status_code == 403

@@ -1,0 +1,143 @@
+"""An API under test: migrated database (SQLite or PostgreSQL), embedded time-series
+store, the app, an httpx client, and seeded records in two counties."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from cloud.app import create_app
+from cloud.audit.service import record
+from cloud.auth.principal import Role
+from cloud.auth.service import create_api_key, hash_password, issue_token
+from cloud.auth.storage import User
+from cloud.db import Database, utcnow
+from cloud.db.migrate import upgrade_async
+from cloud.devices.storage import Device, Gateway
+from cloud.settings import Settings
+from cloud.timeseries import Point
+from cloud.timeseries.sqlite import SqliteStore
+
+HOME = "533103"  # Mangshi
+OTHER = "533124"  # Longchuan
+PASSWORD = "correct-horse-battery"
+_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@dataclass
+class ApiEnv:
+    settings: Settings
+    db: Database
+    tsdb: SqliteStore
+    app: FastAPI
+    client: httpx.AsyncClient
+    keys: dict[str, str] = field(default_factory=dict)
+
+    async def add_user(self, username: str, role: Role, county: str) -> User:
+        async with self.db.transaction() as s:
+            user = User(
+                username=username,
+                password_hash=_HASH,
+                role=role.value,
+                county=county,
+                display_name="",
+                disabled=False,
+                created_at=utcnow(),
+            )
+            s.add(user)
+        return user
+
+    async def headers(self, role: Role, county: str, username: str | None = None) -> dict[str, str]:
+        """Bearer headers of a (new) user with this role and county."""
+        name = username or f"{role.value}-{county}-{secrets.token_hex(3)}"
+        user = await self.add_user(name, role, county)
+        token, _ = issue_token(user, self.settings.jwt_secret.get_secret_value(), 600)
+        return {"Authorization": f"Bearer {token}"}
+
+
+async def seed(env: ApiEnv) -> None:
+    """One gateway, device, API key and audit entry in each of HOME and OTHER."""
+    async with env.db.transaction() as s:
+        for county, gw, dev in ((HOME, "gw-m1", "gw-m1.room-1"), (OTHER, "gw-l1", "gw-l1.room-1")):
+            s.add(
+                Gateway(
+                    id=gw,
+                    county=county,
+                    name=f"Gateway {gw}",
+                    site=f"site-{gw}",
+                    mqtt_password_hash="$7$101$x$y",
+                    created_at=utcnow(),
+                    birth_session=3,
+                    death_session=2,
+                    last_birth_at=utcnow(),
+                    last_seen_at=utcnow(),
+                    versions={"agent": "0.1.0"},
+                    config_hash="abc",
+                    inventory=[],
+                )
+            )
+            s.add(
+                Device(
+                    id=dev,
+                    county=county,
+                    kind="cold_room",
+                    site=f"site-{gw}",
+                    gateway_id=gw,
+                    metrics=["temp_c", "rh"],
+                    first_seen_at=utcnow(),
+                    last_seen_at=utcnow(),
+                    last_reading_ms=T0 + 59 * 60_000,
+                    readings=120,
+                )
+            )
+            new = await create_api_key(
+                s, name=f"erp-{county}", role=Role.OPERATOR, county=county, actor="test"
+            )
+            env.keys[county] = new.key
+            await record(s, "test", "test.seeded", f"gateway:{gw}", county, {})
+    points = [
+        Point(
+            "cold_room", dev, county, "site", T0 + i * 60_000, {"temp_c": 4.0 + i % 3, "rh": 80.0}
+        )
+        for county, dev in ((HOME, "gw-m1.room-1"), (OTHER, "gw-l1.room-1"))
+        for i in range(60)
+    ]
+    await env.tsdb.write(points)
+
+
+@asynccontextmanager
+async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    """``backend``: "sqlite" or "postgres" (a fresh database on the CI server)."""
+    async with AsyncExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'api.db'}"
+        else:
+            from tests.support.postgres import fresh_database
+
+            url = stack.enter_context(fresh_database())
+        await upgrade_async(url)
+        settings = Settings(
+            database_url=url,
+            jwt_secret=secrets.token_urlsafe(48),
+            mosquitto_dir=tmp_path / "mosquitto",
+            mosquitto_pid_file=None,
+            tsdb_path=tmp_path / "ts.db",
+        )
+        db = Database(url)
+        stack.push_async_callback(db.dispose)
+        tsdb = SqliteStore(tmp_path / "ts.db")
+        await tsdb.open()
+        stack.push_async_callback(tsdb.close)
+        app = create_app(settings, db=db, tsdb=tsdb)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+        await stack.enter_async_context(client)
+        env = ApiEnv(settings, db, tsdb, app, client)
+        await seed(env)
+        yield env
