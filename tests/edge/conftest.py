@@ -68,7 +68,11 @@ def make_config(
                     "port": modbus_port,
                     "timeout_s": 0.5,
                     "devices": [
-                        {"id": f"room-{i}", "poll_interval_s": poll_s, "registers": room_registers(i)}
+                        {
+                            "id": f"room-{i}",
+                            "poll_interval_s": poll_s,
+                            "registers": room_registers(i),
+                        }
                         for i in range(rooms)
                     ],
                 }
@@ -133,9 +137,13 @@ class FakeCloud:
         msg = WriteAck(
             gw=batch.gw,
             ts=int(time.time() * 1000),
-            acks=[AckEntry(id=batch.id, seq=batch.seq, status="stored", stored=batch.reading_count())],
+            acks=[
+                AckEntry(id=batch.id, seq=batch.seq, status="stored", stored=batch.reading_count())
+            ],
         )
-        await self.client.publish(str(Topic.build(COUNTY, batch.gw, Channel.ACK)), encode(msg), qos=1)
+        await self.client.publish(
+            str(Topic.build(COUNTY, batch.gw, Channel.ACK)), encode(msg), qos=1
+        )
         self.acked.add(batch.id)
 
     async def listen(self) -> None:
@@ -150,7 +158,9 @@ class FakeCloud:
                 await self.ack(batch)
 
 
-async def start_cloud(gateway_id: str, auto_ack: bool = True) -> tuple[FakeCloud, Any, asyncio.Task[None]]:
+async def start_cloud(
+    gateway_id: str, auto_ack: bool = True
+) -> tuple[FakeCloud, Any, asyncio.Task[None]]:
     import aiomqtt
 
     client = aiomqtt.Client(BROKER_HOST, BROKER_PORT, identifier=f"cloud-{secrets.token_hex(4)}")
@@ -173,4 +183,6 @@ async def clear_retained(gateway_id: str) -> None:
 
     async with aiomqtt.Client(BROKER_HOST, BROKER_PORT) as client:
         for channel in (Channel.BIRTH, Channel.DEATH):
-            await client.publish(str(Topic.build(COUNTY, gateway_id, channel)), b"", qos=1, retain=True)
+            await client.publish(
+                str(Topic.build(COUNTY, gateway_id, channel)), b"", qos=1, retain=True
+            )

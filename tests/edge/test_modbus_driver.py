@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from edge.config import RegisterSpec
 from edge.drivers.base import Sample
@@ -33,7 +34,10 @@ def test_adjacent_registers_merge_into_one_request_per_function() -> None:
         ("coil", 0, 2),
     ]
     bridged = plan_reads(specs, max_gap=1)
-    assert [(b.function, b.address, b.count) for b in bridged][:2] == [("holding", 0, 5), ("holding", 40, 1)]
+    assert [(b.function, b.address, b.count) for b in bridged][:2] == [
+        ("holding", 0, 5),
+        ("holding", 40, 1),
+    ]
 
 
 def test_requests_never_exceed_125_registers() -> None:
@@ -81,7 +85,9 @@ class ListSink:
         return [(e.type, e.device) for e in self.events]
 
 
-async def test_values_match_the_simulator_with_merged_requests(sim: ColdStoreSimulator, tmp_path) -> None:
+async def test_values_match_the_simulator_with_merged_requests(
+    sim: ColdStoreSimulator, tmp_path
+) -> None:
     config = make_config(tmp_path, sim.port)
     driver = ModbusDriver(config)
     sink = ListSink()
@@ -152,12 +158,19 @@ async def test_schedule_gives_aligned_timestamps(ticking_sim: ColdStoreSimulator
         await driver.stop()
     stamps = [s.ts_ms for s in sink.samples]
     assert all(t % 100 == 0 for t in stamps), stamps
-    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(stamps))
 
 
 def test_inventory_lists_devices_and_metrics(tmp_path) -> None:
     config = make_config(tmp_path, 5020)
     items = ModbusDriver(config).inventory()
     assert [i.device for i in items] == [config.device_id("room-0"), config.device_id("room-1")]
-    assert items[0].metrics == ["temperature", "humidity", "setpoint", "counter", "door", "compressor"]
+    assert items[0].metrics == [
+        "temperature",
+        "humidity",
+        "setpoint",
+        "counter",
+        "door",
+        "compressor",
+    ]
     assert items[0].driver == "modbus"
