@@ -84,7 +84,9 @@ class MosquittoBroker:
                 return
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"mosquitto did not listen on {self.port} in {timeout_s} s: {self.log()}")
+        raise RuntimeError(
+            f"mosquitto did not listen on {self.port} in {timeout_s} s: {self.log()}"
+        )
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

@@ -1,0 +1,314 @@
+"""``dehong cloud ...``: database, API server, ingest worker, gateways, users, API keys.
+
+Only the standard library is imported at module level: the edge-only install
+must still be able to build the whole ``dehong`` parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+ROLES = ("prefecture_admin", "county_admin", "operator", "dispatcher")
+SERVICE_ROLES = ("ingest", "api")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cloud = subparsers.add_parser("cloud", help="the cloud: API, ingest, provisioning")
+    sub = cloud.add_subparsers(dest="cloud_command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init-db", help="create or upgrade the relational schema (idempotent)")
+    p.set_defaults(handler=_init_db)
+
+    p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
+    p.add_argument("--host", default=None, help="default: DEHONG_API_HOST (127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="default: DEHONG_API_PORT (8080)")
+    p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("ingest", help="run an ingest worker")
+    p.set_defaults(handler=_ingest)
+
+    gw = sub.add_parser("gateway", help="provision and list gateways")
+    gws = gw.add_subparsers(dest="gateway_command", required=True, metavar="COMMAND")
+    p = gws.add_parser(
+        "add", help="register a gateway; prints its MQTT credentials once and updates Mosquitto"
+    )
+    p.add_argument("--county", required=True, help="GB/T 2260 code, e.g. 533103")
+    p.add_argument("--name", required=True)
+    p.add_argument("--site", default=None, help="site id; default: the gateway id")
+    p.add_argument("--id", dest="gateway_id", default=None, help="default: a slug of --name")
+    p.set_defaults(handler=_gateway_add)
+    p = gws.add_parser("list", help="list gateways and their state")
+    p.add_argument("--county", default=None)
+    p.set_defaults(handler=_gateway_list)
+    p = gws.add_parser("revoke", help="revoke a gateway's broker credentials")
+    p.add_argument("gateway_id")
+    p.set_defaults(handler=_gateway_revoke)
+
+    p = sub.add_parser(
+        "mosquitto-sync", help="regenerate Mosquitto's passwd and acl from the database; SIGHUP"
+    )
+    p.set_defaults(handler=_mosquitto_sync)
+
+    sa = sub.add_parser("service-account", help="broker accounts of the cloud's own services")
+    sas = sa.add_subparsers(dest="sa_command", required=True, metavar="COMMAND")
+    p = sas.add_parser("ensure", help="create if missing; prints the password when created")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=SERVICE_ROLES)
+    p.add_argument("--reset", action="store_true", help="set a new password even if it exists")
+    p.set_defaults(handler=_service_account_ensure)
+
+    user = sub.add_parser("user", help="manage users")
+    us = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    p = us.add_parser("add", help="create a user")
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--county", required=True, help="533100 for a prefecture_admin")
+    p.add_argument(
+        "--password",
+        default=None,
+        help="default: prompt on a terminal, else generate one and print it",
+    )
+    p.add_argument("--display-name", default="")
+    p.set_defaults(handler=_user_add)
+
+    key = sub.add_parser("apikey", help="manage API keys")
+    ks = key.add_subparsers(dest="apikey_command", required=True, metavar="COMMAND")
+    p = ks.add_parser("add", help="create an API key; prints it once")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--county", required=True)
+    p.set_defaults(handler=_apikey_add)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid{os.getuid()}"
+
+
+def _fail(message: str) -> int:
+    print(f"dehong cloud: {message}", file=sys.stderr)
+    return 2
+
+
+def _settings() -> Any:
+    from cloud.settings import get_settings
+
+    return get_settings()
+
+
+async def _open_db(settings: Any) -> Any:
+    """The database, after checking that its schema exists."""
+    from sqlalchemy import inspect
+
+    from cloud.db import Database
+
+    db = Database(settings.database_url)
+    async with db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    if "gateways" not in tables:
+        await db.dispose()
+        raise SystemExit(
+            _fail(
+                f"the database {settings.database_url} has no schema yet; "
+                "run `dehong cloud init-db` first"
+            )
+        )
+    return db
+
+
+# ------------------------------------------------------------------ handlers
+
+
+def _init_db(_args: argparse.Namespace) -> int:
+    from cloud.db.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print(f"schema of {settings.database_url} is up to date")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cloud.app import InsecureSettingsError, create_app
+
+    settings = _settings()
+    try:
+        app = create_app(settings)
+    except InsecureSettingsError as exc:
+        return _fail(str(exc))
+    uvicorn.run(
+        app,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _ingest(_args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
+    from cloud.ingest.worker import main
+
+    return main(_settings())
+
+
+async def _gateway_add(args: argparse.Namespace) -> int:
+    from cloud.provisioning.service import ProvisioningError, provision_gateway
+    from protocol.topics import PREFIX
+
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        gw, password = await provision_gateway(
+            db,
+            args.county,
+            args.name,
+            args.site,
+            args.gateway_id,
+            actor=_actor(),
+            settings=settings,
+        )
+    except ProvisioningError as exc:
+        return _fail(str(exc))
+    finally:
+        await db.dispose()
+    print(f"gateway:       {gw.id}")
+    print(f"county:        {gw.county}")
+    print(f"site:          {gw.site}")
+    print(f"mqtt username: {gw.id}")
+    print(f"mqtt password: {password}")
+    print(f"topic prefix:  {PREFIX}/{gw.county}/{gw.id}/")
+    print(f"mosquitto:     {settings.mosquitto_dir}/passwd and acl updated")
+    print("The password is shown only this once; put it in the gateway's config now.")
+    return 0
+
+
+async def _gateway_list(args: argparse.Namespace) -> int:
+    from cloud.devices.service import gateway_status, list_gateways
+
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        async with db.session() as s:
+            rows = await list_gateways(s, [args.county] if args.county else None)
+    finally:
+        await db.dispose()
+    print(f"{'id':<32} {'county':<7} {'status':<10} {'last seen':<25} name")
+    for g in rows:
+        seen = g.last_seen_at.isoformat(timespec="seconds") if g.last_seen_at else "-"
+        print(f"{g.id:<32} {g.county:<7} {gateway_status(g):<10} {seen:<25} {g.name}")
+    return 0
+
+
+async def _gateway_revoke(args: argparse.Namespace) -> int:
+    from cloud.provisioning.service import NotFoundError, revoke_gateway
+
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        gw = await revoke_gateway(db, args.gateway_id, actor=_actor(), settings=settings)
+    except NotFoundError as exc:
+        return _fail(str(exc))
+    finally:
+        await db.dispose()
+    print(f"gateway {gw.id} revoked; Mosquitto files regenerated")
+    return 0
+
+
+async def _mosquitto_sync(_args: argparse.Namespace) -> int:
+    from cloud.provisioning.service import sync_mosquitto
+
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        passwd, acl = await sync_mosquitto(db, settings)
+    finally:
+        await db.dispose()
+    print(f"wrote {passwd} and {acl}")
+    return 0
+
+
+async def _service_account_ensure(args: argparse.Namespace) -> int:
+    from cloud.provisioning.service import ProvisioningError, ensure_service_account
+
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        password = await ensure_service_account(
+            db, args.name, args.role, reset=args.reset, actor=_actor(), settings=settings
+        )
+    except ProvisioningError as exc:
+        return _fail(str(exc))
+    finally:
+        await db.dispose()
+    if password is None:
+        print(f"service account {args.name} exists (use --reset for a new password)")
+    else:
+        print(f"mqtt username: {args.name}")
+        print(f"mqtt password: {password}")
+    return 0
+
+
+async def _user_add(args: argparse.Namespace) -> int:
+    from cloud.auth.principal import Role
+    from cloud.auth.service import create_user, generate_password
+
+    password = args.password
+    generated = False
+    if password is None:
+        if sys.stdin.isatty():
+            password = getpass.getpass("password: ")
+            if password != getpass.getpass("again: "):
+                return _fail("the passwords differ")
+        else:
+            password, generated = generate_password(), True
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        async with db.transaction() as s:
+            user = await create_user(
+                s,
+                username=args.username,
+                password=password,
+                role=Role(args.role),
+                county=args.county,
+                display_name=args.display_name,
+                actor=_actor(),
+            )
+    except ValueError as exc:
+        return _fail(str(exc))
+    finally:
+        await db.dispose()
+    print(f"user {user.username} ({user.role}, county {user.county}) created")
+    if generated:
+        print(f"password: {password}  (shown once)")
+    return 0
+
+
+async def _apikey_add(args: argparse.Namespace) -> int:
+    from cloud.auth.principal import Role
+    from cloud.auth.service import create_api_key
+
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        async with db.transaction() as s:
+            new = await create_api_key(
+                s, name=args.name, role=Role(args.role), county=args.county, actor=_actor()
+            )
+    except ValueError as exc:
+        return _fail(str(exc))
+    finally:
+        await db.dispose()
+    print(f"api key id: {new.row.id}")
+    print(f"X-API-Key:  {new.key}")
+    print("The key is shown only this once.")
+    return 0
