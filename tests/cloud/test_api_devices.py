@@ -164,3 +164,14 @@ async def test_provision_gateway_via_api(env: ApiEnv) -> None:
         )
     assert [e.actor for e in entries] == ["user:lc-admin", "user:lc-admin"]
     assert all(password not in str(e.detail) for e in entries)
+
+
+async def test_time_series_outage_is_503_and_healthz_degraded(sqlite_env: ApiEnv) -> None:
+    h = await sqlite_env.headers(Role.OPERATOR, HOME)
+    await sqlite_env.tsdb.close()
+    r = await sqlite_env.client.get("/healthz")
+    assert r.status_code == 503
+    assert r.json() == {"status": "degraded", "database": "ok", "timeseries": "error"}
+    r = await sqlite_env.client.get("/api/v1/devices/gw-m1.room-1/latest", headers=h)
+    assert r.status_code == 503 and "retry" in r.json()["detail"]
+    await sqlite_env.tsdb.open()
