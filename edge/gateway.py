@@ -32,6 +32,9 @@ from protocol.messages import EventMessage, EventType, InventoryItem, Severity
 
 log = logging.getLogger(__name__)
 
+#: On a clean stop, how long to wait for the write-ack of the last batch.
+SHUTDOWN_ACK_GRACE_S = 5.0
+
 
 def default_drivers(config: GatewayConfig) -> list[Driver]:
     drivers: list[Driver] = []
@@ -182,6 +185,12 @@ class Gateway:
         timer_task.cancel()
         await asyncio.gather(timer_task, return_exceptions=True)
         self.cut_batch()
+        if self.connected and self.pending_count:
+            # Give the cloud a moment to acknowledge what was just sent: with the
+            # in-memory pending set, what is unacknowledged at exit is lost.
+            grace = min(self.config.batch.ack_timeout_s, SHUTDOWN_ACK_GRACE_S)
+            if not await self.pending.wait_empty(grace):
+                log.info("gateway %s: no write-ack within %.0f s of shutdown", self.id, grace)
         self.session.stop()
         if not session_task.done():
             grace = self.config.mqtt.timeout_s + 2

@@ -68,6 +68,8 @@ class PendingBatches:
         self.clock = clock
         self._items: OrderedDict[str, PendingBatch] = OrderedDict()
         self._changed = asyncio.Event()
+        self._empty = asyncio.Event()
+        self._empty.set()
         self.dropped = 0
         self.acked = 0
 
@@ -96,6 +98,7 @@ class PendingBatches:
             )
             if self.on_drop is not None:
                 self.on_drop(oldest)
+        self._empty.clear()
         self._changed.set()
 
     def ack(self, batch_ids: Iterable[str]) -> list[PendingBatch]:
@@ -108,7 +111,13 @@ class PendingBatches:
         self.acked += len(removed)
         if removed:
             self._changed.set()
+        if not self._items:
+            self._empty.set()
         return removed
+
+    async def wait_empty(self, within_s: float | None = None) -> bool:
+        """Wait until every batch is acknowledged; False if ``within_s`` passed first."""
+        return await wait_event(self._empty, within_s)
 
     def mark_sent(self, item: PendingBatch) -> None:
         item.sent_at = self.clock()

@@ -1,0 +1,237 @@
+"""``dehong demo``: the whole system on embedded defaults, in one process.
+
+An embedded MQTT broker (amqtt) enforcing generated per-gateway credentials and
+ACLs, a Modbus TCP cold-store simulator per county cooperative, one provisioned
+gateway per county, ingest, SQLite (relational and time series) and the API.
+No server to install. ``DEHONG_MQTT_URL`` points ingest and gateways at an
+external broker instead (which must load the generated passwd/acl files), and
+``DEHONG_INFLUX_URL`` at InfluxDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("dehong.demo")
+
+#: Clearly marked demo defaults: printed at start, never valid outside the demo
+#: (the API refuses the demo JWT secret unless DEHONG_DEMO is set).
+DEMO_ADMIN = ("demo-admin", "demo-dehong")
+DEMO_COUNTY_ADMIN = ("mangshi-admin", "demo-mangshi")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo",
+        help="run everything on embedded defaults (broker, simulator, gateways, ingest, API)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--duration", type=float, default=None, help="exit after N seconds")
+    p.add_argument("--host", default="127.0.0.1", help="address the API and broker bind to")
+    p.add_argument("--port", type=int, default=8080, help="API port (0: any free port)")
+    p.add_argument("--mqtt-port", type=int, default=0, help="embedded broker port (0: any)")
+    p.add_argument("--state-dir", type=Path, default=Path("var/demo"))
+    p.add_argument("--keep", action="store_true", help="keep the state of the last run")
+    p.add_argument("--batch-s", type=float, default=5.0, help="gateway batch interval (s)")
+    p.set_defaults(handler=lambda args: run_demo(args))
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+async def _provision(settings: Any, db: Any) -> tuple[str, dict[str, str]]:
+    from cloud.auth.principal import Role
+    from cloud.auth.service import create_user, get_user
+    from cloud.devices.storage import Gateway
+    from cloud.provisioning import mosquitto
+    from cloud.provisioning.service import (
+        ensure_service_account,
+        provision_gateway,
+        sync_mosquitto,
+    )
+    from dehong.stack import DEMO_SITES
+
+    ingest_pw = await ensure_service_account(db, "ingest", "ingest", reset=True, actor="demo")
+    await ensure_service_account(db, "api", "api", reset=True, actor="demo")
+    passwords: dict[str, str] = {}
+    for site in DEMO_SITES:
+        async with db.transaction() as s:
+            existing = await s.get(Gateway, site.gateway_id)
+            if existing is not None:  # --keep: a new password for this run
+                pw = mosquitto.new_password()
+                existing.mqtt_password_hash = mosquitto.hash_password(pw)
+                passwords[site.gateway_id] = pw
+                continue
+        _gw, pw = await provision_gateway(
+            db, site.county, site.name, site.site, site.gateway_id, actor="demo"
+        )
+        passwords[site.gateway_id] = pw
+    async with db.transaction() as s:
+        for (user, pw), role, county in (
+            (DEMO_ADMIN, Role.PREFECTURE_ADMIN, "533100"),
+            (DEMO_COUNTY_ADMIN, Role.COUNTY_ADMIN, "533103"),
+        ):
+            if await get_user(s, user) is None:
+                await create_user(
+                    s, username=user, password=pw, role=role, county=county, actor="demo"
+                )
+    await sync_mosquitto(db, settings)
+    assert ingest_pw is not None
+    return ingest_pw, passwords
+
+
+def _prepare_state(state: Path, keep: bool) -> None:
+    if state.exists() and not keep:
+        shutil.rmtree(state)
+    state.mkdir(parents=True, exist_ok=True)
+
+
+def _quiet_libraries() -> None:
+    """The demo's console is for people: keep the libraries' chatter out of it."""
+    for name in ("amqtt", "transitions", "alembic", "pymodbus", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    from cloud.db import Database
+    from cloud.db.migrate import upgrade_async
+    from cloud.settings import Settings
+    from cloud.timeseries import open_store
+    from dehong.stack import DEMO_SITES, CloudServices, gateway_config
+    from edge.gateway import Gateway
+    from protocol.broker import BrokerUrl
+    from simulators.coldstore import DEFAULT_ROOMS, ColdStoreSimulator
+
+    _quiet_libraries()
+    state: Path = args.state_dir
+    await asyncio.to_thread(_prepare_state, state, args.keep)
+    external_mqtt = os.environ.get("DEHONG_MQTT_URL", "")
+    settings = Settings(
+        database_url=os.environ.get("DEHONG_DATABASE_URL", f"sqlite:///{state / 'dehong.db'}"),
+        influx_url=os.environ.get("DEHONG_INFLUX_URL", ""),
+        tsdb_path=state / "timeseries.db",
+        mosquitto_dir=state / "mosquitto",
+        demo=True,
+        api_host=args.host,
+        api_port=args.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    await upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    tsdb = open_store(settings.influx_url, database=settings.influx_db, path=settings.tsdb_path)
+    await tsdb.open()
+    ingest_pw, passwords = await _provision(settings, db)
+
+    broker_obj = None
+    if external_mqtt:
+        ext = BrokerUrl.parse(external_mqtt)
+        host, mqtt_port = ext.host, ext.port
+        log.info("using the broker at %s; it must load %s", ext.redacted(), settings.mosquitto_dir)
+    else:
+        from dehong.embedded_broker import start_broker
+
+        host = args.host
+        mqtt_port = args.mqtt_port or _free_port(host)
+        broker_obj = await start_broker(host, mqtt_port, settings.mosquitto_dir)
+
+    sims: list[ColdStoreSimulator] = []
+    gateways: list[Gateway] = []
+    gw_tasks: list[asyncio.Task[None]] = []
+    cloud = CloudServices(
+        settings,
+        db,
+        tsdb,
+        BrokerUrl(host, mqtt_port, "ingest", ingest_pw),
+        api_host=args.host,
+        api_port=args.port,
+    )
+    try:
+        await cloud.start()
+        for i, site in enumerate(DEMO_SITES):
+            rooms = [replace(DEFAULT_ROOMS[r], name=f"room-{k}") for k, r in enumerate(site.rooms)]
+            sim = ColdStoreSimulator(rooms, seed=100 + i)
+            await sim.start("127.0.0.1", 0)
+            sims.append(sim)
+            cfg = gateway_config(
+                gateway_id=site.gateway_id,
+                county=site.county,
+                site=site.site,
+                broker=BrokerUrl(host, mqtt_port),
+                password=passwords[site.gateway_id],
+                modbus_port=sim.port,
+                rooms=len(rooms),
+                state_dir=state / "edge" / site.gateway_id,
+                batch_s=args.batch_s,
+            )
+            gw = Gateway(cfg)
+            gateways.append(gw)
+            gw_tasks.append(asyncio.create_task(gw.run(), name=f"gateway-{site.gateway_id}"))
+        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state)
+        if args.duration is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.duration)
+        else:
+            await stop.wait()
+        log.info("stopping")
+    finally:
+        for gw in gateways:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(gw.stop(), 10)
+        for t in gw_tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await cloud.stop()
+        for sim in sims:
+            await sim.stop()
+        if broker_obj is not None:
+            await broker_obj.shutdown()
+        await tsdb.close()
+        await db.dispose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+def _banner(api: str, host: str, mqtt_port: int, external: str, state: Path) -> None:
+    from dehong.stack import DEMO_SITES
+
+    lines = [
+        "",
+        "德宏农村电商溯源平台 演示 / Dehong traceability platform demo",
+        f"  API            {api}   (OpenAPI: {api}/docs)",
+        f"  MQTT broker    {external or f'mqtt://{host}:{mqtt_port} (embedded, per-gateway ACL)'}",
+        f"  state          {state}",
+        f"  demo login     {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}  (prefecture admin; DEMO DEFAULT)",
+        f"                 {DEMO_COUNTY_ADMIN[0]} / {DEMO_COUNTY_ADMIN[1]}  (county admin 533103; DEMO DEFAULT)",
+        "  gateways       " + ", ".join(f"{s.gateway_id} ({s.county})" for s in DEMO_SITES),
+        "  try:",
+        f"    TOKEN=$(curl -s -d 'username={DEMO_ADMIN[0]}&password={DEMO_ADMIN[1]}' {api}/api/v1/auth/token"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+        f'    curl -s -H "Authorization: Bearer $TOKEN" {api}/api/v1/gateways',
+        f'    curl -s -H "Authorization: Bearer $TOKEN" {api}/api/v1/devices/mangshi-coop-01.room-0/latest',
+        "  Ctrl-C stops.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    sys.stdout.flush()

@@ -1,0 +1,158 @@
+"""Assemble the running system from its parts: used by ``dehong demo`` and by the
+end-to-end tests, so that what the tests prove is what the demo runs.
+
+- :func:`room_registers` / :func:`gateway_config`: a gateway polling cold rooms
+  of the Modbus simulator (the register map is in simulators/README.md).
+- :class:`CloudServices`: ingest worker + API server (uvicorn) in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol.broker import BrokerUrl
+
+log = logging.getLogger(__name__)
+
+#: Simulator register map: room i occupies holding registers and coils from i * 16.
+ROOM_STRIDE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class CountySite:
+    county: str
+    gateway_id: str
+    name: str
+    site: str
+    #: indices into simulators.coldstore.DEFAULT_ROOMS: what this site stores
+    rooms: tuple[int, ...]
+
+
+#: One cooperative per county in the demo, with the commodities it is known for.
+DEMO_SITES: tuple[CountySite, ...] = (
+    CountySite("533103", "mangshi-coop-01", "芒市咖啡合作社 Mangshi coffee cooperative", "mangshi-coffee", (2, 0)),
+    CountySite("533124", "longchuan-coop-01", "陇川冷链仓 Longchuan cold store", "longchuan-store", (6, 1)),
+    CountySite("533123", "yingjiang-coop-01", "盈江石斛合作社 Yingjiang dendrobium cooperative", "yingjiang-dendro", (5, 3)),
+    CountySite("533122", "lianghe-coop-01", "梁河柠檬合作社 Lianghe lemon cooperative", "lianghe-lemon", (4, 1)),
+)  # fmt: skip
+
+
+def room_registers(room: int) -> list[dict[str, Any]]:
+    base = room * ROOM_STRIDE
+    return [
+        {"metric": "temperature", "address": base, "type": "int16", "scale": 0.1, "unit": "°C", "decimals": 1},
+        {"metric": "humidity", "address": base + 1, "type": "uint16", "scale": 0.1, "unit": "%RH", "decimals": 1},
+        {"metric": "setpoint", "address": base + 2, "type": "int16", "scale": 0.1, "unit": "°C", "decimals": 1},
+        {"metric": "door", "address": base, "function": "coil"},
+        {"metric": "compressor", "address": base + 1, "function": "coil"},
+    ]  # fmt: skip
+
+
+def gateway_config(
+    *,
+    gateway_id: str,
+    county: str,
+    site: str,
+    broker: BrokerUrl,
+    password: str,
+    modbus_port: int,
+    rooms: int,
+    state_dir: Path,
+    poll_s: float = 1.0,
+    batch_s: float = 60.0,
+    ack_timeout_s: float = 30.0,
+    keepalive_s: int = 30,
+) -> Any:
+    """A gateway config (edge.config.GatewayConfig) polling ``rooms`` simulator rooms."""
+    from edge.config import parse_config
+
+    data = {
+        "gateway": {"id": gateway_id, "county": county, "site": site, "state_dir": str(state_dir)},
+        "mqtt": {
+            "host": broker.host,
+            "port": broker.port,
+            "username": gateway_id,
+            "password": password,
+            "keepalive_s": keepalive_s,
+            "reconnect_min_s": 0.2,
+            "reconnect_max_s": 5.0,
+        },
+        "batch": {"interval_s": batch_s, "ack_timeout_s": ack_timeout_s},
+        "modbus": {
+            "hosts": [
+                {
+                    "host": "127.0.0.1",
+                    "port": modbus_port,
+                    "timeout_s": 1.0,
+                    "devices": [
+                        {
+                            "id": f"room-{i}",
+                            "poll_interval_s": poll_s,
+                            "registers": room_registers(i),
+                        }
+                        for i in range(rooms)
+                    ],
+                }
+            ]
+        },
+    }
+    return parse_config(data, source=f"<{gateway_id}>")
+
+
+@dataclass
+class CloudServices:
+    """Ingest and the API running as tasks of this event loop."""
+
+    settings: Any  # cloud.settings.Settings
+    db: Any  # cloud.db.Database
+    tsdb: Any  # cloud.timeseries.TimeSeriesStore
+    broker: BrokerUrl
+    api_host: str = "127.0.0.1"
+    api_port: int = 0
+    worker: Any = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _server: Any = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    async def start(self) -> None:
+        import uvicorn
+
+        from cloud.app import create_app
+        from cloud.ingest.worker import IngestWorker
+
+        self.worker = IngestWorker(self.db, self.tsdb, self.broker, use_shared=False)
+        self._tasks.append(asyncio.create_task(self.worker.run(), name="ingest"))
+        app = create_app(self.settings, db=self.db, tsdb=self.tsdb)
+        config = uvicorn.Config(
+            app, host=self.api_host, port=self.api_port, log_level="warning", lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        self._tasks.append(asyncio.create_task(self._server.serve(), name="api"))
+        while not self._server.started:
+            if self._tasks[-1].done():
+                self._tasks[-1].result()  # raises what stopped the server
+            await asyncio.sleep(0.05)
+        if self.api_port == 0:
+            sock = self._server.servers[0].sockets[0]
+            self.api_port = int(sock.getsockname()[1])
+        await asyncio.wait_for(self.worker.connected.wait(), 15)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        for task in reversed(self._tasks):
+            if task.get_name() == "api":
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), 5)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
