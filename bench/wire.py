@@ -23,25 +23,12 @@ from typing import Any
 import orjson
 
 from protocol.codec import encode
+from protocol.framing import publish_packet_size
 from protocol.messages import AckEntry, DataBatch, Series, WriteAck
 from protocol.topics import Channel, Topic
 
 GOAL_BYTES_PER_READING = 12.0
 TOPIC_COUNTY, TOPIC_GATEWAY = "533103", "mangshi-coop-01"
-
-
-def varint_len(n: int) -> int:
-    size = 1
-    while n >= 128:
-        n //= 128
-        size += 1
-    return size
-
-
-def publish_packet_size(topic: str, payload_len: int, qos: int = 1) -> int:
-    """MQTT 3.1.1 PUBLISH: 1 + remaining-length varint + (2 + topic) + (2 if qos) + payload."""
-    remaining = 2 + len(topic.encode()) + (2 if qos else 0) + payload_len
-    return 1 + varint_len(remaining) + remaining
 
 
 def room_batch(seed: int, seconds: int = 60, seq: int = 1) -> DataBatch:
@@ -168,12 +155,12 @@ def run(short: bool = False, keepalive_s: int = 60) -> dict[str, Any]:
         batch = room_batch(seed)
         payload = encode(batch)
         readings = batch.reading_count()
-        packet = publish_packet_size(topic, len(payload))
+        packet = publish_packet_size(topic, payload)
         per_reading.append(packet / readings)
         payloads.append((batch, payload, packet, readings))
     batch, payload, packet, readings = payloads[0]
     baseline = naive_json(batch)
-    baseline_packet = publish_packet_size(topic, len(baseline))
+    baseline_packet = publish_packet_size(topic, baseline)
     ack = encode(
         WriteAck(
             gw=batch.gw,
@@ -182,7 +169,7 @@ def run(short: bool = False, keepalive_s: int = 60) -> dict[str, Any]:
         )
     )
     ack_topic = str(Topic.build(TOPIC_COUNTY, TOPIC_GATEWAY, Channel.ACK))
-    ack_packet = publish_packet_size(ack_topic, len(ack))
+    ack_packet = publish_packet_size(ack_topic, ack)
     puback = 4
     tls = measure_tls(b"\x32" + b"\x00" * (packet - 1))
     pings_per_day = 86_400 // keepalive_s

@@ -24,12 +24,13 @@ import hashlib
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
 
 import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from protocol.broker import BrokerUrl
+from protocol.codec import field_path
 from protocol.ids import GatewayId, OwningCounty, device_id
 from protocol.messages import AssetKind, MetricName, SiteId
 
@@ -172,30 +173,29 @@ class MqttConfig(_Model):
         if self.url is None and self.host is None:
             raise ValueError("url: give the broker as url (mqtt://host:1883) or host")
         if self.url is not None:
-            parts = urlsplit(self.url)
-            if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-                raise ValueError(f"url: scheme {parts.scheme!r} is not mqtt:// or mqtts://")
-            if not parts.hostname:
-                raise ValueError(f"url: {self.url!r} has no host")
+            try:
+                BrokerUrl.parse(self.url)
+            except ValueError as exc:
+                raise ValueError(f"url: {exc}") from None
         return self
 
     def endpoint(self) -> tuple[str, int, bool]:
         """``(host, port, tls)`` from the URL and the separate fields."""
         host, port, tls = self.host, self.port, self.tls.enabled
         if self.url is not None:
-            parts = urlsplit(self.url)
-            tls = tls or parts.scheme in ("mqtts", "ssl")
-            host = host or parts.hostname
-            port = port or parts.port
+            url = BrokerUrl.parse(self.url)
+            tls = tls or url.tls
+            host = host or url.host
+            port = port or (url.port if url.tls == tls else None)
         return str(host), port or (8883 if tls else 1883), tls
 
     def credentials(self) -> tuple[str | None, str | None]:
         """``(username, password)``; see the module docstring for where they come from."""
         user, url_password = self.username, None
         if self.url is not None:
-            parts = urlsplit(self.url)
-            user = user or (unquote(parts.username) if parts.username else None)
-            url_password = unquote(parts.password) if parts.password else None
+            url = BrokerUrl.parse(self.url)
+            user = user or url.username
+            url_password = url.password
         password = os.environ.get(PASSWORD_ENV)
         if password is None and self.password_file is not None:
             try:
@@ -254,21 +254,11 @@ class GatewayConfig(_Model):
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def format_errors(exc: ValidationError) -> list[str]:
     """``location: reason`` for every validation error, locations in YAML terms."""
     lines = []
     for err in exc.errors(include_url=False):
-        path = _loc(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+        path = field_path(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
         msg = err["msg"].removeprefix("Value error, ")
         head, sep, rest = msg.partition(": ")
         if sep and " " not in head and ("." in head or "[" in head or head.isidentifier()):

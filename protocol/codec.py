@@ -39,7 +39,8 @@ def encode(message: BaseModel) -> bytes:
     return orjson.dumps(message.model_dump(mode="json", exclude_none=True))
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a dotted path: ``series[0].values.temperature``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -52,7 +53,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def _from_validation(exc: ValidationError) -> ProtocolError:
     errors = exc.errors(include_url=False)
     first = errors[0]
-    path = _field_path(first["loc"])
+    path = field_path(first["loc"])
     msg = first["msg"]
     if msg.startswith("Value error, "):
         msg = msg.removeprefix("Value error, ")

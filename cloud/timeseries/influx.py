@@ -100,32 +100,14 @@ class InfluxStore(TimeSeriesStore):
     async def query(
         self, q: str, *, db: str | None = "", tolerate: str | None = None
     ) -> list[dict[str, Any]]:
-        """Run InfluxQL; return the ``series`` of the first statement."""
-        params = {"q": q, "epoch": "ms"}
-        database = self.database if db == "" else db
-        if database:
-            params["db"] = database
+        """Run one InfluxQL statement; return its ``series``."""
         try:
-            r = await self._http().post("/query", data=params)
-        except httpx.HTTPError as exc:
-            raise TimeSeriesError(
-                f"InfluxDB at {self.url} unreachable: {exc!r}", retryable=True
-            ) from exc
-        if r.status_code >= 400:
-            raise TimeSeriesError(
-                f"InfluxDB query failed ({r.status_code}): {_error_text(r)}",
-                retryable=r.status_code >= 500,
-            )
-        body = r.json()
-        results = body.get("results", [])
-        if not results:
-            return []
-        first = results[0]
-        if "error" in first:
-            if tolerate and tolerate in first["error"]:
+            (series,) = await self._multi(q, db=db)
+        except TimeSeriesError as exc:
+            if tolerate and tolerate in str(exc):
                 return []
-            raise TimeSeriesError(f"InfluxQL error: {first['error']}", retryable=False)
-        return list(first.get("series", []))
+            raise
+        return series
 
     async def latest(self, measurement: str, device: str) -> list[LatestValue]:
         # last(*) would return one row with one time; query each field's newest separately
@@ -155,11 +137,14 @@ class InfluxStore(TimeSeriesStore):
             result.append(LatestValue(name, ts, value, quality))
         return result
 
-    async def _multi(self, statements: str) -> list[list[dict[str, Any]]]:
+    async def _multi(self, statements: str, *, db: str | None = "") -> list[list[dict[str, Any]]]:
+        """Run ``;``-separated InfluxQL statements; return each one's ``series``."""
+        params = {"q": statements, "epoch": "ms"}
+        database = self.database if db == "" else db
+        if database:
+            params["db"] = database
         try:
-            r = await self._http().post(
-                "/query", data={"q": statements, "db": self.database, "epoch": "ms"}
-            )
+            r = await self._http().post("/query", data=params)
         except httpx.HTTPError as exc:
             raise TimeSeriesError(
                 f"InfluxDB at {self.url} unreachable: {exc!r}", retryable=True

@@ -9,8 +9,8 @@ import pytest
 from edge.batcher import Batcher
 from edge.drivers.base import Sample
 from edge.state import StateStore
-from edge.wire import publish_packet_size, remaining_length_size
 from protocol.codec import decode, encode
+from protocol.framing import publish_packet_size, remaining_length_size
 from protocol.limits import Limits
 from protocol.messages import DataBatch
 from protocol.quality import Quality

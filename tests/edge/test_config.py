@@ -95,7 +95,7 @@ def test_broker_url_and_password_sources(tmp_path: Path, monkeypatch: pytest.Mon
     data["mqtt"] = {"host": "10.0.0.1", "port": 1883}
     assert parse_config(data).mqtt.endpoint() == ("10.0.0.1", 1883, False)
     data["mqtt"] = {"url": "http://x"}
-    with pytest.raises(ConfigError, match=r"mqtt\.url: scheme 'http'"):
+    with pytest.raises(ConfigError, match=r"mqtt\.url: broker URL 'http://x': scheme must be mqtt"):
         parse_config(data)
 
 
