@@ -10,7 +10,6 @@ keepalive bytes per day (PINGREQ/PINGRESP) separately.
 
 from __future__ import annotations
 
-import random
 import shutil
 import ssl
 import subprocess
@@ -24,38 +23,43 @@ import orjson
 
 from protocol.codec import encode
 from protocol.framing import publish_packet_size
-from protocol.messages import AckEntry, DataBatch, Series, WriteAck
+from protocol.messages import AckEntry, DataBatch, WriteAck
 from protocol.topics import Channel, Topic
 
 GOAL_BYTES_PER_READING = 12.0
 TOPIC_COUNTY, TOPIC_GATEWAY = "533103", "mangshi-coop-01"
 
 
-def room_batch(seed: int, seconds: int = 60, seq: int = 1) -> DataBatch:
-    """A realistic batch: a lychee room near 1 °C with compressor cycling and noise."""
-    rng = random.Random(seed)
+def room_batch(seed: int, seconds: int = 60, room: int = 0) -> DataBatch:
+    """What the gateway really sends: the simulator's room model read at 1 Hz for
+    ``seconds``, through the edge's own batcher (rounding, timestamps, columns)."""
+    from edge.batcher import Batcher
+    from edge.drivers.base import Sample
+    from edge.state import StateStore
+    from simulators.coldstore import ColdStoreSimulator, default_rooms
+
+    sim = ColdStoreSimulator(default_rooms(room + 1), seed=seed)
     t0 = (int(time.time()) // 60) * 60_000
-    temp, rh, door, comp = 1.2, 90.0, 0.0, 1.0
-    temps, rhs, doors, comps = [], [], [], []
-    for _ in range(seconds):
-        comp = 1.0 if temp > 1.8 else (0.0 if temp < 0.4 else comp)
-        door = 1.0 if rng.random() < 0.01 else (0.0 if rng.random() < 0.3 else door)
-        temp += (-0.05 if comp else 0.03) + (0.2 if door else 0.0) + rng.gauss(0, 0.03)
-        rh = min(99.0, max(70.0, rh + rng.gauss(0, 0.2)))
-        temps.append(round(temp, 1))
-        rhs.append(round(rh, 1))
-        doors.append(door)
-        comps.append(comp)
-    series = Series(
-        device=f"{TOPIC_GATEWAY}.room-1",
-        t0=t0,
-        n=seconds,
-        dt=1000,
-        values={"temperature": temps, "humidity": rhs, "door": doors, "compressor": comps},
-    )
-    return DataBatch(
-        gw=TOPIC_GATEWAY, seq=seq, id="Xq3v9LmT2bR8wKpZ", sent=t0 + seconds * 1000, series=[series]
-    )
+    with tempfile.TemporaryDirectory() as state_dir:
+        batcher = Batcher(TOPIC_GATEWAY, StateStore(state_dir))
+        for i in range(seconds):
+            sim.step()
+            st = sim.room_state(room)
+            batcher.add(
+                Sample(
+                    device=f"{TOPIC_GATEWAY}.room-{room}",
+                    ts_ms=t0 + i * 1000,
+                    values={
+                        "temperature": st.temperature,
+                        "humidity": st.humidity,
+                        "door": 1.0 if st.door_open else 0.0,
+                        "compressor": 1.0 if st.compressor_on else 0.0,
+                    },
+                )
+            )
+        batch = batcher.cut()
+    assert batch is not None
+    return batch
 
 
 def naive_json(batch: DataBatch) -> bytes:

@@ -20,8 +20,13 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` to ``revision``; idempotent."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the schema at ``url`` to ``revision``; idempotent.
+
+    ``heads``: every branch. Domains add their tables in their own revisions, each
+    branching from the revision it needs, so that parallel work never fights over
+    one linear chain; a merge revision can join them when a later change needs both.
+    """
     from sqlalchemy.engine import make_url
 
     u = make_url(sync_url(url))
