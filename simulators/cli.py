@@ -26,6 +26,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cold.add_argument("--tick", type=float, default=1.0, help="seconds per simulation tick")
     cold.set_defaults(handler=_run_coldstore)
 
+    cam = sim_sub.add_parser(
+        "camera",
+        help="render synthetic camera scenes (coffee trays, fruit conveyor runs) with ground truth",
+    )
+    cam.add_argument("--program", choices=("coffee", "fruit"), default="coffee")
+    cam.add_argument("--out", default="var/camera", help="folder to write images and truth to")
+    cam.add_argument("--seed", type=int, default=1, help="first seed")
+    cam.add_argument("--count", type=int, default=1, help="how many scenes (seeds seed..)")
+    cam.add_argument("--harder", action="store_true", help="the harder setting (see README)")
+    cam.add_argument("--commodity", default="mango", help="fruit: mango or lemon")
+    cam.set_defaults(handler=_run_camera)
+
 
 def _run_coldstore(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
     from simulators.coldstore import ColdStoreSimulator, default_rooms
@@ -52,3 +64,26 @@ def _run_coldstore(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
         return 0
 
     return run()
+
+
+def _run_camera(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulators.camera.files import write_coffee, write_fruit
+
+    if args.count < 1:
+        print(f"dehong sim camera: --count must be at least 1, got {args.count}")
+        return 2
+    seeds = list(range(args.seed, args.seed + args.count))
+    out = Path(args.out)
+    try:
+        if args.program == "coffee":
+            paths = write_coffee(out, seeds, harder=args.harder)
+        else:
+            paths = write_fruit(out, seeds, commodity=args.commodity, harder=args.harder)
+    except ValueError as exc:
+        print(f"dehong sim camera: {exc}")
+        return 2
+    for p in paths:
+        print(p)
+    return 0

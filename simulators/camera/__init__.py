@@ -1,0 +1,1 @@
+"""Synthetic camera scenes with ground truth: coffee trays and fruit conveyors."""
