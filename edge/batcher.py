@@ -39,16 +39,19 @@ class _DeviceRows:
         return len(self.rows) * len(self.metrics)
 
 
+def time_steps(times: list[int]) -> int | list[int]:
+    """A series' ``dt`` for sorted ``times``: one int when evenly spaced, else the gaps."""
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    if not gaps:
+        return 1000
+    if all(g == gaps[0] for g in gaps):
+        return gaps[0]
+    return gaps
+
+
 def build_series(device: str, acc: _DeviceRows) -> Series:
     times = sorted(acc.rows)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    dt: int | list[int]
-    if not gaps:
-        dt = 1000
-    elif all(g == gaps[0] for g in gaps):
-        dt = gaps[0]
-    else:
-        dt = gaps
+    dt = time_steps(times)
     values = {m: [acc.rows[t].get(m) for t in times] for m in acc.metrics}
     quality: dict[str, list[tuple[int, int]]] = {}
     for i, t in enumerate(times):
@@ -89,6 +92,10 @@ class Batcher:
     def buffered(self) -> int:
         """Readings slots (rows x metrics) waiting for the next cut."""
         return self._cells
+
+    def first_ts(self) -> int | None:
+        """Time of the earliest buffered reading, None when empty."""
+        return min((min(acc.rows) for acc in self._devices.values() if acc.rows), default=None)
 
     def add(self, sample: Sample) -> bool:
         """Buffer one sample; True when the batch should be cut now (near the limits)."""

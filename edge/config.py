@@ -214,8 +214,41 @@ class BatchConfig(_Model):
     interval_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     #: Resend a batch that no write-ack named after this long, s.
     ack_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 30.0
-    #: Most sent-but-unacknowledged batches kept in memory; the oldest is dropped past it.
+    #: Unused since the durable buffer (bounded by ``buffer.max_bytes`` and
+    #: ``buffer.max_age_s``); accepted so that older configs still load.
     max_pending: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+
+
+class BufferConfig(_Model):
+    """The durable store-and-forward buffer (SQLite WAL, synchronous=FULL)."""
+
+    #: The SQLite file; default ``{state_dir}/buffer.db``.
+    path: Path | None = None
+    #: Group commit: readings handed over are fsynced within this long, ms.
+    commit_interval_ms: Annotated[int, Field(ge=1, le=250)] = 100
+    #: Size bound of the stored telemetry (batch payloads), bytes.
+    max_bytes: Annotated[int, Field(ge=64 * 1024)] = 512 * 1024 * 1024
+    #: Age bound: telemetry older than this is dropped (counted and reported), s.
+    max_age_s: Annotated[float, Field(gt=0, le=90 * 86_400)] = 30 * 86_400
+    #: When full, old telemetry is thinned to every Nth instant before any is dropped.
+    thin_keep_every: Annotated[int, Field(ge=2, le=100)] = 4
+    #: Backlog drain rate (token bucket), readings per second; live data is not limited.
+    drain_readings_per_s: Annotated[float, Field(gt=0)] = 5000.0
+    #: Token bucket size, readings; default: one second of ``drain_readings_per_s``.
+    drain_burst: Annotated[float, Field(gt=0)] | None = None
+    #: Most backlog batches sent and not yet acknowledged at once.
+    max_inflight: Annotated[int, Field(ge=1, le=1000)] = 8
+
+
+class ClockConfig(_Model):
+    """When the wall clock is believed (see edge/clock.py)."""
+
+    #: ``synced``: only when the kernel says NTP synchronised it (a Pi without RTC);
+    #: ``plausible``: whenever it is not behind the last good time (RTC, containers).
+    trusted_when: Literal["synced", "plausible"] = "plausible"
+    #: Readings whose wall time cannot be established are held this long, then sent
+    #: flagged CLOCK_SUSPECT with the best time known, s.
+    hold_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3600.0
 
 
 class GatewaySection(_Model):
@@ -230,6 +263,8 @@ class GatewayConfig(_Model):
     gateway: GatewaySection
     mqtt: MqttConfig
     batch: BatchConfig = BatchConfig()
+    buffer: BufferConfig = BufferConfig()
+    clock: ClockConfig = ClockConfig()
     modbus: ModbusConfig = ModbusConfig()
 
     @model_validator(mode="after")
@@ -242,6 +277,10 @@ class GatewayConfig(_Model):
                     raise ValueError(f"{where}: {dev.id!r} is already used at {seen[dev.id]}")
                 seen[dev.id] = where
         return self
+
+    def buffer_path(self) -> Path:
+        """The buffer's SQLite file."""
+        return self.buffer.path or self.gateway.state_dir / "buffer.db"
 
     def device_id(self, local: str) -> str:
         """The wire id of a local device: ``{gateway}.{local}``."""

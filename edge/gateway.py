@@ -1,4 +1,4 @@
-"""The gateway: drivers -> batcher -> pending -> MQTT session.
+"""The gateway: drivers -> durable buffer -> MQTT session.
 
 ::
 
@@ -7,28 +7,25 @@
     ...
     await gw.stop()        # or cancel the task: both shut down cleanly
 
-Readings are batched every ``batch.interval_s`` (sooner when a batch nears the
-protocol limits), each batch is kept in the pending set until a write-ack names
-it. The pending set is IN MEMORY in this issue (see :mod:`edge.pending`).
+Every sample a driver hands over goes into the durable buffer (see
+:mod:`edge.buffer`): fsynced within ``buffer.commit_interval_ms``, batched every
+``batch.interval_s`` (sooner when a batch nears the protocol limits), and kept
+until a write-ack names it. Events are kept the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import time
 
 from edge.aio import wait_event
-from edge.batcher import Batcher
+from edge.buffer import Buffer
+from edge.clock import Clock
 from edge.config import GatewayConfig
 from edge.drivers.base import Driver, Sample
-from edge.pending import PendingBatch, PendingBatches
 from edge.session import GatewayStats, Session
 from edge.state import StateStore
-from protocol.codec import encode
-from protocol.limits import DEFAULT_LIMITS
-from protocol.messages import EventMessage, EventType, InventoryItem, Severity
+from protocol.messages import EventMessage, InventoryItem
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +50,20 @@ class Gateway:
         self.drivers = drivers if drivers is not None else default_drivers(config)
         self.state = StateStore(config.gateway.state_dir)
         self.stats = GatewayStats()
-        self.batcher = Batcher(config.gateway.id, self.state)
-        self.pending = PendingBatches(
+        self.clock = Clock(config.clock.trusted_when)
+        self.buffer = Buffer(
+            config.buffer_path(),
+            config.gateway.id,
+            self.state,
+            config.buffer,
             ack_timeout_s=config.batch.ack_timeout_s,
-            max_batches=config.batch.max_pending,
-            on_drop=self._on_drop,
+            clock=self.clock,
+            hold_s=config.clock.hold_s,
         )
-        self.session = Session(config, self.state, self.pending, self.inventory, self.stats)
+        #: The batches waiting for a write-ack (the buffer; named for older callers).
+        self.pending = self.buffer
+        self.batcher = self.buffer.batcher
+        self.session = Session(config, self.state, self.buffer, self.inventory, self.stats)
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._running = False
@@ -94,49 +98,19 @@ class Gateway:
     # ------------------------------------------------------------------ sink
 
     def put_sample(self, sample: Sample) -> None:
+        """Hand a sample to the durable buffer (taken once its group commit returns)."""
         self.stats.samples += 1
         self.stats.readings += sum(1 for v in sample.values.values() if v is not None)
-        if self.batcher.add(sample):
-            self.cut_batch()
+        self.buffer.put_sample(sample)
 
     def put_event(self, event: EventMessage) -> None:
-        self.session.publish_event(event)
+        self.buffer.put_event(event)
 
     # ----------------------------------------------------------------- flow
 
     def cut_batch(self) -> None:
-        """Turn what is buffered into a batch and hand it to the pending set."""
-        batch = self.batcher.cut()
-        if batch is None:
-            return
-        payload = encode(batch)
-        if len(payload) > DEFAULT_LIMITS.max_payload_bytes:
-            log.error(
-                "batch %s is %d bytes, over the %d-byte limit: the cloud will refuse it; "
-                "lower batch.interval_s or the number of devices per gateway",
-                batch.id,
-                len(payload),
-                DEFAULT_LIMITS.max_payload_bytes,
-            )
-        self.stats.batches += 1
-        self.pending.add(batch, payload)
-
-    def _on_drop(self, item: PendingBatch) -> None:
-        self.stats.dropped += 1
-        self.put_event(
-            EventMessage(
-                gw=self.id,
-                id=secrets.token_urlsafe(12),
-                ts=time.time_ns() // 1_000_000,
-                type=EventType.BUFFER,
-                severity=Severity.CRITICAL,
-                message=(
-                    f"pending buffer full: dropped unacknowledged batch {item.id} "
-                    f"(seq {item.seq}, {item.batch.reading_count()} readings)"
-                ),
-                attrs={"batch": item.id, "seq": item.seq, "dropped_total": self.stats.dropped},
-            )
-        )
+        """Cut what the buffer has taken into a batch (stored by the next commit)."""
+        self.buffer.cut()
 
     async def _batch_timer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -154,6 +128,12 @@ class Gateway:
         self._running = True
         self._stop.clear()
         self._done.clear()
+        try:
+            await self.buffer.open()
+        except BaseException:
+            self._running = False
+            self._done.set()
+            raise
         session_task = asyncio.create_task(self.session.run(), name=f"{self.id} mqtt")
         timer_task = asyncio.create_task(self._batch_timer(), name=f"{self.id} batches")
         started: list[Driver] = []
@@ -185,9 +165,10 @@ class Gateway:
         timer_task.cancel()
         await asyncio.gather(timer_task, return_exceptions=True)
         self.cut_batch()
+        await self.buffer.flush()
         if self.connected and self.pending_count:
-            # Give the cloud a moment to acknowledge what was just sent: with the
-            # in-memory pending set, what is unacknowledged at exit is lost.
+            # Give the cloud a moment to acknowledge what was just sent; what stays
+            # unacknowledged is kept in the buffer and sent after the next start.
             grace = min(self.config.batch.ack_timeout_s, SHUTDOWN_ACK_GRACE_S)
             if not await self.pending.wait_empty(grace):
                 log.info("gateway %s: no write-ack within %.0f s of shutdown", self.id, grace)
@@ -199,12 +180,13 @@ class Gateway:
                 log.warning("MQTT session did not close within %.0f s; cancelling it", grace)
                 session_task.cancel()
                 await asyncio.gather(session_task, return_exceptions=True)
+        await self.buffer.close()
         if self.pending_count:
-            log.warning(
-                "gateway %s stopped with %d unacknowledged batch(es); they are lost "
-                "(in-memory pending set)",
+            log.info(
+                "gateway %s stopped with %d unacknowledged batch(es) kept in %s",
                 self.id,
                 self.pending_count,
+                self.buffer.path,
             )
         self._running = False
         self._done.set()

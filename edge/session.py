@@ -27,18 +27,17 @@ import re
 import socket
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from edge.aio import wait_event
+from edge.buffer import Buffer
+from edge.clock import boot_id
 from edge.config import GatewayConfig
-from edge.pending import PendingBatches
 from edge.state import StateStore
 from protocol.codec import ProtocolError, decode, encode
 from protocol.messages import (
@@ -55,21 +54,12 @@ from protocol.topics import Channel, Topic
 
 log = logging.getLogger(__name__)
 
-BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 #: Commands this gateway understands (the full set comes with the next issue).
 COMMANDS = ("ping",)
-MAX_QUEUED_EVENTS = 1000
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def boot_id() -> str | None:
-    try:
-        return BOOT_ID_PATH.read_text(encoding="ascii").strip()[:64] or None
-    except OSError:
-        return None
 
 
 def versions() -> dict[str, str]:
@@ -84,18 +74,15 @@ def versions() -> dict[str, str]:
 
 @dataclass(slots=True)
 class GatewayStats:
-    """Counters for tests, health and logs."""
+    """Session counters for tests, health and logs (the buffer's: ``Buffer.counters``)."""
 
     readings: int = 0  # values taken from drivers (not None)
     samples: int = 0
-    batches: int = 0  # batches cut
     sent: int = 0  # first sends
     resent: int = 0  # sends after a timeout or a reconnect
     acked: int = 0  # batches removed by a write-ack
-    dropped: int = 0  # batches dropped because the pending set was full
     connects: int = 0
     events: int = 0  # events published
-    events_dropped: int = 0
     commands: int = 0
     bad_messages: int = 0  # malformed cmd/ack payloads
 
@@ -125,7 +112,7 @@ class Session:
         self,
         config: GatewayConfig,
         state: StateStore,
-        pending: PendingBatches,
+        pending: Buffer,
         inventory: Callable[[], list[InventoryItem]],
         stats: GatewayStats | None = None,
     ) -> None:
@@ -138,8 +125,6 @@ class Session:
         self.topics = {ch: str(Topic.build(county, gw, ch)) for ch in Channel}
         self.connected = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._events: deque[EventMessage] = deque()
-        self._events_changed = asyncio.Event()
         self._client: Any = None
         self.session = state.session
         self.backoff = Backoff(config.mqtt.reconnect_min_s, config.mqtt.reconnect_max_s)
@@ -150,13 +135,8 @@ class Session:
         return self.topics[channel]
 
     def publish_event(self, event: EventMessage) -> None:
-        """Queue an event for publishing (bounded, in memory, oldest dropped)."""
-        if len(self._events) >= MAX_QUEUED_EVENTS:
-            self._events.popleft()
-            self.stats.events_dropped += 1
-            log.warning("event queue full (%d): dropped the oldest event", MAX_QUEUED_EVENTS)
-        self._events.append(event)
-        self._events_changed.set()
+        """Hand an event to the durable buffer; sent until the cloud acknowledges it."""
+        self.pending.put_event(event)
 
     def stop(self) -> None:
         """Ask :meth:`run` to flush, publish the shutdown death and disconnect."""
@@ -283,13 +263,13 @@ class Session:
             raise aiomqtt_error("message stream ended")
 
     async def _flush(self, client: Any) -> None:
-        for item in self.pending.due():
+        for item in await self.pending.due():
             await client.publish(self.topic(Channel.DATA), item.payload, qos=1)
             self._count_send(item.attempts)
             self.pending.mark_sent(item)
-        while self._events:
-            await client.publish(self.topic(Channel.EVENT), encode(self._events[0]), qos=1)
-            self._events.popleft()
+        for event in self.pending.due_events():
+            await client.publish(self.topic(Channel.EVENT), event.payload, qos=1)
+            self.pending.mark_event_sent(event)
             self.stats.events += 1
 
     def _count_send(self, attempts: int) -> None:
@@ -315,13 +295,11 @@ class Session:
     async def _send_events(self, client: Any) -> None:
         topic = self.topic(Channel.EVENT)
         while True:
-            self._events_changed.clear()
-            while self._events:
-                # publish first, then forget: a failed publish keeps the event queued
-                await client.publish(topic, encode(self._events[0]), qos=1)
-                self._events.popleft()
+            for event in await self.pending.wait_events_due():
+                # kept in the buffer until the cloud's write-ack names it
+                await client.publish(topic, event.payload, qos=1)
+                self.pending.mark_event_sent(event)
                 self.stats.events += 1
-            await self._events_changed.wait()
 
     async def _receive(self, client: Any) -> None:
         ack_topic, cmd_topic = self.topic(Channel.ACK), self.topic(Channel.CMD)
@@ -354,10 +332,11 @@ class Session:
                 "ack", f"write-ack is for gateway {ack.gw!r}, this is {self.config.gateway.id!r}"
             )
             return
-        removed = self.pending.ack(entry.id for entry in ack.acks)
+        removed = self.pending.ack(entry.id for entry in ack.acks if entry.kind == "data")
+        self.pending.ack_events(entry.id for entry in ack.acks if entry.kind == "event")
         self.stats.acked += len(removed)
         for entry in ack.acks:
-            if entry.status != "stored":
+            if entry.kind == "data" and entry.status != "stored":
                 log.warning(
                     "cloud %s batch %s seq %d: %d stored, %d rejected (see the cloud's dead letters)",
                     entry.status,

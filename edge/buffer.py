@@ -1,0 +1,715 @@
+"""The durable store-and-forward buffer: every reading taken survives kill -9.
+
+Flow of a reading::
+
+    driver --put_sample--> incoming (memory, not yet taken)
+           --group commit (<= commit_interval_ms, one fsync)--> samples table: TAKEN
+           --> batcher (memory mirror of the samples table)
+           --cut--> batches table (same transaction deletes its samples)
+           --session sends, live first, backlog under a token bucket-->
+           --the cloud's write-ack names it--> deleted
+
+- A reading *counts as taken* only when the commit that holds it has returned,
+  i.e. after SQLite fsynced the WAL (``synchronous=FULL``). :attr:`Buffer.taken`
+  counts them, :attr:`Buffer.commit_latency_ms` keeps hand-over-to-fsync times.
+- One writer task owns the database; every SQL statement runs in one worker
+  thread, so the event loop never waits on the disk.
+- Nothing leaves the ``batches`` table except through a write-ack, the age
+  bound or the size bound. When the telemetry outgrows ``max_bytes``, the
+  oldest batches are first thinned (every Nth instant kept, flagged THINNED),
+  and only when every batch is thinned are the oldest dropped. Events (alarms,
+  device up/down, buffer notices) are never thinned or dropped. Every thinning
+  and drop is counted and reported as a ``buffer`` event.
+- After a reconnect, batches cut since then (live data) go first and at once;
+  the backlog follows, oldest first, under a token bucket of
+  ``drain_readings_per_s`` and at most ``max_inflight`` unacknowledged.
+- Clocks (see :mod:`edge.clock`): every sample is stored with the wall time,
+  monotonic time and boot it was taken under. While the wall clock is not
+  trusted, samples are *held* (stored, not batched). Once it is trusted, held
+  samples of this boot get their wall time recomputed from the monotonic time;
+  held samples of an earlier boot, and any held longer than ``clock.hold_s``,
+  are sent with their recorded time. Both carry the ``CLOCK_SUSPECT`` flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from edge.aio import wait_event
+from edge.batcher import Batcher
+from edge.clock import Clock
+from edge.config import BufferConfig
+from edge.drivers.base import Sample
+from edge.state import StateStore
+from edge.store import NewBatch, SampleRow, Store, Work
+from edge.thinning import thin_batch
+from edge.tokenbucket import TokenBucket
+from protocol.codec import decode, encode
+from protocol.limits import DEFAULT_LIMITS
+from protocol.messages import AssetKind, DataBatch, EventMessage, EventType, Severity
+from protocol.quality import Quality
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Keep this many hand-over-to-fsync latencies for percentiles.
+LATENCY_WINDOW = 100_000
+#: Wait this long before retrying a failed commit (disk full, I/O error), s.
+COMMIT_RETRY_S = 1.0
+#: After the size bound is hit, thin or drop until the telemetry is this share of it.
+LOW_WATER = 0.9
+
+
+@dataclass(slots=True)
+class PendingBatch:
+    """A stored batch waiting for its write-ack. ``payload`` is loaded only to send."""
+
+    id: str
+    seq: int
+    readings: int
+    size: int
+    t_min: int
+    thinned: bool = False
+    #: Cut during the current connection and not sent yet: goes before the backlog.
+    live: bool = False
+    payload: bytes = b""
+    #: Monotonic time of the last send; None while not sent since the last (re)connect.
+    sent_at: float | None = None
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    id: str
+    ts_ms: int
+    payload: bytes
+    sent_at: float | None = None
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class BufferCounters:
+    taken: int = 0  # readings (not None values) committed
+    taken_samples: int = 0
+    held: int = 0  # samples waiting for a trusted clock
+    released: int = 0  # held samples sent flagged CLOCK_SUSPECT
+    commits: int = 0
+    batches: int = 0
+    acked: int = 0  # batches removed by a write-ack
+    thinned: int = 0  # readings removed by thinning
+    thinned_batches: int = 0
+    dropped: int = 0  # readings dropped (size or age bound)
+    dropped_batches: int = 0
+    events_acked: int = 0
+
+
+@dataclass(slots=True)
+class _Incoming:
+    samples: list[tuple[Sample, int, int, bool, float]] = field(default_factory=list)
+    events: list[EventMessage] = field(default_factory=list)
+    cuts: list[tuple[DataBatch, bytes, list[int]]] = field(default_factory=list)
+
+
+def sample_body(sample: Sample) -> bytes:
+    return orjson.dumps(
+        [
+            sample.device,
+            str(sample.kind),
+            sample.site,
+            sample.flags,
+            sample.values,
+            sample.metric_flags,
+        ]
+    )
+
+
+def sample_from_row(row: SampleRow | tuple[int, bytes], ts_ms: int, extra_flags: int = 0) -> Sample:
+    body = row.body if isinstance(row, SampleRow) else row[1]
+    device, kind, site, flags, values, metric_flags = orjson.loads(body)
+    return Sample(
+        device=device,
+        ts_ms=ts_ms,
+        values=values,
+        kind=AssetKind(kind),
+        site=site,
+        flags=int(flags) | extra_flags,
+        metric_flags=metric_flags,
+    )
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Buffer:
+    """The gateway's durable buffer; also the pending set the MQTT session sends from."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        gateway_id: str,
+        state: StateStore,
+        config: BufferConfig | None = None,
+        *,
+        ack_timeout_s: float = 30.0,
+        clock: Clock | None = None,
+        hold_s: float = 3600.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(path)
+        self.gateway_id = gateway_id
+        self.config = config or BufferConfig()
+        self.ack_timeout_s = ack_timeout_s
+        self.clock = clock or Clock()
+        self.hold_s = hold_s
+        self.monotonic = monotonic
+        self.batcher = Batcher(gateway_id, state)
+        self.counters = BufferCounters()
+        self.commit_latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.bucket = TokenBucket(
+            self.config.drain_readings_per_s,
+            self.config.drain_burst or self.config.drain_readings_per_s,
+            clock=monotonic,
+        )
+        #: Called with the number of readings each commit took (tests, chaos, bench).
+        self.on_taken: Callable[[list[Sample]], None] | None = None
+        self._items: OrderedDict[str, PendingBatch] = OrderedDict()
+        self._events: OrderedDict[str, PendingEvent] = OrderedDict()
+        self._bytes = 0
+        self._batched_ids: list[int] = []
+        self._held: list[SampleRow] = []
+        self._incoming = _Incoming()
+        self._deferred = Work()  # acks and drops, written with the next commit
+        self._flush_waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._events_changed = asyncio.Event()
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._store: Store | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._next_id = 1
+        self._boot_no = 0
+        self._trusted = True
+        self._started_mono = 0
+        self.last_ack_ms: int | None = None
+
+    # ------------------------------------------------------------- lifecycle
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def open(self) -> None:
+        """Open (or create) the database, reload what a previous run left, start writing."""
+        if self._store is not None:
+            return
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="dehong-buffer")
+        self._store = store = await self._run(Store, self.path)
+        meta = await self._run(store.meta)
+        self.clock.last_good_ms = max(self.clock.last_good_ms, meta.get("last_good_ms", 0))
+        self.last_ack_ms = meta.get("last_ack_ms")
+        self._boot_no = await self._run(store.boot_no, self.clock.boot)
+        self._next_id = await self._run(store.max_sample_id) + 1
+        self._started_mono = self.clock.mono_ms()
+        self._trusted = self.clock.trusted()
+        self._items.clear()
+        self._bytes = 0
+        for row in await self._run(store.batches):
+            self._index(
+                PendingBatch(row.id, row.seq, row.readings, row.size, row.t_min, row.thinned)
+            )
+        for event_id, ts_ms, payload in await self._run(store.events):
+            self._events[event_id] = PendingEvent(event_id, ts_ms, payload)
+        for row in await self._run(store.samples, False):
+            self._feed(sample_from_row(row, row.ts_ms), row.id)
+        self._held = await self._run(store.samples, True)
+        self.counters.held = len(self._held)
+        if self._items or self._events or self._batched_ids or self._held:
+            log.info(
+                "buffer %s: reloaded %d batch(es), %d event(s), %d sample(s), %d held",
+                self.path,
+                len(self._items),
+                len(self._events),
+                len(self._batched_ids),
+                len(self._held),
+            )
+        self._writer = asyncio.create_task(self._write_loop(), name="buffer-writer")
+
+    async def close(self) -> None:
+        """Commit what is handed over (no cut), stop the writer, close the file."""
+        if self._store is None:
+            return
+        await self.flush()
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+        if not self._deferred.empty():
+            work, self._deferred = self._deferred, Work()
+            await self._run(self._store.commit, work)
+        await self._run(self._store.close)
+        self._store = None
+        assert self._executor is not None
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    # ----------------------------------------------------------------- input
+
+    def put_sample(self, sample: Sample) -> None:
+        """Hand over one sample; it is taken once the next group commit returns."""
+        self._incoming.samples.append(
+            (sample, self.clock.wall_ms(), self.clock.mono_ms(), self._trusted, time.perf_counter())
+        )
+        self._wake.set()
+
+    def put_event(self, event: EventMessage) -> None:
+        """Hand over one event; stored durably, sent, deleted only on the cloud's ack."""
+        self._incoming.events.append(event)
+        self._wake.set()
+        self._urgent.set()
+
+    def cut(self) -> None:
+        """Cut what is taken into a batch (stored by the next commit)."""
+        batch = self.batcher.cut()
+        ids, self._batched_ids = self._batched_ids, []
+        if batch is None:
+            return
+        payload = encode(batch)
+        if len(payload) > DEFAULT_LIMITS.max_payload_bytes:
+            log.error(
+                "batch %s is %d bytes, over the %d-byte limit: the cloud will refuse it; "
+                "lower batch.interval_s or the number of devices per gateway",
+                batch.id,
+                len(payload),
+                DEFAULT_LIMITS.max_payload_bytes,
+            )
+        self._incoming.cuts.append((batch, payload, ids))
+        self._wake.set()
+        self._urgent.set()
+
+    async def flush(self) -> None:
+        """Wait until everything handed over so far is committed (fsynced)."""
+        if self._store is None:
+            raise RuntimeError("buffer is not open; call open() first")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flush_waiters.append(fut)
+        self._wake.set()
+        self._urgent.set()
+        await fut
+
+    # ------------------------------------------------------------ the writer
+
+    def _feed(self, sample: Sample, sample_id: int) -> None:
+        self._batched_ids.append(sample_id)
+        if self.batcher.add(sample):
+            self.cut()
+
+    def _index(self, item: PendingBatch) -> None:
+        self._items[item.id] = item
+        self._bytes += item.size
+        self._empty.clear()
+
+    def _unindex(self, batch_id: str) -> PendingBatch | None:
+        item = self._items.pop(batch_id, None)
+        if item is not None:
+            self._bytes -= item.size
+        if not self._items:
+            self._empty.set()
+        return item
+
+    async def _write_loop(self) -> None:
+        linger = self.config.commit_interval_ms / 1000
+        while True:
+            await self._wake.wait()
+            if not self._urgent.is_set() and self._incoming.samples:
+                # group commit: wait until the oldest sample is commit_interval old
+                waited = time.perf_counter() - self._incoming.samples[0][4]
+                await wait_event(self._urgent, max(0.0, linger - waited))
+            self._wake.clear()
+            self._urgent.clear()
+            await self._commit_round()
+
+    async def _commit_round(self) -> None:
+        assert self._store is not None
+        incoming, self._incoming = self._incoming, _Incoming()
+        waiters, self._flush_waiters = self._flush_waiters, []
+        work, self._deferred = self._deferred, Work()
+        trusted = self.clock.trusted()
+        self._trusted = trusted
+        rows: list[tuple[Sample, int, int, bool, float]] = []
+        for sample, wall, mono, was_trusted, handed in incoming.samples:
+            sid = self._next_id
+            self._next_id += 1
+            held = not was_trusted
+            work.samples.append(
+                (
+                    sid,
+                    sample.ts_ms if not held else wall,
+                    mono,
+                    self._boot_no,
+                    int(held),
+                    sample_body(sample),
+                )
+            )
+            rows.append((sample, sid, mono, held, handed))
+        for ev in incoming.events:
+            work.events.append((ev.id, ev.ts, encode(ev)))
+        for batch, payload, ids in incoming.cuts:
+            t_min = min(s.t0 for s in batch.series)
+            work.batches.append(
+                NewBatch(batch.id, batch.seq, now_ms(), t_min, batch.reading_count(), payload, ids)
+            )
+        released = self._release_held(work, trusted) if self._held else []
+        good = self.clock.mark_good()
+        if good is not None:
+            work.meta["last_good_ms"] = good
+        if not work.empty():
+            try:
+                await self._run(self._store.commit, work)
+            except (sqlite3.Error, OSError) as exc:
+                # nothing of this round is taken; give it back and retry in a second
+                log.error(
+                    "buffer %s: commit failed (%s); retrying in %.0f s. Check the disk "
+                    "(space, permissions, a read-only remount after SD card errors)",
+                    self.path,
+                    exc,
+                    COMMIT_RETRY_S,
+                )
+                self._requeue(incoming, waiters, work)
+                self._wake.set()
+                await asyncio.sleep(COMMIT_RETRY_S)
+                return
+            self.counters.commits += 1
+        done = time.perf_counter()
+        taken: list[Sample] = []
+        for sample, sid, mono, held, handed in rows:
+            self.commit_latency_ms.append((done - handed) * 1000)
+            self.counters.taken_samples += 1
+            self.counters.taken += sum(1 for v in sample.values.values() if v is not None)
+            taken.append(sample)
+            if held:
+                self._held.append(
+                    SampleRow(sid, sample.ts_ms, mono, self._boot_no, True, sample_body(sample))
+                )
+                self.counters.held += 1
+            else:
+                self._feed(sample, sid)
+        for sample, sid in released:
+            self._feed(sample, sid)
+        for ev in incoming.events:
+            self._events[ev.id] = PendingEvent(ev.id, ev.ts, encode(ev))
+        if incoming.events:
+            self._events_changed.set()
+        for b in work.batches:
+            self._index(PendingBatch(b.id, b.seq, b.readings, len(b.payload), b.t_min, live=True))
+            self.counters.batches += 1
+        if work.batches:
+            self._changed.set()
+            await self._enforce_bounds()
+        if self.on_taken is not None and taken:
+            self.on_taken(taken)
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _requeue(
+        self, incoming: _Incoming, waiters: list[asyncio.Future[None]], work: Work
+    ) -> None:
+        self._incoming.samples[:0] = incoming.samples
+        self._incoming.events[:0] = incoming.events
+        self._incoming.cuts[:0] = incoming.cuts
+        self._flush_waiters[:0] = waiters
+        self._deferred.acked_batches += work.acked_batches
+        self._deferred.acked_events += work.acked_events
+        self._deferred.dropped_batches += work.dropped_batches
+
+    def _release_held(self, work: Work, trusted: bool) -> list[tuple[Sample, int]]:
+        """Held samples whose time is now known (or past ``hold_s``): released, flagged."""
+        mono_now = self.clock.mono_ms()
+        hold_ms = self.hold_s * 1000
+        out: list[tuple[Sample, int]] = []
+        keep: list[SampleRow] = []
+        for row in self._held:
+            this_boot = row.boot == self._boot_no
+            if trusted and this_boot and row.mono_ms:
+                ts = self.clock.recompute(row.mono_ms)
+            elif (
+                trusted
+                or (this_boot and row.mono_ms and mono_now - row.mono_ms >= hold_ms)
+                or (not this_boot and mono_now - self._started_mono >= hold_ms)
+            ):
+                ts = row.ts_ms  # cannot be established: the recorded (never-backwards) time
+            else:
+                keep.append(row)
+                continue
+            work.released.append((ts, row.id))
+            out.append((sample_from_row(row, ts, int(Quality.CLOCK_SUSPECT)), row.id))
+        self._held = keep
+        self.counters.released += len(out)
+        self.counters.held = len(keep)
+        return out
+
+    # ----------------------------------------------------------------- bounds
+
+    async def _enforce_bounds(self) -> None:
+        assert self._store is not None
+        cfg = self.config
+        oldest_ok = self.clock.wall_ms() - int(cfg.max_age_s * 1000)
+        aged = [i for i in self._items.values() if i.t_min < oldest_ok]
+        if aged:
+            self._drop(aged, f"older than buffer.max_age_s ({cfg.max_age_s:.0f} s)")
+        if self._bytes <= cfg.max_bytes:
+            return
+        target = int(cfg.max_bytes * LOW_WATER)
+        thinned_readings = thinned_batches = 0
+        for item in list(self._items.values()):
+            if self._bytes <= target:
+                break
+            if item.thinned:
+                continue
+            payload = (await self._run(self._store.payloads, [item.id])).get(item.id)
+            if payload is None:
+                continue
+            thin = thin_batch(decode(DataBatch, payload), cfg.thin_keep_every)
+            new_payload = encode(thin)
+            readings = thin.reading_count()
+            await self._run(self._store.replace_payload, item.id, new_payload, readings)
+            thinned_readings += item.readings - readings
+            thinned_batches += 1
+            self._bytes += len(new_payload) - item.size
+            item.size, item.readings, item.thinned, item.payload = (
+                len(new_payload),
+                readings,
+                True,
+                b"",
+            )
+        if thinned_batches:
+            self.counters.thinned += thinned_readings
+            self.counters.thinned_batches += thinned_batches
+            self._notice(
+                Severity.WARNING,
+                f"buffer over {cfg.max_bytes} bytes: thinned {thinned_batches} old batch(es) to "
+                f"every {cfg.thin_keep_every}th reading, {thinned_readings} readings removed",
+                {"action": "thin", "readings": thinned_readings, "batches": thinned_batches,
+                 "thinned_total": self.counters.thinned},
+            )  # fmt: skip
+        if self._bytes > target:
+            victims: list[PendingBatch] = []
+            excess = self._bytes - target
+            for item in self._items.values():
+                if excess <= 0:
+                    break
+                victims.append(item)
+                excess -= item.size
+            self._drop(victims, f"buffer over {cfg.max_bytes} bytes with every batch thinned")
+
+    def _drop(self, victims: list[PendingBatch], why: str) -> None:
+        readings = sum(i.readings for i in victims)
+        for item in victims:
+            self._unindex(item.id)
+            self._deferred.dropped_batches.append(item.id)
+        self.counters.dropped += readings
+        self.counters.dropped_batches += len(victims)
+        log.error(
+            "buffer: dropped %d batch(es), %d readings: %s; fix the uplink or raise the bound",
+            len(victims),
+            readings,
+            why,
+        )
+        self._notice(
+            Severity.CRITICAL,
+            f"dropped {len(victims)} batch(es), {readings} readings: {why}",
+            {"action": "drop", "readings": readings, "batches": len(victims),
+             "first_seq": victims[0].seq, "dropped_total": self.counters.dropped},
+        )  # fmt: skip
+        self._wake.set()
+
+    def _notice(self, severity: Severity, message: str, attrs: dict[str, Any]) -> None:
+        self.put_event(
+            EventMessage(
+                gw=self.gateway_id,
+                id=secrets.token_urlsafe(12),
+                ts=self.clock.wall_ms(),
+                type=EventType.BUFFER,
+                severity=severity,
+                message=message[:500],
+                attrs=attrs,
+            )
+        )
+
+    # --------------------------------------------------- the session's side
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, batch_id: object) -> bool:
+        return batch_id in self._items
+
+    def ids(self) -> list[str]:
+        return list(self._items)
+
+    @property
+    def pending_readings(self) -> int:
+        return sum(i.readings for i in self._items.values())
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._bytes
+
+    @property
+    def pending_events(self) -> int:
+        return len(self._events)
+
+    def oldest_ms(self) -> int | None:
+        """Time of the oldest reading not yet acknowledged (batched, unbatched or held)."""
+        times = [i.t_min for i in self._items.values()]
+        if self._held:
+            times.append(min(r.ts_ms for r in self._held))
+        first = self.batcher.first_ts()
+        if first is not None:
+            times.append(first)
+        return min(times) if times else None
+
+    def reset_sent(self) -> None:
+        """After a (re)connect: everything stored is backlog and due again."""
+        for item in self._items.values():
+            item.sent_at = None
+            item.live = False
+        for ev in self._events.values():
+            ev.sent_at = None
+        self._changed.set()
+        self._events_changed.set()
+
+    def mark_sent(self, item: PendingBatch) -> None:
+        item.sent_at = self.monotonic()
+        item.attempts += 1
+        item.live = False
+        item.payload = b""  # reloaded from the file for a resend; keeps RSS flat
+
+    def _timed_out(self, sent_at: float | None, now: float) -> bool:
+        return sent_at is None or now - sent_at >= self.ack_timeout_s
+
+    def _select(self, use_bucket: bool) -> tuple[list[PendingBatch], float | None]:
+        """Due batches (live first, then backlog within the bucket) and the next wake-up."""
+        now = self.monotonic()
+        live = [i for i in self._items.values() if i.live and i.sent_at is None]
+        inflight = sum(
+            1
+            for i in self._items.values()
+            if i.sent_at is not None and not self._timed_out(i.sent_at, now)
+        )
+        picked: list[PendingBatch] = []
+        wake: float | None = None
+        for item in self._items.values():
+            if item.live and item.sent_at is None:
+                continue
+            if not self._timed_out(item.sent_at, now):
+                deadline = item.sent_at + self.ack_timeout_s  # type: ignore[operator]
+                wake = deadline if wake is None else min(wake, deadline)
+                continue
+            if inflight >= self.config.max_inflight:
+                break  # an ack (or a timeout) wakes us
+            if use_bucket and not self.bucket.take(item.readings):
+                at = now + self.bucket.wait_s(item.readings)
+                wake = at if wake is None else min(wake, at)
+                break
+            picked.append(item)
+            inflight += 1
+        return live + picked, wake
+
+    async def _load(self, items: list[PendingBatch]) -> list[PendingBatch]:
+        missing = [i.id for i in items if not i.payload]
+        if missing and self._store is not None:
+            payloads = await self._run(self._store.payloads, missing)
+            for item in items:
+                if not item.payload:
+                    item.payload = payloads.get(item.id, b"")
+        return [i for i in items if i.payload and i.id in self._items]
+
+    async def due(self) -> list[PendingBatch]:
+        """Everything due now, payloads loaded, without the token bucket (shutdown flush)."""
+        items, _ = self._select(use_bucket=False)
+        return await self._load(items)
+
+    async def wait_due(self) -> list[PendingBatch]:
+        """Wait until some batch may be sent; return them with payloads, live first."""
+        while True:
+            self._changed.clear()
+            items, wake = self._select(use_bucket=True)
+            if items:
+                loaded = await self._load(items)
+                if loaded:
+                    return loaded
+                continue
+            timeout = None if wake is None else max(0.0, wake - self.monotonic())
+            await wait_event(self._changed, timeout)
+
+    def ack(self, batch_ids: Iterable[str]) -> list[PendingBatch]:
+        """Forget the batches a write-ack names (deleted with the next commit)."""
+        removed = []
+        for batch_id in batch_ids:
+            item = self._unindex(batch_id)
+            if item is not None:
+                removed.append(item)
+                self._deferred.acked_batches.append(batch_id)
+        if removed:
+            self.counters.acked += len(removed)
+            self.last_ack_ms = now_ms()
+            self._deferred.meta["last_ack_ms"] = self.last_ack_ms
+            self._changed.set()
+            self._wake.set()
+        return removed
+
+    async def wait_empty(self, within_s: float | None = None) -> bool:
+        """Wait until every batch is acknowledged; False if ``within_s`` passed first."""
+        return await wait_event(self._empty, within_s)
+
+    # events
+
+    def due_events(self) -> list[PendingEvent]:
+        now = self.monotonic()
+        return [e for e in self._events.values() if self._timed_out(e.sent_at, now)]
+
+    async def wait_events_due(self) -> list[PendingEvent]:
+        while True:
+            self._events_changed.clear()
+            due = self.due_events()
+            if due:
+                return due
+            deadlines = [e.sent_at + self.ack_timeout_s for e in self._events.values() if e.sent_at]
+            timeout = max(0.0, min(deadlines) - self.monotonic()) if deadlines else None
+            await wait_event(self._events_changed, timeout)
+
+    def mark_event_sent(self, event: PendingEvent) -> None:
+        event.sent_at = self.monotonic()
+        event.attempts += 1
+
+    def ack_events(self, event_ids: Iterable[str]) -> int:
+        n = 0
+        for event_id in event_ids:
+            if self._events.pop(event_id, None) is not None:
+                self._deferred.acked_events.append(event_id)
+                n += 1
+        if n:
+            self.counters.events_acked += n
+            self._wake.set()
+        return n
