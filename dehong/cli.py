@@ -19,6 +19,7 @@ from collections.abc import Sequence
 PARTS: tuple[tuple[str, str], ...] = (
     ("dehong.demo", "dehong[cloud]"),
     ("edge.cli", "dehong[edge]"),
+    ("edge.modbus_cli", "dehong[edge]"),
     ("cloud.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("bench.cli", "dehong[all]"),

@@ -71,8 +71,10 @@ class RegisterSpec(_Model):
     function: RegisterFunction = "holding"
     #: Defaults to ``bool`` for coils and discrete inputs, ``int16`` for registers.
     type: RegisterType | None = None
-    #: For 32-bit types: ``big`` = high word first (ABCD), ``little`` = low word first (CDAB).
-    word_order: Literal["big", "little"] = "big"
+    #: Byte order of 32-bit types as the device sends the value's bytes A B C D (A the
+    #: most significant): ABCD (big-endian), CDAB (word-swapped), BADC (byte-swapped),
+    #: DCBA (little-endian). ``big`` and ``little`` are ABCD and CDAB.
+    word_order: Literal["ABCD", "CDAB", "BADC", "DCBA", "big", "little"] = "ABCD"
     scale: float = 1.0
     offset: float = 0.0
     unit: Annotated[str, Field(max_length=16)] | None = None
@@ -128,13 +130,37 @@ class DeviceSpec(_Model):
 
 
 class ModbusHost(_Model):
-    host: Annotated[str, Field(min_length=1)]
+    """One Modbus link with its own task, connection and schedule: a TCP host
+    (``host``, ``port``) or an RTU serial bus (``serial``: the device path)."""
+
+    host: Annotated[str, Field(min_length=1)] | None = None
     port: Annotated[int, Field(ge=1, le=65535)] = 502
-    #: Per-request timeout, s. A failed request marks the device down.
+    serial: Annotated[str, Field(min_length=1)] | None = None
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    #: Per-request timeout, s. A request without an answer in this time marks the
+    #: device down; this is all a dead slave may cost its bus per cycle.
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     #: Largest gap (in registers) bridged when merging reads into one request.
     max_gap: Annotated[int, Field(ge=0, le=100)] = 0
+    #: A device that stays down is retried after a jittered exponential backoff
+    #: from its poll interval up to this, s.
+    backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     devices: Annotated[list[DeviceSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_link(self) -> ModbusHost:
+        if (self.host is None) == (self.serial is None):
+            raise ValueError(
+                "host: give either host (Modbus TCP) or serial (Modbus RTU, e.g. /dev/ttyUSB0)"
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.serial}@{self.baudrate}" if self.serial else f"{self.host}:{self.port}"
 
 
 class ModbusConfig(_Model):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-import random
 import re
 import socket
 import ssl
@@ -35,6 +34,7 @@ from typing import Any
 import orjson
 
 from edge.aio import wait_event
+from edge.backoff import Backoff
 from edge.buffer import Buffer
 from edge.clock import boot_id
 from edge.config import GatewayConfig
@@ -85,24 +85,6 @@ class GatewayStats:
     events: int = 0  # events published
     commands: int = 0
     bad_messages: int = 0  # malformed cmd/ack payloads
-
-
-class Backoff:
-    """Exponential backoff with jitter: each delay is in [cap/2, cap], cap doubling."""
-
-    def __init__(self, minimum: float, maximum: float, rng: random.Random | None = None) -> None:
-        self.minimum = minimum
-        self.maximum = max(minimum, maximum)
-        self.attempt = 0
-        self.rng = rng or random.Random()
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-    def next(self) -> float:
-        cap = min(self.maximum, self.minimum * (2**self.attempt))
-        self.attempt += 1
-        return cap / 2 + self.rng.uniform(0, cap / 2)
 
 
 class Session:

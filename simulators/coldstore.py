@@ -27,6 +27,7 @@ base+2         holding     setpoint, int16, 0.1 °C (writable, FC 6/16)
 base+3..4      holding     reading counter, uint32, big-endian words (ABCD)
 base+0         coil        door open
 base+1         coil        compressor running
+base+15        coil        local alarm relay (writable, FC 5/15)
 =============  ==========  ==================================================
 
 pymodbus is imported only in :meth:`ColdStoreSimulator.start`, so the model
@@ -55,6 +56,8 @@ REG_SETPOINT = 2
 REG_COUNTER = 3  # and 4 (uint32, ABCD)
 COIL_DOOR = 0
 COIL_COMPRESSOR = 1
+#: The room's local alarm relay (horn/beacon): the one coil a gateway may write.
+COIL_ALARM = 15
 
 AMBIENT_C = 28.0
 AMBIENT_RH = 80.0
@@ -134,6 +137,7 @@ class _Room:
         self.rh = profile.rh_target + rng.uniform(-2.0, 2.0)
         self.compressor = self.temp > profile.setpoint_c
         self.door_left_s = 0.0
+        self.alarm_relay = False
         self.counter = 0
         self.reported_temp = round(self.temp, 1)
         self.reported_rh = round(self.rh, 1)
@@ -192,6 +196,7 @@ class _Room:
         bits = [False] * ROOM_STRIDE
         bits[COIL_DOOR] = self.door_left_s > 0
         bits[COIL_COMPRESSOR] = self.compressor
+        bits[COIL_ALARM] = self.alarm_relay
         return bits
 
 
@@ -212,6 +217,7 @@ class ColdStoreSimulator:
         *,
         seed: int | None = 1,
         tick_s: float = 1.0,
+        unit: int = UNIT_ID,
     ) -> None:
         if tick_s <= 0:
             raise ValueError(f"tick_s must be positive, got {tick_s}")
@@ -219,6 +225,7 @@ class ColdStoreSimulator:
         if not profiles:
             raise ValueError("a cold store needs at least one room")
         self.tick_s = tick_s
+        self.unit = unit
         self._rng = random.Random(seed)
         self._rooms = [_Room(p, self._rng) for p in profiles]
         self._hr: list[int] = []
@@ -251,6 +258,10 @@ class ColdStoreSimulator:
         """Force the door of a room open for ``duration_s`` simulated seconds."""
         self._rooms[index].door_left_s = max(self._rooms[index].door_left_s, duration_s)
         self._snapshot()
+
+    def alarm_relay(self, index: int) -> bool:
+        """Whether a gateway switched the room's alarm relay on (coil base+15)."""
+        return self._rooms[index].alarm_relay
 
     def set_setpoint(self, index: int, celsius: float) -> None:
         self._rooms[index].setpoint = celsius
@@ -287,20 +298,8 @@ class ColdStoreSimulator:
         if self._server is not None:
             raise RuntimeError("simulator already running; stop() it first")
         from pymodbus.server import ModbusTcpServer
-        from pymodbus.simulator import DataType, SimData, SimDevice
 
-        n = len(self._rooms) * ROOM_STRIDE
-        device = SimDevice(
-            id=UNIT_ID,
-            simdata=(
-                [SimData(0, values=[False] * n, datatype=DataType.BITS)],
-                [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
-                [SimData(0, values=[0] * n, datatype=DataType.REGISTERS)],
-                [SimData(0, values=[0] * 16, datatype=DataType.REGISTERS)],
-            ),
-            action=self._action,
-        )
-        server = ModbusTcpServer(device, address=(host, port))
+        server = ModbusTcpServer(self._device(), address=(host, port))
         await server.serve_forever(background=True)
         sockets = getattr(server.transport, "sockets", None) or []
         if not sockets:
@@ -312,6 +311,41 @@ class ColdStoreSimulator:
         if autotick:
             self._ticker = asyncio.create_task(self._tick_forever(), name="coldstore-tick")
         log.info("cold-store simulator: %d rooms on %s:%s", len(self._rooms), host, self.port)
+
+    def _device(self) -> Any:
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        n = len(self._rooms) * ROOM_STRIDE
+        return SimDevice(
+            id=self.unit,
+            simdata=(
+                [SimData(0, values=[False] * n, datatype=DataType.BITS)],
+                [SimData(0, values=[False] * 16, datatype=DataType.BITS)],
+                [SimData(0, values=[0] * n, datatype=DataType.REGISTERS)],
+                [SimData(0, values=[0] * 16, datatype=DataType.REGISTERS)],
+            ),
+            action=self._action,
+        )
+
+    async def start_serial(
+        self, port: str, *, baudrate: int = 19200, autotick: bool = True
+    ) -> None:
+        """Serve Modbus RTU on the serial device ``port`` (a tty, or one end of a
+        :class:`simulators.serialpair.SerialPair`, whose ``unplugged`` units get no
+        answer, as on a real bus)."""
+        if self._server is not None:
+            raise RuntimeError("simulator already running; stop() it first")
+        from pymodbus.server import ModbusSerialServer
+
+        server = ModbusSerialServer(self._device(), port=port, baudrate=baudrate)
+        await server.serve_forever(background=True)
+        self._server = server
+        self.host = port
+        if autotick:
+            self._ticker = asyncio.create_task(self._tick_forever(), name="coldstore-tick")
+        log.info(
+            "cold-store simulator: %d rooms on %s (RTU, unit %d)", len(self._rooms), port, self.unit
+        )
 
     async def stop(self) -> None:
         """Stop serving (connections are dropped); the model keeps its state."""
@@ -370,7 +404,13 @@ class ColdStoreSimulator:
             registers[: len(self._hr)] = self._hr
         elif function_code in (1, 5, 15):
             if set_values is not None:
-                return ExcCodes.ILLEGAL_ADDRESS  # coils are status, not commands
+                # door and compressor are status; only the alarm relay takes commands
+                for k, value in enumerate(set_values):
+                    room, offset = divmod(address + k, ROOM_STRIDE)
+                    if offset != COIL_ALARM or room >= len(self._rooms):
+                        return ExcCodes.ILLEGAL_ADDRESS
+                    self._rooms[room].alarm_relay = bool(value)
+                self._snapshot()
             packed = SimUtils.bitsToRegisters(self._coils)
             registers[: len(packed)] = packed
         return None

@@ -1,7 +1,14 @@
-"""Modbus TCP driver: polls holding/input registers, coils and discrete inputs.
+"""Modbus driver (TCP and RTU): polls holding/input registers, coils and discrete inputs.
 
-- Each TCP host has its own task, connection and schedule; its devices are read
-  one after the other on that connection (a Modbus TCP gateway serializes anyway).
+- Each link (a TCP host or an RTU serial bus) has its own task, connection and
+  schedule; its devices are read one after the other on that link (a serial bus
+  and a Modbus TCP gateway serialize anyway).
+- Dead-slave budget: per cycle, a device that does not answer costs its own
+  link at most one ``timeout_s`` (its first request times out, its other
+  requests that cycle are skipped). While it stays down it is tried again only
+  after a jittered exponential backoff (from its poll interval up to
+  ``backoff_max_s``), so most cycles it costs nothing. Other links run in their
+  own tasks on their own connections: it costs them nothing.
 - The registers of a device are merged into as few requests as possible: one per
   run of adjacent addresses of the same function (gaps up to ``max_gap`` are
   bridged), at most 125 registers or 2000 bits per request.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import secrets
 import struct
 import time
@@ -27,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edge.backoff import Backoff
 from edge.config import GatewayConfig, ModbusHost, RegisterSpec
 from edge.drivers.base import Driver, Sample, Sink
 from protocol.messages import EventMessage, EventType, InventoryItem, Severity
@@ -34,6 +43,8 @@ from protocol.messages import EventMessage, EventType, InventoryItem, Severity
 log = logging.getLogger(__name__)
 
 MAX_REGISTERS_PER_REQUEST = 125
+#: Legacy names of the 32-bit byte orders.
+WORD_ORDERS = {"big": "ABCD", "little": "CDAB"}
 MAX_BITS_PER_REQUEST = 2000
 
 
@@ -94,9 +105,9 @@ def decode_raw(spec: RegisterSpec, words: Sequence[int] | Sequence[bool]) -> flo
         return float(regs[0])
     if kind == "int16":
         return float(regs[0] - 0x10000 if regs[0] & 0x8000 else regs[0])
-    if spec.word_order == "little":
-        regs.reverse()
-    data = struct.pack(">HH", regs[0], regs[1])
+    wire = struct.pack(">HH", regs[0], regs[1])  # the bytes in the order they came
+    order = WORD_ORDERS.get(spec.word_order, spec.word_order)
+    data = bytes(wire[order.index(letter)] for letter in "ABCD")
     fmt = {"int32": ">i", "uint32": ">I", "float32": ">f"}[kind]
     return float(struct.unpack(fmt, data)[0])
 
@@ -143,22 +154,38 @@ ClientFactory = Callable[[ModbusHost], Any]
 
 
 def default_client(host: ModbusHost) -> Any:
+    """A pymodbus client for one link: RTU over ``serial`` or TCP to ``host``."""
+    # retries=0: the poller owns the budget; reconnect_delay=0: no background
+    # reconnects, the poller reconnects on its own tick.
+    if host.serial is not None:
+        from pymodbus.client import AsyncModbusSerialClient
+
+        return AsyncModbusSerialClient(
+            host.serial,
+            baudrate=host.baudrate,
+            parity=host.parity,
+            stopbits=host.stopbits,
+            bytesize=host.bytesize,
+            timeout=host.timeout_s,
+            retries=0,
+            reconnect_delay=0,
+        )
     from pymodbus.client import AsyncModbusTcpClient
 
-    # reconnect_delay=0: no background reconnects; the poller reconnects on its own tick.
     return AsyncModbusTcpClient(
-        host.host, port=host.port, timeout=host.timeout_s, retries=0, reconnect_delay=0
+        str(host.host), port=host.port, timeout=host.timeout_s, retries=0, reconnect_delay=0
     )
 
 
 class HostPoller:
-    """The devices of one Modbus TCP host, on one connection and one schedule."""
+    """The devices of one Modbus link (TCP host or RTU bus), on one connection and schedule."""
 
     def __init__(
         self,
         config: GatewayConfig,
         host: ModbusHost,
         client_factory: ClientFactory = default_client,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.host = host
@@ -166,13 +193,21 @@ class HostPoller:
         self.client: Any = None
         self.plans = {dev.id: plan_reads(dev.registers, host.max_gap) for dev in host.devices}
         self.state: dict[str, str] = {config.device_id(dev.id): "unknown" for dev in host.devices}
+        self.backoff = [
+            Backoff(dev.poll_interval_s, max(dev.poll_interval_s, host.backoff_max_s), rng)
+            for dev in host.devices
+        ]
+        #: Monotonic time before which a device that is down is not tried again.
+        self.retry_at = [0.0] * len(host.devices)
         self.requests = 0
         self.failures = 0
+        self.skipped = 0  # polls skipped because the device is backing off
+        self._lock = asyncio.Lock()  # one request at a time on the link (polls and writes)
         self._warned: set[tuple[str, int]] = set()
 
     @property
     def label(self) -> str:
-        return f"{self.host.host}:{self.host.port}"
+        return self.host.label
 
     async def _connected_client(self) -> Any:
         if self.client is None:
@@ -180,7 +215,7 @@ class HostPoller:
         if not self.client.connected:
             ok = await self.client.connect()
             if not ok:
-                raise ModbusReadError(f"cannot connect to Modbus host {self.label}")
+                raise ModbusReadError(f"cannot connect to Modbus link {self.label}")
         return self.client
 
     def close(self) -> None:
@@ -188,36 +223,60 @@ class HostPoller:
             self.client.close()
             self.client = None
 
-    async def _read(self, unit: int, block: ReadBlock) -> list[int] | list[bool]:
-        from pymodbus.exceptions import ModbusException
+    async def _request(self, unit: int, what: str, call: Callable[[Any], Any]) -> Any:
+        """One request on the link, bounded by ``timeout_s``; raises ModbusReadError."""
+        from pymodbus.exceptions import ConnectionException, ModbusException
 
-        client = await self._connected_client()
-        call = {
-            "holding": client.read_holding_registers,
-            "input": client.read_input_registers,
-            "coil": client.read_coils,
-            "discrete": client.read_discrete_inputs,
-        }[block.function]
-        self.requests += 1
-        try:
-            response = await asyncio.wait_for(
-                call(block.address, count=block.count, device_id=unit),
-                timeout=self.host.timeout_s * 2,
-            )
-        except (ModbusException, TimeoutError, OSError) as exc:
-            self.close()  # a broken or stale connection is reopened on the next read
-            raise ModbusReadError(f"{self.label} unit {unit}: {exc}") from None
+        async with self._lock:
+            client = await self._connected_client()
+            self.requests += 1
+            try:
+                response = await asyncio.wait_for(call(client), timeout=self.host.timeout_s * 1.5)
+            except (ConnectionException, OSError) as exc:
+                self.close()  # a broken connection is reopened on the next request
+                raise ModbusReadError(f"{self.label} unit {unit}: {exc}") from None
+            except (ModbusException, TimeoutError) as exc:
+                # no answer from this unit: the link itself is fine, keep it for the others
+                raise ModbusReadError(
+                    f"{self.label} unit {unit}: no answer to {what} within "
+                    f"{self.host.timeout_s} s ({exc or 'timeout'})"
+                ) from None
         if response.isError():
             code = getattr(response, "exception_code", "?")
-            raise _ExceptionResponse(
-                f"Modbus exception {code} for {block.function} {block.address}+{block.count}"
-            )
+            raise _ExceptionResponse(f"Modbus exception {code} for {what}")
+        return response
+
+    async def _read(self, unit: int, block: ReadBlock) -> list[int] | list[bool]:
+        method = {
+            "holding": "read_holding_registers",
+            "input": "read_input_registers",
+            "coil": "read_coils",
+            "discrete": "read_discrete_inputs",
+        }[block.function]
+        response = await self._request(
+            unit,
+            f"{block.function} {block.address}+{block.count}",
+            lambda c: getattr(c, method)(block.address, count=block.count, device_id=unit),
+        )
         if block.function in ("coil", "discrete"):
             return list(response.bits[: block.count])
         return list(response.registers)
 
+    async def write_coil(self, unit: int, address: int, value: bool) -> None:
+        """Write one coil (e.g. a local alarm relay); raises ModbusReadError if it fails."""
+        try:
+            await self._request(
+                unit,
+                f"write coil {address}",
+                lambda c: c.write_coil(address, value, device_id=unit),
+            )
+        except _ExceptionResponse as exc:
+            raise ModbusReadError(
+                f"{self.label} unit {unit}: {exc}; check the coil address"
+            ) from None
+
     async def poll_device(self, index: int, ts_ms: int | None = None) -> Sample | None:
-        """Read one device; None (and a device_down) when it cannot be read."""
+        """Read one device; raises ModbusReadError when it does not answer."""
         dev = self.host.devices[index]
         values: dict[str, float | None] = {}
         for block in self.plans[dev.id]:
@@ -272,8 +331,11 @@ class HostPoller:
             sample = await self.poll_device(index, ts_ms)
         except ModbusReadError as exc:
             self.failures += 1
+            self.retry_at[index] = time.monotonic() + self.backoff[index].next()
             self.mark(sink, device, up=False, reason=str(exc))
             return None
+        self.backoff[index].reset()
+        self.retry_at[index] = 0.0
         self.mark(sink, device, up=True)
         if sink is not None and sample is not None:
             sink.put_sample(sample)
@@ -293,14 +355,17 @@ class HostPoller:
                 for i, iv in enumerate(intervals):
                     if due[i] > next_due:
                         continue
-                    late = now_ms() - due[i]
-                    # the tick's own time while the read is on time; its real time when very late
-                    ts = due[i] if late < iv / 2 else now_ms()
-                    try:
-                        await self.poll_and_deliver(i, sink, ts)
-                    except Exception:
-                        # a bug in decoding must not stop the other devices' polling
-                        log.exception("modbus %s: polling device %d failed", self.label, i)
+                    if time.monotonic() < self.retry_at[i]:
+                        self.skipped += 1  # down and backing off: costs the link nothing
+                    else:
+                        late = now_ms() - due[i]
+                        # the tick's own time while the read is on time; its real time when late
+                        ts = due[i] if late < iv / 2 else now_ms()
+                        try:
+                            await self.poll_and_deliver(i, sink, ts)
+                        except Exception:
+                            # a bug in decoding must not stop the other devices' polling
+                            log.exception("modbus %s: polling device %d failed", self.label, i)
                     due[i] = (now_ms() // iv + 1) * iv
         finally:
             self.close()
@@ -311,7 +376,7 @@ class _ExceptionResponse(Exception):
 
 
 class ModbusDriver(Driver):
-    """All Modbus TCP hosts of a gateway config, one polling task per host."""
+    """All Modbus links (TCP hosts, RTU buses) of a gateway config, one polling task each."""
 
     name = "modbus"
 
@@ -336,6 +401,16 @@ class ModbusDriver(Driver):
             await asyncio.gather(*tasks, return_exceptions=True)
         for poller in self.pollers:
             poller.close()
+
+    async def write_coil(self, device: str, address: int, value: bool) -> None:
+        """Write a coil of a configured device (local id), e.g. its alarm relay."""
+        for poller in self.pollers:
+            for dev in poller.host.devices:
+                if dev.id == device:
+                    await poller.write_coil(dev.unit, address, value)
+                    return
+        known = ", ".join(d.id for p in self.pollers for d in p.host.devices)
+        raise KeyError(f"no Modbus device {device!r} in the config; known: {known}")
 
     async def poll_once(self, sink: Sink | None = None) -> list[Sample]:
         """Read every device once now (tests, diagnostics)."""
