@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from edge.config import GatewayConfig, parse_config
+from edge.drivers.base import Sample
 from protocol.codec import decode, encode
-from protocol.messages import AckEntry, DataBatch, WriteAck
+from protocol.messages import AckEntry, DataBatch, EventMessage, EventType, WriteAck
 from protocol.topics import Channel, Topic, subscription
 from simulators.coldstore import ColdStoreSimulator, default_rooms
 from tests.support.services import missing, port_open
@@ -117,6 +118,23 @@ async def wait_for(predicate: Callable[[], bool], within_s: float, what: str) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within_s} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+class ListSink:
+    """A driver's sink that keeps what it gets."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.events: list[EventMessage] = []
+
+    def put_sample(self, sample: Sample) -> None:
+        self.samples.append(sample)
+
+    def put_event(self, event: EventMessage) -> None:
+        self.events.append(event)
+
+    def event_types(self) -> list[tuple[EventType, str | None]]:
+        return [(e.type, e.device) for e in self.events]
 
 
 class FakeCloud:

@@ -6,11 +6,10 @@ import asyncio
 import itertools
 
 from edge.config import RegisterSpec
-from edge.drivers.base import Sample
 from edge.drivers.modbus import ModbusDriver, decode_block, plan_reads, scale_value
-from protocol.messages import EventMessage, EventType
+from protocol.messages import EventType
 from simulators.coldstore import ColdStoreSimulator
-from tests.edge.conftest import make_config, wait_for
+from tests.edge.conftest import ListSink, make_config, wait_for
 
 
 def reg(metric: str, address: int, **kw: object) -> RegisterSpec:
@@ -68,21 +67,6 @@ def test_decoding_types_scale_and_rounding() -> None:
     assert abs(values["f"] - 3.14159274) < 1e-6
     assert values["off"] == 18.5
     assert all(isinstance(v, float) for v in values.values())
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.samples: list[Sample] = []
-        self.events: list[EventMessage] = []
-
-    def put_sample(self, sample: Sample) -> None:
-        self.samples.append(sample)
-
-    def put_event(self, event: EventMessage) -> None:
-        self.events.append(event)
-
-    def event_types(self) -> list[tuple[EventType, str | None]]:
-        return [(e.type, e.device) for e in self.events]
 
 
 async def test_values_match_the_simulator_with_merged_requests(

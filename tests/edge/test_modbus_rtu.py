@@ -11,24 +11,11 @@ from typing import Any
 
 from edge.backoff import Backoff
 from edge.config import parse_config
-from edge.drivers.base import Sample
 from edge.drivers.modbus import ModbusDriver
-from protocol.messages import EventMessage, EventType
+from protocol.messages import EventType
 from simulators.coldstore import COIL_ALARM, ColdStoreSimulator, default_rooms
 from simulators.serialpair import SerialPair
-from tests.edge.conftest import room_registers, wait_for
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.samples: list[Sample] = []
-        self.events: list[EventMessage] = []
-
-    def put_sample(self, sample: Sample) -> None:
-        self.samples.append(sample)
-
-    def put_event(self, event: EventMessage) -> None:
-        self.events.append(event)
+from tests.edge.conftest import ListSink, room_registers, wait_for
 
 
 def rtu_config(tmp_path: Path, port: str, devices: list[dict[str, Any]], **link: Any) -> Any:
