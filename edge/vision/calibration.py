@@ -1,0 +1,102 @@
+"""Scale from the ArUco calibration marker, and the lot id from the lot QR code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from edge.vision.config import MarkerConfig
+
+#: GS1 Digital Link: .../01/{gtin}/10/{lot}[/21/{serial}]
+_DIGITAL_LINK_LOT = re.compile(r"/01/\d{8,14}/10/([^/?#]{1,20})")
+_LOT_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    corners: np.ndarray  # 4×2 float32, image px
+    px_per_mm: float
+
+    def box(self, grow: float) -> tuple[int, int, int, int]:
+        """Bounding box (x, y, w, h) grown by ``grow`` × the side on every edge."""
+        x0, y0 = self.corners.min(axis=0)
+        x1, y1 = self.corners.max(axis=0)
+        pad = grow * float(x1 - x0)
+        return (int(x0 - pad), int(y0 - pad), int(x1 - x0 + 2 * pad), int(y1 - y0 + 2 * pad))
+
+
+@lru_cache(maxsize=8)
+def _detector(dictionary: str) -> cv2.aruco.ArucoDetector:
+    try:
+        d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary))
+    except AttributeError:
+        raise ValueError(
+            f"unknown ArUco dictionary {dictionary!r}; use e.g. DICT_4X4_50 or DICT_6X6_250"
+        ) from None
+    params = cv2.aruco.DetectorParameters()
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    return cv2.aruco.ArucoDetector(d, params)
+
+
+def find_marker(
+    gray: np.ndarray, cfg: MarkerConfig, roi: tuple[int, int, int, int] | None = None
+) -> Marker | None:
+    """The configured marker, or None. ``roi`` (x, y, w, h) limits the search."""
+    ox = oy = 0
+    img = gray
+    if roi is not None:
+        x, y, w, h = roi
+        ox, oy = max(x, 0), max(y, 0)
+        img = gray[oy : y + h, ox : x + w]
+        if img.size == 0:
+            return None
+    corners, ids, _ = _detector(cfg.dictionary).detectMarkers(img)
+    if ids is None:
+        return None
+    for quad, mid in zip(corners, ids.ravel(), strict=True):
+        if int(mid) == cfg.id:
+            pts = quad.reshape(4, 2).astype(np.float32) + np.float32([ox, oy])
+            sides = np.linalg.norm(pts - np.roll(pts, 1, axis=0), axis=1)
+            return Marker(pts, float(sides.mean()) / cfg.size_mm)
+    return None
+
+
+def parse_lot(text: str) -> str | None:
+    """A lot id from a QR payload: a GS1 Digital Link's AI 10, or a plain lot id."""
+    text = text.strip()
+    m = _DIGITAL_LINK_LOT.search(text)
+    if m:
+        return m.group(1)
+    return text if _LOT_TEXT.match(text) else None
+
+
+def read_lot(gray: np.ndarray) -> tuple[str | None, np.ndarray | None]:
+    """(lot id, QR quad) from the lot QR code. The code is found on a reduced copy
+    (a quarter, then a half, then full size) and decoded from a crop at full
+    resolution: decoding the whole frame costs ~0.2 s on a Pi-class core."""
+    detector = cv2.QRCodeDetector()
+    h, w = gray.shape[:2]
+    for scale in (0.25, 0.5, 1.0):
+        small = (
+            gray
+            if scale == 1.0
+            else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        )
+        found, points = detector.detect(small)
+        if not found or points is None:
+            continue
+        quad = points.reshape(-1, 2) / scale
+        x0, y0 = quad.min(axis=0)
+        x1, y1 = quad.max(axis=0)
+        m = 0.2 * float(max(x1 - x0, y1 - y0)) + 8
+        crop = gray[
+            max(int(y0 - m), 0) : min(int(y1 + m), h), max(int(x0 - m), 0) : min(int(x1 + m), w)
+        ]
+        text, _, _ = detector.detectAndDecode(crop)
+        if text:
+            return parse_lot(text), quad
+    return None, None

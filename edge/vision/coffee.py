@@ -1,0 +1,336 @@
+"""Green-coffee tray grading: find every bean (touching ones too), measure it in mm
+from the ArUco marker, give its screen size (1/64 inch, short axis) and its class.
+
+Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken``
+(broken, chipped or cut), ``insect_damage``, ``foreign_matter``; sound beans are
+``normal``. Rules, in order, on each object's interior (lighting flattened):
+
+- foreign matter: elongated like a stick, or grey like a stone;
+- partial black: a dark part (below half the bean's bright level) of 15-75 %;
+- dark bean (median V low): full black or sour, split by V and S (their colour
+  ranges overlap at the edges; the boundary is the overlap's diagonal);
+- sour: red-brown hue, saturated;
+- insect damage: small dark holes (black top-hat) inside the bean;
+- broken: a long straight stretch of outline facing the tray (a cut), measured
+  against the bean's width; watershed cuts between touching beans do not count;
+- otherwise normal.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.vision import calibration, quality, segment
+from edge.vision.config import VisionConfig
+from edge.vision.grading import grade
+from edge.vision.result import ProgramResult, unusable
+
+SCREEN_UNIT_MM = 25.4 / 64
+CLASSES = ("normal", "full_black", "partial_black", "sour", "broken", "insect_damage")
+DEFECTS = (*CLASSES[1:], "foreign_matter")
+
+# --- classification thresholds (tuned on simulator seeds 1-20 only) -------------
+#: a pixel is "dark" when its V is below this fraction of the bean's 90th percentile
+DARK_REL = 0.55
+PARTIAL_MIN, PARTIAL_MAX = 0.12, 0.8
+#: median V below this: a dark bean, full black or sour
+DARK_BEAN_V = 100.0
+#: sour is red-brown (hue below this, or wrapped above 160) and saturated
+SOUR_HUE_MAX = 22.0
+SOUR_S_MIN = 95.0
+#: stones are grey; sticks are long
+STONE_S_MAX = 38.0
+STONE_V_MIN = 76.0
+STICK_ELONGATION = 2.5
+#: holes: black top-hat deeper than this, 0.08-2.0 mm²
+HOLE_DEPTH = 35.0
+HOLE_AREA_MM2 = (0.08, 2.0)
+#: a corner this sharp (degrees over ~9 px of outline facing the tray) means a cut
+CUT_CORNER_DEG = 40.0
+MIN_AREA_MM2 = 6.0
+_ROUND = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+
+
+@dataclass(slots=True)
+class Bean:
+    cls: str
+    cx: float
+    cy: float
+    length_mm: float
+    width_mm: float
+    screen: int
+    holes: int
+    contour: np.ndarray
+    features: dict[str, float]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cls": self.cls,
+            "cx": round(self.cx, 1),
+            "cy": round(self.cy, 1),
+            "length_mm": round(self.length_mm, 3),
+            "width_mm": round(self.width_mm, 3),
+            "screen": self.screen,
+            "holes": self.holes,
+            "features": {k: round(v, 3) for k, v in self.features.items()},
+        }
+
+
+def screen_size(width_mm: float) -> int:
+    return math.floor(width_mm / SCREEN_UNIT_MM + 1e-9)
+
+
+def _dark_bean_class(v: float, s: float) -> str:
+    """Full black vs sour for a dark bean (medians of V and S, 0-255)."""
+    if v < 60 or s < 100:
+        return "full_black"
+    if v > 78 or s > 118:
+        return "sour"
+    return "full_black" if v + s < 180 else "sour"
+
+
+def _holes(v: np.ndarray, inner: np.ndarray, ppm: float) -> int:
+    fill = float(np.median(v[inner > 0])) if inner.any() else 0.0
+    vv = np.where(inner > 0, v, fill).astype(np.uint8)
+    k = max(round(2.0 * ppm) | 1, 5)
+    hat = cv2.morphologyEx(
+        vv, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    )
+    spots = ((hat > HOLE_DEPTH) & (inner > 0)).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(spots)
+    lo, hi = (a * ppm * ppm for a in HOLE_AREA_MM2)
+    return int(sum(1 for i in range(1, n) if lo <= stats[i, cv2.CC_STAT_AREA] <= hi))
+
+
+def _sharpest_corner(contour: np.ndarray, outside: np.ndarray, k: int = 4) -> float:
+    """The largest turn (degrees) of the outline over 2k points, among stretches that
+    face the tray. A cut leaves corners (60-90°); a whole bean turns at most ~35°
+    over that length, and a split line between touching beans does not face the tray."""
+    pts = contour.reshape(-1, 2)
+    n = len(pts)
+    if n < 6 * k:
+        return 0.0
+    p = pts.astype(np.float32)
+    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    kernel /= kernel.sum()
+    wrapped = np.concatenate([p[-4:], p, p[:4]])
+    sm = np.stack([np.convolve(wrapped[:, c], kernel, mode="valid") for c in (0, 1)], axis=1)
+    fwd = np.roll(sm, -k, axis=0) - sm
+    back = sm - np.roll(sm, k, axis=0)
+    ang = np.degrees(
+        np.abs(
+            np.arctan2(back[:, 0] * fwd[:, 1] - back[:, 1] * fwd[:, 0], (back * fwd).sum(axis=1))
+        )
+    )
+    ext = outside[pts[:, 1], pts[:, 0]].astype(np.float32)
+    window = np.ones(4 * k + 1, np.float32)
+    ext_all = np.convolve(np.concatenate([ext[-2 * k :], ext, ext[: 2 * k]]), window, "valid")
+    ok = ext_all >= len(window) - 0.5
+    return float(ang[ok].max()) if ok.any() else 0.0
+
+
+def classify(
+    hsv: np.ndarray, mask: np.ndarray, outside: np.ndarray, contour: np.ndarray, ppm: float
+) -> tuple[str, int, dict[str, float]]:
+    """One object's class, its hole count and the features behind it (ROI arrays)."""
+    (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
+    width, length = sorted((rw, rh))
+    inner = cv2.erode(mask, np.ones((5, 5), np.uint8))
+    if not inner.any():
+        inner = mask
+    h, s, v = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
+    sel = inner > 0
+    hv = h[sel].astype(np.float32)
+    hv[hv > 150] -= 180  # red wraps round
+    vv, sv = v[sel].astype(np.float32), s[sel].astype(np.float32)
+    p90 = float(np.percentile(vv, 90))
+    med_v, med_s, med_h = float(np.median(vv)), float(np.median(sv)), float(np.median(hv))
+    dark = float(np.mean(vv < DARK_REL * p90))
+    f = {"v": med_v, "s": med_s, "h": med_h, "dark": dark, "elong": length / max(width, 1.0)}
+    holes = 0
+    if f["elong"] > STICK_ELONGATION:
+        return "foreign_matter", 0, f
+    if med_s < STONE_S_MAX and med_v > STONE_V_MIN:
+        return "foreign_matter", 0, f
+    if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
+        return "partial_black", 0, f
+    if med_v < DARK_BEAN_V:
+        return _dark_bean_class(med_v, med_s), 0, f
+    if med_h < SOUR_HUE_MAX and med_s > SOUR_S_MIN:
+        return "sour", 0, f
+    holes = _holes(v, inner, ppm)
+    if holes:
+        return "insect_damage", holes, f
+    f["cut"] = _sharpest_corner(contour, outside)
+    if f["cut"] >= CUT_CORNER_DEG:
+        return "broken", 0, f
+    return "normal", 0, f
+
+
+def _measured(contrast: np.ndarray, mask: np.ndarray, contour: np.ndarray) -> np.ndarray:
+    """The outline at half the object's contrast with the tray (blur widens the
+    detection mask; half-maximum is where the true edge is)."""
+    inner = cv2.erode(mask, np.ones((7, 7), np.uint8))
+    if not inner.any():
+        return contour
+    level = float(np.median(contrast[inner > 0]))
+    half = ((contrast >= 0.7 * level) & (mask > 0)).astype(np.uint8)
+    contours, _ = cv2.findContours(half, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return contour
+    best = max(contours, key=cv2.contourArea)
+    # pixel centres: the outline of n pixels spans n - 1; add half a pixel each side
+    return best.astype(np.float32)
+
+
+def _solid(mask: np.ndarray) -> bool:
+    """Convex enough to be one object (two touching beans make a waist)."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    c = max(contours, key=cv2.contourArea)
+    hull = cv2.contourArea(cv2.convexHull(c))
+    return hull > 0 and cv2.contourArea(c) / hull > 0.96
+
+
+def _exclusions(shape: tuple[int, ...], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    ex = np.zeros(shape[:2], np.uint8)
+    for x, y, w, h in boxes:
+        ex[max(y, 0) : y + h, max(x, 0) : x + w] = 255
+    return ex
+
+
+def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> ProgramResult:
+    """Grade one tray photo (BGR). ``lot`` overrides the QR code (set by a cmd)."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    q = quality.assess(gray, cfg.quality)
+    if not q.usable:
+        return unusable("coffee", q.reason or "", measurements=q.as_measurements(), lot=lot)
+    marker = calibration.find_marker(gray, cfg.coffee.marker)
+    if marker is None:
+        return unusable("coffee", "no_marker", measurements=q.as_measurements(), lot=lot)
+    ppm = marker.px_per_mm
+    boxes = [marker.box(0.4)]
+    qr_lot, quad = calibration.read_lot(gray)
+    if quad is not None:
+        x0, y0 = quad.min(axis=0)
+        x1, y1 = quad.max(axis=0)
+        pad = 0.45 * float(x1 - x0)  # the code's own quiet zone and the card around it
+        boxes.append((int(x0 - pad), int(y0 - pad), int(x1 - x0 + 2 * pad), int(y1 - y0 + 2 * pad)))
+    timings["calibrate"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    exclude = _exclusions(img.shape, boxes)
+    flat = segment.flatten(img, exclude)
+    fg = segment.foreground(flat)
+    fg[exclude > 0] = 0
+    fg = segment.fill_holes(fg)
+    flat8 = np.clip(flat.image, 0, 255).astype(np.uint8)
+    hsv = cv2.cvtColor(flat8, cv2.COLOR_BGR2HSV)
+    timings["segment"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    radius = max(round(0.45 * cfg.coffee.bean_width_mm * ppm), 3)
+    min_area = MIN_AREA_MM2 * ppm * ppm
+    # one bean's area is at most ~ pi/4 x 12 mm x 8 mm; smaller and convex: no split
+    single_max = 0.785 * 1.1 * cfg.coffee.bean_length_mm * cfg.coffee.bean_width_mm * ppm * ppm
+    n, cc, stats, _ = cv2.connectedComponentsWithStats(fg)
+    beans: list[Bean] = []
+    pad = 3
+    H, W = fg.shape
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if area < min_area:
+            continue
+        x0, y0, x1, y1 = max(x - pad, 0), max(y - pad, 0), min(x + w + pad, W), min(y + h + pad, H)
+        comp = (cc[y0:y1, x0:x1] == i).astype(np.uint8) * 255
+        if area < single_max and _solid(comp):
+            labels, k = (comp > 0).astype(np.int32), 1
+        else:
+            labels, k = segment.split(comp, radius)
+        outside = cv2.dilate((comp == 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        for lab in range(1, k + 1):
+            m = cv2.morphologyEx((labels == lab).astype(np.uint8) * 255, cv2.MORPH_OPEN, _ROUND)
+            if cv2.countNonZero(m) < min_area:
+                continue
+            contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            contour = max(contours, key=cv2.contourArea)
+            cls, holes, feats = classify(hsv[y0:y1, x0:x1], m, outside, contour, ppm)
+            (cx, cy), (rw, rh), _ = cv2.minAreaRect(
+                _measured(
+                    np.linalg.norm(flat.image[y0:y1, x0:x1] - flat.background, axis=2), m, contour
+                )
+            )
+            wpx, lpx = sorted((rw, rh))
+            wmm, lmm = wpx / ppm, lpx / ppm
+            beans.append(
+                Bean(
+                    cls=cls,
+                    cx=cx + x0,
+                    cy=cy + y0,
+                    length_mm=lmm,
+                    width_mm=wmm,
+                    screen=screen_size(wmm) if cls != "foreign_matter" else 0,
+                    holes=holes,
+                    contour=contour + np.array([x0, y0], np.int32),
+                    features=feats,
+                )
+            )
+    timings["classify"] = time.perf_counter() - t2
+    return _result(beans, cfg, qr_lot if lot is None else lot, ppm, q, img, marker, timings, t0)
+
+
+def _result(
+    beans: list[Bean],
+    cfg: VisionConfig,
+    lot: str | None,
+    ppm: float,
+    q: quality.Quality,
+    img: np.ndarray,
+    marker: calibration.Marker,
+    timings: dict[str, float],
+    t0: float,
+) -> ProgramResult:
+    counts = {c: 0 for c in (*CLASSES, "foreign_matter")}
+    for b in beans:
+        counts[b.cls] += 1
+    real = [b for b in beans if b.cls != "foreign_matter"]
+    counts["beans"] = len(real)
+    for b in real:
+        key = f"screen_{b.screen}"
+        counts[key] = counts.get(key, 0) + 1
+    g = grade({k: counts[k] for k in DEFECTS}, len(real), cfg.coffee.grading)
+    widths = np.array([b.width_mm for b in real]) if real else np.zeros(1)
+    lengths = np.array([b.length_mm for b in real]) if real else np.zeros(1)
+    measurements = {
+        "px_per_mm": round(ppm, 4),
+        "width_mm_mean": round(float(widths.mean()), 3),
+        "width_mm_median": round(float(np.median(widths)), 3),
+        "length_mm_mean": round(float(lengths.mean()), 3),
+        "screen_median": float(np.median([b.screen for b in real])) if real else 0.0,
+        "full_defects": float(g.full_defects),
+        "category1": float(g.category1),
+        "category2": float(g.category2),
+        "defect_scale": g.scale,
+        **q.as_measurements(),
+    }
+    from edge.vision.annotate import draw_coffee
+
+    timings["total"] = time.perf_counter() - t0
+    return ProgramResult(
+        program="coffee",
+        usable=True,
+        lot=lot,
+        grade=g.grade,
+        counts=counts,
+        measurements=measurements,
+        objects=[b.as_json() for b in beans],
+        timings=timings,
+        annotated=draw_coffee(img, beans, marker),
+    )

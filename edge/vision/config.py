@@ -1,0 +1,185 @@
+"""Vision config: calibration marker, quality gate, coffee grading table, fruit
+commodities. Every value has a documented default; a YAML file overrides any of it
+(``dehong vision inspect --config FILE``).
+
+Defaults: the marker is ArUco ``DICT_4X4_50`` id 0, printed 20 mm a side on coffee
+trays and 40 mm on the conveyor rail; the grading table is modelled on the SCA
+green arabica classification (350 g sample, category-1 and category-2 defects).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Positive = Annotated[float, Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MarkerConfig(_Model):
+    dictionary: str = Field("DICT_4X4_50", pattern=r"^DICT_[A-Z0-9_]+$")
+    id: int = Field(0, ge=0)
+    #: the printed side of the marker's black square, in mm
+    size_mm: Positive = 20.0
+
+
+class QualityConfig(_Model):
+    #: mean grey level (0-255) below which a photo is too dark
+    min_mean: float = 45.0
+    #: fraction of saturated pixels (>= 250) above which it is overexposed
+    max_saturated: float = 0.15
+    #: variance of the Laplacian (of the half-size, lightly smoothed grey image)
+    #: below which it is blurred
+    min_sharpness: float = 12.0
+
+
+class DefectRule(_Model):
+    category: Literal[1, 2]
+    #: how many of these make one full defect (SCA: 5 broken beans = 1 full defect)
+    per_full: Annotated[int, Field(ge=1)]
+
+
+class GradeBand(_Model):
+    name: str
+    #: at most this many full defects in a sample (inclusive); None: no upper bound
+    max_full: int | None
+    #: category-1 defects allowed in this grade
+    allow_category1: bool = True
+
+
+class GradingTable(_Model):
+    #: beans in one grading sample (SCA: 350 g, about 2300 beans of 0.15 g)
+    sample_beans: Annotated[int, Field(ge=1)] = 2300
+    defects: dict[str, DefectRule] = {
+        "full_black": DefectRule(category=1, per_full=1),
+        "sour": DefectRule(category=1, per_full=1),
+        "foreign_matter": DefectRule(category=1, per_full=1),
+        "partial_black": DefectRule(category=2, per_full=3),
+        "broken": DefectRule(category=2, per_full=5),
+        "insect_damage": DefectRule(category=2, per_full=10),
+    }
+    #: best first; the first band a sample fits is its grade
+    grades: list[GradeBand] = [
+        GradeBand(name="specialty", max_full=5, allow_category1=False),
+        GradeBand(name="premium", max_full=8),
+        GradeBand(name="exchange", max_full=23),
+        GradeBand(name="below_standard", max_full=86),
+        GradeBand(name="off_grade", max_full=None),
+    ]
+
+    @model_validator(mode="after")
+    def _last_band_open(self) -> GradingTable:
+        if not self.grades or self.grades[-1].max_full is not None:
+            raise ValueError("grades: the last band must have max_full: null (it takes the rest)")
+        return self
+
+
+class CoffeeConfig(_Model):
+    marker: MarkerConfig = MarkerConfig()
+    grading: GradingTable = GradingTable()
+    #: expected bean size (mm); only guides segmentation, never the result
+    bean_width_mm: Positive = 6.6
+    bean_length_mm: Positive = 9.6
+
+
+class Stage(_Model):
+    name: str
+    hue_min: float = Field(ge=0, le=180)
+    hue_max: float = Field(ge=0, le=180)
+
+
+class SizeClass(_Model):
+    name: str
+    #: smallest axis value (mm) of this class
+    min_mm: float = Field(ge=0)
+
+
+class Commodity(_Model):
+    #: maturity stages by mean hue (OpenCV H, 0-180)
+    stages: list[Stage]
+    size_axis: Literal["length", "width"] = "length"
+    #: ascending by min_mm
+    size_classes: list[SizeClass]
+    #: blemish grade bands: name -> largest blemish % (inclusive), best first
+    blemish_grades: dict[str, float] = {"class_1": 2.0, "class_2": 8.0, "reject": 100.0}
+
+
+class FruitConfig(_Model):
+    marker: MarkerConfig = MarkerConfig(size_mm=40.0)
+    commodity: str = "mango"
+    commodities: dict[str, Commodity] = {
+        "mango": Commodity(
+            stages=[
+                Stage(name="green", hue_min=40, hue_max=60),
+                Stage(name="breaker", hue_min=30, hue_max=40),
+                Stage(name="ripe", hue_min=20, hue_max=30),
+                Stage(name="full_ripe", hue_min=0, hue_max=20),
+            ],
+            size_axis="length",
+            size_classes=[
+                SizeClass(name="S", min_mm=0),
+                SizeClass(name="M", min_mm=100),
+                SizeClass(name="L", min_mm=115),
+                SizeClass(name="XL", min_mm=125),
+            ],
+        ),
+        "lemon": Commodity(
+            stages=[
+                Stage(name="green", hue_min=38, hue_max=60),
+                Stage(name="turning", hue_min=30, hue_max=38),
+                Stage(name="yellow", hue_min=0, hue_max=30),
+            ],
+            size_axis="width",
+            size_classes=[
+                SizeClass(name="S", min_mm=0),
+                SizeClass(name="M", min_mm=48),
+                SizeClass(name="L", min_mm=53),
+                SizeClass(name="XL", min_mm=58),
+            ],
+        ),
+    }
+    #: a track not seen for this many frames is finished
+    max_missed: Annotated[int, Field(ge=1)] = 3
+
+    @model_validator(mode="after")
+    def _known_commodity(self) -> FruitConfig:
+        if self.commodity not in self.commodities:
+            raise ValueError(
+                f"commodity: {self.commodity!r} has no entry in commodities "
+                f"({', '.join(sorted(self.commodities))})"
+            )
+        return self
+
+    def current(self) -> Commodity:
+        return self.commodities[self.commodity]
+
+
+class VisionConfig(_Model):
+    quality: QualityConfig = QualityConfig()
+    coffee: CoffeeConfig = CoffeeConfig()
+    fruit: FruitConfig = FruitConfig()
+
+
+class VisionConfigError(ValueError):
+    """A vision config file that does not validate; the message names the place."""
+
+
+def load_config(path: Path | None) -> VisionConfig:
+    if path is None:
+        return VisionConfig()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise VisionConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        return VisionConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise VisionConfigError(f"{path}: {where}: {first['msg']}") from None
