@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check = sub.add_parser("check-config", help="validate a gateway YAML file")
     check.add_argument("file", help="gateway YAML file")
     check.set_defaults(handler=_check)
+
+    status = sub.add_parser(
+        "status", help="what is pending, the oldest reading, the last ack, driver states (offline)"
+    )
+    status.add_argument("--config", "-c", required=True, help="gateway YAML file")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_status)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -58,7 +66,7 @@ def _run(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
     async def run() -> int:
         from edge.gateway import Gateway
 
-        gateway = Gateway(config)
+        gateway = Gateway(config, config_path=Path(args.config))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
@@ -66,3 +74,26 @@ def _run(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
         return 0
 
     return run()
+
+
+def _status(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError, load_config
+    from edge.status import read_status, render
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{exc.source}: {'; '.join(exc.errors)}", file=sys.stderr)
+        return 2
+    try:
+        status = read_status(config)
+    except FileNotFoundError as exc:
+        print(f"dehong edge status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        import orjson
+
+        print(orjson.dumps(status).decode())
+    else:
+        print(render(status))
+    return 0

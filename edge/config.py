@@ -277,6 +277,43 @@ class ClockConfig(_Model):
     hold_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3600.0
 
 
+class CoilTarget(_Model):
+    """A Modbus coil a rule switches on while it fires (a horn, a beacon)."""
+
+    device: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$")]
+    address: Annotated[int, Field(ge=0, le=65535)]
+
+
+class RuleConfig(_Model):
+    """A local threshold alarm: fires on the gateway itself, online or not.
+
+    It fires when ``metric`` of ``device`` stays above ``above`` (or below
+    ``below``) for ``min_duration_s``, and clears only when the value is back past
+    ``clear`` (the hysteresis; default: the threshold itself).
+    """
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+    device: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$")]
+    metric: MetricName
+    above: float | None = None
+    below: float | None = None
+    clear: float | None = None
+    min_duration_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
+    severity: Literal["info", "warning", "critical"] = "warning"
+    coil: CoilTarget | None = None
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> RuleConfig:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("above: give exactly one of above or below")
+        if self.clear is not None:
+            if self.above is not None and self.clear > self.above:
+                raise ValueError(f"clear: {self.clear} must be <= above ({self.above})")
+            if self.below is not None and self.clear < self.below:
+                raise ValueError(f"clear: {self.clear} must be >= below ({self.below})")
+        return self
+
+
 class GatewaySection(_Model):
     id: GatewayId
     county: OwningCounty
@@ -292,6 +329,9 @@ class GatewayConfig(_Model):
     buffer: BufferConfig = BufferConfig()
     clock: ClockConfig = ClockConfig()
     modbus: ModbusConfig = ModbusConfig()
+    rules: list[RuleConfig] = []
+    #: Publish a health message this often, s.
+    health_interval_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
 
     @model_validator(mode="after")
     def _unique_devices(self) -> GatewayConfig:
@@ -302,6 +342,19 @@ class GatewayConfig(_Model):
                 if dev.id in seen:
                     raise ValueError(f"{where}: {dev.id!r} is already used at {seen[dev.id]}")
                 seen[dev.id] = where
+        names: set[str] = set()
+        for r, rule in enumerate(self.rules):
+            if rule.name in names:
+                raise ValueError(f"rules[{r}].name: {rule.name!r} appears twice")
+            names.add(rule.name)
+            for field_name, dev_id in (
+                ("device", rule.device),
+                ("coil.device", rule.coil and rule.coil.device),
+            ):
+                if dev_id and dev_id not in seen:
+                    raise ValueError(
+                        f"rules[{r}].{field_name}: no Modbus device {dev_id!r} in this config"
+                    )
         return self
 
     def buffer_path(self) -> Path:

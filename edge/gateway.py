@@ -17,20 +17,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
 
 from edge.aio import wait_event
 from edge.buffer import Buffer
 from edge.clock import Clock
+from edge.commands import Commands
 from edge.config import GatewayConfig
 from edge.drivers.base import Driver, Sample
+from edge.health import CpuMeter, disk_free, rss_bytes, write_bytes
+from edge.rules import RuleEngine
 from edge.session import GatewayStats, Session
-from edge.state import StateStore
-from protocol.messages import EventMessage, InventoryItem
+from edge.state import StateStore, write_atomic
+from protocol.messages import EventMessage, Health, InventoryItem
 
 log = logging.getLogger(__name__)
 
 #: On a clean stop, how long to wait for the write-ack of the last batch.
 SHUTDOWN_ACK_GRACE_S = 5.0
+#: Driver and device states, rewritten with every health message and at stop.
+STATUS_FILE = "status.json"
 
 
 def default_drivers(config: GatewayConfig) -> list[Driver]:
@@ -45,8 +56,15 @@ def default_drivers(config: GatewayConfig) -> list[Driver]:
 class Gateway:
     """One field gateway. ``drivers`` defaults to those the config asks for."""
 
-    def __init__(self, config: GatewayConfig, drivers: list[Driver] | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        drivers: list[Driver] | None = None,
+        config_path: Path | None = None,
+    ) -> None:
         self.config = config
+        #: The YAML file a remote set-config replaces (atomically); None: memory only.
+        self.config_path = config_path
         self.drivers = drivers if drivers is not None else default_drivers(config)
         self.state = StateStore(config.gateway.state_dir)
         self.stats = GatewayStats()
@@ -63,7 +81,15 @@ class Gateway:
         #: The batches waiting for a write-ack (the buffer; named for older callers).
         self.pending = self.buffer
         self.batcher = self.buffer.batcher
-        self.session = Session(config, self.state, self.buffer, self.inventory, self.stats)
+        self.commands = Commands(self)
+        self.session = Session(
+            config, self.state, self.buffer, self.inventory, self.stats,
+            commands=self.commands, health=self.health,
+        )  # fmt: skip
+        self.rules = RuleEngine(config, self.put_event, self.set_coil)
+        self._started: list[Driver] = []
+        self._cpu = CpuMeter()
+        self._began = time.monotonic()
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._running = False
@@ -102,6 +128,20 @@ class Gateway:
         self.stats.samples += 1
         self.stats.readings += sum(1 for v in sample.values.values() if v is not None)
         self.buffer.put_sample(sample)
+        self.rules.observe(sample)
+
+    async def set_coil(self, device: str, address: int, value: bool) -> None:
+        """Write a coil of a configured Modbus device (local id): a local alarm relay."""
+        from edge.drivers.modbus import ModbusDriver, ModbusReadError
+
+        for driver in self.drivers:
+            if isinstance(driver, ModbusDriver):
+                try:
+                    await driver.write_coil(device, address, value)
+                except ModbusReadError as exc:
+                    raise RuntimeError(str(exc)) from None
+                return
+        raise RuntimeError(f"no Modbus driver runs on gateway {self.id}: cannot write coils")
 
     def put_event(self, event: EventMessage) -> None:
         self.buffer.put_event(event)
@@ -136,11 +176,11 @@ class Gateway:
             raise
         session_task = asyncio.create_task(self.session.run(), name=f"{self.id} mqtt")
         timer_task = asyncio.create_task(self._batch_timer(), name=f"{self.id} batches")
-        started: list[Driver] = []
+        self._started = []
         try:
             for driver in self.drivers:
                 await driver.start(self)
-                started.append(driver)
+                self._started.append(driver)
             log.info("gateway %s running: %d driver(s)", self.id, len(self.drivers))
             stop_task = asyncio.create_task(self._stop.wait())
             try:
@@ -152,14 +192,12 @@ class Gateway:
             if session_task in done and not self._stop.is_set():
                 session_task.result()  # raises what ended the session (e.g. a config error)
         finally:
-            await self._shutdown(started, session_task, timer_task)
+            await self._shutdown(session_task, timer_task)
 
     async def _shutdown(
-        self,
-        started: list[Driver],
-        session_task: asyncio.Task[None],
-        timer_task: asyncio.Task[None],
+        self, session_task: asyncio.Task[None], timer_task: asyncio.Task[None]
     ) -> None:
+        started, self._started = self._started, []
         for driver in started:
             await driver.stop()
         timer_task.cancel()
@@ -181,6 +219,7 @@ class Gateway:
                 session_task.cancel()
                 await asyncio.gather(session_task, return_exceptions=True)
         await self.buffer.close()
+        self.write_status()
         if self.pending_count:
             log.info(
                 "gateway %s stopped with %d unacknowledged batch(es) kept in %s",
@@ -190,6 +229,111 @@ class Gateway:
             )
         self._running = False
         self._done.set()
+
+    # ------------------------------------------------------------ management
+
+    async def restart_driver(self, name: str) -> None:
+        """Stop and start one driver (a fresh instance from the running config)."""
+        fresh = {d.name: d for d in default_drivers(self.config)}
+        for i, driver in enumerate(self.drivers):
+            if driver.name == name:
+                await driver.stop()
+                self._started = [d for d in self._started if d is not driver]
+                new = fresh.get(name, driver)
+                self.drivers[i] = new
+                await new.start(self)
+                self._started.append(new)
+                log.info("gateway %s: driver %s restarted", self.id, name)
+                return
+        raise KeyError(f"no driver {name!r} on gateway {self.id}")
+
+    async def _start_all(self, drivers: list[Driver]) -> None:
+        started: list[Driver] = []
+        try:
+            for driver in drivers:
+                await driver.start(self)
+                started.append(driver)
+        except BaseException:
+            for driver in started:
+                await driver.stop()
+            raise
+        self.drivers, self._started = drivers, list(drivers)
+
+    async def apply_config(self, new: GatewayConfig) -> None:
+        """Switch to ``new`` (drivers and rules) atomically: if a driver fails to start,
+        the old config is restored and its drivers run again; raises CommandFailed."""
+        from edge.commands import CommandFailed
+
+        old = self.config
+        for driver in self._started:
+            await driver.stop()
+        self._started = []
+        try:
+            await self._start_all(default_drivers(new))
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.error("gateway %s: new config failed (%s); rolling back", self.id, exc)
+            await self._start_all(default_drivers(old))
+            raise CommandFailed(
+                "failed", f"a driver failed to start ({exc}); rolled back"
+            ) from None
+        self.config = new
+        self.session.config = new
+        self.rules = RuleEngine(new, self.put_event, self.set_coil)
+        if self.config_path is not None:
+            import yaml
+
+            data = new.model_dump(mode="json", exclude_none=True)
+            write_atomic(self.config_path, yaml.safe_dump(data, sort_keys=False).encode())
+        log.info("gateway %s: config %s applied", self.id, new.canonical_hash()[:12])
+
+    def buffer_stats(self) -> dict[str, Any]:
+        b = self.buffer
+        return {
+            "batches": len(b),
+            "readings": b.pending_readings,
+            "bytes": b.pending_bytes,
+            "events": b.pending_events,
+            "oldest_ms": b.oldest_ms(),
+            "last_ack_ms": b.last_ack_ms,
+            "clock": self.clock.state(),
+            **asdict(b.counters),
+        }
+
+    def health(self) -> Health:
+        b = self.buffer
+        self.write_status()
+        return Health(
+            gw=self.id,
+            ts=self.clock.wall_ms(),
+            uptime_s=round(time.monotonic() - self._began, 1),
+            buffer_depth=b.pending_readings,
+            buffer_oldest_ms=b.oldest_ms(),
+            pending_batches=len(b),
+            thinned=b.counters.thinned,
+            dropped=b.counters.dropped,
+            rss_bytes=rss_bytes(),
+            cpu_percent=self._cpu.percent(),
+            disk_free_bytes=disk_free(self.config.gateway.state_dir),
+            sd_write_bytes=write_bytes(),
+            clock=self.clock.state(),
+            drivers={d.name: "running" if d in self._started else "stopped" for d in self.drivers},
+        )
+
+    def write_status(self) -> None:
+        """Driver and device states for ``dehong edge status`` (read while offline)."""
+        data = {
+            "ts": self.clock.wall_ms(),
+            "connected": self.connected,
+            "drivers": {
+                d.name: "running" if d in self._started else "stopped" for d in self.drivers
+            },
+            "devices": self.device_status(),
+            "rules_active": self.rules.active(),
+        }
+        try:
+            write_atomic(self.config.gateway.state_dir / STATUS_FILE, orjson.dumps(data))
+        except OSError as exc:
+            log.warning("cannot write %s: %s", STATUS_FILE, exc)
 
     async def stop(self) -> None:
         """Stop and wait for the clean shutdown (flush, shutdown death, disconnect)."""

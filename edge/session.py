@@ -26,7 +26,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -47,6 +47,7 @@ from protocol.messages import (
     CommandMessage,
     Death,
     EventMessage,
+    Health,
     InventoryItem,
     WriteAck,
 )
@@ -97,8 +98,13 @@ class Session:
         pending: Buffer,
         inventory: Callable[[], list[InventoryItem]],
         stats: GatewayStats | None = None,
+        *,
+        commands: Callable[[CommandMessage], Awaitable[CommandAck]] | None = None,
+        health: Callable[[], Health] | None = None,
     ) -> None:
         self.config = config
+        self.commands = commands
+        self.health = health
         self.state = state
         self.pending = pending
         self.inventory = inventory
@@ -232,6 +238,8 @@ class Session:
             asyncio.create_task(self._send_batches(client), name="mqtt-batches"),
             asyncio.create_task(self._send_events(client), name="mqtt-events"),
         ]
+        if self.health is not None:
+            workers.append(asyncio.create_task(self._send_health(client), name="mqtt-health"))
         try:
             done, _ = await asyncio.wait([stop, *workers], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -273,6 +281,13 @@ class Session:
                     )
                 self._count_send(item.attempts)
                 self.pending.mark_sent(item)
+
+    async def _send_health(self, client: Any) -> None:
+        assert self.health is not None
+        topic = self.topic(Channel.HEALTH)
+        while True:
+            await client.publish(topic, encode(self.health()), qos=0)
+            await asyncio.sleep(self.config.health_interval_s)
 
     async def _send_events(self, client: Any) -> None:
         topic = self.topic(Channel.EVENT)
@@ -355,6 +370,8 @@ class Session:
                 status="expired",
                 detail=f"expired {now - cmd.expires} ms ago",
             )
+        elif self.commands is not None:
+            ack = await self.commands(cmd)
         elif cmd.name == "ping":
             ack = CommandAck(
                 gw=gw,

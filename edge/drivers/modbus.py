@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
 import secrets
 import struct
@@ -390,6 +391,13 @@ class ModbusDriver(Driver):
     async def start(self, sink: Sink) -> None:
         if self._tasks:
             raise RuntimeError("modbus driver already started")
+        for poller in self.pollers:
+            serial = poller.host.serial
+            if serial is not None and not await asyncio.to_thread(os.path.exists, serial):
+                raise RuntimeError(
+                    f"modbus: serial device {serial} does not exist; check the USB adapter "
+                    "and the path (ls /dev/serial/by-id/)"
+                )
         for poller in self.pollers:
             self._tasks.append(asyncio.create_task(poller.run(sink), name=f"modbus {poller.label}"))
 
