@@ -120,6 +120,11 @@ async def wait_for(predicate: Callable[[], bool], within_s: float, what: str) ->
         await asyncio.sleep(0.05)
 
 
+def gw_topic(gw: str, channel: Channel) -> str:
+    """A test gateway's topic on the shared broker."""
+    return str(Topic.build(COUNTY, gw, channel))
+
+
 class ListSink:
     """A driver's sink that keeps what it gets."""
 

@@ -18,24 +18,22 @@ import pytest
 from edge.gateway import Gateway
 from protocol.codec import decode, encode
 from protocol.messages import Birth, CommandAck, CommandMessage, Death
-from protocol.topics import Channel, Topic
+from protocol.topics import Channel
 from simulators.coldstore import ColdStoreSimulator
 from tests.edge.conftest import (
     BROKER_HOST,
     BROKER_PORT,
-    COUNTY,
     clear_retained,
     make_config,
     start_cloud,
     stop_cloud,
     wait_for,
 )
+from tests.edge.conftest import (
+    gw_topic as topic,
+)
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(60)]
-
-
-def topic(gw: str, channel: Channel) -> str:
-    return str(Topic.build(COUNTY, gw, channel))
 
 
 async def retained(gw: str, channel: Channel, within_s: float = 3.0) -> bytes:

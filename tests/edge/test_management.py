@@ -16,22 +16,20 @@ from dehong.cli import build_parser
 from edge.gateway import Gateway
 from protocol.codec import decode, encode
 from protocol.messages import CommandAck, CommandMessage, Health
-from protocol.topics import Channel, Topic
+from protocol.topics import Channel
 from simulators.coldstore import ColdStoreSimulator
 from tests.edge.conftest import (
     BROKER_HOST,
     BROKER_PORT,
-    COUNTY,
     clear_retained,
     make_config,
     wait_for,
 )
+from tests.edge.conftest import (
+    gw_topic as topic,
+)
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(60)]
-
-
-def topic(gw: str, channel: Channel) -> str:
-    return str(Topic.build(COUNTY, gw, channel))
 
 
 @pytest.fixture
