@@ -20,9 +20,11 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("dehong.demo", "dehong[cloud]"),
     ("edge.cli", "dehong[edge]"),
     ("edge.modbus_cli", "dehong[edge]"),
+    ("edge.ble_cli", "dehong[edge]"),
     ("cloud.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("bench.cli", "dehong[all]"),
+    ("edge.vision.cli", "dehong[edge,vision]"),
 )
 
 

@@ -20,3 +20,11 @@ async def wait_event(event: asyncio.Event, limit_s: float | None) -> bool:
         if not waiter.done():
             waiter.cancel()
     return event.is_set()
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait until every one has finished (errors are theirs to log)."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)

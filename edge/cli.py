@@ -48,7 +48,12 @@ def _check(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return 2
     devices = sum(len(h.devices) for h in config.modbus.hosts)
-    print(f"OK: gateway {config.gateway.id} (county {config.gateway.county}), {devices} device(s)")
+    ble = ", BLE scanning" if config.ble.enabled else ""
+    rules = f", {len(config.rules)} rule(s)" if config.rules else ""
+    print(
+        f"OK: gateway {config.gateway.id} (county {config.gateway.county}), "
+        f"{devices} device(s){ble}{rules}"
+    )
     return 0
 
 

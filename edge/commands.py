@@ -6,7 +6,7 @@ name               what it does
 ``ping``           ``{"pong": now_ms, "session": n}``
 ``get-config``     the running config (without secrets) and its hash
 ``set-config``     ``args.config``: a whole new config. Validated (errors with
-                   their location); only ``modbus``, ``rules`` and
+                   their location); only ``modbus``, ``ble``, ``rules`` and
                    ``health_interval_s`` may differ (the rest needs a restart
                    on site); applied atomically: the drivers are rebuilt, and
                    if one fails to start the old config is restored and
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Config sections a remote set-config may change; the others need a restart on site.
-LIVE_SECTIONS = ("modbus", "rules", "health_interval_s")
+LIVE_SECTIONS = ("modbus", "ble", "rules", "health_interval_s")
 
 
 def now_ms() -> int:

@@ -29,6 +29,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edge.drivers.ble_decode import GenericDecoder
 from protocol.broker import BrokerUrl
 from protocol.codec import field_path
 from protocol.ids import GatewayId, OwningCounty, device_id
@@ -277,6 +278,36 @@ class ClockConfig(_Model):
     hold_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3600.0
 
 
+class BleTag(_Model):
+    """Per-tag settings, by MAC (upper case) or iBeacon id ``UUID.major.minor``."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+    site: SiteId | None = None
+    #: Reported missing when not heard this long, s (default: ble.missing_timeout_s).
+    timeout_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
+
+
+class BleConfig(_Model):
+    """BLE advertisements (bleak's BleakScanner, advertisement mode)."""
+
+    enabled: bool = False
+    #: ``bleak``: the radio; ``simulated``: simulators/ble.py (demo, CI without a radio).
+    backend: Literal["bleak", "simulated"] = "bleak"
+    scanning_mode: Literal["active", "passive"] = "passive"
+    #: Only these MACs / iBeacon UUIDs are recorded (both empty: every decodable tag).
+    allow_macs: list[Annotated[str, Field(pattern=r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")]] = []
+    allow_uuids: list[
+        Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")]
+    ] = []
+    #: A tag not heard this long is reported missing (device_down), s.
+    missing_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    #: Tags without a measurement sequence (iBeacon, Eddystone) are recorded at most this often, s.
+    min_interval_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    tags: list[BleTag] = []
+    #: Generic manufacturer-data mappings (see edge/drivers/ble_decode.py).
+    decoders: list[GenericDecoder] = []
+
+
 class CoilTarget(_Model):
     """A Modbus coil a rule switches on while it fires (a horn, a beacon)."""
 
@@ -329,6 +360,7 @@ class GatewayConfig(_Model):
     buffer: BufferConfig = BufferConfig()
     clock: ClockConfig = ClockConfig()
     modbus: ModbusConfig = ModbusConfig()
+    ble: BleConfig = BleConfig()
     rules: list[RuleConfig] = []
     #: Publish a health message this often, s.
     health_interval_s: Annotated[float, Field(ge=1, le=3600)] = 60.0

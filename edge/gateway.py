@@ -50,6 +50,10 @@ def default_drivers(config: GatewayConfig) -> list[Driver]:
         from edge.drivers.modbus import ModbusDriver
 
         drivers.append(ModbusDriver(config))
+    if config.ble.enabled:
+        from edge.drivers.ble import BleDriver
+
+        drivers.append(BleDriver(config))
     return drivers
 
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edge.aio import cancel_all
 from edge.backoff import Backoff
 from edge.config import GatewayConfig, ModbusHost, RegisterSpec
 from edge.drivers.base import Driver, Sample, Sink
@@ -403,10 +404,7 @@ class ModbusDriver(Driver):
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         for poller in self.pollers:
             poller.close()
 
