@@ -40,6 +40,19 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    #: Each ingest worker serves Prometheus ``/metrics`` here (its own port; the API
+    #: serves its own ``/metrics``). -1: off; 0: any free port (logged).
+    ingest_metrics_host: str = "127.0.0.1"
+    ingest_metrics_port: int = Field(default=9108, ge=-1, le=65535)
+    #: Concurrent time-series write requests per worker.
+    ingest_write_concurrency: int = Field(default=2, ge=1, le=64)
+    #: Points per time-series write request (coalesced from many batches).
+    ingest_write_points: int = Field(default=5000, ge=1, le=100_000)
+    #: Points a worker holds while the time-series store is slow or down; beyond it,
+    #: batches are not taken (not acknowledged: the gateways keep and resend them).
+    ingest_max_queued_points: int = Field(default=500_000, ge=1000)
+    #: Distinct devices one gateway may report (the cardinality guard).
+    ingest_max_devices_per_gateway: int = Field(default=2000, ge=1)
     #: Write-acks are batched for at most this long before they are published.
     ack_linger_ms: int = Field(default=50, ge=0, le=5000)
 

@@ -7,10 +7,11 @@ metrics present at that instant, plus ``{metric}__q`` for non-zero quality flags
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Container
 
 from cloud.timeseries import QUALITY_SUFFIX, Point
-from protocol.messages import Series
+from protocol.messages import AssetKind, DataBatch, Series
 
 
 def series_points(
@@ -35,3 +36,30 @@ def series_points(
         for i, fields in enumerate(fields_at)
         if fields and i not in skip
     ]
+
+
+def point_batch(batch: DataBatch, point: Point) -> DataBatch:
+    """One point of ``batch`` as a batch of its own (for a dead letter that can be replayed).
+
+    Its id is derived from the original batch id and the point, so replaying it twice
+    is one batch; its seq is the original's.
+    """
+    values: dict[str, list[float | None]] = {}
+    quality: dict[str, list[tuple[int, int]]] = {}
+    for name, value in point.fields.items():
+        metric, sep, _ = name.partition(QUALITY_SUFFIX)
+        if sep:
+            quality[metric] = [(0, int(value))]
+        else:
+            values[name] = [value]
+    digest = hashlib.sha256(f"{batch.id}/{point.device}/{point.ts_ms}".encode()).hexdigest()
+    series = Series(
+        device=point.device,
+        kind=AssetKind(point.measurement),
+        site=point.site,
+        t0=point.ts_ms,
+        n=1,
+        values=values,
+        quality={m: q for m, q in quality.items() if m in values},
+    )
+    return DataBatch(gw=batch.gw, seq=batch.seq, id=f"dl-{digest[:32]}", series=[series])

@@ -4,19 +4,21 @@
 input: whatever breaks the wire contract goes to the dead-letter store with the
 field and the reason, and the good data beside it is still written.
 
-Data batches are validated on arrival and queued; one writer task coalesces
-queued batches into large writes (up to ``write_points`` points, lingering at most
-``linger_s`` for more), and only after the time-series store has taken a write
-does it publish the write-acks to the gateways. If the store is down, the writer
-holds its group and retries with backoff; the queue is bounded, so further
-batches are *shed* (not acknowledged, not lost: the gateway keeps and resends them).
+Data batches are validated on arrival and queued; ``write_concurrency`` writer
+tasks coalesce queued batches into large writes (up to ``write_points`` points,
+lingering at most ``linger_s`` for more), and only after the time-series store
+has taken a write is the write-ack published to the gateway. If the store is
+down, a writer holds its group and retries with backoff
+(:mod:`cloud.ingest.writer`); the queue is bounded, so further batches are *shed*
+(not acknowledged, not lost: the gateway keeps and resends them). Points the
+store refuses for their content are found by bisection and dead-lettered one by
+one with the store's reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
@@ -24,12 +26,14 @@ from dataclasses import dataclass, field
 
 from cloud.db import Database
 from cloud.db.upsert import upsert
-from cloud.ingest.convert import series_points
+from cloud.ingest.cardinality import CardinalityGuard
+from cloud.ingest.convert import point_batch, series_points
 from cloud.ingest.deadletter import DeadLetters
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
-from cloud.timeseries import Point, TimeSeriesError, TimeSeriesStore
+from cloud.ingest.writer import PointWriter, Refused
+from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError, TimeSeriesStore
 from protocol.codec import ProtocolError, decode, encode
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.messages import (
@@ -76,6 +80,8 @@ class Ingest:
         linger_s: float = 0.05,
         max_queued_points: int = 500_000,
         retry_max_s: float = 10.0,
+        write_concurrency: int = 2,
+        max_devices_per_gateway: int = 2000,
     ) -> None:
         self.db = db
         self.tsdb = tsdb
@@ -86,20 +92,37 @@ class Ingest:
         self.linger_s = linger_s
         self.max_queued_points = max_queued_points
         self.retry_max_s = retry_max_s
+        if write_concurrency < 1:
+            raise ValueError("write_concurrency: at least 1 writer is needed")
+        self.write_concurrency = write_concurrency
         self.registry = Registry(db)
         self.dead = DeadLetters(db)
         self.metrics = IngestMetrics()
+        self.writer = PointWriter(
+            tsdb,
+            retry_max_s=retry_max_s,
+            on_latency=self.metrics.write_latency.observe,
+            on_retry=self._on_retry,
+        )
+        self.devices = CardinalityGuard(db, max_devices_per_gateway)
         self._queue: asyncio.Queue[_Accepted] = asyncio.Queue()
         self._queued_points = 0
+        self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
     # ------------------------------------------------------------------ input
 
-    async def handle(self, topic: str, payload: bytes) -> None:
-        """Take one message. Never raises on bad input; an infrastructure failure
-        (the relational store down) is logged and the message left unacknowledged."""
+    def _on_retry(self, exc: TimeSeriesError) -> None:
+        self.metrics.write_errors += 1
+        self.metrics.write_retries += 1
+
+    async def handle(self, topic: str, payload: bytes) -> ProtocolError | None:
+        """Take one message. Never raises on bad input: returns the rejection (already
+        dead-lettered) or None. An infrastructure failure (the relational store down)
+        is logged and the message left unacknowledged."""
         self.metrics.messages_in += 1
+        self.metrics.messages_by_channel[_channel_label(topic)] += 1
         try:
             await self._dispatch(topic, payload)
         except _Reject as r:
@@ -107,10 +130,13 @@ class Ingest:
             await self.dead.put(
                 topic, payload, r.error.code, r.error.field, r.error.reason, r.county, r.gateway
             )
+            return r.error
         except Exception:
             # Not an input error: a bug or an outage. Nothing is acknowledged, so the
             # gateway resends; log loudly and keep the worker alive.
             log.exception("ingest failed on %s; the message stays unacknowledged", topic)
+            return ProtocolError("internal", "", "not processed; see the worker log")
+        return None
 
     async def _dispatch(self, topic_str: str, payload: bytes) -> None:
         try:
@@ -197,6 +223,19 @@ class Ingest:
                 )
                 rejected += series.reading_count()
                 continue
+            if not await self.devices.admit(batch.gw, series.device):
+                self.metrics.cardinality_refused += 1
+                await self._reject_part(
+                    topic,
+                    payload,
+                    "too_many_devices",
+                    f"series[{i}].device",
+                    f"gateway {batch.gw!r} already reports {self.devices.cap} devices, the cap "
+                    f"per gateway; new device {series.device!r} refused. Register fewer "
+                    "devices or raise DEHONG_INGEST_MAX_DEVICES_PER_GATEWAY",
+                )
+                rejected += series.reading_count()
+                continue
             pts = series_points(series, known.county, known.site, skip.get(i, ()))
             rejected += _readings_at(series, skip.get(i, ()))
             if pts:
@@ -210,7 +249,7 @@ class Ingest:
                         batch.gw,
                         set(series.values),
                         max(p.ts_ms for p in pts),
-                        sum(len([k for k in p.fields if "__" not in k]) for p in pts),
+                        sum(_metric_count(p) for p in pts),
                     )
                 )
         self.metrics.points_in += len(points)
@@ -230,6 +269,7 @@ class Ingest:
             )
             return
         self._queued_points += len(points)
+        self.metrics.queued_points = self._queued_points
         self._idle.clear()
         self._queue.put_nowait(item)
 
@@ -293,9 +333,16 @@ class Ingest:
     # ----------------------------------------------------------------- writer
 
     async def run_writer(self) -> None:
-        """Coalesce queued batches into large writes; acknowledge what is stored."""
+        """Run ``write_concurrency`` writers: each coalesces queued batches into one
+        write of up to ``write_points`` points and acknowledges what is stored."""
+        async with asyncio.TaskGroup() as tg:
+            for i in range(self.write_concurrency):
+                tg.create_task(self._writer_loop(), name=f"ingest-writer-{i}")
+
+    async def _writer_loop(self) -> None:
         while True:
             first = await self._queue.get()
+            self._inflight += 1
             group = [first]
             npoints = len(first.points)
             deadline = time.monotonic() + self.linger_s
@@ -311,10 +358,14 @@ class Ingest:
                     break
                 group.append(item)
                 npoints += len(item.points)
-            await self._write_group(group)
-            self._queued_points -= npoints
-            if self._queue.empty():
-                self._idle.set()
+            try:
+                await self._write_group(group)
+            finally:
+                self._queued_points -= npoints
+                self.metrics.queued_points = self._queued_points
+                self._inflight -= 1
+                if self._queue.empty() and self._inflight == 0:
+                    self._idle.set()
 
     async def drained(self) -> None:
         """Wait until every queued batch is written (for tests and shutdown)."""
@@ -322,42 +373,36 @@ class Ingest:
 
     async def _write_group(self, group: list[_Accepted]) -> None:
         points = [p for item in group for p in item.points]
-        delay = 0.2
-        while True:
-            try:
-                await self.tsdb.write(points)
-                break
-            except TimeSeriesError as exc:
-                self.metrics.write_errors += 1
-                if not exc.retryable:
-                    await self._isolate(group, exc)
-                    return
-                log.warning("time-series store unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.retry_max_s)
-        self.metrics.points_written += len(points)
+        refused = await self.writer.write(points)
+        self.metrics.points_written += len(points) - len(refused)
+        if refused:
+            await self._dead_letter_refused(group, refused)
         await self._finish(group)
 
-    async def _isolate(self, group: list[_Accepted], exc: TimeSeriesError) -> None:
-        """A write was refused for its content: find which batches, write the rest."""
-        if len(group) > 1:
-            for item in group:
-                await self._write_group([item])
-            return
-        (item,) = group
-        await self.dead.put(
-            str(item.topic),
-            encode(item.batch),
-            "store_refused",
-            "series",
-            f"the time-series store refused the batch: {exc}",
-            item.topic.county,
-            item.topic.gateway,
-        )
-        self.metrics.rejects["store_refused"] += 1
-        item.rejected += len(item.points)
-        item.points = []
-        await self._finish(group)
+    async def _dead_letter_refused(self, group: list[_Accepted], refused: list[Refused]) -> None:
+        """Exactly the points the store refused go to the dead-letter store, each as a
+        one-reading batch (replayable) with the store's reason; the rest are stored."""
+        self.metrics.write_errors += len(refused)
+        bad = {id(r.point): r.reason for r in refused}
+        for item in group:
+            keep: list[Point] = []
+            for p in item.points:
+                reason = bad.get(id(p))
+                if reason is None:
+                    keep.append(p)
+                    continue
+                self.metrics.rejects["store_refused"] += 1
+                item.rejected += _metric_count(p)
+                await self.dead.put(
+                    str(item.topic),
+                    encode(point_batch(item.batch, p)),
+                    "store_refused",
+                    f"series[device={p.device}].t={p.ts_ms}",
+                    f"the time-series store refused this point: {reason}",
+                    item.topic.county,
+                    item.topic.gateway,
+                )
+            item.points = keep
 
     async def _finish(self, group: list[_Accepted]) -> None:
         """Record the batches (counting duplicates), update the registry, send acks."""
@@ -387,9 +432,14 @@ class Ingest:
         self.metrics.batches_written += len(group)
         devices = [d for item in fresh for d in item.devices]
         await self.registry.seen((item.batch.gw for item in group), devices)
+        now = self.clock()
+        for item in group:
+            self.metrics.queue_lag_s = time.monotonic() - item.received
+            if item.batch.sent is not None:
+                self.metrics.lag_s = max(0.0, now - item.batch.sent / 1000)
         by_topic: dict[Topic, list[AckEntry]] = defaultdict(list)
         for item in group:
-            stored = sum(len([k for k in p.fields if "__" not in k]) for p in item.points)
+            stored = sum(_metric_count(p) for p in item.points)
             status = "stored" if not item.rejected else ("partial" if stored else "rejected")
             by_topic[item.topic].append(
                 AckEntry(
@@ -416,6 +466,19 @@ class _Reject(Exception):
         self.error = error
         self.county = county
         self.gateway = gateway
+
+
+def _metric_count(p: Point) -> int:
+    """Readings in a point: its fields other than quality flags."""
+    return sum(1 for k in p.fields if QUALITY_SUFFIX not in k)
+
+
+def _channel_label(topic: str) -> str:
+    """The channel of a topic, for the messages counter; bounded to known channels."""
+    try:
+        return Topic.parse(topic).channel.value
+    except TopicError:
+        return "bad_topic"
 
 
 def _readings_at(series: Series, indices: Collection[int]) -> int:

@@ -22,6 +22,7 @@ import aiomqtt
 
 from cloud.db import Database
 from cloud.ingest.pipeline import Ingest
+from cloud.metrics.server import MetricsServer
 from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore, open_store
 from protocol.broker import BrokerUrl
@@ -133,19 +134,44 @@ async def open_backends(settings: Settings) -> tuple[Database, TimeSeriesStore]:
     return db, tsdb
 
 
+def ingest_options(settings: Settings) -> dict[str, int]:
+    """The pipeline's tuning from the settings (``DEHONG_INGEST_*``)."""
+    return {
+        "write_concurrency": settings.ingest_write_concurrency,
+        "write_points": settings.ingest_write_points,
+        "max_queued_points": settings.ingest_max_queued_points,
+        "max_devices_per_gateway": settings.ingest_max_devices_per_gateway,
+    }
+
+
 async def main(
     settings: Settings, *, ready: Callable[[IngestWorker], Awaitable[None]] | None = None
 ) -> int:
-    """Run one ingest worker until cancelled."""
+    """Run one ingest worker until cancelled; serve its ``/metrics`` unless the port is -1."""
     db, tsdb = await open_backends(settings)
     worker = IngestWorker(
-        db, tsdb, BrokerUrl.parse(settings.mqtt_url), use_shared=settings.mqtt_shared
+        db,
+        tsdb,
+        BrokerUrl.parse(settings.mqtt_url),
+        use_shared=settings.mqtt_shared,
+        **ingest_options(settings),
     )
+    metrics: MetricsServer | None = None
     try:
+        if settings.ingest_metrics_port >= 0:
+            metrics = MetricsServer(
+                lambda: worker.ingest.metrics.render(worker.client_id),
+                settings.ingest_metrics_host,
+                settings.ingest_metrics_port,
+            )
+            await metrics.start()
+            print(f"metrics: http://{metrics.host}:{metrics.port}/metrics", flush=True)
         if ready is not None:
             await ready(worker)
         await worker.run()
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await tsdb.close()
         await db.dispose()
     return 0

@@ -23,7 +23,7 @@ from cloud.provisioning.mosquitto import (
     render_mosquitto_conf,
     write_files,
 )
-from tests.support.services import free_port, missing, port_open
+from tests.support.services import free_port, missing, port_open, terminate
 
 HOST = "127.0.0.1"
 
@@ -108,13 +108,8 @@ class MosquittoBroker:
             self.proc.wait(5)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
 
