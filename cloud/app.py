@@ -99,10 +99,13 @@ def create_app(
     from cloud.audit.router import router as audit_router
     from cloud.auth.router import router as auth_router
     from cloud.devices.router import router as devices_router
+    from cloud.ingest.router import router as dead_letters_router
+    from cloud.metrics.api import install as install_metrics
 
     # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
-    for router in (auth_router, devices_router, audit_router):
+    for router in (auth_router, devices_router, audit_router, dead_letters_router):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
+    install_metrics(app)
 
     @app.get(
         "/healthz",

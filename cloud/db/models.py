@@ -3,20 +3,25 @@
 from cloud.audit.storage import AuditEntry
 from cloud.auth.storage import ApiKey, User
 from cloud.db.base import Base
-from cloud.devices.storage import Device, Gateway, GatewaySeq
+from cloud.devices.commands_storage import Command
+from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
 from cloud.ingest.storage import DeadLetter, EventRecord, ReceivedBatch
 from cloud.provisioning.storage import ServiceAccount
+from cloud.timeseries.rollup_storage import RollupPending
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
+    "Command",
     "DeadLetter",
     "Device",
     "EventRecord",
     "Gateway",
+    "GatewayHealth",
     "GatewaySeq",
     "ReceivedBatch",
+    "RollupPending",
     "ServiceAccount",
     "User",
 ]

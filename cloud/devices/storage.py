@@ -65,3 +65,16 @@ class GatewaySeq(Base):
     contiguous_seq: Mapped[int] = mapped_column(BigInteger, default=-1)
     max_seq: Mapped[int] = mapped_column(BigInteger, default=-1)
     gaps: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GatewayHealth(Base):
+    """The newest ``health`` of each gateway: its pending backlog, for completeness."""
+
+    __tablename__ = "gateway_health"
+
+    gateway_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    pending_batches: Mapped[int] = mapped_column(Integer, default=0)
+    buffer_depth: Mapped[int] = mapped_column(BigInteger, default=0)
+    buffer_oldest_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    clock: Mapped[str] = mapped_column(String(16), default="unknown")

@@ -82,6 +82,7 @@ class Ingest:
         retry_max_s: float = 10.0,
         write_concurrency: int = 2,
         max_devices_per_gateway: int = 2000,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.db = db
         self.tsdb = tsdb
@@ -96,7 +97,7 @@ class Ingest:
             raise ValueError("write_concurrency: at least 1 writer is needed")
         self.write_concurrency = write_concurrency
         self.registry = Registry(db)
-        self.dead = DeadLetters(db)
+        self.dead = dead_letters if dead_letters is not None else DeadLetters(db)
         self.metrics = IngestMetrics()
         self.writer = PointWriter(
             tsdb,

@@ -173,7 +173,48 @@ async def audit_list(env: ApiEnv, h: Headers) -> None:
     assert r.status_code == 403
 
 
+async def _foreign_dead_letter(env: ApiEnv) -> int:
+    from cloud.ingest.storage import DeadLetter
+
+    async with env.db.transaction() as s:
+        d = DeadLetter(
+            topic=f"dh/v1/{OTHER}/gw-l1/data",
+            county=OTHER,
+            gateway_id="gw-l1",
+            code="invalid",
+            field="v",
+            reason="test",
+            payload=b"{}",
+        )
+        s.add(d)
+        await s.flush()
+        return d.id
+
+
+async def dead_letters_list(env: ApiEnv, h: Headers) -> None:
+    await _foreign_dead_letter(env)
+    r = await env.client.get("/api/v1/dead-letters", headers=h)
+    assert r.status_code == 200 and all(d["county"] == HOME for d in r.json())
+    r = await env.client.get("/api/v1/dead-letters", params={"county": OTHER}, headers=h)
+    assert r.status_code == 403
+
+
+async def dead_letter_get(env: ApiEnv, h: Headers) -> None:
+    letter = await _foreign_dead_letter(env)
+    _not_found(await env.client.get(f"/api/v1/dead-letters/{letter}", headers=h))
+
+
+async def dead_letters_replay(env: ApiEnv, h: Headers) -> None:
+    letter = await _foreign_dead_letter(env)
+    _not_found(
+        await env.client.post("/api/v1/dead-letters/replay", json={"ids": [letter]}, headers=h)
+    )
+
+
 CASES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/dead-letters"): dead_letters_list,
+    ("GET", "/api/v1/dead-letters/{letter_id}"): dead_letter_get,
+    ("POST", "/api/v1/dead-letters/replay"): dead_letters_replay,
     ("POST", "/api/v1/auth/token"): token,
     ("GET", "/api/v1/auth/me"): me,
     ("POST", "/api/v1/auth/password"): password,

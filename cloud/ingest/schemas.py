@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    county: str = Field(description="From the topic; empty when the topic itself was bad")
+    gateway_id: str
+    code: str = Field(description="Short stable reason, e.g. invalid, unregistered")
+    field: str = Field(description="The offending field, e.g. series[0].t0")
+    reason: str
+    size: int = Field(description="Payload bytes")
+    replayed_at: datetime | None
+
+
+class DeadLetterDetail(DeadLetterOut):
+    payload_text: str = Field(description="The payload as UTF-8 (undecodable bytes replaced)")
+    payload_b64: str
+
+
+class ReplayRequest(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=1000, description="Dead letters to replay")
+
+
+class ReplayOutcome(BaseModel):
+    id: int
+    replayed: bool = Field(description="True: it passed and is stored now")
+    code: str | None = None
+    field: str | None = None
+    reason: str | None = Field(default=None, description="Why it was refused again")

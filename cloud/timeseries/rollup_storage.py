@@ -1,0 +1,23 @@
+"""Windows that late (or any) data touched and whose roll-ups must be recomputed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db.base import Base, UTCDateTime, utcnow
+
+
+class RollupPending(Base):
+    """One hour of one series to recompute (its 1-min and 1-h roll-ups)."""
+
+    __tablename__ = "rollup_pending"
+
+    measurement: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hour_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county: Mapped[str] = mapped_column(String(6))
+    site: Mapped[str] = mapped_column(String(64))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
