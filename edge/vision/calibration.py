@@ -13,6 +13,7 @@ from edge.vision.config import MarkerConfig
 
 #: GS1 Digital Link: .../01/{gtin}/10/{lot}[/21/{serial}]
 _DIGITAL_LINK_LOT = re.compile(r"/01/\d{8,14}/10/([^/?#]{1,20})")
+_PAD = 32
 _LOT_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 
 
@@ -54,6 +55,10 @@ def find_marker(
         img = gray[oy : y + h, ox : x + w]
         if img.size == 0:
             return None
+    # a marker card at the very edge of the frame is missed by the detector's
+    # adaptive threshold: give it a replicated border to work with
+    img = cv2.copyMakeBorder(img, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REPLICATE)
+    ox, oy = ox - _PAD, oy - _PAD
     corners, ids, _ = _detector(cfg.dictionary).detectMarkers(img)
     if ids is None:
         return None
