@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cloud.db import Database
 from cloud.errors import http_error_handler, responses, validation_error_handler
 from cloud.settings import DEMO_JWT_SECRET, Settings
-from cloud.timeseries import TimeSeriesStore, open_store
+from cloud.timeseries import TimeSeriesStore, store_for
 
 API_PREFIX = "/api/v1"
 
@@ -45,16 +45,6 @@ def check_secret(settings: Settings) -> None:
         )
 
 
-def _tsdb_from(settings: Settings) -> TimeSeriesStore:
-    return open_store(
-        settings.influx_url,
-        database=settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password.get_secret_value(),
-        path=settings.tsdb_path,
-    )
-
-
 def create_app(
     settings: Settings,
     *,
@@ -70,7 +60,7 @@ def create_app(
     own_db = db is None
     own_tsdb = tsdb is None
     database = db if db is not None else Database(settings.database_url)
-    store = tsdb if tsdb is not None else _tsdb_from(settings)
+    store = tsdb if tsdb is not None else store_for(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

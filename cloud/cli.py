@@ -21,8 +21,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cloud = subparsers.add_parser("cloud", help="the cloud: API, ingest, provisioning")
     sub = cloud.add_subparsers(dest="cloud_command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("init-db", help="create or upgrade the relational schema (idempotent)")
+    p = sub.add_parser(
+        "init-db",
+        help="create or upgrade the relational schema and the time-series database with "
+        "its retention policies (raw 100 d, 1-min and 1-h roll-ups 800 d); idempotent",
+    )
     p.set_defaults(handler=_init_db)
+
+    p = sub.add_parser("rollup", help="recompute the roll-ups of every marked hour")
+    p.add_argument("--once", action="store_true", help="catch up once and exit")
+    p.add_argument(
+        "--all-since",
+        default=None,
+        metavar="ISO",
+        help="first mark every hour since this time (e.g. 2026-01-01T00:00+08:00) for every "
+        "device in the registry, to rebuild roll-ups",
+    )
+    p.set_defaults(handler=_rollup)
 
     p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
     p.add_argument("--host", default=None, help="default: DEHONG_API_HOST (127.0.0.1)")
@@ -126,12 +141,66 @@ async def _open_db(settings: Any) -> Any:
 # ------------------------------------------------------------------ handlers
 
 
-def _init_db(_args: argparse.Namespace) -> int:
+def _init_db(_args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
     from cloud.db.migrate import upgrade
 
     settings = _settings()
     upgrade(settings.database_url)
     print(f"schema of {settings.database_url} is up to date")
+    return _init_tsdb(settings)
+
+
+async def _init_tsdb(settings: Any) -> int:
+    from cloud.timeseries import store_for
+
+    tsdb = store_for(settings)
+    await tsdb.open()  # creates the database and its retention policies, idempotent
+    await tsdb.close()
+    where = settings.influx_url or settings.tsdb_path
+    print(f"time-series store {where}: raw 100 d, roll-ups 1 m and 1 h 800 d")
+    return 0
+
+
+async def _rollup(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from cloud.devices.storage import Device
+    from cloud.timeseries import Point, store_for
+    from cloud.timeseries.rollup import RollupJob, mark
+    from cloud.timeseries.windows import HOUR_MS
+
+    settings = _settings()
+    db = await _open_db(settings)
+    tsdb = store_for(settings)
+    await tsdb.open()
+    try:
+        if args.all_since:
+            try:
+                since = datetime.fromisoformat(args.all_since)
+            except ValueError:
+                return _fail(f"--all-since {args.all_since!r}: give an ISO time with zone")
+            if since.tzinfo is None:
+                return _fail("--all-since: give a time zone, e.g. +08:00")
+            start = int(since.timestamp() * 1000) // HOUR_MS * HOUR_MS
+            end = int(datetime.now(since.tzinfo).timestamp() * 1000)
+            async with db.session() as s:
+                devices = list((await s.execute(select(Device))).scalars())
+            marks = [
+                Point(d.kind, d.id, d.county, d.site, h, {})
+                for d in devices
+                for h in range(start, end, HOUR_MS)
+            ]
+            print(f"marked {await mark(db, marks)} hours")
+        job = RollupJob(db, tsdb)
+        if args.once:
+            print(f"recomputed {await job.run_until_idle()} hours")
+        else:
+            await job.run(settings.rollup_interval_s or 30.0)
+    finally:
+        await tsdb.close()
+        await db.dispose()
     return 0
 
 

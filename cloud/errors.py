@@ -8,6 +8,7 @@ from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class Error(BaseModel):
@@ -58,7 +59,8 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
+    # Starlette's own (no route matched: 404, wrong method: 405) as well as ours.
+    assert isinstance(exc, StarletteHTTPException)
     body = Error(detail=str(exc.detail), field=getattr(exc, "field", None))
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers

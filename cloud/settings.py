@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     ingest_max_queued_points: int = Field(default=500_000, ge=1000)
     #: Distinct devices one gateway may report (the cardinality guard).
     ingest_max_devices_per_gateway: int = Field(default=2000, ge=1)
+    #: Each ingest worker runs the roll-up job this often (seconds); 0: not in ingest
+    #: (run ``dehong cloud rollup`` instead).
+    rollup_interval_s: float = Field(default=30.0, ge=0)
     #: Write-acks are batched for at most this long before they are published.
     ack_linger_ms: int = Field(default=50, ge=0, le=5000)
 

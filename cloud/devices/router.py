@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,19 +13,22 @@ from cloud.deps import DatabaseDep, SessionDep, SettingsDep, TsdbDep
 from cloud.devices import service
 from cloud.devices.schemas import (
     DeviceOut,
+    DeviceSeries,
     GatewayCreate,
     GatewayOut,
     GatewayProvisioned,
     LatestValues,
     MetricValue,
     MqttCredentials,
+    MultiSeriesOut,
     SeriesBucket,
     SeriesOut,
 )
 from cloud.devices.storage import Device, Gateway
 from cloud.errors import ApiError, responses
 from cloud.provisioning import service as provisioning
-from cloud.timeseries import TimeSeriesError
+from cloud.timeseries import Bucket, TimeSeriesError, query
+from cloud.timeseries.windows import choose_resolution
 from protocol.ids import COUNTIES, check_metric
 from protocol.topics import PREFIX
 
@@ -221,32 +225,26 @@ def _aware(value: datetime, field: str) -> datetime:
     return value.astimezone(UTC)
 
 
-@router.get(
-    "/devices/{device_id}/series",
-    response_model=SeriesOut,
-    tags=["devices"],
-    summary="One metric of a device in windows: mean, min, max, count",
-    responses=responses(401, 404, 422, 503),
-)
-async def series(
-    device_id: str,
-    principal: PrincipalDep,
-    session: SessionDep,
-    tsdb: TsdbDep,
-    metric: Annotated[str, Query(description="Metric name, e.g. temp_c")],
-    start: Annotated[
-        datetime | None, Query(description="ISO-8601 with time zone; default end - 24 h")
-    ] = None,
-    end: Annotated[
-        datetime | None, Query(description="ISO-8601 with time zone; default now")
-    ] = None,
-    every: Annotated[
-        str | None,
-        Query(
-            description="Window, e.g. 1m, 5m, 1h (units ms s m h d); default: about 1000 windows"
-        ),
-    ] = None,
-) -> SeriesOut:
+@dataclass(frozen=True, slots=True)
+class _Window:
+    start: datetime
+    end: datetime
+    every: str
+    every_ms: int
+
+    @property
+    def start_ms(self) -> int:
+        return service.dt_to_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        return service.dt_to_ms(self.end)
+
+
+def _window(
+    metric: str, start: datetime | None, end: datetime | None, every: str | None
+) -> _Window:
+    """Validate the query of a series request (422 naming the field)."""
     try:
         check_metric(metric)
     except ValueError as exc:
@@ -270,27 +268,120 @@ async def series(
             "use a longer window or a shorter range",
             field="query.every",
         )
+    return _Window(start_dt, end_dt, every, every_ms)
+
+
+def _buckets(buckets: list[Bucket]) -> list[SeriesBucket]:
+    return [
+        SeriesBucket(
+            ts=service.ms_to_dt(b.ts_ms),
+            ts_ms=b.ts_ms,
+            mean=b.mean,
+            min=b.min,
+            max=b.max,
+            count=b.count,
+            mkt=b.mkt,
+        )
+        for b in buckets
+    ]
+
+
+MetricQuery = Annotated[str, Query(description="Metric name, e.g. temperature")]
+StartQuery = Annotated[
+    datetime | None, Query(description="ISO-8601 with time zone; default end - 24 h")
+]
+EndQuery = Annotated[datetime | None, Query(description="ISO-8601 with time zone; default now")]
+EveryQuery = Annotated[
+    str | None,
+    Query(
+        description="Window, e.g. 1m, 5m, 1h, 1d (units ms s m h d); default: about 1000 "
+        "windows. Days start at Beijing midnight (UTC+8)."
+    ),
+]
+
+
+@router.get(
+    "/devices/{device_id}/series",
+    response_model=SeriesOut,
+    tags=["devices"],
+    summary="One metric of a device in windows: mean, min, max, count (and MKT)",
+    responses=responses(401, 404, 422, 503),
+)
+async def series(
+    device_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tsdb: TsdbDep,
+    metric: MetricQuery,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    every: EveryQuery = None,
+) -> SeriesOut:
+    w = _window(metric, start, end, every)
     d = await _device(session, principal, device_id)
     try:
-        buckets = await tsdb.range(d.kind, d.id, metric, start_ms, end_ms, every_ms)
+        resolution, found = await query.windows(
+            tsdb, d.kind, [d.id], metric, w.start_ms, w.end_ms, w.every_ms
+        )
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
     return SeriesOut(
         device=d.id,
         metric=metric,
-        start=start_dt,
-        end=end_dt,
-        every=every,
-        every_ms=every_ms,
-        buckets=[
-            SeriesBucket(
-                ts=service.ms_to_dt(b.ts_ms),
-                ts_ms=b.ts_ms,
-                mean=b.mean,
-                min=b.min,
-                max=b.max,
-                count=b.count,
+        start=w.start,
+        end=w.end,
+        every=w.every,
+        every_ms=w.every_ms,
+        resolution=resolution,
+        buckets=_buckets(found.get(d.id, [])),
+    )
+
+
+@router.get(
+    "/series",
+    response_model=MultiSeriesOut,
+    tags=["devices"],
+    summary="One metric of several devices in the same windows",
+    responses=responses(401, 404, 422, 503),
+)
+async def multi_series(
+    principal: PrincipalDep,
+    session: SessionDep,
+    tsdb: TsdbDep,
+    metric: MetricQuery,
+    device: Annotated[
+        list[str], Query(min_length=1, max_length=100, description="Device ids (repeat)")
+    ],
+    start: StartQuery = None,
+    end: EndQuery = None,
+    every: EveryQuery = None,
+) -> MultiSeriesOut:
+    w = _window(metric, start, end, every)
+    devices = [await _device(session, principal, ident) for ident in dict.fromkeys(device)]
+    by_kind: dict[str, list[str]] = {}
+    for d in devices:
+        by_kind.setdefault(d.kind, []).append(d.id)
+    resolution = choose_resolution(
+        w.start_ms, w.end_ms, w.every_ms, service.dt_to_ms(datetime.now(UTC))
+    )
+    found: dict[str, list[Bucket]] = {}
+    try:
+        for kind, ids in by_kind.items():
+            _, got = await query.windows(
+                tsdb, kind, ids, metric, w.start_ms, w.end_ms, w.every_ms, resolution=resolution
             )
-            for b in buckets
+            found.update(got)
+    except TimeSeriesError as exc:
+        raise _unavailable(exc) from None
+    return MultiSeriesOut(
+        metric=metric,
+        start=w.start,
+        end=w.end,
+        every=w.every,
+        every_ms=w.every_ms,
+        resolution=resolution,
+        series=[
+            DeviceSeries(device=d.id, kind=d.kind, buckets=_buckets(found.get(d.id, [])))
+            for d in devices
         ],
     )

@@ -80,6 +80,9 @@ class LatestValues(BaseModel):
     values: list[MetricValue]
 
 
+Resolution = Literal["raw", "1m", "1h"]
+
+
 class SeriesBucket(BaseModel):
     ts: datetime = Field(description="Window start, ISO-8601 UTC")
     ts_ms: int
@@ -87,6 +90,11 @@ class SeriesBucket(BaseModel):
     min: float | None
     max: float | None
     count: int
+    mkt: float | None = Field(
+        default=None,
+        description="Mean kinetic temperature (°C, ΔH/R 10 000 K) of a temperature metric; "
+        "from roll-ups (resolution 1m or 1h), else null",
+    )
 
 
 class SeriesOut(BaseModel):
@@ -96,4 +104,24 @@ class SeriesOut(BaseModel):
     end: datetime
     every: str
     every_ms: int
+    resolution: Resolution = Field(
+        description="What answered: raw points or the 1-min / 1-h roll-ups. Windows of "
+        "a day or longer start at Beijing midnight (UTC+8)."
+    )
     buckets: list[SeriesBucket]
+
+
+class DeviceSeries(BaseModel):
+    device: str
+    kind: str
+    buckets: list[SeriesBucket]
+
+
+class MultiSeriesOut(BaseModel):
+    metric: str
+    start: datetime
+    end: datetime
+    every: str
+    every_ms: int
+    resolution: Resolution
+    series: list[DeviceSeries]

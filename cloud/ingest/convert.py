@@ -1,7 +1,7 @@
 """A validated data batch -> time-series points.
 
 One point per (series, instant): measurement = the series' asset kind; tags county
-(from the topic, checked against the registry), site and device; fields = the
+(from the topic, checked against the registry), site (fixed assets only) and device; fields = the
 metrics present at that instant, plus ``{metric}__q`` for non-zero quality flags.
 """
 
@@ -13,13 +13,17 @@ from collections.abc import Container
 from cloud.timeseries import QUALITY_SUFFIX, Point
 from protocol.messages import AssetKind, DataBatch, Series
 
+MOBILE_KINDS = frozenset({AssetKind.VEHICLE, AssetKind.BLE_TAG})
+
 
 def series_points(
     series: Series, county: str, default_site: str, skip: Container[int] = ()
 ) -> list[Point]:
     ts = series.timestamps()
     flags = series.flags_at()
-    site = series.site or default_site
+    # A moving asset (a vehicle, a BLE tag) is one series whichever gateway heard it:
+    # it gets no site tag. Fixed assets are tagged with their site.
+    site = "" if series.kind in MOBILE_KINDS else (series.site or default_site)
     fields_at: list[dict[str, float]] = [{} for _ in range(series.n)]
     for metric, column in series.values.items():
         mflags = flags.get(metric, {})
@@ -56,7 +60,7 @@ def point_batch(batch: DataBatch, point: Point) -> DataBatch:
     series = Series(
         device=point.device,
         kind=AssetKind(point.measurement),
-        site=point.site,
+        site=point.site or None,
         t0=point.ts_ms,
         n=1,
         values=values,

@@ -33,7 +33,7 @@ from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
 from cloud.ingest.writer import PointWriter, Refused
-from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError, TimeSeriesStore
+from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError, TimeSeriesStore, rollup
 from protocol.codec import ProtocolError, decode, encode
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.messages import (
@@ -378,6 +378,8 @@ class Ingest:
         self.metrics.points_written += len(points) - len(refused)
         if refused:
             await self._dead_letter_refused(group, refused)
+        # the hours these points touched get their roll-ups recomputed (late data too)
+        await rollup.mark(self.db, (p for item in group for p in item.points))
         await self._finish(group)
 
     async def _dead_letter_refused(self, group: list[_Accepted], refused: list[Refused]) -> None:

@@ -24,7 +24,8 @@ from cloud.db import Database
 from cloud.ingest.pipeline import Ingest
 from cloud.metrics.server import MetricsServer
 from cloud.settings import Settings
-from cloud.timeseries import TimeSeriesStore, open_store
+from cloud.timeseries import TimeSeriesStore, store_for
+from cloud.timeseries.rollup import RollupJob
 from protocol.broker import BrokerUrl
 from protocol.topics import Channel, shared, subscription
 
@@ -55,12 +56,15 @@ class IngestWorker:
         use_shared: bool = False,
         client_id: str | None = None,
         keepalive: int = 30,
+        rollup_interval_s: float = 30.0,
         **ingest_options: object,
     ) -> None:
         self.broker = broker
         self.use_shared = use_shared
         self.client_id = client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
         self.keepalive = keepalive
+        self.rollup_interval_s = rollup_interval_s
+        self.rollups = RollupJob(db, tsdb)
         self._client: aiomqtt.Client | None = None
         self.ingest = Ingest(db, tsdb, self._publish, **ingest_options)  # type: ignore[arg-type]
         self.connected = asyncio.Event()
@@ -75,6 +79,11 @@ class IngestWorker:
 
     async def run(self) -> None:
         writer = asyncio.create_task(self.ingest.run_writer(), name="ingest-writer")
+        background = [writer]
+        if self.rollup_interval_s > 0:
+            background.append(
+                asyncio.create_task(self.rollups.run(self.rollup_interval_s), name="rollups")
+            )
         delay = 1.0
         try:
             while True:
@@ -89,9 +98,11 @@ class IngestWorker:
                     await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 30.0)
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _session(self) -> None:
         tls = aiomqtt.TLSParameters() if self.broker.tls else None
@@ -123,13 +134,7 @@ class IngestWorker:
 
 async def open_backends(settings: Settings) -> tuple[Database, TimeSeriesStore]:
     db = Database(settings.database_url)
-    tsdb = open_store(
-        settings.influx_url,
-        database=settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password.get_secret_value(),
-        path=settings.tsdb_path,
-    )
+    tsdb = store_for(settings)
     await tsdb.open()
     return db, tsdb
 
@@ -154,6 +159,7 @@ async def main(
         tsdb,
         BrokerUrl.parse(settings.mqtt_url),
         use_shared=settings.mqtt_shared,
+        rollup_interval_s=settings.rollup_interval_s,
         **ingest_options(settings),
     )
     metrics: MetricsServer | None = None

@@ -8,6 +8,10 @@
   timestamp overwrites, fields merge).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from cloud.timeseries.base import (
     QUALITY_SUFFIX,
     Bucket,
@@ -16,6 +20,9 @@ from cloud.timeseries.base import (
     TimeSeriesError,
     TimeSeriesStore,
 )
+
+if TYPE_CHECKING:
+    from cloud.settings import Settings
 
 
 def open_store(influx_url: str, **kwargs: object) -> TimeSeriesStore:
@@ -36,6 +43,18 @@ def open_store(influx_url: str, **kwargs: object) -> TimeSeriesStore:
     return SqliteStore(Path(str(kwargs.get("path", "var/timeseries.db"))))
 
 
+def store_for(settings: Settings) -> TimeSeriesStore:
+    """The time-series store the settings name (``DEHONG_INFLUX_*`` or the embedded one);
+    not opened yet."""
+    return open_store(
+        settings.influx_url,
+        database=settings.influx_db,
+        username=settings.influx_username,
+        password=settings.influx_password.get_secret_value(),
+        path=settings.tsdb_path,
+    )
+
+
 __all__ = [
     "QUALITY_SUFFIX",
     "Bucket",
@@ -44,4 +63,5 @@ __all__ = [
     "TimeSeriesError",
     "TimeSeriesStore",
     "open_store",
+    "store_for",
 ]

@@ -3,7 +3,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from cloud.timeseries.windows import Resolution
 
 #: A metric's non-zero quality flags are stored beside it as the float field "{metric}__q".
 QUALITY_SUFFIX = "__q"
@@ -53,6 +56,8 @@ class Bucket:
     min: float | None
     max: float | None
     count: int
+    #: Mean kinetic temperature (°C) of the window, from roll-ups of temperature metrics.
+    mkt: float | None = None
 
 
 class TimeSeriesStore(abc.ABC):
@@ -77,7 +82,6 @@ class TimeSeriesStore(abc.ABC):
     async def latest(self, measurement: str, device: str) -> list[LatestValue]:
         """The newest value of every metric of one device (quality fields folded in)."""
 
-    @abc.abstractmethod
     async def range(
         self,
         measurement: str,
@@ -87,7 +91,33 @@ class TimeSeriesStore(abc.ABC):
         end_ms: int,
         every_ms: int,
     ) -> list[Bucket]:
-        """Windows of ``every_ms`` over [start, end): mean, min, max and count."""
+        """Windows of ``every_ms`` over [start, end) of raw data: mean, min, max, count."""
+        out = await self.aggregate(measurement, [device], metric, start_ms, end_ms, every_ms, "raw")
+        return out.get(device, [])
+
+    @abc.abstractmethod
+    async def aggregate(
+        self,
+        measurement: str,
+        devices: Sequence[str],
+        metric: str,
+        start_ms: int,
+        end_ms: int,
+        every_ms: int,
+        resolution: Resolution,
+    ) -> dict[str, list[Bucket]]:
+        """Windows of ``every_ms`` over [start, end) per device, from raw data or the
+        1-min / 1-h roll-ups; windows aligned so Beijing midnight is a boundary."""
+
+    @abc.abstractmethod
+    async def raw_rows(
+        self, measurement: str, device: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, dict[str, float]]]:
+        """Raw points of one device in [start, end): ``(ts_ms, fields)`` by time."""
+
+    @abc.abstractmethod
+    async def write_rollups(self, resolution: Resolution, points: Sequence[Point]) -> None:
+        """Write roll-up points (fields ``{metric}_{mean,min,max,count,sum,mkt}``)."""
 
     @abc.abstractmethod
     async def count(self, measurement: str, device: str | None = None) -> int:

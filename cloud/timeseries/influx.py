@@ -20,10 +20,20 @@ from cloud.timeseries.base import (
     TimeSeriesStore,
 )
 from cloud.timeseries.lineprotocol import lines, quote_ident, quote_string
+from cloud.timeseries.windows import (
+    RAW_RETENTION_DAYS,
+    RETENTION_POLICY,
+    ROLLUP_RETENTION_DAYS,
+    Resolution,
+    bucket_from_parts,
+    offset_ms,
+)
+from protocol.ids import check_metric
 
 #: Raw retention. The wire contract accepts readings up to 90 days old, so the raw
 #: retention policy keeps a margin beyond that: a backlog is never refused by InfluxDB.
-RAW_RETENTION = "100d"
+RAW_RETENTION = f"{RAW_RETENTION_DAYS}d"
+ROLLUP_RETENTION = f"{ROLLUP_RETENTION_DAYS}d"
 
 
 class InfluxStore(TimeSeriesStore):
@@ -50,13 +60,40 @@ class InfluxStore(TimeSeriesStore):
                 timeout=self._timeout,
                 limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
             )
-        await self.query(f"CREATE DATABASE {quote_ident(self.database)}", db=None)
-        await self.query(
-            f'CREATE RETENTION POLICY "raw" ON {quote_ident(self.database)} '
-            f"DURATION {RAW_RETENTION} REPLICATION 1 DEFAULT",
-            db=None,
-            tolerate="already exists",
-        )
+        await self.ensure_schema()
+
+    async def ensure_schema(self) -> None:
+        """The database and its retention policies (idempotent; durations corrected):
+        ``raw`` (default, 100 d), ``rollup_1m`` and ``rollup_1h`` (800 d)."""
+        db = quote_ident(self.database)
+        await self.query(f"CREATE DATABASE {db}", db=None)
+        for rp, duration, default in (
+            ("raw", RAW_RETENTION, True),
+            ("rollup_1m", ROLLUP_RETENTION, False),
+            ("rollup_1h", ROLLUP_RETENTION, False),
+        ):
+            extra = " DEFAULT" if default else ""
+            await self.query(
+                f"CREATE RETENTION POLICY {quote_ident(rp)} ON {db} "
+                f"DURATION {duration} REPLICATION 1{extra}",
+                db=None,
+                tolerate="already exists",
+            )
+            await self.query(
+                f"ALTER RETENTION POLICY {quote_ident(rp)} ON {db} DURATION {duration}{extra}",
+                db=None,
+            )
+
+    async def retention_policies(self) -> dict[str, str]:
+        """``{name: duration}`` of the database's retention policies."""
+        series = await self.query(f"SHOW RETENTION POLICIES ON {quote_ident(self.database)}")
+        out = {}
+        for s in series:
+            cols = s.get("columns", [])
+            for row in s.get("values", []):
+                rec = dict(zip(cols, row, strict=False))
+                out[str(rec["name"])] = str(rec["duration"])
+        return out
 
     async def close(self) -> None:
         if self._client is not None:
@@ -80,11 +117,16 @@ class InfluxStore(TimeSeriesStore):
             return
         await self.write_lines(lines(points))
 
-    async def write_lines(self, body: str) -> None:
+    async def write_rollups(self, resolution: Resolution, points: Sequence[Point]) -> None:
+        if points:
+            await self.write_lines(lines(points), rp=RETENTION_POLICY[resolution])
+
+    async def write_lines(self, body: str, *, rp: str | None = None) -> None:
+        params = {"db": self.database, "precision": "ms"}
+        if rp is not None:
+            params["rp"] = rp
         try:
-            r = await self._http().post(
-                "/write", params={"db": self.database, "precision": "ms"}, content=body.encode()
-            )
+            r = await self._http().post("/write", params=params, content=body.encode())
         except httpx.HTTPError as exc:
             raise TimeSeriesError(
                 f"InfluxDB at {self.url} unreachable: {exc!r}", retryable=True
@@ -161,26 +203,67 @@ class InfluxStore(TimeSeriesStore):
             out.append(list(res.get("series", [])))
         return out
 
-    async def range(
+    async def aggregate(
         self,
         measurement: str,
-        device: str,
+        devices: Sequence[str],
         metric: str,
         start_ms: int,
         end_ms: int,
         every_ms: int,
-    ) -> list[Bucket]:
-        f = quote_ident(metric)
+        resolution: Resolution,
+    ) -> dict[str, list[Bucket]]:
+        if not devices:
+            return {}
+        check_metric(metric)  # also a safe field name; quoted besides
+        f = metric
+        rp = quote_ident(RETENTION_POLICY[resolution])
+        source = f"{quote_ident(self.database)}.{rp}.{quote_ident(measurement)}"
+        if resolution == "raw":
+            sel = (
+                f"sum({quote_ident(f)}), min({quote_ident(f)}), max({quote_ident(f)}), "
+                f"count({quote_ident(f)})"
+            )
+        else:
+            sel = (
+                f"sum({quote_ident(f + '_sum')}), min({quote_ident(f + '_min')}), "
+                f"max({quote_ident(f + '_max')}), sum({quote_ident(f + '_count')}), "
+                f"sum({quote_ident(f + '_mkt')})"
+            )
+        who = " OR ".join(f"device = {quote_string(d)}" for d in devices)
         q = (
-            f"SELECT mean({f}), min({f}), max({f}), count({f}) FROM {quote_ident(measurement)} "
-            f"WHERE device = {quote_string(device)} "
+            f"SELECT {sel} FROM {source} WHERE ({who}) "
             f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms "
-            f"GROUP BY time({int(every_ms)}ms) fill(none)"
+            f"GROUP BY time({int(every_ms)}ms, {offset_ms(every_ms)}ms), device fill(none)"
+        )
+        out: dict[str, list[Bucket]] = {}
+        for s in await self.query(q):
+            device = s.get("tags", {}).get("device", "")
+            out[device] = [
+                bucket_from_parts(int(row[0]), *row[1:5], row[5] if len(row) > 5 else None)
+                for row in s.get("values", [])
+            ]
+        return out
+
+    async def raw_rows(
+        self, measurement: str, device: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, dict[str, float]]]:
+        q = (
+            f'SELECT * FROM {quote_ident(self.database)}."raw".{quote_ident(measurement)} '
+            f"WHERE device = {quote_string(device)} "
+            f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms"
         )
         out = []
         for s in await self.query(q):
-            for ts, mean, lo, hi, n in s.get("values", []):
-                out.append(Bucket(int(ts), mean, lo, hi, int(n or 0)))
+            cols = s.get("columns", [])
+            keep = [
+                (i, c) for i, c in enumerate(cols) if c not in ("time", "county", "device", "site")
+            ]
+            for row in s.get("values", []):
+                fields = {c: float(row[i]) for i, c in keep if row[i] is not None}
+                if fields:
+                    out.append((int(row[0]), fields))
+        out.sort(key=lambda r: r[0])
         return out
 
     async def count(self, measurement: str, device: str | None = None) -> int:

@@ -31,7 +31,11 @@ def format_float(value: float) -> str:
 def point_line(p: Point) -> str:
     if not p.fields:
         raise ValueError(f"point of {p.device} at {p.ts_ms} has no fields")
-    tags = f"county={escape_key(p.county)},device={escape_key(p.device)},site={escape_key(p.site)}"
+    # An empty site (a mobile asset: a vehicle or tag is one series whichever gateway
+    # heard it) is left out: InfluxDB refuses empty tag values.
+    tags = f"county={escape_key(p.county)},device={escape_key(p.device)}"
+    if p.site:
+        tags += f",site={escape_key(p.site)}"
     fields = ",".join(f"{escape_key(k)}={format_float(v)}" for k, v in sorted(p.fields.items()))
     return f"{escape_measurement(p.measurement)},{tags} {fields} {p.ts_ms}"
 

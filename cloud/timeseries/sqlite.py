@@ -21,9 +21,28 @@ from cloud.timeseries.base import (
     TimeSeriesError,
     TimeSeriesStore,
 )
+from cloud.timeseries.windows import (
+    DAY_MS,
+    RAW_RETENTION_DAYS,
+    ROLLUP_RETENTION_DAYS,
+    Resolution,
+    bucket_from_parts,
+    offset_ms,
+)
+from protocol.ids import check_metric
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS points (
+#: One table per resolution, like InfluxDB's retention policies: ``points`` (raw),
+#: ``rollup_1m`` and ``rollup_1h``; retention is applied by :meth:`SqliteStore.prune`.
+TABLES: dict[Resolution, str] = {"raw": "points", "1m": "rollup_1m", "1h": "rollup_1h"}
+RETENTION_DAYS: dict[Resolution, int] = {
+    "raw": RAW_RETENTION_DAYS,
+    "1m": ROLLUP_RETENTION_DAYS,
+    "1h": ROLLUP_RETENTION_DAYS,
+}
+
+SCHEMA = "".join(
+    f"""
+CREATE TABLE IF NOT EXISTS {table} (
     measurement TEXT NOT NULL,
     device      TEXT NOT NULL,
     field       TEXT NOT NULL,
@@ -34,6 +53,8 @@ CREATE TABLE IF NOT EXISTS points (
     PRIMARY KEY (measurement, device, field, ts)
 ) WITHOUT ROWID;
 """
+    for table in TABLES.values()
+)
 
 
 class SqliteStore(TimeSeriesStore):
@@ -86,6 +107,12 @@ class SqliteStore(TimeSeriesStore):
         return True
 
     async def write(self, points: Sequence[Point]) -> None:
+        await self._write_table("points", points)
+
+    async def write_rollups(self, resolution: Resolution, points: Sequence[Point]) -> None:
+        await self._write_table(TABLES[resolution], points)
+
+    async def _write_table(self, table: str, points: Sequence[Point]) -> None:
         rows = [
             (p.measurement, p.device, name, p.ts_ms, float(value), p.county, p.site)
             for p in points
@@ -98,7 +125,7 @@ class SqliteStore(TimeSeriesStore):
             with db:  # one transaction
                 db.execute("BEGIN")
                 db.executemany(
-                    "INSERT INTO points (measurement, device, field, ts, value, county, site) "
+                    f"INSERT INTO {table} (measurement, device, field, ts, value, county, site) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (measurement, device, field, ts) DO UPDATE SET "
                     "value = excluded.value, county = excluded.county, site = excluded.site",
@@ -126,31 +153,95 @@ class SqliteStore(TimeSeriesStore):
             out.append(LatestValue(name, ts, value, quality))
         return out
 
-    async def range(
+    async def aggregate(
         self,
         measurement: str,
-        device: str,
+        devices: Sequence[str],
         metric: str,
         start_ms: int,
         end_ms: int,
         every_ms: int,
-    ) -> list[Bucket]:
-        def _q(db: sqlite3.Connection) -> list[tuple[int, float, float, float, int]]:
+        resolution: Resolution,
+    ) -> dict[str, list[Bucket]]:
+        if not devices:
+            return {}
+        check_metric(metric)  # the same contract as InfluxDB: invalid names are refused
+        table = TABLES[resolution]
+        raw = resolution == "raw"
+        fields = (
+            [metric] if raw else [f"{metric}_{p}" for p in ("sum", "min", "max", "count", "mkt")]
+        )
+        marks = ",".join("?" * len(devices))
+        fmarks = ",".join("?" * len(fields))
+        off = offset_ms(every_ms)
+        sql = (
+            f"SELECT device, ((ts - ?) / ?) * ? + ? AS w, field, SUM(value), MIN(value), "
+            f"MAX(value), COUNT(*) FROM {table} WHERE measurement = ? AND device IN ({marks}) "
+            f"AND field IN ({fmarks}) AND ts >= ? AND ts < ? GROUP BY device, w, field "
+            "ORDER BY device, w"
+        )
+        args = [off, every_ms, every_ms, off, measurement, *devices, *fields, start_ms, end_ms]
+
+        def _q(db: sqlite3.Connection) -> list[tuple[str, int, str, float, float, float, int]]:
+            return db.execute(sql, args).fetchall()
+
+        parts: dict[str, dict[int, dict[str, tuple[float, float, float, int]]]] = {}
+        for device, w, field, total, lo, hi, n in await self._run(_q):
+            parts.setdefault(device, {}).setdefault(int(w), {})[field] = (total, lo, hi, n)
+        out: dict[str, list[Bucket]] = {}
+        for device, windows in parts.items():
+            buckets = []
+            for w in sorted(windows):
+                got = windows[w]
+                if raw:
+                    total, lo, hi, n = got[metric]
+                    buckets.append(bucket_from_parts(w, total, lo, hi, n, None))
+                    continue
+                if f"{metric}_count" not in got:
+                    continue
+                mkt = got.get(f"{metric}_mkt")
+                buckets.append(
+                    bucket_from_parts(
+                        w,
+                        got[f"{metric}_sum"][0],
+                        got[f"{metric}_min"][1],
+                        got[f"{metric}_max"][2],
+                        got[f"{metric}_count"][0],
+                        mkt[0] if mkt is not None else None,
+                    )
+                )
+            out[device] = buckets
+        return out
+
+    async def raw_rows(
+        self, measurement: str, device: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, dict[str, float]]]:
+        def _q(db: sqlite3.Connection) -> list[tuple[int, str, float]]:
             return db.execute(
-                "SELECT (ts / :every) * :every AS w, AVG(value), MIN(value), MAX(value), COUNT(*) "
-                "FROM points WHERE measurement = :m AND device = :d AND field = :f "
-                "AND ts >= :start AND ts < :end GROUP BY w ORDER BY w",
-                {
-                    "every": every_ms,
-                    "m": measurement,
-                    "d": device,
-                    "f": metric,
-                    "start": start_ms,
-                    "end": end_ms,
-                },
+                "SELECT ts, field, value FROM points WHERE measurement = ? AND device = ? "
+                "AND ts >= ? AND ts < ? ORDER BY ts",
+                (measurement, device, start_ms, end_ms),
             ).fetchall()
 
-        return [Bucket(int(w), mean, lo, hi, int(n)) for w, mean, lo, hi, n in await self._run(_q)]
+        out: dict[int, dict[str, float]] = {}
+        for ts, field, value in await self._run(_q):
+            out.setdefault(int(ts), {})[field] = float(value)
+        return sorted(out.items())
+
+    async def prune(self, now_ms: int) -> int:
+        """Delete what is past retention in every table (the embedded store's
+        retention policies); returns the rows deleted."""
+
+        def _prune(db: sqlite3.Connection) -> int:
+            deleted = 0
+            with db:
+                db.execute("BEGIN")
+                for resolution, table in TABLES.items():
+                    cutoff = now_ms - RETENTION_DAYS[resolution] * DAY_MS
+                    deleted += db.execute(f"DELETE FROM {table} WHERE ts < ?", (cutoff,)).rowcount
+            return deleted
+
+        return int(await self._run(_prune))
 
     async def count(self, measurement: str, device: str | None = None) -> int:
         def _q(db: sqlite3.Connection) -> int:

@@ -211,7 +211,18 @@ async def dead_letters_replay(env: ApiEnv, h: Headers) -> None:
     )
 
 
+async def multi_series(env: ApiEnv, h: Headers) -> None:
+    r = await env.client.get(
+        "/api/v1/series",
+        params={"metric": "temp_c", "device": ["gw-m1.room-1", "gw-l1.room-1"]},
+        headers=h,
+    )
+    _not_found(r)
+    assert "gw-l1.room-1" in r.json()["detail"]
+
+
 CASES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/series"): multi_series,
     ("GET", "/api/v1/dead-letters"): dead_letters_list,
     ("GET", "/api/v1/dead-letters/{letter_id}"): dead_letter_get,
     ("POST", "/api/v1/dead-letters/replay"): dead_letters_replay,

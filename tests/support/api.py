@@ -21,8 +21,9 @@ from cloud.db import Database, utcnow
 from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Device, Gateway
 from cloud.settings import Settings
-from cloud.timeseries import Point
+from cloud.timeseries import Point, TimeSeriesStore
 from cloud.timeseries.sqlite import SqliteStore
+from cloud.timeseries.windows import rollup_fields
 
 HOME = "533103"  # Mangshi
 OTHER = "533124"  # Longchuan
@@ -102,6 +103,15 @@ async def seed(env: ApiEnv) -> None:
             )
             env.keys[county] = new.key
             await record(s, "test", "test.seeded", f"gateway:{gw}", county, {})
+    await seed_timeseries(env.tsdb)
+
+
+async def seed_timeseries(tsdb: TimeSeriesStore, *, raw: bool = True) -> None:
+    """An hour of readings of each seeded device at T0, with its roll-ups.
+
+    ``raw=False`` writes the roll-ups only: InfluxDB refuses raw points older than
+    its raw retention, and T0 is.
+    """
     points = [
         Point(
             "cold_room", dev, county, "site", T0 + i * 60_000, {"temp_c": 4.0 + i % 3, "rh": 80.0}
@@ -109,7 +119,19 @@ async def seed(env: ApiEnv) -> None:
         for county, dev in ((HOME, "gw-m1.room-1"), (OTHER, "gw-l1.room-1"))
         for i in range(60)
     ]
-    await env.tsdb.write(points)
+    if raw:
+        await tsdb.write(points)
+    # T0 is older than raw retention: queries of it are answered from the roll-ups.
+    for resolution, every in (("1m", 60_000), ("1h", 3_600_000)):
+        for county, dev in ((HOME, "gw-m1.room-1"), (OTHER, "gw-l1.room-1")):
+            rows = [(p.ts_ms, p.fields) for p in points if p.device == dev]
+            await tsdb.write_rollups(
+                resolution,  # type: ignore[arg-type]
+                [
+                    Point("cold_room", dev, county, "site", w, f)
+                    for w, f in rollup_fields(rows, every).items()
+                ],
+            )
 
 
 @asynccontextmanager
