@@ -16,6 +16,22 @@ def _wire(args: argparse.Namespace) -> int:
     return 0 if result["goal_met"] else 1
 
 
+def _edge(args: argparse.Namespace) -> int:
+    from bench.edge import run
+
+    result = run(short=args.short)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0 if result["goal_met"] else 1
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    from bench.chaos import run
+
+    result = run(gateway_kills=args.kills, phase_samples=args.phase_samples)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0 if result["goal_met"] else 1
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -23,3 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--short", action="store_true", help="fewer samples, for CI")
     p.add_argument("--keepalive", type=int, default=60, help="MQTT keepalive in seconds")
     p.set_defaults(handler=_wire)
+    e = kinds.add_parser(
+        "edge", help="durable buffer: readings/s, p99 to fsync, slow fsync, backlog drain"
+    )
+    e.add_argument("--short", action="store_true", help="5 s runs and a 10-minute outage, for CI")
+    e.set_defaults(handler=_edge)
+    c = kinds.add_parser(
+        "chaos", help="exact counts through gateway kill -9s, a broker crash and a black hole"
+    )
+    c.add_argument("--kills", type=int, default=5, help="gateway kill -9s (5)")
+    c.add_argument("--phase-samples", type=int, default=100, help="samples between faults (100)")
+    c.set_defaults(handler=_chaos)
