@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = gws.add_parser("revoke", help="revoke a gateway's broker credentials")
     p.add_argument("gateway_id")
     p.set_defaults(handler=_gateway_revoke)
+    p = gws.add_parser(
+        "rotate", help="give a gateway a new broker password (printed once); updates Mosquitto"
+    )
+    p.add_argument("gateway_id")
+    p.set_defaults(handler=_gateway_rotate)
 
     p = sub.add_parser(
         "mosquitto-sync", help="regenerate Mosquitto's passwd and acl from the database; SIGHUP"
@@ -289,6 +294,25 @@ async def _gateway_revoke(args: argparse.Namespace) -> int:
     finally:
         await db.dispose()
     print(f"gateway {gw.id} revoked; Mosquitto files regenerated")
+    return 0
+
+
+async def _gateway_rotate(args: argparse.Namespace) -> int:
+    from cloud.provisioning.service import ProvisioningError, rotate_gateway
+
+    settings = _settings()
+    db = await _open_db(settings)
+    try:
+        gw, password = await rotate_gateway(db, args.gateway_id, actor=_actor(), settings=settings)
+    except ProvisioningError as exc:
+        return _fail(str(exc))
+    finally:
+        await db.dispose()
+    print(f"gateway:       {gw.id}")
+    print(f"mqtt password: {password}")
+    print(f"mosquitto:     {settings.mosquitto_dir}/passwd regenerated; the old password")
+    print("               stops working when the broker rereads it (SIGHUP).")
+    print("The password is shown only this once; put it in the gateway's config now.")
     return 0
 
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+import aiomqtt
+from fastapi import APIRouter, Query, Request
 
 from cloud.auth.deps import PrincipalDep
 from cloud.deps import DatabaseDep, SessionDep, SettingsDep, TsdbDep
-from cloud.devices import service
+from cloud.devices import commands, completeness, service
+from cloud.devices.commands_storage import Command
 from cloud.devices.schemas import (
+    CommandCreate,
+    CommandOut,
+    CompletenessOut,
     DeviceOut,
     DeviceSeries,
+    GapRange,
     GatewayCreate,
     GatewayOut,
     GatewayProvisioned,
@@ -145,6 +151,138 @@ async def revoke_gateway(
     principal.require_admin(gw.county)
     gw = await provisioning.revoke_gateway(db, gateway_id, actor=principal.actor, settings=settings)
     return service.gateway_out(gw)
+
+
+@router.post(
+    "/gateways/{gateway_id}/rotate",
+    response_model=GatewayProvisioned,
+    tags=["gateways"],
+    summary="Rotate a gateway's broker password; returns the new one once",
+    responses=responses(401, 403, 404, 409),
+)
+async def rotate_gateway(
+    gateway_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> GatewayProvisioned:
+    gw = await _gateway(session, principal, gateway_id)
+    principal.require_admin(gw.county)
+    try:
+        gw, password = await provisioning.rotate_gateway(
+            db, gateway_id, actor=principal.actor, settings=settings
+        )
+    except provisioning.ConflictError as exc:
+        raise ApiError(409, str(exc), field="path.gateway_id") from None
+    return GatewayProvisioned(
+        gateway=service.gateway_out(gw),
+        mqtt=MqttCredentials(
+            username=gw.id, password=password, topic_prefix=f"{PREFIX}/{gw.county}/{gw.id}/"
+        ),
+    )
+
+
+@router.get(
+    "/gateways/{gateway_id}/completeness",
+    response_model=CompletenessOut,
+    tags=["gateways"],
+    summary="Complete up to which batch, gaps, and the backlog the gateway still holds",
+    responses=responses(401, 404),
+)
+async def gateway_completeness(
+    gateway_id: str, principal: PrincipalDep, session: SessionDep
+) -> CompletenessOut:
+    gw = await _gateway(session, principal, gateway_id)
+    c = await completeness.report(session, gw.id)
+    return CompletenessOut(
+        gateway=gw.id,
+        complete_up_to=c.complete_up_to,
+        max_seq=c.max_seq,
+        missing=c.missing,
+        missing_ranges=[GapRange(first=a, last=b) for a, b in c.missing_ranges],
+        pending_batches=c.pending_batches,
+        buffer_depth=c.buffer_depth,
+        buffer_oldest=service.ms_to_dt(c.buffer_oldest_ms) if c.buffer_oldest_ms else None,
+        health_at=service.ms_to_dt(c.health_ts_ms) if c.health_ts_ms else None,
+    )
+
+
+def _command_out(cmd: Command) -> CommandOut:
+    return CommandOut(
+        id=cmd.id,
+        gateway=cmd.gateway_id,
+        name=cmd.name,
+        args=dict(cmd.args or {}),
+        issued=service.ms_to_dt(cmd.issued_ms),
+        expires=service.ms_to_dt(cmd.expires_ms),
+        state=commands.state(cmd, service.dt_to_ms(datetime.now(UTC))),
+        status=cmd.status,
+        ack_at=cmd.ack_at,
+        detail=cmd.detail,
+        result=cmd.result,
+        created_by=cmd.created_by,
+    )
+
+
+def _publisher(request: Request) -> commands.Publish:
+    pub = getattr(request.app.state, "command_publisher", None)
+    if pub is None:
+        pub = commands.MqttPublisher(request.app.state.settings.mqtt_url)
+        request.app.state.command_publisher = pub
+    return pub  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/gateways/{gateway_id}/commands",
+    response_model=CommandOut,
+    status_code=201,
+    tags=["gateways"],
+    summary="Send a command (cmd) to a gateway, with an expiry",
+    responses=responses(401, 403, 404, 409, 422, 503),
+)
+async def send_command(
+    gateway_id: str,
+    body: CommandCreate,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    db: DatabaseDep,
+) -> CommandOut:
+    gw = await _gateway(session, principal, gateway_id)
+    principal.require_admin(gw.county)
+    if gw.revoked_at is not None:
+        raise ApiError(409, f"gateway {gateway_id!r} is revoked", field="path.gateway_id")
+    try:
+        cmd = await commands.send(
+            db, _publisher(request), gw, body.name, body.args, body.ttl_s, actor=principal.actor
+        )
+    except (aiomqtt.MqttError, OSError) as exc:
+        raise ApiError(
+            503, f"broker unavailable, command recorded but not sent: {exc}; retry later"
+        ) from None
+    return _command_out(cmd)
+
+
+@router.get(
+    "/gateways/{gateway_id}/commands",
+    response_model=list[CommandOut],
+    tags=["gateways"],
+    summary="Commands sent to a gateway, newest first; filter pending or expired",
+    responses=responses(401, 404, 422),
+)
+async def list_commands(
+    gateway_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    state: Annotated[
+        Literal["pending", "expired", "done", "failed", "rejected"] | None, Query()
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[CommandOut]:
+    gw = await _gateway(session, principal, gateway_id)
+    rows = await commands.list_commands(session, gw.id, state, limit)
+    return [_command_out(c) for c in rows]
 
 
 # ------------------------------------------------------------------- devices

@@ -125,3 +125,47 @@ class MultiSeriesOut(BaseModel):
     every_ms: int
     resolution: Resolution
     series: list[DeviceSeries]
+
+
+class GapRange(BaseModel):
+    first: int
+    last: int
+
+
+class CompletenessOut(BaseModel):
+    gateway: str
+    complete_up_to: int | None = Field(
+        description="Every batch up to this sequence number is written (null: none yet)"
+    )
+    max_seq: int | None = Field(description="The highest sequence number written")
+    missing: int = Field(description="Sequence numbers between the two not written (yet)")
+    missing_ranges: list[GapRange] = Field(description="The first 100 gaps")
+    pending_batches: int | None = Field(
+        description="Batches the gateway has sent and holds until acknowledged (its health)"
+    )
+    buffer_depth: int | None = Field(description="Readings buffered on the gateway (its health)")
+    buffer_oldest: datetime | None = Field(description="Oldest buffered reading (its health)")
+    health_at: datetime | None = Field(description="Time of the newest health report")
+
+
+class CommandCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", description="e.g. ping, reload-config")
+    args: dict[str, Any] = Field(default_factory=dict)
+    ttl_s: int = Field(default=300, ge=1, le=86_400, description="Expires after this many seconds")
+
+
+class CommandOut(BaseModel):
+    id: str
+    gateway: str
+    name: str
+    args: dict[str, Any]
+    issued: datetime
+    expires: datetime
+    state: Literal["pending", "expired", "done", "failed", "rejected"]
+    status: str = Field(description="sent, or the gateway's last cmd/ack status")
+    ack_at: datetime | None
+    detail: str | None
+    result: dict[str, Any] | None
+    created_by: str

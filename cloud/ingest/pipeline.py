@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from cloud.db import Database
 from cloud.db.upsert import upsert
+from cloud.devices import commands, completeness
+from cloud.devices.storage import GatewayHealth
 from cloud.ingest.cardinality import CardinalityGuard
 from cloud.ingest.convert import point_batch, series_points
 from cloud.ingest.deadletter import DeadLetters
@@ -167,6 +169,7 @@ class Ingest:
                     ack = decode(CommandAck, payload, self.limits)
                     await self._authorize(topic, ack.gw)
                     log.info("cmd/ack %s from %s: %s", ack.id, ack.gw, ack.status)
+                    await commands.record_ack(self.db, ack)
                 case _:
                     raise ProtocolError(
                         "wrong_direction", "topic", f"channel {topic.channel} is cloud -> gateway"
@@ -325,6 +328,21 @@ class Ingest:
         if h.buffer_oldest_ms is not None:
             fields["buffer_oldest_age_s"] = max(0.0, (h.ts - h.buffer_oldest_ms) / 1000)
         fields["clock_trusted"] = 1.0 if h.clock == "trusted" else 0.0
+        async with self.db.transaction() as s:
+            await upsert(
+                s,
+                GatewayHealth,
+                {
+                    "gateway_id": h.gw,
+                    "ts_ms": h.ts,
+                    "pending_batches": h.pending_batches,
+                    "buffer_depth": h.buffer_depth,
+                    "buffer_oldest_ms": h.buffer_oldest_ms,
+                    "clock": h.clock,
+                },
+                keys=("gateway_id",),
+                update=("ts_ms", "pending_batches", "buffer_depth", "buffer_oldest_ms", "clock"),
+            )
         point = Point("gateway_health", h.gw, known.county, known.site, h.ts, fields)
         try:
             await self.tsdb.write([point])
@@ -432,6 +450,12 @@ class Ingest:
                         rejected=item.rejected,
                     )
                 )
+            await s.flush()
+            by_gateway: dict[str, list[int]] = defaultdict(list)
+            for item in fresh:
+                by_gateway[item.batch.gw].append(item.batch.seq)
+            for gw, seqs in sorted(by_gateway.items()):
+                await completeness.advance(s, gw, seqs, lock=not self.db.is_sqlite)
         self.metrics.batches_written += len(group)
         devices = [d for item in fresh for d in item.devices]
         await self.registry.seen((item.batch.gw for item in group), devices)

@@ -160,6 +160,27 @@ async def revoke_gateway(
     return gw
 
 
+async def rotate_gateway(
+    db: Database, gateway_id: str, *, actor: str = "system", settings: Settings | None = None
+) -> tuple[Gateway, str]:
+    """A new broker password for a gateway (returned once); the old one stops working
+    when the broker rereads its files."""
+    password = mosquitto.new_password()
+    async with db.transaction() as session:
+        gw = await session.get(Gateway, gateway_id)
+        if gw is None:
+            raise NotFoundError(f"gateway {gateway_id!r} not found", "id")
+        if gw.revoked_at is not None:
+            raise ConflictError(
+                f"gateway {gateway_id!r} is revoked; provision a new gateway instead", "id"
+            )
+        gw.mqtt_password_hash = mosquitto.hash_password(password)
+        await record(session, actor, "gateway.rotated", f"gateway:{gateway_id}", gw.county, {})
+    if settings is not None:
+        await sync_mosquitto(db, settings)
+    return gw, password
+
+
 # ----------------------------------------------------------- service accounts
 
 

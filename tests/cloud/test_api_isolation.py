@@ -221,7 +221,39 @@ async def multi_series(env: ApiEnv, h: Headers) -> None:
     assert "gw-l1.room-1" in r.json()["detail"]
 
 
+async def gateway_rotate(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.post("/api/v1/gateways/gw-l1/rotate", headers=h))
+    async with env.db.session() as s:
+        gw = await s.get(Gateway, "gw-l1")
+        assert gw is not None and gw.mqtt_password_hash == "$7$101$x$y"  # unchanged
+
+
+async def gateway_completeness(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.get("/api/v1/gateways/gw-l1/completeness", headers=h))
+
+
+async def gateway_command_send(env: ApiEnv, h: Headers) -> None:
+    sent: list[str] = []
+
+    async def publish(topic: str, _payload: bytes) -> None:
+        sent.append(topic)
+
+    env.app.state.command_publisher = publish
+    _not_found(
+        await env.client.post("/api/v1/gateways/gw-l1/commands", json={"name": "ping"}, headers=h)
+    )
+    assert sent == []
+
+
+async def gateway_commands_list(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.get("/api/v1/gateways/gw-l1/commands", headers=h))
+
+
 CASES: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/gateways/{gateway_id}/rotate"): gateway_rotate,
+    ("GET", "/api/v1/gateways/{gateway_id}/completeness"): gateway_completeness,
+    ("POST", "/api/v1/gateways/{gateway_id}/commands"): gateway_command_send,
+    ("GET", "/api/v1/gateways/{gateway_id}/commands"): gateway_commands_list,
     ("GET", "/api/v1/series"): multi_series,
     ("GET", "/api/v1/dead-letters"): dead_letters_list,
     ("GET", "/api/v1/dead-letters/{letter_id}"): dead_letter_get,
