@@ -90,10 +90,17 @@ def create_app(
     from cloud.auth.router import router as auth_router
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
+    from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
 
     # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
-    for router in (auth_router, devices_router, audit_router, dead_letters_router):
+    for router in (
+        auth_router,
+        devices_router,
+        audit_router,
+        dead_letters_router,
+        inspections_router,
+    ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     #: PID file of the Mosquitto to signal (SIGHUP) after regenerating its files.
     mosquitto_pid_file: Path | None = None
 
+    #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
+    filestore_dir: Path = Path("var/files")
+
     jwt_secret: SecretStr = SecretStr(DEMO_JWT_SECRET)
     jwt_ttl_s: int = 3600
     demo: bool = False

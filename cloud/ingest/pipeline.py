@@ -35,6 +35,7 @@ from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
 from cloud.ingest.writer import PointWriter, Refused
+from cloud.inspections.ingest import store_inspection
 from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError, TimeSeriesStore, rollup
 from protocol.codec import ProtocolError, decode, encode
 from protocol.limits import DEFAULT_LIMITS, Limits
@@ -303,6 +304,7 @@ class Ingest:
                 },
                 keys=("gateway_id", "event_id"),
             )
+        await store_inspection(self.db, self.tsdb, ev, known)  # issue 5; no-op for other events
         await self._send_acks(topic, [AckEntry(kind="event", id=ev.id, status="stored", stored=1)])
 
     async def _on_health(self, topic: Topic, payload: bytes) -> None:

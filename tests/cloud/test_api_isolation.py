@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey
@@ -249,6 +249,42 @@ async def gateway_commands_list(env: ApiEnv, h: Headers) -> None:
     _not_found(await env.client.get("/api/v1/gateways/gw-l1/commands", headers=h))
 
 
+async def _foreign_inspection(env: ApiEnv) -> int:
+    from cloud.db import utcnow
+    from cloud.inspections.storage import InspectionRecord
+
+    async with env.db.transaction() as s:
+        n = await s.scalar(select(func.count()).select_from(InspectionRecord))
+        r = InspectionRecord(
+            gateway_id="gw-l1", event_id=f"insp-l1-{n}", county=OTHER, site="site-gw-l1",
+            device="gw-l1.cam1", ts=utcnow(), ts_ms=0, program="coffee", lot="LOT-L1",
+            usable=True, counts={}, measurements={}, image_sha256="0" * 64,
+            thumbnail_key="1" * 64,
+        )  # fmt: skip
+        s.add(r)
+        await s.flush()
+        return r.id
+
+
+async def inspections_list(env: ApiEnv, h: Headers) -> None:
+    await _foreign_inspection(env)
+    for params in ({}, {"lot": "LOT-L1"}, {"device": "gw-l1.cam1"}):
+        r = await env.client.get("/api/v1/inspections", params=params, headers=h)
+        assert r.status_code == 200 and r.json()["items"] == [], r.text
+    r = await env.client.get("/api/v1/inspections", params={"county": OTHER}, headers=h)
+    assert r.status_code == 403
+
+
+async def inspection_get(env: ApiEnv, h: Headers) -> None:
+    ident = await _foreign_inspection(env)
+    _not_found(await env.client.get(f"/api/v1/inspections/{ident}", headers=h))
+
+
+async def inspection_thumbnail(env: ApiEnv, h: Headers) -> None:
+    ident = await _foreign_inspection(env)
+    _not_found(await env.client.get(f"/api/v1/inspections/{ident}/thumbnail", headers=h))
+
+
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/gateways/{gateway_id}/rotate"): gateway_rotate,
     ("GET", "/api/v1/gateways/{gateway_id}/completeness"): gateway_completeness,
@@ -275,6 +311,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/devices/{device_id}/latest"): device_latest,
     ("GET", "/api/v1/devices/{device_id}/series"): device_series,
     ("GET", "/api/v1/audit"): audit_list,
+    ("GET", "/api/v1/inspections"): inspections_list,
+    ("GET", "/api/v1/inspections/{inspection_id}"): inspection_get,
+    ("GET", "/api/v1/inspections/{inspection_id}/thumbnail"): inspection_thumbnail,
 }
 
 
