@@ -18,6 +18,7 @@ is what is kept) and an annotated JPEG thumbnail. Originals are kept in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -153,10 +154,13 @@ class CameraDriver(Driver):
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                log.debug("camera %s stopped", self.config.device)
+            # wait() neither raises the task's CancelledError nor swallows a
+            # cancellation of stop() itself
+            await asyncio.wait([self._task])
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.error(
+                    "camera %s loop had failed: %r", self.config.device, self._task.exception()
+                )
             self._task = None
         await asyncio.to_thread(self.source.close)
 
@@ -195,17 +199,30 @@ class CameraDriver(Driver):
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self.config.backoff_max_s)
                 continue
-            try:
-                await asyncio.wait_for(self._trigger.wait(), self.config.interval_s)
-            except TimeoutError:
-                pass  # the interval elapsed: inspect on schedule
-            self._trigger.clear()
+            await self._next_turn()
+
+    async def _next_turn(self) -> None:
+        """Until the interval elapses or :meth:`trigger` is called.
+
+        Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that
+        arrives as the awaited event completes (a trigger just before :meth:`stop`),
+        and the loop then never ends. ``asyncio.timeout`` tells its own timeout
+        from a cancellation."""
+        with contextlib.suppress(TimeoutError):  # the interval elapsed: inspect on schedule
+            async with asyncio.timeout(self.config.interval_s):
+                await self._trigger.wait()
+        self._trigger.clear()
 
     async def _once(self) -> None:
         frame = await asyncio.to_thread(self.source.read)
         if frame is None:
             return
-        event = await asyncio.to_thread(self._inspect, *frame)
+        try:
+            event = await asyncio.to_thread(self._inspect, *frame)
+        except Exception:  # a bug on one odd frame must not end the camera's loop
+            self.skipped += 1
+            log.exception("camera %s: inspection failed; frame skipped", self.config.device)
+            return
         if event is not None and self._sink is not None:
             self._sink.put_event(event)
 
