@@ -32,6 +32,14 @@ def _chaos(args: argparse.Namespace) -> int:
     return 0 if result["goal_met"] else 1
 
 
+def _vision(args: argparse.Namespace) -> int:
+    from bench.vision import run
+
+    result = run(short=args.short)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0 if result["goal_met"] else 1
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -50,3 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--kills", type=int, default=5, help="gateway kill -9s (5)")
     c.add_argument("--phase-samples", type=int, default=100, help="samples between faults (100)")
     c.set_defaults(handler=_chaos)
+    v = kinds.add_parser(
+        "vision",
+        help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "
+        "speed and peak RSS on one core",
+    )
+    v.add_argument("--short", action="store_true", help="fewer scenes: a few minutes")
+    v.set_defaults(handler=_vision)
