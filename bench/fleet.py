@@ -19,10 +19,14 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import aiomqtt
 import orjson
 
+from cloud.db import Database
+from protocol.broker import BrokerUrl
 from protocol.topics import PREFIX
 
 log = logging.getLogger(__name__)
@@ -128,6 +132,7 @@ class SimGateway:
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self._changed = asyncio.Event()
+        self._acked = asyncio.Event()
 
     def topic(self, channel: str) -> str:
         return f"{PREFIX}/{self.account.county}/{self.account.id}/{channel}"
@@ -190,6 +195,13 @@ class SimGateway:
             self.stats.points_acked += item.points
             self.stats.ack_latencies.append(now - item.first_sent)
         self._changed.set()
+        self._acked.set()
+
+    async def wait_room(self, window: int) -> None:
+        """Wait until fewer than ``window`` batches are unacknowledged (closed-loop load)."""
+        while len(self.pending) >= window:
+            self._acked.clear()
+            await self._acked.wait()
 
     async def _resend_loop(self, client: aiomqtt.Client, *, everything: bool) -> None:
         if everything:
@@ -217,10 +229,10 @@ class SimGateway:
         else:
             self.stats.published += 1
 
-    async def publish_batch(self, t0_ms: int) -> str:
+    async def publish_batch(self, t0_ms: int, readings: int | None = None) -> str:
         """Make the next batch, keep it pending, and send it if connected."""
         payload, points, batch_id = room_batch(
-            self.account.id, self.seq, t0_ms, self.devices, self.readings
+            self.account.id, self.seq, t0_ms, self.devices, readings or self.readings
         )
         now = time.monotonic()
         item = _Pending(self.seq, payload, points, now, now)
@@ -234,6 +246,52 @@ class SimGateway:
             except aiomqtt.MqttError:
                 log.debug("%s: publish failed; resent after reconnect", self.account.id)
         return batch_id
+
+
+class Broker(Protocol):
+    host: str
+    port: int
+    dir: Path
+
+    def reload(self) -> None: ...
+
+
+async def provision(
+    db: Database,
+    broker: Broker,
+    n: int,
+    *,
+    county: str = "533103",
+    prefix: str = "sim",
+    new_ingest_password: bool = True,
+) -> tuple[list[GatewayAccount], BrokerUrl | None]:
+    """``n`` gateways and one ingest account (``cloud-ingest``) in the registry; the
+    broker's passwd/acl regenerated and reloaded. ``new_ingest_password=False`` leaves
+    the ingest account as it is (running workers keep their password); the URL is None."""
+    from cloud.provisioning.service import (
+        ensure_service_account,
+        provision_gateway,
+        sync_mosquitto,
+    )
+    from cloud.settings import Settings
+
+    settings = Settings(demo=True, mosquitto_dir=broker.dir, mosquitto_pid_file=None)
+    accounts = []
+    for i in range(n):
+        gw, password = await provision_gateway(
+            db, county, f"{prefix} {i}", gateway_id=f"{prefix}-{i:04d}", settings=None
+        )
+        accounts.append(GatewayAccount(gw.id, gw.county, password))
+    if not new_ingest_password:
+        await sync_mosquitto(db, settings)
+        broker.reload()
+        return accounts, None
+    ingest_pw = await ensure_service_account(
+        db, "cloud-ingest", "ingest", settings=settings, reset=True
+    )
+    assert ingest_pw is not None
+    broker.reload()
+    return accounts, BrokerUrl(broker.host, broker.port, "cloud-ingest", ingest_pw)
 
 
 async def wait_all_acked(gateways: Iterable[SimGateway], timeout_s: float) -> bool:

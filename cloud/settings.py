@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     #: Each ingest worker runs the roll-up job this often (seconds); 0: not in ingest
     #: (run ``dehong cloud rollup`` instead).
     rollup_interval_s: float = Field(default=30.0, ge=0)
+    #: An hour is rolled up once no write has touched it for this long (seconds).
+    rollup_settle_s: float = Field(default=60.0, ge=0)
     #: Write-acks are batched for at most this long before they are published.
     ack_linger_ms: int = Field(default=50, ge=0, le=5000)
 

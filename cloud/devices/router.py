@@ -303,7 +303,7 @@ async def list_devices(
         str | None, Query(description="Only devices heard last by this gateway")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[DeviceOut]:
     rows = await service.list_devices(
         session, principal.counties(county), gateway=gateway, limit=limit, offset=offset

@@ -24,6 +24,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
+from sqlalchemy import select, tuple_
+
 from cloud.db import Database
 from cloud.db.upsert import upsert
 from cloud.devices import commands, completeness
@@ -432,9 +434,20 @@ class Ingest:
         fresh: list[_Accepted] = []
         async with self.db.transaction() as s:
             seen_here: set[tuple[str, str]] = set()
+            keys = sorted({(item.batch.gw, item.batch.id) for item in group})
+            known = {
+                (r.gateway_id, r.batch_id): r
+                for r in (
+                    await s.execute(
+                        select(ReceivedBatch).where(
+                            tuple_(ReceivedBatch.gateway_id, ReceivedBatch.batch_id).in_(keys)
+                        )
+                    )
+                ).scalars()
+            }
             for item in group:
                 key = (item.batch.gw, item.batch.id)
-                existing = await s.get(ReceivedBatch, key)
+                existing = known.get(key)
                 if existing is not None or key in seen_here:
                     self.metrics.duplicates += 1
                     if existing is not None:

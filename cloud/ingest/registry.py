@@ -89,43 +89,65 @@ class Registry:
                 g.last_death_at = utcnow()
 
     async def seen(self, gateways: Iterable[str], devices: Iterable[DeviceSeen]) -> None:
-        """Record that data arrived: gateways' last seen, devices learned and updated."""
+        """Record that data arrived: gateways' last seen, devices learned and updated.
+
+        One query loads every device of the group; new ones are inserted in one statement.
+        """
         now = utcnow()
         gw_ids = sorted(set(gateways))
+        merged: dict[str, DeviceSeen] = {}
+        for d in devices:
+            prev = merged.get(d.device)
+            if prev is None:
+                merged[d.device] = DeviceSeen(
+                    d.device, d.county, d.kind, d.site, d.gateway, set(d.metrics), d.last_ms,
+                    d.readings,
+                )  # fmt: skip
+            else:
+                prev.gateway = d.gateway
+                prev.metrics |= d.metrics
+                prev.last_ms = max(prev.last_ms, d.last_ms)
+                prev.readings += d.readings
         async with self.db.transaction() as s:
             if gw_ids:
                 await s.execute(
                     update(Gateway).where(Gateway.id.in_(gw_ids)).values(last_seen_at=now)
                 )
-            for d in sorted(devices, key=lambda d: d.device):
-                existing = await s.get(Device, d.device)
-                if existing is None:
-                    await upsert(
-                        s,
-                        Device,
-                        {
-                            "id": d.device,
-                            "county": d.county,
-                            "kind": d.kind,
-                            "site": d.site,
-                            "gateway_id": d.gateway,
-                            "metrics": sorted(d.metrics),
-                            "first_seen_at": now,
-                            "last_seen_at": now,
-                            "last_reading_ms": d.last_ms,
-                            "readings": d.readings,
-                        },
-                        keys=("id",),
-                        update=("last_seen_at",),
-                    )
-                    continue
-                existing.gateway_id = d.gateway
-                existing.last_seen_at = now
-                existing.last_reading_ms = max(existing.last_reading_ms, d.last_ms)
-                existing.readings = existing.readings + d.readings
-                merged = sorted(set(existing.metrics) | d.metrics)
-                if merged != list(existing.metrics):
-                    existing.metrics = merged
+            if not merged:
+                return
+            ids = sorted(merged)
+            existing = {
+                d.id: d
+                for d in (await s.execute(select(Device).where(Device.id.in_(ids)))).scalars()
+            }
+            new_rows = [
+                {
+                    "id": d.device,
+                    "county": d.county,
+                    "kind": d.kind,
+                    "site": d.site,
+                    "gateway_id": d.gateway,
+                    "metrics": sorted(d.metrics),
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "last_reading_ms": d.last_ms,
+                    "readings": d.readings,
+                }
+                for d in (merged[i] for i in ids)
+                if d.device not in existing
+            ]
+            if new_rows:
+                # another worker may insert the same device meanwhile: keep its row
+                await upsert(s, Device, new_rows, keys=("id",), update=("last_seen_at",))
+            for device_id, row in existing.items():
+                d = merged[device_id]
+                row.gateway_id = d.gateway
+                row.last_seen_at = now
+                row.last_reading_ms = max(row.last_reading_ms, d.last_ms)
+                row.readings = row.readings + d.readings
+                metrics = sorted(set(row.metrics) | d.metrics)
+                if metrics != list(row.metrics):
+                    row.metrics = metrics
 
 
 def ms_to_dt(ms: int) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from cloud.audit.service import record
@@ -89,7 +89,7 @@ async def _letter(session: SessionDep, principal: Principal, letter_id: int) -> 
     responses=responses(401, 403, 404, 422),
 )
 async def get_dead_letter(
-    letter_id: int, principal: AdminDep, session: SessionDep
+    letter_id: Annotated[int, Path(ge=1, le=2**62)], principal: AdminDep, session: SessionDep
 ) -> DeadLetterDetail:
     d = await _letter(session, principal, letter_id)
     return DeadLetterDetail(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -24,7 +25,9 @@ class DeadLetterDetail(DeadLetterOut):
 
 
 class ReplayRequest(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=1000, description="Dead letters to replay")
+    ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
+        min_length=1, max_length=1000, description="Dead letters to replay"
+    )
 
 
 class ReplayOutcome(BaseModel):

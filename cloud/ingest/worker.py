@@ -57,6 +57,7 @@ class IngestWorker:
         client_id: str | None = None,
         keepalive: int = 30,
         rollup_interval_s: float = 30.0,
+        rollup_settle_s: float = 60.0,
         **ingest_options: object,
     ) -> None:
         self.broker = broker
@@ -64,7 +65,7 @@ class IngestWorker:
         self.client_id = client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
         self.keepalive = keepalive
         self.rollup_interval_s = rollup_interval_s
-        self.rollups = RollupJob(db, tsdb)
+        self.rollups = RollupJob(db, tsdb, settle_s=rollup_settle_s)
         self._client: aiomqtt.Client | None = None
         self.ingest = Ingest(db, tsdb, self._publish, **ingest_options)  # type: ignore[arg-type]
         self.connected = asyncio.Event()
@@ -153,6 +154,8 @@ async def main(
     settings: Settings, *, ready: Callable[[IngestWorker], Awaitable[None]] | None = None
 ) -> int:
     """Run one ingest worker until cancelled; serve its ``/metrics`` unless the port is -1."""
+    # one line per time-series request would cost more than the request itself
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     db, tsdb = await open_backends(settings)
     worker = IngestWorker(
         db,
@@ -160,6 +163,7 @@ async def main(
         BrokerUrl.parse(settings.mqtt_url),
         use_shared=settings.mqtt_shared,
         rollup_interval_s=settings.rollup_interval_s,
+        rollup_settle_s=settings.rollup_settle_s,
         **ingest_options(settings),
     )
     metrics: MetricsServer | None = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select
 
@@ -82,19 +82,30 @@ async def recompute_hour(
 
 
 class RollupJob:
-    def __init__(self, db: Database, tsdb: TimeSeriesStore, *, batch: int = 500) -> None:
+    """``settle_s``: an hour is recomputed once no write has marked it for this long, so
+    an hour that live data keeps extending is recomputed about once, after it ends,
+    not after every write (queries of recent data read raw points anyway)."""
+
+    def __init__(
+        self, db: Database, tsdb: TimeSeriesStore, *, batch: int = 500, settle_s: float = 0.0
+    ) -> None:
         self.db = db
         self.tsdb = tsdb
         self.batch = batch
+        self.settle_s = settle_s
         self.hours_done = 0
 
     async def run_once(self) -> int:
-        """Recompute up to ``batch`` marked hours, oldest mark first; returns how many."""
+        """Recompute up to ``batch`` settled marked hours, oldest mark first; returns how many."""
+        settled = utcnow() - timedelta(seconds=self.settle_s)
         async with self.db.session() as s:
             pending = list(
                 (
                     await s.execute(
-                        select(RollupPending).order_by(RollupPending.marked_at).limit(self.batch)
+                        select(RollupPending)
+                        .where(RollupPending.marked_at <= settled)
+                        .order_by(RollupPending.marked_at)
+                        .limit(self.batch)
                     )
                 ).scalars()
             )

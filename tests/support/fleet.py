@@ -8,31 +8,10 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from bench.fleet import FleetStats, GatewayAccount, SimGateway
-from cloud.db import Database
-from cloud.provisioning.service import ensure_service_account, provision_gateway
-from cloud.settings import Settings
-from protocol.broker import BrokerUrl
+from bench.fleet import FleetStats, GatewayAccount, SimGateway, provision
 from tests.support.mosquitto import MosquittoBroker
 
-
-async def provision(
-    db: Database, broker: MosquittoBroker, n: int, *, county: str = "533103", prefix: str = "sim"
-) -> tuple[list[GatewayAccount], BrokerUrl]:
-    """``n`` gateways and one ingest account; the broker reloaded with their files."""
-    settings = Settings(demo=True, mosquitto_dir=broker.dir, mosquitto_pid_file=None)
-    accounts = []
-    for i in range(n):
-        gw, password = await provision_gateway(
-            db, county, f"{prefix} {i}", gateway_id=f"{prefix}-{i:04d}", settings=None
-        )
-        accounts.append(GatewayAccount(gw.id, gw.county, password))
-    ingest_pw = await ensure_service_account(
-        db, "cloud-ingest", "ingest", settings=settings, reset=True
-    )
-    assert ingest_pw is not None
-    broker.reload()
-    return accounts, BrokerUrl(broker.host, broker.port, "cloud-ingest", ingest_pw)
+__all__ = ["provision", "running_fleet"]
 
 
 @asynccontextmanager
