@@ -54,6 +54,8 @@ HOLE_AREA_MM2 = (0.08, 2.0)
 #: a corner this sharp (degrees over ~9 px of outline facing the tray) means a cut
 CUT_CORNER_DEG = 40.0
 MIN_AREA_MM2 = 6.0
+#: a core of the split smaller than this is a bump of the outline, not a bean
+CORE_MIN_MM2 = 2.0
 _ROUND = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 
 
@@ -189,6 +191,13 @@ def _measured(contrast: np.ndarray, mask: np.ndarray, contour: np.ndarray) -> np
     return best.astype(np.float32)
 
 
+def _contrast(flat: segment.Flat) -> np.ndarray:
+    """Per pixel, the colour distance from the tray (float32): once for the whole
+    image, in cv2 passes, rather than per object."""
+    diff = cv2.subtract(flat.image, (*(float(c) for c in flat.background), 0.0))
+    return cv2.sqrt(cv2.transform(cv2.multiply(diff, diff), np.ones((1, 3), np.float32)))
+
+
 def _solid(mask: np.ndarray) -> bool:
     """Convex enough to be one object (two touching beans make a waist)."""
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -231,8 +240,9 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     fg = segment.foreground(flat)
     fg[exclude > 0] = 0
     fg = segment.fill_holes(fg)
-    flat8 = np.clip(flat.image, 0, 255).astype(np.uint8)
+    flat8 = cv2.convertScaleAbs(flat.image)  # saturating; flat.image is >= 0
     hsv = cv2.cvtColor(flat8, cv2.COLOR_BGR2HSV)
+    contrast = _contrast(flat)
     timings["segment"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -240,6 +250,8 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     min_area = MIN_AREA_MM2 * ppm * ppm
     # one bean's area is at most ~ pi/4 x 12 mm x 8 mm; smaller and convex: no split
     single_max = 0.785 * 1.1 * cfg.coffee.bean_length_mm * cfg.coffee.bean_width_mm * ppm * ppm
+    #: a clump of this many px holds at least area / big_bean beans (a large bean's area)
+    big_bean = 1.25 * 0.785 * cfg.coffee.bean_length_mm * cfg.coffee.bean_width_mm * ppm * ppm
     n, cc, stats, _ = cv2.connectedComponentsWithStats(fg)
     beans: list[Bean] = []
     pad = 3
@@ -253,7 +265,12 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
         if area < single_max and _solid(comp):
             labels, k = (comp > 0).astype(np.int32), 1
         else:
-            labels, k = segment.split(comp, radius)
+            labels, k = segment.split(
+                comp,
+                radius,
+                min_objects=math.ceil(area / big_bean),
+                min_core_area=round(CORE_MIN_MM2 * ppm * ppm),
+            )
         outside = cv2.dilate((comp == 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         for lab in range(1, k + 1):
             m = cv2.morphologyEx((labels == lab).astype(np.uint8) * 255, cv2.MORPH_OPEN, _ROUND)
@@ -262,11 +279,7 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             contour = max(contours, key=cv2.contourArea)
             cls, holes, feats = classify(hsv[y0:y1, x0:x1], m, outside, contour, ppm)
-            (cx, cy), (rw, rh), _ = cv2.minAreaRect(
-                _measured(
-                    np.linalg.norm(flat.image[y0:y1, x0:x1] - flat.background, axis=2), m, contour
-                )
-            )
+            (cx, cy), (rw, rh), _ = cv2.minAreaRect(_measured(contrast[y0:y1, x0:x1], m, contour))
             wpx, lpx = sorted((rw, rh))
             wmm, lmm = wpx / ppm, lpx / ppm
             beans.append(

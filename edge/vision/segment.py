@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 _EPS = 1e-3
+#: core levels tried in turn, as fractions of the local maximum of the distance
+_CORE_LEVELS = (0.5, 0.6, 0.7, 0.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +60,23 @@ def flatten(img: np.ndarray, exclude: np.ndarray | None = None, step: int = 8) -
     field = cv2.resize(field.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     peak = float(np.percentile(field, 99))
     gain = peak / np.maximum(field, peak * 0.2)
-    flat = img.astype(np.float32) * gain[:, :, None]
+    # cv2 rather than numpy broadcasting: one pass, no temporaries (~5x faster)
+    flat = cv2.multiply(img.astype(np.float32), cv2.merge([gain, gain, gain]))
     return Flat(flat, ref * peak, ref.astype(np.float32))
 
 
 def foreground(flat: Flat, chroma_tol: float = 0.045, dark: float = 0.55) -> np.ndarray:
     """uint8 mask (255 = object): off the background's colour, or darker than ``dark``
     × the background's brightness."""
-    img = flat.image
-    s = img.sum(axis=2) + _EPS
-    dist = np.abs(img / s[:, :, None] - flat.chroma).sum(axis=2)
-    mask = (dist > chroma_tol) | (s < dark * float(flat.background.sum()))
-    mask = mask.astype(np.uint8) * 255
+    # sum_c |x_c / s - ref_c| > tol  <=>  sum_c |x_c - ref_c s| > tol s  (s = sum_c x_c),
+    # in single-channel cv2 passes rather than 3-channel numpy temporaries
+    s = cv2.transform(flat.image, np.ones((1, 3), np.float32)) + _EPS
+    dist = np.zeros_like(s)
+    for c, channel in enumerate(cv2.split(flat.image)):
+        dist += cv2.absdiff(channel, s * float(flat.chroma[c]))
+    off_colour = cv2.compare(dist, s * chroma_tol, cv2.CMP_GT)
+    dark_px = cv2.compare(s, dark * float(flat.background.sum()), cv2.CMP_LT)
+    mask = cv2.bitwise_or(off_colour, dark_px)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return mask
 
@@ -81,14 +88,33 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def split(mask: np.ndarray, radius: int, min_core: float = 2.5) -> tuple[np.ndarray, int]:
+def split(
+    mask: np.ndarray,
+    radius: int,
+    min_core: float = 2.5,
+    min_objects: int = 1,
+    min_core_area: int = 0,
+) -> tuple[np.ndarray, int]:
     """Label touching objects in one connected ``mask`` (a small ROI): int32 labels
-    (0 = background) and how many. ``radius`` ~ half an object's width in px."""
+    (0 = background) and how many. ``radius`` ~ half an object's width in px.
+
+    ``min_objects``: how many objects the mask's area says it holds at least. Beans
+    lying side by side along their length leave only a shallow valley in the
+    distance transform, so their cores at half the local maximum join; the core
+    level is then raised (0.5 -> 0.8 of the local maximum) until the cores part.
+    Cores smaller than ``min_core_area`` px (bumps of the outline) are dropped."""
     dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
     k = 2 * radius + 1
     local = cv2.dilate(dist, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    core = ((dist >= 0.5 * local) & (dist >= min_core)).astype(np.uint8)
-    n, _ = cv2.connectedComponents(core)
+    for level in _CORE_LEVELS:
+        core = ((dist >= level * local) & (dist >= min_core)).astype(np.uint8)
+        n, cores, stats, _ = cv2.connectedComponentsWithStats(core)
+        small = stats[:, cv2.CC_STAT_AREA] < min_core_area
+        if small[1:].any():  # a bump of the outline, not an object: no core of its own
+            core[small[cores]] = 0
+            n -= int(small[1:].sum())
+        if n - 1 >= min_objects:
+            break
     if n <= 2:
         return (mask > 0).astype(np.int32), 1
     # every object pixel goes to its nearest core (cores are the objects shrunk, so
