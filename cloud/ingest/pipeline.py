@@ -69,6 +69,8 @@ class _Accepted:
     points: list[Point]
     rejected: int
     devices: list[DeviceSeen]
+    #: readings (metric values) in ``points``
+    stored: int = 0
     received: float = field(default_factory=time.monotonic)
 
 
@@ -88,6 +90,7 @@ class Ingest:
         write_concurrency: int = 2,
         max_devices_per_gateway: int = 2000,
         dead_letters: DeadLetters | None = None,
+        remark_after_s: float = 0.0,
     ) -> None:
         self.db = db
         self.tsdb = tsdb
@@ -111,6 +114,7 @@ class Ingest:
             on_retry=self._on_retry,
         )
         self.devices = CardinalityGuard(db, max_devices_per_gateway)
+        self.marks = rollup.Marker(db, remark_after_s)
         self._queue: asyncio.Queue[_Accepted] = asyncio.Queue()
         self._queued_points = 0
         self._inflight = 0
@@ -217,6 +221,7 @@ class Ingest:
         points: list[Point] = []
         devices: list[DeviceSeen] = []
         rejected = 0
+        stored = 0
         for i, series in enumerate(batch.series):
             owner, dot, _ = series.device.partition(".")
             if dot and owner != batch.gw:
@@ -244,9 +249,12 @@ class Ingest:
                 rejected += series.reading_count()
                 continue
             pts = series_points(series, known.county, known.site, skip.get(i, ()))
-            rejected += _readings_at(series, skip.get(i, ()))
+            refused_here = _readings_at(series, skip.get(i, ()))
+            rejected += refused_here
             if pts:
                 points.extend(pts)
+                readings = series.reading_count() - refused_here
+                stored += readings
                 devices.append(
                     DeviceSeen(
                         series.device,
@@ -256,11 +264,11 @@ class Ingest:
                         batch.gw,
                         set(series.values),
                         max(p.ts_ms for p in pts),
-                        sum(_metric_count(p) for p in pts),
+                        readings,
                     )
                 )
         self.metrics.points_in += len(points)
-        item = _Accepted(topic, batch, points, rejected, devices)
+        item = _Accepted(topic, batch, points, rejected, devices, stored)
         if not points:
             # Nothing storable: every reading went to the dead-letter store. Acknowledge
             # as rejected so the gateway does not resend it forever.
@@ -401,7 +409,7 @@ class Ingest:
         if refused:
             await self._dead_letter_refused(group, refused)
         # the hours these points touched get their roll-ups recomputed (late data too)
-        await rollup.mark(self.db, (p for item in group for p in item.points))
+        await self.marks.mark(p for item in group for p in item.points)
         await self._finish(group)
 
     async def _dead_letter_refused(self, group: list[_Accepted], refused: list[Refused]) -> None:
@@ -418,6 +426,7 @@ class Ingest:
                     continue
                 self.metrics.rejects["store_refused"] += 1
                 item.rejected += _metric_count(p)
+                item.stored -= _metric_count(p)
                 await self.dead.put(
                     str(item.topic),
                     encode(point_batch(item.batch, p)),
@@ -471,9 +480,9 @@ class Ingest:
                 by_gateway[item.batch.gw].append(item.batch.seq)
             for gw, seqs in sorted(by_gateway.items()):
                 await completeness.advance(s, gw, seqs, lock=not self.db.is_sqlite)
+            devices = [d for item in fresh for d in item.devices]
+            await self.registry.seen((item.batch.gw for item in group), devices, s)
         self.metrics.batches_written += len(group)
-        devices = [d for item in fresh for d in item.devices]
-        await self.registry.seen((item.batch.gw for item in group), devices)
         now = self.clock()
         for item in group:
             self.metrics.queue_lag_s = time.monotonic() - item.received
@@ -481,7 +490,7 @@ class Ingest:
                 self.metrics.lag_s = max(0.0, now - item.batch.sent / 1000)
         by_topic: dict[Topic, list[AckEntry]] = defaultdict(list)
         for item in group:
-            stored = sum(_metric_count(p) for p in item.points)
+            stored = item.stored
             status = "stored" if not item.rejected else ("partial" if stored else "rejected")
             by_topic[item.topic].append(
                 AckEntry(

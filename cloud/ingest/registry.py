@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
 from cloud.db.upsert import upsert
@@ -88,11 +89,26 @@ class Registry:
                 g.death_session = death.session
                 g.last_death_at = utcnow()
 
-    async def seen(self, gateways: Iterable[str], devices: Iterable[DeviceSeen]) -> None:
+    async def seen(
+        self,
+        gateways: Iterable[str],
+        devices: Iterable[DeviceSeen],
+        session: AsyncSession | None = None,
+    ) -> None:
         """Record that data arrived: gateways' last seen, devices learned and updated.
 
         One query loads every device of the group; new ones are inserted in one statement.
+        With ``session``, inside the caller's transaction.
         """
+        if session is None:
+            async with self.db.transaction() as s:
+                await self._seen(s, gateways, devices)
+        else:
+            await self._seen(session, gateways, devices)
+
+    async def _seen(
+        self, s: AsyncSession, gateways: Iterable[str], devices: Iterable[DeviceSeen]
+    ) -> None:
         now = utcnow()
         gw_ids = sorted(set(gateways))
         merged: dict[str, DeviceSeen] = {}
@@ -108,46 +124,42 @@ class Registry:
                 prev.metrics |= d.metrics
                 prev.last_ms = max(prev.last_ms, d.last_ms)
                 prev.readings += d.readings
-        async with self.db.transaction() as s:
-            if gw_ids:
-                await s.execute(
-                    update(Gateway).where(Gateway.id.in_(gw_ids)).values(last_seen_at=now)
-                )
-            if not merged:
-                return
-            ids = sorted(merged)
-            existing = {
-                d.id: d
-                for d in (await s.execute(select(Device).where(Device.id.in_(ids)))).scalars()
+        if gw_ids:
+            await s.execute(update(Gateway).where(Gateway.id.in_(gw_ids)).values(last_seen_at=now))
+        if not merged:
+            return
+        ids = sorted(merged)
+        existing = {
+            d.id: d for d in (await s.execute(select(Device).where(Device.id.in_(ids)))).scalars()
+        }
+        new_rows = [
+            {
+                "id": d.device,
+                "county": d.county,
+                "kind": d.kind,
+                "site": d.site,
+                "gateway_id": d.gateway,
+                "metrics": sorted(d.metrics),
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "last_reading_ms": d.last_ms,
+                "readings": d.readings,
             }
-            new_rows = [
-                {
-                    "id": d.device,
-                    "county": d.county,
-                    "kind": d.kind,
-                    "site": d.site,
-                    "gateway_id": d.gateway,
-                    "metrics": sorted(d.metrics),
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                    "last_reading_ms": d.last_ms,
-                    "readings": d.readings,
-                }
-                for d in (merged[i] for i in ids)
-                if d.device not in existing
-            ]
-            if new_rows:
-                # another worker may insert the same device meanwhile: keep its row
-                await upsert(s, Device, new_rows, keys=("id",), update=("last_seen_at",))
-            for device_id, row in existing.items():
-                d = merged[device_id]
-                row.gateway_id = d.gateway
-                row.last_seen_at = now
-                row.last_reading_ms = max(row.last_reading_ms, d.last_ms)
-                row.readings = row.readings + d.readings
-                metrics = sorted(set(row.metrics) | d.metrics)
-                if metrics != list(row.metrics):
-                    row.metrics = metrics
+            for d in (merged[i] for i in ids)
+            if d.device not in existing
+        ]
+        if new_rows:
+            # another worker may insert the same device meanwhile: keep its row
+            await upsert(s, Device, new_rows, keys=("id",), update=("last_seen_at",))
+        for device_id, row in existing.items():
+            d = merged[device_id]
+            row.gateway_id = d.gateway
+            row.last_seen_at = now
+            row.last_reading_ms = max(row.last_reading_ms, d.last_ms)
+            row.readings = row.readings + d.readings
+            metrics = sorted(set(row.metrics) | d.metrics)
+            if metrics != list(row.metrics):
+                row.metrics = metrics
 
 
 def ms_to_dt(ms: int) -> datetime:

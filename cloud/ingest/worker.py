@@ -67,7 +67,14 @@ class IngestWorker:
         self.rollup_interval_s = rollup_interval_s
         self.rollups = RollupJob(db, tsdb, settle_s=rollup_settle_s)
         self._client: aiomqtt.Client | None = None
-        self.ingest = Ingest(db, tsdb, self._publish, **ingest_options)  # type: ignore[arg-type]
+        self.ingest = Ingest(
+            db,
+            tsdb,
+            self._publish,
+            # re-mark an hour at most every 10 s, always well inside the job's settle time
+            remark_after_s=min(10.0, rollup_settle_s / 2) if rollup_interval_s > 0 else 0.0,
+            **ingest_options,  # type: ignore[arg-type]
+        )
         self.connected = asyncio.Event()
 
     async def _publish(self, topic: str, payload: bytes) -> None:

@@ -41,7 +41,30 @@ def point_line(p: Point) -> str:
 
 
 def lines(points: Iterable[Point]) -> str:
-    return "\n".join(point_line(p) for p in points)
+    """Many points: the same as joining :func:`point_line`, with each series' escaped
+    measurement and tags, and each field key, escaped once."""
+    series: dict[tuple[str, str, str, str], str] = {}
+    keys: dict[str, str] = {}
+    out = []
+    for p in points:
+        skey = (p.measurement, p.device, p.county, p.site)
+        head = series.get(skey)
+        if head is None:
+            head = point_line(Point(*skey, 0, {"x": 0.0})).rsplit(" ", 2)[0]
+            series[skey] = head
+        if not p.fields:
+            raise ValueError(f"point of {p.device} at {p.ts_ms} has no fields")
+        fields = []
+        for k in sorted(p.fields):
+            ek = keys.get(k)
+            if ek is None:
+                ek = keys[k] = escape_key(k)
+            v = p.fields[k]
+            if not math.isfinite(v):
+                raise ValueError(f"non-finite value {v!r} cannot be stored")
+            fields.append(f"{ek}={float(v)!r}")
+        out.append(f"{head} {','.join(fields)} {p.ts_ms}")
+    return "\n".join(out)
 
 
 def quote_ident(name: str) -> str:

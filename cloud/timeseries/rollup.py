@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -59,6 +60,38 @@ async def mark(db: Database, points: Iterable[Point]) -> int:
                 update=("marked_at",),
             )
     return len(rows)
+
+
+class Marker:
+    """Marks hours for recomputation, skipping an hour this process marked less than
+    ``remark_after_s`` ago. Safe while ``remark_after_s`` < the job's ``settle_s``: the
+    job only takes a mark at least ``settle_s`` old, so a skipped re-mark is never
+    older than the data it stands for by more than the job waits."""
+
+    def __init__(self, db: Database, remark_after_s: float = 0.0) -> None:
+        self.db = db
+        self.remark_after_s = remark_after_s
+        self._recent: dict[tuple[str, str, int], float] = {}
+
+    async def mark(self, points: Iterable[Point]) -> int:
+        if self.remark_after_s <= 0:
+            return await mark(self.db, points)
+        now = time.monotonic()
+        if len(self._recent) > 100_000:
+            self._recent = {k: t for k, t in self._recent.items() if now - t < self.remark_after_s}
+        fresh = []
+        keys = set()
+        for p in points:
+            key = (p.measurement, p.device, p.ts_ms // HOUR_MS * HOUR_MS)
+            if key in keys:
+                continue
+            keys.add(key)
+            t = self._recent.get(key)
+            if t is None or now - t >= self.remark_after_s:
+                fresh.append(p)
+        for p in fresh:
+            self._recent[(p.measurement, p.device, p.ts_ms // HOUR_MS * HOUR_MS)] = now
+        return await mark(self.db, fresh)
 
 
 async def recompute_hour(
