@@ -151,6 +151,20 @@ class AclTopicPlugin(BaseTopicPlugin):
         return allowed
 
 
+class _SnapshotDict(dict):  # type: ignore[type-arg]
+    """amqtt iterates its subscription table with awaits inside the loop (the ACL check
+    of every receiver), so a client subscribing meanwhile raised "dictionary changed
+    size during iteration" and killed the broker's broadcast task. Iterating a
+    snapshot makes that safe; a subscription added mid-broadcast gets the next message.
+    """
+
+    def items(self):  # type: ignore[no-untyped-def, override]
+        return list(super().items())
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(super().keys()))
+
+
 async def start_broker(host: str, port: int, access_dir: Path) -> Broker:
     """Start amqtt on host:port, enforcing the passwd/acl files in ``access_dir``."""
     here = __name__
@@ -164,5 +178,6 @@ async def start_broker(host: str, port: int, access_dir: Path) -> Broker:
         },
     }
     broker = Broker(config)
+    broker._subscriptions = _SnapshotDict()  # see _SnapshotDict
     await broker.start()
     return broker
