@@ -32,6 +32,14 @@ def _chaos(args: argparse.Namespace) -> int:
     return 0 if result["goal_met"] else 1
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    from bench.ingest import run
+
+    result = run(short=args.short)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0 if result["goal_met"] else 1
+
+
 def _vision(args: argparse.Namespace) -> int:
     from bench.vision import run
 
@@ -58,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--kills", type=int, default=5, help="gateway kill -9s (5)")
     c.add_argument("--phase-samples", type=int, default=100, help="samples between faults (100)")
     c.set_defaults(handler=_chaos)
+    i = kinds.add_parser(
+        "ingest",
+        help="cloud ingest: raw InfluxDB baseline, 200 gateways end to end, p99 to queryable, "
+        "connection storm, API req/s",
+    )
+    i.add_argument("--short", action="store_true", help="a few minutes, 200-session storm")
+    i.set_defaults(handler=_ingest)
     v = kinds.add_parser(
         "vision",
         help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "
