@@ -79,6 +79,21 @@ def parse_lot(text: str) -> str | None:
     return text if _LOT_TEXT.match(text) else None
 
 
+def _plausible_quad(quad: np.ndarray, h: int, w: int) -> bool:
+    """A QR code seen from above: four near-equal sides, near-equal diagonals,
+    smaller than half the frame."""
+    if quad.shape != (4, 2):
+        return False
+    sides = np.linalg.norm(quad - np.roll(quad, 1, axis=0), axis=1)
+    diagonals = np.linalg.norm(quad[:2] - quad[2:], axis=1)
+    return bool(
+        sides.min() > 8
+        and sides.max() < 1.5 * sides.min()
+        and diagonals.max() < 1.3 * diagonals.min()
+        and sides.max() < 0.5 * min(h, w)
+    )
+
+
 def read_lot(gray: np.ndarray) -> tuple[str | None, np.ndarray | None]:
     """(lot id, QR quad) from the lot QR code. The code is found on a reduced copy
     (a quarter, then a half, then full size) and decoded from a crop at full
@@ -95,6 +110,8 @@ def read_lot(gray: np.ndarray) -> tuple[str | None, np.ndarray | None]:
         if not found or points is None:
             continue
         quad = points.reshape(-1, 2) / scale
+        if not _plausible_quad(quad, h, w):
+            continue  # the detector's corners are garbage at times (seen at 0.25)
         x0, y0 = quad.min(axis=0)
         x1, y1 = quad.max(axis=0)
         m = 0.2 * float(max(x1 - x0, y1 - y0)) + 8

@@ -46,6 +46,8 @@ def flatten(img: np.ndarray, exclude: np.ndarray | None = None, step: int = 8) -
     usable = np.ones(small.shape[:2], bool)
     if exclude is not None:
         usable &= exclude[::step, ::step] == 0
+        if usable.mean() < 0.25:  # exclusions that big are wrong: fit the whole frame
+            usable[:] = True
     ref = np.median(ch[usable], axis=0)
     dist = np.abs(ch - ref).sum(axis=2)
     bright = small.sum(axis=2)
