@@ -48,7 +48,10 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
                             seen[site.county] = temps[0]["value"]
             except httpx.TransportError:
                 continue
-        assert set(seen) == {s.county for s in DEMO_SITES}, f"live data only from {seen}"
+        if set(seen) != {s.county for s in DEMO_SITES}:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=30)
+            raise AssertionError(f"live data only from {seen}; demo output:\n{out[-6000:]}")
         # a county admin of Mangshi sees Mangshi, and not Longchuan
         r = httpx.post(
             f"{api}/api/v1/auth/token",
@@ -67,7 +70,12 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
             ).status_code
             == 404
         )
-        out, _ = proc.communicate(timeout=40)
+        try:
+            out, _ = proc.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            raise AssertionError(f"demo did not exit after --duration 20:\n{out[-6000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
