@@ -391,6 +391,15 @@ class Ingest:
                 npoints += len(item.points)
             try:
                 await self._write_group(group)
+            except Exception:
+                # Not the data: the relational store or the broker (publishing the acks)
+                # failed. Nothing more is acknowledged, the gateways resend, the writer
+                # carries on with the next group.
+                self.metrics.write_errors += 1
+                log.exception(
+                    "writing or acknowledging %d batches failed; they stay unacknowledged",
+                    len(group),
+                )
             finally:
                 self._queued_points -= npoints
                 self.metrics.queued_points = self._queued_points

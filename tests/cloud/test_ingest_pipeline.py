@@ -260,3 +260,28 @@ async def test_queue_bound_sheds_without_acknowledging(env, monkeypatch) -> None
     blocked.set()
     await ingest.drained()
     assert [e.seq for e in acks.entries()] == [6]
+
+
+async def test_writer_survives_a_failed_ack(env) -> None:
+    """The broker gone while acknowledging: that group stays unacknowledged (the
+    gateway resends it), and the writer carries on with the next one."""
+    ingest, db, ts, acks = env
+    real = ingest.publish
+    calls = {"n": 0}
+
+    async def flaky(topic: str, payload: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("not connected to the broker")
+        await real(topic, payload)
+
+    ingest.publish = flaky
+    await ingest.handle(TOPIC, batch_bytes(GW, 1))
+    await asyncio.wait_for(ingest.drained(), 10)
+    await ingest.handle(TOPIC, batch_bytes(GW, 2, room="room-2"))
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert [e.seq for e in acks.entries()] == [2]
+    assert ingest.metrics.write_errors == 1
+    await ingest.handle(TOPIC, batch_bytes(GW, 1))  # the resend: written again, acknowledged
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert [e.seq for e in acks.entries()] == [2, 1]
