@@ -203,6 +203,12 @@ class GatewayProcess:
         await self._finish()
         self.result.gateway_kills += 1
 
+    async def kill_if_running(self) -> None:
+        """Never leave the child behind, whatever ended the run."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self._finish()
+
     async def terminate(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
@@ -291,6 +297,7 @@ async def run_chaos(
         assert sim.port is not None
         gateway_yaml(config, state, proxy.port, sim.port, gw_pw)
         gw = GatewayProcess(config, result, root)
+        stack.push_async_callback(gw.kill_if_running)
 
         async def kill_gateway() -> None:
             await gw.kill9()

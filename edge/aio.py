@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+log = logging.getLogger(__name__)
 
 
 async def wait_event(event: asyncio.Event, limit_s: float | None) -> bool:
@@ -22,9 +25,18 @@ async def wait_event(event: asyncio.Event, limit_s: float | None) -> bool:
     return event.is_set()
 
 
-async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait until every one has finished (errors are theirs to log)."""
+async def cancel_all(
+    tasks: list[asyncio.Task[None]], within_s: float | None = None
+) -> set[asyncio.Task[None]]:
+    """Cancel ``tasks`` and wait until they have finished, at most ``within_s`` seconds
+    (None: no limit). Returns the tasks still running then (a library that swallowed the
+    cancellation); the caller logs them and moves on rather than hang a shutdown."""
     for task in tasks:
         task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    if not tasks:
+        return set()
+    _, pending = await asyncio.wait(tasks, timeout=within_s)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("task %s ended with %r", task.get_name(), task.exception())
+    return pending

@@ -119,7 +119,8 @@ class BufferCounters:
 class _Incoming:
     samples: list[tuple[Sample, int, int, bool, float]] = field(default_factory=list)
     events: list[EventMessage] = field(default_factory=list)
-    cuts: list[tuple[DataBatch, bytes, list[int]]] = field(default_factory=list)
+    #: A batch cut was asked for (the batch timer, a flush at shutdown).
+    cut: bool = False
 
 
 def sample_body(sample: Sample) -> bytes:
@@ -188,7 +189,9 @@ class Buffer:
         self._items: OrderedDict[str, PendingBatch] = OrderedDict()
         self._events: OrderedDict[str, PendingEvent] = OrderedDict()
         self._bytes = 0
-        self._batched_ids: list[int] = []
+        self._batched_ids: list[int] = []  # writer thread only, like the batcher
+        self._cut_batches: list[NewBatch] = []  # cut, not stored yet (writer thread)
+        self._first_unbatched: int | None = None
         self._held: list[SampleRow] = []
         self._incoming = _Incoming()
         self._deferred = Work()  # acks and drops, written with the next commit
@@ -239,8 +242,8 @@ class Buffer:
             )
         for event_id, ts_ms, payload in await self._run(store.events):
             self._events[event_id] = PendingEvent(event_id, ts_ms, payload)
-        for row in await self._run(store.samples, False):
-            self._feed(sample_from_row(row, row.ts_ms), row.id)
+        unbatched = await self._run(store.samples, False)
+        await self._stored(await self._run(self._reload, unbatched))
         self._held = await self._run(store.samples, True)
         self.counters.held = len(self._held)
         if self._items or self._events or self._batched_ids or self._held:
@@ -249,7 +252,7 @@ class Buffer:
                 self.path,
                 len(self._items),
                 len(self._events),
-                len(self._batched_ids),
+                len(unbatched),
                 len(self._held),
             )
         self._writer = asyncio.create_task(self._write_loop(), name="buffer-writer")
@@ -288,21 +291,8 @@ class Buffer:
         self._urgent.set()
 
     def cut(self) -> None:
-        """Cut what is taken into a batch (stored by the next commit)."""
-        batch = self.batcher.cut()
-        ids, self._batched_ids = self._batched_ids, []
-        if batch is None:
-            return
-        payload = encode(batch)
-        if len(payload) > DEFAULT_LIMITS.max_payload_bytes:
-            log.error(
-                "batch %s is %d bytes, over the %d-byte limit: the cloud will refuse it; "
-                "lower batch.interval_s or the number of devices per gateway",
-                batch.id,
-                len(payload),
-                DEFAULT_LIMITS.max_payload_bytes,
-            )
-        self._incoming.cuts.append((batch, payload, ids))
+        """Cut what is taken into a batch (built and stored by the next commit round)."""
+        self._incoming.cut = True
         self._wake.set()
         self._urgent.set()
 
@@ -317,11 +307,6 @@ class Buffer:
         await fut
 
     # ------------------------------------------------------------ the writer
-
-    def _feed(self, sample: Sample, sample_id: int) -> None:
-        self._batched_ids.append(sample_id)
-        if self.batcher.add(sample):
-            self.cut()
 
     def _index(self, item: PendingBatch) -> None:
         self._items[item.id] = item
@@ -355,54 +340,36 @@ class Buffer:
         work, self._deferred = self._deferred, Work()
         trusted = self.clock.trusted()
         self._trusted = trusted
-        rows: list[tuple[Sample, int, int, bool, float]] = []
+        fresh: list[tuple[Sample, int, int, int, bool, float]] = []
         for sample, wall, mono, was_trusted, handed in incoming.samples:
             sid = self._next_id
             self._next_id += 1
             held = not was_trusted
-            work.samples.append(
-                (
-                    sid,
-                    sample.ts_ms if not held else wall,
-                    mono,
-                    self._boot_no,
-                    int(held),
-                    sample_body(sample),
-                )
-            )
-            rows.append((sample, sid, mono, held, handed))
+            fresh.append((sample, sid, sample.ts_ms if not held else wall, mono, held, handed))
         for ev in incoming.events:
             work.events.append((ev.id, ev.ts, encode(ev)))
-        for batch, payload, ids in incoming.cuts:
-            t_min = min(s.t0 for s in batch.series)
-            work.batches.append(
-                NewBatch(batch.id, batch.seq, now_ms(), t_min, batch.reading_count(), payload, ids)
-            )
         released = self._release_held(work, trusted) if self._held else []
         good = self.clock.mark_good()
         if good is not None:
             work.meta["last_good_ms"] = good
-        if not work.empty():
-            try:
-                await self._run(self._store.commit, work)
-            except (sqlite3.Error, OSError) as exc:
-                # nothing of this round is taken; give it back and retry in a second
-                log.error(
-                    "buffer %s: commit failed (%s); retrying in %.0f s. Check the disk "
-                    "(space, permissions, a read-only remount after SD card errors)",
-                    self.path,
-                    exc,
-                    COMMIT_RETRY_S,
-                )
-                self._requeue(incoming, waiters, work)
-                self._wake.set()
-                await asyncio.sleep(COMMIT_RETRY_S)
-                return
-            self.counters.commits += 1
-        done = time.perf_counter()
+        try:
+            committed, new = await self._run(self._write_round, work, fresh, released, incoming.cut)
+        except (sqlite3.Error, OSError) as exc:
+            # nothing of this round is taken; give it back and retry in a second
+            log.error(
+                "buffer %s: commit failed (%s); retrying in %.0f s. Check the disk "
+                "(space, permissions, a read-only remount after SD card errors)",
+                self.path,
+                exc,
+                COMMIT_RETRY_S,
+            )
+            self._requeue(incoming, waiters, work)
+            self._wake.set()
+            await asyncio.sleep(COMMIT_RETRY_S)
+            return
         taken: list[Sample] = []
-        for sample, sid, mono, held, handed in rows:
-            self.commit_latency_ms.append((done - handed) * 1000)
+        for sample, sid, _ts, mono, held, handed in fresh:
+            self.commit_latency_ms.append((committed - handed) * 1000)
             self.counters.taken_samples += 1
             self.counters.taken += sum(1 for v in sample.values.values() if v is not None)
             taken.append(sample)
@@ -411,32 +378,115 @@ class Buffer:
                     SampleRow(sid, sample.ts_ms, mono, self._boot_no, True, sample_body(sample))
                 )
                 self.counters.held += 1
-            else:
-                self._feed(sample, sid)
-        for sample, sid in released:
-            self._feed(sample, sid)
         for ev in incoming.events:
             self._events[ev.id] = PendingEvent(ev.id, ev.ts, encode(ev))
         if incoming.events:
             self._events_changed.set()
-        for b in work.batches:
-            self._index(PendingBatch(b.id, b.seq, b.readings, len(b.payload), b.t_min, live=True))
-            self.counters.batches += 1
-        if work.batches:
-            self._changed.set()
-            await self._enforce_bounds()
+        await self._stored(new)
         if self.on_taken is not None and taken:
             self.on_taken(taken)
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
 
+    async def _stored(self, new: list[NewBatch]) -> None:
+        """Index batches the writer thread stored; enforce the bounds."""
+        for b in new:
+            self._index(PendingBatch(b.id, b.seq, b.readings, len(b.payload), b.t_min, live=True))
+            self.counters.batches += 1
+        if new:
+            self._changed.set()
+            await self._enforce_bounds()
+
+    # -------------------------------------------------- in the writer thread
+
+    def _write_round(
+        self,
+        work: Work,
+        fresh: list[tuple[Sample, int, int, int, bool, float]],
+        released: list[tuple[Sample, int]],
+        cut: bool,
+    ) -> tuple[float, list[NewBatch]]:
+        """One group commit (the fsync that makes the samples taken), then batching.
+
+        Runs in the writer thread, so building and encoding batches never stalls the
+        event loop (and the Modbus polls on it)."""
+        assert self._store is not None
+        work.samples = [
+            (sid, ts, mono, self._boot_no, int(held), sample_body(sample))
+            for sample, sid, ts, mono, held, _handed in fresh
+        ]
+        if not work.empty():
+            self._store.commit(work)
+            self.counters.commits += 1
+        committed = time.perf_counter()
+        for sample, sid, _ts, _mono, held, _handed in fresh:
+            if not held:
+                self._feed(sample, sid)
+        for sample, sid in released:
+            self._feed(sample, sid)
+        if cut:
+            self._cut_into_pending()
+        return committed, self._store_cut_batches()
+
+    def _store_cut_batches(self) -> list[NewBatch]:
+        """Store the batches cut so far (one transaction); on failure keep them for the next."""
+        new, self._cut_batches = self._cut_batches, []
+        if not new:
+            return []
+        assert self._store is not None
+        try:
+            self._store.commit(Work(batches=new))
+        except (sqlite3.Error, OSError) as exc:
+            log.error(
+                "buffer %s: storing %d batch(es) failed (%s); retrying", self.path, len(new), exc
+            )
+            self._cut_batches[:0] = new
+            return []
+        self.counters.commits += 1
+        self._first_unbatched = self.batcher.first_ts()
+        return new
+
+    def _feed(self, sample: Sample, sample_id: int) -> None:
+        self._batched_ids.append(sample_id)
+        if self.batcher.add(sample):
+            self._cut_into_pending()
+        if self._first_unbatched is None:
+            self._first_unbatched = sample.ts_ms
+
+    def _cut_into_pending(self) -> None:
+        batch = self.batcher.cut()
+        ids, self._batched_ids = self._batched_ids, []
+        self._first_unbatched = None
+        if batch is None:
+            return
+        payload = encode(batch)
+        if len(payload) > DEFAULT_LIMITS.max_payload_bytes:
+            log.error(
+                "batch %s is %d bytes, over the %d-byte limit: the cloud will refuse it; "
+                "lower batch.interval_s or the number of devices per gateway",
+                batch.id,
+                len(payload),
+                DEFAULT_LIMITS.max_payload_bytes,
+            )
+        t_min = min(s.t0 for s in batch.series)
+        self._cut_batches.append(
+            NewBatch(batch.id, batch.seq, now_ms(), t_min, batch.reading_count(), payload, ids)
+        )
+
+    def _reload(self, rows: list[SampleRow]) -> list[NewBatch]:
+        for row in rows:
+            self._feed(sample_from_row(row, row.ts_ms), row.id)
+        return self._store_cut_batches()
+
+    # ------------------------------------------------------------ on the loop
+
     def _requeue(
         self, incoming: _Incoming, waiters: list[asyncio.Future[None]], work: Work
     ) -> None:
         self._incoming.samples[:0] = incoming.samples
         self._incoming.events[:0] = incoming.events
-        self._incoming.cuts[:0] = incoming.cuts
+        self._incoming.cut = self._incoming.cut or incoming.cut
         self._flush_waiters[:0] = waiters
         self._deferred.acked_batches += work.acked_batches
         self._deferred.acked_events += work.acked_events
@@ -584,7 +634,7 @@ class Buffer:
         times = [i.t_min for i in self._items.values()]
         if self._held:
             times.append(min(r.ts_ms for r in self._held))
-        first = self.batcher.first_ts()
+        first = self._first_unbatched
         if first is not None:
             times.append(first)
         return min(times) if times else None

@@ -45,6 +45,8 @@ from protocol.messages import EventMessage, EventType, InventoryItem, Severity
 log = logging.getLogger(__name__)
 
 MAX_REGISTERS_PER_REQUEST = 125
+#: How long stop() waits for the pollers to finish after cancelling them, s.
+STOP_GRACE_S = 2.0
 #: Legacy names of the 32-bit byte orders.
 WORD_ORDERS = {"big": "ABCD", "little": "CDAB"}
 MAX_BITS_PER_REQUEST = 2000
@@ -58,6 +60,21 @@ def now_ms() -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Field:
+    """One register spec compiled for decoding: where it sits in its block and how to read it."""
+
+    metric: str
+    at: int  # offset in the block
+    kind: str
+    order: str  # ABCD..DCBA for 32-bit types
+    scale: float
+    offset: float
+    decimals: int | None
+    #: A 16-bit or bit value used as it is (no scale, offset or rounding): the fast path.
+    plain: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReadBlock:
     """One Modbus request: ``count`` registers/bits of ``function`` from ``address``."""
 
@@ -65,6 +82,24 @@ class ReadBlock:
     address: int
     count: int
     specs: tuple[RegisterSpec, ...]
+    fields: tuple[Field, ...] = ()
+
+
+def compile_block(function: str, start: int, end: int, members: list[RegisterSpec]) -> ReadBlock:
+    fields = tuple(
+        Field(
+            spec.metric,
+            spec.address - start,
+            spec.value_type,
+            WORD_ORDERS.get(spec.word_order, spec.word_order),
+            spec.scale,
+            spec.offset,
+            spec.decimals,
+            plain=spec.width == 1 and (spec.scale, spec.offset, spec.decimals) == (1.0, 0.0, None),
+        )
+        for spec in members
+    )
+    return ReadBlock(function, start, end - start, tuple(members), fields)
 
 
 def plan_reads(specs: Sequence[RegisterSpec], max_gap: int = 0) -> list[ReadBlock]:
@@ -87,34 +122,34 @@ def plan_reads(specs: Sequence[RegisterSpec], max_gap: int = 0) -> list[ReadBloc
                 members.append(spec)
                 continue
             if members:
-                blocks.append(ReadBlock(function, start, end - start, tuple(members)))
+                blocks.append(compile_block(function, start, end, members))
             start, end, members = spec.address, spec_end, [spec]
         if members:
-            blocks.append(ReadBlock(function, start, end - start, tuple(members)))
+            blocks.append(compile_block(function, start, end, members))
     return blocks
 
 
 # ---------------------------------------------------------------------- decoding
 
+_FMT32 = {"int32": ">i", "uint32": ">I", "float32": ">f"}
 
-def decode_raw(spec: RegisterSpec, words: Sequence[int] | Sequence[bool]) -> float:
-    """The raw number of one register spec from its words (or its one bit)."""
-    kind = spec.value_type
+
+def raw_value(f: Field, data: Sequence[int] | Sequence[bool]) -> float:
+    """The raw number of one field from the block's words (or bits)."""
+    kind = f.kind
     if kind == "bool":
-        return 1.0 if words[0] else 0.0
-    regs = [int(w) & 0xFFFF for w in words[: spec.width]]
+        return 1.0 if data[f.at] else 0.0
+    word = int(data[f.at]) & 0xFFFF
     if kind == "uint16":
-        return float(regs[0])
+        return float(word)
     if kind == "int16":
-        return float(regs[0] - 0x10000 if regs[0] & 0x8000 else regs[0])
-    wire = struct.pack(">HH", regs[0], regs[1])  # the bytes in the order they came
-    order = WORD_ORDERS.get(spec.word_order, spec.word_order)
-    data = bytes(wire[order.index(letter)] for letter in "ABCD")
-    fmt = {"int32": ">i", "uint32": ">I", "float32": ">f"}[kind]
-    return float(struct.unpack(fmt, data)[0])
+        return float(word - 0x10000 if word & 0x8000 else word)
+    wire = struct.pack(">HH", word, int(data[f.at + 1]) & 0xFFFF)  # bytes in the order they came
+    value = bytes(wire[f.order.index(letter)] for letter in "ABCD")
+    return float(struct.unpack(_FMT32[kind], value)[0])
 
 
-def scale_value(spec: RegisterSpec, raw: float) -> float | None:
+def scale_value(spec: RegisterSpec | Field, raw: float) -> float | None:
     """``raw * scale + offset`` rounded to ``decimals``; None for NaN/inf (a sensor fault)."""
     value = raw * spec.scale + spec.offset
     if not math.isfinite(value):
@@ -125,10 +160,11 @@ def scale_value(spec: RegisterSpec, raw: float) -> float | None:
 
 
 def decode_block(block: ReadBlock, data: Sequence[int] | Sequence[bool]) -> dict[str, float | None]:
+    """Every metric of a block from the words (or bits) its request returned."""
     out: dict[str, float | None] = {}
-    for spec in block.specs:
-        at = spec.address - block.address
-        out[spec.metric] = scale_value(spec, decode_raw(spec, data[at : at + spec.width]))
+    for f in block.fields:
+        raw = raw_value(f, data)
+        out[f.metric] = raw if f.plain else scale_value(f, raw)
     return out
 
 
@@ -206,6 +242,9 @@ class HostPoller:
         self.skipped = 0  # polls skipped because the device is backing off
         self._lock = asyncio.Lock()  # one request at a time on the link (polls and writes)
         self._warned: set[tuple[str, int]] = set()
+        #: Set by stop(): the poll loop ends even if a library swallowed its cancellation
+        #: (Python 3.11's asyncio.wait_for does when the answer arrives at the same time).
+        self.stopped = False
 
     @property
     def label(self) -> str:
@@ -230,10 +269,13 @@ class HostPoller:
         from pymodbus.exceptions import ConnectionException, ModbusException
 
         async with self._lock:
+            if self.stopped:
+                raise asyncio.CancelledError(f"modbus link {self.label} is stopping")
             client = await self._connected_client()
             self.requests += 1
             try:
-                response = await asyncio.wait_for(call(client), timeout=self.host.timeout_s * 1.5)
+                # pymodbus's own timeout (timeout_s, retries=0) bounds the request
+                response = await call(client)
             except (ConnectionException, OSError) as exc:
                 self.close()  # a broken connection is reopened on the next request
                 raise ModbusReadError(f"{self.label} unit {unit}: {exc}") from None
@@ -349,7 +391,7 @@ class HostPoller:
         now = now_ms()
         due = [(now // iv + 1) * iv for iv in intervals]
         try:
-            while True:
+            while not self.stopped:
                 next_due = min(due)
                 wait = (next_due - now_ms()) / 1000
                 if wait > 0:
@@ -400,13 +442,25 @@ class ModbusDriver(Driver):
                     "and the path (ls /dev/serial/by-id/)"
                 )
         for poller in self.pollers:
+            poller.stopped = False
             self._tasks.append(asyncio.create_task(poller.run(sink), name=f"modbus {poller.label}"))
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        await cancel_all(tasks)
+        for task in tasks:
+            task.cancel()
         for poller in self.pollers:
-            poller.close()
+            poller.stopped = True
+            poller.close()  # closing the link also fails a request pymodbus still waits on
+        stuck = await cancel_all(tasks, STOP_GRACE_S)
+        if stuck:
+            # seen with pymodbus under load: a cancelled request that never returns
+            log.warning(
+                "modbus: %d poller(s) did not stop within %.0f s (%s); left behind",
+                len(stuck),
+                STOP_GRACE_S,
+                ", ".join(t.get_name() for t in stuck),
+            )
 
     async def write_coil(self, device: str, address: int, value: bool) -> None:
         """Write a coil of a configured device (local id), e.g. its alarm relay."""

@@ -159,3 +159,51 @@ async def test_rtu_serial_sample_config_is_valid(tmp_path: Path) -> None:
     cfg = rtu_config(tmp_path, "/dev/ttyUSB0", [room(0)], parity="E")
     assert cfg.modbus.hosts[0].label == "/dev/ttyUSB0@115200"
     await asyncio.sleep(0)
+
+
+class SwallowingClient:
+    """A client whose request swallows a cancellation, as Python 3.11's asyncio.wait_for
+    inside pymodbus does when the answer arrives in the same instant."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def connect(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+    async def read_holding_registers(self, address: int, count: int, device_id: int) -> Any:
+        self.reads += 1
+        try:
+            await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            pass  # the bug being played: the cancellation is lost
+        return type("R", (), {"isError": lambda self: False, "registers": [0] * count})()
+
+
+async def test_stop_ends_a_poller_whose_library_swallowed_the_cancel(tmp_path: Path) -> None:
+    client = SwallowingClient()
+    config = parse_config(
+        {
+            "gateway": {"id": "tcp-gw", "county": "533103", "state_dir": str(tmp_path)},
+            "mqtt": {"url": "mqtt://127.0.0.1:1883"},
+            "modbus": {"hosts": [{"host": "127.0.0.1", "devices": [
+                {"id": f"d{i}", "unit": 1, "poll_interval_s": 0.01,
+                 "registers": [{"metric": "t", "address": 0}]} for i in range(5)]}]},
+        }
+    )  # fmt: skip
+    driver = ModbusDriver(config, client_factory=lambda host: client)
+    await driver.start(ListSink())
+    await wait_for(lambda: client.reads > 20, 5, "polling")
+    started = time.monotonic()
+    tasks = list(driver._tasks)
+    await driver.stop()
+    assert time.monotonic() - started < 1.0
+    assert all(t.done() for t in tasks)
+    reads = client.reads
+    await asyncio.sleep(0.1)
+    assert client.reads == reads  # nothing polls after stop
