@@ -436,7 +436,7 @@ class Buffer:
             return []
         assert self._store is not None
         try:
-            self._store.commit(Work(batches=new))
+            self._store.commit(Work(batches=new), durable=False)
         except (sqlite3.Error, OSError) as exc:
             log.error(
                 "buffer %s: storing %d batch(es) failed (%s); retrying", self.path, len(new), exc
