@@ -14,6 +14,9 @@ name               what it does
                    config file is replaced atomically.
 ``restart-driver`` ``args.driver``: stop and start one driver (``modbus``)
 ``buffer-stats``   depth, oldest reading, bytes, counters of the buffer
+``set-lot``        ``args.camera``, ``args.lot``: the lot id a camera stamps on
+                   its inspections (wins over the QR code; null clears it)
+``inspect``        ``args.camera``: inspect now (as its trigger would)
 =================  ==========================================================
 
 Expired commands are answered ``expired`` and not run (see the session).
@@ -62,6 +65,8 @@ class Commands:
             "set-config": self.set_config,
             "restart-driver": self.restart_driver,
             "buffer-stats": self.buffer_stats,
+            "set-lot": self.set_lot,
+            "inspect": self.inspect,
         }
 
     async def __call__(self, cmd: CommandMessage) -> CommandAck:
@@ -125,3 +130,28 @@ class Commands:
 
     async def buffer_stats(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.gateway.buffer_stats()
+
+    def _camera(self, args: dict[str, Any]) -> Any:
+        from edge.drivers.camera import CameraDriver
+
+        cams = {d.config.local_id: d for d in self.gateway.drivers if isinstance(d, CameraDriver)}
+        name = args.get("camera")
+        if name not in cams:
+            raise CommandFailed(
+                "rejected", f"args.camera: {name!r} is not a camera of this gateway; one of "
+                f"{sorted(cams)}",
+            )  # fmt: skip
+        return cams[name]
+
+    async def set_lot(self, args: dict[str, Any]) -> dict[str, Any]:
+        cam = self._camera(args)
+        lot = args.get("lot")
+        if lot is not None and (not isinstance(lot, str) or not 0 < len(lot) <= 64):
+            raise CommandFailed("rejected", "args.lot: give 1-64 characters, or null to clear")
+        cam.set_lot(lot)
+        return {"camera": cam.config.local_id, "lot": lot}
+
+    async def inspect(self, args: dict[str, Any]) -> dict[str, Any]:
+        cam = self._camera(args)
+        cam.trigger()
+        return {"camera": cam.config.local_id, "triggered": True}

@@ -353,6 +353,30 @@ class GatewaySection(_Model):
     state_dir: Path = Path("var/edge")
 
 
+class CameraTrigger(_Model):
+    """Inspect when ``metric`` of Modbus device ``device`` goes from off to on (a
+    tray-present switch or a conveyor's lot sensor wired to a discrete input)."""
+
+    device: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$")]
+    metric: MetricName
+    edge: Literal["rising", "falling"] = "rising"
+
+
+class CameraSpec(_Model):
+    """A camera read by the gateway (the driver: edge/drivers/camera.py; the vision
+    programs: edge/vision/). It inspects every ``interval_s`` and on its trigger."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$")]
+    #: a V4L2 index ("0"), an RTSP URL, or a folder of images
+    source: Annotated[str, Field(min_length=1, max_length=500)]
+    program: Literal["coffee", "fruit"] = "coffee"
+    interval_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    lot: Annotated[str, Field(max_length=64)] | None = None
+    originals_dir: Path | None = None
+    keep_originals_s: Annotated[float, Field(ge=0)] = 7 * 86_400.0
+    trigger: CameraTrigger | None = None
+
+
 class GatewayConfig(_Model):
     gateway: GatewaySection
     mqtt: MqttConfig
@@ -362,6 +386,7 @@ class GatewayConfig(_Model):
     modbus: ModbusConfig = ModbusConfig()
     ble: BleConfig = BleConfig()
     rules: list[RuleConfig] = []
+    cameras: list[CameraSpec] = []
     #: Publish a health message this often, s.
     health_interval_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
 
@@ -374,6 +399,18 @@ class GatewayConfig(_Model):
                 if dev.id in seen:
                     raise ValueError(f"{where}: {dev.id!r} is already used at {seen[dev.id]}")
                 seen[dev.id] = where
+        cameras: dict[str, str] = {}
+        for c, cam in enumerate(self.cameras):
+            where = f"cameras[{c}].id"
+            used = seen.get(cam.id) or cameras.get(cam.id)
+            if used:
+                raise ValueError(f"{where}: {cam.id!r} is already used at {used}")
+            cameras[cam.id] = where
+            if cam.trigger is not None and cam.trigger.device not in seen:
+                raise ValueError(
+                    f"cameras[{c}].trigger.device: {cam.trigger.device!r} is not a Modbus "
+                    "device of this gateway"
+                )
         names: set[str] = set()
         for r, rule in enumerate(self.rules):
             if rule.name in names:

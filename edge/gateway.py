@@ -26,6 +26,7 @@ import orjson
 
 from edge.aio import wait_event
 from edge.buffer import Buffer
+from edge.camera_triggers import CameraTriggers
 from edge.clock import Clock
 from edge.commands import Commands
 from edge.config import GatewayConfig
@@ -54,6 +55,10 @@ def default_drivers(config: GatewayConfig) -> list[Driver]:
         from edge.drivers.ble import BleDriver
 
         drivers.append(BleDriver(config))
+    if config.cameras:
+        from edge.drivers.camera import camera_driver
+
+        drivers.extend(camera_driver(config, spec) for spec in config.cameras)
     return drivers
 
 
@@ -91,6 +96,7 @@ class Gateway:
             commands=self.commands, health=self.health,
         )  # fmt: skip
         self.rules = RuleEngine(config, self.put_event, self.set_coil)
+        self.camera_triggers = CameraTriggers(config)
         self._started: list[Driver] = []
         self._cpu = CpuMeter()
         self._began = time.monotonic()
@@ -133,6 +139,7 @@ class Gateway:
         self.stats.readings += sum(1 for v in sample.values.values() if v is not None)
         self.buffer.put_sample(sample)
         self.rules.observe(sample)
+        self.camera_triggers.observe(sample, self.drivers)
 
     async def set_coil(self, device: str, address: int, value: bool) -> None:
         """Write a coil of a configured Modbus device (local id): a local alarm relay."""
@@ -283,6 +290,7 @@ class Gateway:
         self.config = new
         self.session.config = new
         self.rules = RuleEngine(new, self.put_event, self.set_coil)
+        self.camera_triggers = CameraTriggers(new)
         if self.config_path is not None:
             import yaml
 

@@ -56,6 +56,23 @@ class CameraConfig:
         return f"{self.gateway}.{self.local_id}"
 
 
+def camera_driver(config: Any, spec: Any) -> CameraDriver:
+    """The driver of one ``cameras[]`` entry of a gateway config (edge.config.CameraSpec)."""
+    state_dir = Path(config.gateway.state_dir)
+    return CameraDriver(
+        CameraConfig(
+            gateway=config.gateway.id,
+            local_id=spec.id,
+            source=spec.source,
+            program=spec.program,
+            interval_s=spec.interval_s,
+            lot=spec.lot,
+            originals_dir=spec.originals_dir or state_dir / "camera" / spec.id,
+            keep_originals_s=spec.keep_originals_s,
+        )
+    )
+
+
 class FolderSource:
     """Image files of a folder in name order, each once; bytes as they are on disk."""
 
