@@ -11,12 +11,11 @@ methods block (disk I/O, fsync): call them from a thread (``asyncio.to_thread``)
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from cloud.fsutil import write_atomic
 from cloud.settings import Settings
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -51,17 +50,7 @@ class LocalFileStore:
         if path.exists() and path.stat().st_size == len(data):
             return key  # same content, same key: already stored
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        write_atomic(path, data)
         return key
 
     def get(self, key: str) -> bytes:
@@ -76,14 +65,6 @@ class LocalFileStore:
                 "from a backup"
             )
         return data
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def files_for(settings: Settings) -> FileStore:

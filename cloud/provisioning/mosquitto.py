@@ -22,11 +22,11 @@ import logging
 import os
 import secrets
 import signal
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloud.fsutil import write_atomic
 from protocol.limits import DEFAULT_LIMITS
 from protocol.topics import GATEWAY_PUBLISHES, GATEWAY_SUBSCRIBES, PREFIX, Channel
 
@@ -154,25 +154,6 @@ def render_acl(accounts: Iterable[Account]) -> str:
 # -------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, text: str, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def write_files(
     directory: Path,
     accounts: Sequence[Account],
@@ -185,8 +166,8 @@ def write_files(
     passwd = directory / PASSWD_FILE
     acl = directory / ACL_FILE
     # ACL first: a new user only becomes able to connect once the passwd file names it.
-    _atomic_write(acl, render_acl(accounts), acl_mode)
-    _atomic_write(passwd, render_passwd(accounts), passwd_mode)
+    write_atomic(acl, render_acl(accounts).encode(), acl_mode)
+    write_atomic(passwd, render_passwd(accounts).encode(), passwd_mode)
     return passwd, acl
 
 

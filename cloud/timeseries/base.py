@@ -60,6 +60,19 @@ class Bucket:
     mkt: float | None = None
 
 
+def fold_quality(newest: dict[str, tuple[int, float]]) -> list[LatestValue]:
+    """Newest ``(ts_ms, value)`` per field -> LatestValues, each metric with its
+    ``{metric}__q`` flags when they belong to the same instant."""
+    out = []
+    for name, (ts, value) in sorted(newest.items()):
+        if name.endswith(QUALITY_SUFFIX):
+            continue
+        q = newest.get(name + QUALITY_SUFFIX)
+        quality = int(q[1]) if q is not None and q[0] == ts else 0
+        out.append(LatestValue(name, ts, value, quality))
+    return out
+
+
 class TimeSeriesStore(abc.ABC):
     """What ingest and the API need from a time-series database, and no more."""
 

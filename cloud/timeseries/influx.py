@@ -18,6 +18,7 @@ from cloud.timeseries.base import (
     Point,
     TimeSeriesError,
     TimeSeriesStore,
+    fold_quality,
 )
 from cloud.timeseries.lineprotocol import lines, quote_ident, quote_string
 from cloud.timeseries.windows import (
@@ -152,9 +153,8 @@ class InfluxStore(TimeSeriesStore):
         return series
 
     async def latest(self, measurement: str, device: str) -> list[LatestValue]:
-        # last(*) would return one row with one time; query each field's newest separately
-        # by selecting last() per field with its own time via GROUP BY-less subqueries is not
-        # in 1.x, so ask for the newest row, then the newest value of each field.
+        # last(*) returns one row with one time for all fields; each field's newest
+        # value has its own time, so ask for last() of each field (one request).
         keys = await self.query(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
         fields = [row[0] for s in keys for row in s.get("values", [])]
         if not fields:
@@ -170,14 +170,7 @@ class InfluxStore(TimeSeriesStore):
                 for ts, value in s.get("values", []):
                     if value is not None:
                         out[f] = (int(ts), float(value))
-        result = []
-        for name, (ts, value) in sorted(out.items()):
-            if name.endswith(QUALITY_SUFFIX):
-                continue
-            q = out.get(name + QUALITY_SUFFIX)
-            quality = int(q[1]) if q is not None and q[0] == ts else 0
-            result.append(LatestValue(name, ts, value, quality))
-        return result
+        return fold_quality(out)
 
     async def _multi(self, statements: str, *, db: str | None = "") -> list[list[dict[str, Any]]]:
         """Run ``;``-separated InfluxQL statements; return each one's ``series``."""

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cloud.timeseries.base import (
-    QUALITY_SUFFIX,
     Bucket,
     LatestValue,
     Point,
     TimeSeriesError,
     TimeSeriesStore,
+    fold_quality,
 )
 from cloud.timeseries.windows import (
     DAY_MS,
@@ -143,15 +143,7 @@ class SqliteStore(TimeSeriesStore):
             ).fetchall()
 
         rows = await self._run(_q)
-        values = {f: (ts, v) for f, ts, v in rows}
-        out = []
-        for name, (ts, value) in sorted(values.items()):
-            if name.endswith(QUALITY_SUFFIX):
-                continue
-            q = values.get(name + QUALITY_SUFFIX)
-            quality = int(q[1]) if q is not None and q[0] == ts else 0
-            out.append(LatestValue(name, ts, value, quality))
-        return out
+        return fold_quality({f: (ts, v) for f, ts, v in rows})
 
     async def aggregate(
         self,
