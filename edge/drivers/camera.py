@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.backoff import Backoff
 from edge.drivers.base import Driver, Sink
 from protocol.messages import AssetKind, EventMessage, EventType, InventoryItem, Severity
 
@@ -202,19 +202,18 @@ class CameraDriver(Driver):
     # -------------------------------------------------------------- loop
 
     async def _loop(self) -> None:
-        delay = self.config.backoff_min_s
+        backoff = Backoff(self.config.backoff_min_s, self.config.backoff_max_s)
         while True:
             try:
                 if self._state != "up":
                     await asyncio.to_thread(self.source.open)
                     self._set_state("up")
-                    delay = self.config.backoff_min_s
+                    backoff.reset()
                 await self._once()
             except SourceError as exc:
                 self._set_state("down", str(exc))
                 await asyncio.to_thread(self.source.close)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.config.backoff_max_s)
+                await asyncio.sleep(backoff.next())
                 continue
             await self._next_turn()
 
