@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from cloud.auth.principal import Role
-from cloud.timeseries.influx import InfluxStore
 from tests.support import influx
 from tests.support.api import HOME, ApiEnv, api_env
 
@@ -25,20 +24,13 @@ HOSTILE_DEVICES = [
 async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
     async with api_env("sqlite", tmp_path) as e:
         if request.param == "influx":
-            store = InfluxStore(influx.influx_url(), database=influx.unique_db())
-            await store.open()
-            # the same seed, on the real InfluxDB
-            from tests.support.api import seed_timeseries
+            async with influx.fresh_store() as store:
+                # the same seed, on the real InfluxDB
+                from tests.support.api import seed_timeseries
 
-            await seed_timeseries(store, raw=False)
-            e.app.state.tsdb = store
-            try:
+                await seed_timeseries(store, raw=False)
+                e.app.state.tsdb = store
                 yield e
-            finally:
-                from cloud.timeseries.lineprotocol import quote_ident
-
-                await store.query(f"DROP DATABASE {quote_ident(store.database)}", db=None)
-                await store.close()
         else:
             yield e
 

@@ -48,23 +48,21 @@ class Backend:
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     async with contextlib.AsyncExitStack() as stack:
         if request.param == "real":
-            from cloud.timeseries.influx import InfluxStore
-            from cloud.timeseries.lineprotocol import quote_ident
             from tests.support.mosquitto import start_broker
             from tests.support.postgres import fresh_database
 
             broker = start_broker(tmp_path / "broker")
             stack.callback(broker.stop)
             db_url = stack.enter_context(fresh_database())
+            tsdb: TimeSeriesStore = await stack.enter_async_context(influx.fresh_store())
             settings = Settings(
                 database_url=db_url,
-                influx_url=influx.influx_url(),
-                influx_db=influx.unique_db(),
+                influx_url=tsdb.url,
+                influx_db=tsdb.database,
                 mosquitto_dir=broker.dir,
                 mosquitto_pid_file=broker.pid_file,
                 demo=True,
             )
-            tsdb: TimeSeriesStore = InfluxStore(settings.influx_url, database=settings.influx_db)
             host, port = broker.host, broker.port
         else:
             from cloud.timeseries.sqlite import SqliteStore
@@ -77,18 +75,12 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 demo=True,
             )
             tsdb = SqliteStore(settings.tsdb_path)
+            await tsdb.open()
+            stack.push_async_callback(tsdb.close)
             host, port = "127.0.0.1", free_port()
         await upgrade_async(settings.database_url)
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)
-        await tsdb.open()
-        stack.push_async_callback(tsdb.close)
-        if request.param == "real":
-
-            async def drop() -> None:  # before close: the stack unwinds last-in first-out
-                await tsdb.query(f"DROP DATABASE {quote_ident(settings.influx_db)}", db=None)
-
-            stack.push_async_callback(drop)
         if request.param == "embedded":
             settings.mosquitto_dir.mkdir(parents=True, exist_ok=True)
             amqtt = await start_amqtt(host, port, settings.mosquitto_dir)

@@ -18,48 +18,25 @@ def influx_url() -> str:
 @pytest.fixture
 async def influx_store(influx_url: str) -> AsyncIterator[object]:
     """An open InfluxStore on a fresh database, dropped afterwards."""
-    from cloud.timeseries.influx import InfluxStore
-    from cloud.timeseries.lineprotocol import quote_ident
-
-    store = InfluxStore(influx_url, database=influx.unique_db())
-    await store.open()
-    try:
+    async with influx.fresh_store() as store:
         yield store
-    finally:
-        await store.query(f"DROP DATABASE {quote_ident(store.database)}", db=None)
-        await store.close()
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[object]:
-    from cloud.timeseries.sqlite import SqliteStore
-
-    store = SqliteStore(tmp_path / "ts.db")
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture(params=["sqlite", "influx"])
 async def ts_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[object]:
     """Both time-series implementations, so the contract is tested on each."""
-    from cloud.timeseries.influx import InfluxStore
-    from cloud.timeseries.lineprotocol import quote_ident
+    if request.param == "influx":
+        async with influx.fresh_store() as store:
+            yield store
+        return
     from cloud.timeseries.sqlite import SqliteStore
 
-    if request.param == "sqlite":
-        store = SqliteStore(tmp_path / "ts.db")
-    else:
-        store = InfluxStore(influx.influx_url(), database=influx.unique_db())
-    await store.open()
+    sqlite = SqliteStore(tmp_path / "ts.db")
+    await sqlite.open()
     try:
-        yield store
+        yield sqlite
     finally:
-        if isinstance(store, InfluxStore):
-            await store.query(f"DROP DATABASE {quote_ident(store.database)}", db=None)
-        await store.close()
+        await sqlite.close()
 
 
 # --------------------------------------------------------- Mosquitto, PostgreSQL

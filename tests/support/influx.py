@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bench.servers import PrivateInflux as _BenchInflux
 from bench.servers import ServerMissing
 from tests.support.services import missing, port_open
+
+if TYPE_CHECKING:
+    from cloud.timeseries.influx import InfluxStore
 
 
 def influx_url() -> str:
@@ -25,6 +31,21 @@ def influx_url() -> str:
 
 def unique_db() -> str:
     return "t_" + secrets.token_hex(6)
+
+
+@asynccontextmanager
+async def fresh_store(database: str | None = None) -> AsyncIterator[InfluxStore]:
+    """An open InfluxStore on a fresh database of the shared server, dropped afterwards."""
+    from cloud.timeseries.influx import InfluxStore
+    from cloud.timeseries.lineprotocol import quote_ident
+
+    store = InfluxStore(influx_url(), database=database or unique_db())
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.query(f"DROP DATABASE {quote_ident(store.database)}", db=None)
+        await store.close()
 
 
 class PrivateInflux(_BenchInflux):
