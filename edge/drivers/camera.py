@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +104,16 @@ class FolderSource:
 
 
 class CaptureSource:
-    """A V4L2 index or a stream URL through cv2.VideoCapture; frames as JPEG bytes."""
+    """A V4L2 index or a stream URL through cv2.VideoCapture; frames as JPEG bytes.
+
+    ``read`` and ``close`` run in worker threads (``asyncio.to_thread``); a lock
+    keeps ``close`` (driver stop, reconnect) from releasing the capture while a
+    read that a cancelled task left running is still inside it."""
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
         self._cap: Any = None
+        self._lock = threading.Lock()
 
     def open(self) -> None:
         import cv2
@@ -117,14 +123,18 @@ class CaptureSource:
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open camera {self.spec!r}")
-        self._cap = cap
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+            self._cap = cap
 
     def read(self) -> tuple[bytes, str] | None:
         import cv2
 
-        if self._cap is None:
-            raise SourceError("camera not open")
-        ok, frame = self._cap.read()
+        with self._lock:
+            if self._cap is None:
+                raise SourceError("camera not open")
+            ok, frame = self._cap.read()
         if not ok or frame is None:
             raise SourceError(f"camera {self.spec!r} stopped delivering frames")
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -133,9 +143,10 @@ class CaptureSource:
         return buf.tobytes(), "jpg"
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
 
 
 def open_source(spec: str) -> FolderSource | CaptureSource:
@@ -161,6 +172,8 @@ class CameraDriver(Driver):
         self._sink: Sink | None = None
         self._seq = 0
         self._run: Any = None  # FruitRun for the conveyor program
+        #: the lot id: from config, replaced by a ``set-lot`` command
+        self.lot: str | None = config.lot
 
     # ----------------------------------------------------------- interface
 
@@ -196,8 +209,8 @@ class CameraDriver(Driver):
         self._trigger.set()
 
     def set_lot(self, lot: str | None) -> None:
-        """The lot id set by a ``cmd``; wins over the QR code."""
-        object.__setattr__(self.config, "lot", lot)
+        """The lot id set by a ``cmd``; wins over the QR code. ``None`` goes back to the QR code."""
+        self.lot = lot
 
     # -------------------------------------------------------------- loop
 
@@ -260,11 +273,11 @@ class CameraDriver(Driver):
             )
             return None
         if self.config.program == "fruit":
-            if self._run is None or self._run.lot != self.config.lot:
-                self._run = FruitRun(self.vision, lot=self.config.lot)
+            if self._run is None or self._run.lot != self.lot:
+                self._run = FruitRun(self.vision, lot=self.lot)
             result = self._run.frame(img)
         else:
-            result = coffee.inspect(img, self.vision, lot=self.config.lot)
+            result = coffee.inspect(img, self.vision, lot=self.lot)
         thumb = thumbnail_jpeg(result.annotated if result.annotated is not None else img)
         inspection = result.to_inspection(data, thumb)
         self._keep(data, ext, inspection.image_sha256)

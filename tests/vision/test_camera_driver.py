@@ -116,3 +116,59 @@ async def test_stop_right_after_a_trigger_ends_the_loop(tmp_path: Path) -> None:
         async with asyncio.timeout(5):
             await driver.stop()
         assert time.monotonic() - t < 1.0 and driver._task is None
+
+
+async def test_set_lot_wins_over_the_qr_code_and_none_gives_it_back(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ok, buf = cv2.imencode(".jpg", make_coffee(4, SMALL).image)
+    cfg = CameraConfig(
+        gateway="gw-m1", local_id="cam1", source=str(folder), interval_s=0.05,
+        originals_dir=tmp_path / "orig",
+    )  # fmt: skip
+    driver = CameraDriver(cfg)
+    driver.set_lot("LOT-SET-BY-CMD")
+    assert cfg.lot is None  # the frozen config is left as it was
+    sink = _Sink()
+    await driver.start(sink)
+    try:
+        (folder / "a.jpg").write_bytes(buf.tobytes())
+        inspections = lambda: [e for e in sink.events if e.type is EventType.INSPECTION]  # noqa: E731
+        await _until(sink, driver, lambda: len(inspections()) == 1, "inspect a.jpg")
+        driver.set_lot(None)
+        (folder / "b.jpg").write_bytes(buf.tobytes())
+        await _until(sink, driver, lambda: len(inspections()) == 2, "inspect b.jpg")
+    finally:
+        await driver.stop()
+    lots = [e.inspection.lot for e in inspections() if e.inspection is not None]
+    assert lots == ["LOT-SET-BY-CMD", "LOT-000004"]
+
+
+def test_capture_close_waits_for_a_read_in_flight() -> None:
+    """stop() closes the source while a read that the cancelled loop left in its
+    worker thread may still be inside VideoCapture.read(): release() must wait."""
+    import threading
+
+    from edge.drivers.camera import CaptureSource
+
+    log: list[str] = []
+    inside = threading.Event()
+
+    class _SlowCapture:
+        def read(self) -> tuple[bool, object]:
+            inside.set()
+            time.sleep(0.2)
+            log.append("read done")
+            return True, make_coffee(1, SMALL).image
+
+        def release(self) -> None:
+            log.append("released")
+
+    src = CaptureSource("0")
+    src._cap = _SlowCapture()
+    reader = threading.Thread(target=src.read)
+    reader.start()
+    assert inside.wait(5)
+    src.close()
+    reader.join(5)
+    assert log == ["read done", "released"]
