@@ -6,7 +6,7 @@ gateways by status; roll-up windows waiting) and its own HTTP requests. Each
 ingest worker serves its own counters on ``DEHONG_INGEST_METRICS_PORT``
 (:mod:`cloud.metrics.server`); Prometheus scrapes both. When ingest runs inside
 the API process (``dehong demo``), its counters are appended here as well
-(``app.state.ingest_metrics``).
+(``app.state.ingest_metrics``: callables that render a worker's counters).
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ async def render(request: Request) -> str:
     )
     e.gauge("dehong_rollup_pending_windows", "Hours of series waiting for roll-up", pending)
     text = e.render()
-    for ingest_metrics in getattr(app.state, "ingest_metrics", []):
-        text += ingest_metrics.render()
+    for render_ingest in getattr(app.state, "ingest_metrics", []):
+        text += render_ingest()
     return text
 
 

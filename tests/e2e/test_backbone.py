@@ -163,6 +163,15 @@ async def test_simulator_to_api(backend: Backend, tmp_path: Path) -> None:
             assert series.status_code == 200, series.text
             assert sum(bk["count"] for bk in series.json()["buckets"]) > 0
 
+            # the in-process worker's counters are on the API's /metrics
+            text = (await http.get("/metrics")).text
+            written = [
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("dehong_ingest_points_written_total")
+            ]
+            assert written and sum(written) > 0, text[-2000:]
+
         async def drained() -> bool:
             return gateway.pending_count == 0 and gateway.stats.acked >= 2
 
