@@ -3,7 +3,8 @@
 One run, one JSON line:
 
 1. **raw**: the raw InfluxDB line-protocol write rate (5,000-line batches, one
-   client): the physical limit on this machine.
+   client): the physical limit on this machine, for the pipeline's shape (4 fields
+   per point) and for one field per point (``raw_one_field``).
 2. **e2e**: >= 200 simulated gateways (10 cold rooms each, 60 s batches at 1 Hz)
    publish through a private Mosquitto to 2 ingest worker processes (shared
    subscriptions, PostgreSQL when reachable), closed loop (each gateway keeps at
@@ -108,19 +109,26 @@ class Cpu:
 # ------------------------------------------------------------------ raw baseline
 
 
-async def raw_baseline(url: str, database: str, seconds: float) -> dict[str, Any]:
-    """Line-protocol writes of 5,000 points (4 float fields) from one client."""
+async def raw_baseline(url: str, database: str, seconds: float, fields: int = 4) -> dict[str, Any]:
+    """Line-protocol writes of 5,000 points from one client.
+
+    ``fields=4`` is the shape the pipeline writes (a cold room's four metrics per
+    line); ``fields=1`` (temperature only) shows what the same server does with
+    one value per point, which is how a bare "points/s" figure is often quoted."""
     store = InfluxStore(url, database=database, timeout_s=30)
     await store.open()
     t0 = _now_ms() - 2 * DAY_MS
     bodies = []
     for b in range(40):
-        lines = [
-            f"cold_room,county=533103,device=raw-{b}-{i % 50},site=raw "
-            f"compressor=1.0,door=0.0,humidity={80 + i % 7}.0,temperature={4 + (i % 13) / 10} "
-            f"{t0 + b * 1_000_000 + i}"
-            for i in range(5000)
-        ]
+        lines = []
+        for i in range(5000):
+            values = f"temperature={4 + (i % 13) / 10}"
+            if fields == 4:
+                values = f"compressor=1.0,door=0.0,humidity={80 + i % 7}.0,{values}"
+            lines.append(
+                f"cold_room,county=533103,device=raw-{b}-{i % 50},site=raw "
+                f"{values} {t0 + b * 1_000_000 + i}"
+            )
         bodies.append("\n".join(lines))
     points = 0
     started = time.monotonic()
@@ -132,7 +140,10 @@ async def raw_baseline(url: str, database: str, seconds: float) -> dict[str, Any
     elapsed = time.monotonic() - started
     await store.close()
     return {
+        "points": points,
         "points_per_s": round(points / elapsed),
+        "values_per_s": round(points * fields / elapsed),
+        "fields_per_point": fields,
         "batch_lines": 5000,
         "seconds": round(elapsed, 1),
     }
@@ -435,6 +446,9 @@ async def run_async(short: bool) -> dict[str, Any]:
         db = Database(db_url)
         result["relational"] = "postgresql" if pg else "sqlite"
         result["raw"] = await raw_baseline(influx.url, "rawbench", 10.0 if short else 30.0)
+        result["raw_one_field"] = await raw_baseline(
+            influx.url, "rawbench1", 5.0 if short else 15.0, fields=1
+        )
 
         accounts, ingest = await provision(db, broker, n_gateways + 1)
         assert ingest is not None
