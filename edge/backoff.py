@@ -1,23 +1,8 @@
-"""Jittered exponential backoff: MQTT reconnects and Modbus devices that stay down."""
+"""The edge's name for the shared :class:`protocol.backoff.Backoff` (kept for the
+modules that import it from here)."""
 
 from __future__ import annotations
 
-import random
+from protocol.backoff import Backoff
 
-
-class Backoff:
-    """Exponential backoff with jitter: each delay is in [cap/2, cap], cap doubling."""
-
-    def __init__(self, minimum: float, maximum: float, rng: random.Random | None = None) -> None:
-        self.minimum = minimum
-        self.maximum = max(minimum, maximum)
-        self.attempt = 0
-        self.rng = rng or random.Random()
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-    def next(self) -> float:
-        cap = min(self.maximum, self.minimum * (2**self.attempt))
-        self.attempt += 1
-        return cap / 2 + self.rng.uniform(0, cap / 2)
+__all__ = ["Backoff"]

@@ -34,11 +34,11 @@ from typing import Any
 import orjson
 
 from edge.aio import wait_event
-from edge.backoff import Backoff
 from edge.buffer import Buffer
 from edge.clock import boot_id
 from edge.config import GatewayConfig
 from edge.state import StateStore
+from protocol.backoff import Backoff
 from protocol.codec import ProtocolError, decode, encode
 from protocol.messages import (
     SCHEMA_VERSION,

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -26,6 +25,7 @@ from cloud.metrics.server import MetricsServer
 from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore, store_for
 from cloud.timeseries.rollup import RollupJob
+from protocol.backoff import Backoff
 from protocol.broker import BrokerUrl
 from protocol.topics import Channel, shared, subscription
 
@@ -76,6 +76,8 @@ class IngestWorker:
             **ingest_options,  # type: ignore[arg-type]
         )
         self.connected = asyncio.Event()
+        #: reconnect delays; reset once a session is subscribed
+        self.backoff = Backoff(1.0, 30.0)
 
     async def _publish(self, topic: str, payload: bytes) -> None:
         client = self._client
@@ -92,19 +94,17 @@ class IngestWorker:
             background.append(
                 asyncio.create_task(self.rollups.run(self.rollup_interval_s), name="rollups")
             )
-        delay = 1.0
         try:
             while True:
                 try:
                     await self._session()
-                    delay = 1.0
                 except aiomqtt.MqttError as exc:
                     self.connected.clear()
+                    delay = self.backoff.next()
                     log.warning(
                         "broker %s: %s; reconnecting in %.1fs", self.broker.redacted(), exc, delay
                     )
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                    delay = min(delay * 2, 30.0)
+                    await asyncio.sleep(delay)
         finally:
             for task in background:
                 task.cancel()
@@ -129,6 +129,7 @@ class IngestWorker:
                 for topic in subscriptions(self.use_shared):
                     await client.subscribe(topic, qos=1)
                 log.info("ingest connected to %s as %s", self.broker.redacted(), self.client_id)
+                self.backoff.reset()
                 self.connected.set()
                 async for message in client.messages:
                     payload = message.payload

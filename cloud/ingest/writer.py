@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cloud.timeseries import Point, TimeSeriesError, TimeSeriesStore
+from protocol.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class PointWriter:
 
     async def _write_retrying(self, points: Sequence[Point]) -> None:
         """One request, retried while the store is unavailable; raises on a content refusal."""
-        delay = self.retry_min_s
+        backoff = Backoff(self.retry_min_s, self.retry_max_s)
         while True:
             started = time.perf_counter()
             try:
@@ -75,9 +75,9 @@ class PointWriter:
                     raise
                 if self.on_retry is not None:
                     self.on_retry(exc)
+                delay = backoff.next()
                 log.warning("time-series store unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.retry_max_s)
+                await asyncio.sleep(delay)
                 continue
             if self.on_latency is not None:
                 self.on_latency(time.perf_counter() - started)

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.aio import cancel_all
-from edge.backoff import Backoff
 from edge.config import GatewayConfig, ModbusHost, RegisterSpec
 from edge.drivers.base import Driver, Sample, Sink
+from protocol.backoff import Backoff
 from protocol.messages import EventMessage, EventType, InventoryItem, Severity
 
 log = logging.getLogger(__name__)

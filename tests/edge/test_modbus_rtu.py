@@ -4,12 +4,10 @@ coil writes to the alarm relay; jittered backoff."""
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from pathlib import Path
 from typing import Any
 
-from edge.backoff import Backoff
 from edge.config import parse_config
 from edge.drivers.modbus import ModbusDriver
 from protocol.messages import EventType
@@ -143,16 +141,6 @@ async def test_coil_write_switches_the_alarm_relay(tmp_path: Path, sim: Any) -> 
         assert not sim.alarm_relay(1)
     finally:
         await driver.stop()
-
-
-def test_backoff_is_exponential_jittered_and_capped() -> None:
-    backoff = Backoff(0.5, 4.0, random.Random(1))
-    delays = [backoff.next() for _ in range(6)]
-    caps = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
-    assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps, strict=True))
-    assert len({round(d, 6) for d in delays}) == 6  # jittered
-    backoff.reset()
-    assert backoff.next() <= 0.5
 
 
 async def test_rtu_serial_sample_config_is_valid(tmp_path: Path) -> None:
