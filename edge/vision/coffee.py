@@ -10,9 +10,11 @@ Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken`
 - dark bean (median V low): full black or sour, split by V and S (their colour
   ranges overlap at the edges; the boundary is the overlap's diagonal);
 - sour: red-brown hue, saturated;
-- insect damage: small dark holes (black top-hat) inside the bean;
-- broken: a long straight stretch of outline facing the tray (a cut), measured
-  against the bean's width; watershed cuts between touching beans do not count;
+- insect damage: a small dark hole (black top-hat, outside the bean set to black so
+  that its darker rim is a ramp, not a valley) deeper than HOLE_DEPTH;
+- broken: the outline facing the tray strays from its least-squares ellipse both
+  ways (a straight chord), with a sharp corner helping; the split lines between
+  touching beans do not count;
 - otherwise normal.
 """
 
@@ -48,12 +50,25 @@ SOUR_S_MIN = 95.0
 STONE_S_MAX = 38.0
 STONE_V_MIN = 76.0
 STICK_ELONGATION = 2.5
-#: holes: black top-hat deeper than this, 0.08-2.0 mm²
-HOLE_DEPTH = 35.0
+#: holes: black top-hat deeper than this (V units, on the smoothed image), <= 2.0 mm²
+HOLE_DEPTH = 40.0
+#: Gaussian smoothing (px) of the flattened image before thresholds, against noise
+SMOOTH = 1.0
 HOLE_AREA_MM2 = (0.08, 2.0)
-#: a corner this sharp (degrees over ~9 px of outline facing the tray) means a cut
-CUT_CORNER_DEG = 40.0
+#: broken: the outline strays from its ellipse both ways (a straight chord: outside
+#: the ellipse mid-chord, inside it at the corners) by this fraction of the width,
+#: with a sharp corner (degrees over ~9 px facing the tray) helping:
+#: misfit / BROKEN_MISFIT + corner / BROKEN_CORNER_DEG >= 1
+BROKEN_MISFIT = 0.088
+BROKEN_CORNER_DEG = 147.0
 MIN_AREA_MM2 = 6.0
+#: the outline is where the contrast with the tray falls to this fraction of its median
+EDGE_LEVEL = 0.6
+#: touching objects: cut between two notches of the outline at least this deep, when
+#: the cut is shorter than CUT_RATIO x the shallower notch, leaving pieces this big
+NOTCH_MIN_MM = 0.6
+NOTCH_RATIO = 0.5
+PIECE_MIN_MM2 = 12.0
 #: a core of the split smaller than this is a bump of the outline, not a bean
 CORE_MIN_MM2 = 2.0
 _ROUND = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
@@ -97,17 +112,50 @@ def _dark_bean_class(v: float, s: float) -> str:
     return "full_black" if v + s < 180 else "sour"
 
 
-def _holes(v: np.ndarray, inner: np.ndarray, ppm: float) -> int:
-    fill = float(np.median(v[inner > 0])) if inner.any() else 0.0
-    vv = np.where(inner > 0, v, fill).astype(np.uint8)
+def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int]:
+    """The deepest small dark spot inside the bean (black top-hat of V,
+    V units) and how many spots are at least half that deep. Outside the bean is set
+    to black, so the bean's own darker rim (shading, blur) is a ramp, not a valley."""
+    vs = v.astype(np.float32)
+    vs[mask == 0] = 0
     k = max(round(2.0 * ppm) | 1, 5)
     hat = cv2.morphologyEx(
-        vv, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        vs, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     )
-    spots = ((hat > HOLE_DEPTH) & (inner > 0)).astype(np.uint8)
+    core = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
+    hat[~core] = 0
+    peak = float(hat.max()) if core.any() else 0.0
+    if peak <= 0:
+        return 0.0, 0
+    spots = (hat > 0.5 * peak).astype(np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(spots)
-    lo, hi = (a * ppm * ppm for a in HOLE_AREA_MM2)
-    return int(sum(1 for i in range(1, n) if lo <= stats[i, cv2.CC_STAT_AREA] <= hi))
+    hi = HOLE_AREA_MM2[1] * ppm * ppm
+    return peak, int(sum(1 for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] <= hi))
+
+
+def _ellipse_misfit(contour: np.ndarray, outside: np.ndarray) -> tuple[float, float]:
+    """How far the outline strays inside and outside its least-squares ellipse (px,
+    the largest radial distance each way). A cut leaves a straight chord: the
+    ellipse passes outside its middle and inside its two corners."""
+    pts = contour.reshape(-1, 2).astype(np.float32)
+    if len(pts) < 6:
+        return 0.0, 0.0
+    (cx, cy), (d1, d2), ang = cv2.fitEllipse(pts)
+    if min(d1, d2) <= 1:
+        return 0.0, 0.0
+    t = math.radians(ang)
+    c, s = math.cos(t), math.sin(t)
+    x, y = pts[:, 0] - cx, pts[:, 1] - cy
+    u, v = x * c + y * s, -x * s + y * c
+    r = np.sqrt((u / (d1 / 2)) ** 2 + (v / (d2 / 2)) ** 2)
+    rad = np.sqrt(x * x + y * y)
+    dev = (1 - r) * rad / np.maximum(r, 1e-6)  # + inside the ellipse, px along the ray
+    ip = contour.reshape(-1, 2)
+    facing = outside[ip[:, 1], ip[:, 0]]  # split lines between touching beans do not count
+    if not facing.any():
+        return 0.0, 0.0
+    dev = dev[facing]
+    return float(dev.max()), float(-dev.min())
 
 
 def _sharpest_corner(contour: np.ndarray, outside: np.ndarray, k: int = 4) -> float:
@@ -166,11 +214,14 @@ def classify(
         return _dark_bean_class(med_v, med_s), 0, f
     if med_h < SOUR_HUE_MAX and med_s > SOUR_S_MIN:
         return "sour", 0, f
-    holes = _holes(v, inner, ppm)
-    if holes:
-        return "insect_damage", holes, f
+    f["hole"], holes = _hole_depth(v, mask, ppm)
+    f["p90"] = p90
     f["cut"] = _sharpest_corner(contour, outside)
-    if f["cut"] >= CUT_CORNER_DEG:
+    f["dev_in"], f["dev_out"] = _ellipse_misfit(contour, outside)
+    if f["hole"] > HOLE_DEPTH:
+        return "insect_damage", holes, f
+    misfit = min(f["dev_in"], f["dev_out"]) / max(width, 1.0)
+    if misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0:
         return "broken", 0, f
     return "normal", 0, f
 
@@ -182,7 +233,7 @@ def _measured(contrast: np.ndarray, mask: np.ndarray, contour: np.ndarray) -> np
     if not inner.any():
         return contour
     level = float(np.median(contrast[inner > 0]))
-    half = ((contrast >= 0.7 * level) & (mask > 0)).astype(np.uint8)
+    half = ((contrast >= EDGE_LEVEL * level) & (mask > 0)).astype(np.uint8)
     contours, _ = cv2.findContours(half, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return contour
@@ -204,6 +255,24 @@ def _solid(mask: np.ndarray) -> bool:
     c = max(contours, key=cv2.contourArea)
     hull = cv2.contourArea(cv2.convexHull(c))
     return hull > 0 and cv2.contourArea(c) / hull > 0.96
+
+
+def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[np.ndarray, int]:
+    """One connected object mask (ROI) -> int32 labels of the objects in it, and how
+    many."""
+    bean = 0.785 * cfg.coffee.bean_length_mm * cfg.coffee.bean_width_mm * ppm * ppm
+    # one bean's area is at most ~ 1.1 x the expected; smaller and convex: no split
+    single_max = 1.1 * bean
+    if area < single_max and _solid(comp):
+        return (comp > 0).astype(np.int32), 1
+    pieces = segment.split_concave(
+        comp,
+        NOTCH_MIN_MM * ppm,
+        PIECE_MIN_MM2 * ppm * ppm,
+        NOTCH_RATIO,
+        single_area=single_max,
+    )
+    return segment.label_pieces(comp, pieces)
 
 
 def _exclusions(shape: tuple[int, ...], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
@@ -237,8 +306,10 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     t1 = time.perf_counter()
     exclude = _exclusions(img.shape, boxes)
     flat = segment.flatten(img, exclude)
+    # sensor noise: a light smoothing before anything is thresholded (the half-max
+    # outline of an object does not move under a symmetric blur)
+    flat = segment.Flat(cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma)
     fg = segment.foreground(flat)
-    fg[exclude > 0] = 0
     fg = segment.fill_holes(fg)
     flat8 = cv2.convertScaleAbs(flat.image)  # saturating; flat.image is >= 0
     hsv = cv2.cvtColor(flat8, cv2.COLOR_BGR2HSV)
@@ -246,31 +317,22 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     timings["segment"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    radius = max(round(0.45 * cfg.coffee.bean_width_mm * ppm), 3)
     min_area = MIN_AREA_MM2 * ppm * ppm
-    # one bean's area is at most ~ pi/4 x 12 mm x 8 mm; smaller and convex: no split
-    single_max = 0.785 * 1.1 * cfg.coffee.bean_length_mm * cfg.coffee.bean_width_mm * ppm * ppm
-    #: a clump of this many px holds at least area / big_bean beans (a large bean's area)
-    big_bean = 1.25 * 0.785 * cfg.coffee.bean_length_mm * cfg.coffee.bean_width_mm * ppm * ppm
     n, cc, stats, _ = cv2.connectedComponentsWithStats(fg)
+    # the marker and QR cards: objects mostly inside their boxes. Whole objects go,
+    # never parts: a bean beside a card keeps its outline (not cut by the box)
+    inside = np.bincount(cc[exclude > 0], minlength=n)
+    card = inside > 0.5 * stats[:, cv2.CC_STAT_AREA]
     beans: list[Bean] = []
     pad = 3
     H, W = fg.shape
     for i in range(1, n):
         x, y, w, h, area = stats[i]
-        if area < min_area:
+        if area < min_area or card[i]:
             continue
         x0, y0, x1, y1 = max(x - pad, 0), max(y - pad, 0), min(x + w + pad, W), min(y + h + pad, H)
         comp = (cc[y0:y1, x0:x1] == i).astype(np.uint8) * 255
-        if area < single_max and _solid(comp):
-            labels, k = (comp > 0).astype(np.int32), 1
-        else:
-            labels, k = segment.split(
-                comp,
-                radius,
-                min_objects=math.ceil(area / big_bean),
-                min_core_area=round(CORE_MIN_MM2 * ppm * ppm),
-            )
+        labels, k = _split(comp, area, ppm, cfg)
         outside = cv2.dilate((comp == 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         for lab in range(1, k + 1):
             m = cv2.morphologyEx((labels == lab).astype(np.uint8) * 255, cv2.MORPH_OPEN, _ROUND)

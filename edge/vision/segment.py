@@ -4,10 +4,12 @@
    lighting gradient does not change; its brightness is fitted as a smooth
    quadratic surface over the background, and the image is divided by it, so a
    40 % gradient becomes flat light (:func:`flatten`).
-2. Foreground: far from the background's chromaticity, or much darker than it.
-3. Touching objects are split by a distance transform: each object keeps a
-   *core* (distance to the edge above half of the local maximum), and every pixel
-   goes to its nearest core, a watershed on distance from the cores (:func:`split`).
+2. Foreground: far from the background's opponent colour, or much darker than it.
+3. Touching objects are split at the notches of their outline
+   (:func:`split_concave`): recursively, the cut between two notches (or from one
+   notch straight across) that leaves the most convex pieces; the cut pixels go to
+   the nearest piece (:func:`label_pieces`). :func:`split` (distance-transform
+   cores) is the older method, kept for comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 _EPS = 1e-3
 #: core levels tried in turn, as fractions of the local maximum of the distance
 _CORE_LEVELS = (0.5, 0.6, 0.7, 0.8)
+#: convex enough to be one object (two touching objects make a waist)
+SOLID = 0.96
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +71,29 @@ def flatten(img: np.ndarray, exclude: np.ndarray | None = None, step: int = 8) -
     return Flat(flat, ref * peak, ref.astype(np.float32))
 
 
-def foreground(flat: Flat, chroma_tol: float = 0.045, dark: float = 0.55) -> np.ndarray:
+#: opponent colours (B - G, G - R): the tray's mottling adds the same to every channel
+#: and the lighting multiplies them all, so these stay put where chromaticity drifts
+_OPPONENT = np.array([[1, -1, 0], [0, 1, -1]], np.float32)
+
+
+def foreground(
+    flat: Flat, colour_tol: tuple[float, float] = (12.0, 30.0), dark: float = 0.55
+) -> np.ndarray:
     """uint8 mask (255 = object): off the background's colour, or darker than ``dark``
-    × the background's brightness."""
-    # sum_c |x_c / s - ref_c| > tol  <=>  sum_c |x_c - ref_c s| > tol s  (s = sum_c x_c),
-    # in single-channel cv2 passes rather than 3-channel numpy temporaries
-    s = cv2.transform(flat.image, np.ones((1, 3), np.float32)) + _EPS
-    dist = np.zeros_like(s)
-    for c, channel in enumerate(cv2.split(flat.image)):
-        dist += cv2.absdiff(channel, s * float(flat.chroma[c]))
-    off_colour = cv2.compare(dist, s * chroma_tol, cv2.CMP_GT)
+    × the background's brightness.
+
+    Off colour: the opponent colour's distance from the tray's (its median) above
+    5 × its 40th percentile (the noise: most of the frame is tray), clipped to
+    ``colour_tol``."""
+    opp = cv2.transform(flat.image, _OPPONENT)
+    sample = opp[::8, ::8].reshape(-1, 2)
+    ref = np.median(sample, axis=0)
+    d2 = ((sample - ref) ** 2).sum(axis=1)
+    tol = float(np.clip(5.0 * np.sqrt(np.percentile(d2, 40)), *colour_tol))
+    a, b = cv2.split(opp)
+    dist2 = cv2.add(cv2.pow(a - float(ref[0]), 2), cv2.pow(b - float(ref[1]), 2))
+    off_colour = cv2.compare(dist2, tol * tol, cv2.CMP_GT)
+    s = cv2.transform(flat.image, np.ones((1, 3), np.float32))
     dark_px = cv2.compare(s, dark * float(flat.background.sum()), cv2.CMP_LT)
     mask = cv2.bitwise_or(off_colour, dark_px)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -126,3 +143,147 @@ def split(
     )
     labels[mask == 0] = 0
     return labels.astype(np.int32), n - 1
+
+
+def _outline(mask: np.ndarray) -> np.ndarray | None:
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    c = cv2.approxPolyDP(max(contours, key=cv2.contourArea), 1.0, True)
+    return c if len(c) >= 4 else None
+
+
+def _defects(c: np.ndarray, min_depth: float) -> np.ndarray:
+    """The polygon's concavities deeper than ``min_depth`` px: rows of (start, end,
+    deepest point index, depth px)."""
+    try:
+        hull = cv2.convexHull(c, returnPoints=False)
+        d = cv2.convexityDefects(c, hull)
+    except cv2.error:  # hull indices not monotonous (a self-touching outline)
+        return np.zeros((0, 4))
+    if d is None:
+        return np.zeros((0, 4))
+    d = d.reshape(-1, 4).astype(np.float64)
+    d[:, 3] /= 256.0
+    return d[d[:, 3] >= min_depth]
+
+
+def _solidity(poly: np.ndarray) -> tuple[float, float]:
+    """(area, area / convex hull area) of a polygon (n × 2)."""
+    if len(poly) < 3:
+        return 0.0, 0.0
+    p = poly.astype(np.float32).reshape(-1, 1, 2)
+    area = cv2.contourArea(p)
+    hull = cv2.contourArea(cv2.convexHull(p))
+    return area, (area / hull if hull > 0 else 0.0)
+
+
+def _best_cut(
+    c: np.ndarray, defects: np.ndarray, min_area: float, notch_ratio: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cut between two notches (or from one notch straight across) whose two
+    pieces are the most convex, area-weighted; None when no cut leaves two pieces
+    of ``min_area`` that are clearly more convex than the whole."""
+    pts = c.reshape(-1, 2)
+    n = len(pts)
+    _, whole_sol = _solidity(pts)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    idx = defects[:, 2].astype(int)
+    depth = defects[:, 3]
+    cands: list[tuple[int, int, float]] = []
+    for a in range(len(idx)):
+        for b in range(a + 1, len(idx)):
+            cands.append((idx[a], idx[b], depth[a] + depth[b]))
+    if True:  # one notch: straight across, along its inward normal
+        for k in range(len(idx)):
+            s, e = pts[int(defects[k, 0])], pts[int(defects[k, 1])]
+            edge = (e - s).astype(np.float64)
+            normal = np.array([edge[1], -edge[0]]) / max(np.hypot(*edge), 1e-6)
+            p = pts[idx[k]].astype(np.float64)
+            if np.dot(normal, p - s) < 0:
+                normal = -normal
+            # the polygon vertex nearest the ray's far side
+            rel = pts - p
+            along = rel @ normal
+            off = np.abs(rel @ np.array([-normal[1], normal[0]]))
+            ok = along > 2.0
+            if ok.any():
+                j = int(np.argmin(np.where(ok, off + 0.2 * along, np.inf)))
+                cands.append((idx[k], j, 2.0 * depth[k]))  # one notch, half a waist
+    for i, j, dsum in cands:
+        i, j = min(i, j), max(i, j)
+        length = float(np.hypot(*(pts[i] - pts[j]).astype(np.float64)))
+        if j - i < 2 or n - (j - i) < 2 or dsum < notch_ratio * length:
+            continue
+        a1, s1 = _solidity(pts[i : j + 1])
+        a2, s2 = _solidity(np.concatenate([pts[j:], pts[: i + 1]]))
+        if min(a1, a2) < min_area:
+            continue
+        score = (a1 * s1 + a2 * s2) / max(a1 + a2, 1.0)
+        if best is None or score > best[0]:
+            best = (score, pts[i], pts[j])
+    if best is None or best[0] < whole_sol + 0.02:
+        return None
+    return best[1], best[2]
+
+
+def split_concave(
+    mask: np.ndarray,
+    min_depth: float,
+    min_area: float,
+    notch_ratio: float = 0.5,
+    max_pieces: int = 12,
+    single_area: float = 0.0,
+) -> list[np.ndarray]:
+    """Split touching convex objects, recursively, along the cut between notches of
+    the outline (concavities at least ``min_depth`` px deep) that leaves the most
+    convex pieces: two convex objects in contact leave a waist between two notches.
+    A cut must be short against its notches (their depths add up to at least
+    ``notch_ratio`` × its length; a stone's shallow dents do not qualify) and leave
+    pieces of at least ``min_area`` px. Returns one mask per piece (uint8 0/255, the
+    shape of ``mask``); cut pixels belong to no piece."""
+    todo, done = [mask], []
+    while todo and len(done) + len(todo) <= max_pieces:
+        m = todo.pop()
+        c = _outline(m)
+        cut = None
+        if c is not None and not (
+            cv2.contourArea(c) < single_area and _solidity(c.reshape(-1, 2))[1] > SOLID
+        ):
+            defects = _defects(c, min_depth)
+            if len(defects):
+                cut = _best_cut(c, defects, min_area, notch_ratio)
+        pieces = None
+        if cut is not None:
+            cm = m.copy()
+            cv2.line(cm, tuple(map(int, cut[0])), tuple(map(int, cut[1])), 0, 2)
+            n, lab, stats, _ = cv2.connectedComponentsWithStats(cm, connectivity=4)
+            big = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_area]
+            if len(big) >= 2:
+                pieces = [(lab == k).astype(np.uint8) * 255 for k in big]
+        if pieces is None:
+            done.append(m)
+        else:
+            todo.extend(pieces)
+    return done + todo
+
+
+def label_pieces(mask: np.ndarray, pieces: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    """int32 labels: each piece's pixels, and every other pixel of ``mask`` (the cuts)
+    given to the nearest piece."""
+    seeds = np.zeros(mask.shape, np.uint8)
+    for p in pieces:
+        seeds[p > 0] = 1
+    if len(pieces) <= 1:
+        return (mask > 0).astype(np.int32), 1
+    n, seed_lab = cv2.connectedComponents(seeds, connectivity=4)
+    _, labels = cv2.distanceTransformWithLabels(
+        1 - seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_CCOMP
+    )
+    # DIST_LABEL_CCOMP numbers the seed components in its own order: map back
+    ys, xs = np.nonzero(seeds)
+    lut = np.zeros(labels.max() + 1, np.int32)
+    lut[labels[ys, xs]] = seed_lab[ys, xs]
+    out = lut[labels]
+    out[mask == 0] = 0
+    return out, n - 1
