@@ -115,10 +115,12 @@ class Series(BaseModel):
         return self.t0 + sum(self.dt)
 
     def reading_count(self) -> int:
-        return sum(1 for column in self.values.values() for x in column if x is not None)
+        return sum(len(column) - column.count(None) for column in self.values.values())
 
     def flags_at(self) -> dict[str, dict[int, int]]:
         """Quality flags by metric and index, with ``"*"`` folded into each metric."""
+        if not self.quality:
+            return {}
         common = dict(self.quality.get("*", ()))
         out: dict[str, dict[int, int]] = {}
         for metric in self.values:

@@ -20,25 +20,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from itertools import accumulate
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db import Database
+from cloud.db import Database, utcnow
 from cloud.db.upsert import upsert
 from cloud.devices import commands, completeness
 from cloud.devices.storage import GatewayHealth
 from cloud.ingest.cardinality import CardinalityGuard
-from cloud.ingest.convert import point_batch, series_points
+from cloud.ingest.convert import point_batch, series_block
 from cloud.ingest.deadletter import DeadLetters
 from cloud.ingest.metrics import IngestMetrics
-from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
+from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, dialect_insert, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
 from cloud.ingest.writer import PointWriter, Refused
 from cloud.inspections.ingest import store_inspection
-from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError, TimeSeriesStore, rollup
+from cloud.timeseries import (
+    QUALITY_SUFFIX,
+    Point,
+    PointBlock,
+    TimeSeriesError,
+    TimeSeriesStore,
+    rollup,
+)
 from protocol.codec import ProtocolError, decode, encode
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.messages import (
@@ -66,10 +76,13 @@ class _Accepted:
 
     topic: Topic
     batch: DataBatch
-    points: list[Point]
+    #: the points to write, one block per series
+    blocks: list[PointBlock]
+    #: points in ``blocks``, less those the store refused
+    points: int
     rejected: int
     devices: list[DeviceSeen]
-    #: readings (metric values) in ``points``
+    #: readings (metric values) in ``blocks``
     stored: int = 0
     received: float = field(default_factory=time.monotonic)
 
@@ -218,7 +231,8 @@ class Ingest:
         for rej in check_batch(batch, now_ms, self.limits):
             skip[rej.series_index].update(rej.indices)
             await self._reject_part(topic, payload, rej.code, rej.field, rej.reason)
-        points: list[Point] = []
+        blocks: list[PointBlock] = []
+        npoints = 0
         devices: list[DeviceSeen] = []
         rejected = 0
         stored = 0
@@ -248,11 +262,12 @@ class Ingest:
                 )
                 rejected += series.reading_count()
                 continue
-            pts = series_points(series, known.county, known.site, skip.get(i, ()))
+            block = series_block(series, known.county, known.site, skip.get(i, ()))
             refused_here = _readings_at(series, skip.get(i, ()))
             rejected += refused_here
-            if pts:
-                points.extend(pts)
+            if block is not None:
+                blocks.append(block)
+                npoints += len(block)
                 readings = series.reading_count() - refused_here
                 stored += readings
                 devices.append(
@@ -263,18 +278,18 @@ class Ingest:
                         series.site or known.site,
                         batch.gw,
                         set(series.values),
-                        max(p.ts_ms for p in pts),
+                        max(block.ts_ms),
                         readings,
                     )
                 )
-        self.metrics.points_in += len(points)
-        item = _Accepted(topic, batch, points, rejected, devices, stored)
-        if not points:
+        self.metrics.points_in += npoints
+        item = _Accepted(topic, batch, blocks, npoints, rejected, devices, stored)
+        if not npoints:
             # Nothing storable: every reading went to the dead-letter store. Acknowledge
             # as rejected so the gateway does not resend it forever.
             await self._finish([item])
             return
-        if self._queued_points + len(points) > self.max_queued_points:
+        if self._queued_points + npoints > self.max_queued_points:
             self.metrics.shed += 1
             log.warning(
                 "write queue full (%d points): batch %s of %s not taken; the gateway resends it",
@@ -283,7 +298,7 @@ class Ingest:
                 batch.gw,
             )
             return
-        self._queued_points += len(points)
+        self._queued_points += npoints
         self.metrics.queued_points = self._queued_points
         self._idle.clear()
         self._queue.put_nowait(item)
@@ -375,7 +390,7 @@ class Ingest:
             first = await self._queue.get()
             self._inflight += 1
             group = [first]
-            npoints = len(first.points)
+            npoints = first.points
             deadline = time.monotonic() + self.linger_s
             while npoints < self.write_points:
                 try:
@@ -388,7 +403,7 @@ class Ingest:
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
                 group.append(item)
-                npoints += len(item.points)
+                npoints += item.points
             try:
                 await self._write_group(group)
             except Exception:
@@ -412,85 +427,54 @@ class Ingest:
         await self._idle.wait()
 
     async def _write_group(self, group: list[_Accepted]) -> None:
-        points = [p for item in group for p in item.points]
-        refused = await self.writer.write(points)
-        self.metrics.points_written += len(points) - len(refused)
+        blocks = [b for item in group for b in item.blocks]
+        refused = await self.writer.write(blocks)
+        self.metrics.points_written += sum(item.points for item in group) - len(refused)
         if refused:
             await self._dead_letter_refused(group, refused)
-        # the hours these points touched get their roll-ups recomputed (late data too)
-        await self.marks.mark(p for item in group for p in item.points)
+        # the hours these points touched get their roll-ups recomputed (late data too;
+        # an hour marked for a refused point alone is recomputed to what it holds)
+        await self.marks.mark_blocks(blocks)
         await self._finish(group)
 
     async def _dead_letter_refused(self, group: list[_Accepted], refused: list[Refused]) -> None:
         """Exactly the points the store refused go to the dead-letter store, each as a
         one-reading batch (replayable) with the store's reason; the rest are stored."""
         self.metrics.write_errors += len(refused)
-        bad = {id(r.point): r.reason for r in refused}
-        for item in group:
-            keep: list[Point] = []
-            for p in item.points:
-                reason = bad.get(id(p))
-                if reason is None:
-                    keep.append(p)
-                    continue
-                self.metrics.rejects["store_refused"] += 1
-                item.rejected += _metric_count(p)
-                item.stored -= _metric_count(p)
-                await self.dead.put(
-                    str(item.topic),
-                    encode(point_batch(item.batch, p)),
-                    "store_refused",
-                    f"series[device={p.device}].t={p.ts_ms}",
-                    f"the time-series store refused this point: {reason}",
-                    item.topic.county,
-                    item.topic.gateway,
-                )
-            item.points = keep
+        # where each item's points start among the group's (the order they were written)
+        starts = list(accumulate((item.points for item in group), initial=0))
+        for r in sorted(refused, key=lambda r: r.index):
+            item = group[bisect_right(starts, r.index) - 1]
+            p = r.point
+            self.metrics.rejects["store_refused"] += 1
+            item.points -= 1
+            item.rejected += _metric_count(p)
+            item.stored -= _metric_count(p)
+            await self.dead.put(
+                str(item.topic),
+                encode(point_batch(item.batch, p)),
+                "store_refused",
+                f"series[device={p.device}].t={p.ts_ms}",
+                f"the time-series store refused this point: {r.reason}",
+                item.topic.county,
+                item.topic.gateway,
+            )
 
     async def _finish(self, group: list[_Accepted]) -> None:
         """Record the batches (counting duplicates), update the registry, send acks."""
-        fresh: list[_Accepted] = []
-        async with self.db.transaction() as s:
-            seen_here: set[tuple[str, str]] = set()
-            keys = sorted({(item.batch.gw, item.batch.id) for item in group})
-            known = {
-                (r.gateway_id, r.batch_id): r
-                for r in (
-                    await s.execute(
-                        select(ReceivedBatch).where(
-                            tuple_(ReceivedBatch.gateway_id, ReceivedBatch.batch_id).in_(keys)
-                        )
-                    )
-                ).scalars()
-            }
-            for item in group:
-                key = (item.batch.gw, item.batch.id)
-                existing = known.get(key)
-                if existing is not None or key in seen_here:
-                    self.metrics.duplicates += 1
-                    if existing is not None:
-                        existing.deliveries += 1
-                        existing.last_at = ms_to_dt(int(self.clock() * 1000))
-                    continue
-                seen_here.add(key)
-                fresh.append(item)
-                s.add(
-                    ReceivedBatch(
-                        gateway_id=item.batch.gw,
-                        batch_id=item.batch.id,
-                        seq=item.batch.seq,
-                        points=len(item.points),
-                        rejected=item.rejected,
-                    )
-                )
-            await s.flush()
-            by_gateway: dict[str, list[int]] = defaultdict(list)
-            for item in fresh:
-                by_gateway[item.batch.gw].append(item.batch.seq)
-            for gw, seqs in sorted(by_gateway.items()):
-                await completeness.advance(s, gw, seqs, lock=not self.db.is_sqlite)
-            devices = [d for item in fresh for d in item.devices]
-            await self.registry.seen((item.batch.gw for item in group), devices, s)
+        try:
+            async with self.db.transaction() as s:
+                fresh = await self._record_batches(s, group)
+                by_gateway: dict[str, list[int]] = defaultdict(list)
+                for item in fresh:
+                    by_gateway[item.batch.gw].append(item.batch.seq)
+                for gw, seqs in sorted(by_gateway.items()):
+                    await completeness.advance(s, gw, seqs, lock=not self.db.is_sqlite)
+                devices = [d for item in fresh for d in item.devices]
+                await self.registry.seen((item.batch.gw for item in group), devices, s)
+        except BaseException:
+            self.registry.forget_metrics()
+            raise
         self.metrics.batches_written += len(group)
         now = self.clock()
         for item in group:
@@ -512,6 +496,53 @@ class Ingest:
             )
         for topic, entries in by_topic.items():
             await self._send_acks(topic, entries)
+
+    async def _record_batches(self, s: AsyncSession, group: list[_Accepted]) -> list[_Accepted]:
+        """Record each batch of the group not recorded before (one statement) and return
+        those; a batch recorded already is a duplicate (a resend), its deliveries counted."""
+        now = utcnow()
+        first: dict[tuple[str, str], _Accepted] = {}
+        for item in group:
+            first.setdefault((item.batch.gw, item.batch.id), item)
+        rows = [
+            {
+                "gateway_id": gw,
+                "batch_id": batch_id,
+                "seq": item.batch.seq,
+                "points": item.points,
+                "rejected": item.rejected,
+                "deliveries": 1,
+                "first_at": now,
+                "last_at": now,
+            }
+            for (gw, batch_id), item in sorted(first.items())
+        ]
+        result = await s.execute(
+            dialect_insert(s, ReceivedBatch)
+            .on_conflict_do_nothing(index_elements=["gateway_id", "batch_id"])
+            .returning(ReceivedBatch.gateway_id, ReceivedBatch.batch_id),
+            rows,
+        )
+        inserted = {(gw, batch_id) for gw, batch_id in result}
+        fresh = [first[key] for key in first if key in inserted]
+        self.metrics.duplicates += len(group) - len(fresh)
+        # every delivery of a batch recorded before (a later copy of one first seen in
+        # this group is counted as a duplicate only)
+        again = Counter(
+            (item.batch.gw, item.batch.id)
+            for item in group
+            if (item.batch.gw, item.batch.id) not in inserted
+        )
+        for (gw, batch_id), n in sorted(again.items()):
+            await s.execute(
+                update(ReceivedBatch)
+                .where(ReceivedBatch.gateway_id == gw, ReceivedBatch.batch_id == batch_id)
+                .values(
+                    deliveries=ReceivedBatch.deliveries + n,
+                    last_at=ms_to_dt(int(self.clock() * 1000)),
+                )
+            )
+        return fresh
 
     async def _send_acks(self, topic: Topic, entries: list[AckEntry]) -> None:
         ack = WriteAck(gw=topic.gateway, ts=int(self.clock() * 1000), acks=entries)

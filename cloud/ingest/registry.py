@@ -12,12 +12,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
-from cloud.db.upsert import upsert
 from cloud.devices.storage import Device, Gateway
 from protocol.messages import Birth, Death
 
@@ -48,6 +49,8 @@ class Registry:
         self.reload_interval_s = reload_interval_s
         self._gateways: dict[str, KnownGateway] = {}
         self._loaded_at = float("-inf")
+        #: the metrics recorded for a device, as far as this process knows
+        self._metrics: dict[str, frozenset[str]] = {}
 
     async def reload(self) -> None:
         async with self.db.session() as s:
@@ -97,14 +100,23 @@ class Registry:
     ) -> None:
         """Record that data arrived: gateways' last seen, devices learned and updated.
 
-        One query loads every device of the group; new ones are inserted in one statement.
-        With ``session``, inside the caller's transaction.
+        One statement inserts or updates every device of the group (plus one query for
+        devices whose metrics may have grown). With ``session``, inside the caller's
+        transaction: if that fails, the caller calls :meth:`forget_metrics`.
         """
         if session is None:
-            async with self.db.transaction() as s:
-                await self._seen(s, gateways, devices)
+            try:
+                async with self.db.transaction() as s:
+                    await self._seen(s, gateways, devices)
+            except BaseException:
+                self.forget_metrics()
+                raise
         else:
             await self._seen(session, gateways, devices)
+
+    def forget_metrics(self) -> None:
+        """Drop what this process believes the registry holds (after a failed transaction)."""
+        self._metrics.clear()
 
     async def _seen(
         self, s: AsyncSession, gateways: Iterable[str], devices: Iterable[DeviceSeen]
@@ -129,37 +141,66 @@ class Registry:
         if not merged:
             return
         ids = sorted(merged)
-        existing = {
-            d.id: d for d in (await s.execute(select(Device).where(Device.id.in_(ids)))).scalars()
-        }
-        new_rows = [
-            {
-                "id": d.device,
-                "county": d.county,
-                "kind": d.kind,
-                "site": d.site,
-                "gateway_id": d.gateway,
-                "metrics": sorted(d.metrics),
-                "first_seen_at": now,
-                "last_seen_at": now,
-                "last_reading_ms": d.last_ms,
-                "readings": d.readings,
-            }
-            for d in (merged[i] for i in ids)
-            if d.device not in existing
-        ]
-        if new_rows:
-            # another worker may insert the same device meanwhile: keep its row
-            await upsert(s, Device, new_rows, keys=("id",), update=("last_seen_at",))
-        for device_id, row in existing.items():
+        # A device's metrics are every metric it ever reported. Those of devices whose
+        # metrics this process has recorded already are left alone; the others (new
+        # devices, new metrics) are read and written as the union.
+        unsure = [i for i in ids if not merged[i].metrics <= self._metrics.get(i, frozenset())]
+        recorded: dict[str, list[str]] = {}
+        if unsure:
+            rows = await s.execute(select(Device.id, Device.metrics).where(Device.id.in_(unsure)))
+            recorded = {device_id: list(metrics or ()) for device_id, metrics in rows}
+        values = []
+        for device_id in ids:
             d = merged[device_id]
-            row.gateway_id = d.gateway
-            row.last_seen_at = now
-            row.last_reading_ms = max(row.last_reading_ms, d.last_ms)
-            row.readings = row.readings + d.readings
-            metrics = sorted(set(row.metrics) | d.metrics)
-            if metrics != list(row.metrics):
-                row.metrics = metrics
+            metrics = self._metrics.get(device_id, frozenset()) | d.metrics
+            metrics |= set(recorded.get(device_id, ()))
+            values.append(
+                {
+                    "id": d.device,
+                    "county": d.county,
+                    "kind": d.kind,
+                    "site": d.site,
+                    "gateway_id": d.gateway,
+                    "metrics": sorted(metrics),
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "last_reading_ms": d.last_ms,
+                    "readings": d.readings,
+                }
+            )
+        # One statement for the whole group, in id order (two workers lock rows alike).
+        # Another worker may insert the same device meanwhile: its row is updated.
+        ins = dialect_insert(s, Device)
+        new = ins.excluded
+        changes: dict[str, Any] = {
+            "gateway_id": new.gateway_id,
+            "last_seen_at": new.last_seen_at,
+            "last_reading_ms": case(
+                (new.last_reading_ms > Device.last_reading_ms, new.last_reading_ms),
+                else_=Device.last_reading_ms,
+            ),
+            "readings": Device.readings + new.readings,
+        }
+        await s.execute(ins.on_conflict_do_update(index_elements=["id"], set_=changes), values)
+        # the grown metrics of devices recorded before (their rows are locked already)
+        grown = [
+            {"id": row["id"], "metrics": row["metrics"]}
+            for row in values
+            if row["id"] in recorded and row["metrics"] != sorted(recorded[row["id"]])
+        ]
+        if grown:
+            await s.execute(update(Device), grown)
+        # A device thought new may have been inserted by another worker meanwhile with
+        # metrics of its own: it is read once more (next time) before it is trusted.
+        for row in values:
+            if row["id"] in recorded:
+                self._metrics[row["id"]] = frozenset(row["metrics"])
+
+
+def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """INSERT for the session's database (SQLite or PostgreSQL), with ON CONFLICT."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
 def ms_to_dt(ms: int) -> datetime:

@@ -1,7 +1,8 @@
 """Writing points to the time-series store: retries with backoff, and bisection.
 
-:meth:`PointWriter.write` either stores every point it was given or returns the
-points the store refused *for their content*, each with the store's reason.
+:meth:`PointWriter.write` either stores every point it was given (in columns,
+:class:`~cloud.timeseries.PointBlock`) or returns the points the store refused *for
+their content*, each with the store's reason and its position among the points given.
 
 - An outage (connection refused, timeout, 5xx, 429) is retried with jittered
   exponential backoff, forever: the caller holds the batches, the gateways hold
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cloud.timeseries import Point, TimeSeriesError, TimeSeriesStore
+from cloud.timeseries import Point, PointBlock, TimeSeriesError, TimeSeriesStore
 from protocol.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 class Refused:
     point: Point
     reason: str
+    #: the point's position among all the points given to :meth:`PointWriter.write`
+    index: int
 
 
 class PointWriter:
@@ -50,26 +53,34 @@ class PointWriter:
         self.on_latency = on_latency
         self.on_retry = on_retry
 
-    async def write(self, points: Sequence[Point]) -> list[Refused]:
-        """Store ``points``; return the ones refused for their content (usually none)."""
-        if not points:
+    async def write(self, blocks: Sequence[PointBlock]) -> list[Refused]:
+        """Store the blocks' points; return the ones refused for their content (usually
+        none)."""
+        return await self._write(blocks, sum(map(len, blocks)), 0)
+
+    async def _write(self, blocks: Sequence[PointBlock], count: int, offset: int) -> list[Refused]:
+        if not count:
             return []
         try:
-            await self._write_retrying(points)
+            await self._write_retrying(blocks)
         except TimeSeriesError as exc:
-            if len(points) == 1:
-                return [Refused(points[0], str(exc))]
-            half = len(points) // 2
-            return await self.write(points[:half]) + await self.write(points[half:])
+            if count == 1:
+                (block,) = (b for b in blocks if len(b))
+                return [Refused(block.point(0), str(exc), offset)]
+            half = count // 2
+            left, right = split(blocks, half)
+            return await self._write(left, half, offset) + await self._write(
+                right, count - half, offset + half
+            )
         return []
 
-    async def _write_retrying(self, points: Sequence[Point]) -> None:
+    async def _write_retrying(self, blocks: Sequence[PointBlock]) -> None:
         """One request, retried while the store is unavailable; raises on a content refusal."""
         backoff = Backoff(self.retry_min_s, self.retry_max_s)
         while True:
             started = time.perf_counter()
             try:
-                await self.store.write(points)
+                await self.store.write_blocks(blocks)
             except TimeSeriesError as exc:
                 if not exc.retryable:
                     raise
@@ -82,3 +93,20 @@ class PointWriter:
             if self.on_latency is not None:
                 self.on_latency(time.perf_counter() - started)
             return
+
+
+def split(blocks: Sequence[PointBlock], at: int) -> tuple[list[PointBlock], list[PointBlock]]:
+    """The first ``at`` points, and the rest (a block straddling the cut is sliced)."""
+    left: list[PointBlock] = []
+    right: list[PointBlock] = []
+    for b in blocks:
+        n = len(b)
+        if at >= n:
+            left.append(b)
+        elif at <= 0:
+            right.append(b)
+        else:
+            left.append(b.slice(0, at))
+            right.append(b.slice(at, n))
+        at -= n
+    return left, right

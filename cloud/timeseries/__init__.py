@@ -17,6 +17,7 @@ from cloud.timeseries.base import (
     Bucket,
     LatestValue,
     Point,
+    PointBlock,
     TimeSeriesError,
     TimeSeriesStore,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Bucket",
     "LatestValue",
     "Point",
+    "PointBlock",
     "TimeSeriesError",
     "TimeSeriesStore",
     "open_store",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -37,6 +37,43 @@ class Point:
     site: str
     ts_ms: int
     fields: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PointBlock:
+    """Points of one series in columns, the way ingest receives them.
+
+    One point per entry of ``ts_ms``; its fields are the columns' values at that
+    position (``None``: no such field at that instant). Every position has at least
+    one field. Columns are shared, not copied: nobody mutates them.
+    """
+
+    measurement: str
+    device: str
+    county: str
+    site: str
+    ts_ms: Sequence[int]
+    columns: Mapping[str, Sequence[float | None]]
+
+    def __len__(self) -> int:
+        return len(self.ts_ms)
+
+    def point(self, i: int) -> Point:
+        fields = {k: v for k, column in self.columns.items() if (v := column[i]) is not None}
+        return Point(self.measurement, self.device, self.county, self.site, self.ts_ms[i], fields)
+
+    def points(self) -> list[Point]:
+        return [self.point(i) for i in range(len(self.ts_ms))]
+
+    def slice(self, start: int, stop: int) -> PointBlock:
+        return PointBlock(
+            self.measurement,
+            self.device,
+            self.county,
+            self.site,
+            self.ts_ms[start:stop],
+            {k: column[start:stop] for k, column in self.columns.items()},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +127,11 @@ class TimeSeriesStore(abc.ABC):
     @abc.abstractmethod
     async def write(self, points: Sequence[Point]) -> None:
         """Write points; idempotent. Raises TimeSeriesError."""
+
+    async def write_blocks(self, blocks: Sequence[PointBlock]) -> None:
+        """Write points given in columns: the same as :meth:`write` of their points
+        (a store may render them without making the points)."""
+        await self.write([p for block in blocks for p in block.points()])
 
     @abc.abstractmethod
     async def latest(self, measurement: str, device: str) -> list[LatestValue]:

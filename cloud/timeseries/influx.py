@@ -16,11 +16,12 @@ from cloud.timeseries.base import (
     Bucket,
     LatestValue,
     Point,
+    PointBlock,
     TimeSeriesError,
     TimeSeriesStore,
     fold_quality,
 )
-from cloud.timeseries.lineprotocol import lines, quote_ident, quote_string
+from cloud.timeseries.lineprotocol import block_lines, lines, quote_ident, quote_string
 from cloud.timeseries.windows import (
     RAW_RETENTION_DAYS,
     RETENTION_POLICY,
@@ -117,6 +118,10 @@ class InfluxStore(TimeSeriesStore):
         if not points:
             return
         await self.write_lines(lines(points))
+
+    async def write_blocks(self, blocks: Sequence[PointBlock]) -> None:
+        if any(blocks):
+            await self.write_lines(block_lines(blocks))
 
     async def write_rollups(self, resolution: Resolution, points: Sequence[Point]) -> None:
         if points:

@@ -4,9 +4,10 @@ value that reaches InfluxDB goes through one of these functions."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import cast
 
-from cloud.timeseries.base import Point
+from cloud.timeseries.base import Point, PointBlock
 
 _MEAS = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _KEY = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\n": r"\n"})
@@ -28,16 +29,21 @@ def format_float(value: float) -> str:
     return text  # a float literal: never an integer ("i") field, so a field never changes type
 
 
+def series_key(measurement: str, device: str, county: str, site: str) -> str:
+    """A line's measurement and tags, escaped."""
+    # An empty site (a mobile asset: a vehicle or tag is one series whichever gateway
+    # heard it) is left out: InfluxDB refuses empty tag values.
+    tags = f"county={escape_key(county)},device={escape_key(device)}"
+    if site:
+        tags += f",site={escape_key(site)}"
+    return f"{escape_measurement(measurement)},{tags}"
+
+
 def point_line(p: Point) -> str:
     if not p.fields:
         raise ValueError(f"point of {p.device} at {p.ts_ms} has no fields")
-    # An empty site (a mobile asset: a vehicle or tag is one series whichever gateway
-    # heard it) is left out: InfluxDB refuses empty tag values.
-    tags = f"county={escape_key(p.county)},device={escape_key(p.device)}"
-    if p.site:
-        tags += f",site={escape_key(p.site)}"
     fields = ",".join(f"{escape_key(k)}={format_float(v)}" for k, v in sorted(p.fields.items()))
-    return f"{escape_measurement(p.measurement)},{tags} {fields} {p.ts_ms}"
+    return f"{series_key(p.measurement, p.device, p.county, p.site)} {fields} {p.ts_ms}"
 
 
 def lines(points: Iterable[Point]) -> str:
@@ -50,8 +56,7 @@ def lines(points: Iterable[Point]) -> str:
         skey = (p.measurement, p.device, p.county, p.site)
         head = series.get(skey)
         if head is None:
-            head = point_line(Point(*skey, 0, {"x": 0.0})).rsplit(" ", 2)[0]
-            series[skey] = head
+            head = series[skey] = series_key(*skey)
         if not p.fields:
             raise ValueError(f"point of {p.device} at {p.ts_ms} has no fields")
         fields = []
@@ -65,6 +70,47 @@ def lines(points: Iterable[Point]) -> str:
             fields.append(f"{ek}={float(v)!r}")
         out.append(f"{head} {','.join(fields)} {p.ts_ms}")
     return "\n".join(out)
+
+
+def block_lines(blocks: Iterable[PointBlock]) -> str:
+    """Points given in columns: the same text as :func:`lines` of their points, rendered
+    a column at a time (each value formatted once, each line joined once)."""
+    keys: dict[str, str] = {}
+    out: list[str] = []
+    for b in blocks:
+        if not b.ts_ms:
+            continue
+        head = series_key(b.measurement, b.device, b.county, b.site) + " "
+        rendered: list[list[str]] = []  # per field key, in order: "key=value", "" if none
+        sparse = False
+        for k in sorted(b.columns):
+            column = b.columns[k]
+            prefix = keys.get(k)
+            if prefix is None:
+                prefix = keys[k] = escape_key(k) + "="
+            if None in column:
+                sparse = True
+                _check_finite([v for v in column if v is not None])
+                rendered.append(["" if v is None else prefix + repr(float(v)) for v in column])
+            else:
+                full = cast("Sequence[float]", column)
+                _check_finite(full)
+                rendered.append([prefix + repr(float(v)) for v in full])
+        if sparse:
+            fields = [",".join(filter(None, at)) for at in zip(*rendered, strict=True)]
+            if not all(fields):
+                i = fields.index("")
+                raise ValueError(f"point of {b.device} at {b.ts_ms[i]} has no fields")
+        else:
+            fields = list(map(",".join, zip(*rendered, strict=True)))
+        out.extend([head + f + " " + str(t) for f, t in zip(fields, b.ts_ms, strict=True)])
+    return "\n".join(out)
+
+
+def _check_finite(values: Sequence[float]) -> None:
+    if not all(map(math.isfinite, values)):
+        bad = next(v for v in values if not math.isfinite(v))
+        raise ValueError(f"non-finite value {bad!r} cannot be stored")
 
 
 def quote_ident(name: str) -> str:

@@ -24,18 +24,38 @@ from sqlalchemy import and_, delete, select
 
 from cloud.db import Database, utcnow
 from cloud.db.upsert import upsert
-from cloud.timeseries.base import Point, TimeSeriesError, TimeSeriesStore
+from cloud.timeseries.base import Point, PointBlock, TimeSeriesError, TimeSeriesStore
 from cloud.timeseries.rollup_storage import RollupPending
 from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, rollup_fields
 
 log = logging.getLogger(__name__)
 
 
-async def mark(db: Database, points: Iterable[Point]) -> int:
-    """Mark the hours these points fall in for recomputation; returns how many."""
-    hours = {
+#: (measurement, device, hour_ms) -> (county, site)
+Hours = dict[tuple[str, str, int], tuple[str, str]]
+
+
+def point_hours(points: Iterable[Point]) -> Hours:
+    return {
         (p.measurement, p.device, p.ts_ms // HOUR_MS * HOUR_MS): (p.county, p.site) for p in points
     }
+
+
+def block_hours(blocks: Iterable[PointBlock]) -> Hours:
+    hours: Hours = {}
+    for b in blocks:
+        where = (b.county, b.site)
+        for h in {t // HOUR_MS * HOUR_MS for t in b.ts_ms}:
+            hours[(b.measurement, b.device, h)] = where
+    return hours
+
+
+async def mark(db: Database, points: Iterable[Point]) -> int:
+    """Mark the hours these points fall in for recomputation; returns how many."""
+    return await mark_hours(db, point_hours(points))
+
+
+async def mark_hours(db: Database, hours: Hours) -> int:
     if not hours:
         return 0
     now = utcnow()
@@ -74,24 +94,24 @@ class Marker:
         self._recent: dict[tuple[str, str, int], float] = {}
 
     async def mark(self, points: Iterable[Point]) -> int:
+        return await self.mark_hours(point_hours(points))
+
+    async def mark_blocks(self, blocks: Iterable[PointBlock]) -> int:
+        return await self.mark_hours(block_hours(blocks))
+
+    async def mark_hours(self, hours: Hours) -> int:
         if self.remark_after_s <= 0:
-            return await mark(self.db, points)
+            return await mark_hours(self.db, hours)
         now = time.monotonic()
         if len(self._recent) > 100_000:
             self._recent = {k: t for k, t in self._recent.items() if now - t < self.remark_after_s}
-        fresh = []
-        keys = set()
-        for p in points:
-            key = (p.measurement, p.device, p.ts_ms // HOUR_MS * HOUR_MS)
-            if key in keys:
-                continue
-            keys.add(key)
+        fresh: Hours = {}
+        for key, where in hours.items():
             t = self._recent.get(key)
             if t is None or now - t >= self.remark_after_s:
-                fresh.append(p)
-        for p in fresh:
-            self._recent[(p.measurement, p.device, p.ts_ms // HOUR_MS * HOUR_MS)] = now
-        return await mark(self.db, fresh)
+                fresh[key] = where
+                self._recent[key] = now
+        return await mark_hours(self.db, fresh)
 
 
 async def recompute_hour(

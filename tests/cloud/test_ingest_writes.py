@@ -19,7 +19,7 @@ from cloud.devices.storage import Gateway
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.storage import DeadLetter
 from cloud.ingest.writer import PointWriter
-from cloud.timeseries import Point, TimeSeriesError
+from cloud.timeseries import Point, PointBlock, TimeSeriesError
 from cloud.timeseries.influx import InfluxStore
 from cloud.timeseries.sqlite import SqliteStore
 from protocol.codec import decode, encode
@@ -140,8 +140,8 @@ async def test_retries_back_off_on_5xx_and_timeouts() -> None:
     store._client = httpx.AsyncClient(base_url=store.url, timeout=0.5)  # open() would query
     retried: list[TimeSeriesError] = []
     writer = PointWriter(store, retry_min_s=0.05, retry_max_s=0.2, on_retry=retried.append)
-    p = Point("cold_room", "d", "533103", "s", 1, {"t": 1.0})
-    assert await writer.write([p]) == []
+    block = PointBlock("cold_room", "d", "533103", "s", [1], {"t": [1.0]})
+    assert await writer.write([block]) == []
     assert len(hits) == 4
     assert len(retried) == 3 and all(e.retryable for e in retried)
     assert any("503" in str(e) for e in retried)
