@@ -281,6 +281,11 @@ async def run_once(args: argparse.Namespace, profile: cProfile.Profile | None) -
         if written != points:
             raise RuntimeError(f"{points} points fed, {written} written")
         writes = ingest.metrics.write_latency.n - groups_before
+        if isinstance(store, InfluxStore):  # every acknowledged point is there
+            fed = sum(p for rnd in data for _, _, p in rnd)
+            stored = await store.count("cold_room")
+            if stored != fed or acks.batches != sum(map(len, data)):
+                raise RuntimeError(f"{fed} points fed and acknowledged, {stored} in InfluxDB")
         n = sum(sampler.samples.values()) or 1
         return {
             "points": points,

@@ -494,8 +494,14 @@ class Ingest:
                     rejected=item.rejected,
                 )
             )
-        for topic, entries in by_topic.items():
-            await self._send_acks(topic, entries)
+        # one publish per gateway, all at once: each waits for the broker's PUBACK
+        results = await asyncio.gather(
+            *(self._send_acks(topic, entries) for topic, entries in by_topic.items()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _record_batches(self, s: AsyncSession, group: list[_Accepted]) -> list[_Accepted]:
         """Record each batch of the group not recorded before (one statement) and return
