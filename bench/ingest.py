@@ -192,8 +192,11 @@ async def saturate(gws: list[SimGateway], stats: FleetStats, seconds: float, t0:
     async def drive(g: SimGateway) -> None:
         while time.monotonic() < stop:
             await g.wait_room(2)
-            await g.publish_batch(next_t[g.account.id])
+            # advance first: a publish cancelled at the end of the phase still
+            # leaves its batch pending (resent later), so its start time is taken
+            t = next_t[g.account.id]
             next_t[g.account.id] += 60_000
+            await g.publish_batch(t)
 
     started = time.monotonic()
     tasks = [asyncio.create_task(drive(g)) for g in gws]
@@ -229,8 +232,9 @@ async def latency(
         await asyncio.sleep(interval * i / len(gws))
         while time.monotonic() < stop:
             tick = time.monotonic()
-            await g.publish_batch(next_t[g.account.id])
+            t = next_t[g.account.id]
             next_t[g.account.id] += 60_000
+            await g.publish_batch(t)
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - tick)))
 
     published: list[float] = []
