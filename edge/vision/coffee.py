@@ -7,8 +7,8 @@ Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken`
 
 - foreign matter: elongated like a stick, or grey like a stone;
 - partial black: a dark part (below half the bean's bright level) of 15-75 %;
-- dark bean (median V low): full black or sour, split by V and S (their colour
-  ranges overlap at the edges; the boundary is the overlap's diagonal);
+- dark bean (median V low): full black or sour, split by a line in V, S and hue
+  (their colour ranges overlap at the edges);
 - sour: red-brown hue, saturated;
 - insect damage: a small dark hole (black top-hat, outside the bean set to black so
   that its darker rim is a ramp, not a valley) deeper than HOLE_DEPTH;
@@ -41,8 +41,10 @@ DEFECTS = (*CLASSES[1:], "foreign_matter")
 #: a pixel is "dark" when its V is below this fraction of the bean's 90th percentile
 DARK_REL = 0.55
 PARTIAL_MIN, PARTIAL_MAX = 0.12, 0.8
-#: median V below this: a dark bean, full black or sour
+#: median V below this: a dark bean, full black or sour: sour when
+#: V + SOUR_S_WEIGHT x S - SOUR_H_WEIGHT x H > SOUR_SCORE
 DARK_BEAN_V = 100.0
+SOUR_S_WEIGHT, SOUR_H_WEIGHT, SOUR_SCORE = 0.7, 1.6, 127.8
 #: sour is red-brown (hue below this, or wrapped above 160) and saturated
 SOUR_HUE_MAX = 22.0
 SOUR_S_MIN = 95.0
@@ -50,11 +52,12 @@ SOUR_S_MIN = 95.0
 STONE_S_MAX = 38.0
 STONE_V_MIN = 76.0
 STICK_ELONGATION = 2.5
-#: holes: black top-hat deeper than this (V units, on the smoothed image), <= 2.0 mm²
+#: holes: black top-hat deeper than this (V units, on the smoothed image)
 HOLE_DEPTH = 40.0
 #: Gaussian smoothing (px) of the flattened image before thresholds, against noise
 SMOOTH = 1.0
-HOLE_AREA_MM2 = (0.08, 2.0)
+#: a dark spot longer than this is a line (the crease), not a hole
+HOLE_LEN_MM = 2.5
 #: broken: the outline strays from its ellipse both ways (a straight chord: outside
 #: the ellipse mid-chord, inside it at the corners) by this fraction of the width,
 #: with a sharp corner (degrees over ~9 px facing the tray) helping:
@@ -69,6 +72,8 @@ EDGE_LEVEL = 0.6
 NOTCH_MIN_MM = 0.6
 NOTCH_RATIO = 0.5
 PIECE_MIN_MM2 = 12.0
+#: narrower than this is a stick (beans are >= 5 mm wide): never cut across it
+THIN_MM = 3.5
 #: a core of the split smaller than this is a bump of the outline, not a bean
 CORE_MIN_MM2 = 2.0
 _ROUND = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
@@ -103,18 +108,17 @@ def screen_size(width_mm: float) -> int:
     return math.floor(width_mm / SCREEN_UNIT_MM + 1e-9)
 
 
-def _dark_bean_class(v: float, s: float) -> str:
-    """Full black vs sour for a dark bean (medians of V and S, 0-255)."""
-    if v < 60 or s < 100:
-        return "full_black"
-    if v > 78 or s > 118:
-        return "sour"
-    return "full_black" if v + s < 180 else "sour"
+def _dark_bean_class(v: float, s: float, h: float) -> str:
+    """Full black vs sour for a dark bean (medians of V, S and hue; OpenCV units).
+    Their colour ranges overlap; sour is brighter, more saturated and redder (lower
+    hue): one linear boundary, fitted on tuning seeds of both settings."""
+    return "sour" if v + SOUR_S_WEIGHT * s - SOUR_H_WEIGHT * h > SOUR_SCORE else "full_black"
 
 
 def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int]:
-    """The deepest small dark spot inside the bean (black top-hat of V,
-    V units) and how many spots are at least half that deep. Outside the bean is set
+    """The deepest small dark spot inside the bean (black top-hat of V, V units)
+    and how many spots are at least HOLE_DEPTH deep. Spots longer than HOLE_LEN_MM
+    are the crease, not holes. Outside the bean is set
     to black, so the bean's own darker rim (shading, blur) is a ramp, not a valley."""
     vs = v.astype(np.float32)
     vs[mask == 0] = 0
@@ -124,13 +128,21 @@ def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int
     )
     core = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
     hat[~core] = 0
-    peak = float(hat.max()) if core.any() else 0.0
-    if peak <= 0:
-        return 0.0, 0
-    spots = (hat > 0.5 * peak).astype(np.uint8)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(spots)
-    hi = HOLE_AREA_MM2[1] * ppm * ppm
-    return peak, int(sum(1 for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] <= hi))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((hat > 0.5 * HOLE_DEPTH).astype(np.uint8))
+    max_len = HOLE_LEN_MM * ppm
+    deepest, count = 0.0, 0
+    for i in range(1, n):
+        x, y, w, h, _ = stats[i]
+        sub = np.where(lab[y : y + h, x : x + w] == i, hat[y : y + h, x : x + w], 0)
+        peak = float(sub.max())
+        if max(w, h) > max_len:
+            # a line (the bean's crease), or a hole on it: only a compact top counts
+            ys, xs = np.nonzero(sub > 0.8 * peak)
+            if max(np.ptp(xs), np.ptp(ys)) + 1 > max_len:
+                continue
+        deepest = max(deepest, peak)
+        count += peak >= HOLE_DEPTH
+    return deepest, count
 
 
 def _ellipse_misfit(contour: np.ndarray, outside: np.ndarray) -> tuple[float, float]:
@@ -211,7 +223,7 @@ def classify(
     if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
         return "partial_black", 0, f
     if med_v < DARK_BEAN_V:
-        return _dark_bean_class(med_v, med_s), 0, f
+        return _dark_bean_class(med_v, med_s, med_h), 0, f
     if med_h < SOUR_HUE_MAX and med_s > SOUR_S_MIN:
         return "sour", 0, f
     f["hole"], holes = _hole_depth(v, mask, ppm)
@@ -271,6 +283,7 @@ def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[
         PIECE_MIN_MM2 * ppm * ppm,
         NOTCH_RATIO,
         single_area=single_max,
+        min_width=THIN_MM * ppm,
     )
     return segment.label_pieces(comp, pieces)
 

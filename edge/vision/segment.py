@@ -156,11 +156,14 @@ def _outline(mask: np.ndarray) -> np.ndarray | None:
 def _defects(c: np.ndarray, min_depth: float) -> np.ndarray:
     """The polygon's concavities deeper than ``min_depth`` px: rows of (start, end,
     deepest point index, depth px)."""
+    hull = cv2.convexHull(c, returnPoints=False)
     try:
-        hull = cv2.convexHull(c, returnPoints=False)
         d = cv2.convexityDefects(c, hull)
-    except cv2.error:  # hull indices not monotonous (a self-touching outline)
-        return np.zeros((0, 4))
+    except cv2.error:  # hull indices not monotonous: the hull's order, reversed
+        try:
+            d = cv2.convexityDefects(c, np.sort(hull, axis=0))
+        except cv2.error:
+            return np.zeros((0, 4))
     if d is None:
         return np.zeros((0, 4))
     d = d.reshape(-1, 4).astype(np.float64)
@@ -178,8 +181,25 @@ def _solidity(poly: np.ndarray) -> tuple[float, float]:
     return area, (area / hull if hull > 0 else 0.0)
 
 
+def _across_thin(poly: np.ndarray, p: np.ndarray, q: np.ndarray, min_width: float) -> bool:
+    """The piece is a stick's fragment: thinner than ``min_width`` px, shorter than
+    3 × that (a whole stick is longer), and the cut p-q runs across its length
+    (within 60° of square to it)."""
+    (_, _), (w, h), ang = cv2.minAreaRect(poly.astype(np.float32))
+    if min(w, h) >= min_width or max(w, h) >= 3.0 * min_width:
+        return False  # not thin, or a whole stick (a stick touching a bean end-on)
+    t = np.radians(ang if w >= h else ang + 90.0)  # the long side's direction
+    cut = (q - p).astype(np.float64)
+    cos = abs(np.cos(t) * cut[0] + np.sin(t) * cut[1]) / max(np.hypot(*cut), 1e-6)
+    return bool(cos < 0.5)
+
+
 def _best_cut(
-    c: np.ndarray, defects: np.ndarray, min_area: float, notch_ratio: float
+    c: np.ndarray,
+    defects: np.ndarray,
+    min_area: float,
+    notch_ratio: float,
+    min_width: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The cut between two notches (or from one notch straight across) whose two
     pieces are the most convex, area-weighted; None when no cut leaves two pieces
@@ -215,10 +235,16 @@ def _best_cut(
         length = float(np.hypot(*(pts[i] - pts[j]).astype(np.float64)))
         if j - i < 2 or n - (j - i) < 2 or dsum < notch_ratio * length:
             continue
-        a1, s1 = _solidity(pts[i : j + 1])
-        a2, s2 = _solidity(np.concatenate([pts[j:], pts[: i + 1]]))
+        p1, p2 = pts[i : j + 1], np.concatenate([pts[j:], pts[: i + 1]])
+        a1, s1 = _solidity(p1)
+        a2, s2 = _solidity(p2)
         if min(a1, a2) < min_area:
             continue
+        if min_width and (
+            _across_thin(p1, pts[i], pts[j], min_width)
+            or _across_thin(p2, pts[i], pts[j], min_width)
+        ):
+            continue  # a cut across a stick, not between it and what it touches
         score = (a1 * s1 + a2 * s2) / max(a1 + a2, 1.0)
         if best is None or score > best[0]:
             best = (score, pts[i], pts[j])
@@ -234,13 +260,15 @@ def split_concave(
     notch_ratio: float = 0.5,
     max_pieces: int = 12,
     single_area: float = 0.0,
+    min_width: float = 0.0,
 ) -> list[np.ndarray]:
     """Split touching convex objects, recursively, along the cut between notches of
     the outline (concavities at least ``min_depth`` px deep) that leaves the most
     convex pieces: two convex objects in contact leave a waist between two notches.
     A cut must be short against its notches (their depths add up to at least
     ``notch_ratio`` × its length; a stone's shallow dents do not qualify) and leave
-    pieces of at least ``min_area`` px. Returns one mask per piece (uint8 0/255, the
+    pieces of at least ``min_area`` px. A cut never leaves a short piece thinner than
+    ``min_width`` px (a stick's fragment). Returns one mask per piece (uint8 0/255, the
     shape of ``mask``); cut pixels belong to no piece."""
     todo, done = [mask], []
     while todo and len(done) + len(todo) <= max_pieces:
@@ -252,7 +280,7 @@ def split_concave(
         ):
             defects = _defects(c, min_depth)
             if len(defects):
-                cut = _best_cut(c, defects, min_area, notch_ratio)
+                cut = _best_cut(c, defects, min_area, notch_ratio, min_width)
         pieces = None
         if cut is not None:
             cm = m.copy()
