@@ -26,6 +26,7 @@ import aiomqtt
 import orjson
 
 from cloud.db import Database
+from protocol.backoff import Backoff
 from protocol.broker import BrokerUrl
 from protocol.topics import PREFIX
 
@@ -142,16 +143,18 @@ class SimGateway:
         return len(self.pending)
 
     async def run(self) -> None:
-        """Stay connected (reconnecting with backoff) and resend what is due; until cancelled."""
-        delay = 0.2
+        """Stay connected (reconnecting with the gateways' jittered backoff) and resend
+        what is due; until cancelled."""
+        backoff = Backoff(0.2, 5.0)
         while True:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
                 log.debug("%s: %s; reconnecting", self.account.id, exc)
+            if self.connected.is_set():  # the session was up: start again from the shortest delay
+                backoff.reset()
             self.connected.clear()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(backoff.next())
 
     async def _session(self) -> None:
         async with aiomqtt.Client(
