@@ -13,10 +13,11 @@ the API reads :func:`report`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.devices.storage import GatewayHealth, GatewaySeq
@@ -36,25 +37,81 @@ async def _seqs_after(session: AsyncSession, gateway: str, after: int) -> list[i
     return list(rows.scalars())
 
 
-async def advance(session: AsyncSession, gateway: str, seqs: Iterable[int], lock: bool) -> None:
-    """Batches ``seqs`` of ``gateway`` were just recorded (and flushed) in ``session``."""
-    seqs = list(seqs)
+_SEQ = GatewaySeq.__table__
+_RB = ReceivedBatch.__table__
+
+
+async def advance(session: AsyncSession, written: Mapping[str, Iterable[int]]) -> None:
+    """Batches of each gateway (``written``: gateway -> their seqs) were just recorded
+    (and flushed) in ``session``: advance the gateways' completeness.
+
+    Three statements whatever the number of gateways: lock (and create, the first time)
+    the gateways' rows, read the sequence numbers written since each one's contiguous
+    seq, update the rows. The rows are locked in gateway order, so that two workers
+    advancing overlapping gateways never deadlock; on SQLite the first statement is a
+    write, which serialises the transaction with every other writer.
+    """
+    seqs = {gw: list(s) for gw, s in written.items()}
+    seqs = {gw: s for gw, s in sorted(seqs.items()) if s}
     if not seqs:
         return
-    row = await session.get(GatewaySeq, gateway, with_for_update=lock)
-    if row is None:
-        # Complete from the first batch the cloud sees: a gateway's counter may not start at 0.
-        row = GatewaySeq(gateway_id=gateway, contiguous_seq=min(seqs) - 1, max_seq=-1, gaps=0)
-        session.add(row)
-    row.max_seq = max(row.max_seq, *seqs)
-    later = await _seqs_after(session, gateway, row.contiguous_seq)
-    contiguous = row.contiguous_seq
-    for s in later:
-        if s != contiguous + 1:
-            break
-        contiguous = s
-    row.contiguous_seq = contiguous
-    row.gaps = (row.max_seq - contiguous) - sum(1 for s in later if s > contiguous)
+    # 1. Lock every row, creating the missing ones: an upsert whose no-op update locks
+    # an existing row (and waits for a concurrent first insert of it), rows taken in
+    # the order of the VALUES list. A new row is complete from the first batch the
+    # cloud sees: a gateway's counter may not start at 0.
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    ins = (
+        (postgresql if dialect == "postgresql" else sqlite)
+        .insert(GatewaySeq)
+        .values(
+            [
+                {"gateway_id": gw, "contiguous_seq": min(s) - 1, "max_seq": -1, "gaps": 0}
+                for gw, s in seqs.items()
+            ]
+        )
+    )
+    rows = await session.execute(
+        ins.on_conflict_do_update(
+            index_elements=[_SEQ.c.gateway_id],
+            set_={"gateway_id": ins.excluded.gateway_id},
+        ).returning(_SEQ.c.gateway_id, _SEQ.c.contiguous_seq, _SEQ.c.max_seq)
+    )
+    state = {gw: (contiguous, max_seq) for gw, contiguous, max_seq in rows}
+    # 2. Every sequence number written after each gateway's contiguous one.
+    later: dict[str, list[int]] = {gw: [] for gw in seqs}
+    found = await session.execute(
+        select(_RB.c.gateway_id, _RB.c.seq)
+        .where(or_(*(and_(_RB.c.gateway_id == gw, _RB.c.seq > state[gw][0]) for gw in seqs)))
+        .distinct()
+        .order_by(_RB.c.gateway_id, _RB.c.seq)
+    )
+    for gw, s in found:
+        later[gw].append(s)
+    # 3. One update for all of them.
+    values: dict[str, tuple[int, int, int]] = {}
+    for gw, s in seqs.items():
+        contiguous, max_seq = state[gw]
+        max_seq = max(max_seq, *s)
+        after = later[gw]
+        for x in after:
+            if x != contiguous + 1:
+                break
+            contiguous = x
+        gaps = (max_seq - contiguous) - sum(1 for x in after if x > contiguous)
+        values[gw] = (contiguous, max_seq, gaps)
+    await session.execute(
+        update(_SEQ)
+        .where(_SEQ.c.gateway_id.in_(list(values)))
+        .values(
+            {
+                col: case(
+                    {gw: v[i] for gw, v in values.items()},
+                    value=_SEQ.c.gateway_id,
+                )
+                for i, col in enumerate(("contiguous_seq", "max_seq", "gaps"))
+            }
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.base import Base, UTCDateTime, utcnow
+from cloud.ingest.storage import ReceivedBatch
 
 
 class Gateway(Base):
@@ -78,3 +79,9 @@ class GatewayHealth(Base):
     buffer_depth: Mapped[int] = mapped_column(BigInteger, default=0)
     buffer_oldest_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     clock: Mapped[str] = mapped_column(String(16), default="unknown")
+
+
+#: For completeness (:mod:`cloud.devices.completeness`): the sequence numbers one
+#: gateway wrote after a given one, without scanning all it ever wrote. Declared here,
+#: with the code that needs it, on the ingest path's table (migration 0201).
+Index("ix_received_batches_gateway_seq", ReceivedBatch.gateway_id, ReceivedBatch.seq)

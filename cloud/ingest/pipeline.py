@@ -468,8 +468,7 @@ class Ingest:
                 by_gateway: dict[str, list[int]] = defaultdict(list)
                 for item in fresh:
                     by_gateway[item.batch.gw].append(item.batch.seq)
-                for gw, seqs in sorted(by_gateway.items()):
-                    await completeness.advance(s, gw, seqs, lock=not self.db.is_sqlite)
+                await completeness.advance(s, by_gateway)
                 devices = [d for item in fresh for d in item.devices]
                 await self.registry.seen((item.batch.gw for item in group), devices, s)
         except BaseException:
