@@ -10,6 +10,7 @@ from cloud.audit import service
 from cloud.audit.schemas import AuditEntryOut
 from cloud.audit.storage import AuditEntry
 from cloud.auth.deps import AdminDep
+from cloud.db import MAX_INT32
 from cloud.deps import SessionDep
 from cloud.errors import responses
 
@@ -29,7 +30,9 @@ async def list_audit(
     action: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[
-        int | None, Query(ge=1, description="Page: entries older than this id")
+        int | None,
+        # bounded: past int4 PostgreSQL refuses it, past 64 bits SQLite (a 500)
+        Query(ge=1, le=MAX_INT32, description="Page: entries older than this id"),
     ] = None,
 ) -> list[AuditEntry]:
     return await service.list_entries(

@@ -4,7 +4,7 @@ SQLite by default, PostgreSQL when the URL says so. Every table lives in the
 domain package that owns it, on the one :class:`Base` metadata.
 """
 
-from cloud.db.base import Base, utcnow
+from cloud.db.base import MAX_INT32, Base, utcnow
 from cloud.db.engine import Database, async_url, sync_url
 
-__all__ = ["Base", "Database", "async_url", "sync_url", "utcnow"]
+__all__ = ["MAX_INT32", "Base", "Database", "async_url", "sync_url", "utcnow"]

@@ -15,6 +15,13 @@ NAMING = {
 }
 
 
+#: The largest value of an ``Integer`` column (the serial ids): PostgreSQL's int4. A
+#: larger integer given to such a column is an error in the database (PostgreSQL: out
+#: of range; past 64 bits, SQLite: OverflowError), so API parameters compared with ids
+#: are bounded by it: a 422, not a 500.
+MAX_INT32 = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -360,7 +360,10 @@ def _aware(value: datetime, field: str) -> datetime:
             f"{field}: give a time zone, e.g. 2025-01-01T00:00:00Z or +08:00",
             field=f"query.{field}",
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ApiError(422, f"{field}: out of the range of dates", field=f"query.{field}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +391,12 @@ def _window(
     except ValueError as exc:
         raise ApiError(422, str(exc), field="query.metric") from None
     end_dt = _aware(end, "end") if end is not None else datetime.now(UTC)
-    start_dt = _aware(start, "start") if start is not None else end_dt - service.DEFAULT_RANGE
+    if start is not None:
+        start_dt = _aware(start, "start")
+    elif end_dt - datetime.min.replace(tzinfo=UTC) >= service.DEFAULT_RANGE:
+        start_dt = end_dt - service.DEFAULT_RANGE
+    else:
+        raise ApiError(422, "end: out of the range of dates", field="query.end")
     if end_dt <= start_dt:
         raise ApiError(422, "end must be after start", field="query.end")
     start_ms, end_ms = service.dt_to_ms(start_dt), service.dt_to_ms(end_dt)

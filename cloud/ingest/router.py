@@ -15,6 +15,7 @@ from sqlalchemy import select
 from cloud.audit.service import record
 from cloud.auth.deps import AdminDep
 from cloud.auth.principal import Principal
+from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep, TsdbDep
 from cloud.errors import ApiError, responses
 from cloud.ingest.replay import replay
@@ -89,7 +90,7 @@ async def _letter(session: SessionDep, principal: Principal, letter_id: int) -> 
     responses=responses(401, 403, 404, 422),
 )
 async def get_dead_letter(
-    letter_id: Annotated[int, Path(ge=1, le=2**62)], principal: AdminDep, session: SessionDep
+    letter_id: Annotated[int, Path(ge=1, le=MAX_INT32)], principal: AdminDep, session: SessionDep
 ) -> DeadLetterDetail:
     d = await _letter(session, principal, letter_id)
     return DeadLetterDetail(

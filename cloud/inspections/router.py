@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from cloud.auth.deps import PrincipalDep
+from cloud.db import MAX_INT32
 from cloud.deps import SessionDep, SettingsDep
 from cloud.devices.router import _aware  # one rule for time zones in queries
 from cloud.errors import ApiError, responses
@@ -24,7 +25,7 @@ from cloud.inspections.storage import InspectionRecord
 router = APIRouter(tags=["inspections"])
 
 PREFIX = "/api/v1"
-InspectionId = Annotated[int, Path(ge=1, le=2**62)]
+InspectionId = Annotated[int, Path(ge=1, le=MAX_INT32)]
 
 
 async def _inspection(
@@ -53,7 +54,7 @@ async def list_inspections(
     county: Annotated[str | None, Query(description="GB/T 2260 code you can see")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: Annotated[
-        int | None, Query(ge=1, le=2**62, description="next_before_id of the previous page")
+        int | None, Query(ge=1, le=MAX_INT32, description="next_before_id of the previous page")
     ] = None,
 ) -> InspectionPage:
     start_utc = None if start is None else _aware(start, "start")
