@@ -5,6 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from cloud.db import MAX_INT32
+
 
 class DeadLetterOut(BaseModel):
     id: int
@@ -25,7 +27,7 @@ class DeadLetterDetail(DeadLetterOut):
 
 
 class ReplayRequest(BaseModel):
-    ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
+    ids: list[Annotated[int, Field(ge=1, le=MAX_INT32)]] = Field(
         min_length=1, max_length=1000, description="Dead letters to replay"
     )
 
