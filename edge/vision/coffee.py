@@ -136,9 +136,10 @@ def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int
         sub = np.where(lab[y : y + h, x : x + w] == i, hat[y : y + h, x : x + w], 0)
         peak = float(sub.max())
         if max(w, h) > max_len:
-            # a line (the bean's crease), or a hole on it: only a compact top counts
+            # a line (the bean's crease), or a hole on it: only a compact top, well
+            # deeper than a crease, counts
             ys, xs = np.nonzero(sub > 0.8 * peak)
-            if max(np.ptp(xs), np.ptp(ys)) + 1 > max_len:
+            if max(np.ptp(xs), np.ptp(ys)) + 1 > max_len or peak < 1.5 * HOLE_DEPTH:
                 continue
         deepest = max(deepest, peak)
         count += peak >= HOLE_DEPTH
@@ -284,6 +285,7 @@ def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[
         NOTCH_RATIO,
         single_area=single_max,
         min_width=THIN_MM * ppm,
+        small_area=MIN_AREA_MM2 * ppm * ppm,
     )
     return segment.label_pieces(comp, pieces)
 

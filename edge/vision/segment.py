@@ -22,6 +22,8 @@ import numpy as np
 _EPS = 1e-3
 #: core levels tried in turn, as fractions of the local maximum of the distance
 _CORE_LEVELS = (0.5, 0.6, 0.7, 0.8)
+#: per cut length (in units of the root of the area) off the score of a cut
+CUT_PENALTY = 0.15
 #: convex enough to be one object (two touching objects make a waist)
 SOLID = 0.96
 
@@ -200,14 +202,16 @@ def _best_cut(
     min_area: float,
     notch_ratio: float,
     min_width: float = 0.0,
+    small_area: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The cut between two notches (or from one notch straight across) whose two
     pieces are the most convex, area-weighted; None when no cut leaves two pieces
     of ``min_area`` that are clearly more convex than the whole."""
     pts = c.reshape(-1, 2)
     n = len(pts)
-    _, whole_sol = _solidity(pts)
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    whole_area, whole_sol = _solidity(pts)
+    scale = max(np.sqrt(whole_area), 1.0)
+    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
     idx = defects[:, 2].astype(int)
     depth = defects[:, 3]
     cands: list[tuple[int, int, float]] = []
@@ -238,19 +242,21 @@ def _best_cut(
         p1, p2 = pts[i : j + 1], np.concatenate([pts[j:], pts[: i + 1]])
         a1, s1 = _solidity(p1)
         a2, s2 = _solidity(p2)
-        if min(a1, a2) < min_area:
-            continue
+        if min(a1, a2) < (min_area if dsum < 2.0 * length else small_area):
+            continue  # a small piece only behind a clear waist (a pebble on a bean)
         if min_width and (
             _across_thin(p1, pts[i], pts[j], min_width)
             or _across_thin(p2, pts[i], pts[j], min_width)
         ):
             continue  # a cut across a stick, not between it and what it touches
-        score = (a1 * s1 + a2 * s2) / max(a1 + a2, 1.0)
+        # the most convex pieces, the shorter cut at a tie (a contact, not across)
+        sol = (a1 * s1 + a2 * s2) / max(a1 + a2, 1.0)
+        score = sol - CUT_PENALTY * length / scale
         if best is None or score > best[0]:
-            best = (score, pts[i], pts[j])
-    if best is None or best[0] < whole_sol + 0.02:
+            best = (score, sol, pts[i], pts[j])
+    if best is None or best[1] < whole_sol + 0.02:
         return None
-    return best[1], best[2]
+    return best[2], best[3]
 
 
 def split_concave(
@@ -261,13 +267,15 @@ def split_concave(
     max_pieces: int = 12,
     single_area: float = 0.0,
     min_width: float = 0.0,
+    small_area: float = 0.0,
 ) -> list[np.ndarray]:
     """Split touching convex objects, recursively, along the cut between notches of
     the outline (concavities at least ``min_depth`` px deep) that leaves the most
     convex pieces: two convex objects in contact leave a waist between two notches.
     A cut must be short against its notches (their depths add up to at least
     ``notch_ratio`` × its length; a stone's shallow dents do not qualify) and leave
-    pieces of at least ``min_area`` px. A cut never leaves a short piece thinner than
+    pieces of at least ``min_area`` px (``small_area`` behind a waist at most half
+    as wide as its notches are deep). A cut never leaves a short piece thinner than
     ``min_width`` px (a stick's fragment). Returns one mask per piece (uint8 0/255, the
     shape of ``mask``); cut pixels belong to no piece."""
     todo, done = [mask], []
@@ -280,13 +288,16 @@ def split_concave(
         ):
             defects = _defects(c, min_depth)
             if len(defects):
-                cut = _best_cut(c, defects, min_area, notch_ratio, min_width)
+                cut = _best_cut(
+                    c, defects, min_area, notch_ratio, min_width, small_area or min_area
+                )
         pieces = None
         if cut is not None:
             cm = m.copy()
             cv2.line(cm, tuple(map(int, cut[0])), tuple(map(int, cut[1])), 0, 2)
             n, lab, stats, _ = cv2.connectedComponentsWithStats(cm, connectivity=4)
-            big = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= min_area]
+            least = min(min_area, small_area or min_area)
+            big = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= least]
             if len(big) >= 2:
                 pieces = [(lab == k).astype(np.uint8) * 255 for k in big]
         if pieces is None:
