@@ -183,15 +183,17 @@ async def _http_ok(url: str) -> bool:
 # ------------------------------------------------------------------- e2e phases
 
 
-async def saturate(gws: list[SimGateway], stats: FleetStats, seconds: float, t0: int) -> dict:
-    """Closed loop: every gateway keeps at most 2 batches in flight."""
+async def saturate(
+    gws: list[SimGateway], stats: FleetStats, seconds: float, t0: int, window: int = 2
+) -> dict:
+    """Closed loop: every gateway keeps at most ``window`` batches in flight."""
     next_t = {g.account.id: t0 for g in gws}
     acked_before, points_before = stats.acked, stats.points_acked
     stop = time.monotonic() + seconds
 
     async def drive(g: SimGateway) -> None:
         while time.monotonic() < stop:
-            await g.wait_room(2)
+            await g.wait_room(window)
             # advance first: a publish cancelled at the end of the phase still
             # leaves its batch pending (resent later), so its start time is taken
             t = next_t[g.account.id]
