@@ -48,6 +48,28 @@ def _vision(args: argparse.Namespace) -> int:
     return 0 if result["goal_met"] else 1
 
 
+def _ingest_profile(args: argparse.Namespace) -> int:
+    from bench.ingest_profile import run
+
+    return run(args)
+
+
+def ingest_profile_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of bench.ingest_profile (here, so that building the CLI imports
+    nothing heavy), for ``python -m bench.ingest_profile`` and ``dehong bench ingest-profile``."""
+    p.add_argument("--store", choices=("influx", "lines"), default="influx")
+    p.add_argument("--sqlite", action="store_true", help="SQLite relational store, not PG")
+    p.add_argument("--gateways", type=int, default=200)
+    p.add_argument("--devices", type=int, default=10)
+    p.add_argument("--readings", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=4, help="measured rounds (1 batch/gateway)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--window", type=int, default=200, help="most batches unacknowledged")
+    p.add_argument("--write-points", type=int, default=5000)
+    p.add_argument("--repeat", type=int, default=1, help="runs; the least CPU is reported")
+    p.add_argument("--cprofile", type=int, default=0, metavar="N", help="cProfile top N")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -73,6 +95,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     i.add_argument("--short", action="store_true", help="a few minutes, 200-session storm")
     i.set_defaults(handler=_ingest)
+    ip = kinds.add_parser(
+        "ingest-profile",
+        help="where an ingest worker spends its CPU, in µs per point by stage (in process)",
+    )
+    ingest_profile_arguments(ip)
+    ip.set_defaults(handler=_ingest_profile)
     v = kinds.add_parser(
         "vision",
         help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "

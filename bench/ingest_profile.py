@@ -42,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from bench.cli import ingest_profile_arguments
 from bench.fleet import room_batch
 from cloud.db import Database
 from cloud.db.migrate import upgrade_async
@@ -316,18 +317,11 @@ async def run_once(args: argparse.Namespace, profile: cProfile.Profile | None) -
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ingest_profile", description=__doc__)
-    p.add_argument("--store", choices=("influx", "lines"), default="influx")
-    p.add_argument("--sqlite", action="store_true", help="SQLite relational store, not PG")
-    p.add_argument("--gateways", type=int, default=200)
-    p.add_argument("--devices", type=int, default=10)
-    p.add_argument("--readings", type=int, default=60)
-    p.add_argument("--rounds", type=int, default=4, help="measured rounds (1 batch/gateway)")
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--window", type=int, default=200, help="most batches unacknowledged")
-    p.add_argument("--write-points", type=int, default=5000)
-    p.add_argument("--repeat", type=int, default=1, help="runs; the least CPU is reported")
-    p.add_argument("--cprofile", type=int, default=0, metavar="N", help="cProfile top N")
-    args = p.parse_args(argv)
+    ingest_profile_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
 
     if args.cprofile:
         prof = cProfile.Profile()

@@ -1,5 +1,6 @@
-"""The ingest benchmark's raw baseline (bench/ingest.py) on the real InfluxDB: it
-writes what it says it writes, in both point shapes."""
+"""The ingest benchmarks' parts: the raw baseline (bench/ingest.py) on the real
+InfluxDB writes what it says it writes, in both point shapes; the in-process
+profile (bench/ingest_profile.py) runs from the CLI and accounts for its points."""
 
 from __future__ import annotations
 
@@ -25,3 +26,22 @@ async def test_raw_baseline_writes_its_points(fields: int) -> None:
         else:
             rows = await store.query("SHOW FIELD KEYS FROM cold_room")
             assert [v[0] for v in rows[0]["values"]] == ["temperature"]
+
+
+def test_ingest_profile_runs_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    """``dehong bench ingest-profile``: every point fed is accounted for, by stage."""
+    import orjson
+
+    from dehong.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "ingest-profile", "--store", "lines", "--sqlite", "--gateways", "3",
+              "--rounds", "1", "--warmup", "0"])  # fmt: skip
+    assert exit_.value.code == 0
+    result = orjson.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["bench"] == "ingest_profile" and result["relational"] == "sqlite"
+    assert result["points"] == 3 * 10 * 60  # 3 gateways x 10 rooms x 60 readings, 1 round
+    assert result["cpu_us_per_point"] > 0
+    assert sum(result["stages_us_per_point"].values()) == pytest.approx(
+        result["cpu_us_per_point"], rel=0.05
+    )
