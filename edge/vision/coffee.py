@@ -5,6 +5,8 @@ Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken`
 (broken, chipped or cut), ``insect_damage``, ``foreign_matter``; sound beans are
 ``normal``. Rules, in order, on each object's interior (lighting flattened):
 
+- not graded: white and unsaturated, the marker or lot card (when its code was not
+  found, so that it was not masked out);
 - foreign matter: elongated like a stick, or grey like a stone;
 - partial black: a dark part (below half the bean's bright level) of 15-75 %;
 - dark bean (median V low): full black or sour, split by a line in V, S and hue
@@ -51,6 +53,8 @@ SOUR_S_MIN = 95.0
 #: stones are grey; sticks are long
 STONE_S_MAX = 38.0
 STONE_V_MIN = 76.0
+#: grey and this bright (white paper) is a card, not an object on the tray
+CARD_V_MIN = 200.0
 STICK_ELONGATION = 2.5
 #: holes: black top-hat deeper than this (V units, on the smoothed image)
 HOLE_DEPTH = 40.0
@@ -219,6 +223,8 @@ def classify(
     holes = 0
     if f["elong"] > STICK_ELONGATION:
         return "foreign_matter", 0, f
+    if med_s < STONE_S_MAX and med_v > CARD_V_MIN:
+        return "card", 0, f  # white: the marker or lot card, when its code was not read
     if med_s < STONE_S_MAX and med_v > STONE_V_MIN:
         return "foreign_matter", 0, f
     if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
@@ -334,13 +340,17 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     t2 = time.perf_counter()
     min_area = MIN_AREA_MM2 * ppm * ppm
     n, cc, stats, _ = cv2.connectedComponentsWithStats(fg)
-    # the marker and QR cards: objects mostly inside their boxes. Whole objects go,
-    # never parts: a bean beside a card keeps its outline (not cut by the box)
-    inside = np.bincount(cc[exclude > 0], minlength=n)
-    card = inside > 0.5 * stats[:, cv2.CC_STAT_AREA]
+    # the marker and QR cards: the objects under the codes' centres. Whole objects
+    # go, never parts: a bean beside a card keeps its outline (not cut by a box)
+    H, W = fg.shape
+    card = np.zeros(n, bool)
+    for centre in [marker.corners.mean(axis=0)] + ([quad.mean(axis=0)] if quad is not None else []):
+        cx, cy = round(float(centre[0])), round(float(centre[1]))
+        if 0 <= cy < H and 0 <= cx < W:
+            card[cc[cy, cx]] = True
+    card[0] = False
     beans: list[Bean] = []
     pad = 3
-    H, W = fg.shape
     for i in range(1, n):
         x, y, w, h, area = stats[i]
         if area < min_area or card[i]:
@@ -356,6 +366,8 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             contour = max(contours, key=cv2.contourArea)
             cls, holes, feats = classify(hsv[y0:y1, x0:x1], m, outside, contour, ppm)
+            if cls == "card":
+                continue
             (cx, cy), (rw, rh), _ = cv2.minAreaRect(_measured(contrast[y0:y1, x0:x1], m, contour))
             wpx, lpx = sorted((rw, rh))
             wmm, lmm = wpx / ppm, lpx / ppm
