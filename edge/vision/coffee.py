@@ -74,8 +74,11 @@ EDGE_LEVEL = 0.6
 #: touching objects: cut between two notches of the outline at least this deep, when
 #: the cut is shorter than CUT_RATIO x the shallower notch, leaving pieces this big
 NOTCH_MIN_MM = 0.6
-NOTCH_RATIO = 0.5
+NOTCH_RATIO = 0.4
 PIECE_MIN_MM2 = 12.0
+#: a piece left after the cuts, this many beans big and less convex than this: two
+LEFTOVER_AREA = 1.3
+LEFTOVER_SOLIDITY = 0.91
 #: narrower than this is a stick (beans are >= 5 mm wide): never cut across it
 THIN_MM = 3.5
 #: a core of the split smaller than this is a bump of the outline, not a bean
@@ -268,12 +271,12 @@ def _contrast(flat: segment.Flat) -> np.ndarray:
     return cv2.sqrt(cv2.transform(cv2.multiply(diff, diff), np.ones((1, 3), np.float32)))
 
 
-def _solid(mask: np.ndarray) -> bool:
+def _solid(mask: np.ndarray, level: float = 0.96) -> bool:
     """Convex enough to be one object (two touching beans make a waist)."""
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     c = max(contours, key=cv2.contourArea)
     hull = cv2.contourArea(cv2.convexHull(c))
-    return hull > 0 and cv2.contourArea(c) / hull > 0.96
+    return hull > 0 and cv2.contourArea(c) / hull > level
 
 
 def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[np.ndarray, int]:
@@ -293,7 +296,18 @@ def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[
         min_width=THIN_MM * ppm,
         small_area=MIN_AREA_MM2 * ppm * ppm,
     )
-    return segment.label_pieces(comp, pieces)
+    # a piece still as big as a bean and a fifth, and clearly not convex, is two
+    # objects whose notches were used up by earlier cuts: split by distance cores
+    out: list[np.ndarray] = []
+    radius = max(round(0.45 * cfg.coffee.bean_width_mm * ppm), 3)
+    for p in pieces:
+        a = cv2.countNonZero(p)
+        if a > LEFTOVER_AREA * bean and not _solid(p, LEFTOVER_SOLIDITY):
+            labels, k = segment.split(p, radius, min_objects=2)
+            out.extend((labels == lab).astype(np.uint8) * 255 for lab in range(1, k + 1))
+        else:
+            out.append(p)
+    return segment.label_pieces(comp, out)
 
 
 def _exclusions(shape: tuple[int, ...], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:

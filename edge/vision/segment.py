@@ -308,21 +308,21 @@ def split_concave(
 
 
 def label_pieces(mask: np.ndarray, pieces: list[np.ndarray]) -> tuple[np.ndarray, int]:
-    """int32 labels: each piece's pixels, and every other pixel of ``mask`` (the cuts)
-    given to the nearest piece."""
-    seeds = np.zeros(mask.shape, np.uint8)
-    for p in pieces:
-        seeds[p > 0] = 1
+    """int32 labels: piece k's pixels are k + 1, and every other pixel of ``mask`` (the
+    cuts) goes to the nearest piece."""
     if len(pieces) <= 1:
         return (mask > 0).astype(np.int32), 1
-    n, seed_lab = cv2.connectedComponents(seeds, connectivity=4)
+    seed_lab = np.zeros(mask.shape, np.int32)
+    for k, p in enumerate(pieces):
+        seed_lab[p > 0] = k + 1
+    seeds = (seed_lab > 0).astype(np.uint8)
     _, labels = cv2.distanceTransformWithLabels(
-        1 - seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_CCOMP
+        1 - seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
     )
-    # DIST_LABEL_CCOMP numbers the seed components in its own order: map back
+    # DIST_LABEL_PIXEL numbers every seed pixel: map each back to its piece
     ys, xs = np.nonzero(seeds)
-    lut = np.zeros(labels.max() + 1, np.int32)
+    lut = np.zeros(int(labels.max()) + 1, np.int32)
     lut[labels[ys, xs]] = seed_lab[ys, xs]
     out = lut[labels]
     out[mask == 0] = 0
-    return out, n - 1
+    return out, len(pieces)
