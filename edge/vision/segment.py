@@ -9,7 +9,8 @@
    (:func:`split_concave`): recursively, the cut between two notches (or from one
    notch straight across) that leaves the most convex pieces; the cut pixels go to
    the nearest piece (:func:`label_pieces`). :func:`split` (distance-transform
-   cores) is the older method, kept for comparison.
+   cores) splits what is left: a piece still the size of two beans and clearly not
+   convex, whose notches earlier cuts used up.
 """
 
 from __future__ import annotations
