@@ -79,6 +79,8 @@ PIECE_MIN_MM2 = 12.0
 #: a piece left after the cuts, this many beans big and less convex than this: two
 LEFTOVER_AREA = 1.3
 LEFTOVER_SOLIDITY = 0.91
+#: ... or this many beans big, whatever its shape (the largest bean is ~1.6)
+TWO_BEANS = 1.9
 #: narrower than this is a stick (beans are >= 5 mm wide): never cut across it
 THIN_MM = 3.5
 #: a core of the split smaller than this is a bump of the outline, not a bean
@@ -296,13 +298,13 @@ def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[
         min_width=THIN_MM * ppm,
         small_area=MIN_AREA_MM2 * ppm * ppm,
     )
-    # a piece still as big as a bean and a fifth, and clearly not convex, is two
+    # a piece still as big as 1.3 beans and clearly not convex (or just as big as two) is two
     # objects whose notches were used up by earlier cuts: split by distance cores
     out: list[np.ndarray] = []
     radius = max(round(0.45 * cfg.coffee.bean_width_mm * ppm), 3)
     for p in pieces:
         a = cv2.countNonZero(p)
-        if a > LEFTOVER_AREA * bean and not _solid(p, LEFTOVER_SOLIDITY):
+        if a > TWO_BEANS * bean or (a > LEFTOVER_AREA * bean and not _solid(p, LEFTOVER_SOLIDITY)):
             labels, k = segment.split(p, radius, min_objects=2)
             out.extend((labels == lab).astype(np.uint8) * 255 for lab in range(1, k + 1))
         else:
