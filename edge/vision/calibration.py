@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -96,29 +97,50 @@ def _plausible_quad(quad: np.ndarray, h: int, w: int) -> bool:
 
 def read_lot(gray: np.ndarray) -> tuple[str | None, np.ndarray | None]:
     """(lot id, QR quad) from the lot QR code. The code is found on a reduced copy
-    (a quarter, then a half, then full size) and decoded from a crop at full
-    resolution: decoding the whole frame costs ~0.2 s on a Pi-class core."""
+    (a quarter, then a half, then full size; each as it is and lightly smoothed,
+    since sensor noise breaks the finder patterns of a blurred code) and decoded
+    from a crop at full resolution (as it is, sharpened, binarised, and binarised
+    at twice the size): decoding the whole frame costs ~0.2 s on a Pi-class core.
+    Full size is searched smoothed only (the raw search there costs ~0.5 s)."""
     detector = cv2.QRCodeDetector()
     h, w = gray.shape[:2]
+    tried: list[np.ndarray] = []
     for scale in (0.25, 0.5, 1.0):
         small = (
             gray
             if scale == 1.0
             else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         )
-        found, points = detector.detect(small)
-        if not found or points is None:
-            continue
-        quad = points.reshape(-1, 2) / scale
-        if not _plausible_quad(quad, h, w):
-            continue  # the detector's corners are garbage at times (seen at 0.25)
-        x0, y0 = quad.min(axis=0)
-        x1, y1 = quad.max(axis=0)
-        m = 0.2 * float(max(x1 - x0, y1 - y0)) + 8
-        crop = gray[
-            max(int(y0 - m), 0) : min(int(y1 + m), h), max(int(x0 - m), 0) : min(int(x1 + m), w)
-        ]
-        text, _, _ = detector.detectAndDecode(crop)
-        if text:
-            return parse_lot(text), quad
+        searches = (small, cv2.GaussianBlur(small, (0, 0), 1.0))
+        for image in searches[1:] if scale == 1.0 else searches:
+            found, points = detector.detect(image)
+            if not found or points is None:
+                continue
+            quad = points.reshape(-1, 2) / scale
+            if not _plausible_quad(quad, h, w):
+                continue  # the detector's corners are garbage at times (seen at 0.25)
+            if any(np.abs(quad - q).max() < 4 for q in tried):
+                continue  # this code's crop failed already
+            tried.append(quad)
+            x0, y0 = quad.min(axis=0)
+            x1, y1 = quad.max(axis=0)
+            m = 0.2 * float(max(x1 - x0, y1 - y0)) + 8
+            crop = gray[
+                max(int(y0 - m), 0) : min(int(y1 + m), h),
+                max(int(x0 - m), 0) : min(int(x1 + m), w),
+            ]
+            for variant in _decode_variants(crop):
+                text, _, _ = detector.detectAndDecode(variant)
+                if text:
+                    return parse_lot(text), quad
     return None, None
+
+
+def _decode_variants(crop: np.ndarray) -> Iterator[np.ndarray]:
+    """The crop as it is, then forms that a blurred, noisy code decodes from."""
+    yield crop
+    yield cv2.addWeighted(crop, 2.0, cv2.GaussianBlur(crop, (0, 0), 2.0), -1.0, 0)
+    binary = cv2.THRESH_BINARY + cv2.THRESH_OTSU
+    yield cv2.threshold(cv2.GaussianBlur(crop, (0, 0), 1.0), 0, 255, binary)[1]
+    big = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    yield cv2.threshold(big, 0, 255, binary)[1]
