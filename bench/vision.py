@@ -91,12 +91,13 @@ def coffee_accuracy(folder: Path) -> dict[str, Any]:
     fp = dict.fromkeys(classes, 0)
     fn = dict.fromkeys(classes, 0)
     width_err: list[float] = []
-    trays = bean_exact = object_exact = grade_equal = unusable = 0
+    trays = bean_exact = object_exact = grade_equal = unusable = lot_read = 0
     misses: list[dict[str, Any]] = []
     for png in sorted(folder.glob("coffee-*.png")):
         truth = orjson.loads(png.with_suffix(".json").read_bytes())
         r = coffee.inspect(decode(read_file(png)), cfg)
         trays += 1
+        lot_read += r.lot == truth["lot"]
         if not r.usable:
             unusable += 1
             misses.append({"seed": truth["seed"], "unusable": r.reason})
@@ -141,6 +142,7 @@ def coffee_accuracy(folder: Path) -> dict[str, Any]:
         "bean_count_exact_rate": _rate(bean_exact, trays),
         "object_count_exact_rate": _rate(object_exact, trays),
         "grade_match_rate": _rate(grade_equal, trays),
+        "lot_read_rate": _rate(lot_read, trays),
         "width_error_median": round(float(np.median(width_err)), 5) if width_err else None,
         "defects": {
             c: {
@@ -161,7 +163,7 @@ def fruit_accuracy(folder: Path) -> dict[str, Any]:
     from edge.vision.fruit import FruitRun
     from edge.vision.imagefile import decode, read_file
 
-    runs = count_exact = stages_equal = 0
+    runs = count_exact = stages_equal = lot_read = 0
     length_err: list[float] = []
     misses: list[dict[str, Any]] = []
     for run_dir in sorted(p for p in folder.iterdir() if p.name.startswith("fruit-")):
@@ -173,6 +175,7 @@ def fruit_accuracy(folder: Path) -> dict[str, Any]:
             run.frame(decode(read_file(frame)))
         summary = run.summary()
         runs += 1
+        lot_read += summary.lot == truth["lot"]
         fruits = truth["fruits"]
         exact = summary.counts["fruit"] == len(fruits)
         count_exact += exact
@@ -196,6 +199,7 @@ def fruit_accuracy(folder: Path) -> dict[str, Any]:
         "runs": runs,
         "fruit_count_exact_rate": _rate(count_exact, runs),
         "stage_distribution_equal_rate": _rate(stages_equal, runs),
+        "lot_read_rate": _rate(lot_read, runs),
         "length_error_median": round(float(np.median(length_err)), 5) if length_err else None,
         "misses": misses[:20],
     }

@@ -19,4 +19,5 @@ def test_coffee_accuracy_on_a_small_tray(tmp_path: Path) -> None:
     acc = coffee_accuracy(tmp_path)
     assert acc["trays"] == 1 and acc["bean_count_exact_rate"] == 1.0
     assert acc["grade_match_rate"] == 1.0 and acc["width_error_median"] < 0.03
+    assert acc["lot_read_rate"] == 1.0  # LOT-000004 from its QR code
     assert all(d["recall"] == 1.0 for d in acc["defects"].values())
