@@ -53,6 +53,9 @@ SOUR_S_MIN = 95.0
 #: stones are grey; sticks are long
 STONE_S_MAX = 38.0
 STONE_V_MIN = 76.0
+#: ... and brighter than it is saturated by this much: a black bean is at most as
+#: bright as the dimmest stone and at least as saturated as the greyest is
+STONE_VS_GAP = 52.0
 #: grey and this bright (white paper) is a card, not an object on the tray
 CARD_V_MIN = 200.0
 STICK_ELONGATION = 2.5
@@ -83,6 +86,25 @@ LEFTOVER_SOLIDITY = 0.91
 TWO_BEANS = 1.9
 #: narrower than this is a stick (beans are >= 5 mm wide): never cut across it
 THIN_MM = 3.5
+#: a hole in the foreground bigger than this is tray seen through a ring of beans
+HOLE_OPEN_MM2 = 1.0
+#: a way out of an enclosed patch of tray shorter than this is a contact between two
+#: objects (through a bean it is at least its width)
+CONTACT_MAX_MM = 3.0
+#: two pieces narrower than this (a stick blurred; beans are >= 5.2 mm wide), in
+#: line, that fill this much of their joint rectangle are one stick
+STICK_JOIN_MM = 4.0
+STICK_FILL = 0.8
+#: a stick's cut-off end widens it by less than this factor
+STICK_END = 1.3
+#: a piece smaller than this (in beans) that makes one piece this convex with a
+#: neighbour, no bigger than the largest bean, is part of that neighbour
+FRAGMENT = 0.4
+MERGE_SOLID = 0.95
+LARGEST = 1.6
+#: ... or two pieces together smaller than this and this convex are one bean
+PAIR_MAX = 1.3
+PAIR_SOLID = 0.975
 #: a core of the split smaller than this is a bump of the outline, not a bean
 CORE_MIN_MM2 = 2.0
 _ROUND = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
@@ -230,7 +252,7 @@ def classify(
         return "foreign_matter", 0, f
     if med_s < STONE_S_MAX and med_v > CARD_V_MIN:
         return "card", 0, f  # white: the marker or lot card, when its code was not read
-    if med_s < STONE_S_MAX and med_v > STONE_V_MIN:
+    if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
         return "foreign_matter", 0, f
     if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
         return "partial_black", 0, f
@@ -289,27 +311,144 @@ def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[
     single_max = 1.1 * bean
     if area < single_max and _solid(comp):
         return (comp > 0).astype(np.int32), 1
-    pieces = segment.split_concave(
-        comp,
-        NOTCH_MIN_MM * ppm,
-        PIECE_MIN_MM2 * ppm * ppm,
-        NOTCH_RATIO,
-        single_area=single_max,
-        min_width=THIN_MM * ppm,
-        small_area=MIN_AREA_MM2 * ppm * ppm,
-    )
+    # a ring of beans round a patch of tray: cut open at its contacts first
+    work = segment.open_holes(comp, CONTACT_MAX_MM * ppm)
+    n, parts = cv2.connectedComponents(work) if work is not comp else (2, None)
+
+    def concave(m: np.ndarray) -> list[np.ndarray]:
+        return segment.split_concave(
+            m,
+            NOTCH_MIN_MM * ppm,
+            PIECE_MIN_MM2 * ppm * ppm,
+            NOTCH_RATIO,
+            single_area=single_max,
+            min_width=THIN_MM * ppm,
+            small_area=MIN_AREA_MM2 * ppm * ppm,
+        )
+
+    pieces: list[np.ndarray] = []
+    for k in range(1, n):
+        part = comp if parts is None else (parts == k).astype(np.uint8) * 255
+        if parts is not None and cv2.countNonZero(part) < MIN_AREA_MM2 * ppm * ppm:
+            continue
+        pieces += concave(part)
     # a piece still as big as 1.3 beans and clearly not convex (or just as big as two) is two
-    # objects whose notches were used up by earlier cuts: split by distance cores
+    # objects whose notches were used up by earlier cuts: split by distance cores, and
+    # what that leaves may have notches again
     out: list[np.ndarray] = []
     radius = max(round(0.45 * cfg.coffee.bean_width_mm * ppm), 3)
-    for p in pieces:
+    todo = [(p, 0) for p in pieces]
+    while todo:
+        p, depth = todo.pop()
         a = cv2.countNonZero(p)
-        if a > TWO_BEANS * bean or (a > LEFTOVER_AREA * bean and not _solid(p, LEFTOVER_SOLIDITY)):
+        if depth < 2 and (
+            a > TWO_BEANS * bean or (a > LEFTOVER_AREA * bean and not _solid(p, LEFTOVER_SOLIDITY))
+        ):
             labels, k = segment.split(p, radius, min_objects=2)
-            out.extend((labels == lab).astype(np.uint8) * 255 for lab in range(1, k + 1))
+            if k < 2:
+                out.append(p)
+                continue
+            subs = [(labels == lab).astype(np.uint8) * 255 for lab in range(1, k + 1)]
+            todo.extend((q, depth + 1) for s_ in subs for q in concave(s_))
         else:
             out.append(p)
-    return segment.label_pieces(comp, out)
+    labels, k = segment.label_pieces(comp, out)
+    labels, k = _join_sticks(labels, k, STICK_JOIN_MM * ppm, FRAGMENT * bean)
+    return _merge_fragments(labels, k, bean)
+
+
+def _merge_fragments(labels: np.ndarray, k: int, bean: float) -> tuple[np.ndarray, int]:
+    """Two touching pieces that make one convex bean are one: a straight cut between
+    two notches can pass inside a bean's curved outline (and leave a small piece
+    of it), a cut from one notch can cross a bean. Merged: a piece under FRAGMENT
+    beans whose union with a neighbour is MERGE_SOLID convex, or two pieces whose
+    union is under PAIR_MAX beans and PAIR_SOLID convex (two beans make a waist)."""
+    if k < 2:
+        return labels, k
+    areas = np.bincount(labels.ravel(), minlength=k + 1)
+    merged = False
+    for lab in range(1, k + 1):
+        if not areas[lab]:
+            continue
+        m = (labels == lab).astype(np.uint8)
+        near = labels[cv2.dilate(m, np.ones((3, 3), np.uint8)) > 0]
+        best, best_sol = 0, 0.0
+        for nb in np.unique(near):
+            union_area = areas[nb] + areas[lab]
+            small = areas[lab] < FRAGMENT * bean and union_area < LARGEST * bean
+            if nb in (0, lab) or not (small or union_area < PAIR_MAX * bean):
+                continue
+            c = segment._outline(((labels == nb) | (m > 0)).astype(np.uint8) * 255)
+            sol = segment._solidity(c.reshape(-1, 2))[1] if c is not None else 0.0
+            if sol > best_sol and sol > (MERGE_SOLID if small else PAIR_SOLID):
+                best, best_sol = int(nb), sol
+        if best:
+            labels = np.where(labels == lab, best, labels)
+            areas[best] += areas[lab]
+            areas[lab] = 0
+            merged = True
+    if not merged:
+        return labels, k
+    keep = [lab for lab in range(1, k + 1) if areas[lab] > 0]
+    lut = np.zeros(k + 1, np.int32)
+    lut[keep] = np.arange(1, len(keep) + 1)
+    return lut[labels], len(keep)
+
+
+def _thin(mask: np.ndarray, width: float) -> bool:
+    (_, _), (w, h), _ = cv2.minAreaRect(cv2.findNonZero(mask))
+    return min(w, h) < width
+
+
+def _join_sticks(
+    labels: np.ndarray, k: int, width: float, fragment: float
+) -> tuple[np.ndarray, int]:
+    """Two thin pieces in line are one stick, cut across where it lay against
+    something else (a cut between two beans on either side of it can leave a wedge
+    of it to a bean): the stick is everything in their joint rotated rectangle, when
+    they fill most of it and it is thin. So is a long thin piece and a small piece
+    (under ``fragment`` px) touching it that widens it by less than STICK_END: the
+    stick's end, cut off where it touched a bean."""
+    if k < 2:
+        return labels, k
+    masks = {lab: (labels == lab).astype(np.uint8) for lab in range(1, k + 1)}
+    rects = {lab: cv2.minAreaRect(cv2.findNonZero(m)) for lab, m in masks.items() if m.any()}
+    thin = [lab for lab, r in rects.items() if min(r[1]) < width]
+    if not thin:
+        return labels, k
+    out = labels.copy()
+    gone: set[int] = set()
+    for i in thin:
+        for j in rects:
+            if j == i or i in gone or j in gone:
+                continue
+            short, long_ = sorted(rects[i][1])
+            limit = width if j in thin else 0.0
+            if masks[j].sum() < fragment and long_ >= 3 * short:
+                limit = max(limit, STICK_END * short)
+            if not limit:
+                continue
+            union = cv2.bitwise_or(masks[i], masks[j])
+            rect = cv2.minAreaRect(cv2.findNonZero(union))
+            if min(rect[1]) >= limit:
+                continue  # not in line
+            box = np.zeros_like(union)
+            cv2.fillPoly(box, [np.round(cv2.boxPoints(rect)).astype(np.int32)], 1)
+            inside = (box > 0) & (out > 0)
+            if cv2.countNonZero(union) < STICK_FILL * np.count_nonzero(inside):
+                continue  # other things fill the rectangle: apart, not one stick
+            out[inside] = i
+            out[out == j] = i
+            masks[i] = (out == i).astype(np.uint8)
+            rects[i] = rect
+            gone.add(j)
+    if not gone:
+        return labels, k
+    # number the pieces left 1..n again
+    lut = np.zeros(k + 1, np.int32)
+    keep = [lab for lab in range(1, k + 1) if lab not in gone and (out == lab).any()]
+    lut[keep] = np.arange(1, len(keep) + 1)
+    return lut[out], len(keep)
 
 
 def _exclusions(shape: tuple[int, ...], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
@@ -347,7 +486,7 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     # outline of an object does not move under a symmetric blur)
     flat = segment.Flat(cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma)
     fg = segment.foreground(flat)
-    fg = segment.fill_holes(fg)
+    fg = segment.fill_holes(fg, HOLE_OPEN_MM2 * ppm * ppm)
     flat8 = cv2.convertScaleAbs(flat.image)  # saturating; flat.image is >= 0
     hsv = cv2.cvtColor(flat8, cv2.COLOR_BGR2HSV)
     contrast = _contrast(flat)
@@ -356,14 +495,20 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     t2 = time.perf_counter()
     min_area = MIN_AREA_MM2 * ppm * ppm
     n, cc, stats, _ = cv2.connectedComponentsWithStats(fg)
-    # the marker and QR cards: the objects under the codes' centres. Whole objects
-    # go, never parts: a bean beside a card keeps its outline (not cut by a box)
+    # the marker and QR cards: the objects inside the codes' quads (shrunk a little;
+    # the centre alone can be a white module, a hole left open). Whole objects go,
+    # never parts: a bean beside a card keeps its outline (not cut by a box)
     H, W = fg.shape
     card = np.zeros(n, bool)
-    for centre in [marker.corners.mean(axis=0)] + ([quad.mean(axis=0)] if quad is not None else []):
-        cx, cy = round(float(centre[0])), round(float(centre[1]))
-        if 0 <= cy < H and 0 <= cx < W:
-            card[cc[cy, cx]] = True
+    for code in [marker.corners] + ([quad] if quad is not None else []):
+        corners = np.asarray(code, np.float32).reshape(-1, 2)
+        mid = corners.mean(axis=0)
+        inner = mid + 0.8 * (corners - mid)
+        x0, y0 = np.clip(np.floor(inner.min(axis=0)).astype(int), 0, [W - 1, H - 1])
+        x1, y1 = np.clip(np.ceil(inner.max(axis=0)).astype(int) + 1, 1, [W, H])
+        box = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(box, [np.round(inner - [x0, y0]).astype(np.int32)], 1)
+        card[np.unique(cc[y0:y1, x0:x1][box > 0])] = True
     card[0] = False
     beans: list[Bean] = []
     pad = 3

@@ -5,6 +5,8 @@
    quadratic surface over the background, and the image is divided by it, so a
    40 % gradient becomes flat light (:func:`flatten`).
 2. Foreground: far from the background's opponent colour, or much darker than it.
+   Small holes are filled; a big one is tray seen through a ring of touching
+   objects, and :func:`open_holes` cuts it out to the outside at each contact.
 3. Touching objects are split at the notches of their outline
    (:func:`split_concave`): recursively, the cut between two notches (or from one
    notch straight across) that leaves the most convex pieces; the cut pixels go to
@@ -103,10 +105,68 @@ def foreground(
     return mask
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+def fill_holes(mask: np.ndarray, max_area: float = 0.0) -> np.ndarray:
+    """``mask`` with its holes filled; holes of more than ``max_area`` px (when set)
+    stay open: the tray seen through a ring of touching objects, not a gap in one."""
+    contours, hier = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     out = np.zeros_like(mask)
-    cv2.drawContours(out, contours, -1, 255, -1)
+    if not contours:
+        return out
+    outer = [c for c, h in zip(contours, hier[0], strict=True) if h[3] < 0]
+    cv2.drawContours(out, outer, -1, 255, -1)
+    if max_area > 0:
+        big = [
+            c
+            for c, h in zip(contours, hier[0], strict=True)
+            if h[3] >= 0 and cv2.contourArea(c) > max_area
+        ]
+        if big:
+            holes = np.zeros_like(mask)
+            cv2.drawContours(holes, big, -1, 255, -1)
+            out[(holes > 0) & (mask == 0)] = 0
+    return out
+
+
+def open_holes(mask: np.ndarray, max_cut: float, width: int = 3) -> np.ndarray:
+    """``mask`` (one connected object, holes left open) with its holes opened: a
+    patch of tray enclosed by touching objects is cut out to the outside at every
+    contact round it (the places where the way out is a local minimum, shorter than
+    ``max_cut`` px), so the objects round it come apart there. A hole with no such
+    short way out is inside one object: it is filled."""
+    filled = fill_holes(mask)
+    holes = cv2.subtract(filled, mask)
+    if not holes.any():
+        return mask
+    out = mask.copy()
+    n, hl = cv2.connectedComponents(holes)
+    # distance of every pixel to the outside, and which outside pixel is nearest
+    dist, lab = cv2.distanceTransformWithLabels(
+        filled, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    zy, zx = np.nonzero(filled == 0)
+    lut = np.zeros((int(lab.max()) + 1, 2), np.int32)
+    lut[lab[zy, zx]] = np.stack([zx, zy], axis=1)
+    for k in range(1, n):
+        hole = (hl == k).astype(np.uint8)
+        contours, _ = cv2.findContours(hole, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        rim = max(contours, key=len).reshape(-1, 2)
+        d = dist[rim[:, 1], rim[:, 0]]
+        m = len(d)
+        w = max(min(m // 8, 6), 1)
+        ext = np.concatenate([d[-w:], d, d[:w]])
+        local = np.lib.stride_tricks.sliding_window_view(ext, 2 * w + 1).min(axis=1)
+        cand = np.nonzero((d <= local) & (d < max_cut))[0]
+        cuts: list[int] = []
+        for c in cand[np.argsort(d[cand], kind="stable")]:
+            if all(min(abs(c - o), m - abs(c - o)) > 2 * w for o in cuts):
+                cuts.append(int(c))
+        if not cuts:
+            out[hl == k] = 255  # a gap inside one object
+            continue
+        for c in cuts:
+            x, y = rim[c]
+            q = lut[lab[y, x]]
+            cv2.line(out, (int(x), int(y)), (int(q[0]), int(q[1])), 0, width)
     return out
 
 
@@ -252,10 +312,12 @@ def _best_cut(
             continue  # a cut across a stick, not between it and what it touches
         # the most convex pieces, the shorter cut at a tie (a contact, not across)
         sol = (a1 * s1 + a2 * s2) / max(a1 + a2, 1.0)
+        if sol < whole_sol + 0.02:
+            continue  # not clearly more convex than the whole: no split there
         score = sol - CUT_PENALTY * length / scale
         if best is None or score > best[0]:
             best = (score, sol, pts[i], pts[j])
-    if best is None or best[1] < whole_sol + 0.02:
+    if best is None:
         return None
     return best[2], best[3]
 

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from edge.vision import coffee, segment
+from edge.vision.config import VisionConfig
 
 PPM = 7.0
 BEAN = 0.785 * 9.6 * 6.6 * PPM * PPM
+CFG = VisionConfig()
 
 
 def _beans(centres: list[tuple[int, int, float]], size: tuple[int, int] = (260, 260)) -> np.ndarray:
@@ -60,6 +62,60 @@ def test_a_stick_touching_a_bean_end_on_is_cut_off_whole() -> None:
     assert len(pieces) == 2
     (_, _), (w, h), _ = cv2.minAreaRect(cv2.findNonZero(pieces[0]))
     assert max(w, h) > 14 * PPM  # the whole stick, not a fragment
+
+
+@pytest.mark.parametrize(("d", "e"), [(38, 16), (40, 12), (42, 8)])
+def test_a_ring_of_beans_round_a_patch_of_tray_is_opened_and_split(d: int, e: int) -> None:
+    """Four beans in a pinwheel enclose a patch of tray: filled, it made one convex
+    blob (seen as 1, 3 or 5 beans); left open, the ring is cut at a contact."""
+    mask = _beans([(130 - d, 130 - e, 90.0), (130 + d, 130 + e, 90.0), (130 - e, 130 + d, 0.0), (130 + e, 130 - d, 0.0)])  # fmt: skip
+    assert cv2.connectedComponents(mask)[0] == 2
+    kept = segment.fill_holes(mask, coffee.HOLE_OPEN_MM2 * PPM * PPM)
+    assert cv2.countNonZero(kept) == cv2.countNonZero(mask)  # the tray patch stays open
+    _, k = coffee._split(kept, cv2.countNonZero(kept), PPM, CFG)
+    assert k == 4
+
+
+def test_small_holes_are_filled() -> None:
+    mask = _beans([(130, 130, 30.0)])
+    cv2.circle(mask, (130, 130), 3, 0, -1)
+    assert cv2.countNonZero(segment.fill_holes(mask, coffee.HOLE_OPEN_MM2 * PPM * PPM)) > (
+        cv2.countNonZero(mask)
+    )
+
+
+@pytest.mark.parametrize(("dy", "gap"), [(0, 23), (20, 22), (40, 25)])
+def test_a_stick_between_two_beans_stays_one_stick(dy: int, gap: int) -> None:
+    img = np.zeros((260, 260), np.uint8)
+    cv2.rectangle(img, (122, 67), (138, 193), 255, -1)  # 2.4 x 18 mm
+    for x, y in ((122 - gap, 100 + dy // 2), (138 + gap, 160 - dy // 2)):
+        cv2.ellipse(img, ((x, y), (6.6 * PPM, 9.6 * PPM), 0), 255, -1, cv2.LINE_AA)
+    mask = ((cv2.GaussianBlur(img, (0, 0), 1.5) > 100) * 255).astype(np.uint8)
+    assert len(_split(mask)) == 4  # the cuts leave the stick in two
+    labels, k = coffee._split(mask, cv2.countNonZero(mask), PPM, CFG)
+    assert k == 3  # ... that are joined again
+
+
+def test_a_bean_cut_in_two_is_one_again_two_beans_stay_two() -> None:
+    one = _beans([(130, 130, 30.0)])
+    halves = np.where(one > 0, 1, 0).astype(np.int32)
+    halves[:, 125:][one[:, 125:] > 0] = 2  # a cut across the bean
+    labels, k = coffee._merge_fragments(halves, 2, BEAN)
+    assert k == 1 and set(np.unique(labels)) == {0, 1}
+    two = _beans([(100, 130, 0.0), (167, 130, 0.0)])
+    pair = np.where(two > 0, 1, 0).astype(np.int32)
+    pair[:, 133:][two[:, 133:] > 0] = 2  # the contact
+    assert coffee._merge_fragments(pair, 2, BEAN)[1] == 2
+
+
+def test_a_sticks_cut_off_end_joins_the_stick() -> None:
+    labels = np.zeros((80, 200), np.int32)
+    labels[30:47, 20:150] = 1  # a stick, 2.4 mm wide
+    labels[28:49, 150:172] = 2  # its end, cut off, a little wider
+    labels[10:70, 174:198] = 3  # a bean-sized neighbour is not part of it
+    labels[30:47, 172:174] = 3
+    out, k = coffee._join_sticks(labels, 3, coffee.STICK_JOIN_MM * PPM, coffee.FRAGMENT * BEAN)
+    assert k == 2 and out[38, 160] == out[38, 60]
 
 
 def _bean_v(spot: str) -> tuple[np.ndarray, np.ndarray]:
