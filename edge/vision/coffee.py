@@ -50,8 +50,8 @@ SOUR_S_WEIGHT, SOUR_H_WEIGHT, SOUR_SCORE = 0.7, 1.6, 127.8
 #: sour is red-brown (hue below this, or wrapped above 160) and saturated
 SOUR_HUE_MAX = 22.0
 SOUR_S_MIN = 95.0
-#: stones are grey; sticks are long
-STONE_S_MAX = 38.0
+#: stones are grey (a bright bean is at S >= 41 on tuning seeds 1-500); sticks are long
+STONE_S_MAX = 40.0
 STONE_V_MIN = 76.0
 #: ... and brighter than it is saturated by this much: a black bean is at most as
 #: bright as the dimmest stone and at least as saturated as the greyest is
