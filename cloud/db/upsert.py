@@ -9,6 +9,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """INSERT for the session's database (SQLite or PostgreSQL), with ON CONFLICT."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+
+
 async def upsert(
     session: AsyncSession,
     model: type[Any],
@@ -18,8 +24,7 @@ async def upsert(
     update: Sequence[str] = (),
 ) -> None:
     """Insert rows; on a key conflict update ``update`` columns (or do nothing)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    ins = (postgresql if dialect == "postgresql" else sqlite).insert(model).values(values)
+    ins = dialect_insert(session, model).values(values)
     if update:
         stmt = ins.on_conflict_do_update(
             index_elements=list(keys), set_={c: getattr(ins.excluded, c) for c in update}

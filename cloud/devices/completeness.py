@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import and_, case, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.db.upsert import dialect_insert
 from cloud.devices.storage import GatewayHealth, GatewaySeq
 from cloud.ingest.storage import ReceivedBatch
 
@@ -59,16 +59,11 @@ async def advance(session: AsyncSession, written: Mapping[str, Iterable[int]]) -
     # an existing row (and waits for a concurrent first insert of it), rows taken in
     # the order of the VALUES list. A new row is complete from the first batch the
     # cloud sees: a gateway's counter may not start at 0.
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    ins = (
-        (postgresql if dialect == "postgresql" else sqlite)
-        .insert(GatewaySeq)
-        .values(
-            [
-                {"gateway_id": gw, "contiguous_seq": min(s) - 1, "max_seq": -1, "gaps": 0}
-                for gw, s in seqs.items()
-            ]
-        )
+    ins = dialect_insert(session, GatewaySeq).values(
+        [
+            {"gateway_id": gw, "contiguous_seq": min(s) - 1, "max_seq": -1, "gaps": 0}
+            for gw, s in seqs.items()
+        ]
     )
     rows = await session.execute(
         ins.on_conflict_do_update(

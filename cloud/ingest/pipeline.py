@@ -30,14 +30,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
-from cloud.db.upsert import upsert
+from cloud.db.upsert import dialect_insert, upsert
 from cloud.devices import commands, completeness
 from cloud.devices.storage import GatewayHealth
 from cloud.ingest.cardinality import CardinalityGuard
 from cloud.ingest.convert import point_batch, series_block
 from cloud.ingest.deadletter import DeadLetters
 from cloud.ingest.metrics import IngestMetrics
-from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, dialect_insert, ms_to_dt
+from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
 from cloud.ingest.writer import PointWriter, Refused
 from cloud.inspections.ingest import store_inspection

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
+from cloud.db.upsert import dialect_insert
 from cloud.devices.storage import Device, Gateway
 from protocol.messages import Birth, Death
 
@@ -195,12 +195,6 @@ class Registry:
         for row in values:
             if row["id"] in recorded:
                 self._metrics[row["id"]] = frozenset(row["metrics"])
-
-
-def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
-    """INSERT for the session's database (SQLite or PostgreSQL), with ON CONFLICT."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
 def ms_to_dt(ms: int) -> datetime:

@@ -24,9 +24,13 @@ def escape_key(name: str) -> str:
 
 def format_float(value: float) -> str:
     if not math.isfinite(value):
-        raise ValueError(f"non-finite value {value!r} cannot be stored")
+        raise _non_finite(value)
     text = repr(float(value))
     return text  # a float literal: never an integer ("i") field, so a field never changes type
+
+
+def _non_finite(value: float) -> ValueError:
+    return ValueError(f"non-finite value {value!r} cannot be stored")
 
 
 def series_key(measurement: str, device: str, county: str, site: str) -> str:
@@ -64,10 +68,7 @@ def lines(points: Iterable[Point]) -> str:
             ek = keys.get(k)
             if ek is None:
                 ek = keys[k] = escape_key(k)
-            v = p.fields[k]
-            if not math.isfinite(v):
-                raise ValueError(f"non-finite value {v!r} cannot be stored")
-            fields.append(f"{ek}={float(v)!r}")
+            fields.append(f"{ek}={format_float(p.fields[k])}")
         out.append(f"{head} {','.join(fields)} {p.ts_ms}")
     return "\n".join(out)
 
@@ -109,8 +110,7 @@ def block_lines(blocks: Iterable[PointBlock]) -> str:
 
 def _check_finite(values: Sequence[float]) -> None:
     if not all(map(math.isfinite, values)):
-        bad = next(v for v in values if not math.isfinite(v))
-        raise ValueError(f"non-finite value {bad!r} cannot be stored")
+        raise _non_finite(next(v for v in values if not math.isfinite(v)))
 
 
 def quote_ident(name: str) -> str:
