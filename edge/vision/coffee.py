@@ -378,8 +378,7 @@ def _merge_fragments(labels: np.ndarray, k: int, bean: float) -> tuple[np.ndarra
             small = areas[lab] < FRAGMENT * bean and union_area < LARGEST * bean
             if nb in (0, lab) or not (small or union_area < PAIR_MAX * bean):
                 continue
-            c = segment._outline(((labels == nb) | (m > 0)).astype(np.uint8) * 255)
-            sol = segment._solidity(c.reshape(-1, 2))[1] if c is not None else 0.0
+            sol = segment.mask_solidity(((labels == nb) | (m > 0)).astype(np.uint8) * 255)
             if sol > best_sol and sol > (MERGE_SOLID if small else PAIR_SOLID):
                 best, best_sol = int(nb), sol
         if best:

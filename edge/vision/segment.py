@@ -244,6 +244,12 @@ def _solidity(poly: np.ndarray) -> tuple[float, float]:
     return area, (area / hull if hull > 0 else 0.0)
 
 
+def mask_solidity(mask: np.ndarray) -> float:
+    """Area / convex hull area of the mask's (largest) outline; 0 if it has none."""
+    c = _outline(mask)
+    return _solidity(c.reshape(-1, 2))[1] if c is not None else 0.0
+
+
 def _across_thin(poly: np.ndarray, p: np.ndarray, q: np.ndarray, min_width: float) -> bool:
     """The piece is a stick's fragment: thinner than ``min_width`` px, shorter than
     3 × that (a whole stick is longer), and the cut p-q runs across its length
