@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.backoff import Backoff
 from edge.drivers.base import Driver, Sink
+from protocol.backoff import Backoff
 from protocol.messages import AssetKind, EventMessage, EventType, InventoryItem, Severity
 
 log = logging.getLogger(__name__)

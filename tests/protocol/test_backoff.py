@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 
-from edge.backoff import Backoff as EdgeBackoff
 from protocol.backoff import Backoff
 
 
@@ -22,7 +21,3 @@ def test_backoff_is_exponential_jittered_and_capped() -> None:
 def test_maximum_below_minimum_is_the_minimum() -> None:
     backoff = Backoff(2.0, 1.0, random.Random(2))
     assert all(1.0 <= backoff.next() <= 2.0 for _ in range(5))
-
-
-def test_the_edge_name_is_the_shared_class() -> None:
-    assert EdgeBackoff is Backoff
