@@ -7,7 +7,8 @@ Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken`
 
 - not graded: white and unsaturated, the marker or lot card (when its code was not
   found, so that it was not masked out);
-- foreign matter: elongated like a stick, or grey like a stone;
+- foreign matter: elongated like a stick, or grey like a stone (a dim stone: greyer
+  than any black bean, or grey with a hue no bean has);
 - partial black: a dark part (below half the bean's bright level) of 15-75 %;
 - dark bean (median V low): full black or sour, split by a line in V, S and hue
   (their colour ranges overlap at the edges);
@@ -18,6 +19,14 @@ Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken`
   ways (a straight chord), with a sharp corner helping; the split lines between
   touching beans do not count;
 - otherwise normal.
+
+Objects that touch come apart in :func:`_split`, in this order: a patch of tray
+enclosed by a ring of objects is opened at its contacts; a seam of tray between
+objects lying a pixel or two apart (blur joined them) is cut; concave notches are
+cut; a piece still two beans big is split at distance cores; where a cut ran across
+an object, the part with its neighbour's colour goes to the neighbour (a stick's
+middle, a bean's end against a stone); stick pieces in line are joined; a bean cut
+in two is merged.
 """
 
 from __future__ import annotations
@@ -56,6 +65,12 @@ STONE_V_MIN = 76.0
 #: ... and brighter than it is saturated by this much: a black bean is at most as
 #: bright as the dimmest stone and at least as saturated as the greyest is
 STONE_VS_GAP = 52.0
+#: a dim stone (at a dark edge of the tray) is still greyer than a black bean (S >= 28
+#: on tuning seeds 1-200) or, grey, has a hue no bean has: beans are brown to
+#: yellow-green (median hue 0-30 for black beans, OpenCV units, red wrapped below 0)
+GREY_V_MIN = 60.0
+GREY_S_MAX = 24.0
+BROWN_HUE = (-8.0, 40.0)
 #: grey and this bright (white paper) is a card, not an object on the tray
 CARD_V_MIN = 200.0
 STICK_ELONGATION = 2.5
@@ -107,6 +122,16 @@ PAIR_MAX = 1.3
 PAIR_SOLID = 0.975
 #: a core of the split smaller than this is a bump of the outline, not a bean
 CORE_MIN_MM2 = 2.0
+#: a cut across two objects of different colour (a stick between beans, a stone
+#: against a bean's end) is moved to the colour boundary: at least this much area
+#: (mm²) of one colour, colours this far apart (flattened BGR), the receiver this convex
+SETTLE_MIN_MM2 = 1.5
+#: a seam of tray between two objects: a valley of the tray distance narrower than
+#: SEAM_WIDTH_MM, deeper than SEAM_DEPTH × the objects' median distance
+SEAM_WIDTH_MM = 1.1
+SEAM_DEPTH = 0.25
+SETTLE_GAP = 25.0
+SETTLE_SOLID = 0.95
 _ROUND = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 
 
@@ -254,6 +279,10 @@ def classify(
         return "card", 0, f  # white: the marker or lot card, when its code was not read
     if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
         return "foreign_matter", 0, f
+    if med_v > GREY_V_MIN and (
+        med_s < GREY_S_MAX or (med_s < STONE_S_MAX and not BROWN_HUE[0] <= med_h <= BROWN_HUE[1])
+    ):
+        return "foreign_matter", 0, f  # a dim stone: greyer than any bean, or not brown
     if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
         return "partial_black", 0, f
     if med_v < DARK_BEAN_V:
@@ -303,9 +332,17 @@ def _solid(mask: np.ndarray, level: float = 0.96) -> bool:
     return hull > 0 and cv2.contourArea(c) / hull > level
 
 
-def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[np.ndarray, int]:
+def _split(
+    comp: np.ndarray,
+    area: int,
+    ppm: float,
+    cfg: VisionConfig,
+    colour: np.ndarray,
+    tray_dist: np.ndarray,
+) -> tuple[np.ndarray, int]:
     """One connected object mask (ROI) -> int32 labels of the objects in it, and how
-    many."""
+    many. ``colour``: the flattened image over the same ROI; ``tray_dist``: its
+    distance from the tray's colour (:func:`segment.tray_distance`)."""
     bean = 0.785 * cfg.coffee.bean_length_mm * cfg.coffee.bean_width_mm * ppm * ppm
     # one bean's area is at most ~ 1.1 x the expected; smaller and convex: no split
     single_max = 1.1 * bean
@@ -313,6 +350,10 @@ def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[
         return (comp > 0).astype(np.int32), 1
     # a ring of beans round a patch of tray: cut open at its contacts first
     work = segment.open_holes(comp, CONTACT_MAX_MM * ppm)
+    # ... and apart at the seams of tray between objects lying a pixel or two apart
+    seam = segment.seams(tray_dist, comp, max(round(SEAM_WIDTH_MM * ppm) | 1, 5), SEAM_DEPTH)
+    if seam.any():
+        work = np.where(seam, 0, work).astype(np.uint8)
     n, parts = cv2.connectedComponents(work) if work is not comp else (2, None)
 
     def concave(m: np.ndarray) -> list[np.ndarray]:
@@ -353,6 +394,9 @@ def _split(comp: np.ndarray, area: int, ppm: float, cfg: VisionConfig) -> tuple[
         else:
             out.append(p)
     labels, k = segment.label_pieces(comp, out)
+    labels = segment.settle_by_colour(
+        labels, k, colour, SETTLE_MIN_MM2 * ppm * ppm, SETTLE_SOLID, SETTLE_GAP
+    )
     labels, k = _join_sticks(labels, k, STICK_JOIN_MM * ppm, FRAGMENT * bean)
     return _merge_fragments(labels, k, bean)
 
@@ -484,7 +528,8 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     # sensor noise: a light smoothing before anything is thresholded (the half-max
     # outline of an object does not move under a symmetric blur)
     flat = segment.Flat(cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma)
-    fg = segment.foreground(flat)
+    tray_dist = segment.tray_distance(flat)
+    fg = segment.foreground(flat, dist=tray_dist)
     fg = segment.fill_holes(fg, HOLE_OPEN_MM2 * ppm * ppm)
     flat8 = cv2.convertScaleAbs(flat.image)  # saturating; flat.image is >= 0
     hsv = cv2.cvtColor(flat8, cv2.COLOR_BGR2HSV)
@@ -517,7 +562,7 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
             continue
         x0, y0, x1, y1 = max(x - pad, 0), max(y - pad, 0), min(x + w + pad, W), min(y + h + pad, H)
         comp = (cc[y0:y1, x0:x1] == i).astype(np.uint8) * 255
-        labels, k = _split(comp, area, ppm, cfg)
+        labels, k = _split(comp, area, ppm, cfg, flat.image[y0:y1, x0:x1], tray_dist[y0:y1, x0:x1])
         outside = cv2.dilate((comp == 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         for lab in range(1, k + 1):
             m = cv2.morphologyEx((labels == lab).astype(np.uint8) * 255, cv2.MORPH_OPEN, _ROUND)

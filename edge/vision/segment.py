@@ -82,27 +82,47 @@ _OPPONENT = np.array([[1, -1, 0], [0, 1, -1]], np.float32)
 
 
 def foreground(
-    flat: Flat, colour_tol: tuple[float, float] = (12.0, 30.0), dark: float = 0.55
+    flat: Flat,
+    colour_tol: tuple[float, float] = (12.0, 30.0),
+    dark: float = 0.55,
+    dist: np.ndarray | None = None,
 ) -> np.ndarray:
     """uint8 mask (255 = object): off the background's colour, or darker than ``dark``
     × the background's brightness.
 
     Off colour: the opponent colour's distance from the tray's (its median) above
     5 × its 40th percentile (the noise: most of the frame is tray), clipped to
-    ``colour_tol``."""
-    opp = cv2.transform(flat.image, _OPPONENT)
-    sample = opp[::8, ::8].reshape(-1, 2)
-    ref = np.median(sample, axis=0)
-    d2 = ((sample - ref) ** 2).sum(axis=1)
-    tol = float(np.clip(5.0 * np.sqrt(np.percentile(d2, 40)), *colour_tol))
-    a, b = cv2.split(opp)
-    dist2 = cv2.add(cv2.pow(a - float(ref[0]), 2), cv2.pow(b - float(ref[1]), 2))
-    off_colour = cv2.compare(dist2, tol * tol, cv2.CMP_GT)
+    ``colour_tol``. ``dist``: :func:`tray_distance` when the caller has it."""
+    dist = tray_distance(flat) if dist is None else dist
+    tol = float(np.clip(5.0 * np.percentile(dist[::8, ::8], 40), *colour_tol))
+    off_colour = cv2.compare(dist, tol, cv2.CMP_GT)
     s = cv2.transform(flat.image, np.ones((1, 3), np.float32))
     dark_px = cv2.compare(s, dark * float(flat.background.sum()), cv2.CMP_LT)
     mask = cv2.bitwise_or(off_colour, dark_px)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return mask
+
+
+def tray_distance(flat: Flat) -> np.ndarray:
+    """float32: each pixel's opponent colour's distance from the tray's (the median's:
+    most of the frame is tray)."""
+    opp = cv2.transform(flat.image, _OPPONENT)
+    ref = np.median(opp[::8, ::8].reshape(-1, 2), axis=0)
+    a, b = cv2.split(opp)
+    return cv2.sqrt(cv2.add(cv2.pow(a - float(ref[0]), 2), cv2.pow(b - float(ref[1]), 2)))
+
+
+def seams(dist: np.ndarray, mask: np.ndarray, width: int, depth: float) -> np.ndarray:
+    """bool: the thin lines of tray between objects that touch (``dist``: tray
+    distance over the ROI of one connected ``mask``). Blur and the foreground's
+    tolerance join two objects lying a pixel or two apart; between them the colour
+    is nearer the tray's than on either side: a valley narrower than ``width`` px
+    and deeper than ``depth`` × the objects' median distance (black top-hat). A
+    bean's crease is a valley too, but ends inside the bean: it cuts nothing."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
+    hat = cv2.morphologyEx(dist, cv2.MORPH_BLACKHAT, k)
+    inside = mask > 0
+    return inside & (hat > depth * float(np.median(dist[inside])))
 
 
 def fill_holes(mask: np.ndarray, max_area: float = 0.0) -> np.ndarray:
@@ -395,3 +415,121 @@ def label_pieces(mask: np.ndarray, pieces: list[np.ndarray]) -> tuple[np.ndarray
     out = lut[labels]
     out[mask == 0] = 0
     return out, len(pieces)
+
+
+def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
+    """(a, b), a < b: labels that share an edge (4-neighbours)."""
+    pairs: set[tuple[int, int]] = set()
+    for p, q in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        sel = (p != q) & (p > 0) & (q > 0)
+        if sel.any():
+            a, b = np.minimum(p[sel], q[sel]), np.maximum(p[sel], q[sel])
+            pairs.update(zip(a.tolist(), b.tolist(), strict=True))
+    return pairs
+
+
+def _two_means(px: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two colour centres for the pixels ``px`` (n × 3), from seeds ``ca``, ``cb``: a
+    piece cut across two objects has a median between them; two rounds pull each
+    centre to one object's own colour."""
+    for _ in range(2):
+        nearer_b = ((px - cb) ** 2).sum(axis=1) < ((px - ca) ** 2).sum(axis=1)
+        if nearer_b.all() or not nearer_b.any():
+            break
+        ca, cb = px[~nearer_b].mean(axis=0), px[nearer_b].mean(axis=0)
+    return ca, cb
+
+
+def settle_by_colour(
+    labels: np.ndarray,
+    k: int,
+    colour: np.ndarray,
+    min_move: float,
+    min_solidity: float,
+    min_gap: float,
+) -> np.ndarray:
+    """Move the part of a piece that has its neighbour's colour to that neighbour.
+
+    A cut made from the outline alone can run across an object where two of them
+    touch: a stick's middle goes with the beans it lies between, a bean's end with
+    the stone against it. For each pair of touching pieces whose colours differ by
+    ``min_gap`` or more (``colour``: float BGR, the ROI), the pixels of one nearer
+    the other's colour (two-means over both), opened, and touching the other, at
+    least ``min_move`` px, go over, when the receiver is convex (solidity at least
+    ``min_solidity``) and what the giver keeps nearly so (0.05 less: a small
+    piece's outline is ragged). A bean with a
+    dark part (partial black) beside a light bean keeps its parts: given away, its
+    light part would make the receiver two beans, not convex."""
+    if k < 2:
+        return labels
+    out = labels.copy()
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    means, boxes = _means(out, k, colour), _boxes(out, k)
+    for a, b in sorted(_touching_pairs(labels)):
+        if a not in boxes or b not in boxes or np.linalg.norm(means[a] - means[b]) < min_gap:
+            continue
+        # the pair's own window (plus a margin for the dilations): small arrays
+        x0, y0 = np.minimum(boxes[a][:2], boxes[b][:2]) - 3
+        x1, y1 = np.maximum(boxes[a][2:], boxes[b][2:]) + 3
+        x0, y0 = max(int(x0), 0), max(int(y0), 0)
+        win = (slice(y0, int(y1)), slice(x0, int(x1)))
+        lab, col = out[win], colour[win]
+        ma, mb = lab == a, lab == b
+        ca, cb = _two_means(np.concatenate([col[ma][::2], col[mb][::2]]), means[a], means[b])
+        if float(np.linalg.norm(ca - cb)) < min_gap:
+            continue
+        near_b = ((col - cb) ** 2).sum(axis=2) < ((col - ca) ** 2).sum(axis=2)
+        for src, dst, want, to in ((ma, mb, near_b, b), (mb, ma, ~near_b, a)):
+            moved = _reaching(src & want, dst, kernel, min_move)
+            if moved is None:
+                continue
+            got = (dst | moved).astype(np.uint8) * 255
+            # the giver's thin leftovers (a shaded rim) go at the object stage's opening
+            left = cv2.morphologyEx((src & ~moved).astype(np.uint8) * 255, cv2.MORPH_OPEN, kernel)
+            if mask_solidity(got) < min_solidity or (
+                left.any() and mask_solidity(left) < min_solidity - 0.05
+            ):
+                continue
+            lab[moved] = to  # a view: writes through to ``out``
+            means, boxes = _means(out, k, colour), _boxes(out, k)
+            break
+    return out
+
+
+def _means(labels: np.ndarray, k: int, colour: np.ndarray) -> np.ndarray:
+    """(k + 1) × 3 mean colour per label."""
+    flat = labels.ravel()
+    n = np.maximum(np.bincount(flat, minlength=k + 1), 1)
+    return np.stack(
+        [np.bincount(flat, colour[:, :, c].ravel(), minlength=k + 1) / n for c in range(3)],
+        axis=1,
+    )
+
+
+def _boxes(labels: np.ndarray, k: int) -> dict[int, np.ndarray]:
+    """Label -> (x0, y0, x1, y1), end exclusive; labels with no pixels left out."""
+    out: dict[int, np.ndarray] = {}
+    for lab in range(1, k + 1):
+        m = (labels == lab).astype(np.uint8)
+        x, y, w, h = cv2.boundingRect(m)
+        if w:
+            out[lab] = np.array([x, y, x + w, y + h])
+    return out
+
+
+def _reaching(
+    part: np.ndarray, dst: np.ndarray, kernel: np.ndarray, min_area: float
+) -> np.ndarray | None:
+    """The blobs of ``part`` (opened by ``kernel``) that touch ``dst`` and are at
+    least ``min_area`` px; None if there are none."""
+    opened = cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    if cv2.countNonZero(opened) < min_area:
+        return None
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(opened)
+    border = cv2.dilate(dst.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    hit = np.unique(lab[border & (opened > 0)])
+    keep = [i for i in hit if i and stats[i, cv2.CC_STAT_AREA] >= min_area]
+    if not keep:
+        return None
+    # give back the rim the opening took, within ``part``
+    return (cv2.dilate(np.isin(lab, keep).astype(np.uint8), kernel) > 0) & part

@@ -63,3 +63,24 @@ def _without_marker(im: np.ndarray) -> np.ndarray:
     out = im.copy()
     out[:260, :260] = np.median(im[300:400, 300:400].reshape(-1, 3), axis=0)
     return out
+
+
+@pytest.mark.parametrize(
+    ("hsv", "cls"),
+    [
+        ((15, 32, 75), "full_black"),  # a black bean: brown, dark, S >= 28
+        ((110, 28, 80), "foreign_matter"),  # a dim grey stone with a bluish cast
+        ((20, 18, 76), "foreign_matter"),  # a dim stone greyer than any black bean
+        ((10, 20, 120), "foreign_matter"),  # a bright grey stone
+        ((15, 130, 120), "sour"),
+    ],
+)
+def test_dark_grey_stones_are_not_black_beans(hsv: tuple[int, int, int], cls: str) -> None:
+    """Colour alone: a flat ellipse of one HSV colour, bean sized (7 px/mm)."""
+    mask = np.zeros((90, 120), np.uint8)
+    cv2.ellipse(mask, ((60, 45), (9.6 * 7, 6.6 * 7), 0), 255, -1)
+    img = np.zeros((90, 120, 3), np.uint8)
+    img[mask > 0] = hsv
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outside = cv2.dilate((mask == 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert coffee.classify(img, mask, outside, contours[0], 7.0)[0] == cls
