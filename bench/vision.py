@@ -2,10 +2,12 @@
 and speed and peak RSS on one core. Prints one JSON line.
 
 **Held-out seeds.** The detector's thresholds were tuned on simulator seeds below
-1000 only (coffee: 1-400 on both settings, 201-400 as a check against
-over-fitting; fruit: 1-20; ``tests/vision`` uses 3-5). The seeds here were drawn
-after tuning and are never used for tuning: coffee trays from 1000 (default setting) and 2000
-(``HARDER``), fruit runs from 3000 (default) and 4000 (``HARDER_FRUIT``).
+1000 only (coffee: 1-900 on both settings, each range first run unseen as a check
+against over-fitting; fruit: 1-20; ``tests/vision`` uses 3-5). The seeds here were
+drawn on 2026-11-29 after the last tuning pass and are never used for tuning:
+coffee trays from 5000 (default setting) and 6000 (``HARDER``), fruit runs from 7000
+(default) and 8000 (``HARDER_FRUIT``). (Seeds 1000-4999 were this benchmark's
+earlier held-out draw: never tuned on, but retired once their results were seen.)
 Every figure is on **synthetic** images from ``dehong sim camera``.
 
 Scenes are rendered to PNG files first (with their truth JSON); accuracy is
@@ -43,8 +45,8 @@ from typing import Any
 
 import orjson
 
-COFFEE_SEEDS = {"default": 1000, "harder": 2000}
-FRUIT_SEEDS = {"default": 3000, "harder": 4000}
+COFFEE_SEEDS = {"default": 5000, "harder": 6000}
+FRUIT_SEEDS = {"default": 7000, "harder": 8000}
 MATCH_PX = 20.0
 GOALS = {
     "count_exact_rate": 0.98,
@@ -283,15 +285,15 @@ def _speed(program: str, folder: Path) -> dict[str, Any]:
 def run(short: bool = False, keep: Path | None = None) -> dict[str, Any]:
     from simulators.camera.files import write_coffee, write_fruit
 
-    trays, fruit_runs, speed_trays = (6, 2, 4) if short else (30, 6, 10)
+    trays, fruit_runs, speed_trays = (6, 2, 4) if short else (100, 10, 10)
     t0 = time.monotonic()
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="dehong-bench-vision-"))
     result: dict[str, Any] = {
         "bench": "vision",
         "short": short,
         "synthetic": True,
-        "held_out": "seeds drawn after tuning (tuning used seeds < 1000): coffee 1000+ default, "
-        "2000+ harder; fruit 3000+ default, 4000+ harder",
+        "held_out": "seeds drawn after tuning (tuning used seeds < 1000): coffee 5000+ default, "
+        "6000+ harder; fruit 7000+ default, 8000+ harder",
     }
     try:
         accuracy: dict[str, Any] = {}
