@@ -26,7 +26,8 @@ Accuracy figures:
   false negative; median |width error| of matched beans; grade (the shipped
   SCA-modelled table on the truth's counts vs on the detected counts) equal;
 - fruit: fruit counted exact per run (each fruit once across frames); maturity
-  stage distribution equal per run; median |length error|, pairing the tracked
+  stage distribution equal per run, and stage right per fruit (tracks paired with
+  the truth's fruit in order, runs counted exactly); median |length error|, pairing the tracked
   fruit's median lengths with the truth's in sorted order (runs counted exactly).
 """
 
@@ -166,6 +167,8 @@ def fruit_accuracy(folder: Path) -> dict[str, Any]:
     from edge.vision.imagefile import decode, read_file
 
     runs = count_exact = stages_equal = lot_read = 0
+    fruit_paired = stage_hit = 0
+    stage_misses: list[dict[str, Any]] = []
     length_err: list[float] = []
     misses: list[dict[str, Any]] = []
     for run_dir in sorted(p for p in folder.iterdir() if p.name.startswith("fruit-")):
@@ -192,19 +195,61 @@ def fruit_accuracy(folder: Path) -> dict[str, Any]:
                 "truth_fruit": len(fruits), "stages": got, "truth_stages": want,
             })  # fmt: skip
         if exact:
-            lengths = sorted(
-                float(np.median([o.length_mm for o in track])) for track in run.tracker.finished()
-            )
+            tracks = run.tracker.finished()
+            lengths = sorted(float(np.median([o.length_mm for o in track])) for track in tracks)
             for got_mm, t in zip(lengths, sorted(f["length_mm"] for f in fruits), strict=True):
                 length_err.append(abs(got_mm / t - 1))
+            hits, total, missed = _stages_per_fruit(tracks, fruits, cfg, truth["seed"])
+            fruit_paired += total
+            stage_hit += hits
+            stage_misses += missed
     return {
         "runs": runs,
         "fruit_count_exact_rate": _rate(count_exact, runs),
         "stage_distribution_equal_rate": _rate(stages_equal, runs),
+        "fruit_stage_exact_rate": _rate(stage_hit, fruit_paired),
+        "fruit_stage_paired": fruit_paired,
+        # misses of fruit painted inside their band and at least half a unit from its edge
+        "stage_misses_clear": sum(m["in_band"] and m["from_edge"] >= 0.5 for m in stage_misses),
+        "stage_misses": stage_misses[:20],
         "lot_read_rate": _rate(lot_read, runs),
         "length_error_median": round(float(np.median(length_err)), 5) if length_err else None,
         "misses": misses[:20],
     }
+
+
+def _stages_per_fruit(
+    tracks: list[list[Any]], fruits: list[dict[str, Any]], cfg: Any, seed: int
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """(stages right, fruit paired, misses) for one run counted exactly. Tracks and
+    truth fruit are paired in order (the belt keeps it: fruit enter and leave one
+    after another); a run whose pairs disagree on length by over 5 % is not paired.
+    A miss records how far the painted hue lies from the nearest band edge and
+    whether it lies in its own stage's band at all (the harder setting paints up to
+    1 H unit into the next band: that fruit's colour is the next stage's)."""
+    import numpy as np
+
+    from edge.vision.fruit import stage_of
+
+    c = cfg.fruit.current()
+    lengths = [float(np.median([o.length_mm for o in t])) for t in tracks]
+    if any(abs(g / f["length_mm"] - 1) > 0.05 for g, f in zip(lengths, fruits, strict=True)):
+        return 0, 0, []
+    edges = sorted({s.hue_min for s in c.stages} | {s.hue_max for s in c.stages})
+    hits, misses = 0, []
+    for track, f in zip(tracks, fruits, strict=True):
+        hue = float(np.median([o.hue for o in track]))
+        got = stage_of(hue, c)
+        if got == f["stage"]:
+            hits += 1
+        else:
+            band = next(s for s in c.stages if s.name == f["stage"])
+            misses.append({
+                "seed": seed, "stage": got, "truth_stage": f["stage"], "hue": round(hue, 2),
+                "truth_hue": f["hue"], "from_edge": round(min(abs(f["hue"] - e) for e in edges), 2),
+                "in_band": band.hue_min <= f["hue"] < band.hue_max,
+            })  # fmt: skip
+    return hits, len(fruits), misses
 
 
 # -------------------------------------------------------------------- speed

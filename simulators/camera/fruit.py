@@ -179,9 +179,9 @@ class FruitSequence:
             "frames": self.n_frames,
             "fruits": [
                 {
-                    k: v
+                    k: round(v, 2) if k == "hue" else v
                     for k, v in asdict(f).items()
-                    if k not in ("hue", "y", "angle", "enter_frame")
+                    if k not in ("y", "angle", "enter_frame")
                 }
                 for f in self.fruits
             ],
