@@ -452,14 +452,14 @@ def settle_by_colour(
 
     A cut made from the outline alone can run across an object where two of them
     touch: a stick's middle goes with the beans it lies between, a bean's end with
-    the stone against it. For each pair of touching pieces whose colours differ by
-    ``min_gap`` or more (``colour``: float BGR, the ROI), the pixels of one nearer
-    the other's colour (two-means over both), opened, and touching the other, at
-    least ``min_move`` px, go over, when the receiver is convex (solidity at least
-    ``min_solidity``) and what the giver keeps nearly so (0.05 less: a small
-    piece's outline is ragged). A bean with a
-    dark part (partial black) beside a light bean keeps its parts: given away, its
-    light part would make the receiver two beans, not convex."""
+    the stone against it. For each pair of touching pieces whose mean colours
+    differ by ``min_gap`` or more (``colour``: float BGR, the ROI), the pixels of one
+    nearer the other's colour (two-means over both), opened, and touching the other,
+    at least ``min_move`` px, go over, when the receiver is convex (solidity at least
+    ``min_solidity``) and what the giver keeps nearly so (0.05 less: a small piece's
+    outline is ragged). A bean with a dark part (partial black) beside a light bean
+    keeps its parts: given away, its light part would make the receiver two beans,
+    not convex."""
     if k < 2:
         return labels
     out = labels.copy()
