@@ -321,7 +321,9 @@ def _contrast(flat: segment.Flat) -> np.ndarray:
     """Per pixel, the colour distance from the tray (float32): once for the whole
     image, in cv2 passes, rather than per object."""
     diff = cv2.subtract(flat.image, (*(float(c) for c in flat.background), 0.0))
-    return cv2.sqrt(cv2.transform(cv2.multiply(diff, diff), np.ones((1, 3), np.float32)))
+    cv2.multiply(diff, diff, dst=diff)  # in place: 36 MB less at 2000×1500
+    out = cv2.transform(diff, np.ones((1, 3), np.float32))
+    return cv2.sqrt(out, dst=out)
 
 
 def _solid(mask: np.ndarray, level: float = 0.96) -> bool:
