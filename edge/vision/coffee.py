@@ -126,12 +126,12 @@ CORE_MIN_MM2 = 2.0
 #: against a bean's end) is moved to the colour boundary: at least this much area
 #: (mm²) of one colour, colours this far apart (flattened BGR), the receiver this convex
 SETTLE_MIN_MM2 = 1.5
+SETTLE_GAP = 25.0
+SETTLE_SOLID = 0.95
 #: a seam of tray between two objects: a valley of the tray distance narrower than
 #: SEAM_WIDTH_MM, deeper than SEAM_DEPTH × the objects' median distance
 SEAM_WIDTH_MM = 1.1
 SEAM_DEPTH = 0.25
-SETTLE_GAP = 25.0
-SETTLE_SOLID = 0.95
 _ROUND = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 
 
