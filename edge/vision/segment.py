@@ -438,7 +438,7 @@ def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
 
 def _two_means(px: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two colour centres for the pixels ``px`` (n × 3), from seeds ``ca``, ``cb``: a
-    piece cut across two objects has a median between them; two rounds pull each
+    piece cut across two objects has a mean colour between them; two rounds pull each
     centre to one object's own colour."""
     for _ in range(2):
         nearer_b = ((px - cb) ** 2).sum(axis=1) < ((px - ca) ** 2).sum(axis=1)
