@@ -434,15 +434,7 @@ def _merge_fragments(labels: np.ndarray, k: int, bean: float) -> tuple[np.ndarra
             merged = True
     if not merged:
         return labels, k
-    keep = [lab for lab in range(1, k + 1) if areas[lab] > 0]
-    lut = np.zeros(k + 1, np.int32)
-    lut[keep] = np.arange(1, len(keep) + 1)
-    return lut[labels], len(keep)
-
-
-def _thin(mask: np.ndarray, width: float) -> bool:
-    (_, _), (w, h), _ = cv2.minAreaRect(cv2.findNonZero(mask))
-    return min(w, h) < width
+    return segment.renumber(labels, k, [lab for lab in range(1, k + 1) if areas[lab] > 0])
 
 
 def _join_sticks(
@@ -489,11 +481,8 @@ def _join_sticks(
             gone.add(j)
     if not gone:
         return labels, k
-    # number the pieces left 1..n again
-    lut = np.zeros(k + 1, np.int32)
     keep = [lab for lab in range(1, k + 1) if lab not in gone and (out == lab).any()]
-    lut[keep] = np.arange(1, len(keep) + 1)
-    return lut[out], len(keep)
+    return segment.renumber(out, k, keep)
 
 
 def _exclusions(shape: tuple[int, ...], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:

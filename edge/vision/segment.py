@@ -306,7 +306,7 @@ def _best_cut(
     n = len(pts)
     whole_area, whole_sol = _solidity(pts)
     scale = max(np.sqrt(whole_area), 1.0)
-    best: tuple[float, float, np.ndarray, np.ndarray] | None = None
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
     idx = defects[:, 2].astype(int)
     depth = defects[:, 3]
     cands: list[tuple[int, int, float]] = []
@@ -350,10 +350,10 @@ def _best_cut(
             continue  # not clearly more convex than the whole: no split there
         score = sol - CUT_PENALTY * length / scale
         if best is None or score > best[0]:
-            best = (score, sol, pts[i], pts[j])
+            best = (score, pts[i], pts[j])
     if best is None:
         return None
-    return best[2], best[3]
+    return best[1], best[2]
 
 
 def split_concave(
@@ -375,6 +375,7 @@ def split_concave(
     as wide as its notches are deep). A cut never leaves a short piece thinner than
     ``min_width`` px (a stick's fragment). Returns one mask per piece (uint8 0/255, the
     shape of ``mask``); cut pixels belong to no piece."""
+    small_area = small_area or min_area
     todo, done = [mask], []
     while todo and len(done) + len(todo) <= max_pieces:
         m = todo.pop()
@@ -385,15 +386,13 @@ def split_concave(
         ):
             defects = _defects(c, min_depth)
             if len(defects):
-                cut = _best_cut(
-                    c, defects, min_area, notch_ratio, min_width, small_area or min_area
-                )
+                cut = _best_cut(c, defects, min_area, notch_ratio, min_width, small_area)
         pieces = None
         if cut is not None:
             cm = m.copy()
             cv2.line(cm, tuple(map(int, cut[0])), tuple(map(int, cut[1])), 0, 2)
             n, lab, stats, _ = cv2.connectedComponentsWithStats(cm, connectivity=4)
-            least = min(min_area, small_area or min_area)
+            least = min(min_area, small_area)
             big = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= least]
             if len(big) >= 2:
                 pieces = [(lab == k).astype(np.uint8) * 255 for k in big]
@@ -423,6 +422,14 @@ def label_pieces(mask: np.ndarray, pieces: list[np.ndarray]) -> tuple[np.ndarray
     out = lut[labels]
     out[mask == 0] = 0
     return out, len(pieces)
+
+
+def renumber(labels: np.ndarray, k: int, keep: list[int]) -> tuple[np.ndarray, int]:
+    """``labels`` (1..k) with only the labels in ``keep``, numbered 1..n in that
+    order; every other label becomes 0. Returns them and n."""
+    lut = np.zeros(k + 1, np.int32)
+    lut[keep] = np.arange(1, len(keep) + 1)
+    return lut[labels], len(keep)
 
 
 def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
