@@ -322,7 +322,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-
     if args.cprofile:
         prof = cProfile.Profile()
         asyncio.run(run_once(args, prof))

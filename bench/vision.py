@@ -27,8 +27,9 @@ Accuracy figures:
   SCA-modelled table on the truth's counts vs on the detected counts) equal;
 - fruit: fruit counted exact per run (each fruit once across frames); maturity
   stage distribution equal per run, and stage right per fruit (tracks paired with
-  the truth's fruit in order, runs counted exactly); median |length error|, pairing the tracked
-  fruit's median lengths with the truth's in sorted order (runs counted exactly).
+  the truth's fruit in order, runs counted exactly); median |length error|, pairing
+  the tracked fruit's median lengths with the truth's in sorted order (runs counted
+  exactly).
 """
 
 from __future__ import annotations
@@ -196,10 +197,12 @@ def fruit_accuracy(folder: Path) -> dict[str, Any]:
             })  # fmt: skip
         if exact:
             tracks = run.tracker.finished()
-            lengths = sorted(float(np.median([o.length_mm for o in track])) for track in tracks)
-            for got_mm, t in zip(lengths, sorted(f["length_mm"] for f in fruits), strict=True):
+            lengths = [float(np.median([o.length_mm for o in track])) for track in tracks]
+            for got_mm, t in zip(
+                sorted(lengths), sorted(f["length_mm"] for f in fruits), strict=True
+            ):
                 length_err.append(abs(got_mm / t - 1))
-            hits, total, missed = _stages_per_fruit(tracks, fruits, cfg, truth["seed"])
+            hits, total, missed = _stages_per_fruit(tracks, lengths, fruits, cfg, truth["seed"])
             fruit_paired += total
             stage_hit += hits
             stage_misses += missed
@@ -219,11 +222,16 @@ def fruit_accuracy(folder: Path) -> dict[str, Any]:
 
 
 def _stages_per_fruit(
-    tracks: list[list[Any]], fruits: list[dict[str, Any]], cfg: Any, seed: int
+    tracks: list[list[Any]],
+    lengths: list[float],
+    fruits: list[dict[str, Any]],
+    cfg: Any,
+    seed: int,
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """(stages right, fruit paired, misses) for one run counted exactly. Tracks and
     truth fruit are paired in order (the belt keeps it: fruit enter and leave one
-    after another); a run whose pairs disagree on length by over 5 % is not paired.
+    after another); a run whose pairs disagree on length (``lengths``: each track's
+    median) by over 5 % is not paired.
     A miss records how far the painted hue lies from the nearest band edge and
     whether it lies in its own stage's band at all (the harder setting paints up to
     1 H unit into the next band: that fruit's colour is the next stage's)."""
@@ -232,7 +240,6 @@ def _stages_per_fruit(
     from edge.vision.fruit import stage_of
 
     c = cfg.fruit.current()
-    lengths = [float(np.median([o.length_mm for o in t])) for t in tracks]
     if any(abs(g / f["length_mm"] - 1) > 0.05 for g, f in zip(lengths, fruits, strict=True)):
         return 0, 0, []
     edges = sorted({s.hue_min for s in c.stages} | {s.hue_max for s in c.stages})
