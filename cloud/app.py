@@ -88,6 +88,7 @@ def create_app(
 
     from cloud.audit.router import router as audit_router
     from cloud.auth.router import router as auth_router
+    from cloud.catalog.router import router as catalog_router
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
@@ -100,6 +101,7 @@ def create_app(
         audit_router,
         dead_letters_router,
         inspections_router,
+        catalog_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)

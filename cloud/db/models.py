@@ -2,6 +2,7 @@
 
 from cloud.audit.storage import AuditEntry
 from cloud.auth.storage import ApiKey, User
+from cloud.catalog.storage import MobileDevice, Organisation
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -22,6 +23,8 @@ __all__ = [
     "GatewayHealth",
     "GatewaySeq",
     "InspectionRecord",
+    "MobileDevice",
+    "Organisation",
     "ReceivedBatch",
     "RollupPending",
     "ServiceAccount",

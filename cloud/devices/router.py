@@ -334,7 +334,7 @@ async def latest(
 ) -> LatestValues:
     d = await _device(session, principal, device_id)
     try:
-        values = await tsdb.latest(measurement=d.kind, device=d.id)
+        values = await tsdb.latest(d.kind, d.id, counties=principal.counties())
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
     return LatestValues(
@@ -467,7 +467,14 @@ async def series(
     d = await _device(session, principal, device_id)
     try:
         resolution, found = await query.windows(
-            tsdb, d.kind, [d.id], metric, w.start_ms, w.end_ms, w.every_ms
+            tsdb,
+            d.kind,
+            [d.id],
+            metric,
+            w.start_ms,
+            w.end_ms,
+            w.every_ms,
+            counties=principal.counties(),
         )
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
@@ -514,7 +521,15 @@ async def multi_series(
     try:
         for kind, ids in by_kind.items():
             _, got = await query.windows(
-                tsdb, kind, ids, metric, w.start_ms, w.end_ms, w.every_ms, resolution=resolution
+                tsdb,
+                kind,
+                ids,
+                metric,
+                w.start_ms,
+                w.end_ms,
+                w.every_ms,
+                resolution=resolution,
+                counties=principal.counties(),
             )
             found.update(got)
     except TimeSeriesError as exc:

@@ -29,12 +29,14 @@ from itertools import accumulate
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.catalog.owners import Owners
 from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
 from cloud.devices import commands, completeness
 from cloud.devices.storage import GatewayHealth
+from cloud.ingest import ownership
 from cloud.ingest.cardinality import CardinalityGuard
-from cloud.ingest.convert import point_batch, series_block
+from cloud.ingest.convert import MOBILE_KINDS, point_batch, series_block
 from cloud.ingest.deadletter import DeadLetters
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
@@ -118,6 +120,7 @@ class Ingest:
             raise ValueError("write_concurrency: at least 1 writer is needed")
         self.write_concurrency = write_concurrency
         self.registry = Registry(db)
+        self.owners = Owners(db)
         self.dead = dead_letters if dead_letters is not None else DeadLetters(db)
         self.metrics = IngestMetrics()
         self.writer = PointWriter(
@@ -236,19 +239,16 @@ class Ingest:
         devices: list[DeviceSeen] = []
         rejected = 0
         stored = 0
+        owners = await self.owners.owners(s.device for s in batch.series if s.kind in MOBILE_KINDS)
         for i, series in enumerate(batch.series):
-            owner, dot, _ = series.device.partition(".")
-            if dot and owner != batch.gw:
+            why = await ownership.refusal(series, batch.gw, self.registry)
+            if why is not None:
                 await self._reject_part(
-                    topic,
-                    payload,
-                    "device_not_owned",
-                    f"series[{i}].device",
-                    f"device {series.device!r} belongs to gateway {owner!r}; a gateway reports "
-                    f"its own devices as '{batch.gw}.<local>' or a tag's own id",
+                    topic, payload, "device_not_owned", f"series[{i}].device", why
                 )
                 rejected += series.reading_count()
                 continue
+            county = ownership.reading_county(series, known.county, owners)
             if not await self.devices.admit(batch.gw, series.device):
                 self.metrics.cardinality_refused += 1
                 await self._reject_part(
@@ -262,7 +262,7 @@ class Ingest:
                 )
                 rejected += series.reading_count()
                 continue
-            block = series_block(series, known.county, known.site, skip.get(i, ()))
+            block = series_block(series, county, known.site, skip.get(i, ()))
             refused_here = _readings_at(series, skip.get(i, ()))
             rejected += refused_here
             if block is not None:
@@ -273,7 +273,7 @@ class Ingest:
                 devices.append(
                     DeviceSeen(
                         series.device,
-                        known.county,
+                        county,
                         series.kind.value,
                         series.site or known.site,
                         batch.gw,

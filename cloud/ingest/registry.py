@@ -133,6 +133,8 @@ class Registry:
                 )  # fmt: skip
             else:
                 prev.gateway = d.gateway
+                if d.last_ms >= prev.last_ms:
+                    prev.county = d.county
                 prev.metrics |= d.metrics
                 prev.last_ms = max(prev.last_ms, d.last_ms)
                 prev.readings += d.readings
@@ -173,6 +175,11 @@ class Registry:
         ins = dialect_insert(s, Device)
         new = ins.excluded
         changes: dict[str, Any] = {
+            # the county it belongs to now (its owner's, or the county whose gateway heard
+            # its newest reading): never frozen at first sight, not moved back by a backlog
+            "county": case(
+                (new.last_reading_ms >= Device.last_reading_ms, new.county), else_=Device.county
+            ),
             "gateway_id": new.gateway_id,
             "last_seen_at": new.last_seen_at,
             "last_reading_ms": case(

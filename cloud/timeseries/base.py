@@ -13,6 +13,12 @@ QUALITY_SUFFIX = "__q"
 
 Aggregate = Literal["mean", "min", "max", "count"]
 
+#: Every read takes ``counties``: only points tagged with one of these counties are
+#: read (a county user's own; None: every county, for a prefecture admin or a job).
+#: A device's readings belong to the county they were stored under, so a device that
+#: moved between counties shows each county its own readings only.
+Counties = Sequence[str] | None
+
 
 class TimeSeriesError(RuntimeError):
     """The store refused or could not take a request.
@@ -134,7 +140,9 @@ class TimeSeriesStore(abc.ABC):
         await self.write([p for block in blocks for p in block.points()])
 
     @abc.abstractmethod
-    async def latest(self, measurement: str, device: str) -> list[LatestValue]:
+    async def latest(
+        self, measurement: str, device: str, *, counties: Counties = None
+    ) -> list[LatestValue]:
         """The newest value of every metric of one device (quality fields folded in)."""
 
     async def range(
@@ -145,9 +153,13 @@ class TimeSeriesStore(abc.ABC):
         start_ms: int,
         end_ms: int,
         every_ms: int,
+        *,
+        counties: Counties = None,
     ) -> list[Bucket]:
         """Windows of ``every_ms`` over [start, end) of raw data: mean, min, max, count."""
-        out = await self.aggregate(measurement, [device], metric, start_ms, end_ms, every_ms, "raw")
+        out = await self.aggregate(
+            measurement, [device], metric, start_ms, end_ms, every_ms, "raw", counties=counties
+        )
         return out.get(device, [])
 
     @abc.abstractmethod
@@ -160,13 +172,21 @@ class TimeSeriesStore(abc.ABC):
         end_ms: int,
         every_ms: int,
         resolution: Resolution,
+        *,
+        counties: Counties = None,
     ) -> dict[str, list[Bucket]]:
         """Windows of ``every_ms`` over [start, end) per device, from raw data or the
         1-min / 1-h roll-ups; windows aligned so Beijing midnight is a boundary."""
 
     @abc.abstractmethod
     async def raw_rows(
-        self, measurement: str, device: str, start_ms: int, end_ms: int
+        self,
+        measurement: str,
+        device: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        counties: Counties = None,
     ) -> list[tuple[int, dict[str, float]]]:
         """Raw points of one device in [start, end): ``(ts_ms, fields)`` by time."""
 

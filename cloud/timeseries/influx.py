@@ -14,6 +14,7 @@ import httpx
 from cloud.timeseries.base import (
     QUALITY_SUFFIX,
     Bucket,
+    Counties,
     LatestValue,
     Point,
     PointBlock,
@@ -157,7 +158,11 @@ class InfluxStore(TimeSeriesStore):
             raise
         return series
 
-    async def latest(self, measurement: str, device: str) -> list[LatestValue]:
+    async def latest(
+        self, measurement: str, device: str, *, counties: Counties = None
+    ) -> list[LatestValue]:
+        if counties is not None and not counties:
+            return []
         # last(*) returns one row with one time for all fields; each field's newest
         # value has its own time, so ask for last() of each field (one request).
         keys = await self.query(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
@@ -165,7 +170,7 @@ class InfluxStore(TimeSeriesStore):
         if not fields:
             return []
         out: dict[str, tuple[int, float]] = {}
-        where = f"WHERE device = {quote_string(device)}"
+        where = f"WHERE device = {quote_string(device)}{_in_counties(counties)}"
         stmts = ";".join(
             f"SELECT last({quote_ident(f)}) FROM {quote_ident(measurement)} {where}" for f in fields
         )
@@ -210,8 +215,10 @@ class InfluxStore(TimeSeriesStore):
         end_ms: int,
         every_ms: int,
         resolution: Resolution,
+        *,
+        counties: Counties = None,
     ) -> dict[str, list[Bucket]]:
-        if not devices:
+        if not devices or (counties is not None and not counties):
             return {}
         check_metric(metric)  # also a safe field name; quoted besides
         f = metric
@@ -230,7 +237,7 @@ class InfluxStore(TimeSeriesStore):
             )
         who = " OR ".join(f"device = {quote_string(d)}" for d in devices)
         q = (
-            f"SELECT {sel} FROM {source} WHERE ({who}) "
+            f"SELECT {sel} FROM {source} WHERE ({who}){_in_counties(counties)} "
             f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms "
             f"GROUP BY time({int(every_ms)}ms, {offset_ms(every_ms)}ms), device fill(none)"
         )
@@ -244,11 +251,19 @@ class InfluxStore(TimeSeriesStore):
         return out
 
     async def raw_rows(
-        self, measurement: str, device: str, start_ms: int, end_ms: int
+        self,
+        measurement: str,
+        device: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        counties: Counties = None,
     ) -> list[tuple[int, dict[str, float]]]:
+        if counties is not None and not counties:
+            return []
         q = (
             f'SELECT * FROM {quote_ident(self.database)}."raw".{quote_ident(measurement)} '
-            f"WHERE device = {quote_string(device)} "
+            f"WHERE device = {quote_string(device)}{_in_counties(counties)} "
             f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms"
         )
         out = []
@@ -283,6 +298,13 @@ class InfluxStore(TimeSeriesStore):
             for row in s.get("values", []):
                 best = max(best, *(int(x or 0) for x in row[1:]))
         return best
+
+
+def _in_counties(counties: Counties) -> str:
+    """`` AND (county = 'a' OR ...)``: the county filter of a read (empty: every county)."""
+    if counties is None:
+        return ""
+    return " AND (" + " OR ".join(f"county = {quote_string(c)}" for c in counties) + ")"
 
 
 def _error_text(r: httpx.Response) -> str:

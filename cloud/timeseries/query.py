@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from cloud.timeseries.base import Bucket, TimeSeriesStore
+from cloud.timeseries.base import Bucket, Counties, TimeSeriesStore
 from cloud.timeseries.windows import Resolution, choose_resolution
 
 
@@ -21,10 +21,12 @@ async def windows(
     *,
     now_ms: int | None = None,
     resolution: Resolution | None = None,
+    counties: Counties = None,
 ) -> tuple[Resolution, dict[str, list[Bucket]]]:
-    """``(resolution used, {device: buckets})``; ``resolution`` forces one."""
+    """``(resolution used, {device: buckets})``; ``resolution`` forces one; only the
+    readings stored under ``counties`` (None: every county)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     chosen = resolution or choose_resolution(start_ms, end_ms, every_ms, now)
     return chosen, await tsdb.aggregate(
-        measurement, devices, metric, start_ms, end_ms, every_ms, chosen
+        measurement, devices, metric, start_ms, end_ms, every_ms, chosen, counties=counties
     )

@@ -31,22 +31,22 @@ from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, rollup_fields
 log = logging.getLogger(__name__)
 
 
-#: (measurement, device, hour_ms) -> (county, site)
-Hours = dict[tuple[str, str, int], tuple[str, str]]
+#: (measurement, device, county, hour_ms) -> site. A device's readings stored under two
+#: counties (a tag that moved) are two series with roll-ups of their own.
+Hours = dict[tuple[str, str, str, int], str]
 
 
 def point_hours(points: Iterable[Point]) -> Hours:
     return {
-        (p.measurement, p.device, p.ts_ms // HOUR_MS * HOUR_MS): (p.county, p.site) for p in points
+        (p.measurement, p.device, p.county, p.ts_ms // HOUR_MS * HOUR_MS): p.site for p in points
     }
 
 
 def block_hours(blocks: Iterable[PointBlock]) -> Hours:
     hours: Hours = {}
     for b in blocks:
-        where = (b.county, b.site)
         for h in {t // HOUR_MS * HOUR_MS for t in b.ts_ms}:
-            hours[(b.measurement, b.device, h)] = where
+            hours[(b.measurement, b.device, b.county, h)] = b.site
     return hours
 
 
@@ -68,7 +68,7 @@ async def mark_hours(db: Database, hours: Hours) -> int:
             "site": site,
             "marked_at": now,
         }
-        for (m, d, h), (county, site) in sorted(hours.items())
+        for (m, d, county, h), site in sorted(hours.items())
     ]
     async with db.transaction() as s:
         for i in range(0, len(rows), 500):
@@ -76,7 +76,7 @@ async def mark_hours(db: Database, hours: Hours) -> int:
                 s,
                 RollupPending,
                 rows[i : i + 500],
-                keys=("measurement", "device", "hour_ms"),
+                keys=("measurement", "device", "county", "hour_ms"),
                 update=("marked_at",),
             )
     return len(rows)
@@ -91,7 +91,7 @@ class Marker:
     def __init__(self, db: Database, remark_after_s: float = 0.0) -> None:
         self.db = db
         self.remark_after_s = remark_after_s
-        self._recent: dict[tuple[str, str, int], float] = {}
+        self._recent: dict[tuple[str, str, str, int], float] = {}
 
     async def mark(self, points: Iterable[Point]) -> int:
         return await self.mark_hours(point_hours(points))
@@ -122,8 +122,9 @@ async def recompute_hour(
     site: str,
     hour_ms: int,
 ) -> int:
-    """Recompute the 1-min and 1-h roll-ups of one hour of one series; returns raw rows read."""
-    rows = await tsdb.raw_rows(measurement, device, hour_ms, hour_ms + HOUR_MS)
+    """Recompute the 1-min and 1-h roll-ups of one hour of one series (the device's
+    readings stored under ``county``); returns raw rows read."""
+    rows = await tsdb.raw_rows(measurement, device, hour_ms, hour_ms + HOUR_MS, counties=[county])
     for resolution, every in (("1m", MINUTE_MS), ("1h", HOUR_MS)):
         windows = rollup_fields(rows, every)
         points = [
@@ -162,18 +163,19 @@ class RollupJob:
                     )
                 ).scalars()
             )
-        done: list[tuple[str, str, int, datetime]] = []
+        done: list[tuple[str, str, str, int, datetime]] = []
         for p in pending:
             await recompute_hour(self.tsdb, p.measurement, p.device, p.county, p.site, p.hour_ms)
-            done.append((p.measurement, p.device, p.hour_ms, p.marked_at))
+            done.append((p.measurement, p.device, p.county, p.hour_ms, p.marked_at))
         if done:
             async with self.db.transaction() as s:
-                for m, d, h, marked_at in done:
+                for m, d, county, h, marked_at in done:
                     await s.execute(
                         delete(RollupPending).where(
                             and_(
                                 RollupPending.measurement == m,
                                 RollupPending.device == d,
+                                RollupPending.county == county,
                                 RollupPending.hour_ms == h,
                                 RollupPending.marked_at <= marked_at,
                             )

@@ -17,7 +17,8 @@ class RollupPending(Base):
 
     measurement: Mapped[str] = mapped_column(String(32), primary_key=True)
     device: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: the county the readings are stored under (a device that moved has one per county)
+    county: Mapped[str] = mapped_column(String(6), primary_key=True)
     hour_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    county: Mapped[str] = mapped_column(String(6))
     site: Mapped[str] = mapped_column(String(64))
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cloud.timeseries.base import (
     Bucket,
+    Counties,
     LatestValue,
     Point,
     TimeSeriesError,
@@ -134,12 +135,18 @@ class SqliteStore(TimeSeriesStore):
 
         await self._run(_write)
 
-    async def latest(self, measurement: str, device: str) -> list[LatestValue]:
+    async def latest(
+        self, measurement: str, device: str, *, counties: Counties = None
+    ) -> list[LatestValue]:
+        if counties is not None and not counties:
+            return []
+        where, args = _in_counties(counties)
+
         def _q(db: sqlite3.Connection) -> list[tuple[str, int, float]]:
             return db.execute(
                 "SELECT field, MAX(ts), value FROM points WHERE measurement = ? AND device = ? "
-                "GROUP BY field",
-                (measurement, device),
+                f"{where} GROUP BY field",
+                (measurement, device, *args),
             ).fetchall()
 
         rows = await self._run(_q)
@@ -154,8 +161,10 @@ class SqliteStore(TimeSeriesStore):
         end_ms: int,
         every_ms: int,
         resolution: Resolution,
+        *,
+        counties: Counties = None,
     ) -> dict[str, list[Bucket]]:
-        if not devices:
+        if not devices or (counties is not None and not counties):
             return {}
         check_metric(metric)  # the same contract as InfluxDB: invalid names are refused
         table = TABLES[resolution]
@@ -166,13 +175,15 @@ class SqliteStore(TimeSeriesStore):
         marks = ",".join("?" * len(devices))
         fmarks = ",".join("?" * len(fields))
         off = offset_ms(every_ms)
+        where, cargs = _in_counties(counties)
         sql = (
             f"SELECT device, ((ts - ?) / ?) * ? + ? AS w, field, SUM(value), MIN(value), "
             f"MAX(value), COUNT(*) FROM {table} WHERE measurement = ? AND device IN ({marks}) "
-            f"AND field IN ({fmarks}) AND ts >= ? AND ts < ? GROUP BY device, w, field "
+            f"AND field IN ({fmarks}) AND ts >= ? AND ts < ? {where} GROUP BY device, w, field "
             "ORDER BY device, w"
         )
         args = [off, every_ms, every_ms, off, measurement, *devices, *fields, start_ms, end_ms]
+        args += cargs
 
         def _q(db: sqlite3.Connection) -> list[tuple[str, int, str, float, float, float, int]]:
             return db.execute(sql, args).fetchall()
@@ -206,13 +217,23 @@ class SqliteStore(TimeSeriesStore):
         return out
 
     async def raw_rows(
-        self, measurement: str, device: str, start_ms: int, end_ms: int
+        self,
+        measurement: str,
+        device: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        counties: Counties = None,
     ) -> list[tuple[int, dict[str, float]]]:
+        if counties is not None and not counties:
+            return []
+        where, args = _in_counties(counties)
+
         def _q(db: sqlite3.Connection) -> list[tuple[int, str, float]]:
             return db.execute(
                 "SELECT ts, field, value FROM points WHERE measurement = ? AND device = ? "
-                "AND ts >= ? AND ts < ? ORDER BY ts",
-                (measurement, device, start_ms, end_ms),
+                f"AND ts >= ? AND ts < ? {where} ORDER BY ts",
+                (measurement, device, start_ms, end_ms, *args),
             ).fetchall()
 
         out: dict[int, dict[str, float]] = {}
@@ -247,3 +268,10 @@ class SqliteStore(TimeSeriesStore):
             return int(db.execute(sql + ")", args).fetchone()[0])
 
         return await self._run(_q)
+
+
+def _in_counties(counties: Counties) -> tuple[str, list[str]]:
+    """``AND county IN (?, ...)`` and its arguments: the county filter of a read."""
+    if counties is None:
+        return "", []
+    return f"AND county IN ({','.join('?' * len(counties))})", list(counties)

@@ -1,0 +1,1 @@
+"""Master data every business system shares: organisations and who owns a mobile device."""

@@ -1,0 +1,122 @@
+"""Organisations and the registration of mobile devices to them.
+
+A registration moves the device to its owner's county at once (its registry row);
+ingest stores its readings under that county from then on (within the owners
+cache's ttl, :mod:`cloud.catalog.owners`). Readings stored before stay where they
+were stored: what was published is never rewritten.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.audit.service import record
+from cloud.catalog.storage import MobileDevice, Organisation
+from cloud.db import utcnow
+from cloud.devices.storage import Device
+
+MOBILE_KINDS = ("ble_tag", "vehicle")
+
+
+class CatalogError(Exception):
+    """``status`` (404, 409, 422) and the input at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+async def create_org(
+    s: AsyncSession, *, kind: str, name: str, uscc: str, county: str, actor: str
+) -> Organisation:
+    taken = await s.scalar(select(Organisation.id).where(Organisation.uscc == uscc))
+    if taken is not None:
+        raise CatalogError(
+            409, f"an organisation with unified social credit code {uscc} exists", "body.uscc"
+        )
+    org = Organisation(
+        kind=kind, name=name, uscc=uscc, county=county, created_at=utcnow(), created_by=actor
+    )
+    s.add(org)
+    await s.flush()
+    await record(s, actor, "org.created", f"org:{org.id}", county, {"kind": kind, "uscc": uscc})
+    return org
+
+
+async def list_orgs(
+    s: AsyncSession, counties: list[str] | None, *, kind: str | None, after: int, limit: int
+) -> list[Organisation]:
+    q = select(Organisation).where(Organisation.id > after).order_by(Organisation.id).limit(limit)
+    if counties is not None:
+        q = q.where(Organisation.county.in_(counties))
+    if kind is not None:
+        q = q.where(Organisation.kind == kind)
+    return list((await s.execute(q)).scalars())
+
+
+async def register_device(
+    s: AsyncSession,
+    device_id: str,
+    *,
+    kind: str,
+    org: Organisation,
+    may_take_from: set[str] | None,
+    actor: str,
+) -> MobileDevice:
+    """Register (or move) a mobile device to ``org``. ``may_take_from``: the counties
+    whose registrations the caller may move (None: every county)."""
+    seen = await s.get(Device, device_id)
+    if seen is not None and seen.kind not in MOBILE_KINDS:
+        raise CatalogError(
+            422,
+            f"device {device_id!r} reports as {seen.kind}: only ble_tag and vehicle devices "
+            "are registered to an owner (a wired device belongs to its gateway's county)",
+            "path.device_id",
+        )
+    reg = await s.get(MobileDevice, device_id, with_for_update=True)
+    if reg is not None and may_take_from is not None and reg.county not in may_take_from:
+        raise CatalogError(
+            409,
+            f"device {device_id!r} is registered to an organisation of another county; its "
+            "county admin (or a prefecture admin) must move it",
+            "path.device_id",
+        )
+    before = None if reg is None else {"org_id": reg.org_id, "county": reg.county}
+    if reg is None:
+        reg = MobileDevice(device_id=device_id)
+        s.add(reg)
+    reg.kind = kind
+    reg.org_id = org.id
+    reg.county = org.county
+    reg.registered_at = utcnow()
+    reg.registered_by = actor
+    # the device belongs to its owner's county from now on
+    await s.execute(update(Device).where(Device.id == device_id).values(county=org.county))
+    await s.flush()
+    await record(
+        s,
+        actor,
+        "mobile_device.registered",
+        f"device:{device_id}",
+        org.county,
+        {"kind": kind, "org_id": org.id, "before": before},
+    )
+    return reg
+
+
+async def list_registrations(
+    s: AsyncSession, counties: list[str] | None, *, org_id: int | None, after: str, limit: int
+) -> list[MobileDevice]:
+    q = (
+        select(MobileDevice)
+        .where(MobileDevice.device_id > after)
+        .order_by(MobileDevice.device_id)
+        .limit(limit)
+    )
+    if counties is not None:
+        q = q.where(MobileDevice.county.in_(counties))
+    if org_id is not None:
+        q = q.where(MobileDevice.org_id == org_id)
+    return list((await s.execute(q)).scalars())
