@@ -1,7 +1,7 @@
 """The embedded time-series store on SQLite, for ``dehong demo`` and small sites.
 
-Same contract as InfluxDB: a point is keyed by (measurement, device, timestamp);
-writing it again overwrites its fields and merges new ones. Stored one row per
+Same contract as InfluxDB: a point is keyed by its series (measurement, device,
+county) and timestamp; writing it again overwrites its fields and merges new ones. Stored one row per
 field value, in a WITHOUT ROWID table clustered by that key. WAL mode with
 synchronous=FULL: a write that returned is on disk before ingest acknowledges it.
 """
@@ -41,8 +41,9 @@ RETENTION_DAYS: dict[Resolution, int] = {
     "1h": ROLLUP_RETENTION_DAYS,
 }
 
-SCHEMA = "".join(
-    f"""
+
+def _create(table: str) -> str:
+    return f"""
 CREATE TABLE IF NOT EXISTS {table} (
     measurement TEXT NOT NULL,
     device      TEXT NOT NULL,
@@ -51,11 +52,27 @@ CREATE TABLE IF NOT EXISTS {table} (
     value       REAL NOT NULL,
     county      TEXT NOT NULL,
     site        TEXT NOT NULL,
-    PRIMARY KEY (measurement, device, field, ts)
+    PRIMARY KEY (measurement, device, field, ts, county)
 ) WITHOUT ROWID;
 """
-    for table in TABLES.values()
-)
+
+
+SCHEMA = "".join(_create(table) for table in TABLES.values())
+
+
+def _upgrade_keys(db: sqlite3.Connection) -> None:
+    """Stores made before the county joined the key (as InfluxDB's series key holds
+    it: a device's readings under two counties are two series) are rebuilt once."""
+    for table in TABLES.values():
+        pk = {row[1] for row in db.execute(f"PRAGMA table_info({table})") if row[5]}
+        if "county" in pk:
+            continue
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
+            db.execute(_create(table))
+            db.execute(f"INSERT INTO {table} SELECT * FROM {table}_old")
+            db.execute(f"DROP TABLE {table}_old")
 
 
 class SqliteStore(TimeSeriesStore):
@@ -77,6 +94,7 @@ class SqliteStore(TimeSeriesStore):
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=10000")
             db.executescript(SCHEMA)
+            _upgrade_keys(db)
             return db
 
         self._db = await asyncio.to_thread(_open)
@@ -128,8 +146,8 @@ class SqliteStore(TimeSeriesStore):
                 db.executemany(
                     f"INSERT INTO {table} (measurement, device, field, ts, value, county, site) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (measurement, device, field, ts) DO UPDATE SET "
-                    "value = excluded.value, county = excluded.county, site = excluded.site",
+                    "ON CONFLICT (measurement, device, field, ts, county) DO UPDATE SET "
+                    "value = excluded.value, site = excluded.site",
                     rows,
                 )
 
