@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey
 from cloud.devices.storage import Gateway
+from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 
 Headers = dict[str, str]
@@ -315,6 +316,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/inspections/{inspection_id}"): inspection_get,
     ("GET", "/api/v1/inspections/{inspection_id}/thumbnail"): inspection_thumbnail,
 }
+CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
