@@ -103,6 +103,16 @@ async def register_device(
         org.county,
         {"kind": kind, "org_id": org.id, "before": before},
     )
+    if before is not None and before["county"] != org.county:
+        # the county it leaves sees the move in its own audit log
+        await record(
+            s,
+            actor,
+            "mobile_device.moved_out",
+            f"device:{device_id}",
+            str(before["county"]),
+            {"kind": kind, "to_county": org.county},
+        )
     return reg
 
 
