@@ -28,7 +28,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Marks of one hour under two counties become one; the roll-up job recomputes it.
+    # The old key holds one mark per hour: of marks under two counties, one is kept.
     op.execute(
         "DELETE FROM rollup_pending WHERE EXISTS (SELECT 1 FROM rollup_pending AS o "
         "WHERE o.measurement = rollup_pending.measurement AND o.device = rollup_pending.device "
