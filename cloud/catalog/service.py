@@ -66,7 +66,8 @@ async def register_device(
     actor: str,
 ) -> MobileDevice:
     """Register (or move) a mobile device to ``org``. ``may_take_from``: the counties
-    whose registrations the caller may move (None: every county)."""
+    whose devices the caller may register or move (None: every county): a device
+    registered elsewhere, or unregistered and last heard elsewhere, is refused."""
     seen = await s.get(Device, device_id)
     if seen is not None and seen.kind not in MOBILE_KINDS:
         raise CatalogError(
@@ -76,13 +77,22 @@ async def register_device(
             "path.device_id",
         )
     reg = await s.get(MobileDevice, device_id, with_for_update=True)
-    if reg is not None and may_take_from is not None and reg.county not in may_take_from:
-        raise CatalogError(
-            409,
-            f"device {device_id!r} is registered to an organisation of another county; its "
-            "county admin (or a prefecture admin) must move it",
-            "path.device_id",
-        )
+    if may_take_from is not None:
+        # a county cannot claim a device (and its future readings) from another county
+        if reg is not None and reg.county not in may_take_from:
+            raise CatalogError(
+                409,
+                f"device {device_id!r} is registered to an organisation of another county; "
+                "its county admin (or a prefecture admin) must move it",
+                "path.device_id",
+            )
+        if reg is None and seen is not None and seen.county not in may_take_from:
+            raise CatalogError(
+                409,
+                f"device {device_id!r} was last heard in another county; register it once "
+                "your county's gateways hear it, or ask a prefecture admin",
+                "path.device_id",
+            )
     before = None if reg is None else {"org_id": reg.org_id, "county": reg.county}
     if reg is None:
         reg = MobileDevice(device_id=device_id)

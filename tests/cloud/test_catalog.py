@@ -143,3 +143,32 @@ async def test_only_mobile_devices_are_registered(env: ApiEnv) -> None:
     assert r.status_code == 200 and r.json()["county"] == HOME
     r = await env.client.get("/api/v1/mobile-devices", params={"org_id": org}, headers=h)
     assert [d["device_id"] for d in r.json()["items"]] == ["AA:BB:CC:00:00:01"]
+
+
+async def test_a_county_cannot_claim_a_tag_another_county_hears(env: ApiEnv) -> None:
+    from cloud.db import utcnow
+    from cloud.devices.storage import Device
+
+    async with env.db.transaction() as s:  # an unregistered tag, last heard in Longchuan
+        s.add(
+            Device(
+                id="AA:BB:CC:00:00:02", county=OTHER, kind="ble_tag", site="", gateway_id="gw-l1",
+                metrics=["temperature"], first_seen_at=utcnow(), last_seen_at=utcnow(),
+                last_reading_ms=1, readings=1,
+            )
+        )  # fmt: skip
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    r = await env.client.post(
+        "/api/v1/orgs",
+        json={"kind": "carrier", "name": "x", "uscc": uscc(HOME, 1), "county": HOME},
+        headers=h,
+    )
+    body = {"kind": "ble_tag", "org_id": r.json()["id"]}
+    r = await env.client.put("/api/v1/mobile-devices/AA:BB:CC:00:00:02", json=body, headers=h)
+    assert r.status_code == 409 and "last heard in another county" in r.json()["detail"]
+    async with env.db.session() as s:
+        dev = await s.get(Device, "AA:BB:CC:00:00:02")
+        assert dev is not None and dev.county == OTHER
+    p = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    r = await env.client.put("/api/v1/mobile-devices/AA:BB:CC:00:00:02", json=body, headers=p)
+    assert r.status_code == 200 and r.json()["county"] == HOME
