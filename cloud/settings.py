@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from protocol.broker import BrokerUrl
+
 #: Clearly marked demo default. Production sets DEHONG_JWT_SECRET; `dehong cloud serve`
 #: refuses to start with this value unless DEHONG_DEMO=1.
 DEMO_JWT_SECRET = "demo-only-secret-change-me-0123456789abcdef"
@@ -80,6 +82,17 @@ class Settings(BaseSettings):
     rollup_settle_s: float = Field(default=60.0, ge=0)
     #: Write-acks are batched for at most this long before they are published.
     ack_linger_ms: int = Field(default=50, ge=0, le=5000)
+
+    def mqtt_broker(self) -> BrokerUrl:
+        """``mqtt_url`` with the TLS files; a CA or certificate with a plain URL is refused."""
+        url = BrokerUrl.parse(self.mqtt_url)
+        files = (self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
+        if not url.tls and any(f is not None for f in files):
+            raise ValueError(
+                "DEHONG_MQTT_CA_FILE/_CERT_FILE/_KEY_FILE are set but DEHONG_MQTT_URL is "
+                f"{url.redacted()}: use mqtts://host:8883 (plain MQTT is for loopback only)"
+            )
+        return BrokerUrl(url.host, url.port, url.username, url.password, url.tls, *files)
 
 
 @lru_cache(maxsize=1)
