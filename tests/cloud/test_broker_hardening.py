@@ -195,3 +195,25 @@ async def test_broker_running_as_mosquitto_reads_provisioned_files(prov_db: Data
         with contextlib.suppress(Exception):
             broker.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_reload_failures_say_why(tmp_path: Path) -> None:
+    from cloud.provisioning.mosquitto import BrokerNotReloaded, reload_broker
+
+    with pytest.raises(BrokerNotReloaded, match="nothing told the broker"):
+        await reload_broker("auto", tmp_path, None)
+    with pytest.raises(BrokerNotReloaded, match=r"pid file .* does not exist"):
+        await reload_broker("signal", tmp_path, tmp_path / "none.pid")
+    with pytest.raises(BrokerNotReloaded, match="does not exist"):
+        await reload_broker("agent", tmp_path, None)
+    os.mkfifo(tmp_path / "reload.fifo")  # an agent that died: its FIFO is left behind
+    with pytest.raises(BrokerNotReloaded, match="no reload agent is listening"):
+        await reload_broker("auto", tmp_path, None)
+    # an agent that takes the request but never confirms
+    fd = os.open(tmp_path / "reload.fifo", os.O_RDWR | os.O_NONBLOCK)
+    try:
+        with pytest.raises(BrokerNotReloaded, match=r"did not confirm within 0\.2 s"):
+            await reload_broker("agent", tmp_path, None, timeout_s=0.2)
+    finally:
+        os.close(fd)
+    assert await reload_broker("watch", tmp_path, None) == "the broker watches its files"
