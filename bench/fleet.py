@@ -297,6 +297,19 @@ async def provision(
     return accounts, BrokerUrl(broker.host, broker.port, "cloud-ingest", ingest_pw)
 
 
+async def ingest_account(db: Database, broker: Broker, name: str) -> BrokerUrl:
+    """A broker account of its own for one more ingest worker: the broker takes the
+    client id from the username, so two workers on one account would end each other."""
+    from cloud.provisioning.service import ensure_service_account
+    from cloud.settings import Settings
+
+    settings = Settings(demo=True, mosquitto_dir=broker.dir, mosquitto_reload="watch")
+    password = await ensure_service_account(db, name, "ingest", settings=settings, reset=True)
+    assert password is not None
+    broker.reload()
+    return BrokerUrl(broker.host, broker.port, name, password)
+
+
 async def wait_all_acked(gateways: Iterable[SimGateway], timeout_s: float) -> bool:
     """True when no gateway has a pending batch, within ``timeout_s``."""
     gws = list(gateways)

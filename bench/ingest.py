@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.fleet import FleetStats, SimGateway, provision
+from bench.fleet import FleetStats, SimGateway, ingest_account, provision
 from bench.servers import PrivateInflux, PrivateMosquitto, cpu_seconds, free_port, rss_bytes
 from cloud.db import Database
 from cloud.db.migrate import upgrade_async
@@ -465,17 +465,25 @@ async def run_async(short: bool) -> dict[str, Any]:
             "DEHONG_DATABASE_URL": db_url,
             "DEHONG_INFLUX_URL": influx.url,
             "DEHONG_INFLUX_DB": "dehong",
-            "DEHONG_MQTT_URL": f"mqtt://cloud-ingest:{ingest.password}@127.0.0.1:{broker.port}",
             "DEHONG_MQTT_SHARED": "true",
             "DEHONG_JWT_SECRET": secrets.token_urlsafe(48),
         }
+        # one broker account per worker (the broker's client id is the username)
+        logins = [ingest] + [
+            await ingest_account(db, broker, f"cloud-ingest-{i + 1}") for i in range(1, n_workers)
+        ]
         ports = []
-        for i in range(n_workers):
+        for i, login in enumerate(logins):
             ports.append(free_port())
             workers.append(
                 spawn(
                     ["cloud", "ingest"],
-                    {**env, "DEHONG_INGEST_METRICS_PORT": str(ports[-1])},
+                    {
+                        **env,
+                        "DEHONG_MQTT_URL": f"mqtt://{login.username}:{login.password}"
+                        f"@127.0.0.1:{broker.port}",
+                        "DEHONG_INGEST_METRICS_PORT": str(ports[-1]),
+                    },
                     tmp / f"w{i}.log",
                 )
             )

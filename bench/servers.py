@@ -6,6 +6,7 @@ generated passwd/acl files. Plus CPU time and RSS of a process, from /proc."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -74,6 +75,25 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
         proc.wait(5)
 
 
+INFLUX_TEMPLATE = ROOT / "deploy" / "influxdb" / "influxdb.conf"
+
+
+def render_influx_conf(state: Path, port: int, rpc_port: int) -> str:
+    """Our influxd config (deploy/influxdb/influxdb.conf) for one server: its state
+    directory, HTTP port and RPC port (scripts/services.sh does the same with sed)."""
+    conf = INFLUX_TEMPLATE.read_text()
+    for key, value in (
+        ("@STATE@", str(state)),
+        ("@PORT@", str(port)),
+        ("@RPC_PORT@", str(rpc_port)),
+    ):
+        conf = conf.replace(key, value)
+    left = sorted(set(re.findall(r"@[A-Z_]+@", conf)))
+    if left:
+        raise ValueError(f"{INFLUX_TEMPLATE}: placeholders not substituted: {', '.join(left)}")
+    return conf
+
+
 class PrivateInflux:
     """influxd on free ports with its state in ``state``; can be stopped and restarted."""
 
@@ -94,9 +114,7 @@ class PrivateInflux:
                 "influxd not found; install Debian's influxdb (scripts/services.sh)"
             )
         self.state.mkdir(parents=True, exist_ok=True)
-        conf = (ROOT / "deploy" / "influxdb" / "influxdb.conf").read_text()
-        conf = conf.replace("@STATE@", str(self.state)).replace("@PORT@", str(self.port))
-        conf = conf.replace("127.0.0.1:8088", f"127.0.0.1:{self.rpc_port}")
+        conf = render_influx_conf(self.state, self.port, self.rpc_port)
         (self.state / "influxdb.conf").write_text(conf)
         with (self.state / "influxd.log").open("ab") as log:
             self.proc = subprocess.Popen(

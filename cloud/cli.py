@@ -155,6 +155,15 @@ def _init_db(_args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
     return _init_tsdb(settings)
 
 
+#: Printed by init-db: the broker accounts are made by another command.
+NEXT_STEPS = """next: the cloud's own broker accounts (each password is printed once, when created):
+  dehong cloud service-account ensure --name ingest-1 --role ingest
+  dehong cloud service-account ensure --name ingest-2 --role ingest   # one per ingest worker
+  dehong cloud service-account ensure --name api --role api
+put them in .env (DEHONG_INGEST_1_MQTT_PASSWORD, DEHONG_INGEST_2_MQTT_PASSWORD,
+DEHONG_API_MQTT_PASSWORD); --reset prints a new one. Then: dehong cloud gateway add ..."""
+
+
 async def _init_tsdb(settings: Any) -> int:
     from cloud.timeseries import store_for
 
@@ -163,6 +172,7 @@ async def _init_tsdb(settings: Any) -> int:
     await tsdb.close()
     where = settings.influx_url or settings.tsdb_path
     print(f"time-series store {where}: raw 100 d, roll-ups 1 m and 1 h 800 d")
+    print(NEXT_STEPS)
     return 0
 
 
@@ -283,7 +293,7 @@ async def _gateway_list(args: argparse.Namespace) -> int:
 
 
 async def _gateway_revoke(args: argparse.Namespace) -> int:
-    from cloud.provisioning.service import NotFoundError, revoke_gateway
+    from cloud.provisioning.service import BrokerNotUpdated, NotFoundError, revoke_gateway
 
     settings = _settings()
     db = await _open_db(settings)
@@ -291,9 +301,12 @@ async def _gateway_revoke(args: argparse.Namespace) -> int:
         gw = await revoke_gateway(db, args.gateway_id, actor=_actor(), settings=settings)
     except NotFoundError as exc:
         return _fail(str(exc))
+    except BrokerNotUpdated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     finally:
         await db.dispose()
-    print(f"gateway {gw.id} revoked; Mosquitto files regenerated")
+    print(f"gateway {gw.id} revoked; the broker reread its files and closed its session")
     return 0
 
 
@@ -322,10 +335,14 @@ async def _mosquitto_sync(_args: argparse.Namespace) -> int:
     settings = _settings()
     db = await _open_db(settings)
     try:
-        passwd, acl = await sync_mosquitto(db, settings)
+        sync = await sync_mosquitto(db, settings)
     finally:
         await db.dispose()
-    print(f"wrote {passwd} and {acl}")
+    print(f"wrote {sync.passwd} and {sync.acl}")
+    if not sync.reloaded:
+        print(f"error: the broker was not reloaded: {sync.detail}", file=sys.stderr)
+        return 3
+    print(f"broker reloaded: {sync.detail}")
     return 0
 
 

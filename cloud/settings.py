@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.broker import BrokerUrl
 
 #: Clearly marked demo default. Production sets DEHONG_JWT_SECRET; `dehong cloud serve`
 #: refuses to start with this value unless DEHONG_DEMO=1.
@@ -25,14 +28,30 @@ class Settings(BaseSettings):
     influx_password: SecretStr = SecretStr("")
     #: Embedded time-series store, used when ``influx_url`` is empty.
     tsdb_path: Path = Path("var/timeseries.db")
-    #: Broker the cloud services connect to, e.g. ``mqtt://ingest:secret@127.0.0.1:1883``.
+    #: Broker the cloud services connect to, e.g. ``mqtt://ingest:secret@127.0.0.1:1883``;
+    #: ``mqtts://ingest:secret@broker:8883`` for TLS (anything but loopback).
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    #: TLS (mqtts://): the CA that signed the broker's certificate (empty: the system's
+    #: CAs), and an optional client certificate and key.
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     #: Use MQTT shared subscriptions for the ingest workers (Mosquitto 2, EMQX).
     mqtt_shared: bool = False
     #: Where generated Mosquitto passwd/acl files are written by provisioning.
     mosquitto_dir: Path = Path("var/mosquitto")
     #: PID file of the Mosquitto to signal (SIGHUP) after regenerating its files.
     mosquitto_pid_file: Path | None = None
+    #: How the broker learns of regenerated files: ``agent`` (deploy/mosquitto/run.sh,
+    #: through ``mosquitto_dir/reload.fifo``; docker-compose), ``signal`` (SIGHUP via
+    #: the pid file), ``watch`` (the broker rereads changed files: the demo's), or
+    #: ``auto`` (agent if its FIFO exists, else signal if a pid file is set).
+    mosquitto_reload: Literal["auto", "agent", "signal", "watch"] = "auto"
+    #: How long to wait for the reload agent's confirmation, s.
+    mosquitto_reload_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    #: The group Mosquitto runs as (name or gid): passwd and acl are made 0640 in it.
+    #: ``auto``: the group ``mosquitto`` if it exists; empty: owner-only files (0600).
+    mosquitto_group: str = "auto"
 
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")
@@ -63,6 +82,17 @@ class Settings(BaseSettings):
     rollup_settle_s: float = Field(default=60.0, ge=0)
     #: Write-acks are batched for at most this long before they are published.
     ack_linger_ms: int = Field(default=50, ge=0, le=5000)
+
+    def mqtt_broker(self) -> BrokerUrl:
+        """``mqtt_url`` with the TLS files; a CA or certificate with a plain URL is refused."""
+        url = BrokerUrl.parse(self.mqtt_url)
+        files = (self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
+        if not url.tls and any(f is not None for f in files):
+            raise ValueError(
+                "DEHONG_MQTT_CA_FILE/_CERT_FILE/_KEY_FILE are set but DEHONG_MQTT_URL is "
+                f"{url.redacted()}: use mqtts://host:8883 (plain MQTT is for loopback only)"
+            )
+        return BrokerUrl(url.host, url.port, url.username, url.password, url.tls, *files)
 
 
 @lru_cache(maxsize=1)

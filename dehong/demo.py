@@ -127,6 +127,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         influx_url=os.environ.get("DEHONG_INFLUX_URL", ""),
         tsdb_path=state / "timeseries.db",
         mosquitto_dir=state / "mosquitto",
+        # the embedded broker rereads its files when they change; an external one is
+        # reloaded as configured (DEHONG_MOSQUITTO_RELOAD, DEHONG_MOSQUITTO_PID_FILE)
+        **({} if external_mqtt else {"mosquitto_reload": "watch"}),
         demo=True,
         api_host=args.host,
         api_port=args.port,

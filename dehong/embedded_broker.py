@@ -8,38 +8,46 @@ they change, like Mosquitto on SIGHUP.
 
 amqtt has no shared subscriptions: the demo runs one ingest worker with plain
 subscriptions.
+
+Like our Mosquitto config (``use_username_as_clientid true``), the client id is
+the username, so one gateway cannot take over another's session; and a client
+whose password is wrong touches no session (amqtt would look a session up, and
+with a clean start delete it, before it authenticates). Retained messages go
+only to the client that just subscribed, through the ACL (amqtt sent a
+connecting client the retained messages of every subscription in the broker).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import asyncio
 import logging
+import secrets
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import amqtt.broker
 from amqtt.broker import Broker
 from amqtt.contexts import Action
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
+
+from cloud.provisioning.mosquitto import verify_password
 
 log = logging.getLogger(__name__)
 
 
-def verify_mosquitto_hash(password: str, encoded: str) -> bool:
-    """Check a password against a Mosquitto 2 ``$7$iterations$salt$hash`` entry."""
-    parts = encoded.split("$")
-    if len(parts) != 5 or parts[1] != "7":
+def _password_ok(files: AccessFiles, username: str | None, password: str | None) -> bool:
+    hashed = files.passwords.get(username or "")
+    if hashed is None:
         return False
     try:
-        iterations = int(parts[2])
-        salt = base64.b64decode(parts[3])
-        expected = base64.b64decode(parts[4])
-    except ValueError:
+        return verify_password(password or "", hashed)
+    except ValueError as exc:
+        log.warning("embedded broker: passwd entry of %r: %s", username, exc)
         return False
-    got = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, len(expected))
-    return hmac.compare_digest(got, expected)
 
 
 def filter_matches(pattern: str, topic: str) -> bool:
@@ -119,8 +127,7 @@ class PasswdAuthPlugin(BaseAuthPlugin):
 
     async def authenticate(self, *, session: Session) -> bool | None:
         files = _files(self.config.directory)
-        hashed = files.passwords.get(session.username or "")
-        ok = hashed is not None and verify_mosquitto_hash(session.password or "", hashed)
+        ok = _password_ok(files, session.username, session.password)
         if not ok:
             log.warning(
                 "embedded broker: refused client %s (user %r)", session.client_id, session.username
@@ -165,6 +172,73 @@ class _SnapshotDict(dict):  # type: ignore[type-arg]
         return iter(list(super().keys()))
 
 
+#: plugin manager of each of our brokers -> its access directory
+_BROKERS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+class _UsernameIsClientId(BrokerProtocolHandler):
+    """The CONNECT reader of our brokers: before amqtt looks up (or, on a clean start,
+    deletes) the session of the client id, the id becomes the username, or, when the
+    password is wrong, a throwaway id (the connection is refused just after)."""
+
+    @classmethod
+    async def init_from_connect(  # type: ignore[override]
+        cls, reader: Any, writer: Any, plugins_manager: Any, loop: Any = None
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        handler, session = await super().init_from_connect(reader, writer, plugins_manager, loop)
+        directory = _BROKERS.get(plugins_manager)
+        if directory is not None:
+            if session.username and _password_ok(
+                _files(directory), session.username, session.password
+            ):
+                session.client_id = session.username
+            else:
+                session.client_id = f"refused-{secrets.token_hex(8)}"
+                session.clean_session = True
+        return handler, session
+
+
+# amqtt.broker reads the CONNECT through this name; brokers that are not ours (not in
+# _BROKERS) keep amqtt's behaviour.
+amqtt.broker.BrokerProtocolHandler = _UsernameIsClientId  # type: ignore[misc]
+
+
+class _DehongBroker(Broker):
+    """amqtt with retained messages sent only on a client's own new subscription."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (client id, filter) subscribed just now and not yet given its retained messages
+        self._fresh: set[tuple[str, str]] = set()
+
+    async def add_subscription(self, subscription: tuple[str, int], session: Session) -> int:
+        result = await super().add_subscription(subscription, session)
+        if result != 0x80 and session.client_id is not None:
+            self._fresh.add((session.client_id, subscription[0]))
+        return result
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter, qos = subscription
+        key = (session.client_id or "", topic_filter)
+        if key not in self._fresh:
+            return  # a reconnect, or someone else's subscription: MQTT sends nothing
+        self._fresh.discard(key)
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        sends = []
+        for topic, retained in list(self._retained_messages.items()):
+            if self._matches(topic, topic_filter) and await self._topic_filtering(
+                session, topic, Action.RECEIVE
+            ):
+                q = min(qos, retained.qos or qos)
+                sends.append(handler.mqtt_publish(retained.topic, retained.data, q, retain=True))
+        if sends:
+            await asyncio.gather(*sends)
+
+
 async def start_broker(host: str, port: int, access_dir: Path) -> Broker:
     """Start amqtt on host:port, enforcing the passwd/acl files in ``access_dir``."""
     here = __name__
@@ -177,7 +251,8 @@ async def start_broker(host: str, port: int, access_dir: Path) -> Broker:
             f"{here}.AclTopicPlugin": {"directory": str(access_dir)},
         },
     }
-    broker = Broker(config)
+    broker = _DehongBroker(config)
     broker._subscriptions = _SnapshotDict()  # see _SnapshotDict
+    _BROKERS[broker.plugins_manager] = str(access_dir)
     await broker.start()
     return broker

@@ -39,6 +39,7 @@ from edge.clock import boot_id
 from edge.config import GatewayConfig
 from edge.state import StateStore
 from protocol.backoff import Backoff
+from protocol.broker import explain_connect_error, tls_context
 from protocol.codec import ProtocolError, decode, encode
 from protocol.messages import (
     SCHEMA_VERSION,
@@ -147,7 +148,8 @@ class Session:
             try:
                 await self._connect_once(aiomqtt)
             except (aiomqtt.MqttError, OSError) as exc:
-                log.warning("MQTT session %s: %s", self._where(), exc)
+                why = explain_connect_error(exc, self.config.mqtt.tls.ca_file)
+                log.warning("MQTT session %s: %s", self._where(), why)
             finally:
                 self.connected.clear()
                 self._client = None
@@ -168,14 +170,13 @@ class Session:
         _, _, tls = cfg.endpoint()
         if not tls:
             return None
-        ctx = ssl.create_default_context(cafile=str(cfg.tls.ca_file) if cfg.tls.ca_file else None)
-        if cfg.tls.cert_file is not None:
-            ctx.load_cert_chain(
-                str(cfg.tls.cert_file), str(cfg.tls.key_file) if cfg.tls.key_file else None
-            )
-        if cfg.tls.insecure:
-            ctx.check_hostname = False
-        return ctx
+        return tls_context(
+            cfg.tls.ca_file,
+            cfg.tls.cert_file,
+            cfg.tls.key_file,
+            check_hostname=not cfg.tls.insecure,
+            what="mqtt.tls",
+        )
 
     def _make_client(self, aiomqtt: Any, session: int) -> Any:
         cfg = self.config.mqtt

@@ -65,10 +65,10 @@ if port_open "$INFLUX_PORT"; then
 else
   command -v influxd >/dev/null || apt_install influxdb
   mkdir -p "$INFLUX_STATE"
+  # The RPC port (backup/restore) must be free too: derived from the HTTP port.
   sed -e "s#@STATE@#$INFLUX_STATE#g" -e "s#@PORT@#$INFLUX_PORT#g" \
+    -e "s#@RPC_PORT@#${DEHONG_TEST_INFLUX_RPC_PORT:-$((INFLUX_PORT + 2))}#g" \
     "$ROOT/deploy/influxdb/influxdb.conf" > "$INFLUX_STATE/influxdb.conf"
-  # The RPC bind address must be free too; derive it from the HTTP port.
-  sed -i "s#127.0.0.1:8088#127.0.0.1:$((INFLUX_PORT + 2))#" "$INFLUX_STATE/influxdb.conf"
   nohup influxd -config "$INFLUX_STATE/influxdb.conf" > "$INFLUX_STATE/influxd.log" 2>&1 &
   echo $! > "$INFLUX_STATE/influxd.pid"
   wait_port "$INFLUX_PORT" influxdb || { tail -20 "$INFLUX_STATE/influxd.log" >&2; exit 1; }

@@ -8,6 +8,7 @@ answers ``done``, ``failed``, ``rejected``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -40,22 +41,29 @@ def state(cmd: Command, now_ms: int) -> State:
     return cmd.status  # type: ignore[return-value]
 
 
+#: The broker takes the client id from the username (use_username_as_clientid): two
+#: connections of the ``api`` account at once would end each other. One at a time.
+_ONE_CONNECTION = asyncio.Lock()
+
+
 class MqttPublisher:
     """Publishes one message per connection (commands are rare), as the ``api`` account."""
 
-    def __init__(self, url: str) -> None:
-        self.broker = BrokerUrl.parse(url)
+    def __init__(self, url: str | BrokerUrl) -> None:
+        self.broker = BrokerUrl.parse(url) if isinstance(url, str) else url
 
     async def __call__(self, topic: str, payload: bytes) -> None:
-        tls = aiomqtt.TLSParameters() if self.broker.tls else None
-        async with aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
-            username=self.broker.username,
-            password=self.broker.password,
-            identifier=f"api-cmd-{secrets.token_hex(4)}",
-            tls_params=tls,
-        ) as client:
+        async with (
+            _ONE_CONNECTION,
+            aiomqtt.Client(
+                self.broker.host,
+                self.broker.port,
+                username=self.broker.username,
+                password=self.broker.password,
+                identifier=f"api-cmd-{secrets.token_hex(4)}",
+                tls_context=self.broker.ssl_context(),
+            ) as client,
+        ):
             await client.publish(topic, payload, qos=1)
 
 

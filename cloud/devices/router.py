@@ -138,7 +138,10 @@ async def provision_gateway(
     response_model=GatewayOut,
     tags=["gateways"],
     summary="Revoke a gateway's broker credentials (its history stays)",
-    responses=responses(401, 403, 404),
+    description="The revocation is recorded first (ingest refuses the gateway's batches "
+    "within 10 s); then the broker rereads its files, which also ends the gateway's live "
+    "session. 503 when the broker was not updated, with the reason; calling again retries.",
+    responses=responses(401, 403, 404, 503),
 )
 async def revoke_gateway(
     gateway_id: str,
@@ -149,7 +152,12 @@ async def revoke_gateway(
 ) -> GatewayOut:
     gw = await _gateway(session, principal, gateway_id)
     principal.require_admin(gw.county)
-    gw = await provisioning.revoke_gateway(db, gateway_id, actor=principal.actor, settings=settings)
+    try:
+        gw = await provisioning.revoke_gateway(
+            db, gateway_id, actor=principal.actor, settings=settings
+        )
+    except provisioning.BrokerNotUpdated as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
     return service.gateway_out(gw)
 
 
@@ -228,7 +236,7 @@ def _command_out(cmd: Command) -> CommandOut:
 def _publisher(request: Request) -> commands.Publish:
     pub = getattr(request.app.state, "command_publisher", None)
     if pub is None:
-        pub = commands.MqttPublisher(request.app.state.settings.mqtt_url)
+        pub = commands.MqttPublisher(request.app.state.settings.mqtt_broker())
         request.app.state.command_publisher = pub
     return pub  # type: ignore[no-any-return]
 

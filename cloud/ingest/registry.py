@@ -3,7 +3,9 @@ their session state from ``birth``/``death``. Devices are learned from data.
 
 The gateway cache is reloaded when an unknown gateway appears (at most once per
 ``reload_interval_s``), so a gateway provisioned a moment ago is accepted without
-restarting ingest, and a flood of unknown ids cannot hammer the database.
+restarting ingest, and a flood of unknown ids cannot hammer the database. It is
+also reloaded once it is ``max_age_s`` old (5 s), so a revocation made by the API
+in another process is refused within that bound, whatever the broker did.
 """
 
 from __future__ import annotations
@@ -43,10 +45,17 @@ class DeviceSeen:
     readings: int
 
 
+#: A cached gateway (its county, its revocation) is at most this old, s.
+MAX_AGE_S = 5.0
+
+
 class Registry:
-    def __init__(self, db: Database, reload_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, db: Database, reload_interval_s: float = 1.0, max_age_s: float = MAX_AGE_S
+    ) -> None:
         self.db = db
         self.reload_interval_s = reload_interval_s
+        self.max_age_s = max_age_s
         self._gateways: dict[str, KnownGateway] = {}
         self._loaded_at = float("-inf")
         #: the metrics recorded for a device, as far as this process knows
@@ -62,7 +71,8 @@ class Registry:
 
     async def gateway(self, gateway_id: str) -> KnownGateway | None:
         known = self._gateways.get(gateway_id)
-        if known is None and time.monotonic() - self._loaded_at >= self.reload_interval_s:
+        age = time.monotonic() - self._loaded_at
+        if age >= self.max_age_s or (known is None and age >= self.reload_interval_s):
             await self.reload()
             known = self._gateways.get(gateway_id)
         return known

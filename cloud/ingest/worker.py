@@ -26,7 +26,7 @@ from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore, store_for
 from cloud.timeseries.rollup import RollupJob
 from protocol.backoff import Backoff
-from protocol.broker import BrokerUrl
+from protocol.broker import BrokerUrl, explain_connect_error
 from protocol.topics import Channel, shared, subscription
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,10 @@ class IngestWorker:
                     self.connected.clear()
                     delay = self.backoff.next()
                     log.warning(
-                        "broker %s: %s; reconnecting in %.1fs", self.broker.redacted(), exc, delay
+                        "broker %s: %s; reconnecting in %.1fs",
+                        self.broker.redacted(),
+                        explain_connect_error(exc, self.broker.ca_file),
+                        delay,
                     )
                     await asyncio.sleep(delay)
         finally:
@@ -113,7 +116,6 @@ class IngestWorker:
                     await task
 
     async def _session(self) -> None:
-        tls = aiomqtt.TLSParameters() if self.broker.tls else None
         async with aiomqtt.Client(
             self.broker.host,
             self.broker.port,
@@ -121,7 +123,7 @@ class IngestWorker:
             password=self.broker.password,
             identifier=self.client_id,
             keepalive=self.keepalive,
-            tls_params=tls,
+            tls_context=self.broker.ssl_context(),  # mqtts://: DEHONG_MQTT_CA_FILE, ...
             max_queued_outgoing_messages=10_000,
         ) as client:
             self._client = client
@@ -168,7 +170,7 @@ async def main(
     worker = IngestWorker(
         db,
         tsdb,
-        BrokerUrl.parse(settings.mqtt_url),
+        settings.mqtt_broker(),
         use_shared=settings.mqtt_shared,
         rollup_interval_s=settings.rollup_interval_s,
         rollup_settle_s=settings.rollup_settle_s,

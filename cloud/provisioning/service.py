@@ -3,18 +3,25 @@
 Only Mosquitto ``$7$`` hashes are stored; a password is returned once, to the
 caller that created it. After every change the passwd and acl files are
 regenerated from the database (so they are always the whole truth, never
-patched) and the broker is sent SIGHUP.
+patched) and the broker is made to reread them
+(:func:`cloud.provisioning.mosquitto.reload_broker`). A revocation whose broker
+update failed raises :class:`BrokerNotUpdated` (the API answers 503): the
+registry has it, so ingest refuses the gateway's batches, but the broker still
+lets it in until it reloads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,6 +36,8 @@ from cloud.provisioning.mosquitto import SERVICE_ROLES, Account
 from cloud.provisioning.storage import ServiceAccount
 from cloud.settings import Settings
 from protocol.ids import COUNTY_CODES, GATEWAY_ID_RE, check_owning_county
+
+log = logging.getLogger(__name__)
 
 SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,47}$")
@@ -48,6 +57,25 @@ class ConflictError(ProvisioningError):
 
 class NotFoundError(ProvisioningError):
     pass
+
+
+class BrokerNotUpdated(RuntimeError):
+    """The registry changed but the broker was not made to reread its files."""
+
+    def __init__(self, message: str, gateway: Gateway | None = None) -> None:
+        super().__init__(message)
+        self.gateway = gateway
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSync:
+    """What :func:`sync_mosquitto` did: the files written and whether the broker reread them."""
+
+    passwd: Path
+    acl: Path
+    reloaded: bool
+    #: how the broker was reloaded, or why it was not
+    detail: str
 
 
 # ------------------------------------------------------------------- gateways
@@ -147,7 +175,12 @@ async def provision_gateway(
 async def revoke_gateway(
     db: Database, gateway_id: str, *, actor: str = "system", settings: Settings | None = None
 ) -> Gateway:
-    """Revoke a gateway: it leaves the passwd and acl files; its history stays."""
+    """Revoke a gateway: it leaves the passwd and acl files; its history stays.
+
+    With ``settings`` the broker is reloaded (which also ends the gateway's live
+    session); when that fails, :class:`BrokerNotUpdated` is raised after the
+    revocation is recorded. Calling again retries the broker update.
+    """
     async with db.transaction() as session:
         gw = await session.get(Gateway, gateway_id)
         if gw is None:
@@ -156,7 +189,15 @@ async def revoke_gateway(
             gw.revoked_at = utcnow()
             await record(session, actor, "gateway.revoked", f"gateway:{gateway_id}", gw.county, {})
     if settings is not None:
-        await sync_mosquitto(db, settings)
+        sync = await sync_mosquitto(db, settings)
+        if not sync.reloaded:
+            raise BrokerNotUpdated(
+                f"gateway {gateway_id!r} is revoked in the registry (ingest refuses its "
+                "batches within 10 s), but the broker was not updated: "
+                f"{sync.detail}. It can still connect until Mosquitto rereads {sync.passwd}; "
+                "retry, or reload the broker (docker compose kill -s HUP mosquitto)",
+                gw,
+            )
     return gw
 
 
@@ -282,12 +323,27 @@ async def _file_lock(directory: Path) -> AsyncIterator[None]:
         os.close(fd)  # releases the lock
 
 
-async def sync_mosquitto(db: Database, settings: Settings) -> tuple[Path, Path]:
-    """Regenerate passwd and acl in ``settings.mosquitto_dir`` from the database; SIGHUP."""
+async def sync_mosquitto(db: Database, settings: Settings) -> BrokerSync:
+    """Regenerate passwd and acl in ``settings.mosquitto_dir`` from the database and
+    make the broker reread them. A broker not reloaded is logged and reported in the
+    result (``reloaded=False``), never silent."""
     directory = Path(settings.mosquitto_dir)
+    group = mosquitto.broker_group(settings.mosquitto_group)
     async with _file_lock(directory):
         async with db.session() as session:
             accounts = await broker_accounts(session)
-        paths = await asyncio.to_thread(mosquitto.write_files, directory, accounts)
-    await asyncio.to_thread(mosquitto.reload_broker, settings.mosquitto_pid_file)
-    return paths
+        passwd, acl = await asyncio.to_thread(
+            partial(mosquitto.write_files, directory, accounts, group=group)
+        )
+        # Still under the lock: reload requests and their confirmations do not interleave.
+        try:
+            how = await mosquitto.reload_broker(
+                settings.mosquitto_reload,
+                directory,
+                settings.mosquitto_pid_file,
+                timeout_s=settings.mosquitto_reload_timeout_s,
+            )
+        except mosquitto.BrokerNotReloaded as exc:
+            log.warning("Mosquitto files in %s rewritten, broker NOT reloaded: %s", directory, exc)
+            return BrokerSync(passwd, acl, False, str(exc))
+    return BrokerSync(passwd, acl, True, how)

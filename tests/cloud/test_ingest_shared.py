@@ -19,6 +19,8 @@ import pytest
 from bench.fleet import wait_all_acked
 from cloud.db import Database
 from cloud.db.migrate import upgrade_async
+from cloud.provisioning.service import ensure_service_account
+from cloud.settings import Settings
 from cloud.timeseries.influx import InfluxStore
 from tests.support.fleet import provision, running_fleet
 from tests.support.mosquitto import MosquittoBroker
@@ -77,15 +79,24 @@ async def test_two_workers_split_load_and_survive_a_kill(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         accounts, ingest = await provision(db, broker, GATEWAYS)
+        # One broker account per worker: the broker takes the client id from the username.
+        second_pw = await ensure_service_account(
+            db,
+            "cloud-ingest-2",
+            "ingest",
+            settings=Settings(demo=True, mosquitto_dir=broker.dir, mosquitto_reload="watch"),
+        )
+        broker.reload()
+        accounts_of_workers = [("cloud-ingest", ingest.password), ("cloud-ingest-2", second_pw)]
         ports = [free_port(), free_port()]
         logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
-        for port, log in zip(ports, logs, strict=True):
+        for port, log, (user, pw) in zip(ports, logs, accounts_of_workers, strict=True):
             env = {
                 **os.environ,
                 "DEHONG_DATABASE_URL": pg_url,
                 "DEHONG_INFLUX_URL": influx_store.url,
                 "DEHONG_INFLUX_DB": influx_store.database,
-                "DEHONG_MQTT_URL": f"mqtt://cloud-ingest:{ingest.password}@{broker.host}:{broker.port}",
+                "DEHONG_MQTT_URL": f"mqtt://{user}:{pw}@{broker.host}:{broker.port}",
                 "DEHONG_MQTT_SHARED": "true",
                 "DEHONG_INGEST_METRICS_PORT": str(port),
             }

@@ -121,7 +121,11 @@ async def test_rotation_and_revocation_at_the_broker(
 ) -> None:
     broker = mosquitto_broker
     env.app.state.settings = env.settings.model_copy(
-        update={"mosquitto_dir": broker.dir, "mosquitto_pid_file": broker.pid_file}
+        update={
+            "mosquitto_dir": broker.dir,
+            "mosquitto_pid_file": broker.pid_file,
+            "mosquitto_reload": "signal",
+        }
     )
     admin = await env.headers(Role.COUNTY_ADMIN, HOME)
     r = await env.client.post(

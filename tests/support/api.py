@@ -150,6 +150,7 @@ async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
             jwt_secret=secrets.token_urlsafe(48),
             mosquitto_dir=tmp_path / "mosquitto",
             mosquitto_pid_file=None,
+            mosquitto_reload="watch",  # no broker here: nothing to reload
             tsdb_path=tmp_path / "ts.db",
         )
         db = Database(url)

@@ -4,7 +4,9 @@ The config comes from :func:`cloud.provisioning.mosquitto.render_mosquitto_conf`
 the same settings as ``deploy/mosquitto/mosquitto.conf``. The passwd and acl
 files live in ``dir`` (what provisioning writes as ``settings.mosquitto_dir``);
 ``pid_file`` is what ``settings.mosquitto_pid_file`` points at, so provisioning's
-SIGHUP reaches this broker.
+SIGHUP reaches this broker. With ``agent=True`` the broker runs the way
+docker-compose runs it, under ``deploy/mosquitto/run.sh`` (the reload agent), and
+no pid file is written: provisioning must go through the agent.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ from pathlib import Path
 from cloud.provisioning.mosquitto import (
     ACL_FILE,
     PASSWD_FILE,
+    RELOAD_DONE,
+    RELOAD_FIFO,
     Account,
+    TlsListener,
     render_mosquitto_conf,
+    request_reload,
     write_files,
 )
 from tests.support.services import free_port, missing, port_open, terminate
 
 HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
+RUN_SH = ROOT / "deploy" / "mosquitto" / "run.sh"
 
 
 def mosquitto_binary() -> str | None:
@@ -35,9 +43,15 @@ def mosquitto_binary() -> str | None:
 
 
 class MosquittoBroker:
-    def __init__(self, root: Path, binary: str) -> None:
+    def __init__(
+        self, root: Path, binary: str, *, agent: bool = False, tls: TlsListener | None = None
+    ) -> None:
         self.root = root
         self.binary = binary
+        self.agent = agent
+        self.tls = tls
+        #: the user Mosquitto drops to when started as root (None: root when we are root)
+        self.run_as: str | None = None
         self.host = HOST
         self.port = free_port()
         #: passwd and acl live here: use it as ``settings.mosquitto_dir``.
@@ -61,26 +75,45 @@ class MosquittoBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.passwd_file.exists():
             write_files(self.dir, list[Account]())  # empty: nobody may connect yet
-        user = "root" if os.geteuid() == 0 else None
+        user = self.run_as or ("root" if os.geteuid() == 0 else None)
         self.conf_file.write_text(
             render_mosquitto_conf(
-                self.port, self.data_dir, self.passwd_file, self.acl_file, None, user=user
+                self.port,
+                self.data_dir,
+                self.passwd_file,
+                self.acl_file,
+                None,
+                user=user,
+                tls=self.tls,
             )
         )
         log = self.log_file.open("ab")
-        self.proc = subprocess.Popen(
-            [self.binary, "-c", str(self.conf_file)], stdout=log, stderr=subprocess.STDOUT
-        )
+        if self.agent:
+            env = {
+                **os.environ,
+                "PATH": f"{Path(self.binary).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "DEHONG_MOSQUITTO_DIR": str(self.dir),
+                "MOSQUITTO_CONF": str(self.conf_file),
+            }
+            self.proc = subprocess.Popen(
+                ["/bin/sh", str(RUN_SH)], stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        else:
+            self.proc = subprocess.Popen(
+                [self.binary, "-c", str(self.conf_file)], stdout=log, stderr=subprocess.STDOUT
+            )
+            # Mosquitto writes pid_file only when daemonized; write it ourselves.
+            self.pid_file.write_text(f"{self.proc.pid}\n")
         log.close()
-        # Mosquitto writes pid_file only when daemonized; write it ourselves.
-        self.pid_file.write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
                     f"mosquitto exited with {self.proc.returncode}: {self.log()[-2000:]}"
                 )
-            if port_open(self.host, self.port, timeout=0.2):
+            if port_open(self.host, self.port, timeout=0.2) and (
+                not self.agent or (self.dir / RELOAD_FIFO).exists()
+            ):
                 return
             time.sleep(0.05)
         self.stop()
@@ -96,7 +129,16 @@ class MosquittoBroker:
         if self.proc is None:
             raise RuntimeError("broker not started")
         before = self.log().count("Reloading config")
-        self.proc.send_signal(signal.SIGHUP)
+        if self.agent:  # through the agent, as provisioning does in docker-compose
+            token = request_reload(self.dir / RELOAD_FIFO)
+            done = self.dir / RELOAD_DONE
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and (
+                not done.exists() or done.read_text().strip() != token
+            ):
+                time.sleep(0.02)
+        else:
+            self.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and self.log().count("Reloading config") <= before:
             time.sleep(0.02)
@@ -113,11 +155,13 @@ class MosquittoBroker:
         self.proc = None
 
 
-def start_broker(root: Path) -> MosquittoBroker:
+def start_broker(
+    root: Path, *, agent: bool = False, tls: TlsListener | None = None
+) -> MosquittoBroker:
     binary = mosquitto_binary()
     if binary is None:
         missing("mosquitto binary not found; install it (apt-get install mosquitto)")
     assert binary is not None
-    broker = MosquittoBroker(root, binary)
+    broker = MosquittoBroker(root, binary, agent=agent, tls=tls)
     broker.start()
     return broker
