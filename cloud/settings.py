@@ -61,8 +61,10 @@ class Settings(BaseSettings):
     rollup_interval_s: float = Field(default=30.0, ge=0)
     #: An hour is rolled up once no write has touched it for this long (seconds).
     rollup_settle_s: float = Field(default=60.0, ge=0)
-    #: Write-acks are batched for at most this long before they are published.
-    ack_linger_ms: int = Field(default=50, ge=0, le=5000)
+    # No ``ack_linger_ms``: write-acks are already batched, one publish per gateway per
+    # write group, and a group lingers 50 ms for more batches before it is written. A
+    # second linger after the write would only delay acks (and the gateways' resend
+    # timers) without saving a publish. A stale DEHONG_ACK_LINGER_MS is ignored.
 
 
 @lru_cache(maxsize=1)
