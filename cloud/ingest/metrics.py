@@ -24,6 +24,8 @@ class IngestMetrics:
     acks_sent: int = 0
     #: Devices refused by the per-gateway cardinality guard (readings dead-lettered).
     cardinality_refused: int = 0
+    #: Dead letters the relational store failed to take (the message was not acknowledged).
+    dead_letter_errors: int = 0
     rejects: Counter[str] = field(default_factory=Counter)
     messages_by_channel: Counter[str] = field(default_factory=Counter)
     write_latency: Histogram = field(default_factory=Histogram)
@@ -46,6 +48,7 @@ class IngestMetrics:
             "write_retries": self.write_retries,
             "acks_sent": self.acks_sent,
             "cardinality_refused": self.cardinality_refused,
+            "dead_letter_errors": self.dead_letter_errors,
             "rejects": dict(self.rejects),
             "queued_points": self.queued_points,
         }
@@ -97,6 +100,11 @@ class IngestMetrics:
             "dehong_ingest_cardinality_refused_total",
             "Series refused by the per-gateway device cap",
             self.cardinality_refused,
+        )
+        e.counter(
+            "dehong_ingest_dead_letter_errors_total",
+            "Dead letters the relational store failed to take (message not acknowledged)",
+            self.dead_letter_errors,
         )
         e.histogram(
             "dehong_ingest_write_latency_seconds",

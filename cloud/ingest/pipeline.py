@@ -150,10 +150,15 @@ class Ingest:
             await self._dispatch(topic, payload)
         except _Reject as r:
             self.metrics.rejects[r.error.code] += 1
-            await self.dead.put(
-                topic, payload, r.error.code, r.error.field, r.error.reason, r.county, r.gateway
-            )
+            try:
+                await self._put_dead(
+                    topic, payload, r.error.code, r.error.field, r.error.reason, r.county, r.gateway
+                )
+            except _Unstored:
+                return _UNSTORED
             return r.error
+        except _Unstored:
+            return _UNSTORED
         except Exception:
             # Not an input error: a bug or an outage. Nothing is acknowledged, so the
             # gateway resends; log loudly and keep the worker alive.
@@ -307,7 +312,29 @@ class Ingest:
         self, topic: Topic, payload: bytes, code: str, field: str, reason: str
     ) -> None:
         self.metrics.rejects[code] += 1
-        await self.dead.put(str(topic), payload, code, field, reason, topic.county, topic.gateway)
+        await self._put_dead(str(topic), payload, code, field, reason, topic.county, topic.gateway)
+
+    async def _put_dead(
+        self,
+        topic: str,
+        payload: bytes,
+        code: str,
+        field: str,
+        reason: str,
+        county: str,
+        gateway: str,
+    ) -> None:
+        """Store a dead letter; if the relational store fails, raise :class:`_Unstored`
+        (logged and counted) so that nothing of the message is acknowledged: the gateway
+        resends it and the letter is stored then."""
+        try:
+            await self.dead.put(topic, payload, code, field, reason, county, gateway)
+        except Exception as exc:
+            self.metrics.dead_letter_errors += 1
+            log.exception(
+                "dead letter %s [%s] not stored; the message stays unacknowledged", topic, code
+            )
+            raise _Unstored from exc
 
     async def _on_event(self, topic: Topic, payload: bytes) -> None:
         ev = decode(EventMessage, payload, self.limits)
@@ -450,7 +477,7 @@ class Ingest:
             item.points -= 1
             item.rejected += _metric_count(p)
             item.stored -= _metric_count(p)
-            await self.dead.put(
+            await self._put_dead(
                 str(item.topic),
                 encode(point_batch(item.batch, p)),
                 "store_refused",
@@ -554,6 +581,15 @@ class Ingest:
         target = Topic(topic.county, topic.gateway, Channel.ACK)
         await self.publish(str(target), encode(ack))
         self.metrics.acks_sent += len(entries)
+
+
+class _Unstored(Exception):
+    """A dead letter could not be stored (the relational store failed); logged already."""
+
+
+_UNSTORED = ProtocolError(
+    "internal", "", "refused, but the dead letter was not stored; not acknowledged (resend)"
+)
 
 
 class _Reject(Exception):

@@ -285,3 +285,41 @@ async def test_writer_survives_a_failed_ack(env) -> None:
     await ingest.handle(TOPIC, batch_bytes(GW, 1))  # the resend: written again, acknowledged
     await asyncio.wait_for(ingest.drained(), 10)
     assert [e.seq for e in acks.entries()] == [2, 1]
+
+
+async def _move_dead_letters(db: Database, away: bool) -> None:
+    """A real relational failure for dead-letter writes: the table is not there."""
+    from sqlalchemy import text
+
+    old, new = (
+        ("dead_letters", "dead_letters_away") if away else ("dead_letters_away", "dead_letters")
+    )
+    async with db.transaction() as s:
+        await s.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+async def test_a_failed_dead_letter_write_does_not_kill_the_worker(env) -> None:
+    """The relational store fails in dead.put: handle() does not raise (the receive
+    loop, and so the worker, lives on), the refused batch is not acknowledged, good
+    data beside it still flows, and the gateway's resend stores the letter once the
+    store is back."""
+    ingest, db, ts, acks = env
+    ghost_topic, ghost = "dh/v1/533103/ghost-gw/data", batch_bytes("ghost-gw", 1)
+    all_bad = batch_bytes(GW, 9, t0=1_000)  # every reading refused (1970)
+    await _move_dead_letters(db, away=True)
+    error = await ingest.handle(ghost_topic, ghost)
+    assert error is not None and error.code == "internal"
+    assert (await ingest.handle(TOPIC, all_bad)).code == "internal"
+    assert (await ingest.handle("dh/v9/nonsense", b"{}")).code == "internal"
+    assert ingest.metrics.dead_letter_errors == 3
+    await ingest.handle(TOPIC, batch_bytes(GW, 2, room="room-2"))  # good data still flows
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert [e.seq for e in acks.entries()] == [2]  # the refused ones are not acknowledged
+    assert await ts.count("cold_room", f"{GW}.room-2") == 60
+
+    await _move_dead_letters(db, away=False)
+    await ingest.handle(ghost_topic, ghost)  # the gateways resend
+    await ingest.handle(TOPIC, all_bad)
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert sorted(d.code for d in await dead_letters(db)) == ["timestamp_old", "unregistered"]
+    assert [(e.seq, e.status) for e in acks.entries()] == [(2, "stored"), (9, "rejected")]
