@@ -5,7 +5,7 @@ from cloud.auth.storage import ApiKey, User
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
-from cloud.ingest.storage import DeadLetter, EventRecord, ReceivedBatch
+from cloud.ingest.storage import DeadLetter, EventRecord, IngestAlert, ReceivedBatch
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupPending
@@ -21,6 +21,7 @@ __all__ = [
     "Gateway",
     "GatewayHealth",
     "GatewaySeq",
+    "IngestAlert",
     "InspectionRecord",
     "ReceivedBatch",
     "RollupPending",

@@ -33,6 +33,7 @@ from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
 from cloud.devices import commands, completeness
 from cloud.devices.storage import GatewayHealth
+from cloud.ingest.alerts import StoreAlerts
 from cloud.ingest.cardinality import CardinalityGuard
 from cloud.ingest.convert import point_batch, series_block
 from cloud.ingest.deadletter import DeadLetters
@@ -104,6 +105,7 @@ class Ingest:
         max_devices_per_gateway: int = 2000,
         dead_letters: DeadLetters | None = None,
         remark_after_s: float = 0.0,
+        worker: str = "",
     ) -> None:
         self.db = db
         self.tsdb = tsdb
@@ -120,11 +122,13 @@ class Ingest:
         self.registry = Registry(db)
         self.dead = dead_letters if dead_letters is not None else DeadLetters(db)
         self.metrics = IngestMetrics()
+        self.alerts = StoreAlerts(db, self.metrics, worker)
         self.writer = PointWriter(
             tsdb,
             retry_max_s=retry_max_s,
             on_latency=self.metrics.write_latency.observe,
             on_retry=self._on_retry,
+            on_success=self.alerts.ok,
         )
         self.devices = CardinalityGuard(db, max_devices_per_gateway)
         self.marks = rollup.Marker(db, remark_after_s)
@@ -139,6 +143,7 @@ class Ingest:
     def _on_retry(self, exc: TimeSeriesError) -> None:
         self.metrics.write_errors += 1
         self.metrics.write_retries += 1
+        self.alerts.failed(exc)
 
     async def handle(self, topic: str, payload: bytes) -> ProtocolError | None:
         """Take one message. Never raises on bad input: returns the rejection (already

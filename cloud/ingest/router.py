@@ -19,8 +19,14 @@ from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep, TsdbDep
 from cloud.errors import ApiError, responses
 from cloud.ingest.replay import replay
-from cloud.ingest.schemas import DeadLetterDetail, DeadLetterOut, ReplayOutcome, ReplayRequest
-from cloud.ingest.storage import DeadLetter
+from cloud.ingest.schemas import (
+    DeadLetterDetail,
+    DeadLetterOut,
+    IngestAlertOut,
+    ReplayOutcome,
+    ReplayRequest,
+)
+from cloud.ingest.storage import DeadLetter, IngestAlert
 from protocol.ids import PREFECTURE
 
 router = APIRouter(tags=["dead letters"])
@@ -135,3 +141,26 @@ async def replay_dead_letters(
         ReplayOutcome(id=r.id, replayed=r.replayed, code=r.code, field=r.field, reason=r.reason)
         for r in results
     ]
+
+
+@router.get(
+    "/ingest/alerts",
+    response_model=list[IngestAlertOut],
+    summary="Alerts about the time-series store (ingest holds the data and retries)",
+    responses=responses(401, 403),
+)
+async def list_ingest_alerts(_principal: AdminDep, session: SessionDep) -> list[IngestAlertOut]:
+    """Active alerts first. They concern the shared store, not one county's records."""
+    rows = (await session.execute(select(IngestAlert))).scalars()
+    out = [
+        IngestAlertOut(
+            kind=a.kind,
+            active=a.cleared_at is None,
+            message=a.message,
+            worker=a.worker,
+            raised_at=a.raised_at,
+            cleared_at=a.cleared_at,
+        )
+        for a in rows
+    ]
+    return sorted(out, key=lambda a: (not a.active, a.kind))

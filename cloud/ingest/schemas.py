@@ -38,3 +38,17 @@ class ReplayOutcome(BaseModel):
     code: str | None = None
     field: str | None = None
     reason: str | None = Field(default=None, description="Why it was refused again")
+
+
+class IngestAlertOut(BaseModel):
+    kind: str = Field(
+        description="store_auth (401/403), store_not_found (database missing), "
+        "store_bad_request, store_unavailable (down, timeouts, 5xx)"
+    )
+    active: bool = Field(description="True while the store refuses writes (data held, retried)")
+    message: str = Field(
+        description="What the store said when the alert was raised, and what to do"
+    )
+    worker: str = Field(description="The ingest worker that raised or cleared it last")
+    raised_at: datetime
+    cleared_at: datetime | None

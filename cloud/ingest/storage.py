@@ -1,4 +1,4 @@
-"""Tables of the ingest path: dead letters and received batches."""
+"""Tables of the ingest path: dead letters, received batches, events, store alerts."""
 
 from __future__ import annotations
 
@@ -59,3 +59,19 @@ class EventRecord(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IngestAlert(Base):
+    """An alert about the time-series store, one row per kind (``store_auth``,
+    ``store_not_found``, ``store_unavailable``, ...): active while ``cleared_at`` is
+    None. Ingest keeps the data and retries meanwhile; this is for the operator."""
+
+    __tablename__ = "ingest_alerts"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The worker (MQTT client id) that raised or cleared it last.
+    worker: Mapped[str] = mapped_column(String(128), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -73,6 +73,7 @@ class IngestWorker:
             self._publish,
             # re-mark an hour at most every 10 s, always well inside the job's settle time
             remark_after_s=min(10.0, rollup_settle_s / 2) if rollup_interval_s > 0 else 0.0,
+            worker=self.client_id,
             **ingest_options,  # type: ignore[arg-type]
         )
         self.connected = asyncio.Event()

@@ -111,3 +111,22 @@ async def test_metrics_are_prometheus_text(env) -> None:
     assert 'dehong_api_requests_total{method="GET",route="/healthz",status="200"} 1' in text
     assert "# TYPE dehong_api_request_seconds histogram" in text
     assert f'dehong_gateways{{county="{HOME}",status="online"}} 1' in text
+
+
+async def test_store_alerts_are_listed_for_admins(env) -> None:
+    from cloud.ingest.alerts import StoreAlerts
+    from cloud.ingest.metrics import IngestMetrics
+    from cloud.timeseries import TimeSeriesError
+
+    alerts = StoreAlerts(env.db, IngestMetrics(), "ingest-a")
+    alerts.failed(TimeSeriesError("InfluxDB refused the write (401): unauthorized", retryable=True, status=401))  # fmt: skip
+    await alerts.flushed()
+    home = await env.headers(Role.COUNTY_ADMIN, HOME)
+    (a,) = (await env.client.get("/api/v1/ingest/alerts", headers=home)).json()
+    assert a["kind"] == "store_auth" and a["active"] is True and a["worker"] == "ingest-a"
+    alerts.ok()
+    await alerts.flushed()
+    (a,) = (await env.client.get("/api/v1/ingest/alerts", headers=home)).json()
+    assert a["active"] is False and a["cleared_at"] is not None
+    op = await env.headers(Role.OPERATOR, HOME)
+    assert (await env.client.get("/api/v1/ingest/alerts", headers=op)).status_code == 403

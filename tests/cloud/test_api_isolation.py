@@ -211,6 +211,12 @@ async def dead_letters_replay(env: ApiEnv, h: Headers) -> None:
     )
 
 
+async def ingest_alerts(env: ApiEnv, h: Headers) -> None:
+    # alerts about the shared time-series store: no county's records in them
+    r = await env.client.get("/api/v1/ingest/alerts", headers=h)
+    assert r.status_code == 200 and all("county" not in a for a in r.json())
+
+
 async def multi_series(env: ApiEnv, h: Headers) -> None:
     r = await env.client.get(
         "/api/v1/series",
@@ -294,6 +300,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/dead-letters"): dead_letters_list,
     ("GET", "/api/v1/dead-letters/{letter_id}"): dead_letter_get,
     ("POST", "/api/v1/dead-letters/replay"): dead_letters_replay,
+    ("GET", "/api/v1/ingest/alerts"): ingest_alerts,
     ("POST", "/api/v1/auth/token"): token,
     ("GET", "/api/v1/auth/me"): me,
     ("POST", "/api/v1/auth/password"): password,
