@@ -41,7 +41,7 @@ from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
 from cloud.ingest.writer import PointWriter, Refused
-from cloud.inspections.ingest import store_inspection
+from cloud.inspections.ingest import record_inspection
 from cloud.timeseries import (
     QUALITY_SUFFIX,
     Point,
@@ -73,10 +73,12 @@ Publish = Callable[[str, bytes], Awaitable[None]]
 
 @dataclass(slots=True)
 class _Accepted:
-    """A validated data batch waiting to be written."""
+    """A validated data batch waiting to be written; or (``batch`` None) the point of
+    a health or inspection message, queued like data so that a hung store never
+    stalls the receive loop."""
 
     topic: Topic
-    batch: DataBatch
+    batch: DataBatch | None
     #: the points to write, one block per series
     blocks: list[PointBlock]
     #: points in ``blocks``, less those the store refused
@@ -86,6 +88,10 @@ class _Accepted:
     #: readings (metric values) in ``blocks``
     stored: int = 0
     received: float = field(default_factory=time.monotonic)
+    #: for a non-data item: the ack to publish once written (an event's), if any
+    ack: AckEntry | None = None
+    #: for a non-data item: the message, dead-lettered as it is if its point is refused
+    payload: bytes = b""
 
 
 class Ingest:
@@ -299,19 +305,38 @@ class Ingest:
             # as rejected so the gateway does not resend it forever.
             await self._finish([item])
             return
-        if self._queued_points + npoints > self.max_queued_points:
-            self.metrics.shed += 1
+        if not self._enqueue(item):
             log.warning(
                 "write queue full (%d points): batch %s of %s not taken; the gateway resends it",
                 self._queued_points,
                 batch.id,
                 batch.gw,
             )
-            return
-        self._queued_points += npoints
+
+    def _enqueue(self, item: _Accepted) -> bool:
+        """Queue an item for the writers; False (shed, counted) when the queue is full."""
+        if self._queued_points + item.points > self.max_queued_points:
+            self.metrics.shed += 1
+            return False
+        self._queued_points += item.points
         self.metrics.queued_points = self._queued_points
         self._idle.clear()
         self._queue.put_nowait(item)
+        return True
+
+    def _enqueue_point(
+        self, topic: Topic, point: Point, payload: bytes, ack: AckEntry | None = None
+    ) -> bool:
+        block = PointBlock(
+            point.measurement,
+            point.device,
+            point.county,
+            point.site,
+            [point.ts_ms],
+            {k: [v] for k, v in point.fields.items()},
+        )
+        item = _Accepted(topic, None, [block], 1, 0, [], 0, ack=ack, payload=payload)
+        return self._enqueue(item)
 
     async def _reject_part(
         self, topic: Topic, payload: bytes, code: str, field: str, reason: str
@@ -361,8 +386,16 @@ class Ingest:
                 },
                 keys=("gateway_id", "event_id"),
             )
-        await store_inspection(self.db, self.tsdb, ev, known)  # issue 5; no-op for other events
-        await self._send_acks(topic, [AckEntry(kind="event", id=ev.id, status="stored", stored=1)])
+        ack = AckEntry(kind="event", id=ev.id, status="stored", stored=1)
+        point = await record_inspection(self.db, ev, known)  # issue 5; None for other events
+        if point is None:
+            await self._send_acks(topic, [ack])
+        elif not self._enqueue_point(topic, point, payload, ack):
+            log.warning(
+                "write queue full: inspection %s of %s not taken; the gateway resends it",
+                ev.id,
+                ev.gw,
+            )
 
     async def _on_health(self, topic: Topic, payload: bytes) -> None:
         h = decode(Health, payload, self.limits)
@@ -403,10 +436,9 @@ class Ingest:
                 update=("ts_ms", "pending_batches", "buffer_depth", "buffer_oldest_ms", "clock"),
             )
         point = Point("gateway_health", h.gw, known.county, known.site, h.ts, fields)
-        try:
-            await self.tsdb.write([point])
-        except TimeSeriesError as exc:
-            log.warning("health of %s not stored: %s", h.gw, exc)
+        if not self._enqueue_point(topic, point, payload):
+            # the relational row above is current; the next health message comes soon
+            log.warning("write queue full: health of %s at %d not written", h.gw, h.ts)
 
     # ----------------------------------------------------------------- writer
 
@@ -480,11 +512,13 @@ class Ingest:
             p = r.point
             self.metrics.rejects["store_refused"] += 1
             item.points -= 1
+            if item.ack is not None:  # an inspection's point: the event as it came
+                item.ack = item.ack.model_copy(update={"status": "rejected", "stored": 0})
             item.rejected += _metric_count(p)
             item.stored -= _metric_count(p)
             await self._put_dead(
                 str(item.topic),
-                encode(point_batch(item.batch, p)),
+                encode(point_batch(item.batch, p)) if item.batch is not None else item.payload,
                 "store_refused",
                 f"series[device={p.device}].t={p.ts_ms}",
                 f"the time-series store refused this point: {r.reason}",
@@ -494,26 +528,33 @@ class Ingest:
 
     async def _finish(self, group: list[_Accepted]) -> None:
         """Record the batches (counting duplicates), update the registry, send acks."""
-        try:
-            async with self.db.transaction() as s:
-                fresh = await self._record_batches(s, group)
-                by_gateway: dict[str, list[int]] = defaultdict(list)
-                for item in fresh:
-                    by_gateway[item.batch.gw].append(item.batch.seq)
-                await completeness.advance(s, by_gateway)
-                devices = [d for item in fresh for d in item.devices]
-                await self.registry.seen((item.batch.gw for item in group), devices, s)
-        except BaseException:
-            self.registry.forget_metrics()
-            raise
-        self.metrics.batches_written += len(group)
+        batches = [(item, item.batch) for item in group if item.batch is not None]
+        if batches:
+            try:
+                async with self.db.transaction() as s:
+                    fresh = await self._record_batches(s, [item for item, _ in batches])
+                    by_gateway: dict[str, list[int]] = defaultdict(list)
+                    for item in fresh:
+                        assert item.batch is not None
+                        by_gateway[item.batch.gw].append(item.batch.seq)
+                    await completeness.advance(s, by_gateway)
+                    devices = [d for item in fresh for d in item.devices]
+                    await self.registry.seen((b.gw for _, b in batches), devices, s)
+            except BaseException:
+                self.registry.forget_metrics()
+                raise
+        self.metrics.batches_written += len(batches)
         now = self.clock()
-        for item in group:
+        for item, b in batches:
             self.metrics.queue_lag_s = time.monotonic() - item.received
-            if item.batch.sent is not None:
-                self.metrics.lag_s = max(0.0, now - item.batch.sent / 1000)
+            if b.sent is not None:
+                self.metrics.lag_s = max(0.0, now - b.sent / 1000)
         by_topic: dict[Topic, list[AckEntry]] = defaultdict(list)
         for item in group:
+            if item.batch is None:
+                if item.ack is not None:
+                    by_topic[item.topic].append(item.ack)
+                continue
             stored = item.stored
             status = "stored" if not item.rejected else ("partial" if stored else "rejected")
             by_topic[item.topic].append(

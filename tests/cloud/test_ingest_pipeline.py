@@ -323,3 +323,45 @@ async def test_a_failed_dead_letter_write_does_not_kill_the_worker(env) -> None:
     await asyncio.wait_for(ingest.drained(), 10)
     assert sorted(d.code for d in await dead_letters(db)) == ["timestamp_old", "unregistered"]
     assert [(e.seq, e.status) for e in acks.entries()] == [(2, "stored"), (9, "rejected")]
+
+
+async def test_a_hung_store_does_not_stop_intake(env, monkeypatch) -> None:
+    """Every time-series write hangs (a hung InfluxDB): health and inspection messages
+    are queued like data, so the receive loop keeps taking every gateway's messages;
+    once the store answers, all of it is written and the event acknowledged."""
+    from protocol.messages import Health
+
+    ingest, db, ts, acks = env
+    answer = asyncio.Event()
+    real_write = ts.write
+
+    async def hung(points):
+        await answer.wait()
+        await real_write(points)
+
+    monkeypatch.setattr(ts, "write", hung)
+    other = "longchuan-coop-01"
+    t = now_ms()
+    health = encode(Health(gw=GW, ts=t, uptime_s=12.0, buffer_depth=3, clock="trusted"))
+    inspection = EventMessage(
+        gw=GW,
+        id="insp-1",
+        ts=t,
+        type="inspection",
+        device=f"{GW}.cam-1",
+        inspection={"program": "coffee", "counts": {"beans": 300}, "image_sha256": "0" * 64},
+    )
+    for topic, payload in (
+        (f"dh/v1/533103/{GW}/health", health),
+        (f"dh/v1/533103/{GW}/event", encode(inspection)),
+        (f"dh/v1/533124/{other}/data", batch_bytes(other, 1)),
+    ):
+        assert await asyncio.wait_for(ingest.handle(topic, payload), 2) is None, topic
+    assert acks.sent == []  # nothing is acknowledged before the store took it
+    answer.set()
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert sorted((e.kind, e.id) for e in acks.entries())[1] == ("event", "insp-1")
+    assert sorted(e.kind for e in acks.entries()) == ["data", "event"]
+    assert await ts.count("cold_room", f"{other}.room-1") == 60
+    assert await ts.count("gateway_health", GW) == 1
+    assert await ts.count("inspection", f"{GW}.cam-1") == 1
