@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     #: Points a worker holds while the time-series store is slow or down; beyond it,
     #: batches are not taken (not acknowledged: the gateways keep and resend them).
     ingest_max_queued_points: int = Field(default=500_000, ge=1000)
+    #: This worker's MQTT client id; its broker session (shared subscriptions) is resumed
+    #: after a restart under the same id. Empty: ``ingest-{host}-{metrics port}``.
+    ingest_client_id: str = Field(default="", max_length=128)
+    #: How long the broker keeps a worker's session (and queues its share of messages)
+    #: while it is away; 0: a clean session on every connect.
+    ingest_session_expiry_s: int = Field(default=120, ge=0, le=86_400)
     #: Distinct devices one gateway may report (the cardinality guard).
     ingest_max_devices_per_gateway: int = Field(default=2000, ge=1)
     #: Each ingest worker runs the roll-up job this often (seconds); 0: not in ingest
