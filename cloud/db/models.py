@@ -5,7 +5,14 @@ from cloud.auth.storage import ApiKey, User
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
-from cloud.ingest.storage import DeadLetter, EventRecord, IngestAlert, ReceivedBatch
+from cloud.ingest.storage import (
+    DeadLetter,
+    DeadLetterPayload,
+    EventRecord,
+    IngestAlert,
+    ReceivedBatch,
+    ReplayJob,
+)
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupPending
@@ -16,6 +23,7 @@ __all__ = [
     "Base",
     "Command",
     "DeadLetter",
+    "DeadLetterPayload",
     "Device",
     "EventRecord",
     "Gateway",
@@ -24,6 +32,7 @@ __all__ = [
     "IngestAlert",
     "InspectionRecord",
     "ReceivedBatch",
+    "ReplayJob",
     "RollupPending",
     "ServiceAccount",
     "User",
