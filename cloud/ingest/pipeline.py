@@ -336,7 +336,10 @@ class Ingest:
             {k: [v] for k, v in point.fields.items()},
         )
         item = _Accepted(topic, None, [block], 1, 0, [], 0, ack=ack, payload=payload)
-        return self._enqueue(item)
+        if not self._enqueue(item):
+            return False
+        self.metrics.points_in += 1
+        return True
 
     async def _reject_part(
         self, topic: Topic, payload: bytes, code: str, field: str, reason: str
