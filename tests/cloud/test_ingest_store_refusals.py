@@ -1,5 +1,5 @@
 """Only a refusal of the data is a refusal: InfluxDB answering 401 (a rotated
-password) or 404 (the database dropped) is an outage. Nothing is dead-lettered or
+password), 404 (the database dropped) or 403 (no WRITE privilege) is an outage. Nothing is dead-lettered or
 acknowledged (the gateway keeps its batch), the writer retries with backoff, an
 alert is raised (log, metric, a row the API lists) and cleared once writes go
 through again. A private influxd with ``auth-enabled = true``, never the shared one."""
@@ -51,7 +51,7 @@ async def _letters_and_alerts(db: Database) -> tuple[list[DeadLetter], list[Inge
 
 
 @pytest.mark.influx
-async def test_auth_failure_and_dropped_database_are_outages_not_refusals(
+async def test_auth_failure_dropped_database_and_no_privilege_are_outages_not_refusals(
     tmp_path: Path,
 ) -> None:
     influx = PrivateInflux(tmp_path / "influx", auth_enabled=True)
@@ -117,6 +117,31 @@ async def test_auth_failure_and_dropped_database_are_outages_not_refusals(
         assert [(e.seq, e.status) for a in acks for e in a.acks] == [(2, "stored")]
         assert await store.count("cold_room", f"{GW}.room-2") == 60
         assert ingest.metrics.rejects["store_refused"] == 0
+
+        # 3. a user without the WRITE privilege: every write is a 403
+        admin = ("ingest", "right")
+        await _influxql(influx.url, "CREATE USER reader WITH PASSWORD 'r'", admin)
+        await _influxql(influx.url, 'GRANT READ ON "dehong" TO reader', admin)
+        reader = InfluxStore(influx.url, database="dehong", username="reader", password="r")
+        reader._client = httpx.AsyncClient(base_url=reader.url, auth=("reader", "r"), timeout=5)
+        acks.clear()
+        limited = Ingest(db, reader, publish, linger_s=0.01, retry_max_s=0.3)
+        second = asyncio.create_task(limited.run_writer())
+        try:
+            assert await limited.handle(TOPIC, batch_bytes(GW, 3, room="room-3")) is None
+            await _until(lambda: limited.metrics.write_retries >= 2)
+            assert limited.metrics.store_alert == "store_auth" and acks == []
+            await _influxql(influx.url, 'GRANT WRITE ON "dehong" TO reader', admin)
+            await asyncio.wait_for(limited.drained(), 15)
+            assert [(e.seq, e.status) for a in acks for e in a.acks] == [(3, "stored")]
+            letters, _ = await _letters_and_alerts(db)
+            assert letters == []
+        finally:
+            second.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await second
+            await limited.alerts.flushed()
+            await reader.close()
     finally:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
