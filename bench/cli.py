@@ -40,6 +40,14 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0 if result["goal_met"] else 1
 
 
+def _ingest_restart(args: argparse.Namespace) -> int:
+    from bench.ingest_restart import run
+
+    result = run(short=args.short)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0 if result["goal_met"] else 1
+
+
 def _vision(args: argparse.Namespace) -> int:
     from bench.vision import run
 
@@ -101,6 +109,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ingest_profile_arguments(ip)
     ip.set_defaults(handler=_ingest_profile)
+    ir = kinds.add_parser(
+        "ingest-restart",
+        help="delay an ingest worker process restart adds (persistent session vs clean)",
+    )
+    ir.add_argument("--short", action="store_true", help="one restart each (~1 minute)")
+    ir.set_defaults(handler=_ingest_restart)
     v = kinds.add_parser(
         "vision",
         help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     #: Points a worker holds while the time-series store is slow or down; beyond it,
     #: batches are not taken (not acknowledged: the gateways keep and resend them).
     ingest_max_queued_points: int = Field(default=500_000, ge=1000)
+    #: This worker's MQTT client id; its broker session (shared subscriptions) is resumed
+    #: after a restart under the same id. Empty: ``ingest-{host}-{metrics port}``.
+    ingest_client_id: str = Field(default="", max_length=128)
+    #: How long the broker keeps a worker's session (and queues its share of messages)
+    #: while it is away; 0: a clean session on every connect.
+    ingest_session_expiry_s: int = Field(default=120, ge=0, le=86_400)
     #: Distinct devices one gateway may report (the cardinality guard).
     ingest_max_devices_per_gateway: int = Field(default=2000, ge=1)
     #: Each ingest worker runs the roll-up job this often (seconds); 0: not in ingest
@@ -80,8 +86,10 @@ class Settings(BaseSettings):
     rollup_interval_s: float = Field(default=30.0, ge=0)
     #: An hour is rolled up once no write has touched it for this long (seconds).
     rollup_settle_s: float = Field(default=60.0, ge=0)
-    #: Write-acks are batched for at most this long before they are published.
-    ack_linger_ms: int = Field(default=50, ge=0, le=5000)
+    # No ``ack_linger_ms``: write-acks are already batched, one publish per gateway per
+    # write group, and a group lingers 50 ms for more batches before it is written. A
+    # second linger after the write would only delay acks (and the gateways' resend
+    # timers) without saving a publish. A stale DEHONG_ACK_LINGER_MS is ignored.
 
     def mqtt_broker(self) -> BrokerUrl:
         """``mqtt_url`` with the TLS files; a CA or certificate with a plain URL is refused."""

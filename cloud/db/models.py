@@ -6,7 +6,14 @@ from cloud.catalog.storage import MobileDevice, Organisation
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
-from cloud.ingest.storage import DeadLetter, EventRecord, ReceivedBatch
+from cloud.ingest.storage import (
+    DeadLetter,
+    DeadLetterPayload,
+    EventRecord,
+    IngestAlert,
+    ReceivedBatch,
+    ReplayJob,
+)
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupPending
@@ -17,15 +24,18 @@ __all__ = [
     "Base",
     "Command",
     "DeadLetter",
+    "DeadLetterPayload",
     "Device",
     "EventRecord",
     "Gateway",
     "GatewayHealth",
     "GatewaySeq",
+    "IngestAlert",
     "InspectionRecord",
     "MobileDevice",
     "Organisation",
     "ReceivedBatch",
+    "ReplayJob",
     "RollupPending",
     "ServiceAccount",
     "User",

@@ -24,7 +24,12 @@ class IngestMetrics:
     acks_sent: int = 0
     #: Devices refused by the per-gateway cardinality guard (readings dead-lettered).
     cardinality_refused: int = 0
+    #: Dead letters the relational store failed to take (the message was not acknowledged).
+    dead_letter_errors: int = 0
     rejects: Counter[str] = field(default_factory=Counter)
+    #: The active alert about the time-series store ("" when none), and episodes by kind.
+    store_alert: str = ""
+    store_alerts: Counter[str] = field(default_factory=Counter)
     messages_by_channel: Counter[str] = field(default_factory=Counter)
     write_latency: Histogram = field(default_factory=Histogram)
     #: Seconds from a batch's ``sent`` (gateway clock) to its write-ack, last value.
@@ -46,8 +51,11 @@ class IngestMetrics:
             "write_retries": self.write_retries,
             "acks_sent": self.acks_sent,
             "cardinality_refused": self.cardinality_refused,
+            "dead_letter_errors": self.dead_letter_errors,
             "rejects": dict(self.rejects),
             "queued_points": self.queued_points,
+            "store_alert": self.store_alert,
+            "store_alerts": dict(self.store_alerts),
         }
 
     def render(self, worker: str = "") -> str:
@@ -97,6 +105,22 @@ class IngestMetrics:
             "dehong_ingest_cardinality_refused_total",
             "Series refused by the per-gateway device cap",
             self.cardinality_refused,
+        )
+        e.counter(
+            "dehong_ingest_dead_letter_errors_total",
+            "Dead letters the relational store failed to take (message not acknowledged)",
+            self.dead_letter_errors,
+        )
+        kinds = sorted(set(self.store_alerts) | {"store_unavailable"})
+        e.gauge(
+            "dehong_ingest_store_alert",
+            "1 while the time-series store refuses writes for a reason other than the data",
+            [({"kind": k}, 1 if k == self.store_alert else 0) for k in kinds],
+        )
+        e.counter(
+            "dehong_ingest_store_alerts_total",
+            "Time-series store outages (auth, missing database, unavailable), by kind",
+            [({"kind": k}, self.store_alerts[k]) for k in kinds],
         )
         e.histogram(
             "dehong_ingest_write_latency_seconds",

@@ -35,6 +35,7 @@ from cloud.db.upsert import dialect_insert, upsert
 from cloud.devices import commands, completeness
 from cloud.devices.storage import GatewayHealth
 from cloud.ingest import ownership
+from cloud.ingest.alerts import StoreAlerts
 from cloud.ingest.cardinality import CardinalityGuard
 from cloud.ingest.convert import MOBILE_KINDS, point_batch, series_block
 from cloud.ingest.deadletter import DeadLetters
@@ -42,7 +43,7 @@ from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
 from cloud.ingest.writer import PointWriter, Refused
-from cloud.inspections.ingest import store_inspection
+from cloud.inspections.ingest import record_inspection
 from cloud.timeseries import (
     QUALITY_SUFFIX,
     Point,
@@ -74,10 +75,12 @@ Publish = Callable[[str, bytes], Awaitable[None]]
 
 @dataclass(slots=True)
 class _Accepted:
-    """A validated data batch waiting to be written."""
+    """A validated data batch waiting to be written; or (``batch`` None) the point of
+    a health or inspection message, queued like data so that a hung store never
+    stalls the receive loop."""
 
     topic: Topic
-    batch: DataBatch
+    batch: DataBatch | None
     #: the points to write, one block per series
     blocks: list[PointBlock]
     #: points in ``blocks``, less those the store refused
@@ -87,6 +90,10 @@ class _Accepted:
     #: readings (metric values) in ``blocks``
     stored: int = 0
     received: float = field(default_factory=time.monotonic)
+    #: for a non-data item: the ack to publish once written (an event's), if any
+    ack: AckEntry | None = None
+    #: for a non-data item: the message, dead-lettered as it is if its point is refused
+    payload: bytes = b""
 
 
 class Ingest:
@@ -106,6 +113,7 @@ class Ingest:
         max_devices_per_gateway: int = 2000,
         dead_letters: DeadLetters | None = None,
         remark_after_s: float = 0.0,
+        worker: str = "",
     ) -> None:
         self.db = db
         self.tsdb = tsdb
@@ -123,11 +131,13 @@ class Ingest:
         self.owners = Owners(db)
         self.dead = dead_letters if dead_letters is not None else DeadLetters(db)
         self.metrics = IngestMetrics()
+        self.alerts = StoreAlerts(db, self.metrics, worker)
         self.writer = PointWriter(
             tsdb,
             retry_max_s=retry_max_s,
             on_latency=self.metrics.write_latency.observe,
             on_retry=self._on_retry,
+            on_success=self.alerts.ok,
         )
         self.devices = CardinalityGuard(db, max_devices_per_gateway)
         self.marks = rollup.Marker(db, remark_after_s)
@@ -142,6 +152,7 @@ class Ingest:
     def _on_retry(self, exc: TimeSeriesError) -> None:
         self.metrics.write_errors += 1
         self.metrics.write_retries += 1
+        self.alerts.failed(exc)
 
     async def handle(self, topic: str, payload: bytes) -> ProtocolError | None:
         """Take one message. Never raises on bad input: returns the rejection (already
@@ -153,10 +164,15 @@ class Ingest:
             await self._dispatch(topic, payload)
         except _Reject as r:
             self.metrics.rejects[r.error.code] += 1
-            await self.dead.put(
-                topic, payload, r.error.code, r.error.field, r.error.reason, r.county, r.gateway
-            )
+            try:
+                await self._put_dead(
+                    topic, payload, r.error.code, r.error.field, r.error.reason, r.county, r.gateway
+                )
+            except _Unstored:
+                return _UNSTORED
             return r.error
+        except _Unstored:
+            return _UNSTORED
         except Exception:
             # Not an input error: a bug or an outage. Nothing is acknowledged, so the
             # gateway resends; log loudly and keep the worker alive.
@@ -289,25 +305,69 @@ class Ingest:
             # as rejected so the gateway does not resend it forever.
             await self._finish([item])
             return
-        if self._queued_points + npoints > self.max_queued_points:
-            self.metrics.shed += 1
+        if not self._enqueue(item):
             log.warning(
                 "write queue full (%d points): batch %s of %s not taken; the gateway resends it",
                 self._queued_points,
                 batch.id,
                 batch.gw,
             )
-            return
-        self._queued_points += npoints
+
+    def _enqueue(self, item: _Accepted) -> bool:
+        """Queue an item for the writers; False (shed, counted) when the queue is full."""
+        if self._queued_points + item.points > self.max_queued_points:
+            self.metrics.shed += 1
+            return False
+        self._queued_points += item.points
         self.metrics.queued_points = self._queued_points
         self._idle.clear()
         self._queue.put_nowait(item)
+        return True
+
+    def _enqueue_point(
+        self, topic: Topic, point: Point, payload: bytes, ack: AckEntry | None = None
+    ) -> bool:
+        block = PointBlock(
+            point.measurement,
+            point.device,
+            point.county,
+            point.site,
+            [point.ts_ms],
+            {k: [v] for k, v in point.fields.items()},
+        )
+        item = _Accepted(topic, None, [block], 1, 0, [], 0, ack=ack, payload=payload)
+        if not self._enqueue(item):
+            return False
+        self.metrics.points_in += 1
+        return True
 
     async def _reject_part(
         self, topic: Topic, payload: bytes, code: str, field: str, reason: str
     ) -> None:
         self.metrics.rejects[code] += 1
-        await self.dead.put(str(topic), payload, code, field, reason, topic.county, topic.gateway)
+        await self._put_dead(str(topic), payload, code, field, reason, topic.county, topic.gateway)
+
+    async def _put_dead(
+        self,
+        topic: str,
+        payload: bytes,
+        code: str,
+        field: str,
+        reason: str,
+        county: str,
+        gateway: str,
+    ) -> None:
+        """Store a dead letter; if the relational store fails, raise :class:`_Unstored`
+        (logged and counted) so that nothing of the message is acknowledged: the gateway
+        resends it and the letter is stored then."""
+        try:
+            await self.dead.put(topic, payload, code, field, reason, county, gateway)
+        except Exception as exc:
+            self.metrics.dead_letter_errors += 1
+            log.exception(
+                "dead letter %s [%s] not stored; the message stays unacknowledged", topic, code
+            )
+            raise _Unstored from exc
 
     async def _on_event(self, topic: Topic, payload: bytes) -> None:
         ev = decode(EventMessage, payload, self.limits)
@@ -329,8 +389,16 @@ class Ingest:
                 },
                 keys=("gateway_id", "event_id"),
             )
-        await store_inspection(self.db, self.tsdb, ev, known)  # issue 5; no-op for other events
-        await self._send_acks(topic, [AckEntry(kind="event", id=ev.id, status="stored", stored=1)])
+        ack = AckEntry(kind="event", id=ev.id, status="stored", stored=1)
+        point = await record_inspection(self.db, ev, known)  # issue 5; None for other events
+        if point is None:
+            await self._send_acks(topic, [ack])
+        elif not self._enqueue_point(topic, point, payload, ack):
+            log.warning(
+                "write queue full: inspection %s of %s not taken; the gateway resends it",
+                ev.id,
+                ev.gw,
+            )
 
     async def _on_health(self, topic: Topic, payload: bytes) -> None:
         h = decode(Health, payload, self.limits)
@@ -371,10 +439,9 @@ class Ingest:
                 update=("ts_ms", "pending_batches", "buffer_depth", "buffer_oldest_ms", "clock"),
             )
         point = Point("gateway_health", h.gw, known.county, known.site, h.ts, fields)
-        try:
-            await self.tsdb.write([point])
-        except TimeSeriesError as exc:
-            log.warning("health of %s not stored: %s", h.gw, exc)
+        if not self._enqueue_point(topic, point, payload):
+            # the relational row above is current; the next health message comes soon
+            log.warning("write queue full: health of %s at %d not written", h.gw, h.ts)
 
     # ----------------------------------------------------------------- writer
 
@@ -448,11 +515,13 @@ class Ingest:
             p = r.point
             self.metrics.rejects["store_refused"] += 1
             item.points -= 1
+            if item.ack is not None:  # an inspection's point: the event as it came
+                item.ack = item.ack.model_copy(update={"status": "rejected", "stored": 0})
             item.rejected += _metric_count(p)
             item.stored -= _metric_count(p)
-            await self.dead.put(
+            await self._put_dead(
                 str(item.topic),
-                encode(point_batch(item.batch, p)),
+                encode(point_batch(item.batch, p)) if item.batch is not None else item.payload,
                 "store_refused",
                 f"series[device={p.device}].t={p.ts_ms}",
                 f"the time-series store refused this point: {r.reason}",
@@ -462,26 +531,33 @@ class Ingest:
 
     async def _finish(self, group: list[_Accepted]) -> None:
         """Record the batches (counting duplicates), update the registry, send acks."""
-        try:
-            async with self.db.transaction() as s:
-                fresh = await self._record_batches(s, group)
-                by_gateway: dict[str, list[int]] = defaultdict(list)
-                for item in fresh:
-                    by_gateway[item.batch.gw].append(item.batch.seq)
-                await completeness.advance(s, by_gateway)
-                devices = [d for item in fresh for d in item.devices]
-                await self.registry.seen((item.batch.gw for item in group), devices, s)
-        except BaseException:
-            self.registry.forget_metrics()
-            raise
-        self.metrics.batches_written += len(group)
+        batches = [(item, item.batch) for item in group if item.batch is not None]
+        if batches:
+            try:
+                async with self.db.transaction() as s:
+                    fresh = await self._record_batches(s, [item for item, _ in batches])
+                    by_gateway: dict[str, list[int]] = defaultdict(list)
+                    for item in fresh:
+                        assert item.batch is not None
+                        by_gateway[item.batch.gw].append(item.batch.seq)
+                    await completeness.advance(s, by_gateway)
+                    devices = [d for item in fresh for d in item.devices]
+                    await self.registry.seen((b.gw for _, b in batches), devices, s)
+            except BaseException:
+                self.registry.forget_metrics()
+                raise
+        self.metrics.batches_written += len(batches)
         now = self.clock()
-        for item in group:
+        for item, b in batches:
             self.metrics.queue_lag_s = time.monotonic() - item.received
-            if item.batch.sent is not None:
-                self.metrics.lag_s = max(0.0, now - item.batch.sent / 1000)
+            if b.sent is not None:
+                self.metrics.lag_s = max(0.0, now - b.sent / 1000)
         by_topic: dict[Topic, list[AckEntry]] = defaultdict(list)
         for item in group:
+            if item.batch is None:
+                if item.ack is not None:
+                    by_topic[item.topic].append(item.ack)
+                continue
             stored = item.stored
             status = "stored" if not item.rejected else ("partial" if stored else "rejected")
             by_topic[item.topic].append(
@@ -554,6 +630,15 @@ class Ingest:
         target = Topic(topic.county, topic.gateway, Channel.ACK)
         await self.publish(str(target), encode(ack))
         self.metrics.acks_sent += len(entries)
+
+
+class _Unstored(Exception):
+    """A dead letter could not be stored (the relational store failed); logged already."""
+
+
+_UNSTORED = ProtocolError(
+    "internal", "", "refused, but the dead letter was not stored; not acknowledged (resend)"
+)
 
 
 class _Reject(Exception):

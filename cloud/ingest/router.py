@@ -6,27 +6,34 @@ named no valid county are visible to prefecture admins only.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
-from cloud.audit.service import record
 from cloud.auth.deps import AdminDep
 from cloud.auth.principal import Principal
 from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep, TsdbDep
 from cloud.errors import ApiError, responses
-from cloud.ingest.replay import replay
-from cloud.ingest.schemas import DeadLetterDetail, DeadLetterOut, ReplayOutcome, ReplayRequest
-from cloud.ingest.storage import DeadLetter
-from protocol.ids import PREFECTURE
+from cloud.ingest.deadletter import payload_of
+from cloud.ingest.replay import create_job, job_status, run_job
+from cloud.ingest.schemas import (
+    DeadLetterDetail,
+    DeadLetterOut,
+    IngestAlertOut,
+    ReplayJobOut,
+    ReplayOutcome,
+    ReplayRequest,
+)
+from cloud.ingest.storage import DeadLetter, DeadLetterPayload, IngestAlert, ReplayJob
 
 router = APIRouter(tags=["dead letters"])
 
 
-def _out(d: DeadLetter) -> DeadLetterOut:
+def _out(d: DeadLetter, size: int) -> DeadLetterOut:
     return DeadLetterOut(
         id=d.id,
         received_at=d.received_at,
@@ -36,7 +43,7 @@ def _out(d: DeadLetter) -> DeadLetterOut:
         code=d.code,
         field=d.field,
         reason=d.reason,
-        size=len(d.payload),
+        size=size,
         replayed_at=d.replayed_at,
     )
 
@@ -62,7 +69,13 @@ async def list_dead_letters(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[DeadLetterOut]:
     counties = principal.counties(county)
-    q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit).offset(offset)
+    q = (
+        select(DeadLetter, DeadLetterPayload.size)
+        .join(DeadLetterPayload, DeadLetterPayload.sha256 == DeadLetter.payload_sha256)
+        .order_by(DeadLetter.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     if counties is not None:  # None: a prefecture admin, every letter
         q = q.where(DeadLetter.county.in_(counties))
     if code is not None:
@@ -73,7 +86,7 @@ async def list_dead_letters(
         q = q.where(
             DeadLetter.replayed_at.is_not(None) if replayed else DeadLetter.replayed_at.is_(None)
         )
-    return [_out(d) for d in (await session.execute(q)).scalars()]
+    return [_out(d, size) for d, size in (await session.execute(q)).all()]
 
 
 async def _letter(session: SessionDep, principal: Principal, letter_id: int) -> DeadLetter:
@@ -93,45 +106,103 @@ async def get_dead_letter(
     letter_id: Annotated[int, Path(ge=1, le=MAX_INT32)], principal: AdminDep, session: SessionDep
 ) -> DeadLetterDetail:
     d = await _letter(session, principal, letter_id)
+    payload = await payload_of(session, d)
     return DeadLetterDetail(
-        **_out(d).model_dump(),
-        payload_text=d.payload.decode("utf-8", errors="replace"),
-        payload_b64=base64.b64encode(d.payload).decode(),
+        **_out(d, len(payload)).model_dump(),
+        payload_text=payload.decode("utf-8", errors="replace"),
+        payload_b64=base64.b64encode(payload).decode(),
     )
 
 
 @router.post(
     "/dead-letters/replay",
-    response_model=list[ReplayOutcome],
-    summary="Run dead letters through ingest again (after a fix); stored ones are marked",
-    responses=responses(401, 403, 404, 422, 503),
+    response_model=ReplayJobOut,
+    status_code=202,
+    summary="Run dead letters through ingest again (after a fix), as a background job",
+    responses=responses(401, 403, 404, 422),
 )
 async def replay_dead_letters(
     body: ReplayRequest,
+    request: Request,
+    response: Response,
     principal: AdminDep,
     session: SessionDep,
     db: DatabaseDep,
     tsdb: TsdbDep,
-) -> list[ReplayOutcome]:
-    letters = [await _letter(session, principal, i) for i in dict.fromkeys(body.ids)]
-    try:
-        results = await replay(db, tsdb, letters)
-    except TimeoutError:
-        raise ApiError(
-            503, "the time-series store did not take the replay in time; retry later"
-        ) from None
-    async with db.transaction() as s:
-        for r in results:
-            letter = next(x for x in letters if x.id == r.id)
-            await record(
-                s,
-                principal.actor,
-                "dead_letter.replayed" if r.replayed else "dead_letter.replay_refused",
-                f"dead_letter:{r.id}",
-                letter.county or PREFECTURE,
-                {"code": r.code} if r.code else {},
-            )
-    return [
-        ReplayOutcome(id=r.id, replayed=r.replayed, code=r.code, field=r.field, reason=r.reason)
-        for r in results
+) -> ReplayJobOut:
+    """Answers at once with the job; follow it at ``Location``
+    (``GET /api/v1/dead-letters/replays/{job_id}``). Stored letters are marked
+    ``replayed_at``; every outcome is audited."""
+    ids = list(dict.fromkeys(body.ids))
+    found = {
+        letter_id: county
+        for letter_id, county in await session.execute(
+            select(DeadLetter.id, DeadLetter.county).where(DeadLetter.id.in_(ids))
+        )
+    }
+    for letter_id in ids:
+        county = found.get(letter_id)
+        if county is None or not (
+            principal.is_prefecture or (county and principal.can_see(county))
+        ):
+            raise ApiError(404, f"dead letter {letter_id} not found")
+    job = await create_job(db, principal.actor, principal.county, ids)
+    tasks: set[asyncio.Task[None]] = request.app.state.__dict__.setdefault("replay_jobs", set())
+    task = asyncio.create_task(run_job(db, tsdb, job.id), name=f"dead-letter-replay-{job.id}")
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    response.headers["Location"] = f"/api/v1/dead-letters/replays/{job.id}"
+    return _job_out(job)
+
+
+@router.get(
+    "/dead-letters/replays/{job_id}",
+    response_model=ReplayJobOut,
+    summary="A replay job: its progress, then each letter's outcome",
+    responses=responses(401, 403, 404, 422),
+)
+async def get_replay_job(
+    job_id: Annotated[int, Path(ge=1, le=MAX_INT32)], principal: AdminDep, session: SessionDep
+) -> ReplayJobOut:
+    job = await session.get(ReplayJob, job_id)
+    if job is None or not principal.can_see(job.county):
+        raise ApiError(404, f"replay job {job_id} not found")
+    return _job_out(job)
+
+
+def _job_out(job: ReplayJob) -> ReplayJobOut:
+    return ReplayJobOut(
+        id=job.id,
+        status=job_status(job),  # type: ignore[arg-type]
+        total=job.total,
+        done=job.done,
+        replayed=job.replayed,
+        refused=job.refused,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        results=[ReplayOutcome(**r) for r in job.results],
+    )
+
+
+@router.get(
+    "/ingest/alerts",
+    response_model=list[IngestAlertOut],
+    summary="Alerts about the time-series store (ingest holds the data and retries)",
+    responses=responses(401, 403),
+)
+async def list_ingest_alerts(_principal: AdminDep, session: SessionDep) -> list[IngestAlertOut]:
+    """Active alerts first. They concern the shared store, not one county's records."""
+    rows = (await session.execute(select(IngestAlert))).scalars()
+    out = [
+        IngestAlertOut(
+            kind=a.kind,
+            active=a.cleared_at is None,
+            message=a.message,
+            worker=a.worker,
+            raised_at=a.raised_at,
+            cleared_at=a.cleared_at,
+        )
+        for a in rows
     ]
+    return sorted(out, key=lambda a: (not a.active, a.kind))

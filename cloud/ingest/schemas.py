@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,3 +38,32 @@ class ReplayOutcome(BaseModel):
     code: str | None = None
     field: str | None = None
     reason: str | None = Field(default=None, description="Why it was refused again")
+
+
+class ReplayJobOut(BaseModel):
+    id: int
+    status: Literal["queued", "running", "done", "failed", "interrupted"] = Field(
+        description="interrupted: the API process running it ended; replay the rest again"
+    )
+    total: int = Field(description="Letters in the job")
+    done: int = Field(description="Letters replayed so far (stored or refused again)")
+    replayed: int = Field(description="Of those, stored now")
+    refused: int = Field(description="Of those, refused again (see results)")
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None = None
+    results: list[ReplayOutcome] = Field(description="One outcome per letter done, in order")
+
+
+class IngestAlertOut(BaseModel):
+    kind: str = Field(
+        description="store_auth (401/403), store_not_found (database missing), "
+        "store_bad_request, store_unavailable (down, timeouts, 5xx)"
+    )
+    active: bool = Field(description="True while the store refuses writes (data held, retried)")
+    message: str = Field(
+        description="What the store said when the alert was raised, and what to do"
+    )
+    worker: str = Field(description="The ingest worker that raised or cleared it last")
+    raised_at: datetime
+    cleared_at: datetime | None

@@ -1,14 +1,26 @@
-"""Tables of the ingest path: dead letters and received batches."""
+"""Tables of the ingest path: dead letters, received batches, events, store alerts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.base import Base, UTCDateTime, utcnow
+
+
+class DeadLetterPayload(Base):
+    """A refused message's bytes, stored once by their SHA-256 however many letters
+    (parts of one batch, resends, re-rejections) refer to them."""
+
+    __tablename__ = "dead_letter_payloads"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DeadLetter(Base):
@@ -25,8 +37,35 @@ class DeadLetter(Base):
     code: Mapped[str] = mapped_column(String(32), index=True)
     field: Mapped[str] = mapped_column(String(255), default="")
     reason: Mapped[str] = mapped_column(Text)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("dead_letter_payloads.sha256"), index=True
+    )
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReplayJob(Base):
+    """A replay of dead letters, run in the background by the API process."""
+
+    __tablename__ = "dead_letter_replays"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: who asked (audit actor) and their county: the job is visible in that county
+    actor: Mapped[str] = mapped_column(String(128))
+    county: Mapped[str] = mapped_column(String(6), index=True)
+    letter_ids: Mapped[list[int]] = mapped_column(JSON)
+    #: queued, running, done, failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    replayed: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    #: one outcome per letter done: {id, replayed, code, field, reason}
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the runner's heartbeat: progress is written at least this often while it runs
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ReceivedBatch(Base):
@@ -59,3 +98,19 @@ class EventRecord(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IngestAlert(Base):
+    """An alert about the time-series store, one row per kind (``store_auth``,
+    ``store_not_found``, ``store_unavailable``, ...): active while ``cleared_at`` is
+    None. Ingest keeps the data and retries meanwhile; this is for the operator."""
+
+    __tablename__ = "ingest_alerts"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The worker (MQTT client id) that raised or cleared it last.
+    worker: Mapped[str] = mapped_column(String(128), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

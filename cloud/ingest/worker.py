@@ -5,7 +5,16 @@ Subscribes (QoS 1) to every gateway channel, hands each message to
 ``DEHONG_MQTT_SHARED=true`` the data, event and health channels use the shared
 subscription ``$share/ingest/...`` so that N workers split the load; ``birth``,
 ``death`` and ``cmd/ack`` stay plain subscriptions (retained messages never reach
-``$share``). Reconnects with jittered backoff; the pipeline never sees MQTT.
+``$share``). Reconnects with jittered backoff capped at :data:`RECONNECT_MAX_S`;
+the pipeline never sees MQTT.
+
+With shared subscriptions the worker keeps a persistent session: MQTT 5, a
+stable client id (``DEHONG_INGEST_CLIENT_ID``, or one derived from the host and
+the metrics port) and a session expiry (``DEHONG_INGEST_SESSION_EXPIRY_S``). While
+the worker restarts, the broker queues what the shared group hands it and
+delivers it on reconnect, instead of dropping it until the gateways resend. A
+session left by a worker that never comes back expires; what was queued for it
+is resent by the gateways (it was never acknowledged).
 """
 
 from __future__ import annotations
@@ -16,8 +25,11 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from cloud.db import Database
 from cloud.ingest.pipeline import Ingest
@@ -30,6 +42,10 @@ from protocol.broker import BrokerUrl, explain_connect_error
 from protocol.topics import Channel, shared, subscription
 
 log = logging.getLogger(__name__)
+
+#: The longest wait between reconnect attempts: a broker back after an outage has a
+#: worker again within this (each attempt is one TCP connect, cheap for the broker).
+RECONNECT_MAX_S = 2.0
 
 SHARED_CHANNELS = (Channel.DATA, Channel.EVENT, Channel.HEALTH)
 PLAIN_CHANNELS = (Channel.BIRTH, Channel.DEATH, Channel.CMD_ACK)
@@ -55,6 +71,7 @@ class IngestWorker:
         *,
         use_shared: bool = False,
         client_id: str | None = None,
+        session_expiry_s: int = 120,
         keepalive: int = 30,
         rollup_interval_s: float = 30.0,
         rollup_settle_s: float = 60.0,
@@ -63,6 +80,7 @@ class IngestWorker:
         self.broker = broker
         self.use_shared = use_shared
         self.client_id = client_id or f"ingest-{socket.gethostname()}-{os.getpid()}"
+        self.session_expiry_s = session_expiry_s
         self.keepalive = keepalive
         self.rollup_interval_s = rollup_interval_s
         self.rollups = RollupJob(db, tsdb, settle_s=rollup_settle_s)
@@ -73,11 +91,12 @@ class IngestWorker:
             self._publish,
             # re-mark an hour at most every 10 s, always well inside the job's settle time
             remark_after_s=min(10.0, rollup_settle_s / 2) if rollup_interval_s > 0 else 0.0,
+            worker=self.client_id,
             **ingest_options,  # type: ignore[arg-type]
         )
         self.connected = asyncio.Event()
         #: reconnect delays; reset once a session is subscribed
-        self.backoff = Backoff(1.0, 30.0)
+        self.backoff = Backoff(0.2, RECONNECT_MAX_S)
 
     async def _publish(self, topic: str, payload: bytes) -> None:
         client = self._client
@@ -115,6 +134,22 @@ class IngestWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    def _session_options(self) -> dict[str, Any]:
+        """A persistent MQTT 5 session for a shared subscription (the broker queues the
+        group's messages for this worker while it is away, until the session expires);
+        a clean MQTT 3.1.1 session otherwise (the demo's amqtt speaks 3.1.1 only, and a
+        plain subscription's session would queue every message for a worker that may
+        never come back)."""
+        if not self.use_shared or self.session_expiry_s <= 0:
+            return {"clean_session": True}
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        return {
+            "protocol": aiomqtt.ProtocolVersion.V5,
+            "clean_start": False,
+            "properties": props,
+        }
+
     async def _session(self) -> None:
         async with aiomqtt.Client(
             self.broker.host,
@@ -125,6 +160,7 @@ class IngestWorker:
             keepalive=self.keepalive,
             tls_context=self.broker.ssl_context(),  # mqtts://: DEHONG_MQTT_CA_FILE, ...
             max_queued_outgoing_messages=10_000,
+            **self._session_options(),
         ) as client:
             self._client = client
             try:
@@ -160,6 +196,22 @@ def ingest_options(settings: Settings) -> dict[str, int]:
     }
 
 
+def client_id(settings: Settings) -> str:
+    """``DEHONG_INGEST_CLIENT_ID``, else ``ingest-{host}-{metrics port}``: stable across
+    restarts (the session is resumed) and distinct per worker on a host (two workers
+    cannot serve one port). Without a fixed metrics port: ``ingest-{host}-{pid}``, a
+    new session on each start."""
+    if settings.ingest_client_id:
+        return settings.ingest_client_id
+    if settings.ingest_metrics_port > 0:
+        return f"ingest-{socket.gethostname()}-{settings.ingest_metrics_port}"
+    log.warning(
+        "no DEHONG_INGEST_CLIENT_ID and no fixed metrics port: this worker's broker session "
+        "is not resumed after a restart"
+    )
+    return f"ingest-{socket.gethostname()}-{os.getpid()}"
+
+
 async def main(
     settings: Settings, *, ready: Callable[[IngestWorker], Awaitable[None]] | None = None
 ) -> int:
@@ -172,6 +224,8 @@ async def main(
         tsdb,
         settings.mqtt_broker(),
         use_shared=settings.mqtt_shared,
+        client_id=client_id(settings),
+        session_expiry_s=settings.ingest_session_expiry_s,
         rollup_interval_s=settings.rollup_interval_s,
         rollup_settle_s=settings.rollup_settle_s,
         **ingest_options(settings),

@@ -4,12 +4,14 @@
 :class:`~cloud.timeseries.PointBlock`) or returns the points the store refused *for
 their content*, each with the store's reason and its position among the points given.
 
-- An outage (connection refused, timeout, 5xx, 429) is retried with jittered
-  exponential backoff, forever: the caller holds the batches, the gateways hold
-  them too (nothing is acknowledged), and the write goes through when the store
-  is back.
-- A refusal for content (InfluxDB answers 400: a field type conflict, a point
-  outside retention, ...) is bisected. InfluxDB 1.x names only the first rejected
+- An outage (connection refused, timeout, 5xx, 429, and every refusal that is not
+  about the data: 401/403 credentials, 404 database not found) is retried with
+  jittered exponential backoff, forever: the caller holds the batches, the gateways
+  hold them too (nothing is acknowledged), and the write goes through when the
+  store is back. ``on_retry`` and ``on_success`` let the caller raise and clear an
+  alert.
+- A refusal for content (InfluxDB answers 400 naming the data: a field type
+  conflict, an unparsable line, a point outside retention, ...) is bisected. InfluxDB 1.x names only the first rejected
   point of a partial write and writes the rest, so the writer splits the group
   in halves and writes each again (writes are idempotent) until the refused
   points stand alone: exactly those are returned, with InfluxDB's reason.
@@ -46,12 +48,14 @@ class PointWriter:
         retry_max_s: float = 10.0,
         on_latency: Callable[[float], None] | None = None,
         on_retry: Callable[[TimeSeriesError], None] | None = None,
+        on_success: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
         self.on_latency = on_latency
         self.on_retry = on_retry
+        self.on_success = on_success
 
     async def write(self, blocks: Sequence[PointBlock]) -> list[Refused]:
         """Store the blocks' points; return the ones refused for their content (usually
@@ -83,6 +87,8 @@ class PointWriter:
                 await self.store.write_blocks(blocks)
             except TimeSeriesError as exc:
                 if not exc.retryable:
+                    if self.on_success is not None:
+                        self.on_success()  # the store answered: it is up, the data is not
                     raise
                 if self.on_retry is not None:
                     self.on_retry(exc)
@@ -92,6 +98,8 @@ class PointWriter:
                 continue
             if self.on_latency is not None:
                 self.on_latency(time.perf_counter() - started)
+            if self.on_success is not None:
+                self.on_success()
             return
 
 

@@ -7,8 +7,10 @@
    site, device, float fields ``n_{count}`` for the counts, the measurements by
    their own names, and ``usable`` (1 or 0).
 
-A store that is down raises, so the event is not acknowledged and the gateway
-resends it; every step is idempotent.
+Ingest queues the point of step 3 with its data (:func:`record_inspection` returns
+it), so a hung time-series store never stalls the receive loop; the event is
+acknowledged once the point is written. A store that is down means no ack, so the
+gateway resends it; every step is idempotent.
 """
 
 from __future__ import annotations
@@ -60,10 +62,23 @@ async def store_inspection(
     known: KnownGateway,
     files: FileStore | None = None,
 ) -> None:
-    """Store an inspection event; other events are left alone."""
+    """Store an inspection event, its point too; other events are left alone."""
+    point = await record_inspection(db, ev, known, files)
+    if point is not None:
+        await tsdb.write([point])
+
+
+async def record_inspection(
+    db: Database,
+    ev: EventMessage,
+    known: KnownGateway,
+    files: FileStore | None = None,
+) -> Point | None:
+    """Steps 1 and 2 of an inspection event; returns its time-series point (step 3)
+    for the caller to write. None for other events."""
     insp = ev.inspection
     if insp is None:
-        return
+        return None
     key, error = await _thumbnail(files or files_for(get_settings()), insp)
     if error is not None:
         log.warning("inspection %s of %s stored without its thumbnail: %s", ev.id, ev.gw, error)
@@ -93,4 +108,4 @@ async def store_inspection(
             },
             keys=("gateway_id", "event_id"),
         )
-    await tsdb.write([Point(MEASUREMENT, device, known.county, known.site, ev.ts, ts_fields(insp))])
+    return Point(MEASUREMENT, device, known.county, known.site, ev.ts, ts_fields(insp))

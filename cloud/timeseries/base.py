@@ -23,14 +23,17 @@ Counties = Sequence[str] | None
 class TimeSeriesError(RuntimeError):
     """The store refused or could not take a request.
 
-    ``retryable`` is true for outages (connection refused, timeouts, 5xx): the
+    ``retryable`` is true for outages (connection refused, timeouts, 5xx, and every
+    refusal that is not about the data: bad credentials, a missing database): the
     caller keeps the data and tries again. False means the data itself was refused
-    (a type conflict, a point outside retention): retrying will not help.
+    (a type conflict, an unparsable line, a point outside retention): retrying will
+    not help. ``status`` is the HTTP status when the store answered, else None.
     """
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)

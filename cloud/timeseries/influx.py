@@ -141,9 +141,11 @@ class InfluxStore(TimeSeriesStore):
         if r.status_code == 204:
             return
         detail = _error_text(r)
-        retryable = r.status_code >= 500 or r.status_code == 429
+        content = r.status_code == 400 and is_content_error(detail)
         raise TimeSeriesError(
-            f"InfluxDB refused the write ({r.status_code}): {detail}", retryable=retryable
+            f"InfluxDB refused the write ({r.status_code}): {detail}{_advice(r.status_code)}",
+            retryable=not content,
+            status=r.status_code,
         )
 
     async def query(
@@ -198,6 +200,7 @@ class InfluxStore(TimeSeriesStore):
             raise TimeSeriesError(
                 f"InfluxDB query failed ({r.status_code}): {_error_text(r)}",
                 retryable=r.status_code >= 500,
+                status=r.status_code,
             )
         out = []
         for res in r.json().get("results", []):
@@ -307,9 +310,51 @@ def _in_counties(counties: Counties) -> str:
     return " AND (" + " OR ".join(f"county = {quote_string(c)}" for c in counties) + ")"
 
 
+#: What InfluxDB (1.x, 2.x v1 compatibility, 3.x) says in a 400 that refuses the data
+#: itself. Any other answer (401/403 credentials, 404 database not found, a 400 about the
+#: request such as "database is required", 5xx) is an outage: the data is kept and the
+#: write retried, never dead-lettered.
+CONTENT_ERRORS = (
+    "partial write",
+    "unable to parse",
+    "parsing failed",
+    "field type conflict",
+    "invalid column type",
+    "invalid field",
+    "fields required",
+    "missing fields",
+    "beyond retention",
+    "max-values-per-tag",
+    "max-series-per-database",
+    "overflow",
+)
+
+
+def is_content_error(detail: str) -> bool:
+    """Whether a 400's body refuses the data (so bisecting finds the refused points)."""
+    text = detail.lower()
+    return any(marker in text for marker in CONTENT_ERRORS)
+
+
+def _advice(status: int) -> str:
+    if status in (401, 403):
+        return (
+            "; check DEHONG_INFLUX_USERNAME and DEHONG_INFLUX_PASSWORD (and the user's "
+            "WRITE privilege); the data is kept and retried"
+        )
+    if status == 404:
+        return (
+            "; the database is missing: restart ingest (it creates it) or run CREATE "
+            "DATABASE; the data is kept and retried"
+        )
+    return ""
+
+
 def _error_text(r: httpx.Response) -> str:
     try:
         body = r.json()
     except ValueError:
         return r.text[:500]
-    return str(body.get("error", body))[:500]
+    if not isinstance(body, dict):
+        return str(body)[:500]
+    return str(body.get("error") or body.get("message") or body)[:500]

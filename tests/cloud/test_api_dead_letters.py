@@ -61,14 +61,30 @@ async def test_list_is_county_scoped_and_admin_only(env) -> None:
     assert r.status_code == 403
 
 
+async def _replay(env, ids: list[int], headers: dict[str, str]) -> dict:
+    """POST a replay (a background job: 202 and its id), then follow it to the end."""
+    r = await env.client.post("/api/v1/dead-letters/replay", json={"ids": ids}, headers=headers)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/api/v1/dead-letters/replays/{job['id']}"
+    assert job["total"] == len(ids) and job["status"] in ("queued", "running", "done")
+    for _ in range(400):
+        r = await env.client.get(r.headers.get("location", f"/api/v1/dead-letters/replays/{job['id']}"), headers=headers)  # fmt: skip
+        assert r.status_code == 200, r.text
+        job = r.json()
+        assert 0 <= job["done"] <= job["total"] and job["replayed"] + job["refused"] == job["done"]
+        if job["status"] != "queued" and job["status"] != "running":
+            return job
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"replay job not finished: {job}")
+
+
 async def test_replay_after_the_fix_stores_the_data(env) -> None:
     home = await env.headers(Role.COUNTY_ADMIN, HOME)
     (letter,) = (await env.client.get("/api/v1/dead-letters", headers=home)).json()
-    r = await env.client.post(
-        "/api/v1/dead-letters/replay", json={"ids": [letter["id"]]}, headers=home
-    )
-    assert r.status_code == 200
-    (outcome,) = r.json()
+    job = await _replay(env, [letter["id"]], home)
+    assert job["status"] == "done" and job["replayed"] == 0 and job["refused"] == 1
+    (outcome,) = job["results"]
     assert outcome["replayed"] is False and outcome["code"] == "unregistered"
 
     async with env.db.transaction() as s:  # the fix: the gateway is provisioned
@@ -82,10 +98,8 @@ async def test_replay_after_the_fix_stores_the_data(env) -> None:
                 created_at=utcnow(),
             )
         )
-    r = await env.client.post(
-        "/api/v1/dead-letters/replay", json={"ids": [letter["id"]]}, headers=home
-    )
-    (outcome,) = r.json()
+    job = await _replay(env, [letter["id"]], home)
+    (outcome,) = job["results"]
     assert outcome == {
         "id": letter["id"],
         "replayed": True,
@@ -111,3 +125,78 @@ async def test_metrics_are_prometheus_text(env) -> None:
     assert 'dehong_api_requests_total{method="GET",route="/healthz",status="200"} 1' in text
     assert "# TYPE dehong_api_request_seconds histogram" in text
     assert f'dehong_gateways{{county="{HOME}",status="online"}} 1' in text
+
+
+async def test_store_alerts_are_listed_for_admins(env) -> None:
+    from cloud.ingest.alerts import StoreAlerts
+    from cloud.ingest.metrics import IngestMetrics
+    from cloud.timeseries import TimeSeriesError
+
+    alerts = StoreAlerts(env.db, IngestMetrics(), "ingest-a")
+    alerts.failed(TimeSeriesError("InfluxDB refused the write (401): unauthorized", retryable=True, status=401))  # fmt: skip
+    await alerts.flushed()
+    home = await env.headers(Role.COUNTY_ADMIN, HOME)
+    (a,) = (await env.client.get("/api/v1/ingest/alerts", headers=home)).json()
+    assert a["kind"] == "store_auth" and a["active"] is True and a["worker"] == "ingest-a"
+    alerts.ok()
+    await alerts.flushed()
+    (a,) = (await env.client.get("/api/v1/ingest/alerts", headers=home)).json()
+    assert a["active"] is False and a["cleared_at"] is not None
+    op = await env.headers(Role.OPERATOR, HOME)
+    assert (await env.client.get("/api/v1/ingest/alerts", headers=op)).status_code == 403
+
+
+async def test_replay_runs_in_the_background_with_progress(env) -> None:
+    """Many letters: the POST answers at once with a job; the job shows its progress
+    and the outcome of each letter; another county's admin cannot see it."""
+    ingest = Ingest(env.db, env.tsdb, _no_ack, linger_s=0.01)
+    for seq in range(1, 41):  # 40 more letters of the unregistered gateway
+        await ingest.handle(f"dh/v1/{HOME}/{GHOST}/data", batch_bytes(GHOST, seq, room=f"r{seq}"))
+    home = await env.headers(Role.COUNTY_ADMIN, HOME)
+    letters = (await env.client.get("/api/v1/dead-letters", headers=home)).json()
+    assert len(letters) == 41
+    async with env.db.transaction() as s:  # the fix
+        s.add(Gateway(id=GHOST, county=HOME, name="g", site="s", mqtt_password_hash="x", created_at=utcnow()))  # fmt: skip
+    job = await _replay(env, [d["id"] for d in letters], home)
+    assert job["status"] == "done" and job["replayed"] == 41 and job["done"] == 41
+    assert {o["id"] for o in job["results"]} == {d["id"] for d in letters}
+    assert job["finished_at"] is not None
+    other = await env.headers(Role.COUNTY_ADMIN, OTHER)
+    r = await env.client.get(f"/api/v1/dead-letters/replays/{job['id']}", headers=other)
+    assert r.status_code == 404
+
+
+async def test_a_payload_is_stored_once(env) -> None:
+    """Letters refer to their payload by SHA-256: the unregistered gateway's batch
+    resent five times, and a batch with two refused series, store each payload once."""
+    from sqlalchemy import func, select
+
+    from cloud.ingest.storage import DeadLetter, DeadLetterPayload
+    from protocol.codec import encode
+    from tests.support.data import batch, now_ms, room_series
+
+    ingest = Ingest(env.db, env.tsdb, _no_ack, linger_s=0.01)
+    resent = batch_bytes(GHOST, 7)
+    for _ in range(5):
+        await ingest.handle(f"dh/v1/{HOME}/{GHOST}/data", resent)
+    two_bad = encode(
+        batch(
+            "gw-m1",
+            1,
+            room_series("gw-m1.a", now_ms() + 3_600_000),
+            room_series("gw-m1.b", now_ms() + 3_600_000),
+        )
+    )
+    await ingest.handle(f"dh/v1/{HOME}/gw-m1/data", two_bad)
+    async with env.db.session() as s:
+        letters = (await s.execute(select(func.count()).select_from(DeadLetter))).scalar_one()
+        payloads = list((await s.execute(select(DeadLetterPayload))).scalars())
+    assert letters == 3 + 5 + 2
+    sizes = sorted(p.size for p in payloads)
+    assert len(payloads) == 3 + 1 + 1, sizes  # the fixture's three, the resent one, two_bad
+    home = await env.headers(Role.COUNTY_ADMIN, HOME)
+    listed = (await env.client.get("/api/v1/dead-letters", headers=home)).json()
+    mine = [d for d in listed if d["gateway_id"] == GHOST]
+    assert len(mine) == 6 and {d["size"] for d in mine} >= {len(resent)}
+    r = await env.client.get(f"/api/v1/dead-letters/{mine[0]['id']}", headers=home)
+    assert r.json()["payload_text"] == resent.decode()

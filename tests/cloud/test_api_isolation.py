@@ -175,21 +175,18 @@ async def audit_list(env: ApiEnv, h: Headers) -> None:
 
 
 async def _foreign_dead_letter(env: ApiEnv) -> int:
-    from cloud.ingest.storage import DeadLetter
+    from cloud.ingest.deadletter import DeadLetters
 
-    async with env.db.transaction() as s:
-        d = DeadLetter(
-            topic=f"dh/v1/{OTHER}/gw-l1/data",
-            county=OTHER,
-            gateway_id="gw-l1",
-            code="invalid",
-            field="v",
-            reason="test",
-            payload=b"{}",
-        )
-        s.add(d)
-        await s.flush()
-        return d.id
+    return await DeadLetters(env.db).put(
+        f"dh/v1/{OTHER}/gw-l1/data", b"{}", "invalid", "v", "test", OTHER, "gw-l1"
+    )
+
+
+async def _foreign_replay_job(env: ApiEnv) -> int:
+    from cloud.ingest.replay import create_job
+
+    job = await create_job(env.db, "user:other-admin", OTHER, [await _foreign_dead_letter(env)])
+    return job.id
 
 
 async def dead_letters_list(env: ApiEnv, h: Headers) -> None:
@@ -210,6 +207,17 @@ async def dead_letters_replay(env: ApiEnv, h: Headers) -> None:
     _not_found(
         await env.client.post("/api/v1/dead-letters/replay", json={"ids": [letter]}, headers=h)
     )
+
+
+async def dead_letters_replay_job(env: ApiEnv, h: Headers) -> None:
+    job = await _foreign_replay_job(env)
+    _not_found(await env.client.get(f"/api/v1/dead-letters/replays/{job}", headers=h))
+
+
+async def ingest_alerts(env: ApiEnv, h: Headers) -> None:
+    # alerts about the shared time-series store: no county's records in them
+    r = await env.client.get("/api/v1/ingest/alerts", headers=h)
+    assert r.status_code == 200 and all("county" not in a for a in r.json())
 
 
 async def multi_series(env: ApiEnv, h: Headers) -> None:
@@ -295,6 +303,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/dead-letters"): dead_letters_list,
     ("GET", "/api/v1/dead-letters/{letter_id}"): dead_letter_get,
     ("POST", "/api/v1/dead-letters/replay"): dead_letters_replay,
+    ("GET", "/api/v1/dead-letters/replays/{job_id}"): dead_letters_replay_job,
+    ("GET", "/api/v1/ingest/alerts"): ingest_alerts,
     ("POST", "/api/v1/auth/token"): token,
     ("GET", "/api/v1/auth/me"): me,
     ("POST", "/api/v1/auth/password"): password,

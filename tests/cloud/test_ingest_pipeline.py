@@ -16,6 +16,7 @@ from sqlalchemy import select
 from cloud.db import Database
 from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Device, Gateway
+from cloud.ingest.deadletter import payload_of
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.storage import DeadLetter, EventRecord, ReceivedBatch
 from cloud.timeseries import TimeSeriesError
@@ -158,7 +159,8 @@ async def test_bad_input_is_dead_lettered_and_good_data_beside_it_is_stored(
     (dl,) = await dead_letters(db)
     assert dl.code == code, dl.reason
     assert dl.field == field, dl.reason
-    assert dl.reason and dl.payload == payload
+    async with db.session() as s:
+        assert dl.reason and await payload_of(s, dl) == payload
     assert ingest.metrics.rejects[code] == 1
     assert await ts.count("cold_room", f"{GW}.room-2") == 60
 
@@ -285,3 +287,83 @@ async def test_writer_survives_a_failed_ack(env) -> None:
     await ingest.handle(TOPIC, batch_bytes(GW, 1))  # the resend: written again, acknowledged
     await asyncio.wait_for(ingest.drained(), 10)
     assert [e.seq for e in acks.entries()] == [2, 1]
+
+
+async def _move_dead_letters(db: Database, away: bool) -> None:
+    """A real relational failure for dead-letter writes: the table is not there."""
+    from sqlalchemy import text
+
+    old, new = (
+        ("dead_letters", "dead_letters_away") if away else ("dead_letters_away", "dead_letters")
+    )
+    async with db.transaction() as s:
+        await s.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+async def test_a_failed_dead_letter_write_does_not_kill_the_worker(env) -> None:
+    """The relational store fails in dead.put: handle() does not raise (the receive
+    loop, and so the worker, lives on), the refused batch is not acknowledged, good
+    data beside it still flows, and the gateway's resend stores the letter once the
+    store is back."""
+    ingest, db, ts, acks = env
+    ghost_topic, ghost = "dh/v1/533103/ghost-gw/data", batch_bytes("ghost-gw", 1)
+    all_bad = batch_bytes(GW, 9, t0=1_000)  # every reading refused (1970)
+    await _move_dead_letters(db, away=True)
+    error = await ingest.handle(ghost_topic, ghost)
+    assert error is not None and error.code == "internal"
+    assert (await ingest.handle(TOPIC, all_bad)).code == "internal"
+    assert (await ingest.handle("dh/v9/nonsense", b"{}")).code == "internal"
+    assert ingest.metrics.dead_letter_errors == 3
+    await ingest.handle(TOPIC, batch_bytes(GW, 2, room="room-2"))  # good data still flows
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert [e.seq for e in acks.entries()] == [2]  # the refused ones are not acknowledged
+    assert await ts.count("cold_room", f"{GW}.room-2") == 60
+
+    await _move_dead_letters(db, away=False)
+    await ingest.handle(ghost_topic, ghost)  # the gateways resend
+    await ingest.handle(TOPIC, all_bad)
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert sorted(d.code for d in await dead_letters(db)) == ["timestamp_old", "unregistered"]
+    assert [(e.seq, e.status) for e in acks.entries()] == [(2, "stored"), (9, "rejected")]
+
+
+async def test_a_hung_store_does_not_stop_intake(env, monkeypatch) -> None:
+    """Every time-series write hangs (a hung InfluxDB): health and inspection messages
+    are queued like data, so the receive loop keeps taking every gateway's messages;
+    once the store answers, all of it is written and the event acknowledged."""
+    from protocol.messages import Health
+
+    ingest, db, ts, acks = env
+    answer = asyncio.Event()
+    real_write = ts.write
+
+    async def hung(points):
+        await answer.wait()
+        await real_write(points)
+
+    monkeypatch.setattr(ts, "write", hung)
+    other = "longchuan-coop-01"
+    t = now_ms()
+    health = encode(Health(gw=GW, ts=t, uptime_s=12.0, buffer_depth=3, clock="trusted"))
+    inspection = EventMessage(
+        gw=GW,
+        id="insp-1",
+        ts=t,
+        type="inspection",
+        device=f"{GW}.cam-1",
+        inspection={"program": "coffee", "counts": {"beans": 300}, "image_sha256": "0" * 64},
+    )
+    for topic, payload in (
+        (f"dh/v1/533103/{GW}/health", health),
+        (f"dh/v1/533103/{GW}/event", encode(inspection)),
+        (f"dh/v1/533124/{other}/data", batch_bytes(other, 1)),
+    ):
+        assert await asyncio.wait_for(ingest.handle(topic, payload), 2) is None, topic
+    assert acks.sent == []  # nothing is acknowledged before the store took it
+    answer.set()
+    await asyncio.wait_for(ingest.drained(), 10)
+    assert sorted((e.kind, e.id) for e in acks.entries())[1] == ("event", "insp-1")
+    assert sorted(e.kind for e in acks.entries()) == ["data", "event"]
+    assert await ts.count("cold_room", f"{other}.room-1") == 60
+    assert await ts.count("gateway_health", GW) == 1
+    assert await ts.count("inspection", f"{GW}.cam-1") == 1

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from cloud.db import Database
 from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway
+from cloud.ingest.deadletter import payload_of
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.storage import DeadLetter
 from cloud.ingest.writer import PointWriter
@@ -179,10 +180,11 @@ async def test_partial_write_is_bisected_to_exactly_the_refused_points(
     assert await influx_store.count("cold_room", f"{GW}.room-1") == 57
     async with db.session() as s:
         dead = list((await s.execute(select(DeadLetter).order_by(DeadLetter.id))).scalars())
+        payloads = [await payload_of(s, d) for d in dead]
     assert len(dead) == 3
     assert {d.code for d in dead} == {"store_refused"}
     assert all("field type conflict" in d.reason for d in dead), dead[0].reason
-    refused_ts = sorted(decode(DataBatch, d.payload).series[0].t0 for d in dead)
+    refused_ts = sorted(decode(DataBatch, p).series[0].t0 for p in payloads)
     assert refused_ts == [t0 + i * 1000 for i in sorted(bad_at)]
     (ack,) = acks.acks
     (entry,) = ack.acks

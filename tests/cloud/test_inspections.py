@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -92,7 +93,12 @@ async def ingest_env(
     ts = SqliteStore(tmp_path / "ts.db")
     await ts.open()
     acks = Acks()
-    yield Ingest(db, ts, acks, linger_s=0.01), db, ts, acks
+    ingest = Ingest(db, ts, acks, linger_s=0.01)
+    writer = asyncio.create_task(ingest.run_writer())  # inspection points are queued
+    yield ingest, db, ts, acks
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
     await ts.close()
     await db.dispose()
 
@@ -107,6 +113,7 @@ async def test_inspection_event_is_stored_end_to_end(ingest_env, filestore: Path
     ev = event()
     for _ in range(2):  # a resend changes nothing
         assert await ingest.handle(TOPIC, encode(ev)) is None
+        await asyncio.wait_for(ingest.drained(), 10)
     (rec,) = await _records(db)
     assert (rec.county, rec.site, rec.device, rec.lot) == ("533103", "site-m", f"{GW}.cam1", ev.inspection.lot)  # type: ignore[union-attr]  # fmt: skip
     assert rec.program == "coffee" and rec.grade == "specialty" and rec.usable

@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -50,10 +51,28 @@ async def fresh_store(database: str | None = None) -> AsyncIterator[InfluxStore]
 
 class PrivateInflux(_BenchInflux):
     """An influxd of our own on free ports, for tests that stop and restart it (never
-    the shared server on 8086). A missing binary is a failure under CI, else a skip."""
+    the shared server on 8086). A missing binary is a failure under CI, else a skip.
+
+    ``auth_enabled``: ``[http] auth-enabled = true`` (through influxd's environment
+    override of the rendered config); the first user is created without credentials,
+    as InfluxDB 1.x allows."""
+
+    def __init__(self, state: Path, *, auth_enabled: bool = False) -> None:
+        super().__init__(state)
+        self.auth_enabled = auth_enabled
 
     def start(self, timeout_s: float = 20.0) -> None:
+        saved = os.environ.get(AUTH_ENV)
+        os.environ[AUTH_ENV] = "true" if self.auth_enabled else "false"
         try:
             super().start(timeout_s)
         except ServerMissing as exc:
             missing(str(exc))
+        finally:
+            if saved is None:
+                os.environ.pop(AUTH_ENV, None)
+            else:
+                os.environ[AUTH_ENV] = saved
+
+
+AUTH_ENV = "INFLUXDB_HTTP_AUTH_ENABLED"
