@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +31,7 @@ from edge.camera_triggers import CameraTriggers
 from edge.clock import Clock
 from edge.commands import Commands
 from edge.config import GatewayConfig
+from edge.counters import read_counters
 from edge.drivers.base import Driver, Sample
 from edge.health import CpuMeter, disk_free, rss_bytes, write_bytes
 from edge.rules import RuleEngine
@@ -309,11 +311,23 @@ class Gateway:
             "last_ack_ms": b.last_ack_ms,
             "clock": self.clock.state(),
             **asdict(b.counters),
+            "totals_readings": asdict(b.totals),
         }
 
-    def health(self) -> Health:
+    async def pending_readings(self) -> int | None:
+        """Readings in the buffer not yet acknowledged (batched or not), from the file."""
+        try:
+            counts = await asyncio.to_thread(read_counters, self.buffer.path)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("cannot count the pending readings in %s: %s", self.buffer.path, exc)
+            return None
+        return int(counts["pending"])
+
+    async def health(self) -> Health:
         b = self.buffer
         self.write_status()
+        pending = await self.pending_readings()
+        totals = b.totals
         return Health(
             gw=self.id,
             ts=self.clock.wall_ms(),
@@ -321,8 +335,12 @@ class Gateway:
             buffer_depth=b.pending_readings,
             buffer_oldest_ms=b.oldest_ms(),
             pending_batches=len(b),
-            thinned=b.counters.thinned,
-            dropped=b.counters.dropped,
+            thinned=totals.thinned,
+            dropped=totals.dropped,
+            taken_readings=totals.taken,
+            sent_readings=totals.sent,
+            acked_readings=totals.acked,
+            pending_readings=pending,
             rss_bytes=rss_bytes(),
             cpu_percent=self._cpu.percent(),
             disk_free_bytes=disk_free(self.config.gateway.state_dir),

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
 from cloud.devices import commands, completeness
-from cloud.devices.storage import GatewayHealth
+from cloud.devices.storage import READING_COUNTERS, GatewayHealth
 from cloud.ingest.cardinality import CardinalityGuard
 from cloud.ingest.convert import point_batch, series_block
 from cloud.ingest.deadletter import DeadLetters
@@ -348,6 +348,7 @@ class Ingest:
                     "cpu_percent",
                     "disk_free_bytes",
                     "sd_write_bytes",
+                    *READING_COUNTERS,
                 }
             ).items()
             if v is not None
@@ -366,10 +367,14 @@ class Ingest:
                     "buffer_depth": h.buffer_depth,
                     "buffer_oldest_ms": h.buffer_oldest_ms,
                     "clock": h.clock,
+                    **{name: getattr(h, name) for name in READING_COUNTERS},
                 },
                 keys=("gateway_id",),
-                update=("ts_ms", "pending_batches", "buffer_depth", "buffer_oldest_ms", "clock"),
-            )
+                update=(
+                    "ts_ms", "pending_batches", "buffer_depth", "buffer_oldest_ms", "clock",
+                    *READING_COUNTERS,
+                ),
+            )  # fmt: skip
         point = Point("gateway_health", h.gw, known.county, known.site, h.ts, fields)
         try:
             await self.tsdb.write([point])
