@@ -144,8 +144,14 @@ def raw_value(f: Field, data: Sequence[int] | Sequence[bool]) -> float:
         return float(word)
     if kind == "int16":
         return float(word - 0x10000 if word & 0x8000 else word)
-    wire = struct.pack(">HH", word, int(data[f.at + 1]) & 0xFFFF)  # bytes in the order they came
-    value = bytes(wire[f.order.index(letter)] for letter in "ABCD")
+    return decode_pair(word, int(data[f.at + 1]), kind, f.order)
+
+
+def decode_pair(first: int, second: int, kind: str, order: str) -> float:
+    """A 32-bit ``kind`` (int32, uint32, float32) from two registers as they arrived,
+    the value's bytes A B C D (A most significant) arriving in ``order`` (ABCD..DCBA)."""
+    wire = struct.pack(">HH", first & 0xFFFF, second & 0xFFFF)  # bytes in the order they came
+    value = bytes(wire[order.index(letter)] for letter in "ABCD")
     return float(struct.unpack(_FMT32[kind], value)[0])
 
 
