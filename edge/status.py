@@ -66,7 +66,7 @@ def _readings_line(r: dict[str, Any]) -> str:
     """The counters; their unit is the reading (one value of one metric of one device
     at one instant), see edge/counters.py."""
     return (
-        f"readings (one value of one metric of one device at one instant): "
+        f"readings (one value of one metric of one device at one instant):\n  "
         f"taken {r['taken']}, sent {r['sent']}, acked {r['acked']}, "
         f"thinned {r['thinned']}, dropped {r['dropped']} since the buffer was created; "
         f"pending {r['pending']} (batched, not yet batched and held)"
