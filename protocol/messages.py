@@ -276,6 +276,8 @@ class Health(_Msg):
     gateway's buffer file was created (they survive restarts); ``pending_readings``
     and ``buffer_depth`` are what the buffer holds now. The four ``*_readings``
     fields are optional: a gateway older than them sends none (null, not zero).
+    Payloads refuse unknown fields, so a cloud older than them dead-letters a
+    health that carries them: upgrade the cloud before the gateways.
     """
 
     gw: GatewayId
