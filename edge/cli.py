@@ -93,15 +93,15 @@ async def run_gateway(
     from edge.drivers.ble import NoBackend
     from edge.gateway import Gateway
 
-    # The buffer's writer thread batches and encodes; hand the GIL back to the event
-    # loop (the Modbus polls) every 1 ms instead of every 5 ms, so a poll waits at
-    # most about a millisecond for it.
-    sys.setswitchinterval(GIL_SWITCH_S)
     try:
         gateway = Gateway(config, config_path=config_path, ble_backend=ble_backend)
     except NoBackend as exc:
         print(f"{config_path}: {exc}", file=sys.stderr)
         return 2
+    # The buffer's writer thread batches and encodes; hand the GIL back to the event
+    # loop (the Modbus polls) every 1 ms instead of every 5 ms, so a poll waits at
+    # most about a millisecond for it.
+    sys.setswitchinterval(GIL_SWITCH_S)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
