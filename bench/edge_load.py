@@ -4,8 +4,9 @@ Three processes, so that the gateway's CPU is its own:
 
 - the peer (``python -m bench.edge_load peer``): ``hosts`` minimal Modbus TCP
   servers (FC 3), each serving ``units`` devices of ``registers`` holding registers;
-- the gateway: ``dehong edge run`` polling every device every ``poll_s`` through
-  the durable buffer (fsync on) to MQTT, with the simulated BLE air running;
+- the gateway: ``dehong sim gateway`` (``dehong edge run`` with the simulated BLE
+  air injected) polling every device every ``poll_s`` through the durable buffer
+  (fsync on) to MQTT, with the simulated BLE air running;
 - this process: plays the cloud on the shared Mosquitto (subscribes to the
   gateway's data, publishes a write-ack per batch) and measures the gateway's
   CPU time (``/proc/PID/stat``) and RSS (``/proc/PID/status``).
@@ -186,7 +187,7 @@ async def measure(
                 cloud = Cloud(client, gw)
                 listener = asyncio.create_task(cloud.listen())
                 gw_proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "dehong.cli", "edge", "run", "--config", str(config),
+                    sys.executable, "-m", "dehong.cli", "sim", "gateway", "--config", str(config),
                     cwd=root, stderr=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip
                 started = time.monotonic()

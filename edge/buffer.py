@@ -51,6 +51,7 @@ from edge.aio import wait_event
 from edge.batcher import Batcher
 from edge.clock import Clock
 from edge.config import BufferConfig
+from edge.counters import ReadingTotals, readings_of
 from edge.drivers.base import Sample
 from edge.state import StateStore
 from edge.store import NewBatch, SampleRow, Store, Work
@@ -178,6 +179,10 @@ class Buffer:
         self.monotonic = monotonic
         self.batcher = Batcher(gateway_id, state)
         self.counters = BufferCounters()
+        #: Readings taken, sent, acked, thinned, dropped since the file was created
+        #: (edge/counters.py); written to ``meta`` with the commit that makes them true.
+        self.totals = ReadingTotals()
+        self._totals_written = ReadingTotals()
         self.commit_latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.bucket = TokenBucket(
             self.config.drain_readings_per_s,
@@ -230,6 +235,8 @@ class Buffer:
         meta = await self._run(store.meta)
         self.clock.last_good_ms = max(self.clock.last_good_ms, meta.get("last_good_ms", 0))
         self.last_ack_ms = meta.get("last_ack_ms")
+        self.totals = ReadingTotals.from_meta(meta)
+        self._totals_written = self.totals.copy()
         self._boot_no = await self._run(store.boot_no, self.clock.boot)
         self._next_id = await self._run(store.max_sample_id) + 1
         self._started_mono = self.clock.mono_ms()
@@ -266,6 +273,8 @@ class Buffer:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
+        if self.totals != self._totals_written:
+            self._deferred.meta.update(self.totals.meta())
         if not self._deferred.empty():
             work, self._deferred = self._deferred, Work()
             await self._run(self._store.commit, work)
@@ -352,6 +361,12 @@ class Buffer:
         good = self.clock.mark_good()
         if good is not None:
             work.meta["last_good_ms"] = good
+        # the totals as this commit makes them true, in its own transaction
+        taken_now = sum(readings_of(f[0].values) for f in fresh)
+        totals = self.totals.copy()
+        totals.taken += taken_now
+        if totals != self._totals_written:
+            work.meta.update(totals.meta())
         try:
             committed, new = await self._run(self._write_round, work, fresh, released, incoming.cut)
         except (sqlite3.Error, OSError) as exc:
@@ -367,6 +382,8 @@ class Buffer:
             self._wake.set()
             await asyncio.sleep(COMMIT_RETRY_S)
             return
+        self.totals.taken += taken_now
+        self._totals_written = totals
         taken: list[Sample] = []
         for sample, sid, _ts, mono, held, handed in fresh:
             self.commit_latency_ms.append((committed - handed) * 1000)
@@ -554,6 +571,7 @@ class Buffer:
             )
         if thinned_batches:
             self.counters.thinned += thinned_readings
+            self.totals.thinned += thinned_readings
             self.counters.thinned_batches += thinned_batches
             self._notice(
                 Severity.WARNING,
@@ -578,6 +596,7 @@ class Buffer:
             self._unindex(item.id)
             self._deferred.dropped_batches.append(item.id)
         self.counters.dropped += readings
+        self.totals.dropped += readings
         self.counters.dropped_batches += len(victims)
         log.error(
             "buffer: dropped %d batch(es), %d readings: %s; fix the uplink or raise the bound",
@@ -650,6 +669,8 @@ class Buffer:
         self._events_changed.set()
 
     def mark_sent(self, item: PendingBatch) -> None:
+        if item.attempts == 0:
+            self.totals.sent += item.readings
         item.sent_at = self.monotonic()
         item.attempts += 1
         item.live = False
@@ -723,6 +744,7 @@ class Buffer:
                 self._deferred.acked_batches.append(batch_id)
         if removed:
             self.counters.acked += len(removed)
+            self.totals.acked += sum(i.readings for i in removed)
             self.last_ack_ms = now_ms()
             self._deferred.meta["last_ack_ms"] = self.last_ack_ms
             self._changed.set()

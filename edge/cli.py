@@ -12,7 +12,11 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
+    from edge.drivers.ble import BackendFactory
 
 log = logging.getLogger(__name__)
 
@@ -60,33 +64,49 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
+def load_or_report(path: str) -> GatewayConfig | None:
+    """The config at ``path``, or None after printing every error with its location."""
     from edge.config import ConfigError, load_config
 
     try:
-        config = load_config(args.config)
+        return load_config(path)
     except ConfigError as exc:
         print(f"{exc.source}: {len(exc.errors)} error(s)", file=sys.stderr)
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
+    config = load_or_report(args.config)
+    if config is None:
         return 2
+    return run_gateway(config, Path(args.config))
 
-    async def run() -> int:
-        from edge.gateway import Gateway
 
-        # The buffer's writer thread batches and encodes; hand the GIL back to the event
-        # loop (the Modbus polls) every 1 ms instead of every 5 ms, so a poll waits at
-        # most about a millisecond for it.
-        sys.setswitchinterval(GIL_SWITCH_S)
+async def run_gateway(
+    config: GatewayConfig, config_path: Path, *, ble_backend: BackendFactory | None = None
+) -> int:
+    """Run one gateway until SIGINT/SIGTERM. ``ble_backend`` injects the BLE scanner
+    backend (``dehong sim gateway`` passes the simulated air); exit 2 on a config
+    that cannot run here."""
+    from edge.drivers.ble import NoBackend
+    from edge.gateway import Gateway
 
-        gateway = Gateway(config, config_path=Path(args.config))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
-        await gateway.run()
-        return 0
-
-    return run()
+    try:
+        gateway = Gateway(config, config_path=config_path, ble_backend=ble_backend)
+    except NoBackend as exc:
+        print(f"{config_path}: {exc}", file=sys.stderr)
+        return 2
+    # The buffer's writer thread batches and encodes; hand the GIL back to the event
+    # loop (the Modbus polls) every 1 ms instead of every 5 ms, so a poll waits at
+    # most about a millisecond for it.
+    sys.setswitchinterval(GIL_SWITCH_S)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(gateway.stop()))
+    await gateway.run()
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:

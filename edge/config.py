@@ -291,7 +291,8 @@ class BleConfig(_Model):
     """BLE advertisements (bleak's BleakScanner, advertisement mode)."""
 
     enabled: bool = False
-    #: ``bleak``: the radio; ``simulated``: simulators/ble.py (demo, CI without a radio).
+    #: ``bleak``: the radio; ``simulated``: no radio, the runner injects the backend
+    #: (``dehong sim gateway`` the simulated air of simulators/ble.py; tests their own).
     backend: Literal["bleak", "simulated"] = "bleak"
     scanning_mode: Literal["active", "passive"] = "passive"
     #: Only these MACs / iBeacon UUIDs are recorded (both empty: every decodable tag).

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,12 +31,16 @@ from edge.camera_triggers import CameraTriggers
 from edge.clock import Clock
 from edge.commands import Commands
 from edge.config import GatewayConfig
+from edge.counters import read_counters
 from edge.drivers.base import Driver, Sample
 from edge.health import CpuMeter, disk_free, rss_bytes, write_bytes
 from edge.rules import RuleEngine
 from edge.session import GatewayStats, Session
 from edge.state import StateStore, write_atomic
 from protocol.messages import EventMessage, Health, InventoryItem
+
+if TYPE_CHECKING:
+    from edge.drivers.ble import BackendFactory
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,11 @@ SHUTDOWN_ACK_GRACE_S = 5.0
 STATUS_FILE = "status.json"
 
 
-def default_drivers(config: GatewayConfig) -> list[Driver]:
+def default_drivers(
+    config: GatewayConfig, ble_backend: BackendFactory | None = None
+) -> list[Driver]:
+    """The drivers ``config`` asks for; ``ble_backend`` injects the BLE scanner backend
+    (the simulated air of ``dehong sim gateway``), else the radio."""
     drivers: list[Driver] = []
     if config.modbus.hosts:
         from edge.drivers.modbus import ModbusDriver
@@ -54,7 +63,8 @@ def default_drivers(config: GatewayConfig) -> list[Driver]:
     if config.ble.enabled:
         from edge.drivers.ble import BleDriver
 
-        drivers.append(BleDriver(config))
+        backend = ble_backend(config) if ble_backend is not None else None
+        drivers.append(BleDriver(config, backend=backend))
     if config.cameras:
         from edge.drivers.camera import camera_driver
 
@@ -70,11 +80,15 @@ class Gateway:
         config: GatewayConfig,
         drivers: list[Driver] | None = None,
         config_path: Path | None = None,
+        *,
+        ble_backend: BackendFactory | None = None,
     ) -> None:
         self.config = config
         #: The YAML file a remote set-config replaces (atomically); None: memory only.
         self.config_path = config_path
-        self.drivers = drivers if drivers is not None else default_drivers(config)
+        #: Injected BLE scanner backend (a simulator) for drivers built from the config.
+        self.ble_backend = ble_backend
+        self.drivers = drivers if drivers is not None else self._drivers(config)
         self.state = StateStore(config.gateway.state_dir)
         self.stats = GatewayStats()
         self.clock = Clock(config.clock.trusted_when)
@@ -103,6 +117,9 @@ class Gateway:
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._running = False
+
+    def _drivers(self, config: GatewayConfig) -> list[Driver]:
+        return default_drivers(config, self.ble_backend)
 
     # ------------------------------------------------------------- for tests
 
@@ -245,7 +262,7 @@ class Gateway:
 
     async def restart_driver(self, name: str) -> None:
         """Stop and start one driver (a fresh instance from the running config)."""
-        fresh = {d.name: d for d in default_drivers(self.config)}
+        fresh = {d.name: d for d in self._drivers(self.config)}
         for i, driver in enumerate(self.drivers):
             if driver.name == name:
                 await driver.stop()
@@ -280,10 +297,10 @@ class Gateway:
             await driver.stop()
         self._started = []
         try:
-            await self._start_all(default_drivers(new))
+            await self._start_all(self._drivers(new))
         except (OSError, RuntimeError, ValueError) as exc:
             log.error("gateway %s: new config failed (%s); rolling back", self.id, exc)
-            await self._start_all(default_drivers(old))
+            await self._start_all(self._drivers(old))
             raise CommandFailed(
                 "failed", f"a driver failed to start ({exc}); rolled back"
             ) from None
@@ -309,11 +326,23 @@ class Gateway:
             "last_ack_ms": b.last_ack_ms,
             "clock": self.clock.state(),
             **asdict(b.counters),
+            "totals_readings": asdict(b.totals),
         }
 
-    def health(self) -> Health:
+    async def pending_readings(self) -> int | None:
+        """Readings in the buffer not yet acknowledged (batched or not), from the file."""
+        try:
+            counts = await asyncio.to_thread(read_counters, self.buffer.path)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("cannot count the pending readings in %s: %s", self.buffer.path, exc)
+            return None
+        return int(counts["pending"])
+
+    async def health(self) -> Health:
         b = self.buffer
         self.write_status()
+        pending = await self.pending_readings()
+        totals = b.totals
         return Health(
             gw=self.id,
             ts=self.clock.wall_ms(),
@@ -321,8 +350,12 @@ class Gateway:
             buffer_depth=b.pending_readings,
             buffer_oldest_ms=b.oldest_ms(),
             pending_batches=len(b),
-            thinned=b.counters.thinned,
-            dropped=b.counters.dropped,
+            thinned=totals.thinned,
+            dropped=totals.dropped,
+            taken_readings=totals.taken,
+            sent_readings=totals.sent,
+            acked_readings=totals.acked,
+            pending_readings=pending,
             rss_bytes=rss_bytes(),
             cpu_percent=self._cpu.percent(),
             disk_free_bytes=disk_free(self.config.gateway.state_dir),

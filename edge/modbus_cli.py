@@ -6,9 +6,12 @@
     dehong modbus probe --serial /dev/ttyUSB0 --baudrate 9600 --unit 3 --address 12 \\
         --count 2 --function input
 
-Prints one line per register (address, unsigned, signed, hex) or bit. Exit 0 on
-an answer, 1 when the device does not answer or answers with an exception, 2 on
-bad arguments.
+Prints one line per register (address, uint16, int16, hex) or bit; then, for
+every pair of adjacent registers, its uint32, int32 and float32 in each of the
+four byte orders (ABCD big-endian, CDAB word-swapped, BADC byte-swapped, DCBA
+little-endian; as mbpoll and Modbus Poll show them), decoded exactly as the
+gateway decodes ``type`` with that ``word_order``. Exit 0 on an answer, 1 when
+the device does not answer or answers with an exception, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -45,6 +48,31 @@ def format_registers(address: int, words: list[int]) -> list[str]:
     for k, word in enumerate(words):
         signed = word - 0x10000 if word & 0x8000 else word
         lines.append(f"{address + k:5d}  {word:5d}  {signed:6d}  0x{word:04X}")
+    return lines
+
+
+#: The 32-bit byte orders, the value's bytes A B C D (A most significant) as they arrive.
+ORDERS = ("ABCD", "CDAB", "BADC", "DCBA")
+PAIRS_HEADER = (
+    "# 32-bit values of the register pair (addr, addr+1), bytes A B C D (A most significant) "
+    "arriving as ABCD big-endian, CDAB word-swapped, BADC byte-swapped, DCBA little-endian\n"
+    f"{'# addr':6}  {'order':5}  {'uint32':>10}  {'int32':>11}  {'float32':>15}"
+)
+
+
+def format_pairs(address: int, words: list[int]) -> list[str]:
+    """uint32, int32 and float32 of each adjacent register pair in the four byte orders,
+    decoded by the gateway's own decoder (the config's ``type`` and ``word_order``)."""
+    from edge.drivers.modbus import decode_pair
+
+    lines = []
+    for k in range(len(words) - 1):
+        first, second = words[k], words[k + 1]
+        for order in ORDERS:
+            u32 = int(decode_pair(first, second, "uint32", order))
+            i32 = int(decode_pair(first, second, "int32", order))
+            f32 = decode_pair(first, second, "float32", order)
+            lines.append(f"{address + k:6d}  {order:5}  {u32:10d}  {i32:11d}  {f32:15.7g}")
     return lines
 
 
@@ -110,8 +138,12 @@ async def _read(args: argparse.Namespace) -> int:
             for k, bit in enumerate(response.bits[: args.count]):
                 print(f"{args.address + k:5d}  {int(bool(bit))}")
         else:
+            words = list(response.registers)[: args.count]
             print("# addr  uint16   int16  hex")
-            print("\n".join(format_registers(args.address, list(response.registers))))
+            print("\n".join(format_registers(args.address, words)))
+            if len(words) > 1:
+                print(PAIRS_HEADER)
+                print("\n".join(format_pairs(args.address, words)))
         return 0
     finally:
         client.close()

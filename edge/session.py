@@ -101,7 +101,7 @@ class Session:
         stats: GatewayStats | None = None,
         *,
         commands: Callable[[CommandMessage], Awaitable[CommandAck]] | None = None,
-        health: Callable[[], Health] | None = None,
+        health: Callable[[], Awaitable[Health]] | None = None,
     ) -> None:
         self.config = config
         self.commands = commands
@@ -287,7 +287,7 @@ class Session:
         assert self.health is not None
         topic = self.topic(Channel.HEALTH)
         while True:
-            await client.publish(topic, encode(self.health()), qos=0)
+            await client.publish(topic, encode(await self.health()), qos=0)
             await asyncio.sleep(self.config.health_interval_s)
 
     async def _send_events(self, client: Any) -> None:

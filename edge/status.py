@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from edge.config import GatewayConfig
+from edge.counters import read_counters
 from edge.store import Store
 
 
@@ -36,6 +37,7 @@ def read_status(config: GatewayConfig) -> dict[str, Any]:
         first = store.db.execute("SELECT min(ts_ms) FROM samples").fetchone()[0]
     finally:
         store.close()
+    readings = read_counters(path)
     if first is not None:
         oldest.append(int(first))
     status_file = config.gateway.state_dir / "status.json"
@@ -54,7 +56,21 @@ def read_status(config: GatewayConfig) -> dict[str, Any]:
         "drivers": live.get("drivers", {}),
         "devices": live.get("devices", {}),
         "rules_active": live.get("rules_active", []),
+        # taken, sent, acked, thinned, dropped (since the file was created), pending;
+        # all in readings (edge/counters.py)
+        "readings": readings,
     }
+
+
+def _readings_line(r: dict[str, Any]) -> str:
+    """The counters; their unit is the reading (one value of one metric of one device
+    at one instant), see edge/counters.py."""
+    return (
+        f"readings (one value of one metric of one device at one instant):\n  "
+        f"taken {r['taken']}, sent {r['sent']}, acked {r['acked']}, "
+        f"thinned {r['thinned']}, dropped {r['dropped']} since the buffer was created; "
+        f"pending {r['pending']} (batched, not yet batched and held)"
+    )
 
 
 def render(s: dict[str, Any]) -> str:
@@ -64,6 +80,7 @@ def render(s: dict[str, Any]) -> str:
         f"{s['batch_bytes']} bytes; {s['samples']} sample(s) not yet batched, "
         f"{s['held']} held for the clock; {s['events']} event(s)",
         f"oldest reading: {_age(s['oldest_ms'])}",
+        _readings_line(s["readings"]),
         f"last write-ack: {_age(s['last_ack_ms'])}",
         f"last good clock: {_age(s['last_good_clock_ms'])}",
         f"as of {_age(s['status_ts'])}: "

@@ -295,6 +295,17 @@ class Store:
             "events": int(one("SELECT count(*) FROM events").fetchone()[0]),
         }
 
+    def pending_readings(self) -> int:
+        """Readings not yet acknowledged: in batches, plus the values that were read
+        (not null) of samples not yet batched or held (a body's 5th item, the values)."""
+        one = self.db.execute
+        batched = one("SELECT coalesce(sum(readings), 0) FROM batches").fetchone()[0]
+        unbatched = one(
+            "SELECT count(*) FROM samples, json_each(CAST(samples.body AS TEXT), '$[4]') AS v "
+            "WHERE v.type <> 'null'"
+        ).fetchone()[0]
+        return int(batched) + int(unbatched)
+
     # ----------------------------------------------------------------- writes
 
     def commit(self, work: Work, durable: bool = True) -> None:

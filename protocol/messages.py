@@ -264,17 +264,40 @@ class EventMessage(_Msg):
         return self
 
 
+Count = Annotated[int, Field(strict=True, ge=0, lt=2**63)]
+
+
 class Health(_Msg):
-    """``health``: published every 60 s by a gateway."""
+    """``health``: published every ``health_interval_s`` (60 s) by a gateway.
+
+    Every count of readings is in **readings**: one value of one metric of one device
+    at one instant (a device-instant with three metrics read is three readings).
+    ``taken``, ``sent``, ``acked``, ``thinned`` and ``dropped`` count since the
+    gateway's buffer file was created (they survive restarts); ``pending_readings``
+    and ``buffer_depth`` are what the buffer holds now. The four ``*_readings``
+    fields are optional: a gateway older than them sends none (null, not zero).
+    Payloads refuse unknown fields, so a cloud older than them dead-letters a
+    health that carries them: upgrade the cloud before the gateways.
+    """
 
     gw: GatewayId
     ts: Millis
     uptime_s: Float | None = None
+    #: Readings in batches waiting for their write-ack (not counting unbatched ones).
     buffer_depth: Annotated[int, Field(ge=0)] = 0
     buffer_oldest_ms: Millis | None = None
     pending_batches: Annotated[int, Field(ge=0)] = 0
+    #: Readings removed by thinning / dropped by the buffer's bounds.
     thinned: Annotated[int, Field(ge=0)] = 0
     dropped: Annotated[int, Field(ge=0)] = 0
+    #: Readings committed (fsynced) to the gateway's buffer.
+    taken_readings: Count | None = None
+    #: Readings in batches published to the broker (a batch counts once per gateway run).
+    sent_readings: Count | None = None
+    #: Readings in batches a write-ack named.
+    acked_readings: Count | None = None
+    #: Readings in the buffer not yet acknowledged: unbatched, held for the clock, batched.
+    pending_readings: Count | None = None
     rss_bytes: Annotated[int, Field(ge=0)] | None = None
     cpu_percent: Float | None = None
     disk_free_bytes: Annotated[int, Field(ge=0)] | None = None

@@ -26,6 +26,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cold.add_argument("--tick", type=float, default=1.0, help="seconds per simulation tick")
     cold.set_defaults(handler=_run_coldstore)
 
+    gw = sim_sub.add_parser(
+        "gateway",
+        help="run a gateway (as dehong edge run) with the simulated BLE air as its radio",
+    )
+    gw.add_argument("--config", "-c", required=True, help="gateway YAML file")
+    gw.set_defaults(handler=_run_gateway)
+
     cam = sim_sub.add_parser(
         "camera",
         help="render synthetic camera scenes (coffee trays, fruit conveyor runs) with ground truth",
@@ -64,6 +71,20 @@ def _run_coldstore(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
         return 0
 
     return run()
+
+
+def _run_gateway(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
+    """``dehong edge run`` with ``SimulatedAir.demo()`` injected as the BLE backend:
+    edge/ never imports a simulator, the simulator side plugs itself in."""
+    from pathlib import Path
+
+    from edge.cli import load_or_report, run_gateway
+    from simulators.ble import SimulatedAir
+
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    return run_gateway(config, Path(args.config), ble_backend=lambda _config: SimulatedAir.demo())
 
 
 def _run_camera(args: argparse.Namespace) -> int:

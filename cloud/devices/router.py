@@ -21,6 +21,7 @@ from cloud.devices.schemas import (
     DeviceSeries,
     GapRange,
     GatewayCreate,
+    GatewayHealthOut,
     GatewayOut,
     GatewayProvisioned,
     LatestValues,
@@ -30,7 +31,7 @@ from cloud.devices.schemas import (
     SeriesBucket,
     SeriesOut,
 )
-from cloud.devices.storage import Device, Gateway
+from cloud.devices.storage import Device, Gateway, GatewayHealth
 from cloud.errors import ApiError, responses
 from cloud.provisioning import service as provisioning
 from cloud.timeseries import Bucket, TimeSeriesError, query
@@ -213,6 +214,38 @@ async def gateway_completeness(
         buffer_depth=c.buffer_depth,
         buffer_oldest=service.ms_to_dt(c.buffer_oldest_ms) if c.buffer_oldest_ms else None,
         health_at=service.ms_to_dt(c.health_ts_ms) if c.health_ts_ms else None,
+    )
+
+
+@router.get(
+    "/gateways/{gateway_id}/health",
+    response_model=GatewayHealthOut,
+    tags=["gateways"],
+    summary="The gateway's newest health: reading counters (taken, sent, acked, pending)",
+    responses=responses(401, 404),
+)
+async def gateway_health(
+    gateway_id: str, principal: PrincipalDep, session: SessionDep
+) -> GatewayHealthOut:
+    gw = await _gateway(session, principal, gateway_id)
+    h = await session.get(GatewayHealth, gw.id)
+    if h is None:
+        return GatewayHealthOut(
+            gateway=gw.id, at=None, taken_readings=None, sent_readings=None,
+            acked_readings=None, pending_readings=None, pending_batches=None,
+            buffer_depth=None, buffer_oldest=None, clock=None,
+        )  # fmt: skip
+    return GatewayHealthOut(
+        gateway=gw.id,
+        at=service.ms_to_dt(h.ts_ms),
+        taken_readings=h.taken_readings,
+        sent_readings=h.sent_readings,
+        acked_readings=h.acked_readings,
+        pending_readings=h.pending_readings,
+        pending_batches=h.pending_batches,
+        buffer_depth=h.buffer_depth,
+        buffer_oldest=service.ms_to_dt(h.buffer_oldest_ms) if h.buffer_oldest_ms else None,
+        clock=h.clock,
     )
 
 

@@ -148,6 +148,33 @@ class CompletenessOut(BaseModel):
     health_at: datetime | None = Field(description="Time of the newest health report")
 
 
+class GatewayHealthOut(BaseModel):
+    """The gateway's newest ``health`` message (protocol.messages.Health)."""
+
+    gateway: str
+    at: datetime | None = Field(description="Time of the newest health report (null: none yet)")
+    unit: Literal["readings"] = Field(
+        default="readings",
+        description="Unit of every *_readings count: one value of one metric of one device at "
+        "one instant (a device-instant with three metrics read is three readings)",
+    )
+    taken_readings: int | None = Field(
+        description="Committed (fsynced) to the gateway's buffer, since its buffer file was "
+        "created; null if the gateway does not report it"
+    )
+    sent_readings: int | None = Field(
+        description="In batches published to the broker (a batch counts once per gateway run)"
+    )
+    acked_readings: int | None = Field(description="In batches a cloud write-ack named")
+    pending_readings: int | None = Field(
+        description="In the gateway's buffer and not acknowledged (batched or not), now"
+    )
+    pending_batches: int | None = Field(description="Batches waiting for their write-ack")
+    buffer_depth: int | None = Field(description="Readings in those batches")
+    buffer_oldest: datetime | None = Field(description="Oldest reading not yet acknowledged")
+    clock: str | None = Field(description="trusted, suspect or unknown")
+
+
 class CommandCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

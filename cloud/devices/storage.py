@@ -68,6 +68,10 @@ class GatewaySeq(Base):
     gaps: Mapped[int] = mapped_column(Integer, default=0)
 
 
+#: The reading counters of a gateway's health (unit: readings), stored as they come.
+READING_COUNTERS = ("taken_readings", "sent_readings", "acked_readings", "pending_readings")
+
+
 class GatewayHealth(Base):
     """The newest ``health`` of each gateway: its pending backlog, for completeness."""
 
@@ -79,6 +83,11 @@ class GatewayHealth(Base):
     buffer_depth: Mapped[int] = mapped_column(BigInteger, default=0)
     buffer_oldest_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     clock: Mapped[str] = mapped_column(String(16), default="unknown")
+    # Reading counters, in readings (protocol.messages.Health); null when not reported.
+    taken_readings: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sent_readings: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    acked_readings: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pending_readings: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 #: For completeness (:mod:`cloud.devices.completeness`): the sequence numbers one

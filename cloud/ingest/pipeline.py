@@ -33,7 +33,7 @@ from cloud.catalog.owners import Owners
 from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
 from cloud.devices import commands, completeness
-from cloud.devices.storage import GatewayHealth
+from cloud.devices.storage import READING_COUNTERS, GatewayHealth
 from cloud.ingest import ownership
 from cloud.ingest.alerts import StoreAlerts
 from cloud.ingest.cardinality import CardinalityGuard
@@ -416,6 +416,7 @@ class Ingest:
                     "cpu_percent",
                     "disk_free_bytes",
                     "sd_write_bytes",
+                    *READING_COUNTERS,
                 }
             ).items()
             if v is not None
@@ -434,10 +435,14 @@ class Ingest:
                     "buffer_depth": h.buffer_depth,
                     "buffer_oldest_ms": h.buffer_oldest_ms,
                     "clock": h.clock,
+                    **{name: getattr(h, name) for name in READING_COUNTERS},
                 },
                 keys=("gateway_id",),
-                update=("ts_ms", "pending_batches", "buffer_depth", "buffer_oldest_ms", "clock"),
-            )
+                update=(
+                    "ts_ms", "pending_batches", "buffer_depth", "buffer_oldest_ms", "clock",
+                    *READING_COUNTERS,
+                ),
+            )  # fmt: skip
         point = Point("gateway_health", h.gw, known.county, known.site, h.ts, fields)
         if not self._enqueue_point(topic, point, payload):
             # the relational row above is current; the next health message comes soon

@@ -2,7 +2,9 @@
 
 - The scanner is a swappable backend: :class:`BleakBackend` (bleak's
   ``BleakScanner`` with a detection callback, i.e. advertisement mode) on a
-  gateway with a radio, ``simulators.ble.SimulatedAir`` in CI and the demo.
+  gateway with a radio. Without one (CI, the demo) the runner injects a backend
+  (``simulators.ble.SimulatedAir`` from ``dehong sim gateway`` or a test); this
+  module never imports a simulator.
 - Each advertisement is decoded (see :mod:`edge.drivers.ble_decode`): RuuviTag
   RAWv2, iBeacon, Eddystone-TLM, generic YAML mappings. Undecodable ones (the
   phones walking past) are counted and ignored.
@@ -138,7 +140,7 @@ class BleDriver(Driver):
     ) -> None:
         self.config = config
         self.ble = config.ble
-        self.backend = backend or default_backend(config)
+        self.backend = backend if backend is not None else default_backend(config)
         self.clock = clock
         self.tags: dict[str, TagState] = {}
         self.per_tag: dict[str, BleTag] = {t.id.upper(): t for t in self.ble.tags}
@@ -301,9 +303,21 @@ class BleDriver(Driver):
         return {d: t.state for d, t in self.tags.items()}
 
 
-def default_backend(config: GatewayConfig) -> ScannerBackend:
-    if config.ble.backend == "simulated":
-        from simulators.ble import SimulatedAir
+#: Makes a scanner backend for a config: how a runner injects one (the simulated air).
+BackendFactory = Callable[[GatewayConfig], ScannerBackend]
 
-        return SimulatedAir.demo()
+
+class NoBackend(ValueError):
+    """``ble.backend: simulated`` without a simulated air injected by the runner."""
+
+
+def default_backend(config: GatewayConfig) -> ScannerBackend:
+    """The radio (bleak). Production code never builds a simulator: ``simulated``
+    needs its backend injected (``dehong sim gateway``, the tests)."""
+    if config.ble.backend == "simulated":
+        raise NoBackend(
+            "ble.backend: 'simulated' has no radio and edge/ ships no simulator; run this "
+            "config with `dehong sim gateway --config FILE` (it injects the simulated air), "
+            "or set backend: bleak on a gateway with a Bluetooth adapter"
+        )
     return BleakBackend(config.ble.scanning_mode)

@@ -14,9 +14,12 @@
   bridged), at most 125 registers or 2000 bits per request.
 - Values are decoded (two's complement for signed types, word order for 32-bit
   ones), scaled (``raw * scale + offset``) and rounded to ``decimals``.
-- Timestamps are the poll schedule's ticks, aligned to multiples of the poll
-  interval in wall time, so a 1 s poll gives a uniform ``dt`` of exactly 1000 ms
-  on the wire (a compact batch) even though each read takes a few milliseconds.
+- Polls are scheduled on ticks aligned to multiples of the poll interval in wall
+  time. A poll that starts less than half an interval after its tick is stamped
+  with the tick's time, so a 1 s poll gives a uniform ``dt`` of exactly 1000 ms
+  on the wire (a compact batch) even though each read takes a few milliseconds;
+  a later one is stamped with the real time it started, and the ticks that
+  passed meanwhile are skipped (the next poll is the first tick after it).
 - A failed read (timeout, refused connection, broken socket) marks the device
   down and emits ``device_down``; the next good read emits ``device_up``. The
   connection is re-opened on the next tick.
@@ -144,8 +147,14 @@ def raw_value(f: Field, data: Sequence[int] | Sequence[bool]) -> float:
         return float(word)
     if kind == "int16":
         return float(word - 0x10000 if word & 0x8000 else word)
-    wire = struct.pack(">HH", word, int(data[f.at + 1]) & 0xFFFF)  # bytes in the order they came
-    value = bytes(wire[f.order.index(letter)] for letter in "ABCD")
+    return decode_pair(word, int(data[f.at + 1]), kind, f.order)
+
+
+def decode_pair(first: int, second: int, kind: str, order: str) -> float:
+    """A 32-bit ``kind`` (int32, uint32, float32) from two registers as they arrived,
+    the value's bytes A B C D (A most significant) arriving in ``order`` (ABCD..DCBA)."""
+    wire = struct.pack(">HH", first & 0xFFFF, second & 0xFFFF)  # bytes in the order they came
+    value = bytes(wire[order.index(letter)] for letter in "ABCD")
     return float(struct.unpack(_FMT32[kind], value)[0])
 
 

@@ -241,6 +241,10 @@ async def gateway_completeness(env: ApiEnv, h: Headers) -> None:
     _not_found(await env.client.get("/api/v1/gateways/gw-l1/completeness", headers=h))
 
 
+async def gateway_health(env: ApiEnv, h: Headers) -> None:
+    _not_found(await env.client.get("/api/v1/gateways/gw-l1/health", headers=h))
+
+
 async def gateway_command_send(env: ApiEnv, h: Headers) -> None:
     sent: list[str] = []
 
@@ -297,6 +301,7 @@ async def inspection_thumbnail(env: ApiEnv, h: Headers) -> None:
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/gateways/{gateway_id}/rotate"): gateway_rotate,
     ("GET", "/api/v1/gateways/{gateway_id}/completeness"): gateway_completeness,
+    ("GET", "/api/v1/gateways/{gateway_id}/health"): gateway_health,
     ("POST", "/api/v1/gateways/{gateway_id}/commands"): gateway_command_send,
     ("GET", "/api/v1/gateways/{gateway_id}/commands"): gateway_commands_list,
     ("GET", "/api/v1/series"): multi_series,

@@ -158,3 +158,35 @@ def test_inventory_lists_devices_and_metrics(tmp_path) -> None:
         "compressor",
     ]
     assert items[0].driver == "modbus"
+
+
+async def test_a_late_poll_is_stamped_with_its_real_time(
+    ticking_sim: ColdStoreSimulator, tmp_path
+) -> None:
+    """As edge/drivers/README.md says: on time (less than half an interval after its
+    tick) a poll gets the tick's time; later, the real time at which it started."""
+    import time
+
+    config = make_config(tmp_path, ticking_sim.port, rooms=2, poll_s=0.2)
+    room1 = config.device_id("room-1")
+    blocked_until: list[int] = []
+
+    class SlowSink(ListSink):
+        def put_sample(self, sample) -> None:  # type: ignore[no-untyped-def]
+            super().put_sample(sample)
+            if not blocked_until and sample.device == config.device_id("room-0"):
+                time.sleep(0.25)  # the loop is busy: room-1's poll this cycle starts late
+                blocked_until.append(time.time_ns() // 1_000_000)
+
+    driver = ModbusDriver(config)
+    sink = SlowSink()
+    await driver.start(sink)
+    try:
+        await wait_for(lambda: sum(s.device == room1 for s in sink.samples) >= 4, 5, "samples")
+    finally:
+        await driver.stop()
+    stamps = [s.ts_ms for s in sink.samples if s.device == room1]
+    late, *later = stamps
+    assert late >= blocked_until[0], (late, blocked_until)  # its real time, not its tick
+    assert any(t % 200 == 0 for t in later), later  # on time again: on the ticks
+    assert all(b > a for a, b in itertools.pairwise(stamps))
