@@ -83,7 +83,8 @@ def decode(kind: type[M], payload: bytes, limits: Limits = DEFAULT_LIMITS) -> M:
             "invalid", "", f"payload must be a JSON object, got {type(raw).__name__}"
         )
     version = raw.get("v")
-    if version != SCHEMA_VERSION:
+    # ``type() is int``: JSON true and 1.0 compare equal to 1 in Python, and are not it.
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise ProtocolError(
             "schema_version",
             "v",

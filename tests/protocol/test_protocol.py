@@ -134,6 +134,17 @@ def test_decode_envelope_errors() -> None:
     assert e4.value.code == "too_large"
 
 
+@pytest.mark.parametrize("version", [True, 1.0])
+def test_schema_version_must_be_the_integer_one(version: object) -> None:
+    """JSON ``true`` and ``1.0`` equal 1 in Python; neither is schema version 1 (a fuzzed
+    ``"v": true`` was taken as version 1 and failed later, on another field)."""
+    raw = orjson.loads(encode(room_batch(1)))
+    raw["v"] = version
+    with pytest.raises(ProtocolError) as err:
+        decode(DataBatch, orjson.dumps(raw))
+    assert (err.value.code, err.value.field) == ("schema_version", "v")
+
+
 def test_batch_reading_limit() -> None:
     n = 6000
     s = Series(
