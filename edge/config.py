@@ -442,12 +442,17 @@ class GatewayConfig(_Model):
                     check_device_id(device_id(self.gateway.id, dev.id))
                 except ValueError as exc:
                     raise ValueError(f"{where}: {exc}") from None
+        self._birth_fits()
         cameras: dict[str, str] = {}
         for c, cam in enumerate(self.cameras):
             where = f"cameras[{c}].id"
             used = seen.get(cam.id) or cameras.get(cam.id)
             if used:
                 raise ValueError(f"{where}: {cam.id!r} is already used at {used}")
+            try:  # inspections carry {gateway}.{id} as their device
+                check_device_id(device_id(self.gateway.id, cam.id))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
             cameras[cam.id] = where
             if cam.trigger is not None and cam.trigger.device not in seen:
                 raise ValueError(
@@ -468,6 +473,24 @@ class GatewayConfig(_Model):
                         f"rules[{r}].{field_name}: no Modbus device {dev_id!r} in this config"
                     )
         return self
+
+    def _birth_fits(self) -> None:
+        """The birth lists every Modbus device with its metrics in one message: it must
+        stay well under the wire's payload limit (a quarter is left for the rest)."""
+        inventory = [
+            {"device": f"{self.gateway.id}.{dev.id}", "kind": dev.kind.value, "driver": "modbus",
+             "site": dev.site or self.gateway.site, "metrics": [r.metric for r in dev.registers]}
+            for host in self.modbus.hosts
+            for dev in host.devices
+        ]  # fmt: skip
+        size = len(orjson.dumps(inventory))
+        most = DEFAULT_LIMITS.max_payload_bytes * 3 // 4
+        if size > most:
+            raise ValueError(
+                f"modbus.hosts: the birth message would list {len(inventory)} devices in "
+                f"{size} bytes, over {most} (3/4 of the {DEFAULT_LIMITS.max_payload_bytes}-byte "
+                "message limit); spread the devices over more gateways"
+            )
 
     def buffer_path(self) -> Path:
         """The buffer's SQLite file."""

@@ -470,3 +470,14 @@ async def test_a_crash_between_the_seq_and_the_batch_row_leaves_no_gap(tmp_path:
     have, rows, seqs = on_disk(db)
     assert rows == [] and seqs == [0, 1], f"seqs {seqs}: the cloud would see a gap forever"
     assert len(have) == 30 * 4 and set(have.values()) == {1}
+
+
+def test_config_refuses_a_birth_too_large_for_one_message() -> None:
+    data = sample_data()
+    registers = [{"metric": f"metric_number_{i:02d}", "address": i} for i in range(64)]
+    host = data["modbus"]["hosts"][0]
+    host["devices"] = [{"id": f"room-{d}", "registers": registers} for d in range(200)]
+    with pytest.raises(ConfigError, match=r"modbus\.hosts: the birth message would list 200"):
+        parse_config(data)
+    host["devices"] = host["devices"][:20]
+    assert len(parse_config(data).modbus.hosts[0].devices) == 20
