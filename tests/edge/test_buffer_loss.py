@@ -26,6 +26,11 @@ import pytest
 import yaml
 
 import edge.buffer
+from cloud.db import Database
+from cloud.db.migrate import upgrade_async
+from cloud.devices.storage import Gateway as CloudGateway
+from cloud.ingest.pipeline import Ingest
+from cloud.timeseries.sqlite import SqliteStore
 from edge.buffer import Buffer, BufferFailed
 from edge.config import ConfigError, GatewayConfig, parse_config
 from edge.drivers.base import Driver, Sample, Sink
@@ -448,6 +453,56 @@ async def test_a_thinned_batch_that_was_sent_gets_a_new_id_and_no_worse_flags(
         assert [i.id for i in b.ack([original.id])] == [item.id]
     finally:
         await b.close()
+
+
+async def test_a_thinned_resend_leaves_the_points_the_cloud_stored_as_they_were(
+    tmp_path: Path,
+) -> None:
+    """The same story through the real ingest (embedded stores): the full batch is
+    stored, its ack lost, the buffer fills and thins it, the thinned copy is resent."""
+    url = f"sqlite:///{tmp_path / 'rel.db'}"
+    await upgrade_async(url)
+    db = Database(url)
+    async with db.transaction() as s:
+        s.add(
+            CloudGateway(id="gw-1", county="533103", name="gw-1", site="s", mqtt_password_hash="x")
+        )
+    ts = SqliteStore(tmp_path / "ts.db")
+    await ts.open()
+    acks: list[bytes] = []
+
+    async def publish(topic: str, payload: bytes) -> None:
+        acks.append(payload)  # the write-acks never reach the gateway
+
+    ingest = Ingest(db, ts, publish, linger_s=0.01)
+    writer = asyncio.create_task(ingest.run_writer())
+    topic = "dh/v1/533103/gw-1/data"
+    b = make_buffer(tmp_path, config={"max_bytes": 64 * 1024, "thin_keep_every": 4})
+    await b.open()
+    try:
+        await store_batch(b, 0)
+        (first,) = await b.due()
+        await ingest.handle(topic, first.payload)
+        b.mark_sent(first)
+        await ingest.drained()
+        k = 1
+        while not any(i.thinned and i.seq == first.seq for i in b._items.values()):
+            assert k < 60 and any(i.seq == first.seq for i in b._items.values())
+            await store_batch(b, k)
+            k += 1
+        (thin,) = await b._load([i for i in b._items.values() if i.seq == first.seq])
+        await ingest.handle(topic, thin.payload)
+        await ingest.drained()
+        rows = await ts.raw_rows("cold_room", "gw-1.room-0", T0, T0 + 200_000)
+        assert len(rows) == 200
+        downgraded = [t for t, fields in rows if any(f.endswith("__q") for f in fields)]
+        assert not downgraded, f"{len(downgraded)} stored points now carry quality flags"
+    finally:
+        await b.close()
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        await ts.close()
+        await db.dispose()
 
 
 # ------------------------------------------------- item 5: crash between the writes
