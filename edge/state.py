@@ -26,6 +26,8 @@ STATE_FILE = "gateway-state.json"
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    # The same as cloud.fsutil.write_atomic: edge/ and cloud/ may not import each
+    # other, and protocol/ (which both may) holds the wire contract, not file I/O.
     """Replace ``path`` with ``data`` durably: a temp file of its own beside it, fsync,
     rename, fsync of the folder. Readers see the old file or the new one, never a part;
     on failure the temp file is removed and ``path`` is untouched."""

@@ -202,6 +202,8 @@ class Store:
         if readonly:
             uri = f"file:{self.path}?mode=ro"
             self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            # a file from before the ``sent`` column (``dehong edge status`` after an upgrade)
+            self._sent = "sent" if "sent" in self._columns("batches") else "0"
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -218,11 +220,14 @@ class Store:
         # ms. The checkpointer thread does it beside the writer (WAL mode lets it).
         self.db.execute("PRAGMA wal_autocheckpoint=0")
         self.db.executescript(SCHEMA)
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
-        if "sent" not in columns:  # a file from before the column
+        if "sent" not in self._columns("batches"):  # a file from before the column
             self.db.execute("ALTER TABLE batches ADD COLUMN sent INTEGER NOT NULL DEFAULT 0")
+        self._sent = "sent"
         self._wal = Path(f"{self.path}-wal")
         self._checkpointer = Checkpointer(self.path)
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         checkpointer = getattr(self, "_checkpointer", None)
@@ -266,8 +271,8 @@ class Store:
 
     def batches(self) -> list[BatchRow]:
         rows = self.db.execute(
-            "SELECT id, seq, created_ms, t_min, readings, thinned, length(payload), sent "
-            "FROM batches ORDER BY seq"
+            "SELECT id, seq, created_ms, t_min, readings, thinned, length(payload), "
+            f"{self._sent} FROM batches ORDER BY seq"
         )
         return [BatchRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], bool(r[7])) for r in rows]
 

@@ -536,3 +536,22 @@ def test_config_refuses_a_birth_too_large_for_one_message() -> None:
         parse_config(data)
     host["devices"] = host["devices"][:20]
     assert len(parse_config(data).modbus.hosts[0].devices) == 20
+
+
+def test_a_buffer_file_from_before_the_sent_column_is_read_and_upgraded(tmp_path: Path) -> None:
+    db = tmp_path / "buffer.db"
+    old = sqlite3.connect(db)
+    old.executescript(
+        "CREATE TABLE batches (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, created_ms INTEGER "
+        "NOT NULL, t_min INTEGER NOT NULL, readings INTEGER NOT NULL, thinned INTEGER NOT NULL "
+        "DEFAULT 0, payload BLOB NOT NULL);"
+        "INSERT INTO batches VALUES ('b-0000001', 7, 0, 0, 1, 0, x'00');"
+    )
+    old.close()
+    readonly = Store(db, readonly=True)  # dehong edge status, before the gateway ran
+    assert [(b.seq, b.sent) for b in readonly.batches()] == [(7, False)]
+    readonly.close()
+    store = Store(db)
+    store.commit(Work(sent_batches=["b-0000001"]))
+    assert [(b.seq, b.sent) for b in store.batches()] == [(7, True)]
+    store.close()
