@@ -101,7 +101,7 @@ class PendingBatch:
     size: int
     t_min: int
     thinned: bool = False
-    #: Published at least once (persisted): the cloud may hold the full batch.
+    #: Handed out to be published (persisted before that): the cloud may hold it.
     published: bool = False
     #: The id it was cut with (its key here); ``id`` changes when it is thinned.
     origin: str = ""
@@ -769,19 +769,24 @@ class Buffer:
         payload = (await self._run(self._store.payloads, [old_id])).get(old_id)
         if payload is None or self._items.get(item.origin) is not item:
             return None  # acknowledged or dropped meanwhile
-        # a published batch may be stored in full: keep its flags (see edge.thinning)
-        thin = thin_batch(
-            decode(DataBatch, payload), self.config.thin_keep_every, new_batch_id(),
-            flag=not item.published,
-        )  # fmt: skip
-        new_payload = encode(thin)
-        readings = thin.reading_count()
-        await self._run(self._store.replace_payload, old_id, thin.id, new_payload, readings)
-        if self._items.get(item.origin) is not item:
-            # acknowledged while the file was written: its row has the new id now
-            self._deferred.acked_batches.append(thin.id)
-            self._wake.set()
-            return None
+        full = decode(DataBatch, payload)
+        row_id = old_id
+        while True:
+            # a published batch may be stored in full: keep its flags (see edge.thinning)
+            flag = not item.published
+            thin = thin_batch(full, self.config.thin_keep_every, new_batch_id(), flag=flag)
+            new_payload = encode(thin)
+            readings = thin.reading_count()
+            await self._run(self._store.replace_payload, row_id, thin.id, new_payload, readings)
+            row_id = thin.id
+            if self._items.get(item.origin) is not item:
+                # acknowledged while the file was written: its row has the new id now
+                self._deferred.acked_batches.append(thin.id)
+                self._wake.set()
+                return None
+            if not (flag and item.published):
+                break
+            # published (in full) while it was being thinned: thin it again, unflagged
         self._alias.pop(old_id, None)
         self._alias[thin.id] = item.origin
         self._bytes += len(new_payload) - item.size
@@ -965,11 +970,6 @@ class Buffer:
         item.attempts += 1
         item.live = False
         item.payload = b""  # reloaded from the file for a resend; keeps RSS flat
-        if not item.published:
-            # the cloud may store it from now on: remember it (thinning keeps its flags)
-            item.published = True
-            self._deferred.sent_batches.append(item.id)
-            self._wake.set()
 
     def _timed_out(self, sent_at: float | None, now: float) -> bool:
         return sent_at is None or now - sent_at >= self.ack_timeout_s
@@ -1011,10 +1011,22 @@ class Buffer:
                     item.payload = payloads.get(item.id, b"")
         return [i for i in items if i.payload and self._items.get(i.origin) is i]
 
+    async def _publishing(self, items: list[PendingBatch]) -> list[PendingBatch]:
+        """Before a batch is published the first time, record durably that it was: from
+        then on the cloud may hold it in full, and thinning must keep its flags."""
+        first = [i for i in items if not i.published]
+        if first:
+            for item in first:
+                item.published = True
+                self._deferred.sent_batches.append(item.id)
+            await self.flush()
+        # thinned or acknowledged during the flush: skipped now, the new version is due later
+        return [i for i in items if i.payload and self._items.get(i.origin) is i]
+
     async def due(self) -> list[PendingBatch]:
         """Everything due now, payloads loaded, without the token bucket (shutdown flush)."""
         items, _ = self._select(use_bucket=False)
-        return await self._load(items)
+        return await self._publishing(await self._load(items))
 
     async def wait_due(self) -> list[PendingBatch]:
         """Wait until some batch may be sent; return them with payloads, live first."""
@@ -1022,7 +1034,7 @@ class Buffer:
             self._changed.clear()
             items, wake = self._select(use_bucket=True)
             if items:
-                loaded = await self._load(items)
+                loaded = await self._publishing(await self._load(items))
                 if loaded:
                     return loaded
                 continue

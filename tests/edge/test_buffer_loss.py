@@ -505,6 +505,42 @@ async def test_a_thinned_resend_leaves_the_points_the_cloud_stored_as_they_were(
         await db.dispose()
 
 
+async def test_a_batch_published_while_it_is_thinned_ends_up_without_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = make_buffer(tmp_path, config={"max_bytes": 64 * 1024, "thin_keep_every": 4})
+    await b.open()
+    loop = asyncio.get_running_loop()
+    real = Store.replace_payload
+    raced: list[str] = []
+
+    def replace_then_publish(self: Store, batch_id: str, *args: Any) -> None:
+        real(self, batch_id, *args)
+        if not raced:
+            raced.append(batch_id)
+            done = threading.Event()
+            # the session hands the full version out to be published, meanwhile
+            item = next(i for i in b._items.values() if i.id == batch_id)
+            loop.call_soon_threadsafe(lambda: (setattr(item, "published", True), done.set()))
+            done.wait(5)
+
+    monkeypatch.setattr(Store, "replace_payload", replace_then_publish)
+    try:
+        k = 0
+        while not raced:
+            await store_batch(b, k)
+            k += 1
+        item = next(i for i in b._items.values() if i.origin == raced[0])
+        (loaded,) = await b._load([item])
+        series = decode(DataBatch, loaded.payload).series[0]
+        assert series.n == 50 and not series.quality, "flagged THINNED after it was published"
+        await b.flush()
+        batches, _ = store_bytes(tmp_path / "buffer.db")
+        assert b.pending_bytes == batches
+    finally:
+        await b.close()
+
+
 # ------------------------------------------------- item 5: crash between the writes
 
 
