@@ -19,7 +19,8 @@ Flow of a reading::
   Past it, the oldest batches are first thinned (every Nth instant kept, under
   a new batch id; flagged THINNED unless the batch was published before, see
   :mod:`edge.thinning`), and only when every batch is thinned are the oldest
-  batches and non-alarm events dropped, oldest first. Alarms are never dropped
+  batches and non-alarm events dropped, oldest first. (That a batch was handed
+  out to be published is fsynced before the publish.) Alarms are never dropped
   by that bound; they have their own cap, ``max_alarm_bytes``, past which the
   oldest alarms go. Every thinning and drop is counted and reported as one
   ``buffer`` notice per kind, coalesced (``repeats``) while it is not sent.
