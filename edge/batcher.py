@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import time
 from dataclasses import dataclass, field
 
+from edge.clock import now_ms
 from edge.drivers.base import Sample
 from edge.state import StateStore
 from protocol.limits import DEFAULT_LIMITS, Limits
@@ -98,18 +98,24 @@ class Batcher:
         return min((min(acc.rows) for acc in self._devices.values() if acc.rows), default=None)
 
     def add(self, sample: Sample) -> bool:
-        """Buffer one sample; True when the batch should be cut now (near the limits)."""
+        """Buffer one sample; True when the batch should be cut now (near the limits).
+
+        A sample that would give its device more metrics than a series may carry
+        raises ``ValueError`` and changes nothing (the config check refuses such a
+        device; a driver that still sends one is a bug)."""
         acc = self._devices.get(sample.device)
+        known = acc.metrics if acc is not None else {}
+        new = [m for m in sample.values if m not in known]
+        if len(known) + len(new) > self.max_metrics:
+            raise ValueError(
+                f"device {sample.device}: {len(known) + len(new)} metrics, more than the "
+                f"{self.max_metrics} a series may carry; split it into several devices in the config"
+            )
         if acc is None:
             acc = self._devices[sample.device] = _DeviceRows(sample.kind, sample.site)
         before = acc.cells()
         row = acc.rows.setdefault(sample.ts_ms, {})
         for metric, value in sample.values.items():
-            if metric not in acc.metrics and len(acc.metrics) >= self.max_metrics:
-                raise ValueError(
-                    f"device {sample.device}: more than {self.max_metrics} metrics; "
-                    "split it into several devices in the config"
-                )
             acc.metrics.setdefault(metric, None)
             if value is not None or metric not in row:
                 row[metric] = value
@@ -122,18 +128,28 @@ class Batcher:
         self._cells += acc.cells() - before
         return self._cells >= self.max_readings or len(self._devices) >= self.max_series
 
-    def cut(self) -> DataBatch | None:
-        """Everything buffered as one batch with the next seq; None when empty."""
-        if not self._devices:
-            return None
-        devices, self._devices, self._cells = self._devices, {}, 0
-        series = [build_series(device, acc) for device, acc in devices.items() if acc.rows]
+    def build(self) -> DataBatch | None:
+        """Everything buffered as one batch with the next seq, without forgetting it.
+
+        The seq is taken (and persisted) last: if that fails, nothing changed. Call
+        :meth:`clear` once the batch is stored; until then the rows stay here."""
+        series = [build_series(device, acc) for device, acc in self._devices.items() if acc.rows]
         if not series:
             return None
         return DataBatch(
             gw=self.gateway_id,
             seq=self.state.take_seq(),
             id=new_batch_id(),
-            sent=time.time_ns() // 1_000_000,
+            sent=now_ms(),
             series=series,
         )
+
+    def clear(self) -> None:
+        """Forget everything buffered (it is in a stored batch now)."""
+        self._devices, self._cells = {}, 0
+
+    def cut(self) -> DataBatch | None:
+        """Everything buffered as one batch with the next seq; None when empty."""
+        batch = self.build()
+        self.clear()
+        return batch

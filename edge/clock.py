@@ -41,6 +41,11 @@ ClockState = Literal["trusted", "suspect", "unknown"]
 TrustRule = Literal["synced", "plausible"]
 
 
+def now_ms() -> int:
+    """The wall clock as UTC epoch milliseconds (the edge's one copy)."""
+    return time.time_ns() // 1_000_000
+
+
 def boot_id() -> str:
     """This boot's id (``/proc/sys/kernel/random/boot_id``), ``"unknown"`` off Linux."""
     try:

@@ -25,10 +25,10 @@ Expired commands are answered ``expired`` and not run (see the session).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from edge.clock import now_ms
 from edge.config import ConfigError, parse_config
 from protocol.messages import CommandAck, CommandMessage
 
@@ -39,10 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Config sections a remote set-config may change; the others need a restart on site.
 LIVE_SECTIONS = ("modbus", "ble", "rules", "health_interval_s")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class CommandFailed(Exception):

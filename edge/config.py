@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge.drivers.ble_decode import GenericDecoder
 from protocol.broker import BrokerUrl
 from protocol.codec import field_path
-from protocol.ids import GatewayId, OwningCounty, device_id
+from protocol.ids import GatewayId, OwningCounty, check_device_id, device_id
+from protocol.limits import DEFAULT_LIMITS
 from protocol.messages import AssetKind, MetricName, SiteId
 
 PASSWORD_ENV = "DEHONG_GATEWAY_PASSWORD"
@@ -127,6 +128,12 @@ class DeviceSpec(_Model):
             if reg.metric in seen:
                 raise ValueError(f"registers[{i}].metric: {reg.metric!r} appears twice")
             seen.add(reg.metric)
+        most = DEFAULT_LIMITS.max_metrics_per_series
+        if len(seen) > most:
+            raise ValueError(
+                f"registers: device {self.id!r} has {len(seen)} metrics; a series on the wire "
+                f"carries at most {most}: split it into several devices"
+            )
         return self
 
 
@@ -265,6 +272,26 @@ class BufferConfig(_Model):
     drain_burst: Annotated[float, Field(gt=0)] | None = None
     #: Most backlog batches sent and not yet acknowledged at once.
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 8
+    #: Alarms are never dropped by ``max_bytes``; past this many bytes of them the
+    #: oldest go (counted and reported). Default: a quarter of ``max_bytes``, at most
+    #: 16 MiB (about 40,000 alarms); at most half of ``max_bytes``.
+    max_alarm_bytes: Annotated[int, Field(ge=4096)] | None = None
+
+    @property
+    def alarm_cap(self) -> int:
+        """``max_alarm_bytes`` or its default."""
+        if self.max_alarm_bytes is not None:
+            return self.max_alarm_bytes
+        return min(16 * 1024 * 1024, self.max_bytes // 4)
+
+    @model_validator(mode="after")
+    def _alarm_share(self) -> BufferConfig:
+        if self.max_alarm_bytes is not None and self.max_alarm_bytes > self.max_bytes // 2:
+            raise ValueError(
+                f"max_alarm_bytes: {self.max_alarm_bytes} is more than half of max_bytes "
+                f"({self.max_bytes}); lower it or raise max_bytes"
+            )
+        return self
 
 
 class ClockConfig(_Model):
@@ -307,6 +334,18 @@ class BleConfig(_Model):
     tags: list[BleTag] = []
     #: Generic manufacturer-data mappings (see edge/drivers/ble_decode.py).
     decoders: list[GenericDecoder] = []
+
+    @model_validator(mode="after")
+    def _fits_a_series(self) -> BleConfig:
+        most = DEFAULT_LIMITS.max_metrics_per_series
+        for i, dec in enumerate(self.decoders):
+            metrics = {f.metric for f in dec.fields} | {"rssi"}  # the driver adds rssi
+            if len(metrics) > most:
+                raise ValueError(
+                    f"decoders[{i}].fields: {len(dec.fields)} fields and rssi make "
+                    f"{len(metrics)} metrics; a series on the wire carries at most {most}"
+                )
+        return self
 
 
 class CoilTarget(_Model):
@@ -400,12 +439,21 @@ class GatewayConfig(_Model):
                 if dev.id in seen:
                     raise ValueError(f"{where}: {dev.id!r} is already used at {seen[dev.id]}")
                 seen[dev.id] = where
+                try:  # the wire id {gateway}.{id} must be a valid device id
+                    check_device_id(device_id(self.gateway.id, dev.id))
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
+        self._birth_fits()
         cameras: dict[str, str] = {}
         for c, cam in enumerate(self.cameras):
             where = f"cameras[{c}].id"
             used = seen.get(cam.id) or cameras.get(cam.id)
             if used:
                 raise ValueError(f"{where}: {cam.id!r} is already used at {used}")
+            try:  # inspections carry {gateway}.{id} as their device
+                check_device_id(device_id(self.gateway.id, cam.id))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
             cameras[cam.id] = where
             if cam.trigger is not None and cam.trigger.device not in seen:
                 raise ValueError(
@@ -426,6 +474,24 @@ class GatewayConfig(_Model):
                         f"rules[{r}].{field_name}: no Modbus device {dev_id!r} in this config"
                     )
         return self
+
+    def _birth_fits(self) -> None:
+        """The birth lists every Modbus device with its metrics in one message: it must
+        stay well under the wire's payload limit (a quarter is left for the rest)."""
+        inventory = [
+            {"device": f"{self.gateway.id}.{dev.id}", "kind": dev.kind.value, "driver": "modbus",
+             "site": dev.site or self.gateway.site, "metrics": [r.metric for r in dev.registers]}
+            for host in self.modbus.hosts
+            for dev in host.devices
+        ]  # fmt: skip
+        size = len(orjson.dumps(inventory))
+        most = DEFAULT_LIMITS.max_payload_bytes * 3 // 4
+        if size > most:
+            raise ValueError(
+                f"modbus.hosts: the birth message would list {len(inventory)} devices in "
+                f"{size} bytes, over {most} (3/4 of the {DEFAULT_LIMITS.max_payload_bytes}-byte "
+                "message limit); spread the devices over more gateways"
+            )
 
     def buffer_path(self) -> Path:
         """The buffer's SQLite file."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from edge.aio import wait_event
-from edge.buffer import Buffer
+from edge.buffer import Buffer, BufferFailed
 from edge.camera_triggers import CameraTriggers
 from edge.clock import Clock
 from edge.commands import Commands
@@ -211,12 +211,18 @@ class Gateway:
                 self._started.append(driver)
             log.info("gateway %s running: %d driver(s)", self.id, len(self.drivers))
             stop_task = asyncio.create_task(self._stop.wait())
+            # the buffer's writer stopping on a bug ends the gateway with its error (a
+            # non-zero exit: systemd restarts it), never a gateway that runs on without it
+            failed_task = asyncio.create_task(self.buffer.wait_failed())
             try:
                 done, _ = await asyncio.wait(
-                    {stop_task, session_task}, return_when=asyncio.FIRST_COMPLETED
+                    {stop_task, session_task, failed_task}, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 stop_task.cancel()
+                failed_task.cancel()
+            if failed_task in done:
+                failed_task.result()  # raises BufferFailed
             if session_task in done and not self._stop.is_set():
                 session_task.result()  # raises what ended the session (e.g. a config error)
         finally:
@@ -230,9 +236,13 @@ class Gateway:
             await driver.stop()
         timer_task.cancel()
         await asyncio.gather(timer_task, return_exceptions=True)
-        self.cut_batch()
-        await self.buffer.flush()
-        if self.connected and self.pending_count:
+        if self.buffer.failed is None:
+            self.cut_batch()
+            try:
+                await self.buffer.flush()
+            except BufferFailed:
+                pass  # logged by the buffer; run() raises it
+        if self.connected and self.pending_count and self.buffer.failed is None:
             # Give the cloud a moment to acknowledge what was just sent; what stays
             # unacknowledged is kept in the buffer and sent after the next start.
             grace = min(self.config.batch.ack_timeout_s, SHUTDOWN_ACK_GRACE_S)

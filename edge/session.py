@@ -25,7 +25,6 @@ import platform
 import re
 import socket
 import ssl
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,7 +34,7 @@ import orjson
 
 from edge.aio import wait_event
 from edge.buffer import Buffer
-from edge.clock import boot_id
+from edge.clock import boot_id, now_ms
 from edge.config import GatewayConfig
 from edge.state import StateStore
 from protocol.backoff import Backoff
@@ -47,7 +46,6 @@ from protocol.messages import (
     CommandAck,
     CommandMessage,
     Death,
-    EventMessage,
     Health,
     InventoryItem,
     WriteAck,
@@ -56,12 +54,9 @@ from protocol.topics import Channel, Topic
 
 log = logging.getLogger(__name__)
 
-#: Commands this gateway understands (the full set comes with the next issue).
+#: Commands a session answers by itself when it runs without a command handler
+#: (tests, tools); a gateway's full set is :class:`edge.commands.Commands`.
 COMMANDS = ("ping",)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def versions() -> dict[str, str]:
@@ -122,10 +117,6 @@ class Session:
 
     def topic(self, channel: Channel) -> str:
         return self.topics[channel]
-
-    def publish_event(self, event: EventMessage) -> None:
-        """Hand an event to the durable buffer; sent until the cloud acknowledges it."""
-        self.pending.put_event(event)
 
     def stop(self) -> None:
         """Ask :meth:`run` to flush, publish the shutdown death and disconnect."""

@@ -12,8 +12,10 @@ Settings, and why (the README argues power loss from them):
   usual WAL setting, may lose the last commits on power loss.)
 - one transaction per group commit (many samples, one fsync), at most one
   group commit per ``commit_interval_ms``; cutting a batch (insert the batch,
-  delete its samples, one transaction) is atomic but not fsynced on its own:
-  its rows were durable already, and the next group commit fsyncs it too;
+  delete its samples, record the next seq in ``meta``, one transaction) is
+  fsynced too: the state file already holds the batch's seq, and a batch may be
+  published only once it survives a power cut (else a resend after the cut
+  would be missing and the seq a permanent gap);
 - ``journal_size_limit``: the WAL is truncated back after checkpoints, so the
   SD card does not keep a large file around.
 
@@ -23,9 +25,11 @@ Tables:
   per device and instant, ``body`` = orjson of the values), with the wall time,
   monotonic time and boot they were taken under; ``held`` while their wall time
   cannot be established;
-- ``batches``: encoded data batches waiting for the cloud's write-ack;
+- ``batches``: encoded data batches waiting for the cloud's write-ack; ``sent``
+  once published (the cloud may hold it, so thinning must not flag its points);
 - ``events``: encoded events waiting for the cloud's write-ack (never dropped);
-- ``boots``: boot ids, numbered; ``meta``: last good wall time, last ack.
+- ``boots``: boot ids, numbered; ``meta``: last good wall time, last ack, the
+  seq after the last batch stored (``next_seq``).
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ CREATE TABLE IF NOT EXISTS batches (
     t_min INTEGER NOT NULL,
     readings INTEGER NOT NULL,
     thinned INTEGER NOT NULL DEFAULT 0,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY,
@@ -65,9 +70,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-#: WAL size kept after a checkpoint, bytes.
 log = logging.getLogger(__name__)
 
+#: WAL size kept after a checkpoint, bytes.
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
@@ -90,6 +95,7 @@ class BatchRow:
     readings: int
     thinned: bool
     size: int
+    sent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,8 @@ class Work:
     acked_batches: list[str] = field(default_factory=list)
     acked_events: list[str] = field(default_factory=list)
     dropped_batches: list[str] = field(default_factory=list)
+    dropped_events: list[str] = field(default_factory=list)
+    sent_batches: list[str] = field(default_factory=list)
     meta: dict[str, int] = field(default_factory=dict)
 
     def empty(self) -> bool:
@@ -126,6 +134,8 @@ class Work:
             or self.acked_batches
             or self.acked_events
             or self.dropped_batches
+            or self.dropped_events
+            or self.sent_batches
             or self.meta
         )
 
@@ -192,6 +202,8 @@ class Store:
         if readonly:
             uri = f"file:{self.path}?mode=ro"
             self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            # a file from before the ``sent`` column (``dehong edge status`` after an upgrade)
+            self._sent = "sent" if "sent" in self._columns("batches") else "0"
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -208,8 +220,14 @@ class Store:
         # ms. The checkpointer thread does it beside the writer (WAL mode lets it).
         self.db.execute("PRAGMA wal_autocheckpoint=0")
         self.db.executescript(SCHEMA)
+        if "sent" not in self._columns("batches"):  # a file from before the column
+            self.db.execute("ALTER TABLE batches ADD COLUMN sent INTEGER NOT NULL DEFAULT 0")
+        self._sent = "sent"
         self._wal = Path(f"{self.path}-wal")
         self._checkpointer = Checkpointer(self.path)
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         checkpointer = getattr(self, "_checkpointer", None)
@@ -251,21 +269,12 @@ class Store:
         )
         return [SampleRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
-    def sample_bodies(self, ids: Sequence[int]) -> dict[int, bytes]:
-        out: dict[int, bytes] = {}
-        for first, last in id_ranges(ids):
-            for sid, body in self.db.execute(
-                "SELECT id, body FROM samples WHERE id BETWEEN ? AND ?", (first, last)
-            ):
-                out[sid] = body
-        return out
-
     def batches(self) -> list[BatchRow]:
         rows = self.db.execute(
-            "SELECT id, seq, created_ms, t_min, readings, thinned, length(payload) "
-            "FROM batches ORDER BY seq"
+            "SELECT id, seq, created_ms, t_min, readings, thinned, length(payload), "
+            f"{self._sent} FROM batches ORDER BY seq"
         )
-        return [BatchRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+        return [BatchRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], bool(r[7])) for r in rows]
 
     def payloads(self, ids: Sequence[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -308,20 +317,9 @@ class Store:
 
     # ----------------------------------------------------------------- writes
 
-    def commit(self, work: Work, durable: bool = True) -> None:
-        """Write ``work`` in one transaction; returns after the fsync (synchronous=FULL).
-
-        ``durable=False`` skips the fsync for a transaction that only moves data
-        already durable (samples into a batch, same transaction): it stays atomic,
-        and the next durable commit fsyncs the WAL up to and including it."""
-        db = self.db
-        if not durable:
-            db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            self._commit(work)
-        finally:
-            if not durable:
-                db.execute("PRAGMA synchronous=FULL")
+    def commit(self, work: Work) -> None:
+        """Write ``work`` in one transaction; returns after the fsync (synchronous=FULL)."""
+        self._commit(work)
 
     def _commit(self, work: Work) -> None:
         db = self.db
@@ -350,11 +348,16 @@ class Store:
                     "INSERT OR REPLACE INTO events (id, ts_ms, payload) VALUES (?, ?, ?)",
                     work.events,
                 )
+            if work.sent_batches:
+                db.executemany(
+                    "UPDATE batches SET sent = 1 WHERE id = ?", [(i,) for i in work.sent_batches]
+                )
             gone = work.acked_batches + work.dropped_batches
             if gone:
                 db.executemany("DELETE FROM batches WHERE id = ?", [(i,) for i in gone])
-            if work.acked_events:
-                db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in work.acked_events])
+            gone = work.acked_events + work.dropped_events
+            if gone:
+                db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in gone])
             if work.meta:
                 db.executemany(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", work.meta.items()
@@ -365,9 +368,9 @@ class Store:
             raise
         self._after_commit()
 
-    def replace_payload(self, batch_id: str, payload: bytes, readings: int) -> None:
-        """Store a thinned batch in place (same id and seq), durably."""
+    def replace_payload(self, batch_id: str, new_id: str, payload: bytes, readings: int) -> None:
+        """Store a thinned batch in place of ``batch_id`` under ``new_id`` (same seq)."""
         self.db.execute(
-            "UPDATE batches SET payload = ?, readings = ?, thinned = 1 WHERE id = ?",
-            (payload, readings, batch_id),
+            "UPDATE batches SET id = ?, payload = ?, readings = ?, thinned = 1 WHERE id = ?",
+            (new_id, payload, readings, batch_id),
         )

@@ -5,8 +5,12 @@ every second and thinned to every 4th second still shows every excursion that
 lasts longer than a few seconds, which a dropped hour does not. The kept
 readings carry the ``THINNED`` quality flag, so the cloud can tell.
 
-The batch keeps its id and seq: if the full version was written before the
-outage cut the ack, the thinned one overwrites a subset of the same points.
+A thinned batch is a new message: the buffer gives it a new batch id (same seq,
+so completeness still counts it once). A batch that was published before may
+already be stored in full, its ack lost; its kept readings then keep exactly
+the flags they had (``flag=False``), so that the resend writes a subset of the
+stored points unchanged instead of downgrading them to THINNED. The buffer
+reports every thinning in a ``buffer`` event either way.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from protocol.messages import DataBatch, Series
 from protocol.quality import Quality
 
 
-def thin_series(series: Series, keep_every: int) -> Series:
-    """Every ``keep_every``-th instant of ``series`` (the first one always)."""
+def thin_series(series: Series, keep_every: int, flag: bool = True) -> Series:
+    """Every ``keep_every``-th instant of ``series`` (the first one always); the kept
+    readings flagged THINNED when ``flag``, else with their own flags only."""
     keep = list(range(0, series.n, keep_every))
     if len(keep) == series.n:
         return series
@@ -25,10 +30,14 @@ def thin_series(series: Series, keep_every: int) -> Series:
     kept_ts = [ts[i] for i in keep]
     dt = time_steps(kept_ts)
     flags = series.flags_at()
+    added = int(Quality.THINNED) if flag else 0
     quality: dict[str, list[tuple[int, int]]] = {}
     for metric in series.values:
         own = flags.get(metric, {})
-        quality[metric] = [(j, own.get(i, 0) | int(Quality.THINNED)) for j, i in enumerate(keep)]
+        entries = [(j, own.get(i, 0) | added) for j, i in enumerate(keep)]
+        entries = [(j, f) for j, f in entries if f]
+        if entries:
+            quality[metric] = entries
     return Series(
         device=series.device,
         kind=series.kind,
@@ -41,8 +50,10 @@ def thin_series(series: Series, keep_every: int) -> Series:
     )
 
 
-def thin_batch(batch: DataBatch, keep_every: int) -> DataBatch:
-    """``batch`` with each series thinned to every ``keep_every``-th instant."""
+def thin_batch(batch: DataBatch, keep_every: int, new_id: str, flag: bool = True) -> DataBatch:
+    """``batch`` with each series thinned to every ``keep_every``-th instant, as a new
+    message ``new_id`` (same seq)."""
     if keep_every < 2:
         raise ValueError(f"keep_every must be at least 2, got {keep_every}")
-    return batch.model_copy(update={"series": [thin_series(s, keep_every) for s in batch.series]})
+    series = [thin_series(s, keep_every, flag) for s in batch.series]
+    return batch.model_copy(update={"series": series, "id": new_id})

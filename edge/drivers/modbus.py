@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.aio import cancel_all
+from edge.clock import now_ms
 from edge.config import GatewayConfig, ModbusHost, RegisterSpec
 from edge.drivers.base import Driver, Sample, Sink
 from protocol.backoff import Backoff
@@ -53,10 +54,6 @@ STOP_GRACE_S = 2.0
 #: Legacy names of the 32-bit byte orders.
 WORD_ORDERS = {"big": "ABCD", "little": "CDAB"}
 MAX_BITS_PER_REQUEST = 2000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # ------------------------------------------------------------------ read planning
