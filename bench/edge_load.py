@@ -97,6 +97,33 @@ async def peer(port_file: Path, hosts: int, units: int, registers: int) -> None:
     await asyncio.Event().wait()
 
 
+async def start_peer(
+    tmpd: Path, hosts: int, units: int, registers: int
+) -> tuple[asyncio.subprocess.Process, list[int]]:
+    """The Modbus peer in its own process; its ports once it listens."""
+    port_file = tmpd / "ports"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.edge_load", "peer", str(port_file),
+        str(hosts), str(units), str(registers), cwd=ROOT,
+    )  # fmt: skip
+    for _ in range(200):
+        if port_file.exists() and port_file.read_text():
+            return proc, [int(p) for p in port_file.read_text().split()]
+        await asyncio.sleep(0.05)
+    await stop_process(proc)
+    raise RuntimeError("the Modbus peer did not start within 10 s")
+
+
+async def stop_process(proc: asyncio.subprocess.Process | None) -> None:
+    if proc is not None and proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
 # -------------------------------------------------------------------- parent
 
 
@@ -167,18 +194,9 @@ async def measure(
     gw = f"bench-gw-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="dehong-load-") as tmp:
         tmpd = Path(tmp)
-        port_file = tmpd / "ports"
-        peer_proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.edge_load", "peer", str(port_file),
-            str(hosts), str(units), str(registers), cwd=root,
-        )  # fmt: skip
+        peer_proc, ports = await start_peer(tmpd, hosts, units, registers)
         gw_proc = None
         try:
-            for _ in range(200):
-                if port_file.exists() and port_file.read_text():
-                    break
-                await asyncio.sleep(0.05)
-            ports = [int(p) for p in port_file.read_text().split()]
             config = tmpd / "gateway.yaml"
             gateway_config(config, tmpd / "edge", gw, ports, units, registers, poll_s)
             async with aiomqtt.Client(*BROKER, identifier=f"cloud-{gw}") as client:
@@ -207,10 +225,8 @@ async def measure(
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
         finally:
-            for proc in (gw_proc, peer_proc):
-                if proc is not None and proc.returncode is None:
-                    proc.terminate()
-                    await proc.wait()
+            await stop_process(gw_proc)
+            await stop_process(peer_proc)
     cpu = cpu1 - cpu0
     readings = readings1 - readings0
     step = round(poll_s * 1000)
