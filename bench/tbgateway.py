@@ -76,8 +76,8 @@ def venv_python() -> tuple[Path | None, str]:
     try:
         venv.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *TB_PACKAGES], check=True,
-                       capture_output=True, timeout=900)  # fmt: skip
+        pip = [str(python), "-m", "pip", "install", "-q", "--retries", "1", "--timeout", "20"]
+        subprocess.run([*pip, *TB_PACKAGES], check=True, capture_output=True, timeout=900)
     except (OSError, subprocess.SubprocessError) as exc:
         err = getattr(exc, "stderr", b"") or b""
         return None, f"cannot install {' '.join(TB_PACKAGES)} into {venv}: {exc} {err[-300:]!r}"

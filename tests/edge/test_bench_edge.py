@@ -42,3 +42,20 @@ def test_bench_edge_short_meets_its_goals() -> None:
 
     result = run(short=True)
     assert result["goal_met"], result
+
+
+def test_polls_are_judged_between_on_time_polls() -> None:
+    """A tick skipped is lost; a tick taken late (its real time) is late, not lost; the
+    spans after the last on-time poll are not judged."""
+    from bench.edge_load import count_polls
+
+    stamps = {
+        "gw.h0-u1": {1000, 1100, 1230, 1300, 1500, 1600, 1777},  # 1230 late, 1400 skipped
+        "gw.h0-u2": {1000, 1100, 1200},
+        "AA:BB:CC:DD:EE:FF": {1000, 1500},  # a BLE tag: not a Modbus poll
+    }
+    assert count_polls(stamps, 100, 1000, 2000) == {
+        "polls_judged": 6 + 2,
+        "polls_lost": 1,
+        "polls_late": 2,
+    }
