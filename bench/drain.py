@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from bench.edge_load import ROOT, start_peer, stop_process
-from bench.servers import PrivateInflux, PrivateMosquitto, free_port
+from bench.servers import PrivateInflux, PrivateMosquitto, cpu_seconds, free_port
 
 COUNTY = "533103"
 HOSTS, UNITS, METRICS = 10, 10, 10  # 100 devices x 10 metrics at 1 Hz: 1,000 readings/s
@@ -52,12 +52,6 @@ def _io_write_bytes(pid: int) -> int:
         if line.startswith("write_bytes:"):
             return int(line.split()[1])
     return 0
-
-
-def _cpu_s(pid: int) -> float:
-    from bench.servers import cpu_seconds
-
-    return cpu_seconds(pid)
 
 
 async def fill(state: Path, gw: str, outage_s: int, kind: str) -> dict[str, Any]:
@@ -198,7 +192,7 @@ async def measure(outage_s: int, rate: float | None = None) -> dict[str, Any]:
                     sys.executable, "-m", "dehong.cli", "edge", "run", "--config", str(config),
                     cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                 )  # fmt: skip
-            io0, cpu0 = _io_write_bytes(gw_proc.pid), _cpu_s(gw_proc.pid)
+            io0, cpu0 = _io_write_bytes(gw_proc.pid), cpu_seconds(gw_proc.pid)
             live_seen: dict[str, float] = {}
             live_delays: list[float] = []
             left = set(backlog["ids"])
@@ -220,7 +214,7 @@ async def measure(outage_s: int, rate: float | None = None) -> dict[str, Any]:
                     live_delays.append(now - live_seen.pop(batch_id))
             drain_s = time.monotonic() - started
             io = _io_write_bytes(gw_proc.pid) - io0
-            cpu = _cpu_s(gw_proc.pid) - cpu0
+            cpu = cpu_seconds(gw_proc.pid) - cpu0
             watch.close()
         finally:
             await stop_process(gw_proc)
