@@ -86,9 +86,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--keepalive", type=int, default=60, help="MQTT keepalive in seconds")
     p.set_defaults(handler=_wire)
     e = kinds.add_parser(
-        "edge", help="durable buffer: readings/s, p99 to fsync, slow fsync, backlog drain"
+        "edge",
+        help="durable buffer, backlog drain through broker and ingest, Modbus load alone and "
+        "beside the camera, against the ThingsBoard gateway in the same run",
     )
-    e.add_argument("--short", action="store_true", help="5 s runs and a 10-minute outage, for CI")
+    e.add_argument(
+        "--short", action="store_true", help="5 s runs, a 10-minute outage, 20 s loads (~4 min)"
+    )
     e.set_defaults(handler=_edge)
     c = kinds.add_parser(
         "chaos", help="exact counts through gateway kill -9s, a broker crash and a black hole"

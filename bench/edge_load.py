@@ -13,13 +13,14 @@ Three processes, so that the gateway's CPU is its own:
 
 Figures, over the measured window: datapoints write-acked per CPU-second of the
 gateway, CPU µs per reading from poll to write-ack (gateway side), polls lost
-(ticks missing from the per-device timestamps that reached the cloud), RSS at
-the marks given and its slope.
+(ticks skipped, see :func:`count_polls`) and late (taken late, with their real
+time), the load average, RSS at the marks given and its slope.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import secrets
 import struct
@@ -98,6 +99,33 @@ async def peer(port_file: Path, hosts: int, units: int, registers: int) -> None:
     await asyncio.Event().wait()
 
 
+async def start_peer(
+    tmpd: Path, hosts: int, units: int, registers: int
+) -> tuple[asyncio.subprocess.Process, list[int]]:
+    """The Modbus peer in its own process; its ports once it listens."""
+    port_file = tmpd / "ports"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.edge_load", "peer", str(port_file),
+        str(hosts), str(units), str(registers), cwd=ROOT,
+    )  # fmt: skip
+    for _ in range(200):
+        if port_file.exists() and port_file.read_text():
+            return proc, [int(p) for p in port_file.read_text().split()]
+        await asyncio.sleep(0.05)
+    await stop_process(proc)
+    raise RuntimeError("the Modbus peer did not start within 10 s")
+
+
+async def stop_process(proc: asyncio.subprocess.Process | None) -> None:
+    if proc is not None and proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
 # -------------------------------------------------------------------- parent
 
 
@@ -156,6 +184,32 @@ class Cloud:
             self.readings += readings
 
 
+def count_polls(stamps: dict[str, set[int]], step: int, lo: int, hi: int) -> dict[str, int]:
+    """Polls judged, lost and late, from the Modbus devices' timestamps in [lo, hi).
+
+    A poll on time carries its tick's time (a multiple of ``step``); a late one its
+    real time, which lies after its tick and before the next on-time poll (a device's
+    timestamps increase). So between two consecutive on-tick timestamps a < b of a
+    device there must be exactly (b - a) / step timestamps in (a, b]; each one fewer
+    is a tick skipped (*lost*). Spans before the first and after the last on-tick
+    timestamp of the window are not judged, so a poll still being caught up at the
+    window's edge is not miscounted as lost."""
+    judged = lost = late = 0
+    for device, device_stamps in stamps.items():
+        if ".h" not in device:
+            continue  # BLE tags
+        seq = sorted(t for t in device_stamps if lo <= t < hi)
+        late += sum(1 for t in seq if t % step)
+        on_tick = [k for k, t in enumerate(seq) if t % step == 0]
+        device_judged = device_taken = 0
+        for a, b in itertools.pairwise(on_tick):
+            device_judged += (seq[b] - seq[a]) // step
+            device_taken += b - a
+        judged += device_judged
+        lost += max(0, device_judged - device_taken)
+    return {"polls_judged": judged, "polls_lost": lost, "polls_late": late}
+
+
 async def measure(
     *, hosts: int = 10, units: int = 10, registers: int = 50, poll_s: float = 0.1,
     warmup_s: float = 10.0, window_s: float = 30.0, rss_marks_s: tuple[float, ...] = (),
@@ -168,18 +222,9 @@ async def measure(
     gw = f"bench-gw-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="dehong-load-") as tmp:
         tmpd = Path(tmp)
-        port_file = tmpd / "ports"
-        peer_proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.edge_load", "peer", str(port_file),
-            str(hosts), str(units), str(registers), cwd=root,
-        )  # fmt: skip
+        peer_proc, ports = await start_peer(tmpd, hosts, units, registers)
         gw_proc = None
         try:
-            for _ in range(200):
-                if port_file.exists() and port_file.read_text():
-                    break
-                await asyncio.sleep(0.05)
-            ports = [int(p) for p in port_file.read_text().split()]
             config = tmpd / "gateway.yaml"
             gateway_config(config, tmpd / "edge", gw, ports, units, registers, poll_s)
             async with aiomqtt.Client(*BROKER, identifier=f"cloud-{gw}") as client:
@@ -208,23 +253,13 @@ async def measure(
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
         finally:
-            for proc in (gw_proc, peer_proc):
-                if proc is not None and proc.returncode is None:
-                    proc.terminate()
-                    await proc.wait()
+            await stop_process(gw_proc)
+            await stop_process(peer_proc)
     cpu = cpu1 - cpu0
     readings = readings1 - readings0
     step = round(poll_s * 1000)
     lo, hi = int(t0 * 1000) + 2000, int(t1 * 1000) - 3000  # inside the window, batches settled
-    expected = lost = late = 0
-    for device, stamps in cloud.stamps.items():
-        if ".h" not in device:
-            continue  # BLE tags
-        ticks = range((lo // step + 1) * step, hi, step)
-        polled = [t for t in stamps if lo < t < hi]
-        expected += len(ticks)
-        lost += max(0, len(ticks) - len(polled))  # scheduled polls that never happened
-        late += sum(1 for t in polled if t % step)  # done, but too late to keep the tick's time
+    polls = count_polls(cloud.stamps, step, lo, hi)
     out: dict[str, Any] = {
         "load": f"{hosts * units} devices x {registers} registers every {poll_s} s, "
         f"{hosts} TCP hosts, BLE simulated",
@@ -235,9 +270,8 @@ async def measure(
         "test_cloud_cpu_percent": round(100 * cloud_cpu / (t1 - t0), 1),
         "dp_per_cpu_s": round(readings / cpu) if cpu else None,
         "cpu_us_per_reading": round(cpu / readings * 1e6, 2) if readings else None,
-        "polls_expected": expected,
-        "polls_lost": lost,
-        "polls_late": late,
+        **polls,
+        "loadavg_1min": round(os.getloadavg()[0], 2),
         "rss_mb_end": rss_end,
     }
     if rss:

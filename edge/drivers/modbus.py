@@ -14,12 +14,16 @@
   bridged), at most 125 registers or 2000 bits per request.
 - Values are decoded (two's complement for signed types, word order for 32-bit
   ones), scaled (``raw * scale + offset``) and rounded to ``decimals``.
-- Polls are scheduled on ticks aligned to multiples of the poll interval in wall
-  time. A poll that starts less than half an interval after its tick is stamped
-  with the tick's time, so a 1 s poll gives a uniform ``dt`` of exactly 1000 ms
-  on the wire (a compact batch) even though each read takes a few milliseconds;
-  a later one is stamped with the real time it started, and the ticks that
-  passed meanwhile are skipped (the next poll is the first tick after it).
+- Timestamps are the poll schedule's ticks, aligned to multiples of the poll
+  interval in wall time, so a 1 s poll gives a uniform ``dt`` of exactly 1000 ms
+  on the wire (a compact batch) even though each read takes a few milliseconds.
+- A poll that starts half an interval or more after its tick (a stalled event
+  loop, a slow link) is still taken, stamped with its real time, and counted as
+  late; the schedule keeps its cadence (the next tick is the one after, never
+  "the next after now"), so a stall of a few intervals is caught up with late
+  polls instead of skipped ticks. Only a link more than ``CATCH_UP_S`` (or two
+  intervals) behind gives up the ticks in between, and counts them as missed.
+  A device's timestamps always increase.
 - A failed read (timeout, refused connection, broken socket) marks the device
   down and emits ``device_down``; the next good read emits ``device_up``. The
   connection is re-opened on the next tick.
@@ -54,6 +58,9 @@ STOP_GRACE_S = 2.0
 #: Legacy names of the 32-bit byte orders.
 WORD_ORDERS = {"big": "ABCD", "little": "CDAB"}
 MAX_BITS_PER_REQUEST = 2000
+#: A link further behind its schedule than this (or two poll intervals, whichever is
+#: longer) skips the ticks in between (counted as missed) instead of catching up, s.
+CATCH_UP_S = 5.0
 
 
 # ------------------------------------------------------------------ read planning
@@ -246,6 +253,10 @@ class HostPoller:
         self.requests = 0
         self.failures = 0
         self.skipped = 0  # polls skipped because the device is backing off
+        #: Polls taken half an interval or more after their tick (stamped with their real time).
+        self.late = 0
+        #: Ticks given up because the link was more than the catch-up bound behind.
+        self.missed = 0
         self._lock = asyncio.Lock()  # one request at a time on the link (polls and writes)
         self._warned: set[tuple[str, int]] = set()
         #: Set by stop(): the poll loop ends even if a library swallowed its cancellation
@@ -392,10 +403,15 @@ class HostPoller:
         return sample
 
     async def run(self, sink: Sink) -> None:
-        """Poll every device on its schedule until cancelled."""
+        """Poll every device on its schedule until cancelled.
+
+        Every tick is polled: on time it carries the tick's time, late (half an
+        interval or more) it carries its real time; a device's timestamps increase.
+        """
         intervals = [round(dev.poll_interval_s * 1000) for dev in self.host.devices]
         now = now_ms()
         due = [(now // iv + 1) * iv for iv in intervals]
+        last_ts = [0] * len(intervals)
         try:
             while not self.stopped:
                 next_due = min(due)
@@ -405,18 +421,26 @@ class HostPoller:
                 for i, iv in enumerate(intervals):
                     if due[i] > next_due:
                         continue
+                    now = now_ms()
+                    behind = now - due[i]
+                    if behind > max(CATCH_UP_S * 1000, 2 * iv):
+                        newest = now // iv * iv  # the latest tick: polled (late), the rest missed
+                        self.missed += (newest - due[i]) // iv
+                        due[i] = newest
                     if time.monotonic() < self.retry_at[i]:
                         self.skipped += 1  # down and backing off: costs the link nothing
                     else:
-                        late = now_ms() - due[i]
                         # the tick's own time while the read is on time; its real time when late
-                        ts = due[i] if late < iv / 2 else now_ms()
+                        ts = due[i] if now - due[i] < iv / 2 and due[i] > last_ts[i] else now
+                        if ts != due[i]:
+                            self.late += 1
+                        ts = last_ts[i] = max(ts, last_ts[i] + 1)
                         try:
                             await self.poll_and_deliver(i, sink, ts)
                         except Exception:
                             # a bug in decoding must not stop the other devices' polling
                             log.exception("modbus %s: polling device %d failed", self.label, i)
-                    due[i] = (now_ms() // iv + 1) * iv
+                    due[i] += iv  # the next tick, even if it is already past: taken late
         finally:
             self.close()
 
@@ -491,6 +515,16 @@ class ModbusDriver(Driver):
     @property
     def requests(self) -> int:
         return sum(p.requests for p in self.pollers)
+
+    @property
+    def polls_late(self) -> int:
+        """Polls taken half an interval or more after their tick (real time stamped)."""
+        return sum(p.late for p in self.pollers)
+
+    @property
+    def ticks_missed(self) -> int:
+        """Ticks given up because a link was more than the catch-up bound behind."""
+        return sum(p.missed for p in self.pollers)
 
     def inventory(self) -> list[InventoryItem]:
         items = []

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 from edge.config import RegisterSpec
+from edge.drivers.base import Sample
 from edge.drivers.modbus import ModbusDriver, decode_block, plan_reads, scale_value
 from protocol.messages import EventType
 from simulators.coldstore import ColdStoreSimulator
@@ -190,3 +192,47 @@ async def test_a_late_poll_is_stamped_with_its_real_time(
     assert late >= blocked_until[0], (late, blocked_until)  # its real time, not its tick
     assert any(t % 200 == 0 for t in later), later  # on time again: on the ticks
     assert all(b > a for a, b in itertools.pairwise(stamps))
+
+
+class StallingSink(ListSink):
+    """A sink whose ``stall_at``-th sample blocks the event loop for ``stall_s`` (as a
+    writer thread holding the GIL, or a busy core, would)."""
+
+    def __init__(self, stall_at: int, stall_s: float) -> None:
+        super().__init__()
+        self.stall_at = stall_at
+        self.stall_s = stall_s
+
+    def put_sample(self, sample: Sample) -> None:
+        super().put_sample(sample)
+        if len(self.samples) == self.stall_at:
+            time.sleep(self.stall_s)  # the stall is the point
+
+
+async def test_a_stalled_loop_polls_every_tick_late_none_skipped(
+    sim: ColdStoreSimulator, tmp_path
+) -> None:
+    """A 300 ms stall at a 50 ms poll: the ticks it covered are polled late, stamped
+    with their real time, and none is skipped (each sample k after the first belongs
+    to tick first + k x 50 ms)."""
+    iv = 50
+    config = make_config(tmp_path, sim.port, rooms=1, poll_s=iv / 1000)
+    driver = ModbusDriver(config)
+    sink = StallingSink(stall_at=3, stall_s=0.3)
+    await driver.start(sink)
+    try:
+        await wait_for(lambda: len(sink.samples) >= 25, 10, "25 samples")
+    finally:
+        await driver.stop()
+    stamps = [s.ts_ms for s in sink.samples]
+    assert all(b > a for a, b in itertools.pairwise(stamps)), stamps
+    first = stamps[0]
+    assert first % iv == 0, stamps
+    # the ticks the stall covered were taken late, with their real (off-tick) time
+    assert any(t % iv for t in stamps[3:8]), stamps
+    # every later on-time sample sits on the tick its position says: no tick skipped
+    on_time = [(k, t) for k, t in enumerate(stamps) if k >= 8 and t % iv == 0]
+    assert on_time, stamps
+    for k, t in on_time:
+        assert t == first + k * iv, (k, t, stamps)
+    assert driver.polls_late >= 1 and driver.ticks_missed == 0
