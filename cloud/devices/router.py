@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Literal
 
 import aiomqtt
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from cloud.auth.deps import PrincipalDep
 from cloud.deps import DatabaseDep, SessionDep, SettingsDep, TsdbDep
-from cloud.devices import commands, completeness, service
+from cloud.devices import commands, completeness, series_json, service
 from cloud.devices.commands_storage import Command
 from cloud.devices.schemas import (
     CommandCreate,
     CommandOut,
     CompletenessOut,
     DeviceOut,
-    DeviceSeries,
     GapRange,
     GatewayCreate,
     GatewayOut,
@@ -27,13 +27,12 @@ from cloud.devices.schemas import (
     MetricValue,
     MqttCredentials,
     MultiSeriesOut,
-    SeriesBucket,
     SeriesOut,
 )
 from cloud.devices.storage import Device, Gateway
 from cloud.errors import ApiError, responses
 from cloud.provisioning import service as provisioning
-from cloud.timeseries import Bucket, TimeSeriesError, query
+from cloud.timeseries import Bucket, TimeSeriesError, query, rollup
 from cloud.timeseries.windows import choose_resolution
 from protocol.ids import COUNTIES, check_metric
 from protocol.topics import PREFIX
@@ -417,21 +416,6 @@ def _window(
     return _Window(start_dt, end_dt, every, every_ms)
 
 
-def _buckets(buckets: list[Bucket]) -> list[SeriesBucket]:
-    return [
-        SeriesBucket(
-            ts=service.ms_to_dt(b.ts_ms),
-            ts_ms=b.ts_ms,
-            mean=b.mean,
-            min=b.min,
-            max=b.max,
-            count=b.count,
-            mkt=b.mkt,
-        )
-        for b in buckets
-    ]
-
-
 MetricQuery = Annotated[str, Query(description="Metric name, e.g. temperature")]
 StartQuery = Annotated[
     datetime | None, Query(description="ISO-8601 with time zone; default end - 24 h")
@@ -462,16 +446,23 @@ async def series(
     start: StartQuery = None,
     end: EndQuery = None,
     every: EveryQuery = None,
-) -> SeriesOut:
+) -> Response:
     w = _window(metric, start, end, every)
     d = await _device(session, principal, device_id)
     try:
         resolution, found = await query.windows(
-            tsdb, d.kind, [d.id], metric, w.start_ms, w.end_ms, w.every_ms
+            tsdb,
+            d.kind,
+            [d.id],
+            metric,
+            w.start_ms,
+            w.end_ms,
+            w.every_ms,
+            pending=partial(rollup.pending_hours, session),
         )
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
-    return SeriesOut(
+    head = SeriesOut(
         device=d.id,
         metric=metric,
         start=w.start,
@@ -479,8 +470,9 @@ async def series(
         every=w.every,
         every_ms=w.every_ms,
         resolution=resolution,
-        buckets=_buckets(found.get(d.id, [])),
+        buckets=[],
     )
+    return series_json.stream_series(head, found.get(d.id, []))
 
 
 @router.get(
@@ -501,7 +493,7 @@ async def multi_series(
     start: StartQuery = None,
     end: EndQuery = None,
     every: EveryQuery = None,
-) -> MultiSeriesOut:
+) -> Response:
     w = _window(metric, start, end, every)
     devices = [await _device(session, principal, ident) for ident in dict.fromkeys(device)]
     by_kind: dict[str, list[str]] = {}
@@ -514,20 +506,28 @@ async def multi_series(
     try:
         for kind, ids in by_kind.items():
             _, got = await query.windows(
-                tsdb, kind, ids, metric, w.start_ms, w.end_ms, w.every_ms, resolution=resolution
+                tsdb,
+                kind,
+                ids,
+                metric,
+                w.start_ms,
+                w.end_ms,
+                w.every_ms,
+                pending=partial(rollup.pending_hours, session),
+                resolution=resolution,
             )
             found.update(got)
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
-    return MultiSeriesOut(
+    head = MultiSeriesOut(
         metric=metric,
         start=w.start,
         end=w.end,
         every=w.every,
         every_ms=w.every_ms,
         resolution=resolution,
-        series=[
-            DeviceSeries(device=d.id, kind=d.kind, buckets=_buckets(found.get(d.id, [])))
-            for d in devices
-        ],
+        series=[],
+    )
+    return series_json.stream_multi_series(
+        head, [(d.id, d.kind, found.get(d.id, [])) for d in devices]
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from cloud.timeseries.windows import Resolution
+    from cloud.timeseries.windows import PartsByDevice, Resolution, Span
 
 #: A metric's non-zero quality flags are stored beside it as the float field "{metric}__q".
 QUALITY_SUFFIX = "__q"
@@ -150,7 +150,6 @@ class TimeSeriesStore(abc.ABC):
         out = await self.aggregate(measurement, [device], metric, start_ms, end_ms, every_ms, "raw")
         return out.get(device, [])
 
-    @abc.abstractmethod
     async def aggregate(
         self,
         measurement: str,
@@ -163,6 +162,33 @@ class TimeSeriesStore(abc.ABC):
     ) -> dict[str, list[Bucket]]:
         """Windows of ``every_ms`` over [start, end) per device, from raw data or the
         1-min / 1-h roll-ups; windows aligned so Beijing midnight is a boundary."""
+        parts = await self.aggregate_parts(
+            measurement, devices, metric, [(start_ms, end_ms)], every_ms, resolution
+        )
+        return {
+            device: [p.bucket(w) for w, p in sorted(windows.items())]
+            for device, windows in parts.items()
+        }
+
+    @abc.abstractmethod
+    async def aggregate_parts(
+        self,
+        measurement: str,
+        devices: Sequence[str],
+        metric: str,
+        spans: Sequence[Span],
+        every_ms: int,
+        resolution: Resolution,
+    ) -> PartsByDevice:
+        """The additive parts (Σ, min, max, count, Σexp(−ΔH/RT) from roll-ups) of the
+        windows of ``every_ms`` per device, over the union of the half-open ``spans``
+        (disjoint), read at ``resolution``; windows with no data are absent."""
+
+    @abc.abstractmethod
+    async def metric_values(
+        self, measurement: str, devices: Sequence[str], metric: str, spans: Sequence[Span]
+    ) -> dict[str, list[tuple[int, float]]]:
+        """Raw ``(ts_ms, value)`` of one metric per device over the union of ``spans``."""
 
     @abc.abstractmethod
     async def raw_rows(

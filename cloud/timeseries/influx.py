@@ -13,7 +13,6 @@ import httpx
 
 from cloud.timeseries.base import (
     QUALITY_SUFFIX,
-    Bucket,
     LatestValue,
     Point,
     PointBlock,
@@ -26,8 +25,10 @@ from cloud.timeseries.windows import (
     RAW_RETENTION_DAYS,
     RETENTION_POLICY,
     ROLLUP_RETENTION_DAYS,
+    Parts,
+    PartsByDevice,
     Resolution,
-    bucket_from_parts,
+    Span,
     offset_ms,
 )
 from protocol.ids import check_metric
@@ -201,17 +202,16 @@ class InfluxStore(TimeSeriesStore):
             out.append(list(res.get("series", [])))
         return out
 
-    async def aggregate(
+    async def aggregate_parts(
         self,
         measurement: str,
         devices: Sequence[str],
         metric: str,
-        start_ms: int,
-        end_ms: int,
+        spans: Sequence[Span],
         every_ms: int,
         resolution: Resolution,
-    ) -> dict[str, list[Bucket]]:
-        if not devices:
+    ) -> PartsByDevice:
+        if not devices or not spans:
             return {}
         check_metric(metric)  # also a safe field name; quoted besides
         f = metric
@@ -229,18 +229,48 @@ class InfluxStore(TimeSeriesStore):
                 f"sum({quote_ident(f + '_mkt')})"
             )
         who = " OR ".join(f"device = {quote_string(d)}" for d in devices)
-        q = (
+        # one statement per span (InfluxQL 1.x cannot OR time ranges), one request
+        statements = ";".join(
             f"SELECT {sel} FROM {source} WHERE ({who}) "
-            f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms "
+            f"AND time >= {int(a)}ms AND time < {int(b)}ms "
             f"GROUP BY time({int(every_ms)}ms, {offset_ms(every_ms)}ms), device fill(none)"
+            for a, b in spans
         )
-        out: dict[str, list[Bucket]] = {}
-        for s in await self.query(q):
-            device = s.get("tags", {}).get("device", "")
-            out[device] = [
-                bucket_from_parts(int(row[0]), *row[1:5], row[5] if len(row) > 5 else None)
-                for row in s.get("values", [])
-            ]
+        out: PartsByDevice = {}
+        for series in await self._multi(statements):
+            for s in series:
+                windows = out.setdefault(s.get("tags", {}).get("device", ""), {})
+                for row in s.get("values", []):
+                    total, lo, hi, count = row[1:5]
+                    if not count:
+                        continue
+                    windows.setdefault(int(row[0]), Parts()).merge(
+                        float(total),
+                        float(lo),
+                        float(hi),
+                        float(count),
+                        float(row[5]) if len(row) > 5 and row[5] is not None else None,
+                    )
+        return out
+
+    async def metric_values(
+        self, measurement: str, devices: Sequence[str], metric: str, spans: Sequence[Span]
+    ) -> dict[str, list[tuple[int, float]]]:
+        if not devices or not spans:
+            return {}
+        check_metric(metric)
+        source = f'{quote_ident(self.database)}."raw".{quote_ident(measurement)}'
+        who = " OR ".join(f"device = {quote_string(d)}" for d in devices)
+        statements = ";".join(
+            f"SELECT {quote_ident(metric)} FROM {source} WHERE ({who}) "
+            f"AND time >= {int(a)}ms AND time < {int(b)}ms GROUP BY device"
+            for a, b in spans
+        )
+        out: dict[str, list[tuple[int, float]]] = {}
+        for series in await self._multi(statements):
+            for s in series:
+                values = out.setdefault(s.get("tags", {}).get("device", ""), [])
+                values.extend((int(ts), float(v)) for ts, v in s.get("values", []) if v is not None)
         return out
 
     async def raw_rows(

@@ -1,13 +1,38 @@
-"""The query layer the API and later views use: windows over a range, from the
-resolution that fits the span (raw, 1-min or 1-h roll-ups), for one or many devices."""
+"""The query layer the API and later views use: windows over a range, for one or many
+devices, from the coarsest resolution that answers them exactly.
+
+Windows of whole hours are read from the 1-h roll-ups and windows of whole minutes
+from the 1-min roll-ups, however short the range: a roll-up point stands for up to
+3600 raw points. Raw points answer only what the roll-ups cannot:
+
+- windows narrower than a minute (resolution ``raw``);
+- the hours not rolled up yet, as ``pending`` reports them (the live tail, and late
+  data whose hour is marked for recomputation);
+- the partial roll-up windows at the two ends of the range.
+
+Raw points read for a roll-up answer are folded into the same parts the roll-ups
+hold (Σ, min, max, count, Σexp(−ΔH/RT)), so the result equals the one from raw
+points (mean, min, max, count) and carries mean kinetic temperature throughout.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from cloud.timeseries.base import Bucket, TimeSeriesStore
-from cloud.timeseries.windows import Resolution, choose_resolution
+from cloud.timeseries.windows import (
+    PartsByDevice,
+    Resolution,
+    choose_resolution,
+    merge_parts,
+    plan_spans,
+    values_parts,
+)
+
+#: ``(measurement, devices, start_ms, end_ms) -> {device: hours (ms) whose roll-ups are
+#: not current}``; :func:`cloud.timeseries.rollup.pending_hours` reads the marks.
+PendingHours = Callable[[str, Sequence[str], int, int], Awaitable[Mapping[str, Collection[int]]]]
 
 
 async def windows(
@@ -19,12 +44,37 @@ async def windows(
     end_ms: int,
     every_ms: int,
     *,
+    pending: PendingHours,
     now_ms: int | None = None,
     resolution: Resolution | None = None,
 ) -> tuple[Resolution, dict[str, list[Bucket]]]:
     """``(resolution used, {device: buckets})``; ``resolution`` forces one."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     chosen = resolution or choose_resolution(start_ms, end_ms, every_ms, now)
-    return chosen, await tsdb.aggregate(
-        measurement, devices, metric, start_ms, end_ms, every_ms, chosen
-    )
+    if chosen == "raw" or not devices:
+        return chosen, await tsdb.aggregate(
+            measurement, devices, metric, start_ms, end_ms, every_ms, "raw"
+        )
+    marked = await pending(measurement, devices, start_ms, end_ms)
+    # devices with the same hours pending share their queries (usually all of them:
+    # the current hour)
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for d in devices:
+        groups.setdefault(tuple(sorted(marked.get(d, ()))), []).append(d)
+    parts: PartsByDevice = {}
+    for hours, ids in groups.items():
+        plan = plan_spans(start_ms, end_ms, chosen, hours)
+        for res, spans in plan.items():
+            if res == "raw":
+                values = await tsdb.metric_values(measurement, ids, metric, spans)
+                merge_parts(
+                    parts, {d: values_parts(v, every_ms, metric) for d, v in values.items()}
+                )
+            else:
+                merge_parts(
+                    parts,
+                    await tsdb.aggregate_parts(measurement, ids, metric, spans, every_ms, res),
+                )
+    return chosen, {
+        d: [p.bucket(w) for w, p in sorted(ws.items()) if p.count] for d, ws in parts.items() if ws
+    }

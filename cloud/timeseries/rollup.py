@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
 from cloud.db.upsert import upsert
@@ -199,3 +200,25 @@ class RollupJob:
             except TimeSeriesError as exc:
                 log.warning("roll-up job: time-series store unavailable (%s); retrying", exc)
             await asyncio.sleep(interval_s)
+
+
+async def pending_hours(
+    session: AsyncSession, measurement: str, devices: Sequence[str], start_ms: int, end_ms: int
+) -> dict[str, set[int]]:
+    """The hours in [start, end) of these series that are marked for recomputation:
+    their roll-ups are missing or stale, so queries read them raw
+    (``functools.partial(pending_hours, session)`` is a :data:`query.PendingHours`)."""
+    first_hour = start_ms // HOUR_MS * HOUR_MS
+    out: dict[str, set[int]] = {}
+    for i in range(0, len(devices), 500):
+        rows = await session.execute(
+            select(RollupPending.device, RollupPending.hour_ms).where(
+                RollupPending.measurement == measurement,
+                RollupPending.device.in_(devices[i : i + 500]),
+                RollupPending.hour_ms >= first_hour,
+                RollupPending.hour_ms < end_ms,
+            )
+        )
+        for device, hour in rows:
+            out.setdefault(device, set()).add(int(hour))
+    return out

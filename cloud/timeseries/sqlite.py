@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cloud.timeseries.base import (
-    Bucket,
     LatestValue,
     Point,
     TimeSeriesError,
@@ -25,11 +24,17 @@ from cloud.timeseries.windows import (
     DAY_MS,
     RAW_RETENTION_DAYS,
     ROLLUP_RETENTION_DAYS,
+    Parts,
+    PartsByDevice,
     Resolution,
-    bucket_from_parts,
+    Span,
+    merge_parts,
     offset_ms,
 )
 from protocol.ids import check_metric
+
+#: Spans per query (each is one SELECT of a UNION ALL; SQLite allows 500).
+MAX_SPANS = 200
 
 #: One table per resolution, like InfluxDB's retention policies: ``points`` (raw),
 #: ``rollup_1m`` and ``rollup_1h``; retention is applied by :meth:`SqliteStore.prune`.
@@ -145,64 +150,91 @@ class SqliteStore(TimeSeriesStore):
         rows = await self._run(_q)
         return fold_quality({f: (ts, v) for f, ts, v in rows})
 
-    async def aggregate(
+    async def aggregate_parts(
         self,
         measurement: str,
         devices: Sequence[str],
         metric: str,
-        start_ms: int,
-        end_ms: int,
+        spans: Sequence[Span],
         every_ms: int,
         resolution: Resolution,
-    ) -> dict[str, list[Bucket]]:
-        if not devices:
+    ) -> PartsByDevice:
+        if not devices or not spans:
             return {}
         check_metric(metric)  # the same contract as InfluxDB: invalid names are refused
+        if len(spans) > MAX_SPANS:  # SQLite's limit on a compound SELECT is 500
+            out: PartsByDevice = {}
+            for i in range(0, len(spans), MAX_SPANS):
+                chunk = spans[i : i + MAX_SPANS]
+                more = await self.aggregate_parts(
+                    measurement, devices, metric, chunk, every_ms, resolution
+                )
+                merge_parts(out, more)
+            return out
         table = TABLES[resolution]
         raw = resolution == "raw"
         fields = (
             [metric] if raw else [f"{metric}_{p}" for p in ("sum", "min", "max", "count", "mkt")]
         )
-        marks = ",".join("?" * len(devices))
-        fmarks = ",".join("?" * len(fields))
+        rows, rows_args = _span_rows(table, measurement, devices, fields, spans)
         off = offset_ms(every_ms)
         sql = (
             f"SELECT device, ((ts - ?) / ?) * ? + ? AS w, field, SUM(value), MIN(value), "
-            f"MAX(value), COUNT(*) FROM {table} WHERE measurement = ? AND device IN ({marks}) "
-            f"AND field IN ({fmarks}) AND ts >= ? AND ts < ? GROUP BY device, w, field "
-            "ORDER BY device, w"
+            f"MAX(value), COUNT(*) FROM ({rows}) GROUP BY device, w, field"
         )
-        args = [off, every_ms, every_ms, off, measurement, *devices, *fields, start_ms, end_ms]
+        args = [off, every_ms, every_ms, off, *rows_args]
 
         def _q(db: sqlite3.Connection) -> list[tuple[str, int, str, float, float, float, int]]:
             return db.execute(sql, args).fetchall()
 
-        parts: dict[str, dict[int, dict[str, tuple[float, float, float, int]]]] = {}
+        got: dict[str, dict[int, dict[str, tuple[float, float, float, int]]]] = {}
         for device, w, field, total, lo, hi, n in await self._run(_q):
-            parts.setdefault(device, {}).setdefault(int(w), {})[field] = (total, lo, hi, n)
-        out: dict[str, list[Bucket]] = {}
-        for device, windows in parts.items():
-            buckets = []
-            for w in sorted(windows):
-                got = windows[w]
+            got.setdefault(device, {}).setdefault(int(w), {})[field] = (total, lo, hi, n)
+        out = {}
+        for device, windows in got.items():
+            mine = out.setdefault(device, {})
+            for w, f in windows.items():
+                part = Parts()
                 if raw:
-                    total, lo, hi, n = got[metric]
-                    buckets.append(bucket_from_parts(w, total, lo, hi, n, None))
-                    continue
-                if f"{metric}_count" not in got:
-                    continue
-                mkt = got.get(f"{metric}_mkt")
-                buckets.append(
-                    bucket_from_parts(
-                        w,
-                        got[f"{metric}_sum"][0],
-                        got[f"{metric}_min"][1],
-                        got[f"{metric}_max"][2],
-                        got[f"{metric}_count"][0],
+                    total, lo, hi, n = f[metric]
+                    part.merge(total, lo, hi, n, None)
+                elif f"{metric}_count" in f:
+                    mkt = f.get(f"{metric}_mkt")
+                    part.merge(
+                        f[f"{metric}_sum"][0],
+                        f[f"{metric}_min"][1],
+                        f[f"{metric}_max"][2],
+                        f[f"{metric}_count"][0],
                         mkt[0] if mkt is not None else None,
                     )
+                if part.count:
+                    mine[w] = part
+        return out
+
+    async def metric_values(
+        self, measurement: str, devices: Sequence[str], metric: str, spans: Sequence[Span]
+    ) -> dict[str, list[tuple[int, float]]]:
+        if not devices or not spans:
+            return {}
+        check_metric(metric)
+        if len(spans) > MAX_SPANS:
+            merged: dict[str, list[tuple[int, float]]] = {}
+            for i in range(0, len(spans), MAX_SPANS):
+                got = await self.metric_values(
+                    measurement, devices, metric, spans[i : i + MAX_SPANS]
                 )
-            out[device] = buckets
+                for device, values in got.items():
+                    merged.setdefault(device, []).extend(values)
+            return {d: sorted(v) for d, v in merged.items()}
+        rows, args = _span_rows("points", measurement, devices, [metric], spans)
+        sql = f"SELECT device, ts, value FROM ({rows}) ORDER BY device, ts"
+
+        def _q(db: sqlite3.Connection) -> list[tuple[str, int, float]]:
+            return db.execute(sql, args).fetchall()
+
+        out: dict[str, list[tuple[int, float]]] = {}
+        for device, ts, value in await self._run(_q):
+            out.setdefault(device, []).append((int(ts), float(value)))
         return out
 
     async def raw_rows(
@@ -247,3 +279,24 @@ class SqliteStore(TimeSeriesStore):
             return int(db.execute(sql + ")", args).fetchone()[0])
 
         return await self._run(_q)
+
+
+def _span_rows(
+    table: str,
+    measurement: str,
+    devices: Sequence[str],
+    fields: Sequence[str],
+    spans: Sequence[Span],
+) -> tuple[str, list[object]]:
+    """``SELECT device, field, ts, value`` of ``table`` over the union of ``spans``: one
+    indexed range scan per span (SQLite does not use the key for an OR of ranges)."""
+    marks = ",".join("?" * len(devices))
+    fmarks = ",".join("?" * len(fields))
+    one = (
+        f"SELECT device, field, ts, value FROM {table} WHERE measurement = ? "
+        f"AND device IN ({marks}) AND field IN ({fmarks}) AND ts >= ? AND ts < ?"
+    )
+    args: list[object] = []
+    for a, b in spans:
+        args += [measurement, *devices, *fields, a, b]
+    return " UNION ALL ".join([one] * len(spans)), args
