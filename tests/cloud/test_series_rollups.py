@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,7 @@ def test_plan_spans_cover_the_range_once() -> None:
     }
     spans = sorted(s for v in plan.values() for s in v)
     assert spans[0][0] == start and spans[-1][1] == end
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in pairwise(spans))
     assert plan_spans(t + 1, t + 59_000, "1h") == {"raw": [(t + 1, t + 59_000)]}
 
 
