@@ -179,16 +179,13 @@ class TimeSeriesStore(abc.ABC):
         spans: Sequence[Span],
         every_ms: int,
         resolution: Resolution,
+        *,
+        mkt: bool = False,
     ) -> PartsByDevice:
-        """The additive parts (Σ, min, max, count, Σexp(−ΔH/RT) from roll-ups) of the
-        windows of ``every_ms`` per device, over the union of the half-open ``spans``
-        (disjoint), read at ``resolution``; windows with no data are absent."""
-
-    @abc.abstractmethod
-    async def metric_values(
-        self, measurement: str, devices: Sequence[str], metric: str, spans: Sequence[Span]
-    ) -> dict[str, list[tuple[int, float]]]:
-        """Raw ``(ts_ms, value)`` of one metric per device over the union of ``spans``."""
+        """The additive parts (Σ, min, max, count, Σexp(−ΔH/RT)) of the windows of
+        ``every_ms`` per device, over the union of the half-open ``spans`` (disjoint),
+        read at ``resolution``; windows with no data are absent. Σexp(−ΔH/RT) comes
+        from the roll-ups of temperatures, and from raw points when ``mkt`` is set."""
 
     @abc.abstractmethod
     async def raw_rows(

@@ -25,9 +25,9 @@ from cloud.timeseries.windows import (
     PartsByDevice,
     Resolution,
     choose_resolution,
+    is_temperature,
     merge_parts,
     plan_spans,
-    values_parts,
 )
 
 #: ``(measurement, devices, start_ms, end_ms) -> {device: hours (ms) whose roll-ups are
@@ -63,18 +63,12 @@ async def windows(
         groups.setdefault(tuple(sorted(marked.get(d, ()))), []).append(d)
     parts: PartsByDevice = {}
     for hours, ids in groups.items():
-        plan = plan_spans(start_ms, end_ms, chosen, hours)
-        for res, spans in plan.items():
-            if res == "raw":
-                values = await tsdb.metric_values(measurement, ids, metric, spans)
-                merge_parts(
-                    parts, {d: values_parts(v, every_ms, metric) for d, v in values.items()}
-                )
-            else:
-                merge_parts(
-                    parts,
-                    await tsdb.aggregate_parts(measurement, ids, metric, spans, every_ms, res),
-                )
+        for res, spans in plan_spans(start_ms, end_ms, chosen, hours).items():
+            # raw points are folded into the parts the roll-ups hold, Σexp(−ΔH/RT) too
+            got = await tsdb.aggregate_parts(
+                measurement, ids, metric, spans, every_ms, res, mkt=is_temperature(metric)
+            )
+            merge_parts(parts, got)
     return chosen, {
         d: [p.bucket(w) for w, p in sorted(ws.items()) if p.count] for d, ws in parts.items() if ws
     }

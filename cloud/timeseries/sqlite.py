@@ -9,9 +9,11 @@ synchronous=FULL: a write that returned is on disk before ingest acknowledges it
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cloud.timeseries.base import (
     LatestValue,
@@ -22,6 +24,8 @@ from cloud.timeseries.base import (
 )
 from cloud.timeseries.windows import (
     DAY_MS,
+    DELTA_H_OVER_R,
+    KELVIN,
     RAW_RETENTION_DAYS,
     ROLLUP_RETENTION_DAYS,
     Parts,
@@ -80,6 +84,10 @@ class SqliteStore(TimeSeriesStore):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=10000")
+            try:
+                db.execute("SELECT exp(0)")
+            except sqlite3.OperationalError:  # built without SQLITE_ENABLE_MATH_FUNCTIONS
+                db.create_function("exp", 1, math.exp, deterministic=True)
             db.executescript(SCHEMA)
             return db
 
@@ -158,6 +166,8 @@ class SqliteStore(TimeSeriesStore):
         spans: Sequence[Span],
         every_ms: int,
         resolution: Resolution,
+        *,
+        mkt: bool = False,
     ) -> PartsByDevice:
         if not devices or not spans:
             return {}
@@ -167,7 +177,7 @@ class SqliteStore(TimeSeriesStore):
             for i in range(0, len(spans), MAX_SPANS):
                 chunk = spans[i : i + MAX_SPANS]
                 more = await self.aggregate_parts(
-                    measurement, devices, metric, chunk, every_ms, resolution
+                    measurement, devices, metric, chunk, every_ms, resolution, mkt=mkt
                 )
                 merge_parts(out, more)
             return out
@@ -178,26 +188,27 @@ class SqliteStore(TimeSeriesStore):
         )
         rows, rows_args = _span_rows(table, measurement, devices, fields, spans)
         off = offset_ms(every_ms)
+        arr = f"SUM(exp(-{DELTA_H_OVER_R} / (value + {KELVIN})))" if raw and mkt else "NULL"
         sql = (
             f"SELECT device, ((ts - ?) / ?) * ? + ? AS w, field, SUM(value), MIN(value), "
-            f"MAX(value), COUNT(*) FROM ({rows}) GROUP BY device, w, field"
+            f"MAX(value), COUNT(*), {arr} FROM ({rows}) GROUP BY device, w, field"
         )
         args = [off, every_ms, every_ms, off, *rows_args]
 
-        def _q(db: sqlite3.Connection) -> list[tuple[str, int, str, float, float, float, int]]:
+        def _q(db: sqlite3.Connection) -> list[tuple[str, int, str, float, float, float, int, Any]]:
             return db.execute(sql, args).fetchall()
 
-        got: dict[str, dict[int, dict[str, tuple[float, float, float, int]]]] = {}
-        for device, w, field, total, lo, hi, n in await self._run(_q):
-            got.setdefault(device, {}).setdefault(int(w), {})[field] = (total, lo, hi, n)
+        got: dict[str, dict[int, dict[str, tuple[float, float, float, int, float | None]]]] = {}
+        for device, w, field, total, lo, hi, n, e in await self._run(_q):
+            got.setdefault(device, {}).setdefault(int(w), {})[field] = (total, lo, hi, n, e)
         out = {}
         for device, windows in got.items():
             mine = out.setdefault(device, {})
             for w, f in windows.items():
                 part = Parts()
                 if raw:
-                    total, lo, hi, n = f[metric]
-                    part.merge(total, lo, hi, n, None)
+                    total, lo, hi, n, e = f[metric]
+                    part.merge(total, lo, hi, n, e)
                 elif f"{metric}_count" in f:
                     mkt = f.get(f"{metric}_mkt")
                     part.merge(
@@ -209,32 +220,6 @@ class SqliteStore(TimeSeriesStore):
                     )
                 if part.count:
                     mine[w] = part
-        return out
-
-    async def metric_values(
-        self, measurement: str, devices: Sequence[str], metric: str, spans: Sequence[Span]
-    ) -> dict[str, list[tuple[int, float]]]:
-        if not devices or not spans:
-            return {}
-        check_metric(metric)
-        if len(spans) > MAX_SPANS:
-            merged: dict[str, list[tuple[int, float]]] = {}
-            for i in range(0, len(spans), MAX_SPANS):
-                got = await self.metric_values(
-                    measurement, devices, metric, spans[i : i + MAX_SPANS]
-                )
-                for device, values in got.items():
-                    merged.setdefault(device, []).extend(values)
-            return {d: sorted(v) for d, v in merged.items()}
-        rows, args = _span_rows("points", measurement, devices, [metric], spans)
-        sql = f"SELECT device, ts, value FROM ({rows}) ORDER BY device, ts"
-
-        def _q(db: sqlite3.Connection) -> list[tuple[str, int, float]]:
-            return db.execute(sql, args).fetchall()
-
-        out: dict[str, list[tuple[int, float]]] = {}
-        for device, ts, value in await self._run(_q):
-            out.setdefault(device, []).append((int(ts), float(value)))
         return out
 
     async def raw_rows(

@@ -89,7 +89,13 @@ async def test_rollup_answers_equal_raw_answers(ts_store: TimeSeriesStore, tmp_p
                 raw = await ts_store.aggregate(
                     "cold_room", DEVS, "temp_c", start, end, every, "raw"
                 )
-                values = await ts_store.metric_values("cold_room", DEVS, "temp_c", [(start, end)])
+                values = {
+                    d: [
+                        (t, f["temp_c"])
+                        for t, f in await ts_store.raw_rows("cold_room", d, start, end)
+                    ]
+                    for d in DEVS
+                }
                 for dev in DEVS:
                     assert [b.ts_ms for b in got[dev]] == [b.ts_ms for b in raw[dev]]
                     assert [b.count for b in got[dev]] == [b.count for b in raw[dev]]
