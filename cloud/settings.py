@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     influx_password: SecretStr = SecretStr("")
     #: Embedded time-series store, used when ``influx_url`` is empty.
     tsdb_path: Path = Path("var/timeseries.db")
+    #: InfluxDB's RPC address (its ``bind-address``), for ``dehong backup`` / ``restore``.
+    influx_rpc: str = "127.0.0.1:8088"
+    #: Signing keys kept in files (backed up with the JWT secret by ``dehong backup``).
+    keys_dir: Path = Path("var/keys")
+    #: Where ``dehong backup`` writes and ``dehong restore`` reads: a directory or
+    #: ``s3://bucket/prefix`` (then ``backup_s3_endpoint`` for a non-AWS service).
+    backup_to: str = "var/backups"
+    backup_s3_endpoint: str = ""
     #: Broker the cloud services connect to, e.g. ``mqtt://ingest:secret@127.0.0.1:1883``.
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     #: Use MQTT shared subscriptions for the ingest workers (Mosquitto 2, EMQX).
