@@ -497,7 +497,7 @@ async def _restore(args: argparse.Namespace) -> int:
         )
     )
     print(
-        "next: set DEHONG_JWT_SECRET to keys/jwt_secret of the backup if it changed, "
+        f"next: set DEHONG_JWT_SECRET to {settings.keys_dir}/jwt_secret if it differs, "
         "run `dehong cloud rollup --once`, and reload Mosquitto (SIGHUP)",
         file=sys.stderr,
     )

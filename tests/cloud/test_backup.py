@@ -6,7 +6,9 @@ A corrupted backup is refused, naming the file, before anything is changed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -71,6 +73,17 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dehong.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _settings(tmp: Path, db_url: str, influx: PrivateInflux | None, jwt: str) -> Settings:
@@ -231,9 +244,23 @@ async def test_corrupted_backup_is_refused_naming_the_file(tmp_path: Path) -> No
     live = _settings(tmp_path / "live", f"sqlite:///{tmp_path / 'live' / 'rel.db'}", None, jwt)
     before = await _write_stack(live)
     target = DirectoryTarget(tmp_path / "backups")
-    first = bk.backup(live, target, now=datetime.now(UTC) - timedelta(minutes=1))
-    second = bk.backup(live, target)
-    assert target.names() == [first.name, second.name]
+    first = bk.backup(live, target, now=datetime.now(UTC) - timedelta(days=2))
+    # the second through the command line, as cron or a systemd timer runs it
+    env = {
+        **os.environ,
+        "DEHONG_DATABASE_URL": live.database_url,
+        "DEHONG_INFLUX_URL": "",
+        "DEHONG_TSDB_PATH": str(live.tsdb_path),
+        "DEHONG_MOSQUITTO_DIR": str(live.mosquitto_dir),
+        "DEHONG_KEYS_DIR": str(live.keys_dir),
+        "DEHONG_JWT_SECRET": jwt,
+    }
+    out = await asyncio.to_thread(_cli, ["backup", "--to", str(target.root), "--prune"], env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    second = json.loads(out.stdout.strip().splitlines()[-1])
+    assert second["pruned"] == [] and second["files"] >= 6
+    assert target.names() == [first.name, second["backup"]]
+    second = bk.BackupResult(second["backup"], str(target.root), 0, 0, [])
     manifest = json.loads((tmp_path / "backups" / second.name / MANIFEST).read_text())
     assert {f["path"] for f in manifest["files"]} >= {"relational.sqlite", "timeseries.sqlite"}
     for f in manifest["files"]:
@@ -245,8 +272,21 @@ async def test_corrupted_backup_is_refused_naming_the_file(tmp_path: Path) -> No
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))
     fresh = _settings(tmp_path / "fresh", f"sqlite:///{tmp_path / 'fresh' / 'rel.db'}", None, jwt)
+    out = await asyncio.to_thread(
+        _cli,
+        ["restore", "--from", str(target.root)],
+        {
+            **env,
+            "DEHONG_DATABASE_URL": fresh.database_url,
+            "DEHONG_TSDB_PATH": str(fresh.tsdb_path),
+            "DEHONG_MOSQUITTO_DIR": str(fresh.mosquitto_dir),
+            "DEHONG_KEYS_DIR": str(fresh.keys_dir),
+        },
+    )
+    assert out.returncode == 1
+    assert "timeseries.sqlite: checksum mismatch" in out.stderr  # the newest: corrupted
     with pytest.raises(BackupError, match=r"timeseries\.sqlite: checksum mismatch"):
-        await bk.restore(fresh, target)  # the newest: the corrupted one
+        await bk.restore(fresh, target)
     assert not (tmp_path / "fresh").exists()  # nothing was touched
     (tmp_path / "backups" / second.name / "broker" / "acl").unlink()
     with pytest.raises(BackupError, match=r"broker/acl: missing"):
