@@ -8,7 +8,7 @@ from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
 from cloud.ingest.storage import DeadLetter, EventRecord, ReceivedBatch
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
-from cloud.timeseries.rollup_storage import RollupPending
+from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
 
 __all__ = [
     "ApiKey",
@@ -23,6 +23,7 @@ __all__ = [
     "GatewaySeq",
     "InspectionRecord",
     "ReceivedBatch",
+    "RollupGeneration",
     "RollupPending",
     "ServiceAccount",
     "User",

@@ -458,7 +458,7 @@ async def series(
             w.start_ms,
             w.end_ms,
             w.every_ms,
-            pending=partial(rollup.pending_hours, session),
+            rollups=partial(rollup.rollup_state, session),
         )
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
@@ -513,7 +513,7 @@ async def multi_series(
                 w.start_ms,
                 w.end_ms,
                 w.every_ms,
-                pending=partial(rollup.pending_hours, session),
+                rollups=partial(rollup.rollup_state, session),
                 resolution=resolution,
             )
             found.update(got)

@@ -6,33 +6,88 @@ from the 1-min roll-ups, however short the range: a roll-up point stands for up 
 3600 raw points. Raw points answer only what the roll-ups cannot:
 
 - windows narrower than a minute (resolution ``raw``);
-- the hours not rolled up yet, as ``pending`` reports them (the live tail, and late
+- the hours not rolled up yet, as the roll-up marks say (the live tail, and late
   data whose hour is marked for recomputation);
 - the partial roll-up windows at the two ends of the range.
 
 Raw points read for a roll-up answer are folded into the same parts the roll-ups
 hold (Σ, min, max, count, Σexp(−ΔH/RT)), so the result equals the one from raw
 points (mean, min, max, count) and carries mean kinetic temperature throughout.
+
+The 1-min roll-ups of whole hours are cached per process (:class:`HourCache`), keyed
+by the series' roll-up generation: they change only when the roll-up job recomputes
+the hour, and the job bumps the generation as it clears the hour's mark
+(:func:`cloud.timeseries.rollup.rollup_state`). Roll-ups are written by that job only.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from cloud.timeseries.base import Bucket, TimeSeriesStore
 from cloud.timeseries.windows import (
+    HOUR_MS,
+    MINUTE_MS,
+    Parts,
     PartsByDevice,
     Resolution,
+    Span,
     choose_resolution,
     is_temperature,
     merge_parts,
     plan_spans,
+    window_start,
 )
 
-#: ``(measurement, devices, start_ms, end_ms) -> {device: hours (ms) whose roll-ups are
-#: not current}``; :func:`cloud.timeseries.rollup.pending_hours` reads the marks.
-PendingHours = Callable[[str, Sequence[str], int, int], Awaitable[Mapping[str, Collection[int]]]]
+if TYPE_CHECKING:
+    from cloud.timeseries.rollup import RollupState
+
+#: ``(measurement, devices, start_ms, end_ms) -> RollupState``:
+#: ``functools.partial(cloud.timeseries.rollup.rollup_state, session)``.
+RollupStateOf = Callable[[str, Sequence[str], int, int], Awaitable["RollupState"]]
+
+#: (measurement, device, metric, hour_ms, generation)
+_Key = tuple[str, str, str, int, int]
+
+
+class HourCache:
+    """The 1-min roll-up parts of whole hours, least recently used out."""
+
+    def __init__(self, max_hours: int = 4096) -> None:
+        self.max_hours = max_hours
+        self._hours: OrderedDict[_Key, dict[int, Parts]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: _Key) -> dict[int, Parts] | None:
+        got = self._hours.get(key)
+        if got is not None:
+            self._hours.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
+        return got
+
+    def put(self, key: _Key, minutes: dict[int, Parts]) -> None:
+        self._hours[key] = minutes
+        self._hours.move_to_end(key)
+        while len(self._hours) > self.max_hours:
+            self._hours.popitem(last=False)
+
+
+_caches: weakref.WeakKeyDictionary[TimeSeriesStore, HourCache] = weakref.WeakKeyDictionary()
+
+
+def hour_cache(tsdb: TimeSeriesStore) -> HourCache:
+    """The cache of this store's hours (one per store object)."""
+    cache = _caches.get(tsdb)
+    if cache is None:
+        cache = _caches[tsdb] = HourCache()
+    return cache
 
 
 async def windows(
@@ -44,7 +99,7 @@ async def windows(
     end_ms: int,
     every_ms: int,
     *,
-    pending: PendingHours,
+    rollups: RollupStateOf,
     now_ms: int | None = None,
     resolution: Resolution | None = None,
 ) -> tuple[Resolution, dict[str, list[Bucket]]]:
@@ -55,20 +110,84 @@ async def windows(
         return chosen, await tsdb.aggregate(
             measurement, devices, metric, start_ms, end_ms, every_ms, "raw"
         )
-    marked = await pending(measurement, devices, start_ms, end_ms)
+    state = await rollups(measurement, devices, start_ms, end_ms)
     # devices with the same hours pending share their queries (usually all of them:
     # the current hour)
     groups: dict[tuple[int, ...], list[str]] = {}
     for d in devices:
-        groups.setdefault(tuple(sorted(marked.get(d, ()))), []).append(d)
+        groups.setdefault(tuple(sorted(state.pending.get(d, ()))), []).append(d)
     parts: PartsByDevice = {}
+    mkt = is_temperature(metric)
     for hours, ids in groups.items():
         for res, spans in plan_spans(start_ms, end_ms, chosen, hours).items():
-            # raw points are folded into the parts the roll-ups hold, Σexp(−ΔH/RT) too
-            got = await tsdb.aggregate_parts(
-                measurement, ids, metric, spans, every_ms, res, mkt=is_temperature(metric)
-            )
+            if res == "1m" and every_ms % MINUTE_MS == 0:
+                gens = {d: state.generation.get(d, 0) for d in ids}
+                got = await _minutes(tsdb, measurement, ids, metric, spans, every_ms, gens)
+            else:
+                # raw points are folded into the parts the roll-ups hold, Σexp(−ΔH/RT) too
+                got = await tsdb.aggregate_parts(
+                    measurement, ids, metric, spans, every_ms, res, mkt=mkt
+                )
             merge_parts(parts, got)
     return chosen, {
         d: [p.bucket(w) for w, p in sorted(ws.items()) if p.count] for d, ws in parts.items() if ws
     }
+
+
+async def _minutes(
+    tsdb: TimeSeriesStore,
+    measurement: str,
+    devices: Sequence[str],
+    metric: str,
+    spans: Sequence[Span],
+    every_ms: int,
+    generation: dict[str, int],
+) -> PartsByDevice:
+    """Windows of ``every_ms`` (whole minutes) over minute-aligned ``spans`` from the
+    1-min roll-ups of the hours they touch: cached hours from the cache, the others
+    read in one request and cached."""
+    cache = hour_cache(tsdb)
+    hours = sorted({h for a, b in spans for h in range(a // HOUR_MS * HOUR_MS, b, HOUR_MS)})
+    have: dict[tuple[str, int], dict[int, Parts]] = {}
+    missing: set[int] = set()
+    for d in devices:
+        for h in hours:
+            got = cache.get((measurement, d, metric, h, generation[d]))
+            if got is None:
+                missing.add(h)
+            else:
+                have[(d, h)] = got
+    if missing:
+        fetched = await tsdb.aggregate_parts(
+            measurement, devices, metric, _runs(sorted(missing)), MINUTE_MS, "1m"
+        )
+        for d in devices:
+            by_hour: dict[int, dict[int, Parts]] = {h: {} for h in missing}
+            for m, p in fetched.get(d, {}).items():
+                by_hour[m // HOUR_MS * HOUR_MS][m] = p
+            for h, minutes in by_hour.items():
+                cache.put((measurement, d, metric, h, generation[d]), minutes)
+                have[(d, h)] = minutes
+    out: PartsByDevice = {}
+    for d in devices:
+        mine: dict[int, Parts] = {}
+        for h in hours:
+            for m, p in have[(d, h)].items():
+                if any(a <= m < b for a, b in spans):
+                    mine.setdefault(window_start(m, every_ms), Parts()).merge(
+                        p.total, p.lo, p.hi, p.count, p.mkt
+                    )
+        if mine:
+            out[d] = mine
+    return out
+
+
+def _runs(hours: Sequence[int]) -> list[Span]:
+    """Sorted hour starts -> spans of consecutive hours."""
+    runs: list[Span] = []
+    for h in hours:
+        if runs and runs[-1][1] == h:
+            runs[-1] = (runs[-1][0], h + HOUR_MS)
+        else:
+            runs.append((h, h + HOUR_MS))
+    return runs

@@ -18,15 +18,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
-from cloud.db.upsert import upsert
+from cloud.db.upsert import dialect_insert, upsert
 from cloud.timeseries.base import Point, PointBlock, TimeSeriesError, TimeSeriesStore
-from cloud.timeseries.rollup_storage import RollupPending
+from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
 from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, rollup_fields
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ class RollupJob:
                             )
                         )
                     )
+                await bump_generations(s, {(m, d) for m, d, _, _ in done})
         self.hours_done += len(done)
         return len(done)
 
@@ -202,23 +204,57 @@ class RollupJob:
             await asyncio.sleep(interval_s)
 
 
-async def pending_hours(
+async def bump_generations(session: AsyncSession, series: Iterable[tuple[str, str]]) -> None:
+    """The roll-ups of these series were rewritten: a cache of older ones is stale."""
+    rows = [{"measurement": m, "device": d, "generation": 1} for m, d in sorted(series)]
+    if not rows:
+        return
+    ins = dialect_insert(session, RollupGeneration).values(rows)
+    await session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["measurement", "device"],
+            set_={"generation": RollupGeneration.generation + 1},
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RollupState:
+    """Per device: the hours whose roll-ups are not current (read them raw) and the
+    generation of its roll-ups (cached roll-ups of another generation are stale)."""
+
+    pending: dict[str, set[int]]
+    generation: dict[str, int]
+
+
+async def rollup_state(
     session: AsyncSession, measurement: str, devices: Sequence[str], start_ms: int, end_ms: int
-) -> dict[str, set[int]]:
-    """The hours in [start, end) of these series that are marked for recomputation:
-    their roll-ups are missing or stale, so queries read them raw
-    (``functools.partial(pending_hours, session)`` is a :data:`query.PendingHours`)."""
+) -> RollupState:
+    """The state of these series' roll-ups in [start, end)
+    (``functools.partial(rollup_state, session)`` is a :data:`query.RollupStateOf`).
+
+    The marks are read before the generations: an hour whose mark the job clears in
+    between is then read with the new generation, never cached under the old one."""
     first_hour = start_ms // HOUR_MS * HOUR_MS
-    out: dict[str, set[int]] = {}
+    pending: dict[str, set[int]] = {}
+    generation: dict[str, int] = {}
     for i in range(0, len(devices), 500):
+        chunk = devices[i : i + 500]
         rows = await session.execute(
             select(RollupPending.device, RollupPending.hour_ms).where(
                 RollupPending.measurement == measurement,
-                RollupPending.device.in_(devices[i : i + 500]),
+                RollupPending.device.in_(chunk),
                 RollupPending.hour_ms >= first_hour,
                 RollupPending.hour_ms < end_ms,
             )
         )
         for device, hour in rows:
-            out.setdefault(device, set()).add(int(hour))
-    return out
+            pending.setdefault(device, set()).add(int(hour))
+        gens = await session.execute(
+            select(RollupGeneration.device, RollupGeneration.generation).where(
+                RollupGeneration.measurement == measurement,
+                RollupGeneration.device.in_(chunk),
+            )
+        )
+        generation.update((device, int(g)) for device, g in gens)
+    return RollupState(pending, generation)

@@ -21,3 +21,14 @@ class RollupPending(Base):
     county: Mapped[str] = mapped_column(String(6))
     site: Mapped[str] = mapped_column(String(64))
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class RollupGeneration(Base):
+    """How many times the roll-up job has rewritten roll-ups of one series: cached
+    roll-ups of an older generation are stale."""
+
+    __tablename__ = "rollup_generation"
+
+    measurement: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device: Mapped[str] = mapped_column(String(128), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)

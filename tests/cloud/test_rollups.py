@@ -24,7 +24,7 @@ from cloud.ingest.convert import series_points
 from cloud.ingest.pipeline import Ingest
 from cloud.timeseries import query
 from cloud.timeseries.influx import InfluxStore
-from cloud.timeseries.rollup import RollupJob, pending_hours
+from cloud.timeseries.rollup import RollupJob, rollup_state
 from cloud.timeseries.windows import (
     DAY_MS,
     HOUR_MS,
@@ -137,7 +137,7 @@ async def test_late_backlog_changes_exactly_its_rollups(ts_store, tmp_path: Path
                 now - 14 * DAY_MS,
                 now,
                 DAY_MS,
-                pending=partial(pending_hours, s),
+                rollups=partial(rollup_state, s),
             )
         assert res == "1h"
         assert all((b.ts_ms - 16 * HOUR_MS) % DAY_MS == 0 for b in days[DEV])

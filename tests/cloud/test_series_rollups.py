@@ -21,7 +21,7 @@ from cloud.devices.schemas import MultiSeriesOut, SeriesOut
 from cloud.devices.series_json import iso_ms
 from cloud.devices.service import ms_to_dt
 from cloud.timeseries import Point, TimeSeriesStore, query
-from cloud.timeseries.rollup import RollupJob, mark, pending_hours
+from cloud.timeseries.rollup import RollupJob, RollupState, mark, rollup_state
 from cloud.timeseries.windows import (
     DAY_MS,
     HOUR_MS,
@@ -51,67 +51,97 @@ def _points(device: str, start: int, end: int, step: int) -> list[Point]:
     ]
 
 
+async def _assert_rollup_answer_is_raw_answer(
+    ts_store: TimeSeriesStore, db: Database, start: int, end: int, every: int
+) -> None:
+    async def state(*args: object) -> RollupState:
+        async with db.session() as s:  # a fresh snapshot, as each API request has
+            return await rollup_state(s, *args)  # type: ignore[arg-type]
+
+    res, got = await query.windows(
+        ts_store, "cold_room", DEVS, "temp_c", start, end, every, rollups=state
+    )
+    assert res == ("1h" if every % HOUR_MS == 0 else "1m")
+    raw = await ts_store.aggregate("cold_room", DEVS, "temp_c", start, end, every, "raw")
+    for dev in DEVS:
+        values = [
+            (t, f["temp_c"]) for t, f in await ts_store.raw_rows("cold_room", dev, start, end)
+        ]
+        assert [b.ts_ms for b in got[dev]] == [b.ts_ms for b in raw[dev]]
+        assert [b.count for b in got[dev]] == [b.count for b in raw[dev]]
+        assert sum(b.count for b in got[dev]) == len(values) > 0
+        for g, r in zip(got[dev], raw[dev], strict=True):
+            assert (g.min, g.max) == (r.min, r.max)
+            assert g.mean == pytest.approx(r.mean, rel=1e-12)
+            # and MKT, which raw aggregation has not, from the same points
+            vs = [v for t, v in values if window_start(t, every) == g.ts_ms]
+            arr = sum(math.exp(-10_000 / (v + 273.15)) for v in vs)
+            assert g.mkt == pytest.approx(mkt_celsius(arr, len(vs)), abs=1e-9)
+
+
 async def test_rollup_answers_equal_raw_answers(ts_store: TimeSeriesStore, tmp_path: Path) -> None:
     """Six hours rolled up and a live hour not yet: for aligned and unaligned ranges and
-    windows of a minute to a day, the roll-up answer equals the raw answer."""
+    windows of a minute to a day, the roll-up answer equals the raw answer; and it
+    still does after late data changes an hour that was answered (and cached) before."""
     url = f"sqlite:///{tmp_path / 'rel.db'}"
     await upgrade_async(url)
     db = Database(url)
     now = int(time.time() * 1000)
     h_now = now // HOUR_MS * HOUR_MS
     first = h_now - 6 * HOUR_MS
+    job = RollupJob(db, ts_store)
     try:
         for dev in DEVS:
             old = _points(dev, first, h_now, 7_000)
             await ts_store.write(old)
             await mark(db, old)
-        assert await RollupJob(db, ts_store).run_until_idle() == 12
+        assert await job.run_until_idle() == 12
         for dev in DEVS:  # the live hour: written and marked, not rolled up
             live = _points(dev, h_now, now, 7_000)
             await ts_store.write(live)
             await mark(db, live)
         async with db.session() as s:
-            pending = partial(pending_hours, s)
-            assert await pending("cold_room", DEVS, first, now + 1) == {d: {h_now} for d in DEVS}
-            cases = [
-                (first - HOUR_MS, now + 1, 300_000),  # 24 h style: 5-min windows
-                (first + 30_500, now - 12_345, 300_000),  # unaligned ends
-                (first + 30_500, now - 12_345, HOUR_MS),
-                (first - 3 * HOUR_MS, now + 1, DAY_MS),  # Beijing days
-                (first + 61_000, first + 3 * HOUR_MS - 1_000, MINUTE_MS),
-                (h_now - 20 * MINUTE_MS, now + 1, 2 * MINUTE_MS),  # within the live tail
+            got_state = await rollup_state(s, "cold_room", DEVS, first, now + 1)
+        assert got_state.pending == {d: {h_now} for d in DEVS}
+        assert got_state.generation == {d: 1 for d in DEVS}
+        cases = [
+            (first - HOUR_MS, now + 1, 300_000),  # 24 h style: 5-min windows
+            (first + 30_500, now - 12_345, 300_000),  # unaligned ends
+            (first + 30_500, now - 12_345, HOUR_MS),
+            (first - 3 * HOUR_MS, now + 1, DAY_MS),  # Beijing days
+            (first + 61_000, first + 3 * HOUR_MS - 1_000, MINUTE_MS),
+            (h_now - 20 * MINUTE_MS, now + 1, 2 * MINUTE_MS),  # within the live tail
+        ]
+        for start, end, every in cases:
+            await _assert_rollup_answer_is_raw_answer(ts_store, db, start, end, every)
+
+        # late data in an hour answered above: new readings and changed ones
+        late_hour = first + 2 * HOUR_MS
+        for dev in DEVS:
+            late = [
+                Point("cold_room", dev, HOME, "site", t, {"temp_c": 30.0 + (t // 1000) % 7})
+                for t in range(late_hour + 1_000, late_hour + HOUR_MS, 21_000)
             ]
-            for start, end, every in cases:
-                res, got = await query.windows(
-                    ts_store, "cold_room", DEVS, "temp_c", start, end, every, pending=pending
-                )
-                assert res == ("1h" if every % HOUR_MS == 0 else "1m")
-                raw = await ts_store.aggregate(
-                    "cold_room", DEVS, "temp_c", start, end, every, "raw"
-                )
-                values = {
-                    d: [
-                        (t, f["temp_c"])
-                        for t, f in await ts_store.raw_rows("cold_room", d, start, end)
-                    ]
-                    for d in DEVS
-                }
-                for dev in DEVS:
-                    assert [b.ts_ms for b in got[dev]] == [b.ts_ms for b in raw[dev]]
-                    assert [b.count for b in got[dev]] == [b.count for b in raw[dev]]
-                    assert sum(b.count for b in got[dev]) == len(values[dev]) > 0
-                    for g, r in zip(got[dev], raw[dev], strict=True):
-                        assert (g.min, g.max) == (r.min, r.max)
-                        assert g.mean == pytest.approx(r.mean, rel=1e-12)
-                        # and MKT, which raw aggregation has not, from the same points
-                        vs = [v for t, v in values[dev] if window_start(t, every) == g.ts_ms]
-                        arr = sum(math.exp(-10_000 / (v + 273.15)) for v in vs)
-                        assert g.mkt == pytest.approx(mkt_celsius(arr, len(vs)), abs=1e-9)
-            # 30-second windows are narrower than a roll-up: raw, as before
+            await ts_store.write(late)
+            await mark(db, late)
+        await _assert_rollup_answer_is_raw_answer(ts_store, db, *cases[0])  # hour read raw
+        assert await job.run_until_idle() == 4  # the late hour and the live one, per device
+        await _assert_rollup_answer_is_raw_answer(ts_store, db, *cases[0])  # new roll-ups
+        await _assert_rollup_answer_is_raw_answer(ts_store, db, *cases[1])
+
+        # 30-second windows are narrower than a roll-up: raw, as before
+        async with db.session() as s:
             res, got = await query.windows(
-                ts_store, "cold_room", DEVS, "temp_c", first, now, 30_000, pending=pending
+                ts_store,
+                "cold_room",
+                DEVS,
+                "temp_c",
+                first,
+                now,
+                30_000,
+                rollups=partial(rollup_state, s),
             )
-            assert res == "raw" and got.keys() == set(DEVS)
+        assert res == "raw" and got.keys() == set(DEVS)
     finally:
         await db.dispose()
 
