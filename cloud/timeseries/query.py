@@ -14,7 +14,7 @@ Raw points read for a roll-up answer are folded into the same parts the roll-ups
 hold (Σ, min, max, count, Σexp(−ΔH/RT)), so the result equals the one from raw
 points (mean, min, max, count) and carries mean kinetic temperature throughout.
 
-The 1-min roll-ups of whole hours are cached per process (:class:`HourCache`), keyed
+Windows read from the 1-min roll-ups are cached per whole hour and process (:class:`HourCache`), keyed
 by the series' roll-up generation: they change only when the roll-up job recomputes
 the hour, and the job bumps the generation as it clears the hour's mark
 (:func:`cloud.timeseries.rollup.rollup_state`). Roll-ups are written by that job only.
@@ -40,7 +40,6 @@ from cloud.timeseries.windows import (
     is_temperature,
     merge_parts,
     plan_spans,
-    window_start,
 )
 
 if TYPE_CHECKING:
@@ -50,12 +49,12 @@ if TYPE_CHECKING:
 #: ``functools.partial(cloud.timeseries.rollup.rollup_state, session)``.
 RollupStateOf = Callable[[str, Sequence[str], int, int], Awaitable["RollupState"]]
 
-#: (measurement, device, metric, hour_ms, generation)
-_Key = tuple[str, str, str, int, int]
+#: (measurement, device, metric, every_ms, hour_ms, generation)
+_Key = tuple[str, str, str, int, int, int]
 
 
 class HourCache:
-    """The 1-min roll-up parts of whole hours, least recently used out."""
+    """Windows of whole hours from the 1-min roll-ups, least recently used out."""
 
     def __init__(self, max_hours: int = 4096) -> None:
         self.max_hours = max_hours
@@ -144,41 +143,58 @@ async def _minutes(
     generation: dict[str, int],
 ) -> PartsByDevice:
     """Windows of ``every_ms`` (whole minutes) over minute-aligned ``spans`` from the
-    1-min roll-ups of the hours they touch: cached hours from the cache, the others
-    read in one request and cached."""
+    1-min roll-ups. When ``every_ms`` divides an hour, the windows of each whole hour
+    are cached; the rest (the partial hours at the ends, uncached hours) is read in one
+    request."""
+    if HOUR_MS % every_ms:
+        return await tsdb.aggregate_parts(measurement, devices, metric, spans, every_ms, "1m")
     cache = hour_cache(tsdb)
-    hours = sorted({h for a, b in spans for h in range(a // HOUR_MS * HOUR_MS, b, HOUR_MS)})
-    have: dict[tuple[str, int], dict[int, Parts]] = {}
+    whole = [
+        h for a, b in spans for h in range(-(-a // HOUR_MS) * HOUR_MS, b - HOUR_MS + 1, HOUR_MS)
+    ]
+    out: PartsByDevice = {d: {} for d in devices}
     missing: set[int] = set()
     for d in devices:
-        for h in hours:
-            got = cache.get((measurement, d, metric, h, generation[d]))
+        for h in whole:
+            got = cache.get((measurement, d, metric, every_ms, h, generation[d]))
             if got is None:
                 missing.add(h)
             else:
-                have[(d, h)] = got
-    if missing:
-        fetched = await tsdb.aggregate_parts(
-            measurement, devices, metric, _runs(sorted(missing)), MINUTE_MS, "1m"
-        )
+                out[d].update(got)
+    whole_set = set(whole)
+    partial = [(a2, b2) for a, b in spans for a2, b2 in _cut(a, b, whole_set)]
+    read = sorted([*_runs(sorted(missing)), *partial])
+    if read:
+        fetched = await tsdb.aggregate_parts(measurement, devices, metric, read, every_ms, "1m")
         for d in devices:
             by_hour: dict[int, dict[int, Parts]] = {h: {} for h in missing}
-            for m, p in fetched.get(d, {}).items():
-                by_hour[m // HOUR_MS * HOUR_MS][m] = p
-            for h, minutes in by_hour.items():
-                cache.put((measurement, d, metric, h, generation[d]), minutes)
-                have[(d, h)] = minutes
-    out: PartsByDevice = {}
-    for d in devices:
-        mine: dict[int, Parts] = {}
-        for h in hours:
-            for m, p in have[(d, h)].items():
-                if any(a <= m < b for a, b in spans):
-                    mine.setdefault(window_start(m, every_ms), Parts()).merge(
-                        p.total, p.lo, p.hi, p.count, p.mkt
-                    )
-        if mine:
-            out[d] = mine
+            for w, p in fetched.get(d, {}).items():
+                hour = by_hour.get(w // HOUR_MS * HOUR_MS)
+                if hour is not None:
+                    hour[w] = p
+                else:
+                    out[d][w] = p  # a partial hour's window
+            for h, windows in by_hour.items():
+                cache.put((measurement, d, metric, every_ms, h, generation[d]), windows)
+                out[d].update(windows)
+    return {d: ws for d, ws in out.items() if ws}
+
+
+def _cut(a: int, b: int, whole: set[int]) -> list[Span]:
+    """[a, b) without the whole hours in ``whole``."""
+    out: list[Span] = []
+    t = a
+    while t < b:
+        h = t // HOUR_MS * HOUR_MS
+        if h in whole:
+            t = h + HOUR_MS
+            continue
+        stop = min(b, h + HOUR_MS)
+        if out and out[-1][1] == t:
+            out[-1] = (out[-1][0], stop)
+        else:
+            out.append((t, stop))
+        t = stop
     return out
 
 
