@@ -187,6 +187,26 @@ class TimeSeriesStore(abc.ABC):
         read at ``resolution``; windows with no data are absent. Σexp(−ΔH/RT) comes
         from the roll-ups of temperatures, and from raw points when ``mkt`` is set."""
 
+    async def aggregate_plan(
+        self,
+        measurement: str,
+        devices: Sequence[str],
+        metric: str,
+        plan: Mapping[Resolution, Sequence[Span]],
+        every_ms: int,
+        *,
+        mkt: bool = False,
+    ) -> dict[Resolution, PartsByDevice]:
+        """:meth:`aggregate_parts` of several resolutions' spans at once (a store may
+        answer them in one request)."""
+        out: dict[Resolution, PartsByDevice] = {}
+        for resolution, spans in plan.items():
+            if spans:
+                out[resolution] = await self.aggregate_parts(
+                    measurement, devices, metric, spans, every_ms, resolution, mkt=mkt
+                )
+        return out
+
     @abc.abstractmethod
     async def raw_rows(
         self, measurement: str, device: str, start_ms: int, end_ms: int

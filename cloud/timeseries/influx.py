@@ -6,7 +6,7 @@ CI runs Debian's influxdb 1.6.7. Timestamps are ms precision throughout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -215,35 +215,68 @@ class InfluxStore(TimeSeriesStore):
         *,
         mkt: bool = False,
     ) -> PartsByDevice:
-        if not devices or not spans:
+        got = await self.aggregate_plan(
+            measurement, devices, metric, {resolution: spans}, every_ms, mkt=mkt
+        )
+        return got.get(resolution, {})
+
+    async def aggregate_plan(
+        self,
+        measurement: str,
+        devices: Sequence[str],
+        metric: str,
+        plan: Mapping[Resolution, Sequence[Span]],
+        every_ms: int,
+        *,
+        mkt: bool = False,
+    ) -> dict[Resolution, PartsByDevice]:
+        """Every resolution's spans in one request: one statement per span (InfluxQL 1.x
+        cannot OR time ranges)."""
+        if not devices or not any(plan.values()):
             return {}
         check_metric(metric)  # also a safe field name; quoted besides
         f = metric
-        rp = quote_ident(RETENTION_POLICY[resolution])
-        source = f"{quote_ident(self.database)}.{rp}.{quote_ident(measurement)}"
         qf = quote_ident(f)
         who = " OR ".join(f"device = {quote_string(d)}" for d in devices)
-        if resolution == "raw" and mkt:
-            return await self._raw_parts(source, who, f, spans, every_ms)
-        if resolution == "raw":
-            sel = f"sum({qf}), min({qf}), max({qf}), count({qf})"
-        else:
-            sel = (
-                f"sum({quote_ident(f + '_sum')}), min({quote_ident(f + '_min')}), "
-                f"max({quote_ident(f + '_max')}), sum({quote_ident(f + '_count')}), "
-                f"sum({quote_ident(f + '_mkt')})"
-            )
-        # one statement per span (InfluxQL 1.x cannot OR time ranges), one request
-        statements = [
-            f"SELECT {sel} FROM {source} WHERE ({who}) "
-            f"AND time >= {int(a)}ms AND time < {int(b)}ms "
-            f"GROUP BY time({int(every_ms)}ms, {offset_ms(every_ms)}ms), device fill(none)"
-            for a, b in spans
-        ]
-        out: PartsByDevice = {}
-        for series in await self._multi(";".join(statements)):
+        group = f"GROUP BY time({int(every_ms)}ms, {offset_ms(every_ms)}ms), device fill(none)"
+        statements: list[str] = []
+        kinds: list[tuple[Resolution, bool]] = []  # (resolution, raw values to fold)
+        for resolution, spans in plan.items():
+            rp = quote_ident(RETENTION_POLICY[resolution])
+            source = f"{quote_ident(self.database)}.{rp}.{quote_ident(measurement)}"
+            values = resolution == "raw" and mkt
+            if values:
+                # Σexp(−ΔH/RT) of raw points: the values are folded here (an InfluxQL
+                # subquery with exp() does the same about ten times slower on 1.6)
+                sel, tail = qf, "GROUP BY device"
+            elif resolution == "raw":
+                sel, tail = f"sum({qf}), min({qf}), max({qf}), count({qf})", group
+            else:
+                sel = (
+                    f"sum({quote_ident(f + '_sum')}), min({quote_ident(f + '_min')}), "
+                    f"max({quote_ident(f + '_max')}), sum({quote_ident(f + '_count')}), "
+                    f"sum({quote_ident(f + '_mkt')})"
+                )
+                tail = group
+            for a, b in spans:
+                statements.append(
+                    f"SELECT {sel} FROM {source} WHERE ({who}) "
+                    f"AND time >= {int(a)}ms AND time < {int(b)}ms {tail}"
+                )
+                kinds.append((resolution, values))
+        out: dict[Resolution, PartsByDevice] = {}
+        raw_values: dict[str, list[tuple[int, float]]] = {}
+        for (resolution, values), series in zip(
+            kinds, await self._multi(";".join(statements)), strict=True
+        ):
             for s in series:
-                windows = out.setdefault(s.get("tags", {}).get("device", ""), {})
+                device = s.get("tags", {}).get("device", "")
+                if values:
+                    raw_values.setdefault(device, []).extend(
+                        (int(t), float(v)) for t, v in s.get("values", []) if v is not None
+                    )
+                    continue
+                windows = out.setdefault(resolution, {}).setdefault(device, {})
                 for row in s.get("values", []):
                     total, lo, hi, count = row[1:5]
                     if not count:
@@ -255,24 +288,9 @@ class InfluxStore(TimeSeriesStore):
                         float(count),
                         float(row[5]) if len(row) > 5 and row[5] is not None else None,
                     )
+        if raw_values:
+            out["raw"] = {d: values_parts(v, every_ms, mkt=True) for d, v in raw_values.items()}
         return out
-
-    async def _raw_parts(
-        self, source: str, who: str, metric: str, spans: Sequence[Span], every_ms: int
-    ) -> PartsByDevice:
-        """Parts with Σexp(−ΔH/RT) of raw points: the values folded here (an InfluxQL
-        subquery with exp() does the same about ten times slower on 1.6)."""
-        statements = ";".join(
-            f"SELECT {quote_ident(metric)} FROM {source} WHERE ({who}) "
-            f"AND time >= {int(a)}ms AND time < {int(b)}ms GROUP BY device"
-            for a, b in spans
-        )
-        values: dict[str, list[tuple[int, float]]] = {}
-        for series in await self._multi(statements):
-            for s in series:
-                got = values.setdefault(s.get("tags", {}).get("device", ""), [])
-                got.extend((int(t), float(v)) for t, v in s.get("values", []) if v is not None)
-        return {d: values_parts(v, every_ms, mkt=True) for d, v in values.items()}
 
     async def raw_rows(
         self, measurement: str, device: str, start_ms: int, end_ms: int

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 from cloud.timeseries.base import Bucket, TimeSeriesStore
 from cloud.timeseries.windows import (
     HOUR_MS,
-    MINUTE_MS,
     Parts,
     PartsByDevice,
     Resolution,
@@ -117,67 +116,80 @@ async def windows(
         groups.setdefault(tuple(sorted(state.pending.get(d, ()))), []).append(d)
     parts: PartsByDevice = {}
     mkt = is_temperature(metric)
+    cache = hour_cache(tsdb)
     for hours, ids in groups.items():
-        for res, spans in plan_spans(start_ms, end_ms, chosen, hours).items():
-            if res == "1m" and every_ms % MINUTE_MS == 0:
-                gens = {d: state.generation.get(d, 0) for d in ids}
-                got = await _minutes(tsdb, measurement, ids, metric, spans, every_ms, gens)
-            else:
-                # raw points are folded into the parts the roll-ups hold, Σexp(−ΔH/RT) too
-                got = await tsdb.aggregate_parts(
-                    measurement, ids, metric, spans, every_ms, res, mkt=mkt
-                )
-            merge_parts(parts, got)
+        plan = plan_spans(start_ms, end_ms, chosen, hours)
+        minutes = plan.get("1m", [])
+        cached: dict[tuple[str, int], dict[int, Parts]] = {}
+        missing: list[int] = []
+        if minutes and HOUR_MS % every_ms == 0:
+            # whole hours of 1-min roll-ups from the cache; read the rest
+            keys = (measurement, metric, every_ms)
+            cached, missing, plan["1m"] = _cached_hours(cache, keys, ids, minutes, state)
+        # every resolution's spans in one request where the store can
+        got = await tsdb.aggregate_plan(measurement, ids, metric, plan, every_ms, mkt=mkt)
+        for (d, _h), windows in cached.items():
+            merge_parts(parts, {d: windows})
+        if missing:
+            _fill_cache(
+                cache, (measurement, metric, every_ms), ids, missing, got.get("1m", {}), state
+            )
+        for res_parts in got.values():
+            merge_parts(parts, res_parts)
     return chosen, {
         d: [p.bucket(w) for w, p in sorted(ws.items()) if p.count] for d, ws in parts.items() if ws
     }
 
 
-async def _minutes(
-    tsdb: TimeSeriesStore,
-    measurement: str,
+def _cached_hours(
+    cache: HourCache,
+    keys: tuple[str, str, int],
     devices: Sequence[str],
-    metric: str,
     spans: Sequence[Span],
-    every_ms: int,
-    generation: dict[str, int],
-) -> PartsByDevice:
-    """Windows of ``every_ms`` (whole minutes) over minute-aligned ``spans`` from the
-    1-min roll-ups. When ``every_ms`` divides an hour, the windows of each whole hour
-    are cached; the rest (the partial hours at the ends, uncached hours) is read in one
-    request."""
-    if HOUR_MS % every_ms:
-        return await tsdb.aggregate_parts(measurement, devices, metric, spans, every_ms, "1m")
-    cache = hour_cache(tsdb)
+    state: RollupState,
+) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int], list[Span]]:
+    """``(cached windows per (device, hour), whole hours missing, spans to read)``:
+    the spans to read are the missing whole hours and the partial hours."""
+    measurement, metric, every_ms = keys
     whole = [
         h for a, b in spans for h in range(-(-a // HOUR_MS) * HOUR_MS, b - HOUR_MS + 1, HOUR_MS)
     ]
-    out: PartsByDevice = {d: {} for d in devices}
+    cached: dict[tuple[str, int], dict[int, Parts]] = {}
     missing: set[int] = set()
     for d in devices:
+        gen = state.generation.get(d, 0)
         for h in whole:
-            got = cache.get((measurement, d, metric, every_ms, h, generation[d]))
+            got = cache.get((measurement, d, metric, every_ms, h, gen))
             if got is None:
                 missing.add(h)
             else:
-                out[d].update(got)
+                cached[(d, h)] = got
+    # an hour missing for one device is read for all: drop what is cached of it
+    cached = {k: v for k, v in cached.items() if k[1] not in missing}
     whole_set = set(whole)
-    partial = [(a2, b2) for a, b in spans for a2, b2 in _cut(a, b, whole_set)]
-    read = sorted([*_runs(sorted(missing)), *partial])
-    if read:
-        fetched = await tsdb.aggregate_parts(measurement, devices, metric, read, every_ms, "1m")
-        for d in devices:
-            by_hour: dict[int, dict[int, Parts]] = {h: {} for h in missing}
-            for w, p in fetched.get(d, {}).items():
-                hour = by_hour.get(w // HOUR_MS * HOUR_MS)
-                if hour is not None:
-                    hour[w] = p
-                else:
-                    out[d][w] = p  # a partial hour's window
-            for h, windows in by_hour.items():
-                cache.put((measurement, d, metric, every_ms, h, generation[d]), windows)
-                out[d].update(windows)
-    return {d: ws for d, ws in out.items() if ws}
+    partial = [cut for a, b in spans for cut in _cut(a, b, whole_set)]
+    return cached, sorted(missing), sorted([*_runs(sorted(missing)), *partial])
+
+
+def _fill_cache(
+    cache: HourCache,
+    keys: tuple[str, str, int],
+    devices: Sequence[str],
+    hours: Sequence[int],
+    fetched: PartsByDevice,
+    state: RollupState,
+) -> None:
+    """Cache the windows read for whole ``hours`` (an hour with no data too)."""
+    measurement, metric, every_ms = keys
+    for d in devices:
+        by_hour: dict[int, dict[int, Parts]] = {h: {} for h in hours}
+        for w, p in fetched.get(d, {}).items():
+            hour = by_hour.get(w // HOUR_MS * HOUR_MS)
+            if hour is not None:
+                hour[w] = p
+        gen = state.generation.get(d, 0)
+        for h, windows in by_hour.items():
+            cache.put((measurement, d, metric, every_ms, h, gen), windows)
 
 
 def _cut(a: int, b: int, whole: set[int]) -> list[Span]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
@@ -233,28 +233,29 @@ async def rollup_state(
     """The state of these series' roll-ups in [start, end)
     (``functools.partial(rollup_state, session)`` is a :data:`query.RollupStateOf`).
 
-    The marks are read before the generations: an hour whose mark the job clears in
-    between is then read with the new generation, never cached under the old one."""
+    Marks and generations are read in one statement (one snapshot): the job clears a
+    mark and bumps the generation in one transaction, so both or neither are seen."""
     first_hour = start_ms // HOUR_MS * HOUR_MS
     pending: dict[str, set[int]] = {}
     generation: dict[str, int] = {}
     for i in range(0, len(devices), 500):
         chunk = devices[i : i + 500]
-        rows = await session.execute(
-            select(RollupPending.device, RollupPending.hour_ms).where(
-                RollupPending.measurement == measurement,
-                RollupPending.device.in_(chunk),
-                RollupPending.hour_ms >= first_hour,
-                RollupPending.hour_ms < end_ms,
-            )
+        marks = select(
+            RollupPending.device, RollupPending.hour_ms.label("value"), literal(0).label("kind")
+        ).where(
+            RollupPending.measurement == measurement,
+            RollupPending.device.in_(chunk),
+            RollupPending.hour_ms >= first_hour,
+            RollupPending.hour_ms < end_ms,
         )
-        for device, hour in rows:
-            pending.setdefault(device, set()).add(int(hour))
-        gens = await session.execute(
-            select(RollupGeneration.device, RollupGeneration.generation).where(
-                RollupGeneration.measurement == measurement,
-                RollupGeneration.device.in_(chunk),
-            )
-        )
-        generation.update((device, int(g)) for device, g in gens)
+        gens = select(
+            RollupGeneration.device,
+            RollupGeneration.generation.label("value"),
+            literal(1).label("kind"),
+        ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(chunk))
+        for device, value, kind in await session.execute(union_all(marks, gens)):
+            if kind == 0:
+                pending.setdefault(device, set()).add(int(value))
+            else:
+                generation[device] = int(value)
     return RollupState(pending, generation)
