@@ -94,7 +94,9 @@ async def _load(url: str, token: str, seconds: float) -> dict[str, Any]:
     return orjson.loads(stdout)  # type: ignore[no-any-return]
 
 
-async def measure(env: dict[str, str], token: str, tmp: Path, seconds: float) -> dict[str, Any]:
+async def measure(
+    env: dict[str, str], token: str, tmp: Path, seconds: float, influxd_pid: int | None
+) -> dict[str, Any]:
     """``/auth/me`` then ``/series`` 24 h on one ``dehong cloud serve``."""
     port = free_port()
     api = spawn(["cloud", "serve", "--port", str(port)], env, tmp / f"api-{port}.log")
@@ -107,10 +109,19 @@ async def measure(env: dict[str, str], token: str, tmp: Path, seconds: float) ->
             f"&start={_iso(end - DAY_MS)}&end={_iso(end)}"
         )
         out: dict[str, Any] = {}
-        cpu0 = cpu_seconds(api.pid)
-        out["trivial_auth_me"] = await _load(f"{base}/api/v1/auth/me", token, seconds)
-        out["series_24h"] = await _load(series_url, token, seconds)
-        out["api_cpu_s"] = round(cpu_seconds(api.pid) - cpu0, 2)
+        for name, url in (
+            ("trivial_auth_me", f"{base}/api/v1/auth/me"),
+            ("series_24h", series_url),
+        ):
+            pids = {"api": api.pid, **({"influxd": influxd_pid} if influxd_pid else {})}
+            cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
+            out[name] = await _load(url, token, seconds)
+            # CPU per request of the API process (and of influxd), from /proc
+            n = max(out[name]["requests"], 1)
+            for k, pid in pids.items():
+                out[name][f"{k}_cpu_ms_per_request"] = round(
+                    (cpu_seconds(pid) - cpu0[k]) * 1000 / n, 2
+                )
         trivial, series = out["trivial_auth_me"], out["series_24h"]
         out["ratio_series_to_trivial"] = round(series["rps"] / max(trivial["rps"], 0.1), 3)
         out["goal_met"] = bool(
@@ -199,7 +210,9 @@ async def run_async(short: bool) -> dict[str, Any]:
                 data = await seed(db, store, int(time.time() * 1000))
             finally:
                 await store.close()
-            result[name] = {"data": data, **await measure({**base_env, **env}, token, tmp, seconds)}
+            pid = influx.proc.pid if name == "influxdb" and influx.proc else None
+            got = await measure({**base_env, **env}, token, tmp, seconds, pid)
+            result[name] = {"data": data, **got}
         await db.dispose()
     finally:
         influx.stop()
