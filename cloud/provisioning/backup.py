@@ -174,8 +174,8 @@ def collect(settings: Settings, folder: Path) -> dict[str, Any]:
     _copy_dir(settings.keys_dir, folder / KEYS_DIR)
     secret = settings.jwt_secret.get_secret_value()
     if secret != DEMO_JWT_SECRET:
-        (folder / KEYS_DIR).mkdir(exist_ok=True)
-        (folder / KEYS_DIR / JWT_SECRET_FILE).write_text(secret + "\n")
+        (folder / KEYS_DIR).mkdir(exist_ok=True, mode=0o700)
+        write_atomic(folder / KEYS_DIR / JWT_SECRET_FILE, (secret + "\n").encode(), 0o600)
     files = [
         {
             "path": p.relative_to(folder).as_posix(),

@@ -235,6 +235,9 @@ async def test_round_trip_postgres_influxdb(
             await _check_stack(fresh, before)
         finally:
             influx.stop()
+    # retention that keeps nothing deletes it (the manifest first)
+    assert bk.prune(target, daily=0, weekly=0, monthly=0) == [result.name]
+    assert target.names() == []
 
 
 async def test_corrupted_backup_is_refused_naming_the_file(tmp_path: Path) -> None:
@@ -310,3 +313,17 @@ def test_retention_keeps_daily_weekly_monthly() -> None:
     assert 12 < len(keep) <= 23
     months = {datetime.strptime(n, "dehong-%Y%m%dT%H%M%SZ").strftime("%Y-%m") for n in keep}
     assert len(months) >= 12
+
+
+def test_prune_deletes_what_retention_does_not_keep(tmp_path: Path) -> None:
+    target = DirectoryTarget(tmp_path / "backups")
+    start = datetime(2026, 1, 1, 18, 0, tzinfo=UTC)
+    names = [f"dehong-{start + timedelta(days=i):%Y%m%dT%H%M%SZ}" for i in range(40)]
+    for name in names:
+        (target.root / name).mkdir(parents=True)
+        (target.root / name / MANIFEST).write_text("{}")
+    (target.root / ".partial-dehong-20270101T000000Z").mkdir()  # an interrupted backup
+    gone = bk.prune(target)
+    assert set(gone) == set(names) - bk.to_keep(names)
+    assert target.names() == sorted(bk.to_keep(names))
+    assert names[-7:] == target.names()[-7:]
