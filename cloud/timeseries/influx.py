@@ -7,6 +7,7 @@ CI runs Debian's influxdb 1.6.7. Timestamps are ms precision throughout.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -265,16 +266,14 @@ class InfluxStore(TimeSeriesStore):
                 )
                 kinds.append((resolution, values))
         out: dict[Resolution, PartsByDevice] = {}
-        raw_values: dict[str, list[tuple[int, float]]] = {}
+        raw_values: dict[str, list[list[Any]]] = {}
         for (resolution, values), series in zip(
             kinds, await self._multi(";".join(statements)), strict=True
         ):
             for s in series:
                 device = s.get("tags", {}).get("device", "")
                 if values:
-                    raw_values.setdefault(device, []).extend(
-                        (int(t), float(v)) for t, v in s.get("values", []) if v is not None
-                    )
+                    raw_values.setdefault(device, []).extend(s.get("values", []))
                     continue
                 windows = out.setdefault(resolution, {}).setdefault(device, {})
                 for row in s.get("values", []):
@@ -288,8 +287,11 @@ class InfluxStore(TimeSeriesStore):
                         float(count),
                         float(row[5]) if len(row) > 5 and row[5] is not None else None,
                     )
-        if raw_values:
-            out["raw"] = {d: values_parts(v, every_ms, mkt=True) for d, v in raw_values.items()}
+        for device, rows in raw_values.items():
+            rows.sort(key=itemgetter(0))  # spans in order already; sorted for certain
+            ts = [int(r[0]) for r in rows if r[1] is not None]
+            vs = [float(r[1]) for r in rows if r[1] is not None]
+            out.setdefault("raw", {})[device] = values_parts(ts, vs, every_ms, mkt=True)
         return out
 
     async def raw_rows(
