@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from cloud.auth.principal import Role
-from cloud.db import Database
+from cloud.db import Database, utcnow
 from cloud.db.migrate import upgrade_async
 from cloud.devices.schemas import MultiSeriesOut, SeriesOut
 from cloud.devices.series_json import iso_ms
 from cloud.devices.service import ms_to_dt
+from cloud.devices.storage import Device
 from cloud.timeseries import Point, TimeSeriesStore, query
 from cloud.timeseries.rollup import RollupJob, RollupState, mark, rollup_state
 from cloud.timeseries.windows import (
@@ -32,7 +33,7 @@ from cloud.timeseries.windows import (
     window_start,
 )
 from tests.support import influx
-from tests.support.api import HOME, ApiEnv, api_env, seed_timeseries
+from tests.support.api import HOME, OTHER, ApiEnv, api_env, seed_timeseries
 
 DEVS = ("gw-m1.room-1", "gw-m1.room-2")
 
@@ -178,14 +179,14 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
             yield e
 
 
-async def _rollups_only(tsdb: TimeSeriesStore, points: list[Point]) -> None:
+async def _rollups_only(tsdb: TimeSeriesStore, points: list[Point], county: str = HOME) -> None:
     """The roll-ups of these points, without the raw points (as after raw retention)."""
     rows = [(p.ts_ms, p.fields) for p in points]
     for resolution, every in (("1m", MINUTE_MS), ("1h", HOUR_MS)):
         await tsdb.write_rollups(
             resolution,  # type: ignore[arg-type]
             [
-                Point("cold_room", points[0].device, HOME, "site", w, f)
+                Point("cold_room", points[0].device, county, "site", w, f)
                 for w, f in rollup_fields(rows, every).items()
             ],
         )
@@ -229,6 +230,139 @@ async def test_24h_series_reads_the_rollups_and_raw_only_for_the_tail(env: ApiEn
     assert r.status_code == 200, r.text
     (only,) = r.json()["series"]
     assert sum(b["count"] for b in only["buckets"]) == len(old) + len(live)
+
+
+TAG = "AA:00:00:00:00:0B"  # a tag heard by gateways of both counties, now Longchuan's
+
+
+def _tag_points(county: str, start: int, end: int, offset: int, base: float) -> list[Point]:
+    return [
+        Point("cold_room", TAG, county, "site", t, {"temp_c": base + (t // 60_000) % 5})
+        for t in range(start + offset, end, 60_000)
+    ]
+
+
+async def _tag_series(env: ApiEnv, h: dict[str, str], start: int, end: int) -> list[dict]:
+    params = {"metric": "temp_c", "start": iso_ms(start), "end": iso_ms(end), "every": "5m"}
+    r = await env.client.get(f"/api/v1/devices/{TAG}/series", params=params, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["resolution"] == "1m"
+    return r.json()["buckets"]
+
+
+async def _assert_is_raw(env: ApiEnv, got: list[dict], counties: list[str] | None) -> None:
+    start, end = got[0]["ts_ms"], got[-1]["ts_ms"] + 300_000
+    raw = await env.tsdb.aggregate(
+        "cold_room", [TAG], "temp_c", start, end, 300_000, "raw", counties=counties
+    )
+    assert [(b["ts_ms"], b["count"], b["min"], b["max"]) for b in got] == [
+        (b.ts_ms, b.count, b.min, b.max) for b in raw[TAG]
+    ]
+    for g, r in zip(got, raw[TAG], strict=True):
+        assert g["mean"] == pytest.approx(r.mean, rel=1e-12)
+
+
+async def _tag_day(env: ApiEnv) -> tuple[int, int, list[Point], list[Point]]:
+    """``(start, end, Mangshi's points, Longchuan's points)`` of the tag over the last
+    24 h, written raw: Mangshi heard it all day, Longchuan for the last 12 hours."""
+    async with env.db.transaction() as s:
+        s.add(
+            Device(
+                id=TAG,
+                county=OTHER,
+                kind="cold_room",
+                site="site",
+                gateway_id="gw-l1",
+                metrics=["temp_c"],
+                first_seen_at=utcnow(),
+                last_seen_at=utcnow(),
+                last_reading_ms=0,
+                readings=0,
+            )
+        )
+    now = int(time.time() * 1000)
+    h_now = now // HOUR_MS * HOUR_MS
+    start, end = h_now - 23 * HOUR_MS - 30 * MINUTE_MS, now + 1
+    home = _tag_points(HOME, start - HOUR_MS, now, 0, 4.0)
+    other = _tag_points(OTHER, h_now - 12 * HOUR_MS, now, 15_000, 20.0)
+    await env.tsdb.write(home + other)
+    return start, end, home, other
+
+
+def _count(points: list[Point], start: int, end: int) -> int:
+    return len([p for p in points if start <= p.ts_ms < end])
+
+
+async def test_cached_rollup_hours_are_per_county_scope(env: ApiEnv) -> None:
+    """A tag heard by two counties has a series and roll-ups under each. The prefecture
+    admin's 24 h /series (both counties, warming the hour cache) is never served to the
+    county admin, who sees its county's readings only (the raw answer), and back; also
+    where no generation tells the scopes apart (roll-ups made before migration 0240)."""
+    start, end, home, other = await _tag_day(env)
+    for pts in (home, other):
+        await _rollups_only(env.tsdb, pts, pts[0].county)
+    prefecture = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    county = await env.headers(Role.COUNTY_ADMIN, OTHER)
+    cache = query.hour_cache(env.tsdb)
+    everyone = await _tag_series(env, prefecture, start, end)  # warms the cache
+    assert sum(b["count"] for b in everyone) == _count(home + other, start, end)
+    await _assert_is_raw(env, everyone, None)
+    hits = cache.hits
+    own = await _tag_series(env, county, start, end)
+    assert sum(b["count"] for b in own) == _count(other, start, end)
+    assert all(b["min"] >= 20.0 for b in own)
+    await _assert_is_raw(env, own, [OTHER])
+    assert cache.hits == hits  # nothing of the prefecture's hours served to the county
+    assert await _tag_series(env, prefecture, start, end) == everyone  # its own cache
+    assert await _tag_series(env, county, start, end) == own
+    assert cache.hits > hits
+
+
+async def test_rollup_generations_are_per_county(env: ApiEnv) -> None:
+    """Roll-ups are recomputed per (device, county): marks and generations are read for
+    the counties of the caller, so late data under one county makes only the scopes
+    holding that county read the hour again; a county's cached hours stay valid."""
+    start, end, home, other = await _tag_day(env)
+    h_now = (end - 1) // HOUR_MS * HOUR_MS
+    for pts in (home, other):
+        await mark(env.db, pts)
+    job = RollupJob(env.db, env.tsdb)
+    await job.run_until_idle()
+    # Mangshi's live hour is marked again (more came), Longchuan's is rolled up
+    await mark(env.db, [p for p in home if p.ts_ms >= h_now])
+    async with env.db.session() as s:
+        state = await rollup_state(s, "cold_room", [TAG], start, end, [OTHER])
+        assert state.pending == {} and state.generation == {TAG: ((OTHER, 1),)}
+        state = await rollup_state(s, "cold_room", [TAG], start, end)
+        assert state.pending == {TAG: {h_now}}
+        assert state.generation == {TAG: ((HOME, 1), (OTHER, 1))}
+    prefecture = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    county = await env.headers(Role.COUNTY_ADMIN, OTHER)
+    cache = query.hour_cache(env.tsdb)
+    everyone = await _tag_series(env, prefecture, start, end)
+    await _assert_is_raw(env, everyone, None)
+    own = await _tag_series(env, county, start, end)
+    assert sum(b["count"] for b in own) == _count(other, start, end)
+    await _assert_is_raw(env, own, [OTHER])
+
+    # late data under Mangshi only, in an hour both scopes have cached
+    late_hour = h_now - 6 * HOUR_MS
+    late = [
+        Point("cold_room", TAG, HOME, "site", t, {"temp_c": -3.0})
+        for t in range(late_hour + 7_000, late_hour + HOUR_MS, 300_000)
+    ]
+    await env.tsdb.write(late)
+    await mark(env.db, late)
+    await job.run_until_idle()
+    async with env.db.session() as s:
+        state = await rollup_state(s, "cold_room", [TAG], start, end)
+    assert state.generation == {TAG: ((HOME, 2), (OTHER, 1))}
+    hits = cache.hits
+    assert await _tag_series(env, county, start, end) == own  # still cached: unchanged
+    assert cache.hits > hits
+    after = await _tag_series(env, prefecture, start, end)  # read again, late data in
+    assert sum(b["count"] for b in after) == sum(b["count"] for b in everyone) + len(late)
+    await _assert_is_raw(env, after, None)
 
 
 async def test_streamed_series_is_the_documented_shape(env: ApiEnv) -> None:
