@@ -350,7 +350,12 @@ def restore_files(settings: Settings, folder: Path) -> dict[str, Any]:
 
 async def remark_rollups(settings: Settings, manifest: dict[str, Any]) -> int:
     """Mark every hour the backup spanned (from an hour before it started) for roll-up
-    recomputation: marks and roll-ups were taken at slightly different instants."""
+    recomputation: marks and roll-ups were taken at slightly different instants.
+
+    Roll-ups are per (device, county): a tag heard by gateways of two counties has a
+    series under each, whatever county the device row names now. So every device's
+    hours are marked under every county (an hour of a county with no readings of the
+    device is recomputed to nothing)."""
     from sqlalchemy import select
 
     from cloud.db import Database
@@ -358,6 +363,7 @@ async def remark_rollups(settings: Settings, manifest: dict[str, Any]) -> int:
     from cloud.timeseries import Point
     from cloud.timeseries.rollup import mark
     from cloud.timeseries.windows import HOUR_MS
+    from protocol.ids import COUNTY_CODES
 
     start = datetime.fromisoformat(manifest["started"]) - timedelta(hours=1)
     end = datetime.fromisoformat(manifest["finished"])
@@ -370,8 +376,9 @@ async def remark_rollups(settings: Settings, manifest: dict[str, Any]) -> int:
         return await mark(
             db,
             [
-                Point(d.kind, d.id, d.county, d.site, h, {})
+                Point(d.kind, d.id, county, d.site, h, {})
                 for d in devices
+                for county in COUNTY_CODES
                 for h in range(first, last, HOUR_MS)
             ],
         )

@@ -301,6 +301,43 @@ async def test_corrupted_backup_is_refused_naming_the_file(tmp_path: Path) -> No
     await _check_stack(fresh, before)
 
 
+async def test_restore_remarks_every_countys_series_of_a_device(tmp_path: Path) -> None:
+    """Roll-ups are per (device, county). A tag now Longchuan's was heard in Mangshi
+    during the backup; the backup caught its raw points but neither the Mangshi
+    roll-up nor its mark. Restore marks the hours under every county, so the job
+    recomputes the Mangshi series too."""
+    settings = _settings(tmp_path, f"sqlite:///{tmp_path / 'rel.db'}", None, "x" * 48)
+    await upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    tsdb = SqliteStore(settings.tsdb_path)
+    await tsdb.open()
+    tag, other = "AA:00:00:00:00:0C", "533124"
+    now = int(time.time() * 1000)
+    hour = now // HOUR_MS * HOUR_MS - HOUR_MS
+    try:
+        async with db.transaction() as s:
+            s.add(Device(id=tag, county=other, kind="cold_room", site="s", gateway_id="gw-l1"))
+        await tsdb.write(
+            [
+                Point("cold_room", tag, county, "s", hour + i * 60_000, {"temp_c": v})
+                for county, v in ((COUNTY, 4.0), (other, 9.0))
+                for i in range(30)
+            ]
+        )
+        started = datetime.fromtimestamp((hour + HOUR_MS + 60_000) / 1000, UTC)
+        manifest = {"started": started.isoformat(), "finished": started.isoformat()}
+        assert await bk.remark_rollups(settings, manifest) >= 2
+        await RollupJob(db, tsdb).run_until_idle()
+        for county, v in ((COUNTY, 4.0), (other, 9.0)):
+            got = await tsdb.aggregate(
+                "cold_room", [tag], "temp_c", hour, hour + HOUR_MS, HOUR_MS, "1h", counties=[county]
+            )
+            assert [(b.count, b.mean) for b in got[tag]] == [(30, v)], county
+    finally:
+        await tsdb.close()
+        await db.dispose()
+
+
 def test_retention_keeps_daily_weekly_monthly() -> None:
     start = datetime(2026, 1, 1, 18, 0, tzinfo=UTC)  # 02:00 Beijing, daily for 400 days
     names = [f"dehong-{start + timedelta(days=i):%Y%m%dT%H%M%SZ}" for i in range(400)]
