@@ -48,6 +48,14 @@ def _ingest_restart(args: argparse.Namespace) -> int:
     return 0 if result["goal_met"] else 1
 
 
+def _api(args: argparse.Namespace) -> int:
+    from bench.api import run
+
+    result = run(short=args.short)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0 if result["goal_met"] else 1
+
+
 def _vision(args: argparse.Namespace) -> int:
     from bench.vision import run
 
@@ -119,6 +127,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ir.add_argument("--short", action="store_true", help="one restart each (~1 minute)")
     ir.set_defaults(handler=_ingest_restart)
+    a = kinds.add_parser(
+        "api",
+        help="/series over 24 h beside /auth/me on the same server, 16 clients, "
+        "on InfluxDB and on the embedded SQLite store",
+    )
+    a.add_argument("--short", action="store_true", help="8 s per endpoint instead of 20 s")
+    a.set_defaults(handler=_api)
     v = kinds.add_parser(
         "vision",
         help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "

@@ -376,6 +376,12 @@ async def api_bench(
     ]
     for i in range(0, len(lines), 5000):
         await store.write_lines("\n".join(lines[i : i + 5000]))
+    # as ingest would: the hours marked, then rolled up (/series reads the roll-ups)
+    from cloud.timeseries.rollup import RollupJob, mark_hours
+
+    hours = range(start // 3_600_000 * 3_600_000, end, 3_600_000)
+    await mark_hours(db, {("cold_room", device, h): ("533103", "apibench") for h in hours})
+    await RollupJob(db, store).run_until_idle()
     async with db.transaction() as s:
         s.add(
             Device(

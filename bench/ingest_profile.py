@@ -165,6 +165,9 @@ class LinesOnly(TimeSeriesStore):
     async def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return {}
 
+    async def aggregate_parts(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
     async def raw_rows(self, *args: Any, **kwargs: Any) -> list[Any]:
         return []
 

@@ -18,6 +18,7 @@ SERVICE_ROLES = ("ingest", "api")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _register_backup(subparsers)
     cloud = subparsers.add_parser("cloud", help="the cloud: API, ingest, provisioning")
     sub = cloud.add_subparsers(dest="cloud_command", required=True, metavar="COMMAND")
 
@@ -421,4 +422,100 @@ async def _apikey_add(args: argparse.Namespace) -> int:
     print(f"api key id: {new.row.id}")
     print(f"X-API-Key:  {new.key}")
     print("The key is shown only this once.")
+    return 0
+
+
+# ------------------------------------------------------------ backup / restore
+
+
+def _register_backup(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "backup",
+        help="back up PostgreSQL, InfluxDB, broker files and signing keys, with a manifest",
+    )
+    p.add_argument(
+        "--to", default=None, help="a directory or s3://bucket/prefix; default DEHONG_BACKUP_TO"
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="then delete backups beyond the retention below"
+    )
+    p.add_argument("--keep-daily", type=int, default=7, help="newest of each of N days (7)")
+    p.add_argument("--keep-weekly", type=int, default=4, help="newest of each of N weeks (4)")
+    p.add_argument("--keep-monthly", type=int, default=12, help="newest of each of N months (12)")
+    p.set_defaults(handler=_backup)
+    p = subparsers.add_parser(
+        "restore",
+        help="restore a backup into a fresh stack, after checking every file's SHA-256",
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="a directory or s3://bucket/prefix; default DEHONG_BACKUP_TO",
+    )
+    p.add_argument("--name", default=None, help="e.g. dehong-20261203T020000Z; default newest")
+    p.set_defaults(handler=_restore)
+
+
+def _backup_target(settings: Any, where: str | None) -> Any:
+    from cloud.provisioning.backup_targets import open_target
+
+    return open_target(where or settings.backup_to, s3_endpoint=settings.backup_s3_endpoint)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    import json
+
+    from cloud.provisioning import backup
+    from cloud.provisioning.backup_targets import BackupError
+
+    settings = _settings()
+    try:
+        target = _backup_target(settings, args.to)
+        result = backup.backup(settings, target)
+        pruned = (
+            backup.prune(
+                target,
+                daily=args.keep_daily,
+                weekly=args.keep_weekly,
+                monthly=args.keep_monthly,
+            )
+            if args.prune
+            else []
+        )
+    except BackupError as exc:
+        print(f"dehong backup: {exc}", file=sys.stderr)
+        return 1
+    out = {"backup": result.name, "to": result.where, "files": result.files, "bytes": result.bytes}
+    print(json.dumps({**out, "pruned": pruned}))
+    return 0
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    import json
+
+    from cloud.provisioning import backup
+    from cloud.provisioning.backup_targets import BackupError
+
+    settings = _settings()
+    try:
+        manifest = await backup.restore(settings, _backup_target(settings, args.source), args.name)
+    except BackupError as exc:
+        print(f"dehong restore: {exc}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "restored": manifest["name"],
+                "taken": manifest["finished"],
+                "files": len(manifest["files"]),
+                "hours_marked_for_rollup": manifest["hours_marked"],
+            }
+        )
+    )
+    print(
+        f"next: set DEHONG_JWT_SECRET to {settings.keys_dir}/jwt_secret if it differs, "
+        "run `dehong cloud rollup --once`, and reload Mosquitto (SIGHUP)",
+        file=sys.stderr,
+    )
     return 0

@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     influx_password: SecretStr = SecretStr("")
     #: Embedded time-series store, used when ``influx_url`` is empty.
     tsdb_path: Path = Path("var/timeseries.db")
+    #: InfluxDB's RPC address (its ``bind-address``), for ``dehong backup`` / ``restore``.
+    influx_rpc: str = "127.0.0.1:8088"
+    #: Signing keys kept in files (backed up with the JWT secret by ``dehong backup``).
+    keys_dir: Path = Path("var/keys")
+    #: Where ``dehong backup`` writes and ``dehong restore`` reads: a directory or
+    #: ``s3://bucket/prefix`` (then ``backup_s3_endpoint`` for a non-AWS service).
+    backup_to: str = "var/backups"
+    backup_s3_endpoint: str = ""
     #: Broker the cloud services connect to, e.g. ``mqtt://ingest:secret@127.0.0.1:1883``;
     #: ``mqtts://ingest:secret@broker:8883`` for TLS (anything but loopback).
     mqtt_url: str = "mqtt://127.0.0.1:1883"

@@ -16,7 +16,7 @@ from cloud.ingest.storage import (
 )
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
-from cloud.timeseries.rollup_storage import RollupPending
+from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
 
 __all__ = [
     "ApiKey",
@@ -36,6 +36,7 @@ __all__ = [
     "Organisation",
     "ReceivedBatch",
     "ReplayJob",
+    "RollupGeneration",
     "RollupPending",
     "ServiceAccount",
     "User",

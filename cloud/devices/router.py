@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Literal
 
 import aiomqtt
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from cloud.auth.deps import PrincipalDep
 from cloud.deps import DatabaseDep, SessionDep, SettingsDep, TsdbDep
-from cloud.devices import commands, completeness, service
+from cloud.devices import commands, completeness, series_json, service
 from cloud.devices.commands_storage import Command
 from cloud.devices.schemas import (
     CommandCreate,
     CommandOut,
     CompletenessOut,
     DeviceOut,
-    DeviceSeries,
     GapRange,
     GatewayCreate,
     GatewayHealthOut,
@@ -28,13 +28,12 @@ from cloud.devices.schemas import (
     MetricValue,
     MqttCredentials,
     MultiSeriesOut,
-    SeriesBucket,
     SeriesOut,
 )
 from cloud.devices.storage import Device, Gateway, GatewayHealth
 from cloud.errors import ApiError, responses
 from cloud.provisioning import service as provisioning
-from cloud.timeseries import Bucket, TimeSeriesError, query
+from cloud.timeseries import Bucket, TimeSeriesError, query, rollup
 from cloud.timeseries.windows import choose_resolution
 from protocol.ids import COUNTIES, check_metric
 from protocol.topics import PREFIX
@@ -458,21 +457,6 @@ def _window(
     return _Window(start_dt, end_dt, every, every_ms)
 
 
-def _buckets(buckets: list[Bucket]) -> list[SeriesBucket]:
-    return [
-        SeriesBucket(
-            ts=service.ms_to_dt(b.ts_ms),
-            ts_ms=b.ts_ms,
-            mean=b.mean,
-            min=b.min,
-            max=b.max,
-            count=b.count,
-            mkt=b.mkt,
-        )
-        for b in buckets
-    ]
-
-
 MetricQuery = Annotated[str, Query(description="Metric name, e.g. temperature")]
 StartQuery = Annotated[
     datetime | None, Query(description="ISO-8601 with time zone; default end - 24 h")
@@ -503,7 +487,7 @@ async def series(
     start: StartQuery = None,
     end: EndQuery = None,
     every: EveryQuery = None,
-) -> SeriesOut:
+) -> Response:
     w = _window(metric, start, end, every)
     d = await _device(session, principal, device_id)
     try:
@@ -515,11 +499,12 @@ async def series(
             w.start_ms,
             w.end_ms,
             w.every_ms,
+            rollups=partial(rollup.rollup_state, session),
             counties=principal.counties(),
         )
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
-    return SeriesOut(
+    head = SeriesOut(
         device=d.id,
         metric=metric,
         start=w.start,
@@ -527,8 +512,9 @@ async def series(
         every=w.every,
         every_ms=w.every_ms,
         resolution=resolution,
-        buckets=_buckets(found.get(d.id, [])),
+        buckets=[],
     )
+    return series_json.stream_series(head, found.get(d.id, []))
 
 
 @router.get(
@@ -549,7 +535,7 @@ async def multi_series(
     start: StartQuery = None,
     end: EndQuery = None,
     every: EveryQuery = None,
-) -> MultiSeriesOut:
+) -> Response:
     w = _window(metric, start, end, every)
     devices = [await _device(session, principal, ident) for ident in dict.fromkeys(device)]
     by_kind: dict[str, list[str]] = {}
@@ -569,21 +555,22 @@ async def multi_series(
                 w.start_ms,
                 w.end_ms,
                 w.every_ms,
+                rollups=partial(rollup.rollup_state, session),
                 resolution=resolution,
                 counties=principal.counties(),
             )
             found.update(got)
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
-    return MultiSeriesOut(
+    head = MultiSeriesOut(
         metric=metric,
         start=w.start,
         end=w.end,
         every=w.every,
         every_ms=w.every_ms,
         resolution=resolution,
-        series=[
-            DeviceSeries(device=d.id, kind=d.kind, buckets=_buckets(found.get(d.id, [])))
-            for d in devices
-        ],
+        series=[],
+    )
+    return series_json.stream_multi_series(
+        head, [(d.id, d.kind, found.get(d.id, [])) for d in devices]
     )

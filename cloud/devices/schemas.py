@@ -105,7 +105,8 @@ class SeriesOut(BaseModel):
     every: str
     every_ms: int
     resolution: Resolution = Field(
-        description="What answered: raw points or the 1-min / 1-h roll-ups. Windows of "
+        description="What answered: raw points or the 1-min / 1-h roll-ups (hours not "
+        "rolled up yet are read raw into the same windows). Windows of "
         "a day or longer start at Beijing midnight (UTC+8)."
     )
     buckets: list[SeriesBucket]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from cloud.timeseries.windows import Resolution
+    from cloud.timeseries.windows import PartsByDevice, Resolution, Span
 
 #: A metric's non-zero quality flags are stored beside it as the float field "{metric}__q".
 QUALITY_SUFFIX = "__q"
@@ -165,7 +165,6 @@ class TimeSeriesStore(abc.ABC):
         )
         return out.get(device, [])
 
-    @abc.abstractmethod
     async def aggregate(
         self,
         measurement: str,
@@ -180,6 +179,66 @@ class TimeSeriesStore(abc.ABC):
     ) -> dict[str, list[Bucket]]:
         """Windows of ``every_ms`` over [start, end) per device, from raw data or the
         1-min / 1-h roll-ups; windows aligned so Beijing midnight is a boundary."""
+        parts = await self.aggregate_parts(
+            measurement,
+            devices,
+            metric,
+            [(start_ms, end_ms)],
+            every_ms,
+            resolution,
+            counties=counties,
+        )
+        return {
+            device: [p.bucket(w) for w, p in sorted(windows.items())]
+            for device, windows in parts.items()
+        }
+
+    @abc.abstractmethod
+    async def aggregate_parts(
+        self,
+        measurement: str,
+        devices: Sequence[str],
+        metric: str,
+        spans: Sequence[Span],
+        every_ms: int,
+        resolution: Resolution,
+        *,
+        mkt: bool = False,
+        counties: Counties = None,
+    ) -> PartsByDevice:
+        """The additive parts (Σ, min, max, count, Σexp(−ΔH/RT)) of the windows of
+        ``every_ms`` per device, over the union of the half-open ``spans`` (disjoint),
+        read at ``resolution``; windows with no data are absent. Σexp(−ΔH/RT) comes
+        from the roll-ups of temperatures, and from raw points when ``mkt`` is set.
+        Only what is stored under ``counties`` (raw points and roll-ups alike)."""
+
+    async def aggregate_plan(
+        self,
+        measurement: str,
+        devices: Sequence[str],
+        metric: str,
+        plan: Mapping[Resolution, Sequence[Span]],
+        every_ms: int,
+        *,
+        mkt: bool = False,
+        counties: Counties = None,
+    ) -> dict[Resolution, PartsByDevice]:
+        """:meth:`aggregate_parts` of several resolutions' spans at once (a store may
+        answer them in one request)."""
+        out: dict[Resolution, PartsByDevice] = {}
+        for resolution, spans in plan.items():
+            if spans:
+                out[resolution] = await self.aggregate_parts(
+                    measurement,
+                    devices,
+                    metric,
+                    spans,
+                    every_ms,
+                    resolution,
+                    mkt=mkt,
+                    counties=counties,
+                )
+        return out
 
     @abc.abstractmethod
     async def raw_rows(

@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
-from cloud.db.upsert import upsert
-from cloud.timeseries.base import Point, PointBlock, TimeSeriesError, TimeSeriesStore
-from cloud.timeseries.rollup_storage import RollupPending
+from cloud.db.upsert import dialect_insert, upsert
+from cloud.timeseries.base import Counties, Point, PointBlock, TimeSeriesError, TimeSeriesStore
+from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
 from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, rollup_fields
 
 log = logging.getLogger(__name__)
@@ -181,6 +183,7 @@ class RollupJob:
                             )
                         )
                     )
+                await bump_generations(s, {(m, d, county) for m, d, county, _, _ in done})
         self.hours_done += len(done)
         return len(done)
 
@@ -201,3 +204,83 @@ class RollupJob:
             except TimeSeriesError as exc:
                 log.warning("roll-up job: time-series store unavailable (%s); retrying", exc)
             await asyncio.sleep(interval_s)
+
+
+async def bump_generations(session: AsyncSession, series: Iterable[tuple[str, str, str]]) -> None:
+    """The roll-ups of these series ``(measurement, device, county)`` were rewritten: a
+    cache of older ones is stale."""
+    rows = [
+        {"measurement": m, "device": d, "county": county, "generation": 1}
+        for m, d, county in sorted(series)
+    ]
+    if not rows:
+        return
+    ins = dialect_insert(session, RollupGeneration).values(rows)
+    await session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["measurement", "device", "county"],
+            set_={"generation": RollupGeneration.generation + 1},
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RollupState:
+    """Per device, over the counties of a read: the hours whose roll-ups are not
+    current under one of them (read them raw), and the generations of its series in
+    them, ``((county, generation), ...)`` sorted (cached roll-ups of other generations
+    are stale). Roll-ups are per (device, county): a tag heard by two counties has two
+    series, each with its own marks and generation."""
+
+    pending: dict[str, set[int]]
+    generation: dict[str, tuple[tuple[str, int], ...]]
+
+
+async def rollup_state(
+    session: AsyncSession,
+    measurement: str,
+    devices: Sequence[str],
+    start_ms: int,
+    end_ms: int,
+    counties: Counties = None,
+) -> RollupState:
+    """The state of these devices' roll-ups in [start, end) under ``counties`` (None:
+    every county) (``functools.partial(rollup_state, session)`` is a
+    :data:`query.RollupStateOf`).
+
+    Marks and generations are read in one statement (one snapshot): the job clears a
+    mark and bumps the generation in one transaction, so both or neither are seen."""
+    if counties is not None and not counties:
+        return RollupState({}, {})
+    first_hour = start_ms // HOUR_MS * HOUR_MS
+    pending: dict[str, set[int]] = {}
+    generations: dict[str, list[tuple[str, int]]] = {}
+    for i in range(0, len(devices), 500):
+        chunk = devices[i : i + 500]
+        marks = select(
+            RollupPending.device,
+            RollupPending.county,
+            RollupPending.hour_ms.label("value"),
+            literal(0).label("kind"),
+        ).where(
+            RollupPending.measurement == measurement,
+            RollupPending.device.in_(chunk),
+            RollupPending.hour_ms >= first_hour,
+            RollupPending.hour_ms < end_ms,
+        )
+        gens = select(
+            RollupGeneration.device,
+            RollupGeneration.county,
+            RollupGeneration.generation.label("value"),
+            literal(1).label("kind"),
+        ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(chunk))
+        if counties is not None:
+            marks = marks.where(RollupPending.county.in_(list(counties)))
+            gens = gens.where(RollupGeneration.county.in_(list(counties)))
+        for device, county, value, kind in await session.execute(union_all(marks, gens)):
+            if kind == 0:
+                pending.setdefault(device, set()).add(int(value))
+            else:
+                generations.setdefault(device, []).append((county, int(value)))
+    generation = {d: tuple(sorted(g)) for d, g in generations.items()}
+    return RollupState(pending, generation)

@@ -22,3 +22,16 @@ class RollupPending(Base):
     hour_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     site: Mapped[str] = mapped_column(String(64))
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class RollupGeneration(Base):
+    """How many times the roll-up job has rewritten roll-ups of one series (a device's
+    readings under one county, as :class:`RollupPending`): cached roll-ups of an older
+    generation are stale."""
+
+    __tablename__ = "rollup_generation"
+
+    measurement: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device: Mapped[str] = mapped_column(String(128), primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -9,12 +9,13 @@ synchronous=FULL: a write that returned is on disk before ingest acknowledges it
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cloud.timeseries.base import (
-    Bucket,
     Counties,
     LatestValue,
     Point,
@@ -24,13 +25,21 @@ from cloud.timeseries.base import (
 )
 from cloud.timeseries.windows import (
     DAY_MS,
+    DELTA_H_OVER_R,
+    KELVIN,
     RAW_RETENTION_DAYS,
     ROLLUP_RETENTION_DAYS,
+    Parts,
+    PartsByDevice,
     Resolution,
-    bucket_from_parts,
+    Span,
+    merge_parts,
     offset_ms,
 )
 from protocol.ids import check_metric
+
+#: Spans per query (each is one SELECT of a UNION ALL; SQLite allows 500).
+MAX_SPANS = 200
 
 #: One table per resolution, like InfluxDB's retention policies: ``points`` (raw),
 #: ``rollup_1m`` and ``rollup_1h``; retention is applied by :meth:`SqliteStore.prune`.
@@ -93,6 +102,10 @@ class SqliteStore(TimeSeriesStore):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=10000")
+            try:
+                db.execute("SELECT exp(0)")
+            except sqlite3.OperationalError:  # built without SQLITE_ENABLE_MATH_FUNCTIONS
+                db.create_function("exp", 1, math.exp, deterministic=True)
             db.executescript(SCHEMA)
             _upgrade_keys(db)
             return db
@@ -170,68 +183,76 @@ class SqliteStore(TimeSeriesStore):
         rows = await self._run(_q)
         return fold_quality({f: (ts, v) for f, ts, v in rows})
 
-    async def aggregate(
+    async def aggregate_parts(
         self,
         measurement: str,
         devices: Sequence[str],
         metric: str,
-        start_ms: int,
-        end_ms: int,
+        spans: Sequence[Span],
         every_ms: int,
         resolution: Resolution,
         *,
+        mkt: bool = False,
         counties: Counties = None,
-    ) -> dict[str, list[Bucket]]:
-        if not devices or (counties is not None and not counties):
+    ) -> PartsByDevice:
+        if not devices or not spans or (counties is not None and not counties):
             return {}
         check_metric(metric)  # the same contract as InfluxDB: invalid names are refused
+        if len(spans) > MAX_SPANS:  # SQLite's limit on a compound SELECT is 500
+            out: PartsByDevice = {}
+            for i in range(0, len(spans), MAX_SPANS):
+                chunk = spans[i : i + MAX_SPANS]
+                more = await self.aggregate_parts(
+                    measurement,
+                    devices,
+                    metric,
+                    chunk,
+                    every_ms,
+                    resolution,
+                    mkt=mkt,
+                    counties=counties,
+                )
+                merge_parts(out, more)
+            return out
         table = TABLES[resolution]
         raw = resolution == "raw"
         fields = (
             [metric] if raw else [f"{metric}_{p}" for p in ("sum", "min", "max", "count", "mkt")]
         )
-        marks = ",".join("?" * len(devices))
-        fmarks = ",".join("?" * len(fields))
+        rows, rows_args = _span_rows(table, measurement, devices, fields, spans, counties)
         off = offset_ms(every_ms)
-        where, cargs = _in_counties(counties)
+        arr = f"SUM(exp(-{DELTA_H_OVER_R} / (value + {KELVIN})))" if raw and mkt else "NULL"
         sql = (
             f"SELECT device, ((ts - ?) / ?) * ? + ? AS w, field, SUM(value), MIN(value), "
-            f"MAX(value), COUNT(*) FROM {table} WHERE measurement = ? AND device IN ({marks}) "
-            f"AND field IN ({fmarks}) AND ts >= ? AND ts < ? {where} GROUP BY device, w, field "
-            "ORDER BY device, w"
+            f"MAX(value), COUNT(*), {arr} FROM ({rows}) GROUP BY device, w, field"
         )
-        args = [off, every_ms, every_ms, off, measurement, *devices, *fields, start_ms, end_ms]
-        args += cargs
+        args = [off, every_ms, every_ms, off, *rows_args]
 
-        def _q(db: sqlite3.Connection) -> list[tuple[str, int, str, float, float, float, int]]:
+        def _q(db: sqlite3.Connection) -> list[tuple[str, int, str, float, float, float, int, Any]]:
             return db.execute(sql, args).fetchall()
 
-        parts: dict[str, dict[int, dict[str, tuple[float, float, float, int]]]] = {}
-        for device, w, field, total, lo, hi, n in await self._run(_q):
-            parts.setdefault(device, {}).setdefault(int(w), {})[field] = (total, lo, hi, n)
-        out: dict[str, list[Bucket]] = {}
-        for device, windows in parts.items():
-            buckets = []
-            for w in sorted(windows):
-                got = windows[w]
+        got: dict[str, dict[int, dict[str, tuple[float, float, float, int, float | None]]]] = {}
+        for device, w, field, total, lo, hi, n, e in await self._run(_q):
+            got.setdefault(device, {}).setdefault(int(w), {})[field] = (total, lo, hi, n, e)
+        out = {}
+        for device, windows in got.items():
+            mine = out.setdefault(device, {})
+            for w, f in windows.items():
+                part = Parts()
                 if raw:
-                    total, lo, hi, n = got[metric]
-                    buckets.append(bucket_from_parts(w, total, lo, hi, n, None))
-                    continue
-                if f"{metric}_count" not in got:
-                    continue
-                mkt = got.get(f"{metric}_mkt")
-                buckets.append(
-                    bucket_from_parts(
-                        w,
-                        got[f"{metric}_sum"][0],
-                        got[f"{metric}_min"][1],
-                        got[f"{metric}_max"][2],
-                        got[f"{metric}_count"][0],
+                    total, lo, hi, n, e = f[metric]
+                    part.merge(total, lo, hi, n, e)
+                elif f"{metric}_count" in f:
+                    mkt = f.get(f"{metric}_mkt")
+                    part.merge(
+                        f[f"{metric}_sum"][0],
+                        f[f"{metric}_min"][1],
+                        f[f"{metric}_max"][2],
+                        f[f"{metric}_count"][0],
                         mkt[0] if mkt is not None else None,
                     )
-                )
-            out[device] = buckets
+                if part.count:
+                    mine[w] = part
         return out
 
     async def raw_rows(
@@ -293,3 +314,27 @@ def _in_counties(counties: Counties) -> tuple[str, list[str]]:
     if counties is None:
         return "", []
     return f"AND county IN ({','.join('?' * len(counties))})", list(counties)
+
+
+def _span_rows(
+    table: str,
+    measurement: str,
+    devices: Sequence[str],
+    fields: Sequence[str],
+    spans: Sequence[Span],
+    counties: Counties = None,
+) -> tuple[str, list[object]]:
+    """``SELECT device, field, ts, value`` of ``table`` over the union of ``spans``, only
+    rows stored under ``counties``: one indexed range scan per span (SQLite does not use
+    the key for an OR of ranges)."""
+    marks = ",".join("?" * len(devices))
+    fmarks = ",".join("?" * len(fields))
+    where, cargs = _in_counties(counties)
+    one = (
+        f"SELECT device, field, ts, value FROM {table} WHERE measurement = ? "
+        f"AND device IN ({marks}) AND field IN ({fmarks}) AND ts >= ? AND ts < ? {where}"
+    )
+    args: list[object] = []
+    for a, b in spans:
+        args += [measurement, *devices, *fields, a, b, *cargs]
+    return " UNION ALL ".join([one] * len(spans)), args

@@ -14,7 +14,8 @@ temperature over any set of windows is then −ΔH/R / ln(Σ_mkt / Σ_count) −
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,18 +68,139 @@ def mkt_celsius(mkt_sum: float, count: float) -> float | None:
 
 
 def choose_resolution(start_ms: int, end_ms: int, every_ms: int, now_ms: int) -> Resolution:
-    """The coarsest stored resolution that answers windows of ``every_ms`` exactly.
+    """The coarsest roll-up whose window divides ``every_ms``: the 1-h roll-ups for
+    whole hours, the 1-min roll-ups for whole minutes, raw points only for windows
+    narrower than a minute (or not a whole number of minutes).
 
-    Raw data is used while it covers the range and the span is short; roll-ups for
-    long spans, and always for data older than raw retention.
+    A roll-up point stands for up to 60 (or 3600) raw points, so a wide window reads
+    far less from the roll-ups. Hours not rolled up yet (the live tail, late data) and
+    the partial roll-up windows at the ends of the range are read raw by the query
+    layer (:func:`cloud.timeseries.query.windows`), so the answer is the same as
+    from raw points. ``start_ms``, ``end_ms`` and ``now_ms`` are kept for callers and
+    future rules; the span does not change the choice.
     """
-    span = end_ms - start_ms
-    raw_expired = start_ms < now_ms - RAW_RETENTION_DAYS * DAY_MS
-    if every_ms % HOUR_MS == 0 and (span > 7 * DAY_MS or raw_expired):
+    del start_ms, end_ms, now_ms
+    if every_ms % HOUR_MS == 0:
         return "1h"
-    if every_ms % MINUTE_MS == 0 and (span > 2 * DAY_MS or raw_expired):
+    if every_ms % MINUTE_MS == 0:
         return "1m"
     return "raw"
+
+
+@dataclass(slots=True)
+class Parts:
+    """The additive parts of one window: Σvalue, count, min, max and Σexp(−ΔH/RT)
+    (``mkt`` None when a part lacks it: not a temperature, or aggregated raw)."""
+
+    total: float = 0.0
+    count: float = 0.0
+    lo: float = math.inf
+    hi: float = -math.inf
+    mkt: float | None = None
+
+    def merge(self, total: float, lo: float, hi: float, count: float, mkt: float | None) -> None:
+        if count <= 0:
+            return
+        if self.count <= 0:
+            self.mkt = mkt
+        elif self.mkt is not None and mkt is not None:
+            self.mkt += mkt
+        else:
+            self.mkt = None
+        self.total += total
+        self.count += count
+        self.lo = min(self.lo, lo)
+        self.hi = max(self.hi, hi)
+
+    def bucket(self, ts_ms: int) -> Bucket:
+        return bucket_from_parts(
+            ts_ms,
+            self.total,
+            self.lo if self.count else None,
+            self.hi if self.count else None,
+            self.count,
+            self.mkt,
+        )
+
+
+#: ``{device: {window start: Parts}}``
+PartsByDevice = dict[str, dict[int, Parts]]
+
+
+def merge_parts(into: PartsByDevice, more: PartsByDevice) -> None:
+    for device, windows in more.items():
+        mine = into.setdefault(device, {})
+        for w, p in windows.items():
+            mine.setdefault(w, Parts()).merge(p.total, p.lo, p.hi, p.count, p.mkt)
+
+
+def values_parts(
+    ts: Sequence[int], values: Sequence[float], every_ms: int, *, mkt: bool
+) -> dict[int, Parts]:
+    """Raw points of one metric, ``ts`` ascending -> Parts per window of ``every_ms``
+    (with Σexp(−ΔH/RT) when ``mkt``): what the roll-ups of those points add up to.
+    Each window is a slice found by bisection, summed by builtins."""
+    out: dict[int, Parts] = {}
+    i, n = 0, len(ts)
+    while i < n:
+        w = window_start(ts[i], every_ms)
+        j = bisect_left(ts, w + every_ms, i)
+        vs = values[i:j]
+        arr = math.fsum(math.exp(-DELTA_H_OVER_R / (v + KELVIN)) for v in vs) if mkt else None
+        out[w] = Parts(math.fsum(vs), float(j - i), min(vs), max(vs), arr)
+        i = j
+    return out
+
+
+Span = tuple[int, int]
+
+
+def plan_spans(
+    start_ms: int, end_ms: int, resolution: Resolution, skip_hours: Iterable[int] = ()
+) -> dict[Resolution, list[Span]]:
+    """Which resolution reads which part of [start, end): whole windows of
+    ``resolution`` from it, the partial windows at the ends from the next finer
+    resolution (1 h -> 1 min -> raw), and ``skip_hours`` (hours whose roll-ups are not
+    current) raw. Spans are half-open and disjoint, and together cover [start, end)."""
+    plan: dict[Resolution, list[Span]] = {"raw": [], "1m": [], "1h": []}
+    finer: dict[Resolution, Resolution] = {"1h": "1m", "1m": "raw"}
+
+    def place(a: int, b: int, res: Resolution) -> None:
+        if a >= b:
+            return
+        if res == "raw":
+            plan["raw"].append((a, b))
+            return
+        step = RESOLUTION_MS[res]
+        lo = -(-a // step) * step
+        hi = b // step * step
+        if lo >= hi:
+            place(a, b, finer[res])
+            return
+        place(a, lo, finer[res])
+        plan[res].append((lo, hi))
+        place(hi, b, finer[res])
+
+    cursor = start_ms
+    for h in sorted(set(skip_hours)):
+        a, b = max(h, start_ms), min(h + HOUR_MS, end_ms)
+        if a >= b:
+            continue
+        place(cursor, a, resolution)
+        plan["raw"].append((a, b))
+        cursor = b
+    place(cursor, end_ms, resolution)
+    return {res: _coalesce(spans) for res, spans in plan.items() if spans}
+
+
+def _coalesce(spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if out and out[-1][1] == a:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from cloud.ingest.convert import series_points
 from cloud.ingest.pipeline import Ingest
 from cloud.timeseries import query
 from cloud.timeseries.influx import InfluxStore
-from cloud.timeseries.rollup import RollupJob
+from cloud.timeseries.rollup import RollupJob, rollup_state
 from cloud.timeseries.windows import (
     DAY_MS,
     HOUR_MS,
@@ -127,9 +128,17 @@ async def test_late_backlog_changes_exactly_its_rollups(ts_store, tmp_path: Path
 
         # the query layer: a 14-day span in 1-day windows comes from the 1-h roll-ups,
         # and its days start at Beijing midnight (16:00 UTC)
-        res, days = await query.windows(
-            ts_store, "cold_room", [DEV], "temperature", now - 14 * DAY_MS, now, DAY_MS
-        )
+        async with db.session() as s:
+            res, days = await query.windows(
+                ts_store,
+                "cold_room",
+                [DEV],
+                "temperature",
+                now - 14 * DAY_MS,
+                now,
+                DAY_MS,
+                rollups=partial(rollup_state, s),
+            )
         assert res == "1h"
         assert all((b.ts_ms - 16 * HOUR_MS) % DAY_MS == 0 for b in days[DEV])
         assert sum(b.count for b in days[DEV]) == 7200 + 60
@@ -153,10 +162,14 @@ def test_rollup_arithmetic_and_windows() -> None:
     assert mkt_celsius(f["temperature_mkt"], f["temperature_count"]) == pytest.approx(5.0)
     assert not any("__q" in k for k in f)
     now = t + 400 * DAY_MS
-    assert choose_resolution(now - DAY_MS, now, 60_000, now) == "raw"
-    assert choose_resolution(now - 3 * DAY_MS, now, 60_000, now) == "1m"
-    assert choose_resolution(now - 30 * DAY_MS, now, HOUR_MS, now) == "1h"
+    # the coarsest roll-up whose window divides every, whatever the span
+    assert choose_resolution(now - DAY_MS, now, 60_000, now) == "1m"
+    assert choose_resolution(now - DAY_MS, now, 300_000, now) == "1m"
+    assert choose_resolution(now - DAY_MS, now, HOUR_MS, now) == "1h"
+    assert choose_resolution(now - 30 * DAY_MS, now, DAY_MS, now) == "1h"
     assert choose_resolution(now - 200 * DAY_MS, now - 199 * DAY_MS, 60_000, now) == "1m"
+    assert choose_resolution(now - DAY_MS, now, 30_000, now) == "raw"
+    assert choose_resolution(now - DAY_MS, now, 90_000, now) == "raw"
 
 
 @pytest.mark.influx

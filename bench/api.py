@@ -1,0 +1,226 @@
+"""``dehong bench api [--short]``: the series API against a trivial endpoint, on
+InfluxDB and on the embedded SQLite store, in one run.
+
+For each store: 24 h of 1 Hz readings of one cold room (86,400 points, temperature
+and humidity) are written; the hours before the current one are rolled up by the
+roll-up job, the current hour stays marked, as live data leaves it. Then
+``dehong cloud serve`` runs in its own process and ``python -m bench.load`` in
+another drives it with 16 concurrent clients, first ``/api/v1/auth/me`` (token check
+and one database query), then ``/api/v1/devices/{id}/series`` over the last 24 h
+(default windows: 5 min), so the baseline is measured on the same server, data
+and machine. Goals: series req/s >= 0.5x the trivial endpoint's, p99 < 200 ms.
+
+The relational store is a fresh PostgreSQL database when one is reachable
+(``DEHONG_TEST_PG_URL``), else SQLite; InfluxDB is a private ``influxd`` on free ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.ingest import _drop_pg, _fresh_pg, _http_ok, _wait_for, spawn
+from bench.servers import PrivateInflux, cpu_seconds, free_port
+from cloud.db import Database
+from cloud.db.migrate import upgrade_async
+from cloud.timeseries import Point, TimeSeriesStore
+from cloud.timeseries.influx import InfluxStore
+from cloud.timeseries.rollup import RollupJob, mark
+from cloud.timeseries.sqlite import SqliteStore
+from cloud.timeseries.windows import DAY_MS, HOUR_MS
+
+DEVICE = "apibench.room-0"
+CONCURRENCY = 16
+RPS_RATIO_GOAL = 0.5
+P99_GOAL_MS = 200.0
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def seed(db: Database, tsdb: TimeSeriesStore, end_ms: int) -> dict[str, int]:
+    """24 h of 1 Hz points up to ``end_ms``; every hour but the current one rolled up."""
+    start = end_ms - DAY_MS
+    live_from = end_ms // HOUR_MS * HOUR_MS
+    points = [
+        Point(
+            "cold_room",
+            DEVICE,
+            "533103",
+            "apibench",
+            t,
+            {"temperature": round(4 + (t // 1000 % 600) / 300, 3), "humidity": 82.0},
+        )
+        for t in range(start, end_ms, 1000)
+    ]
+    old = [p for p in points if p.ts_ms < live_from]
+    live = [p for p in points if p.ts_ms >= live_from]
+    for i in range(0, len(old), 5000):
+        await tsdb.write(old[i : i + 5000])
+    await mark(db, old)
+    hours = await RollupJob(db, tsdb).run_until_idle()
+    await tsdb.write(live)
+    await mark(db, live)  # the live hour: marked, not rolled up yet
+    return {"points": len(points), "hours_rolled_up": hours, "live_points": len(live)}
+
+
+async def _load(url: str, token: str, seconds: float) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.load",
+        url,
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--duration",
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await proc.communicate()
+    return orjson.loads(stdout)  # type: ignore[no-any-return]
+
+
+async def measure(
+    env: dict[str, str], token: str, tmp: Path, seconds: float, influxd_pid: int | None
+) -> dict[str, Any]:
+    """``/auth/me`` then ``/series`` 24 h on one ``dehong cloud serve``."""
+    port = free_port()
+    api = spawn(["cloud", "serve", "--port", str(port)], env, tmp / f"api-{port}.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_for(lambda: _http_ok(f"{base}/metrics"), 60, "API")
+        end = int(time.time() * 1000)
+        series_url = (
+            f"{base}/api/v1/devices/{DEVICE}/series?metric=temperature"
+            f"&start={_iso(end - DAY_MS)}&end={_iso(end)}"
+        )
+        out: dict[str, Any] = {}
+        for name, url in (
+            ("trivial_auth_me", f"{base}/api/v1/auth/me"),
+            ("series_24h", series_url),
+        ):
+            pids = {"api": api.pid, **({"influxd": influxd_pid} if influxd_pid else {})}
+            cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
+            out[name] = await _load(url, token, seconds)
+            # CPU per request of the API process (and of influxd), from /proc
+            n = max(out[name]["requests"], 1)
+            for k, pid in pids.items():
+                out[name][f"{k}_cpu_ms_per_request"] = round(
+                    (cpu_seconds(pid) - cpu0[k]) * 1000 / n, 2
+                )
+        trivial, series = out["trivial_auth_me"], out["series_24h"]
+        out["ratio_series_to_trivial"] = round(series["rps"] / max(trivial["rps"], 0.1), 3)
+        out["goal_met"] = bool(
+            out["ratio_series_to_trivial"] >= RPS_RATIO_GOAL
+            and (series["p99_ms"] or 1e9) < P99_GOAL_MS
+            and series["errors"] == 0
+            and trivial["errors"] == 0
+        )
+        return out
+    finally:
+        api.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            api.wait(10)
+
+
+async def _user_token(db: Database, secret: str) -> str:
+    from cloud.auth.principal import Role
+    from cloud.auth.service import create_user, issue_token
+    from cloud.db import utcnow
+    from cloud.devices.storage import Device
+
+    async with db.transaction() as s:
+        s.add(
+            Device(
+                id=DEVICE,
+                county="533103",
+                kind="cold_room",
+                site="apibench",
+                gateway_id="apibench",
+                metrics=["humidity", "temperature"],
+                first_seen_at=utcnow(),
+                last_seen_at=utcnow(),
+                last_reading_ms=int(time.time() * 1000),
+                readings=172_800,
+            )
+        )
+        user = await create_user(
+            s,
+            username="bench-admin",
+            password=secrets.token_urlsafe(16),
+            role=Role.PREFECTURE_ADMIN,
+            county="533100",
+            display_name="",
+            actor="bench",
+        )
+    token, _ = issue_token(user, secret, 3600)
+    return token
+
+
+async def run_async(short: bool) -> dict[str, Any]:
+    seconds = 8.0 if short else 20.0
+    tmp = Path(tempfile.mkdtemp(prefix="dehong-bench-api-"))
+    influx = PrivateInflux(tmp / "influx")
+    influx.start()
+    pg = _fresh_pg()
+    db_url = pg or f"sqlite:///{tmp / 'rel.db'}"
+    result: dict[str, Any] = {
+        "bench": "api",
+        "short": short,
+        "machine_cores": os.cpu_count(),
+        "relational": "postgresql" if pg else "sqlite",
+        "concurrency": CONCURRENCY,
+        "seconds_per_endpoint": seconds,
+    }
+    try:
+        await upgrade_async(db_url)
+        db = Database(db_url)
+        secret = secrets.token_urlsafe(48)
+        token = await _user_token(db, secret)
+        base_env = {**os.environ, "DEHONG_DATABASE_URL": db_url, "DEHONG_JWT_SECRET": secret}
+        stores: list[tuple[str, TimeSeriesStore, dict[str, str]]] = [
+            (
+                "influxdb",
+                InfluxStore(influx.url, database="dehong", timeout_s=60),
+                {"DEHONG_INFLUX_URL": influx.url, "DEHONG_INFLUX_DB": "dehong"},
+            ),
+            (
+                "sqlite",
+                SqliteStore(tmp / "ts.db"),
+                {"DEHONG_INFLUX_URL": "", "DEHONG_TSDB_PATH": str(tmp / "ts.db")},
+            ),
+        ]
+        for name, store, env in stores:
+            await store.open()
+            try:
+                data = await seed(db, store, int(time.time() * 1000))
+            finally:
+                await store.close()
+            pid = influx.proc.pid if name == "influxdb" and influx.proc else None
+            got = await measure({**base_env, **env}, token, tmp, seconds, pid)
+            result[name] = {"data": data, **got}
+        await db.dispose()
+    finally:
+        influx.stop()
+        if pg:
+            _drop_pg(pg)
+    result["goal_met"] = all(result.get(n, {}).get("goal_met") for n in ("influxdb", "sqlite"))
+    return result
+
+
+def run(short: bool = False) -> dict[str, Any]:
+    return asyncio.run(run_async(short))
