@@ -16,8 +16,9 @@ def _code() -> str:
     parts = []
     for top in SOURCES:
         for path in sorted((ROOT / top).rglob("*.py")):
-            if path != ROOT / "cloud" / "settings.py":
-                parts.append(path.read_text(encoding="utf-8"))
+            # settings.py too: a derived setting (``Settings.mqtt_broker()`` reads
+            # ``self.mqtt_url``) is a use; a field's own declaration matches neither pattern
+            parts.append(path.read_text(encoding="utf-8"))
     return "\n".join(parts)
 
 
