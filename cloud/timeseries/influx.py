@@ -41,6 +41,11 @@ from protocol.ids import check_metric
 #: retention policy keeps a margin beyond that: a backlog is never refused by InfluxDB.
 RAW_RETENTION = f"{RAW_RETENTION_DAYS}d"
 ROLLUP_RETENTION = f"{ROLLUP_RETENTION_DAYS}d"
+#: Where raw points are written and read, always by name: never InfluxDB's *default*
+#: policy, which is ``autogen`` between ``CREATE DATABASE`` and the creation of ``raw``
+#: (a database dropped and being recreated by :meth:`InfluxStore.ensure_schema`). A
+#: write landing there would be acknowledged yet invisible to every read.
+RAW_RP = RETENTION_POLICY["raw"]
 
 
 class InfluxStore(TimeSeriesStore):
@@ -132,10 +137,11 @@ class InfluxStore(TimeSeriesStore):
         if points:
             await self.write_lines(lines(points), rp=RETENTION_POLICY[resolution])
 
-    async def write_lines(self, body: str, *, rp: str | None = None) -> None:
-        params = {"db": self.database, "precision": "ms"}
-        if rp is not None:
-            params["rp"] = rp
+    async def write_lines(self, body: str, *, rp: str = RAW_RP) -> None:
+        """Write line protocol into the named retention policy (``raw`` by default). A
+        policy that does not exist yet is a 500 from InfluxDB: retried, never stored
+        elsewhere."""
+        params = {"db": self.database, "rp": rp, "precision": "ms"}
         try:
             r = await self._http().post("/write", params=params, content=body.encode())
         except httpx.HTTPError as exc:
@@ -147,7 +153,7 @@ class InfluxStore(TimeSeriesStore):
         detail = _error_text(r)
         content = r.status_code == 400 and is_content_error(detail)
         raise TimeSeriesError(
-            f"InfluxDB refused the write ({r.status_code}): {detail}{_advice(r.status_code)}",
+            f"InfluxDB refused the write ({r.status_code}): {detail}{_advice(r.status_code, detail)}",
             retryable=not content,
             status=r.status_code,
         )
@@ -171,15 +177,14 @@ class InfluxStore(TimeSeriesStore):
             return []
         # last(*) returns one row with one time for all fields; each field's newest
         # value has its own time, so ask for last() of each field (one request).
-        keys = await self.query(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
+        source = _raw(measurement)
+        keys = await self.query(f"SHOW FIELD KEYS FROM {source}")
         fields = [row[0] for s in keys for row in s.get("values", [])]
         if not fields:
             return []
         out: dict[str, tuple[int, float]] = {}
         where = f"WHERE device = {quote_string(device)}{_in_counties(counties)}"
-        stmts = ";".join(
-            f"SELECT last({quote_ident(f)}) FROM {quote_ident(measurement)} {where}" for f in fields
-        )
+        stmts = ";".join(f"SELECT last({quote_ident(f)}) FROM {source} {where}" for f in fields)
         data = await self._multi(stmts)
         for f, series in zip(fields, data, strict=True):
             for s in series:
@@ -337,7 +342,7 @@ class InfluxStore(TimeSeriesStore):
     async def count(self, measurement: str, device: str | None = None) -> int:
         # Count rows (points), not field values: every point we write has at least one
         # metric; count the most populated field.
-        keys = await self.query(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}")
+        keys = await self.query(f"SHOW FIELD KEYS FROM {_raw(measurement)}")
         fields = [
             row[0]
             for s in keys
@@ -349,10 +354,15 @@ class InfluxStore(TimeSeriesStore):
         where = f" WHERE device = {quote_string(device)}" if device is not None else ""
         sel = ", ".join(f"count({quote_ident(f)})" for f in fields)
         best = 0
-        for s in await self.query(f"SELECT {sel} FROM {quote_ident(measurement)}{where}"):
+        for s in await self.query(f"SELECT {sel} FROM {_raw(measurement)}{where}"):
             for row in s.get("values", []):
                 best = max(best, *(int(x or 0) for x in row[1:]))
         return best
+
+
+def _raw(measurement: str) -> str:
+    """``"raw"."<measurement>"``: read raw points where they are written, by name."""
+    return f"{quote_ident(RAW_RP)}.{quote_ident(measurement)}"
 
 
 def _in_counties(counties: Counties) -> str:
@@ -388,7 +398,7 @@ def is_content_error(detail: str) -> bool:
     return any(marker in text for marker in CONTENT_ERRORS)
 
 
-def _advice(status: int) -> str:
+def _advice(status: int, detail: str) -> str:
     if status in (401, 403):
         return (
             "; check DEHONG_INFLUX_USERNAME and DEHONG_INFLUX_PASSWORD (and the user's "
@@ -398,6 +408,11 @@ def _advice(status: int) -> str:
         return (
             "; the database is missing: restart ingest (it creates it) or run CREATE "
             "DATABASE; the data is kept and retried"
+        )
+    if "retention policy not found" in detail:
+        return (
+            "; the retention policy is missing: restart ingest (it creates the raw and "
+            "roll-up policies); the data is kept and retried"
         )
     return ""
 

@@ -152,6 +152,60 @@ async def test_auth_failure_dropped_database_and_no_privilege_are_outages_not_re
         influx.stop()
 
 
+@pytest.mark.influx
+async def test_a_write_while_the_database_is_recreated_is_acked_only_once_it_is_readable(
+    tmp_path: Path, influx_store: InfluxStore
+) -> None:
+    """Restarting ingest recreates a dropped database in steps: ``CREATE DATABASE``
+    (whose default retention policy is InfluxDB's ``autogen``), then the ``raw``
+    policy, made the default. A retried write answered 204 in between went to
+    ``autogen``: acknowledged, yet invisible to every read (which all read ``raw``).
+    Writes name ``raw``, so in between they are refused (500, retried) instead."""
+    store = influx_store
+    url = f"sqlite:///{tmp_path / 'rel.db'}"
+    await upgrade_async(url)
+    db = Database(url)
+    async with db.transaction() as s:
+        s.add(Gateway(id=GW, county="533103", name=GW, site="coop", mqtt_password_hash="x"))
+    acks: list[WriteAck] = []
+
+    async def publish(_topic: str, payload: bytes) -> None:
+        acks.append(decode(WriteAck, payload))
+
+    ingest = Ingest(db, store, publish, linger_s=0.01, retry_max_s=0.3)
+    writer = asyncio.create_task(ingest.run_writer())
+    try:
+        await store.query(f'DROP DATABASE "{store.database}"', db=None)
+        assert await ingest.handle(TOPIC, batch_bytes(GW, 1)) is None
+        await _until(lambda: ingest.metrics.store_alert == "store_not_found")
+
+        # the first step of ensure_schema only; then at least one whole write attempt
+        # (two failures counted, so one was sent after the CREATE) or an ack
+        await store.query(f'CREATE DATABASE "{store.database}"', db=None)
+        tried = ingest.metrics.write_retries
+        await _until(lambda: bool(acks) or ingest.metrics.write_retries >= tried + 2)
+        assert acks == []  # nothing acknowledged while the raw policy does not exist
+        await ingest.alerts.flushed()
+        letters, alerts = await _letters_and_alerts(db)
+        active = [a for a in alerts if a.cleared_at is None]
+        assert letters == [] and [a.kind for a in active] == ["store_unavailable"]
+        assert "retention policy not found" in active[0].message
+        assert "restart ingest" in active[0].message
+
+        await store.ensure_schema()  # the rest of it
+        await asyncio.wait_for(ingest.drained(), 15)
+        assert [(e.seq, e.status, e.stored) for a in acks for e in a.acks] == [(1, "stored", 240)]
+        assert await store.count("cold_room", f"{GW}.room-1") == 60
+        autogen = await store.query('SELECT count(*) FROM "autogen"."cold_room"')
+        assert autogen == [], autogen
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        await ingest.alerts.flushed()
+        await db.dispose()
+
+
 @pytest.mark.parametrize(
     ("body", "content"),
     [
