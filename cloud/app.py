@@ -13,6 +13,13 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cloud.auth.secret_check import (
+    HOW_TO,
+    WeakSecretError,
+    check_url_password,
+    is_placeholder,
+)
+from cloud.auth.secret_check import check_secret as check_jwt_secret
 from cloud.db import Database
 from cloud.errors import http_error_handler, responses, validation_error_handler
 from cloud.settings import DEMO_JWT_SECRET, Settings
@@ -32,17 +39,25 @@ class Health(BaseModel):
 
 
 def check_secret(settings: Settings) -> None:
+    """Refuse placeholder and guessable secrets (:mod:`cloud.auth.secret_check`); the
+    marked demo default only with ``DEHONG_DEMO=1``."""
     secret = settings.jwt_secret.get_secret_value()
-    if secret == DEMO_JWT_SECRET and not settings.demo:
-        raise InsecureSettingsError(
-            "DEHONG_JWT_SECRET is the demo default; set it to a long random value "
-            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"), '
-            "or set DEHONG_DEMO=1 for a demo"
-        )
-    if len(secret) < 32:
-        raise InsecureSettingsError(
-            "DEHONG_JWT_SECRET is shorter than 32 characters; use a long random value"
-        )
+    try:
+        if secret == DEMO_JWT_SECRET:
+            if not settings.demo:
+                raise WeakSecretError(
+                    "DEHONG_JWT_SECRET is the demo default, allowed only with DEHONG_DEMO=1; "
+                    + HOW_TO
+                )
+        else:
+            check_jwt_secret("DEHONG_JWT_SECRET", secret)
+        check_url_password("DEHONG_DATABASE_URL", settings.database_url)
+        check_url_password("DEHONG_MQTT_URL", settings.mqtt_url)
+        influx_password = settings.influx_password.get_secret_value()
+        if influx_password and is_placeholder(influx_password):
+            raise WeakSecretError(f"DEHONG_INFLUX_PASSWORD is a placeholder; {HOW_TO}")
+    except WeakSecretError as exc:
+        raise InsecureSettingsError(str(exc)) from None
 
 
 def create_app(
@@ -54,7 +69,8 @@ def create_app(
     """The API. ``db``/``tsdb`` given: used as they are (the caller opens and closes
     them); otherwise made from ``settings`` and opened/closed by the app's lifespan.
 
-    Raises InsecureSettingsError with the demo JWT secret unless ``settings.demo``.
+    Raises InsecureSettingsError with a placeholder or guessable secret (the demo
+    JWT secret is allowed with ``settings.demo``).
     """
     check_secret(settings)
     own_db = db is None
