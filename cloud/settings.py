@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     jwt_ttl_s: int = 3600
     demo: bool = False
 
+    #: Login throttling: failed logins per username and per client address within
+    #: ``login_window_s``; reaching the limit locks that username (or address) for
+    #: ``login_lockout_s`` (429 with Retry-After).
+    login_max_failures_user: int = Field(default=5, ge=1)
+    login_max_failures_ip: int = Field(default=30, ge=1)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_lockout_s: float = Field(default=900.0, gt=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     #: Each ingest worker serves Prometheus ``/metrics`` here (its own port; the API

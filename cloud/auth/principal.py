@@ -46,6 +46,8 @@ class Principal:
     name: str
     role: Role
     county: str
+    #: The organisation of an org-scoped role (docs/roles.md); None for the others.
+    org_id: str | None = None
 
     @property
     def actor(self) -> str:
@@ -62,10 +64,6 @@ class Principal:
 
     def can_see(self, county: str) -> bool:
         return self.is_prefecture or county == self.county
-
-    def can_administer(self, county: str) -> bool:
-        """May create gateways, users and keys in ``county``."""
-        return self.is_admin and self.can_see(county)
 
     # ------------------------------------------------------- router helpers
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from cloud.auth import service
+from cloud.audit.service import record
+from cloud.auth import service, throttle
 from cloud.auth.deps import AdminDep, PrincipalDep, unauthorized
 from cloud.auth.schemas import (
     ApiKeyCreate,
@@ -22,9 +23,10 @@ from cloud.auth.schemas import (
     UserOut,
 )
 from cloud.auth.storage import ApiKey, User
+from cloud.db.base import utcnow
 from cloud.deps import SessionDep, SettingsDep
 from cloud.errors import ApiError, responses
-from protocol.ids import COUNTIES
+from protocol.ids import COUNTIES, PREFECTURE
 
 router = APIRouter()
 
@@ -33,22 +35,69 @@ router = APIRouter()
     "/auth/token",
     response_model=Token,
     tags=["auth"],
-    summary="Log in (OAuth2 password flow)",
-    responses=responses(401, 422),
+    summary="Log in (OAuth2 password flow); 429 with Retry-After after repeated failures",
+    responses=responses(401, 422, 429),
 )
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:
+    address = request.client.host if request.client else "unknown"
+    ip, name = throttle.ip_key(address), throttle.user_key(form.username)
+    now = utcnow()
+    wait = await throttle.retry_after(session, [ip, name], now)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too many failed logins for this account or address; "
+            f"retry in {wait} s (or ask an admin to reset the password)",
+            headers={"Retry-After": str(wait)},
+        )
     try:
         user = await service.authenticate(session, form.username, form.password)
-    except service.AuthError:
+    except service.AuthError as exc:
+        await _login_failed(session, settings, form.username, address, str(exc), ip, name)
         raise unauthorized("wrong username or password") from None
+    await throttle.succeeded(session, name)
+    await session.commit()
     token, ttl = service.issue_token(
         user, settings.jwt_secret.get_secret_value(), settings.jwt_ttl_s
     )
     return Token(access_token=token, expires_in=ttl)
+
+
+async def _login_failed(
+    session: SessionDep,
+    settings: SettingsDep,
+    username: str,
+    address: str,
+    reason: str,
+    ip: str,
+    name: str,
+) -> None:
+    """Count the failure (per address and username) and audit it, never the password."""
+    await session.rollback()  # nothing of the attempt (e.g. a rehash) is kept
+    locked = await throttle.failed(
+        session,
+        {ip: settings.login_max_failures_ip, name: settings.login_max_failures_user},
+        throttle.Limits(settings.login_window_s, settings.login_lockout_s),
+        utcnow(),
+    )
+    user = await service.get_user(session, username)
+    detail: dict[str, object] = {"reason": reason}
+    if locked:
+        detail["locked"] = sorted(k.split(":", 1)[0] for k in locked)
+    await record(
+        session,
+        f"ip:{address}",
+        "auth.login_failed",
+        f"user:{username}",
+        user.county if user is not None else PREFECTURE,
+        detail,
+    )
+    await session.commit()
 
 
 @router.get(

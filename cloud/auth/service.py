@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -41,6 +42,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+async def hash_password_async(password: str) -> str:
+    """:func:`hash_password` in a worker thread: argon2id takes tens of milliseconds
+    of CPU and its memory, which must not stall the event loop."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password: str, hashed: str) -> bool:
+    return await asyncio.to_thread(verify_password, password, hashed)
+
+
 def verify_password(password: str, hashed: str) -> bool:
     try:
         return _hasher.verify(hashed, password)
@@ -69,6 +80,7 @@ def issue_token(
         "sub": user.username,
         "role": user.role,
         "county": user.county,
+        "tv": user.token_version or 0,
         "iat": iat,
         "exp": iat + ttl_s,
     }
@@ -81,7 +93,7 @@ def decode_token(token: str, secret: str) -> dict[str, Any]:
             token,
             secret,
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["sub", "role", "county", "exp", "iat"]},
+            options={"require": ["sub", "role", "county", "tv", "exp", "iat"]},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired; request a new one at /api/v1/auth/token") from None
@@ -103,14 +115,14 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     """The user whose password this is; AuthError otherwise. Upgrades old hashes."""
     user = await get_user(session, username)
     if user is None:
-        verify_password(password, _DUMMY_HASH)
+        await verify_password_async(password, _DUMMY_HASH)
         raise AuthError("unknown user or wrong password")
-    if not verify_password(password, user.password_hash):
+    if not await verify_password_async(password, user.password_hash):
         raise AuthError("unknown user or wrong password")
     if user.disabled:
         raise AuthError("user disabled")
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_async(password)
         await session.commit()
     return user
 
@@ -124,7 +136,9 @@ async def principal_from_token(session: AsyncSession, token: str, secret: str) -
         raise AuthError("user no longer active")
     if user.role != claims["role"] or user.county != claims["county"]:
         raise AuthError("role or county changed since the token was issued; log in again")
-    return Principal("user", user.username, Role(user.role), user.county)
+    if claims["tv"] != (user.token_version or 0):
+        raise AuthError("password changed since the token was issued; log in again")
+    return Principal("user", user.username, Role(user.role), user.county, user.org_id)
 
 
 async def create_user(
@@ -144,7 +158,7 @@ async def create_user(
         raise ValueError(f"username {username!r} is taken; choose another")
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
         role=role.value,
         county=county,
         display_name=display_name,
@@ -160,10 +174,12 @@ async def create_user(
 async def change_password(
     session: AsyncSession, user: User, current: str, new: str, *, actor: str
 ) -> None:
-    if not verify_password(current, user.password_hash):
+    """Set a new password and revoke every token issued before (token version + 1)."""
+    if not await verify_password_async(current, user.password_hash):
         raise AuthError("current password is wrong")
     check_password_strength(new)
-    user.password_hash = hash_password(new)
+    user.password_hash = await hash_password_async(new)
+    user.token_version = (user.token_version or 0) + 1
     await record(session, actor, "user.password_changed", f"user:{user.username}", user.county, {})
 
 
@@ -230,7 +246,7 @@ async def principal_from_api_key(session: AsyncSession, key: str) -> Principal:
         raise AuthError("unknown API key")
     if row.revoked_at is not None:
         raise AuthError("API key revoked")
-    return Principal("apikey", row.id, Role(row.role), row.county)
+    return Principal("apikey", row.id, Role(row.role), row.county, row.org_id)
 
 
 async def list_api_keys(session: AsyncSession, counties: list[str] | None) -> list[ApiKey]:

@@ -1,7 +1,7 @@
 """Import every table so that ``Base.metadata`` is complete (Alembic, create_all)."""
 
 from cloud.audit.storage import AuditEntry
-from cloud.auth.storage import ApiKey, User
+from cloud.auth.storage import ApiKey, LoginThrottle, User
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -22,6 +22,7 @@ __all__ = [
     "GatewayHealth",
     "GatewaySeq",
     "InspectionRecord",
+    "LoginThrottle",
     "ReceivedBatch",
     "RollupPending",
     "ServiceAccount",
