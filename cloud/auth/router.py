@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
 from cloud.audit.service import record
-from cloud.auth import service, throttle
-from cloud.auth.deps import AdminDep, PrincipalDep, unauthorized
+from cloud.auth import policy, service, throttle
+from cloud.auth.deps import require, unauthorized
+from cloud.auth.principal import Principal
 from cloud.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -22,18 +23,26 @@ from cloud.auth.schemas import (
     UserCreated,
     UserOut,
 )
-from cloud.auth.storage import ApiKey, User
+from cloud.auth.storage import ApiKey
 from cloud.db.base import utcnow
 from cloud.deps import SessionDep, SettingsDep
 from cloud.errors import ApiError, responses
+from cloud.pagination import PageDep, link_next
 from protocol.ids import COUNTIES, PREFECTURE
 
 router = APIRouter()
+
+SelfDep = Annotated[Principal, require("self")]
+UsersRead = Annotated[Principal, require("users:read")]
+UsersWrite = Annotated[Principal, require("users:write")]
+ApiKeysRead = Annotated[Principal, require("apikeys:read")]
+ApiKeysWrite = Annotated[Principal, require("apikeys:write")]
 
 
 @router.post(
     "/auth/token",
     response_model=Token,
+    dependencies=[require("public")],
     tags=["auth"],
     summary="Log in (OAuth2 password flow); 429 with Retry-After after repeated failures",
     responses=responses(401, 422, 429),
@@ -103,9 +112,13 @@ async def _login_failed(
 @router.get(
     "/auth/me", response_model=Me, tags=["auth"], summary="Who am I", responses=responses(401)
 )
-async def me(principal: PrincipalDep) -> Me:
+async def me(principal: SelfDep) -> Me:
     return Me(
-        kind=principal.kind, name=principal.name, role=principal.role, county=principal.county
+        kind=principal.kind,
+        name=principal.name,
+        role=principal.role,
+        county=principal.county,
+        org_id=principal.org_id,
     )
 
 
@@ -116,9 +129,7 @@ async def me(principal: PrincipalDep) -> Me:
     summary="Change my password",
     responses=responses(401, 403, 422),
 )
-async def change_password(
-    body: PasswordChange, principal: PrincipalDep, session: SessionDep
-) -> None:
+async def change_password(body: PasswordChange, principal: SelfDep, session: SessionDep) -> None:
     if principal.kind != "user":
         raise ApiError(403, "API keys have no password; create a new key instead")
     user = await service.get_user(session, principal.name)
@@ -148,13 +159,23 @@ def _check_county_input(county: str) -> None:
     "/users",
     response_model=list[UserOut],
     tags=["users"],
-    summary="List users (admins; own county)",
+    summary="List users (admins, auditors; own county; keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_users(
-    principal: AdminDep, session: SessionDep, county: str | None = None
-) -> list[User]:
-    return await service.list_users(session, principal.counties(county))
+    principal: UsersRead,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
+    county: str | None = None,
+) -> list[UserOut]:
+    found = await service.list_users(session, principal.counties(county), page)
+    link_next(request, response, found.next_cursor)
+    out = [UserOut.model_validate(u) for u in found.rows]
+    for u in out:  # personal data: masked for roles without personal:read (auditors)
+        u.display_name = policy.mask(principal, u.display_name)
+    return out
 
 
 @router.post(
@@ -165,9 +186,9 @@ async def list_users(
     summary="Create a user (admins; own county)",
     responses=responses(401, 403, 409, 422),
 )
-async def create_user(body: UserCreate, principal: AdminDep, session: SessionDep) -> UserCreated:
+async def create_user(body: UserCreate, principal: UsersWrite, session: SessionDep) -> UserCreated:
     _check_county_input(body.county)
-    principal.require_admin(body.county)
+    principal.require_write(body.county)
     generated = body.password is None
     password = service.generate_password() if body.password is None else body.password
     if await service.get_user(session, body.username) is not None:
@@ -180,6 +201,7 @@ async def create_user(body: UserCreate, principal: AdminDep, session: SessionDep
             role=body.role,
             county=body.county,
             display_name=body.display_name,
+            org_id=body.org_id,
             actor=principal.actor,
         )
     except ValueError as exc:
@@ -192,13 +214,20 @@ async def create_user(body: UserCreate, principal: AdminDep, session: SessionDep
     "/apikeys",
     response_model=list[ApiKeyOut],
     tags=["apikeys"],
-    summary="List API keys (admins; own county)",
+    summary="List API keys (admins, auditors; own county; keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_api_keys(
-    principal: AdminDep, session: SessionDep, county: str | None = None
+    principal: ApiKeysRead,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
+    county: str | None = None,
 ) -> list[ApiKey]:
-    return await service.list_api_keys(session, principal.counties(county))
+    found = await service.list_api_keys(session, principal.counties(county), page)
+    link_next(request, response, found.next_cursor)
+    return found.rows
 
 
 @router.post(
@@ -210,13 +239,18 @@ async def list_api_keys(
     responses=responses(401, 403, 422),
 )
 async def create_api_key(
-    body: ApiKeyCreate, principal: AdminDep, session: SessionDep
+    body: ApiKeyCreate, principal: ApiKeysWrite, session: SessionDep
 ) -> ApiKeyCreated:
     _check_county_input(body.county)
-    principal.require_admin(body.county)
+    principal.require_write(body.county)
     try:
         new = await service.create_api_key(
-            session, name=body.name, role=body.role, county=body.county, actor=principal.actor
+            session,
+            name=body.name,
+            role=body.role,
+            county=body.county,
+            org_id=body.org_id,
+            actor=principal.actor,
         )
     except ValueError as exc:
         raise ApiError(422, str(exc), field="body") from None
@@ -231,7 +265,7 @@ async def create_api_key(
     summary="Revoke an API key (admins; own county)",
     responses=responses(401, 403, 404),
 )
-async def revoke_api_key(key_id: str, principal: AdminDep, session: SessionDep) -> ApiKey:
+async def revoke_api_key(key_id: str, principal: ApiKeysWrite, session: SessionDep) -> ApiKey:
     row = (await session.execute(select(ApiKey).where(ApiKey.id == key_id))).scalar_one_or_none()
     if row is None:
         raise ApiError(404, f"API key {key_id!r} not found")

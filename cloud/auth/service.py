@@ -8,6 +8,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -20,6 +21,7 @@ from cloud.audit.service import record
 from cloud.auth.principal import Principal, Role, check_role_county
 from cloud.auth.storage import ApiKey, User
 from cloud.db.base import utcnow
+from cloud.pagination import Key, Page, PageParams, fetch_page
 
 #: argon2id with argon2-cffi's RFC 9106 "low memory" defaults.
 _hasher = PasswordHasher()
@@ -149,10 +151,11 @@ async def create_user(
     role: Role,
     county: str,
     display_name: str = "",
+    org_id: str | None = None,
     actor: str,
 ) -> User:
     """Create a user and audit it; the caller commits. ValueError on bad input or a taken name."""
-    check_role_county(role, county)
+    check_role_county(role, county, org_id)
     check_password_strength(password)
     if await get_user(session, username) is not None:
         raise ValueError(f"username {username!r} is taken; choose another")
@@ -164,10 +167,20 @@ async def create_user(
         display_name=display_name,
         disabled=False,
         created_at=utcnow(),
+        token_version=0,
+        org_id=org_id,
     )
     session.add(user)
     await session.flush()
-    await record(session, actor, "user.created", f"user:{username}", county, {"role": role.value})
+    await record(
+        session,
+        actor,
+        "user.created",
+        f"user:{username}",
+        county,
+        {"role": role.value, "org_id": org_id},
+        personal_changed=["display_name"] if display_name else [],
+    )
     return user
 
 
@@ -183,11 +196,17 @@ async def change_password(
     await record(session, actor, "user.password_changed", f"user:{user.username}", user.county, {})
 
 
-async def list_users(session: AsyncSession, counties: list[str] | None) -> list[User]:
-    q = select(User).order_by(User.username)
+USER_KEYS = (Key(User.username),)
+API_KEY_KEYS = (Key(ApiKey.created_at, kind=datetime), Key(ApiKey.id))
+
+
+async def list_users(
+    session: AsyncSession, counties: list[str] | None, page: PageParams
+) -> Page[User]:
+    q = select(User)
     if counties is not None:
         q = q.where(User.county.in_(counties))
-    return list((await session.execute(q)).scalars())
+    return await fetch_page(session, q, USER_KEYS, page)
 
 
 # ------------------------------------------------------------------ API keys
@@ -205,9 +224,15 @@ def _secret_hash(secret: str) -> str:
 
 
 async def create_api_key(
-    session: AsyncSession, *, name: str, role: Role, county: str, actor: str
+    session: AsyncSession,
+    *,
+    name: str,
+    role: Role,
+    county: str,
+    actor: str,
+    org_id: str | None = None,
 ) -> NewApiKey:
-    check_role_county(role, county)
+    check_role_county(role, county, org_id)
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     row = ApiKey(
@@ -218,6 +243,7 @@ async def create_api_key(
         county=county,
         created_by=actor[:64],
         created_at=utcnow(),
+        org_id=org_id,
     )
     session.add(row)
     await session.flush()
@@ -249,8 +275,10 @@ async def principal_from_api_key(session: AsyncSession, key: str) -> Principal:
     return Principal("apikey", row.id, Role(row.role), row.county, row.org_id)
 
 
-async def list_api_keys(session: AsyncSession, counties: list[str] | None) -> list[ApiKey]:
-    q = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+async def list_api_keys(
+    session: AsyncSession, counties: list[str] | None, page: PageParams
+) -> Page[ApiKey]:
+    q = select(ApiKey)
     if counties is not None:
         q = q.where(ApiKey.county.in_(counties))
-    return list((await session.execute(q)).scalars())
+    return await fetch_page(session, q, API_KEY_KEYS, page)

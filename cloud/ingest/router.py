@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
 from cloud.audit.service import record
-from cloud.auth.deps import AdminDep
+from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep, TsdbDep
@@ -21,9 +21,17 @@ from cloud.errors import ApiError, responses
 from cloud.ingest.replay import replay
 from cloud.ingest.schemas import DeadLetterDetail, DeadLetterOut, ReplayOutcome, ReplayRequest
 from cloud.ingest.storage import DeadLetter
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 from protocol.ids import PREFECTURE
 
 router = APIRouter(tags=["dead letters"])
+
+DeadLettersRead = Annotated[Principal, require("dead_letters:read")]
+DeadLettersReplay = Annotated[Principal, require("dead_letters:replay")]
+
+
+#: Newest first (cloud/pagination.py).
+DEAD_LETTER_KEYS = (Key(DeadLetter.id, desc=True, kind=int),)
 
 
 def _out(d: DeadLetter) -> DeadLetterOut:
@@ -48,21 +56,22 @@ def _visible(principal: Principal, d: DeadLetter) -> bool:
 @router.get(
     "/dead-letters",
     response_model=list[DeadLetterOut],
-    summary="Refused messages (or parts), newest first",
+    summary="Refused messages (or parts), newest first (keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_dead_letters(
-    principal: AdminDep,
+    principal: DeadLettersRead,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     county: Annotated[str | None, Query(description="GB/T 2260 code you can see")] = None,
     code: Annotated[str | None, Query(max_length=32, description="e.g. invalid")] = None,
     gateway: Annotated[str | None, Query(max_length=64)] = None,
     replayed: Annotated[bool | None, Query(description="false: only not yet replayed")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[DeadLetterOut]:
     counties = principal.counties(county)
-    q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit).offset(offset)
+    q = select(DeadLetter)
     if counties is not None:  # None: a prefecture admin, every letter
         q = q.where(DeadLetter.county.in_(counties))
     if code is not None:
@@ -73,7 +82,9 @@ async def list_dead_letters(
         q = q.where(
             DeadLetter.replayed_at.is_not(None) if replayed else DeadLetter.replayed_at.is_(None)
         )
-    return [_out(d) for d in (await session.execute(q)).scalars()]
+    found = await fetch_page(session, q, DEAD_LETTER_KEYS, page)
+    link_next(request, response, found.next_cursor)
+    return [_out(d) for d in found.rows]
 
 
 async def _letter(session: SessionDep, principal: Principal, letter_id: int) -> DeadLetter:
@@ -90,7 +101,9 @@ async def _letter(session: SessionDep, principal: Principal, letter_id: int) -> 
     responses=responses(401, 403, 404, 422),
 )
 async def get_dead_letter(
-    letter_id: Annotated[int, Path(ge=1, le=MAX_INT32)], principal: AdminDep, session: SessionDep
+    letter_id: Annotated[int, Path(ge=1, le=MAX_INT32)],
+    principal: DeadLettersRead,
+    session: SessionDep,
 ) -> DeadLetterDetail:
     d = await _letter(session, principal, letter_id)
     return DeadLetterDetail(
@@ -108,7 +121,7 @@ async def get_dead_letter(
 )
 async def replay_dead_letters(
     body: ReplayRequest,
-    principal: AdminDep,
+    principal: DeadLettersReplay,
     session: SessionDep,
     db: DatabaseDep,
     tsdb: TsdbDep,
