@@ -20,6 +20,7 @@ from cloud.auth.secret_check import (
     is_placeholder,
 )
 from cloud.auth.secret_check import check_secret as check_jwt_secret
+from cloud.auth.deps import require
 from cloud.db import Database
 from cloud.errors import http_error_handler, responses, validation_error_handler
 from cloud.settings import DEMO_JWT_SECRET, Settings
@@ -123,6 +124,7 @@ def create_app(
     @app.get(
         "/healthz",
         response_model=Health,
+        dependencies=[require("public")],
         tags=["health"],
         summary="Liveness and backing stores (public; 503 when degraded)",
         responses={503: {"model": Health, "description": "A backing store is down"}},

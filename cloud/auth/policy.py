@@ -88,7 +88,9 @@ PERMISSIONS: dict[str, str] = {
 }
 
 _READ_BACKBONE = frozenset({"self", "gateways:read", "devices:read", "inspections:read"})
-_READ_ALL = frozenset(p for p in PERMISSIONS if p.endswith(":read") and p != "personal:read")
+_READ_ALL = frozenset(
+    {"self"} | {p for p in PERMISSIONS if p.endswith(":read") and p != "personal:read"}
+)
 _ADMIN = frozenset(PERMISSIONS) - {"org_records:write"}
 
 
@@ -125,13 +127,11 @@ ROLES: dict[Role, RoleSpec] = {
         Home.EITHER,
         frozenset({"self", "devices:read", "inspections:read", "personal:read"}),
     ),
-    Role.AUDITOR: RoleSpec(
-        "审计员", "auditor (personal data masked)", Scope.COUNTY, Home.EITHER, _READ_ALL
-    ),
+    Role.AUDITOR: RoleSpec("审计员", "auditor", Scope.COUNTY, Home.EITHER, _READ_ALL),
     Role.DISPLAY: RoleSpec(
-        "大屏展示", "display (wall screen, read-only)", Scope.COUNTY, Home.EITHER, _READ_BACKBONE
+        "大屏展示", "display (wall screen)", Scope.COUNTY, Home.EITHER, _READ_BACKBONE
     ),
-    Role.PUBLIC: RoleSpec("公众", "public (anonymous)", Scope.PUBLIC, Home.EITHER, frozenset()),
+    Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.OPERATOR: RoleSpec(
         "企业/合作社操作员",
         "enterprise or cooperative operator",
@@ -251,3 +251,23 @@ def mask(principal: Principal, value: str) -> str:
     """``value`` for roles that read personal data; :data:`MASK` for the others
     (auditors read everything, personal data masked)."""
     return value if not value or sees_personal_data(principal) else MASK
+
+
+def markdown_table() -> str:
+    """The role table as docs/roles.md shows it (``python -m cloud.auth.policy``)."""
+    perms = [p for p in PERMISSIONS if p != "public"]
+    head = "| role | 角色 | scope | county | " + " | ".join(f"`{p}`" for p in perms) + " |"
+    rule = "|" + "---|" * (4 + len(perms))
+    rows = [head, rule]
+    for role, spec in ROLES.items():
+        cells = ["✓" if p in spec.permissions else "" for p in perms]
+        rows.append(
+            f"| `{role.value}` ({spec.en}) | {spec.zh} | {spec.scope.value} | {spec.home.value} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
