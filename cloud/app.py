@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cloud.auth.deps import require
 from cloud.auth.secret_check import (
     HOW_TO,
     WeakSecretError,
@@ -20,7 +21,6 @@ from cloud.auth.secret_check import (
     is_placeholder,
 )
 from cloud.auth.secret_check import check_secret as check_jwt_secret
-from cloud.auth.deps import require
 from cloud.db import Database
 from cloud.errors import http_error_handler, responses, validation_error_handler
 from cloud.settings import DEMO_JWT_SECRET, Settings
