@@ -54,6 +54,9 @@ def check_secret(settings: Settings) -> None:
             check_jwt_secret("DEHONG_JWT_SECRET", secret)
         check_url_password("DEHONG_DATABASE_URL", settings.database_url)
         check_url_password("DEHONG_MQTT_URL", settings.mqtt_url)
+        metrics_token = settings.metrics_token.get_secret_value()
+        if metrics_token:
+            check_jwt_secret("DEHONG_METRICS_TOKEN", metrics_token)
         influx_password = settings.influx_password.get_secret_value()
         if influx_password and is_placeholder(influx_password):
             raise WeakSecretError(f"DEHONG_INFLUX_PASSWORD is a placeholder; {HOW_TO}")
