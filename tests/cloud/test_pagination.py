@@ -54,7 +54,7 @@ async def _more_rows(env: ApiEnv) -> None:
                     )
                 )  # fmt: skip
                 await create_api_key(
-                    s, name=f"k{i}", role=Role.DISPLAY, county=county, actor="test"
+                    s, name=f"k{i}", role=Role.OPERATOR, county=county, actor="test"
                 )
                 await record(s, "test", "test.paged", f"x:{i}", county, {})
                 s.add(
