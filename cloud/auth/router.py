@@ -11,7 +11,7 @@ from sqlalchemy import select
 from cloud.audit.service import record
 from cloud.auth import policy, service, throttle
 from cloud.auth.deps import require, unauthorized
-from cloud.auth.principal import Principal
+from cloud.auth.principal import Principal, Role
 from cloud.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -22,6 +22,7 @@ from cloud.auth.schemas import (
     UserCreate,
     UserCreated,
     UserOut,
+    UserUpdate,
 )
 from cloud.auth.storage import ApiKey
 from cloud.db.base import utcnow
@@ -208,6 +209,37 @@ async def create_user(body: UserCreate, principal: UsersWrite, session: SessionD
         raise ApiError(422, str(exc), field="body") from None
     await session.commit()
     return UserCreated(user=UserOut.model_validate(user), password=password if generated else None)
+
+
+@router.patch(
+    "/users/{username}",
+    response_model=UserOut,
+    tags=["users"],
+    summary="Change a user's name, role, organisation or disabled flag (admins; own county)",
+    responses=responses(401, 403, 404, 422),
+)
+async def update_user(
+    username: str, body: UserUpdate, principal: UsersWrite, session: SessionDep
+) -> UserOut:
+    user = await service.get_user(session, username)
+    if user is None:
+        raise ApiError(404, f"user {username!r} not found")
+    principal.visible(user.county, "user", username)
+    principal.require_write(user.county)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("role") is not None:
+        changes["role"] = Role(changes["role"]).value
+    for key in ("display_name", "role", "disabled"):
+        if key in changes and changes[key] is None:
+            raise ApiError(422, f"{key}: may not be null", field=f"body.{key}")
+    try:
+        await service.update_user(session, user, changes=changes, actor=principal.actor)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="body") from None
+    await session.commit()
+    out = UserOut.model_validate(user)
+    out.display_name = policy.mask(principal, out.display_name)
+    return out
 
 
 @router.get(

@@ -44,6 +44,17 @@ class UserCreate(BaseModel):
     org_id: str | None = OrgId
 
 
+class UserUpdate(BaseModel):
+    """Only the fields sent change; ``org_id: null`` clears the organisation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    org_id: str | None = OrgId
+    disabled: bool | None = None
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

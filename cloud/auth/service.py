@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.audit.service import record
+from cloud.audit.service import PERSONAL_FIELDS, record
 from cloud.auth.principal import Principal, Role, check_role_county
 from cloud.auth.storage import ApiKey, User
 from cloud.db.base import utcnow
@@ -182,6 +182,38 @@ async def create_user(
         personal_changed=["display_name"] if display_name else [],
     )
     return user
+
+
+async def update_user(
+    session: AsyncSession,
+    user: User,
+    *,
+    changes: dict[str, Any],
+    actor: str,
+) -> list[str]:
+    """Apply ``changes`` (display_name, role, org_id, disabled) and audit them; the
+    caller commits. A change of role, organisation or disabled revokes the user's
+    tokens. The audit entry names a changed personal field, never its value.
+    ValueError when the role does not fit the county or organisation."""
+    role = Role(changes.get("role", user.role))
+    org_id = changes["org_id"] if "org_id" in changes else user.org_id
+    check_role_county(role, user.county, org_id)
+    changed = [k for k, v in changes.items() if getattr(user, k) != v]
+    for key in changed:
+        setattr(user, key, changes[key])
+    if {"role", "org_id", "disabled"} & set(changed):
+        user.token_version = (user.token_version or 0) + 1
+    personal = [k for k in changed if k in PERSONAL_FIELDS]
+    await record(
+        session,
+        actor,
+        "user.updated",
+        f"user:{user.username}",
+        user.county,
+        {k: changes[k] for k in changed if k not in PERSONAL_FIELDS},
+        personal_changed=personal,
+    )
+    return changed
 
 
 async def change_password(

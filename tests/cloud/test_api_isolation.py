@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
 from cloud.auth.principal import Role
-from cloud.auth.storage import ApiKey
+from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
 
@@ -87,6 +87,15 @@ async def users_create(env: ApiEnv, h: Headers) -> None:
         headers=h,
     )
     assert r.status_code == 403
+
+
+async def user_update(env: ApiEnv, h: Headers) -> None:
+    name = f"longchuan-{secrets.token_hex(3)}"
+    await env.add_user(name, Role.OPERATOR, OTHER)
+    _not_found(await env.client.patch(f"/api/v1/users/{name}", json={"disabled": True}, headers=h))
+    async with env.db.session() as s:
+        user = (await s.execute(select(User).where(User.username == name))).scalar_one()
+        assert not user.disabled
 
 
 async def apikeys_list(env: ApiEnv, h: Headers) -> None:
@@ -304,6 +313,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/auth/password"): password,
     ("GET", "/api/v1/users"): users_list,
     ("POST", "/api/v1/users"): users_create,
+    ("PATCH", "/api/v1/users/{username}"): user_update,
     ("GET", "/api/v1/apikeys"): apikeys_list,
     ("POST", "/api/v1/apikeys"): apikeys_create,
     ("DELETE", "/api/v1/apikeys/{key_id}"): apikeys_revoke,

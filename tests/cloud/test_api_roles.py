@@ -127,6 +127,7 @@ REQUESTS: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/users"): lambda e, h: e.client.post(
         "/api/v1/users", json={"username": _name(), "role": "display", "county": HOME}, headers=h
     ),
+    ("PATCH", "/api/v1/users/{username}"): lambda e, h: _patch_user(e, h),
     ("GET", "/api/v1/apikeys"): lambda e, h: e.client.get("/api/v1/apikeys", headers=h),
     ("POST", "/api/v1/apikeys"): lambda e, h: e.client.post(
         "/api/v1/apikeys", json={"name": "wall", "role": "display", "county": HOME}, headers=h
@@ -173,6 +174,14 @@ REQUESTS: dict[tuple[str, str], Call] = {
         e, h, "/thumbnail"
     ),
 }
+
+
+async def _patch_user(env: ApiEnv, h: Headers) -> httpx.Response:
+    name = _name()
+    await env.add_user(name, Role.OPERATOR, HOME)
+    return await env.client.patch(
+        f"/api/v1/users/{name}", json={"org_id": "coop-1", "display_name": "Yang"}, headers=h
+    )
 
 
 async def _login(env: ApiEnv) -> httpx.Response:
@@ -295,6 +304,12 @@ def test_old_role_names_keep_their_meaning() -> None:
     assert not policy.allows(Role.DISPATCHER, "users:read")
 
 
+def test_cli_offers_every_assignable_role() -> None:
+    from cloud.cli import ROLES
+
+    assert set(ROLES) == {r.value for r in Role if r is not Role.PUBLIC}
+
+
 def _p(role: Role, county: str = HOME, org: str | None = None) -> Principal:
     return Principal("user", "x", role, county, org)
 
@@ -385,3 +400,37 @@ async def test_audit_names_personal_fields_never_values(env: ApiEnv) -> None:
     async with env.db.session() as s:
         with pytest.raises(ValueError, match="personal"):
             await record(s, "test", "user.updated", "user:mei", HOME, {"display_name": "x"})
+
+
+async def test_admin_sets_an_operators_organisation(env: ApiEnv) -> None:
+    await env.add_user("nong", Role.OPERATOR, HOME)
+    r = await env.client.post("/api/v1/auth/token", data={"username": "nong", "password": PASSWORD})
+    old = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    admin = await env.headers(Role.COUNTY_ADMIN, HOME)
+    r = await env.client.patch(
+        "/api/v1/users/nong",
+        json={"org_id": "coop-9", "display_name": "Nong Wei"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["org_id"] == "coop-9" and r.json()["display_name"] == "Nong Wei"
+    # the organisation changed: earlier tokens are revoked
+    assert (await env.client.get("/api/v1/auth/me", headers=old)).status_code == 401
+    r = await env.client.post("/api/v1/auth/token", data={"username": "nong", "password": PASSWORD})
+    new = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await env.client.get("/api/v1/auth/me", headers=new)).json()["org_id"] == "coop-9"
+    async with env.db.session() as s:
+        entry = (
+            await s.execute(select(AuditEntry).where(AuditEntry.action == "user.updated"))
+        ).scalar_one()
+    assert entry.detail == {"org_id": "coop-9", "personal_fields_changed": ["display_name"]}
+    # not a role of this county's admin to give; not a user of another county
+    r = await env.client.patch(
+        "/api/v1/users/nong", json={"role": "prefecture_admin"}, headers=admin
+    )
+    assert r.status_code == 422
+    r = await env.client.patch("/api/v1/users/nong", json={"role": "county_admin"}, headers=admin)
+    assert r.status_code == 422  # a county admin has no organisation: clear org_id too
+    await env.add_user("far", Role.OPERATOR, OTHER)
+    r = await env.client.patch("/api/v1/users/far", json={"disabled": True}, headers=admin)
+    assert r.status_code == 404
