@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.storage import LoginThrottle
+from cloud.db.upsert import upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +63,22 @@ async def failed(
     )
     locked: list[str] = []
     for key, limit in limits.items():
-        row = await session.get(LoginThrottle, key)
-        if row is None:
-            row = LoginThrottle(key=key, failures=0, window_start=now, locked_until=None)
-            session.add(row)
-        elif row.window_start < now - window:
+        # concurrent failures of one key: insert-if-absent, then count under a row lock
+        await upsert(
+            session,
+            LoginThrottle,
+            {"key": key, "failures": 0, "window_start": now, "locked_until": None},
+            keys=["key"],
+        )
+        row = (
+            await session.execute(
+                select(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        if row.window_start < now - window:
             row.failures, row.window_start = 0, now
         row.failures += 1
         if row.failures >= limit:

@@ -135,3 +135,16 @@ async def test_password_change_revokes_earlier_tokens(env: ApiEnv) -> None:
     assert r.status_code == 200
     new = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert (await env.client.get("/api/v1/auth/me", headers=new)).status_code == 200
+
+
+async def test_concurrent_failures_are_all_counted(env: ApiEnv) -> None:
+    import asyncio
+
+    await env.add_user("vic", Role.OPERATOR, HOME)
+    async with _client(env, "10.7.7.7") as c:
+        answers = await asyncio.gather(
+            *(c.post(TOKEN, data={"username": "vic", "password": "bad"}) for _ in range(3))
+        )
+        assert sorted(r.status_code for r in answers) == [401, 401, 401]  # none a 500
+        r = await c.post(TOKEN, data={"username": "vic", "password": PASSWORD})
+        assert r.status_code == 429
