@@ -14,16 +14,10 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.auth.deps import require
-from cloud.auth.secret_check import (
-    HOW_TO,
-    WeakSecretError,
-    check_url_password,
-    is_placeholder,
-)
-from cloud.auth.secret_check import check_secret as check_jwt_secret
+from cloud.auth.secret_check import WeakSecretError, check_settings
 from cloud.db import Database
 from cloud.errors import http_error_handler, responses, validation_error_handler
-from cloud.settings import DEMO_JWT_SECRET, Settings
+from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore, store_for
 
 API_PREFIX = "/api/v1"
@@ -42,24 +36,8 @@ class Health(BaseModel):
 def check_secret(settings: Settings) -> None:
     """Refuse placeholder and guessable secrets (:mod:`cloud.auth.secret_check`); the
     marked demo default only with ``DEHONG_DEMO=1``."""
-    secret = settings.jwt_secret.get_secret_value()
     try:
-        if secret == DEMO_JWT_SECRET:
-            if not settings.demo:
-                raise WeakSecretError(
-                    "DEHONG_JWT_SECRET is the demo default, allowed only with DEHONG_DEMO=1; "
-                    + HOW_TO
-                )
-        else:
-            check_jwt_secret("DEHONG_JWT_SECRET", secret)
-        check_url_password("DEHONG_DATABASE_URL", settings.database_url)
-        check_url_password("DEHONG_MQTT_URL", settings.mqtt_url)
-        metrics_token = settings.metrics_token.get_secret_value()
-        if metrics_token:
-            check_jwt_secret("DEHONG_METRICS_TOKEN", metrics_token)
-        influx_password = settings.influx_password.get_secret_value()
-        if influx_password and is_placeholder(influx_password):
-            raise WeakSecretError(f"DEHONG_INFLUX_PASSWORD is a placeholder; {HOW_TO}")
+        check_settings(settings, jwt=True)
     except WeakSecretError as exc:
         raise InsecureSettingsError(str(exc)) from None
 

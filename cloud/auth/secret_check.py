@@ -19,6 +19,8 @@ import re
 from collections import Counter
 from urllib.parse import urlsplit
 
+from cloud.settings import DEMO_JWT_SECRET, Settings
+
 MIN_SECRET_LENGTH = 32
 MIN_ENTROPY_BITS = 100.0
 
@@ -135,3 +137,25 @@ def check_url_password(name: str, url: str) -> None:
             f"(for the broker: `dehong cloud service-account ensure` prints it; "
             f"for PostgreSQL: the POSTGRES_PASSWORD you chose; {HOW_TO})"
         )
+
+
+def check_settings(settings: Settings, *, jwt: bool) -> None:
+    """Every secret a service starts with: the JWT secret (``jwt``: the API), the scrape
+    token, and the passwords in the database and broker URLs and of InfluxDB. The
+    marked demo JWT secret passes only with ``DEHONG_DEMO=1``."""
+    if jwt:
+        secret = settings.jwt_secret.get_secret_value()
+        if secret != DEMO_JWT_SECRET:
+            check_secret("DEHONG_JWT_SECRET", secret)
+        elif not settings.demo:
+            raise WeakSecretError(
+                f"DEHONG_JWT_SECRET is the demo default, allowed only with DEHONG_DEMO=1; {HOW_TO}"
+            )
+    metrics_token = settings.metrics_token.get_secret_value()
+    if metrics_token:
+        check_secret("DEHONG_METRICS_TOKEN", metrics_token)
+    check_url_password("DEHONG_DATABASE_URL", settings.database_url)
+    check_url_password("DEHONG_MQTT_URL", settings.mqtt_url)
+    influx_password = settings.influx_password.get_secret_value()
+    if influx_password and is_placeholder(influx_password):
+        raise WeakSecretError(f"DEHONG_INFLUX_PASSWORD is a placeholder; {HOW_TO}")

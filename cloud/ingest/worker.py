@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 import aiomqtt
 
+from cloud.auth.secret_check import check_settings
 from cloud.db import Database
 from cloud.ingest.pipeline import Ingest
 from cloud.metrics.access import check_listener
@@ -166,12 +167,13 @@ async def main(
     """Run one ingest worker until cancelled; serve its ``/metrics`` unless the port is -1."""
     # one line per time-series request would cost more than the request itself
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if settings.ingest_metrics_port >= 0:
-        try:
+    try:
+        check_settings(settings, jwt=False)
+        if settings.ingest_metrics_port >= 0:
             check_listener(settings.ingest_metrics_host, settings.metrics_token.get_secret_value())
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-            return 2
+    except ValueError as exc:  # WeakSecretError too
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     db, tsdb = await open_backends(settings)
     worker = IngestWorker(
         db,

@@ -78,3 +78,22 @@ def test_placeholder_passwords_in_urls_refused(tmp_path: Path) -> None:
         create_app(_settings(tmp_path, jwt_secret=good, mqtt_url=f"mqtt://api:{mqtt}@b:1883"))
     with pytest.raises(InsecureSettingsError, match="DEHONG_INFLUX_PASSWORD"):
         create_app(_settings(tmp_path, jwt_secret=good, influx_password="change-me"))
+
+
+@pytest.mark.timeout(30)  # without the check the worker runs (and reconnects) forever
+async def test_ingest_refuses_placeholders_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cloud.ingest.worker import main
+
+    env = _env_example()
+    settings = _settings(
+        tmp_path,
+        mqtt_url=f"mqtt://ingest:{env['DEHONG_INGEST_MQTT_PASSWORD']}@127.0.0.1:1",
+        ingest_metrics_port=-1,
+    )
+    assert await main(settings) == 2
+    assert "DEHONG_MQTT_URL" in capsys.readouterr().err
+    settings = _settings(tmp_path, ingest_metrics_host="0.0.0.0", ingest_metrics_port=0)
+    assert await main(settings) == 2
+    assert "DEHONG_METRICS_TOKEN" in capsys.readouterr().err
