@@ -32,7 +32,10 @@ Headers = dict[str, str]
 Call = Callable[[ApiEnv, Headers], Awaitable[httpx.Response]]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# The policy does not depend on the database; PostgreSQL runs in the slow set.
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+)
 async def env(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ApiEnv]:

@@ -16,13 +16,22 @@ from sqlalchemy import select
 from cloud.audit.storage import AuditEntry
 from cloud.auth import service
 from cloud.auth.principal import Role
-from tests.support.api import HOME, PASSWORD, ApiEnv, api_env
+from tests.support.api import HOME, PASSWORD, ApiEnv, api_env, cheap_argon2
 
 TOKEN = "/api/v1/auth/token"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
+SLOW_PG = pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])
+BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+# The throttle's SQL (insert-if-absent, row lock) runs on both databases in the
+# default run; the rest of the login path is the same on both (PostgreSQL: slow set).
+@pytest.fixture(params=["sqlite", SLOW_PG])
+async def env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ApiEnv]:
+    cheap_argon2(monkeypatch)  # many logins; the cost parameters are not under test
     async with api_env(request.param, tmp_path) as e:
         limits = {"login_max_failures_user": 3, "login_max_failures_ip": 6, "login_lockout_s": 120}
         for name, value in limits.items():
@@ -57,6 +66,7 @@ async def test_argon2_runs_off_the_event_loop(env: ApiEnv, monkeypatch: pytest.M
     assert loop_thread not in threads, "argon2 verification ran on the event loop thread"
 
 
+@pytest.mark.parametrize("env", BOTH, indirect=True)
 async def test_username_lockout_with_retry_after(env: ApiEnv) -> None:
     await env.add_user("pete", Role.OPERATOR, HOME)
     async with _client(env, "10.0.0.1") as a, _client(env, "10.0.0.2") as b:
@@ -137,6 +147,7 @@ async def test_password_change_revokes_earlier_tokens(env: ApiEnv) -> None:
     assert (await env.client.get("/api/v1/auth/me", headers=new)).status_code == 200
 
 
+@pytest.mark.parametrize("env", BOTH, indirect=True)
 async def test_concurrent_failures_are_all_counted(env: ApiEnv) -> None:
     import asyncio
 

@@ -61,8 +61,11 @@ def test_weak_secret_refused_in_demo_mode_too(tmp_path: Path) -> None:
     ],
 )
 def test_generated_secrets_pass(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(50):
-        create_app(_settings(tmp_path, jwt_secret=make()))
+    from cloud.auth.secret_check import check_secret
+
+    create_app(_settings(tmp_path, jwt_secret=make()))
+    for _ in range(2000):
+        check_secret("DEHONG_JWT_SECRET", make())
 
 
 def test_placeholder_passwords_in_urls_refused(tmp_path: Path) -> None:
