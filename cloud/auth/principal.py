@@ -18,9 +18,7 @@ from cloud.auth.policy import Role
 from cloud.errors import ApiError
 from protocol.ids import COUNTIES, PREFECTURE
 
-__all__ = ["ADMIN_ROLES", "Principal", "Role", "check_role_county"]
-
-ADMIN_ROLES = frozenset({Role.PREFECTURE_ADMIN, Role.COUNTY_ADMIN})
+__all__ = ["Principal", "Role", "check_role_county"]
 
 
 def check_role_county(role: Role, county: str, org_id: str | None = None) -> None:
@@ -46,10 +44,6 @@ class Principal:
     def is_prefecture(self) -> bool:
         """Reads every county (its home is the prefecture, 533100)."""
         return self.county == PREFECTURE
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role in ADMIN_ROLES
 
     def can_see(self, county: str) -> bool:
         return self.is_prefecture or county == self.county
