@@ -94,15 +94,15 @@ async def list_dead_letters(
     found = await fetch_page(session, q, DEAD_LETTER_KEYS, page)
     link_next(request, response, found.next_cursor)
     # each payload is stored once (dead_letter_payloads); its size, one query per page
-    sizes = dict(
-        (
-            await session.execute(
-                select(DeadLetterPayload.sha256, DeadLetterPayload.size).where(
-                    DeadLetterPayload.sha256.in_({d.payload_sha256 for d in found.rows})
-                )
+    shas = {d.payload_sha256 for d in found.rows}
+    sizes: dict[str, int] = {
+        sha: size
+        for sha, size in await session.execute(
+            select(DeadLetterPayload.sha256, DeadLetterPayload.size).where(
+                DeadLetterPayload.sha256.in_(shas)
             )
-        ).tuples()
-    )
+        )
+    }
     return [_out(d, sizes[d.payload_sha256]) for d in found.rows]
 
 

@@ -23,7 +23,7 @@ from cloud.auth.service import issue_token
 from cloud.auth.storage import User
 from cloud.db import utcnow
 from cloud.errors import ApiError
-from cloud.ingest.storage import DeadLetter
+from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
 
@@ -83,14 +83,9 @@ def _name() -> str:
 
 
 async def _home_letter(env: ApiEnv) -> int:
-    async with env.db.transaction() as s:
-        d = DeadLetter(
-            topic=f"dh/v1/{HOME}/gw-m1/data", county=HOME, gateway_id="gw-m1",
-            code="invalid", field="v", reason="test", payload=b"{}",
-        )  # fmt: skip
-        s.add(d)
-        await s.flush()
-        return d.id
+    return await DeadLetters(env.db).put(
+        f"dh/v1/{HOME}/gw-m1/data", b"{}", "invalid", "v", "test", HOME, "gw-m1"
+    )
 
 
 async def _home_inspection(env: ApiEnv) -> int:
@@ -176,7 +171,76 @@ REQUESTS: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/inspections/{inspection_id}/thumbnail"): lambda e, h: _inspection(
         e, h, "/thumbnail"
     ),
+    ("GET", "/api/v1/gateways/{gateway_id}/health"): lambda e, h: e.client.get(
+        "/api/v1/gateways/gw-m1/health", headers=h
+    ),
+    ("GET", "/api/v1/ingest/alerts"): lambda e, h: e.client.get("/api/v1/ingest/alerts", headers=h),
+    ("GET", "/api/v1/dead-letters/replays/{job_id}"): lambda e, h: _replay_job(e, h),
+    ("GET", "/api/v1/orgs"): lambda e, h: e.client.get("/api/v1/orgs", headers=h),
+    ("GET", "/api/v1/orgs/{org_id}"): lambda e, h: _org_get(e, h),
+    ("POST", "/api/v1/orgs"): lambda e, h: _org_create(e, h),
+    ("GET", "/api/v1/mobile-devices"): lambda e, h: e.client.get(
+        "/api/v1/mobile-devices", headers=h
+    ),
+    ("GET", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_get(e, h),
+    ("PUT", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_register(e, h),
 }
+
+
+async def _home_org(env: ApiEnv) -> int:
+    """An organisation of HOME (made once per database); organisation roles belong to it."""
+    from cloud.catalog.storage import Organisation
+    from tests.cloud.test_api_isolation_mobile import uscc
+
+    async with env.db.transaction() as s:
+        found = await s.scalar(select(Organisation.id).where(Organisation.county == HOME))
+        if found is not None:
+            return int(found)
+        org = Organisation(
+            kind="cooperative", name="Mangshi co-op", uscc=uscc(HOME, 98), county=HOME,
+            created_at=utcnow(), created_by="test",
+        )  # fmt: skip
+        s.add(org)
+        await s.flush()
+        return org.id
+
+
+def _mac() -> str:
+    return "AA:" + ":".join(secrets.token_hex(1).upper() for _ in range(5))
+
+
+async def _org_get(env: ApiEnv, h: Headers) -> httpx.Response:
+    return await env.client.get(f"/api/v1/orgs/{await _home_org(env)}", headers=h)
+
+
+async def _org_create(env: ApiEnv, h: Headers) -> httpx.Response:
+    from tests.cloud.test_api_isolation_mobile import uscc
+
+    body = {"kind": "enterprise", "name": _name(), "uscc": uscc(HOME, secrets.randbelow(10**6))}
+    return await env.client.post("/api/v1/orgs", json={**body, "county": HOME}, headers=h)
+
+
+async def _mobile_get(env: ApiEnv, h: Headers) -> httpx.Response:
+    from cloud.catalog.service import register_device
+    from cloud.catalog.storage import Organisation
+
+    device = _mac()
+    async with env.db.transaction() as s:
+        org = await s.get_one(Organisation, await _home_org(env))
+        await register_device(s, device, kind="ble_tag", org=org, may_take_from=None, actor="test")
+    return await env.client.get(f"/api/v1/mobile-devices/{device}", headers=h)
+
+
+async def _mobile_register(env: ApiEnv, h: Headers) -> httpx.Response:
+    body = {"kind": "ble_tag", "org_id": await _home_org(env)}
+    return await env.client.put(f"/api/v1/mobile-devices/{_mac()}", json=body, headers=h)
+
+
+async def _replay_job(env: ApiEnv, h: Headers) -> httpx.Response:
+    from cloud.ingest.replay import create_job
+
+    job = await create_job(env.db, "user:test", HOME, [await _home_letter(env)])
+    return await env.client.get(f"/api/v1/dead-letters/replays/{job.id}", headers=h)
 
 
 async def _patch_user(env: ApiEnv, h: Headers) -> httpx.Response:
@@ -229,7 +293,7 @@ NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_met
 async def _headers(env: ApiEnv, role: Role) -> Headers:
     spec = policy.ROLES[role]
     county = "533100" if spec.home is policy.Home.PREFECTURE else HOME
-    org = "org-home" if spec.org_scoped else None
+    org = str(await _home_org(env)) if spec.org_scoped else None
     async with env.db.transaction() as s:
         user = User(
             username=_name(), password_hash=(await _any_hash(env)), role=role.value,
