@@ -92,7 +92,7 @@ async def test_ingest_refuses_placeholders_too(
     env = _env_example()
     settings = _settings(
         tmp_path,
-        mqtt_url=f"mqtt://ingest:{env['DEHONG_INGEST_MQTT_PASSWORD']}@127.0.0.1:1",
+        mqtt_url=f"mqtt://ingest-1:{env['DEHONG_INGEST_1_MQTT_PASSWORD']}@127.0.0.1:1",
         ingest_metrics_port=-1,
     )
     assert await main(settings) == 2
