@@ -411,7 +411,7 @@ async def api_bench(
     api = spawn(["cloud", "serve", "--port", str(port)], env, tmp / "api.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_for(lambda: _http_ok(f"{base}/metrics"), 60, "API")
+        await _wait_for(lambda: _http_ok(f"{base}/healthz"), 60, "API")
         from datetime import UTC, datetime
 
         def iso(ms: int) -> str:

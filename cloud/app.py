@@ -13,9 +13,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cloud.auth.deps import require
+from cloud.auth.secret_check import WeakSecretError, check_settings
 from cloud.db import Database
 from cloud.errors import http_error_handler, responses, validation_error_handler
-from cloud.settings import DEMO_JWT_SECRET, Settings
+from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore, store_for
 
 API_PREFIX = "/api/v1"
@@ -32,17 +34,12 @@ class Health(BaseModel):
 
 
 def check_secret(settings: Settings) -> None:
-    secret = settings.jwt_secret.get_secret_value()
-    if secret == DEMO_JWT_SECRET and not settings.demo:
-        raise InsecureSettingsError(
-            "DEHONG_JWT_SECRET is the demo default; set it to a long random value "
-            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"), '
-            "or set DEHONG_DEMO=1 for a demo"
-        )
-    if len(secret) < 32:
-        raise InsecureSettingsError(
-            "DEHONG_JWT_SECRET is shorter than 32 characters; use a long random value"
-        )
+    """Refuse placeholder and guessable secrets (:mod:`cloud.auth.secret_check`); the
+    marked demo default only with ``DEHONG_DEMO=1``."""
+    try:
+        check_settings(settings, jwt=True)
+    except WeakSecretError as exc:
+        raise InsecureSettingsError(str(exc)) from None
 
 
 def create_app(
@@ -54,7 +51,8 @@ def create_app(
     """The API. ``db``/``tsdb`` given: used as they are (the caller opens and closes
     them); otherwise made from ``settings`` and opened/closed by the app's lifespan.
 
-    Raises InsecureSettingsError with the demo JWT secret unless ``settings.demo``.
+    Raises InsecureSettingsError with a placeholder or guessable secret (the demo
+    JWT secret is allowed with ``settings.demo``).
     """
     check_secret(settings)
     own_db = db is None
@@ -109,6 +107,7 @@ def create_app(
     @app.get(
         "/healthz",
         response_model=Health,
+        dependencies=[require("public")],
         tags=["health"],
         summary="Liveness and backing stores (public; 503 when degraded)",
         responses={503: {"model": Health, "description": "A backing store is down"}},

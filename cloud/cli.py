@@ -13,7 +13,22 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-ROLES = ("prefecture_admin", "county_admin", "operator", "dispatcher")
+#: The assignable roles of cloud/auth/policy.py (docs/roles.md); spelled out so that
+#: the CLI imports no web framework (tests/cloud/test_api_roles.py checks they agree).
+ROLES = (
+    "prefecture_admin",
+    "county_admin",
+    "dispatcher",
+    "poverty_officer",
+    "auditor",
+    "display",
+    "operator",
+    "carrier",
+    "driver",
+    "station_operator",
+    "trainer",
+    "operating_company",
+)
 SERVICE_ROLES = ("ingest", "api")
 
 
@@ -95,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="default: prompt on a terminal, else generate one and print it",
     )
     p.add_argument("--display-name", default="")
+    p.add_argument("--org-id", default=None, help="organisation of an organisation role")
     p.set_defaults(handler=_user_add)
 
     key = sub.add_parser("apikey", help="manage API keys")
@@ -103,6 +119,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--name", required=True)
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--county", required=True)
+    p.add_argument("--org-id", default=None, help="organisation of an organisation role")
     p.set_defaults(handler=_apikey_add)
 
 
@@ -392,6 +409,7 @@ async def _user_add(args: argparse.Namespace) -> int:
                 role=Role(args.role),
                 county=args.county,
                 display_name=args.display_name,
+                org_id=args.org_id,
                 actor=_actor(),
             )
     except ValueError as exc:
@@ -413,7 +431,12 @@ async def _apikey_add(args: argparse.Namespace) -> int:
     try:
         async with db.transaction() as s:
             new = await create_api_key(
-                s, name=args.name, role=Role(args.role), county=args.county, actor=_actor()
+                s,
+                name=args.name,
+                role=Role(args.role),
+                county=args.county,
+                org_id=args.org_id,
+                actor=_actor(),
             )
     except ValueError as exc:
         return _fail(str(exc))

@@ -35,16 +35,13 @@ class ApiError(HTTPException):
         self.field = field
 
 
-def not_found(what: str, ident: str) -> ApiError:
-    return ApiError(404, f"{what} {ident!r} not found")
-
-
 _DESCRIPTIONS = {
     401: "Not authenticated: send 'Authorization: Bearer <token>' or 'X-API-Key'.",
     403: "Authenticated, but this role may not do this.",
     404: "Not found, or not in a county you can see.",
     409: "Conflicts with an existing record.",
     422: "An input is invalid; 'field' names it.",
+    429: "Too many failed attempts; retry after the seconds in 'Retry-After'.",
     503: "A backing store is unavailable; retry later.",
 }
 

@@ -68,6 +68,22 @@ class Settings(BaseSettings):
     jwt_ttl_s: int = 3600
     demo: bool = False
 
+    #: Login throttling: failed logins per username and per client address within
+    #: ``login_window_s``; reaching the limit locks that username (or address) for
+    #: ``login_lockout_s`` (429 with Retry-After).
+    login_max_failures_user: int = Field(default=5, ge=1)
+    login_max_failures_ip: int = Field(default=30, ge=1)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_lockout_s: float = Field(default=900.0, gt=0)
+
+    #: Bearer token Prometheus sends to ``/metrics`` (the API and every ingest worker).
+    #: Empty: the API refuses scrapes (except with DEHONG_DEMO=1) and ingest workers
+    #: serve ``/metrics`` on loopback only.
+    metrics_token: SecretStr = SecretStr("")
+    #: The API's ``/metrics`` reads the database (dead letters, gateways, roll-ups) at
+    #: most this often; scrapes in between are answered from the cached values.
+    metrics_cache_s: float = Field(default=15.0, ge=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     #: Each ingest worker serves Prometheus ``/metrics`` here (its own port; the API

@@ -126,13 +126,16 @@ class CloudServices:
         import uvicorn
 
         from cloud.app import create_app
+        from cloud.ingest.metrics import IngestCollector
         from cloud.ingest.worker import IngestWorker
 
         self.worker = IngestWorker(self.db, self.tsdb, self.broker, use_shared=False)
         self._tasks.append(asyncio.create_task(self.worker.run(), name="ingest"))
         app = create_app(self.settings, db=self.db, tsdb=self.tsdb)
-        worker = self.worker  # its counters on the API's /metrics: one port for the demo
-        app.state.ingest_metrics = [lambda: worker.ingest.metrics.render(worker.client_id)]
+        # its counters on the API's /metrics: one port for the demo
+        app.state.metrics_registry.register(
+            IngestCollector(self.worker.ingest.metrics, self.worker.client_id)
+        )
         config = uvicorn.Config(
             app, host=self.api_host, port=self.api_port, log_level="warning", lifespan="on"
         )

@@ -118,3 +118,38 @@ def test_docs_say_where_broker_passwords_come_from() -> None:
         assert "service-account ensure" in (ROOT / doc).read_text(), doc
     compose_vars = set(re.findall(r"\$\{(DEHONG_[A-Z0-9_]+_MQTT_PASSWORD)", COMPOSE.read_text()))
     assert compose_vars and all(f"{v}=" in env for v in compose_vars), compose_vars
+
+
+async def test_ingest_healthcheck_passes_with_a_metrics_token(compose: dict[str, Any]) -> None:
+    """The ingest workers' /metrics answers 401 without DEHONG_METRICS_TOKEN (set for
+    every cloud service in compose): the healthcheck must send it, or the containers
+    would be marked unhealthy and restarted forever. Runs the check's own command
+    against a real MetricsServer with a token."""
+    import asyncio
+    import os
+    import sys
+
+    from prometheus_client import CollectorRegistry
+
+    from cloud.metrics.server import MetricsServer
+
+    for name in ("ingest-1", "ingest-2"):
+        svc = compose["services"][name]
+        assert "DEHONG_METRICS_TOKEN" in svc["environment"], name
+        cmd = svc["healthcheck"]["test"]
+        assert cmd[:3] == ["CMD", "python", "-c"], cmd
+    token = "scrape-" + "Zq3x8Lr2Kp7Wn4Vb9Ct6Hy1Gd5Fs0Ma"
+    server = MetricsServer(CollectorRegistry(), "127.0.0.1", 0, token=token)
+    await server.start()
+    try:
+        code = cmd[3].replace(":9108/", f":{server.port}/")
+        env = {**os.environ, "DEHONG_METRICS_TOKEN": token}
+        ok = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=env)
+        assert await ok.wait() == 0, "the healthcheck fails with the token set"
+        env["DEHONG_METRICS_TOKEN"] = "a-wrong-token"
+        bad = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, env=env, stderr=asyncio.subprocess.DEVNULL
+        )
+        assert await bad.wait() != 0, "the healthcheck cannot fail: it checks nothing"
+    finally:
+        await server.stop()

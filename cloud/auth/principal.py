@@ -1,7 +1,9 @@
 """Who is asking: roles, the :class:`Principal`, and the county rule every router applies.
 
-The rule: a prefecture admin sees every county; everyone else sees only their
-own. Another county's record is **404** on reads (its existence is not
+The rule: a principal of the prefecture (533100: a prefecture admin, or an
+auditor, display or officer homed there) sees every county; everyone else sees
+only their own. What each role may do at all is the role table's
+(:mod:`cloud.auth.policy`). Another county's record is **404** on reads (its existence is not
 revealed); a write by a role that may not write is **403**; no credentials is
 **401** with ``WWW-Authenticate: Bearer``.
 """
@@ -9,35 +11,19 @@ revealed); a write by a role that may not write is **403**; no credentials is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Literal
 
+from cloud.auth import policy
+from cloud.auth.policy import Role
 from cloud.errors import ApiError
-from protocol.ids import COUNTIES, COUNTY_CODES, PREFECTURE
+from protocol.ids import COUNTIES, PREFECTURE
+
+__all__ = ["Principal", "Role", "check_role_county"]
 
 
-class Role(StrEnum):
-    PREFECTURE_ADMIN = "prefecture_admin"
-    COUNTY_ADMIN = "county_admin"
-    OPERATOR = "operator"
-    DISPATCHER = "dispatcher"
-
-
-ADMIN_ROLES = frozenset({Role.PREFECTURE_ADMIN, Role.COUNTY_ADMIN})
-
-
-def check_role_county(role: Role, county: str) -> None:
-    """A prefecture admin belongs to 533100; every other role to one of the four counties."""
-    if county not in COUNTIES:
-        raise ValueError(
-            f"unknown county code {county!r}; use a GB/T 2260 code: {', '.join(COUNTIES)}"
-        )
-    if role is Role.PREFECTURE_ADMIN and county != PREFECTURE:
-        raise ValueError(f"a prefecture_admin belongs to county {PREFECTURE}, not {county}")
-    if role is not Role.PREFECTURE_ADMIN and county not in COUNTY_CODES:
-        raise ValueError(
-            f"a {role.value} belongs to one county ({', '.join(COUNTY_CODES)}), not {county}"
-        )
+def check_role_county(role: Role, county: str, org_id: str | None = None) -> None:
+    """ValueError unless the role may belong to this county (the role table's home)."""
+    policy.check_role_home(role, county, org_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +32,8 @@ class Principal:
     name: str
     role: Role
     county: str
+    #: The organisation of an org-scoped role (docs/roles.md); None for the others.
+    org_id: str | None = None
 
     @property
     def actor(self) -> str:
@@ -54,18 +42,11 @@ class Principal:
 
     @property
     def is_prefecture(self) -> bool:
-        return self.role is Role.PREFECTURE_ADMIN
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role in ADMIN_ROLES
+        """Reads every county (its home is the prefecture, 533100)."""
+        return self.county == PREFECTURE
 
     def can_see(self, county: str) -> bool:
         return self.is_prefecture or county == self.county
-
-    def can_administer(self, county: str) -> bool:
-        """May create gateways, users and keys in ``county``."""
-        return self.is_admin and self.can_see(county)
 
     # ------------------------------------------------------- router helpers
 
@@ -92,11 +73,6 @@ class Principal:
             return None if requested == PREFECTURE else [requested]
         return None if self.is_prefecture else [self.county]
 
-    def require_admin(self, county: str | None = None) -> None:
-        """403 unless this principal administers ``county`` (or any county, if None)."""
-        if not self.is_admin:
-            raise ApiError(403, f"role {self.role.value} may not do this; an admin role is needed")
-        if county is not None and not self.can_see(county):
-            raise ApiError(
-                403, f"a county_admin of {self.county} may not administer county {county}"
-            )
+    def require_write(self, county: str, org_id: str | None = None) -> None:
+        """403 unless this principal may write in ``county`` (and ``org_id``)."""
+        policy.check_write_scope(self, county, org_id)

@@ -16,11 +16,19 @@ class Token(BaseModel):
     expires_in: int = Field(description="Seconds until the token expires.")
 
 
+OrgId = Field(
+    default=None,
+    max_length=64,
+    description="Organisation (cloud/catalog id) of an organisation role; null otherwise.",
+)
+
+
 class Me(BaseModel):
     kind: Literal["user", "apikey"]
     name: str
     role: Role
     county: str
+    org_id: str | None = None
 
 
 class UserCreate(BaseModel):
@@ -33,6 +41,18 @@ class UserCreate(BaseModel):
         default=None, description="At least 10 characters; omitted: one is generated."
     )
     display_name: str = Field(default="", max_length=200)
+    org_id: str | None = OrgId
+
+
+class UserUpdate(BaseModel):
+    """Only the fields sent change; ``org_id: null`` clears the organisation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    org_id: str | None = OrgId
+    disabled: bool | None = None
 
 
 class UserOut(BaseModel):
@@ -41,9 +61,10 @@ class UserOut(BaseModel):
     username: str
     role: Role
     county: str
-    display_name: str
+    display_name: str = Field(description="Personal data: masked ('***') for auditors.")
     disabled: bool
     created_at: datetime
+    org_id: str | None = None
 
 
 class UserCreated(BaseModel):
@@ -66,6 +87,7 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     county: str
+    org_id: str | None = OrgId
 
 
 class ApiKeyOut(BaseModel):
@@ -78,6 +100,7 @@ class ApiKeyOut(BaseModel):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    org_id: str | None = None
 
 
 class ApiKeyCreated(BaseModel):

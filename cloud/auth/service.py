@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -15,10 +17,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.audit.service import record
+from cloud.audit.service import PERSONAL_FIELDS, record
 from cloud.auth.principal import Principal, Role, check_role_county
 from cloud.auth.storage import ApiKey, User
 from cloud.db.base import utcnow
+from cloud.pagination import Key, Page, PageParams, fetch_page
 
 #: argon2id with argon2-cffi's RFC 9106 "low memory" defaults.
 _hasher = PasswordHasher()
@@ -39,6 +42,16 @@ class AuthError(Exception):
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+async def hash_password_async(password: str) -> str:
+    """:func:`hash_password` in a worker thread: argon2id takes tens of milliseconds
+    of CPU and its memory, which must not stall the event loop."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password: str, hashed: str) -> bool:
+    return await asyncio.to_thread(verify_password, password, hashed)
 
 
 def verify_password(password: str, hashed: str) -> bool:
@@ -69,6 +82,7 @@ def issue_token(
         "sub": user.username,
         "role": user.role,
         "county": user.county,
+        "tv": user.token_version or 0,
         "iat": iat,
         "exp": iat + ttl_s,
     }
@@ -81,7 +95,7 @@ def decode_token(token: str, secret: str) -> dict[str, Any]:
             token,
             secret,
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["sub", "role", "county", "exp", "iat"]},
+            options={"require": ["sub", "role", "county", "tv", "exp", "iat"]},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired; request a new one at /api/v1/auth/token") from None
@@ -103,14 +117,14 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     """The user whose password this is; AuthError otherwise. Upgrades old hashes."""
     user = await get_user(session, username)
     if user is None:
-        verify_password(password, _DUMMY_HASH)
+        await verify_password_async(password, _DUMMY_HASH)
         raise AuthError("unknown user or wrong password")
-    if not verify_password(password, user.password_hash):
+    if not await verify_password_async(password, user.password_hash):
         raise AuthError("unknown user or wrong password")
     if user.disabled:
         raise AuthError("user disabled")
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_async(password)
         await session.commit()
     return user
 
@@ -124,7 +138,9 @@ async def principal_from_token(session: AsyncSession, token: str, secret: str) -
         raise AuthError("user no longer active")
     if user.role != claims["role"] or user.county != claims["county"]:
         raise AuthError("role or county changed since the token was issued; log in again")
-    return Principal("user", user.username, Role(user.role), user.county)
+    if claims["tv"] != (user.token_version or 0):
+        raise AuthError("password changed since the token was issued; log in again")
+    return Principal("user", user.username, Role(user.role), user.county, user.org_id)
 
 
 async def create_user(
@@ -135,43 +151,94 @@ async def create_user(
     role: Role,
     county: str,
     display_name: str = "",
+    org_id: str | None = None,
     actor: str,
 ) -> User:
     """Create a user and audit it; the caller commits. ValueError on bad input or a taken name."""
-    check_role_county(role, county)
+    check_role_county(role, county, org_id)
     check_password_strength(password)
     if await get_user(session, username) is not None:
         raise ValueError(f"username {username!r} is taken; choose another")
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
         role=role.value,
         county=county,
         display_name=display_name,
         disabled=False,
         created_at=utcnow(),
+        token_version=0,
+        org_id=org_id,
     )
     session.add(user)
     await session.flush()
-    await record(session, actor, "user.created", f"user:{username}", county, {"role": role.value})
+    await record(
+        session,
+        actor,
+        "user.created",
+        f"user:{username}",
+        county,
+        {"role": role.value, "org_id": org_id},
+        personal_changed=["display_name"] if display_name else [],
+    )
     return user
+
+
+async def update_user(
+    session: AsyncSession,
+    user: User,
+    *,
+    changes: dict[str, Any],
+    actor: str,
+) -> list[str]:
+    """Apply ``changes`` (display_name, role, org_id, disabled) and audit them; the
+    caller commits. A change of role, organisation or disabled revokes the user's
+    tokens. The audit entry names a changed personal field, never its value.
+    ValueError when the role does not fit the county or organisation."""
+    role = Role(changes.get("role", user.role))
+    org_id = changes["org_id"] if "org_id" in changes else user.org_id
+    check_role_county(role, user.county, org_id)
+    changed = [k for k, v in changes.items() if getattr(user, k) != v]
+    for key in changed:
+        setattr(user, key, changes[key])
+    if {"role", "org_id", "disabled"} & set(changed):
+        user.token_version = (user.token_version or 0) + 1
+    personal = [k for k in changed if k in PERSONAL_FIELDS]
+    await record(
+        session,
+        actor,
+        "user.updated",
+        f"user:{user.username}",
+        user.county,
+        {k: changes[k] for k in changed if k not in PERSONAL_FIELDS},
+        personal_changed=personal,
+    )
+    return changed
 
 
 async def change_password(
     session: AsyncSession, user: User, current: str, new: str, *, actor: str
 ) -> None:
-    if not verify_password(current, user.password_hash):
+    """Set a new password and revoke every token issued before (token version + 1)."""
+    if not await verify_password_async(current, user.password_hash):
         raise AuthError("current password is wrong")
     check_password_strength(new)
-    user.password_hash = hash_password(new)
+    user.password_hash = await hash_password_async(new)
+    user.token_version = (user.token_version or 0) + 1
     await record(session, actor, "user.password_changed", f"user:{user.username}", user.county, {})
 
 
-async def list_users(session: AsyncSession, counties: list[str] | None) -> list[User]:
-    q = select(User).order_by(User.username)
+USER_KEYS = (Key(User.username),)
+API_KEY_KEYS = (Key(ApiKey.created_at, kind=datetime), Key(ApiKey.id))
+
+
+async def list_users(
+    session: AsyncSession, counties: list[str] | None, page: PageParams
+) -> Page[User]:
+    q = select(User)
     if counties is not None:
         q = q.where(User.county.in_(counties))
-    return list((await session.execute(q)).scalars())
+    return await fetch_page(session, q, USER_KEYS, page)
 
 
 # ------------------------------------------------------------------ API keys
@@ -189,9 +256,15 @@ def _secret_hash(secret: str) -> str:
 
 
 async def create_api_key(
-    session: AsyncSession, *, name: str, role: Role, county: str, actor: str
+    session: AsyncSession,
+    *,
+    name: str,
+    role: Role,
+    county: str,
+    actor: str,
+    org_id: str | None = None,
 ) -> NewApiKey:
-    check_role_county(role, county)
+    check_role_county(role, county, org_id)
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     row = ApiKey(
@@ -202,6 +275,7 @@ async def create_api_key(
         county=county,
         created_by=actor[:64],
         created_at=utcnow(),
+        org_id=org_id,
     )
     session.add(row)
     await session.flush()
@@ -230,11 +304,13 @@ async def principal_from_api_key(session: AsyncSession, key: str) -> Principal:
         raise AuthError("unknown API key")
     if row.revoked_at is not None:
         raise AuthError("API key revoked")
-    return Principal("apikey", row.id, Role(row.role), row.county)
+    return Principal("apikey", row.id, Role(row.role), row.county, row.org_id)
 
 
-async def list_api_keys(session: AsyncSession, counties: list[str] | None) -> list[ApiKey]:
-    q = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+async def list_api_keys(
+    session: AsyncSession, counties: list[str] | None, page: PageParams
+) -> Page[ApiKey]:
+    q = select(ApiKey)
     if counties is not None:
         q = q.where(ApiKey.county.in_(counties))
-    return list((await session.execute(q)).scalars())
+    return await fetch_page(session, q, API_KEY_KEYS, page)

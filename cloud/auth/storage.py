@@ -1,4 +1,4 @@
-"""Tables of users and API keys."""
+"""Tables of users, API keys and the login throttle."""
 
 from __future__ import annotations
 
@@ -17,13 +17,17 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     #: argon2id hash
     password_hash: Mapped[str] = mapped_column(String(255))
-    #: prefecture_admin | county_admin | operator | dispatcher
+    #: A value of :class:`cloud.auth.principal.Role` (docs/roles.md).
     role: Mapped[str] = mapped_column(String(32))
     #: GB/T 2260 code; 533100 for prefecture-wide users.
     county: Mapped[str] = mapped_column(String(6), index=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Carried by every token; a password change increments it (revoking older tokens).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The organisation of an org-scoped role (cloud/catalog's id); None for the others.
+    org_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class ApiKey(Base):
@@ -39,3 +43,15 @@ class ApiKey(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    org_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class LoginThrottle(Base):
+    """Failed logins of one key (``ip:<address>`` or ``user:<name>``) in its window."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,18 +1,24 @@
 """``/api/v1/orgs`` and ``/api/v1/mobile-devices``: organisations and who owns each
 BLE tag or vehicle; county-scoped.
 
-Any signed-in role reads its own county's organisations and registrations (a
-prefecture admin every county's); another county's record is 404. Only admins of
-the county write: create an organisation, register a mobile device to one.
+Permissions (docs/roles.md): ``catalog:read`` (every signed-in role) reads its own
+county's organisations and registrations (the prefecture every county's); another
+county's record is 404. ``catalog:write`` (admins of the county) creates an
+organisation; ``mobile_devices:write`` registers a BLE tag or vehicle: admins to any
+organisation of their county, organisation roles (operator, carrier, operating
+company) only to their own organisation (``Principal.org_id``), never taking a device
+from another organisation. Lists page by the one convention (``cloud/pagination.py``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from cloud.auth.deps import PrincipalDep
+from cloud.auth import policy
+from cloud.auth.deps import require
+from cloud.auth.principal import Principal
 from cloud.catalog import service
 from cloud.catalog.schemas import (
     DeviceId,
@@ -28,6 +34,7 @@ from cloud.catalog.storage import MobileDevice, Organisation
 from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep
 from cloud.errors import ApiError, responses
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["catalog"])
 
@@ -35,7 +42,13 @@ OrgId = Annotated[int, Path(ge=1, le=MAX_INT32)]
 CountyQuery = Annotated[
     str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
 ]
-Limit = Annotated[int, Query(ge=1, le=500)]
+CatalogRead = Annotated[Principal, require("catalog:read")]
+CatalogWrite = Annotated[Principal, require("catalog:write")]
+MobileDevicesWrite = Annotated[Principal, require("mobile_devices:write")]
+
+#: Keyset orders (cloud/pagination.py).
+ORG_KEYS = (Key(Organisation.id, kind=int),)
+MOBILE_DEVICE_KEYS = (Key(MobileDevice.device_id),)
 
 
 def _error(exc: service.CatalogError) -> ApiError:
@@ -45,24 +58,22 @@ def _error(exc: service.CatalogError) -> ApiError:
 @router.get(
     "/orgs",
     response_model=OrgPage,
-    summary="Organisations of the counties you can see, by id",
+    summary="Organisations of the counties you can see, by id (keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_orgs(
-    principal: PrincipalDep,
+    principal: CatalogRead,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     county: CountyQuery = None,
     kind: Annotated[OrgKind | None, Query()] = None,
-    after: Annotated[int, Query(ge=0, le=MAX_INT32, description="next_after of the last page")] = 0,
-    limit: Limit = 100,
 ) -> OrgPage:
-    rows = await service.list_orgs(
-        session, principal.counties(county), kind=kind, after=after, limit=limit
-    )
-    return OrgPage(
-        items=[OrgOut.model_validate(o) for o in rows],
-        next_after=rows[-1].id if len(rows) == limit else None,
-    )
+    q = service.orgs_query(principal.counties(county), kind=kind)
+    found = await fetch_page(session, q, ORG_KEYS, page)
+    link_next(request, response, found.next_cursor)
+    return OrgPage(items=[OrgOut.model_validate(o) for o in found.rows])
 
 
 @router.post(
@@ -72,8 +83,8 @@ async def list_orgs(
     summary="Create an organisation (admins of its county)",
     responses=responses(401, 403, 409, 422),
 )
-async def create_org(body: OrgCreate, principal: PrincipalDep, db: DatabaseDep) -> OrgOut:
-    principal.require_admin(body.county)
+async def create_org(body: OrgCreate, principal: CatalogWrite, db: DatabaseDep) -> OrgOut:
+    principal.require_write(body.county)
     try:
         async with db.transaction() as s:
             org = await service.create_org(
@@ -89,9 +100,7 @@ async def create_org(body: OrgCreate, principal: PrincipalDep, db: DatabaseDep) 
         raise _error(exc) from None
 
 
-async def _org(
-    session: SessionDep, principal: PrincipalDep, org_id: int, field: str
-) -> Organisation:
+async def _org(session: SessionDep, principal: Principal, org_id: int, field: str) -> Organisation:
     org = await session.get(Organisation, org_id)
     if org is None or not principal.can_see(org.county):
         raise ApiError(404, f"organisation {org_id} not found", field=field)
@@ -104,31 +113,30 @@ async def _org(
     summary="One organisation",
     responses=responses(401, 404),
 )
-async def get_org(org_id: OrgId, principal: PrincipalDep, session: SessionDep) -> OrgOut:
+async def get_org(org_id: OrgId, principal: CatalogRead, session: SessionDep) -> OrgOut:
     return OrgOut.model_validate(await _org(session, principal, org_id, "path.org_id"))
 
 
 @router.get(
     "/mobile-devices",
     response_model=MobileDevicePage,
-    summary="BLE tags and vehicles registered to organisations of the counties you can see",
+    summary="BLE tags and vehicles registered to organisations of the counties you can see, "
+    "by device id (keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_mobile_devices(
-    principal: PrincipalDep,
+    principal: CatalogRead,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     county: CountyQuery = None,
     org_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
-    after: Annotated[str, Query(max_length=128, description="next_after of the last page")] = "",
-    limit: Limit = 100,
 ) -> MobileDevicePage:
-    rows = await service.list_registrations(
-        session, principal.counties(county), org_id=org_id, after=after, limit=limit
-    )
-    return MobileDevicePage(
-        items=[MobileDeviceOut.model_validate(r) for r in rows],
-        next_after=rows[-1].device_id if len(rows) == limit else None,
-    )
+    q = service.registrations_query(principal.counties(county), org_id=org_id)
+    found = await fetch_page(session, q, MOBILE_DEVICE_KEYS, page)
+    link_next(request, response, found.next_cursor)
+    return MobileDevicePage(items=[MobileDeviceOut.model_validate(r) for r in found.rows])
 
 
 @router.get(
@@ -138,7 +146,7 @@ async def list_mobile_devices(
     responses=responses(401, 404),
 )
 async def get_mobile_device(
-    device_id: str, principal: PrincipalDep, session: SessionDep
+    device_id: str, principal: CatalogRead, session: SessionDep
 ) -> MobileDeviceOut:
     reg = await session.get(MobileDevice, device_id)
     if reg is None or not principal.can_see(reg.county):
@@ -149,20 +157,23 @@ async def get_mobile_device(
 @router.put(
     "/mobile-devices/{device_id}",
     response_model=MobileDeviceOut,
-    summary="Register a BLE tag or vehicle to its owner organisation (admins of its county); "
-    "its readings are stored under the owner's county from then on",
+    summary="Register a BLE tag or vehicle to its owner organisation (admins of its county; "
+    "organisation roles to their own); its readings are stored under the owner's county "
+    "from then on",
     responses=responses(401, 403, 404, 409, 422),
 )
 async def register_mobile_device(
     device_id: Annotated[DeviceId, Path()],
     body: MobileDeviceRegister,
-    principal: PrincipalDep,
+    principal: MobileDevicesWrite,
     session: SessionDep,
     db: DatabaseDep,
 ) -> MobileDeviceOut:
     org = await _org(session, principal, body.org_id, "body.org_id")
-    principal.require_admin(org.county)
+    principal.require_write(org.county, str(org.id))
     may_take_from = None if principal.is_prefecture else {principal.county}
+    # an organisation role never takes a device from another organisation
+    own_org = org.id if policy.ROLES[principal.role].org_scoped else None
     try:
         async with db.transaction() as s:
             reg = await service.register_device(
@@ -171,6 +182,7 @@ async def register_mobile_device(
                 kind=body.kind,
                 org=await s.get_one(Organisation, org.id),
                 may_take_from=may_take_from,
+                own_org=own_org,
                 actor=principal.actor,
             )
             return MobileDeviceOut.model_validate(reg)

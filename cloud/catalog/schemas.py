@@ -38,7 +38,6 @@ class OrgOut(BaseModel):
 
 class OrgPage(BaseModel):
     items: list[OrgOut]
-    next_after: int | None = Field(description="Pass as ?after= for the next page; null: last")
 
 
 class MobileDeviceRegister(BaseModel):
@@ -64,4 +63,3 @@ class MobileDeviceOut(BaseModel):
 
 class MobileDevicePage(BaseModel):
     items: list[MobileDeviceOut]
-    next_after: str | None = Field(description="Pass as ?after= for the next page; null: last")

@@ -8,7 +8,9 @@ were stored: what was published is never rewritten.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any
+
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -45,15 +47,14 @@ async def create_org(
     return org
 
 
-async def list_orgs(
-    s: AsyncSession, counties: list[str] | None, *, kind: str | None, after: int, limit: int
-) -> list[Organisation]:
-    q = select(Organisation).where(Organisation.id > after).order_by(Organisation.id).limit(limit)
+def orgs_query(counties: list[str] | None, *, kind: str | None) -> Select[Any]:
+    """Organisations of ``counties`` (None: every county), unordered (the router pages)."""
+    q = select(Organisation)
     if counties is not None:
         q = q.where(Organisation.county.in_(counties))
     if kind is not None:
         q = q.where(Organisation.kind == kind)
-    return list((await s.execute(q)).scalars())
+    return q
 
 
 async def register_device(
@@ -64,10 +65,13 @@ async def register_device(
     org: Organisation,
     may_take_from: set[str] | None,
     actor: str,
+    own_org: int | None = None,
 ) -> MobileDevice:
     """Register (or move) a mobile device to ``org``. ``may_take_from``: the counties
     whose devices the caller may register or move (None: every county): a device
-    registered elsewhere, or unregistered and last heard elsewhere, is refused."""
+    registered elsewhere, or unregistered and last heard elsewhere, is refused.
+    ``own_org``: the caller is that organisation (an organisation role); a device
+    registered to another organisation is refused (403)."""
     seen = await s.get(Device, device_id)
     if seen is not None and seen.kind not in MOBILE_KINDS:
         raise CatalogError(
@@ -93,6 +97,13 @@ async def register_device(
                 "your county's gateways hear it, or ask a prefecture admin",
                 "path.device_id",
             )
+    if own_org is not None and reg is not None and reg.org_id != own_org:
+        raise CatalogError(
+            403,
+            f"device {device_id!r} is registered to another organisation; "
+            "its organisation or a county admin must move it",
+            "path.device_id",
+        )
     before = None if reg is None else {"org_id": reg.org_id, "county": reg.county}
     if reg is None:
         reg = MobileDevice(device_id=device_id)
@@ -126,17 +137,11 @@ async def register_device(
     return reg
 
 
-async def list_registrations(
-    s: AsyncSession, counties: list[str] | None, *, org_id: int | None, after: str, limit: int
-) -> list[MobileDevice]:
-    q = (
-        select(MobileDevice)
-        .where(MobileDevice.device_id > after)
-        .order_by(MobileDevice.device_id)
-        .limit(limit)
-    )
+def registrations_query(counties: list[str] | None, *, org_id: int | None) -> Select[Any]:
+    """Registrations of ``counties`` (None: every county), unordered (the router pages)."""
+    q = select(MobileDevice)
     if counties is not None:
         q = q.where(MobileDevice.county.in_(counties))
     if org_id is not None:
         q = q.where(MobileDevice.org_id == org_id)
-    return list((await s.execute(q)).scalars())
+    return q

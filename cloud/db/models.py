@@ -1,7 +1,7 @@
 """Import every table so that ``Base.metadata`` is complete (Alembic, create_all)."""
 
 from cloud.audit.storage import AuditEntry
-from cloud.auth.storage import ApiKey, User
+from cloud.auth.storage import ApiKey, LoginThrottle, User
 from cloud.catalog.storage import MobileDevice, Organisation
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
@@ -32,6 +32,7 @@ __all__ = [
     "GatewaySeq",
     "IngestAlert",
     "InspectionRecord",
+    "LoginThrottle",
     "MobileDevice",
     "Organisation",
     "ReceivedBatch",

@@ -23,6 +23,7 @@ from cloud.audit.service import record
 from cloud.db import Database, utcnow
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Gateway
+from cloud.pagination import Key, Page, PageParams, fetch_page
 from protocol.broker import BrokerUrl
 from protocol.codec import encode
 from protocol.messages import CommandAck, CommandMessage
@@ -129,9 +130,13 @@ async def record_ack(db: Database, ack: CommandAck) -> bool:
     return True
 
 
+#: Newest first (cloud/pagination.py).
+COMMAND_KEYS = (Key(Command.issued_ms, desc=True, kind=int), Key(Command.id, desc=True))
+
+
 async def list_commands(
-    session: AsyncSession, gateway_id: str, wanted: State | None, limit: int
-) -> list[Command]:
+    session: AsyncSession, gateway_id: str, wanted: State | None, page: PageParams
+) -> Page[Command]:
     now = int(time.time() * 1000)
     q = select(Command).where(Command.gateway_id == gateway_id)
     if wanted == "pending":
@@ -142,5 +147,4 @@ async def list_commands(
         )
     elif wanted is not None:
         q = q.where(Command.status == wanted)
-    q = q.order_by(Command.issued_ms.desc()).limit(limit)
-    return list((await session.execute(q)).scalars())
+    return await fetch_page(session, q, COMMAND_KEYS, page)

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 import aiomqtt
 from fastapi import APIRouter, Query, Request, Response
 
-from cloud.auth.deps import PrincipalDep
+from cloud.auth.deps import PrincipalDep, require
+from cloud.auth.principal import Principal
 from cloud.deps import DatabaseDep, SessionDep, SettingsDep, TsdbDep
 from cloud.devices import commands, completeness, series_json, service
 from cloud.devices.commands_storage import Command
@@ -32,6 +33,7 @@ from cloud.devices.schemas import (
 )
 from cloud.devices.storage import Device, Gateway, GatewayHealth
 from cloud.errors import ApiError, responses
+from cloud.pagination import PageDep, fetch_page, link_next
 from cloud.provisioning import service as provisioning
 from cloud.timeseries import Bucket, TimeSeriesError, query, rollup
 from cloud.timeseries.windows import choose_resolution
@@ -39,6 +41,10 @@ from protocol.ids import COUNTIES, check_metric
 from protocol.topics import PREFIX
 
 router = APIRouter()
+
+GatewaysRead = Annotated[Principal, require("gateways:read")]
+GatewaysWrite = Annotated[Principal, require("gateways:write")]
+DevicesRead = Annotated[Principal, require("devices:read")]
 
 CountyQuery = Annotated[
     str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
@@ -72,14 +78,21 @@ def _unavailable(exc: TimeSeriesError) -> ApiError:
     "/gateways",
     response_model=list[GatewayOut],
     tags=["gateways"],
-    summary="List gateways with their session state",
+    summary="List gateways with their session state (keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_gateways(
-    principal: PrincipalDep, session: SessionDep, county: CountyQuery = None
+    principal: GatewaysRead,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
+    county: CountyQuery = None,
 ) -> list[GatewayOut]:
-    rows = await service.list_gateways(session, principal.counties(county))
-    return [service.gateway_out(g) for g in rows]
+    q = service.gateways_query(principal.counties(county))
+    found = await fetch_page(session, q, service.GATEWAY_KEYS, page)
+    link_next(request, response, found.next_cursor)
+    return [service.gateway_out(g) for g in found.rows]
 
 
 @router.get(
@@ -89,7 +102,7 @@ async def list_gateways(
     summary="One gateway",
     responses=responses(401, 404),
 )
-async def get_gateway(gateway_id: str, principal: PrincipalDep, session: SessionDep) -> GatewayOut:
+async def get_gateway(gateway_id: str, principal: GatewaysRead, session: SessionDep) -> GatewayOut:
     return service.gateway_out(await _gateway(session, principal, gateway_id))
 
 
@@ -102,7 +115,7 @@ async def get_gateway(gateway_id: str, principal: PrincipalDep, session: Session
     responses=responses(401, 403, 409, 422),
 )
 async def provision_gateway(
-    body: GatewayCreate, principal: PrincipalDep, db: DatabaseDep, settings: SettingsDep
+    body: GatewayCreate, principal: GatewaysWrite, db: DatabaseDep, settings: SettingsDep
 ) -> GatewayProvisioned:
     if body.county not in COUNTIES:
         raise ApiError(
@@ -110,7 +123,7 @@ async def provision_gateway(
             f"unknown county code {body.county!r}; use one of {', '.join(COUNTIES)}",
             field="body.county",
         )
-    principal.require_admin(body.county)
+    principal.require_write(body.county)
     try:
         gw, password = await provisioning.provision_gateway(
             db,
@@ -145,13 +158,13 @@ async def provision_gateway(
 )
 async def revoke_gateway(
     gateway_id: str,
-    principal: PrincipalDep,
+    principal: GatewaysWrite,
     session: SessionDep,
     db: DatabaseDep,
     settings: SettingsDep,
 ) -> GatewayOut:
     gw = await _gateway(session, principal, gateway_id)
-    principal.require_admin(gw.county)
+    principal.require_write(gw.county)
     try:
         gw = await provisioning.revoke_gateway(
             db, gateway_id, actor=principal.actor, settings=settings
@@ -170,13 +183,13 @@ async def revoke_gateway(
 )
 async def rotate_gateway(
     gateway_id: str,
-    principal: PrincipalDep,
+    principal: GatewaysWrite,
     session: SessionDep,
     db: DatabaseDep,
     settings: SettingsDep,
 ) -> GatewayProvisioned:
     gw = await _gateway(session, principal, gateway_id)
-    principal.require_admin(gw.county)
+    principal.require_write(gw.county)
     try:
         gw, password = await provisioning.rotate_gateway(
             db, gateway_id, actor=principal.actor, settings=settings
@@ -199,7 +212,7 @@ async def rotate_gateway(
     responses=responses(401, 404),
 )
 async def gateway_completeness(
-    gateway_id: str, principal: PrincipalDep, session: SessionDep
+    gateway_id: str, principal: GatewaysRead, session: SessionDep
 ) -> CompletenessOut:
     gw = await _gateway(session, principal, gateway_id)
     c = await completeness.report(session, gw.id)
@@ -224,7 +237,7 @@ async def gateway_completeness(
     responses=responses(401, 404),
 )
 async def gateway_health(
-    gateway_id: str, principal: PrincipalDep, session: SessionDep
+    gateway_id: str, principal: GatewaysRead, session: SessionDep
 ) -> GatewayHealthOut:
     gw = await _gateway(session, principal, gateway_id)
     h = await session.get(GatewayHealth, gw.id)
@@ -285,12 +298,12 @@ async def send_command(
     gateway_id: str,
     body: CommandCreate,
     request: Request,
-    principal: PrincipalDep,
+    principal: GatewaysWrite,
     session: SessionDep,
     db: DatabaseDep,
 ) -> CommandOut:
     gw = await _gateway(session, principal, gateway_id)
-    principal.require_admin(gw.county)
+    principal.require_write(gw.county)
     if gw.revoked_at is not None:
         raise ApiError(409, f"gateway {gateway_id!r} is revoked", field="path.gateway_id")
     try:
@@ -313,16 +326,19 @@ async def send_command(
 )
 async def list_commands(
     gateway_id: str,
-    principal: PrincipalDep,
+    principal: GatewaysRead,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     state: Annotated[
         Literal["pending", "expired", "done", "failed", "rejected"] | None, Query()
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CommandOut]:
     gw = await _gateway(session, principal, gateway_id)
-    rows = await commands.list_commands(session, gw.id, state, limit)
-    return [_command_out(c) for c in rows]
+    found = await commands.list_commands(session, gw.id, state, page)
+    link_next(request, response, found.next_cursor)
+    return [_command_out(c) for c in found.rows]
 
 
 # ------------------------------------------------------------------- devices
@@ -332,23 +348,23 @@ async def list_commands(
     "/devices",
     response_model=list[DeviceOut],
     tags=["devices"],
-    summary="List devices",
+    summary="List devices (keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_devices(
-    principal: PrincipalDep,
+    principal: DevicesRead,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     county: CountyQuery = None,
     gateway: Annotated[
         str | None, Query(description="Only devices heard last by this gateway")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[DeviceOut]:
-    rows = await service.list_devices(
-        session, principal.counties(county), gateway=gateway, limit=limit, offset=offset
-    )
-    return [service.device_out(d) for d in rows]
+    found = await service.list_devices(session, principal.counties(county), page, gateway=gateway)
+    link_next(request, response, found.next_cursor)
+    return [service.device_out(d) for d in found.rows]
 
 
 @router.get(
@@ -358,7 +374,7 @@ async def list_devices(
     summary="One device",
     responses=responses(401, 404),
 )
-async def get_device(device_id: str, principal: PrincipalDep, session: SessionDep) -> DeviceOut:
+async def get_device(device_id: str, principal: DevicesRead, session: SessionDep) -> DeviceOut:
     return service.device_out(await _device(session, principal, device_id))
 
 
@@ -370,7 +386,7 @@ async def get_device(device_id: str, principal: PrincipalDep, session: SessionDe
     responses=responses(401, 404, 503),
 )
 async def latest(
-    device_id: str, principal: PrincipalDep, session: SessionDep, tsdb: TsdbDep
+    device_id: str, principal: DevicesRead, session: SessionDep, tsdb: TsdbDep
 ) -> LatestValues:
     d = await _device(session, principal, device_id)
     try:
@@ -480,7 +496,7 @@ EveryQuery = Annotated[
 )
 async def series(
     device_id: str,
-    principal: PrincipalDep,
+    principal: DevicesRead,
     session: SessionDep,
     tsdb: TsdbDep,
     metric: MetricQuery,
@@ -525,7 +541,7 @@ async def series(
     responses=responses(401, 404, 422, 503),
 )
 async def multi_series(
-    principal: PrincipalDep,
+    principal: DevicesRead,
     session: SessionDep,
     tsdb: TsdbDep,
     metric: MetricQuery,

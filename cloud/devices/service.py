@@ -6,11 +6,12 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.devices.schemas import DeviceOut, GatewayOut, GatewayStatus
 from cloud.devices.storage import Device, Gateway
+from cloud.pagination import Key, Page, PageParams, fetch_page
 
 #: At most this many buckets in one series request.
 MAX_BUCKETS = 10_000
@@ -76,27 +77,36 @@ def device_out(d: Device) -> DeviceOut:
     )
 
 
-async def list_gateways(session: AsyncSession, counties: list[str] | None) -> list[Gateway]:
-    q = select(Gateway).order_by(Gateway.county, Gateway.id)
+#: Keyset orders of the lists (cloud/pagination.py).
+GATEWAY_KEYS = (Key(Gateway.county), Key(Gateway.id))
+DEVICE_KEYS = (Key(Device.county), Key(Device.id))
+
+
+def gateways_query(counties: list[str] | None) -> Select[tuple[Gateway]]:
+    q = select(Gateway)
     if counties is not None:
         q = q.where(Gateway.county.in_(counties))
+    return q
+
+
+async def list_gateways(session: AsyncSession, counties: list[str] | None) -> list[Gateway]:
+    q = gateways_query(counties).order_by(Gateway.county, Gateway.id)
     return list((await session.execute(q)).scalars())
 
 
 async def list_devices(
     session: AsyncSession,
     counties: list[str] | None,
+    page: PageParams,
     *,
     gateway: str | None = None,
-    limit: int = 500,
-    offset: int = 0,
-) -> list[Device]:
-    q = select(Device).order_by(Device.county, Device.id).limit(limit).offset(offset)
+) -> Page[Device]:
+    q = select(Device)
     if counties is not None:
         q = q.where(Device.county.in_(counties))
     if gateway is not None:
         q = q.where(Device.gateway_id == gateway)
-    return list((await session.execute(q)).scalars())
+    return await fetch_page(session, q, DEVICE_KEYS, page)
 
 
 def parse_duration(text: str) -> int:

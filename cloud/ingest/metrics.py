@@ -1,12 +1,18 @@
-"""Ingest counters, read by tests and rendered as Prometheus text on ``/metrics``."""
+"""Ingest counters, read by tests and exposed on ``/metrics`` through prometheus_client
+(a registry per worker, never the process-global one)."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cloud.metrics.text import Exposition, Histogram
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from cloud.metrics.histogram import Histogram
 
 
 @dataclass
@@ -58,85 +64,109 @@ class IngestMetrics:
             "store_alerts": dict(self.store_alerts),
         }
 
+    def registry(self, worker: str = "") -> CollectorRegistry:
+        """A registry of its own (never prometheus_client's global one) serving these
+        counters; :mod:`cloud.metrics.server` exposes it."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(IngestCollector(self, worker))
+        return registry
+
     def render(self, worker: str = "") -> str:
         """Prometheus text exposition of every ingest metric."""
-        e = Exposition()
-        if worker:
-            e.gauge("dehong_ingest_info", "This worker's MQTT client id", [({"worker": worker}, 1)])
-        e.counter(
-            "dehong_ingest_messages_total",
-            "MQTT messages taken, by channel",
-            [({"channel": ch}, n) for ch, n in sorted(self.messages_by_channel.items())]
-            or [({"channel": "data"}, 0)],
+        return generate_latest(self.registry(worker)).decode()
+
+
+class IngestCollector(Collector):
+    """Reads an :class:`IngestMetrics` at scrape time: the hot path keeps plain ints."""
+
+    def __init__(self, metrics: IngestMetrics, worker: str = "") -> None:
+        self.metrics = metrics
+        self.worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        if self.worker:
+            info = GaugeMetricFamily(
+                "dehong_ingest_info", "This worker's MQTT client id", labels=["worker"]
+            )
+            info.add_metric([self.worker], 1)
+            yield info
+        messages = CounterMetricFamily(
+            "dehong_ingest_messages", "MQTT messages taken, by channel", labels=["channel"]
         )
-        e.counter("dehong_ingest_points_in_total", "Points accepted for writing", self.points_in)
-        e.counter(
-            "dehong_ingest_points_written_total",
-            "Points the time-series store took",
-            self.points_written,
+        for channel, n in sorted(m.messages_by_channel.items()) or [("data", 0)]:
+            messages.add_metric([channel], n)
+        yield messages
+        for name, doc, value in (
+            ("points_in", "Points accepted for writing", m.points_in),
+            ("points_written", "Points the time-series store took", m.points_written),
+            ("batches_written", "Data batches written", m.batches_written),
+            (
+                "duplicates",
+                "Batches delivered again after they were written (resends absorbed)",
+                m.duplicates,
+            ),
+            (
+                "shed",
+                "Batches not taken because the write queue was full (the gateway resends)",
+                m.shed,
+            ),
+            ("write_errors", "Failed write requests", m.write_errors),
+            (
+                "write_retries",
+                "Write requests retried because the store was unavailable",
+                m.write_retries,
+            ),
+            ("acks", "Write-ack entries published", m.acks_sent),
+            (
+                "cardinality_refused",
+                "Series refused by the per-gateway device cap",
+                m.cardinality_refused,
+            ),
+        ):
+            yield CounterMetricFamily(f"dehong_ingest_{name}", doc, value=value)
+        rejects = CounterMetricFamily(
+            "dehong_ingest_rejects", "Messages or parts dead-lettered, by reason", labels=["reason"]
         )
-        e.counter(
-            "dehong_ingest_batches_written_total", "Data batches written", self.batches_written
+        for code, n in sorted(m.rejects.items()) or [("none", 0)]:
+            rejects.add_metric([code], n)
+        yield rejects
+        yield m.write_latency.family(
+            "dehong_ingest_write_latency_seconds", "Time-series write request latency"
         )
-        e.counter(
-            "dehong_ingest_duplicates_total",
-            "Batches delivered again after they were written (resends absorbed)",
-            self.duplicates,
-        )
-        e.counter(
-            "dehong_ingest_shed_total",
-            "Batches not taken because the write queue was full (the gateway resends)",
-            self.shed,
-        )
-        e.counter(
-            "dehong_ingest_rejects_total",
-            "Messages or parts dead-lettered, by reason",
-            [({"reason": code}, n) for code, n in sorted(self.rejects.items())]
-            or [({"reason": "none"}, 0)],
-        )
-        e.counter("dehong_ingest_write_errors_total", "Failed write requests", self.write_errors)
-        e.counter(
-            "dehong_ingest_write_retries_total",
-            "Write requests retried because the store was unavailable",
-            self.write_retries,
-        )
-        e.counter("dehong_ingest_acks_total", "Write-ack entries published", self.acks_sent)
-        e.counter(
-            "dehong_ingest_cardinality_refused_total",
-            "Series refused by the per-gateway device cap",
-            self.cardinality_refused,
-        )
-        e.counter(
-            "dehong_ingest_dead_letter_errors_total",
+        for name, doc, value in (
+            (
+                "lag_seconds",
+                "Gateway send time to write-ack, newest batch (gateway clock)",
+                m.lag_s,
+            ),
+            (
+                "queue_lag_seconds",
+                "Arrival to write-ack in this worker, newest batch",
+                m.queue_lag_s,
+            ),
+            ("queued_points", "Points waiting to be written", m.queued_points),
+            ("start_time_seconds", "Worker start, unix time", m.started),
+        ):
+            yield GaugeMetricFamily(f"dehong_ingest_{name}", doc, value=value)
+        yield CounterMetricFamily(
+            "dehong_ingest_dead_letter_errors",
             "Dead letters the relational store failed to take (message not acknowledged)",
-            self.dead_letter_errors,
+            value=m.dead_letter_errors,
         )
-        kinds = sorted(set(self.store_alerts) | {"store_unavailable"})
-        e.gauge(
+        kinds = sorted(set(m.store_alerts) | {"store_unavailable"})
+        alert = GaugeMetricFamily(
             "dehong_ingest_store_alert",
             "1 while the time-series store refuses writes for a reason other than the data",
-            [({"kind": k}, 1 if k == self.store_alert else 0) for k in kinds],
+            labels=["kind"],
         )
-        e.counter(
-            "dehong_ingest_store_alerts_total",
+        alerts = CounterMetricFamily(
+            "dehong_ingest_store_alerts",
             "Time-series store outages (auth, missing database, unavailable), by kind",
-            [({"kind": k}, self.store_alerts[k]) for k in kinds],
+            labels=["kind"],
         )
-        e.histogram(
-            "dehong_ingest_write_latency_seconds",
-            "Time-series write request latency",
-            self.write_latency,
-        )
-        e.gauge(
-            "dehong_ingest_lag_seconds",
-            "Gateway send time to write-ack, newest batch (gateway clock)",
-            self.lag_s,
-        )
-        e.gauge(
-            "dehong_ingest_queue_lag_seconds",
-            "Arrival to write-ack in this worker, newest batch",
-            self.queue_lag_s,
-        )
-        e.gauge("dehong_ingest_queued_points", "Points waiting to be written", self.queued_points)
-        e.gauge("dehong_ingest_start_time_seconds", "Worker start, unix time", self.started)
-        return e.render()
+        for kind in kinds:
+            alert.add_metric([kind], 1 if kind == m.store_alert else 0)
+            alerts.add_metric([kind], m.store_alerts[kind])
+        yield alert
+        yield alerts

@@ -1,7 +1,8 @@
 """``/api/v1/dead-letters``: what ingest refused, with the reason; replay after a fix.
 
-Admins only. A county admin sees its county's dead letters; letters whose topic
-named no valid county are visible to prefecture admins only.
+Permissions ``dead_letters:read`` and ``dead_letters:replay`` (docs/roles.md). A
+county principal sees its county's dead letters; letters whose topic named no valid
+county are visible to the prefecture only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
-from cloud.auth.deps import AdminDep
+from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep, TsdbDep
@@ -29,8 +30,17 @@ from cloud.ingest.schemas import (
     ReplayRequest,
 )
 from cloud.ingest.storage import DeadLetter, DeadLetterPayload, IngestAlert, ReplayJob
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["dead letters"])
+
+DeadLettersRead = Annotated[Principal, require("dead_letters:read")]
+DeadLettersReplay = Annotated[Principal, require("dead_letters:replay")]
+IngestRead = Annotated[Principal, require("ingest:read")]
+
+
+#: Newest first (cloud/pagination.py).
+DEAD_LETTER_KEYS = (Key(DeadLetter.id, desc=True, kind=int),)
 
 
 def _out(d: DeadLetter, size: int) -> DeadLetterOut:
@@ -55,27 +65,22 @@ def _visible(principal: Principal, d: DeadLetter) -> bool:
 @router.get(
     "/dead-letters",
     response_model=list[DeadLetterOut],
-    summary="Refused messages (or parts), newest first",
+    summary="Refused messages (or parts), newest first (keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_dead_letters(
-    principal: AdminDep,
+    principal: DeadLettersRead,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     county: Annotated[str | None, Query(description="GB/T 2260 code you can see")] = None,
     code: Annotated[str | None, Query(max_length=32, description="e.g. invalid")] = None,
     gateway: Annotated[str | None, Query(max_length=64)] = None,
     replayed: Annotated[bool | None, Query(description="false: only not yet replayed")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[DeadLetterOut]:
     counties = principal.counties(county)
-    q = (
-        select(DeadLetter, DeadLetterPayload.size)
-        .join(DeadLetterPayload, DeadLetterPayload.sha256 == DeadLetter.payload_sha256)
-        .order_by(DeadLetter.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+    q = select(DeadLetter)
     if counties is not None:  # None: a prefecture admin, every letter
         q = q.where(DeadLetter.county.in_(counties))
     if code is not None:
@@ -86,7 +91,19 @@ async def list_dead_letters(
         q = q.where(
             DeadLetter.replayed_at.is_not(None) if replayed else DeadLetter.replayed_at.is_(None)
         )
-    return [_out(d, size) for d, size in (await session.execute(q)).all()]
+    found = await fetch_page(session, q, DEAD_LETTER_KEYS, page)
+    link_next(request, response, found.next_cursor)
+    # each payload is stored once (dead_letter_payloads); its size, one query per page
+    shas = {d.payload_sha256 for d in found.rows}
+    sizes: dict[str, int] = {
+        sha: size
+        for sha, size in await session.execute(
+            select(DeadLetterPayload.sha256, DeadLetterPayload.size).where(
+                DeadLetterPayload.sha256.in_(shas)
+            )
+        )
+    }
+    return [_out(d, sizes[d.payload_sha256]) for d in found.rows]
 
 
 async def _letter(session: SessionDep, principal: Principal, letter_id: int) -> DeadLetter:
@@ -103,7 +120,9 @@ async def _letter(session: SessionDep, principal: Principal, letter_id: int) -> 
     responses=responses(401, 403, 404, 422),
 )
 async def get_dead_letter(
-    letter_id: Annotated[int, Path(ge=1, le=MAX_INT32)], principal: AdminDep, session: SessionDep
+    letter_id: Annotated[int, Path(ge=1, le=MAX_INT32)],
+    principal: DeadLettersRead,
+    session: SessionDep,
 ) -> DeadLetterDetail:
     d = await _letter(session, principal, letter_id)
     payload = await payload_of(session, d)
@@ -125,7 +144,7 @@ async def replay_dead_letters(
     body: ReplayRequest,
     request: Request,
     response: Response,
-    principal: AdminDep,
+    principal: DeadLettersReplay,
     session: SessionDep,
     db: DatabaseDep,
     tsdb: TsdbDep,
@@ -162,7 +181,9 @@ async def replay_dead_letters(
     responses=responses(401, 403, 404, 422),
 )
 async def get_replay_job(
-    job_id: Annotated[int, Path(ge=1, le=MAX_INT32)], principal: AdminDep, session: SessionDep
+    job_id: Annotated[int, Path(ge=1, le=MAX_INT32)],
+    principal: DeadLettersRead,
+    session: SessionDep,
 ) -> ReplayJobOut:
     job = await session.get(ReplayJob, job_id)
     if job is None or not principal.can_see(job.county):
@@ -191,7 +212,7 @@ def _job_out(job: ReplayJob) -> ReplayJobOut:
     summary="Alerts about the time-series store (ingest holds the data and retries)",
     responses=responses(401, 403),
 )
-async def list_ingest_alerts(_principal: AdminDep, session: SessionDep) -> list[IngestAlertOut]:
+async def list_ingest_alerts(_principal: IngestRead, session: SessionDep) -> list[IngestAlertOut]:
     """Active alerts first. They concern the shared store, not one county's records."""
     rows = (await session.execute(select(IngestAlert))).scalars()
     out = [

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,8 +32,10 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cloud.auth.secret_check import check_settings
 from cloud.db import Database
 from cloud.ingest.pipeline import Ingest
+from cloud.metrics.access import check_listener
 from cloud.metrics.server import MetricsServer
 from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore, store_for
@@ -218,6 +221,13 @@ async def main(
     """Run one ingest worker until cancelled; serve its ``/metrics`` unless the port is -1."""
     # one line per time-series request would cost more than the request itself
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        check_settings(settings, jwt=False)
+        if settings.ingest_metrics_port >= 0:
+            check_listener(settings.ingest_metrics_host, settings.metrics_token.get_secret_value())
+    except ValueError as exc:  # WeakSecretError too
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     db, tsdb = await open_backends(settings)
     worker = IngestWorker(
         db,
@@ -234,9 +244,10 @@ async def main(
     try:
         if settings.ingest_metrics_port >= 0:
             metrics = MetricsServer(
-                lambda: worker.ingest.metrics.render(worker.client_id),
+                worker.ingest.metrics.registry(worker.client_id),
                 settings.ingest_metrics_host,
                 settings.ingest_metrics_port,
+                token=settings.metrics_token.get_secret_value(),
             )
             await metrics.start()
             print(f"metrics: http://{metrics.host}:{metrics.port}/metrics", flush=True)

@@ -10,9 +10,10 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from cloud.auth.deps import PrincipalDep
+from cloud.auth.deps import PrincipalDep, require
+from cloud.auth.principal import Principal
 from cloud.db import MAX_INT32
 from cloud.deps import SessionDep, SettingsDep
 from cloud.devices.router import _aware  # one rule for time zones in queries
@@ -21,8 +22,11 @@ from cloud.inspections import service
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.inspections.schemas import InspectionOut, InspectionPage
 from cloud.inspections.storage import InspectionRecord
+from cloud.pagination import PageDep, link_next
 
 router = APIRouter(tags=["inspections"])
+
+InspectionsRead = Annotated[Principal, require("inspections:read")]
 
 PREFIX = "/api/v1"
 InspectionId = Annotated[int, Path(ge=1, le=MAX_INT32)]
@@ -41,39 +45,43 @@ async def _inspection(
 @router.get(
     "/inspections",
     response_model=InspectionPage,
-    summary="Inspections, newest first; filter by lot, device and time",
+    summary="Inspections, newest first; filter by lot, device and time (Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_inspections(
-    principal: PrincipalDep,
+    principal: InspectionsRead,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     lot: Annotated[str | None, Query(max_length=64, description="Lot id")] = None,
     device: Annotated[str | None, Query(max_length=128, description="Camera device id")] = None,
     start: Annotated[datetime | None, Query(description="From (inclusive), ISO-8601")] = None,
     end: Annotated[datetime | None, Query(description="To (exclusive), ISO-8601")] = None,
     county: Annotated[str | None, Query(description="GB/T 2260 code you can see")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: Annotated[
-        int | None, Query(ge=1, le=MAX_INT32, description="next_before_id of the previous page")
+        int | None,
+        Query(ge=1, le=MAX_INT32, description="Deprecated (use cursor): older than this id"),
     ] = None,
 ) -> InspectionPage:
     start_utc = None if start is None else _aware(start, "start")
     end_utc = None if end is None else _aware(end, "end")
     if start_utc is not None and end_utc is not None and end_utc <= start_utc:
         raise ApiError(422, "end: must be after start", field="query.end")
-    rows = await service.list_inspections(
+    found = await service.list_inspections(
         session,
         principal.counties(county),
         lot=lot,
         device=device,
         start=start_utc,
         end=end_utc,
-        limit=limit,
+        page=page,
         before_id=before_id,
     )
+    link_next(request, response, found.next_cursor)
     return InspectionPage(
-        items=[service.inspection_out(r, PREFIX) for r in rows],
-        next_before_id=rows[-1].id if len(rows) == limit else None,
+        items=[service.inspection_out(r, PREFIX) for r in found.rows],
+        next_before_id=found.rows[-1].id if found.next_cursor else None,
     )
 
 
@@ -84,7 +92,7 @@ async def list_inspections(
     responses=responses(401, 404, 422),
 )
 async def get_inspection(
-    inspection_id: InspectionId, principal: PrincipalDep, session: SessionDep
+    inspection_id: InspectionId, principal: InspectionsRead, session: SessionDep
 ) -> InspectionOut:
     return service.inspection_out(await _inspection(session, principal, inspection_id), PREFIX)
 
@@ -100,7 +108,7 @@ async def get_inspection(
 )
 async def get_thumbnail(
     inspection_id: InspectionId,
-    principal: PrincipalDep,
+    principal: InspectionsRead,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:

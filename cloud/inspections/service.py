@@ -10,6 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.inspections.schemas import InspectionOut
 from cloud.inspections.storage import InspectionRecord
+from cloud.pagination import Key, Page, PageParams, fetch_page
+
+#: Newest first (cloud/pagination.py).
+INSPECTION_KEYS = (Key(InspectionRecord.id, desc=True, kind=int),)
 
 
 async def list_inspections(
@@ -20,12 +24,12 @@ async def list_inspections(
     device: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    limit: int = 100,
+    page: PageParams,
     before_id: int | None = None,
-) -> list[InspectionRecord]:
-    """Newest first (by id). ``counties`` None: every county (prefecture admins);
-    ``start`` inclusive, ``end`` exclusive."""
-    q = select(InspectionRecord).order_by(InspectionRecord.id.desc()).limit(limit)
+) -> Page[InspectionRecord]:
+    """Newest first (by id), a keyset page. ``counties`` None: every county;
+    ``start`` inclusive, ``end`` exclusive; ``before_id`` deprecated (the cursor)."""
+    q = select(InspectionRecord)
     if counties is not None:
         q = q.where(InspectionRecord.county.in_(counties))
     if lot is not None:
@@ -38,7 +42,7 @@ async def list_inspections(
         q = q.where(InspectionRecord.ts < end)
     if before_id is not None:
         q = q.where(InspectionRecord.id < before_id)
-    return list((await session.execute(q)).scalars())
+    return await fetch_page(session, q, INSPECTION_KEYS, page)
 
 
 def inspection_out(r: InspectionRecord, prefix: str) -> InspectionOut:

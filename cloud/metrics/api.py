@@ -1,82 +1,148 @@
-"""``GET /metrics`` of the API process (Prometheus text).
+"""``GET /metrics`` of the API process (Prometheus text or OpenMetrics).
 
 The API process sees the relational store, not the ingest workers' memory, so
 it reports what the database knows (dead letters waiting, by reason and county;
 gateways by status; roll-up windows waiting) and its own HTTP requests. Each
 ingest worker serves its own counters on ``DEHONG_INGEST_METRICS_PORT``
 (:mod:`cloud.metrics.server`); Prometheus scrapes both. When ingest runs inside
-the API process (``dehong demo``), its counters are appended here as well
-(``app.state.ingest_metrics``: callables that render a worker's counters).
+the API process (``dehong demo``), its collector is registered in this app's
+registry as well (``app.state.metrics_registry``).
+
+- **Access**: the scrape token ``DEHONG_METRICS_TOKEN`` as a bearer token (401
+  otherwise; a user's token is not one). Without a configured token the endpoint
+  answers 401 saying how to set one, except in demo mode, where it is open.
+- **Cost**: the database figures are read at most every ``DEHONG_METRICS_CACHE_S``
+  seconds, however often Prometheus (or anyone) scrapes.
+- **Registry**: one per app (``CollectorRegistry``), never prometheus_client's
+  process-global one, so two apps in one process (tests, the demo) do not mix.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as PromCounter
+from prometheus_client import Histogram as PromHistogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from cloud.db import Database
 from cloud.devices.service import gateway_status
 from cloud.devices.storage import Gateway
+from cloud.errors import ApiError, responses
 from cloud.ingest.storage import DeadLetter
-from cloud.metrics.text import CONTENT_TYPE, Exposition, Histogram
+from cloud.metrics.access import HOW_TO, render, token_ok
+from cloud.metrics.histogram import LATENCY_BUCKETS
 from cloud.timeseries.rollup_storage import RollupPending
 
 
+@dataclass
+class StoreFigures:
+    dead_letters: list[tuple[str, str, int]] = field(default_factory=list)
+    gateways: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rollup_pending: int = 0
+
+
+class StoreCollector(Collector):
+    """What the database knows, cached: :meth:`refresh` reads it at most every
+    ``max_age_s`` seconds (one reader at a time); :meth:`collect` only reads the cache."""
+
+    def __init__(self, db: Database, max_age_s: float) -> None:
+        self.db = db
+        self.max_age_s = max_age_s
+        self.figures = StoreFigures()
+        self._read_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        if self._fresh():
+            return
+        async with self._lock:
+            if self._fresh():  # another scrape refreshed it while this one waited
+                return
+            self.figures = await self._read()
+            self._read_at = time.monotonic()
+
+    def _fresh(self) -> bool:
+        return self._read_at is not None and time.monotonic() - self._read_at < self.max_age_s
+
+    async def _read(self) -> StoreFigures:
+        async with self.db.session() as s:
+            dead = (
+                await s.execute(
+                    select(DeadLetter.county, DeadLetter.code, func.count())
+                    .where(DeadLetter.replayed_at.is_(None))
+                    .group_by(DeadLetter.county, DeadLetter.code)
+                )
+            ).all()
+            gateways = list((await s.execute(select(Gateway))).scalars())
+            pending = (
+                await s.execute(select(func.count()).select_from(RollupPending))
+            ).scalar_one()
+        return StoreFigures(
+            [(c or "none", code, int(n)) for c, code, n in dead],
+            Counter((g.county, gateway_status(g)) for g in gateways),
+            int(pending),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        f = self.figures
+        dead = GaugeMetricFamily(
+            "dehong_dead_letters",
+            "Dead letters not replayed, by county and reason",
+            labels=["county", "reason"],
+        )
+        for county, code, n in f.dead_letters:
+            dead.add_metric([county, code], n)
+        yield dead
+        gateways = GaugeMetricFamily(
+            "dehong_gateways", "Gateways by county and status", labels=["county", "status"]
+        )
+        for (county, status), n in sorted(f.gateways.items()):
+            gateways.add_metric([county, status], n)
+        yield gateways
+        yield GaugeMetricFamily(
+            "dehong_rollup_pending_windows",
+            "Hours of series waiting for roll-up",
+            value=f.rollup_pending,
+        )
+        yield GaugeMetricFamily(
+            "dehong_metrics_cache_age_seconds",
+            "Age of the database figures above",
+            value=0.0 if self._read_at is None else time.monotonic() - self._read_at,
+        )
+
+
 class ApiMetrics:
-    def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str, str]] = Counter()
-        self.latency = Histogram()
-
-
-async def render(request: Request) -> str:
-    app = request.app
-    m: ApiMetrics = app.state.api_metrics
-    e = Exposition()
-    e.counter(
-        "dehong_api_requests_total",
-        "HTTP requests by method, route and status",
-        [
-            ({"method": meth, "route": route, "status": status}, n)
-            for (meth, route, status), n in sorted(m.requests.items())
-        ]
-        or [({"method": "GET", "route": "/metrics", "status": "200"}, 0)],
-    )
-    e.histogram("dehong_api_request_seconds", "HTTP request latency", m.latency)
-    async with app.state.db.session() as s:
-        dead = (
-            await s.execute(
-                select(DeadLetter.county, DeadLetter.code, func.count())
-                .where(DeadLetter.replayed_at.is_(None))
-                .group_by(DeadLetter.county, DeadLetter.code)
-            )
-        ).all()
-        gateways = list((await s.execute(select(Gateway))).scalars())
-        pending = (await s.execute(select(func.count()).select_from(RollupPending))).scalar_one()
-    e.gauge(
-        "dehong_dead_letters",
-        "Dead letters not replayed, by county and reason",
-        [({"county": c or "none", "reason": code}, n) for c, code, n in dead]
-        or [({"county": "none", "reason": "none"}, 0)],
-    )
-    by_status = Counter((g.county, gateway_status(g)) for g in gateways)
-    e.gauge(
-        "dehong_gateways",
-        "Gateways by county and status",
-        [({"county": c, "status": st}, n) for (c, st), n in sorted(by_status.items())]
-        or [({"county": "none", "status": "none"}, 0)],
-    )
-    e.gauge("dehong_rollup_pending_windows", "Hours of series waiting for roll-up", pending)
-    text = e.render()
-    for render_ingest in getattr(app.state, "ingest_metrics", []):
-        text += render_ingest()
-    return text
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = PromCounter(
+            "dehong_api_requests",
+            "HTTP requests by method, route and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = PromHistogram(
+            "dehong_api_request_seconds",
+            "HTTP request latency",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
 
 
 def install(app: FastAPI) -> None:
-    app.state.api_metrics = ApiMetrics()
+    settings = app.state.settings
+    registry = CollectorRegistry(auto_describe=False)
+    app.state.metrics_registry = registry
+    app.state.api_metrics = ApiMetrics(registry)
+    store = StoreCollector(app.state.db, settings.metrics_cache_s)
+    registry.register(store)
 
     @app.middleware("http")
     async def count_requests(
@@ -87,16 +153,31 @@ def install(app: FastAPI) -> None:
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         m: ApiMetrics = request.app.state.api_metrics
-        m.requests[(request.method, path, str(response.status_code))] += 1
+        m.requests.labels(request.method, path, str(response.status_code)).inc()
         m.latency.observe(time.perf_counter() - started)
         return response
 
     @app.get(
         "/metrics",
         tags=["health"],
-        summary="Prometheus metrics of the API process (public, no personal data)",
+        summary="Prometheus metrics of the API process (scrape token; no personal data)",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text"}},
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text"},
+            **responses(401),
+        },
     )
     async def metrics(request: Request) -> Response:
-        return Response(await render(request), media_type=CONTENT_TYPE)
+        current = request.app.state.settings
+        token = current.metrics_token.get_secret_value()
+        open_in_demo = current.demo and not token
+        if not open_in_demo and not token_ok(request.headers.get("authorization"), token):
+            why = "send the scrape token" if token else "no scrape token is configured"
+            raise ApiError(
+                401,
+                f"{why}: Authorization: Bearer <DEHONG_METRICS_TOKEN>; {HOW_TO}",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        await store.refresh()
+        body, content_type = render(registry, request.headers.get("accept"))
+        return Response(body, media_type=content_type)

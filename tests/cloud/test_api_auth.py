@@ -36,7 +36,13 @@ async def test_token_flow_and_me(env: ApiEnv) -> None:
     me = await env.client.get(
         "/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"}
     )
-    assert me.json() == {"kind": "user", "name": "alice", "role": "county_admin", "county": HOME}
+    assert me.json() == {
+        "kind": "user",
+        "name": "alice",
+        "role": "county_admin",
+        "county": HOME,
+        "org_id": None,
+    }
 
 
 async def test_bad_password_and_no_credentials_are_401(env: ApiEnv) -> None:
@@ -84,7 +90,13 @@ async def test_api_key_works_until_revoked(env: ApiEnv) -> None:
     key, key_id = r.json()["key"], r.json()["api_key"]["id"]
     assert key.startswith(f"dhk_{key_id}_")
     me = await env.client.get("/api/v1/auth/me", headers={"X-API-Key": key})
-    assert me.json() == {"kind": "apikey", "name": key_id, "role": "operator", "county": HOME}
+    assert me.json() == {
+        "kind": "apikey",
+        "name": key_id,
+        "role": "operator",
+        "county": HOME,
+        "org_id": None,
+    }
     assert (await env.client.get("/api/v1/gateways", headers={"X-API-Key": key})).status_code == 200
     bad = key[:-3] + "xyz"
     assert (await env.client.get("/api/v1/auth/me", headers={"X-API-Key": bad})).status_code == 401

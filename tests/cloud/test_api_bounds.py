@@ -68,9 +68,10 @@ async def test_integer_parameters_are_bounded(env: ApiEnv) -> None:
     assert {
         ("/api/v1/audit", "before_id"),
         ("/api/v1/audit", "limit"),
-        ("/api/v1/dead-letters", "offset"),
+        ("/api/v1/dead-letters", "limit"),  # offset: replaced by keyset cursors
         ("/api/v1/dead-letters/{letter_id}", "letter_id"),
-        ("/api/v1/devices", "offset"),
+        ("/api/v1/devices", "limit"),
+        ("/api/v1/gateways", "limit"),
         ("/api/v1/inspections", "before_id"),
         ("/api/v1/inspections/{inspection_id}", "inspection_id"),
     } <= names

@@ -115,16 +115,27 @@ async def test_replay_after_the_fix_stores_the_data(env) -> None:
 
 
 async def test_metrics_are_prometheus_text(env) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+    from pydantic import SecretStr
+
+    token = "metrics-" + "k3Jx9QpZt2Lw8VbN4mRc7YhD1sFgA6eU"
+    env.settings.metrics_token = SecretStr(token)
     await env.client.get("/healthz")
-    r = await env.client.get("/metrics")
+    r = await env.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-    text = r.text
-    assert f'dehong_dead_letters{{county="{HOME}",reason="unregistered"}} 1' in text
-    assert 'dehong_dead_letters{county="none",reason="bad_topic"} 1' in text
-    assert 'dehong_api_requests_total{method="GET",route="/healthz",status="200"} 1' in text
-    assert "# TYPE dehong_api_request_seconds histogram" in text
-    assert f'dehong_gateways{{county="{HOME}",status="online"}} 1' in text
+    assert r.headers["content-type"].startswith("text/plain; version=")
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+    assert found[("dehong_dead_letters", (("county", HOME), ("reason", "unregistered")))] == 1
+    assert found[("dehong_dead_letters", (("county", "none"), ("reason", "bad_topic")))] == 1
+    key = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
+    assert found[("dehong_api_requests_total", key)] == 1
+    assert families["dehong_api_request_seconds"].type == "histogram"
+    assert found[("dehong_gateways", (("county", HOME), ("status", "online")))] == 1
 
 
 async def test_store_alerts_are_listed_for_admins(env) -> None:

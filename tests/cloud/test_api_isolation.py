@@ -8,6 +8,7 @@ skip this check.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -16,17 +17,20 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
 from cloud.auth.principal import Role
-from cloud.auth.storage import ApiKey
+from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
-from tests.support.api import HOME, OTHER, ApiEnv, api_env
+from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
 
 Headers = dict[str, str]
 Case = Callable[[ApiEnv, Headers], Awaitable[None]]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
+async def env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ApiEnv]:
+    cheap_argon2(monkeypatch)  # roles x endpoints log in and change passwords many times
     async with api_env(request.param, tmp_path) as e:
         yield e
 
@@ -44,7 +48,8 @@ def _not_found(r) -> None:  # type: ignore[no-untyped-def]
 
 async def token(env: ApiEnv, h: Headers) -> None:
     # Public; a login names no county. Another county's user gains nothing from it.
-    r = await env.client.post("/api/v1/auth/token", data={"username": "x", "password": "y"})
+    name = f"x-{secrets.token_hex(3)}"  # a fresh name: failed logins lock a username
+    r = await env.client.post("/api/v1/auth/token", data={"username": name, "password": "y"})
     assert r.status_code == 401
 
 
@@ -64,7 +69,7 @@ async def password(env: ApiEnv, h: Headers) -> None:
 
 
 async def users_list(env: ApiEnv, h: Headers) -> None:
-    await env.add_user("longchuan-op", Role.OPERATOR, OTHER)
+    await env.add_user(f"longchuan-op-{secrets.token_hex(3)}", Role.OPERATOR, OTHER)
     r = await env.client.get("/api/v1/users", headers=h)
     assert r.status_code == 200
     assert {u["county"] for u in r.json()} == {HOME}
@@ -83,6 +88,15 @@ async def users_create(env: ApiEnv, h: Headers) -> None:
         headers=h,
     )
     assert r.status_code == 403
+
+
+async def user_update(env: ApiEnv, h: Headers) -> None:
+    name = f"longchuan-{secrets.token_hex(3)}"
+    await env.add_user(name, Role.OPERATOR, OTHER)
+    _not_found(await env.client.patch(f"/api/v1/users/{name}", json={"disabled": True}, headers=h))
+    async with env.db.session() as s:
+        user = (await s.execute(select(User).where(User.username == name))).scalar_one()
+        assert not user.disabled
 
 
 async def apikeys_list(env: ApiEnv, h: Headers) -> None:
@@ -315,6 +329,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/auth/password"): password,
     ("GET", "/api/v1/users"): users_list,
     ("POST", "/api/v1/users"): users_create,
+    ("PATCH", "/api/v1/users/{username}"): user_update,
     ("GET", "/api/v1/apikeys"): apikeys_list,
     ("POST", "/api/v1/apikeys"): apikeys_create,
     ("DELETE", "/api/v1/apikeys/{key_id}"): apikeys_revoke,
@@ -376,6 +391,31 @@ async def test_county_admin_sees_nothing_of_another_county(env: ApiEnv) -> None:
             await case(env, h)
         except AssertionError as exc:
             raise AssertionError(f"{method} {path}: {exc}") from exc
+
+
+async def test_every_role_of_a_county_sees_nothing_of_another(env: ApiEnv) -> None:
+    """Roles x endpoints: each role of HOME runs the case of every route its permission
+    allows (the others are 403, tests/cloud/test_api_roles.py)."""
+    from cloud.auth import policy
+    from cloud.auth.deps import permission_of
+    from tests.cloud.test_api_roles import _routes
+
+    routes = _routes(env.app)
+    ran = 0
+    for role, spec in policy.ROLES.items():
+        if role is Role.PUBLIC or spec.home is policy.Home.PREFECTURE:
+            continue
+        h = await env.headers(role, HOME)
+        for (method, path), case in CASES.items():
+            permission = permission_of(routes[(method, path)].dependant)
+            if permission is None or not policy.allows(role, permission):
+                continue
+            try:
+                await case(env, h)
+            except AssertionError as exc:
+                raise AssertionError(f"{role.value}: {method} {path}: {exc}") from exc
+            ran += 1
+    assert ran > len(CASES)
 
 
 async def test_api_key_of_one_county_is_scoped_too(env: ApiEnv) -> None:

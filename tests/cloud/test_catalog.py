@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from cloud.auth.principal import Role
+from cloud.auth.service import issue_token
+from cloud.auth.storage import User
 from cloud.catalog.uscc import check_char, check_uscc
+from cloud.db import utcnow
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 
 # Published codes: the example of GB 32100-2015 and a listed company's.
@@ -78,14 +83,14 @@ async def test_orgs_are_created_by_admins_of_their_county_and_listed_by_county(
     assert made[1]["county"] == HOME and made[1]["uscc"] == uscc(HOME, 1)
     r = await env.client.get("/api/v1/orgs", headers=home)
     assert [o["id"] for o in r.json()["items"]] == [made[1]["id"], made[2]["id"]]
-    # keyset pages
+    # keyset pages, the one convention (cloud/pagination.py): Link rel=next
     r = await env.client.get("/api/v1/orgs", params={"limit": 1}, headers=home)
-    page = r.json()
-    assert [o["id"] for o in page["items"]] == [made[1]["id"]] and page["next_after"]
-    r = await env.client.get(
-        "/api/v1/orgs", params={"limit": 1, "after": page["next_after"]}, headers=home
-    )
+    assert [o["id"] for o in r.json()["items"]] == [made[1]["id"]]
+    nxt = re.search(r'<([^>]+)>; rel="next"', r.headers["link"])
+    assert nxt is not None
+    r = await env.client.get(nxt.group(1), headers=home)
     assert [o["id"] for o in r.json()["items"]] == [made[2]["id"]]
+    assert "link" not in r.headers
     # another county's organisation is not found, as if it did not exist
     r = await env.client.get(f"/api/v1/orgs/{made[3]['id']}", headers=home)
     assert r.status_code == 404
@@ -172,3 +177,71 @@ async def test_a_county_cannot_claim_a_tag_another_county_hears(env: ApiEnv) -> 
     p = await env.headers(Role.PREFECTURE_ADMIN, "533100")
     r = await env.client.put("/api/v1/mobile-devices/AA:BB:CC:00:00:02", json=body, headers=p)
     assert r.status_code == 200 and r.json()["county"] == HOME
+
+
+async def _org_user(env: ApiEnv, role: Role, org_id: int) -> dict[str, str]:
+    async with env.db.transaction() as s:
+        user = User(
+            username=f"{role.value}-{secrets.token_hex(3)}", password_hash="x", role=role.value,
+            county=HOME, display_name="", disabled=False, created_at=utcnow(), token_version=0,
+            org_id=str(org_id),
+        )  # fmt: skip
+        s.add(user)
+    token, _ = issue_token(user, env.settings.jwt_secret.get_secret_value(), 600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_an_operator_registers_devices_of_its_own_organisation_only(env: ApiEnv) -> None:
+    """Organisation roles write the catalog only for their own organisation
+    (Principal.org_id): they register a tag to it, never to a neighbour of the same
+    county, never take a neighbour's tag, and create no organisations."""
+    home = await env.headers(Role.COUNTY_ADMIN, HOME)
+    orgs = []
+    for n in (11, 12):
+        r = await env.client.post(
+            "/api/v1/orgs",
+            json={"kind": "carrier", "name": f"承运 {n}", "uscc": uscc(HOME, n), "county": HOME},
+            headers=home,
+        )
+        assert r.status_code == 201, r.text
+        orgs.append(r.json()["id"])
+    mine, neighbour = orgs
+    for role in (Role.OPERATOR, Role.CARRIER, Role.OPERATING_COMPANY):
+        h = await _org_user(env, role, mine)
+        tag = f"AA:11:00:00:00:{secrets.token_hex(1).upper()}"
+        r = await env.client.put(
+            f"/api/v1/mobile-devices/{tag}", json={"kind": "ble_tag", "org_id": mine}, headers=h
+        )
+        assert r.status_code == 200 and r.json()["org_id"] == mine, (role, r.text)
+        r = await env.client.put(
+            f"/api/v1/mobile-devices/{tag}x", json={"kind": "ble_tag", "org_id": neighbour},
+            headers=h,
+        )  # fmt: skip
+        assert r.status_code == 403 and "own organisation" in r.json()["detail"], r.text
+        r = await env.client.post(
+            "/api/v1/orgs",
+            json={"kind": "carrier", "name": "x", "uscc": uscc(HOME, 13), "county": HOME},
+            headers=h,
+        )
+        assert r.status_code == 403, r.text
+    # the neighbour's tag stays the neighbour's
+    taken = "AA:12:00:00:00:01"
+    r = await env.client.put(
+        f"/api/v1/mobile-devices/{taken}", json={"kind": "ble_tag", "org_id": neighbour},
+        headers=home,
+    )  # fmt: skip
+    assert r.status_code == 200
+    h = await _org_user(env, Role.OPERATOR, mine)
+    r = await env.client.put(
+        f"/api/v1/mobile-devices/{taken}", json={"kind": "ble_tag", "org_id": mine}, headers=h
+    )
+    assert r.status_code == 403 and r.json()["field"] == "path.device_id", r.text
+    r = await env.client.get(f"/api/v1/mobile-devices/{taken}", headers=home)
+    assert r.json()["org_id"] == neighbour
+    # an organisation role that belongs to no organisation writes nothing
+    h = await env.headers(Role.OPERATOR, HOME)
+    r = await env.client.put(
+        "/api/v1/mobile-devices/AA:13:00:00:00:01", json={"kind": "ble_tag", "org_id": mine},
+        headers=h,
+    )  # fmt: skip
+    assert r.status_code == 403 and "no organisation" in r.json()["detail"], r.text

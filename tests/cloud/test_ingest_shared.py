@@ -44,8 +44,8 @@ async def _messages_in(port: int) -> int:
     async with httpx.AsyncClient(timeout=5) as c:
         r = await c.get(f"http://127.0.0.1:{port}/metrics")
     r.raise_for_status()
-    m = re.search(r'^dehong_ingest_messages_total\{channel="data"\} (\d+)$', r.text, re.M)
-    return int(m.group(1)) if m else 0
+    m = re.search(r'^dehong_ingest_messages_total\{channel="data"\} (\S+)$', r.text, re.M)
+    return int(float(m.group(1))) if m else 0
 
 
 def _tail(log: Path) -> str:

@@ -4,10 +4,12 @@ store, the app, an httpx client, and seeded records in two counties."""
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -32,6 +34,20 @@ _HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
+def cheap_argon2(monkeypatch: Any) -> None:
+    """Argon2 at its smallest cost for tests that log in many times (hundreds of
+    hashes at 64 MiB, t=3 take minutes on a busy CI machine). The code path is the
+    same; only the cost parameters in the hashes differ."""
+    from argon2 import PasswordHasher
+
+    from cloud.auth import service
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(service, "_hasher", cheap)
+    monkeypatch.setattr(service, "_DUMMY_HASH", cheap.hash("dehong-no-such-user"))
+    monkeypatch.setattr(sys.modules[__name__], "_HASH", cheap.hash(PASSWORD))
+
+
 @dataclass
 class ApiEnv:
     settings: Settings
@@ -45,7 +61,7 @@ class ApiEnv:
         async with self.db.transaction() as s:
             user = User(
                 username=username,
-                password_hash=_HASH,
+                password_hash=sys.modules[__name__]._HASH,
                 role=role.value,
                 county=county,
                 display_name="",

@@ -1,0 +1,288 @@
+"""The role table and the one place that decides who may do what (docs/roles.md).
+
+Every route declares one permission (``require("gateways:write")`` in
+:mod:`cloud.auth.deps`; ``require("public")`` for the few public routes), and this
+module answers three questions:
+
+- may this role do this at all (:func:`authorize`: 403 otherwise);
+- in which county, organisation or own record may it write
+  (:func:`check_write_scope`, :func:`check_own_record`);
+- does it see personal data, or a mask (:func:`sees_personal_data`, :func:`mask`).
+
+Reads are scoped by county through :class:`cloud.auth.principal.Principal`
+(``counties()``/``visible()``): another county's record is 404, never revealed.
+
+Organisations live in ``cloud/catalog`` (floor 2); here an organisation is only an
+opaque id carried by the principal, so floor 1 imports nothing of the catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from cloud.errors import ApiError
+from protocol.ids import COUNTIES, COUNTY_CODES, PREFECTURE
+
+if TYPE_CHECKING:
+    from cloud.auth.principal import Principal
+
+
+class Role(StrEnum):
+    # prefecture and county roles
+    PREFECTURE_ADMIN = "prefecture_admin"
+    COUNTY_ADMIN = "county_admin"
+    #: county dispatcher (logistics); the stored name predates the table
+    DISPATCHER = "dispatcher"
+    POVERTY_OFFICER = "poverty_officer"
+    AUDITOR = "auditor"
+    #: read-only token for wall screens (an API key)
+    DISPLAY = "display"
+    #: anonymous; never assigned to a user or key
+    PUBLIC = "public"
+    # organisation roles
+    #: enterprise or cooperative operator; the stored name predates the table
+    OPERATOR = "operator"
+    CARRIER = "carrier"
+    DRIVER = "driver"
+    STATION_OPERATOR = "station_operator"
+    TRAINER = "trainer"
+    OPERATING_COMPANY = "operating_company"
+
+
+class Scope(StrEnum):
+    """What a role's writes (and, for the own-record scope, reads) are confined to."""
+
+    COUNTY = "county"  # its county; the prefecture (533100) means every county
+    ORGANISATION = "organisation"  # its organisation's records, within its county
+    OWN_RECORD = "own record"  # the records that name it (a driver's own trips)
+    PUBLIC = "public"  # published data only
+
+
+class Home(StrEnum):
+    """Which county code a principal of the role may carry."""
+
+    PREFECTURE = "prefecture"  # 533100 only
+    COUNTY = "county"  # one of the four counties
+    EITHER = "either"  # 533100 (all counties) or one county
+
+
+#: Every permission a route may declare, and what it allows.
+PERMISSIONS: dict[str, str] = {
+    "public": "no credentials needed (login, health)",
+    "self": "read who I am, change my own password",
+    "gateways:read": "gateways, their state, completeness and commands",
+    "gateways:write": "provision, revoke, rotate gateways; send them commands",
+    "devices:read": "devices, latest values and series",
+    "inspections:read": "camera inspection records and thumbnails",
+    "users:read": "the users of a county",
+    "users:write": "create users",
+    "apikeys:read": "the API keys of a county",
+    "apikeys:write": "create and revoke API keys",
+    "audit:read": "the audit log",
+    "dead_letters:read": "what ingest refused, with payloads",
+    "dead_letters:replay": "run dead letters through ingest again",
+    "ingest:read": "alerts about the time-series store (ingest holds the data and retries)",
+    "catalog:read": "organisations, and which organisation owns each BLE tag or vehicle",
+    "catalog:write": "create organisations",
+    "mobile_devices:write": "register a BLE tag or vehicle to an organisation "
+    "(organisation roles: to their own)",
+    "org_records:write": "enter and correct its own organisation's records",
+    "personal:read": "personal data of households, farmers, drivers, unmasked",
+}
+
+_READ_BACKBONE = frozenset(
+    {"self", "gateways:read", "devices:read", "inspections:read", "catalog:read"}
+)
+_READ_ALL = frozenset(
+    {"self"} | {p for p in PERMISSIONS if p.endswith(":read") and p != "personal:read"}
+)
+_ADMIN = frozenset(PERMISSIONS) - {"org_records:write"}
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSpec:
+    zh: str
+    en: str
+    scope: Scope
+    home: Home
+    permissions: frozenset[str]
+
+    @property
+    def org_scoped(self) -> bool:
+        return self.scope in (Scope.ORGANISATION, Scope.OWN_RECORD)
+
+
+#: THE role table. docs/roles.md shows it; tests/cloud/test_roles.py checks they agree.
+ROLES: dict[Role, RoleSpec] = {
+    Role.PREFECTURE_ADMIN: RoleSpec(
+        "州级管理员", "prefecture admin", Scope.COUNTY, Home.PREFECTURE, _ADMIN
+    ),
+    Role.COUNTY_ADMIN: RoleSpec("县级管理员", "county admin", Scope.COUNTY, Home.COUNTY, _ADMIN),
+    Role.DISPATCHER: RoleSpec(
+        "县级调度员",
+        "county dispatcher",
+        Scope.COUNTY,
+        Home.COUNTY,
+        _READ_BACKBONE | {"personal:read"},
+    ),
+    Role.POVERTY_OFFICER: RoleSpec(
+        "帮扶干部",
+        "poverty-alleviation officer",
+        Scope.COUNTY,
+        Home.EITHER,
+        frozenset({"self", "devices:read", "inspections:read", "personal:read", "catalog:read"}),
+    ),
+    Role.AUDITOR: RoleSpec("审计员", "auditor", Scope.COUNTY, Home.EITHER, _READ_ALL),
+    Role.DISPLAY: RoleSpec(
+        "大屏展示", "display (wall screen)", Scope.COUNTY, Home.EITHER, _READ_BACKBONE
+    ),
+    Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
+    Role.OPERATOR: RoleSpec(
+        "企业/合作社操作员",
+        "enterprise or cooperative operator",
+        Scope.ORGANISATION,
+        Home.COUNTY,
+        _READ_BACKBONE | {"org_records:write", "mobile_devices:write"},
+    ),
+    Role.CARRIER: RoleSpec(
+        "承运商",
+        "carrier",
+        Scope.ORGANISATION,
+        Home.COUNTY,
+        frozenset(
+            {"self", "devices:read", "catalog:read", "org_records:write", "mobile_devices:write"}
+        ),
+    ),
+    Role.DRIVER: RoleSpec(
+        "司机",
+        "driver",
+        Scope.OWN_RECORD,
+        Home.COUNTY,
+        frozenset({"self", "catalog:read", "org_records:write"}),
+    ),
+    Role.STATION_OPERATOR: RoleSpec(
+        "服务站操作员",
+        "station operator",
+        Scope.ORGANISATION,
+        Home.COUNTY,
+        frozenset(
+            {"self", "devices:read", "inspections:read", "catalog:read", "org_records:write"}
+        ),
+    ),
+    Role.TRAINER: RoleSpec(
+        "培训师",
+        "trainer",
+        Scope.ORGANISATION,
+        Home.COUNTY,
+        frozenset({"self", "catalog:read", "org_records:write"}),
+    ),
+    Role.OPERATING_COMPANY: RoleSpec(
+        "运营公司",
+        "operating company",
+        Scope.ORGANISATION,
+        Home.COUNTY,
+        _READ_BACKBONE | {"org_records:write", "mobile_devices:write"},
+    ),
+}
+
+#: What a masked personal field reads as for roles without ``personal:read``.
+MASK = "***"
+
+
+def allows(role: Role, permission: str) -> bool:
+    return permission == "public" or permission in ROLES[role].permissions
+
+
+def roles_with(permission: str) -> list[Role]:
+    return [r for r in ROLES if allows(r, permission)]
+
+
+def authorize(principal: Principal, permission: str) -> None:
+    """403 unless the principal's role has ``permission``."""
+    if not allows(principal.role, permission):
+        who = ", ".join(r.value for r in roles_with(permission)) or "no role"
+        raise ApiError(
+            403, f"role {principal.role.value} may not do this ({permission}); allowed: {who}"
+        )
+
+
+def check_role_home(role: Role, county: str, org_id: str | None = None) -> None:
+    """ValueError unless ``role`` may belong to ``county`` (and ``org_id``)."""
+    if role is Role.PUBLIC:
+        raise ValueError("public is the anonymous role; it is never given to a user or key")
+    if county not in COUNTIES:
+        raise ValueError(
+            f"unknown county code {county!r}; use a GB/T 2260 code: {', '.join(COUNTIES)}"
+        )
+    spec = ROLES[role]
+    if spec.home is Home.PREFECTURE and county != PREFECTURE:
+        raise ValueError(f"a {role.value} belongs to county {PREFECTURE}, not {county}")
+    if spec.home is Home.COUNTY and county not in COUNTY_CODES:
+        raise ValueError(
+            f"a {role.value} belongs to one county ({', '.join(COUNTY_CODES)}), not {county}"
+        )
+    if org_id is not None and not spec.org_scoped:
+        raise ValueError(f"a {role.value} has no organisation; leave org_id out")
+
+
+def check_write_scope(principal: Principal, county: str, org_id: str | None = None) -> None:
+    """403 unless ``principal`` may write a record of ``county`` (and ``org_id``).
+
+    County roles write in their county (prefecture: every county). Organisation roles
+    write only their own organisation's records: ``org_id`` must be theirs.
+    """
+    if not principal.can_see(county):
+        raise ApiError(
+            403, f"a {principal.role.value} of {principal.county} may not write in county {county}"
+        )
+    if ROLES[principal.role].org_scoped:
+        if principal.org_id is None:
+            raise ApiError(
+                403,
+                f"this {principal.role.value} belongs to no organisation; "
+                "an admin must set its org_id first",
+            )
+        if org_id != principal.org_id:
+            raise ApiError(
+                403,
+                f"a {principal.role.value} writes only its own organisation's records "
+                f"({principal.org_id}), not {org_id}",
+            )
+
+
+def check_own_record(principal: Principal, owner: str) -> None:
+    """403 unless an own-record role (a driver) is the ``owner`` (``user:<name>``)."""
+    if ROLES[principal.role].scope is Scope.OWN_RECORD and owner != principal.actor:
+        raise ApiError(403, f"a {principal.role.value} may only act on its own records")
+
+
+def sees_personal_data(principal: Principal) -> bool:
+    return allows(principal.role, "personal:read")
+
+
+def mask(principal: Principal, value: str) -> str:
+    """``value`` for roles that read personal data; :data:`MASK` for the others
+    (auditors read everything, personal data masked)."""
+    return value if not value or sees_personal_data(principal) else MASK
+
+
+def markdown_table() -> str:
+    """The role table as docs/roles.md shows it (``python -m cloud.auth.policy``)."""
+    perms = [p for p in PERMISSIONS if p != "public"]
+    head = "| role | 角色 | scope | county | " + " | ".join(f"`{p}`" for p in perms) + " |"
+    rule = "|" + "---|" * (4 + len(perms))
+    rows = [head, rule]
+    for role, spec in ROLES.items():
+        cells = ["✓" if p in spec.permissions else "" for p in perms]
+        rows.append(
+            f"| `{role.value}` ({spec.en}) | {spec.zh} | {spec.scope.value} | {spec.home.value} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

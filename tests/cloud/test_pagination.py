@@ -1,0 +1,219 @@
+"""One pagination convention on every list endpoint: ``?limit=&cursor=``, the next
+page in a ``Link: <...>; rel="next"`` header (docs/api.md). Each list is walked in
+pages of 2 and must give every row exactly once, in a stable order, within the
+caller's counties."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.audit.service import record
+from cloud.auth.principal import Role
+from cloud.auth.service import create_api_key
+from cloud.catalog.storage import MobileDevice, Organisation
+from cloud.db import utcnow
+from cloud.devices.commands_storage import Command
+from cloud.devices.storage import Device, Gateway
+from cloud.ingest.deadletter import DeadLetters
+from cloud.inspections.storage import InspectionRecord
+from tests.cloud.test_api_isolation_mobile import uscc
+from tests.support.api import HOME, OTHER, ApiEnv, api_env
+
+N = 5  # rows of each kind added per county
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    async with api_env(request.param, tmp_path) as e:
+        await _more_rows(e)
+        yield e
+
+
+async def _more_rows(env: ApiEnv) -> None:
+    async with env.db.transaction() as s:
+        for county in (HOME, OTHER):
+            for i in range(N):
+                gw = f"gw-{county}-{i}"
+                s.add(
+                    Gateway(
+                        id=gw, county=county, name=gw, site=gw, mqtt_password_hash="$7$101$x$y",
+                        created_at=utcnow(), birth_session=-1, death_session=-1,
+                        versions={}, config_hash="", inventory=[],
+                    )
+                )  # fmt: skip
+                s.add(
+                    Device(
+                        id=f"{gw}.room", county=county, kind="cold_room", site=gw, gateway_id=gw,
+                        metrics=["temp_c"], first_seen_at=utcnow(), last_seen_at=utcnow(),
+                        last_reading_ms=0, readings=0,
+                    )
+                )  # fmt: skip
+                await create_api_key(
+                    s, name=f"k{i}", role=Role.OPERATOR, county=county, actor="test"
+                )
+                await record(s, "test", "test.paged", f"x:{i}", county, {})
+                org = Organisation(
+                    kind="cooperative", name=gw, uscc=uscc(county, i), county=county,
+                    created_at=utcnow(), created_by="test",
+                )  # fmt: skip
+                s.add(org)
+                await s.flush()
+                s.add(
+                    MobileDevice(
+                        device_id=f"AA:00:{county[-2:]}:00:00:{i:02d}", kind="ble_tag",
+                        org_id=org.id, county=county, registered_by="test",
+                    )
+                )  # fmt: skip
+                s.add(
+                    InspectionRecord(
+                        gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
+                        device=f"{gw}.cam", ts=utcnow(), ts_ms=0, program="coffee", lot="L",
+                        usable=True, counts={}, measurements={}, image_sha256="0" * 64,
+                        thumbnail_key=None,
+                    )
+                )  # fmt: skip
+                # same issue time for all: the id breaks the tie
+                s.add(
+                    Command(
+                        id=f"c-{county}-{i}", gateway_id="gw-m1", county=HOME, name="ping",
+                        args={}, issued_ms=1000, expires_ms=2000, status="sent",
+                        created_by="test",
+                    )
+                )  # fmt: skip
+    for county in (HOME, OTHER):
+        for i in range(N):
+            gw = f"gw-{county}-{i}"
+            await DeadLetters(env.db).put(
+                f"dh/v1/{county}/{gw}/data", b"{}", "invalid", "v", "test", county, gw
+            )
+            await env.add_user(f"user-{county}-{i}", Role.DISPATCHER, county)
+
+
+LINK = re.compile(r'<([^>]+)>; rel="next"')
+
+Items = Callable[[Any], list[Any]]
+LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
+    "/api/v1/gateways": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/devices": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/users": (lambda b: b, lambda x: x["username"]),
+    "/api/v1/apikeys": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/audit": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/dead-letters": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/inspections": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/gateways/gw-m1/commands": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/orgs": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/mobile-devices": (lambda b: b["items"], lambda x: x["device_id"]),
+}
+
+#: Lists that take no cursor, each with the reason.
+BOUNDED = {"/api/v1/ingest/alerts": "one row per alert kind (a handful), active ones first"}
+
+
+async def _walk(env: ApiEnv, path: str, h: dict[str, str]) -> tuple[list[Any], int]:
+    items, key = LISTS[path]
+    url: str | None = f"{path}?limit=2"
+    seen: list[Any] = []
+    pages = 0
+    while url is not None:
+        r = await env.client.get(url, headers=h)
+        assert r.status_code == 200, (url, r.text)
+        page = items(r.json())
+        assert len(page) <= 2
+        seen.extend(key(x) for x in page)
+        pages += 1
+        m = LINK.search(r.headers.get("link", ""))
+        url = m.group(1) if m else None
+        assert pages < 100, "no end to the pages"
+    return seen, pages
+
+
+async def _all(env: ApiEnv, path: str, h: dict[str, str]) -> list[Any]:
+    items, key = LISTS[path]
+    r = await env.client.get(path, params={"limit": 1000}, headers=h)
+    assert "link" not in r.headers
+    return [key(x) for x in items(r.json())]
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {p.name for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def test_every_list_endpoint_is_here() -> None:
+    from cloud.app import create_app
+    from cloud.settings import Settings
+    from tests.cloud.test_api_roles import _routes
+
+    routes = _routes(create_app(Settings(demo=True)))
+    paged = {
+        path
+        for (method, path), r in routes.items()
+        if method == "GET" and "cursor" in _query_names(r.dependant)
+    }
+    # every GET that answers a list takes a cursor
+    lists = {
+        path
+        for (method, path), r in routes.items()
+        if method == "GET" and "list" in str(r.response_model)
+    } | {"/api/v1/inspections", "/api/v1/orgs", "/api/v1/mobile-devices"}
+    assert not paged & set(BOUNDED)
+    lists -= set(BOUNDED)
+    assert lists <= paged, f"lists without ?cursor=: {sorted(lists - paged)}"
+    assert {p.replace("gw-m1", "{gateway_id}") for p in LISTS} == paged
+
+
+async def test_pages_cover_each_row_once(env: ApiEnv) -> None:
+    for role, county in ((Role.PREFECTURE_ADMIN, "533100"), (Role.COUNTY_ADMIN, HOME)):
+        h = await env.headers(role, county)
+        for path in LISTS:
+            await _check_walk(env, path, h)
+
+
+async def _check_walk(env: ApiEnv, path: str, h: dict[str, str]) -> None:
+    seen, pages = await _walk(env, path, h)
+    everything = await _all(env, path, h)
+    assert pages >= 3, f"{path}: {pages} pages"
+    assert len(seen) == len(set(seen)), f"{path}: a row on two pages"
+    assert seen == everything, f"{path}: pages differ from the whole list"
+
+
+async def test_county_filter_holds_on_every_page(env: ApiEnv) -> None:
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    r = await env.client.get("/api/v1/gateways", params={"limit": 2}, headers=h)
+    nxt = LINK.search(r.headers["link"]).group(1)  # type: ignore[union-attr]
+    seen, _ = await _walk(env, "/api/v1/gateways", h)
+    assert all(not g.startswith(f"gw-{OTHER}") and g != "gw-l1" for g in seen)
+    # a cursor of another principal's list gives nothing more than one's own counties
+    prefecture = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    r = await env.client.get(nxt, headers=prefecture)
+    assert r.status_code == 200
+    r = await env.client.get(nxt, headers=h)
+    assert all(g["county"] == HOME for g in r.json())
+
+
+BAD_CURSORS = [
+    "not-base64!",
+    "bm90IGpzb24",
+    "WyJhIl0",
+    secrets.token_urlsafe(20),
+    "W251bGwsbnVsbF0",
+]
+
+
+async def test_bad_cursor_is_422(env: ApiEnv) -> None:
+    h = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    for cursor, path in itertools.product(
+        BAD_CURSORS, ("/api/v1/gateways", "/api/v1/audit", "/api/v1/apikeys")
+    ):
+        r = await env.client.get(path, params={"cursor": cursor}, headers=h)
+        assert r.status_code == 422, (path, cursor, r.text)
+        assert r.json()["field"] == "query.cursor"
