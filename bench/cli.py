@@ -4,64 +4,39 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import orjson
+
+
+def _emit(result: dict) -> int:
+    """One JSON line; exit status 0 only when every goal was met."""
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0 if result["goal_met"] else 1
+
+
+def _short_only(module: str) -> Callable[[argparse.Namespace], int]:
+    """The handler of a bench whose only option is ``--short``; imported when run, so
+    that building the CLI imports nothing heavy."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from importlib import import_module
+
+        return _emit(import_module(module).run(short=args.short))
+
+    return handler
 
 
 def _wire(args: argparse.Namespace) -> int:
     from bench.wire import run
 
-    result = run(short=args.short, keepalive_s=args.keepalive)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    return 0 if result["goal_met"] else 1
-
-
-def _edge(args: argparse.Namespace) -> int:
-    from bench.edge import run
-
-    result = run(short=args.short)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    return 0 if result["goal_met"] else 1
+    return _emit(run(short=args.short, keepalive_s=args.keepalive))
 
 
 def _chaos(args: argparse.Namespace) -> int:
     from bench.chaos import run
 
-    result = run(gateway_kills=args.kills, phase_samples=args.phase_samples)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    return 0 if result["goal_met"] else 1
-
-
-def _ingest(args: argparse.Namespace) -> int:
-    from bench.ingest import run
-
-    result = run(short=args.short)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    return 0 if result["goal_met"] else 1
-
-
-def _ingest_restart(args: argparse.Namespace) -> int:
-    from bench.ingest_restart import run
-
-    result = run(short=args.short)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    return 0 if result["goal_met"] else 1
-
-
-def _api(args: argparse.Namespace) -> int:
-    from bench.api import run
-
-    result = run(short=args.short)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    return 0 if result["goal_met"] else 1
-
-
-def _vision(args: argparse.Namespace) -> int:
-    from bench.vision import run
-
-    result = run(short=args.short)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    return 0 if result["goal_met"] else 1
+    return _emit(run(gateway_kills=args.kills, phase_samples=args.phase_samples))
 
 
 def _ingest_profile(args: argparse.Namespace) -> int:
@@ -101,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument(
         "--short", action="store_true", help="5 s runs, a 10-minute outage, 20 s loads (~4 min)"
     )
-    e.set_defaults(handler=_edge)
+    e.set_defaults(handler=_short_only("bench.edge"))
     c = kinds.add_parser(
         "chaos", help="exact counts through gateway kill -9s, a broker crash and a black hole"
     )
@@ -114,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "connection storm, API req/s",
     )
     i.add_argument("--short", action="store_true", help="a few minutes, 200-session storm")
-    i.set_defaults(handler=_ingest)
+    i.set_defaults(handler=_short_only("bench.ingest"))
     ip = kinds.add_parser(
         "ingest-profile",
         help="where an ingest worker spends its CPU, in µs per point by stage (in process)",
@@ -126,18 +101,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="delay an ingest worker process restart adds (persistent session vs clean)",
     )
     ir.add_argument("--short", action="store_true", help="one restart each (~1 minute)")
-    ir.set_defaults(handler=_ingest_restart)
+    ir.set_defaults(handler=_short_only("bench.ingest_restart"))
     a = kinds.add_parser(
         "api",
         help="/series over 24 h beside /auth/me on the same server, 16 clients, "
         "on InfluxDB and on the embedded SQLite store",
     )
     a.add_argument("--short", action="store_true", help="8 s per endpoint instead of 20 s")
-    a.set_defaults(handler=_api)
+    a.set_defaults(handler=_short_only("bench.api"))
     v = kinds.add_parser(
         "vision",
         help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "
         "speed and peak RSS on one core",
     )
     v.add_argument("--short", action="store_true", help="fewer scenes: a few minutes")
-    v.set_defaults(handler=_vision)
+    v.set_defaults(handler=_short_only("bench.vision"))
