@@ -91,6 +91,7 @@ def create_app(
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
+    from cloud.trace.router import router as trace_router
 
     # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
     for router in (
@@ -100,6 +101,7 @@ def create_app(
         dead_letters_router,
         inspections_router,
         catalog_router,
+        trace_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)

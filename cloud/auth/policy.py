@@ -88,12 +88,15 @@ PERMISSIONS: dict[str, str] = {
     "catalog:write": "create organisations",
     "mobile_devices:write": "register a BLE tag or vehicle to an organisation "
     "(organisation roles: to their own)",
+    "trace:read": "lots, EPCIS events, custody and sensor evidence, certificates, brand, recall",
+    "trace:write": "record trace steps and capture EPCIS documents "
+    "(organisation roles: for their own organisation's lots)",
     "org_records:write": "enter and correct its own organisation's records",
     "personal:read": "personal data of households, farmers, drivers, unmasked",
 }
 
 _READ_BACKBONE = frozenset(
-    {"self", "gateways:read", "devices:read", "inspections:read", "catalog:read"}
+    {"self", "gateways:read", "devices:read", "inspections:read", "catalog:read", "trace:read"}
 )
 _READ_ALL = frozenset(
     {"self"} | {p for p in PERMISSIONS if p.endswith(":read") and p != "personal:read"}
@@ -144,7 +147,7 @@ ROLES: dict[Role, RoleSpec] = {
         "enterprise or cooperative operator",
         Scope.ORGANISATION,
         Home.COUNTY,
-        _READ_BACKBONE | {"org_records:write", "mobile_devices:write"},
+        _READ_BACKBONE | {"org_records:write", "mobile_devices:write", "trace:write"},
     ),
     Role.CARRIER: RoleSpec(
         "承运商",
@@ -152,7 +155,15 @@ ROLES: dict[Role, RoleSpec] = {
         Scope.ORGANISATION,
         Home.COUNTY,
         frozenset(
-            {"self", "devices:read", "catalog:read", "org_records:write", "mobile_devices:write"}
+            {
+                "self",
+                "devices:read",
+                "catalog:read",
+                "trace:read",
+                "trace:write",
+                "org_records:write",
+                "mobile_devices:write",
+            }
         ),
     ),
     Role.DRIVER: RoleSpec(
@@ -168,7 +179,15 @@ ROLES: dict[Role, RoleSpec] = {
         Scope.ORGANISATION,
         Home.COUNTY,
         frozenset(
-            {"self", "devices:read", "inspections:read", "catalog:read", "org_records:write"}
+            {
+                "self",
+                "devices:read",
+                "inspections:read",
+                "catalog:read",
+                "trace:read",
+                "trace:write",
+                "org_records:write",
+            }
         ),
     ),
     Role.TRAINER: RoleSpec(
@@ -183,7 +202,7 @@ ROLES: dict[Role, RoleSpec] = {
         "operating company",
         Scope.ORGANISATION,
         Home.COUNTY,
-        _READ_BACKBONE | {"org_records:write", "mobile_devices:write"},
+        _READ_BACKBONE | {"org_records:write", "mobile_devices:write", "trace:write"},
     ),
 }
 
