@@ -23,9 +23,9 @@ from cloud.auth.principal import Role
 from cloud.auth.service import hash_password, issue_token
 from cloud.auth.storage import User
 from cloud.db import Database, utcnow
-from cloud.db.migrate import upgrade
 from cloud.settings import Settings
 from tests.support.api import seed_timeseries
+from tests.support.schema import migrate
 
 EXAMPLES = int(os.environ.get("DEHONG_SCHEMATHESIS_EXAMPLES", "15"))
 
@@ -34,7 +34,7 @@ EXAMPLES = int(os.environ.get("DEHONG_SCHEMATHESIS_EXAMPLES", "15"))
 def api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
     url = f"sqlite:///{tmp / 'api.db'}"
-    upgrade(url)
+    migrate(url)
     secret = secrets.token_urlsafe(48)
     settings_ = Settings(
         database_url=url,

@@ -23,7 +23,6 @@ from sqlalchemy import select
 
 from bench.servers import free_port, port_open
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Device, Gateway
 from cloud.provisioning import backup as bk
 from cloud.provisioning.backup_targets import (
@@ -42,6 +41,7 @@ from cloud.timeseries.sqlite import SqliteStore
 from cloud.timeseries.windows import HOUR_MS
 from tests.support.influx import PrivateInflux
 from tests.support.postgres import fresh_database
+from tests.support.schema import migrate_async
 
 COUNTY = "533103"
 DEVICES = ("coop-a.room-1", "coop-a.room-2")
@@ -108,7 +108,7 @@ def _store(settings: Settings) -> TimeSeriesStore:
 
 async def _write_stack(settings: Settings) -> dict[str, object]:
     """Records, broker files, a key file and readings with their roll-ups."""
-    await upgrade_async(settings.database_url)
+    await migrate_async(settings.database_url)
     db = Database(settings.database_url)
     now = int(time.time() * 1000) // 1000 * 1000
     points = [
@@ -208,7 +208,7 @@ async def test_round_trip_postgres_influxdb(
     else:
         target = DirectoryTarget(tmp_path / "backups")
     jwt = secrets.token_urlsafe(48)
-    with fresh_database() as first_url:
+    with fresh_database(migrated=True) as first_url:
         influx = PrivateInflux(tmp_path / "influx-1")
         influx.start()
         try:
@@ -307,7 +307,7 @@ async def test_restore_remarks_every_countys_series_of_a_device(tmp_path: Path) 
     roll-up nor its mark. Restore marks the hours under every county, so the job
     recomputes the Mangshi series too."""
     settings = _settings(tmp_path, f"sqlite:///{tmp_path / 'rel.db'}", None, "x" * 48)
-    await upgrade_async(settings.database_url)
+    await migrate_async(settings.database_url)
     db = Database(settings.database_url)
     tsdb = SqliteStore(settings.tsdb_path)
     await tsdb.open()

@@ -17,20 +17,20 @@ import pytest
 
 from cloud.auth.principal import Role
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway
 from cloud.ingest.registry import Registry
 from cloud.provisioning import service
 from cloud.settings import Settings
 from tests.support.api import HOME, api_env
 from tests.support.mosquitto import MosquittoBroker, start_broker
+from tests.support.schema import migrate_async
 from tests.support.services import missing
 
 
 @pytest.fixture
 async def prov_db(tmp_path: Path) -> AsyncIterator[Database]:
     url = f"sqlite:///{tmp_path / 'prov.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     try:
         yield db

@@ -15,10 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
-from cloud.db.migrate import upgrade_async
 from cloud.devices import completeness
 from cloud.devices.storage import GatewaySeq
 from cloud.ingest.storage import ReceivedBatch
+from tests.support.schema import migrate_async
 
 State = dict[str, tuple[int, int, int]]  # gateway -> (contiguous, max, gaps)
 
@@ -27,13 +27,12 @@ State = dict[str, tuple[int, int, int]]  # gateway -> (contiguous, max, gaps)
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'rel.db'}"
-        await upgrade_async(url)
+        await migrate_async(url)
         yield url
         return
     from tests.support.postgres import fresh_database
 
-    with fresh_database() as url:
-        await upgrade_async(url)
+    with fresh_database(migrated=True) as url:
         yield url
 
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade
 from cloud.devices.storage import Gateway
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.storage import DeadLetter
@@ -26,6 +25,7 @@ from cloud.timeseries.sqlite import SqliteStore
 from protocol.codec import encode
 from protocol.messages import DataBatch, Series
 from tests.support.data import now_ms
+from tests.support.schema import migrate
 
 GW = "fz-gw"
 COUNTY = "533103"
@@ -168,7 +168,7 @@ hostile = st.one_of(
 
 def _run(tmp_path: Path, examples: int) -> None:
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    upgrade(url)
+    migrate(url)
     loop = asyncio.new_event_loop()
     db = Database(url)
     store = SqliteStore(tmp_path / "ts.db")

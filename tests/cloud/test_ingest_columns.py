@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Device, Gateway
 from cloud.ingest.convert import series_block, series_points
 from cloud.ingest.registry import DeviceSeen, Registry
@@ -21,6 +20,7 @@ from cloud.timeseries import QUALITY_SUFFIX, Point, PointBlock, TimeSeriesError
 from cloud.timeseries.lineprotocol import block_lines, lines
 from cloud.timeseries.sqlite import SqliteStore
 from protocol.messages import AssetKind, Series
+from tests.support.schema import migrate_async
 
 T0 = 1_700_000_000_000
 
@@ -173,7 +173,7 @@ async def test_registry_records_devices_in_one_statement_and_grows_metrics(
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         s.add(Gateway(id="gw-a", county="533103", name="a", site="s", mqtt_password_hash="x"))

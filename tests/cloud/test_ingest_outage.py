@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.ingest.worker import IngestWorker
 from cloud.timeseries.influx import InfluxStore
 from tests.support.fleet import provision, running_fleet
 from tests.support.influx import PrivateInflux
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.schema import migrate_async
 
 GATEWAYS = 5
 READINGS = 60  # per batch, one device, 1 Hz
@@ -32,7 +32,7 @@ async def _outage(tmp_path: Path, broker: MosquittoBroker, outage_s: float, roun
     influx = PrivateInflux(tmp_path / "influx")
     influx.start()
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     tsdb = InfluxStore(influx.url, database="dehong", timeout_s=2)
     await tsdb.open()

@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import Database, utcnow
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Device, Gateway
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.storage import DeadLetter
@@ -31,6 +30,7 @@ from cloud.timeseries.windows import HOUR_MS, MINUTE_MS
 from protocol.codec import encode
 from protocol.messages import AssetKind, Series
 from tests.support.data import batch, now_ms, room_series
+from tests.support.schema import migrate_async
 
 HOME, OTHER = "533103", "533124"  # Mangshi, Longchuan
 GW_M, GW_L = "mangshi-coop-01", "longchuan-wh-01"
@@ -98,7 +98,7 @@ class Env:
 @pytest.fixture
 async def env(tmp_path: Path, ts_store: TimeSeriesStore) -> AsyncIterator[Env]:
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         for gid, county in ((GW_M, HOME), (GW_L, OTHER)):

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Device, Gateway
 from cloud.ingest.deadletter import payload_of
 from cloud.ingest.pipeline import Ingest
@@ -24,6 +23,7 @@ from cloud.timeseries.sqlite import SqliteStore
 from protocol.codec import decode, encode
 from protocol.messages import Birth, Death, EventMessage, WriteAck
 from tests.support.data import batch, batch_bytes, now_ms, room_series
+from tests.support.schema import migrate_async
 
 GW = "mangshi-coop-01"
 TOPIC = f"dh/v1/533103/{GW}/data"
@@ -43,7 +43,7 @@ class Acks:
 @pytest.fixture
 async def env(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         for gid, county in ((GW, "533103"), ("longchuan-coop-01", "533124")):

@@ -19,11 +19,11 @@ import pytest
 
 from bench.fleet import wait_all_acked
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.ingest.worker import RECONNECT_MAX_S, IngestWorker
 from cloud.timeseries.sqlite import SqliteStore
 from tests.support.fleet import provision, running_fleet
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.schema import migrate_async
 
 DOWN_S = 1.0  # how long the worker is away (a process restart)
 
@@ -33,7 +33,7 @@ async def test_batches_published_during_a_worker_restart_are_delivered_after_it(
     tmp_path: Path, mosquitto_broker: MosquittoBroker
 ) -> None:
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     tsdb = SqliteStore(tmp_path / "ts.db")
     await tsdb.open()

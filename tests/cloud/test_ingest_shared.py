@@ -18,7 +18,6 @@ import pytest
 
 from bench.fleet import wait_all_acked
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.provisioning.service import ensure_service_account
 from cloud.settings import Settings
 from cloud.timeseries.influx import InfluxStore
@@ -71,11 +70,13 @@ async def _metrics_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> No
 @pytest.mark.mosquitto
 @pytest.mark.postgres
 async def test_two_workers_split_load_and_survive_a_kill(
-    tmp_path: Path, mosquitto_broker: MosquittoBroker, pg_url: str, influx_store: InfluxStore
+    tmp_path: Path,
+    mosquitto_broker: MosquittoBroker,
+    pg_migrated_url: str,
+    influx_store: InfluxStore,
 ) -> None:
     broker = mosquitto_broker
-    await upgrade_async(pg_url)
-    db = Database(pg_url)
+    db = Database(pg_migrated_url)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         accounts, ingest = await provision(db, broker, GATEWAYS)
@@ -93,7 +94,7 @@ async def test_two_workers_split_load_and_survive_a_kill(
         for port, log, (user, pw) in zip(ports, logs, accounts_of_workers, strict=True):
             env = {
                 **os.environ,
-                "DEHONG_DATABASE_URL": pg_url,
+                "DEHONG_DATABASE_URL": pg_migrated_url,
                 "DEHONG_INFLUX_URL": influx_store.url,
                 "DEHONG_INFLUX_DB": influx_store.database,
                 "DEHONG_MQTT_URL": f"mqtt://{user}:{pw}@{broker.host}:{broker.port}",

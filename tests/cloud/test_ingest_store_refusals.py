@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.storage import DeadLetter, IngestAlert
@@ -25,6 +24,7 @@ from protocol.codec import decode
 from protocol.messages import WriteAck
 from tests.support.data import batch_bytes
 from tests.support.influx import PrivateInflux
+from tests.support.schema import migrate_async
 
 GW = "mangshi-coop-01"
 TOPIC = f"dh/v1/533103/{GW}/data"
@@ -57,7 +57,7 @@ async def test_auth_failure_dropped_database_and_no_privilege_are_outages_not_re
     influx = PrivateInflux(tmp_path / "influx", auth_enabled=True)
     influx.start()
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         s.add(Gateway(id=GW, county="533103", name=GW, site="coop", mqtt_password_hash="x"))
@@ -163,7 +163,7 @@ async def test_a_write_while_the_database_is_recreated_is_acked_only_once_it_is_
     Writes name ``raw``, so in between they are refused (500, retried) instead."""
     store = influx_store
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         s.add(Gateway(id=GW, county="533103", name=GW, site="coop", mqtt_password_hash="x"))

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway
 from cloud.ingest.deadletter import payload_of
 from cloud.ingest.pipeline import Ingest
@@ -26,6 +25,7 @@ from cloud.timeseries.sqlite import SqliteStore
 from protocol.codec import decode, encode
 from protocol.messages import DataBatch, Series, WriteAck
 from tests.support.data import batch, batch_bytes, now_ms
+from tests.support.schema import migrate_async
 
 GW = "mangshi-coop-01"
 TOPIC = f"dh/v1/533103/{GW}/data"
@@ -33,7 +33,7 @@ TOPIC = f"dh/v1/533103/{GW}/data"
 
 async def _db(tmp_path: Path) -> Database:
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         s.add(Gateway(id=GW, county="533103", name=GW, site="coop", mqtt_password_hash="x"))

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway
 from cloud.ingest.pipeline import Ingest
 from cloud.ingest.registry import KnownGateway
@@ -30,6 +29,7 @@ from protocol.codec import decode, encode
 from protocol.messages import EventMessage, EventType, Inspection, WriteAck
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.data import now_ms
+from tests.support.schema import migrate_async
 
 GW = "mangshi-coop-01"
 TOPIC = f"dh/v1/533103/{GW}/event"
@@ -86,7 +86,7 @@ async def ingest_env(
     tmp_path: Path, filestore: Path
 ) -> AsyncIterator[tuple[Ingest, Database, SqliteStore, Acks]]:
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         s.add(Gateway(id=GW, county="533103", name=GW, site="site-m", mqtt_password_hash="x"))

@@ -17,7 +17,6 @@ import pytest
 
 import dehong.cli
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.provisioning import service
 from cloud.provisioning.mosquitto import (
     hash_password,
@@ -28,6 +27,7 @@ from cloud.provisioning.mosquitto import (
 )
 from cloud.settings import Settings, get_settings
 from tests.support.mosquitto import MosquittoBroker
+from tests.support.schema import migrate_async
 from tests.support.services import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +152,7 @@ def pub(c: Client, topic: str, payload: bytes) -> None:
 @pytest.fixture
 async def prov_db(tmp_path: Path) -> AsyncIterator[Database]:
     url = f"sqlite:///{tmp_path / 'prov.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     try:
         yield db

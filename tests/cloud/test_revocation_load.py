@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from bench.fleet import provision, wait_all_acked
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.ingest.storage import DeadLetter
 from cloud.ingest.worker import IngestWorker
 from cloud.provisioning import service
@@ -25,6 +24,7 @@ from cloud.settings import Settings
 from cloud.timeseries.sqlite import SqliteStore
 from tests.support.fleet import running_fleet
 from tests.support.mosquitto import start_broker
+from tests.support.schema import migrate_async
 
 BOUND_S = 10.0
 
@@ -44,7 +44,7 @@ async def _revoked_letters(db: Database, gateway: str) -> int:
 async def test_revoke_during_load(tmp_path: Path) -> None:
     broker = await asyncio.to_thread(start_broker, tmp_path / "broker", agent=True)
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     tsdb = SqliteStore(tmp_path / "ts.db")
     await tsdb.open()

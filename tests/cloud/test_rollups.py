@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway
 from cloud.ingest.convert import series_points
 from cloud.ingest.pipeline import Ingest
@@ -36,6 +35,7 @@ from cloud.timeseries.windows import (
 from protocol.codec import encode
 from protocol.messages import DataBatch, Series
 from tests.support import influx
+from tests.support.schema import migrate_async
 
 GW = "mangshi-coop-01"
 DEV = f"{GW}.room-1"
@@ -63,7 +63,7 @@ async def _noop(_t: str, _p: bytes) -> None:
 
 async def test_late_backlog_changes_exactly_its_rollups(ts_store, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         s.add(Gateway(id=GW, county="533103", name=GW, site="coop", mqtt_password_hash="x"))

@@ -16,7 +16,6 @@ import pytest
 
 from cloud.auth.principal import Role
 from cloud.db import Database, utcnow
-from cloud.db.migrate import upgrade_async
 from cloud.devices.schemas import MultiSeriesOut, SeriesOut
 from cloud.devices.series_json import iso_ms
 from cloud.devices.service import ms_to_dt
@@ -34,6 +33,7 @@ from cloud.timeseries.windows import (
 )
 from tests.support import influx
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, seed_timeseries
+from tests.support.schema import migrate_async
 
 DEVS = ("gw-m1.room-1", "gw-m1.room-2")
 
@@ -85,7 +85,7 @@ async def test_rollup_answers_equal_raw_answers(ts_store: TimeSeriesStore, tmp_p
     windows of a minute to a day, the roll-up answer equals the raw answer; and it
     still does after late data changes an hour that was answered (and cached) before."""
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     now = int(time.time() * 1000)
     h_now = now // HOUR_MS * HOUR_MS

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.ingest.worker import IngestWorker
 from cloud.provisioning import service
 from cloud.provisioning.mosquitto import TlsListener
@@ -24,6 +23,7 @@ from cloud.settings import Settings
 from cloud.timeseries.sqlite import SqliteStore
 from protocol.broker import BrokerUrl, TlsSetupError, tls_context
 from tests.support.mosquitto import MosquittoBroker, start_broker
+from tests.support.schema import migrate_async
 from tests.support.services import free_port, missing
 
 
@@ -105,7 +105,7 @@ async def test_gateway_and_ingest_connect_over_tls_and_a_wrong_ca_is_named(
     broker = tls_broker
     assert broker.tls is not None
     url = f"sqlite:///{tmp_path / 'tls.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     settings = Settings(demo=True, mosquitto_dir=broker.dir, mosquitto_pid_file=broker.pid_file)
     tsdb = SqliteStore(tmp_path / "ts.db")

@@ -21,7 +21,6 @@ import pytest
 from cloud.auth.principal import Role
 from cloud.auth.service import create_user
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.provisioning.service import ensure_service_account, provision_gateway
 from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore
@@ -30,6 +29,7 @@ from edge.gateway import Gateway
 from protocol.broker import BrokerUrl
 from simulators.coldstore import ColdStoreSimulator, default_rooms
 from tests.support import influx
+from tests.support.schema import migrate_async
 from tests.support.services import free_port
 
 ADMIN = ("e2e-admin", "e2e-admin-password")
@@ -53,7 +53,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
             broker = start_broker(tmp_path / "broker")
             stack.callback(broker.stop)
-            db_url = stack.enter_context(fresh_database())
+            db_url = stack.enter_context(fresh_database(migrated=True))
             tsdb: TimeSeriesStore = await stack.enter_async_context(influx.fresh_store())
             settings = Settings(
                 database_url=db_url,
@@ -78,7 +78,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await tsdb.open()
             stack.push_async_callback(tsdb.close)
             host, port = "127.0.0.1", free_port()
-        await upgrade_async(settings.database_url)
+        if request.param == "embedded":  # PostgreSQL: a copy of the migrated template
+            await migrate_async(settings.database_url)
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)
         if request.param == "embedded":

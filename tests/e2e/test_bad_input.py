@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway
 from cloud.ingest.storage import DeadLetter
 from cloud.ingest.worker import IngestWorker
@@ -35,14 +34,13 @@ def shared_broker() -> BrokerUrl:
 
 
 async def test_bad_inputs_are_dead_lettered_and_good_data_beside_them_stored(
-    shared_broker: BrokerUrl, pg_url: str
+    shared_broker: BrokerUrl, pg_migrated_url: str
 ) -> None:
     gw = f"bad-input-{secrets.token_hex(3)}"
     other = f"other-{secrets.token_hex(3)}"
     ghost = f"ghost-{secrets.token_hex(3)}"
     topic = f"dh/v1/533103/{gw}/data"
-    await upgrade_async(pg_url)
-    db = Database(pg_url)
+    db = Database(pg_migrated_url)
     async with db.transaction() as s:
         s.add(Gateway(id=gw, county="533103", name=gw, site="s1", mqtt_password_hash="x"))
         s.add(Gateway(id=other, county="533103", name=other, site="s2", mqtt_password_hash="x"))

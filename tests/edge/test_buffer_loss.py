@@ -27,7 +27,6 @@ import yaml
 
 import edge.buffer
 from cloud.db import Database
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Gateway as CloudGateway
 from cloud.ingest.pipeline import Ingest
 from cloud.timeseries.sqlite import SqliteStore
@@ -42,6 +41,7 @@ from protocol.messages import DataBatch, EventMessage, EventType, InventoryItem,
 from protocol.quality import Quality
 from tests.edge.test_buffer import T0, make_buffer, sample
 from tests.edge.test_config import run_cli, sample_data
+from tests.support.schema import migrate_async
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -461,7 +461,7 @@ async def test_a_thinned_resend_leaves_the_points_the_cloud_stored_as_they_were(
     """The same story through the real ingest (embedded stores): the full batch is
     stored, its ack lost, the buffer fills and thins it, the thinned copy is resent."""
     url = f"sqlite:///{tmp_path / 'rel.db'}"
-    await upgrade_async(url)
+    await migrate_async(url)
     db = Database(url)
     async with db.transaction() as s:
         s.add(

@@ -20,12 +20,12 @@ from cloud.auth.principal import Role
 from cloud.auth.service import create_api_key, hash_password, issue_token
 from cloud.auth.storage import User
 from cloud.db import Database, utcnow
-from cloud.db.migrate import upgrade_async
 from cloud.devices.storage import Device, Gateway
 from cloud.settings import Settings
 from cloud.timeseries import Point, TimeSeriesStore
 from cloud.timeseries.sqlite import SqliteStore
 from cloud.timeseries.windows import rollup_fields
+from tests.support.schema import migrate_async
 
 HOME = "533103"  # Mangshi
 OTHER = "533124"  # Longchuan
@@ -156,11 +156,11 @@ async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
     async with AsyncExitStack() as stack:
         if backend == "sqlite":
             url = f"sqlite:///{tmp_path / 'api.db'}"
+            await migrate_async(url)
         else:
             from tests.support.postgres import fresh_database
 
-            url = stack.enter_context(fresh_database())
-        await upgrade_async(url)
+            url = stack.enter_context(fresh_database(migrated=True))
         settings = Settings(
             database_url=url,
             jwt_secret=secrets.token_urlsafe(48),

@@ -61,3 +61,13 @@ def pg_url():  # type: ignore[no-untyped-def]
 
     with fresh_database() as url:
         yield url
+
+
+@pytest.fixture
+def pg_migrated_url():  # type: ignore[no-untyped-def]
+    """The URL of a fresh PostgreSQL database with the schema at Alembic's heads (a copy
+    of the session's migrated template: tests/support/schema.py), dropped afterwards."""
+    from tests.support.postgres import fresh_database
+
+    with fresh_database(migrated=True) as url:
+        yield url

@@ -20,8 +20,11 @@ def _admin_connect():  # type: ignore[no-untyped-def]
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """Create ``dehong_t_<random>``, yield its URL, drop it afterwards."""
+def fresh_database(*, migrated: bool = False) -> Iterator[str]:
+    """Create ``dehong_t_<random>``, yield its URL, drop it afterwards.
+
+    ``migrated``: a copy of the session's migrated template (the schema at Alembic's
+    heads, see tests/support/schema.py) instead of an empty database."""
     import psycopg
 
     try:
@@ -30,8 +33,13 @@ def fresh_database() -> Iterator[str]:
         missing(f"PostgreSQL not reachable at {ADMIN_URL}: {exc}".strip())
         raise  # not reached: missing() fails or skips
     name = f"dehong_t_{secrets.token_hex(6)}"
+    template = ""
+    if migrated:
+        from tests.support.schema import pg_template
+
+        template = f' TEMPLATE "{pg_template(ADMIN_URL, _admin_connect)}"'
     with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
     base = ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
