@@ -23,6 +23,8 @@ from tests.edge.conftest import (
     BROKER_PORT,
     clear_retained,
     make_config,
+    start_cloud,
+    stop_cloud,
     wait_for,
 )
 from tests.edge.conftest import (
@@ -44,6 +46,9 @@ async def gateway(
     from edge.config import load_config
 
     gw = Gateway(load_config(path), config_path=path)
+    # a cloud that acknowledges: the gateway's stop (here and in the tests) does not
+    # wait out its shutdown grace for write-acks that would never come
+    _cloud, client, listener = await start_cloud(gw.id)
     task = asyncio.create_task(gw.run())
     try:
         await gw.wait_connected(10)
@@ -51,6 +56,7 @@ async def gateway(
     finally:
         await gw.stop()
         await asyncio.gather(task, return_exceptions=True)
+        await stop_cloud(client, listener)
         await clear_retained(gw.id)
 
 
