@@ -55,9 +55,14 @@ async def gateway(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Gateway]:
-    options: dict[str, Any] = getattr(request, "param", {})
+    """A running gateway on the shared broker. Beside it, unless the test plays the cloud
+    itself (``{"acking_cloud": False}``), a cloud that acknowledges its batches: stopping
+    the gateway then does not wait out its write-ack grace."""
+    options: dict[str, Any] = dict(getattr(request, "param", {}))
+    acking_cloud = options.pop("acking_cloud", True)
     config = make_config(tmp_path / "state", ticking_sim.port, **options)
     gw = Gateway(config)
+    cloud = await start_cloud(gw.id) if acking_cloud else None
     task = asyncio.create_task(gw.run())
     try:
         await gw.wait_connected(10)
@@ -65,9 +70,12 @@ async def gateway(
     finally:
         await gw.stop()
         await asyncio.gather(task, return_exceptions=True)
+        if cloud is not None:
+            await stop_cloud(cloud[1], cloud[2])
         await clear_retained(gw.id)
 
 
+@pytest.mark.parametrize("gateway", [{"acking_cloud": False}], indirect=True)
 async def test_readings_arrive_and_acks_empty_the_pending_set(gateway: Gateway) -> None:
     cloud, client, task = await start_cloud(gateway.id, auto_ack=True)
     try:
@@ -97,7 +105,7 @@ async def test_readings_arrive_and_acks_empty_the_pending_set(gateway: Gateway) 
     assert gateway.stats.readings > 0 and gateway.stats.resent == 0
 
 
-@pytest.mark.parametrize("gateway", [{"ack_timeout_s": 1.0}], indirect=True)
+@pytest.mark.parametrize("gateway", [{"ack_timeout_s": 1.0, "acking_cloud": False}], indirect=True)
 async def test_an_unacknowledged_batch_is_resent_after_the_timeout(gateway: Gateway) -> None:
     cloud, client, task = await start_cloud(gateway.id, auto_ack=False)
     try:
@@ -196,7 +204,10 @@ async def test_survives_a_broker_restart(tmp_path: Path, ticking_sim: ColdStoreS
         return proc
 
     proc = await start_broker()
-    config = make_config(tmp_path / "state", ticking_sim.port, mqtt_port=port, keepalive_s=2)
+    # nobody acknowledges here: a short ack timeout keeps the stop's write-ack grace short
+    config = make_config(
+        tmp_path / "state", ticking_sim.port, mqtt_port=port, keepalive_s=2, ack_timeout_s=1.0
+    )
     gw = Gateway(config)
     task = asyncio.create_task(gw.run())
     try:
