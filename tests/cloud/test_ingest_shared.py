@@ -100,13 +100,19 @@ async def test_two_workers_split_load_and_survive_a_kill(
                 "DEHONG_MQTT_URL": f"mqtt://{user}:{pw}@{broker.host}:{broker.port}",
                 "DEHONG_MQTT_SHARED": "true",
                 "DEHONG_INGEST_METRICS_PORT": str(port),
+                # A killed worker's persistent session keeps getting its share of the
+                # group's messages until it expires (120 s by default); they come back
+                # only through the gateways' resends, each again 50/50. A 2 s expiry
+                # keeps that path (what reached the dead session is resent) without
+                # waiting out rounds of coin flips.
+                "DEHONG_INGEST_SESSION_EXPIRY_S": "2",
             }
             procs.append(_spawn(env, log))
         for port, proc, log in zip(ports, procs, logs, strict=True):
             await _metrics_up(port, proc, log)
 
         t0 = int(time.time() * 1000) - 3_600_000
-        async with running_fleet(accounts, broker, ack_timeout_s=3.0) as (gws, stats):
+        async with running_fleet(accounts, broker, ack_timeout_s=1.0) as (gws, stats):
             k = 0
             for _ in range(5):  # both workers alive
                 for g in gws:
