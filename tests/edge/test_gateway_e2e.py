@@ -75,9 +75,9 @@ async def gateway(
         await clear_retained(gw.id)
 
 
-@pytest.mark.parametrize("gateway", [{"acking_cloud": False}], indirect=True)
 async def test_readings_arrive_and_acks_empty_the_pending_set(gateway: Gateway) -> None:
-    cloud, client, task = await start_cloud(gateway.id, auto_ack=True)
+    # the fixture's cloud acknowledges; this one watches what arrives
+    cloud, client, task = await start_cloud(gateway.id, auto_ack=False)
     try:
         await wait_for(lambda: len(cloud.batches) >= 3, 15, "three batches at the cloud")
         await wait_for(lambda: gateway.pending_count == 0, 5, "the pending set to empty")
