@@ -1,8 +1,10 @@
 """A fresh PostgreSQL database per test on the CI server (trust auth).
 
-Dropping a database takes the server half a second to a second (it removes and
-syncs the files); the test does not wait for it: the drop is queued to one
-background thread, which the end of the session waits for.
+Creating and dropping a database each take the server half a second to a second
+(it copies or removes and syncs the files); the tests do not wait for either: a
+copy of the migrated template is made on a background thread while the test
+before runs, and a drop is queued to another background thread. The end of the
+session waits for both.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import queue
 import secrets
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from tests.support.services import missing
@@ -49,8 +52,7 @@ class _Dropper:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pg-drop", daemon=True)
                 self._thread.start()
-                atexit.register(self.drain)
-        self._queue.put(name)
+            self._queue.put(name)
 
     def _run(self) -> None:
         while (name := self._queue.get()) is not None:
@@ -60,12 +62,64 @@ class _Dropper:
                 log.exception("could not drop test database %s", name)
 
     def drain(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            thread.join()
 
 
 _dropper = _Dropper()
+atexit.register(_dropper.drain)
+
+
+def _create(template: str = "") -> str:
+    name = f"dehong_t_{secrets.token_hex(6)}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{clause}')
+    return name
+
+
+class _Spare:
+    """One copy of the migrated template made ahead, on a background thread."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: Future[str] | None = None
+        self._lock = threading.Lock()
+
+    def take(self, template: str) -> str:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="pg-spare")
+                atexit.register(self.close)
+            ahead, self._next = self._next, None
+            name = None
+            if ahead is not None:
+                try:
+                    name = ahead.result()
+                except Exception:  # made again below, where the error is the test's
+                    log.exception("could not make a spare test database")
+            if name is None:
+                name = _create(template)
+            self._next = self._pool.submit(_create, template)
+            return name
+
+    def close(self) -> None:
+        with self._lock:
+            ahead, self._next = self._next, None
+            if ahead is not None:
+                try:
+                    _drop(ahead.result())
+                except Exception:
+                    log.exception("could not make or drop the spare test database")
+            if self._pool is not None:
+                self._pool.shutdown()
+
+
+_spare = _Spare()
 
 
 @contextmanager
@@ -81,14 +135,13 @@ def fresh_database(*, migrated: bool = False) -> Iterator[str]:
     except psycopg.OperationalError as exc:
         missing(f"PostgreSQL not reachable at {ADMIN_URL}: {exc}".strip())
         raise  # not reached: missing() fails or skips
-    name = f"dehong_t_{secrets.token_hex(6)}"
-    template = ""
+    conn.close()
     if migrated:
         from tests.support.schema import pg_template
 
-        template = f' TEMPLATE "{pg_template(ADMIN_URL, _admin_connect)}"'
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"{template}')
+        name = _spare.take(pg_template(ADMIN_URL, _admin_connect))
+    else:
+        name = _create()
     base = ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
