@@ -40,7 +40,7 @@ from cloud.timeseries.rollup import RollupJob, mark
 from cloud.timeseries.sqlite import SqliteStore
 from cloud.timeseries.windows import HOUR_MS
 from tests.support.influx import PrivateInflux
-from tests.support.postgres import fresh_database
+from tests.support.postgres import fresh_database, migrated_template
 from tests.support.schema import migrate_async
 
 COUNTY = "533103"
@@ -208,7 +208,7 @@ async def test_round_trip_postgres_influxdb(
     else:
         target = DirectoryTarget(tmp_path / "backups")
     jwt = secrets.token_urlsafe(48)
-    with fresh_database(migrated=True) as first_url:
+    with fresh_database(template=migrated_template()) as first_url:
         influx = PrivateInflux(tmp_path / "influx-1")
         influx.start()
         try:

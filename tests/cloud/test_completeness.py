@@ -30,9 +30,9 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await migrate_async(url)
         yield url
         return
-    from tests.support.postgres import fresh_database
+    from tests.support.postgres import fresh_database, migrated_template
 
-    with fresh_database(migrated=True) as url:
+    with fresh_database(template=migrated_template()) as url:
         yield url
 
 

@@ -49,11 +49,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     async with contextlib.AsyncExitStack() as stack:
         if request.param == "real":
             from tests.support.mosquitto import start_broker
-            from tests.support.postgres import fresh_database
+            from tests.support.postgres import fresh_database, migrated_template
 
             broker = start_broker(tmp_path / "broker")
             stack.callback(broker.stop)
-            db_url = stack.enter_context(fresh_database(migrated=True))
+            db_url = stack.enter_context(fresh_database(template=migrated_template()))
             tsdb: TimeSeriesStore = await stack.enter_async_context(influx.fresh_store())
             settings = Settings(
                 database_url=db_url,

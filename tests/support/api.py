@@ -3,6 +3,7 @@ store, the app, an httpx client, and seeded records in two counties."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -158,9 +159,10 @@ async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
             url = f"sqlite:///{tmp_path / 'api.db'}"
             await migrate_async(url)
         else:
-            from tests.support.postgres import fresh_database
+            from tests.support.postgres import fresh_database, migrated_template
 
-            url = stack.enter_context(fresh_database(migrated=True))
+            template = await asyncio.to_thread(migrated_template)
+            url = stack.enter_context(fresh_database(template=template))
         settings = Settings(
             database_url=url,
             jwt_secret=secrets.token_urlsafe(48),

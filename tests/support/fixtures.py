@@ -67,7 +67,7 @@ def pg_url():  # type: ignore[no-untyped-def]
 def pg_migrated_url():  # type: ignore[no-untyped-def]
     """The URL of a fresh PostgreSQL database with the schema at Alembic's heads (a copy
     of the session's migrated template: tests/support/schema.py), dropped afterwards."""
-    from tests.support.postgres import fresh_database
+    from tests.support.postgres import fresh_database, migrated_template
 
-    with fresh_database(migrated=True) as url:
+    with fresh_database(template=migrated_template()) as url:
         yield url

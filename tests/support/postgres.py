@@ -1,10 +1,12 @@
 """A fresh PostgreSQL database per test on the CI server (trust auth).
 
-Creating and dropping a database each take the server half a second to a second
-(it copies or removes and syncs the files); the tests do not wait for either: a
-copy of the migrated template is made on a background thread while the test
-before runs, and a drop is queued to another background thread. The end of the
-session waits for both.
+Migrations take about a second per database: :func:`migrated_template` runs them
+once per test process, and ``fresh_database(template=migrated_template())`` copies
+the result (``CREATE DATABASE ... TEMPLATE``). Creating and dropping a database
+still take the server half a second to a second each (it copies or removes and
+syncs the files); the tests do not wait for either: the next copy of a template
+is made on a background thread while the test before runs, and a drop is queued
+to another background thread. The end of the process waits for both.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tests.support.services import missing
 
 #: The maintenance database the tests connect to for CREATE/DROP DATABASE.
 ADMIN_URL = os.environ.get("DEHONG_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
+BASE_URL = ADMIN_URL.rsplit("/", 1)[0]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,19 @@ log = logging.getLogger(__name__)
 def _admin_connect():  # type: ignore[no-untyped-def]
     import psycopg
 
-    return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    try:
+        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        missing(f"PostgreSQL not reachable at {ADMIN_URL}: {exc}".strip())
+        raise  # not reached: missing() fails or skips
+
+
+def _create(template: str | None = None) -> str:
+    name = f"dehong_t_{secrets.token_hex(6)}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{clause}')
+    return name
 
 
 def _drop(name: str) -> None:
@@ -58,7 +72,7 @@ class _Dropper:
         while (name := self._queue.get()) is not None:
             try:
                 _drop(name)
-            except Exception:  # the server went away: say which database is left
+            except BaseException:  # the server went away: say which database is left
                 log.exception("could not drop test database %s", name)
 
     def drain(self) -> None:
@@ -70,41 +84,33 @@ class _Dropper:
             thread.join()
 
 
-_dropper = _Dropper()
-atexit.register(_dropper.drain)
-
-
-def _create(template: str = "") -> str:
-    name = f"dehong_t_{secrets.token_hex(6)}"
-    clause = f' TEMPLATE "{template}"' if template else ""
-    with _admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"{clause}')
-    return name
-
-
 class _Spare:
-    """One copy of the migrated template made ahead, on a background thread."""
+    """One copy of a template made ahead, on a background thread."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._next: Future[str] | None = None
+        self._next: tuple[str, Future[str]] | None = None
         self._lock = threading.Lock()
 
     def take(self, template: str) -> str:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="pg-spare")
-                atexit.register(self.close)
             ahead, self._next = self._next, None
             name = None
             if ahead is not None:
                 try:
-                    name = ahead.result()
+                    made = ahead[1].result()
                 except Exception:  # made again below, where the error is the test's
                     log.exception("could not make a spare test database")
+                else:
+                    if ahead[0] == template:
+                        name = made
+                    else:
+                        _dropper.drop_later(made)
             if name is None:
                 name = _create(template)
-            self._next = self._pool.submit(_create, template)
+            self._next = (template, self._pool.submit(_create, template))
             return name
 
     def close(self) -> None:
@@ -112,38 +118,56 @@ class _Spare:
             ahead, self._next = self._next, None
             if ahead is not None:
                 try:
-                    _drop(ahead.result())
+                    _drop(ahead[1].result())
                 except Exception:
                     log.exception("could not make or drop the spare test database")
             if self._pool is not None:
                 self._pool.shutdown()
+                self._pool = None
 
 
+_dropper = _Dropper()
 _spare = _Spare()
+_template_lock = threading.Lock()
+_MIGRATED: list[str] = []
+
+
+def _at_exit() -> None:
+    _spare.close()
+    for name in _MIGRATED:
+        _drop(name)
+    _dropper.drain()
+
+
+atexit.register(_at_exit)
 
 
 @contextmanager
-def fresh_database(*, migrated: bool = False) -> Iterator[str]:
-    """Create ``dehong_t_<random>``, yield its URL, drop it afterwards.
-
-    ``migrated``: a copy of the session's migrated template (the schema at Alembic's
-    heads, see tests/support/schema.py) instead of an empty database."""
-    import psycopg
-
+def fresh_database(template: str | None = None) -> Iterator[str]:
+    """Create ``dehong_t_<random>`` (a copy of database ``template`` if given), yield
+    its URL, drop it afterwards (on a background thread)."""
+    name = _spare.take(template) if template else _create()
     try:
-        conn = _admin_connect()
-    except psycopg.OperationalError as exc:
-        missing(f"PostgreSQL not reachable at {ADMIN_URL}: {exc}".strip())
-        raise  # not reached: missing() fails or skips
-    conn.close()
-    if migrated:
-        from tests.support.schema import pg_template
-
-        name = _spare.take(pg_template(ADMIN_URL, _admin_connect))
-    else:
-        name = _create()
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
+        yield f"{BASE_URL}/{name}"
     finally:
         _dropper.drop_later(name)
+
+
+def migrated_template() -> str:
+    """A database migrated to every head, made once per test process (dropped at its
+    exit) with the real migrations: ``fresh_database(template=...)`` copies it in a
+    fraction of the time the migrations take."""
+    with _template_lock:
+        if not _MIGRATED:
+            from cloud.db.migrate import upgrade
+
+            name = f"dehong_tpl_{os.getpid()}_{secrets.token_hex(4)}"
+            with _admin_connect() as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                upgrade(f"{BASE_URL}/{name}")
+            except BaseException:
+                _drop(name)
+                raise
+            _MIGRATED.append(name)
+        return _MIGRATED[0]

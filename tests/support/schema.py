@@ -3,18 +3,17 @@
 Alembic takes about a second per database (more on a busy CI machine), and a
 hundred-odd tests start from an empty schema. The first test of the session that
 needs one runs the real migrations (``upgrade heads``) into a template; each test
-after it gets a copy: a file copy for SQLite, ``CREATE DATABASE ... TEMPLATE`` for
-PostgreSQL. The schema is the one the migrations make, so the tests prove the
-same; the migrations themselves are run by the template build and by the tests
-that are about them (tests/cloud/test_migration_0211.py, test_rollups' init-db).
+after it gets a copy: a file copy for SQLite (here), ``CREATE DATABASE ...
+TEMPLATE`` for PostgreSQL (tests/support/postgres.py). The schema is the one the
+migrations make, so the tests prove the same; the migrations themselves are run
+by the template builds and by the tests that are about them
+(tests/cloud/test_migration_0211.py, test_rollups' init-db).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import os
-import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -28,7 +27,6 @@ from cloud.db.migrate import upgrade
 
 _lock = threading.Lock()
 _sqlite_template: Path | None = None
-_pg_template: str | None = None
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -64,8 +62,8 @@ def _migrate_sqlite_copy(path: Path) -> None:
 def migrate(url: str) -> None:
     """The schema at ``heads`` in the database at ``url``. A SQLite file that does not
     exist yet becomes a copy of the migrated template; anything else (an existing
-    file, a server database) is migrated by Alembic. PostgreSQL: use
-    :func:`tests.support.postgres.fresh_database` with ``migrated=True``."""
+    file, a server database) is migrated by Alembic. PostgreSQL:
+    ``fresh_database(template=migrated_template())`` (tests/support/postgres.py)."""
     path = _sqlite_path(url)
     if path is not None and not path.exists():
         _migrate_sqlite_copy(path)
@@ -75,28 +73,3 @@ def migrate(url: str) -> None:
 
 async def migrate_async(url: str) -> None:
     await asyncio.to_thread(migrate, url)
-
-
-def pg_template(admin_url: str, connect) -> str:  # type: ignore[no-untyped-def]
-    """The name of this session's migrated PostgreSQL template database (made on first
-    use with the real migrations, dropped when the session ends)."""
-    global _pg_template
-    with _lock:
-        if _pg_template is None:
-            name = f"dehong_tmpl_{os.getpid()}_{secrets.token_hex(4)}"
-            with connect() as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            try:
-                upgrade(f"{admin_url.rsplit('/', 1)[0]}/{name}")
-            except BaseException:
-                with connect() as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                raise
-
-            def drop() -> None:
-                with connect() as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-            atexit.register(drop)
-            _pg_template = name
-        return _pg_template
