@@ -24,7 +24,7 @@ from cloud.auth.service import hash_password, issue_token
 from cloud.auth.storage import User
 from cloud.db import Database, utcnow
 from cloud.settings import Settings
-from tests.support.api import seed_timeseries
+from tests.support.api import cheap_argon2, seed_timeseries
 from tests.support.schema import migrate
 
 EXAMPLES = int(os.environ.get("DEHONG_SCHEMATHESIS_EXAMPLES", "15"))
@@ -32,6 +32,14 @@ EXAMPLES = int(os.environ.get("DEHONG_SCHEMATHESIS_EXAMPLES", "15"))
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    # Argon2 at its smallest cost: the fuzzer logs in and changes passwords dozens of
+    # times, each a 64 MiB hash at the shipped cost; the code path is the same.
+    with pytest.MonkeyPatch.context() as mp:
+        cheap_argon2(mp)
+        yield _api(tmp_path_factory)
+
+
+def _api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
     url = f"sqlite:///{tmp / 'api.db'}"
     migrate(url)
