@@ -11,6 +11,7 @@ See README.md.
 """
 
 from cloud.trace.epcis.errors import FieldError
+from cloud.trace.epcis.hashing import document_event_hashes, event_hash, prehash_string
 from cloud.trace.epcis.identifiers import (
     DEFAULT_DL_BASE,
     Epc,
@@ -29,8 +30,11 @@ __all__ = [
     "FieldError",
     "canonical_uri",
     "dl_uri",
+    "document_event_hashes",
+    "event_hash",
     "lot_key",
     "parse_epc",
+    "prehash_string",
     "validate_document",
     "validate_event",
 ]
