@@ -448,6 +448,9 @@ def _rejoin(fields: list[str], n: int) -> list[str]:
 def _idpat(scheme: str, f: list[str], urn: str) -> Epc:
     """EPC pattern URNs: the GS1 key classes EPCIS uses in quantity lists and queries."""
     if scheme == "sgtin":
+        if len(f) == 3 and f[1] == f[2] == "*":  # every GTIN of one company prefix
+            _split_cp(f, 3, scheme, None, "urn:epc:idpat:sgtin:4012345.*.*")
+            return Epc("sgtin", True, urn, "urn", urn=urn)
         if len(f) != 3 or f[2] != "*":
             raise EpcError(
                 "an sgtin pattern has the form urn:epc:idpat:sgtin:cp.itemref.* "
