@@ -161,3 +161,14 @@ def test_deep_nesting_is_refused_not_crashed() -> None:
         epcis_document([event], context=[{"cbvmda": "urn:epcglobal:cbv:mda:"}])
     )
     assert any("nested more than" in e.reason for e in errors)
+
+
+def test_validate_event_without_context_does_not_guess_prefixes() -> None:
+    event = copy.deepcopy(BASES["ObjectEvent"])
+    event["acme:moisture"] = "11.5"
+    assert validate_event(event, "e") == []
+    assert [e.path for e in validate_event(event, "e", context=[{"x": "https://x/"}])] == [
+        "e.acme:moisture"
+    ]
+    event["moisture"] = "11.5"
+    assert [e.path for e in validate_event(event, "e")] == ["e.moisture"]

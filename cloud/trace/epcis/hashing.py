@@ -40,6 +40,7 @@ import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from cloud.trace.epcis.identifiers import EpcError, parse_epc
@@ -162,6 +163,7 @@ def _number(text: str) -> str:
     return format(number.normalize(), "f")
 
 
+@lru_cache(maxsize=32768)
 def canonical_value(text: str) -> str:
     """CBV URNs to web URIs, numbers normalised, GS1 identifiers to canonical Digital Link."""
     for urn, web in _CBV_URNS:
@@ -171,6 +173,7 @@ def canonical_value(text: str) -> str:
     return dl if dl is not None else text
 
 
+@lru_cache(maxsize=8192)
 def canonical_time(text: str) -> str:
     """UTC, millisecond precision rounded half up, ``Z``; unparseable text is kept."""
     try:
