@@ -9,6 +9,7 @@ synchronous=FULL: a write that returned is on disk before ingest acknowledges it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import sqlite3
 from collections.abc import Sequence
@@ -113,9 +114,11 @@ class SqliteStore(TimeSeriesStore):
         self._db = await asyncio.to_thread(_open)
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
+        # under the lock: never while a call still runs on the worker thread
+        async with self._lock:
+            if self._db is not None:
+                db, self._db = self._db, None
+                await asyncio.to_thread(db.close)
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -126,8 +129,18 @@ class SqliteStore(TimeSeriesStore):
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         async with self._lock:
+            call = asyncio.ensure_future(asyncio.to_thread(fn, self._conn(), *args))
             try:
-                return await asyncio.to_thread(fn, self._conn(), *args)
+                return await asyncio.shield(call)
+            except asyncio.CancelledError:
+                # The thread cannot be stopped: keep the connection (and the lock) until
+                # it is done, so close() never pulls the connection from under it.
+                while not call.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait({call})
+                if not call.cancelled():
+                    call.exception()  # the caller is gone: nobody else will look at it
+                raise
             except sqlite3.OperationalError as exc:
                 raise TimeSeriesError(f"SQLite time-series store: {exc}", retryable=True) from exc
 

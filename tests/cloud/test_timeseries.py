@@ -84,3 +84,39 @@ async def test_influx_down_is_retryable() -> None:
         await store.open()
     assert err.value.retryable
     await store.close()
+
+
+async def test_sqlite_close_waits_for_a_call_whose_caller_was_cancelled(tmp_path) -> None:
+    """A cancelled caller (an ingest writer stopped at shutdown) leaves its call running
+    on the worker thread; closing the connection under it crashed the process
+    (a segmentation fault in the CI run). Close waits for the call instead."""
+    import asyncio
+    import sqlite3
+    import threading
+
+    from cloud.timeseries.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "ts.db")
+    await store.open()
+    started, go = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def slow(db: sqlite3.Connection) -> None:
+        started.set()
+        go.wait(10)
+        try:
+            outcome.append(db.execute("SELECT count(*) FROM points").fetchone()[0])
+        except sqlite3.Error as exc:
+            outcome.append(exc)
+
+    call = asyncio.create_task(store._run(slow))
+    assert await asyncio.to_thread(started.wait, 10)
+    call.cancel()
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0.2)
+    assert not closing.done(), "close() did not wait for the call on the worker thread"
+    go.set()
+    await asyncio.wait_for(closing, 10)
+    assert outcome == [0]
+    with pytest.raises(asyncio.CancelledError):
+        await call
