@@ -251,7 +251,7 @@ def _digest(q: EventQuery) -> str:
 def _bad_token() -> QueryError:
     return QueryError(
         422,
-        "nextPageToken is not one of this query's: follow the Link rel=\"next\" header with "
+        'nextPageToken is not one of this query\'s: follow the Link rel="next" header with '
         "the same parameters",
         "query.nextPageToken",
     )
@@ -334,9 +334,7 @@ class _Row:
     key: tuple[Any, ...]
 
 
-async def run_query(
-    session: AsyncSession, q: EventQuery, counties: list[str] | None
-) -> EventPage:
+async def run_query(session: AsyncSession, q: EventQuery, counties: list[str] | None) -> EventPage:
     """One page of events (``counties`` None: every county)."""
     base = select(
         TraceEvent.seq,

@@ -76,7 +76,9 @@ async def _read_limited(request: Request, settings: Any) -> bytes:
         try:
             length = int(declared)
         except ValueError:
-            raise ApiError(400, "Content-Length is not a number", field="header.Content-Length")
+            raise ApiError(
+                400, "Content-Length is not a number", field="header.Content-Length"
+            ) from None
         if length > limit:
             raise _too_large(settings, f"is {length} bytes")
     chunks: list[bytes] = []
@@ -222,8 +224,11 @@ def _document(request: Request, page: EventPage) -> JSONResponse:
     "/epcis/events",
     summary="EPCIS events matching the query's parameters (SimpleEventQuery), as an "
     "EPCISQueryDocument; pages by perPage and nextPageToken (Link rel=next)",
-    responses={**QUERY_DOCUMENT, **responses(401, 403, 422), 501: {"description": "A "
-               "standard query parameter this repository does not answer"}},  # fmt: skip
+    responses={
+        **QUERY_DOCUMENT,
+        **responses(401, 403, 422),
+        501: {"description": "A standard query parameter this repository does not answer"},
+    },
 )
 async def query_events(request: Request, principal: TraceRead, session: SessionDep) -> Response:
     try:

@@ -82,9 +82,7 @@ class TraceEventObject(Base):
     )
 
     id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
-    event_seq: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("trace_events.seq"), index=True
-    )
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("trace_events.seq"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     uri: Mapped[str] = mapped_column(Text)
     gtin: Mapped[str | None] = mapped_column(String(14), nullable=True)

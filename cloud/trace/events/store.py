@@ -98,8 +98,10 @@ class _Prepared:
     @property
     def effective_declaration(self) -> dict[str, Any] | None:
         """The declaration the event has once this list is stored."""
-        return self.declaration if self.outcome in ("stored", "declared") else (
-            self.stored_declaration
+        return (
+            self.declaration
+            if self.outcome in ("stored", "declared")
+            else (self.stored_declaration)
         )
 
 
@@ -116,7 +118,9 @@ def parse_time(value: Any) -> datetime:
     try:
         t = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an xsd:dateTime (2026-01-01T08:00:00.000+08:00)")
+        raise ValueError(
+            f"{value!r} is not an xsd:dateTime (2026-01-01T08:00:00.000+08:00)"
+        ) from None
     if t.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone offset (Z or +hh:mm)")
     return t.astimezone(UTC)
@@ -178,9 +182,7 @@ async def store(
     return StoreOutcome(stored=stored, errors=errors)
 
 
-def _prepare(
-    index: int, where: str, event: dict[str, Any], context: list[Any] | None
-) -> _Prepared:
+def _prepare(index: int, where: str, event: dict[str, Any], context: list[Any] | None) -> _Prepared:
     body = copy.deepcopy(event)
     declaration = body.pop("errorDeclaration", None)
     for key in OURS:

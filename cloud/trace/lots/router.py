@@ -89,8 +89,7 @@ async def create_lot(body: LotCreate, principal: TraceWrite, db: DatabaseDep) ->
 @router.get(
     "/trace/lots",
     response_model=LotPage,
-    summary="Lots of the counties you can see, in registration order (keyset pages: "
-    "Link rel=next)",
+    summary="Lots of the counties you can see, in registration order (keyset pages: Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_lots(

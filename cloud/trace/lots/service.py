@@ -59,7 +59,7 @@ async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     ours = set(
-        (await session.scalars(select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct()))
+        await session.scalars(select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct())
     )
     for gtin in wanted - ours:
         if await _our_product(session, gtin) is not None:
