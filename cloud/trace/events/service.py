@@ -117,7 +117,7 @@ async def get_event(
     """The event as returned (with any errorDeclaration), or None when there is none of
     that eventID in a county ``principal`` can see."""
     found = await fetch_event(session, event_id, principal.counties())
-    return None if found is None else found.body
+    return None if found is None else found.events[0]
 
 
 async def query_events(

@@ -58,8 +58,10 @@ class TraceEvent(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: the extension part of the capturing document's @context (namespace prefixes the
     #: body uses), returned in the query document's @context
-    context: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
-    error_declaration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    context: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    error_declaration: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
     declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: errorDeclaration.reason as a bare CBV word (or its URI)
     error_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

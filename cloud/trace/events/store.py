@@ -404,7 +404,7 @@ async def _write(
             ins.returning(TraceEvent.event_id, TraceEvent.seq),
             [_row(p, now, principal, context, capture_id) for p in new],
         )
-        seqs = dict(result.tuples().all())
+        seqs = {str(event_id): int(seq) for event_id, seq in result}
     raced = [p for p in new if p.event_id not in seqs]
     if raced:
         # stored by a concurrent capture since we looked: decide against that one now
