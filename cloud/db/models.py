@@ -17,6 +17,7 @@ from cloud.ingest.storage import (
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.trace.log.storage import LogHead, LogLeaf, LogNode, LogState
 
 __all__ = [
     "ApiKey",
@@ -32,6 +33,10 @@ __all__ = [
     "GatewaySeq",
     "IngestAlert",
     "InspectionRecord",
+    "LogHead",
+    "LogLeaf",
+    "LogNode",
+    "LogState",
     "LoginThrottle",
     "MobileDevice",
     "Organisation",
