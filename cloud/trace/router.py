@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from cloud.trace.log.router import router as log_router
+
 router = APIRouter()
 
 #: Each sub-area's router, included in this order.
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [log_router]
 
 for _sub in ROUTERS:
     router.include_router(_sub)

@@ -32,6 +32,7 @@ __all__ = [
     "append_events",
     "consistency_proof",
     "inclusion_proof",
+    "key_at",
     "latest_checkpoint",
     "leaf_of",
     "root_hash",
@@ -133,6 +134,12 @@ def _check_size(value: int, size: int, field: str, what: str) -> None:
         raise LogError(f"{what} must be >= 0", field=field)
     if value > size:
         raise LogError(f"{what} {value} is beyond the log's {size} leaves", field=field)
+
+
+async def key_at(session: AsyncSession, index: int) -> str | None:
+    """The log key (eventID) of the leaf at ``index``, if there is one."""
+    key = await session.scalar(select(LogLeaf.event_id).where(LogLeaf.idx == index))
+    return None if key is None else str(key)
 
 
 async def leaf_of(session: AsyncSession, event_id: str) -> tuple[int, bytes] | None:
