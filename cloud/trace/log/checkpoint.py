@@ -250,6 +250,8 @@ def open_note(note: str, verifier: NoteVerifier) -> str:
         (kid,) = struct.unpack(">I", raw[:4])
         if name != verifier.name or kid != verifier.key_id:
             continue  # another key's signature (a witness, an old key): ignored
+        if verified:  # stricter than Go's Open, which skips the repeat: nothing added passes
+            raise NoteError(f"the note is signed twice by the key {name}+{kid:08x} ({what})")
         if not verifier.verify(text.encode("utf-8"), raw[4:]):
             raise NoteError(f"invalid signature for key {name}+{kid:08x} ({what})")
         verified = True
