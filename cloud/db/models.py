@@ -18,6 +18,7 @@ from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
+from cloud.trace.log.storage import LogHead, LogLeaf, LogNode, LogState
 from cloud.trace.lots.storage import TraceLot, TraceLotParent
 
 __all__ = [
@@ -34,6 +35,10 @@ __all__ = [
     "GatewaySeq",
     "IngestAlert",
     "InspectionRecord",
+    "LogHead",
+    "LogLeaf",
+    "LogNode",
+    "LogState",
     "LoginThrottle",
     "MobileDevice",
     "Organisation",

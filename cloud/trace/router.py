@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.trace.events.router import router as events_router
+from cloud.trace.log.router import router as log_router
 from cloud.trace.lots.router import router as lots_router
 
 router = APIRouter()
@@ -17,6 +18,7 @@ router = APIRouter()
 ROUTERS: list[APIRouter] = [
     lots_router,
     events_router,
+    log_router,
 ]
 
 for _sub in ROUTERS:

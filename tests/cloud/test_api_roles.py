@@ -26,6 +26,7 @@ from cloud.db import utcnow
 from cloud.errors import ApiError
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
+from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
 
@@ -193,6 +194,7 @@ REQUESTS: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_get(e, h),
     ("PUT", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_register(e, h),
 }
+REQUESTS.update(TLOG_REQUESTS)  # the trace log (issue 11)
 
 
 async def _home_org(env: ApiEnv) -> int:

@@ -19,6 +19,9 @@ from cloud.catalog.storage import Organisation
 from cloud.db import utcnow
 from cloud.trace.events import service
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
+from cloud.trace.log.canonical import canonical_json
+from cloud.trace.log.merkle import leaf_hash
+from cloud.trace.log.storage import LogLeaf
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
@@ -63,6 +66,14 @@ async def _lots(env: ApiEnv) -> None:
 async def _count(env: ApiEnv, model: Any = TraceEvent) -> int:
     async with env.db.session() as s:
         return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _leaves(env: ApiEnv) -> dict[str, bytes]:
+    """The tamper-evident log's leaves: log key -> leaf hash."""
+    async with env.db.session() as s:
+        return {
+            k: bytes(h) for k, h in await s.execute(select(LogLeaf.event_id, LogLeaf.leaf_hash))
+        }
 
 
 async def _query(env: ApiEnv, h: dict[str, str], **params: Any) -> list[dict[str, Any]]:
@@ -131,7 +142,7 @@ async def test_same_event_again_is_idempotent_and_another_under_its_id_is_409(
     # the same event (with or without its eventID) changes nothing
     again = await capture(env, document(first, {**first, "eventID": event_id}), h)
     assert again["success"] is True and again["eventIDs"] == []
-    assert await _count(env) == 1
+    assert await _count(env) == 1 and list(await _leaves(env)) == [event_id]
     # a different event under that eventID, beside a new valid one: 409, nothing stored
     other = {**first, "eventID": event_id, "bizStep": "shipping"}
     fresh = object_event([lot_uri(G, "M2")], time="2026-11-22T08:00:00.000+08:00")
@@ -190,6 +201,11 @@ async def test_error_declaration_keeps_the_event_and_marks_it(env: ApiEnv) -> No
     (one,) = r.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
     assert one["errorDeclaration"] == declaration
     assert _ids(await _query(env, h, EQ_errorReason="incorrect_data")) == [wrong["eventID"]]
+    # the log holds the event as first stored, and the declared event as a leaf of its own
+    leaves = await _leaves(env)
+    assert leaves[wrong["eventID"]] == leaf_hash(canonical_json({**before}))
+    assert leaves[f"{wrong['eventID']}#errorDeclaration"] == leaf_hash(canonical_json(one))
+    assert corrective["eventID"] in leaves and len(leaves) == 3
     # the same declaration again changes nothing; another one is refused
     job = await capture(env, document({**wrong, "errorDeclaration": declaration}), h)
     assert job["success"] is True and job["eventIDs"] == []

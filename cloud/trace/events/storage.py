@@ -65,8 +65,6 @@ class TraceEvent(Base):
     declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: errorDeclaration.reason as a bare CBV word (or its URI)
     error_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    #: the tamper-evident log's leaf index (cloud/trace/log), once appended
-    log_index: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     capture_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_by: Mapped[str] = mapped_column(String(128))
 

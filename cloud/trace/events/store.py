@@ -424,29 +424,20 @@ async def _write(
 
     out: dict[int, StoredEvent] = {}
     leaves: list[tuple[str, dict[str, Any]]] = []
-    leaf_seq: list[int | None] = []
     for p in prepared:
         if p.outcome == "stored" and p.event_id in seqs:
             body = returned_body(p.body, p.declaration)
             out[p.index] = StoredEvent(p.event_id, body, p.county, now, "stored")
             leaves.append((p.event_id, body))
-            leaf_seq.append(seqs[p.event_id])
         elif p.outcome == "declared":
             out[p.index] = await _declare(session, p)
             leaves.append((declaration_leaf_id(p.event_id), out[p.index].body))
-            leaf_seq.append(None)
         else:
             out[p.index] = await _unchanged(session, p)
-    indexes = await append_to_log(session, leaves)
-    if indexes is not None:
-        marks = [
-            {"seq": seq, "log_index": leaf}
-            for seq, leaf in zip(leaf_seq, indexes, strict=True)
-            if seq is not None
-        ]
-        if marks:
-            await session.execute(update(TraceEvent), marks)
     await _audit(session, principal, capture_id, list(out.values()))
+    # last: the log serialises appends until this transaction ends (the leaf index of
+    # an event is in trace_log_leaves, by its eventID)
+    await append_to_log(session, leaves)
     return [out[i] for i in sorted(out)]
 
 
