@@ -66,8 +66,8 @@ async def store_events(
     """Store ``events`` all or nothing; EventsRefused (with every error) otherwise.
 
     ``path`` prefixes the errors' fields (``eventList[3].bizStep``); ``context`` is
-    the extension part of the enclosing document's ``@context`` (the namespace prefixes
-    the events use), if any; ``validate=False`` when the caller validated already (the
+    the enclosing document's ``@context`` as a list, if any (the namespaces of the
+    events' extension fields: kept with each event, and hashed); ``validate=False`` when the caller validated already (the
     capture interface validates the whole document).
     """
     outcome = await store(

@@ -5,6 +5,7 @@ docstring for the rules)."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,6 +127,20 @@ def parse_time(value: Any) -> datetime:
     return t.astimezone(UTC)
 
 
+#: GS1's context (current and former URL); the other entries of a document's @context
+#: are its extensions (namespace prefixes of extension fields).
+STANDARD_CONTEXT = re.compile(r"^https://(ref\.gs1\.org|gs1\.github\.io)/.*epcis-context\.jsonld$")
+
+
+def extension_context(context: list[Any] | None) -> list[Any]:
+    """A document's @context without GS1's own: what its events' extension fields need."""
+    return [
+        e
+        for e in context or []
+        if e is not None and not (isinstance(e, str) and STANDARD_CONTEXT.match(e))
+    ]
+
+
 def returned_body(body: dict[str, Any], declaration: dict[str, Any] | None) -> dict[str, Any]:
     """The event as returned: the stored body, and its error declaration if any."""
     return body if declaration is None else {**body, "errorDeclaration": declaration}
@@ -189,8 +204,7 @@ def _prepare(index: int, where: str, event: dict[str, Any], context: list[Any] |
         body.pop(key, None)
     event_id = body.get("eventID")
     if not isinstance(event_id, str) or not event_id:
-        hashed = body if not context or "@context" in body else {"@context": context, **body}
-        event_id = event_hash(hashed)
+        event_id = event_hash(body, context)
         body = {"eventID": event_id, **body}
     return _Prepared(
         index=index,
@@ -373,7 +387,7 @@ def _row(
         "read_point": location(p.body.get("readPoint")),
         "biz_location": location(p.body.get("bizLocation")),
         "body": p.body,
-        "context": context or None,
+        "context": extension_context(context) or None,
         "error_declaration": p.declaration,
         "declared_at": declared_at(p.declaration),
         "error_reason": error_reason(p.declaration),
