@@ -96,14 +96,33 @@ def mkt_c(
     return mkt_from_sums(math.fsum(arr), total, delta_h_over_r)
 
 
+#: Poll intervals (ms) a cadence is rounded to (:func:`poll_interval_ms`).
+POLL_STEPS_MS = (
+    100, 200, 500, 1_000, 2_000, 3_000, 5_000, 10_000, 15_000, 20_000, 30_000,
+    60_000, 120_000, 180_000, 300_000, 600_000, 900_000, 1_200_000, 1_800_000,
+)  # fmt: skip
+
+
 def nominal_interval_ms(ts: Sequence[int]) -> int | None:
     """The cadence of readings at ``ts`` (ascending): the lower decile of the intervals
     between consecutive readings (a poll schedule's interval, however many polls were
-    lost); None with fewer than two readings. The roll-up job weighs each hour with it."""
+    lost); None with fewer than two readings."""
     gaps = sorted(b - a for a, b in pairwise(ts) if b > a)
     if not gaps:
         return None
     return gaps[(len(gaps) - 1) // 10]
+
+
+def poll_interval_ms(ts: Sequence[int]) -> int | None:
+    """The poll interval readings at ``ts`` were taken with, as far as they tell: their
+    cadence rounded to the nearest (by ratio) of :data:`POLL_STEPS_MS`, so jitter and
+    early polls do not move it (a 10 s poll sampled at 9.7-10.3 s is 10 s). The roll-up
+    job weighs each hour with it; evidence asked for that poll interval is then exact
+    from the roll-ups."""
+    nominal = nominal_interval_ms(ts)
+    if nominal is None:
+        return None
+    return min(POLL_STEPS_MS, key=lambda p: abs(math.log(p / nominal)))
 
 
 def held(

@@ -14,11 +14,11 @@ signal (:mod:`cloud.timeseries.kinetics`) over the window:
 A reading's weight runs to the next reading even across a window boundary: the window
 is cut exactly at its boundaries (the last reading before a window weighs its part
 inside it), so adding the sums of any run of windows gives the raw computation over
-them. The hold cap is 2x the cadence of the hour's readings
-(:func:`kinetics.nominal_interval_ms`: the lower decile of their intervals; an hour with
-no interval of its own takes the previous hour's when the job recomputes both, else 0),
-at most :data:`kinetics.HOLD_MAX_MS`; readers compare it with the poll interval asked
-for. The per-reading fields (``_mean``, ``_sum``, ``_count``, ``_mkt`` = Σexp(−ΔH/RT)
+them. The hold cap is 2x the poll interval the hour's readings show
+(:func:`kinetics.poll_interval_ms`: the lower decile of their intervals, rounded to the
+nearest common poll interval; an hour with no interval of its own takes the previous
+hour's when the job recomputes both, else 0), at most :data:`kinetics.HOLD_MAX_MS`;
+readers compare it with the poll interval asked for. The per-reading fields (``_mean``, ``_sum``, ``_count``, ``_mkt`` = Σexp(−ΔH/RT)
 per reading) are unchanged: ``/series`` answers with them.
 """
 
@@ -32,7 +32,7 @@ from cloud.timeseries.kinetics import (
     HOLD_MAX_MS,
     Reading,
     Stats,
-    nominal_interval_ms,
+    poll_interval_ms,
     window_stats,
 )
 from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, is_temperature
@@ -49,10 +49,10 @@ def cap_for(ts: list[int], prev: Reading | None, inherited_ms: int | None) -> in
     hour, within :data:`HOLD_MAX_MS`): 2x their cadence, at most HOLD_MAX_MS; the
     inherited cap (the previous hour's) when they have no interval; else 0."""
     stamps = ([prev[0]] if prev is not None else []) + ts
-    nominal = nominal_interval_ms(stamps)
-    if nominal is None:
+    poll = poll_interval_ms(stamps)
+    if poll is None:
         return inherited_ms if inherited_ms is not None else 0
-    return min(2 * nominal, HOLD_MAX_MS)
+    return min(2 * poll, HOLD_MAX_MS)
 
 
 @dataclass(frozen=True, slots=True)

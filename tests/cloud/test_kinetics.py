@@ -22,6 +22,7 @@ from cloud.timeseries.kinetics import (
     hold_cap_ms,
     mkt_c,
     nominal_interval_ms,
+    poll_interval_ms,
     stretch,
     time_outside,
     window_outside,
@@ -235,7 +236,11 @@ def test_nominal_interval_and_hour_caps() -> None:
     ts = [T0 + i * 1000 for i in range(100) if i % 7] + [T0 + 500_000]
     assert nominal_interval_ms(ts) == 1000
     assert cap_for(ts, None, None) == 2000
-    assert cap_for([T0 + 10], (T0 - 50_000, 1.0), None) == 100_020
+    assert cap_for([T0 + 10], (T0 - 50_010, 1.0), None) == 120_000  # 50 s: a 60 s poll
+    # jitter does not move the poll interval
+    jittered = [T0 + i * 10_000 + (i * 37) % 300 for i in range(100)]
+    assert nominal_interval_ms(jittered) < 10_000 and poll_interval_ms(jittered) == 10_000
+    assert poll_interval_ms([T0, T0 + 7_000]) == 5_000 and poll_interval_ms([T0]) is None
     assert cap_for([T0 + 10], None, 4_000) == 4_000 and cap_for([], None, None) == 0
     assert cap_for([T0, T0 + 3 * 3_600_000], None, None) == HOLD_MAX_MS
 
