@@ -82,9 +82,7 @@ def test_a_profile_alarms_after_its_single_excursion_limit_and_clears_inside(
     feed(60, temperature=2.6, humidity=92.0)
     assert events == []
     feed(70, temperature=2.7, humidity=92.0)  # 60 s above 2.0
-    assert [(e.type, e.attrs["rule"]) for e in events] == [
-        (EventType.ALARM, "profile-2-temp-high")
-    ]
+    assert [(e.type, e.attrs["rule"]) for e in events] == [(EventType.ALARM, "profile-2-temp-high")]
     assert events[0].attrs["profile"] == "profile-2" and events[0].device == dev
     assert events[0].severity.value == "critical"
     feed(80, temperature=1.9, humidity=92.0)  # back inside: clears
