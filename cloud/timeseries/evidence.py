@@ -130,6 +130,7 @@ class _Seg:
     windows: dict[int, RollupWindow] = field(default_factory=dict)
     readings: tuple[list[int], list[float]] = field(default_factory=lambda: ([], []))
     prev: Reading | None = None
+    read: bool = False
 
 
 async def evidence(
@@ -206,30 +207,14 @@ async def evidence(
         trusted_used |= m == "trusted"
         segs.extend(_rollup_segs(x, y, h, m == "checked"))
 
+    # read, then refine what the roll-ups cannot answer as asked, and read that: at
+    # most three passes (hours; minutes of hours crossing a limit; raw minutes)
     read = _Reader(store, measurement, device, metric, counties, cap)
-    await read.fill(segs, with_hours=True)
-
-    # roll-ups that cannot answer as asked: checked hours that would not equal raw go
-    # raw; trusted hours straddling a limit are read from their 1-min windows
-    redo: list[_Seg] = []
-    for h in sorted({s.hour for s in segs if s.kind != "raw"}):
-        hour_segs = [s for s in segs if s.hour == h]
-        window = read.hours.get(h)
-        checked = hour_segs[0].checked
-        straddles = window is not None and _straddles(window, low, high)
-        if checked and (
-            (window is not None and (window.hold_ms != cap or straddles))
-            or (window is None and any(s.kind == "1m" and s.windows for s in hour_segs))
-        ):
-            x, y = hour_segs[0].a, hour_segs[-1].b
-            segs = [s for s in segs if s.hour != h]
-            redo.append(_Seg("raw", x, y, h))
-        elif not checked and straddles and any(s.kind == "1h" for s in hour_segs):
-            segs = [s for s in segs if s.hour != h]
-            redo.append(_Seg("1m", h, h + HOUR_MS, h))
-    if redo:
-        await read.fill(redo, with_hours=False)
-        segs = sorted([*segs, *redo], key=lambda s: s.a)
+    first = True
+    while todo := [s for s in segs if not s.read]:
+        await read.fill(todo, with_hours=first)
+        first = False
+        segs = _coalesce([piece for s in segs for piece in _refine(s, read.hours, cap, low, high)])
 
     pieces = [_stretch(s, read.hours, cap, low, high, mkt) for s in segs]
     whole = combine(pieces) or Stretch(a, b)
@@ -251,6 +236,67 @@ def _rollup_segs(x: int, y: int, h: int, checked: bool) -> list[_Seg]:
     out.append(_Seg("1m", mx, my, h, checked))
     if my < y:
         out.append(_Seg("raw", my, y, h, checked))
+    return out
+
+
+def _refine(
+    s: _Seg, hours: Mapping[int, RollupWindow], cap_ms: int, low: float | None, high: float | None
+) -> list[_Seg]:
+    """A segment just read, or what must be read instead. Checked roll-ups that would not
+    equal the raw computation (made with another hold cap, or straddling a limit, where
+    the time outside would be a bound) give way: an hour to its minutes, a minute to its
+    raw readings. Trusted hours straddling a limit give way to their minutes."""
+    if s.kind == "raw":
+        return [s]
+    window = hours.get(s.hour)
+    if s.checked and window is not None and window.hold_ms != cap_ms:
+        return [_Seg("raw", s.a, s.b, s.hour, True)]
+    if s.kind == "1h":
+        if window is not None and _straddles(window, low, high):
+            return [_Seg("1m", s.a, s.b, s.hour, s.checked)]
+        return [s]
+    if not s.checked:
+        return [s]
+    if window is None and s.windows:  # minutes without their hour: not the job's
+        return [_Seg("raw", s.a, s.b, s.hour, True)]
+    out: list[_Seg] = []
+    cursor = s.a
+    for w in sorted(s.windows):
+        minute = s.windows[w]
+        if minute.hold_ms == cap_ms and not _straddles(minute, low, high):
+            continue
+        if w > cursor:
+            out.append(_minutes(s, cursor, w))
+        out.append(_Seg("raw", w, w + MINUTE_MS, s.hour, True))
+        cursor = w + MINUTE_MS
+    if not out:
+        return [s]
+    if cursor < s.b:
+        out.append(_minutes(s, cursor, s.b))
+    return out
+
+
+def _minutes(s: _Seg, a: int, b: int) -> _Seg:
+    """The part [a, b) of a 1-min segment already read."""
+    windows = {w: m for w, m in s.windows.items() if a <= w < b}
+    return _Seg("1m", a, b, s.hour, s.checked, windows, read=True)
+
+
+def _coalesce(segs: list[_Seg]) -> list[_Seg]:
+    """Adjacent raw segments still to read, as one."""
+    out: list[_Seg] = []
+    for s in segs:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and s.kind == last.kind == "raw"
+            and not s.read
+            and not last.read
+            and last.b == s.a
+        ):
+            last.b = s.b
+        else:
+            out.append(s)
     return out
 
 
@@ -302,6 +348,8 @@ class _Reader:
         data = await self.store.evidence_reads(
             self.measurement, self.device, self.metric, reads, counties=self.counties
         )
+        for s in segs:
+            s.read = True
         for s, readings, prev in zip(raw, data.raw, data.prev, strict=True):
             s.readings, s.prev = readings, prev
         got = iter(data.rollups)

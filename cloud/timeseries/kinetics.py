@@ -38,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress, pairwise
-from operator import mul
+from operator import mul, ne, or_, sub
 from typing import Literal
 
 #: ΔH/R of USP <1160> mean kinetic temperature, kelvin.
@@ -142,7 +142,7 @@ def held(
     nxt = list(ts[1:])
     if ts:
         nxt.append(end_ms)
-    weights = [min(b, a + cap_ms) - a for a, b in zip(ts, nxt, strict=True)]
+    weights = [d if d < cap_ms else cap_ms for d in map(sub, nxt, ts)]
     vs = list(values)
     if prev is not None and cap_ms > 0:
         t_prev, v_prev = prev
@@ -191,7 +191,13 @@ def stats(values: Sequence[float], weights_ms: Sequence[int], n: int, *, mkt: bo
         return Stats(n=n)
     weight = sum(weights_ms)
     weighted = math.fsum(map(mul, values, weights_ms)) / 1000.0
-    arr = math.fsum(map(mul, map(arrhenius, values), weights_ms)) / 1000.0 if mkt else 0.0
+    arr = 0.0
+    if mkt:
+        if min(values) <= -KELVIN:
+            raise ValueError(f"temperature {min(values)} °C is at or below absolute zero")
+        k = -DELTA_H_OVER_R
+        exps = [math.exp(k / (v + KELVIN)) for v in values]
+        arr = math.fsum(map(mul, exps, weights_ms)) / 1000.0
     if all(weights_ms):
         lo, hi = min(values), max(values)
     else:
@@ -241,37 +247,36 @@ def time_outside(
 ) -> Outside:
     """Exact time outside [low, high] of a held signal (:func:`held`)."""
     _check_range(low, high)
-    flags = [
-        w > 0 and ((low is not None and v < low) or (high is not None and v > high))
-        for v, w in zip(values, weights_ms, strict=True)
-    ]
-    if not any(flags):
+    lo = -math.inf if low is None else low
+    hi = math.inf if high is None else high
+    below = [v < lo for v in values]
+    above = [v > hi for v in values]
+    if not (any(below) or any(above)):
         return Outside(broken=any(weights_ms))
-    below = above = 0
-    head = run = longest = 0
-    broken = False
-    for v, w, out in zip(values, weights_ms, flags, strict=True):
-        if out:
-            run += w
-            if low is not None and v < low:
-                below += w
-            else:
-                above += w
-            if not broken:
-                head += w
-        elif w:
-            broken = True
-            longest = max(longest, run)
-            run = 0
-    longest = max(longest, run)
+    below_ms = sum(compress(weights_ms, below))
+    above_ms = sum(compress(weights_ms, above))
+    # runs: outside readings in a row (readings that weigh nothing are skipped; an
+    # in-range reading that weighs ends the run); found where the flag changes
+    flags = list(map(or_, below, above))
+    weights = list(weights_ms)
+    if not all(weights):
+        flags = list(compress(flags, weights))
+        weights = list(compress(weights, weights))
+    n = len(flags)
+    cuts = [0, *compress(range(1, n), map(ne, flags[1:], flags[:-1])), n]
+    runs = [(flags[i], sum(weights[i:j])) for i, j in pairwise(cuts) if j > i]
+    outside_runs = [w for out, w in runs if out]
+    head = runs[0][1] if runs and runs[0][0] else 0
+    tail = runs[-1][1] if runs and runs[-1][0] else 0
+    broken = any(not out for out, _ in runs)
     return Outside(
-        below / 1000.0,
-        above / 1000.0,
-        (below + above) / 1000.0,
+        below_ms / 1000.0,
+        above_ms / 1000.0,
+        (below_ms + above_ms) / 1000.0,
         0.0,
         head / 1000.0,
-        run / 1000.0,
-        longest / 1000.0,
+        tail / 1000.0,
+        max(outside_runs, default=0) / 1000.0,
         broken,
     )
 
