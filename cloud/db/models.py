@@ -25,6 +25,7 @@ from cloud.ingest.storage import (
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.trace.custody.storage import CustodyCursor, CustodyEvidence
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
 from cloud.trace.log.storage import LogHead, LogLeaf, LogNode, LogState
 from cloud.trace.lots.storage import TraceLot, TraceLotParent
@@ -35,6 +36,8 @@ __all__ = [
     "Base",
     "Command",
     "CommodityProfile",
+    "CustodyCursor",
+    "CustodyEvidence",
     "DeadLetter",
     "DeadLetterPayload",
     "Device",
