@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
+from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES
@@ -353,6 +354,7 @@ CASES: dict[tuple[str, str], Case] = {
 CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
 CASES.update(TRACE_CASES)  # lots, EPCIS capture and query (issue 11)
 CASES.update(TLOG_CASES)  # the trace log (issue 11)
+CASES.update(CUSTODY_CASES)  # custody and sensor evidence (issue 11)
 CASES.update(MASTER_CASES)  # bases, locations, products, profiles (issue 11)
 
 

@@ -27,6 +27,7 @@ from cloud.errors import ApiError
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
 from tests.cloud.catalog_support import MASTER_REQUESTS
+from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
@@ -196,6 +197,7 @@ REQUESTS: dict[tuple[str, str], Call] = {
     ("PUT", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_register(e, h),
 }
 REQUESTS.update(TLOG_REQUESTS)  # the trace log (issue 11)
+REQUESTS.update(CUSTODY_REQUESTS)  # custody and sensor evidence (issue 11)
 REQUESTS.update(MASTER_REQUESTS)  # tests/cloud/catalog_support.py (issue 11)
 
 
