@@ -288,3 +288,46 @@ async def test_rollups_agree_with_raw_and_late_data_supersedes(
         db, ts_store, lot, admin(), include_open=False, now_ms=now + 200 * DAY_MS
     )
     assert (final.stored, final.final) == ([], 1)
+
+
+async def test_the_command_computes_named_lots_and_runs_a_pass(
+    rel_db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cloud.timeseries.sqlite import SqliteStore
+    from dehong.cli import build_parser
+
+    tsdb = SqliteStore(tmp_path / "ts.db")
+    await tsdb.open()
+    try:
+        w = await make_world(rel_db, n=4)
+        await story(rel_db, w)
+        await write(rel_db, tsdb, readings(w, "A", 0, 200))
+    finally:
+        await tsdb.close()
+    monkeypatch.setenv("DEHONG_DATABASE_URL", str(rel_db.engine.url))
+    monkeypatch.setenv("DEHONG_TSDB_PATH", str(tmp_path / "ts.db"))
+    monkeypatch.setenv("DEHONG_INFLUX_URL", "")
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+
+    async def dehong(*args: str) -> tuple[int, str, str]:
+        ns = build_parser().parse_args(["trace", "evidence", *args])
+        code = await ns.handler(ns)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, err = await dehong("--lot", f"{w.gtin}/{w.lot}")
+    assert code == 0, err
+    assert f"{w.gtin}/{w.lot}: 1 stored (0 superseding), 0 unchanged" in out, out
+    code, out, err = await dehong()
+    assert code == 0, err
+    assert "evidence pass: 1 lots, 0 events stored (0 superseding), 1 unchanged" in out, out
+    code, _, err = await dehong("--lot", "123/L1")
+    assert code == 2 and "--lot '123/L1'" in err
+    code, _, err = await dehong("--every", "0")
+    assert code == 2 and "--every" in err
+    async with rel_db.session() as s:
+        (row,) = await s.scalars(select(CustodyEvidence))
+    assert row.computed_by.startswith("cli:") and row.status == "pass"
