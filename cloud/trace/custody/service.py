@@ -51,6 +51,7 @@ from cloud.trace.custody.storage import CustodyCursor, CustodyEvidence
 from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.events.service import store_events
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
+from cloud.trace.lots.service import lots_by_key
 from cloud.trace.lots.storage import TraceLot
 from protocol.ids import PREFECTURE
 
@@ -363,26 +364,26 @@ async def _lots_in(session: AsyncSession, containers: set[str]) -> set[tuple[str
 async def lots_touched(session: AsyncSession, after_seq: int, upto_seq: int) -> set[int]:
     """Ids of our lots whose custody events in (after, upto] may change: named by them,
     or aggregated into a container they name."""
-    rows = await session.execute(
-        select(TraceEventObject.uri, TraceEventObject.gtin, TraceEventObject.lot).where(
-            TraceEventObject.event_seq > after_seq, TraceEventObject.event_seq <= upto_seq
+    new = (TraceEventObject.event_seq > after_seq, TraceEventObject.event_seq <= upto_seq)
+    keys: set[tuple[str, str]] = {
+        (g, n)
+        for g, n in await session.execute(
+            select(TraceEventObject.gtin, TraceEventObject.lot)
+            .where(*new, TraceEventObject.lot.is_not(None))
+            .distinct()
+        )
+    }
+    containers = set(
+        await session.scalars(
+            select(TraceEventObject.uri).where(*new, TraceEventObject.gtin.is_(None)).distinct()
         )
     )
-    keys: set[tuple[str, str]] = set()
-    containers: set[str] = set()
-    for uri, gtin, lot in rows:
-        if gtin is not None and lot is not None:
-            keys.add((gtin, lot))
-        elif gtin is None:
-            containers.add(uri)
     if containers:
         keys |= await _lots_in(session, containers)
     return await _lot_ids(session, keys)
 
 
 async def _lot_ids(session: AsyncSession, keys: Iterable[tuple[str, str]]) -> set[int]:
-    from cloud.trace.lots.service import lots_by_key
-
     return {lot.id for lot in (await lots_by_key(session, keys)).values()}
 
 
