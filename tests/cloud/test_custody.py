@@ -331,3 +331,19 @@ async def test_the_command_computes_named_lots_and_runs_a_pass(
     async with rel_db.session() as s:
         (row,) = await s.scalars(select(CustodyEvidence))
     assert row.computed_by.startswith("cli:") and row.status == "pass"
+
+
+async def test_the_migration_matches_the_models() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+
+    engine = create_engine(f"sqlite:///{await _sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert [d for d in diff if "trace_custody" in repr(d)] == []
