@@ -2,7 +2,15 @@
 
 from cloud.audit.storage import AuditEntry
 from cloud.auth.storage import ApiKey, LoginThrottle, User
-from cloud.catalog.storage import MobileDevice, Organisation
+from cloud.catalog.storage import (
+    CommodityProfile,
+    Location,
+    LocationDevice,
+    MobileDevice,
+    Organisation,
+    Product,
+    ProductionBase,
+)
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -26,6 +34,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Command",
+    "CommodityProfile",
     "DeadLetter",
     "DeadLetterPayload",
     "Device",
@@ -35,6 +44,8 @@ __all__ = [
     "GatewaySeq",
     "IngestAlert",
     "InspectionRecord",
+    "Location",
+    "LocationDevice",
     "LogHead",
     "LogLeaf",
     "LogNode",
@@ -42,6 +53,8 @@ __all__ = [
     "LoginThrottle",
     "MobileDevice",
     "Organisation",
+    "Product",
+    "ProductionBase",
     "ReceivedBatch",
     "ReplayJob",
     "RollupGeneration",
