@@ -336,6 +336,11 @@ async def test_devices_measure_one_location_at_a_time(env: ApiEnv) -> None:
         json={"device_id": "gw-m1.x", "since": "2026-01-01T00:00:00"}, headers=admin,
     )  # fmt: skip
     assert _field(r) == "body.since"  # no time zone
+    r = await env.client.post(
+        f"/api/v1/locations/{a}/devices",
+        json={"device_id": "gw-m1.x", "since": "0001-01-01T00:00:00+01:00"}, headers=admin,
+    )  # fmt: skip
+    assert _field(r) == "body.since"  # before year 1 in UTC
     # an organisation links its own registered tags, not wired devices or others' tags
     op = await org_user(env, Role.OPERATOR, org, HOME)
     r = await env.client.post(
