@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import SmallInteger, insert, literal, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.base import utcnow
@@ -88,22 +88,27 @@ async def tree_size(session: AsyncSession) -> int:
 
 
 async def _hashes(session: AsyncSession, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """The hashes of perfect subtrees: level 0 from the leaves, the others from nodes."""
+    """The hashes of perfect subtrees in one query: level 0 from the leaves, the others
+    from the nodes."""
     leaves = sorted(i for lv, i in nodes if lv == 0)
     inner = sorted((lv, i) for lv, i in nodes if lv > 0)
-    out: dict[Node, bytes] = {}
+    parts = []
     if leaves:
-        rows = await session.execute(
-            select(LogLeaf.idx, LogLeaf.leaf_hash).where(LogLeaf.idx.in_(leaves))
+        parts.append(
+            select(literal(0, SmallInteger).label("level"), LogLeaf.idx, LogLeaf.leaf_hash).where(
+                LogLeaf.idx.in_(leaves)
+            )
         )
-        out.update({(0, int(i)): bytes(h) for i, h in rows})
     if inner:
-        rows = await session.execute(
+        parts.append(
             select(LogNode.level, LogNode.idx, LogNode.hash).where(
                 tuple_(LogNode.level, LogNode.idx).in_(inner)
             )
         )
-        out.update({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+    if not parts:
+        return {}
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    out = {(int(lv), int(i)): bytes(h) for lv, i, h in await session.execute(stmt)}
     missing = [n for n in (*((0, i) for i in leaves), *inner) if n not in out]
     if missing:
         raise RuntimeError(f"the trace log store lacks subtree hashes {missing[:5]}: damaged")
@@ -163,7 +168,9 @@ async def inclusion_proof(
     ``size`` leaves (default: the whole log as it is now)."""
     if (event_id is None) == (index is None):
         raise LogError("give either event_id or index", field="query.event_id")
-    cols = select(LogLeaf.idx, LogLeaf.event_id, LogLeaf.leaf_hash)
+    # The size in the same read: a leaf and the size that counts it commit together.
+    size_now = select(LogState.size).where(LogState.id == STATE_ID).scalar_subquery()
+    cols = select(LogLeaf.idx, LogLeaf.event_id, LogLeaf.leaf_hash, size_now)
     if event_id is not None:
         row = (await session.execute(cols.where(LogLeaf.event_id == event_id))).first()
         if row is None:
@@ -174,9 +181,7 @@ async def inclusion_proof(
         row = (await session.execute(cols.where(LogLeaf.idx == index))).first()
         if row is None:
             raise LogError(f"leaf {index} is not in the log", field="query.index", status=404)
-    idx, key, leaf = int(row[0]), str(row[1]), bytes(row[2])
-    # Read after the leaf: a leaf and the size that counts it commit together.
-    current = await tree_size(session)
+    idx, key, leaf, current = int(row[0]), str(row[1]), bytes(row[2]), int(row[3])
     at = current if size is None else size
     _check_size(at, current, "query.tree_size", "tree_size")
     if idx >= at:
@@ -227,9 +232,14 @@ async def append_events(
     their leaf indices, in order.
 
     The leaf is the RFC 8785 canonical JSON of the event: every field as stored
-    (eventID, recordTime, errorDeclaration). An event already in the log, or twice in
-    ``items``, is refused (:class:`LogError`), as is a value with no canonical form
-    (:class:`~cloud.trace.log.canonical.CanonicalizationError`): nothing is written.
+    (eventID, recordTime, errorDeclaration). An event twice in ``items``, or a value
+    with no canonical form (:class:`~cloud.trace.log.canonical.CanonicalizationError`),
+    is refused before anything is written. An event already in the log is refused
+    (:class:`LogError`, 409) after the batch's writes began: the caller's transaction
+    must roll back (it does when the error leaves ``Database.transaction()``).
+
+    Round trips: the size (locking), the right edge of the tree, the leaves, the new
+    subtree hashes; four statements per batch whatever its size (up to 5,000).
     """
     if not items:
         return []
@@ -238,13 +248,6 @@ async def append_events(
         dup = next(k for i, k in enumerate(keys) if k in keys[:i])
         raise LogError(f"event {dup!r} is given twice", field="event_id")
     leaves = [merkle.leaf_hash(canonical_json(body)) for _, body in items]
-    for i in range(0, len(keys), _CHUNK):
-        there = await session.scalar(
-            select(LogLeaf.event_id).where(LogLeaf.event_id.in_(keys[i : i + _CHUNK])).limit(1)
-        )
-        if there is not None:
-            raise LogError(f"event {there!r} is already in the log", field="event_id", status=409)
-
     end = await _reserve(session, len(items))
     start = end - len(items)
     # The right edge of the tree before this batch: perfect subtrees, largest first.
@@ -264,8 +267,19 @@ async def append_events(
         {"idx": start + j, "event_id": k, "leaf_hash": h}
         for j, (k, h) in enumerate(zip(keys, leaves, strict=True))
     ]
+    # executemany (one compiled statement, cached; sent as multi-row INSERTs)
+    stmt = (
+        dialect_insert(session, LogLeaf)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(LogLeaf.event_id)
+    )
     for i in range(0, len(rows), _CHUNK):
-        await session.execute(insert(LogLeaf), rows[i : i + _CHUNK])
+        chunk = rows[i : i + _CHUNK]
+        written = set((await session.scalars(stmt, chunk)).all())
+        if len(written) != len(chunk):
+            there = next(r["event_id"] for r in chunk if r["event_id"] not in written)
+            # The caller's transaction must roll back: the size was already advanced.
+            raise LogError(f"event {there!r} is already in the log", field="event_id", status=409)
     for i in range(0, len(nodes), _CHUNK):
         await session.execute(insert(LogNode), nodes[i : i + _CHUNK])
     return list(range(start, end))
