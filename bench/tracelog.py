@@ -2,10 +2,11 @@
 
 1. **Appends**: realistic EPCIS events (~0.9 kB of JSON each) appended in batches of
    100, one transaction per batch (as a capture stores them): RFC 8785
-   canonicalisation, leaf hashing, the subtree hashes and the inserts, events/s.
-   Baseline in the same run: a plain INSERT of the same rows (index, eventID, leaf
-   hash, precomputed) into a table of the same shape, in the same batches and
-   transactions. Goal: >= 5,000 events/s.
+   canonicalisation, leaf hashing, the subtree hashes and the inserts, events/s (the
+   transactions are timed; making the events is not). Baseline in the same run, batch
+   by batch: a plain INSERT of the same rows (index, eventID, leaf hash, precomputed)
+   into a table of the same shape, in the same batches and transactions.
+   Goal: >= 5,000 events/s.
 2. The log is then grown to ~1,000,000 leaves (``--short``: 100,000) through the same
    ``append_events`` in batches of 5,000.
 3. **Inclusion proofs** at that size: 2,000 proofs of random events by eventID at the
@@ -81,37 +82,38 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _appends(db: Database, n: int) -> dict[str, Any]:
-    events = [epcis_event(i) for i in range(n)]
-    items = [(e["eventID"], e) for e in events]
-    t0 = time.perf_counter()
-    for i in range(0, n, BATCH):
-        async with db.transaction() as s:
-            await service.append_events(s, items[i : i + BATCH])
-    log_s = time.perf_counter() - t0
-
-    rows = [
-        {"idx": i, "event_id": k, "leaf_hash": merkle.leaf_hash(canonical_json(e))}
-        for i, (k, e) in enumerate(items)
-    ]
+    """Each batch's events are made just before it is appended (untimed), as a capture
+    receives them: the bench holds no more events in memory than a capture does."""
+    log_s = plain_s = canon_s = 0.0
     async with db.engine.begin() as conn:
         await conn.run_sync(lambda c: _plain.create(c))
-    t0 = time.perf_counter()
     for i in range(0, n, BATCH):
+        items = [(e["eventID"], e) for e in (epcis_event(j) for j in range(i, i + BATCH))]
+        t0 = time.perf_counter()
         async with db.transaction() as s:
-            await s.execute(insert(_plain), rows[i : i + BATCH])
-    plain_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for e in events:
-        canonical_json(e)
-    canon_us = (time.perf_counter() - t0) / n * 1e6
+            await service.append_events(s, items)
+        log_s += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        for _, e in items:
+            canonical_json(e)
+        canon_s += time.perf_counter() - t0
+        rows = [
+            {"idx": i + j, "event_id": k, "leaf_hash": merkle.leaf_hash(canonical_json(e))}
+            for j, (k, e) in enumerate(items)
+        ]
+        t0 = time.perf_counter()
+        async with db.transaction() as s:
+            await s.execute(insert(_plain), rows)
+        plain_s += time.perf_counter() - t0
     return {
         "events": n,
         "batch": BATCH,
         "events_per_s": round(n / log_s, 1),
         "plain_insert_rows_per_s": round(n / plain_s, 1),
         "ratio_to_plain_insert": round(plain_s / log_s, 3),
-        "canonicalise_us_per_event": round(canon_us, 1),
-        "event_json_bytes": len(canonical_json(events[0])),
+        "canonicalise_us_per_event": round(canon_s / n * 1e6, 1),
+        "event_json_bytes": len(canonical_json(epcis_event(0))),
     }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import SmallInteger, insert, literal, select, tuple_, union_all, update
+from sqlalchemy import SmallInteger, insert, literal, select, text, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.base import utcnow
@@ -225,6 +225,70 @@ async def _reserve(session: AsyncSession, n: int) -> int:
     return int(new)
 
 
+#: PostgreSQL: the leaves and the new subtree hashes in one statement, each as arrays
+#: (one parameter per column, whatever the batch size).
+_PG_WRITE = text(
+    "WITH nodes AS (INSERT INTO trace_log_nodes (level, idx, hash) "
+    "SELECT * FROM unnest(CAST(:node_level AS smallint[]), CAST(:node_idx AS bigint[]), "
+    "CAST(:node_hash AS bytea[]))) "
+    "INSERT INTO trace_log_leaves (idx, event_id, leaf_hash) "
+    "SELECT * FROM unnest(CAST(:leaf_idx AS bigint[]), CAST(:leaf_key AS text[]), "
+    "CAST(:leaf_hash AS bytea[])) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+def _refuse_logged(keys: Sequence[str], written: set[str]) -> None:
+    if len(written) != len(keys):
+        there = next(k for k in keys if k not in written)
+        # The caller's transaction must roll back: the size was already advanced.
+        raise LogError(f"event {there!r} is already in the log", field="event_id", status=409)
+
+
+async def _write_pg(
+    session: AsyncSession,
+    start: int,
+    keys: Sequence[str],
+    leaves: Sequence[bytes],
+    nodes: Sequence[dict[str, Any]],
+) -> None:
+    params = {
+        "node_level": [n["level"] for n in nodes],
+        "node_idx": [n["idx"] for n in nodes],
+        "node_hash": [n["hash"] for n in nodes],
+        "leaf_idx": list(range(start, start + len(keys))),
+        "leaf_key": list(keys),
+        "leaf_hash": list(leaves),
+    }
+    _refuse_logged(keys, set((await session.scalars(_PG_WRITE, params)).all()))
+
+
+async def _write(
+    session: AsyncSession,
+    start: int,
+    keys: Sequence[str],
+    leaves: Sequence[bytes],
+    nodes: Sequence[dict[str, Any]],
+) -> None:
+    """Any database (SQLite): executemany, one cached statement per table."""
+    rows = [
+        {"idx": start + j, "event_id": k, "leaf_hash": h}
+        for j, (k, h) in enumerate(zip(keys, leaves, strict=True))
+    ]
+    stmt = (
+        dialect_insert(session, LogLeaf.__table__)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(LogLeaf.__table__.c.event_id)
+    )
+    for i in range(0, len(rows), _CHUNK):
+        chunk = rows[i : i + _CHUNK]
+        _refuse_logged(
+            [r["event_id"] for r in chunk], set((await session.scalars(stmt, chunk)).all())
+        )
+    for i in range(0, len(nodes), _CHUNK):
+        await session.execute(insert(LogNode.__table__), list(nodes[i : i + _CHUNK]))
+
+
 async def append_events(
     session: AsyncSession, items: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[int]:
@@ -238,8 +302,8 @@ async def append_events(
     (:class:`LogError`, 409) after the batch's writes began: the caller's transaction
     must roll back (it does when the error leaves ``Database.transaction()``).
 
-    Round trips: the size (locking), the right edge of the tree, the leaves, the new
-    subtree hashes; four statements per batch whatever its size (up to 5,000).
+    Round trips: the size (locking), the right edge of the tree, the leaves and the new
+    subtree hashes (PostgreSQL: one statement of arrays; SQLite: one per table).
     """
     if not items:
         return []
@@ -263,25 +327,10 @@ async def append_events(
             h = merkle.node_hash(left, right)
             stack.append((lv + 1, left_idx >> 1, h))
             nodes.append({"level": lv + 1, "idx": left_idx >> 1, "hash": h})
-    rows = [
-        {"idx": start + j, "event_id": k, "leaf_hash": h}
-        for j, (k, h) in enumerate(zip(keys, leaves, strict=True))
-    ]
-    # executemany (one compiled statement, cached; sent as multi-row INSERTs)
-    stmt = (
-        dialect_insert(session, LogLeaf)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(LogLeaf.event_id)
-    )
-    for i in range(0, len(rows), _CHUNK):
-        chunk = rows[i : i + _CHUNK]
-        written = set((await session.scalars(stmt, chunk)).all())
-        if len(written) != len(chunk):
-            there = next(r["event_id"] for r in chunk if r["event_id"] not in written)
-            # The caller's transaction must roll back: the size was already advanced.
-            raise LogError(f"event {there!r} is already in the log", field="event_id", status=409)
-    for i in range(0, len(nodes), _CHUNK):
-        await session.execute(insert(LogNode), nodes[i : i + _CHUNK])
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await _write_pg(session, start, keys, leaves, nodes)
+    else:
+        await _write(session, start, keys, leaves, nodes)
     return list(range(start, end))
 
 
