@@ -135,10 +135,16 @@ async def root_hash(session: AsyncSession, size: int) -> bytes:
 
 
 def _check_size(value: int, size: int, field: str, what: str) -> None:
+    """A tree size the log has had: 422 when negative, 404 when the log is not that big
+    (yet)."""
     if value < 0:
         raise LogError(f"{what} must be >= 0", field=field)
     if value > size:
-        raise LogError(f"{what} {value} is beyond the log's {size} leaves", field=field)
+        raise LogError(
+            f"{what} {value}: the log has {size} leaves, no tree of that size yet",
+            field=field,
+            status=404,
+        )
 
 
 async def key_at(session: AsyncSession, index: int) -> str | None:
@@ -197,7 +203,9 @@ async def inclusion_proof(
 async def consistency_proof(session: AsyncSession, first: int, second: int) -> ConsistencyProof:
     size = await tree_size(session)
     _check_size(second, size, "query.second", "second")
-    _check_size(first, second, "query.first", "first")
+    _check_size(first, size, "query.first", "first")
+    if first > second:
+        raise LogError(f"first {first} is larger than second {second}", field="query.first")
     ranges = merkle.consistency_ranges(first, second)
     (r1, r2), hashes = await _roots_and_proof(session, [first, second], ranges)
     return ConsistencyProof(first, second, r1, r2, hashes)
