@@ -352,10 +352,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/inspections/{inspection_id}/thumbnail"): inspection_thumbnail,
 }
 CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
+CASES.update(MASTER_CASES)  # bases, locations, products, profiles (issue 11)
 CASES.update(TRACE_CASES)  # lots, EPCIS capture and query (issue 11)
 CASES.update(TLOG_CASES)  # the trace log (issue 11)
 CASES.update(CUSTODY_CASES)  # custody and sensor evidence (issue 11)
-CASES.update(MASTER_CASES)  # bases, locations, products, profiles (issue 11)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

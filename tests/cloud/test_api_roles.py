@@ -196,9 +196,9 @@ REQUESTS: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_get(e, h),
     ("PUT", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_register(e, h),
 }
+REQUESTS.update(MASTER_REQUESTS)  # tests/cloud/catalog_support.py (issue 11)
 REQUESTS.update(TLOG_REQUESTS)  # the trace log (issue 11)
 REQUESTS.update(CUSTODY_REQUESTS)  # custody and sensor evidence (issue 11)
-REQUESTS.update(MASTER_REQUESTS)  # tests/cloud/catalog_support.py (issue 11)
 
 
 async def _home_org(env: ApiEnv) -> int:

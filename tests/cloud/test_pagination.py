@@ -166,12 +166,12 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/gateways/gw-m1/commands": (lambda b: b, lambda x: x["id"]),
     "/api/v1/orgs": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/mobile-devices": (lambda b: b["items"], lambda x: x["device_id"]),
-    "/api/v1/trace/lots": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/bases": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/locations": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/locations/1/devices": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/products": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/profiles": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/trace/lots": (lambda b: b["items"], lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
