@@ -258,7 +258,8 @@ class TimeSeriesStore(abc.ABC):
 
     @abc.abstractmethod
     async def write_rollups(self, resolution: Resolution, points: Sequence[Point]) -> None:
-        """Write roll-up points (fields ``{metric}_{mean,min,max,count,sum,mkt}``)."""
+        """Write roll-up points (fields ``{metric}_{mean,min,max,count,sum,mkt}`` and the
+        weighted ``{metric}_{w,wsum,wmkt,wmin,wmax,hold}``, :mod:`.rollup_sums`)."""
 
     async def previous(
         self,

@@ -176,6 +176,55 @@ async def recompute(
     return len(rows), sums
 
 
+async def marks_after(
+    session: AsyncSession, pending: Sequence[RollupPending]
+) -> dict[tuple[str, str, str, int], datetime]:
+    """The marks of the hours after these marked hours: ``{(measurement, device, county,
+    hour): marked_at}``."""
+    after = {(p.measurement, p.device, p.county, p.hour_ms + HOUR_MS) for p in pending}
+    if not after:
+        return {}
+    rows = await session.execute(
+        select(
+            RollupPending.measurement,
+            RollupPending.device,
+            RollupPending.county,
+            RollupPending.hour_ms,
+            RollupPending.marked_at,
+        ).where(
+            RollupPending.device.in_(sorted({k[1] for k in after})),
+            RollupPending.hour_ms.in_(sorted({k[3] for k in after})),
+        )
+    )
+    return {(m, d, c, h): at for m, d, c, h, at in rows if (m, d, c, h) in after}
+
+
+async def recompute_marked(
+    tsdb: TimeSeriesStore,
+    pending: Sequence[RollupPending],
+    after: dict[tuple[str, str, str, int], datetime],
+) -> None:
+    """Recompute each marked hour, and the hour after it: the marked hour's last
+    readings hold into it, so its weighted sums change as well. Unless that hour is
+    marked as late or later (``after``, :func:`marks_after`): it is recomputed in its
+    turn, from the readings written before its mark (the live hour, for one)."""
+    for p in pending:
+        _, sums = await recompute(tsdb, p.measurement, p.device, p.county, p.site, p.hour_ms)
+        nxt = (p.measurement, p.device, p.county, p.hour_ms + HOUR_MS)
+        mark_of_next = after.get(nxt)
+        if mark_of_next is None or mark_of_next < p.marked_at:
+            await recompute(
+                tsdb,
+                p.measurement,
+                p.device,
+                p.county,
+                p.site,
+                p.hour_ms + HOUR_MS,
+                prev=sums.last,
+                inherited=sums.caps,
+            )
+
+
 class RollupJob:
     """``settle_s``: an hour is recomputed once no write has marked it for this long, so
     an hour that live data keeps extending is recomputed about once, after it ends,
@@ -204,24 +253,10 @@ class RollupJob:
                     )
                 ).scalars()
             )
+            after = await marks_after(s, pending)
+        await recompute_marked(self.tsdb, pending, after)
         done: list[tuple[str, str, str, int, datetime]] = []
-        marked = {(p.measurement, p.device, p.county, p.hour_ms) for p in pending}
         for p in pending:
-            _, sums = await recompute(
-                self.tsdb, p.measurement, p.device, p.county, p.site, p.hour_ms
-            )
-            if (p.measurement, p.device, p.county, p.hour_ms + HOUR_MS) not in marked:
-                # its last readings hold into the next hour: that hour's sums change too
-                await recompute(
-                    self.tsdb,
-                    p.measurement,
-                    p.device,
-                    p.county,
-                    p.site,
-                    p.hour_ms + HOUR_MS,
-                    prev=sums.last,
-                    inherited=sums.caps,
-                )
             done.append((p.measurement, p.device, p.county, p.hour_ms, p.marked_at))
         if done:
             async with self.db.transaction() as s:

@@ -268,6 +268,10 @@ async def test_expired_raw_late_data_and_another_poll_interval(env: Env) -> None
         Point("cold_room", DEV, HOME, "site", t, {"temperature": 9.5})
         for t in range(h0 + 2 * HOUR_MS + 600_000, h0 + 2 * HOUR_MS + 1_800_000, 10_000)
     ]
+    # and one 5 s before hour 3, in the gap across its start: it holds 15 s into hour 3
+    late.append(
+        Point("cold_room", DEV, HOME, "site", h0 + 3 * HOUR_MS - 5_000, {"temperature": 30.0})
+    )
     await env.store.write(late)
     await mark(env.db, late)
     raw = await env.evidence(start, end, source="raw")
@@ -276,6 +280,12 @@ async def test_expired_raw_late_data_and_another_poll_interval(env: Env) -> None
     after = await env.evidence(start, end)
     _equal(after, raw)
     assert after.rollup_s > 3600
+    # hour 3 was recomputed with hour 2: its roll-ups hold the late reading's 15 s
+    head = (h0 + 3 * HOUR_MS, h0 + 3 * HOUR_MS + 10 * MINUTE_MS)
+    from_rollups = await env.evidence(*head, source="rollup", low=None, high=None)
+    from_raw = await env.evidence(*head, source="raw", low=None, high=None)
+    assert from_rollups.rollup_s == 600 and from_raw.max == 30.0
+    _equal(from_rollups, from_raw)
     # the roll-ups were weighed with the 10 s cadence; asked for 30 s, auto reads raw
     slow_raw = await env.evidence(start, end, source="raw", poll_interval_s=30.0)
     assert slow_raw.covered_s > raw.covered_s

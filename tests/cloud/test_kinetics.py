@@ -137,7 +137,7 @@ def test_mkt_is_at_least_the_weighted_mean(samples: list[tuple[float, float]]) -
     assert got is not None and got >= mean - 1e-9
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     series(),
     st.integers(0, 600_000),
@@ -172,7 +172,7 @@ def test_splitting_anywhere_adds_up_to_the_whole(
     _same(whole, a + b)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(series(3_600_000), st.sampled_from([2_000, 60_000, 900_000, HOLD_MAX_MS]))
 def test_windows_add_up_to_the_stretch(s: tuple[list[int], list[float]], cap: int) -> None:
     """What the roll-up job stores per window adds up to the raw computation."""

@@ -13,7 +13,7 @@ registry holds now (a tag that moved) are not marked here: run
 
 Revision ID: 0260
 Revises: 0310
-Create Date: 2027-01-10 10:00:00
+Create Date: 2026-12-03 22:00:00
 """
 
 import time
