@@ -283,6 +283,12 @@ async def test_rollups_agree_with_raw_and_late_data_supersedes(
     assert after.coverage > before.coverage
     n = lambda row: row.figures["summary"]["temperature"]["n"]  # noqa: E731
     assert n(after) == n(before) + 20 * 6
+    # the open interval (B) up to the start of the minute: asked again within it, the same
+    minute = (now // MINUTE_MS + 1) * MINUTE_MS
+    opened = await service.compute_evidence(db, ts_store, lot, admin(), now_ms=minute + 1_000)
+    assert len(opened.stored) == 1 and opened.unchanged == 1  # B new, A as it was
+    again = await service.compute_evidence(db, ts_store, lot, admin(), now_ms=minute + 59_000)
+    assert again.stored == [] and again.unchanged == 2
     # expired raw data: evidence is final, nothing recomputed
     final = await service.compute_evidence(
         db, ts_store, lot, admin(), include_open=False, now_ms=now + 200 * DAY_MS

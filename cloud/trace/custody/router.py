@@ -148,7 +148,8 @@ async def compute_evidence(
     db: DatabaseDep,
     tsdb: TsdbDep,
     include_open: Annotated[
-        bool, Query(description="Also the interval the lot is in now, up to now")
+        bool,
+        Query(description="Also the interval the lot is in now, up to the start of this minute"),
     ] = True,
 ) -> ComputeOut:
     async with db.session() as s:

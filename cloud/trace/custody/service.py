@@ -35,7 +35,7 @@ from cloud.catalog.service import get_location_by_gln, get_product_by_gtin, get_
 from cloud.catalog.storage import Location
 from cloud.db import Database, utcnow
 from cloud.timeseries import TimeSeriesStore
-from cloud.timeseries.windows import DAY_MS, RAW_RETENTION_DAYS
+from cloud.timeseries.windows import DAY_MS, MINUTE_MS, RAW_RETENTION_DAYS
 from cloud.trace.custody.event import CONTEXT, evidence_event, fingerprint
 from cloud.trace.custody.evidence import (
     Element,
@@ -213,7 +213,9 @@ async def _plan(
             out.unmeasured += loc is None
             continue
         start = _ms(i.start)
-        end = _ms(i.end) if i.end is not None else now_ms
+        # an open interval: up to the start of this minute (asked again within the
+        # minute, the same data gives the same event)
+        end = _ms(i.end) if i.end is not None else now_ms // MINUTE_MS * MINUTE_MS
         if end <= start:
             continue
         history = rows.get(_key(i.place, i.start), [])
