@@ -264,7 +264,7 @@ async def compute_evidence(
     include_open: bool = True,
 ) -> Outcome:
     """Compute and store the evidence of the lot's intervals (module docstring);
-    ``include_open``: also the intervals still open, up to now. The time series is read
+    ``include_open``: also the interval still open, up to the start of the minute. The time series is read
     before the write transaction, which then stores the events (all or nothing) and
     their rows; an interval another computation evidenced meanwhile is left to it."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
