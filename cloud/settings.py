@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     #: ``auto``: the group ``mosquitto`` if it exists; empty: owner-only files (0600).
     mosquitto_group: str = "auto"
 
+    #: The trace log's name: the origin line of its checkpoints and the name of its
+    #: signing key (C2SP tlog-checkpoint, signed-note). A schema-less URL that need not
+    #: be reachable; fixed for the life of the log (the key file carries it).
+    trace_log_origin: str = Field(default="dehong.local/trace-log", min_length=1, max_length=200)
+    #: The trace log's Ed25519 signing key, made by ``dehong cloud init-db`` (mode
+    #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
+    trace_log_key_file: Path | None = None
+
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")
 
@@ -110,6 +118,10 @@ class Settings(BaseSettings):
     rollup_interval_s: float = Field(default=30.0, ge=0)
     #: An hour is rolled up once no write has touched it for this long (seconds).
     rollup_settle_s: float = Field(default=60.0, ge=0)
+    #: EPCIS capture: the largest document (bytes) and the most events per document it
+    #: takes (GS1-EPCIS-Capture-File-Size-Limit, GS1-EPCIS-Capture-Limit); more is 413.
+    epcis_capture_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    epcis_capture_max_events: int = Field(default=10_000, ge=1)
     # No ``ack_linger_ms``: write-acks are already batched, one publish per gateway per
     # write group, and a group lingers 50 ms for more batches before it is written. A
     # second linger after the write would only delay acks (and the gateways' resend

@@ -2,7 +2,15 @@
 
 from cloud.audit.storage import AuditEntry
 from cloud.auth.storage import ApiKey, LoginThrottle, User
-from cloud.catalog.storage import MobileDevice, Organisation
+from cloud.catalog.storage import (
+    CommodityProfile,
+    Location,
+    LocationDevice,
+    MobileDevice,
+    Organisation,
+    Product,
+    ProductionBase,
+)
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -17,12 +25,19 @@ from cloud.ingest.storage import (
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.trace.custody.storage import CustodyCursor, CustodyEvidence
+from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
+from cloud.trace.log.storage import LogHead, LogLeaf, LogNode, LogState
+from cloud.trace.lots.storage import TraceLot, TraceLotParent
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
     "Command",
+    "CommodityProfile",
+    "CustodyCursor",
+    "CustodyEvidence",
     "DeadLetter",
     "DeadLetterPayload",
     "Device",
@@ -32,13 +47,26 @@ __all__ = [
     "GatewaySeq",
     "IngestAlert",
     "InspectionRecord",
+    "Location",
+    "LocationDevice",
+    "LogHead",
+    "LogLeaf",
+    "LogNode",
+    "LogState",
     "LoginThrottle",
     "MobileDevice",
     "Organisation",
+    "Product",
+    "ProductionBase",
     "ReceivedBatch",
     "ReplayJob",
     "RollupGeneration",
     "RollupPending",
     "ServiceAccount",
+    "TraceCaptureJob",
+    "TraceEvent",
+    "TraceEventObject",
+    "TraceLot",
+    "TraceLotParent",
     "User",
 ]

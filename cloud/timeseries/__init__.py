@@ -21,6 +21,7 @@ from cloud.timeseries.base import (
     TimeSeriesError,
     TimeSeriesStore,
 )
+from cloud.timeseries.kinetics import Evidence
 
 if TYPE_CHECKING:
     from cloud.settings import Settings
@@ -59,6 +60,7 @@ def store_for(settings: Settings) -> TimeSeriesStore:
 __all__ = [
     "QUALITY_SUFFIX",
     "Bucket",
+    "Evidence",
     "LatestValue",
     "Point",
     "PointBlock",

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from cloud.timeseries.evidence import EvidenceData, EvidenceReads, RollupStateOf, SourceAsked
+    from cloud.timeseries.kinetics import Evidence
     from cloud.timeseries.windows import PartsByDevice, Resolution, Span
 
 #: A metric's non-zero quality flags are stored beside it as the float field "{metric}__q".
@@ -254,7 +258,89 @@ class TimeSeriesStore(abc.ABC):
 
     @abc.abstractmethod
     async def write_rollups(self, resolution: Resolution, points: Sequence[Point]) -> None:
-        """Write roll-up points (fields ``{metric}_{mean,min,max,count,sum,mkt}``)."""
+        """Write roll-up points (fields ``{metric}_{mean,min,max,count,sum,mkt}`` and the
+        weighted ``{metric}_{w,wsum,wmkt,wmin,wmax,hold}``, :mod:`.rollup_sums`)."""
+
+    async def previous(
+        self,
+        measurement: str,
+        device: str,
+        fields: Sequence[str],
+        before_ms: int,
+        lookback_ms: int,
+        *,
+        counties: Counties = None,
+    ) -> dict[str, tuple[int, float]]:
+        """The last reading ``(ts_ms, value)`` of each of ``fields`` in
+        [before − lookback, before), where there is one."""
+        out: dict[str, tuple[int, float]] = {}
+        wanted = set(fields)
+        rows = await self.raw_rows(
+            measurement, device, before_ms - lookback_ms, before_ms, counties=counties
+        )
+        for ts, values in rows:
+            for name in wanted.intersection(values):
+                out[name] = (ts, values[name])
+        return out
+
+    async def evidence(
+        self,
+        device: str,
+        metric: str,
+        start: int | datetime,
+        end: int | datetime,
+        *,
+        counties: Counties,
+        poll_interval_s: float,
+        low: float | None = None,
+        high: float | None = None,
+        measurement: str | None = None,
+        source: SourceAsked = "auto",
+        rollups: RollupStateOf | None = None,
+        now_ms: int | None = None,
+    ) -> Evidence:
+        """Sensor evidence of ``device``'s ``metric`` over [start, end) (epoch ms or aware
+        datetimes) under ``counties``: duration-weighted mean and MKT, range, time outside
+        [low, high], coverage (:mod:`cloud.timeseries.evidence`). Each reading weighs
+        until the next, at most 2x ``poll_interval_s``. ``source``: ``auto`` (raw data
+        where it exists, roll-ups where it has expired; with ``rollups``, the roll-up
+        state, current roll-ups stand in for raw readings they equal), ``raw`` or
+        ``rollup`` to force one. ``measurement``: found from the device when None."""
+        from cloud.timeseries.evidence import evidence
+
+        return await evidence(
+            self,
+            device,
+            metric,
+            start,
+            end,
+            counties=counties,
+            poll_interval_s=poll_interval_s,
+            low=low,
+            high=high,
+            measurement=measurement,
+            source=source,
+            rollups=rollups,
+            now_ms=now_ms,
+        )
+
+    async def evidence_reads(
+        self,
+        measurement: str,
+        device: str,
+        metric: str,
+        reads: EvidenceReads,
+        *,
+        counties: Counties = None,
+    ) -> EvidenceData:
+        """Everything one evidence pass reads of one metric, in one request where the
+        store can (:class:`cloud.timeseries.evidence.EvidenceReads`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not read sensor evidence")
+
+    async def measurement_of(self, device: str, *, counties: Counties = None) -> str | None:
+        """The measurement holding ``device``'s readings (raw or rolled up) under
+        ``counties``; None when there are none. ValueError when several do."""
+        raise NotImplementedError(f"{type(self).__name__} does not look devices up")
 
     @abc.abstractmethod
     async def count(self, measurement: str, device: str | None = None) -> int:

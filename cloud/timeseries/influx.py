@@ -23,7 +23,9 @@ from cloud.timeseries.base import (
     TimeSeriesStore,
     fold_quality,
 )
+from cloud.timeseries.evidence import EvidenceData, EvidenceReads, merge_window_parts
 from cloud.timeseries.lineprotocol import block_lines, lines, quote_ident, quote_string
+from cloud.timeseries.rollup_sums import EVIDENCE_PARTS
 from cloud.timeseries.windows import (
     RAW_RETENTION_DAYS,
     RETENTION_POLICY,
@@ -338,6 +340,106 @@ class InfluxStore(TimeSeriesStore):
                     out.append((int(row[0]), fields))
         out.sort(key=lambda r: r[0])
         return out
+
+    async def previous(
+        self,
+        measurement: str,
+        device: str,
+        fields: Sequence[str],
+        before_ms: int,
+        lookback_ms: int,
+        *,
+        counties: Counties = None,
+    ) -> dict[str, tuple[int, float]]:
+        if not fields or (counties is not None and not counties):
+            return {}
+        for f in fields:
+            check_metric(f)
+        where = (
+            f"WHERE device = {quote_string(device)}{_in_counties(counties)} "
+            f"AND time >= {int(before_ms - lookback_ms)}ms AND time < {int(before_ms)}ms"
+        )
+        source = _raw(measurement)
+        stmts = ";".join(f"SELECT last({quote_ident(f)}) FROM {source} {where}" for f in fields)
+        out: dict[str, tuple[int, float]] = {}
+        for f, series in zip(fields, await self._multi(stmts), strict=True):
+            for s in series:
+                for ts, value in s.get("values", []):
+                    if value is not None:
+                        out[f] = (int(ts), float(value))
+        return out
+
+    async def evidence_reads(
+        self,
+        measurement: str,
+        device: str,
+        metric: str,
+        reads: EvidenceReads,
+        *,
+        counties: Counties = None,
+    ) -> EvidenceData:
+        """All of one pass in one request: a statement per raw span, per previous
+        reading (``last()``) and per roll-up span."""
+        check_metric(metric)
+        n_raw, n_prev = len(reads.raw), len(reads.prev)
+        if (counties is not None and not counties) or not (n_raw + n_prev + len(reads.rollups)):
+            return EvidenceData(
+                [([], []) for _ in reads.raw], [None] * n_prev, [{} for _ in reads.rollups]
+            )
+        qf = quote_ident(metric)
+        who = f"WHERE device = {quote_string(device)}{_in_counties(counties)}"
+        raw = _raw(measurement)
+        names = [f"{metric}_{p}" for p in EVIDENCE_PARTS]
+        part_of = dict(zip(names, EVIDENCE_PARTS, strict=True))
+        sel = ", ".join(quote_ident(n) for n in names)
+        stmts = [
+            f"SELECT {qf} FROM {raw} {who} AND time >= {a}ms AND time < {b}ms" for a, b in reads.raw
+        ]
+        stmts += [
+            f"SELECT last({qf}) FROM {raw} {who} AND time >= {t - lb}ms AND time < {t}ms"
+            for t, lb in reads.prev
+        ]
+        for resolution, (a, b) in reads.rollups:
+            rp = quote_ident(RETENTION_POLICY[resolution])
+            source = f"{quote_ident(self.database)}.{rp}.{quote_ident(measurement)}"
+            stmts.append(
+                f"SELECT {sel} FROM {source} {who} AND time >= {a}ms AND time < {b}ms "
+                "GROUP BY county"
+            )
+        answers = await self._multi(";".join(stmts))
+        out = EvidenceData()
+        for series in answers[:n_raw]:
+            rows = [r for s in series for r in s.get("values", []) if r[1] is not None]
+            if len(series) > 1:
+                rows.sort(key=itemgetter(0))
+            out.raw.append(([int(r[0]) for r in rows], [float(r[1]) for r in rows]))
+        for series in answers[n_raw : n_raw + n_prev]:
+            got = [r for s in series for r in s.get("values", []) if r[1] is not None]
+            out.prev.append((int(got[-1][0]), float(got[-1][1])) if got else None)
+        for series in answers[n_raw + n_prev :]:
+            windows: dict[int, dict[str, float]] = {}
+            for s in series:  # one per county
+                cols = [part_of.get(c) for c in s.get("columns", [])]
+                for row in s.get("values", []):
+                    parts = {
+                        p: float(v)
+                        for p, v in zip(cols, row, strict=True)
+                        if p is not None and v is not None
+                    }
+                    if parts:
+                        merge_window_parts(windows.setdefault(int(row[0]), {}), parts)
+            out.rollups.append(windows)
+        return out
+
+    async def measurement_of(self, device: str, *, counties: Counties = None) -> str | None:
+        """The measurement whose series hold the device (InfluxDB's index, every
+        retention policy); the readings themselves are read under ``counties``."""
+        del counties  # the kind of a device is not a reading
+        series = await self.query(f"SHOW MEASUREMENTS WHERE device = {quote_string(device)}")
+        found = sorted({str(row[0]) for s in series for row in s.get("values", [])})
+        if len(found) > 1:
+            raise ValueError(f"device {device!r} has readings in {found}: give the measurement")
+        return found[0] if found else None
 
     async def count(self, measurement: str, device: str | None = None) -> int:
         # Count rows (points), not field values: every point we write has at least one

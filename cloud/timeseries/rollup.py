@@ -4,12 +4,16 @@ Ingest marks every hour of every series it writes (:func:`mark`, into
 ``rollup_pending``). The job (:class:`RollupJob`, run by each ingest worker every
 ``DEHONG_ROLLUP_INTERVAL_S`` and by ``dehong cloud rollup``) reads the raw points
 of each marked hour back, computes its 60 one-minute roll-ups and its one-hour
-roll-up (:func:`cloud.timeseries.windows.rollup_fields`), writes them to the
-roll-up retention policies (tables on SQLite), and removes the mark unless new
-data marked the hour again meanwhile. A backlog from three days ago marks
-three-day-old hours, so their roll-ups change; InfluxDB's continuous queries
-would have skipped it. Writes overwrite, so two workers recomputing the same hour
-agree.
+roll-up (:func:`cloud.timeseries.windows.rollup_fields`, with the duration-weighted
+sums of :mod:`cloud.timeseries.rollup_sums`), writes them to the roll-up retention
+policies (tables on SQLite), and removes the mark unless new data marked the hour
+again meanwhile. A backlog from three days ago marks three-day-old hours, so their
+roll-ups change; InfluxDB's continuous queries would have skipped it. Writes
+overwrite, so two workers recomputing the same hour agree.
+
+A reading's weight runs into the next hour (up to the hold cap, at most an hour), so
+the job also recomputes the hour after each marked hour, from that hour's readings
+and the marked hour's last ones.
 """
 
 from __future__ import annotations
@@ -26,8 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
-from cloud.timeseries.base import Counties, Point, PointBlock, TimeSeriesError, TimeSeriesStore
+from cloud.timeseries.base import (
+    QUALITY_SUFFIX,
+    Counties,
+    Point,
+    PointBlock,
+    TimeSeriesError,
+    TimeSeriesStore,
+)
+from cloud.timeseries.kinetics import HOLD_MAX_MS, Reading
 from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.timeseries.rollup_sums import HourSums, hour_sums
 from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, rollup_fields
 
 log = logging.getLogger(__name__)
@@ -126,15 +139,90 @@ async def recompute_hour(
 ) -> int:
     """Recompute the 1-min and 1-h roll-ups of one hour of one series (the device's
     readings stored under ``county``); returns raw rows read."""
+    n, _ = await recompute(tsdb, measurement, device, county, site, hour_ms)
+    return n
+
+
+async def recompute(
+    tsdb: TimeSeriesStore,
+    measurement: str,
+    device: str,
+    county: str,
+    site: str,
+    hour_ms: int,
+    *,
+    prev: dict[str, Reading] | None = None,
+    inherited: dict[str, int] | None = None,
+) -> tuple[int, HourSums]:
+    """:func:`recompute_hour`, given (or reading) each metric's last reading before the
+    hour (``prev``) and the previous hour's hold caps (``inherited``); returns the rows
+    read and the hour's weighted sums (whose ``last`` and ``caps`` the next hour takes)."""
     rows = await tsdb.raw_rows(measurement, device, hour_ms, hour_ms + HOUR_MS, counties=[county])
+    if prev is None:
+        metrics = sorted({m for _, f in rows for m in f if QUALITY_SUFFIX not in m})
+        prev = await tsdb.previous(
+            measurement, device, metrics, hour_ms, HOLD_MAX_MS, counties=[county]
+        )
+    sums = hour_sums(rows, hour_ms, prev, inherited)
     for resolution, every in (("1m", MINUTE_MS), ("1h", HOUR_MS)):
         windows = rollup_fields(rows, every)
+        for w, weighted in sums.fields[resolution].items():
+            windows.setdefault(w, {}).update(weighted)
         points = [
             Point(measurement, device, county, site, w, fields)
             for w, fields in sorted(windows.items())
         ]
         await tsdb.write_rollups(resolution, points)  # type: ignore[arg-type]
-    return len(rows)
+    return len(rows), sums
+
+
+async def marks_after(
+    session: AsyncSession, pending: Sequence[RollupPending]
+) -> dict[tuple[str, str, str, int], datetime]:
+    """The marks of the hours after these marked hours: ``{(measurement, device, county,
+    hour): marked_at}``."""
+    after = {(p.measurement, p.device, p.county, p.hour_ms + HOUR_MS) for p in pending}
+    if not after:
+        return {}
+    rows = await session.execute(
+        select(
+            RollupPending.measurement,
+            RollupPending.device,
+            RollupPending.county,
+            RollupPending.hour_ms,
+            RollupPending.marked_at,
+        ).where(
+            RollupPending.device.in_(sorted({k[1] for k in after})),
+            RollupPending.hour_ms.in_(sorted({k[3] for k in after})),
+        )
+    )
+    return {(m, d, c, h): at for m, d, c, h, at in rows if (m, d, c, h) in after}
+
+
+async def recompute_marked(
+    tsdb: TimeSeriesStore,
+    pending: Sequence[RollupPending],
+    after: dict[tuple[str, str, str, int], datetime],
+) -> None:
+    """Recompute each marked hour, and the hour after it: the marked hour's last
+    readings hold into it, so its weighted sums change as well. Unless that hour is
+    marked as late or later (``after``, :func:`marks_after`): it is recomputed in its
+    turn, from the readings written before its mark (the live hour, for one)."""
+    for p in pending:
+        _, sums = await recompute(tsdb, p.measurement, p.device, p.county, p.site, p.hour_ms)
+        nxt = (p.measurement, p.device, p.county, p.hour_ms + HOUR_MS)
+        mark_of_next = after.get(nxt)
+        if mark_of_next is None or mark_of_next < p.marked_at:
+            await recompute(
+                tsdb,
+                p.measurement,
+                p.device,
+                p.county,
+                p.site,
+                p.hour_ms + HOUR_MS,
+                prev=sums.last,
+                inherited=sums.caps,
+            )
 
 
 class RollupJob:
@@ -165,9 +253,10 @@ class RollupJob:
                     )
                 ).scalars()
             )
+            after = await marks_after(s, pending)
+        await recompute_marked(self.tsdb, pending, after)
         done: list[tuple[str, str, str, int, datetime]] = []
         for p in pending:
-            await recompute_hour(self.tsdb, p.measurement, p.device, p.county, p.site, p.hour_ms)
             done.append((p.measurement, p.device, p.county, p.hour_ms, p.marked_at))
         if done:
             async with self.db.transaction() as s:

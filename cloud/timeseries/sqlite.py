@@ -24,6 +24,8 @@ from cloud.timeseries.base import (
     TimeSeriesStore,
     fold_quality,
 )
+from cloud.timeseries.evidence import EvidenceData, EvidenceReads, merge_window_parts
+from cloud.timeseries.rollup_sums import EVIDENCE_PARTS
 from cloud.timeseries.windows import (
     DAY_MS,
     DELTA_H_OVER_R,
@@ -38,6 +40,7 @@ from cloud.timeseries.windows import (
     offset_ms,
 )
 from protocol.ids import check_metric
+from protocol.messages import AssetKind
 
 #: Spans per query (each is one SELECT of a UNION ALL; SQLite allows 500).
 MAX_SPANS = 200
@@ -292,6 +295,113 @@ class SqliteStore(TimeSeriesStore):
         for ts, field, value in await self._run(_q):
             out.setdefault(int(ts), {})[field] = float(value)
         return sorted(out.items())
+
+    async def previous(
+        self,
+        measurement: str,
+        device: str,
+        fields: Sequence[str],
+        before_ms: int,
+        lookback_ms: int,
+        *,
+        counties: Counties = None,
+    ) -> dict[str, tuple[int, float]]:
+        if not fields or (counties is not None and not counties):
+            return {}
+        where, cargs = _in_counties(counties)
+        sql = (
+            "SELECT ts, value FROM points WHERE measurement = ? AND device = ? AND field = ? "
+            f"AND ts >= ? AND ts < ? {where} ORDER BY ts DESC LIMIT 1"
+        )
+
+        def _q(db: sqlite3.Connection) -> dict[str, tuple[int, float]]:
+            out = {}
+            for f in fields:
+                row = db.execute(
+                    sql, (measurement, device, f, before_ms - lookback_ms, before_ms, *cargs)
+                ).fetchone()
+                if row is not None:
+                    out[f] = (int(row[0]), float(row[1]))
+            return out
+
+        return await self._run(_q)
+
+    async def evidence_reads(
+        self,
+        measurement: str,
+        device: str,
+        metric: str,
+        reads: EvidenceReads,
+        *,
+        counties: Counties = None,
+    ) -> EvidenceData:
+        check_metric(metric)
+        if counties is not None and not counties:
+            return EvidenceData(
+                [([], []) for _ in reads.raw], [None] * len(reads.prev), [{} for _ in reads.rollups]
+            )
+        where, cargs = _in_counties(counties)
+        key = (measurement, device)
+        raw_sql = (
+            "SELECT ts, value FROM points WHERE measurement = ? AND device = ? AND field = ? "
+            f"AND ts >= ? AND ts < ? {where} ORDER BY ts"
+        )
+        prev_sql = raw_sql + " DESC LIMIT 1"
+        names = [f"{metric}_{p}" for p in EVIDENCE_PARTS]
+        part_of = dict(zip(names, EVIDENCE_PARTS, strict=True))
+        marks = ",".join("?" * len(names))
+
+        def _q(db: sqlite3.Connection) -> EvidenceData:
+            out = EvidenceData()
+            for a, b in reads.raw:
+                rows = db.execute(raw_sql, (*key, metric, a, b, *cargs)).fetchall()
+                ts, vs = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [])
+                out.raw.append((ts, vs))
+            for before, lookback in reads.prev:
+                row = db.execute(prev_sql, (*key, metric, before - lookback, before, *cargs))
+                got = row.fetchone()
+                out.prev.append((int(got[0]), float(got[1])) if got is not None else None)
+            for resolution, (a, b) in reads.rollups:
+                rows = db.execute(
+                    f"SELECT ts, county, field, value FROM {TABLES[resolution]} "
+                    f"WHERE measurement = ? AND device = ? AND field IN ({marks}) "
+                    f"AND ts >= ? AND ts < ? {where}",
+                    (*key, *names, a, b, *cargs),
+                ).fetchall()
+                series: dict[tuple[int, str], dict[str, float]] = {}
+                for ts, county, name, value in rows:
+                    series.setdefault((int(ts), county), {})[part_of[name]] = float(value)
+                windows: dict[int, dict[str, float]] = {}
+                for (ts, _county), parts in sorted(series.items()):
+                    merge_window_parts(windows.setdefault(ts, {}), parts)
+                out.rollups.append(windows)
+            return out
+
+        return await self._run(_q)
+
+    async def measurement_of(self, device: str, *, counties: Counties = None) -> str | None:
+        """The asset kind whose measurement holds the device (raw or 1-h roll-ups);
+        the readings themselves are read under ``counties`` by the caller."""
+        del counties  # the kind of a device is not a reading; probing by key is cheap
+
+        def _q(db: sqlite3.Connection) -> list[str]:
+            for table in (TABLES["raw"], TABLES["1h"]):
+                found = [
+                    kind.value
+                    for kind in AssetKind
+                    if db.execute(
+                        f"SELECT 1 FROM {table} WHERE measurement = ? AND device = ? LIMIT 1",
+                        (kind.value, device),
+                    ).fetchone()
+                ]
+                if found:
+                    return found
+            return []
+
+        found = await self._run(_q)
+        if len(found) > 1:
+            raise ValueError(f"device {device!r} has readings in {found}: give the measurement")
+        return found[0] if found else None
 
     async def prune(self, now_ms: int) -> int:
         """Delete what is past retention in every table (the embedded store's

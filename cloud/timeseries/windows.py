@@ -8,7 +8,9 @@ A roll-up of one metric over one window holds ``{metric}_mean``, ``_min``,
 ``_max``, ``_count``, ``_sum`` and, for temperatures, ``_mkt`` =
 Σ exp(−ΔH/RT) over the readings (ΔH/R = 10 000 K, T in kelvin). Mean kinetic
 temperature over any set of windows is then −ΔH/R / ln(Σ_mkt / Σ_count) − 273.15
-(USP <1160>, equal-interval readings), long after the raw data has expired.
+(USP <1160>, equal-interval readings), long after the raw data has expired. The
+duration-weighted sums that sensor evidence reads are beside them
+(:mod:`cloud.timeseries.rollup_sums`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cloud.timeseries.base import QUALITY_SUFFIX, Bucket
+from cloud.timeseries.kinetics import DELTA_H_OVER_R, KELVIN
 
 Resolution = Literal["raw", "1m", "1h"]
 MINUTE_MS = 60_000
@@ -27,9 +30,6 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 #: Beijing time, UTC+8, no daylight saving.
 BEIJING_OFFSET_MS = 8 * HOUR_MS
-#: ΔH/R of USP <1160> mean kinetic temperature, kelvin.
-DELTA_H_OVER_R = 10_000.0
-KELVIN = 273.15
 
 RESOLUTION_MS: dict[Resolution, int] = {"raw": 1, "1m": MINUTE_MS, "1h": HOUR_MS}
 #: InfluxDB retention policy (and SQLite table) of each resolution.

@@ -8,6 +8,7 @@ skip this check.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,7 +20,11 @@ from sqlalchemy import func, select
 from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
+from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
+from tests.cloud.test_catalog_isolation import MASTER_CASES
+from tests.cloud.test_tlog_api import TLOG_CASES
+from tests.cloud.trace_cases import TRACE_CASES
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
 
 Headers = dict[str, str]
@@ -347,6 +352,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/inspections/{inspection_id}/thumbnail"): inspection_thumbnail,
 }
 CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
+CASES.update(MASTER_CASES)  # bases, locations, products, profiles (issue 11)
+CASES.update(TRACE_CASES)  # lots, EPCIS capture and query (issue 11)
+CASES.update(TLOG_CASES)  # the trace log (issue 11)
+CASES.update(CUSTODY_CASES)  # custody and sensor evidence (issue 11)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -362,7 +371,7 @@ def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
     else:
         flat = list(iter_route_contexts(app.routes))
     out = {
-        (method, route.path)
+        (method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
         for route in flat
         if (route.path or "").startswith("/api/v1")
         for method in (route.methods or ())

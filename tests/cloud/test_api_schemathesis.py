@@ -24,6 +24,7 @@ from cloud.auth.service import hash_password, issue_token
 from cloud.auth.storage import User
 from cloud.db import Database, utcnow
 from cloud.settings import Settings
+from cloud.trace.log.keys import ensure_key
 from tests.support.api import cheap_argon2, seed_timeseries
 from tests.support.schema import migrate
 
@@ -50,7 +51,9 @@ def _api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
         tsdb_path=tmp / "ts.db",
         mosquitto_dir=tmp / "mosquitto",
         mosquitto_pid_file=None,
+        keys_dir=tmp / "keys",
     )
+    ensure_key(settings_)  # the trace log's key, as `dehong cloud init-db` makes it
 
     async def seed() -> User:
         db = Database(url)
