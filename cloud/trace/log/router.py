@@ -22,7 +22,7 @@ from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from cloud.auth.deps import require
@@ -67,7 +67,9 @@ def _error(exc: service.LogError) -> ApiError:
 
 @router.get(
     "/checkpoint",
-    response_class=PlainTextResponse,
+    # a bare Response here: the 200 is documented as text/plain below, and the errors
+    # keep their JSON Error model (a text/plain response class would document them as text)
+    response_class=Response,
     dependencies=[require("public")],
     summary="The log's latest signed tree head: a C2SP checkpoint in a signed note (public)",
     description="Origin, tree size and base64 root hash (RFC 9162), a blank line, then the "
@@ -75,7 +77,12 @@ def _error(exc: service.LogError) -> ApiError:
     "(c2sp.org/tlog-checkpoint, c2sp.org/signed-note). Verify it with the key of "
     "`GET /api/v1/trace/log/key`.",
     responses={
-        200: {"content": {"text/plain": {"example": EXAMPLE_CHECKPOINT}}},
+        200: {
+            "description": "The signed note",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}, "example": EXAMPLE_CHECKPOINT}
+            },
+        },
         **responses(503),
     },
 )
