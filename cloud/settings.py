@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     rollup_interval_s: float = Field(default=30.0, ge=0)
     #: An hour is rolled up once no write has touched it for this long (seconds).
     rollup_settle_s: float = Field(default=60.0, ge=0)
+    #: EPCIS capture: the largest document (bytes) and the most events per document it
+    #: takes (GS1-EPCIS-Capture-File-Size-Limit, GS1-EPCIS-Capture-Limit); more is 413.
+    epcis_capture_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    epcis_capture_max_events: int = Field(default=10_000, ge=1)
     # No ``ack_linger_ms``: write-acks are already batched, one publish per gateway per
     # write group, and a group lingers 50 ms for more batches before it is written. A
     # second linger after the write would only delay acks (and the gateways' resend

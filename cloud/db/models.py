@@ -17,6 +17,8 @@ from cloud.ingest.storage import (
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
+from cloud.trace.lots.storage import TraceLot, TraceLotParent
 
 __all__ = [
     "ApiKey",
@@ -40,5 +42,10 @@ __all__ = [
     "RollupGeneration",
     "RollupPending",
     "ServiceAccount",
+    "TraceCaptureJob",
+    "TraceEvent",
+    "TraceEventObject",
+    "TraceLot",
+    "TraceLotParent",
     "User",
 ]

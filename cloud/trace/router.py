@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from cloud.trace.events.router import router as events_router
+from cloud.trace.lots.router import router as lots_router
+
 router = APIRouter()
 
 #: Each sub-area's router, included in this order.
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [
+    lots_router,
+    events_router,
+]
 
 for _sub in ROUTERS:
     router.include_router(_sub)

@@ -20,6 +20,7 @@ from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
+from tests.cloud.test_trace_isolation import TRACE_CASES
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
 
 Headers = dict[str, str]
@@ -347,6 +348,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/inspections/{inspection_id}/thumbnail"): inspection_thumbnail,
 }
 CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
+CASES.update(TRACE_CASES)  # lots, EPCIS capture and query (issue 11)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from cloud.db import utcnow
 from cloud.errors import ApiError
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
+from tests.cloud.test_trace_isolation import TRACE_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -285,6 +286,8 @@ async def _inspection(env: ApiEnv, h: Headers, suffix: str) -> httpx.Response:
     ident = await _home_inspection(env)
     return await env.client.get(f"/api/v1/inspections/{ident}{suffix}", headers=h)
 
+
+REQUESTS.update(TRACE_REQUESTS)  # lots, EPCIS capture and query (issue 11)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

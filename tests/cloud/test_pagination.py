@@ -23,8 +23,10 @@ from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
+from cloud.trace.lots.storage import TraceLot
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
+from tests.support.epcis import gtin
 
 N = 5  # rows of each kind added per county
 
@@ -65,6 +67,15 @@ async def _more_rows(env: ApiEnv) -> None:
                 )  # fmt: skip
                 s.add(org)
                 await s.flush()
+                s.add(
+                    TraceLot(
+                        gtin=gtin(1),
+                        lot=f"P-{county}-{i}",
+                        county=county,
+                        org_id=org.id,
+                        created_by="test",
+                    )
+                )
                 s.add(
                     MobileDevice(
                         device_id=f"AA:00:{county[-2:]}:00:00:{i:02d}", kind="ble_tag",
@@ -110,6 +121,7 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/gateways/gw-m1/commands": (lambda b: b, lambda x: x["id"]),
     "/api/v1/orgs": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/mobile-devices": (lambda b: b["items"], lambda x: x["device_id"]),
+    "/api/v1/trace/lots": (lambda b: b["items"], lambda x: x["id"]),
 }
 
 #: Lists that take no cursor, each with the reason.

@@ -1,0 +1,186 @@
+"""Lots: create, read, list; which GTINs are ours.
+
+A lot belongs to its producing organisation and that organisation's county. We are
+authoritative for the GTINs of our catalog and for any GTIN we have registered lots
+of: an event naming such a GTIN with a lot that is not registered is refused
+(:mod:`cloud.trace.events.service`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.audit.service import record
+from cloud.auth.principal import Principal
+from cloud.catalog.storage import Organisation
+from cloud.db import utcnow
+from cloud.trace.lots.schemas import LotCreate
+from cloud.trace.lots.storage import TraceLot, TraceLotParent
+
+
+class LotError(Exception):
+    """``status`` (403, 404, 409, 422) and the input at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """What trace needs of a catalog product."""
+
+    id: int
+    gtin: str
+    org_id: int | None
+    county: str | None
+
+
+async def _our_product(session: AsyncSession, gtin: str) -> Product | None:
+    """The catalog's product of ``gtin`` (a GTIN-14), if the catalog has it.
+
+    TODO(h/catalog): answer from ``cloud.catalog.service.get_product_by_gtin`` once the
+    catalog's products land on main; until then the catalog has no products, and a
+    GTIN is ours only through its registered lots (:func:`our_gtins`).
+    """
+    return None
+
+
+async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
+    """The GTINs among ``gtins`` we are authoritative for: in our catalog, or with a
+    registered lot."""
+    wanted = set(gtins)
+    if not wanted:
+        return set()
+    ours = set(
+        await session.scalars(select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct())
+    )
+    for gtin in wanted - ours:
+        if await _our_product(session, gtin) is not None:
+            ours.add(gtin)
+    return ours
+
+
+async def lots_by_key(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], TraceLot]:
+    """The registered lots among ``keys`` ((gtin, lot) pairs), one query."""
+    wanted = list(set(keys))
+    found: dict[tuple[str, str], TraceLot] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        q = select(TraceLot).where(tuple_(TraceLot.gtin, TraceLot.lot).in_(chunk))
+        for lot in await session.scalars(q):
+            found[(lot.gtin, lot.lot)] = lot
+    return found
+
+
+async def create_lot(session: AsyncSession, body: LotCreate, principal: Principal) -> TraceLot:
+    """Register a lot of ``body.org_id``'s county; audited. The caller commits."""
+    org = await session.get(Organisation, body.org_id)
+    if org is None or not principal.can_see(org.county):
+        raise LotError(404, f"organisation {body.org_id} not found", "body.org_id")
+    principal.require_write(org.county, str(org.id))
+    product = await _our_product(session, body.gtin)
+    if product is not None and product.county is not None and product.county != org.county:
+        raise LotError(
+            422,
+            f"GTIN {body.gtin} is a product of county {product.county}; its lots are made "
+            f"by organisations of that county, not of {org.county}",
+            "body.gtin",
+        )
+    taken = await session.scalar(
+        select(TraceLot.id).where(TraceLot.gtin == body.gtin, TraceLot.lot == body.lot)
+    )
+    if taken is not None:
+        raise LotError(409, f"lot {body.lot!r} of GTIN {body.gtin} exists", "body.lot")
+    parents = await lots_by_key(session, ((p.gtin, p.lot) for p in body.parents))
+    for i, p in enumerate(body.parents):
+        parent = parents.get((p.gtin, p.lot))
+        if parent is None or not principal.can_see(parent.county):
+            raise LotError(
+                422,
+                f"parent lot {p.lot!r} of GTIN {p.gtin} is not registered; register it first",
+                f"body.parents[{i}]",
+            )
+    lot = TraceLot(
+        gtin=body.gtin,
+        lot=body.lot,
+        county=org.county,
+        org_id=org.id,
+        product_id=None if product is None else product.id,
+        quantity=body.quantity,
+        unit=body.unit,
+        origin_base_id=body.origin_base_id,
+        produced_on=body.produced_on,
+        created_at=utcnow(),
+        created_by=principal.actor,
+    )
+    session.add(lot)
+    await session.flush()
+    for parent_id in dict.fromkeys(parents[(p.gtin, p.lot)].id for p in body.parents):
+        session.add(TraceLotParent(lot_id=lot.id, parent_id=parent_id))
+    await session.flush()
+    await record(
+        session,
+        principal.actor,
+        "lot.created",
+        f"lot:{lot.gtin}/{lot.lot}",
+        lot.county,
+        {"org_id": org.id, "parents": len(parents)},
+    )
+    return lot
+
+
+async def get_lot(
+    session: AsyncSession, gtin: str, lot: str, principal: Principal
+) -> TraceLot | None:
+    """The lot, or None when it is not registered or of a county ``principal`` cannot see."""
+    found = await session.scalar(select(TraceLot).where(TraceLot.gtin == gtin, TraceLot.lot == lot))
+    if found is None or not principal.can_see(found.county):
+        return None
+    return found
+
+
+async def parents_of(
+    session: AsyncSession, lot_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """Each lot's parents as (gtin, lot), one query."""
+    out: dict[int, list[tuple[str, str]]] = {i: [] for i in lot_ids}
+    if not lot_ids:
+        return out
+    q = (
+        select(TraceLotParent.lot_id, TraceLot.gtin, TraceLot.lot)
+        .join(TraceLot, TraceLot.id == TraceLotParent.parent_id)
+        .where(TraceLotParent.lot_id.in_(lot_ids))
+        .order_by(TraceLotParent.lot_id, TraceLot.gtin, TraceLot.lot)
+    )
+    for lot_id, gtin, number in await session.execute(q):
+        out[lot_id].append((gtin, number))
+    return out
+
+
+def lots_query(
+    counties: list[str] | None,
+    *,
+    gtin: str | None = None,
+    lot: str | None = None,
+    org_id: int | None = None,
+) -> Select[Any]:
+    """Lots of ``counties`` (None: every county), unordered (the router pages)."""
+    q = select(TraceLot)
+    if counties is not None:
+        q = q.where(TraceLot.county.in_(counties))
+    if gtin is not None:
+        q = q.where(TraceLot.gtin == gtin)
+    if lot is not None:
+        q = q.where(TraceLot.lot == lot)
+    if org_id is not None:
+        q = q.where(TraceLot.org_id == org_id)
+    return q
