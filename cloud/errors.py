@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -64,12 +65,21 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: A validator that checks several fields at once (a model validator) says which one is at
+#: fault by starting its message with it: ``"tier: a station is ..."``.
+_NAMED = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): (.+)$", re.S)
+
+
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     field = _loc(first.get("loc", ()))
     msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    named = _NAMED.match(msg) if first.get("type") == "value_error" else None
+    if named is not None:  # the validator named the field within what pydantic located
+        field = f"{field}.{named.group(1)}" if field else named.group(1)
+        msg = named.group(2)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     body = Error(detail=f"{field}: {msg}{more}" if field else msg + more, field=field or None)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=422)

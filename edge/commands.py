@@ -5,13 +5,16 @@ name               what it does
 =================  ==========================================================
 ``ping``           ``{"pong": now_ms, "session": n}``
 ``get-config``     the running config (without secrets) and its hash
-``set-config``     ``args.config``: a whole new config. Validated (errors with
-                   their location); only ``modbus``, ``ble``, ``rules`` and
-                   ``health_interval_s`` may differ (the rest needs a restart
-                   on site); applied atomically: the drivers are rebuilt, and
-                   if one fails to start the old config is restored and
-                   running again (``failed``, "rolled back"); on success the
-                   config file is replaced atomically.
+``set-config``     ``args.config``: a whole new config; or ``args.sections``:
+                   some live sections replaced, the rest kept as running
+                   (``{"profiles": [...]}``, what the catalog pushes).
+                   Validated (errors with their location); only ``modbus``,
+                   ``ble``, ``rules``, ``profiles`` and ``health_interval_s``
+                   may differ (the rest needs a restart on site); applied
+                   atomically: the drivers are rebuilt (when ``modbus`` or
+                   ``ble`` changed), and if one fails to start the old config
+                   is restored and running again (``failed``, "rolled
+                   back"); on success the config file is replaced atomically.
 ``restart-driver`` ``args.driver``: stop and start one driver (``modbus``)
 ``buffer-stats``   depth, oldest reading, bytes, counters of the buffer
 ``set-lot``        ``args.camera``, ``args.lot``: the lot id a camera stamps on
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Config sections a remote set-config may change; the others need a restart on site.
-LIVE_SECTIONS = ("modbus", "ble", "rules", "health_interval_s")
+LIVE_SECTIONS = ("modbus", "ble", "rules", "profiles", "health_interval_s")
 
 
 class CommandFailed(Exception):
@@ -93,10 +96,19 @@ class Commands:
         return {"config": data, "hash": cfg.canonical_hash()}
 
     async def set_config(self, args: dict[str, Any]) -> dict[str, Any]:
+        old = self.gateway.config
         raw = args.get("config")
+        sections = args.get("sections")
+        if (raw is None) == (sections is None):
+            raise CommandFailed(
+                "rejected",
+                "args: give either config (the whole new config) or sections (live sections "
+                f"to replace: {', '.join(LIVE_SECTIONS)})",
+            )
+        if sections is not None:
+            raw = self._with_sections(old, sections)
         if not isinstance(raw, dict):
             raise CommandFailed("rejected", "args.config: give the whole new config as a mapping")
-        old = self.gateway.config
         if "mqtt" in raw and "password" not in raw["mqtt"] and old.mqtt.password is not None:
             raw = {**raw, "mqtt": {**raw["mqtt"], "password": old.mqtt.password}}
         try:
@@ -115,6 +127,23 @@ class Commands:
             )
         await self.gateway.apply_config(new)
         return {"hash": new.canonical_hash()}
+
+    @staticmethod
+    def _with_sections(old: Any, sections: Any) -> dict[str, Any]:
+        """The running config with ``sections`` replaced (secrets kept)."""
+        if not isinstance(sections, dict) or not sections:
+            raise CommandFailed(
+                "rejected", "args.sections: give a mapping of section name to its new value"
+            )
+        other = sorted(set(sections) - set(LIVE_SECTIONS))
+        if other:
+            raise CommandFailed(
+                "rejected",
+                f"args.sections: {', '.join(map(str, other))}: cannot change remotely; only "
+                f"{', '.join(LIVE_SECTIONS)} can",
+            )
+        current: dict[str, Any] = old.model_dump(mode="json", exclude_none=True)
+        return {**current, **sections}
 
     async def restart_driver(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("driver")

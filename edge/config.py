@@ -387,6 +387,61 @@ class RuleConfig(_Model):
         return self
 
 
+class ProfileRange(_Model):
+    """The range a metric of a room must stay within (inclusive)."""
+
+    metric: MetricName
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProfileRange:
+        if not self.min < self.max:
+            raise ValueError(f"min: {self.min} must be below max ({self.max})")
+        return self
+
+
+class ProfileConfig(_Model):
+    """A commodity profile assigned to a room: local alarms when the room stays outside
+    its temperature (or humidity) range longer than the single-excursion limit.
+
+    The cloud owns this section: assigning a profile to a location in the catalog
+    pushes the gateway's whole ``profiles`` list with ``set-config``
+    (``args.sections``), so hand-written ``rules`` are never touched. Each entry
+    becomes threshold rules (``{id}-temp-high``, ``{id}-temp-low``, ``{id}-rh-high``,
+    ``{id}-rh-low``) that fire after ``single_excursion_s`` outside the range and
+    clear when the value is back inside. The cumulative limit of a profile is the
+    cloud's to judge (per stay of a lot, from the time series), not the gateway's.
+    """
+
+    #: The catalog's profile, as ``profile-{id}``; names the rules and their alarms.
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+    #: The profile's name, for people reading the config.
+    name: Annotated[str, Field(max_length=100)] = ""
+    device: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$")]
+    temperature: ProfileRange
+    humidity: ProfileRange | None = None
+    #: Longest a single excursion may last before the alarm fires, s.
+    single_excursion_s: Annotated[float, Field(ge=0, le=30 * 86_400)] = 0.0
+    severity: Literal["info", "warning", "critical"] = "critical"
+
+    def rules(self) -> list[RuleConfig]:
+        """The threshold rules this profile stands for."""
+        out: list[RuleConfig] = []
+        for short, band in (("temp", self.temperature), ("rh", self.humidity)):
+            if band is None:
+                continue
+            common = {
+                "device": self.device,
+                "metric": band.metric,
+                "min_duration_s": self.single_excursion_s,
+                "severity": self.severity,
+            }
+            out.append(RuleConfig(name=f"{self.id}-{short}-high", above=band.max, **common))
+            out.append(RuleConfig(name=f"{self.id}-{short}-low", below=band.min, **common))
+        return out
+
+
 class GatewaySection(_Model):
     id: GatewayId
     county: OwningCounty
@@ -428,6 +483,8 @@ class GatewayConfig(_Model):
     modbus: ModbusConfig = ModbusConfig()
     ble: BleConfig = BleConfig()
     rules: list[RuleConfig] = []
+    #: Commodity profiles of rooms, pushed by the cloud (see :class:`ProfileConfig`).
+    profiles: list[ProfileConfig] = []
     cameras: list[CameraSpec] = []
     #: Publish a health message this often, s.
     health_interval_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
@@ -435,12 +492,14 @@ class GatewayConfig(_Model):
     @model_validator(mode="after")
     def _unique_devices(self) -> GatewayConfig:
         seen: dict[str, str] = {}
+        metrics: dict[str, list[str]] = {}
         for h, host in enumerate(self.modbus.hosts):
             for d, dev in enumerate(host.devices):
                 where = f"modbus.hosts[{h}].devices[{d}].id"
                 if dev.id in seen:
                     raise ValueError(f"{where}: {dev.id!r} is already used at {seen[dev.id]}")
                 seen[dev.id] = where
+                metrics[dev.id] = [r.metric for r in dev.registers]
                 try:  # the wire id {gateway}.{id} must be a valid device id
                     check_device_id(device_id(self.gateway.id, dev.id))
                 except ValueError as exc:
@@ -475,7 +534,38 @@ class GatewayConfig(_Model):
                     raise ValueError(
                         f"rules[{r}].{field_name}: no Modbus device {dev_id!r} in this config"
                     )
+        self._profiles_fit(metrics)
         return self
+
+    def _profiles_fit(self, metrics: dict[str, list[str]]) -> None:
+        """Each profile names a Modbus device of this config, once, and metrics it has."""
+        owner: dict[str, int] = {}
+        for p, profile in enumerate(self.profiles):
+            if profile.device not in metrics:
+                raise ValueError(
+                    f"profiles[{p}].device: no Modbus device {profile.device!r} in this config"
+                )
+            if profile.device in owner:
+                raise ValueError(
+                    f"profiles[{p}].device: {profile.device!r} already has profiles"
+                    f"[{owner[profile.device]}]; a room keeps one commodity profile"
+                )
+            owner[profile.device] = p
+            for part in ("temperature", "humidity"):
+                band = getattr(profile, part)
+                if band is not None and band.metric not in metrics[profile.device]:
+                    raise ValueError(
+                        f"profiles[{p}].{part}.metric: {profile.device!r} has no metric "
+                        f"{band.metric!r} (it has {', '.join(metrics[profile.device])})"
+                    )
+
+    def all_rules(self) -> list[tuple[RuleConfig, str | None]]:
+        """Every local rule: the hand-written ones (profile None) and those of the
+        profiles, each with its profile's id."""
+        out: list[tuple[RuleConfig, str | None]] = [(rule, None) for rule in self.rules]
+        for profile in self.profiles:
+            out.extend((rule, profile.id) for rule in profile.rules())
+        return out
 
     def _birth_fits(self) -> None:
         """The birth lists every Modbus device with its metrics in one message: it must

@@ -299,21 +299,24 @@ class Gateway:
 
     async def apply_config(self, new: GatewayConfig) -> None:
         """Switch to ``new`` (drivers and rules) atomically: if a driver fails to start,
-        the old config is restored and its drivers run again; raises CommandFailed."""
+        the old config is restored and its drivers run again; raises CommandFailed.
+        The drivers are rebuilt only when their sections (``modbus``, ``ble``) changed:
+        new rules or profiles take effect without a gap in the readings."""
         from edge.commands import CommandFailed
 
         old = self.config
-        for driver in self._started:
-            await driver.stop()
-        self._started = []
-        try:
-            await self._start_all(self._drivers(new))
-        except (OSError, RuntimeError, ValueError) as exc:
-            log.error("gateway %s: new config failed (%s); rolling back", self.id, exc)
-            await self._start_all(self._drivers(old))
-            raise CommandFailed(
-                "failed", f"a driver failed to start ({exc}); rolled back"
-            ) from None
+        if (new.modbus, new.ble) != (old.modbus, old.ble):
+            for driver in self._started:
+                await driver.stop()
+            self._started = []
+            try:
+                await self._start_all(self._drivers(new))
+            except (OSError, RuntimeError, ValueError) as exc:
+                log.error("gateway %s: new config failed (%s); rolling back", self.id, exc)
+                await self._start_all(self._drivers(old))
+                raise CommandFailed(
+                    "failed", f"a driver failed to start ({exc}); rolled back"
+                ) from None
         self.config = new
         self.session.config = new
         self.rules = RuleEngine(new, self.put_event, self.set_coil)

@@ -11,6 +11,9 @@ A cold room out of range must sound the horn in the warehouse even while the
 - emit ``alarm`` / ``alarm_clear`` events, which the durable buffer keeps until
   the cloud acknowledges them (never dropped);
 - switch a Modbus coil (a local alarm relay) on when firing, off when clearing.
+
+The rules are the config's ``rules`` and those its ``profiles`` stand for (a
+commodity profile the cloud assigned to a room: :class:`edge.config.ProfileConfig`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ SetCoil = Callable[[str, int, bool], Awaitable[None]]
 class RuleState:
     rule: RuleConfig
     device: str  # wire id
+    profile: str | None = None  # the commodity profile the rule comes from, if any
     since_ms: int | None = None  # first reading past the threshold, while not firing
     active: bool = False
     fired: int = 0
@@ -52,9 +56,9 @@ class RuleEngine:
         self.emit = emit
         self.set_coil = set_coil
         self.states: dict[str, list[RuleState]] = {}
-        for rule in config.rules:
+        for rule, profile in config.all_rules():
             device = config.device_id(rule.device)
-            self.states.setdefault(device, []).append(RuleState(rule, device))
+            self.states.setdefault(device, []).append(RuleState(rule, device, profile))
         self._tasks: set[asyncio.Task[None]] = set()
 
     def active(self) -> list[str]:
@@ -108,7 +112,13 @@ class RuleEngine:
                 device=state.device,
                 severity=Severity(rule.severity) if kind is EventType.ALARM else Severity.INFO,
                 message=text,
-                attrs={"rule": rule.name, "metric": rule.metric, "value": value, "source": "local"},
+                attrs={
+                    "rule": rule.name,
+                    "metric": rule.metric,
+                    "value": value,
+                    "source": "local",
+                    **({"profile": state.profile} if state.profile else {}),
+                },
             )
         )
         log.log(logging.WARNING if kind is EventType.ALARM else logging.INFO, "local rule %s", text)

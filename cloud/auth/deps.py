@@ -56,25 +56,38 @@ async def _public() -> None:
     """A public route: no credentials are read."""
 
 
-def require(permission: str) -> Any:
+def require(permission: str, *alternatives: str) -> Any:
     """The dependency a route declares: ``Annotated[Principal, require("gateways:read")]``
     (or ``dependencies=[require("public")]`` on a public route).
 
     Authenticates (401) and checks the role table (403); the permission is kept on the
     dependency (``.permission``) so tests can list every route's permission.
+
+    ``alternatives``: a route that two kinds of role write, each under its own
+    permission (``require("catalog:write", "org_records:write")``: admins of the county,
+    and organisation roles for their own organisation), admits a role with either; its
+    ``.permission`` is ``catalog:write|org_records:write``, and the route checks the
+    scope (``Principal.require_write``) as always.
     """
-    if permission not in policy.PERMISSIONS:
-        raise ValueError(f"unknown permission {permission!r}; add it to cloud.auth.policy")
+    names = (permission, *alternatives)
+    for name in names:
+        if name not in policy.PERMISSIONS:
+            raise ValueError(f"unknown permission {name!r}; add it to cloud.auth.policy")
     if permission == "public":
+        if alternatives:
+            raise ValueError("a public route has no alternative permissions")
         _public.permission = "public"  # type: ignore[attr-defined]
         return Depends(_public)
+    if "public" in alternatives:
+        raise ValueError("'public' cannot be an alternative: declare the route public")
+    declared = policy.ALTERNATIVES.join(names)
 
     async def check(principal: PrincipalDep) -> Principal:
-        policy.authorize(principal, permission)
+        policy.authorize(principal, declared)
         return principal
 
-    check.permission = permission  # type: ignore[attr-defined]
-    check.__name__ = f"require_{permission.replace(':', '_')}"
+    check.permission = declared  # type: ignore[attr-defined]
+    check.__name__ = "require_" + "_or_".join(n.replace(":", "_") for n in names)
     return Depends(check)
 
 

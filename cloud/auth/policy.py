@@ -84,14 +84,17 @@ PERMISSIONS: dict[str, str] = {
     "dead_letters:read": "what ingest refused, with payloads",
     "dead_letters:replay": "run dead letters through ingest again",
     "ingest:read": "alerts about the time-series store (ingest holds the data and retries)",
-    "catalog:read": "organisations, and which organisation owns each BLE tag or vehicle",
-    "catalog:write": "create organisations",
+    "catalog:read": "organisations, bases, locations and their devices, products, commodity "
+    "profiles, and which organisation owns each BLE tag or vehicle",
+    "catalog:write": "create organisations; enter the bases, locations, products and commodity "
+    "profiles of any organisation of the county; wire devices to locations",
     "mobile_devices:write": "register a BLE tag or vehicle to an organisation "
     "(organisation roles: to their own)",
     "trace:read": "lots, EPCIS events, custody and sensor evidence, certificates, brand, recall",
     "trace:write": "record trace steps and capture EPCIS documents "
     "(organisation roles: for their own organisation's lots)",
-    "org_records:write": "enter and correct its own organisation's records",
+    "org_records:write": "enter and correct its own organisation's records (its contact, "
+    "bases, locations, products)",
     "personal:read": "personal data of households, farmers, drivers, unmasked",
 }
 
@@ -210,7 +213,15 @@ ROLES: dict[Role, RoleSpec] = {
 MASK = "***"
 
 
+#: How a route that admits either of several permissions names them
+#: (``require("catalog:write", "org_records:write")``: ``catalog:write|org_records:write``).
+ALTERNATIVES = "|"
+
+
 def allows(role: Role, permission: str) -> bool:
+    """``permission`` may name alternatives (``a|b``): any one of them is enough."""
+    if ALTERNATIVES in permission:
+        return any(allows(role, p) for p in permission.split(ALTERNATIVES))
     return permission == "public" or permission in ROLES[role].permissions
 
 
@@ -219,11 +230,12 @@ def roles_with(permission: str) -> list[Role]:
 
 
 def authorize(principal: Principal, permission: str) -> None:
-    """403 unless the principal's role has ``permission``."""
+    """403 unless the principal's role has ``permission`` (or one of its alternatives)."""
     if not allows(principal.role, permission):
         who = ", ".join(r.value for r in roles_with(permission)) or "no role"
+        named = " or ".join(permission.split(ALTERNATIVES))
         raise ApiError(
-            403, f"role {principal.role.value} may not do this ({permission}); allowed: {who}"
+            403, f"role {principal.role.value} may not do this ({named}); allowed: {who}"
         )
 
 

@@ -1,13 +1,18 @@
 """``/api/v1/orgs`` and ``/api/v1/mobile-devices``: organisations and who owns each
-BLE tag or vehicle; county-scoped.
+BLE tag or vehicle; county-scoped. The bases, locations, products and profiles routes
+(:mod:`cloud.catalog.places_router`, :mod:`cloud.catalog.products_router`) are
+included here, so the app includes the catalog once.
 
 Permissions (docs/roles.md): ``catalog:read`` (every signed-in role) reads its own
 county's organisations and registrations (the prefecture every county's); another
-county's record is 404. ``catalog:write`` (admins of the county) creates an
-organisation; ``mobile_devices:write`` registers a BLE tag or vehicle: admins to any
-organisation of their county, organisation roles (operator, carrier, operating
-company) only to their own organisation (``Principal.org_id``), never taking a device
-from another organisation. Lists page by the one convention (``cloud/pagination.py``).
+county's record is 404; an organisation's contact is personal data, masked for roles
+without ``personal:read``. ``catalog:write`` (admins of the county) creates an
+organisation; ``catalog:write`` or ``org_records:write`` (an organisation role, for
+its own organisation) changes its contact, address and 主体码; ``mobile_devices:write``
+registers a BLE tag or vehicle: admins to any organisation of their county,
+organisation roles (operator, carrier, operating company) only to their own
+organisation (``Principal.org_id``), never taking a device from another organisation.
+Lists page by the one convention (``cloud/pagination.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from cloud.auth import policy
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.catalog import service
+from cloud.catalog import places_router, products_router, service
+from cloud.catalog.access import masked
 from cloud.catalog.schemas import (
     DeviceId,
     MobileDeviceOut,
@@ -29,6 +35,7 @@ from cloud.catalog.schemas import (
     OrgKind,
     OrgOut,
     OrgPage,
+    OrgUpdate,
 )
 from cloud.catalog.storage import MobileDevice, Organisation
 from cloud.db import MAX_INT32
@@ -45,6 +52,8 @@ CountyQuery = Annotated[
 CatalogRead = Annotated[Principal, require("catalog:read")]
 CatalogWrite = Annotated[Principal, require("catalog:write")]
 MobileDevicesWrite = Annotated[Principal, require("mobile_devices:write")]
+#: Admins of the county, and organisation roles for their own organisation's records.
+RecordsWrite = Annotated[Principal, require("catalog:write", "org_records:write")]
 
 #: Keyset orders (cloud/pagination.py).
 ORG_KEYS = (Key(Organisation.id, kind=int),)
@@ -53,6 +62,15 @@ MOBILE_DEVICE_KEYS = (Key(MobileDevice.device_id),)
 
 def _error(exc: service.CatalogError) -> ApiError:
     return ApiError(exc.status, str(exc), field=exc.field)
+
+
+def org_out(org: Organisation, principal: Principal) -> OrgOut:
+    """The organisation as this principal may read it: the contact masked for roles
+    without ``personal:read``."""
+    out = OrgOut.model_validate(org)
+    for name in service.PERSONAL:
+        setattr(out, name, masked(principal, getattr(out, name)))
+    return out
 
 
 @router.get(
@@ -73,7 +91,7 @@ async def list_orgs(
     q = service.orgs_query(principal.counties(county), kind=kind)
     found = await fetch_page(session, q, ORG_KEYS, page)
     link_next(request, response, found.next_cursor)
-    return OrgPage(items=[OrgOut.model_validate(o) for o in found.rows])
+    return OrgPage(items=[org_out(o, principal) for o in found.rows])
 
 
 @router.post(
@@ -87,15 +105,8 @@ async def create_org(body: OrgCreate, principal: CatalogWrite, db: DatabaseDep) 
     principal.require_write(body.county)
     try:
         async with db.transaction() as s:
-            org = await service.create_org(
-                s,
-                kind=body.kind,
-                name=body.name,
-                uscc=body.uscc,
-                county=body.county,
-                actor=principal.actor,
-            )
-            return OrgOut.model_validate(org)
+            org = await service.create_org(s, **body.model_dump(), actor=principal.actor)
+            return org_out(org, principal)
     except service.CatalogError as exc:
         raise _error(exc) from None
 
@@ -114,7 +125,28 @@ async def _org(session: SessionDep, principal: Principal, org_id: int, field: st
     responses=responses(401, 404),
 )
 async def get_org(org_id: OrgId, principal: CatalogRead, session: SessionDep) -> OrgOut:
-    return OrgOut.model_validate(await _org(session, principal, org_id, "path.org_id"))
+    return org_out(await _org(session, principal, org_id, "path.org_id"), principal)
+
+
+@router.patch(
+    "/orgs/{org_id}",
+    response_model=OrgOut,
+    summary="Change an organisation's name, contact, address or 主体码 (admins of its county; "
+    "organisation roles their own)",
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def update_org(
+    org_id: OrgId, body: OrgUpdate, principal: RecordsWrite, db: DatabaseDep
+) -> OrgOut:
+    try:
+        async with db.transaction() as s:
+            org = await _org(s, principal, org_id, "path.org_id")
+            principal.require_write(org.county, str(org.id))
+            changes = body.model_dump(exclude_unset=True)
+            org = await service.update_org(s, org, changes, actor=principal.actor)
+            return org_out(org, principal)
+    except service.CatalogError as exc:
+        raise _error(exc) from None
 
 
 @router.get(
@@ -188,3 +220,7 @@ async def register_mobile_device(
             return MobileDeviceOut.model_validate(reg)
     except service.CatalogError as exc:
         raise _error(exc) from None
+
+
+router.include_router(places_router.router)
+router.include_router(products_router.router)

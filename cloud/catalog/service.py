@@ -1,4 +1,5 @@
-"""Organisations and the registration of mobile devices to them.
+"""Organisations and the registration of mobile devices to them; and, re-exported, the
+reads other packages make of the catalog (:mod:`cloud.catalog.lookup`).
 
 A registration moves the device to its owner's county at once (its registry row);
 ingest stores its readings under that county from then on (within the owners
@@ -14,6 +15,15 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
+from cloud.catalog.errors import CatalogError
+from cloud.catalog.lookup import (
+    device_links,
+    devices_of_location,
+    get_location,
+    get_location_by_gln,
+    get_product_by_gtin,
+    get_profile,
+)
 from cloud.catalog.storage import MobileDevice, Organisation
 from cloud.db import utcnow
 from cloud.devices.storage import Device
@@ -21,29 +31,91 @@ from cloud.devices.storage import Device
 MOBILE_KINDS = ("ble_tag", "vehicle")
 
 
-class CatalogError(Exception):
-    """``status`` (404, 409, 422) and the input at fault."""
+#: Organisation fields that hold a person's data: the audit log names them, never
+#: their values (cloud/audit PERSONAL_FIELDS); reads mask them (policy.mask).
+PERSONAL = ("contact_name", "contact_phone")
+#: Updatable organisation fields whose values the audit log may hold.
+_PLAIN = ("name", "platform_code", "platform_issuer")
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
+
+async def _platform_code_free(
+    s: AsyncSession, issuer: str | None, code: str | None, org_id: int | None = None
+) -> None:
+    if issuer is None or code is None:
+        return
+    q = select(Organisation.id).where(
+        Organisation.platform_issuer == issuer, Organisation.platform_code == code
+    )
+    if org_id is not None:
+        q = q.where(Organisation.id != org_id)
+    if await s.scalar(q) is not None:
+        raise CatalogError(
+            409,
+            f"主体码 {code!r} of {issuer!r} is registered to another organisation",
+            "body.platform_code",
+        )
 
 
 async def create_org(
-    s: AsyncSession, *, kind: str, name: str, uscc: str, county: str, actor: str
+    s: AsyncSession,
+    *,
+    kind: str,
+    name: str,
+    uscc: str,
+    county: str,
+    actor: str,
+    contact_name: str | None = None,
+    contact_phone: str | None = None,
+    address: str | None = None,
+    platform_code: str | None = None,
+    platform_issuer: str | None = None,
 ) -> Organisation:
     taken = await s.scalar(select(Organisation.id).where(Organisation.uscc == uscc))
     if taken is not None:
         raise CatalogError(
             409, f"an organisation with unified social credit code {uscc} exists", "body.uscc"
         )
+    await _platform_code_free(s, platform_issuer, platform_code)
     org = Organisation(
-        kind=kind, name=name, uscc=uscc, county=county, created_at=utcnow(), created_by=actor
-    )
+        kind=kind, name=name, uscc=uscc, county=county, created_at=utcnow(), created_by=actor,
+        contact_name=contact_name, contact_phone=contact_phone, address=address,
+        platform_code=platform_code, platform_issuer=platform_issuer,
+    )  # fmt: skip
     s.add(org)
     await s.flush()
-    await record(s, actor, "org.created", f"org:{org.id}", county, {"kind": kind, "uscc": uscc})
+    personal = [f for f in (*PERSONAL, "address") if getattr(org, f) is not None]
+    await record(
+        s, actor, "org.created", f"org:{org.id}", county,
+        {"kind": kind, "uscc": uscc, "platform_code": platform_code,
+         "platform_issuer": platform_issuer},
+        personal_changed=personal,
+    )  # fmt: skip
+    return org
+
+
+async def update_org(
+    s: AsyncSession, org: Organisation, changes: dict[str, Any], *, actor: str
+) -> Organisation:
+    """Apply ``changes`` (field -> new value, None clears) and audit them: plain fields
+    with their values, contact and address by name only."""
+    if "platform_code" in changes or "platform_issuer" in changes:
+        await _platform_code_free(
+            s,
+            changes.get("platform_issuer", org.platform_issuer),
+            changes.get("platform_code", org.platform_code),
+            org.id,
+        )
+    changed = {k: v for k, v in changes.items() if getattr(org, k) != v}
+    for key, value in changed.items():
+        setattr(org, key, value)
+    if changed:
+        org.updated_at = utcnow()
+        await s.flush()
+        await record(
+            s, actor, "org.updated", f"org:{org.id}", org.county,
+            {k: v for k, v in changed.items() if k in _PLAIN},
+            personal_changed=[k for k in changed if k not in _PLAIN],
+        )  # fmt: skip
     return org
 
 
@@ -145,3 +217,19 @@ def registrations_query(counties: list[str] | None, *, org_id: int | None) -> Se
     if org_id is not None:
         q = q.where(MobileDevice.org_id == org_id)
     return q
+
+
+__all__ = [
+    "CatalogError",
+    "create_org",
+    "device_links",
+    "devices_of_location",
+    "get_location",
+    "get_location_by_gln",
+    "get_product_by_gtin",
+    "get_profile",
+    "orgs_query",
+    "register_device",
+    "registrations_query",
+    "update_org",
+]

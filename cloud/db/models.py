@@ -2,7 +2,15 @@
 
 from cloud.audit.storage import AuditEntry
 from cloud.auth.storage import ApiKey, LoginThrottle, User
-from cloud.catalog.storage import MobileDevice, Organisation
+from cloud.catalog.storage import (
+    CommodityProfile,
+    Location,
+    LocationDevice,
+    MobileDevice,
+    Organisation,
+    Product,
+    ProductionBase,
+)
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -25,6 +33,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Command",
+    "CommodityProfile",
     "DeadLetter",
     "DeadLetterPayload",
     "Device",
@@ -34,9 +43,13 @@ __all__ = [
     "GatewaySeq",
     "IngestAlert",
     "InspectionRecord",
+    "Location",
+    "LocationDevice",
     "LoginThrottle",
     "MobileDevice",
     "Organisation",
+    "Product",
+    "ProductionBase",
     "ReceivedBatch",
     "ReplayJob",
     "RollupGeneration",

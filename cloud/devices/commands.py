@@ -68,6 +68,16 @@ class MqttPublisher:
             await client.publish(topic, payload, qos=1)
 
 
+def app_publisher(state: Any) -> Publish:
+    """The app's publisher (``app.state``): a test's ``command_publisher``, else one
+    :class:`MqttPublisher` to the settings' broker, made on first use."""
+    pub = getattr(state, "command_publisher", None)
+    if pub is None:
+        pub = MqttPublisher(state.settings.mqtt_broker())
+        state.command_publisher = pub
+    return pub  # type: ignore[no-any-return]
+
+
 async def send(
     db: Database,
     publish: Publish,

@@ -279,11 +279,7 @@ def _command_out(cmd: Command) -> CommandOut:
 
 
 def _publisher(request: Request) -> commands.Publish:
-    pub = getattr(request.app.state, "command_publisher", None)
-    if pub is None:
-        pub = commands.MqttPublisher(request.app.state.settings.mqtt_broker())
-        request.app.state.command_publisher = pub
-    return pub  # type: ignore[no-any-return]
+    return commands.app_publisher(request.app.state)
 
 
 @router.post(

@@ -1,0 +1,399 @@
+"""Production bases, locations, and the devices that measure each location over time.
+
+A device measures one location at a time (its links never overlap); the history is
+kept, so trace finds the devices of a room for any custody interval
+(:func:`cloud.catalog.lookup.devices_of_location`). Which devices may be linked:
+
+- a device wired to a gateway (``{gateway}.{local}``, a room's sensor): the gateway
+  is of the location's county; only county roles (admins, who provision gateways)
+  link it: nothing says which organisation a gateway's room belongs to;
+- a registered BLE tag or vehicle (``/mobile-devices``): registered in the
+  location's county; an organisation role links only its own organisation's.
+
+Every function writes in the caller's transaction and audits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from geojson_pydantic import Point, Polygon
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.audit.service import record
+from cloud.catalog.errors import CatalogError
+from cloud.catalog.geo import as_geojson, representative_point
+from cloud.catalog.gln import LocationKey
+from cloud.catalog.storage import (
+    CommodityProfile,
+    Location,
+    LocationDevice,
+    MobileDevice,
+    Organisation,
+    ProductionBase,
+)
+from cloud.db import utcnow
+from cloud.devices.storage import Device, Gateway
+from protocol.ids import PREFECTURE
+
+# ----------------------------------------------------------------------------- bases
+
+
+def _shape(base: ProductionBase, geometry: Point | Polygon) -> None:
+    base.geometry = as_geojson(geometry)
+    base.lon, base.lat = representative_point(geometry)
+
+
+async def create_base(
+    s: AsyncSession,
+    *,
+    org: Organisation,
+    name: str,
+    kind: str,
+    geometry: Point | Polygon,
+    area_ha: float | None,
+    actor: str,
+) -> ProductionBase:
+    base = ProductionBase(
+        org_id=org.id, county=org.county, name=name, kind=kind, area_ha=area_ha,
+        created_at=utcnow(), created_by=actor,
+    )  # fmt: skip
+    _shape(base, geometry)
+    s.add(base)
+    await s.flush()
+    await record(
+        s, actor, "base.created", f"base:{base.id}", base.county,
+        {"org_id": org.id, "name": name, "kind": kind, "geometry": geometry.type},
+    )  # fmt: skip
+    return base
+
+
+async def update_base(
+    s: AsyncSession, base: ProductionBase, changes: dict[str, Any], *, actor: str
+) -> ProductionBase:
+    """``changes``: name, kind, geometry (a shape), area_ha (None clears)."""
+    done: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key == "geometry":
+            before = base.geometry
+            _shape(base, value)
+            if base.geometry != before:
+                done[key] = value.type
+        elif getattr(base, key) != value:
+            setattr(base, key, value)
+            done[key] = value
+    if done:
+        base.updated_at = utcnow()
+        await s.flush()
+        await record(s, actor, "base.updated", f"base:{base.id}", base.county, done)
+    return base
+
+
+def bases_query(counties: list[str] | None, *, org_id: int | None, kind: str | None) -> Select[Any]:
+    q = select(ProductionBase)
+    if counties is not None:
+        q = q.where(ProductionBase.county.in_(counties))
+    if org_id is not None:
+        q = q.where(ProductionBase.org_id == org_id)
+    if kind is not None:
+        q = q.where(ProductionBase.kind == kind)
+    return q
+
+
+# ------------------------------------------------------------------------- locations
+
+
+def _base_fits(base: ProductionBase | None, org_id: int | None, county: str) -> None:
+    if base is None:
+        return
+    if org_id is not None and base.org_id != org_id:
+        raise CatalogError(
+            422, f"base {base.id} belongs to organisation {base.org_id}, not {org_id}",
+            "body.base_id",
+        )  # fmt: skip
+    if base.county != county:
+        raise CatalogError(422, f"base {base.id} is of county {base.county}", "body.base_id")
+
+
+async def _gln_free(s: AsyncSession, key: LocationKey) -> None:
+    taken = await s.scalar(
+        select(Location.id).where(Location.gln == key.gln, Location.gln_extension == key.extension)
+    )
+    if taken is not None:
+        raise CatalogError(409, f"GLN {key} is registered to another location", "body.gln")
+
+
+async def create_location(
+    s: AsyncSession,
+    *,
+    kind: str,
+    name: str,
+    key: LocationKey,
+    county: str,
+    org: Organisation | None,
+    base: ProductionBase | None,
+    tier: str | None,
+    actor: str,
+) -> Location:
+    _base_fits(base, org.id if org else None, county)
+    await _gln_free(s, key)
+    loc = Location(
+        kind=kind, name=name, county=county, org_id=org.id if org else None,
+        base_id=base.id if base else None, tier=tier, gln=key.gln, gln_extension=key.extension,
+        created_at=utcnow(), created_by=actor,
+    )  # fmt: skip
+    s.add(loc)
+    await s.flush()
+    await record(
+        s, actor, "location.created", f"location:{loc.id}", county,
+        {"kind": kind, "name": name, "gln": key.gln, "gln_extension": key.extension,
+         "org_id": loc.org_id, "base_id": loc.base_id, "tier": tier},
+    )  # fmt: skip
+    return loc
+
+
+async def update_location(
+    s: AsyncSession,
+    loc: Location,
+    changes: dict[str, Any],
+    *,
+    base: ProductionBase | None,
+    actor: str,
+) -> Location:
+    """``changes``: name, tier (a station's), base_id (None detaches; ``base`` is it)."""
+    if "tier" in changes and loc.kind != "station":
+        raise CatalogError(422, f"only a station has a tier, not a {loc.kind}", "body.tier")
+    if "base_id" in changes:
+        _base_fits(base, loc.org_id, loc.county)
+    done = {k: v for k, v in changes.items() if getattr(loc, k) != v}
+    for key, value in done.items():
+        setattr(loc, key, value)
+    if done:
+        loc.updated_at = utcnow()
+        await s.flush()
+        await record(s, actor, "location.updated", f"location:{loc.id}", loc.county, done)
+    return loc
+
+
+def locations_query(
+    counties: list[str] | None,
+    *,
+    org_id: int | None = None,
+    kind: str | None = None,
+    key: LocationKey | None = None,
+    base_id: int | None = None,
+    tier: str | None = None,
+) -> Select[Any]:
+    q = select(Location)
+    if counties is not None:
+        q = q.where(Location.county.in_(counties))
+    if org_id is not None:
+        q = q.where(Location.org_id == org_id)
+    if kind is not None:
+        q = q.where(Location.kind == kind)
+    if key is not None:
+        q = q.where(Location.gln == key.gln, Location.gln_extension == key.extension)
+    if base_id is not None:
+        q = q.where(Location.base_id == base_id)
+    if tier is not None:
+        q = q.where(Location.tier == tier)
+    return q
+
+
+async def current_devices(s: AsyncSession, location_ids: Iterable[int]) -> dict[int, list[str]]:
+    """``{location id: the devices measuring it now}`` in one query."""
+    ids = list(location_ids)
+    out: dict[int, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = await s.execute(
+        select(LocationDevice.location_id, LocationDevice.device_id)
+        .where(LocationDevice.location_id.in_(ids), LocationDevice.until.is_(None))
+        .order_by(LocationDevice.device_id)
+    )
+    for loc_id, device in rows:
+        out[loc_id].append(device)
+    return out
+
+
+async def assign_profile(
+    s: AsyncSession, loc: Location, profile: CommodityProfile | None, *, actor: str
+) -> None:
+    """Assign (or, with None, remove) the location's commodity profile. The caller
+    pushes it to the gateways of the location's wired devices once committed."""
+    if profile is not None and profile.county not in (PREFECTURE, loc.county):
+        raise CatalogError(404, f"commodity profile {profile.id} not found", "body.profile_id")
+    before = loc.profile_id
+    loc.profile_id = profile.id if profile else None
+    loc.updated_at = utcnow()
+    await s.flush()
+    await record(
+        s, actor, "location.profile_assigned", f"location:{loc.id}", loc.county,
+        {"profile_id": loc.profile_id, "before": before},
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------- device links
+
+
+async def _classify(
+    s: AsyncSession,
+    loc: Location,
+    device_id: str,
+    *,
+    can_see: Callable[[str], bool],
+    own_org: int | None,
+) -> str | None:
+    """The gateway of a wired device (None: a registered mobile device), or CatalogError
+    saying why this device may not measure ``loc`` for this caller."""
+    prefix, dot, _ = device_id.partition(".")
+    gateway = await s.get(Gateway, prefix) if dot else None
+    registration = None if gateway else await s.get(MobileDevice, device_id)
+    county = gateway.county if gateway else registration.county if registration else None
+    if county is not None and county != loc.county:
+        if not can_see(county):
+            raise CatalogError(404, f"device {device_id!r} not found", "body.device_id")
+        raise CatalogError(
+            409,
+            f"device {device_id!r} is of county {county}; a location of {loc.county} is "
+            "measured by its own county's devices",
+            "body.device_id",
+        )
+    if gateway is not None:
+        if own_org is not None:
+            raise CatalogError(
+                403,
+                f"device {device_id!r} is wired to gateway {gateway.id}: the county's admins, "
+                "who provision gateways, link wired devices to locations",
+                "body.device_id",
+            )
+        return gateway.id
+    if registration is not None:
+        if own_org is not None and registration.org_id != own_org:
+            raise CatalogError(
+                403,
+                f"device {device_id!r} is registered to another organisation",
+                "body.device_id",
+            )
+        return None
+    heard = await s.get(Device, device_id)
+    if heard is not None and can_see(heard.county) and heard.kind in ("ble_tag", "vehicle"):
+        raise CatalogError(
+            409,
+            f"{heard.kind} {device_id!r} is not registered to an organisation; register it "
+            f"first (PUT /api/v1/mobile-devices/{device_id})",
+            "body.device_id",
+        )
+    raise CatalogError(
+        422,
+        f"unknown device {device_id!r}: give a device wired to one of your county's gateways "
+        "('{gateway}.{local}') or a registered BLE tag or vehicle",
+        "body.device_id",
+    )
+
+
+async def link_device(
+    s: AsyncSession,
+    loc: Location,
+    device_id: str,
+    *,
+    since: datetime | None,
+    can_see: Callable[[str], bool],
+    own_org: int | None,
+    actor: str,
+) -> tuple[LocationDevice, str | None]:
+    """Record that ``device_id`` measures ``loc`` from ``since`` (default now); the link
+    and the gateway to push to (a wired device's), or CatalogError."""
+    gateway_id = await _classify(s, loc, device_id, can_see=can_see, own_org=own_org)
+    now = utcnow()
+    start = since or now
+    if start > now:
+        raise CatalogError(422, "since: must not be in the future", "body.since")
+    clash = await s.scalar(
+        select(LocationDevice)
+        .where(
+            LocationDevice.device_id == device_id,
+            (LocationDevice.until.is_(None)) | (LocationDevice.until > start),
+        )
+        .limit(1)
+    )
+    if clash is not None:
+        when = "now" if clash.until is None else f"until {clash.until.isoformat()}"
+        raise CatalogError(
+            409,
+            f"device {device_id!r} measures location {clash.location_id} {when}; a device "
+            "measures one location at a time: end that link first (DELETE "
+            f"/api/v1/locations/{clash.location_id}/devices/{device_id})",
+            "body.device_id",
+        )
+    link = LocationDevice(
+        location_id=loc.id, device_id=device_id, since=start, until=None, created_by=actor
+    )
+    s.add(link)
+    await s.flush()
+    await record(
+        s, actor, "location.device_linked", f"location:{loc.id}", loc.county,
+        {"device_id": device_id, "since": start.isoformat()},
+    )  # fmt: skip
+    return link, gateway_id
+
+
+async def end_device(
+    s: AsyncSession,
+    loc: Location,
+    device_id: str,
+    *,
+    until: datetime | None,
+    own_org: int | None,
+    actor: str,
+) -> tuple[LocationDevice, str | None]:
+    """End the device's open link to ``loc`` at ``until`` (default now); the history
+    stays. A wired device is unlinked by county roles only, as it is linked."""
+    link = await s.scalar(
+        select(LocationDevice).where(
+            LocationDevice.location_id == loc.id,
+            LocationDevice.device_id == device_id,
+            LocationDevice.until.is_(None),
+        )
+    )
+    if link is None:
+        raise CatalogError(
+            404, f"device {device_id!r} does not measure location {loc.id} now", "path.device_id"
+        )
+    prefix, dot, _ = device_id.partition(".")
+    gateway = await s.get(Gateway, prefix) if dot else None
+    if gateway is not None and own_org is not None:
+        raise CatalogError(
+            403,
+            f"device {device_id!r} is wired to gateway {gateway.id}: the county's admins "
+            "link and unlink wired devices",
+            "path.device_id",
+        )
+    now = utcnow()
+    end = until or now
+    if end > now:
+        raise CatalogError(422, "until: must not be in the future", "query.until")
+    if end < link.since:
+        raise CatalogError(
+            422, f"until: before the link began ({link.since.isoformat()})", "query.until"
+        )
+    link.until = end
+    link.ended_by = actor
+    await s.flush()
+    await record(
+        s, actor, "location.device_unlinked", f"location:{loc.id}", loc.county,
+        {"device_id": device_id, "until": end.isoformat()},
+    )  # fmt: skip
+    return link, gateway.id if gateway else None
+
+
+def links_query(location_id: int, *, current: bool | None) -> Select[Any]:
+    q = select(LocationDevice).where(LocationDevice.location_id == location_id)
+    if current is True:
+        q = q.where(LocationDevice.until.is_(None))
+    elif current is False:
+        q = q.where(LocationDevice.until.is_not(None))
+    return q
