@@ -170,7 +170,21 @@ def _init_db(_args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
     settings = _settings()
     upgrade(settings.database_url)
     print(f"schema of {settings.database_url} is up to date")
+    _init_trace_log_key(settings)
     return _init_tsdb(settings)
+
+
+def _init_trace_log_key(settings: Any) -> None:
+    """The trace log's Ed25519 signing key: made once, never replaced (0600)."""
+    from cloud.trace.log.keys import LogKeyError, ensure_key, key_path
+
+    try:
+        signer, made = ensure_key(settings)
+    except LogKeyError as exc:
+        raise SystemExit(_fail(str(exc))) from None
+    state = "made" if made else "kept"
+    print(f"trace log signing key {key_path(settings)} ({state}; back it up, never commit it)")
+    print(f"trace log verifier key (public): {signer.verifier.vkey}")
 
 
 #: Printed by init-db: the broker accounts are made by another command.

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     #: ``auto``: the group ``mosquitto`` if it exists; empty: owner-only files (0600).
     mosquitto_group: str = "auto"
 
+    #: The trace log's name: the origin line of its checkpoints and the name of its
+    #: signing key (C2SP tlog-checkpoint, signed-note). A schema-less URL that need not
+    #: be reachable; fixed for the life of the log (the key file carries it).
+    trace_log_origin: str = Field(default="dehong.local/trace-log", min_length=1, max_length=200)
+    #: The trace log's Ed25519 signing key, made by ``dehong cloud init-db`` (mode
+    #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
+    trace_log_key_file: Path | None = None
+
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")
 

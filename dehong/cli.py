@@ -22,6 +22,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("edge.modbus_cli", "dehong[edge]"),
     ("edge.ble_cli", "dehong[edge]"),
     ("cloud.cli", "dehong[cloud]"),
+    ("cloud.trace.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("bench.cli", "dehong[all]"),
     ("edge.vision.cli", "dehong[edge,vision]"),

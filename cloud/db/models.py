@@ -33,6 +33,7 @@ from cloud.trace.certificates.storage import (
     TraceCommitmentCertificate,
 )
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
+from cloud.trace.log.storage import LogHead, LogLeaf, LogNode, LogState
 from cloud.trace.lots.storage import TraceLot, TraceLotParent
 from cloud.trace.results.storage import TraceTestResult
 
@@ -55,6 +56,10 @@ __all__ = [
     "InspectionRecord",
     "Location",
     "LocationDevice",
+    "LogHead",
+    "LogLeaf",
+    "LogNode",
+    "LogState",
     "LoginThrottle",
     "MobileDevice",
     "Organisation",

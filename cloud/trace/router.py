@@ -12,6 +12,7 @@ from cloud.trace.brand.router import router as brand_router
 from cloud.trace.certificates.commitment_router import router as commitment_router
 from cloud.trace.certificates.router import router as certificates_router
 from cloud.trace.events.router import router as events_router
+from cloud.trace.log.router import router as log_router
 from cloud.trace.lots.router import router as lots_router
 from cloud.trace.recall.router import router as recall_router
 from cloud.trace.results.router import router as results_router
@@ -22,6 +23,7 @@ router = APIRouter()
 ROUTERS: list[APIRouter] = [
     lots_router,
     events_router,
+    log_router,
     certificates_router,
     commitment_router,
     results_router,

@@ -8,6 +8,7 @@ skip this check.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,7 +21,8 @@ from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
-from tests.cloud.test_trace_isolation import TRACE_CASES
+from tests.cloud.test_tlog_api import TLOG_CASES
+from tests.cloud.trace_cases import TRACE_CASES
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
 
 Headers = dict[str, str]
@@ -349,6 +351,7 @@ CASES: dict[tuple[str, str], Case] = {
 }
 CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
 CASES.update(TRACE_CASES)  # lots, EPCIS capture and query (issue 11)
+CASES.update(TLOG_CASES)  # the trace log (issue 11)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -364,7 +367,7 @@ def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
     else:
         flat = list(iter_route_contexts(app.routes))
     out = {
-        (method, route.path)
+        (method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
         for route in flat
         if (route.path or "").startswith("/api/v1")
         for method in (route.methods or ())

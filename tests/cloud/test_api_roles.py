@@ -4,6 +4,7 @@ declares none, or that this table has no request for, fails here."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -25,7 +26,8 @@ from cloud.db import utcnow
 from cloud.errors import ApiError
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
-from tests.cloud.test_trace_isolation import TRACE_REQUESTS
+from tests.cloud.test_tlog_api import TLOG_REQUESTS
+from tests.cloud.trace_cases import TRACE_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,14 +71,20 @@ async def role_env(
 
 def _routes(app) -> dict[tuple[str, str], Any]:  # type: ignore[no-untyped-def]
     """Every (method, path) the app serves through FastAPI, with its ``dependant``
-    (included routers' dependencies among them)."""
+    (included routers' dependencies among them). Paths as OpenAPI shows them: a path
+    converter is left out (``{event_id:path}`` is ``{event_id}``)."""
     try:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # FastAPI before nested included routers: app.routes is flat
         flat: list[Any] = [r for r in app.routes if isinstance(r, APIRoute)]
     else:
         flat = [c for c in iter_route_contexts(app.routes) if isinstance(c.route, APIRoute)]
-    return {(m, r.path): r for r in flat for m in (r.methods or ()) if m != "HEAD"}
+    return {
+        (m, re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path)): r
+        for r in flat
+        for m in (r.methods or ())
+        if m != "HEAD"
+    }
 
 
 def _name() -> str:
@@ -186,6 +194,7 @@ REQUESTS: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_get(e, h),
     ("PUT", "/api/v1/mobile-devices/{device_id}"): lambda e, h: _mobile_register(e, h),
 }
+REQUESTS.update(TLOG_REQUESTS)  # the trace log (issue 11)
 
 
 async def _home_org(env: ApiEnv) -> int:

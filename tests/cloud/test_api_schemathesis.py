@@ -25,6 +25,7 @@ from cloud.auth.storage import User
 from cloud.db import Database, utcnow
 from cloud.db.migrate import upgrade
 from cloud.settings import Settings
+from cloud.trace.log.keys import ensure_key
 from tests.support.api import seed_timeseries
 
 EXAMPLES = int(os.environ.get("DEHONG_SCHEMATHESIS_EXAMPLES", "15"))
@@ -42,7 +43,9 @@ def api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
         tsdb_path=tmp / "ts.db",
         mosquitto_dir=tmp / "mosquitto",
         mosquitto_pid_file=None,
+        keys_dir=tmp / "keys",
     )
+    ensure_key(settings_)  # the trace log's key, as `dehong cloud init-db` makes it
 
     async def seed() -> User:
         db = Database(url)

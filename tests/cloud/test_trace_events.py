@@ -15,12 +15,14 @@ import pytest
 from sqlalchemy import func, select
 
 from cloud.auth.principal import Principal, Role
-from cloud.auth.service import issue_token
-from cloud.auth.storage import User
 from cloud.catalog.storage import Organisation
 from cloud.db import utcnow
+from cloud.trace.epcis import event_hash
 from cloud.trace.events import service
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
+from cloud.trace.log.canonical import canonical_json
+from cloud.trace.log.merkle import leaf_hash
+from cloud.trace.log.storage import LogLeaf
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
@@ -30,6 +32,7 @@ from tests.support.epcis import (
     gtin,
     lot_uri,
     lot_urn,
+    member,
     object_event,
     place,
     sscc,
@@ -66,6 +69,14 @@ async def _count(env: ApiEnv, model: Any = TraceEvent) -> int:
         return int(await s.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def _leaves(env: ApiEnv) -> dict[str, bytes]:
+    """The tamper-evident log's leaves: log key -> leaf hash."""
+    async with env.db.session() as s:
+        return {
+            k: bytes(h) for k, h in await s.execute(select(LogLeaf.event_id, LogLeaf.leaf_hash))
+        }
+
+
 async def _query(env: ApiEnv, h: dict[str, str], **params: Any) -> list[dict[str, Any]]:
     r = await env.client.get("/api/v1/epcis/events", params=params, headers=h)
     assert r.status_code == 200, r.text
@@ -95,8 +106,8 @@ async def test_capture_stores_every_event_and_queries_return_them(env: ApiEnv) -
     job = await capture(env, doc, h)
     assert job["success"] is True and job["errors"] == [] and job["events"] == 3
     assert len(job["eventIDs"]) == 3 and job["eventIDs"][0] == harvest["eventID"]
-    assert all(i.startswith("ni:///sha-256;") and i.endswith("?ver=CBV2.0")
-               for i in job["eventIDs"][1:])  # fmt: skip
+    # no eventID: the CBV 2.0 event hash, with the document's namespaces
+    assert job["eventIDs"][1:] == [event_hash(e, doc["@context"]) for e in (hashed, packed)]
     r = await env.client.get("/api/v1/epcis/events", headers=h)
     answer = r.json()
     assert {"example": "https://example.org/ns/"} in answer["@context"]
@@ -132,7 +143,7 @@ async def test_same_event_again_is_idempotent_and_another_under_its_id_is_409(
     # the same event (with or without its eventID) changes nothing
     again = await capture(env, document(first, {**first, "eventID": event_id}), h)
     assert again["success"] is True and again["eventIDs"] == []
-    assert await _count(env) == 1
+    assert await _count(env) == 1 and list(await _leaves(env)) == [event_id]
     # a different event under that eventID, beside a new valid one: 409, nothing stored
     other = {**first, "eventID": event_id, "bizStep": "shipping"}
     fresh = object_event([lot_uri(G, "M2")], time="2026-11-22T08:00:00.000+08:00")
@@ -142,6 +153,25 @@ async def test_same_event_again_is_idempotent_and_another_under_its_id_is_409(
     assert error["status"] == 409 and error["field"] == "epcisBody.eventList[1].eventID"
     assert event_id in error["detail"] and error["eventID"] == event_id
     assert await _count(env) == 1  # all or nothing: the fresh event was not stored
+
+
+async def test_store_events_is_all_or_nothing_for_every_producer(env: ApiEnv) -> None:
+    principal = Principal("user", "ops", Role.COUNTY_ADMIN, HOME)
+    good = object_event([lot_uri(G, "M1")])
+    bad = object_event([lot_uri(G, "M2")], bizStep="nope")
+    async with env.db.transaction() as s:
+        with pytest.raises(service.EventsRefused) as exc:
+            await service.store_events(s, [good, bad], principal)
+        assert exc.value.errors[0].field == "eventList[1].bizStep"
+    assert await _count(env) == 0
+    async with env.db.transaction() as s:
+        stored = await service.store_events(s, [good, copy.deepcopy(good)], principal)
+    assert [x.outcome for x in stored] == ["stored", "unchanged"]
+    assert stored[0].body["recordTime"] and stored[0].county == HOME
+    assert await _count(env) == 1
+    async with env.db.session() as s:
+        found = await service.get_event(s, stored[0].event_id, principal)
+    assert found == stored[0].body
 
 
 async def test_error_declaration_keeps_the_event_and_marks_it(env: ApiEnv) -> None:
@@ -159,7 +189,7 @@ async def test_error_declaration_keeps_the_event_and_marks_it(env: ApiEnv) -> No
         time="2026-11-20T08:30:00.000+08:00",
     )  # fmt: skip
     job = await capture(env, document({**wrong, "errorDeclaration": declaration}, corrective), h)
-    assert job["success"] is True, job
+    assert job["success"] is True, job["errors"]
     assert job["eventIDs"] == [wrong["eventID"], corrective["eventID"]]
     assert await _count(env) == 2
     async with env.db.session() as s:
@@ -172,6 +202,11 @@ async def test_error_declaration_keeps_the_event_and_marks_it(env: ApiEnv) -> No
     (one,) = r.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
     assert one["errorDeclaration"] == declaration
     assert _ids(await _query(env, h, EQ_errorReason="incorrect_data")) == [wrong["eventID"]]
+    # the log holds the event as first stored, and the declared event as a leaf of its own
+    leaves = await _leaves(env)
+    assert leaves[wrong["eventID"]] == leaf_hash(canonical_json({**before}))
+    assert leaves[f"{wrong['eventID']}#errorDeclaration"] == leaf_hash(canonical_json(one))
+    assert corrective["eventID"] in leaves and len(leaves) == 3
     # the same declaration again changes nothing; another one is refused
     job = await capture(env, document({**wrong, "errorDeclaration": declaration}), h)
     assert job["success"] is True and job["eventIDs"] == []
@@ -192,38 +227,29 @@ BAD_EVENTS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("change", "field"), BAD_EVENTS)
-async def test_bad_event_names_its_field_and_nothing_is_stored(
-    env: ApiEnv, change: dict[str, Any], field: str
-) -> None:
+async def test_bad_input_names_its_field_and_nothing_is_half_captured(env: ApiEnv) -> None:
     h = await env.headers(Role.COUNTY_ADMIN, HOME)
     good = object_event([lot_uri(G, "M1")])
-    bad = object_event([lot_uri(G, "M2")], time="2026-11-23T08:00:00.000+08:00")
-    bad.update(change)
-    bad = {k: v for k, v in bad.items() if v is not None}
-    job = await capture(env, document(good, bad), h)
-    assert job["success"] is False and job["eventIDs"] == []
-    assert any(e["field"].startswith(field) for e in job["errors"]), job["errors"]
-    assert all(e["detail"] for e in job["errors"])
-    assert await _count(env) == 0 and await _count(env, TraceEventObject) == 0
-
-
-async def test_transformation_without_inputs_is_refused(env: ApiEnv) -> None:
-    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    for change, field in BAD_EVENTS:
+        bad = object_event([lot_uri(G, "M2")], time="2026-11-23T08:00:00.000+08:00")
+        bad.update(change)
+        bad = {k: v for k, v in bad.items() if v is not None}
+        job = await capture(env, document(good, bad), h)
+        assert job["success"] is False and job["eventIDs"] == [], change
+        assert any(e["field"].startswith(field) for e in job["errors"]), (change, job["errors"])
+        assert all(e["detail"] and e["status"] == 422 for e in job["errors"])
+        assert await _count(env) == 0 and await _count(env, TraceEventObject) == 0
+    # a transformation with no inputs
     made = {
         "type": "TransformationEvent", "eventTime": "2026-11-21T09:00:00.000+08:00",
         "eventTimeZoneOffset": "+08:00", "bizStep": "commissioning",
         "outputQuantityList": [{"epcClass": lot_uri(G, "M2"), "quantity": 10, "uom": "KGM"}],
     }  # fmt: skip
-    job = await capture(env, document(made), h)
+    job = await capture(env, document(good, made), h)
     assert job["success"] is False, job
-    assert job["errors"][0]["field"].startswith("epcisBody.eventList[0]")
+    assert job["errors"][0]["field"].startswith("epcisBody.eventList[1]")
     assert await _count(env) == 0
-
-
-async def test_proceed_stores_the_good_events_and_reports_the_others(env: ApiEnv) -> None:
-    h = await env.headers(Role.COUNTY_ADMIN, HOME)
-    good = object_event([lot_uri(G, "M1")])
+    # proceed: the good events are stored, the others reported
     bad = object_event([lot_uri(G, "M2")], biz_step="no_such_step")
     unknown = object_event([lot_uri(G, "M9")], time="2026-11-24T08:00:00.000+08:00")
     job = await capture(env, document(bad, good, unknown), h, behaviour="proceed")
@@ -233,7 +259,7 @@ async def test_proceed_stores_the_good_events_and_reports_the_others(env: ApiEnv
     assert await _count(env) == 1
 
 
-async def test_capture_refuses_what_is_not_a_document_before_the_job(env: ApiEnv) -> None:
+async def test_capture_refuses_what_is_not_a_document_before_any_job(env: ApiEnv) -> None:
     h = await env.headers(Role.COUNTY_ADMIN, HOME)
     url = "/api/v1/epcis/capture"
     doc = document(object_event([lot_uri(G, "M1")]))
@@ -248,10 +274,7 @@ async def test_capture_refuses_what_is_not_a_document_before_the_job(env: ApiEnv
     r = await env.client.post(url, json=doc, headers={**h, "Content-Type": "application/ld+json"})
     assert r.status_code == 202
     assert await _count(env, TraceCaptureJob) == 1
-
-
-async def test_a_document_over_the_limit_is_413_without_reading_it_whole(env: ApiEnv) -> None:
-    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    # over the size limit: 413 before the document is read whole
     limit = env.settings.epcis_capture_max_bytes
     url = "/api/v1/epcis/capture"
     big = b'{"type": "EPCISDocument", "pad": "' + b"x" * (50 * 1024 * 1024) + b'"}'
@@ -272,17 +295,7 @@ async def test_a_document_over_the_limit_is_413_without_reading_it_whole(env: Ap
     )
     assert r.status_code == 413 and str(limit) in r.json()["detail"]
     assert sent < 50  # refused at the chunk that passed the limit
-    assert await _count(env) == 0
-
-
-async def _member(env: ApiEnv, role: Role, county: str, org: int | None) -> dict[str, str]:
-    name = f"{role.value}-{county}-{org}"
-    await env.add_user(name, role, county)
-    async with env.db.transaction() as s:
-        user = await s.get_one(User, name)
-        user.org_id = None if org is None else str(org)
-    token, _ = issue_token(user, env.settings.jwt_secret.get_secret_value(), 600)
-    return {"Authorization": f"Bearer {token}"}
+    assert await _count(env, TraceCaptureJob) == 1
 
 
 async def test_county_isolation(env: ApiEnv) -> None:
@@ -324,14 +337,12 @@ async def test_county_isolation(env: ApiEnv) -> None:
             select(TraceEvent.county).where(TraceEvent.event_id == job["eventIDs"][0])
         )
     assert county == "533100"
-
-
-async def test_organisation_roles_capture_for_their_own_lots(env: ApiEnv) -> None:
+    # organisation roles capture for their own organisation's lots only
     async with env.db.session() as s:
         org = await s.scalar(select(TraceLot.org_id).where(TraceLot.lot == "M1"))
     assert org is not None
-    own = await _member(env, Role.OPERATOR, HOME, org)
-    stranger = await _member(env, Role.OPERATOR, HOME, org + 100)
+    own = await member(env, Role.OPERATOR, HOME, org)
+    stranger = await member(env, Role.OPERATOR, HOME, org + 100)
     job = await capture(env, document(object_event([lot_uri(G, "M1")])), own)
     assert job["success"], job
     job = await capture(
@@ -368,7 +379,7 @@ async def test_query_parameters(env: ApiEnv) -> None:
         ({"EQ_readPoint": "urn:epc:id:sgln:6901230.00000.0"}, []),
         ({"EQ_readPoint": place(9)["id"]}, [i3]),
         (
-            {"GE_eventTime": "2026-11-21T00:00:00.000Z", "LT_eventTime": "2026-11-22T00:00:00Z"},
+            {"GE_eventTime": "2026-11-21T00:00:00.000Z", "LT_eventTime": "2026-11-22T01:00:00Z"},
             [i2, i3],
         ),
         ({"MATCH_epcClass": lot_uri(G, "M2")}, [i2]),
@@ -428,22 +439,3 @@ async def test_query_pages_by_next_page_token(env: ApiEnv) -> None:
     r = await env.client.get("/api/v1/epcis/events",
                              params={"nextPageToken": token, "EQ_bizStep": "shipping"}, headers=h)  # fmt: skip
     assert r.status_code == 422 and r.json()["field"] == "query.nextPageToken"
-
-
-async def test_store_events_is_all_or_nothing_for_every_producer(env: ApiEnv) -> None:
-    principal = Principal("user", "ops", Role.COUNTY_ADMIN, HOME)
-    good = object_event([lot_uri(G, "M1")])
-    bad = object_event([lot_uri(G, "M2")], bizStep="nope")
-    async with env.db.transaction() as s:
-        with pytest.raises(service.EventsRefused) as exc:
-            await service.store_events(s, [good, bad], principal)
-        assert exc.value.errors[0].field == "eventList[1].bizStep"
-    assert await _count(env) == 0
-    async with env.db.transaction() as s:
-        stored = await service.store_events(s, [good, copy.deepcopy(good)], principal)
-    assert [x.outcome for x in stored] == ["stored", "unchanged"]
-    assert stored[0].body["recordTime"] and stored[0].county == HOME
-    assert await _count(env) == 1
-    async with env.db.session() as s:
-        found = await service.get_event(s, stored[0].event_id, principal)
-    assert found == stored[0].body

@@ -14,12 +14,12 @@ from cloud.db import utcnow
 from cloud.trace.lots.schemas import check_lot_number
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
-from tests.support.epcis import gtin
+from tests.support.epcis import gtin, member
 
 G = gtin(1)
 
 
-@pytest.mark.parametrize("lot", ["A", "MS-2026/001", "x" * 20, "!\"%&'()*+,-./:;<=>?_9"])
+@pytest.mark.parametrize("lot", ["A", "MS-2026/001", "x" * 20, "!\"%&'()*+,-./:;<=>?_"])
 def test_lot_numbers_of_set_82_pass(lot: str) -> None:
     assert check_lot_number(lot) == lot
 
@@ -68,7 +68,7 @@ async def test_lots_are_registered_read_and_listed_by_county(env: ApiEnv) -> Non
     lot = r.json()
     assert lot["gtin"] == G and lot["county"] == HOME and lot["org_id"] == home_org
     assert lot["uri"] == f"https://id.gs1.org/01/{G}/10/MS-2026%2F01"
-    assert lot["quantity"] == "1250.500000" and lot["unit"] == "KGM"
+    assert lot["quantity"] == "1250.5" and lot["unit"] == "KGM"
     # a child lot made from it, and lots of the other county
     child = {"gtin": G, "lot": "MS-2026-02", "org_id": home_org,
              "parents": [{"gtin": G, "lot": "MS-2026/01"}]}  # fmt: skip
@@ -142,16 +142,7 @@ async def test_organisation_roles_register_lots_of_their_own_organisation_only(
     env: ApiEnv,
 ) -> None:
     mine, theirs = await add_org(env, HOME, 1), await add_org(env, HOME, 2)
-    await env.add_user("op-1", Role.OPERATOR, HOME)
-    async with env.db.transaction() as s:
-        from cloud.auth.storage import User
-
-        user = await s.get_one(User, "op-1")
-        user.org_id = str(mine)
-    from cloud.auth.service import issue_token
-
-    token, _ = issue_token(user, env.settings.jwt_secret.get_secret_value(), 600)
-    h = {"Authorization": f"Bearer {token}"}
+    h = await member(env, Role.OPERATOR, HOME, mine)
     r = await env.client.post("/api/v1/trace/lots", json={"gtin": G, "lot": "A", "org_id": mine},
                               headers=h)  # fmt: skip
     assert r.status_code == 201, r.text

@@ -110,3 +110,22 @@ async def capture(
     job = r.json()
     assert job["running"] is False, job
     return job
+
+
+async def member(env: ApiEnv, role: Any, county: str, org_id: int | None) -> dict[str, str]:
+    """Bearer headers of a new user of ``role`` in ``county``, of organisation ``org_id``."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from cloud.auth.service import issue_token
+    from cloud.auth.storage import User
+
+    name = f"{role.value}-{county}-{secrets.token_hex(3)}"
+    await env.add_user(name, role, county)
+    async with env.db.transaction() as s:
+        user = await s.scalar(select(User).where(User.username == name))
+        assert user is not None
+        user.org_id = None if org_id is None else str(org_id)
+    token, _ = issue_token(user, env.settings.jwt_secret.get_secret_value(), 600)
+    return {"Authorization": f"Bearer {token}"}

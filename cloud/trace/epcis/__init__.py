@@ -10,7 +10,15 @@
 See README.md.
 """
 
+from cloud.trace.epcis.documents import (
+    EPCIS_CONTEXT,
+    document_context,
+    document_events,
+    epcis_document,
+    query_document,
+)
 from cloud.trace.epcis.errors import FieldError
+from cloud.trace.epcis.hashing import document_event_hashes, event_hash, prehash_string
 from cloud.trace.epcis.identifiers import (
     DEFAULT_DL_BASE,
     Epc,
@@ -24,13 +32,21 @@ from cloud.trace.epcis.validation import validate_document, validate_event
 
 __all__ = [
     "DEFAULT_DL_BASE",
+    "EPCIS_CONTEXT",
     "Epc",
     "EpcError",
     "FieldError",
     "canonical_uri",
     "dl_uri",
+    "document_context",
+    "document_event_hashes",
+    "document_events",
+    "epcis_document",
+    "event_hash",
     "lot_key",
     "parse_epc",
+    "prehash_string",
+    "query_document",
     "validate_document",
     "validate_event",
 ]

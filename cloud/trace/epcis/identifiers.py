@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit
 
 from cloud.catalog.gs1 import check_gtin, check_sscc, gs1_check_digit
@@ -448,6 +449,9 @@ def _rejoin(fields: list[str], n: int) -> list[str]:
 def _idpat(scheme: str, f: list[str], urn: str) -> Epc:
     """EPC pattern URNs: the GS1 key classes EPCIS uses in quantity lists and queries."""
     if scheme == "sgtin":
+        if len(f) == 3 and f[1] == f[2] == "*":  # every GTIN of one company prefix
+            _split_cp(f, 3, scheme, None, "urn:epc:idpat:sgtin:4012345.*.*")
+            return Epc("sgtin", True, urn, "urn", urn=urn)
         if len(f) != 3 or f[2] != "*":
             raise EpcError(
                 "an sgtin pattern has the form urn:epc:idpat:sgtin:cp.itemref.* "
@@ -729,6 +733,11 @@ def parse_epc(uri: str) -> Epc:
     """Parse an EPC URN or a GS1 Digital Link URI (any domain); EpcError says what is wrong."""
     if not isinstance(uri, str):
         raise EpcError(f"an identifier is a string, not {type(uri).__name__}")
+    return _parse(uri)
+
+
+@lru_cache(maxsize=32768)
+def _parse(uri: str) -> Epc:  # identifiers repeat across events: parse each once
     if uri != uri.strip():
         raise EpcError("an identifier may not begin or end with white space")
     if is_epc_urn(uri):

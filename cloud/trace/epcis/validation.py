@@ -139,7 +139,7 @@ def is_datetime(value: Any) -> bool:
 class _Checker:
     """Collects the errors of one document or event (no more than MAX_ERRORS)."""
 
-    def __init__(self, prefixes: frozenset[str]) -> None:
+    def __init__(self, prefixes: frozenset[str] | None) -> None:
         self.errors: list[FieldError] = []
         self.prefixes = prefixes
         self.vocab = vocabularies()
@@ -154,6 +154,8 @@ class _Checker:
     # -- sizes ---------------------------------------------------------------------------
 
     def sizes(self, value: Any, path: str) -> None:
+        if _sizes_ok(value):
+            return
         stack: list[tuple[Any, str, int]] = [(value, path, 0)]
         while stack:
             item, where, depth = stack.pop()
@@ -300,7 +302,11 @@ class _Checker:
                     f"{_q(key)} is not an EPCIS field; an extension field needs a namespace: "
                     f"'prefix:{key}' with the prefix declared in @context, or an absolute URI",
                 )
-            elif prefix not in self.prefixes and not (local.startswith("//") or prefix == "urn"):
+            elif (
+                self.prefixes is not None
+                and prefix not in self.prefixes
+                and not (local.startswith("//") or prefix == "urn")
+            ):
                 self.add(
                     join_path(path, key),
                     f"the namespace prefix {prefix!r} is not declared in @context; declare it "
@@ -515,6 +521,30 @@ def _q(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 5] + "...'"
 
 
+def _sizes_ok(value: Any) -> bool:
+    """The fast pass of the size check: no string too long, no nesting too deep."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        if type(item) is str:
+            if len(item) > MAX_STRING_LENGTH:
+                return False
+        elif type(item) is dict:
+            if depth >= MAX_DEPTH:
+                return False
+            for key, sub in item.items():
+                if len(key) > 512:
+                    return False
+                push((sub, depth + 1))
+        elif type(item) is list:
+            if depth >= MAX_DEPTH:
+                return False
+            for sub in item:
+                push((sub, depth + 1))
+    return True
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -576,7 +606,8 @@ def validate_document(doc: Any) -> list[FieldError]:
 def validate_event(event: Any, path: str = "", context: Any = None) -> list[FieldError]:
     """Every error of one event as it appears in an eventList; ``path`` prefixes each
     field (e.g. ``epcisBody.eventList[3]``), ``context`` is the document's ``@context``
-    (for the namespace prefixes of extension fields; the event's own is used too)."""
+    (for the namespace prefixes of extension fields; the event's own is used too). With
+    no context at all, an extension prefix is not checked against declarations."""
     if not isinstance(event, dict):
         return [FieldError(path, "an EPCIS event is a JSON object")]
     contexts: list[Any] = []
@@ -585,7 +616,9 @@ def validate_event(event: Any, path: str = "", context: Any = None) -> list[Fiel
             contexts.extend(ctx)
         elif ctx is not None:
             contexts.append(ctx)
-    checker = _Checker(context_prefixes(contexts))
+    # without any @context the declared prefixes are unknown: only the prefix:name form
+    # of extension fields is checked then
+    checker = _Checker(context_prefixes(contexts) if contexts else None)
     checker.sizes(event, path)
     checker.event(event, path)
     own = checker.finish()

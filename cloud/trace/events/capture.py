@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud.auth.principal import Principal
 from cloud.db import Database, utcnow
-from cloud.trace.epcis import validate_document
+from cloud.trace.epcis import document_context, validate_document
 from cloud.trace.events.storage import TraceCaptureJob
 from cloud.trace.events.store import Behaviour, EventError, EventsRefused, store
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 #: A job not finished after this long is no longer running (its process ended).
 STALE_AFTER_S = 900.0
-#: The standard's context; other entries of a document's @context are its extensions.
-STANDARD_CONTEXT = re.compile(r"^https://(ref\.gs1\.org|gs1\.github\.io)/.*epcis-context\.jsonld$")
 _EVENT_PATH = re.compile(r"^(epcisBody(?:\.queryResults\.resultsBody)?\.eventList)\[(\d+)\]")
 
 #: RFC 7807 problem types of the binding, by status
@@ -67,18 +65,6 @@ def event_list(doc: dict[str, Any]) -> tuple[str, list[Any]]:
         )
     events = body.get("eventList")
     return "epcisBody.eventList", events if isinstance(events, list) else []
-
-
-def extension_context(doc: dict[str, Any]) -> list[Any]:
-    """The document's @context without the standard's URL: the namespaces its events'
-    extension fields use."""
-    context = doc.get("@context")
-    entries = context if isinstance(context, list) else [context]
-    return [
-        e
-        for e in entries
-        if e is not None and not (isinstance(e, str) and STANDARD_CONTEXT.match(e))
-    ]
 
 
 def problem(error: EventError) -> dict[str, Any]:
@@ -203,7 +189,7 @@ async def _run(
                     events,
                     principal,
                     path=path,
-                    context=extension_context(doc) or None,
+                    context=document_context(doc),
                     validate=False,
                     behaviour=behaviour,
                     capture_id=job_id,

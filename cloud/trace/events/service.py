@@ -66,8 +66,8 @@ async def store_events(
     """Store ``events`` all or nothing; EventsRefused (with every error) otherwise.
 
     ``path`` prefixes the errors' fields (``eventList[3].bizStep``); ``context`` is
-    the extension part of the enclosing document's ``@context`` (the namespace prefixes
-    the events use), if any; ``validate=False`` when the caller validated already (the
+    the enclosing document's ``@context`` as a list, if any (the namespaces of the
+    events' extension fields: kept with each event, and hashed); ``validate=False`` when the caller validated already (the
     capture interface validates the whole document).
     """
     outcome = await store(
@@ -117,7 +117,7 @@ async def get_event(
     """The event as returned (with any errorDeclaration), or None when there is none of
     that eventID in a county ``principal`` can see."""
     found = await fetch_event(session, event_id, principal.counties())
-    return None if found is None else found.body
+    return None if found is None else found.events[0]
 
 
 async def query_events(

@@ -58,13 +58,13 @@ class TraceEvent(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: the extension part of the capturing document's @context (namespace prefixes the
     #: body uses), returned in the query document's @context
-    context: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
-    error_declaration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    context: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    error_declaration: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
     declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: errorDeclaration.reason as a bare CBV word (or its URI)
     error_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    #: the tamper-evident log's leaf index (cloud/trace/log), once appended
-    log_index: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     capture_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_by: Mapped[str] = mapped_column(String(128))
 

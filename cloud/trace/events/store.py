@@ -5,6 +5,7 @@ docstring for the rules)."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,6 +128,20 @@ def parse_time(value: Any) -> datetime:
     return t.astimezone(UTC)
 
 
+#: GS1's context (current and former URL); the other entries of a document's @context
+#: are its extensions (namespace prefixes of extension fields).
+STANDARD_CONTEXT = re.compile(r"^https://(ref\.gs1\.org|gs1\.github\.io)/.*epcis-context\.jsonld$")
+
+
+def extension_context(context: list[Any] | None) -> list[Any]:
+    """A document's @context without GS1's own: what its events' extension fields need."""
+    return [
+        e
+        for e in context or []
+        if e is not None and not (isinstance(e, str) and STANDARD_CONTEXT.match(e))
+    ]
+
+
 def returned_body(body: dict[str, Any], declaration: dict[str, Any] | None) -> dict[str, Any]:
     """The event as returned: the stored body, and its error declaration if any."""
     return body if declaration is None else {**body, "errorDeclaration": declaration}
@@ -195,8 +210,7 @@ def _prepare(index: int, where: str, event: dict[str, Any], context: list[Any] |
         body.pop(key, None)
     event_id = body.get("eventID")
     if not isinstance(event_id, str) or not event_id:
-        hashed = body if not context or "@context" in body else {"@context": context, **body}
-        event_id = event_hash(hashed)
+        event_id = event_hash(body, context)
         body = {"eventID": event_id, **body}
     return _Prepared(
         index=index,
@@ -379,7 +393,7 @@ def _row(
         "read_point": location(p.body.get("readPoint")),
         "biz_location": location(p.body.get("bizLocation")),
         "body": p.body,
-        "context": context or None,
+        "context": extension_context(context) or None,
         "error_declaration": p.declaration,
         "declared_at": declared_at(p.declaration),
         "error_reason": error_reason(p.declaration),
@@ -410,7 +424,7 @@ async def _write(
             ins.returning(TraceEvent.event_id, TraceEvent.seq),
             [_row(p, now, principal, context, capture_id) for p in new],
         )
-        seqs = dict(result.tuples().all())
+        seqs = {str(event_id): int(seq) for event_id, seq in result}
     raced = [p for p in new if p.event_id not in seqs]
     if raced:
         # stored by a concurrent capture since we looked: decide against that one now
@@ -430,31 +444,22 @@ async def _write(
 
     out: dict[int, StoredEvent] = {}
     leaves: list[tuple[str, dict[str, Any]]] = []
-    leaf_seq: list[int | None] = []
     for p in prepared:
         if p.outcome == "stored" and p.event_id in seqs:
             body = returned_body(p.body, p.declaration)
             out[p.index] = StoredEvent(p.event_id, body, p.county, now, "stored")
             leaves.append((p.event_id, body))
-            leaf_seq.append(seqs[p.event_id])
         elif p.outcome == "declared":
             out[p.index] = await _declare(session, p)
             leaves.append((declaration_leaf_id(p.event_id), out[p.index].body))
-            leaf_seq.append(None)
         else:
             out[p.index] = await _unchanged(session, p)
-    indexes = await append_to_log(session, leaves)
-    if indexes is not None:
-        marks = [
-            {"seq": seq, "log_index": leaf}
-            for seq, leaf in zip(leaf_seq, indexes, strict=True)
-            if seq is not None
-        ]
-        if marks:
-            await session.execute(update(TraceEvent), marks)
     await _audit(session, principal, capture_id, list(out.values()))
     result = [out[i] for i in sorted(out)]
     await hooks.after_store(session, result, context)
+    # last: the log serialises appends until this transaction ends (the leaf index of
+    # an event is in trace_log_leaves, by its eventID)
+    await append_to_log(session, leaves)
     return result
 
 

@@ -8,6 +8,7 @@ own organisation. Lists page by the one convention (``cloud/pagination.py``).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -58,7 +59,7 @@ def lot_out(lot: TraceLot, parents: list[tuple[str, str]]) -> LotOut:
         county=lot.county,
         org_id=lot.org_id,
         product_id=lot.product_id,
-        quantity=lot.quantity,
+        quantity=None if lot.quantity is None else Decimal(format(lot.quantity.normalize(), "f")),
         unit=lot.unit,
         origin_base_id=lot.origin_base_id,
         produced_on=lot.produced_on,

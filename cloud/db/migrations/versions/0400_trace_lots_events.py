@@ -83,7 +83,6 @@ def upgrade() -> None:
         sa.Column("error_declaration", sa.JSON(), nullable=True),
         sa.Column("declared_at", cloud.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error_reason", sa.Text(), nullable=True),
-        sa.Column("log_index", sa.BigInteger(), nullable=True),
         sa.Column("capture_id", sa.String(length=32), nullable=True),
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_trace_events")),

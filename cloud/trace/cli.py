@@ -1,0 +1,27 @@
+"""``dehong trace ...``: the trace package's commands.
+
+Each sub-area adds its commands through :data:`COMMANDS` (a ``register(sub)`` each),
+as the routers gather in :mod:`cloud.trace.router`. Only the standard library is
+imported here and by each ``register``: building the ``dehong`` parser stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from cloud.trace.log import cli as log_cli
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+#: Each sub-area's ``register(sub)``, in the order of ``dehong trace --help``.
+COMMANDS: list[Registrar] = [log_cli.register]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    trace = subparsers.add_parser(
+        "trace", help="traceability: verify lot bundles against the tamper-evident log"
+    )
+    sub = trace.add_subparsers(dest="trace_command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)

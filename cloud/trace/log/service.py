@@ -1,0 +1,302 @@
+"""The log's operations on the database: append, proofs, signed tree heads.
+
+``append_events`` runs in the caller's transaction (the event store's capture
+transaction): the leaves are written with the events or not at all. It updates the
+one state row first, which holds a row lock until that transaction ends, so the
+event store should append last, just before it commits. Everything else reads
+O(log n) rows by primary key (see :mod:`cloud.trace.log.storage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db.base import utcnow
+from cloud.db.upsert import dialect_insert
+from cloud.trace.log import merkle
+from cloud.trace.log.canonical import canonical_json
+from cloud.trace.log.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
+from cloud.trace.log.merkle import EMPTY_ROOT, Node
+from cloud.trace.log.storage import STATE_ID, LogHead, LogLeaf, LogNode, LogState
+
+__all__ = [
+    "ConsistencyProof",
+    "InclusionProof",
+    "LogError",
+    "SignedHead",
+    "append_events",
+    "consistency_proof",
+    "inclusion_proof",
+    "key_at",
+    "latest_checkpoint",
+    "leaf_of",
+    "root_hash",
+    "tree_size",
+]
+
+#: Rows per INSERT statement (PostgreSQL allows 65,535 parameters per statement).
+_CHUNK = 5000
+
+
+class LogError(ValueError):
+    """A request the log cannot answer; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    event_id: str
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    hashes: list[bytes]
+    root_hash: bytes
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    first_root: bytes
+    second_root: bytes
+    hashes: list[bytes]
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    tree_size: int
+    root_hash: bytes
+    note: str
+
+
+# ------------------------------------------------------------------ reading
+
+
+async def tree_size(session: AsyncSession) -> int:
+    """The number of leaves committed (as this transaction sees them)."""
+    size = await session.scalar(select(LogState.size).where(LogState.id == STATE_ID))
+    return int(size or 0)
+
+
+async def _hashes(session: AsyncSession, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    """The hashes of perfect subtrees: level 0 from the leaves, the others from nodes."""
+    leaves = sorted(i for lv, i in nodes if lv == 0)
+    inner = sorted((lv, i) for lv, i in nodes if lv > 0)
+    out: dict[Node, bytes] = {}
+    if leaves:
+        rows = await session.execute(
+            select(LogLeaf.idx, LogLeaf.leaf_hash).where(LogLeaf.idx.in_(leaves))
+        )
+        out.update({(0, int(i)): bytes(h) for i, h in rows})
+    if inner:
+        rows = await session.execute(
+            select(LogNode.level, LogNode.idx, LogNode.hash).where(
+                tuple_(LogNode.level, LogNode.idx).in_(inner)
+            )
+        )
+        out.update({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+    missing = [n for n in (*((0, i) for i in leaves), *inner) if n not in out]
+    if missing:
+        raise RuntimeError(f"the trace log store lacks subtree hashes {missing[:5]}: damaged")
+    return out
+
+
+async def _roots_and_proof(
+    session: AsyncSession, sizes: Sequence[int], ranges: Sequence[merkle.Range]
+) -> tuple[list[bytes], list[bytes]]:
+    """The roots at ``sizes`` and the hashes of ``ranges``, in one or two reads."""
+    covers = [merkle.perfect_cover(0, s) for s in sizes if s > 0]
+    needed = merkle.proof_nodes(ranges) | {n for c in covers for n in c}
+    hashes = await _hashes(session, needed)
+    roots = [
+        merkle.fold([hashes[n] for n in merkle.perfect_cover(0, s)]) if s else EMPTY_ROOT
+        for s in sizes
+    ]
+    return roots, merkle.assemble(ranges, hashes)
+
+
+async def root_hash(session: AsyncSession, size: int) -> bytes:
+    roots, _ = await _roots_and_proof(session, [size], [])
+    return roots[0]
+
+
+def _check_size(value: int, size: int, field: str, what: str) -> None:
+    if value < 0:
+        raise LogError(f"{what} must be >= 0", field=field)
+    if value > size:
+        raise LogError(f"{what} {value} is beyond the log's {size} leaves", field=field)
+
+
+async def key_at(session: AsyncSession, index: int) -> str | None:
+    """The log key (eventID) of the leaf at ``index``, if there is one."""
+    key = await session.scalar(select(LogLeaf.event_id).where(LogLeaf.idx == index))
+    return None if key is None else str(key)
+
+
+async def leaf_of(session: AsyncSession, event_id: str) -> tuple[int, bytes] | None:
+    """The leaf index and leaf hash of an event (its log key), if it is in the log."""
+    row = (
+        await session.execute(
+            select(LogLeaf.idx, LogLeaf.leaf_hash).where(LogLeaf.event_id == event_id)
+        )
+    ).first()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def inclusion_proof(
+    session: AsyncSession,
+    *,
+    event_id: str | None = None,
+    index: int | None = None,
+    size: int | None = None,
+) -> InclusionProof:
+    """The inclusion proof of one leaf (by event id or by index) in the tree of
+    ``size`` leaves (default: the whole log as it is now)."""
+    if (event_id is None) == (index is None):
+        raise LogError("give either event_id or index", field="query.event_id")
+    cols = select(LogLeaf.idx, LogLeaf.event_id, LogLeaf.leaf_hash)
+    if event_id is not None:
+        row = (await session.execute(cols.where(LogLeaf.event_id == event_id))).first()
+        if row is None:
+            raise LogError(
+                f"event {event_id!r} is not in the log", field="query.event_id", status=404
+            )
+    else:
+        row = (await session.execute(cols.where(LogLeaf.idx == index))).first()
+        if row is None:
+            raise LogError(f"leaf {index} is not in the log", field="query.index", status=404)
+    idx, key, leaf = int(row[0]), str(row[1]), bytes(row[2])
+    # Read after the leaf: a leaf and the size that counts it commit together.
+    current = await tree_size(session)
+    at = current if size is None else size
+    _check_size(at, current, "query.tree_size", "tree_size")
+    if idx >= at:
+        raise LogError(
+            f"leaf {idx} was appended after tree size {at}: ask for tree_size > {idx}",
+            field="query.tree_size",
+        )
+    ranges = merkle.inclusion_ranges(idx, at)
+    (root,), hashes = await _roots_and_proof(session, [at], ranges)
+    return InclusionProof(key, idx, at, leaf, hashes, root)
+
+
+async def consistency_proof(session: AsyncSession, first: int, second: int) -> ConsistencyProof:
+    size = await tree_size(session)
+    _check_size(second, size, "query.second", "second")
+    _check_size(first, second, "query.first", "first")
+    ranges = merkle.consistency_ranges(first, second)
+    (r1, r2), hashes = await _roots_and_proof(session, [first, second], ranges)
+    return ConsistencyProof(first, second, r1, r2, hashes)
+
+
+# ------------------------------------------------------------------ appending
+
+
+async def _reserve(session: AsyncSession, n: int) -> int:
+    """Add ``n`` to the size and return the new size; locks the state row."""
+    stmt = (
+        update(LogState)
+        .where(LogState.id == STATE_ID)
+        .values(size=LogState.size + n)
+        .returning(LogState.size)
+    )
+    new = await session.scalar(stmt)
+    if new is None:  # a schema made without the migration's row
+        await session.execute(
+            dialect_insert(session, LogState)
+            .values(id=STATE_ID, size=0)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        new = await session.scalar(stmt)
+    return int(new)
+
+
+async def append_events(
+    session: AsyncSession, items: Sequence[tuple[str, dict[str, Any]]]
+) -> list[int]:
+    """Append events (their log key, the event as stored) in the caller's transaction;
+    their leaf indices, in order.
+
+    The leaf is the RFC 8785 canonical JSON of the event: every field as stored
+    (eventID, recordTime, errorDeclaration). An event already in the log, or twice in
+    ``items``, is refused (:class:`LogError`), as is a value with no canonical form
+    (:class:`~cloud.trace.log.canonical.CanonicalizationError`): nothing is written.
+    """
+    if not items:
+        return []
+    keys = [k for k, _ in items]
+    if len(set(keys)) != len(keys):
+        dup = next(k for i, k in enumerate(keys) if k in keys[:i])
+        raise LogError(f"event {dup!r} is given twice", field="event_id")
+    leaves = [merkle.leaf_hash(canonical_json(body)) for _, body in items]
+    for i in range(0, len(keys), _CHUNK):
+        there = await session.scalar(
+            select(LogLeaf.event_id).where(LogLeaf.event_id.in_(keys[i : i + _CHUNK])).limit(1)
+        )
+        if there is not None:
+            raise LogError(f"event {there!r} is already in the log", field="event_id", status=409)
+
+    end = await _reserve(session, len(items))
+    start = end - len(items)
+    # The right edge of the tree before this batch: perfect subtrees, largest first.
+    cover = merkle.perfect_cover(0, start) if start else []
+    known = await _hashes(session, cover)
+    stack: list[tuple[int, int, bytes]] = [(lv, i, known[(lv, i)]) for lv, i in cover]
+    nodes: list[dict[str, Any]] = []
+    for j, leaf in enumerate(leaves):
+        stack.append((0, start + j, leaf))
+        while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
+            lv, _, right = stack.pop()
+            _, left_idx, left = stack.pop()
+            h = merkle.node_hash(left, right)
+            stack.append((lv + 1, left_idx >> 1, h))
+            nodes.append({"level": lv + 1, "idx": left_idx >> 1, "hash": h})
+    rows = [
+        {"idx": start + j, "event_id": k, "leaf_hash": h}
+        for j, (k, h) in enumerate(zip(keys, leaves, strict=True))
+    ]
+    for i in range(0, len(rows), _CHUNK):
+        await session.execute(insert(LogLeaf), rows[i : i + _CHUNK])
+    for i in range(0, len(nodes), _CHUNK):
+        await session.execute(insert(LogNode), nodes[i : i + _CHUNK])
+    return list(range(start, end))
+
+
+# ------------------------------------------------------------------ signed heads
+
+
+async def latest_checkpoint(session: AsyncSession, signer: NoteSigner) -> SignedHead:
+    """The signed checkpoint of the log as it is now: taken from ``trace_log_heads``
+    when this size was signed (by this key) before, else signed now and kept there.
+
+    Writes in ``session``; the caller commits. Ed25519 signatures are deterministic,
+    so two processes signing the same size at once write the same note.
+    """
+    size = await tree_size(session)
+    kid = f"{signer.verifier.key_id:08x}"
+    head = await session.get(LogHead, size)
+    if head is not None and head.key_id == kid:
+        return SignedHead(size, bytes(head.root_hash), head.note)
+    root = await root_hash(session, size)
+    note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
+    values = {"tree_size": size, "root_hash": root, "key_id": kid, "note": note,
+              "signed_at": utcnow()}  # fmt: skip
+    stmt = dialect_insert(session, LogHead).values(values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tree_size"],
+            set_={
+                c: getattr(stmt.excluded, c) for c in ("root_hash", "key_id", "note", "signed_at")
+            },
+        )
+    )
+    return SignedHead(size, root, note)
