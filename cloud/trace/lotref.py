@@ -33,9 +33,7 @@ def lot_key(gtin: str, lot: str) -> tuple[str, str]:
     return key_gtin, key_lot
 
 
-async def lot_or_404(
-    session: AsyncSession, gtin: str, lot: str, principal: Principal
-) -> TraceLot:
+async def lot_or_404(session: AsyncSession, gtin: str, lot: str, principal: Principal) -> TraceLot:
     key = lot_key(gtin, lot)
     found = await get_lot(session, *key, principal)
     if found is None:

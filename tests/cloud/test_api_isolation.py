@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
+from tests.cloud.certs_cases import CERTS_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES
 from tests.cloud.trace_cases import TRACE_CASES
@@ -352,6 +353,7 @@ CASES: dict[tuple[str, str], Case] = {
 CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
 CASES.update(TRACE_CASES)  # lots, EPCIS capture and query (issue 11)
 CASES.update(TLOG_CASES)  # the trace log (issue 11)
+CASES.update(CERTS_CASES)  # certificates, 合格证, tests, brand, recall (issue 11)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -65,7 +65,9 @@ class Evaluation:
         failing = [s for s in self.states if s.state in ("not_met", "unknown")]
         if not failing:
             return "every rule met"
-        return "; ".join(f"rule {s.index} ({s.rule['kind']}) {s.state}: {s.detail}" for s in failing)
+        return "; ".join(
+            f"rule {s.index} ({s.rule['kind']}) {s.state}: {s.detail}" for s in failing
+        )
 
 
 @dataclass(slots=True)
@@ -126,7 +128,11 @@ async def _commitment(
             f"承诺达标合格证 {last.number} issued {last.issued_at.isoformat()}",
             {"commitment_certificates": [c.number for c in certs]},
         )
-    own = " of its own (it is made from other lots; theirs do not carry over)" if facts.derived else ""
+    own = (
+        " of its own (it is made from other lots; theirs do not carry over)"
+        if facts.derived
+        else ""
+    )
     return "not_met", f"no 承诺达标合格证{own}", {"commitment_certificates": []}
 
 
@@ -175,9 +181,7 @@ async def cold_chain_evidence(session: AsyncSession, lot: TraceLot) -> list[dict
     return None
 
 
-async def _cold_chain(
-    session: AsyncSession, facts: LotFacts
-) -> tuple[State, str, dict[str, Any]]:
+async def _cold_chain(session: AsyncSession, facts: LotFacts) -> tuple[State, str, dict[str, Any]]:
     intervals = await cold_chain_evidence(session, facts.lot)
     if intervals is None:
         return (

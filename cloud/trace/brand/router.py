@@ -8,9 +8,10 @@ the history), the rules in force, a new version of them, and the sweep.
 - ``PUT /api/v1/trace/brand/rules`` (``trace:write``, prefecture roles: the brand is the
   prefecture's): a new version; 422 names the rule and field (``body.rules[2].days``).
   Audited.
-- ``POST /api/v1/trace/brand/sweep`` (``trace:write``, county and prefecture admins):
-  re-evaluates every lot holding the brand in the counties one writes (for a daily
-  job); answers how many were looked at and how many lost it.
+- ``POST /api/v1/trace/brand/sweep`` (``trace:write``): re-evaluates every lot holding
+  the brand in the counties one writes (organisation roles: their organisation's lots),
+  for a daily job; answers how many were looked at and how many decisions it recorded.
+  Audited.
 """
 
 from __future__ import annotations
@@ -158,19 +159,24 @@ async def put_rules(body: RulesIn, principal: TraceWrite, db: DatabaseDep) -> Ru
 @router.post(
     "/trace/brand/sweep",
     response_model=SweepOut,
-    summary="Re-evaluate every lot holding the brand in your counties (county and "
-    "prefecture admins; for a daily job)",
+    summary="Re-evaluate every lot holding the brand in your counties (organisation roles: "
+    "their organisation's lots); for a daily job",
     responses=responses(401, 403),
 )
 async def sweep(principal: TraceWrite, db: DatabaseDep) -> SweepOut:
+    org_id: int | None = None
     if policy.ROLES[principal.role].org_scoped:
-        raise ApiError(
-            403, f"a {principal.role.value} may not sweep a county; county admins do"
-        )
+        if principal.org_id is None:
+            raise ApiError(
+                403,
+                f"this {principal.role.value} belongs to no organisation; an admin must set "
+                "its org_id first",
+            )
+        org_id = int(principal.org_id) if principal.org_id.isdigit() else -1
     async with db.transaction() as s:
-        looked, decided = await service.sweep(s, principal.counties())
+        looked, decided = await service.sweep(s, principal.counties(), org_id)
         await record(
             s, principal.actor, "brand.swept", "brand", principal.county,
-            {"looked_at": looked, "decisions": decided},
+            {"looked_at": looked, "decisions": decided, "org_id": org_id},
         )  # fmt: skip
     return SweepOut(looked_at=looked, decisions=decided)

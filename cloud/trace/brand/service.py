@@ -66,9 +66,9 @@ async def set_rules(
     session: AsyncSession, raw: Any, note: str | None, principal: Principal
 ) -> Ruleset:
     """A new version of the rules (prefecture roles; audited ``brand.rules_set``).
-    RulesError names a bad field."""
-    principal.require_write(PREFECTURE)
+    RulesError names a bad field (checked first: a bad rule set is 422 for anyone)."""
     rules = check_rules(raw)
+    principal.require_write(PREFECTURE)
     latest = await session.scalar(select(func.max(BrandRuleset.version))) or 0
     row = BrandRuleset(
         version=latest + 1,
@@ -197,9 +197,12 @@ async def events_stored(
     await reevaluate(session, lots, "event")
 
 
-async def sweep(session: AsyncSession, counties: list[str] | None) -> tuple[int, int]:
-    """Re-evaluate every lot of ``counties`` (None: all) whose last decision granted the
-    brand: (lots looked at, decisions recorded)."""
+async def sweep(
+    session: AsyncSession, counties: list[str] | None, org_id: int | None = None
+) -> tuple[int, int]:
+    """Re-evaluate every lot of ``counties`` (None: all; ``org_id``: only that
+    organisation's) whose last decision granted the brand: (lots looked at, decisions
+    recorded)."""
     latest = (
         select(BrandDecision.lot_id, func.max(BrandDecision.id).label("last"))
         .group_by(BrandDecision.lot_id)
@@ -214,6 +217,8 @@ async def sweep(session: AsyncSession, counties: list[str] | None) -> tuple[int,
     )
     if counties is not None:
         q = q.where(TraceLot.county.in_(counties))
+    if org_id is not None:
+        q = q.where(TraceLot.org_id == org_id)
     lots = list(await session.scalars(q))
     if not lots:
         return 0, 0

@@ -130,7 +130,9 @@ async def of_lot(
     )
 
 
-async def _one(session: Any, certificate_id: int, principal: Principal) -> TraceCommitmentCertificate:
+async def _one(
+    session: Any, certificate_id: int, principal: Principal
+) -> TraceCommitmentCertificate:
     cert = await session.get(TraceCommitmentCertificate, certificate_id)
     if cert is None or not principal.can_see(cert.county):
         raise ApiError(404, f"commitment certificate {certificate_id} not found")

@@ -29,9 +29,7 @@ def quantity_text(quantity: Decimal, unit: str) -> str:
     return f"{shown} {UNIT_NAMES.get(unit, unit)}"
 
 
-def render_commitment_html(
-    cert: TraceCommitmentCertificate, org_name: str, org_uscc: str
-) -> str:
+def render_commitment_html(cert: TraceCommitmentCertificate, org_name: str, org_uscc: str) -> str:
     """The certificate as a self-contained HTML page."""
     e = escape
     day = beijing_date(cert.issued_at)
@@ -39,9 +37,7 @@ def render_commitment_html(
         f'<span class="box">{"☑" if code == cert.basis else "☐"} {e(zh)}</span>'
         for code, (zh, _en) in BASIS_NAMES.items()
     )
-    promises = "".join(
-        f"<li>☑ {e(zh)}<br><small>{e(en)}</small></li>" for zh, en in PROMISES
-    )
+    promises = "".join(f"<li>☑ {e(zh)}<br><small>{e(en)}</small></li>" for zh, en in PROMISES)
     ref = (
         f"<tr><th>依据编号<br><small>basis reference</small></th><td>{e(cert.basis_ref)}</td></tr>"
         if cert.basis_ref

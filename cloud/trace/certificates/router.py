@@ -159,9 +159,7 @@ async def list_certificates(
     )
 
 
-async def _certificate(
-    session: Any, certificate_id: int, principal: Principal
-) -> service.Coverage:
+async def _certificate(session: Any, certificate_id: int, principal: Principal) -> service.Coverage:
     cov = await service.get_certificate(session, certificate_id, principal)
     if cov is None:
         raise ApiError(404, f"certificate {certificate_id} not found")

@@ -80,7 +80,7 @@ async def read_limited(
 
 def check_content(data: bytes, content_type: str) -> None:
     """422 unless ``data`` is a non-empty file of ``content_type``."""
-    magic, name = MEDIA_TYPES[content_type]
+    magic, _ = MEDIA_TYPES[content_type]
     if not data:
         raise ApiError(422, "body: the scan is empty; send the file", field="body")
     if not data.startswith(magic):

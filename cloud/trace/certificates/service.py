@@ -58,9 +58,7 @@ async def _holder(
     session: AsyncSession, body: CertificateCreate, principal: Principal
 ) -> tuple[Organisation | None, str, str]:
     """(registered holder or None, county, holder name); checks who may write it."""
-    org = await session.scalar(
-        select(Organisation).where(Organisation.uscc == body.holder_uscc)
-    )
+    org = await session.scalar(select(Organisation).where(Organisation.uscc == body.holder_uscc))
     if org is not None:
         if body.county is not None and body.county != org.county:
             raise ApiError(
@@ -87,9 +85,7 @@ async def _holder(
             field="body.county",
         )
     if not principal.can_see(county):
-        raise ApiError(
-            403, f"county: you may not write in county {county}", field="body.county"
-        )
+        raise ApiError(403, f"county: you may not write in county {county}", field="body.county")
     principal.require_write(county, None)
     if body.holder_name is None:
         raise ApiError(
@@ -182,9 +178,7 @@ async def create_certificate(
     return Coverage(cert, tuple(body.products), tuple(body.base_ids))
 
 
-async def with_coverage(
-    session: AsyncSession, certs: Sequence[TraceCertificate]
-) -> list[Coverage]:
+async def with_coverage(session: AsyncSession, certs: Sequence[TraceCertificate]) -> list[Coverage]:
     """The certificates with their products and bases (two queries)."""
     ids = [c.id for c in certs]
     products: dict[int, list[str]] = {i: [] for i in ids}

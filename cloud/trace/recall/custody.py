@@ -110,16 +110,20 @@ async def last_custody(
     objects = [n for n in nodes if not n.is_lot]
     for start in range(0, len(lots), _CHUNK):
         keys = [(n.gtin, n.lot) for n in lots[start : start + _CHUNK]]
-        inner = _latest([TraceEventObject.gtin, TraceEventObject.lot], counties).where(
-            tuple_(TraceEventObject.gtin, TraceEventObject.lot).in_(keys)
-        ).subquery()
+        inner = (
+            _latest([TraceEventObject.gtin, TraceEventObject.lot], counties)
+            .where(tuple_(TraceEventObject.gtin, TraceEventObject.lot).in_(keys))
+            .subquery()
+        )
         for r in await session.execute(select(inner).where(inner.c.rank == 1)):
             rows.append((Node(r.gtin, r.lot, ""), r))
     for start in range(0, len(objects), _CHUNK):
         uris = [n.uri for n in objects[start : start + _CHUNK]]
-        inner = _latest([TraceEventObject.uri], counties).where(
-            TraceEventObject.uri.in_(uris), TraceEventObject.lot.is_(None)
-        ).subquery()
+        inner = (
+            _latest([TraceEventObject.uri], counties)
+            .where(TraceEventObject.uri.in_(uris), TraceEventObject.lot.is_(None))
+            .subquery()
+        )
         for r in await session.execute(select(inner).where(inner.c.rank == 1)):
             rows.append((Node(None, None, r.uri), r))
     places = {p for _, r in rows for p in (r.biz_location, r.read_point) if p}

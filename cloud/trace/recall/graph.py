@@ -69,7 +69,9 @@ class Node:
 
     @staticmethod
     def of(gtin: str | None, lot: str | None, uri: str) -> Node:
-        return Node(gtin, lot, "") if gtin is not None and lot is not None else Node(None, None, uri)
+        return (
+            Node(gtin, lot, "") if gtin is not None and lot is not None else Node(None, None, uri)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,12 @@ class Walk:
 
 def _edge_filter(direction: Direction, i: Any, o: Any) -> Any:
     """Which (from-object ``i``, to-object ``o``) pairs of one event are edges."""
-    src_t, dst_t = (INPUT_ROLES, OUTPUT_ROLES) if direction == "forward" else (OUTPUT_ROLES, INPUT_ROLES)
-    src_a, dst_a = (CHILD_ROLES, PARENT_ROLES) if direction == "forward" else (PARENT_ROLES, CHILD_ROLES)
+    src_t, dst_t = (
+        (INPUT_ROLES, OUTPUT_ROLES) if direction == "forward" else (OUTPUT_ROLES, INPUT_ROLES)
+    )
+    src_a, dst_a = (
+        (CHILD_ROLES, PARENT_ROLES) if direction == "forward" else (PARENT_ROLES, CHILD_ROLES)
+    )
     return or_(
         and_(TraceEvent.event_type == "TransformationEvent", i.role.in_(src_t), o.role.in_(dst_t)),
         and_(
@@ -144,9 +150,7 @@ async def _step(
         out.extend(_edges(await session.execute(q)))
     for start in range(0, len(objects), _CHUNK):
         uris = [n.uri for n in objects[start : start + _CHUNK]]
-        q = _event_edges(
-            direction, counties, lambda i, u=uris: and_(i.uri.in_(u), i.lot.is_(None))
-        )
+        q = _event_edges(direction, counties, lambda i, u=uris: and_(i.uri.in_(u), i.lot.is_(None)))
         out.extend(_edges(await session.execute(q)))
     if lots:
         out.extend(await _registered(session, lots, direction, counties))
@@ -226,6 +230,8 @@ async def walk(
             break
     else:
         # the depth limit stopped the walk: was there more?
-        if frontier and any(t not in seen for _, t, _ in await _step(session, frontier, direction, counties)):
+        if frontier and any(
+            t not in seen for _, t, _ in await _step(session, frontier, direction, counties)
+        ):
             truncated = True
     return Walk(list(seen.values()), truncated)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.deps import SessionDep
-from cloud.errors import ApiError, responses
+from cloud.errors import responses
 from cloud.trace.lotref import GtinPath, LotPath, lot_or_404
 from cloud.trace.recall import service
 from cloud.trace.recall.graph import DEFAULT_DEPTH, MAX_DEPTH, Direction

@@ -9,7 +9,7 @@ import csv
 import io
 from typing import Any
 
-from sqlalchemy import tuple_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import utcnow
@@ -27,7 +27,9 @@ async def _registered(
     keys = [(n.gtin, n.lot) for n in nodes if n.is_lot]
     out: dict[Node, TraceLot] = {}
     for start in range(0, len(keys), 500):
-        q = select(TraceLot).where(tuple_(TraceLot.gtin, TraceLot.lot).in_(keys[start : start + 500]))
+        q = select(TraceLot).where(
+            tuple_(TraceLot.gtin, TraceLot.lot).in_(keys[start : start + 500])
+        )
         if counties is not None:
             q = q.where(TraceLot.county.in_(counties))
         for lot in await session.scalars(q):
@@ -92,8 +94,7 @@ async def recall(
                 "commitment_certificates": []
                 if reg is None
                 else [
-                    {"number": c.number, "issued_at": c.issued_at.isoformat()}
-                    for c in own[reg.id]
+                    {"number": c.number, "issued_at": c.issued_at.isoformat()} for c in own[reg.id]
                 ],
             }
         )
@@ -118,12 +119,24 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+#: a spreadsheet reads a cell starting with one of these as a formula (CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell that would start a formula is prefixed with ' (OWASP's advice)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _parties(items: list[dict[str, str]]) -> str:
     return " ".join(f"{p['type']}={p['id']}" if p["type"] else p["id"] for p in items)
 
 
 def as_csv(answer: dict[str, Any]) -> str:
-    """One row per reached node (UTF-8 with a BOM, so spreadsheets read the Chinese)."""
+    """One row per reached node (UTF-8 with a BOM, so spreadsheets read the Chinese);
+    a text cell that would start a formula gets a leading ``'``."""
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf, lineterminator="\r\n")
@@ -132,7 +145,8 @@ def as_csv(answer: dict[str, Any]) -> str:
         via = item["via"] or {}
         last = item["last_custody"] or {}
         w.writerow(
-            [
+            _cell(v)
+            for v in [
                 answer["direction"], item["depth"], item["kind"], item["gtin"] or "",
                 item["lot"] or "", item["uri"], str(item["registered"]).lower(),
                 item["county"] or "", via.get("kind", ""), via.get("event_id") or "",

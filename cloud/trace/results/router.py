@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
@@ -27,8 +28,8 @@ from cloud.catalog.gs1 import check_gln
 from cloud.db import utcnow
 from cloud.deps import DatabaseDep, SessionDep
 from cloud.errors import ApiError, responses
-from cloud.inspections.service import inspection_out
 from cloud.inspections.schemas import InspectionOut
+from cloud.inspections.service import inspection_out
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.trace.events.service import EventsRefused
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
@@ -42,8 +43,6 @@ from cloud.trace.results.extension import (
     parse_results,
 )
 from cloud.trace.results.storage import TraceTestResult
-
-from sqlalchemy import select
 
 router = APIRouter(tags=["trace: tests"])
 
@@ -176,7 +175,9 @@ async def record_tests(
             )  # fmt: skip
         except EventsRefused as exc:
             first = exc.errors[0]
-            raise ApiError(first.status, f"{first.field}: {first.reason}", field=first.field) from None
+            raise ApiError(
+                first.status, f"{first.field}: {first.reason}", field=first.field
+            ) from None
         rows = await s.scalars(
             select(TraceTestResult)
             .where(TraceTestResult.event_id == stored.event_id)

@@ -52,9 +52,7 @@ def upgrade() -> None:
     with op.batch_alter_table("trace_certificates", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_trace_certificates_county"), ["county"])
         batch_op.create_index(batch_op.f("ix_trace_certificates_holder_uscc"), ["holder_uscc"])
-        batch_op.create_index(
-            batch_op.f("ix_trace_certificates_holder_org_id"), ["holder_org_id"]
-        )
+        batch_op.create_index(batch_op.f("ix_trace_certificates_holder_org_id"), ["holder_org_id"])
 
     op.create_table(
         "trace_certificate_products",
@@ -65,7 +63,9 @@ def upgrade() -> None:
             ["trace_certificates.id"],
             name=op.f("fk_trace_certificate_products_certificate_id_trace_certificates"),
         ),
-        sa.PrimaryKeyConstraint("certificate_id", "gtin", name=op.f("pk_trace_certificate_products")),
+        sa.PrimaryKeyConstraint(
+            "certificate_id", "gtin", name=op.f("pk_trace_certificate_products")
+        ),
     )
     with op.batch_alter_table("trace_certificate_products", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_trace_certificate_products_gtin"), ["gtin"])
@@ -84,7 +84,9 @@ def upgrade() -> None:
             ["production_bases.id"],
             name=op.f("fk_trace_certificate_bases_base_id_production_bases"),
         ),
-        sa.PrimaryKeyConstraint("certificate_id", "base_id", name=op.f("pk_trace_certificate_bases")),
+        sa.PrimaryKeyConstraint(
+            "certificate_id", "base_id", name=op.f("pk_trace_certificate_bases")
+        ),
     )
     with op.batch_alter_table("trace_certificate_bases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_trace_certificate_bases_base_id"), ["base_id"])
@@ -126,12 +128,8 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_trace_commitment_certificates_lot", ["lot_id", "issued_at"], unique=False
         )
-        batch_op.create_index(
-            batch_op.f("ix_trace_commitment_certificates_county"), ["county"]
-        )
-        batch_op.create_index(
-            batch_op.f("ix_trace_commitment_certificates_org_id"), ["org_id"]
-        )
+        batch_op.create_index(batch_op.f("ix_trace_commitment_certificates_county"), ["county"])
+        batch_op.create_index(batch_op.f("ix_trace_commitment_certificates_org_id"), ["org_id"])
 
 
 def downgrade() -> None:

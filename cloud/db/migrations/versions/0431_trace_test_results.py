@@ -49,9 +49,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("trace_test_results", schema=None) as batch_op:
         batch_op.create_index("ix_trace_test_results_event", ["event_seq", "position"])
-        batch_op.create_index(
-            "ix_trace_test_results_county_test", ["county", "test", "tested_at"]
-        )
+        batch_op.create_index("ix_trace_test_results_county_test", ["county", "test", "tested_at"])
 
 
 def downgrade() -> None:
