@@ -121,7 +121,7 @@ async def test_test_results_come_from_events_and_inspections_attach_to_lots(env:
     await add_lot(env, other, gtin(602), "K1")
     h = await env.headers(Role.COUNTY_ADMIN, HOME)
     url = f"/api/v1/trace/lots/{COFFEE}/K1/tests"
-    body = {"biz_step": "sampling", "read_point_gln": "6901234000017",
+    body = {"biz_step": "sampling", "read_point_gln": "6901234000016",
             "results": _results(("毒死蜱", 0.01), ("多菌灵", 0.2))}  # fmt: skip
     r = await env.client.post(url, json=body, headers=h)
     assert r.status_code == 201, r.text
@@ -169,7 +169,7 @@ async def test_test_results_come_from_events_and_inspections_attach_to_lots(env:
         ({"results": []}, "body.results"),
         ({"time": "2026-11-20T08:00:00"}, "body.time"),
         ({"biz_step": "shipping"}, "body.biz_step"),
-        ({"read_point_gln": "6901234000018"}, "body.read_point_gln"),
+        ({"read_point_gln": "6901234000017"}, "body.read_point_gln"),
     ):  # fmt: skip
         r = await env.client.post(url, json={**body, **change}, headers=h)
         assert r.status_code == 422 and r.json()["field"] == field, (change, r.text)

@@ -64,7 +64,7 @@ async def _operator(env: ApiEnv, org: Org) -> dict[str, str]:
     """An operator of ``org`` (an organisation role: writes only its own records)."""
     user = await env.add_user(f"op-{org.id}-{utcnow().timestamp()}", Role.OPERATOR, org.county)
     async with env.db.transaction() as s:
-        row = await s.get_one(User, user.username)
+        row = await s.get_one(User, user.id)
         row.org_id = str(org.id)
     token, _ = issue_token(row, env.settings.jwt_secret.get_secret_value(), 600)
     return {"Authorization": f"Bearer {token}"}
@@ -140,7 +140,7 @@ async def test_certificates_are_registered_and_cover_lots_at_each_events_time(
         ({"issuer": "  "}, "body.issuer", 422),
         ({"number": "LB-01"}, "body.number", 409),
     ):
-        body = _cert(org, "NEW-1", **change)
+        body = {**_cert(org, "NEW-1"), **change}
         r = await env.client.post("/api/v1/trace/certificates", json=body, headers=h)
         assert r.status_code == status and r.json().get("field") == field, (change, r.text)
     r = await env.client.post("/api/v1/trace/certificates", json=_cert(org, "X", type="green"),
@@ -310,10 +310,8 @@ async def test_commitment_certificates_are_issued_per_lot_and_kept(env: ApiEnv) 
         assert got["derived"] is True and got["certificates"] == [], lot
         assert "its parents'" in got["detail"]
     async with env.db.session() as s:
-        m1, m3, k1 = (
-            await s.scalar(select(TraceLot).where(TraceLot.lot == n)) for n in ("M1", "M3", "K1")
-        )
-        assert m1 is not None and m3 is not None and k1 is not None
+        lots = {x.lot: x for x in await s.scalars(select(TraceLot))}
+        m1, m3, k1 = lots["M1"], lots["M3"], lots["K1"]
         await commitment.require_certificate(s, m1, now)
         with pytest.raises(ApiError) as refused:
             await commitment.require_certificate(s, m3, now)

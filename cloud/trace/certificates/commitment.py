@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,6 +144,7 @@ async def issue(
             f"contact: organisation {org.id} has no contact phone; give the contact (联系方式)",
             field="body.contact",
         )
+    quantity = Decimal(quantity).quantize(Decimal("0.000001"))  # as the column keeps it
     cert = TraceCommitmentCertificate(
         number=f"pending-{lot.id}-{now.timestamp()}",
         lot_id=lot.id,

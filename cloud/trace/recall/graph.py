@@ -55,7 +55,7 @@ PARENT_ROLES = ("parent",)
 PACKING_ACTIONS = ("ADD", "OBSERVE")
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """A lot (``gtin`` and ``lot`` set, ``uri`` empty) or another object (``uri``)."""
 
@@ -66,6 +66,10 @@ class Node:
     @property
     def is_lot(self) -> bool:
         return self.gtin is not None and self.lot is not None
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.gtin or "", self.lot or "", self.uri)
 
     @staticmethod
     def of(gtin: str | None, lot: str | None, uri: str) -> Node:
@@ -217,7 +221,7 @@ async def walk(
             break
         nxt: list[Node] = []
         for _source, target, via in sorted(await _step(session, frontier, direction, counties),
-                                           key=lambda e: (e[1], e[2].event_id or "")):  # fmt: skip
+                                           key=lambda e: (e[1].sort_key, e[2].event_id or "")):  # fmt: skip
             if target in seen:
                 continue
             if len(seen) >= MAX_NODES:

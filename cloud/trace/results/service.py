@@ -57,23 +57,15 @@ async def events_stored(
             carrying.append((s, results))
     if not carrying:
         return
-    seqs = dict(
-        (
-            await session.execute(
-                select(TraceEvent.event_id, TraceEvent.seq).where(
-                    TraceEvent.event_id.in_([s.event_id for s, _ in carrying])
-                )
-            )
-        ).tuples()
-    )
-    times = {
-        event_id: t
-        for event_id, t in await session.execute(
-            select(TraceEvent.event_id, TraceEvent.event_time).where(
-                TraceEvent.event_id.in_(list(seqs))
-            )
+    seqs: dict[str, int] = {}
+    times: dict[str, datetime] = {}
+    rows = await session.execute(
+        select(TraceEvent.event_id, TraceEvent.seq, TraceEvent.event_time).where(
+            TraceEvent.event_id.in_([s.event_id for s, _ in carrying])
         )
-    }
+    )
+    for event_id, seq, event_time in rows:
+        seqs[event_id], times[event_id] = seq, event_time
     session.add_all(
         TraceTestResult(
             event_seq=seqs[s.event_id],
