@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from cloud.trace.brand import cli as brand_cli
 from cloud.trace.log import cli as log_cli
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 #: Each sub-area's ``register(sub)``, in the order of ``dehong trace --help``.
-COMMANDS: list[Registrar] = [log_cli.register]
+COMMANDS: list[Registrar] = [log_cli.register, brand_cli.register]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

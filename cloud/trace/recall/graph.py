@@ -30,11 +30,12 @@ while there was more.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -120,21 +121,49 @@ def _edge_filter(direction: Direction, i: Any, o: Any) -> Any:
     )  # fmt: skip
 
 
-def _event_edges(
-    direction: Direction, counties: list[str] | None, match: Callable[[Any], Any]
-) -> Select[Any]:
-    """The event edges whose from-object ``i`` satisfies ``match(i)``."""
+@cache
+def _event_edges(direction: Direction, by: Literal["lot", "uri"], scoped: bool) -> Select[Any]:
+    """The event edges leaving the frontier, built once per shape (building a query costs
+    more than running it): parameters ``keys`` ((gtin, lot) pairs) or ``uris``, and
+    ``counties`` when ``scoped``."""
     i = aliased(TraceEventObject)
     o = aliased(TraceEventObject)
+    match = (
+        tuple_(i.gtin, i.lot).in_(bindparam("keys", expanding=True))
+        if by == "lot"
+        else and_(i.uri.in_(bindparam("uris", expanding=True)), i.lot.is_(None))
+    )
     q = (
         select(i.gtin, i.lot, i.uri, o.gtin, o.lot, o.uri, TraceEvent.event_id, TraceEvent.event_type)
         .select_from(i)
         .join(TraceEvent, TraceEvent.seq == i.event_seq)
         .join(o, o.event_seq == i.event_seq)
-        .where(match(i), TraceEvent.error_declaration.is_(None), _edge_filter(direction, i, o))
+        .where(match, TraceEvent.error_declaration.is_(None), _edge_filter(direction, i, o))
     )  # fmt: skip
-    if counties is not None:
-        q = q.where(TraceEvent.county.in_(counties))
+    if scoped:
+        q = q.where(TraceEvent.county.in_(bindparam("counties", expanding=True)))
+    return q
+
+
+@cache
+def _registered_edges(direction: Direction, scoped: bool) -> Select[Any]:
+    """Edges of registered lot parents (parent -> child forward), built once per shape."""
+    src = aliased(TraceLot)
+    dst = aliased(TraceLot)
+    src_col, dst_col = (
+        (TraceLotParent.parent_id, TraceLotParent.lot_id)
+        if direction == "forward"
+        else (TraceLotParent.lot_id, TraceLotParent.parent_id)
+    )
+    q = (
+        select(src.gtin, src.lot, dst.gtin, dst.lot)
+        .select_from(TraceLotParent)
+        .join(src, src.id == src_col)
+        .join(dst, dst.id == dst_col)
+        .where(tuple_(src.gtin, src.lot).in_(bindparam("keys", expanding=True)))
+    )
+    if scoped:
+        q = q.where(dst.county.in_(bindparam("counties", expanding=True)))
     return q
 
 
@@ -146,18 +175,23 @@ async def _step(
 ) -> list[tuple[Node, Node, Via]]:
     """Every edge leaving the frontier: (from, to, via)."""
     out: list[tuple[Node, Node, Via]] = []
-    lots = [n for n in frontier if n.is_lot]
-    objects = [n for n in frontier if not n.is_lot]
+    scoped = counties is not None
+    extra: dict[str, Any] = {"counties": counties} if scoped else {}
+    lots = [(n.gtin, n.lot) for n in frontier if n.is_lot]
+    uris = [n.uri for n in frontier if not n.is_lot]
     for start in range(0, len(lots), _CHUNK):
-        keys = [(n.gtin, n.lot) for n in lots[start : start + _CHUNK]]
-        q = _event_edges(direction, counties, lambda i, k=keys: tuple_(i.gtin, i.lot).in_(k))
-        out.extend(_edges(await session.execute(q)))
-    for start in range(0, len(objects), _CHUNK):
-        uris = [n.uri for n in objects[start : start + _CHUNK]]
-        q = _event_edges(direction, counties, lambda i, u=uris: and_(i.uri.in_(u), i.lot.is_(None)))
-        out.extend(_edges(await session.execute(q)))
-    if lots:
-        out.extend(await _registered(session, lots, direction, counties))
+        keys = lots[start : start + _CHUNK]
+        q = _event_edges(direction, "lot", scoped)
+        out.extend(_edges(await session.execute(q, {"keys": keys, **extra})))
+        q = _registered_edges(direction, scoped)
+        for sg, sl, dg, dl in await session.execute(q, {"keys": keys, **extra}):
+            source = Node(sg, sl, "")
+            out.append((source, Node(dg, dl, ""), Via(source, "registration", None)))
+    for start in range(0, len(uris), _CHUNK):
+        q = _event_edges(direction, "uri", scoped)
+        out.extend(
+            _edges(await session.execute(q, {"uris": uris[start : start + _CHUNK], **extra}))
+        )
     return out
 
 
@@ -170,38 +204,6 @@ def _edges(rows: Iterable[Any]) -> list[tuple[Node, Node, Via]]:
         source = Node.of(sg, sl, su)
         found.append((source, Node.of(dg, dl, du), Via(source, kind, event_id)))
     return found
-
-
-async def _registered(
-    session: AsyncSession,
-    lots: Sequence[Node],
-    direction: Direction,
-    counties: list[str] | None,
-) -> list[tuple[Node, Node, Via]]:
-    """Edges of registered lot parents: parent -> child (forward) or back."""
-    src = aliased(TraceLot)
-    dst = aliased(TraceLot)
-    src_col, dst_col = (
-        (TraceLotParent.parent_id, TraceLotParent.lot_id)
-        if direction == "forward"
-        else (TraceLotParent.lot_id, TraceLotParent.parent_id)
-    )
-    out: list[tuple[Node, Node, Via]] = []
-    for start in range(0, len(lots), _CHUNK):
-        keys = [(n.gtin, n.lot) for n in lots[start : start + _CHUNK]]
-        q = (
-            select(src.gtin, src.lot, dst.gtin, dst.lot)
-            .select_from(TraceLotParent)
-            .join(src, src.id == src_col)
-            .join(dst, dst.id == dst_col)
-            .where(tuple_(src.gtin, src.lot).in_(keys))
-        )
-        if counties is not None:
-            q = q.where(dst.county.in_(counties))
-        for sg, sl, dg, dl in await session.execute(q):
-            source = Node(sg, sl, "")
-            out.append((source, Node(dg, dl, ""), Via(source, "registration", None)))
-    return out
 
 
 async def walk(

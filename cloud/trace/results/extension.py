@@ -3,8 +3,8 @@ sampling or inspecting event.
 
 EPCIS 2.0 lets an event carry extension fields named with a namespace prefix the
 document's ``@context`` declares. Ours is :data:`DH_NS`; documents declare it, usually
-as ``{"dh": "urn:dehong:epcis:"}`` (any prefix bound to that namespace works, as does
-the full IRI ``urn:dehong:epcis:testResult``). The field holds one result or a list::
+as ``{"dh": "https://dehong.local/ns/epcis/"}`` (any prefix bound to that namespace works, as does
+the full IRI ``https://dehong.local/ns/epcis/testResult``). The field holds one result or a list::
 
     "dh:testResult": [
       {"dh:test": "pesticide_residue", "dh:analyte": "chlorpyrifos",
@@ -35,7 +35,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-DH_NS = "urn:dehong:epcis:"
+#: Our extension namespace, the one custody's evidence events use too (one prefix, one
+#: IRI: a document binding ``dh`` twice would expand one of them wrongly). A namespace
+#: IRI is a name and need not resolve.
+DH_NS = "https://dehong.local/ns/epcis/"
 DH_PREFIX = "dh"
 #: the @context entry our own events declare
 DH_CONTEXT: dict[str, str] = {DH_PREFIX: DH_NS}
