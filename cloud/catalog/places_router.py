@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AwareDatetime
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
@@ -33,6 +32,7 @@ from cloud.catalog.places_schemas import (
     BaseUpdate,
     DeviceId,
     DeviceLink,
+    Instant,
     LocationCreate,
     LocationDeviceOut,
     LocationDevicePage,
@@ -380,7 +380,7 @@ async def unlink_device(
     request: Request,
     db: DatabaseDep,
     until: Annotated[
-        AwareDatetime | None, Query(description="When it stopped (default now; not future)")
+        Instant | None, Query(description="When it stopped (default now; not future)")
     ] = None,
 ) -> LocationDeviceOut:
     try:

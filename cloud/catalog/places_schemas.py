@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -21,6 +21,17 @@ LocationKind = Literal[
     "cold_room", "warehouse", "vehicle_compartment", "station", "customer_site", "processing_site"
 ]
 Tier = Literal["county", "township", "village"]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("out of the range of dates") from None
+
+
+#: An instant with its time zone, kept in UTC (a date off the calendar in UTC: 422).
+Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 Id = Annotated[int, Field(ge=1, le=MAX_INT32)]
 County = Annotated[str, AfterValidator(check_owning_county)]
@@ -197,7 +208,7 @@ class DeviceLink(BaseModel):
         description="A device wired to a gateway ({gateway}.{local}, e.g. a room sensor) or "
         "a registered BLE tag or vehicle"
     )
-    since: AwareDatetime | None = Field(
+    since: Instant | None = Field(
         default=None, description="When it began measuring here (default now; not future)"
     )
 

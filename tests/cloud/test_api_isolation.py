@@ -22,6 +22,7 @@ from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.certs_cases import CERTS_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
+from tests.cloud.test_catalog_isolation import MASTER_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES
 from tests.cloud.trace_cases import TRACE_CASES
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
@@ -351,6 +352,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/inspections/{inspection_id}/thumbnail"): inspection_thumbnail,
 }
 CASES.update(CATALOG_CASES)  # organisations and mobile device owners (item 11)
+CASES.update(MASTER_CASES)  # bases, locations, products, profiles (issue 11)
 CASES.update(TRACE_CASES)  # lots, EPCIS capture and query (issue 11)
 CASES.update(TLOG_CASES)  # the trace log (issue 11)
 CASES.update(CERTS_CASES)  # certificates, 合格证, tests, brand, recall (issue 11)

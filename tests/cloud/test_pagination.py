@@ -17,13 +17,22 @@ import pytest
 from cloud.audit.service import record
 from cloud.auth.principal import Role
 from cloud.auth.service import create_api_key
-from cloud.catalog.storage import MobileDevice, Organisation
+from cloud.catalog.storage import (
+    CommodityProfile,
+    Location,
+    LocationDevice,
+    MobileDevice,
+    Organisation,
+    Product,
+    ProductionBase,
+)
 from cloud.db import utcnow
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
 from cloud.trace.lots.storage import TraceLot
+from tests.cloud.catalog_support import POINT, ean13, gln
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.epcis import gtin
@@ -82,6 +91,7 @@ async def _more_rows(env: ApiEnv) -> None:
                         org_id=org.id, county=county, registered_by="test",
                     )
                 )  # fmt: skip
+                await _master_data(s, county, i, org.id)
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -107,6 +117,41 @@ async def _more_rows(env: ApiEnv) -> None:
             await env.add_user(f"user-{county}-{i}", Role.DISPATCHER, county)
 
 
+async def _master_data(s: Any, county: str, i: int, org_id: int) -> None:
+    """A base, a location, a product and a profile of the county; HOME's first location
+    (id 1) is measured by N devices."""
+    made = {"created_at": utcnow(), "created_by": "test"}
+    n = int(county) * 10 + i
+    base = ProductionBase(
+        org_id=org_id, county=county, name=f"b{i}", kind="farm", geometry=POINT, lon=98.5,
+        lat=24.4, **made,
+    )  # fmt: skip
+    loc = Location(
+        kind="warehouse", name=f"w{i}", county=county, org_id=org_id, gln=gln(n),
+        gln_extension="", **made,
+    )  # fmt: skip
+    product = Product(
+        gtin="0" + ean13(n), name=f"p{i}", category="coffee", org_id=org_id, county=county, **made
+    )
+    profile = CommodityProfile(
+        county=county, name=f"p{i}", temp_min_c=0, temp_max_c=1, single_excursion_max_s=0,
+        cumulative_excursion_max_s=0, categories=["coffee"], **made,
+    )  # fmt: skip
+    s.add_all([base, loc, product, profile])
+    await s.flush()
+    if county == HOME and i == 0:
+        assert loc.id == 1
+        for k in range(N):
+            s.add(
+                LocationDevice(
+                    location_id=loc.id,
+                    device_id=f"gw-{HOME}-{k}.room",
+                    since=utcnow(),
+                    created_by="test",
+                )
+            )
+
+
 LINK = re.compile(r'<([^>]+)>; rel="next"')
 
 Items = Callable[[Any], list[Any]]
@@ -121,7 +166,17 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/gateways/gw-m1/commands": (lambda b: b, lambda x: x["id"]),
     "/api/v1/orgs": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/mobile-devices": (lambda b: b["items"], lambda x: x["device_id"]),
+    "/api/v1/bases": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/locations": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/locations/1/devices": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/products": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/profiles": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/trace/lots": (lambda b: b["items"], lambda x: x["id"]),
+}
+#: The route of each walked path that names a record.
+ROUTE_OF = {
+    "/api/v1/gateways/gw-m1/commands": "/api/v1/gateways/{gateway_id}/commands",
+    "/api/v1/locations/1/devices": "/api/v1/locations/{location_id}/devices",
 }
 
 #: Lists that take no cursor, each with the reason.
@@ -177,10 +232,14 @@ def test_every_list_endpoint_is_here() -> None:
         for (method, path), r in routes.items()
         if method == "GET" and "list" in str(r.response_model)
     } | {"/api/v1/inspections", "/api/v1/orgs", "/api/v1/mobile-devices"}
+    lists |= {
+        path for (method, path), r in routes.items()
+        if method == "GET" and str(r.response_model).endswith("Page'>")
+    }  # fmt: skip
     assert not paged & set(BOUNDED)
     lists -= set(BOUNDED)
     assert lists <= paged, f"lists without ?cursor=: {sorted(lists - paged)}"
-    assert {p.replace("gw-m1", "{gateway_id}") for p in LISTS} == paged
+    assert {ROUTE_OF.get(p, p) for p in LISTS} == paged
 
 
 async def test_pages_cover_each_row_once(env: ApiEnv) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cloud.auth.principal import Principal, Role
-from cloud.catalog.storage import Organisation
+from cloud.catalog.storage import Organisation, Product
 from cloud.db import utcnow
 from cloud.trace.epcis import event_hash
 from cloud.trace.events import service
@@ -39,6 +39,7 @@ from tests.support.epcis import (
 )
 
 G = gtin(1)  # our product: lots of it are registered
+CATALOG_ONLY = gtin(3)  # a product of our catalog, no lot registered
 PARTNER = "https://id.example.com/01/09506000134352/10/P1"  # a partner's, not ours
 LINK = re.compile(r'<([^>]+)>; rel="next"')
 
@@ -62,6 +63,13 @@ async def _lots(env: ApiEnv) -> None:
             await s.flush()
             for lot in lots:
                 s.add(TraceLot(gtin=G, lot=lot, county=county, org_id=org.id, created_by="test"))
+            if county == HOME:
+                s.add(
+                    Product(
+                        gtin=CATALOG_ONLY, name="芒市小粒咖啡", category="coffee", org_id=org.id,
+                        county=county, created_by="test",
+                    )
+                )  # fmt: skip
 
 
 async def _count(env: ApiEnv, model: Any = TraceEvent) -> int:
@@ -224,6 +232,9 @@ BAD_EVENTS = [
     ({"eventTimeZoneOffset": None}, "epcisBody.eventList[1]"),
     ({"quantityList": [{"epcClass": lot_uri(G, "NOT-REGISTERED"), "quantity": 1, "uom": "KGM"}]},
      "epcisBody.eventList[1].quantityList[0].epcClass"),
+    # a GTIN of our catalog with no lot registered yet: ours all the same
+    ({"epcList": [f"https://id.gs1.org/01/{CATALOG_ONLY}/10/A1/21/7"]},
+     "epcisBody.eventList[1].epcList[0]"),
 ]  # fmt: skip
 
 

@@ -14,9 +14,10 @@ from cloud.db import utcnow
 from cloud.trace.lots.schemas import check_lot_number
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
-from tests.support.epcis import gtin, member
+from tests.support.epcis import add_product, gtin, member
 
-G = gtin(1)
+G = gtin(1)  # a product of a Mangshi co-op
+G2 = gtin(2)  # a product of a Longchuan co-op
 
 
 @pytest.mark.parametrize("lot", ["A", "MS-2026/001", "x" * 20, "!\"%&'()*+,-./:;<=>?_"])
@@ -59,6 +60,8 @@ async def add_org(env: ApiEnv, county: str, n: int) -> int:
 
 async def test_lots_are_registered_read_and_listed_by_county(env: ApiEnv) -> None:
     home_org, other_org = await add_org(env, HOME, 1), await add_org(env, OTHER, 2)
+    await add_product(env, G, home_org, HOME)
+    await add_product(env, G2, other_org, OTHER)
     home = await env.headers(Role.COUNTY_ADMIN, HOME)
     other = await env.headers(Role.COUNTY_ADMIN, OTHER)
     body = {"gtin": G[1:], "lot": "MS-2026/01", "org_id": home_org, "quantity": "1250.5",
@@ -67,6 +70,7 @@ async def test_lots_are_registered_read_and_listed_by_county(env: ApiEnv) -> Non
     assert r.status_code == 201, r.text
     lot = r.json()
     assert lot["gtin"] == G and lot["county"] == HOME and lot["org_id"] == home_org
+    assert lot["product_id"] is not None
     assert lot["uri"] == f"https://id.gs1.org/01/{G}/10/MS-2026%2F01"
     assert lot["quantity"] == "1250.5" and lot["unit"] == "KGM"
     # a child lot made from it, and lots of the other county
@@ -77,16 +81,16 @@ async def test_lots_are_registered_read_and_listed_by_county(env: ApiEnv) -> Non
     for n in range(3):
         r = await env.client.post(
             "/api/v1/trace/lots",
-            json={"gtin": G, "lot": f"LC-{n}", "org_id": other_org},
+            json={"gtin": G2, "lot": f"LC-{n}", "org_id": other_org},
             headers=other,
         )
         assert r.status_code == 201, r.text
     # one lot, addressed by GTIN (13 or 14 digits) and lot number
     r = await env.client.get(f"/api/v1/trace/lots/{G[1:]}/MS-2026-02", headers=home)
     assert r.status_code == 200 and r.json()["parents"] == [{"gtin": G, "lot": "MS-2026/01"}]
-    r = await env.client.get(f"/api/v1/trace/lots/{G}/LC-0", headers=home)
+    r = await env.client.get(f"/api/v1/trace/lots/{G2}/LC-0", headers=home)
     assert r.status_code == 404  # another county's lot does not exist for this admin
-    r = await env.client.get(f"/api/v1/trace/lots/{G}/LC-0", headers=other)
+    r = await env.client.get(f"/api/v1/trace/lots/{G2}/LC-0", headers=other)
     assert r.status_code == 200 and r.json()["county"] == OTHER
     r = await env.client.get("/api/v1/trace/lots", params={"gtin": G, "lot": "MS-2026/01"},
                              headers=home)  # fmt: skip
@@ -109,6 +113,8 @@ async def test_lots_are_registered_read_and_listed_by_county(env: ApiEnv) -> Non
 
 async def test_lot_input_errors_name_the_field(env: ApiEnv) -> None:
     home_org, other_org = await add_org(env, HOME, 1), await add_org(env, OTHER, 2)
+    await add_product(env, G, home_org, HOME)
+    await add_product(env, G2, other_org, OTHER)
     h = await env.headers(Role.COUNTY_ADMIN, HOME)
     body = {"gtin": G, "lot": "L1", "org_id": home_org}
     bad_check = G[:-1] + str((int(G[-1]) + 1) % 10)
@@ -120,6 +126,9 @@ async def test_lot_input_errors_name_the_field(env: ApiEnv) -> None:
         ({"unit": "kilo"}, "body.unit", 422),
         ({"quantity": "-1"}, "body.quantity", 422),
         ({"parents": [{"gtin": G, "lot": "NOPE"}]}, "body.parents[0]", 422),
+        ({"gtin": gtin(99)}, "body.gtin", 422),  # not a product of our catalog
+        ({"gtin": G2}, "body.gtin", 422),  # another county's product
+        ({"origin_base_id": 4242}, "body.origin_base_id", 422),
         ({"org_id": 9999}, "body.org_id", 404),
         ({"org_id": other_org}, "body.org_id", 404),  # another county's organisation
     ):
@@ -142,6 +151,7 @@ async def test_organisation_roles_register_lots_of_their_own_organisation_only(
     env: ApiEnv,
 ) -> None:
     mine, theirs = await add_org(env, HOME, 1), await add_org(env, HOME, 2)
+    await add_product(env, G, mine, HOME)
     h = await member(env, Role.OPERATOR, HOME, mine)
     r = await env.client.post("/api/v1/trace/lots", json={"gtin": G, "lot": "A", "org_id": mine},
                               headers=h)  # fmt: skip

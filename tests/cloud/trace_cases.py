@@ -21,7 +21,7 @@ from cloud.trace.events.service import store_events
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv
-from tests.support.epcis import document, gtin, lot_uri, object_event
+from tests.support.epcis import add_product, document, gtin, lot_uri, object_event
 
 Headers = dict[str, str]
 Case = Callable[[ApiEnv, Headers], Awaitable[None]]
@@ -160,7 +160,9 @@ async def _home_org(env: ApiEnv) -> int:
 
 
 async def _lot_create(env: ApiEnv, h: Headers) -> httpx.Response:
-    body = {"gtin": G, "lot": f"R{secrets.token_hex(4)}", "org_id": await _home_org(env)}
+    org = await _home_org(env)
+    await add_product(env, G, await _org(env, HOME), HOME)
+    body = {"gtin": G, "lot": f"R{secrets.token_hex(4)}", "org_id": org}
     return await env.client.post("/api/v1/trace/lots", json=body, headers=h)
 
 

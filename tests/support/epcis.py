@@ -129,3 +129,22 @@ async def member(env: ApiEnv, role: Any, county: str, org_id: int | None) -> dic
         user.org_id = None if org_id is None else str(org_id)
     token, _ = issue_token(user, env.settings.jwt_secret.get_secret_value(), 600)
     return {"Authorization": f"Bearer {token}"}
+
+
+async def add_product(env: ApiEnv, gtin14: str, org_id: int, county: str) -> int:
+    """A product of our catalog (once per GTIN): lots of it may be registered."""
+    from sqlalchemy import select
+
+    from cloud.catalog.storage import Product
+
+    async with env.db.transaction() as s:
+        found = await s.scalar(select(Product.id).where(Product.gtin == gtin14))
+        if found is not None:
+            return int(found)
+        product = Product(
+            gtin=gtin14, name=f"咖啡 {gtin14}", category="coffee", org_id=org_id, county=county,
+            created_by="test",
+        )  # fmt: skip
+        s.add(product)
+        await s.flush()
+        return product.id

@@ -4,7 +4,6 @@ docstring for the rules)."""
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -204,7 +203,7 @@ async def store(
 
 
 def _prepare(index: int, where: str, event: dict[str, Any], context: list[Any] | None) -> _Prepared:
-    body = copy.deepcopy(event)
+    body = dict(event)  # a new top level: eventID and recordTime are added to it
     declaration = body.pop("errorDeclaration", None)
     for key in OURS:
         body.pop(key, None)
@@ -417,11 +416,12 @@ async def _write(
         p.body["recordTime"] = stamp
     seqs: dict[str, int] = {}
     if new:
-        ins = dialect_insert(session, TraceEvent).on_conflict_do_nothing(
+        # Core inserts (the table, not the mapped class): no ORM bookkeeping per row
+        ins = dialect_insert(session, TraceEvent.__table__).on_conflict_do_nothing(
             index_elements=["event_id"]
         )
         result = await session.execute(
-            ins.returning(TraceEvent.event_id, TraceEvent.seq),
+            ins.returning(TraceEvent.__table__.c.event_id, TraceEvent.__table__.c.seq),
             [_row(p, now, principal, context, capture_id) for p in new],
         )
         seqs = {str(event_id): int(seq) for event_id, seq in result}
@@ -440,7 +440,7 @@ async def _write(
         for o in p.objects
     ]
     if objects:
-        await session.execute(dialect_insert(session, TraceEventObject), objects)
+        await session.execute(dialect_insert(session, TraceEventObject.__table__), objects)
 
     out: dict[int, StoredEvent] = {}
     leaves: list[tuple[str, dict[str, Any]]] = []

@@ -9,7 +9,6 @@ of: an event naming such a GTIN with a lot that is not registered is refused
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select, tuple_
@@ -17,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
 from cloud.auth.principal import Principal
-from cloud.catalog.storage import Organisation
+from cloud.catalog.service import get_product_by_gtin
+from cloud.catalog.storage import Organisation, ProductionBase
 from cloud.db import utcnow
 from cloud.trace.lots.schemas import LotCreate
 from cloud.trace.lots.storage import TraceLot, TraceLotParent
@@ -32,26 +32,6 @@ class LotError(Exception):
         self.field = field
 
 
-@dataclass(frozen=True, slots=True)
-class Product:
-    """What trace needs of a catalog product."""
-
-    id: int
-    gtin: str
-    org_id: int | None
-    county: str | None
-
-
-async def _our_product(session: AsyncSession, gtin: str) -> Product | None:
-    """The catalog's product of ``gtin`` (a GTIN-14), if the catalog has it.
-
-    TODO(h/catalog): answer from ``cloud.catalog.service.get_product_by_gtin`` once the
-    catalog's products land on main; until then the catalog has no products, and a
-    GTIN is ours only through its registered lots (:func:`our_gtins`).
-    """
-    return None
-
-
 async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
     """The GTINs among ``gtins`` we are authoritative for: in our catalog, or with a
     registered lot."""
@@ -62,7 +42,7 @@ async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
         await session.scalars(select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct())
     )
     for gtin in wanted - ours:
-        if await _our_product(session, gtin) is not None:
+        if await get_product_by_gtin(session, gtin) is not None:
             ours.add(gtin)
     return ours
 
@@ -87,14 +67,29 @@ async def create_lot(session: AsyncSession, body: LotCreate, principal: Principa
     if org is None or not principal.can_see(org.county):
         raise LotError(404, f"organisation {body.org_id} not found", "body.org_id")
     principal.require_write(org.county, str(org.id))
-    product = await _our_product(session, body.gtin)
-    if product is not None and product.county is not None and product.county != org.county:
+    product = await get_product_by_gtin(session, body.gtin)
+    if product is None or not principal.can_see(product.county):
+        raise LotError(
+            422,
+            f"GTIN {body.gtin} is not a product of our catalog: register the product "
+            "(POST /api/v1/products) before its lots",
+            "body.gtin",
+        )
+    if product.county != org.county:
         raise LotError(
             422,
             f"GTIN {body.gtin} is a product of county {product.county}; its lots are made "
             f"by organisations of that county, not of {org.county}",
             "body.gtin",
         )
+    if body.origin_base_id is not None:
+        base = await session.get(ProductionBase, body.origin_base_id)
+        if base is None or base.county != org.county:
+            raise LotError(
+                422,
+                f"production base {body.origin_base_id} is not a base of county {org.county}",
+                "body.origin_base_id",
+            )
     taken = await session.scalar(
         select(TraceLot.id).where(TraceLot.gtin == body.gtin, TraceLot.lot == body.lot)
     )
@@ -114,7 +109,7 @@ async def create_lot(session: AsyncSession, body: LotCreate, principal: Principa
         lot=body.lot,
         county=org.county,
         org_id=org.id,
-        product_id=None if product is None else product.id,
+        product_id=product.id,
         quantity=body.quantity,
         unit=body.unit,
         origin_base_id=body.origin_base_id,

@@ -28,13 +28,15 @@ class TraceLot(Base):
     lot: Mapped[str] = mapped_column(String(20))
     county: Mapped[str] = mapped_column(String(6), index=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    #: the catalog's product of this GTIN, when the catalog has it
-    product_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: the catalog's product of this GTIN
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), nullable=True)
     quantity: Mapped[Decimal | None] = mapped_column(Numeric(20, 6), nullable=True)
     #: UN/ECE Recommendation 20 unit code (KGM, TNE, H87, ...)
     unit: Mapped[str | None] = mapped_column(String(3), nullable=True)
     #: the catalog's production base the lot comes from
-    origin_base_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    origin_base_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_bases.id"), nullable=True
+    )
     #: harvest or production date
     produced_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

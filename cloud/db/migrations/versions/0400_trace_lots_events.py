@@ -1,7 +1,8 @@
-"""trace (issue 11): lots, EPCIS events with the identifiers they name, capture jobs
+"""trace (issue 11): lots (of catalog products and bases), EPCIS events with the identifiers
+they name, capture jobs
 
 Revision ID: 0400
-Revises: 0300
+Revises: 0303
 Create Date: 2026-12-04 09:00:00
 """
 
@@ -13,7 +14,7 @@ from alembic import op
 import cloud.db.base
 
 revision: str = "0400"
-down_revision: str | None = "0300"
+down_revision: str | None = "0303"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -37,6 +38,14 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisations.id"], name=op.f("fk_trace_lots_org_id_organisations")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_trace_lots_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["origin_base_id"],
+            ["production_bases.id"],
+            name=op.f("fk_trace_lots_origin_base_id_production_bases"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_trace_lots")),
         sa.UniqueConstraint("gtin", "lot", name=op.f("uq_trace_lots_gtin")),
