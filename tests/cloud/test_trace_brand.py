@@ -6,8 +6,9 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ from cloud.auth.principal import Role
 from cloud.db import utcnow
 from cloud.inspections.storage import InspectionRecord
 from cloud.trace.brand import service as brand_service
+from cloud.trace.brand.cli import sweep as cli_sweep
 from cloud.trace.brand.rules import DEFAULT_RULES, RulesError, check_rules
 from cloud.trace.brand.storage import BrandDecision
 from cloud.trace.certificates.kinds import beijing_date
-from cloud.trace.lots.storage import TraceLot
 from cloud.trace.results.extension import DH_NS, ResultError, parse_results
 from cloud.trace.results.storage import TraceTestResult
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
@@ -200,7 +201,7 @@ def _states(answer: dict[str, Any]) -> list[str]:
 
 
 async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
-    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     org = await add_org(env, HOME, 1)
     await add_product(env, org, COFFEE, "coffee", "芒市小粒咖啡")
@@ -289,14 +290,13 @@ async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
     monkeypatch.undo()
     back = await _brand(env, h)  # today the certificate is valid again: it flips back
     assert back["granted"] is True and back["history"][0]["trigger"] == "read"
-    async with env.db.session() as s:
-        lot = await s.scalar(select(TraceLot).where(TraceLot.lot == "B1"))
-        assert lot is not None
-        evaluation, decision = await brand_service.decide(
-            s, lot, "read", at=datetime.now(UTC) + timedelta(days=5)
-        )
-        assert evaluation.granted is False and decision is not None
-        await s.rollback()
+    # the daily job (dehong trace brand-sweep) records it too
+    monkeypatch.setattr(brand_service, "utcnow", lambda: utcnow() + timedelta(days=5))
+    assert await cli_sweep(None, env.settings.database_url) == 0
+    assert json.loads(capsys.readouterr().out) == {"looked_at": 1, "decisions": 1}
+    assert await cli_sweep(PREF, env.settings.database_url) == 2  # one county, or all
+    monkeypatch.undo()
+    assert (await _brand(env, h))["granted"] is True
 
     # a rule whose evidence does not exist yet is unknown, never met
     rules[4] = {"kind": "cold_chain_compliant"}
@@ -309,7 +309,8 @@ async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
         unknown["decision"]["ruleset_version"] == 3 and "unknown" in unknown["decision"]["reason"]
     )
     history = [(d["granted"], d["trigger"]) for d in unknown["history"]]
-    assert history == [(False, "read"), (True, "read"), (False, "sweep"), (True, "event"),
-                       (False, "event"), (True, "event"), (False, "read")]  # fmt: skip
+    assert history == [(False, "read"), (True, "read"), (False, "sweep"), (True, "read"),
+                       (False, "sweep"), (True, "event"), (False, "event"), (True, "event"),
+                       (False, "read")]  # fmt: skip
     audit = (await env.client.get("/api/v1/audit", headers=pref)).json()
     assert {"brand.rules_set", "brand.swept"} <= {e["action"] for e in audit}

@@ -362,3 +362,26 @@ async def test_commitment_certificates_are_issued_per_lot_and_kept(env: ApiEnv) 
     assert r.status_code == 403
     audit = (await env.client.get("/api/v1/audit", headers=h)).json()
     assert sum(e["action"] == "commitment_certificate.issued" for e in audit) == 2
+
+
+MY_TABLES = ("trace_certificate", "trace_commitment", "trace_test_results", "trace_brand")
+
+
+async def test_migrations_0430_to_0432_make_the_tables_the_models_declare() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+    from tests.support.api import _sqlite_template
+
+    engine = create_engine(f"sqlite:///{await _sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            seeded = conn.exec_driver_sql("SELECT version FROM trace_brand_rulesets").all()
+    finally:
+        engine.dispose()
+    mine = [d for d in diff if any(t in repr(d) for t in MY_TABLES)]
+    assert mine == []
+    assert seeded == [(1,)]
