@@ -146,6 +146,7 @@ async def test_test_results_come_from_events_and_inspections_attach_to_lots(env:
                                                      "dehong:unit": "%", "dehong:limit": 12.5}]})  # fmt: skip
     job = await capture(env, document(partner, context=[{"dehong": DH_NS}]), h)
     assert job["success"], job
+    (partner_id,) = job["eventIDs"]
     bad = object_event([lot_uri(COFFEE, "K2")], biz_step="shipping",
                        **{"dh:testResult": [{"dh:test": "moisture", "dh:passed": True}]})  # fmt: skip
     job = await capture(env, document(bad, context=[{"dh": DH_NS}]), h)
@@ -159,6 +160,13 @@ async def test_test_results_come_from_events_and_inspections_attach_to_lots(env:
     ]  # fmt: skip
     r = await env.client.get(url, params={"test": "moisture", "limit": 1}, headers=h)
     assert [x["value"] for x in r.json()["items"]] == [11.5]
+    # declared in error: its results no longer count
+    declared = {**partner, "eventID": partner_id, "errorDeclaration": {
+        "declarationTime": "2026-11-21T08:00:00.000+08:00", "reason": "incorrect_data"}}  # fmt: skip
+    job = await capture(env, document(declared, context=[{"dehong": DH_NS}]), h)
+    assert job["success"], job
+    r = await env.client.get(url, params={"test": "moisture"}, headers=h)
+    assert r.json()["items"] == []
     assert (await env.client.get(f"/api/v1/trace/lots/{COFFEE}/K2/tests", headers=h)).json() == {
         "items": []
     }
