@@ -246,16 +246,15 @@ async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
     cert = {"type": "green_food", "number": "LB-B1", "holder_uscc": org.uscc,
             "products": [COFFEE], "valid_from": str(today - timedelta(days=30)),
             "valid_to": str(today + timedelta(days=1)), "issuer": "中国绿色食品发展中心"}  # fmt: skip
-    assert (
-        await env.client.post("/api/v1/trace/certificates", json=cert, headers=h)
-    ).status_code == 201
     r = await env.client.post(f"/api/v1/trace/lots/{COFFEE}/B1/commitment-certificates",
                               json={"basis": "commissioned_test"}, headers=h)  # fmt: skip
     assert r.status_code == 201
     await _inspection(env, HOME, lot_uri(COFFEE, "B1"), "G1", 1)
-    # the passing test is the last piece: the event itself re-evaluates the lot
     r = await env.client.post(f"/api/v1/trace/lots/{COFFEE}/B1/tests",
                               json={"results": _results(("毒死蜱", 0.01))}, headers=h)  # fmt: skip
+    assert r.status_code == 201
+    # the certificate is the last piece: registering it re-evaluates the lot
+    r = await env.client.post("/api/v1/trace/certificates", json=cert, headers=h)
     assert r.status_code == 201
     granted = await _brand(env, h)
     assert granted["granted"] is True, granted["rules"]
@@ -264,7 +263,7 @@ async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
     assert granted["rules"][2]["evidence"]["results"][0]["analyte"] == "毒死蜱"
     assert granted["rules"][3]["evidence"]["grade"] == "G1"
     assert [(d["granted"], d["trigger"]) for d in granted["history"]] == [
-        (True, "event"), (False, "read"),
+        (True, "certificate"), (False, "read"),
     ]  # fmt: skip
 
     # a later failing test loses it at once, the reason kept
@@ -274,7 +273,7 @@ async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
     lost = await _brand(env, h)
     assert lost["granted"] is False and lost["rules"][2]["state"] == "not_met"
     assert [(d["granted"], d["trigger"]) for d in lost["history"]][:2] == [
-        (False, "event"), (True, "event"),
+        (False, "event"), (True, "certificate"),
     ]  # fmt: skip
     assert (
         "多菌灵" in lost["decision"]["reason"]
@@ -318,7 +317,7 @@ async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
     )
     history = [(d["granted"], d["trigger"]) for d in unknown["history"]]
     assert history == [(False, "read"), (True, "read"), (False, "sweep"), (True, "read"),
-                       (False, "sweep"), (True, "event"), (False, "event"), (True, "event"),
+                       (False, "sweep"), (True, "event"), (False, "event"), (True, "certificate"),
                        (False, "read")]  # fmt: skip
     audit = (await env.client.get("/api/v1/audit", headers=pref)).json()
     assert {"brand.rules_set", "brand.swept"} <= {e["action"] for e in audit}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -171,6 +171,13 @@ async def reevaluate(session: AsyncSession, lots: Iterable[TraceLot], trigger: s
         _, decision = await decide(session, lot, trigger, rules=rules)
         flips += decision is not None
     return flips
+
+
+async def reevaluate_matching(session: AsyncSession, lots: Select[Any], trigger: str) -> int:
+    """Re-evaluate the lots ``lots`` selects that were evaluated before (filtered in the
+    database: a certificate may cover thousands of lots, few of them evaluated)."""
+    evaluated = lots.where(TraceLot.id.in_(select(BrandDecision.lot_id)))
+    return await reevaluate(session, list(await session.scalars(evaluated)), trigger)
 
 
 async def events_stored(

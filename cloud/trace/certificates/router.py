@@ -104,7 +104,7 @@ async def create_certificate(
 ) -> CertificateOut:
     async with db.transaction() as s:
         cov = await service.create_certificate(s, body, principal)
-        await brand.reevaluate(s, await service.lots_covered(s, cov), "certificate")
+        await brand.reevaluate_matching(s, service.lots_covered(cov), "certificate")
         return certificate_out(cov, utcnow())
 
 

@@ -278,11 +278,12 @@ async def certificates_for(
     return [c for c in (await covering(session, [lot]))[lot.id] if c.valid_at(at)]
 
 
-async def lots_covered(session: AsyncSession, cov: Coverage) -> list[TraceLot]:
-    """The registered lots a certificate covers (for re-evaluating their brand)."""
+def lots_covered(cov: Coverage) -> Select[Any]:
+    """The registered lots a certificate covers (a query: for re-evaluating the brand of
+    those that were evaluated before)."""
     q = select(TraceLot).where(TraceLot.county == cov.certificate.county)
     if cov.products:
         q = q.where(TraceLot.gtin.in_(cov.products))
     if cov.base_ids:
         q = q.where(TraceLot.origin_base_id.in_(cov.base_ids))
-    return list(await session.scalars(q))
+    return q
