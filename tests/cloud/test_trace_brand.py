@@ -23,6 +23,7 @@ from cloud.trace.brand.cli import sweep as cli_sweep
 from cloud.trace.brand.rules import DEFAULT_RULES, RulesError, check_rules
 from cloud.trace.brand.storage import BrandDecision
 from cloud.trace.certificates.kinds import beijing_date
+from cloud.trace.lots.storage import TraceLot
 from cloud.trace.results.extension import DH_NS, ResultError, parse_results
 from cloud.trace.results.storage import TraceTestResult
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
@@ -321,3 +322,27 @@ async def test_a_lot_gains_the_brand_and_loses_it_with_the_reason_kept(
                        (False, "read")]  # fmt: skip
     audit = (await env.client.get("/api/v1/audit", headers=pref)).json()
     assert {"brand.rules_set", "brand.swept"} <= {e["action"] for e in audit}
+
+
+async def test_cold_chain_rule_is_unknown_without_evidence_and_fails_on_any_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cloud.trace.brand import evaluate
+
+    facts = evaluate.LotFacts(TraceLot(gtin=COFFEE, lot="X", county=HOME), "coffee", False)
+    state, detail, _ = await evaluate._cold_chain(None, facts)  # type: ignore[arg-type]
+    assert state == "unknown" and "no evidence yet" in detail
+    intervals: list[dict[str, Any]] = [
+        {"place": "room-1", "start": "2026-11-20T08:00:00Z", "status": "pass"},
+        {"place": "truck-3", "start": "2026-11-21T08:00:00Z", "status": "pass"},
+    ]
+
+    async def evidence(_session: Any, _lot: Any) -> list[dict[str, Any]]:
+        return intervals
+
+    monkeypatch.setattr(evaluate, "cold_chain_evidence", evidence)
+    assert (await evaluate._cold_chain(None, facts))[0] == "met"  # type: ignore[arg-type]
+    for status in ("excursion", "insufficient_data", "no_devices"):
+        intervals[1]["status"] = status
+        state, detail, _ = await evaluate._cold_chain(None, facts)  # type: ignore[arg-type]
+        assert state == "not_met" and f"truck-3 from 2026-11-21T08:00:00Z: {status}" in detail

@@ -171,31 +171,46 @@ async def _test(
 
 
 async def cold_chain_evidence(session: AsyncSession, lot: TraceLot) -> list[dict[str, Any]] | None:
-    """The lot's custody intervals with their sensor evidence, judged against the
-    commodity profile; None while there is none to judge.
+    """The lot's custody intervals with the status of their sensor evidence, or None
+    while there is no evidence to judge.
 
-    The seam to custody (cloud/trace/custody, a later helper): custody intervals and
-    their evidence events do not exist yet, so this is None for every lot, and the
-    cold chain rule is ``unknown`` (never met) until they do.
+    Each interval: ``{"place", "start", "end", "status", "evidence_event_id"}``, the
+    status as custody's evidence gives it (``pass``, ``excursion``,
+    ``insufficient_data``, ``no_profile``, ``no_devices``).
+
+    The seam to custody (``cloud.trace.custody``, helper h/custody, not on this branch):
+    once it is merged, this is ``cloud.trace.custody.service.custody_of(session, lot)``,
+    each ``IntervalView`` mapped to the dict above (its newest evidence row's status and
+    event_id; ``no_devices`` when nothing measured the place), and None when the lot has
+    no interval. Until then it is None for every lot, so the cold chain rule is
+    ``unknown`` (never met).
     """
     return None
 
 
 async def _cold_chain(session: AsyncSession, facts: LotFacts) -> tuple[State, str, dict[str, Any]]:
     intervals = await cold_chain_evidence(session, facts.lot)
-    if intervals is None:
+    if not intervals:
         return (
             "unknown",
             "no evidence yet: custody intervals and their sensor evidence are not recorded "
             "for this lot",
             {"intervals": []},
         )
-    if not intervals:
-        return "unknown", "no custody interval recorded", {"intervals": []}
-    bad = [i for i in intervals if not i.get("compliant")]
+    # a gap is never compliant: anything but pass fails the rule
+    bad = [i for i in intervals if i.get("status") != "pass"]
     if bad:
-        return "not_met", f"{len(bad)} of {len(intervals)} custody intervals outside the profile", {"intervals": intervals}  # fmt: skip
-    return "met", f"all {len(intervals)} custody intervals within the profile", {"intervals": intervals}  # fmt: skip
+        shown = ", ".join(f"{i.get('place')} from {i.get('start')}: {i.get('status')}" for i in bad)
+        return (
+            "not_met",
+            f"{len(bad)} of {len(intervals)} custody intervals not within the profile ({shown})",
+            {"intervals": intervals},
+        )
+    return (
+        "met",
+        f"all {len(intervals)} custody intervals within the profile",
+        {"intervals": intervals},
+    )
 
 
 async def _camera(
