@@ -109,6 +109,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     a.add_argument("--short", action="store_true", help="8 s per endpoint instead of 20 s")
     a.set_defaults(handler=_short_only("bench.api"))
+    t = kinds.add_parser(
+        "trace-log",
+        help="trace log on PostgreSQL: appends/s in batches of 100 beside a plain insert, "
+        "inclusion proof p50/p99 at 1 M leaves beside an indexed lookup",
+    )
+    t.add_argument("--short", action="store_true", help="5,000 appends, 100 k leaves")
+    t.set_defaults(handler=_short_only("bench.tracelog"))
     v = kinds.add_parser(
         "vision",
         help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "

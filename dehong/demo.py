@@ -113,6 +113,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     from cloud.db.migrate import upgrade_async
     from cloud.settings import Settings
     from cloud.timeseries import open_store
+    from cloud.trace.log.keys import ensure_key
     from dehong.stack import DEMO_SITES, CloudServices, gateway_config
     from edge.gateway import Gateway
     from protocol.broker import BrokerUrl
@@ -127,6 +128,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         influx_url=os.environ.get("DEHONG_INFLUX_URL", ""),
         tsdb_path=state / "timeseries.db",
         mosquitto_dir=state / "mosquitto",
+        keys_dir=state / "keys",
         # the embedded broker rereads its files when they change; an external one is
         # reloaded as configured (DEHONG_MOSQUITTO_RELOAD, DEHONG_MOSQUITTO_PID_FILE)
         **({} if external_mqtt else {"mosquitto_reload": "watch"}),
@@ -140,6 +142,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     await upgrade_async(settings.database_url)
+    ensure_key(settings)  # the trace log's signing key, as `dehong cloud init-db` makes it
     db = Database(settings.database_url)
     tsdb = open_store(settings.influx_url, database=settings.influx_db, path=settings.tsdb_path)
     await tsdb.open()

@@ -23,6 +23,8 @@ PATH_VALUES = {"gateway_id": "gw-m1", "device_id": "gw-m1.room-1", "location_id"
 
 #: Query parameters some endpoints require.
 REQUIRED = {"metric": "temperature", "device": "gw-m1.room-1"}
+#: ... by path: both sizes of a consistency proof (the one under test replaces its own).
+REQUIRED_BY_PATH = {"/api/v1/trace/log/proof/consistency": {"first": "0", "second": "0"}}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -45,7 +47,7 @@ def _integer_parameters(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, 
 
 
 def _request(path: str, p: dict[str, Any], value: int) -> tuple[str, dict[str, Any]]:
-    params = {}
+    params = dict(REQUIRED_BY_PATH.get(path, {}))
     for name, v in PATH_VALUES.items():
         if not (p["in"] == "path" and p["name"] == name):  # not the one under test
             path = path.replace("{" + name + "}", v)

@@ -102,19 +102,21 @@ def _not_found(r) -> None:  # type: ignore[no-untyped-def]
     assert r.json()["detail"].endswith("not found"), r.text
 
 
-async def _unchanged(env: ApiEnv, t: Theirs) -> None:
+async def _unchanged(env: ApiEnv, table: type, ident: int, **expected: object) -> None:
+    """The OTHER record still has the ``expected`` values."""
     async with env.db.session() as s:
-        org = await s.get_one(Organisation, t.org)
-        loc = await s.get_one(Location, t.location)
-        base = await s.get_one(ProductionBase, t.base)
-        product = await s.get_one(Product, t.product)
-        profile = await s.get_one(CommodityProfile, t.profile)
-        links = list(await s.scalars(select(LocationDevice.device_id, LocationDevice.until)
-                                     .where(LocationDevice.location_id == t.location)))  # fmt: skip
-    assert org.name == "陇川合作社" and org.address is None
-    assert loc.name == "陇川冷库" and loc.profile_id == t.profile and loc.base_id == t.base
-    assert base.name == "陇川果园" and product.name == "陇川柠檬"
-    assert profile.temp_max_c == 13 and links == ["gw-l1.room-1"]
+        row = await s.get_one(table, ident)
+        assert {k: getattr(row, k) for k in expected} == expected
+
+
+async def _links(env: ApiEnv, t: Theirs) -> None:
+    async with env.db.session() as s:
+        rows = await s.execute(
+            select(LocationDevice.device_id, LocationDevice.until).where(
+                LocationDevice.location_id == t.location
+            )
+        )
+        assert [tuple(r) for r in rows] == [("gw-l1.room-1", None)]
 
 
 async def _listed(env: ApiEnv, h: Headers, path: str, **params: object) -> None:
@@ -129,7 +131,7 @@ async def _listed(env: ApiEnv, h: Headers, path: str, **params: object) -> None:
 async def org_update(env: ApiEnv, h: Headers) -> None:
     t = await theirs(env)
     _not_found(await env.client.patch(f"/api/v1/orgs/{t.org}", json={"address": "x"}, headers=h))
-    await _unchanged(env, t)
+    await _unchanged(env, Organisation, t.org, address=None)
 
 
 async def bases_list(env: ApiEnv, h: Headers) -> None:
@@ -157,7 +159,7 @@ async def base_create(env: ApiEnv, h: Headers) -> None:
 async def base_update(env: ApiEnv, h: Headers) -> None:
     t = await theirs(env)
     _not_found(await env.client.patch(f"/api/v1/bases/{t.base}", json={"name": "x"}, headers=h))
-    await _unchanged(env, t)
+    await _unchanged(env, ProductionBase, t.base, name="陇川果园")
 
 
 async def locations_list(env: ApiEnv, h: Headers) -> None:
@@ -189,7 +191,7 @@ async def location_update(env: ApiEnv, h: Headers) -> None:
     t = await theirs(env)
     r = await env.client.patch(f"/api/v1/locations/{t.location}", json={"name": "x"}, headers=h)
     _not_found(r)
-    await _unchanged(env, t)
+    await _unchanged(env, Location, t.location, name="陇川冷库")
 
 
 async def location_profile(env: ApiEnv, h: Headers) -> None:
@@ -198,7 +200,7 @@ async def location_profile(env: ApiEnv, h: Headers) -> None:
         f"/api/v1/locations/{t.location}/profile", json={"profile_id": None}, headers=h
     )
     _not_found(r)
-    await _unchanged(env, t)
+    await _unchanged(env, Location, t.location, profile_id=t.profile)
 
 
 async def location_devices(env: ApiEnv, h: Headers) -> None:
@@ -212,14 +214,14 @@ async def location_device_link(env: ApiEnv, h: Headers) -> None:
         f"/api/v1/locations/{t.location}/devices", json={"device_id": "gw-l1.room-2"}, headers=h
     )
     _not_found(r)
-    await _unchanged(env, t)
+    await _links(env, t)
 
 
 async def location_device_unlink(env: ApiEnv, h: Headers) -> None:
     t = await theirs(env)
     r = await env.client.delete(f"/api/v1/locations/{t.location}/devices/gw-l1.room-1", headers=h)
     _not_found(r)
-    await _unchanged(env, t)
+    await _links(env, t)
 
 
 async def products_list(env: ApiEnv, h: Headers) -> None:
@@ -251,7 +253,7 @@ async def product_update(env: ApiEnv, h: Headers) -> None:
     t = await theirs(env)
     r = await env.client.patch(f"/api/v1/products/{t.product}", json={"name": "x"}, headers=h)
     _not_found(r)
-    await _unchanged(env, t)
+    await _unchanged(env, Product, t.product, name="陇川柠檬")
 
 
 async def profiles_list(env: ApiEnv, h: Headers) -> None:
@@ -279,7 +281,7 @@ async def profile_update(env: ApiEnv, h: Headers) -> None:
     t = await theirs(env)
     r = await env.client.patch(f"/api/v1/profiles/{t.profile}", json={"temp_max_c": 30}, headers=h)
     _not_found(r)
-    await _unchanged(env, t)
+    await _unchanged(env, CommodityProfile, t.profile, temp_max_c=13)
 
 
 MASTER_CASES: dict[tuple[str, str], Case] = {

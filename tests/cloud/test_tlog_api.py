@@ -131,11 +131,13 @@ async def test_public_checkpoint_key_and_consistency_proofs_verify(env: ApiEnv) 
     merkle.verify_consistency(5, 11, mid.root_hash, last.root_hash, hashes)
     assert base64.b64decode(got["second_root"]) == last.root_hash
 
-    for query, field in (("first=5&second=12", "query.second"), ("first=6&second=5", "query.first"),
-                         ("first=-1&second=5", "query.first"), ("first=x&second=5", "query.first"),
-                         (f"first=0&second={2**63}", "query.second")):  # fmt: skip
+    for query, field, status in (
+        ("first=5&second=12", "query.second", 404), ("first=12&second=5", "query.first", 404),
+        ("first=6&second=5", "query.first", 422), ("first=-1&second=5", "query.first", 422),
+        ("first=x&second=5", "query.first", 422), (f"first=0&second={2**31}", "query.second", 422),
+    ):  # fmt: skip
         r = await env.client.get(f"/api/v1/trace/log/proof/consistency?{query}")
-        assert r.status_code == 422 and r.json()["field"] == field, (query, r.text)
+        assert (r.status_code, r.json()["field"]) == (status, field), (query, r.text)
 
 
 async def test_inclusion_proofs_are_county_scoped_and_verify(env: ApiEnv) -> None:
@@ -171,11 +173,12 @@ async def test_inclusion_proofs_are_county_scoped_and_verify(env: ApiEnv) -> Non
 
     assert (await env.client.get(url, params={"index": 0})).status_code == 401
     bad = [({}, "query.event_id"), ({"index": 0, "event_id": home[0][0]}, "query.event_id"),
-           ({"index": -1}, "query.index"), ({"index": 2, "tree_size": 2}, "query.tree_size"),
-           ({"index": 0, "tree_size": 8}, "query.tree_size")]  # fmt: skip
+           ({"index": -1}, "query.index"), ({"index": 2, "tree_size": 2}, "query.tree_size")]  # fmt: skip
     for params, field in bad:
         r = await env.client.get(url, params=params, headers=h_home)
         assert r.status_code == 422 and r.json()["field"] == field, (params, r.text)
+    r = await env.client.get(url, params={"index": 0, "tree_size": 8}, headers=h_home)
+    assert r.status_code == 404 and r.json()["field"] == "query.tree_size", r.text
 
 
 async def test_the_endpoints_are_in_openapi_with_their_access() -> None:

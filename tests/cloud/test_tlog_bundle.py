@@ -6,6 +6,7 @@ the checkpoint (its lines and signature) and of the key, every leaf index, the f
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import Iterator
@@ -48,8 +49,14 @@ def event(i: int, **more: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@pytest.fixture
-async def bundle(tmp_path: Path) -> tuple[dict[str, Any], NoteSigner]:
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], NoteSigner]:
+    """One bundle for the module (read-only: each test copies what it changes)."""
+    built = asyncio.run(_build(tmp_path_factory.mktemp("bundle")))
+    return json.loads(json.dumps(built[0])), built[1]
+
+
+async def _build(tmp_path: Path) -> tuple[dict[str, Any], NoteSigner]:
     url = f"sqlite:///{tmp_path / 'b.db'}"
     await upgrade_async(url)
     db = Database(url)
@@ -69,7 +76,7 @@ async def bundle(tmp_path: Path) -> tuple[dict[str, Any], NoteSigner]:
     async with db.transaction() as s:
         built = await build_bundle(s, items, signer)
     await db.dispose()
-    return json.loads(json.dumps(built)), signer  # as it travels: through JSON
+    return built, signer
 
 
 def test_a_bundle_verifies_offline(bundle: tuple[dict[str, Any], NoteSigner]) -> None:

@@ -348,6 +348,15 @@ async def test_county_isolation(env: ApiEnv) -> None:
             select(TraceEvent.county).where(TraceEvent.event_id == job["eventIDs"][0])
         )
     assert county == "533100"
+    # an error declaration is a write in the declared event's county
+    partner = object_event([PARTNER], biz_step="departing")
+    job = await capture(env, document(partner), other)
+    declared = {**partner, "eventID": job["eventIDs"][0],
+                "errorDeclaration": {"declarationTime": "2026-11-22T10:00:00.000+08:00"}}  # fmt: skip
+    job = await capture(env, document(declared), home)
+    assert job["success"] is False and job["errors"][0]["status"] == 403
+    assert job["errors"][0]["field"] == "epcisBody.eventList[0].errorDeclaration"
+    assert (await capture(env, document(declared), other))["success"] is True
     # organisation roles capture for their own organisation's lots only
     async with env.db.session() as s:
         org = await s.scalar(select(TraceLot.org_id).where(TraceLot.lot == "M1"))

@@ -95,6 +95,7 @@ class _Prepared:
     #: the stored event of the same eventID (its seq and declaration), if any
     existing_seq: int | None = None
     stored_declaration: dict[str, Any] | None = None
+    stored_county: str | None = None
 
     @property
     def effective_declaration(self) -> dict[str, Any] | None:
@@ -304,18 +305,22 @@ def _county_of(
 
 
 async def _against_stored(
-    session: AsyncSession, prepared: list[_Prepared], _principal: Principal | None = None
+    session: AsyncSession, prepared: list[_Prepared], principal: Principal
 ) -> list[EventError]:
     """Decide each event's outcome against what is stored and the events before it in
-    the same list; 409 errors for conflicts."""
+    the same list; 409 errors for conflicts, 403 for declaring another county's event."""
     ids = list(dict.fromkeys(p.event_id for p in prepared))
-    stored: dict[str, tuple[int, dict[str, Any], dict[str, Any] | None]] = {}
+    stored: dict[str, tuple[int, dict[str, Any], dict[str, Any] | None, str]] = {}
     for start in range(0, len(ids), _CHUNK):
         q = select(
-            TraceEvent.event_id, TraceEvent.seq, TraceEvent.body, TraceEvent.error_declaration
+            TraceEvent.event_id,
+            TraceEvent.seq,
+            TraceEvent.body,
+            TraceEvent.error_declaration,
+            TraceEvent.county,
         ).where(TraceEvent.event_id.in_(ids[start : start + _CHUNK]))
-        for event_id, seq, body, declaration in await session.execute(q):
-            stored[event_id] = (seq, body, declaration)
+        for event_id, seq, body, declaration, county in await session.execute(q):
+            stored[event_id] = (seq, body, declaration, county)
     errors: list[EventError] = []
     first_of: dict[str, _Prepared] = {}
     for p in prepared:
@@ -325,13 +330,17 @@ async def _against_stored(
             # adds the declaration to the earlier one
             error = _decide(p, before.body, before.effective_declaration)
             if error is None and p.outcome == "declared":
+                error = _may_declare(p, before.stored_county, principal)
+            if error is None and p.outcome == "declared":
                 before.declaration = p.declaration
                 if before.outcome == "unchanged":
                     before.outcome = "declared"
                 p.outcome = "unchanged"
         elif p.event_id in stored:
-            p.existing_seq, body, p.stored_declaration = stored[p.event_id]
+            p.existing_seq, body, p.stored_declaration, p.stored_county = stored[p.event_id]
             error = _decide(p, body, p.stored_declaration)
+            if error is None and p.outcome == "declared":
+                error = _may_declare(p, p.stored_county, principal)
             first_of[p.event_id] = p
         else:
             p.outcome = "stored"
@@ -340,6 +349,23 @@ async def _against_stored(
         if error is not None:
             errors.append(error)
     return errors
+
+
+def _may_declare(p: _Prepared, county: str | None, principal: Principal) -> EventError | None:
+    """An error declaration is a write in the stored event's county."""
+    if county is None:  # the event is new in this list: its county was checked
+        return None
+    try:
+        policy.check_write_scope(principal, county, principal.org_id)
+    except ApiError as exc:
+        return EventError(
+            p.index,
+            f"{p.path}.errorDeclaration",
+            f"event {p.event_id} is not yours to declare: {exc.detail}",
+            exc.status_code,
+            p.event_id,
+        )
+    return None
 
 
 def _decide(
@@ -430,7 +456,7 @@ async def _write(
         # stored by a concurrent capture since we looked: decide against that one now
         for p in raced:
             p.body.pop("recordTime", None)
-        errors = await _against_stored(session, raced)
+        errors = await _against_stored(session, raced, principal)
         if errors:
             raise EventsRefused(errors)
     objects = [

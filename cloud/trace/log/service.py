@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import SmallInteger, insert, literal, select, text, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.base import utcnow
@@ -88,22 +88,27 @@ async def tree_size(session: AsyncSession) -> int:
 
 
 async def _hashes(session: AsyncSession, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """The hashes of perfect subtrees: level 0 from the leaves, the others from nodes."""
+    """The hashes of perfect subtrees in one query: level 0 from the leaves, the others
+    from the nodes."""
     leaves = sorted(i for lv, i in nodes if lv == 0)
     inner = sorted((lv, i) for lv, i in nodes if lv > 0)
-    out: dict[Node, bytes] = {}
+    parts = []
     if leaves:
-        rows = await session.execute(
-            select(LogLeaf.idx, LogLeaf.leaf_hash).where(LogLeaf.idx.in_(leaves))
+        parts.append(
+            select(literal(0, SmallInteger).label("level"), LogLeaf.idx, LogLeaf.leaf_hash).where(
+                LogLeaf.idx.in_(leaves)
+            )
         )
-        out.update({(0, int(i)): bytes(h) for i, h in rows})
     if inner:
-        rows = await session.execute(
+        parts.append(
             select(LogNode.level, LogNode.idx, LogNode.hash).where(
                 tuple_(LogNode.level, LogNode.idx).in_(inner)
             )
         )
-        out.update({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+    if not parts:
+        return {}
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    out = {(int(lv), int(i)): bytes(h) for lv, i, h in await session.execute(stmt)}
     missing = [n for n in (*((0, i) for i in leaves), *inner) if n not in out]
     if missing:
         raise RuntimeError(f"the trace log store lacks subtree hashes {missing[:5]}: damaged")
@@ -130,10 +135,16 @@ async def root_hash(session: AsyncSession, size: int) -> bytes:
 
 
 def _check_size(value: int, size: int, field: str, what: str) -> None:
+    """A tree size the log has had: 422 when negative, 404 when the log is not that big
+    (yet)."""
     if value < 0:
         raise LogError(f"{what} must be >= 0", field=field)
     if value > size:
-        raise LogError(f"{what} {value} is beyond the log's {size} leaves", field=field)
+        raise LogError(
+            f"{what} {value}: the log has {size} leaves, no tree of that size yet",
+            field=field,
+            status=404,
+        )
 
 
 async def key_at(session: AsyncSession, index: int) -> str | None:
@@ -163,7 +174,9 @@ async def inclusion_proof(
     ``size`` leaves (default: the whole log as it is now)."""
     if (event_id is None) == (index is None):
         raise LogError("give either event_id or index", field="query.event_id")
-    cols = select(LogLeaf.idx, LogLeaf.event_id, LogLeaf.leaf_hash)
+    # The size in the same read: a leaf and the size that counts it commit together.
+    size_now = select(LogState.size).where(LogState.id == STATE_ID).scalar_subquery()
+    cols = select(LogLeaf.idx, LogLeaf.event_id, LogLeaf.leaf_hash, size_now)
     if event_id is not None:
         row = (await session.execute(cols.where(LogLeaf.event_id == event_id))).first()
         if row is None:
@@ -174,9 +187,7 @@ async def inclusion_proof(
         row = (await session.execute(cols.where(LogLeaf.idx == index))).first()
         if row is None:
             raise LogError(f"leaf {index} is not in the log", field="query.index", status=404)
-    idx, key, leaf = int(row[0]), str(row[1]), bytes(row[2])
-    # Read after the leaf: a leaf and the size that counts it commit together.
-    current = await tree_size(session)
+    idx, key, leaf, current = int(row[0]), str(row[1]), bytes(row[2]), int(row[3])
     at = current if size is None else size
     _check_size(at, current, "query.tree_size", "tree_size")
     if idx >= at:
@@ -192,7 +203,9 @@ async def inclusion_proof(
 async def consistency_proof(session: AsyncSession, first: int, second: int) -> ConsistencyProof:
     size = await tree_size(session)
     _check_size(second, size, "query.second", "second")
-    _check_size(first, second, "query.first", "first")
+    _check_size(first, size, "query.first", "first")
+    if first > second:
+        raise LogError(f"first {first} is larger than second {second}", field="query.first")
     ranges = merkle.consistency_ranges(first, second)
     (r1, r2), hashes = await _roots_and_proof(session, [first, second], ranges)
     return ConsistencyProof(first, second, r1, r2, hashes)
@@ -220,6 +233,70 @@ async def _reserve(session: AsyncSession, n: int) -> int:
     return int(new)
 
 
+#: PostgreSQL: the leaves and the new subtree hashes in one statement, each as arrays
+#: (one parameter per column, whatever the batch size).
+_PG_WRITE = text(
+    "WITH nodes AS (INSERT INTO trace_log_nodes (level, idx, hash) "
+    "SELECT * FROM unnest(CAST(:node_level AS smallint[]), CAST(:node_idx AS bigint[]), "
+    "CAST(:node_hash AS bytea[]))) "
+    "INSERT INTO trace_log_leaves (idx, event_id, leaf_hash) "
+    "SELECT * FROM unnest(CAST(:leaf_idx AS bigint[]), CAST(:leaf_key AS text[]), "
+    "CAST(:leaf_hash AS bytea[])) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+def _refuse_logged(keys: Sequence[str], written: set[str]) -> None:
+    if len(written) != len(keys):
+        there = next(k for k in keys if k not in written)
+        # The caller's transaction must roll back: the size was already advanced.
+        raise LogError(f"event {there!r} is already in the log", field="event_id", status=409)
+
+
+async def _write_pg(
+    session: AsyncSession,
+    start: int,
+    keys: Sequence[str],
+    leaves: Sequence[bytes],
+    nodes: Sequence[dict[str, Any]],
+) -> None:
+    params = {
+        "node_level": [n["level"] for n in nodes],
+        "node_idx": [n["idx"] for n in nodes],
+        "node_hash": [n["hash"] for n in nodes],
+        "leaf_idx": list(range(start, start + len(keys))),
+        "leaf_key": list(keys),
+        "leaf_hash": list(leaves),
+    }
+    _refuse_logged(keys, set((await session.scalars(_PG_WRITE, params)).all()))
+
+
+async def _write(
+    session: AsyncSession,
+    start: int,
+    keys: Sequence[str],
+    leaves: Sequence[bytes],
+    nodes: Sequence[dict[str, Any]],
+) -> None:
+    """Any database (SQLite): executemany, one cached statement per table."""
+    rows = [
+        {"idx": start + j, "event_id": k, "leaf_hash": h}
+        for j, (k, h) in enumerate(zip(keys, leaves, strict=True))
+    ]
+    stmt = (
+        dialect_insert(session, LogLeaf.__table__)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(LogLeaf.__table__.c.event_id)
+    )
+    for i in range(0, len(rows), _CHUNK):
+        chunk = rows[i : i + _CHUNK]
+        _refuse_logged(
+            [r["event_id"] for r in chunk], set((await session.scalars(stmt, chunk)).all())
+        )
+    for i in range(0, len(nodes), _CHUNK):
+        await session.execute(insert(LogNode.__table__), list(nodes[i : i + _CHUNK]))
+
+
 async def append_events(
     session: AsyncSession, items: Sequence[tuple[str, dict[str, Any]]]
 ) -> list[int]:
@@ -227,9 +304,14 @@ async def append_events(
     their leaf indices, in order.
 
     The leaf is the RFC 8785 canonical JSON of the event: every field as stored
-    (eventID, recordTime, errorDeclaration). An event already in the log, or twice in
-    ``items``, is refused (:class:`LogError`), as is a value with no canonical form
-    (:class:`~cloud.trace.log.canonical.CanonicalizationError`): nothing is written.
+    (eventID, recordTime, errorDeclaration). An event twice in ``items``, or a value
+    with no canonical form (:class:`~cloud.trace.log.canonical.CanonicalizationError`),
+    is refused before anything is written. An event already in the log is refused
+    (:class:`LogError`, 409) after the batch's writes began: the caller's transaction
+    must roll back (it does when the error leaves ``Database.transaction()``).
+
+    Round trips: the size (locking), the right edge of the tree, the leaves and the new
+    subtree hashes (PostgreSQL: one statement of arrays; SQLite: one per table).
     """
     if not items:
         return []
@@ -238,13 +320,6 @@ async def append_events(
         dup = next(k for i, k in enumerate(keys) if k in keys[:i])
         raise LogError(f"event {dup!r} is given twice", field="event_id")
     leaves = [merkle.leaf_hash(canonical_json(body)) for _, body in items]
-    for i in range(0, len(keys), _CHUNK):
-        there = await session.scalar(
-            select(LogLeaf.event_id).where(LogLeaf.event_id.in_(keys[i : i + _CHUNK])).limit(1)
-        )
-        if there is not None:
-            raise LogError(f"event {there!r} is already in the log", field="event_id", status=409)
-
     end = await _reserve(session, len(items))
     start = end - len(items)
     # The right edge of the tree before this batch: perfect subtrees, largest first.
@@ -260,14 +335,10 @@ async def append_events(
             h = merkle.node_hash(left, right)
             stack.append((lv + 1, left_idx >> 1, h))
             nodes.append({"level": lv + 1, "idx": left_idx >> 1, "hash": h})
-    rows = [
-        {"idx": start + j, "event_id": k, "leaf_hash": h}
-        for j, (k, h) in enumerate(zip(keys, leaves, strict=True))
-    ]
-    for i in range(0, len(rows), _CHUNK):
-        await session.execute(insert(LogLeaf), rows[i : i + _CHUNK])
-    for i in range(0, len(nodes), _CHUNK):
-        await session.execute(insert(LogNode), nodes[i : i + _CHUNK])
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await _write_pg(session, start, keys, leaves, nodes)
+    else:
+        await _write(session, start, keys, leaves, nodes)
     return list(range(start, end))
 
 
