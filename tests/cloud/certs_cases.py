@@ -358,3 +358,41 @@ async def _get_cert(env: ApiEnv, h: Headers) -> httpx.Response:
     return await env.client.get(
         f"/api/v1/trace/certificates/{await _home_certificate(env)}", headers=h
     )
+
+
+# ---------------------------------------------------------------- pagination (test_pagination)
+
+
+async def seed_paged(s: Any, county: str, i: int, org_id: int, lot_gtin: str, lot: str) -> None:
+    """Row ``i`` of the certificate and test-result lists for tests/cloud/test_pagination.py:
+    a certificate of ``county``, and one test result (an inspecting event of its own)
+    of the lot ``lot``."""
+    from datetime import date
+
+    from cloud.trace.events.storage import TraceEvent, TraceEventObject
+    from cloud.trace.results.storage import TraceTestResult
+
+    s.add(
+        TraceCertificate(
+            type="organic", number=f"P-{county}-{i}", holder_uscc=uscc(county, i),
+            holder_org_id=org_id, holder_name="co-op", county=county,
+            valid_from=date(2026, 1, 1), valid_to=date(2027, 1, 1), issuer="x",
+            created_by="test",
+        )
+    )  # fmt: skip
+    now = utcnow()
+    event = TraceEvent(
+        event_id=f"urn:uuid:paged-{county}-{i}", event_type="ObjectEvent", event_time=now,
+        event_tz_offset="+08:00", county=county, action="OBSERVE", biz_step="inspecting",
+        body={}, created_by="test",
+    )  # fmt: skip
+    s.add(event)
+    await s.flush()
+    s.add(TraceEventObject(event_seq=event.seq, role="quantity", uri=f"lot:{lot}",
+                           gtin=lot_gtin, lot=lot))  # fmt: skip
+    s.add(
+        TraceTestResult(
+            event_seq=event.seq, event_id=event.event_id, position=0, county=county,
+            tested_at=now, test="moisture", value=11.0 + i, limit_max=12.5, passed=True,
+        )
+    )  # fmt: skip

@@ -44,7 +44,10 @@ def beijing_date(t: datetime) -> date:
     """The day ``t`` (an aware datetime) falls on in Beijing."""
     if t.tzinfo is None:
         raise ValueError("naive datetime given; use an aware datetime")
-    return t.astimezone(BEIJING).date()
+    try:
+        return t.astimezone(BEIJING).date()
+    except OverflowError:  # 9999-12-31T20:00Z is past the calendar's end in Beijing
+        return date.max if t.year > 1 else date.min
 
 
 def valid_at(cert: HasValidity, t: datetime) -> bool:

@@ -22,7 +22,7 @@ from cloud.catalog.gs1 import check_gtin
 from cloud.catalog.uscc import check_uscc
 from cloud.db import MAX_INT32, utcnow
 from cloud.deps import DatabaseDep, SessionDep, SettingsDep
-from cloud.errors import ApiError, responses
+from cloud.errors import ApiError, Error, responses
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.trace.brand import service as brand
@@ -33,6 +33,7 @@ from cloud.trace.certificates.schemas import (
     CertificateOut,
     CertificatePage,
     EventCoverage,
+    Instant,
     LotCertificates,
     ScanOut,
 )
@@ -53,8 +54,11 @@ EVENTS_SHOWN = 500
 
 _SCAN_RESPONSES: dict[int | str, dict[str, Any]] = {
     **responses(401, 403, 404, 422),
-    413: {"description": "The scan is larger than DEHONG_CERTIFICATE_SCAN_MAX_BYTES"},
-    415: {"description": "Not a PDF, JPEG or PNG (Content-Type)"},
+    413: {
+        "model": Error,
+        "description": "The scan is larger than DEHONG_CERTIFICATE_SCAN_MAX_BYTES",
+    },
+    415: {"model": Error, "description": "Not a PDF, JPEG or PNG (Content-Type)"},
 }
 
 
@@ -106,12 +110,6 @@ async def create_certificate(
         cov = await service.create_certificate(s, body, principal)
         await brand.reevaluate_matching(s, service.lots_covered(cov), "certificate")
         return certificate_out(cov, utcnow())
-
-
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ApiError(422, f"{field}: give the time with its offset (+08:00 or Z)", field=field)
-    return value
 
 
 @router.get(
@@ -176,10 +174,10 @@ async def get_certificate(
     certificate_id: CertificateId,
     principal: TraceRead,
     session: SessionDep,
-    at: Annotated[datetime | None, Query(description="Validity at this time")] = None,
+    at: Annotated[Instant | None, Query(description="Validity at this time (with offset)")] = None,
 ) -> CertificateOut:
     cov = await _certificate(session, certificate_id, principal)
-    return certificate_out(cov, _aware(at, "query.at") or utcnow())
+    return certificate_out(cov, at or utcnow())
 
 
 def _may_write(cert: TraceCertificate, principal: Principal) -> None:
@@ -281,10 +279,10 @@ async def lot_certificates(
     lot: LotPath,
     principal: TraceRead,
     session: SessionDep,
-    at: Annotated[datetime | None, Query(description="Validity at this time")] = None,
+    at: Annotated[Instant | None, Query(description="Validity at this time (with offset)")] = None,
 ) -> LotCertificates:
     found = await lot_or_404(session, gtin, lot, principal)
-    when = _aware(at, "query.at") or utcnow()
+    when = at or utcnow()
     certs = (await service.covering(session, [found]))[found.id]
     q = (
         select(TraceEvent.event_id, TraceEvent.event_time, TraceEvent.biz_step)

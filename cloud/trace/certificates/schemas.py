@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from cloud.catalog.uscc import check_uscc
 from cloud.trace.certificates.kinds import BASES, CERTIFICATE_TYPES
@@ -41,6 +41,16 @@ def check_text(value: str) -> str:
     return text
 
 
+def to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("out of the range of dates") from None
+
+
+#: An instant with its offset (a naive time is refused), kept in UTC (a date off the
+#: calendar in UTC: 422, not a 500).
+Instant = Annotated[AwareDatetime, AfterValidator(to_utc)]
 CertType = Annotated[str, AfterValidator(check_type)]
 Uscc = Annotated[str, AfterValidator(check_uscc)]
 Text = Annotated[str, AfterValidator(check_text)]
@@ -171,15 +181,9 @@ class CommitmentCreate(BaseModel):
     basis_ref: Annotated[Text, Field(max_length=300)] | None = Field(
         default=None, description="The test report number or eventID the basis rests on"
     )
-    issued_at: datetime | None = Field(
+    issued_at: Instant | None = Field(
         default=None, description="开具日期 (with its offset); default: now"
     )
-
-    @model_validator(mode="after")
-    def _aware(self) -> CommitmentCreate:
-        if self.issued_at is not None and self.issued_at.tzinfo is None:
-            raise ValueError("issued_at: give the time with its offset (+08:00 or Z)")
-        return self
 
 
 class CommitmentOut(BaseModel):

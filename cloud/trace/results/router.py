@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from cloud.auth.deps import require
@@ -31,6 +31,7 @@ from cloud.errors import ApiError, responses
 from cloud.inspections.schemas import InspectionOut
 from cloud.inspections.service import inspection_out
 from cloud.pagination import Key, PageDep, fetch_page, link_next
+from cloud.trace.certificates.schemas import Instant
 from cloud.trace.events.service import EventsRefused
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lotref import GtinPath, LotPath, lot_or_404
@@ -74,16 +75,10 @@ class TestsCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     biz_step: Literal["inspecting", "sampling"] = "inspecting"
-    time: datetime | None = Field(default=None, description="When tested (with offset); now")
+    time: Instant | None = Field(default=None, description="When tested (with offset); now")
     read_point_gln: str | None = Field(default=None, description="Where (GLN)")
     biz_location_gln: str | None = Field(default=None, description="Business location (GLN)")
     results: list[ResultIn] = Field(min_length=1, max_length=200)
-
-    @model_validator(mode="after")
-    def _aware(self) -> TestsCreate:
-        if self.time is not None and self.time.tzinfo is None:
-            raise ValueError("time: give the time with its offset (+08:00 or Z)")
-        return self
 
 
 class TestResultOut(BaseModel):
