@@ -155,6 +155,11 @@ async def seed_timeseries(tsdb: TimeSeriesStore, *, raw: bool = True) -> None:
 _SQLITE_TEMPLATE: list[Path] = []
 
 
+def _copy(template: Path, to: Path) -> None:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, to)
+
+
 async def _sqlite_template() -> Path:
     """An SQLite database migrated to every head, made once per test process: each
     API under test starts from a copy (the migrations take seconds, a copy
@@ -175,7 +180,7 @@ async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
     """``backend``: "sqlite" or "postgres" (a fresh database on the CI server)."""
     async with AsyncExitStack() as stack:
         if backend == "sqlite":
-            shutil.copyfile(await _sqlite_template(), tmp_path / "api.db")
+            await asyncio.to_thread(_copy, await _sqlite_template(), tmp_path / "api.db")
             url = f"sqlite:///{tmp_path / 'api.db'}"
         else:
             from tests.support.postgres import fresh_database, migrated_template

@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.deps import DatabaseDep, SessionDep, SettingsDep
-from cloud.errors import ApiError, responses
+from cloud.errors import ApiError, Error, responses
 from cloud.trace.epcis import query_document
 from cloud.trace.events import capture
 from cloud.trace.events.query import EventPage, QueryError, fetch_event, parse_query, run_query
@@ -125,8 +125,11 @@ def job_out(job: TraceCaptureJob) -> CaptureJobOut:
     "capture job's Location",
     responses={
         **responses(401, 403, 422),
-        413: {"description": "Over GS1-EPCIS-Capture-File-Size-Limit or GS1-EPCIS-Capture-Limit"},
-        415: {"description": "Not application/json or application/ld+json"},
+        413: {
+            "model": Error,
+            "description": "Over GS1-EPCIS-Capture-File-Size-Limit or GS1-EPCIS-Capture-Limit",
+        },
+        415: {"model": Error, "description": "Not application/json or application/ld+json"},
     },
     openapi_extra=CAPTURE_BODY,
 )
@@ -227,7 +230,11 @@ def _document(request: Request, page: EventPage) -> JSONResponse:
     responses={
         **QUERY_DOCUMENT,
         **responses(401, 403, 422),
-        501: {"description": "A standard query parameter this repository does not answer"},
+        413: {"model": Error, "description": "More events match than maxEventCount"},
+        501: {
+            "model": Error,
+            "description": "A standard query parameter this repository does not answer",
+        },
     },
 )
 async def query_events(request: Request, principal: TraceRead, session: SessionDep) -> Response:
