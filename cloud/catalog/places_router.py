@@ -1,10 +1,9 @@
-"""``/api/v1/bases`` and ``/api/v1/locations``: production bases, locations (GLN/SGLN),
-the devices that measure each location, and the commodity profile of a room.
+"""``/api/v1/locations``: locations (GLN/SGLN), the devices that measure each location,
+and the commodity profile of a room (the bases: :mod:`cloud.catalog.bases_router`).
 
 County-scoped: another county's record is 404. Reads: ``catalog:read``. Writes:
 ``catalog:write`` (admins of the county: any organisation's records) or
-``org_records:write`` (organisation roles: their own organisation's bases and
-locations only; a location without an organisation, such as a county's station, is
+``org_records:write`` (organisation roles: their own organisation's locations only; a location without an organisation, such as a county's station, is
 the admins'). Linking a device wired to a gateway is the admins' (they provision the
 gateways); an organisation role links its own registered BLE tags and vehicles.
 Assigning a profile to a location, or linking or unlinking a device of a location
@@ -20,16 +19,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.catalog import places, push
+from cloud.catalog import links, places, push
 from cloud.catalog.access import api_error, check_county, own_org, visible, visible_profile
 from cloud.catalog.errors import CatalogError
 from cloud.catalog.gln import LocationKey, digital_link, location_key
 from cloud.catalog.places_schemas import (
-    BaseCreate,
-    BaseKind,
-    BaseOut,
-    BasePage,
-    BaseUpdate,
     DeviceId,
     DeviceLink,
     Instant,
@@ -66,86 +60,16 @@ CountyQuery = Annotated[
 CatalogRead = Annotated[Principal, require("catalog:read")]
 RecordsWrite = Annotated[Principal, require("catalog:write", "org_records:write")]
 
-BASE_KEYS = (Key(ProductionBase.id, kind=int),)
 LOCATION_KEYS = (Key(Location.id, kind=int),)
 LINK_KEYS = (Key(LocationDevice.id, kind=int),)
 
 
-def _org_of(record: ProductionBase | Location) -> str | None:
+def _org_of(record: Location) -> str | None:
     return None if record.org_id is None else str(record.org_id)
 
 
 def _pushes(found: list[push.Push]) -> list[PushOut]:
     return [PushOut.model_validate(p, from_attributes=True) for p in found]
-
-
-# ----------------------------------------------------------------------------- bases
-
-
-@router.get(
-    "/bases",
-    response_model=BasePage,
-    summary="Production bases of the counties you can see, by id (keyset pages: Link rel=next)",
-    responses=responses(401, 403, 422),
-)
-async def list_bases(
-    principal: CatalogRead,
-    session: SessionDep,
-    request: Request,
-    response: Response,
-    page: PageDep,
-    county: CountyQuery = None,
-    org_id: IdQuery = None,
-    kind: Annotated[BaseKind | None, Query()] = None,
-) -> BasePage:
-    q = places.bases_query(principal.counties(county), org_id=org_id, kind=kind)
-    found = await fetch_page(session, q, BASE_KEYS, page)
-    link_next(request, response, found.next_cursor)
-    return BasePage(items=[BaseOut.model_validate(b) for b in found.rows])
-
-
-@router.get(
-    "/bases/{base_id}", response_model=BaseOut, summary="One base", responses=responses(401, 404)
-)
-async def get_base(base_id: Ident, principal: CatalogRead, session: SessionDep) -> BaseOut:
-    base = await visible(session, principal, ProductionBase, base_id, "base", "path.base_id")
-    return BaseOut.model_validate(base)
-
-
-@router.post(
-    "/bases",
-    response_model=BaseOut,
-    status_code=201,
-    summary="Register a production base (admins of its county; organisation roles their own)",
-    responses=responses(401, 403, 404, 422),
-)
-async def create_base(body: BaseCreate, principal: RecordsWrite, db: DatabaseDep) -> BaseOut:
-    async with db.transaction() as s:
-        org = await visible(s, principal, Organisation, body.org_id, "organisation", "body.org_id")
-        check_county(body.county, org)
-        principal.require_write(org.county, str(org.id))
-        base = await places.create_base(
-            s, org=org, name=body.name, kind=body.kind, geometry=body.geometry,
-            area_ha=body.area_ha, actor=principal.actor,
-        )  # fmt: skip
-        return BaseOut.model_validate(base)
-
-
-@router.patch(
-    "/bases/{base_id}",
-    response_model=BaseOut,
-    summary="Change a base's name, kind, geometry or area",
-    responses=responses(401, 403, 404, 422),
-)
-async def update_base(
-    base_id: Ident, body: BaseUpdate, principal: RecordsWrite, db: DatabaseDep
-) -> BaseOut:
-    async with db.transaction() as s:
-        base = await visible(s, principal, ProductionBase, base_id, "base", "path.base_id")
-        principal.require_write(base.county, _org_of(base))
-        changes = {k: getattr(body, k) for k in body.model_fields_set}
-        base = await places.update_base(s, base, changes, actor=principal.actor)
-        return BaseOut.model_validate(base)
 
 
 # ------------------------------------------------------------------------- locations
@@ -327,7 +251,7 @@ async def list_location_devices(
     ] = None,
 ) -> LocationDevicePage:
     loc = await visible(session, principal, Location, location_id, "location", "path.location_id")
-    found = await fetch_page(session, places.links_query(loc.id, current=current), LINK_KEYS, page)
+    found = await fetch_page(session, links.links_query(loc.id, current=current), LINK_KEYS, page)
     link_next(request, response, found.next_cursor)
     return LocationDevicePage(items=[LocationDeviceOut.model_validate(r) for r in found.rows])
 
@@ -351,7 +275,7 @@ async def link_device(
         async with db.transaction() as s:
             loc = await visible(s, principal, Location, location_id, "location", "path.location_id")
             principal.require_write(loc.county, _org_of(loc))
-            link, gateway = await places.link_device(
+            link, gateway = await links.link_device(
                 s, loc, body.device_id, since=body.since, can_see=principal.can_see,
                 own_org=own_org(principal), actor=principal.actor,
             )  # fmt: skip
@@ -387,7 +311,7 @@ async def unlink_device(
         async with db.transaction() as s:
             loc = await visible(s, principal, Location, location_id, "location", "path.location_id")
             principal.require_write(loc.county, _org_of(loc))
-            link, gateway = await places.end_device(
+            link, gateway = await links.end_device(
                 s, loc, device_id, until=until, own_org=own_org(principal), actor=principal.actor
             )
             profiled = loc.profile_id is not None

@@ -1,7 +1,8 @@
 """``/api/v1/orgs`` and ``/api/v1/mobile-devices``: organisations and who owns each
 BLE tag or vehicle; county-scoped. The bases, locations, products and profiles routes
-(:mod:`cloud.catalog.places_router`, :mod:`cloud.catalog.products_router`) are
-included here, so the app includes the catalog once.
+(:mod:`cloud.catalog.bases_router`, :mod:`cloud.catalog.places_router`,
+:mod:`cloud.catalog.products_router`) are included here, so the app includes the
+catalog once.
 
 Permissions (docs/roles.md): ``catalog:read`` (every signed-in role) reads its own
 county's organisations and registrations (the prefecture every county's); another
@@ -24,7 +25,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from cloud.auth import policy
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.catalog import places_router, products_router, service
+from cloud.catalog import bases_router, places_router, products_router, service
 from cloud.catalog.access import masked
 from cloud.catalog.schemas import (
     DeviceId,
@@ -222,5 +223,6 @@ async def register_mobile_device(
         raise _error(exc) from None
 
 
+router.include_router(bases_router.router)
 router.include_router(places_router.router)
 router.include_router(products_router.router)
