@@ -123,3 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     v.add_argument("--short", action="store_true", help="fewer scenes: a few minutes")
     v.set_defaults(handler=_short_only("bench.vision"))
+    rc = kinds.add_parser(
+        "recall",
+        help="trace recall forward and backward through 5 levels of transformation and "
+        "aggregation on a 1 M-event history (PostgreSQL), beside one lot's indexed lookup",
+    )
+    rc.add_argument("--short", action="store_true", help="100,000 events instead of 1 M")
+    rc.set_defaults(handler=_short_only("bench.recall"))

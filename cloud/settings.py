@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     #: takes (GS1-EPCIS-Capture-File-Size-Limit, GS1-EPCIS-Capture-Limit); more is 413.
     epcis_capture_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     epcis_capture_max_events: int = Field(default=10_000, ge=1)
+    #: The largest scan of a 三品一标 certificate (PDF, JPEG or PNG) taken, bytes; more
+    #: is 413.
+    certificate_scan_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # No ``ack_linger_ms``: write-acks are already batched, one publish per gateway per
     # write group, and a group lingers 50 ms for more batches before it is written. A
     # second linger after the write would only delay acks (and the gateways' resend

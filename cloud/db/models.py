@@ -26,14 +26,24 @@ from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
 from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
 from cloud.trace.custody.storage import CustodyCursor, CustodyEvidence
+from cloud.trace.brand.storage import BrandDecision, BrandRuleset
+from cloud.trace.certificates.storage import (
+    TraceCertificate,
+    TraceCertificateBase,
+    TraceCertificateProduct,
+    TraceCommitmentCertificate,
+)
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
 from cloud.trace.log.storage import LogHead, LogLeaf, LogNode, LogState
 from cloud.trace.lots.storage import TraceLot, TraceLotParent
+from cloud.trace.results.storage import TraceTestResult
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
+    "BrandDecision",
+    "BrandRuleset",
     "Command",
     "CommodityProfile",
     "CustodyCursor",
@@ -64,9 +74,14 @@ __all__ = [
     "RollupPending",
     "ServiceAccount",
     "TraceCaptureJob",
+    "TraceCertificate",
+    "TraceCertificateBase",
+    "TraceCertificateProduct",
+    "TraceCommitmentCertificate",
     "TraceEvent",
     "TraceEventObject",
     "TraceLot",
     "TraceLotParent",
+    "TraceTestResult",
     "User",
 ]

@@ -11,12 +11,13 @@ import argparse
 from collections.abc import Callable
 
 from cloud.trace.custody import cli as custody_cli
+from cloud.trace.brand import cli as brand_cli
 from cloud.trace.log import cli as log_cli
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 #: Each sub-area's ``register(sub)``, in the order of ``dehong trace --help``.
-COMMANDS: list[Registrar] = [log_cli.register, custody_cli.register]
+COMMANDS: list[Registrar] = [log_cli.register, custody_cli.register, brand_cli.register]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

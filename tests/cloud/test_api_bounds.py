@@ -19,7 +19,8 @@ from tests.support.api import ApiEnv, api_env
 OUT_OF_RANGE = [2**63, 2**64, -(2**63) - 1, 2**63 - 1, -(2**63), 2**31]
 
 #: Path parameters that are not the one under test: something that exists (seeded).
-PATH_VALUES = {"gateway_id": "gw-m1", "device_id": "gw-m1.room-1", "location_id": "1"}
+PATH_VALUES = {"gateway_id": "gw-m1", "device_id": "gw-m1.room-1", "location_id": "1",
+               "certificate_id": "1"}  # fmt: skip
 
 #: Query parameters some endpoints require.
 REQUIRED = {"metric": "temperature", "device": "gw-m1.room-1"}

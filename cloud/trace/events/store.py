@@ -19,6 +19,7 @@ from cloud.auth.principal import Principal
 from cloud.db.upsert import dialect_insert
 from cloud.errors import ApiError
 from cloud.trace.epcis import event_hash, validate_event
+from cloud.trace.events import hooks
 from cloud.trace.events.log import append_to_log, declaration_leaf_id
 from cloud.trace.events.objects import Named, cbv_word, location, named_objects
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
@@ -176,6 +177,11 @@ async def store(
                 errors.extend(EventError(i, e.path, e.reason) for e in found)
                 bad.add(i)
                 continue
+        extension = hooks.check_event(event, where, context) if isinstance(event, dict) else []
+        if extension:
+            errors.extend(EventError(i, f, r) for f, r in extension)
+            bad.add(i)
+            continue
         try:
             prepared.append(_prepare(i, where, event, context))
         except ValueError as exc:
@@ -475,10 +481,12 @@ async def _write(
         else:
             out[p.index] = await _unchanged(session, p)
     await _audit(session, principal, capture_id, list(out.values()))
+    result = [out[i] for i in sorted(out)]
+    await hooks.after_store(session, result, context)
     # last: the log serialises appends until this transaction ends (the leaf index of
     # an event is in trace_log_leaves, by its eventID)
     await append_to_log(session, leaves)
-    return [out[i] for i in sorted(out)]
+    return result
 
 
 async def _audit(
