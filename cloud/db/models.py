@@ -16,7 +16,11 @@ from cloud.ingest.storage import (
 )
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
-from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.timeseries.rollup_storage import (
+    RollupGeneration,
+    RollupPending,
+    RollupPendingMinute,
+)
 
 __all__ = [
     "ApiKey",
@@ -39,6 +43,7 @@ __all__ = [
     "ReplayJob",
     "RollupGeneration",
     "RollupPending",
+    "RollupPendingMinute",
     "ServiceAccount",
     "User",
 ]

@@ -27,6 +27,7 @@ the job bumps the series' generation as it clears the hour's mark
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections import OrderedDict
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING
 from cloud.timeseries.base import Bucket, Counties, TimeSeriesStore
 from cloud.timeseries.windows import (
     HOUR_MS,
+    MINUTE_MS,
     Parts,
     PartsByDevice,
     Resolution,
@@ -44,6 +46,7 @@ from cloud.timeseries.windows import (
     is_temperature,
     merge_parts,
     plan_spans,
+    window_start,
 )
 
 if TYPE_CHECKING:
@@ -60,6 +63,10 @@ Scope = tuple[str, ...] | None
 #: each series whose roll-ups the job has written (see :class:`RollupState`).
 Generation = tuple[tuple[str, int], ...]
 
+#: The roll-up generations of a device's series in a scope, hour and minute:
+#: ``(county, generation, minute generation)`` of each series (see :class:`RollupState`).
+MinuteGeneration = tuple[tuple[str, int, int], ...]
+
 #: (measurement, device, metric, every_ms, hour_ms, scope, generation): an hour read
 #: for one scope is never served to another (a prefecture admin's hour of a tag heard
 #: by two counties holds both counties' readings; a county user's, its own only).
@@ -71,11 +78,11 @@ class HourCache:
 
     def __init__(self, max_hours: int = 4096) -> None:
         self.max_hours = max_hours
-        self._hours: OrderedDict[_Key, dict[int, Parts]] = OrderedDict()
+        self._hours: OrderedDict[tuple[object, ...], dict[int, Parts]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: _Key) -> dict[int, Parts] | None:
+    def get(self, key: _Key | _MinuteKey) -> dict[int, Parts] | None:
         got = self._hours.get(key)
         if got is not None:
             self._hours.move_to_end(key)
@@ -84,14 +91,34 @@ class HourCache:
             self.misses += 1
         return got
 
-    def put(self, key: _Key, minutes: dict[int, Parts]) -> None:
+    def put(self, key: _Key | _MinuteKey, minutes: dict[int, Parts]) -> None:
         self._hours[key] = minutes
         self._hours.move_to_end(key)
         while len(self._hours) > self.max_hours:
             self._hours.popitem(last=False)
 
 
+#: (measurement, device, metric, hour_ms, scope, minute generation): an hour's 1-min
+#: roll-ups as read, valid while the series' generations (hour and minute) are these.
+_MinuteKey = tuple[str, str, str, int, Scope, MinuteGeneration]
+
+
+class MinuteCache(HourCache):
+    """1-min roll-ups of the hours a read does not take whole from :class:`HourCache`:
+    the partial hours at the ends of a range and the marked hours (the live one), whose
+    unmarked minutes' roll-ups are current. Keyed by both generations of the device's
+    series: the job bumps the minute generation when it recomputes minutes of a marked
+    hour and clears their marks, so a minute marked since the read (read raw while
+    marked) is never taken from here once its mark is gone."""
+
+    def __init__(self, max_hours: int = 1024) -> None:
+        super().__init__(max_hours)
+
+
 _caches: weakref.WeakKeyDictionary[TimeSeriesStore, HourCache] = weakref.WeakKeyDictionary()
+_minute_caches: weakref.WeakKeyDictionary[TimeSeriesStore, MinuteCache] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def hour_cache(tsdb: TimeSeriesStore) -> HourCache:
@@ -99,6 +126,14 @@ def hour_cache(tsdb: TimeSeriesStore) -> HourCache:
     cache = _caches.get(tsdb)
     if cache is None:
         cache = _caches[tsdb] = HourCache()
+    return cache
+
+
+def minute_cache(tsdb: TimeSeriesStore) -> MinuteCache:
+    """The cache of this store's minutes of partial and marked hours (one per store)."""
+    cache = _minute_caches.get(tsdb)
+    if cache is None:
+        cache = _minute_caches[tsdb] = MinuteCache()
     return cache
 
 
@@ -125,33 +160,79 @@ async def windows(
             measurement, devices, metric, start_ms, end_ms, every_ms, "raw", counties=counties
         )
     state = await rollups(measurement, devices, start_ms, end_ms, counties)
-    # devices with the same hours pending share their queries (usually all of them:
-    # the current hour)
-    groups: dict[tuple[int, ...], list[str]] = {}
+    # devices with the same hours and minutes pending share their queries (usually all
+    # of them: the last minutes of the current hour)
+    groups: dict[tuple[tuple[int, ...], tuple[int, ...] | None], list[str]] = {}
     for d in devices:
-        groups.setdefault(tuple(sorted(state.pending.get(d, ()))), []).append(d)
+        stale = None if state.minutes is None else tuple(sorted(state.minutes.get(d, ())))
+        groups.setdefault((tuple(sorted(state.pending.get(d, ()))), stale), []).append(d)
     parts: PartsByDevice = {}
     mkt = is_temperature(metric)
-    cache = hour_cache(tsdb)
-    keys = (measurement, metric, every_ms, scope_of(counties))
-    for hours, ids in groups.items():
-        plan = plan_spans(start_ms, end_ms, chosen, hours)
-        minutes = plan.get("1m", [])
+    cache, by_minute = hour_cache(tsdb), minute_cache(tsdb)
+    scope = scope_of(counties)
+    keys = (measurement, metric, every_ms, scope)
+    for (hours, stale), ids in groups.items():
+        plan = plan_spans(start_ms, end_ms, chosen, hours, stale)
+        # 1-min spans: whole unmarked hours (the hour cache, in windows), the rest (the
+        # partial hours at the ends, the marked hours but for their marked minutes:
+        # the minute cache), each read where not cached
+        whole, rest = _split_hours(plan.pop("1m", []), set(hours))
+        read: list[Span] = []
         cached: dict[tuple[str, int], dict[int, Parts]] = {}
         missing: list[int] = []
-        if minutes and HOUR_MS % every_ms == 0:
-            # whole hours of 1-min roll-ups from the cache; read the rest
-            cached, missing, plan["1m"] = _cached_hours(cache, keys, ids, minutes, state)
-        # every resolution's spans in one request where the store can
-        got = await tsdb.aggregate_plan(
-            measurement, ids, metric, plan, every_ms, mkt=mkt, counties=counties
-        )
+        if whole and HOUR_MS % every_ms == 0:
+            cached, missing = _cached_hours(cache, keys, ids, whole, state)
+            read += _runs(missing)
+        else:
+            read += _runs(whole)
+        minutes: dict[tuple[str, int], dict[int, Parts]] = {}
+        minutes_missing: list[int] = []
+        if rest and state.minute_generation is not None:
+            minutes, minutes_missing = _cached_minutes(
+                by_minute, (measurement, metric, scope), ids, rest, state
+            )
+        else:
+            read += rest
+        if read:
+            plan["1m"] = sorted(read)
+        # every resolution's spans in one request where the store can (and the hours
+        # read for the minute cache, in 1-min windows, beside it)
+        calls = [
+            tsdb.aggregate_plan(
+                measurement, ids, metric, plan, every_ms, mkt=mkt, counties=counties
+            )
+        ]
+        if minutes_missing:
+            calls.append(
+                tsdb.aggregate_plan(
+                    measurement,
+                    ids,
+                    metric,
+                    {"1m": _runs(minutes_missing)},
+                    MINUTE_MS,
+                    mkt=mkt,
+                    counties=counties,
+                )
+            )
+        got, *more = await asyncio.gather(*calls)
+        if minutes_missing:
+            minutes.update(
+                _fill_minutes(
+                    by_minute,
+                    (measurement, metric, scope),
+                    ids,
+                    minutes_missing,
+                    more[0].get("1m", {}),
+                    state,
+                )
+            )
         for (d, _h), windows in cached.items():
             merge_parts(parts, {d: windows})
         if missing:
             _fill_cache(cache, keys, ids, missing, got.get("1m", {}), state)
         for res_parts in got.values():
             merge_parts(parts, res_parts)
+        _merge_minutes(parts, minutes, rest, every_ms)
     return chosen, {
         d: [p.bucket(w) for w, p in sorted(ws.items()) if p.count] for d, ws in parts.items() if ws
     }
@@ -162,19 +243,35 @@ def scope_of(counties: Counties) -> Scope:
     return None if counties is None else tuple(sorted(set(counties)))
 
 
+def _split_hours(spans: Sequence[Span], marked: set[int]) -> tuple[list[int], list[Span]]:
+    """1-min ``spans`` -> ``(whole hours not marked, the rest of the spans)``."""
+    whole: list[int] = []
+    rest: list[Span] = []
+    for a, b in spans:
+        t = a
+        while t < b:
+            h = t // HOUR_MS * HOUR_MS
+            stop = min(b, h + HOUR_MS)
+            if t == h and stop == h + HOUR_MS and h not in marked:
+                whole.append(h)
+            elif rest and rest[-1][1] == t:
+                rest[-1] = (rest[-1][0], stop)
+            else:
+                rest.append((t, stop))
+            t = stop
+    return whole, rest
+
+
 def _cached_hours(
     cache: HourCache,
     keys: tuple[str, str, int, Scope],
     devices: Sequence[str],
-    spans: Sequence[Span],
+    whole: Sequence[int],
     state: RollupState,
-) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int], list[Span]]:
-    """``(cached windows per (device, hour), whole hours missing, spans to read)``:
-    the spans to read are the missing whole hours and the partial hours."""
+) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int]]:
+    """``(cached windows per (device, hour), whole hours missing)`` of these whole,
+    unmarked hours: an hour missing for one device is read for all."""
     measurement, metric, every_ms, scope = keys
-    whole = [
-        h for a, b in spans for h in range(-(-a // HOUR_MS) * HOUR_MS, b - HOUR_MS + 1, HOUR_MS)
-    ]
     cached: dict[tuple[str, int], dict[int, Parts]] = {}
     missing: set[int] = set()
     for d in devices:
@@ -185,11 +282,8 @@ def _cached_hours(
                 missing.add(h)
             else:
                 cached[(d, h)] = got
-    # an hour missing for one device is read for all: drop what is cached of it
     cached = {k: v for k, v in cached.items() if k[1] not in missing}
-    whole_set = set(whole)
-    partial = [cut for a, b in spans for cut in _cut(a, b, whole_set)]
-    return cached, sorted(missing), sorted([*_runs(sorted(missing)), *partial])
+    return cached, sorted(missing)
 
 
 def _fill_cache(
@@ -213,22 +307,76 @@ def _fill_cache(
             cache.put((measurement, d, metric, every_ms, h, scope, gen), windows)
 
 
-def _cut(a: int, b: int, whole: set[int]) -> list[Span]:
-    """[a, b) without the whole hours in ``whole``."""
-    out: list[Span] = []
-    t = a
-    while t < b:
-        h = t // HOUR_MS * HOUR_MS
-        if h in whole:
-            t = h + HOUR_MS
-            continue
-        stop = min(b, h + HOUR_MS)
-        if out and out[-1][1] == t:
-            out[-1] = (out[-1][0], stop)
-        else:
-            out.append((t, stop))
-        t = stop
+def _cached_minutes(
+    cache: MinuteCache,
+    keys: tuple[str, str, Scope],
+    devices: Sequence[str],
+    spans: Sequence[Span],
+    state: RollupState,
+) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int]]:
+    """``(cached 1-min roll-ups per (device, hour), hours missing)`` of the hours these
+    spans touch; an hour missing for one device is read (whole) for all."""
+    measurement, metric, scope = keys
+    generations = state.minute_generation or {}
+    hours = sorted({h for a, b in spans for h in range(a // HOUR_MS * HOUR_MS, b, HOUR_MS)})
+    cached: dict[tuple[str, int], dict[int, Parts]] = {}
+    missing: set[int] = set()
+    for d in devices:
+        gen = generations.get(d, ())
+        for h in hours:
+            got = cache.get((measurement, d, metric, h, scope, gen))
+            if got is None:
+                missing.add(h)
+            else:
+                cached[(d, h)] = got
+    cached = {k: v for k, v in cached.items() if k[1] not in missing}
+    return cached, sorted(missing)
+
+
+def _fill_minutes(
+    cache: MinuteCache,
+    keys: tuple[str, str, Scope],
+    devices: Sequence[str],
+    hours: Sequence[int],
+    fetched: PartsByDevice,
+    state: RollupState,
+) -> dict[tuple[str, int], dict[int, Parts]]:
+    """Cache the 1-min roll-ups read for whole ``hours``; returns them per (device, hour)."""
+    measurement, metric, scope = keys
+    generations = state.minute_generation or {}
+    out: dict[tuple[str, int], dict[int, Parts]] = {}
+    for d in devices:
+        for h in hours:
+            out[(d, h)] = {}
+        for w, p in fetched.get(d, {}).items():
+            hour = out.get((d, w // HOUR_MS * HOUR_MS))
+            if hour is not None:
+                hour[w] = p
+        gen = generations.get(d, ())
+        for h in hours:
+            cache.put((measurement, d, metric, h, scope, gen), out[(d, h)])
     return out
+
+
+def _merge_minutes(
+    parts: PartsByDevice,
+    minutes: dict[tuple[str, int], dict[int, Parts]],
+    spans: Sequence[Span],
+    every_ms: int,
+) -> None:
+    """The minutes of ``spans`` (from the minute cache) into the windows of ``every_ms``
+    (each minute lies in one window: ``every_ms`` is a whole number of minutes and
+    windows start on minutes)."""
+    for (d, h), by_minute in minutes.items():
+        clipped = [(max(a, h), min(b, h + HOUR_MS)) for a, b in spans if a < h + HOUR_MS and b > h]
+        if not clipped or not by_minute:
+            continue
+        mine = parts.setdefault(d, {})
+        for w, p in by_minute.items():
+            if any(a <= w < b for a, b in clipped):
+                mine.setdefault(window_start(w, every_ms), Parts()).merge(
+                    p.total, p.lo, p.hi, p.count, p.mkt
+                )
 
 
 def _runs(hours: Sequence[int]) -> list[Span]:

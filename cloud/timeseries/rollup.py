@@ -1,7 +1,8 @@
 """The roll-up job: recompute exactly the windows that new (or late) data touched.
 
 Ingest marks every hour of every series it writes (:func:`mark`, into
-``rollup_pending``). The job (:class:`RollupJob`, run by each ingest worker every
+``rollup_pending``), and every minute (``rollup_pending_minute``, same transaction).
+The job (:class:`RollupJob`, run by each ingest worker every
 ``DEHONG_ROLLUP_INTERVAL_S`` and by ``dehong cloud rollup``) reads the raw points
 of each marked hour back, computes its 60 one-minute roll-ups and its one-hour
 roll-up (:func:`cloud.timeseries.windows.rollup_fields`), writes them to the
@@ -10,6 +11,13 @@ data marked the hour again meanwhile. A backlog from three days ago marks
 three-day-old hours, so their roll-ups change; InfluxDB's continuous queries
 would have skipped it. Writes overwrite, so two workers recomputing the same hour
 agree.
+
+An hour that live data keeps marking never settles while it lasts; its minutes do,
+a minute or two after they end. The job recomputes a settled minute's 1-min roll-up
+alone (:func:`recompute_minutes`) and clears that minute's mark, leaving the hour
+marked: a read of the live hour then takes its settled minutes from the 1-min
+roll-ups and only the last few minutes raw (:mod:`cloud.timeseries.query`). The hour
+itself is recomputed, as before, once it settles (its minute marks cleared with it).
 """
 
 from __future__ import annotations
@@ -21,13 +29,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, literal, select, union_all
+from sqlalchemy import BigInteger, and_, cast, delete, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
 from cloud.timeseries.base import Counties, Point, PointBlock, TimeSeriesError, TimeSeriesStore
-from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending, RollupPendingMinute
 from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, rollup_fields
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,9 @@ log = logging.getLogger(__name__)
 #: (measurement, device, county, hour_ms) -> site. A device's readings stored under two
 #: counties (a tag that moved) are two series with roll-ups of their own.
 Hours = dict[tuple[str, str, str, int], str]
+
+#: (measurement, device, county, minute_ms) -> site: the minutes a write touched.
+Minutes = dict[tuple[str, str, str, int], str]
 
 
 def point_hours(points: Iterable[Point]) -> Hours:
@@ -52,36 +63,72 @@ def block_hours(blocks: Iterable[PointBlock]) -> Hours:
     return hours
 
 
+def point_minutes(points: Iterable[Point]) -> Minutes:
+    return {
+        (p.measurement, p.device, p.county, p.ts_ms // MINUTE_MS * MINUTE_MS): p.site
+        for p in points
+    }
+
+
+def block_minutes(blocks: Iterable[PointBlock]) -> Minutes:
+    minutes: Minutes = {}
+    for b in blocks:
+        for m in {t // MINUTE_MS * MINUTE_MS for t in b.ts_ms}:
+            minutes[(b.measurement, b.device, b.county, m)] = b.site
+    return minutes
+
+
+def hour_minutes(hours: Hours) -> Minutes:
+    """Every minute of these hours."""
+    return {
+        (m, d, county, h + k * MINUTE_MS): site
+        for (m, d, county, h), site in hours.items()
+        for k in range(HOUR_MS // MINUTE_MS)
+    }
+
+
 async def mark(db: Database, points: Iterable[Point]) -> int:
-    """Mark the hours these points fall in for recomputation; returns how many."""
-    return await mark_hours(db, point_hours(points))
+    """Mark the minutes (and hours) these points fall in for recomputation; returns how
+    many hours."""
+    return await mark_minutes(db, point_minutes(points))
 
 
 async def mark_hours(db: Database, hours: Hours) -> int:
-    if not hours:
+    """Mark whole hours (each of their minutes too) for recomputation; returns how many."""
+    return await mark_minutes(db, hour_minutes(hours))
+
+
+async def mark_minutes(db: Database, minutes: Minutes) -> int:
+    """Mark these minutes and their hours, in one transaction and with one ``marked_at``
+    (so an hour's mark is never older than one of its minutes'); returns how many hours."""
+    if not minutes:
         return 0
     now = utcnow()
-    rows = [
-        {
-            "measurement": m,
-            "device": d,
-            "hour_ms": h,
-            "county": county,
-            "site": site,
-            "marked_at": now,
-        }
-        for (m, d, county, h), site in sorted(hours.items())
-    ]
+    hours: Hours = {
+        (m, d, county, t // HOUR_MS * HOUR_MS): site for (m, d, county, t), site in minutes.items()
+    }
+    keys = ("measurement", "device", "county")
     async with db.transaction() as s:
-        for i in range(0, len(rows), 500):
-            await upsert(
-                s,
-                RollupPending,
-                rows[i : i + 500],
-                keys=("measurement", "device", "county", "hour_ms"),
-                update=("marked_at",),
-            )
-    return len(rows)
+        for model, column, marks in (
+            (RollupPending, "hour_ms", hours),
+            (RollupPendingMinute, "minute_ms", minutes),
+        ):
+            rows = [
+                {
+                    "measurement": m,
+                    "device": d,
+                    column: t,
+                    "county": county,
+                    "site": site,
+                    "marked_at": now,
+                }
+                for (m, d, county, t), site in sorted(marks.items())
+            ]
+            for i in range(0, len(rows), 500):
+                await upsert(
+                    s, model, rows[i : i + 500], keys=(*keys, column), update=("marked_at",)
+                )
+    return len(hours)
 
 
 class Marker:
@@ -96,24 +143,29 @@ class Marker:
         self._recent: dict[tuple[str, str, str, int], float] = {}
 
     async def mark(self, points: Iterable[Point]) -> int:
-        return await self.mark_hours(point_hours(points))
+        return await self.mark_minutes(point_minutes(points))
 
     async def mark_blocks(self, blocks: Iterable[PointBlock]) -> int:
-        return await self.mark_hours(block_hours(blocks))
+        return await self.mark_minutes(block_minutes(blocks))
 
     async def mark_hours(self, hours: Hours) -> int:
+        return await self.mark_minutes(hour_minutes(hours))
+
+    async def mark_minutes(self, minutes: Minutes) -> int:
+        """Skips a minute (and so its hour's re-mark) this process marked less than
+        ``remark_after_s`` ago: the hour's mark is at least as new as the minute's."""
         if self.remark_after_s <= 0:
-            return await mark_hours(self.db, hours)
+            return await mark_minutes(self.db, minutes)
         now = time.monotonic()
         if len(self._recent) > 100_000:
             self._recent = {k: t for k, t in self._recent.items() if now - t < self.remark_after_s}
-        fresh: Hours = {}
-        for key, where in hours.items():
+        fresh: Minutes = {}
+        for key, where in minutes.items():
             t = self._recent.get(key)
             if t is None or now - t >= self.remark_after_s:
                 fresh[key] = where
                 self._recent[key] = now
-        return await mark_hours(self.db, fresh)
+        return await mark_minutes(self.db, fresh)
 
 
 async def recompute_hour(
@@ -137,10 +189,37 @@ async def recompute_hour(
     return len(rows)
 
 
+async def recompute_minutes(
+    tsdb: TimeSeriesStore,
+    measurement: str,
+    device: str,
+    county: str,
+    site: str,
+    minutes: Sequence[int],
+) -> int:
+    """Recompute the 1-min roll-ups of these minutes of one series (one hour's at most,
+    not the hour's roll-up); returns raw rows read."""
+    if not minutes:
+        return 0
+    wanted = set(minutes)
+    rows = await tsdb.raw_rows(
+        measurement, device, min(wanted), max(wanted) + MINUTE_MS, counties=[county]
+    )
+    points = [
+        Point(measurement, device, county, site, w, fields)
+        for w, fields in sorted(rollup_fields(rows, MINUTE_MS).items())
+        if w in wanted
+    ]
+    await tsdb.write_rollups("1m", points)
+    return len(rows)
+
+
 class RollupJob:
     """``settle_s``: an hour is recomputed once no write has marked it for this long, so
     an hour that live data keeps extending is recomputed about once, after it ends,
-    not after every write (queries of recent data read raw points anyway)."""
+    not after every write. Its minutes settle meanwhile, a minute or two after they
+    end: their 1-min roll-ups are recomputed one by one (the hour stays marked), so a
+    query reads only the last few minutes of the live hour raw."""
 
     def __init__(
         self, db: Database, tsdb: TimeSeriesStore, *, batch: int = 500, settle_s: float = 0.0
@@ -150,10 +229,19 @@ class RollupJob:
         self.batch = batch
         self.settle_s = settle_s
         self.hours_done = 0
+        self.minutes_done = 0
 
     async def run_once(self) -> int:
-        """Recompute up to ``batch`` settled marked hours, oldest mark first; returns how many."""
+        """Recompute up to ``batch`` settled marked hours, oldest mark first, then (when
+        no more are settled) up to ``batch`` settled marked minutes; returns how many
+        hours."""
         settled = utcnow() - timedelta(seconds=self.settle_s)
+        hours = await self._run_hours(settled)
+        if hours < self.batch:
+            self.minutes_done += await self._run_minutes(settled)
+        return hours
+
+    async def _run_hours(self, settled: datetime) -> int:
         async with self.db.session() as s:
             pending = list(
                 (
@@ -183,15 +271,82 @@ class RollupJob:
                             )
                         )
                     )
+                    # its minutes' marks as old as the hour's: recomputed with it
+                    await s.execute(
+                        delete(RollupPendingMinute).where(
+                            and_(
+                                RollupPendingMinute.measurement == m,
+                                RollupPendingMinute.device == d,
+                                RollupPendingMinute.county == county,
+                                RollupPendingMinute.minute_ms >= h,
+                                RollupPendingMinute.minute_ms < h + HOUR_MS,
+                                RollupPendingMinute.marked_at <= marked_at,
+                            )
+                        )
+                    )
                 await bump_generations(s, {(m, d, county) for m, d, county, _, _ in done})
         self.hours_done += len(done)
         return len(done)
 
+    async def _run_minutes(self, settled: datetime) -> int:
+        """The 1-min roll-ups of up to ``batch`` settled marked minutes, each hour's in
+        one read; their marks cleared unless marked again meanwhile. Their hours stay
+        marked (an hour's mark is never older than its minutes'), so no generation
+        changes: a marked hour is never taken from the hour cache. The series' minute
+        generation changes instead, in the transaction that clears the marks."""
+        async with self.db.session() as s:
+            pending = list(
+                (
+                    await s.execute(
+                        select(RollupPendingMinute)
+                        .where(RollupPendingMinute.marked_at <= settled)
+                        .order_by(RollupPendingMinute.marked_at)
+                        .limit(self.batch)
+                    )
+                ).scalars()
+            )
+        groups: dict[tuple[str, str, str, int], list[RollupPendingMinute]] = {}
+        for p in pending:
+            groups.setdefault(
+                (p.measurement, p.device, p.county, p.minute_ms // HOUR_MS), []
+            ).append(p)
+        for (m, d, county, _), marks in groups.items():
+            await recompute_minutes(
+                self.tsdb, m, d, county, marks[0].site, [p.minute_ms for p in marks]
+            )
+        if pending:
+            async with self.db.transaction() as s:
+                for i in range(0, len(pending), 100):
+                    await s.execute(
+                        delete(RollupPendingMinute).where(
+                            or_(
+                                *(
+                                    and_(
+                                        RollupPendingMinute.measurement == p.measurement,
+                                        RollupPendingMinute.device == p.device,
+                                        RollupPendingMinute.county == p.county,
+                                        RollupPendingMinute.minute_ms == p.minute_ms,
+                                        RollupPendingMinute.marked_at <= p.marked_at,
+                                    )
+                                    for p in pending[i : i + 100]
+                                )
+                            )
+                        )
+                    )
+                await bump_generations(
+                    s, {(p.measurement, p.device, p.county) for p in pending}, minutes=True
+                )
+        return len(pending)
+
     async def run_until_idle(self) -> int:
+        """Until nothing settled is left; returns how many hours were recomputed."""
         total = 0
-        while n := await self.run_once():
+        while True:
+            minutes = self.minutes_done
+            n = await self.run_once()
             total += n
-        return total
+            if not n and self.minutes_done == minutes:
+                return total
 
     async def run(self, interval_s: float) -> None:
         """Forever: catch up, then wait ``interval_s``. Store outages are retried."""
@@ -206,11 +361,20 @@ class RollupJob:
             await asyncio.sleep(interval_s)
 
 
-async def bump_generations(session: AsyncSession, series: Iterable[tuple[str, str, str]]) -> None:
-    """The roll-ups of these series ``(measurement, device, county)`` were rewritten: a
-    cache of older ones is stale."""
+async def bump_generations(
+    session: AsyncSession, series: Iterable[tuple[str, str, str]], *, minutes: bool = False
+) -> None:
+    """The roll-ups of these series ``(measurement, device, county)`` were rewritten (with
+    ``minutes``: 1-min roll-ups of marked hours alone): a cache of older ones is stale."""
+    column = "minutes" if minutes else "generation"
     rows = [
-        {"measurement": m, "device": d, "county": county, "generation": 1}
+        {
+            "measurement": m,
+            "device": d,
+            "county": county,
+            "generation": 0 if minutes else 1,
+            "minutes": 1 if minutes else 0,
+        }
         for m, d, county in sorted(series)
     ]
     if not rows:
@@ -219,7 +383,7 @@ async def bump_generations(session: AsyncSession, series: Iterable[tuple[str, st
     await session.execute(
         ins.on_conflict_do_update(
             index_elements=["measurement", "device", "county"],
-            set_={"generation": RollupGeneration.generation + 1},
+            set_={column: getattr(RollupGeneration, column) + 1},
         )
     )
 
@@ -227,13 +391,20 @@ async def bump_generations(session: AsyncSession, series: Iterable[tuple[str, st
 @dataclass(frozen=True, slots=True)
 class RollupState:
     """Per device, over the counties of a read: the hours whose roll-ups are not
-    current under one of them (read them raw), and the generations of its series in
-    them, ``((county, generation), ...)`` sorted (cached roll-ups of other generations
-    are stale). Roll-ups are per (device, county): a tag heard by two counties has two
-    series, each with its own marks and generation."""
+    current under one of them, the minutes of those hours whose 1-min roll-ups are not
+    current (read them raw; the hours' other minutes from the 1-min roll-ups), and the
+    generations of its series in them, ``((county, generation), ...)`` sorted (cached
+    roll-ups of other generations are stale). Roll-ups are per (device, county): a tag
+    heard by two counties has two series, each with its own marks and generation.
+
+    ``minutes`` None: not known, every minute of a marked hour is read raw.
+    ``minute_generation``: per device, ``((county, generation, minute generation), ...)``
+    (see :func:`bump_generations`); None: not known, nothing minute-wise is cached."""
 
     pending: dict[str, set[int]]
     generation: dict[str, tuple[tuple[str, int], ...]]
+    minutes: dict[str, set[int]] | None = None
+    minute_generation: dict[str, tuple[tuple[str, int, int], ...]] | None = None
 
 
 async def rollup_state(
@@ -248,19 +419,23 @@ async def rollup_state(
     every county) (``functools.partial(rollup_state, session)`` is a
     :data:`query.RollupStateOf`).
 
-    Marks and generations are read in one statement (one snapshot): the job clears a
-    mark and bumps the generation in one transaction, so both or neither are seen."""
+    Marks of hours and minutes and generations are read in one statement (one
+    snapshot): the job clears a mark and bumps the generation in one transaction, so
+    both or neither are seen, and a minute is marked with its hour."""
     if counties is not None and not counties:
-        return RollupState({}, {})
+        return RollupState({}, {}, {}, {})
     first_hour = start_ms // HOUR_MS * HOUR_MS
     pending: dict[str, set[int]] = {}
-    generations: dict[str, list[tuple[str, int]]] = {}
+    minutes: dict[str, set[int]] = {}
+    generations: dict[str, list[tuple[str, int, int]]] = {}
+    none = cast(null(), BigInteger).label("extra")
     for i in range(0, len(devices), 500):
         chunk = devices[i : i + 500]
         marks = select(
             RollupPending.device,
             RollupPending.county,
             RollupPending.hour_ms.label("value"),
+            none,
             literal(0).label("kind"),
         ).where(
             RollupPending.measurement == measurement,
@@ -268,19 +443,37 @@ async def rollup_state(
             RollupPending.hour_ms >= first_hour,
             RollupPending.hour_ms < end_ms,
         )
+        minute_marks = select(
+            RollupPendingMinute.device,
+            RollupPendingMinute.county,
+            RollupPendingMinute.minute_ms.label("value"),
+            none,
+            literal(2).label("kind"),
+        ).where(
+            RollupPendingMinute.measurement == measurement,
+            RollupPendingMinute.device.in_(chunk),
+            RollupPendingMinute.minute_ms >= first_hour,
+            RollupPendingMinute.minute_ms < end_ms,
+        )
         gens = select(
             RollupGeneration.device,
             RollupGeneration.county,
             RollupGeneration.generation.label("value"),
+            RollupGeneration.minutes.label("extra"),
             literal(1).label("kind"),
         ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(chunk))
         if counties is not None:
             marks = marks.where(RollupPending.county.in_(list(counties)))
+            minute_marks = minute_marks.where(RollupPendingMinute.county.in_(list(counties)))
             gens = gens.where(RollupGeneration.county.in_(list(counties)))
-        for device, county, value, kind in await session.execute(union_all(marks, gens)):
+        got = await session.execute(union_all(marks, gens, minute_marks))
+        for device, county, value, extra, kind in got:
             if kind == 0:
                 pending.setdefault(device, set()).add(int(value))
+            elif kind == 2:
+                minutes.setdefault(device, set()).add(int(value))
             else:
-                generations.setdefault(device, []).append((county, int(value)))
-    generation = {d: tuple(sorted(g)) for d, g in generations.items()}
-    return RollupState(pending, generation)
+                generations.setdefault(device, []).append((county, int(value), int(extra or 0)))
+    generation = {d: tuple(sorted((c, g) for c, g, _ in gs)) for d, gs in generations.items()}
+    minute_generation = {d: tuple(sorted(gs)) for d, gs in generations.items()}
+    return RollupState(pending, generation, minutes, minute_generation)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from cloud.auth.principal import Role
 from cloud.db import Database, utcnow
@@ -23,6 +25,7 @@ from cloud.devices.service import ms_to_dt
 from cloud.devices.storage import Device
 from cloud.timeseries import Point, TimeSeriesStore, query
 from cloud.timeseries.rollup import RollupJob, RollupState, mark, rollup_state
+from cloud.timeseries.rollup_storage import RollupPending, RollupPendingMinute
 from cloud.timeseries.windows import (
     DAY_MS,
     HOUR_MS,
@@ -34,6 +37,7 @@ from cloud.timeseries.windows import (
 )
 from tests.support import influx
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, seed_timeseries
+from tests.support.postgres import fresh_database
 
 DEVS = ("gw-m1.room-1", "gw-m1.room-2")
 
@@ -145,6 +149,140 @@ async def test_rollup_answers_equal_raw_answers(ts_store: TimeSeriesStore, tmp_p
         assert res == "raw" and got.keys() == set(DEVS)
     finally:
         await db.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres+influx", marks=[pytest.mark.postgres, pytest.mark.influx]),
+    ]
+)
+async def stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Database, TimeSeriesStore]]:
+    """A relational and a time-series store: SQLite and the embedded one, or
+    PostgreSQL and InfluxDB."""
+    if request.param == "sqlite":
+        from cloud.timeseries.sqlite import SqliteStore
+
+        url = f"sqlite:///{tmp_path / 'rel.db'}"
+        await upgrade_async(url)
+        db = Database(url)
+        async with SqliteStore(tmp_path / "ts.db") as ts:
+            yield db, ts
+        await db.dispose()
+        return
+    with fresh_database() as url:
+        await upgrade_async(url)
+        db = Database(url)
+        async with influx.fresh_store() as store:
+            yield db, store
+        await db.dispose()
+
+
+async def _settle(db: Database, minutes: range | None = None) -> None:
+    """Age marks as if made five minutes ago: the minute marks in ``minutes`` (their
+    hours stay fresh, as live data keeps them), or every mark (None)."""
+    old = utcnow() - timedelta(minutes=5)
+    async with db.transaction() as s:
+        if minutes is None:
+            await s.execute(update(RollupPending).values(marked_at=old))
+            await s.execute(update(RollupPendingMinute).values(marked_at=old))
+            return
+        await s.execute(
+            update(RollupPendingMinute)
+            .where(
+                RollupPendingMinute.minute_ms >= minutes.start,
+                RollupPendingMinute.minute_ms < minutes.stop,
+            )
+            .values(marked_at=old)
+        )
+
+
+async def _late(db: Database, ts: TimeSeriesStore, start: int, end: int, value: float) -> None:
+    """Late readings in [start, end): new instants, and one overwritten, all devices."""
+    for dev in DEVS:
+        late = [
+            Point("cold_room", dev, HOME, "site", t, {"temp_c": value + (t // 1000) % 3})
+            for t in [*range(start + 3_000, end, 13_000), start + 10_000]  # 10 s: was stored
+        ]
+        await ts.write(late)
+        await mark(db, late)
+
+
+async def test_live_minutes_and_late_writes_are_never_served_stale(
+    stores: tuple[Database, TimeSeriesStore],
+) -> None:
+    """The live hour is read from the 1-min roll-ups of its settled minutes and raw only
+    for its marked ones, and the answer stays the raw answer through late writes: into
+    a rolled-up minute of the live hour, into a whole past hour (cached in windows) and
+    into the partial first hour (cached in minutes), before and after the job
+    recomputes them minute by minute or whole. Each answer is read twice (the second
+    from the caches) and compared with the raw answer."""
+    db, ts = stores
+    live = (int(time.time() * 1000) // HOUR_MS - 3) * HOUR_MS  # a "live" hour, not settled
+    first = live - 2 * HOUR_MS
+    job = RollupJob(db, ts, settle_s=60)
+    for dev in DEVS:
+        pts = _points(dev, first, live + 40 * MINUTE_MS, 10_000)
+        await ts.write(pts)
+        await mark(db, pts)
+    await _settle(db)
+    assert await job.run_until_idle() == 6  # 3 hours of 2 devices
+    for dev in DEVS:  # live data comes on: minutes 40-44, the hour marked again
+        pts = _points(dev, live + 40 * MINUTE_MS, live + 45 * MINUTE_MS, 10_000)
+        await ts.write(pts)
+        await mark(db, pts)
+    await _settle(db, range(live + 40 * MINUTE_MS, live + 43 * MINUTE_MS))
+    assert await job.run_until_idle() == 0 and job.minutes_done == 6  # minutes 40-42
+    async with db.session() as s:
+        state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
+    assert state.pending == {d: {live} for d in DEVS}
+    assert state.minutes == {d: {live + 43 * MINUTE_MS, live + 44 * MINUTE_MS} for d in DEVS}
+
+    span = (first + 90_500, live + 50 * MINUTE_MS, 300_000)
+    hours, minutes = query.hour_cache(ts), query.minute_cache(ts)
+
+    async def same_as_raw(*, cached: bool = True) -> None:
+        await _assert_rollup_answer_is_raw_answer(ts, db, *span)
+        hits = (hours.hits, minutes.hits)
+        await _assert_rollup_answer_is_raw_answer(ts, db, *span)
+        if cached:
+            assert minutes.hits > hits[1]
+
+    await same_as_raw()
+    assert hours.hits > 0  # the whole past hour
+
+    # a late write into a rolled-up minute of the live hour: read raw while marked, then
+    # recomputed alone (the hour stays marked), never the cached roll-up of before
+    late_minute = live + 10 * MINUTE_MS
+    await _late(db, ts, late_minute, late_minute + MINUTE_MS, 30.0)
+    await same_as_raw()
+    await _settle(db, range(late_minute, late_minute + MINUTE_MS))
+    await job.run_until_idle()
+    async with db.session() as s:
+        state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
+    assert late_minute not in state.minutes[DEVS[0]] and state.pending[DEVS[0]] == {live}
+    await same_as_raw()
+
+    # into the whole past hour (in the hour cache): marked, then its minute recomputed
+    # alone while it stays marked, then the hour recomputed
+    past = first + HOUR_MS + 20 * MINUTE_MS
+    await _late(db, ts, past, past + MINUTE_MS, -20.0)
+    await same_as_raw()
+    await _settle(db, range(past, past + MINUTE_MS))
+    await job.run_until_idle()
+    await same_as_raw()
+
+    # into the partial first hour (in the minute cache), recomputed whole by the job
+    await _late(db, ts, first + 30 * MINUTE_MS, first + 32 * MINUTE_MS, 50.0)
+    await same_as_raw()
+    await _settle(db)
+    assert await job.run_until_idle() == 6  # every marked hour of both devices
+    async with db.session() as s:
+        state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
+    assert state.pending == {} and state.minutes == {}
+    await same_as_raw()
 
 
 def test_plan_spans_cover_the_range_once() -> None:
