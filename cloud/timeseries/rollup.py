@@ -29,7 +29,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, and_, cast, delete, literal, null, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
@@ -388,6 +400,55 @@ async def bump_generations(
     )
 
 
+def _state_statement(*, of_counties: bool) -> CompoundSelect:
+    """Marks of hours and minutes and generations of ``:devices`` in
+    [``:first_hour``, ``:end_ms``), one statement, built once (a read per request)."""
+    devices = bindparam("devices", expanding=True)
+    counties = bindparam("counties", expanding=True)
+    measurement = bindparam("measurement")
+    none = cast(null(), BigInteger).label("extra")
+    marks = select(
+        RollupPending.device,
+        RollupPending.county,
+        RollupPending.hour_ms.label("value"),
+        none,
+        literal(0).label("kind"),
+    ).where(
+        RollupPending.measurement == measurement,
+        RollupPending.device.in_(devices),
+        RollupPending.hour_ms >= bindparam("first_hour"),
+        RollupPending.hour_ms < bindparam("end_ms"),
+    )
+    minute_marks = select(
+        RollupPendingMinute.device,
+        RollupPendingMinute.county,
+        RollupPendingMinute.minute_ms.label("value"),
+        none,
+        literal(2).label("kind"),
+    ).where(
+        RollupPendingMinute.measurement == measurement,
+        RollupPendingMinute.device.in_(devices),
+        RollupPendingMinute.minute_ms >= bindparam("first_hour"),
+        RollupPendingMinute.minute_ms < bindparam("end_ms"),
+    )
+    gens = select(
+        RollupGeneration.device,
+        RollupGeneration.county,
+        RollupGeneration.generation.label("value"),
+        RollupGeneration.minutes.label("extra"),
+        literal(1).label("kind"),
+    ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(devices))
+    if of_counties:
+        marks = marks.where(RollupPending.county.in_(counties))
+        minute_marks = minute_marks.where(RollupPendingMinute.county.in_(counties))
+        gens = gens.where(RollupGeneration.county.in_(counties))
+    return union_all(marks, gens, minute_marks)
+
+
+_STATE = _state_statement(of_counties=False)
+_STATE_OF_COUNTIES = _state_statement(of_counties=True)
+
+
 @dataclass(frozen=True, slots=True)
 class RollupState:
     """Per device, over the counties of a read: the hours whose roll-ups are not
@@ -428,46 +489,17 @@ async def rollup_state(
     pending: dict[str, set[int]] = {}
     minutes: dict[str, set[int]] = {}
     generations: dict[str, list[tuple[str, int, int]]] = {}
-    none = cast(null(), BigInteger).label("extra")
+    statement = _STATE_OF_COUNTIES if counties is not None else _STATE
     for i in range(0, len(devices), 500):
-        chunk = devices[i : i + 500]
-        marks = select(
-            RollupPending.device,
-            RollupPending.county,
-            RollupPending.hour_ms.label("value"),
-            none,
-            literal(0).label("kind"),
-        ).where(
-            RollupPending.measurement == measurement,
-            RollupPending.device.in_(chunk),
-            RollupPending.hour_ms >= first_hour,
-            RollupPending.hour_ms < end_ms,
-        )
-        minute_marks = select(
-            RollupPendingMinute.device,
-            RollupPendingMinute.county,
-            RollupPendingMinute.minute_ms.label("value"),
-            none,
-            literal(2).label("kind"),
-        ).where(
-            RollupPendingMinute.measurement == measurement,
-            RollupPendingMinute.device.in_(chunk),
-            RollupPendingMinute.minute_ms >= first_hour,
-            RollupPendingMinute.minute_ms < end_ms,
-        )
-        gens = select(
-            RollupGeneration.device,
-            RollupGeneration.county,
-            RollupGeneration.generation.label("value"),
-            RollupGeneration.minutes.label("extra"),
-            literal(1).label("kind"),
-        ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(chunk))
+        params = {
+            "measurement": measurement,
+            "devices": list(devices[i : i + 500]),
+            "first_hour": first_hour,
+            "end_ms": end_ms,
+        }
         if counties is not None:
-            marks = marks.where(RollupPending.county.in_(list(counties)))
-            minute_marks = minute_marks.where(RollupPendingMinute.county.in_(list(counties)))
-            gens = gens.where(RollupGeneration.county.in_(list(counties)))
-        got = await session.execute(union_all(marks, gens, minute_marks))
-        for device, county, value, extra, kind in got:
+            params["counties"] = list(counties)
+        for device, county, value, extra, kind in await session.execute(statement, params):
             if kind == 0:
                 pending.setdefault(device, set()).add(int(value))
             elif kind == 2:

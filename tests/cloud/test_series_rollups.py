@@ -19,6 +19,7 @@ from sqlalchemy import update
 from cloud.auth.principal import Role
 from cloud.db import Database, utcnow
 from cloud.db.migrate import upgrade_async
+from cloud.devices import series_json
 from cloud.devices.schemas import MultiSeriesOut, SeriesOut
 from cloud.devices.series_json import iso_ms
 from cloud.devices.service import ms_to_dt
@@ -215,9 +216,10 @@ async def test_live_minutes_and_late_writes_are_never_served_stale(
 ) -> None:
     """The live hour is read from the 1-min roll-ups of its settled minutes and raw only
     for its marked ones, and the answer stays the raw answer through late writes: into
-    a rolled-up minute of the live hour, into a whole past hour (cached in windows) and
-    into the partial first hour (cached in minutes), before and after the job
-    recomputes them minute by minute or whole. Each answer is read twice (the second
+    a rolled-up minute of the live hour, into a whole past hour (cached as buckets), into
+    the partial first minute (cached per instant) and into the partial first hour
+    (cached per minute), before and after the job recomputes them minute by minute or
+    whole. Each answer is read twice (the second
     from the caches) and compared with the raw answer."""
     db, ts = stores
     live = (int(time.time() * 1000) // HOUR_MS - 3) * HOUR_MS  # a "live" hour, not settled
@@ -271,6 +273,14 @@ async def test_live_minutes_and_late_writes_are_never_served_stale(
     await _late(db, ts, past, past + MINUTE_MS, -20.0)
     await same_as_raw()
     await _settle(db, range(past, past + MINUTE_MS))
+    await job.run_until_idle()
+    await same_as_raw()
+
+    # into the partial first minute (its raw points in the minute cache)
+    edge = first + MINUTE_MS
+    await _late(db, ts, edge, edge + MINUTE_MS, 60.0)
+    await same_as_raw()
+    await _settle(db, range(edge, edge + MINUTE_MS))
     await job.run_until_idle()
     await same_as_raw()
 
@@ -503,7 +513,9 @@ async def test_rollup_generations_are_per_county(env: ApiEnv) -> None:
     await _assert_is_raw(env, after, None)
 
 
-async def test_streamed_series_is_the_documented_shape(env: ApiEnv) -> None:
+async def test_streamed_series_is_the_documented_shape(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = await env.headers(Role.PREFECTURE_ADMIN, "533100")
     params = {
         "metric": "temp_c",
@@ -513,8 +525,12 @@ async def test_streamed_series_is_the_documented_shape(env: ApiEnv) -> None:
     }
     r = await env.client.get("/api/v1/devices/gw-m1.room-1/series", params=params, headers=h)
     assert r.status_code == 200, r.text
+    assert r.headers["content-length"] == str(len(r.content))  # small: sent whole
     one = SeriesOut.model_validate_json(r.content)
     assert r.json() == one.model_dump(mode="json")  # every field, nothing more
+    monkeypatch.setattr(series_json, "STREAM_BYTES", 700)  # long: streamed in pieces
+    streamed = await env.client.get("/api/v1/devices/gw-m1.room-1/series", params=params, headers=h)
+    assert "content-length" not in streamed.headers and streamed.content == r.content
     assert one.start.isoformat() == "2026-01-01T00:00:00.250000+00:00"
     assert r.json()["start"] == "2026-01-01T00:00:00.250000Z"
     assert [b.count for b in one.buckets] == [1] * 59  # 00:00:00 is before start
