@@ -3,7 +3,7 @@ InfluxDB and on the embedded SQLite store, in one run.
 
 For each store: 24 h of 1 Hz readings of one cold room (86,400 points, temperature
 and humidity) are written and rolled up by the roll-up job, but for the minutes of
-the last 150 s, which stay marked (their hour too), as live data leaves them. Then
+the last 110 s, which stay marked (their hour too), as live data leaves them. Then
 ``dehong cloud serve`` runs in its own process and ``python -m bench.load`` in
 another drives it with 16 concurrent clients, first ``/api/v1/auth/me`` (token check
 and one database query), then ``/api/v1/devices/{id}/series`` over the last 24 h
@@ -51,11 +51,11 @@ def _iso(ms: int) -> str:
 
 
 #: How much of the live hour is not rolled up yet: with the ingest workers' defaults a
-#: minute's last mark comes as it ends, settles 60 s later and waits up to 30 s for
-#: the job's next run, so the oldest minute still marked started at most about 150 s
-#: ago. Marked here: every minute with readings of the last 150 s (150-210 s of
-#: readings read raw, the worst case with a margin for the gateways' batching).
-LIVE_RAW_MS = 150_000
+#: minute's last mark comes as it ends, settles 20 s later and waits up to 30 s for
+#: the job's next run (``RollupJob``), so the oldest minute still marked started at
+#: most about 110 s ago. Marked here: every minute with readings of the last 110 s
+#: (110-170 s of readings read raw: the worst case, and a margin for batching).
+LIVE_RAW_MS = 110_000
 
 
 async def seed(db: Database, tsdb: TimeSeriesStore, end_ms: int) -> dict[str, int]:

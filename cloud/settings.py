@@ -108,7 +108,8 @@ class Settings(BaseSettings):
     #: Each ingest worker runs the roll-up job this often (seconds); 0: not in ingest
     #: (run ``dehong cloud rollup`` instead).
     rollup_interval_s: float = Field(default=30.0, ge=0)
-    #: An hour is rolled up once no write has touched it for this long (seconds).
+    #: An hour is rolled up once no write has touched it for this long (seconds); a
+    #: minute of it (1-min roll-up, the hour still marked) after 20 s, at most this.
     rollup_settle_s: float = Field(default=60.0, ge=0)
     # No ``ack_linger_ms``: write-acks are already batched, one publish per gateway per
     # write group, and a group lingers 50 ms for more batches before it is written. A

@@ -226,20 +226,37 @@ async def recompute_minutes(
     return len(rows)
 
 
+#: How long a minute's mark must be left alone before the job takes it (at most).
+MINUTE_SETTLE_S = 20.0
+
+
 class RollupJob:
     """``settle_s``: an hour is recomputed once no write has marked it for this long, so
     an hour that live data keeps extending is recomputed about once, after it ends,
-    not after every write. Its minutes settle meanwhile, a minute or two after they
-    end: their 1-min roll-ups are recomputed one by one (the hour stays marked), so a
-    query reads only the last few minutes of the live hour raw."""
+    not after every write. Its minutes settle meanwhile, ``minute_settle_s`` after
+    their last mark (20 s, at most ``settle_s``): their 1-min roll-ups are recomputed
+    one by one (the hour stays marked), so a query reads only the last minute or two
+    of the live hour raw."""
 
     def __init__(
-        self, db: Database, tsdb: TimeSeriesStore, *, batch: int = 500, settle_s: float = 0.0
+        self,
+        db: Database,
+        tsdb: TimeSeriesStore,
+        *,
+        batch: int = 500,
+        settle_s: float = 0.0,
+        minute_settle_s: float | None = None,
     ) -> None:
         self.db = db
         self.tsdb = tsdb
         self.batch = batch
         self.settle_s = settle_s
+        #: a minute is recomputed once no write has marked it for this long: past the
+        #: ingest workers' re-mark interval (at most ``settle_s / 2`` and 10 s) and their
+        #: batching, not the hour's wait (a minute is not extended once it has ended)
+        self.minute_settle_s = (
+            min(settle_s, MINUTE_SETTLE_S) if minute_settle_s is None else minute_settle_s
+        )
         self.hours_done = 0
         self.minutes_done = 0
 
@@ -247,10 +264,11 @@ class RollupJob:
         """Recompute up to ``batch`` settled marked hours, oldest mark first, then (when
         no more are settled) up to ``batch`` settled marked minutes; returns how many
         hours."""
-        settled = utcnow() - timedelta(seconds=self.settle_s)
-        hours = await self._run_hours(settled)
+        now = utcnow()
+        hours = await self._run_hours(now - timedelta(seconds=self.settle_s))
         if hours < self.batch:
-            self.minutes_done += await self._run_minutes(settled)
+            minutes_settled = now - timedelta(seconds=self.minute_settle_s)
+            self.minutes_done += await self._run_minutes(minutes_settled)
         return hours
 
     async def _run_hours(self, settled: datetime) -> int:

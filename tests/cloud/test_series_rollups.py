@@ -181,10 +181,10 @@ async def stores(
         await db.dispose()
 
 
-async def _settle(db: Database, minutes: range | None = None) -> None:
-    """Age marks as if made five minutes ago: the minute marks in ``minutes`` (their
-    hours stay fresh, as live data keeps them), or every mark (None)."""
-    old = utcnow() - timedelta(minutes=5)
+async def _settle(db: Database, minutes: range | None = None, age_s: float = 300) -> None:
+    """Age marks as if made ``age_s`` ago: the minute marks in ``minutes`` (their hours
+    stay fresh, as live data keeps them), or every mark (None)."""
+    old = utcnow() - timedelta(seconds=age_s)
     async with db.transaction() as s:
         if minutes is None:
             await s.execute(update(RollupPending).values(marked_at=old))
@@ -235,8 +235,9 @@ async def test_live_minutes_and_late_writes_are_never_served_stale(
         pts = _points(dev, live + 40 * MINUTE_MS, live + 45 * MINUTE_MS, 10_000)
         await ts.write(pts)
         await mark(db, pts)
-    await _settle(db, range(live + 40 * MINUTE_MS, live + 43 * MINUTE_MS))
-    assert await job.run_until_idle() == 0 and job.minutes_done == 6  # minutes 40-42
+    # minutes 40-42 last marked 30 s ago: settled (20 s), unlike an hour (60 s)
+    await _settle(db, range(live + 40 * MINUTE_MS, live + 43 * MINUTE_MS), age_s=30)
+    assert await job.run_until_idle() == 0 and job.minutes_done == 6
     async with db.session() as s:
         state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
     assert state.pending == {d: {live} for d in DEVS}
