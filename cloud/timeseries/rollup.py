@@ -28,10 +28,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    CompoundSelect,
+    ColumnElement,
+    Select,
     and_,
     bindparam,
     cast,
@@ -418,12 +420,18 @@ async def bump_generations(
     )
 
 
-def _state_statement(*, of_counties: bool) -> CompoundSelect:
-    """Marks of hours and minutes and generations of ``:devices`` in
-    [``:first_hour``, ``:end_ms``), one statement, built once (a read per request)."""
+def state_selects(
+    *, of_counties: bool, measurement: ColumnElement[str] | None = None
+) -> list[Select[Any]]:
+    """The selects of :func:`rollup_state`'s one statement: marks of hours and minutes
+    and generations of ``:devices`` in [``:first_hour``, ``:end_ms``) (see
+    :func:`state_params`), of ``measurement`` (default ``:measurement``), each row
+    ``(device, county, value, extra, kind)`` (:func:`state_of_rows`). A caller may add
+    a select of its own of the same shape to the union, of another ``kind``."""
     devices = bindparam("devices", expanding=True)
     counties = bindparam("counties", expanding=True)
-    measurement = bindparam("measurement")
+    if measurement is None:
+        measurement = bindparam("measurement")
     none = cast(null(), BigInteger).label("extra")
     marks = select(
         RollupPending.device,
@@ -460,11 +468,43 @@ def _state_statement(*, of_counties: bool) -> CompoundSelect:
         marks = marks.where(RollupPending.county.in_(counties))
         minute_marks = minute_marks.where(RollupPendingMinute.county.in_(counties))
         gens = gens.where(RollupGeneration.county.in_(counties))
-    return union_all(marks, gens, minute_marks)
+    return [marks, gens, minute_marks]
 
 
-_STATE = _state_statement(of_counties=False)
-_STATE_OF_COUNTIES = _state_statement(of_counties=True)
+def state_params(
+    measurement: str, devices: Sequence[str], start_ms: int, end_ms: int, counties: Counties
+) -> dict[str, Any]:
+    """The parameters of :func:`state_selects` (``counties`` None: every county)."""
+    params: dict[str, Any] = {
+        "measurement": measurement,
+        "devices": list(devices),
+        "first_hour": start_ms // HOUR_MS * HOUR_MS,
+        "end_ms": end_ms,
+    }
+    if counties is not None:
+        params["counties"] = list(counties)
+    return params
+
+
+def state_of_rows(rows: Iterable[Sequence[Any]]) -> RollupState:
+    """The rows of :func:`state_selects` (rows of other kinds are left out)."""
+    pending: dict[str, set[int]] = {}
+    minutes: dict[str, set[int]] = {}
+    generations: dict[str, list[tuple[str, int, int]]] = {}
+    for device, county, value, extra, kind in rows:
+        if kind == 0:
+            pending.setdefault(device, set()).add(int(value))
+        elif kind == 2:
+            minutes.setdefault(device, set()).add(int(value))
+        elif kind == 1:
+            generations.setdefault(device, []).append((county, int(value), int(extra or 0)))
+    generation = {d: tuple(sorted((c, g) for c, g, _ in gs)) for d, gs in generations.items()}
+    minute_generation = {d: tuple(sorted(gs)) for d, gs in generations.items()}
+    return RollupState(pending, generation, minutes, minute_generation)
+
+
+_STATE = union_all(*state_selects(of_counties=False))
+_STATE_OF_COUNTIES = union_all(*state_selects(of_counties=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,27 +543,9 @@ async def rollup_state(
     both or neither are seen, and a minute is marked with its hour."""
     if counties is not None and not counties:
         return RollupState({}, {}, {}, {})
-    first_hour = start_ms // HOUR_MS * HOUR_MS
-    pending: dict[str, set[int]] = {}
-    minutes: dict[str, set[int]] = {}
-    generations: dict[str, list[tuple[str, int, int]]] = {}
     statement = _STATE_OF_COUNTIES if counties is not None else _STATE
+    rows: list[Sequence[Any]] = []
     for i in range(0, len(devices), 500):
-        params = {
-            "measurement": measurement,
-            "devices": list(devices[i : i + 500]),
-            "first_hour": first_hour,
-            "end_ms": end_ms,
-        }
-        if counties is not None:
-            params["counties"] = list(counties)
-        for device, county, value, extra, kind in await session.execute(statement, params):
-            if kind == 0:
-                pending.setdefault(device, set()).add(int(value))
-            elif kind == 2:
-                minutes.setdefault(device, set()).add(int(value))
-            else:
-                generations.setdefault(device, []).append((county, int(value), int(extra or 0)))
-    generation = {d: tuple(sorted((c, g) for c, g, _ in gs)) for d, gs in generations.items()}
-    minute_generation = {d: tuple(sorted(gs)) for d, gs in generations.items()}
-    return RollupState(pending, generation, minutes, minute_generation)
+        params = state_params(measurement, devices[i : i + 500], start_ms, end_ms, counties)
+        rows += (await session.execute(statement, params)).all()
+    return state_of_rows(rows)
