@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     cast,
     delete,
     literal,
@@ -92,15 +93,6 @@ def block_minutes(blocks: Iterable[PointBlock]) -> Minutes:
     return minutes
 
 
-def hour_minutes(hours: Hours) -> Minutes:
-    """Every minute of these hours."""
-    return {
-        (m, d, county, h + k * MINUTE_MS): site
-        for (m, d, county, h), site in hours.items()
-        for k in range(HOUR_MS // MINUTE_MS)
-    }
-
-
 async def mark(db: Database, points: Iterable[Point]) -> int:
     """Mark the minutes (and hours) these points fall in for recomputation; returns how
     many hours."""
@@ -108,26 +100,33 @@ async def mark(db: Database, points: Iterable[Point]) -> int:
 
 
 async def mark_hours(db: Database, hours: Hours) -> int:
-    """Mark whole hours (each of their minutes too) for recomputation; returns how many."""
-    return await mark_minutes(db, hour_minutes(hours))
+    """Mark whole hours for recomputation (``whole``: every minute of them is read raw
+    until the job recomputes the hour); returns how many."""
+    return await _mark(db, hours, {}, whole=True)
 
 
 async def mark_minutes(db: Database, minutes: Minutes) -> int:
-    """Mark these minutes and their hours, in one transaction and with one ``marked_at``
-    (so an hour's mark is never older than one of its minutes'); returns how many hours."""
-    if not minutes:
-        return 0
-    now = utcnow()
+    """Mark these minutes and their hours; returns how many hours."""
     hours: Hours = {
         (m, d, county, t // HOUR_MS * HOUR_MS): site for (m, d, county, t), site in minutes.items()
     }
+    return await _mark(db, hours, minutes, whole=False)
+
+
+async def _mark(db: Database, hours: Hours, minutes: Minutes, *, whole: bool) -> int:
+    """Hours and minutes marked in one transaction with one ``marked_at``, so an hour's
+    mark is never older than one of its minutes'; an hour marked whole stays so until
+    the job recomputes it."""
+    if not hours:
+        return 0
+    now = utcnow()
     keys = ("measurement", "device", "county")
     async with db.transaction() as s:
         for model, column, marks in (
             (RollupPending, "hour_ms", hours),
             (RollupPendingMinute, "minute_ms", minutes),
         ):
-            rows = [
+            rows: list[dict[str, object]] = [
                 {
                     "measurement": m,
                     "device": d,
@@ -138,10 +137,14 @@ async def mark_minutes(db: Database, minutes: Minutes) -> int:
                 }
                 for (m, d, county, t), site in sorted(marks.items())
             ]
+            update: tuple[str, ...] = ("marked_at",)
+            if model is RollupPending:
+                for row in rows:
+                    row["whole"] = whole
+                if whole:
+                    update = ("marked_at", "whole")
             for i in range(0, len(rows), 500):
-                await upsert(
-                    s, model, rows[i : i + 500], keys=(*keys, column), update=("marked_at",)
-                )
+                await upsert(s, model, rows[i : i + 500], keys=(*keys, column), update=update)
     return len(hours)
 
 
@@ -163,7 +166,7 @@ class Marker:
         return await self.mark_minutes(block_minutes(blocks))
 
     async def mark_hours(self, hours: Hours) -> int:
-        return await self.mark_minutes(hour_minutes(hours))
+        return await mark_hours(self.db, hours)
 
     async def mark_minutes(self, minutes: Minutes) -> int:
         """Skips a minute (and so its hour's re-mark) this process marked less than
@@ -437,7 +440,7 @@ def state_selects(
         RollupPending.device,
         RollupPending.county,
         RollupPending.hour_ms.label("value"),
-        none,
+        case((RollupPending.whole, 1), else_=0).label("extra"),
         literal(0).label("kind"),
     ).where(
         RollupPending.measurement == measurement,
@@ -494,6 +497,9 @@ def state_of_rows(rows: Iterable[Sequence[Any]]) -> RollupState:
     for device, county, value, extra, kind in rows:
         if kind == 0:
             pending.setdefault(device, set()).add(int(value))
+            if extra:  # marked whole: every minute
+                hour = int(value)
+                minutes.setdefault(device, set()).update(range(hour, hour + HOUR_MS, MINUTE_MS))
         elif kind == 2:
             minutes.setdefault(device, set()).add(int(value))
         elif kind == 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import BigInteger, Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.base import Base, UTCDateTime, utcnow
@@ -22,6 +22,9 @@ class RollupPending(Base):
     hour_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     site: Mapped[str] = mapped_column(String(64))
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: marked as a whole (a restore, ``--all-since``): every minute is read raw until the
+    #: job recomputes the hour, whatever its minutes' marks (:class:`RollupPendingMinute`)
+    whole: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RollupGeneration(Base):

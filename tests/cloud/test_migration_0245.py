@@ -1,6 +1,6 @@
-"""Migration 0245 marks every minute of the hours marked before it (their minutes are
-then read raw until the job recomputes them, as whole marked hours were), and gives
-each series a minute generation; SQLite and PostgreSQL."""
+"""Migration 0245 marks the hours marked before it whole (every minute read raw until
+the job recomputes them, as before), adds the minute marks and gives each series a
+minute generation; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,25 +38,25 @@ def _round_trip(url: str) -> None:
         )
     upgrade(url, "heads")
     with engine.connect() as c:
-        minutes = c.execute(
-            sa.text("SELECT minute_ms FROM rollup_pending_minute ORDER BY minute_ms")
-        ).all()
+        marks = c.execute(sa.text("SELECT hour_ms, whole FROM rollup_pending")).all()
+        minutes = c.execute(sa.text("SELECT count(*) FROM rollup_pending_minute")).scalar()
         gens = c.execute(sa.text("SELECT generation, minutes FROM rollup_generation")).all()
-    assert [m for (m,) in minutes] == [HOUR + k * 60_000 for k in range(60)]
+    assert [(h, bool(w)) for h, w in marks] == [(HOUR, True)] and minutes == 0
     assert [tuple(g) for g in gens] == [(4, 0)]
     command.downgrade(alembic_config(url), "0310")
     with engine.connect() as c:
         tables = sa.inspect(c).get_table_names()
         columns = [col["name"] for col in sa.inspect(c).get_columns("rollup_generation")]
-    assert "rollup_pending_minute" not in tables and "rollup_pending" in tables
+        marked = [col["name"] for col in sa.inspect(c).get_columns("rollup_pending")]
+    assert "rollup_pending_minute" not in tables and "whole" not in marked
     assert "minutes" not in columns
     engine.dispose()
 
 
-async def test_marked_hours_get_their_minutes_marked_on_sqlite(tmp_path: Path) -> None:
+async def test_hours_marked_before_are_marked_whole_on_sqlite(tmp_path: Path) -> None:
     await asyncio.to_thread(_round_trip, f"sqlite:///{tmp_path / 'm.db'}")
 
 
 @pytest.mark.postgres
-async def test_marked_hours_get_their_minutes_marked_on_postgres(pg_url: str) -> None:
+async def test_hours_marked_before_are_marked_whole_on_postgres(pg_url: str) -> None:
     await asyncio.to_thread(_round_trip, pg_url)

@@ -25,7 +25,7 @@ from cloud.devices.series_json import iso_ms
 from cloud.devices.service import ms_to_dt
 from cloud.devices.storage import Device
 from cloud.timeseries import Point, TimeSeriesStore, query
-from cloud.timeseries.rollup import RollupJob, RollupState, mark, rollup_state
+from cloud.timeseries.rollup import RollupJob, RollupState, mark, mark_hours, rollup_state
 from cloud.timeseries.rollup_storage import RollupPending, RollupPendingMinute
 from cloud.timeseries.windows import (
     DAY_MS,
@@ -275,6 +275,22 @@ async def test_live_minutes_and_late_writes_are_never_served_stale(
     await same_as_raw()
     await _settle(db, range(past, past + MINUTE_MS))
     await job.run_until_idle()
+    await same_as_raw()
+
+    # raw points changed with no marks, then their hour marked whole (as a restore or
+    # `dehong cloud rollup --all-since` marks): every minute raw until it is recomputed
+    whole = first + HOUR_MS
+    for dev in DEVS:
+        await ts.write(
+            [
+                Point("cold_room", dev, HOME, "site", t, {"temp_c": -5.0})
+                for t in range(whole + 5_000, whole + HOUR_MS, 600_000)
+            ]
+        )
+    await mark_hours(db, {("cold_room", dev, HOME, whole): "site" for dev in DEVS})
+    await same_as_raw()
+    await _settle(db, range(whole, whole + HOUR_MS))
+    await job.run_until_idle()  # minute marks only: the hour stays marked whole
     await same_as_raw()
 
     # into the partial first minute (its raw points in the minute cache)

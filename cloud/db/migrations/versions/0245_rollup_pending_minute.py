@@ -3,8 +3,9 @@
 Every write marks the minutes it touched as well as the hours; the roll-up job
 recomputes a settled minute's 1-min roll-up while its hour is still marked (the live
 hour), so a read of a marked hour takes its unmarked minutes from the 1-min roll-ups
-and only the marked ones raw. Hours marked before this revision get all their 60
-minutes marked: they are read raw, as before, until the job recomputes them.
+and only the marked ones raw. ``rollup_pending.whole``: an hour marked as a whole
+(a restore, ``--all-since``), every minute of it read raw until the job recomputes
+it; the hours marked before this revision are marked whole (read raw, as before).
 
 ``rollup_generation.minutes`` counts the job's recomputations of a series' minutes
 alone: the query layer caches the 1-min roll-ups of marked (and partial) hours keyed
@@ -49,16 +50,16 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("minutes", sa.BigInteger(), nullable=False, server_default="0")
         )
-    minutes = " UNION ALL ".join(f"SELECT {k} AS k" for k in range(60))
-    op.execute(
-        "INSERT INTO rollup_pending_minute "
-        "(measurement, device, county, minute_ms, site, marked_at) "
-        "SELECT p.measurement, p.device, p.county, p.hour_ms + m.k * 60000, p.site, "
-        f"p.marked_at FROM rollup_pending AS p CROSS JOIN ({minutes}) AS m"
-    )
+    with op.batch_alter_table("rollup_pending", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("whole", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    op.execute(sa.text("UPDATE rollup_pending SET whole = :yes").bindparams(yes=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("rollup_pending", schema=None) as batch_op:
+        batch_op.drop_column("whole")
     with op.batch_alter_table("rollup_generation", schema=None) as batch_op:
         batch_op.drop_column("minutes")
     with op.batch_alter_table("rollup_pending_minute", schema=None) as batch_op:
