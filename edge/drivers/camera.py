@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,24 @@ class CaptureSource:
                 self._cap = None
 
 
+#: The nice value of the inspection thread. The camera shares the gateway's process and
+#: CPU; at +10 the kernel gives the Modbus poll loop (nice 0) the CPU first when both
+#: want it, and the inspection takes what is left (docs/benchmarks.md, "Edge gateway").
+INSPECTION_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Thread initializer: this thread (not the process) at :data:`INSPECTION_NICE`.
+
+    On Linux a nice value belongs to the thread (``setpriority`` on its TID). Where that
+    is refused (no permission to change it), inspection runs at the process's priority
+    and says so once."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INSPECTION_NICE)
+    except OSError as exc:
+        log.warning("inspection thread keeps the gateway's priority: %s", exc)
+
+
 def open_source(spec: str) -> FolderSource | CaptureSource:
     if spec.isdigit() or "://" in spec:
         return CaptureSource(spec)
@@ -172,6 +192,8 @@ class CameraDriver(Driver):
         self._sink: Sink | None = None
         self._seq = 0
         self._run: Any = None  # FruitRun for the conveyor program
+        #: one low-priority thread for the inspection programs (OpenCV, CPU-bound)
+        self._pool: ThreadPoolExecutor | None = None
         #: the lot id: from config, replaced by a ``set-lot`` command
         self.lot: str | None = config.lot
 
@@ -179,6 +201,11 @@ class CameraDriver(Driver):
 
     async def start(self, sink: Sink) -> None:
         self._sink = sink
+        self._pool = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix=f"inspect-{self.config.local_id}",
+            initializer=_lower_priority,
+        )
         self._task = asyncio.create_task(self._loop(), name=f"camera-{self.config.local_id}")
 
     async def stop(self) -> None:
@@ -193,6 +220,10 @@ class CameraDriver(Driver):
                 )
             self._task = None
         await asyncio.to_thread(self.source.close)
+        if self._pool is not None:
+            # an inspection a cancelled task left running finishes on its own thread
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def inventory(self) -> list[InventoryItem]:
         return [
@@ -247,7 +278,8 @@ class CameraDriver(Driver):
         if frame is None:
             return
         try:
-            event = await asyncio.to_thread(self._inspect, *frame)
+            loop = asyncio.get_running_loop()
+            event = await loop.run_in_executor(self._pool, self._inspect, *frame)
         except Exception:  # a bug on one odd frame must not end the camera's loop
             self.skipped += 1
             log.exception("camera %s: inspection failed; frame skipped", self.config.device)

@@ -4,6 +4,8 @@ makes a camera inspect now; `set-lot` and `inspect` commands reach it."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from edge.config import ConfigError, parse_config
 from edge.drivers.base import Sample
-from edge.drivers.camera import CameraDriver
+from edge.drivers.camera import INSPECTION_NICE, CameraDriver
 from edge.gateway import Gateway
 from protocol.messages import CommandMessage
 from tests.edge.conftest import ListSink
@@ -128,3 +130,30 @@ def test_camera_config_errors_name_their_location(tmp_path: Path) -> None:
         parse_config(data)
     with pytest.raises(ConfigError, match=r"cameras\[0\]\.program"):
         parse_config(config(tmp_path, program="durian"))
+
+
+async def test_inspection_runs_at_a_lower_priority_than_the_poll_loop(tmp_path: Path) -> None:
+    """The camera shares the gateway's process: its CPU-bound inspection runs on its own
+    thread at nice +10, so the poll loop (nice 0) gets the CPU first (issue 10, item 21)."""
+    frames(tmp_path / "frames", 2)
+    cfg = parse_config(config(tmp_path, interval_s=3600))
+    (cam,) = [d for d in Gateway(cfg).drivers if isinstance(d, CameraDriver)]
+    seen: list[tuple[int, int]] = []
+    inspect = cam._inspect
+
+    def spy(data: bytes, ext: str):  # type: ignore[no-untyped-def]
+        tid = threading.get_native_id()
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        return inspect(data, ext)
+
+    cam._inspect = spy  # type: ignore[method-assign]
+    sink = ListSink()
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    await cam.start(sink)
+    try:
+        await wait_events(sink, 1)
+    finally:
+        await cam.stop()
+    assert seen and seen[0][0] != threading.get_native_id()
+    assert seen[0][1] == min(base + INSPECTION_NICE, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
