@@ -380,7 +380,7 @@ async def api_bench(
     from cloud.timeseries.rollup import RollupJob, mark_hours
 
     hours = range(start // 3_600_000 * 3_600_000, end, 3_600_000)
-    await mark_hours(db, {("cold_room", device, h): ("533103", "apibench") for h in hours})
+    await mark_hours(db, {("cold_room", device, "533103", h): "apibench" for h in hours})
     await RollupJob(db, store).run_until_idle()
     async with db.transaction() as s:
         s.add(

@@ -214,8 +214,8 @@ async def _rollup(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from cloud.devices.storage import Device
-    from cloud.timeseries import Point, store_for
-    from cloud.timeseries.rollup import RollupJob, mark
+    from cloud.timeseries import store_for
+    from cloud.timeseries.rollup import RollupJob, mark_hours
     from cloud.timeseries.windows import HOUR_MS
 
     settings = _settings()
@@ -234,12 +234,12 @@ async def _rollup(args: argparse.Namespace) -> int:
             end = int(datetime.now(since.tzinfo).timestamp() * 1000)
             async with db.session() as s:
                 devices = list((await s.execute(select(Device))).scalars())
-            marks = [
-                Point(d.kind, d.id, d.county, d.site, h, {})
+            marks = {
+                (d.kind, d.id, d.county, h): d.site
                 for d in devices
                 for h in range(start, end, HOUR_MS)
-            ]
-            print(f"marked {await mark(db, marks)} hours")
+            }
+            print(f"marked {await mark_hours(db, marks)} hours")
         job = RollupJob(db, tsdb)
         if args.once:
             print(f"recomputed {await job.run_until_idle()} hours")

@@ -1,4 +1,7 @@
-"""FastAPI dependencies shared by every router: settings, database session, time-series store."""
+"""FastAPI dependencies shared by every router: settings, database session, time-series store.
+
+Each is ``async`` (FastAPI runs a plain ``def`` dependency in a worker thread: a
+thread hop per dependency per request for reading an attribute)."""
 
 from __future__ import annotations
 
@@ -13,15 +16,15 @@ from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_tsdb(request: Request) -> TimeSeriesStore:
+async def get_tsdb(request: Request) -> TimeSeriesStore:
     return request.app.state.tsdb  # type: ignore[no-any-return]
 
 

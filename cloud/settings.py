@@ -116,7 +116,8 @@ class Settings(BaseSettings):
     #: Each ingest worker runs the roll-up job this often (seconds); 0: not in ingest
     #: (run ``dehong cloud rollup`` instead).
     rollup_interval_s: float = Field(default=30.0, ge=0)
-    #: An hour is rolled up once no write has touched it for this long (seconds).
+    #: An hour is rolled up once no write has touched it for this long (seconds); a
+    #: minute of it (1-min roll-up, the hour still marked) after 20 s, at most this.
     rollup_settle_s: float = Field(default=60.0, ge=0)
     #: EPCIS capture: the largest document (bytes) and the most events per document it
     #: takes (GS1-EPCIS-Capture-File-Size-Limit, GS1-EPCIS-Capture-Limit); more is 413.

@@ -24,8 +24,11 @@ from cloud.ingest.storage import (
 )
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
-from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
-from cloud.trace.custody.storage import CustodyCursor, CustodyEvidence
+from cloud.timeseries.rollup_storage import (
+    RollupGeneration,
+    RollupPending,
+    RollupPendingMinute,
+)
 from cloud.trace.brand.storage import BrandDecision, BrandRuleset
 from cloud.trace.certificates.storage import (
     TraceCertificate,
@@ -33,6 +36,7 @@ from cloud.trace.certificates.storage import (
     TraceCertificateProduct,
     TraceCommitmentCertificate,
 )
+from cloud.trace.custody.storage import CustodyCursor, CustodyEvidence
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
 from cloud.trace.log.storage import LogHead, LogLeaf, LogNode, LogState
 from cloud.trace.lots.storage import TraceLot, TraceLotParent
@@ -72,6 +76,7 @@ __all__ = [
     "ReplayJob",
     "RollupGeneration",
     "RollupPending",
+    "RollupPendingMinute",
     "ServiceAccount",
     "TraceCaptureJob",
     "TraceCertificate",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -9,6 +10,7 @@ from typing import Annotated, Literal
 
 import aiomqtt
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import BigInteger, CompoundSelect, bindparam, cast, literal, null, select, union_all
 
 from cloud.auth.deps import PrincipalDep, require
 from cloud.auth.principal import Principal
@@ -36,6 +38,7 @@ from cloud.errors import ApiError, responses
 from cloud.pagination import PageDep, fetch_page, link_next
 from cloud.provisioning import service as provisioning
 from cloud.timeseries import Bucket, TimeSeriesError, query, rollup
+from cloud.timeseries.base import Counties
 from cloud.timeseries.windows import choose_resolution
 from protocol.ids import COUNTIES, check_metric
 from protocol.topics import PREFIX
@@ -469,6 +472,55 @@ def _window(
     return _Window(start_dt, end_dt, every, every_ms)
 
 
+#: The device row (its kind and county) and the state of its roll-ups, in one statement:
+#: the roll-ups' rows are those of the measurement named by the device's kind.
+_DEVICE_ROW = 9
+_KIND_OF = select(Device.kind).where(Device.id == bindparam("device_id")).scalar_subquery()
+
+
+def _device_and_rollups_statement(*, of_counties: bool) -> CompoundSelect:
+    row = select(
+        Device.kind,
+        Device.county,
+        cast(null(), BigInteger),
+        cast(null(), BigInteger),
+        literal(_DEVICE_ROW),
+    ).where(Device.id == bindparam("device_id"))
+    return union_all(row, *rollup.state_selects(of_counties=of_counties, measurement=_KIND_OF))
+
+
+_DEVICE_AND_ROLLUPS = {c: _device_and_rollups_statement(of_counties=c) for c in (False, True)}
+
+
+async def _device_and_rollups(
+    session: SessionDep,
+    principal: Principal,
+    device_id: str,
+    w: _Window,
+    counties: list[str] | None,
+) -> tuple[str, rollup.RollupState]:
+    """``(kind, roll-up state over the window)`` of a device the principal may see (404
+    otherwise): one round trip for what ``_device`` and ``rollup.rollup_state`` read."""
+    params = rollup.state_params("", [device_id], w.start_ms, w.end_ms, counties)
+    params["device_id"] = device_id
+    rows = (await session.execute(_DEVICE_AND_ROLLUPS[counties is not None], params)).all()
+    found = [r for r in rows if r[4] == _DEVICE_ROW]
+    if not found:
+        raise ApiError(404, f"device {device_id!r} not found")
+    kind, county = found[0][0], found[0][1]
+    principal.visible(county, "device", device_id)
+    if counties is not None and not counties:
+        return kind, rollup.RollupState({}, {}, {}, {})
+    return kind, rollup.state_of_rows(rows)
+
+
+async def _known(
+    state: rollup.RollupState, _m: str, _d: Sequence[str], _s: int, _e: int, _c: Counties
+) -> rollup.RollupState:
+    """A :data:`query.RollupStateOf` answering with the state read already."""
+    return state
+
+
 MetricQuery = Annotated[str, Query(description="Metric name, e.g. temperature")]
 StartQuery = Annotated[
     datetime | None, Query(description="ISO-8601 with time zone; default end - 24 h")
@@ -501,23 +553,24 @@ async def series(
     every: EveryQuery = None,
 ) -> Response:
     w = _window(metric, start, end, every)
-    d = await _device(session, principal, device_id)
+    counties = principal.counties()
+    kind, state = await _device_and_rollups(session, principal, device_id, w, counties)
     try:
         resolution, found = await query.windows(
             tsdb,
-            d.kind,
-            [d.id],
+            kind,
+            [device_id],
             metric,
             w.start_ms,
             w.end_ms,
             w.every_ms,
-            rollups=partial(rollup.rollup_state, session),
-            counties=principal.counties(),
+            rollups=partial(_known, state),
+            counties=counties,
         )
     except TimeSeriesError as exc:
         raise _unavailable(exc) from None
     head = SeriesOut(
-        device=d.id,
+        device=device_id,
         metric=metric,
         start=w.start,
         end=w.end,
@@ -526,7 +579,7 @@ async def series(
         resolution=resolution,
         buckets=[],
     )
-    return series_json.stream_series(head, found.get(d.id, []))
+    return series_json.stream_series(head, found.get(device_id, []))
 
 
 @router.get(

@@ -360,8 +360,7 @@ async def remark_rollups(settings: Settings, manifest: dict[str, Any]) -> int:
 
     from cloud.db import Database
     from cloud.devices.storage import Device
-    from cloud.timeseries import Point
-    from cloud.timeseries.rollup import mark
+    from cloud.timeseries.rollup import mark_hours
     from cloud.timeseries.windows import HOUR_MS
     from protocol.ids import COUNTY_CODES
 
@@ -373,14 +372,14 @@ async def remark_rollups(settings: Settings, manifest: dict[str, Any]) -> int:
     try:
         async with db.session() as s:
             devices = list((await s.execute(select(Device))).scalars())
-        return await mark(
+        return await mark_hours(
             db,
-            [
-                Point(d.kind, d.id, county, d.site, h, {})
+            {
+                (d.kind, d.id, county, h): d.site
                 for d in devices
                 for county in COUNTY_CODES
                 for h in range(first, last, HOUR_MS)
-            ],
+            },
         )
     finally:
         await db.dispose()

@@ -6,8 +6,9 @@ from the 1-min roll-ups, however short the range: a roll-up point stands for up 
 3600 raw points. Raw points answer only what the roll-ups cannot:
 
 - windows narrower than a minute (resolution ``raw``);
-- the hours not rolled up yet, as the roll-up marks say (the live tail, and late
-  data whose hour is marked for recomputation);
+- the minutes not rolled up yet, as the roll-up marks say: the last minutes of the
+  live hour, and late data marked for recomputation (a marked hour's other minutes
+  are read from the 1-min roll-ups, which the job keeps current minute by minute);
 - the partial roll-up windows at the two ends of the range.
 
 Raw points read for a roll-up answer are folded into the same parts the roll-ups
@@ -15,27 +16,41 @@ hold (Σ, min, max, count, Σexp(−ΔH/RT)), so the result equals the one from 
 points (mean, min, max, count) and carries mean kinetic temperature throughout.
 
 Every read covers ``counties`` (None: every county): raw points and roll-ups alike
-are those stored under them, and the hours pending are those of the device's series
-in them (roll-ups are per device and county).
+are those stored under them, and the hours and minutes pending are those of the
+device's series in them (roll-ups are per device and county).
 
-Windows read from the 1-min roll-ups are cached per whole hour and process
-(:class:`HourCache`), keyed by the county scope of the read and the generations of the
-device's series in it: they change only when the roll-up job recomputes the hour, and
-the job bumps the series' generation as it clears the hour's mark
-(:func:`cloud.timeseries.rollup.rollup_state`). Roll-ups are written by that job only.
+What does not change until the job recomputes it is cached per process and store,
+keyed by the county scope of the read and the generations of the device's series in
+it (:func:`cloud.timeseries.rollup.rollup_state` reads them with the marks):
+
+- :class:`HourCache`: the buckets of whole hours not marked, from the 1-min
+  roll-ups, valid while the series' generation is the same (the job bumps it as it
+  clears an hour's mark);
+- :class:`MinuteCache`: the 1-min roll-ups of the other hours read from them (the
+  partial hours at the ends, the marked hours), and the raw points of the partial
+  minutes at the ends that are not marked, valid while both generations are the
+  same (the job bumps the minute generation as it clears minutes' marks). A minute
+  marked since is read raw while marked, and once its mark is cleared the
+  generation has changed.
+
+Roll-ups are written by the job only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cloud.timeseries.base import Bucket, Counties, TimeSeriesStore
 from cloud.timeseries.windows import (
     HOUR_MS,
+    MINUTE_MS,
     Parts,
     PartsByDevice,
     Resolution,
@@ -44,6 +59,7 @@ from cloud.timeseries.windows import (
     is_temperature,
     merge_parts,
     plan_spans,
+    window_start,
 )
 
 if TYPE_CHECKING:
@@ -60,22 +76,34 @@ Scope = tuple[str, ...] | None
 #: each series whose roll-ups the job has written (see :class:`RollupState`).
 Generation = tuple[tuple[str, int], ...]
 
+#: The roll-up generations of a device's series in a scope, hour and minute:
+#: ``(county, generation, minute generation)`` of each series (see :class:`RollupState`).
+MinuteGeneration = tuple[tuple[str, int, int], ...]
+
 #: (measurement, device, metric, every_ms, hour_ms, scope, generation): an hour read
 #: for one scope is never served to another (a prefecture admin's hour of a tag heard
 #: by two counties holds both counties' readings; a county user's, its own only).
 _Key = tuple[str, str, str, int, int, Scope, Generation]
 
+#: (resolution, measurement, device, metric, hour_ms or minute_ms, scope, generations):
+#: an hour's 1-min roll-ups ("1m") or a minute's raw points ("raw") as read.
+_MinuteKey = tuple[str, str, str, str, int, Scope, MinuteGeneration]
 
-class HourCache:
-    """Windows of whole hours from the 1-min roll-ups, least recently used out."""
+K = TypeVar("K")
+V = TypeVar("V")
 
-    def __init__(self, max_hours: int = 4096) -> None:
+
+class _Lru(Generic[K, V]):
+    """Least recently used out, at most ``max_hours`` entries (each an hour or a minute
+    of one device)."""
+
+    def __init__(self, max_hours: int) -> None:
         self.max_hours = max_hours
-        self._hours: OrderedDict[_Key, dict[int, Parts]] = OrderedDict()
+        self._hours: OrderedDict[K, V] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: _Key) -> dict[int, Parts] | None:
+    def get(self, key: K) -> V | None:
         got = self._hours.get(key)
         if got is not None:
             self._hours.move_to_end(key)
@@ -84,22 +112,55 @@ class HourCache:
             self.misses += 1
         return got
 
-    def put(self, key: _Key, minutes: dict[int, Parts]) -> None:
-        self._hours[key] = minutes
+    def put(self, key: K, value: V) -> None:
+        self._hours[key] = value
         self._hours.move_to_end(key)
         while len(self._hours) > self.max_hours:
             self._hours.popitem(last=False)
 
 
-_caches: weakref.WeakKeyDictionary[TimeSeriesStore, HourCache] = weakref.WeakKeyDictionary()
+class HourCache(_Lru[_Key, tuple[Bucket, ...]]):
+    """Windows of whole hours from the 1-min roll-ups, as the buckets they answer: a
+    window of a whole hour (``every`` divides an hour) has no other part."""
+
+    def __init__(self, max_hours: int = 4096) -> None:
+        super().__init__(max_hours)
+
+
+class MinuteCache(_Lru[_MinuteKey, dict[int, Parts]]):
+    """Parts by start of the hours and minutes a read does not take whole from
+    :class:`HourCache`: per minute (the 1-min roll-ups of the partial hours at the ends
+    and of the marked hours) or per instant (the raw points of a partial minute at an
+    end, not marked). Keyed by both generations of the device's series."""
+
+    def __init__(self, max_hours: int = 2048) -> None:
+        super().__init__(max_hours)
+
+
+@dataclass
+class _Caches:
+    hours: HourCache = field(default_factory=HourCache)
+    minutes: MinuteCache = field(default_factory=MinuteCache)
+
+
+_caches: weakref.WeakKeyDictionary[TimeSeriesStore, _Caches] = weakref.WeakKeyDictionary()
+
+
+def _caches_of(tsdb: TimeSeriesStore) -> _Caches:
+    caches = _caches.get(tsdb)
+    if caches is None:
+        caches = _caches[tsdb] = _Caches()
+    return caches
 
 
 def hour_cache(tsdb: TimeSeriesStore) -> HourCache:
-    """The cache of this store's hours (one per store object)."""
-    cache = _caches.get(tsdb)
-    if cache is None:
-        cache = _caches[tsdb] = HourCache()
-    return cache
+    """The cache of this store's whole hours (one per store object)."""
+    return _caches_of(tsdb).hours
+
+
+def minute_cache(tsdb: TimeSeriesStore) -> MinuteCache:
+    """The cache of this store's minutes and instants (one per store object)."""
+    return _caches_of(tsdb).minutes
 
 
 async def windows(
@@ -125,36 +186,23 @@ async def windows(
             measurement, devices, metric, start_ms, end_ms, every_ms, "raw", counties=counties
         )
     state = await rollups(measurement, devices, start_ms, end_ms, counties)
-    # devices with the same hours pending share their queries (usually all of them:
-    # the current hour)
-    groups: dict[tuple[int, ...], list[str]] = {}
+    # devices with the same hours and minutes pending share their queries (usually all
+    # of them: the last minutes of the current hour)
+    groups: dict[tuple[tuple[int, ...], tuple[int, ...] | None], list[str]] = {}
     for d in devices:
-        groups.setdefault(tuple(sorted(state.pending.get(d, ()))), []).append(d)
-    parts: PartsByDevice = {}
-    mkt = is_temperature(metric)
-    cache = hour_cache(tsdb)
-    keys = (measurement, metric, every_ms, scope_of(counties))
-    for hours, ids in groups.items():
-        plan = plan_spans(start_ms, end_ms, chosen, hours)
-        minutes = plan.get("1m", [])
-        cached: dict[tuple[str, int], dict[int, Parts]] = {}
-        missing: list[int] = []
-        if minutes and HOUR_MS % every_ms == 0:
-            # whole hours of 1-min roll-ups from the cache; read the rest
-            cached, missing, plan["1m"] = _cached_hours(cache, keys, ids, minutes, state)
-        # every resolution's spans in one request where the store can
-        got = await tsdb.aggregate_plan(
-            measurement, ids, metric, plan, every_ms, mkt=mkt, counties=counties
-        )
-        for (d, _h), windows in cached.items():
-            merge_parts(parts, {d: windows})
-        if missing:
-            _fill_cache(cache, keys, ids, missing, got.get("1m", {}), state)
-        for res_parts in got.values():
-            merge_parts(parts, res_parts)
-    return chosen, {
-        d: [p.bucket(w) for w, p in sorted(ws.items()) if p.count] for d, ws in parts.items() if ws
-    }
+        stale = None if state.minutes is None else tuple(sorted(state.minutes.get(d, ())))
+        groups.setdefault((tuple(sorted(state.pending.get(d, ()))), stale), []).append(d)
+    read = _Read(tsdb, measurement, metric, every_ms, scope_of(counties), counties, state)
+    for (hours, stale), ids in groups.items():
+        plan = plan_spans(start_ms, end_ms, chosen, hours, stale)
+        await read.group(ids, plan, set(hours), None if stale is None else set(stale))
+    out: dict[str, list[Bucket]] = {}
+    for d in devices:
+        buckets = read.done.get(d, [])
+        buckets += [p.bucket(w) for w, p in read.parts.get(d, {}).items() if p.count]
+        if buckets:
+            out[d] = sorted(buckets, key=attrgetter("ts_ms"))
+    return chosen, out
 
 
 def scope_of(counties: Counties) -> Scope:
@@ -162,73 +210,242 @@ def scope_of(counties: Counties) -> Scope:
     return None if counties is None else tuple(sorted(set(counties)))
 
 
-def _cached_hours(
-    cache: HourCache,
-    keys: tuple[str, str, int, Scope],
-    devices: Sequence[str],
-    spans: Sequence[Span],
-    state: RollupState,
-) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int], list[Span]]:
-    """``(cached windows per (device, hour), whole hours missing, spans to read)``:
-    the spans to read are the missing whole hours and the partial hours."""
-    measurement, metric, every_ms, scope = keys
-    whole = [
-        h for a, b in spans for h in range(-(-a // HOUR_MS) * HOUR_MS, b - HOUR_MS + 1, HOUR_MS)
-    ]
-    cached: dict[tuple[str, int], dict[int, Parts]] = {}
-    missing: set[int] = set()
-    for d in devices:
-        gen = state.generation.get(d, ())
-        for h in whole:
-            got = cache.get((measurement, d, metric, every_ms, h, scope, gen))
-            if got is None:
-                missing.add(h)
-            else:
-                cached[(d, h)] = got
-    # an hour missing for one device is read for all: drop what is cached of it
-    cached = {k: v for k, v in cached.items() if k[1] not in missing}
-    whole_set = set(whole)
-    partial = [cut for a, b in spans for cut in _cut(a, b, whole_set)]
-    return cached, sorted(missing), sorted([*_runs(sorted(missing)), *partial])
+class _Read:
+    """One :func:`windows` read: what the caches answer, and one request to the store for
+    the rest (plus, where the caches miss, the hours and minutes they keep)."""
 
+    def __init__(
+        self,
+        tsdb: TimeSeriesStore,
+        measurement: str,
+        metric: str,
+        every_ms: int,
+        scope: Scope,
+        counties: Counties,
+        state: RollupState,
+    ) -> None:
+        self.tsdb = tsdb
+        self.measurement = measurement
+        self.metric = metric
+        self.every_ms = every_ms
+        self.scope = scope
+        self.counties = counties
+        self.state = state
+        self.mkt = is_temperature(metric)
+        self.caches = _caches_of(tsdb)
+        #: windows still in parts, by device
+        self.parts: PartsByDevice = {}
+        #: final buckets (of whole hours), by device
+        self.done: dict[str, list[Bucket]] = {}
 
-def _fill_cache(
-    cache: HourCache,
-    keys: tuple[str, str, int, Scope],
-    devices: Sequence[str],
-    hours: Sequence[int],
-    fetched: PartsByDevice,
-    state: RollupState,
-) -> None:
-    """Cache the windows read for whole ``hours`` (an hour with no data too)."""
-    measurement, metric, every_ms, scope = keys
-    for d in devices:
-        by_hour: dict[int, dict[int, Parts]] = {h: {} for h in hours}
-        for w, p in fetched.get(d, {}).items():
-            hour = by_hour.get(w // HOUR_MS * HOUR_MS)
-            if hour is not None:
-                hour[w] = p
-        gen = state.generation.get(d, ())
-        for h, windows in by_hour.items():
-            cache.put((measurement, d, metric, every_ms, h, scope, gen), windows)
-
-
-def _cut(a: int, b: int, whole: set[int]) -> list[Span]:
-    """[a, b) without the whole hours in ``whole``."""
-    out: list[Span] = []
-    t = a
-    while t < b:
-        h = t // HOUR_MS * HOUR_MS
-        if h in whole:
-            t = h + HOUR_MS
-            continue
-        stop = min(b, h + HOUR_MS)
-        if out and out[-1][1] == t:
-            out[-1] = (out[-1][0], stop)
+    async def group(
+        self,
+        ids: Sequence[str],
+        plan: dict[Resolution, list[Span]],
+        marked: set[int],
+        stale: set[int] | None,
+    ) -> None:
+        """Devices with the same marks, and the plan of their spans."""
+        # 1-min spans: whole unmarked hours (the hour cache, as buckets), the rest (the
+        # partial hours at the ends, the marked hours but for their marked minutes:
+        # the minute cache); raw spans in an unmarked minute (the partial minutes at
+        # the ends): the minute cache, per instant; each read where not cached
+        whole, rest = _split_hours(plan.pop("1m", []), marked)
+        read: list[Span] = []
+        cached: dict[tuple[str, int], tuple[Bucket, ...]] = {}
+        missing: list[int] = []
+        if whole and HOUR_MS % self.every_ms == 0:
+            cached, missing = self._cached_hours(ids, whole)
+            read += _runs(missing)
         else:
-            out.append((t, stop))
-        t = stop
-    return out
+            read += _runs(whole)
+        minutely = self.state.minute_generation is not None and stale is not None
+        edges: list[Span] = []
+        if minutely and stale is not None:
+            edges = [s for s in plan.get("raw", []) if _in_unmarked_minute(s, stale)]
+            plan["raw"] = [s for s in plan.get("raw", []) if s not in edges]
+        else:
+            read += rest
+            rest = []
+        minute_hours = sorted({h for a, b in rest for h in range(_floor(a, HOUR_MS), b, HOUR_MS)})
+        edge_minutes = sorted({_floor(a, MINUTE_MS) for a, _ in edges})
+        minutes, minutes_missing = self._cached(ids, "1m", minute_hours)
+        points, points_missing = self._cached(ids, "raw", edge_minutes)
+        if read:
+            plan["1m"] = sorted(read)
+        plan = {res: spans for res, spans in plan.items() if spans}
+        # every resolution's spans in one request where the store can (and beside it,
+        # the hours in 1-min windows and the minutes per instant the caches keep)
+        calls: list[Coroutine[Any, Any, dict[Resolution, PartsByDevice]]] = []
+        if plan:
+            calls.append(self._aggregate(ids, plan, self.every_ms))
+        if minutes_missing:
+            calls.append(self._aggregate(ids, {"1m": _runs(minutes_missing)}, MINUTE_MS))
+        if points_missing:
+            spans = [(m, m + MINUTE_MS) for m in points_missing]
+            calls.append(self._aggregate(ids, {"raw": spans}, 1))
+        results = list(await asyncio.gather(*calls))
+        got = results.pop(0) if plan else {}
+        if minutes_missing:
+            fetched = results.pop(0).get("1m", {})
+            minutes.update(self._fill(ids, "1m", minutes_missing, HOUR_MS, fetched))
+        if points_missing:
+            fetched = results.pop(0).get("raw", {})
+            points.update(self._fill(ids, "raw", points_missing, MINUTE_MS, fetched))
+        for (d, _h), buckets in cached.items():
+            self.done.setdefault(d, []).extend(buckets)
+        if missing:
+            for (d, _h), buckets in self._fill_hours(ids, missing, got.get("1m", {})).items():
+                self.done.setdefault(d, []).extend(buckets)
+        for res_parts in got.values():
+            merge_parts(self.parts, res_parts)
+        self._merge(minutes, rest, HOUR_MS)
+        self._merge(points, edges, MINUTE_MS)
+
+    async def _aggregate(
+        self, ids: Sequence[str], plan: dict[Resolution, list[Span]], every_ms: int
+    ) -> dict[Resolution, PartsByDevice]:
+        return await self.tsdb.aggregate_plan(
+            self.measurement, ids, self.metric, plan, every_ms, mkt=self.mkt, counties=self.counties
+        )
+
+    def _cached_hours(
+        self, devices: Sequence[str], whole: Sequence[int]
+    ) -> tuple[dict[tuple[str, int], tuple[Bucket, ...]], list[int]]:
+        """``(cached buckets per (device, hour), whole hours missing)`` of these whole,
+        unmarked hours: an hour missing for one device is read for all."""
+        cached: dict[tuple[str, int], tuple[Bucket, ...]] = {}
+        missing: set[int] = set()
+        for d in devices:
+            gen = self.state.generation.get(d, ())
+            for h in whole:
+                key = (self.measurement, d, self.metric, self.every_ms, h, self.scope, gen)
+                got = self.caches.hours.get(key)
+                if got is None:
+                    missing.add(h)
+                else:
+                    cached[(d, h)] = got
+        cached = {k: v for k, v in cached.items() if k[1] not in missing}
+        return cached, sorted(missing)
+
+    def _fill_hours(
+        self, devices: Sequence[str], hours: Sequence[int], fetched: PartsByDevice
+    ) -> dict[tuple[str, int], tuple[Bucket, ...]]:
+        """Cache the buckets of the windows read for whole ``hours`` (an hour with no
+        data too) and return them; their windows are taken out of ``fetched``."""
+        out: dict[tuple[str, int], tuple[Bucket, ...]] = {}
+        wanted = set(hours)
+        for d in devices:
+            by_hour: dict[int, list[int]] = {h: [] for h in hours}
+            windows = fetched.get(d, {})
+            for w in windows:
+                h = _floor(w, HOUR_MS)
+                if h in wanted:
+                    by_hour[h].append(w)
+            gen = self.state.generation.get(d, ())
+            for h, starts in by_hour.items():
+                buckets = tuple(windows[w].bucket(w) for w in sorted(starts) if windows[w].count)
+                for w in starts:
+                    del windows[w]
+                key = (self.measurement, d, self.metric, self.every_ms, h, self.scope, gen)
+                self.caches.hours.put(key, buckets)
+                out[(d, h)] = buckets
+        return out
+
+    def _cached(
+        self, devices: Sequence[str], resolution: str, starts: Sequence[int]
+    ) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int]]:
+        """``(cached parts per (device, start), starts missing)`` of these hours ("1m")
+        or minutes ("raw"); one missing for one device is read for all."""
+        cached: dict[tuple[str, int], dict[int, Parts]] = {}
+        missing: set[int] = set()
+        generations = self.state.minute_generation or {}
+        for d in devices:
+            gen = generations.get(d, ())
+            for t in starts:
+                key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
+                got = self.caches.minutes.get(key)
+                if got is None:
+                    missing.add(t)
+                else:
+                    cached[(d, t)] = got
+        cached = {k: v for k, v in cached.items() if k[1] not in missing}
+        return cached, sorted(missing)
+
+    def _fill(
+        self,
+        devices: Sequence[str],
+        resolution: str,
+        starts: Sequence[int],
+        length: int,
+        fetched: PartsByDevice,
+    ) -> dict[tuple[str, int], dict[int, Parts]]:
+        """Cache the parts read for whole hours or minutes ``starts`` (``length`` long)
+        and return them per (device, start)."""
+        out: dict[tuple[str, int], dict[int, Parts]] = {}
+        generations = self.state.minute_generation or {}
+        for d in devices:
+            for t in starts:
+                out[(d, t)] = {}
+            for w, p in fetched.get(d, {}).items():
+                got = out.get((d, _floor(w, length)))
+                if got is not None:
+                    got[w] = p
+            gen = generations.get(d, ())
+            for t in starts:
+                key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
+                self.caches.minutes.put(key, out[(d, t)])
+        return out
+
+    def _merge(
+        self, cached: dict[tuple[str, int], dict[int, Parts]], spans: Sequence[Span], length: int
+    ) -> None:
+        """The parts of ``spans`` from cached hours or minutes (``length`` long) into the
+        windows of ``every_ms`` (a cached part lies in one window: a minute, ``every`` a
+        whole number of minutes with windows starting on minutes; an instant)."""
+        for (d, t), by_start in cached.items():
+            clipped = [
+                (max(a, t), min(b, t + length)) for a, b in spans if a < t + length and b > t
+            ]
+            if not clipped or not by_start:
+                continue
+            mine = self.parts.setdefault(d, {})
+            for w, p in by_start.items():
+                for a, b in clipped:
+                    if a <= w < b:
+                        mine.setdefault(window_start(w, self.every_ms), Parts()).merge(
+                            p.total, p.lo, p.hi, p.count, p.mkt
+                        )
+                        break
+
+
+def _floor(t: int, step: int) -> int:
+    return t // step * step
+
+
+def _in_unmarked_minute(span: Span, marked: set[int]) -> bool:
+    """Whether ``span`` lies within one minute that is not marked."""
+    m = _floor(span[0], MINUTE_MS)
+    return span[1] <= m + MINUTE_MS and m not in marked
+
+
+def _split_hours(spans: Sequence[Span], marked: set[int]) -> tuple[list[int], list[Span]]:
+    """1-min ``spans`` -> ``(whole hours not marked, the rest of the spans)``."""
+    whole: list[int] = []
+    rest: list[Span] = []
+    for a, b in spans:
+        t = a
+        while t < b:
+            h = _floor(t, HOUR_MS)
+            stop = min(b, h + HOUR_MS)
+            if t == h and stop == h + HOUR_MS and h not in marked:
+                whole.append(h)
+            elif rest and rest[-1][1] == t:
+                rest[-1] = (rest[-1][0], stop)
+            else:
+                rest.append((t, stop))
+            t = stop
+    return whole, rest
 
 
 def _runs(hours: Sequence[int]) -> list[Span]:

@@ -1,7 +1,8 @@
 """The roll-up job: recompute exactly the windows that new (or late) data touched.
 
 Ingest marks every hour of every series it writes (:func:`mark`, into
-``rollup_pending``). The job (:class:`RollupJob`, run by each ingest worker every
+``rollup_pending``), and every minute (``rollup_pending_minute``, same transaction).
+The job (:class:`RollupJob`, run by each ingest worker every
 ``DEHONG_ROLLUP_INTERVAL_S`` and by ``dehong cloud rollup``) reads the raw points
 of each marked hour back, computes its 60 one-minute roll-ups and its one-hour
 roll-up (:func:`cloud.timeseries.windows.rollup_fields`, with the duration-weighted
@@ -14,6 +15,13 @@ overwrite, so two workers recomputing the same hour agree.
 A reading's weight runs into the next hour (up to the hold cap, at most an hour), so
 the job also recomputes the hour after each marked hour, from that hour's readings
 and the marked hour's last ones.
+
+An hour that live data keeps marking never settles while it lasts; its minutes do,
+a minute or two after they end. The job recomputes a settled minute's 1-min roll-up
+alone (:func:`recompute_minutes`) and clears that minute's mark, leaving the hour
+marked: a read of the live hour then takes its settled minutes from the 1-min
+roll-ups and only the last few minutes raw (:mod:`cloud.timeseries.query`). The hour
+itself is recomputed, as before, once it settles (its minute marks cleared with it).
 """
 
 from __future__ import annotations
@@ -24,8 +32,23 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
@@ -39,7 +62,7 @@ from cloud.timeseries.base import (
     TimeSeriesStore,
 )
 from cloud.timeseries.kinetics import HOLD_MAX_MS, Reading
-from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending
+from cloud.timeseries.rollup_storage import RollupGeneration, RollupPending, RollupPendingMinute
 from cloud.timeseries.rollup_sums import HourSums, hour_sums
 from cloud.timeseries.windows import HOUR_MS, MINUTE_MS, rollup_fields
 
@@ -49,6 +72,9 @@ log = logging.getLogger(__name__)
 #: (measurement, device, county, hour_ms) -> site. A device's readings stored under two
 #: counties (a tag that moved) are two series with roll-ups of their own.
 Hours = dict[tuple[str, str, str, int], str]
+
+#: (measurement, device, county, minute_ms) -> site: the minutes a write touched.
+Minutes = dict[tuple[str, str, str, int], str]
 
 
 def point_hours(points: Iterable[Point]) -> Hours:
@@ -65,36 +91,74 @@ def block_hours(blocks: Iterable[PointBlock]) -> Hours:
     return hours
 
 
+def point_minutes(points: Iterable[Point]) -> Minutes:
+    return {
+        (p.measurement, p.device, p.county, p.ts_ms // MINUTE_MS * MINUTE_MS): p.site
+        for p in points
+    }
+
+
+def block_minutes(blocks: Iterable[PointBlock]) -> Minutes:
+    minutes: Minutes = {}
+    for b in blocks:
+        for m in {t // MINUTE_MS * MINUTE_MS for t in b.ts_ms}:
+            minutes[(b.measurement, b.device, b.county, m)] = b.site
+    return minutes
+
+
 async def mark(db: Database, points: Iterable[Point]) -> int:
-    """Mark the hours these points fall in for recomputation; returns how many."""
-    return await mark_hours(db, point_hours(points))
+    """Mark the minutes (and hours) these points fall in for recomputation; returns how
+    many hours."""
+    return await mark_minutes(db, point_minutes(points))
 
 
 async def mark_hours(db: Database, hours: Hours) -> int:
+    """Mark whole hours for recomputation (``whole``: every minute of them is read raw
+    until the job recomputes the hour); returns how many."""
+    return await _mark(db, hours, {}, whole=True)
+
+
+async def mark_minutes(db: Database, minutes: Minutes) -> int:
+    """Mark these minutes and their hours; returns how many hours."""
+    hours: Hours = {
+        (m, d, county, t // HOUR_MS * HOUR_MS): site for (m, d, county, t), site in minutes.items()
+    }
+    return await _mark(db, hours, minutes, whole=False)
+
+
+async def _mark(db: Database, hours: Hours, minutes: Minutes, *, whole: bool) -> int:
+    """Hours and minutes marked in one transaction with one ``marked_at``, so an hour's
+    mark is never older than one of its minutes'; an hour marked whole stays so until
+    the job recomputes it."""
     if not hours:
         return 0
     now = utcnow()
-    rows = [
-        {
-            "measurement": m,
-            "device": d,
-            "hour_ms": h,
-            "county": county,
-            "site": site,
-            "marked_at": now,
-        }
-        for (m, d, county, h), site in sorted(hours.items())
-    ]
+    keys = ("measurement", "device", "county")
     async with db.transaction() as s:
-        for i in range(0, len(rows), 500):
-            await upsert(
-                s,
-                RollupPending,
-                rows[i : i + 500],
-                keys=("measurement", "device", "county", "hour_ms"),
-                update=("marked_at",),
-            )
-    return len(rows)
+        for model, column, marks in (
+            (RollupPending, "hour_ms", hours),
+            (RollupPendingMinute, "minute_ms", minutes),
+        ):
+            rows: list[dict[str, object]] = [
+                {
+                    "measurement": m,
+                    "device": d,
+                    column: t,
+                    "county": county,
+                    "site": site,
+                    "marked_at": now,
+                }
+                for (m, d, county, t), site in sorted(marks.items())
+            ]
+            update: tuple[str, ...] = ("marked_at",)
+            if model is RollupPending:
+                for row in rows:
+                    row["whole"] = whole
+                if whole:
+                    update = ("marked_at", "whole")
+            for i in range(0, len(rows), 500):
+                await upsert(s, model, rows[i : i + 500], keys=(*keys, column), update=update)
+    return len(hours)
 
 
 class Marker:
@@ -109,24 +173,29 @@ class Marker:
         self._recent: dict[tuple[str, str, str, int], float] = {}
 
     async def mark(self, points: Iterable[Point]) -> int:
-        return await self.mark_hours(point_hours(points))
+        return await self.mark_minutes(point_minutes(points))
 
     async def mark_blocks(self, blocks: Iterable[PointBlock]) -> int:
-        return await self.mark_hours(block_hours(blocks))
+        return await self.mark_minutes(block_minutes(blocks))
 
     async def mark_hours(self, hours: Hours) -> int:
+        return await mark_hours(self.db, hours)
+
+    async def mark_minutes(self, minutes: Minutes) -> int:
+        """Skips a minute (and so its hour's re-mark) this process marked less than
+        ``remark_after_s`` ago: the hour's mark is at least as new as the minute's."""
         if self.remark_after_s <= 0:
-            return await mark_hours(self.db, hours)
+            return await mark_minutes(self.db, minutes)
         now = time.monotonic()
         if len(self._recent) > 100_000:
             self._recent = {k: t for k, t in self._recent.items() if now - t < self.remark_after_s}
-        fresh: Hours = {}
-        for key, where in hours.items():
+        fresh: Minutes = {}
+        for key, where in minutes.items():
             t = self._recent.get(key)
             if t is None or now - t >= self.remark_after_s:
                 fresh[key] = where
                 self._recent[key] = now
-        return await mark_hours(self.db, fresh)
+        return await mark_minutes(self.db, fresh)
 
 
 async def recompute_hour(
@@ -225,23 +294,77 @@ async def recompute_marked(
             )
 
 
+async def recompute_minutes(
+    tsdb: TimeSeriesStore,
+    measurement: str,
+    device: str,
+    county: str,
+    site: str,
+    minutes: Sequence[int],
+) -> int:
+    """Recompute the 1-min roll-ups of these minutes of one series (one hour's at most,
+    not the hour's roll-up); returns raw rows read."""
+    if not minutes:
+        return 0
+    wanted = set(minutes)
+    rows = await tsdb.raw_rows(
+        measurement, device, min(wanted), max(wanted) + MINUTE_MS, counties=[county]
+    )
+    points = [
+        Point(measurement, device, county, site, w, fields)
+        for w, fields in sorted(rollup_fields(rows, MINUTE_MS).items())
+        if w in wanted
+    ]
+    await tsdb.write_rollups("1m", points)
+    return len(rows)
+
+
+#: How long a minute's mark must be left alone before the job takes it (at most).
+MINUTE_SETTLE_S = 20.0
+
+
 class RollupJob:
     """``settle_s``: an hour is recomputed once no write has marked it for this long, so
     an hour that live data keeps extending is recomputed about once, after it ends,
-    not after every write (queries of recent data read raw points anyway)."""
+    not after every write. Its minutes settle meanwhile, ``minute_settle_s`` after
+    their last mark (20 s, at most ``settle_s``): their 1-min roll-ups are recomputed
+    one by one (the hour stays marked), so a query reads only the last minute or two
+    of the live hour raw."""
 
     def __init__(
-        self, db: Database, tsdb: TimeSeriesStore, *, batch: int = 500, settle_s: float = 0.0
+        self,
+        db: Database,
+        tsdb: TimeSeriesStore,
+        *,
+        batch: int = 500,
+        settle_s: float = 0.0,
+        minute_settle_s: float | None = None,
     ) -> None:
         self.db = db
         self.tsdb = tsdb
         self.batch = batch
         self.settle_s = settle_s
+        #: a minute is recomputed once no write has marked it for this long: past the
+        #: ingest workers' re-mark interval (at most ``settle_s / 2`` and 10 s) and their
+        #: batching, not the hour's wait (a minute is not extended once it has ended)
+        self.minute_settle_s = (
+            min(settle_s, MINUTE_SETTLE_S) if minute_settle_s is None else minute_settle_s
+        )
         self.hours_done = 0
+        self.minutes_done = 0
 
     async def run_once(self) -> int:
-        """Recompute up to ``batch`` settled marked hours, oldest mark first; returns how many."""
-        settled = utcnow() - timedelta(seconds=self.settle_s)
+        """Recompute up to ``batch`` settled marked hours, oldest mark first, then (when
+        no more are settled) up to ``batch`` settled marked minutes; returns how many
+        hours."""
+        now = utcnow()
+        hours = await self._run_hours(now - timedelta(seconds=self.settle_s))
+        if hours < self.batch:
+            minutes_settled = now - timedelta(seconds=self.minute_settle_s)
+            self.minutes_done += await self._run_minutes(minutes_settled)
+        return hours
+
+    async def _run_hours(self, settled: datetime) -> int:
         async with self.db.session() as s:
             pending = list(
                 (
@@ -272,15 +395,82 @@ class RollupJob:
                             )
                         )
                     )
+                    # its minutes' marks as old as the hour's: recomputed with it
+                    await s.execute(
+                        delete(RollupPendingMinute).where(
+                            and_(
+                                RollupPendingMinute.measurement == m,
+                                RollupPendingMinute.device == d,
+                                RollupPendingMinute.county == county,
+                                RollupPendingMinute.minute_ms >= h,
+                                RollupPendingMinute.minute_ms < h + HOUR_MS,
+                                RollupPendingMinute.marked_at <= marked_at,
+                            )
+                        )
+                    )
                 await bump_generations(s, {(m, d, county) for m, d, county, _, _ in done})
         self.hours_done += len(done)
         return len(done)
 
+    async def _run_minutes(self, settled: datetime) -> int:
+        """The 1-min roll-ups of up to ``batch`` settled marked minutes, each hour's in
+        one read; their marks cleared unless marked again meanwhile. Their hours stay
+        marked (an hour's mark is never older than its minutes'), so no generation
+        changes: a marked hour is never taken from the hour cache. The series' minute
+        generation changes instead, in the transaction that clears the marks."""
+        async with self.db.session() as s:
+            pending = list(
+                (
+                    await s.execute(
+                        select(RollupPendingMinute)
+                        .where(RollupPendingMinute.marked_at <= settled)
+                        .order_by(RollupPendingMinute.marked_at)
+                        .limit(self.batch)
+                    )
+                ).scalars()
+            )
+        groups: dict[tuple[str, str, str, int], list[RollupPendingMinute]] = {}
+        for p in pending:
+            groups.setdefault(
+                (p.measurement, p.device, p.county, p.minute_ms // HOUR_MS), []
+            ).append(p)
+        for (m, d, county, _), marks in groups.items():
+            await recompute_minutes(
+                self.tsdb, m, d, county, marks[0].site, [p.minute_ms for p in marks]
+            )
+        if pending:
+            async with self.db.transaction() as s:
+                for i in range(0, len(pending), 100):
+                    await s.execute(
+                        delete(RollupPendingMinute).where(
+                            or_(
+                                *(
+                                    and_(
+                                        RollupPendingMinute.measurement == p.measurement,
+                                        RollupPendingMinute.device == p.device,
+                                        RollupPendingMinute.county == p.county,
+                                        RollupPendingMinute.minute_ms == p.minute_ms,
+                                        RollupPendingMinute.marked_at <= p.marked_at,
+                                    )
+                                    for p in pending[i : i + 100]
+                                )
+                            )
+                        )
+                    )
+                await bump_generations(
+                    s, {(p.measurement, p.device, p.county) for p in pending}, minutes=True
+                )
+        return len(pending)
+
     async def run_until_idle(self) -> int:
+        """Until nothing settled is left; returns how many hours were recomputed."""
         total = 0
-        while n := await self.run_once():
+        while True:
+            minutes = self.minutes_done
+            n = await self.run_once()
             total += n
-        return total
+            if not n and self.minutes_done == minutes:
+                return total
 
     async def run(self, interval_s: float) -> None:
         """Forever: catch up, then wait ``interval_s``. Store outages are retried."""
@@ -295,11 +485,20 @@ class RollupJob:
             await asyncio.sleep(interval_s)
 
 
-async def bump_generations(session: AsyncSession, series: Iterable[tuple[str, str, str]]) -> None:
-    """The roll-ups of these series ``(measurement, device, county)`` were rewritten: a
-    cache of older ones is stale."""
+async def bump_generations(
+    session: AsyncSession, series: Iterable[tuple[str, str, str]], *, minutes: bool = False
+) -> None:
+    """The roll-ups of these series ``(measurement, device, county)`` were rewritten (with
+    ``minutes``: 1-min roll-ups of marked hours alone): a cache of older ones is stale."""
+    column = "minutes" if minutes else "generation"
     rows = [
-        {"measurement": m, "device": d, "county": county, "generation": 1}
+        {
+            "measurement": m,
+            "device": d,
+            "county": county,
+            "generation": 0 if minutes else 1,
+            "minutes": 1 if minutes else 0,
+        }
         for m, d, county in sorted(series)
     ]
     if not rows:
@@ -308,21 +507,118 @@ async def bump_generations(session: AsyncSession, series: Iterable[tuple[str, st
     await session.execute(
         ins.on_conflict_do_update(
             index_elements=["measurement", "device", "county"],
-            set_={"generation": RollupGeneration.generation + 1},
+            set_={column: getattr(RollupGeneration, column) + 1},
         )
     )
+
+
+def state_selects(
+    *, of_counties: bool, measurement: ColumnElement[str] | None = None
+) -> list[Select[Any]]:
+    """The selects of :func:`rollup_state`'s one statement: marks of hours and minutes
+    and generations of ``:devices`` in [``:first_hour``, ``:end_ms``) (see
+    :func:`state_params`), of ``measurement`` (default ``:measurement``), each row
+    ``(device, county, value, extra, kind)`` (:func:`state_of_rows`). A caller may add
+    a select of its own of the same shape to the union, of another ``kind``."""
+    devices = bindparam("devices", expanding=True)
+    counties = bindparam("counties", expanding=True)
+    if measurement is None:
+        measurement = bindparam("measurement")
+    none = cast(null(), BigInteger).label("extra")
+    marks = select(
+        RollupPending.device,
+        RollupPending.county,
+        RollupPending.hour_ms.label("value"),
+        case((RollupPending.whole, 1), else_=0).label("extra"),
+        literal(0).label("kind"),
+    ).where(
+        RollupPending.measurement == measurement,
+        RollupPending.device.in_(devices),
+        RollupPending.hour_ms >= bindparam("first_hour"),
+        RollupPending.hour_ms < bindparam("end_ms"),
+    )
+    minute_marks = select(
+        RollupPendingMinute.device,
+        RollupPendingMinute.county,
+        RollupPendingMinute.minute_ms.label("value"),
+        none,
+        literal(2).label("kind"),
+    ).where(
+        RollupPendingMinute.measurement == measurement,
+        RollupPendingMinute.device.in_(devices),
+        RollupPendingMinute.minute_ms >= bindparam("first_hour"),
+        RollupPendingMinute.minute_ms < bindparam("end_ms"),
+    )
+    gens = select(
+        RollupGeneration.device,
+        RollupGeneration.county,
+        RollupGeneration.generation.label("value"),
+        RollupGeneration.minutes.label("extra"),
+        literal(1).label("kind"),
+    ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(devices))
+    if of_counties:
+        marks = marks.where(RollupPending.county.in_(counties))
+        minute_marks = minute_marks.where(RollupPendingMinute.county.in_(counties))
+        gens = gens.where(RollupGeneration.county.in_(counties))
+    return [marks, gens, minute_marks]
+
+
+def state_params(
+    measurement: str, devices: Sequence[str], start_ms: int, end_ms: int, counties: Counties
+) -> dict[str, Any]:
+    """The parameters of :func:`state_selects` (``counties`` None: every county)."""
+    params: dict[str, Any] = {
+        "measurement": measurement,
+        "devices": list(devices),
+        "first_hour": start_ms // HOUR_MS * HOUR_MS,
+        "end_ms": end_ms,
+    }
+    if counties is not None:
+        params["counties"] = list(counties)
+    return params
+
+
+def state_of_rows(rows: Iterable[Sequence[Any]]) -> RollupState:
+    """The rows of :func:`state_selects` (rows of other kinds are left out)."""
+    pending: dict[str, set[int]] = {}
+    minutes: dict[str, set[int]] = {}
+    generations: dict[str, list[tuple[str, int, int]]] = {}
+    for device, county, value, extra, kind in rows:
+        if kind == 0:
+            pending.setdefault(device, set()).add(int(value))
+            if extra:  # marked whole: every minute
+                hour = int(value)
+                minutes.setdefault(device, set()).update(range(hour, hour + HOUR_MS, MINUTE_MS))
+        elif kind == 2:
+            minutes.setdefault(device, set()).add(int(value))
+        elif kind == 1:
+            generations.setdefault(device, []).append((county, int(value), int(extra or 0)))
+    generation = {d: tuple(sorted((c, g) for c, g, _ in gs)) for d, gs in generations.items()}
+    minute_generation = {d: tuple(sorted(gs)) for d, gs in generations.items()}
+    return RollupState(pending, generation, minutes, minute_generation)
+
+
+_STATE = union_all(*state_selects(of_counties=False))
+_STATE_OF_COUNTIES = union_all(*state_selects(of_counties=True))
 
 
 @dataclass(frozen=True, slots=True)
 class RollupState:
     """Per device, over the counties of a read: the hours whose roll-ups are not
-    current under one of them (read them raw), and the generations of its series in
-    them, ``((county, generation), ...)`` sorted (cached roll-ups of other generations
-    are stale). Roll-ups are per (device, county): a tag heard by two counties has two
-    series, each with its own marks and generation."""
+    current under one of them, the minutes of those hours whose 1-min roll-ups are not
+    current (read them raw; the hours' other minutes from the 1-min roll-ups), and the
+    generations of its series in them, ``((county, generation), ...)`` sorted (cached
+    roll-ups of other generations are stale). Roll-ups are per (device, county): a tag
+    heard by two counties has two series, each with its own marks and generation.
+
+    ``minutes`` None: not known, every minute of a marked hour is read raw.
+    ``minute_generation``: per device, ``((county, generation, minute generation), ...)``
+    (see :func:`bump_generations`); None: not known, nothing minute-wise is cached."""
 
     pending: dict[str, set[int]]
     generation: dict[str, tuple[tuple[str, int], ...]]
+    minutes: dict[str, set[int]] | None = None
+    minute_generation: dict[str, tuple[tuple[str, int, int], ...]] | None = None
 
 
 async def rollup_state(
@@ -337,39 +633,14 @@ async def rollup_state(
     every county) (``functools.partial(rollup_state, session)`` is a
     :data:`query.RollupStateOf`).
 
-    Marks and generations are read in one statement (one snapshot): the job clears a
-    mark and bumps the generation in one transaction, so both or neither are seen."""
+    Marks of hours and minutes and generations are read in one statement (one
+    snapshot): the job clears a mark and bumps the generation in one transaction, so
+    both or neither are seen, and a minute is marked with its hour."""
     if counties is not None and not counties:
-        return RollupState({}, {})
-    first_hour = start_ms // HOUR_MS * HOUR_MS
-    pending: dict[str, set[int]] = {}
-    generations: dict[str, list[tuple[str, int]]] = {}
+        return RollupState({}, {}, {}, {})
+    statement = _STATE_OF_COUNTIES if counties is not None else _STATE
+    rows: list[Sequence[Any]] = []
     for i in range(0, len(devices), 500):
-        chunk = devices[i : i + 500]
-        marks = select(
-            RollupPending.device,
-            RollupPending.county,
-            RollupPending.hour_ms.label("value"),
-            literal(0).label("kind"),
-        ).where(
-            RollupPending.measurement == measurement,
-            RollupPending.device.in_(chunk),
-            RollupPending.hour_ms >= first_hour,
-            RollupPending.hour_ms < end_ms,
-        )
-        gens = select(
-            RollupGeneration.device,
-            RollupGeneration.county,
-            RollupGeneration.generation.label("value"),
-            literal(1).label("kind"),
-        ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(chunk))
-        if counties is not None:
-            marks = marks.where(RollupPending.county.in_(list(counties)))
-            gens = gens.where(RollupGeneration.county.in_(list(counties)))
-        for device, county, value, kind in await session.execute(union_all(marks, gens)):
-            if kind == 0:
-                pending.setdefault(device, set()).add(int(value))
-            else:
-                generations.setdefault(device, []).append((county, int(value)))
-    generation = {d: tuple(sorted(g)) for d, g in generations.items()}
-    return RollupState(pending, generation)
+        params = state_params(measurement, devices[i : i + 500], start_ms, end_ms, counties)
+        rows += (await session.execute(statement, params)).all()
+    return state_of_rows(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import BigInteger, Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.base import Base, UTCDateTime, utcnow
@@ -22,6 +22,9 @@ class RollupPending(Base):
     hour_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     site: Mapped[str] = mapped_column(String(64))
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: marked as a whole (a restore, ``--all-since``): every minute is read raw until the
+    #: job recomputes the hour, whatever its minutes' marks (:class:`RollupPendingMinute`)
+    whole: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RollupGeneration(Base):
@@ -35,3 +38,25 @@ class RollupGeneration(Base):
     device: Mapped[str] = mapped_column(String(128), primary_key=True)
     county: Mapped[str] = mapped_column(String(6), primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger)
+    #: How many times the job has rewritten 1-min roll-ups of the series' marked hours
+    #: alone (:class:`RollupPendingMinute`), leaving the hours marked.
+    minutes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class RollupPendingMinute(Base):
+    """One minute of one series whose 1-min roll-up is to recompute.
+
+    Written with its hour's mark (:class:`RollupPending`, in the same transaction and
+    with the same ``marked_at``), so every minute mark has an hour mark at least as new.
+    The job recomputes a settled minute's 1-min roll-up alone while its hour is still
+    marked (the live hour), so a read of a marked hour takes its other minutes from the
+    1-min roll-ups and only the marked ones raw."""
+
+    __tablename__ = "rollup_pending_minute"
+
+    measurement: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device: Mapped[str] = mapped_column(String(128), primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), primary_key=True)
+    minute_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -156,12 +156,19 @@ Span = tuple[int, int]
 
 
 def plan_spans(
-    start_ms: int, end_ms: int, resolution: Resolution, skip_hours: Iterable[int] = ()
+    start_ms: int,
+    end_ms: int,
+    resolution: Resolution,
+    skip_hours: Iterable[int] = (),
+    raw_minutes: Iterable[int] | None = None,
 ) -> dict[Resolution, list[Span]]:
     """Which resolution reads which part of [start, end): whole windows of
     ``resolution`` from it, the partial windows at the ends from the next finer
     resolution (1 h -> 1 min -> raw), and ``skip_hours`` (hours whose roll-ups are not
-    current) raw. Spans are half-open and disjoint, and together cover [start, end)."""
+    current) raw; or, when ``raw_minutes`` is given (the minutes of those hours whose
+    1-min roll-ups are not current), those minutes raw and the rest of those hours from
+    the 1-min roll-ups. Spans are half-open and disjoint, and together cover
+    [start, end)."""
     plan: dict[Resolution, list[Span]] = {"raw": [], "1m": [], "1h": []}
     finer: dict[Resolution, Resolution] = {"1h": "1m", "1m": "raw"}
 
@@ -181,13 +188,28 @@ def plan_spans(
         plan[res].append((lo, hi))
         place(hi, b, finer[res])
 
+    def skipped(a: int, b: int) -> None:
+        if raw_minutes is None or resolution == "raw":
+            plan["raw"].append((a, b))
+            return
+        t = a
+        for m in stale:
+            if m + MINUTE_MS <= t or m >= b:
+                continue
+            lo, hi = max(t, m), min(b, m + MINUTE_MS)
+            place(t, lo, "1m")
+            plan["raw"].append((lo, hi))
+            t = hi
+        place(t, b, "1m")
+
+    stale = sorted(set(raw_minutes or ()))
     cursor = start_ms
     for h in sorted(set(skip_hours)):
         a, b = max(h, start_ms), min(h + HOUR_MS, end_ms)
         if a >= b:
             continue
         place(cursor, a, resolution)
-        plan["raw"].append((a, b))
+        skipped(a, b)
         cursor = b
     place(cursor, end_ms, resolution)
     return {res: _coalesce(spans) for res, spans in plan.items() if spans}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from cloud.trace.custody import cli as custody_cli
 from cloud.trace.brand import cli as brand_cli
+from cloud.trace.custody import cli as custody_cli
 from cloud.trace.log import cli as log_cli
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud.trace.custody.router import router as custody_router
 from cloud.trace.brand.router import router as brand_router
 from cloud.trace.certificates.commitment_router import router as commitment_router
 from cloud.trace.certificates.router import router as certificates_router
+from cloud.trace.custody.router import router as custody_router
 from cloud.trace.events.router import router as events_router
 from cloud.trace.log.router import router as log_router
 from cloud.trace.lots.router import router as lots_router

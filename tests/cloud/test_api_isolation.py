@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
-from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.certs_cases import CERTS_CASES
+from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES

@@ -27,8 +27,8 @@ from cloud.errors import ApiError
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
 from tests.cloud.catalog_support import MASTER_REQUESTS
-from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.certs_cases import CERTS_REQUESTS
+from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2

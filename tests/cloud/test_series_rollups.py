@@ -8,20 +8,25 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from cloud.auth.principal import Role
 from cloud.db import Database, utcnow
+from cloud.db.migrate import upgrade_async
+from cloud.devices import series_json
 from cloud.devices.schemas import MultiSeriesOut, SeriesOut
 from cloud.devices.series_json import iso_ms
 from cloud.devices.service import ms_to_dt
 from cloud.devices.storage import Device
 from cloud.timeseries import Point, TimeSeriesStore, query
-from cloud.timeseries.rollup import RollupJob, RollupState, mark, rollup_state
+from cloud.timeseries.rollup import RollupJob, RollupState, mark, mark_hours, rollup_state
+from cloud.timeseries.rollup_storage import RollupPending, RollupPendingMinute
 from cloud.timeseries.windows import (
     DAY_MS,
     HOUR_MS,
@@ -33,6 +38,7 @@ from cloud.timeseries.windows import (
 )
 from tests.support import influx
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, seed_timeseries
+from tests.support.postgres import fresh_database
 from tests.support.schema import migrate_async
 
 DEVS = ("gw-m1.room-1", "gw-m1.room-2")
@@ -145,6 +151,166 @@ async def test_rollup_answers_equal_raw_answers(ts_store: TimeSeriesStore, tmp_p
         assert res == "raw" and got.keys() == set(DEVS)
     finally:
         await db.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres+influx", marks=[pytest.mark.postgres, pytest.mark.influx]),
+    ]
+)
+async def stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Database, TimeSeriesStore]]:
+    """A relational and a time-series store: SQLite and the embedded one, or
+    PostgreSQL and InfluxDB."""
+    if request.param == "sqlite":
+        from cloud.timeseries.sqlite import SqliteStore
+
+        url = f"sqlite:///{tmp_path / 'rel.db'}"
+        await upgrade_async(url)
+        db = Database(url)
+        async with SqliteStore(tmp_path / "ts.db") as ts:
+            yield db, ts
+        await db.dispose()
+        return
+    with fresh_database() as url:
+        await upgrade_async(url)
+        db = Database(url)
+        async with influx.fresh_store() as store:
+            yield db, store
+        await db.dispose()
+
+
+async def _settle(db: Database, minutes: range | None = None, age_s: float = 300) -> None:
+    """Age marks as if made ``age_s`` ago: the minute marks in ``minutes`` (their hours
+    stay fresh, as live data keeps them), or every mark (None)."""
+    old = utcnow() - timedelta(seconds=age_s)
+    async with db.transaction() as s:
+        if minutes is None:
+            await s.execute(update(RollupPending).values(marked_at=old))
+            await s.execute(update(RollupPendingMinute).values(marked_at=old))
+            return
+        await s.execute(
+            update(RollupPendingMinute)
+            .where(
+                RollupPendingMinute.minute_ms >= minutes.start,
+                RollupPendingMinute.minute_ms < minutes.stop,
+            )
+            .values(marked_at=old)
+        )
+
+
+async def _late(db: Database, ts: TimeSeriesStore, start: int, end: int, value: float) -> None:
+    """Late readings in [start, end): new instants, and one overwritten, all devices."""
+    for dev in DEVS:
+        late = [
+            Point("cold_room", dev, HOME, "site", t, {"temp_c": value + (t // 1000) % 3})
+            for t in [*range(start + 3_000, end, 13_000), start + 10_000]  # 10 s: was stored
+        ]
+        await ts.write(late)
+        await mark(db, late)
+
+
+async def test_live_minutes_and_late_writes_are_never_served_stale(
+    stores: tuple[Database, TimeSeriesStore],
+) -> None:
+    """The live hour is read from the 1-min roll-ups of its settled minutes and raw only
+    for its marked ones, and the answer stays the raw answer through late writes: into
+    a rolled-up minute of the live hour, into a whole past hour (cached as buckets), into
+    the partial first minute (cached per instant) and into the partial first hour
+    (cached per minute), before and after the job recomputes them minute by minute or
+    whole. Each answer is read twice (the second
+    from the caches) and compared with the raw answer."""
+    db, ts = stores
+    live = (int(time.time() * 1000) // HOUR_MS - 3) * HOUR_MS  # a "live" hour, not settled
+    first = live - 2 * HOUR_MS
+    job = RollupJob(db, ts, settle_s=60)
+    for dev in DEVS:
+        pts = _points(dev, first, live + 40 * MINUTE_MS, 10_000)
+        await ts.write(pts)
+        await mark(db, pts)
+    await _settle(db)
+    assert await job.run_until_idle() == 6  # 3 hours of 2 devices
+    for dev in DEVS:  # live data comes on: minutes 40-44, the hour marked again
+        pts = _points(dev, live + 40 * MINUTE_MS, live + 45 * MINUTE_MS, 10_000)
+        await ts.write(pts)
+        await mark(db, pts)
+    # minutes 40-42 last marked 30 s ago: settled (20 s), unlike an hour (60 s)
+    await _settle(db, range(live + 40 * MINUTE_MS, live + 43 * MINUTE_MS), age_s=30)
+    assert await job.run_until_idle() == 0 and job.minutes_done == 6
+    async with db.session() as s:
+        state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
+    assert state.pending == {d: {live} for d in DEVS}
+    assert state.minutes == {d: {live + 43 * MINUTE_MS, live + 44 * MINUTE_MS} for d in DEVS}
+
+    span = (first + 90_500, live + 50 * MINUTE_MS, 300_000)
+    hours, minutes = query.hour_cache(ts), query.minute_cache(ts)
+
+    async def same_as_raw(*, cached: bool = True) -> None:
+        await _assert_rollup_answer_is_raw_answer(ts, db, *span)
+        hits = (hours.hits, minutes.hits)
+        await _assert_rollup_answer_is_raw_answer(ts, db, *span)
+        if cached:
+            assert minutes.hits > hits[1]
+
+    await same_as_raw()
+    assert hours.hits > 0  # the whole past hour
+
+    # a late write into a rolled-up minute of the live hour: read raw while marked, then
+    # recomputed alone (the hour stays marked), never the cached roll-up of before
+    late_minute = live + 10 * MINUTE_MS
+    await _late(db, ts, late_minute, late_minute + MINUTE_MS, 30.0)
+    await same_as_raw()
+    await _settle(db, range(late_minute, late_minute + MINUTE_MS))
+    await job.run_until_idle()
+    async with db.session() as s:
+        state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
+    assert late_minute not in state.minutes[DEVS[0]] and state.pending[DEVS[0]] == {live}
+    await same_as_raw()
+
+    # into the whole past hour (in the hour cache): marked, then its minute recomputed
+    # alone while it stays marked, then the hour recomputed
+    past = first + HOUR_MS + 20 * MINUTE_MS
+    await _late(db, ts, past, past + MINUTE_MS, -20.0)
+    await same_as_raw()
+    await _settle(db, range(past, past + MINUTE_MS))
+    await job.run_until_idle()
+    await same_as_raw()
+
+    # raw points changed with no marks, then their hour marked whole (as a restore or
+    # `dehong cloud rollup --all-since` marks): every minute raw until it is recomputed
+    whole = first + HOUR_MS
+    for dev in DEVS:
+        await ts.write(
+            [
+                Point("cold_room", dev, HOME, "site", t, {"temp_c": -5.0})
+                for t in range(whole + 5_000, whole + HOUR_MS, 600_000)
+            ]
+        )
+    await mark_hours(db, {("cold_room", dev, HOME, whole): "site" for dev in DEVS})
+    await same_as_raw()
+    await _settle(db, range(whole, whole + HOUR_MS))
+    await job.run_until_idle()  # minute marks only: the hour stays marked whole
+    await same_as_raw()
+
+    # into the partial first minute (its raw points in the minute cache)
+    edge = first + MINUTE_MS
+    await _late(db, ts, edge, edge + MINUTE_MS, 60.0)
+    await same_as_raw()
+    await _settle(db, range(edge, edge + MINUTE_MS))
+    await job.run_until_idle()
+    await same_as_raw()
+
+    # into the partial first hour (in the minute cache), recomputed whole by the job
+    await _late(db, ts, first + 30 * MINUTE_MS, first + 32 * MINUTE_MS, 50.0)
+    await same_as_raw()
+    await _settle(db)
+    assert await job.run_until_idle() == 6  # every marked hour of both devices
+    async with db.session() as s:
+        state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
+    assert state.pending == {} and state.minutes == {}
+    await same_as_raw()
 
 
 def test_plan_spans_cover_the_range_once() -> None:
@@ -365,7 +531,9 @@ async def test_rollup_generations_are_per_county(env: ApiEnv) -> None:
     await _assert_is_raw(env, after, None)
 
 
-async def test_streamed_series_is_the_documented_shape(env: ApiEnv) -> None:
+async def test_streamed_series_is_the_documented_shape(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = await env.headers(Role.PREFECTURE_ADMIN, "533100")
     params = {
         "metric": "temp_c",
@@ -375,8 +543,12 @@ async def test_streamed_series_is_the_documented_shape(env: ApiEnv) -> None:
     }
     r = await env.client.get("/api/v1/devices/gw-m1.room-1/series", params=params, headers=h)
     assert r.status_code == 200, r.text
+    assert r.headers["content-length"] == str(len(r.content))  # small: sent whole
     one = SeriesOut.model_validate_json(r.content)
     assert r.json() == one.model_dump(mode="json")  # every field, nothing more
+    monkeypatch.setattr(series_json, "STREAM_BYTES", 700)  # long: streamed in pieces
+    streamed = await env.client.get("/api/v1/devices/gw-m1.room-1/series", params=params, headers=h)
+    assert "content-length" not in streamed.headers and streamed.content == r.content
     assert one.start.isoformat() == "2026-01-01T00:00:00.250000+00:00"
     assert r.json()["start"] == "2026-01-01T00:00:00.250000Z"
     assert [b.count for b in one.buckets] == [1] * 59  # 00:00:00 is before start

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -152,37 +151,13 @@ async def seed_timeseries(tsdb: TimeSeriesStore, *, raw: bool = True) -> None:
             )
 
 
-_SQLITE_TEMPLATE: list[Path] = []
-
-
-def _copy(template: Path, to: Path) -> None:
-    to.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, to)
-
-
-async def _sqlite_template() -> Path:
-    """An SQLite database migrated to every head, made once per test process: each
-    API under test starts from a copy (the migrations take seconds, a copy
-    milliseconds)."""
-    if not _SQLITE_TEMPLATE:
-        import atexit
-        import tempfile
-
-        where = Path(tempfile.mkdtemp(prefix="dehong-api-template-"))
-        atexit.register(shutil.rmtree, where, True)
-        await upgrade_async(f"sqlite:///{where / 'template.db'}")
-        _SQLITE_TEMPLATE.append(where / "template.db")
-    return _SQLITE_TEMPLATE[0]
-
-
 @asynccontextmanager
 async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
     """``backend``: "sqlite" or "postgres" (a fresh database on the CI server)."""
     async with AsyncExitStack() as stack:
         if backend == "sqlite":
-            await asyncio.to_thread(_copy, await _sqlite_template(), tmp_path / "api.db")
             url = f"sqlite:///{tmp_path / 'api.db'}"
-            await migrate_async(url)
+            await migrate_async(url)  # a copy of the session's migrated template
         else:
             from tests.support.postgres import fresh_database, migrated_template
 
