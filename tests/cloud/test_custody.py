@@ -36,8 +36,9 @@ from tests.cloud.custody_support import (
     story,
     write,
 )
-from tests.support.api import ApiEnv, _sqlite_template, api_env
+from tests.support.api import ApiEnv, api_env
 from tests.support.epcis import gtin, sscc
+from tests.support.schema import sqlite_template
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -225,7 +226,7 @@ async def test_the_job_follows_containers_and_rechecks_late_data(env: ApiEnv) ->
 
 @pytest.fixture
 async def rel_db(tmp_path: Path) -> AsyncIterator[Database]:
-    shutil.copyfile(await _sqlite_template(), tmp_path / "rel.db")
+    shutil.copyfile(await sqlite_template(), tmp_path / "rel.db")
     db = Database(f"sqlite:///{tmp_path / 'rel.db'}")
     try:
         yield db
@@ -346,7 +347,7 @@ async def test_the_migration_matches_the_models() -> None:
 
     from cloud.db.models import Base
 
-    engine = create_engine(f"sqlite:///{await _sqlite_template()}")
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
     try:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

@@ -373,9 +373,9 @@ async def test_migrations_0430_to_0432_make_the_tables_the_models_declare() -> N
     from sqlalchemy import create_engine
 
     from cloud.db.models import Base
-    from tests.support.api import _sqlite_template
+    from tests.support.schema import sqlite_template
 
-    engine = create_engine(f"sqlite:///{await _sqlite_template()}")
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
     try:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

@@ -73,3 +73,9 @@ def migrate(url: str) -> None:
 
 async def migrate_async(url: str) -> None:
     await asyncio.to_thread(migrate, url)
+
+
+async def sqlite_template() -> Path:
+    """The session's migrated SQLite template (built on first use): for tests that copy
+    it themselves or compare a model against the migrated schema."""
+    return await asyncio.to_thread(_build_sqlite_template)

@@ -156,7 +156,17 @@ async def get_one(
     "/trace/commitment-certificates/{certificate_id}/print",
     response_class=HTMLResponse,
     summary="The 承诺达标合格证 as a printable page (HTML, Chinese first)",
-    responses={**responses(401, 404, 422), 200: {"content": {"text/html": {}}}},
+    # errors answer JSON (the Error model), whatever the page's own media type
+    responses={
+        **{
+            code: {
+                "description": doc["description"],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+            for code, doc in responses(401, 404, 422).items()
+        },
+        200: {"content": {"text/html": {}}},
+    },
 )
 async def print_page(
     certificate_id: CertificateId, principal: TraceRead, session: SessionDep
