@@ -10,28 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from cloud.auth.deps import require
-from cloud.auth.principal import Principal
 from cloud.catalog import places
 from cloud.catalog.access import check_county, visible
+from cloud.catalog.params import CatalogRead, CountyQuery, Ident, IdQuery, RecordsWrite
 from cloud.catalog.places_schemas import BaseCreate, BaseKind, BaseOut, BasePage, BaseUpdate
 from cloud.catalog.storage import Organisation, ProductionBase
-from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep
 from cloud.errors import responses
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["catalog"])
 
-Ident = Annotated[int, Path(ge=1, le=MAX_INT32)]
-IdQuery = Annotated[int | None, Query(ge=1, le=MAX_INT32)]
-CountyQuery = Annotated[
-    str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
-]
-CatalogRead = Annotated[Principal, require("catalog:read")]
-RecordsWrite = Annotated[Principal, require("catalog:write", "org_records:write")]
 
 BASE_KEYS = (Key(ProductionBase.id, kind=int),)
 

@@ -17,12 +17,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from cloud.auth.deps import require
-from cloud.auth.principal import Principal
 from cloud.catalog import links, places, push
 from cloud.catalog.access import api_error, check_county, own_org, visible, visible_profile
 from cloud.catalog.errors import CatalogError
 from cloud.catalog.gln import LocationKey, digital_link, location_key
+from cloud.catalog.params import CatalogRead, CountyQuery, Ident, IdQuery, RecordsWrite
 from cloud.catalog.places_schemas import (
     DeviceId,
     DeviceLink,
@@ -44,7 +43,6 @@ from cloud.catalog.storage import (
     Organisation,
     ProductionBase,
 )
-from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep
 from cloud.devices.commands import app_publisher
 from cloud.errors import ApiError, responses
@@ -52,13 +50,6 @@ from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["catalog"])
 
-Ident = Annotated[int, Path(ge=1, le=MAX_INT32)]
-IdQuery = Annotated[int | None, Query(ge=1, le=MAX_INT32)]
-CountyQuery = Annotated[
-    str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
-]
-CatalogRead = Annotated[Principal, require("catalog:read")]
-RecordsWrite = Annotated[Principal, require("catalog:write", "org_records:write")]
 
 LOCATION_KEYS = (Key(Location.id, kind=int),)
 LINK_KEYS = (Key(LocationDevice.id, kind=int),)

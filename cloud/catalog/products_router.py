@@ -12,15 +12,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from cloud.auth.deps import require
-from cloud.auth.principal import Principal
 from cloud.catalog import products, push
 from cloud.catalog.access import api_error, check_county, visible, visible_profile
 from cloud.catalog.categories import CategoryCode
 from cloud.catalog.errors import CatalogError
 from cloud.catalog.gs1 import check_gtin
+from cloud.catalog.params import (
+    CatalogRead,
+    CatalogWrite,
+    CountyQuery,
+    Ident,
+    IdQuery,
+    RecordsWrite,
+)
 from cloud.catalog.products_schemas import (
     ProductCreate,
     ProductOut,
@@ -33,7 +39,6 @@ from cloud.catalog.products_schemas import (
 )
 from cloud.catalog.schemas import PushOut
 from cloud.catalog.storage import CommodityProfile, Organisation, Product
-from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep
 from cloud.devices.commands import app_publisher
 from cloud.errors import ApiError, responses
@@ -41,14 +46,6 @@ from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["catalog"])
 
-Ident = Annotated[int, Path(ge=1, le=MAX_INT32)]
-IdQuery = Annotated[int | None, Query(ge=1, le=MAX_INT32)]
-CountyQuery = Annotated[
-    str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
-]
-CatalogRead = Annotated[Principal, require("catalog:read")]
-CatalogWrite = Annotated[Principal, require("catalog:write")]
-RecordsWrite = Annotated[Principal, require("catalog:write", "org_records:write")]
 
 PRODUCT_KEYS = (Key(Product.id, kind=int),)
 PROFILE_KEYS = (Key(CommodityProfile.id, kind=int),)

@@ -27,6 +27,8 @@ from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.catalog import bases_router, places_router, products_router, service
 from cloud.catalog.access import masked
+from cloud.catalog.params import CatalogRead, CatalogWrite, CountyQuery, RecordsWrite
+from cloud.catalog.params import Ident as OrgId
 from cloud.catalog.schemas import (
     DeviceId,
     MobileDeviceOut,
@@ -46,15 +48,7 @@ from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["catalog"])
 
-OrgId = Annotated[int, Path(ge=1, le=MAX_INT32)]
-CountyQuery = Annotated[
-    str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
-]
-CatalogRead = Annotated[Principal, require("catalog:read")]
-CatalogWrite = Annotated[Principal, require("catalog:write")]
 MobileDevicesWrite = Annotated[Principal, require("mobile_devices:write")]
-#: Admins of the county, and organisation roles for their own organisation's records.
-RecordsWrite = Annotated[Principal, require("catalog:write", "org_records:write")]
 
 #: Keyset orders (cloud/pagination.py).
 ORG_KEYS = (Key(Organisation.id, kind=int),)
