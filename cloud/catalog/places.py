@@ -13,6 +13,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
+from cloud.catalog.edits import set_changed
 from cloud.catalog.errors import CatalogError
 from cloud.catalog.geo import as_geojson, representative_point
 from cloud.catalog.gln import LocationKey
@@ -155,11 +156,8 @@ async def update_location(
         raise CatalogError(422, f"only a station has a tier, not a {loc.kind}", "body.tier")
     if "base_id" in changes:
         _base_fits(base, loc.org_id, loc.county)
-    done = {k: v for k, v in changes.items() if getattr(loc, k) != v}
-    for key, value in done.items():
-        setattr(loc, key, value)
+    done = set_changed(loc, changes)
     if done:
-        loc.updated_at = utcnow()
         await s.flush()
         await record(s, actor, "location.updated", f"location:{loc.id}", loc.county, done)
     return loc

@@ -14,6 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
+from cloud.catalog.edits import set_changed
 from cloud.catalog.errors import CatalogError
 from cloud.catalog.products_schemas import check_profile_values
 from cloud.catalog.storage import CommodityProfile, Organisation, Product
@@ -67,12 +68,9 @@ async def update_profile(
         await _name_free(s, profile.county, changes["name"], profile.id)
     if "categories" in changes:
         await _categories_still_fit(s, profile, set(changes["categories"]))
-    done = {k: v for k, v in changes.items() if getattr(profile, k) != v}
-    for key, value in done.items():
-        setattr(profile, key, value)
+    done = set_changed(profile, changes)
     if not done:
         return False
-    profile.updated_at = utcnow()
     await s.flush()
     await record(s, actor, "profile.updated", f"profile:{profile.id}", profile.county, done)
     return bool(set(done) & {*PROFILE_VALUES, "name", "name_en"})
@@ -173,11 +171,8 @@ async def update_product(
                 f"{', '.join(current.categories)}, not {category}; give a profile_id too",
                 "body.category",
             )
-    done = {k: v for k, v in changes.items() if getattr(product, k) != v}
-    for key, value in done.items():
-        setattr(product, key, value)
+    done = set_changed(product, changes)
     if done:
-        product.updated_at = utcnow()
         await s.flush()
         await record(s, actor, "product.updated", f"product:{product.id}", product.county, done)
     return product

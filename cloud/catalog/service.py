@@ -15,6 +15,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
+from cloud.catalog.edits import set_changed
 from cloud.catalog.errors import CatalogError
 from cloud.catalog.lookup import (
     device_links,
@@ -105,11 +106,8 @@ async def update_org(
             changes.get("platform_code", org.platform_code),
             org.id,
         )
-    changed = {k: v for k, v in changes.items() if getattr(org, k) != v}
-    for key, value in changed.items():
-        setattr(org, key, value)
+    changed = set_changed(org, changes)
     if changed:
-        org.updated_at = utcnow()
         await s.flush()
         await record(
             s, actor, "org.updated", f"org:{org.id}", org.county,
