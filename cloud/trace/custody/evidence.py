@@ -155,7 +155,8 @@ def pick_metric(metrics: Sequence[str] | None, wanted: tuple[str, ...]) -> str |
     return next((m for m in wanted if m in known), None)
 
 
-def _ms(t: datetime) -> int:
+def ms(t: datetime) -> int:
+    """An aware datetime (the store's) as epoch milliseconds."""
     return round(t.astimezone(UTC).timestamp() * 1000)
 
 
@@ -165,8 +166,8 @@ async def device_periods(
     """``(device, start, end)`` of each link of the location, clipped to the interval."""
     out = []
     for link in await device_links(session, location_id):
-        a = max(start_ms, _ms(link.since))
-        b = end_ms if link.until is None else min(end_ms, _ms(link.until))
+        a = max(start_ms, ms(link.since))
+        b = end_ms if link.until is None else min(end_ms, ms(link.until))
         if b > a:
             out.append((link.device_id, a, b))
     return out

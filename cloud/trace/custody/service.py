@@ -44,6 +44,7 @@ from cloud.trace.custody.evidence import (
     Summary,
     device_periods,
     interval_evidence,
+    ms,
 )
 from cloud.trace.custody.rules import MAX_DEPTH, Interval, intervals
 from cloud.trace.custody.sources import lot_facts
@@ -84,12 +85,8 @@ class IntervalView:
     evidence: list[CustodyEvidence] = field(default_factory=list)
 
 
-def _ms(t: datetime) -> int:
-    return round(t.astimezone(UTC).timestamp() * 1000)
-
-
 def _key(place: str, start: datetime) -> tuple[str, int]:
-    return place, _ms(start)
+    return place, ms(start)
 
 
 async def _locations(session: AsyncSession, places: Iterable[str]) -> dict[str, Location | None]:
@@ -120,8 +117,8 @@ async def custody_of(session: AsyncSession, lot: TraceLot) -> list[IntervalView]
         loc = places[i.place]
         measured = False
         if loc is not None:
-            end = _ms(i.end) if i.end is not None else int(time.time() * 1000)
-            measured = bool(await device_periods(session, loc.id, _ms(i.start), end))
+            end = ms(i.end) if i.end is not None else int(time.time() * 1000)
+            measured = bool(await device_periods(session, loc.id, ms(i.start), end))
         out.append(IntervalView(i, loc, measured, rows.get(_key(i.place, i.start), [])))
     return out
 
@@ -212,10 +209,10 @@ async def _plan(
         if loc is None or (i.end is None and not include_open):
             out.unmeasured += loc is None
             continue
-        start = _ms(i.start)
+        start = ms(i.start)
         # an open interval: up to the start of this minute (asked again within the
         # minute, the same data gives the same event)
-        end = _ms(i.end) if i.end is not None else now_ms // MINUTE_MS * MINUTE_MS
+        end = ms(i.end) if i.end is not None else now_ms // MINUTE_MS * MINUTE_MS
         if end <= start:
             continue
         history = rows.get(_key(i.place, i.start), [])
@@ -224,7 +221,7 @@ async def _plan(
             current is not None
             and current.closed
             and i.end is not None
-            and _ms(current.period_end) == end
+            and ms(current.period_end) == end
             and end < horizon
         ):
             out.final += 1
