@@ -17,9 +17,10 @@ import pytest
 from cloud.trace.epcis import FieldError, validate_document, validate_event
 from cloud.trace.epcis.documents import epcis_document
 from cloud.trace.epcis.validation import MAX_ERRORS
+from tests.support.epcis import gs1_examples
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "epcis"
-EXAMPLES = sorted((DATA / "examples").glob("*.jsonld"))
+EXAMPLES = gs1_examples()
 BAD = sorted((DATA / "bad").glob("*.json"))
 
 BASES: dict[str, dict[str, Any]] = {

@@ -7,6 +7,7 @@ Identifiers are GS1 Digital Link URIs with valid check digits; :func:`gtin` and
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +15,13 @@ from cloud.catalog.gs1 import gs1_check_digit
 from tests.support.api import ApiEnv
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "epcis" / "examples"
 DL = "https://id.gs1.org"
+
+
+def gs1_examples() -> list[Path]:
+    """GS1's example documents (tests/data/epcis/examples/), JSON-LD and plain JSON."""
+    return sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".json", ".jsonld"))
 
 
 def gtin(n: int) -> str:
