@@ -259,11 +259,14 @@ class _Checker:
             what = "EPC URN" if is_epc_urn(value) else "GS1 Digital Link URI"
             self.add(path, f"{_q(value)} is not a well-formed {what}: {exc}")
             return
-        if role == "instance" and epc.is_class:
+        if role == "instance" and value[:14].lower() == "urn:epc:idpat:":
+            # A product or lot class where an instance belongs is accepted, as GS1's
+            # schema and its own examples do (SensorDataExample17 lists a GTIN alone); a
+            # pattern only selects objects in a query, it never names one.
             self.add(
                 path,
-                f"{_q(value)} names a class (a lot, product or pattern), not one object; "
-                "list it as an epcClass in a quantity list instead",
+                f"{_q(value)} is a pattern (it selects objects in a query), not an object; "
+                "list the object's EPC, or the class as an epcClass in a quantity list",
             )
         elif role == "class" and not epc.is_class:
             self.add(
