@@ -380,3 +380,46 @@ async def test_the_command(env: ApiEnv, tmp_path: Path, monkeypatch: pytest.Monk
     async with env.db.session() as s:
         row = await s.scalar(select(TraceEvent).where(TraceEvent.biz_step == "storing"))
         assert row is not None and row.county == HOME
+
+
+async def test_a_retry_racing_the_first_attempt(env: ApiEnv) -> None:
+    import asyncio
+
+    w = await make_world(env.db)
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    body = _harvest(w, "RACE-1")
+    pbody = {"event_id": _eid(), "time": _at(5), "inputs": [{"gtin": w.gtin, "lot": "RACE-1"}],
+             "output": {"gtin": w.gtin, "lot": "RACE-2", "quantity": 1, "unit": "KGM"},
+             "process": "drying"}  # fmt: skip
+    for path, b in ((f"{OPS}/harvest", body), (f"{OPS}/process", pbody)):
+        answers = await asyncio.gather(*(env.client.post(path, json=b, headers=h) for _ in "ab"))
+        assert sorted(r.status_code for r in answers) == [200, 201], [r.text for r in answers]
+        assert {r.json()["lot"]["id"] for r in answers} != {None}
+        assert len({r.json()["lot"]["id"] for r in answers}) == 1
+    async with env.db.session() as s:
+        n = await s.scalar(
+            select(func.count()).select_from(TraceLot).where(TraceLot.lot.like("RACE-%"))
+        )
+        assert n == 2
+
+
+async def test_the_test_step_takes_the_tests_body(env: ApiEnv) -> None:
+    w = await make_world(env.db)
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    room = w.place("A").rsplit("/", 1)[1]
+    body = {"lot": {"gtin": w.gtin, "lot": w.lot}, "biz_step": "sampling", "time": T0,
+            "read_point_gln": room, "biz_location_gln": room, "note": "抽样",
+            "results": [{"test": "moisture", "value": 11.2, "min": 10, "limit": 12.5,
+                         "unit": "%", "method": "rapid"}]}  # fmt: skip
+    r = await env.client.post(f"{OPS}/test", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    ev = r.json()["event"]
+    assert (ev["bizStep"], ev["bizLocation"], ev["dh:note"]) == (
+        "sampling",
+        {"id": w.place("A")},
+        "抽样",
+    )
+    assert ev["dh:testResult"][0]["dh:passed"] is True
+    bad = {**body, "read_point_gln": room[:-1] + str((int(room[-1]) + 1) % 10)}
+    r = await env.client.post(f"{OPS}/test", json=bad, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "body.read_point_gln", r.text

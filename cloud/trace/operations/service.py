@@ -22,13 +22,15 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.principal import Principal
 from cloud.catalog.gln import LocationKey, digital_link
+from cloud.catalog.gs1 import check_gln
 from cloud.catalog.service import get_location
 from cloud.catalog.storage import Location
-from cloud.db import utcnow
+from cloud.db import Database, utcnow
 from cloud.errors import ApiError
 from cloud.trace.certificates.commitment import require_certificate
 from cloud.trace.epcis import event_hash, validate_event
@@ -118,6 +120,16 @@ def _writable(lot: TraceLot, principal: Principal, field: str) -> None:
             f"{field}: lot {lot.lot!r} of GTIN {lot.gtin}: {exc.detail}",
             field=field,
         ) from None
+
+
+def _gln(gln: str | None, field: str) -> str | None:
+    """A GLN as its Digital Link (as ``POST .../tests`` takes it); 422 naming ``field``."""
+    if gln is None:
+        return None
+    try:
+        return digital_link(LocationKey(check_gln(gln), ""))
+    except ValueError as exc:
+        raise ApiError(422, f"{field}: {exc}", field=field) from None
 
 
 def _identify(event: dict[str, Any]) -> str:
@@ -382,10 +394,12 @@ async def test(session: AsyncSession, body: TestOp, principal: Principal) -> OpO
     found = checked_results(body.biz_step, body.results)
     lot = await _lot(session, body.lot, principal, "body.lot")
     place = await _place(session, body.location_id, principal, "body.location_id")
+    read_point = _gln(body.read_point_gln, "body.read_point_gln") or place
+    biz_location = _gln(body.biz_location_gln, "body.biz_location_gln") or place
     try:
         stored = await results.record_tests(
             session, lot, found, principal, biz_step=body.biz_step, time=_time(body),
-            read_point=place, biz_location=place, event_id=body.event_id,
+            read_point=read_point, biz_location=biz_location, event_id=body.event_id,
             extra=_extra(note=body.note),
         )  # fmt: skip
     except EventsRefused as exc:
@@ -460,6 +474,25 @@ OPERATIONS = {
     "receive": receive,
     "sell": sell,
 }
+
+
+async def perform(
+    db: Database, step: str, body: OpBase, principal: Principal
+) -> tuple[OpOutcome, list[tuple[str, str]]]:
+    """Run ``step`` in a transaction of its own (the API and the command): the outcome
+    and the made lot's parents. Two retries racing (the phone sending a step twice at
+    once) meet at the lot's unique key: the loser runs again and finds the winner's lot
+    and event (``unchanged``)."""
+    for attempt in range(2):
+        try:
+            async with db.transaction() as s:
+                done = await OPERATIONS[step](s, body, principal)  # type: ignore[operator]
+                parents = [] if done.lot is None else await lot_parents(s, done.lot)
+            return done, parents
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def lot_parents(session: AsyncSession, lot: TraceLot) -> list[tuple[str, str]]:
