@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument(flag, type=int)
     for flag in ("--time", "--event-id", "--note", "--unit", "--parent", "--buyer", "--order"):
         p.add_argument(flag)
-    p.add_argument("--quantity", type=float)
+    p.add_argument("--quantity", help="a decimal number, e.g. 500 or 12.5")
     p.set_defaults(handler=_op)
 
 
