@@ -62,6 +62,25 @@ async def _events_of(env: ApiEnv, h: dict[str, str], g: str, lot: str) -> list[d
     return r.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
 
 
+@pytest.mark.parametrize(
+    ("event_field", "body_field"),
+    [
+        ("eventList[0].eventID", "body.event_id"),
+        ("eventList[0].quantityList[1].epcClass", "body.lots[1]"),
+        ("eventList[0].childQuantityList[0].uom", "body.lots[0]"),
+        ("eventList[0].epcList[2]", "body.containers[2]"),
+        ("eventList[0].inputQuantityList[3].epcClass", "body.inputs[3]"),
+        ("eventList[0].outputQuantityList[0].epcClass", "body.output"),
+        ("eventList[0].bizLocation.id", "body.location_id"),
+        ("eventList[0].sensorElementList", "event.sensorElementList"),
+    ],
+)
+def test_event_errors_name_the_body_field(event_field: str, body_field: str) -> None:
+    from cloud.trace.operations.service import body_field as to_body
+
+    assert to_body(event_field) == body_field
+
+
 def test_every_word_is_cbv() -> None:
     words = vocabularies()
     for step, v in STEP_VOCAB.items():
@@ -323,6 +342,15 @@ async def test_counties_and_organisations(env: ApiEnv) -> None:
         )  # fmt: skip
         assert r.status_code == status, r.text
     assert r.json()["field"] == "body.lots[0]", r.text
+    # a prefecture admin sees both, but one event's lots are of one county
+    pa = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    r = await env.client.post(
+        f"{OPS}/store",
+        json={"lots": [{"gtin": home.gtin, "lot": home.lot}, theirs],
+              "location_id": home.locations["B"][0]},
+        headers=pa,
+    )  # fmt: skip
+    assert r.status_code == 422 and r.json()["field"] == "body.lots[1]", r.text
     # a reader may not write
     r = await env.client.post(
         f"{OPS}/store", json={}, headers=await env.headers(Role.AUDITOR, HOME)

@@ -15,6 +15,7 @@ The same ``event_id`` with other content is 409 (``body.event_id``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,7 +36,7 @@ from cloud.errors import ApiError
 from cloud.trace.certificates.commitment import require_certificate
 from cloud.trace.epcis import event_hash, validate_event
 from cloud.trace.epcis.identifiers import canonical_uri
-from cloud.trace.events.service import EventError, EventsRefused, StoredEvent, store_events
+from cloud.trace.events.service import EventsRefused, StoredEvent, store_events
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lots.schemas import LotCreate, LotRef
 from cloud.trace.lots.service import LotError, create_lot, get_lot, parents_of
@@ -139,17 +140,37 @@ def _identify(event: dict[str, Any]) -> str:
     return str(event["eventID"])
 
 
-def _body_field(error: EventError) -> str:
-    field = error.field
-    if field.endswith(".eventID") or field == "eventID":
-        return "body.event_id"
-    head, dot, rest = field.partition(".")
-    return f"event.{rest}" if dot and head.startswith("eventList[") else f"event.{field}"
+#: an event's field -> the body's field it came from
+_BODY_FIELDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), body)
+    for pattern, body in (
+        (r"^eventID$", "body.event_id"),
+        (r"^(?:eventTime|eventTimeZoneOffset)$", "body.time"),
+        (r"^(?:child)?[qQ]uantityList\[(\d+)\]", r"body.lots[\1]"),
+        (r"^(?:epcList|childEPCs)\[(\d+)\]", r"body.containers[\1]"),
+        (r"^inputQuantityList\[(\d+)\]", r"body.inputs[\1]"),
+        (r"^outputQuantityList\b", "body.output"),
+        (r"^parentID$", "body.parent"),
+        (r"^(?:readPoint|bizLocation)\b", "body.location_id"),
+        (r"^dh:note$", "body.note"),
+    )
+)
+
+
+def body_field(event_field: str) -> str:
+    """The body's field an error of the stored event names (``eventList[0].quantityList[1]
+    .epcClass`` -> ``body.lots[1]``); ``event.<field>`` when no body field made it."""
+    field = re.sub(r"^(?:eventList\[\d+\])?\.?", "", event_field)
+    for pattern, body in _BODY_FIELDS:
+        found = pattern.match(field)
+        if found:
+            return found.expand(body)
+    return f"event.{field}" if field else "event"
 
 
 def _refused(exc: EventsRefused) -> ApiError:
     first = exc.errors[0]
-    field = _body_field(first)
+    field = body_field(first.field)
     return ApiError(first.status, f"{field}: {first.reason}", field=field)
 
 
@@ -157,7 +178,7 @@ def _validated(event: dict[str, Any]) -> None:
     """The event's own checks before anything is written (422 naming the event field)."""
     found = validate_event(event, "", CONTEXT)
     if found:
-        field = "event." + found[0].path.lstrip(".") if found[0].path else "event"
+        field = body_field(found[0].path)
         raise ApiError(422, f"{field}: {found[0].reason}", field=field)
 
 
