@@ -378,6 +378,9 @@ async def test_the_command(env: ApiEnv, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)  # no .env of the checkout
 
     async def dehong(*args: str) -> tuple[int, str, str]:
+        from cloud.settings import get_settings
+
+        get_settings.cache_clear()  # read this test's environment, not an earlier test's
         ns = build_parser().parse_args(["trace", "op", *args])
         code = await ns.handler(ns)
         out = capsys.readouterr()
@@ -405,6 +408,9 @@ async def test_the_command(env: ApiEnv, tmp_path: Path, monkeypatch: pytest.Monk
     assert code == 1 and "合格证" in err, err
     code, _, err = await dehong("store", "--lot", "123")
     assert code == 2 and "--lot" in err
+    from cloud.settings import get_settings
+
+    get_settings.cache_clear()  # the next test reads its own environment
     async with env.db.session() as s:
         row = await s.scalar(select(TraceEvent).where(TraceEvent.biz_step == "storing"))
         assert row is not None and row.county == HOME
