@@ -87,15 +87,36 @@ def location_uri(loc: Location) -> str:
     return digital_link(LocationKey(loc.gln, loc.gln_extension))
 
 
+#: The kinds of catalog location a step may put its items in (a step not listed: any).
+#: Storing in a vehicle or loading into a cold room would give custody a wrong place.
+PLACE_KINDS: dict[str, frozenset[str]] = {
+    "store": frozenset({"cold_room", "warehouse", "station", "processing_site"}),
+    "load": frozenset({"vehicle_compartment"}),
+}
+
+
 async def _place(
-    session: AsyncSession, location_id: int | None, principal: Principal, field: str
+    session: AsyncSession,
+    location_id: int | None,
+    principal: Principal,
+    field: str,
+    step: str | None = None,
 ) -> str | None:
-    """The Digital Link of a location the principal can see; 404 naming ``field``."""
+    """The Digital Link of a location the principal can see; 404 naming ``field``; 422
+    when the location is not of a kind ``step`` puts items in (:data:`PLACE_KINDS`)."""
     if location_id is None:
         return None
     loc = await get_location(session, location_id)
     if loc is None or not principal.can_see(loc.county):
         raise ApiError(404, f"{field}: location {location_id} not found", field=field)
+    kinds = PLACE_KINDS.get(step or "")
+    if kinds is not None and loc.kind not in kinds:
+        raise ApiError(
+            422,
+            f"{field}: location {location_id} is a {loc.kind}; {step} puts items in a "
+            + " or ".join(sorted(kinds)),
+            field=field,
+        )
     return location_uri(loc)
 
 
@@ -443,7 +464,7 @@ async def _observe(
     extra: dict[str, Any] | None = None,
 ) -> OpOutcome:
     time = _time(body)
-    place = await _place(session, body.location_id, principal, "body.location_id")
+    place = await _place(session, body.location_id, principal, "body.location_id", step)
     lots, containers = await _items(session, body, principal)
     if certificate:
         await _require_certificates(session, lots, containers, time)
