@@ -137,6 +137,25 @@ async def _wait_count(page: Any, sel: str, n: int, wait_ms: float = 20_000) -> N
     )
 
 
+async def test_page_and_shell_are_served(env: ApiEnv) -> None:
+    """The page, its service worker (version and shell filled in, scope allowed) and
+    every asset the worker caches."""
+    from cloud.trace.phone.router import SHELL_ASSETS, shell_version
+
+    page = await env.client.get("/m/trace")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'data-version="{shell_version()}"' in page.text and 'lang="zh-CN"' in page.text
+    sw = await env.client.get("/m/trace/sw.js")
+    assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/m/trace"
+    assert f'"{shell_version()}"' in sw.text and "__SHELL__" not in sw.text
+    for name in SHELL_ASSETS:
+        assert f'"/m/trace/static/{name}"' in sw.text, name
+        r = await env.client.get(f"/m/trace/static/{name}")
+        assert r.status_code == 200 and r.content, name
+    assert (await env.client.get("/m/trace/static/vendor/jsQR.LICENSE")).status_code == 200
+    assert (await env.client.get("/m/trace/static/../router.py")).status_code == 404
+
+
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
     async with api_env("sqlite", tmp_path) as e:
@@ -177,6 +196,27 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             await page.goto(f"{base}/m/trace")
             await page.wait_for_selector("body[data-ready='1']")
             await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+            parsed = await page.evaluate(
+                """([g, s]) => import('/m/trace/static/gs1.js').then((m) => [
+                    m.parseCode(`https://id.gs1.org/01/${g}/10/A%2F1`),
+                    m.parseCode(`https://example.com/x/01/${g.slice(1)}/10/B?c=1`),
+                    m.parseCode(`https://id.gs1.org/00/${s}`),
+                    m.parseCode(s),
+                    m.parseCode(`(01)${g}(10)C7`),
+                    m.parseCode(`https://id.gs1.org/01/${g.slice(0, 13)}9/10/D`),
+                    m.parseCode("hello"),
+                ])""",
+                [G, sscc(1)],
+            )
+            assert parsed == [
+                {"kind": "lot", "gtin": G, "lot": "A/1"},
+                {"kind": "lot", "gtin": G, "lot": "B"},
+                {"kind": "container", "sscc": sscc(1)},
+                {"kind": "container", "sscc": sscc(1)},
+                {"kind": "lot", "gtin": G, "lot": "C7"},
+                {"kind": "invalid", "reason": "gtin"},
+                {"kind": "unknown", "text": "hello"},
+            ], parsed
 
             # -- log in; the pickers are fetched and cached ------------------------
             assert await page.is_visible("#login")
