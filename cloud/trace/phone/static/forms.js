@@ -16,13 +16,14 @@ const PROCESSES = [
   "sorting",
   "other",
 ];
+const UNITS = ["KGM", "TNE", "H87"]; // UN/ECE Rec. 20: kilogram, tonne, piece
 const TESTS = ["moisture", "pesticide_residue", "heavy_metal", "microbial"];
 
 const FIELDS = {
   harvest: [
     { name: "lotcode", type: "lotcode" },
     { name: "quantity", type: "number", label: "f.quantity", required: true },
-    { name: "unit", type: "text", label: "f.unit", value: "kg", required: true },
+    { name: "unit", type: "select", label: "f.unit", options: UNITS, prefix: "u." },
     { name: "org_id", type: "number", label: "f.org", required: true },
     { name: "location_id", type: "location", label: "f.location" },
     { name: "produced_on", type: "date", label: "f.produced_on" },
@@ -34,7 +35,7 @@ const FIELDS = {
     { name: "output_gtin", type: "product", label: "f.output_product", required: true },
     { name: "output_lot", type: "text", label: "f.output_lot", required: true },
     { name: "quantity", type: "number", label: "f.quantity", required: true },
-    { name: "unit", type: "text", label: "f.unit", value: "kg", required: true },
+    { name: "unit", type: "select", label: "f.unit", options: UNITS, prefix: "u." },
     { name: "location_id", type: "location", label: "f.location" },
   ],
   pack: [
@@ -313,7 +314,7 @@ export function renderForm(step, root, ctx) {
         const out = { gtin: i.gtin, lot: i.lot };
         if (i.quantity !== undefined && i.quantity !== "") {
           out.quantity = Number(i.quantity);
-          out.unit = "kg";
+          out.unit = "KGM";
         }
         return out;
       });

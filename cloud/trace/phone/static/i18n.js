@@ -105,6 +105,9 @@ const TEXT = {
     "v.need_lot": "需要批次码（不是箱码）",
     "v.need_container": "需要箱 / 托盘码",
     "k.container": "箱",
+    "u.KGM": "千克 kg",
+    "u.TNE": "吨 t",
+    "u.H87": "件",
   },
   en: {
     title: "Dehong trace · record on site",
@@ -210,6 +213,9 @@ const TEXT = {
     "v.need_lot": "A lot code is needed (not a case)",
     "v.need_container": "A case / pallet code is needed",
     "k.container": "Case",
+    "u.KGM": "kg",
+    "u.TNE": "tonne",
+    "u.H87": "piece",
   },
 };
 
