@@ -298,6 +298,43 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             assert ids.count(first[0]) == 1 and len(ids) == 3, ids
             await page.unroute("**/api/v1/trace/ops/**")
 
+            # -- the other steps' forms make bodies the server takes -----------------
+            lot_code = lot_uri(G, EXISTING)
+            await page.click("#step-process")
+            await page.fill("#code", lot_code)
+            await page.press("#code", "Enter")
+            await page.select_option("#f-process", "drying")
+            await page.select_option("#f-output_gtin", G)
+            await page.fill("#f-output_lot", "CF-2026-201")
+            await page.fill("#f-quantity", "80")
+            await page.click("#record")
+            await page.click("#step-pack")
+            await page.fill("#code", lot_code)
+            await page.press("#code", "Enter")
+            await page.fill("#f-parent", sscc(5502))
+            await page.click("#record")
+            await page.click("#step-test")
+            await page.fill("#code", lot_code)
+            await page.press("#code", "Enter")
+            await page.fill("#f-value", "11.5")
+            await page.fill("#f-unit", "%")
+            await page.fill("#f-limit", "12.5")
+            await page.select_option("#f-method", "lab")
+            await page.click("#record")
+            await page.click("#step-load")
+            await page.fill("#code", f"https://id.gs1.org/00/{sscc(5502)}")
+            await page.press("#code", "Enter")
+            await page.select_option("#f-location_id", str(world["vehicle_compartment"]))
+            await page.select_option("#f-destination_id", str(world["warehouse"]))
+            await page.click("#record")
+            await page.wait_for_function(
+                """() => document.querySelectorAll('#sent li').length === 7
+                    || document.querySelector('#attention-count').textContent !== '0'"""
+            )
+            assert await _count(page, "#attention-count") == 0, await page.inner_text("#attention")
+            steps = sorted(e.get("bizStep", e["type"]) for e in await _events(env, admin))
+            assert len(steps) == 7, steps
+
             # -- a conflict (409) and a refusal (404) stay, with the reason ----------
             await context.set_offline(True)
             await page.click("#step-store")

@@ -204,7 +204,7 @@ function toast(text) {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => {
     el.hidden = true;
-  }, 4000);
+  }, 3000);
 }
 
 // --- the outbox --------------------------------------------------------------
@@ -271,6 +271,13 @@ async function drawOutbox() {
   $("#waiting").replaceChildren(...waiting.map((o) => opItem(o, false)));
   $("#attention").replaceChildren(...attention.map((o) => opItem(o, true)));
   $("#attention-box").hidden = attention.length === 0;
+  const badge = $("#outbox"); // in the bar: what is not on the server yet
+  badge.hidden = !waiting.length && !attention.length;
+  badge.className = `pill ${attention.length ? "warn" : "wait"}`;
+  badge.href = attention.length ? "#attention-box" : "#waiting-box";
+  badge.textContent = attention.length
+    ? `${t("attention.short")} ${attention.length}`
+    : `${t("waiting.short")} ${waiting.length}`;
   let line;
   if (syncer.paused && waiting.length) line = t("sync.paused");
   else if (!waiting.length) line = t("sync.idle");
