@@ -342,6 +342,7 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             await page.press("#code", "Enter")
             await page.select_option("#f-location_id", str(world["warehouse"]))
             await page.click("#record")
+            await _wait_count(page, "#waiting-count", 1)
             await page.fill("#code", lot_uri(G, "NO-SUCH-LOT"))
             await page.press("#code", "Enter")
             await page.select_option("#f-location_id", str(world["warehouse"]))
@@ -365,6 +366,7 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             text = await page.inner_text("#attention")
             assert "冲突" in text and "409" in text, text
             assert "404" in text and "NO-SUCH-LOT" in text, text
+            await page.evaluate("document.querySelector('#toast').hidden = true")
             await page.screenshot(path=shots / "phone-attention.png", full_page=True)
             await page.click(f"#attention li[data-event-id='{reused}'] button")
             await _wait_count(page, "#attention-count", 1)

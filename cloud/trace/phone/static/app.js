@@ -189,8 +189,14 @@ $("#step-form").addEventListener("submit", async (e) => {
     $("#form-error").textContent = err.message;
     return;
   }
-  await record(state.step, collected.body, collected.summary);
-  drawForm();
+  const step = state.step;
+  drawForm(); // at once: what is typed next belongs to the next record
+  try {
+    await record(step, collected.body, collected.summary);
+  } catch (err) {
+    $("#form-error").textContent = `${t("save.failed")}: ${err.message || err}`;
+    return;
+  }
   toast(t("saved"));
   await drawOutbox();
   syncer.now();
