@@ -62,6 +62,25 @@ async def _events_of(env: ApiEnv, h: dict[str, str], g: str, lot: str) -> list[d
     return r.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
 
 
+@pytest.mark.parametrize(
+    ("event_field", "body_field"),
+    [
+        ("eventList[0].eventID", "body.event_id"),
+        ("eventList[0].quantityList[1].epcClass", "body.lots[1]"),
+        ("eventList[0].childQuantityList[0].uom", "body.lots[0]"),
+        ("eventList[0].epcList[2]", "body.containers[2]"),
+        ("eventList[0].inputQuantityList[3].epcClass", "body.inputs[3]"),
+        ("eventList[0].outputQuantityList[0].epcClass", "body.output"),
+        ("eventList[0].bizLocation.id", "body.location_id"),
+        ("eventList[0].sensorElementList", "event.sensorElementList"),
+    ],
+)
+def test_event_errors_name_the_body_field(event_field: str, body_field: str) -> None:
+    from cloud.trace.operations.service import body_field as to_body
+
+    assert to_body(event_field) == body_field
+
+
 def test_every_word_is_cbv() -> None:
     words = vocabularies()
     for step, v in STEP_VOCAB.items():
@@ -323,6 +342,15 @@ async def test_counties_and_organisations(env: ApiEnv) -> None:
         )  # fmt: skip
         assert r.status_code == status, r.text
     assert r.json()["field"] == "body.lots[0]", r.text
+    # a prefecture admin sees both, but one event's lots are of one county
+    pa = await env.headers(Role.PREFECTURE_ADMIN, "533100")
+    r = await env.client.post(
+        f"{OPS}/store",
+        json={"lots": [{"gtin": home.gtin, "lot": home.lot}, theirs],
+              "location_id": home.locations["B"][0]},
+        headers=pa,
+    )  # fmt: skip
+    assert r.status_code == 422 and r.json()["field"] == "body.lots[1]", r.text
     # a reader may not write
     r = await env.client.post(
         f"{OPS}/store", json={}, headers=await env.headers(Role.AUDITOR, HOME)
@@ -350,6 +378,9 @@ async def test_the_command(env: ApiEnv, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)  # no .env of the checkout
 
     async def dehong(*args: str) -> tuple[int, str, str]:
+        from cloud.settings import get_settings
+
+        get_settings.cache_clear()  # read this test's environment, not an earlier test's
         ns = build_parser().parse_args(["trace", "op", *args])
         code = await ns.handler(ns)
         out = capsys.readouterr()
@@ -377,6 +408,52 @@ async def test_the_command(env: ApiEnv, tmp_path: Path, monkeypatch: pytest.Monk
     assert code == 1 and "合格证" in err, err
     code, _, err = await dehong("store", "--lot", "123")
     assert code == 2 and "--lot" in err
+    from cloud.settings import get_settings
+
+    get_settings.cache_clear()  # the next test reads its own environment
     async with env.db.session() as s:
         row = await s.scalar(select(TraceEvent).where(TraceEvent.biz_step == "storing"))
         assert row is not None and row.county == HOME
+
+
+async def test_a_retry_racing_the_first_attempt(env: ApiEnv) -> None:
+    import asyncio
+
+    w = await make_world(env.db)
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    body = _harvest(w, "RACE-1")
+    pbody = {"event_id": _eid(), "time": _at(5), "inputs": [{"gtin": w.gtin, "lot": "RACE-1"}],
+             "output": {"gtin": w.gtin, "lot": "RACE-2", "quantity": 1, "unit": "KGM"},
+             "process": "drying"}  # fmt: skip
+    for path, b in ((f"{OPS}/harvest", body), (f"{OPS}/process", pbody)):
+        answers = await asyncio.gather(*(env.client.post(path, json=b, headers=h) for _ in "ab"))
+        assert sorted(r.status_code for r in answers) == [200, 201], [r.text for r in answers]
+        assert {r.json()["lot"]["id"] for r in answers} != {None}
+        assert len({r.json()["lot"]["id"] for r in answers}) == 1
+    async with env.db.session() as s:
+        n = await s.scalar(
+            select(func.count()).select_from(TraceLot).where(TraceLot.lot.like("RACE-%"))
+        )
+        assert n == 2
+
+
+async def test_the_test_step_takes_the_tests_body(env: ApiEnv) -> None:
+    w = await make_world(env.db)
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    room = w.place("A").rsplit("/", 1)[1]
+    body = {"lot": {"gtin": w.gtin, "lot": w.lot}, "biz_step": "sampling", "time": T0,
+            "read_point_gln": room, "biz_location_gln": room, "note": "抽样",
+            "results": [{"test": "moisture", "value": 11.2, "min": 10, "limit": 12.5,
+                         "unit": "%", "method": "rapid"}]}  # fmt: skip
+    r = await env.client.post(f"{OPS}/test", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    ev = r.json()["event"]
+    assert (ev["bizStep"], ev["bizLocation"], ev["dh:note"]) == (
+        "sampling",
+        {"id": w.place("A")},
+        "抽样",
+    )
+    assert ev["dh:testResult"][0]["dh:passed"] is True
+    bad = {**body, "read_point_gln": room[:-1] + str((int(room[-1]) + 1) % 10)}
+    r = await env.client.post(f"{OPS}/test", json=bad, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "body.read_point_gln", r.text

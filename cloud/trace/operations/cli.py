@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument(flag, type=int)
     for flag in ("--time", "--event-id", "--note", "--unit", "--parent", "--buyer", "--order"):
         p.add_argument(flag)
-    p.add_argument("--quantity", type=float)
+    p.add_argument("--quantity", help="a decimal number, e.g. 500 or 12.5")
     p.set_defaults(handler=_op)
 
 
@@ -121,16 +121,13 @@ async def _op(args: argparse.Namespace) -> int:
     db = Database(get_settings().database_url)
     principal = job_principal(_actor())
     try:
-        async with db.transaction() as s:
-            done = await service.OPERATIONS[args.step](s, body, principal)  # type: ignore[arg-type]
-            lot = None
-            if done.lot is not None:
-                lot = lot_out(done.lot, await service.lot_parents(s, done.lot))
+        done, parents = await service.perform(db, args.step, body, principal)
     except ApiError as exc:
         print(f"dehong trace op: {exc.status_code} {exc.detail}", file=sys.stderr)
         return 1
     finally:
         await db.dispose()
+    lot = None if done.lot is None else lot_out(done.lot, parents)
     out = OpOut(event_id=done.event_id, outcome=done.outcome, event=done.event, lot=lot)
     print(json.dumps(out.model_dump(mode="json"), ensure_ascii=False, indent=2))
     return 0

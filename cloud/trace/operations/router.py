@@ -62,12 +62,9 @@ router = APIRouter(tags=["trace: operations"], route_class=OpsRoute)
 async def run(
     db: DatabaseDep, step: str, body: OpBase, principal: Principal, response: Response
 ) -> OpOut:
-    async with db.transaction() as s:
-        done = await service.OPERATIONS[step](s, body, principal)  # type: ignore[arg-type]
-        lot = None
-        if done.lot is not None:
-            lot = lot_out(done.lot, await service.lot_parents(s, done.lot))
+    done, parents = await service.perform(db, step, body, principal)
     response.status_code = 201 if done.outcome == "stored" else 200
+    lot = None if done.lot is None else lot_out(done.lot, parents)
     return OpOut(event_id=done.event_id, outcome=done.outcome, event=done.event, lot=lot)
 
 

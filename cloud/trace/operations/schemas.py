@@ -162,8 +162,15 @@ class PackOp(ItemsOp):
 
 
 class TestOp(OpBase):
+    """The body of ``POST /trace/lots/{gtin}/{lot}/tests`` with the lot in it; a place by
+    ``location_id`` or, as there, by GLN (a GLN wins over ``location_id``)."""
+
+    __test__ = False  # not a pytest class
+
     lot: LotRef
     biz_step: Literal["inspecting", "sampling"] = "inspecting"
+    read_point_gln: str | None = Field(default=None, description="Where (GLN)")
+    biz_location_gln: str | None = Field(default=None, description="Business location (GLN)")
     results: list[ResultIn] = Field(min_length=1, max_length=200)
 
 

@@ -15,6 +15,7 @@ The same ``event_id`` with other content is 409 (``body.event_id``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -22,18 +23,20 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.principal import Principal
 from cloud.catalog.gln import LocationKey, digital_link
+from cloud.catalog.gs1 import check_gln
 from cloud.catalog.service import get_location
 from cloud.catalog.storage import Location
-from cloud.db import utcnow
+from cloud.db import Database, utcnow
 from cloud.errors import ApiError
 from cloud.trace.certificates.commitment import require_certificate
 from cloud.trace.epcis import event_hash, validate_event
 from cloud.trace.epcis.identifiers import canonical_uri
-from cloud.trace.events.service import EventError, EventsRefused, StoredEvent, store_events
+from cloud.trace.events.service import EventsRefused, StoredEvent, store_events
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lots.schemas import LotCreate, LotRef
 from cloud.trace.lots.service import LotError, create_lot, get_lot, parents_of
@@ -120,6 +123,16 @@ def _writable(lot: TraceLot, principal: Principal, field: str) -> None:
         ) from None
 
 
+def _gln(gln: str | None, field: str) -> str | None:
+    """A GLN as its Digital Link (as ``POST .../tests`` takes it); 422 naming ``field``."""
+    if gln is None:
+        return None
+    try:
+        return digital_link(LocationKey(check_gln(gln), ""))
+    except ValueError as exc:
+        raise ApiError(422, f"{field}: {exc}", field=field) from None
+
+
 def _identify(event: dict[str, Any]) -> str:
     """The event's id: the client's, or its CBV 2.0 event hash (set into the event)."""
     if "eventID" not in event:
@@ -127,17 +140,37 @@ def _identify(event: dict[str, Any]) -> str:
     return str(event["eventID"])
 
 
-def _body_field(error: EventError) -> str:
-    field = error.field
-    if field.endswith(".eventID") or field == "eventID":
-        return "body.event_id"
-    head, dot, rest = field.partition(".")
-    return f"event.{rest}" if dot and head.startswith("eventList[") else f"event.{field}"
+#: an event's field -> the body's field it came from
+_BODY_FIELDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), body)
+    for pattern, body in (
+        (r"^eventID$", "body.event_id"),
+        (r"^(?:eventTime|eventTimeZoneOffset)$", "body.time"),
+        (r"^(?:child)?[qQ]uantityList\[(\d+)\]", r"body.lots[\1]"),
+        (r"^(?:epcList|childEPCs)\[(\d+)\]", r"body.containers[\1]"),
+        (r"^inputQuantityList\[(\d+)\]", r"body.inputs[\1]"),
+        (r"^outputQuantityList\b", "body.output"),
+        (r"^parentID$", "body.parent"),
+        (r"^(?:readPoint|bizLocation)\b", "body.location_id"),
+        (r"^dh:note$", "body.note"),
+    )
+)
+
+
+def body_field(event_field: str) -> str:
+    """The body's field an error of the stored event names (``eventList[0].quantityList[1]
+    .epcClass`` -> ``body.lots[1]``); ``event.<field>`` when no body field made it."""
+    field = re.sub(r"^(?:eventList\[\d+\])?\.?", "", event_field)
+    for pattern, body in _BODY_FIELDS:
+        found = pattern.match(field)
+        if found:
+            return found.expand(body)
+    return f"event.{field}" if field else "event"
 
 
 def _refused(exc: EventsRefused) -> ApiError:
     first = exc.errors[0]
-    field = _body_field(first)
+    field = body_field(first.field)
     return ApiError(first.status, f"{field}: {first.reason}", field=field)
 
 
@@ -145,7 +178,7 @@ def _validated(event: dict[str, Any]) -> None:
     """The event's own checks before anything is written (422 naming the event field)."""
     found = validate_event(event, "", CONTEXT)
     if found:
-        field = "event." + found[0].path.lstrip(".") if found[0].path else "event"
+        field = body_field(found[0].path)
         raise ApiError(422, f"{field}: {found[0].reason}", field=field)
 
 
@@ -382,10 +415,12 @@ async def test(session: AsyncSession, body: TestOp, principal: Principal) -> OpO
     found = checked_results(body.biz_step, body.results)
     lot = await _lot(session, body.lot, principal, "body.lot")
     place = await _place(session, body.location_id, principal, "body.location_id")
+    read_point = _gln(body.read_point_gln, "body.read_point_gln") or place
+    biz_location = _gln(body.biz_location_gln, "body.biz_location_gln") or place
     try:
         stored = await results.record_tests(
             session, lot, found, principal, biz_step=body.biz_step, time=_time(body),
-            read_point=place, biz_location=place, event_id=body.event_id,
+            read_point=read_point, biz_location=biz_location, event_id=body.event_id,
             extra=_extra(note=body.note),
         )  # fmt: skip
     except EventsRefused as exc:
@@ -460,6 +495,25 @@ OPERATIONS = {
     "receive": receive,
     "sell": sell,
 }
+
+
+async def perform(
+    db: Database, step: str, body: OpBase, principal: Principal
+) -> tuple[OpOutcome, list[tuple[str, str]]]:
+    """Run ``step`` in a transaction of its own (the API and the command): the outcome
+    and the made lot's parents. Two retries racing (the phone sending a step twice at
+    once) meet at the lot's unique key: the loser runs again and finds the winner's lot
+    and event (``unchanged``)."""
+    for attempt in range(2):
+        try:
+            async with db.transaction() as s:
+                done = await OPERATIONS[step](s, body, principal)  # type: ignore[operator]
+                parents = [] if done.lot is None else await lot_parents(s, done.lot)
+            return done, parents
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def lot_parents(session: AsyncSession, lot: TraceLot) -> list[tuple[str, str]]:
