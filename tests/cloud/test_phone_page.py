@@ -145,6 +145,7 @@ async def test_page_and_shell_are_served(env: ApiEnv) -> None:
     page = await env.client.get("/m/trace")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f'data-version="{shell_version()}"' in page.text and 'lang="zh-CN"' in page.text
+    assert "script-src 'self';" in page.headers["content-security-policy"]
     sw = await env.client.get("/m/trace/sw.js")
     assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/m/trace"
     assert f'"{shell_version()}"' in sw.text and "__SHELL__" not in sw.text
@@ -224,7 +225,7 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             await page.fill("#password", PASSWORD)
             await page.click("#login-button")
             await page.wait_for_selector("#work:not([hidden])")
-            await page.wait_for_function("globalThis.dhPhone.state.lists.at !== null")
+            await page.wait_for_function("() => globalThis.dhPhone.state.lists.at !== null")
             assert await page.evaluate("globalThis.dhPhone.state.lists.locations.length") == 2
             await page.screenshot(path=shots / "phone-harvest.png")
 
@@ -381,6 +382,22 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             await page.click("#lang")
             assert await page.inner_text("#step-harvest") == "Harvest"
             await page.screenshot(path=shots / "phone-offline-reload-en.png")
+
+            # -- a token the server no longer takes: kept, sent after the next login --
+            await context.set_offline(False)
+            await page.evaluate("globalThis.dhPhone.state.token = 'expired'")
+            await page.click("#step-store")
+            await page.fill("#code", lot_uri(G, EXISTING))
+            await page.press("#code", "Enter")
+            await page.select_option("#f-location_id", str(world["warehouse"]))
+            await page.click("#record")
+            await page.wait_for_selector("#login:not([hidden])")
+            assert "Login expired" in await page.inner_text("#login-error")
+            assert await _count(page, "#waiting-count") == 1
+            await page.fill("#password", PASSWORD)
+            await page.click("#login-button")
+            await _wait_count(page, "#waiting-count", 0)
+            assert len(await _events(env, admin)) == 9  # 7 from the phone, the rival, this one
             assert errors == [], errors
         finally:
             await browser.close()
