@@ -38,7 +38,7 @@ G = gtin(7701)
 EXISTING = "CF-2026-007"
 USER = "coop-clerk"
 
-pytestmark = [pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.timeout(120)]
 
 playwright_api = pytest.importorskip("playwright.async_api")  # in the dev extras
 
@@ -163,6 +163,7 @@ async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
         yield e
 
 
+@pytest.mark.browser
 async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_path: Path) -> None:
     _need_chromium()
     world = await _seed(env)
@@ -258,6 +259,14 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             await page.wait_for_timeout(300)
             await page.screenshot(path=shots / "phone-offline-waiting.png")
             assert await _events(env, admin) == []  # nothing left the phone
+            # no busy loop while offline: one try per record, then the backoff timer
+            await page.wait_for_timeout(1500)
+            attempts = await page.evaluate(
+                "import('/m/trace/static/queue.js').then(m => m.allOps())"
+                ".then(ops => ops.map(o => o.attempts))"
+            )
+            assert sum(attempts) <= 4, attempts
+            assert await page.evaluate("globalThis.dhPhone.syncer.nextAt > Date.now()")
 
             # -- the signal returns: both arrive, once each -------------------------
             await context.set_offline(False)
