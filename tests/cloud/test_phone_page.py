@@ -277,6 +277,10 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             assert len(sent) == 2 and all(s.startswith("urn:uuid:") for s in sent)
             ids = [e["eventID"] for e in await _events(env, admin)]
             assert sorted(ids) == sorted(sent), ids
+            # the harvested lot joins the cached lot picker
+            await page.wait_for_function(
+                "() => globalThis.dhPhone.state.lists.lots.some(l => l.lot === 'CF-2026-101')"
+            )
 
             # -- a response lost after the server stored the step: retried, unchanged
             lost: list[str] = []

@@ -26,6 +26,10 @@ const syncer = new Syncer({
   onAuthLost: () => {
     showLogin(t("sync.paused"));
   },
+  // a harvest or process made a lot: the lot picker should offer it
+  onSent: (op) => {
+    if (op.step === "harvest" || op.step === "process") refreshLists();
+  },
 });
 globalThis.dhPhone = { syncer, state }; // for a look from the console (and the tests)
 
@@ -328,6 +332,9 @@ function closeScanner() {
   $("#scanner").hidden = true;
 }
 $("#scan-cancel").addEventListener("click", closeScanner);
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden" && state.stopScan) closeScanner(); // free the camera
+});
 
 // --- language ----------------------------------------------------------------
 function drawLangButton() {

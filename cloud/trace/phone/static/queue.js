@@ -94,7 +94,8 @@ const RETRY_STATUSES = new Set([408, 425, 429]);
  * The "online" event and visibility retry at once. Never a busy loop: one timer.
  */
 export class Syncer {
-  constructor({ api, token, onChange, onAuthLost, baseDelay = 3000, maxDelay = 300000 }) {
+  constructor({ api, token, onChange, onAuthLost, onSent = () => {}, baseDelay = 3000, maxDelay = 300000 }) {
+    this.onSent = onSent;
     this.api = api;
     this.token = token;
     this.onChange = onChange;
@@ -211,6 +212,7 @@ export class Syncer {
       });
       await kvSet("recent", recent.slice(0, 10));
       this.lastOk = Date.now();
+      this.onSent(op);
       return "ok";
     }
     const detail = payload && payload.detail ? String(payload.detail) : response.statusText;
