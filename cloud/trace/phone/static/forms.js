@@ -254,7 +254,7 @@ export function renderForm(step, root, ctx) {
         fillOrg(gtin.value);
       });
       root.append(
-        el("div", { class: "field" }, el("span", { text: t("f.items") }), codeRow(), codeError),
+        el("div", { class: "field" }, el("span", { text: t("f.lotcode") }), codeRow(), codeError),
         labelled({ label: "f.product" }, gtin),
         labelled({ label: "f.gtin" }, gtinText),
         labelled({ label: "f.lot" }, el("input", { id: "f-lot", required: true, autocapitalize: "off" })),
