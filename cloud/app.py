@@ -91,6 +91,7 @@ def create_app(
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
+    from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
 
     # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
@@ -105,6 +106,7 @@ def create_app(
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
+    install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
 
     @app.get(
         "/healthz",

@@ -74,3 +74,13 @@ else
   wait_port "$INFLUX_PORT" influxdb || { tail -20 "$INFLUX_STATE/influxd.log" >&2; exit 1; }
   log "influxdb: started (pid $(cat "$INFLUX_STATE/influxd.pid"), state $INFLUX_STATE)"
 fi
+
+# --- Chromium (the phone page's browser test, tests/cloud/test_phone_page.py) --------
+# Debian's chromium, driven by Playwright for Python (no browser download), and a CJK
+# font so that the page's Chinese renders in its screenshots.
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium fonts-wqy-microhei
+  log "chromium: installed"
+elif ! fc-list 2>/dev/null | grep -qi -e wqy -e "noto sans cjk"; then
+  apt_install fonts-wqy-microhei
+fi

@@ -1,0 +1,1 @@
+"""The offline-first phone page for recording trace steps (``/m/trace``)."""
