@@ -365,7 +365,7 @@ async def test_phone_page_offline_queue_sync_conflict_and_scan(env: ApiEnv, tmp_
             reused = await page.eval_on_selector("#waiting li", "e => e.dataset.eventId")
             # another record under the same eventID reached the server first
             r = await env.client.post(
-                "/api/v1/trace/ops/store",
+                "/api/v1/trace/ops/load",
                 json={
                     "event_id": reused,
                     "location_id": world["vehicle_compartment"],
