@@ -32,13 +32,12 @@ from cloud.inspections.schemas import InspectionOut
 from cloud.inspections.service import inspection_out
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.trace.certificates.schemas import Instant
+from cloud.trace.epcis.documents import DH_CONTEXT, DH_PREFIX
 from cloud.trace.events.service import EventsRefused
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lotref import GtinPath, LotPath, lot_or_404
 from cloud.trace.results import service
 from cloud.trace.results.extension import (
-    DH_CONTEXT,
-    DH_PREFIX,
     FIELD,
     ResultError,
     parse_results,
