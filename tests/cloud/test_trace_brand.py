@@ -387,6 +387,18 @@ async def test_cold_chain_rule_reads_custody_evidence_from_the_time_series(env: 
         assert lot is not None
         done = await custody_service.compute_evidence(env.db, env.tsdb, lot, cs.admin())
         assert len(done.stored) == 2
+        # the evidence itself re-evaluates the lot (no read needed): a flip is recorded
+        async with env.db.session() as s:
+            last = await s.scalar(
+                select(BrandDecision)
+                .where(BrandDecision.lot_id == w.lot_id)
+                .order_by(BrandDecision.id.desc())
+                .limit(1)
+            )
+        assert last is not None
+        assert (last.granted, last.trigger) == (
+            (False, "read") if excursion else (True, "evidence")
+        )
         after = (await env.client.get(url, headers=h)).json()
         (rule,) = after["rules"]
         shown = rule["evidence"]["intervals"]
