@@ -15,6 +15,7 @@ from cloud.trace.custody.router import router as custody_router
 from cloud.trace.events.router import router as events_router
 from cloud.trace.log.router import router as log_router
 from cloud.trace.lots.router import router as lots_router
+from cloud.trace.operations.router import router as operations_router
 from cloud.trace.recall.router import router as recall_router
 from cloud.trace.results.router import router as results_router
 
@@ -31,6 +32,7 @@ ROUTERS: list[APIRouter] = [
     results_router,
     brand_router,
     recall_router,
+    operations_router,
 ]
 
 for _sub in ROUTERS:

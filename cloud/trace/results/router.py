@@ -14,9 +14,8 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,16 +31,11 @@ from cloud.inspections.schemas import InspectionOut
 from cloud.inspections.service import inspection_out
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.trace.certificates.schemas import Instant
-from cloud.trace.epcis.documents import DH_CONTEXT, DH_PREFIX
 from cloud.trace.events.service import EventsRefused
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lotref import GtinPath, LotPath, lot_or_404
 from cloud.trace.results import service
-from cloud.trace.results.extension import (
-    FIELD,
-    ResultError,
-    parse_results,
-)
+from cloud.trace.results.schemas import ResultIn, checked_results
 from cloud.trace.results.storage import TraceTestResult
 
 router = APIRouter(tags=["trace: tests"])
@@ -50,24 +44,6 @@ TraceRead = Annotated[Principal, require("trace:read")]
 TraceWrite = Annotated[Principal, require("trace:write")]
 
 RESULT_KEYS = (Key(TraceTestResult.id, desc=True, kind=int),)
-_RESULT_PATH = re.compile(rf"^{DH_PREFIX}:{FIELD}\[(\d+)\](?:\.{DH_PREFIX}:(\w+))?")
-
-
-class ResultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    test: str = Field(description="pesticide_residue, veterinary_drug_residue, heavy_metal, "
-                      "moisture, microbial, ...")  # fmt: skip
-    analyte: str | None = None
-    value: float | None = None
-    unit: str | None = None
-    limit: float | None = Field(default=None, description="The largest value that passes")
-    min: float | None = Field(default=None, description="The smallest value that passes")
-    passed: bool | None = Field(default=None, description="For a qualitative result")
-    method: Literal["rapid", "lab"] | None = None
-    lab: str | None = None
-    standard: str | None = None
-    report: str | None = None
 
 
 class TestsCreate(BaseModel):
@@ -119,18 +95,6 @@ def result_out(r: TraceTestResult, biz_step: str | None = None) -> TestResultOut
     )  # fmt: skip
 
 
-def _raw(result: ResultIn) -> dict[str, Any]:
-    return {f"{DH_PREFIX}:{k}": v for k, v in result.model_dump(exclude_none=True).items()}
-
-
-def _body_field(path: str) -> str:
-    found = _RESULT_PATH.match(path)
-    if found is None:
-        return "body.results"
-    index, name = found.groups()
-    return f"body.results[{index}]" + (f".{name}" if name else "")
-
-
 def _location(gln: str | None, field: str) -> str | None:
     if gln is None:
         return None
@@ -151,12 +115,7 @@ def _location(gln: str | None, field: str) -> str | None:
 async def record_tests(
     gtin: GtinPath, lot: LotPath, body: TestsCreate, principal: TraceWrite, db: DatabaseDep
 ) -> TestsRecorded:
-    event = {"bizStep": body.biz_step, f"{DH_PREFIX}:{FIELD}": [_raw(r) for r in body.results]}
-    try:
-        results = parse_results(event, "", [DH_CONTEXT])
-    except ResultError as exc:
-        field = _body_field(exc.path)
-        raise ApiError(422, f"{field}: {exc.reason}", field=field) from None
+    results = checked_results(body.biz_step, body.results)
     read_point = _location(body.read_point_gln, "body.read_point_gln")
     biz_location = _location(body.biz_location_gln, "body.biz_location_gln")
     async with db.transaction() as s:

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from cloud.auth.principal import Principal
 from cloud.inspections.storage import InspectionRecord
 from cloud.trace.epcis.documents import DH_CONTEXT, DH_PREFIX
 from cloud.trace.epcis.identifiers import dl_uri, lot_key
+from cloud.trace.epcis.times import event_time_fields
 from cloud.trace.events.service import StoredEvent, store_events
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lots.storage import TraceLot
@@ -90,16 +91,6 @@ async def events_stored(
     await session.flush()
 
 
-def offset_text(t: datetime) -> str:
-    """``+08:00``: the eventTimeZoneOffset of an aware datetime."""
-    offset = t.utcoffset()
-    if offset is None:
-        raise ValueError("naive datetime given; use an aware datetime")
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
 def test_event(
     lot: TraceLot,
     results: Sequence[TestResult],
@@ -108,14 +99,17 @@ def test_event(
     time: datetime,
     read_point: str | None,
     biz_location: str | None,
+    event_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The EPCIS ObjectEvent our own ``test`` operation records: OBSERVE of the lot (its
     class in the quantity list), with the results as ``dh:testResult``; the time as
-    given, with its own offset."""
-    event: dict[str, Any] = {
+    given, with its own offset. ``event_id``: the client's (None: the event hash);
+    ``extra``: more extension fields (``dh:note``)."""
+    event: dict[str, Any] = {"eventID": event_id} if event_id is not None else {}
+    event |= {
         "type": "ObjectEvent",
-        "eventTime": time.isoformat(timespec="milliseconds"),
-        "eventTimeZoneOffset": offset_text(time),
+        **event_time_fields(time),
         "epcList": [],
         "quantityList": [{"epcClass": dl_uri(lot.gtin, lot.lot)}],
         "action": "OBSERVE",
@@ -126,6 +120,7 @@ def test_event(
     if biz_location is not None:
         event["bizLocation"] = {"id": biz_location}
     event[f"{DH_PREFIX}:{FIELD}"] = [result_json(r) for r in results]
+    event.update(extra or {})
     return event
 
 
@@ -139,12 +134,14 @@ async def record_tests(
     time: datetime,
     read_point: str | None = None,
     biz_location: str | None = None,
+    event_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> StoredEvent:
     """Our own ``test`` operation: store the event (through ``store_events``, which
     writes the result rows). The caller commits."""
     event = test_event(
         lot, results, biz_step=biz_step, time=time, read_point=read_point,
-        biz_location=biz_location,
+        biz_location=biz_location, event_id=event_id, extra=extra,
     )  # fmt: skip
     (stored,) = await store_events(session, [event], principal, context=[DH_CONTEXT])
     return stored
