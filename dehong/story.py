@@ -339,12 +339,17 @@ async def commitment_certificates(db: Any) -> None:
     from cloud.trace.certificates.schemas import CommitmentCreate
     from cloud.trace.lots.service import get_lot
 
-    for lot, basis in ((COFFEE, "commissioned_test"), (FRUIT, "self_test")):
+    for lot, body in (
+        # the green beans are made from other lots: their origin is the cherries' base
+        (COFFEE, CommitmentCreate(basis="commissioned_test",
+                                  origin="云南省德宏州芒市遮放镇 遮放咖啡种植基地")),
+        (FRUIT, CommitmentCreate(basis="self_test")),  # origin: the lot's base
+    ):  # fmt: skip
         async with db.transaction() as s:
             row = await get_lot(s, lot.gtin, lot.lot, _principal())
             if row is None or await commitment.of_lot(s, row.id):
                 continue
-            await commitment.issue(s, row, CommitmentCreate(basis=basis), _principal())
+            await commitment.issue(s, row, body, _principal())
 
 
 # ------------------------------------------------------------------ the steps
@@ -604,6 +609,11 @@ def banner_lines(api: str, story: Story) -> list[str]:
             f"      certs      {base}/certificates   {base}/commitment-certificates",
             f"      recall     {base}/backward",
         ]
+        if lot is FRUIT:
+            from cloud.trace.epcis.identifiers import dl_uri
+
+            case = quote(dl_uri(sscc=CASES[0]), safe="")
+            lines.append(f"      case 1     {api}/api/v1/epcis/events?MATCH_anyEPC={case}")
     lines.append(f"      camera     {api}{COFFEE.path()}/inspections  (grade: "
                  f"{story.inspection.get('grade')})")  # fmt: skip
     lines.append(f"      log        {api}/api/v1/trace/log/checkpoint   "

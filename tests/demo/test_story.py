@@ -21,11 +21,13 @@ import pytest
 from sqlalchemy import func, select
 
 from cloud.auth.principal import Role
+from cloud.catalog.storage import LocationDevice
 from cloud.db import utcnow
 from cloud.devices.storage import Device
 from cloud.provisioning.service import provision_gateway
 from cloud.timeseries import Point
 from cloud.timeseries.rollup import mark
+from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.events.storage import TraceEvent
 from dehong import story as story_mod
 from tests.support.api import ApiEnv, api_env
@@ -90,6 +92,14 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
     await _rooms(env, now_ms - 2400_000, now_ms)
     settings = env.settings.model_copy(update={"filestore_dir": tmp_path / "files"})
 
+    # the master data as if registered 40 minutes ago (the rooms' devices linked then)
+    await story_mod.master_data(env.db)
+    async with env.db.transaction() as s:
+        for link in await s.scalars(
+            select(LocationDevice).where(LocationDevice.device_id.in_(list(ROOMS)))
+        ):
+            link.since = datetime.fromtimestamp((now_ms - 2400_000) / 1000, UTC)
+
     started = time.perf_counter()
     story = await story_mod.run_story(settings, env.db, env.tsdb, state, wait_s=0)
     assert story.anchor == anchor
@@ -111,7 +121,15 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
             "epcisBody"
         ]["queryResults"]["resultsBody"]["eventList"]
         steps = {e.get("bizStep") for e in events}
-        assert {"storing", "sensor_reporting"} <= steps, steps
+        assert {"commissioning", "sensor_reporting"} <= steps, steps
+        if lot is story_mod.FRUIT:  # packed into cases; the cases were stored
+            assert "packing" in steps
+            case = dl_uri(sscc=story_mod.CASES[0])
+            events = (await _get(env, h, "/api/v1/epcis/events", MATCH_anyEPC=case))["epcisBody"][
+                "queryResults"
+            ]["resultsBody"]["eventList"]
+            steps = {e.get("bizStep") for e in events}
+        assert "storing" in steps, steps
         certs = await _get(env, h, f"{base}/certificates")
         commitments = await _get(env, h, f"{base}/commitment-certificates")
         assert certs and commitments, (certs, commitments)
