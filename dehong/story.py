@@ -289,8 +289,9 @@ async def master_data(db: Any) -> Catalog:
 
 
 async def certificates(db: Any, cat: Catalog) -> None:
-    """三品一标: a geographical indication for the co-operative's coffee and a green
-    food certificate for the mango (demo numbers)."""
+    """三品一标: a geographical indication for the co-operative's coffee (its products)
+    and a green food certificate for the mango (its product from its orchard); demo
+    numbers."""
     from cloud.trace.certificates.schemas import CertificateCreate
     from cloud.trace.certificates.service import create_certificate
     from cloud.trace.certificates.storage import TraceCertificate
@@ -300,7 +301,10 @@ async def certificates(db: Any, cat: Catalog) -> None:
             type="geographical_indication", number="AGI-DEMO-533103-01",
             holder_uscc=cat.orgs["coffee"].uscc,
             products=[COFFEE_CHERRY, COFFEE_PARCHMENT, COFFEE_GREEN],
-            base_ids=[cat.bases["coffee"].id], valid_from=date(2024, 1, 1),
+            # no bases: a geographical indication covers the product of the region, and a
+            # certificate naming bases covers only lots with one of them as origin (the
+            # green beans, made from other lots, have none of their own)
+            valid_from=date(2024, 1, 1),
             valid_to=date(2029, 12, 31), issuer="农业农村部 (demo)",
         ),
         CertificateCreate(
@@ -598,6 +602,9 @@ def banner_lines(api: str, story: Story) -> list[str]:
         f"{story.anchor.astimezone(CST).strftime('%Y-%m-%d %H:%M:%S')} (+08:00); sensor "
         f"evidence and brand decision from {first}",
     ]
+    log_proof = quote(event_id("coffee/store"), safe="")
+    lines.append(f"    log          {api}/api/v1/trace/log/checkpoint   "
+                 f"{api}/api/v1/trace/log/proof/inclusion?event_id={log_proof}")  # fmt: skip
     for lot in story.lots:
         base = f"{api}{lot.path()}"
         lines += [
@@ -609,13 +616,12 @@ def banner_lines(api: str, story: Story) -> list[str]:
             f"      certs      {base}/certificates   {base}/commitment-certificates",
             f"      recall     {base}/backward",
         ]
+        if lot is COFFEE:
+            lines.append(f"      camera     {base}/inspections  (grade: "
+                         f"{story.inspection.get('grade')})")  # fmt: skip
         if lot is FRUIT:
             from cloud.trace.epcis.identifiers import dl_uri
 
             case = quote(dl_uri(sscc=CASES[0]), safe="")
             lines.append(f"      case 1     {api}/api/v1/epcis/events?MATCH_anyEPC={case}")
-    lines.append(f"      camera     {api}{COFFEE.path()}/inspections  (grade: "
-                 f"{story.inspection.get('grade')})")  # fmt: skip
-    lines.append(f"      log        {api}/api/v1/trace/log/checkpoint   "
-                 f"{api}/api/v1/trace/log/proof/inclusion?event_id={quote(event_id('coffee/store'), safe='')}")  # fmt: skip
     return lines

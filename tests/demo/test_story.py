@@ -132,7 +132,7 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
         assert "storing" in steps, steps
         certs = await _get(env, h, f"{base}/certificates")
         commitments = await _get(env, h, f"{base}/commitment-certificates")
-        assert certs and commitments, (certs, commitments)
+        assert certs["certificates"] and commitments["certificates"], (certs, commitments)
 
         custody = await _get(env, h, f"{base}/custody")
         rooms = [i for i in custody["intervals"] if i["location"] and i["location"]["kind"] == "cold_room"]  # fmt: skip
@@ -154,6 +154,10 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
         failing = [s for s in brand["rules"] if s["state"] in ("not_met", "unknown")]
         for s in failing:
             assert f"rule {s['index']} ({s['rule']['kind']})" in brand["decision"]["reason"]
+        (cert_rule,) = [s for s in brand["rules"] if s["rule"]["kind"] == "certificate"]
+        valid = [c for c in certs["certificates"]
+                 if c["valid"] and c["type"] in cert_rule["rule"]["type"]]  # fmt: skip
+        assert cert_rule["state"] == ("met" if valid else "not_met"), cert_rule
         cold = states["cold_chain_compliant:"]
         if lot is story_mod.FRUIT:
             # the mango: in its cases in the room; the rule reads the room's evidence
