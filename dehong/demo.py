@@ -24,6 +24,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 log = logging.getLogger("dehong.demo")
 
@@ -67,7 +68,7 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-async def _provision(settings: Any, db: Any) -> tuple[str, dict[str, str]]:
+async def _provision(settings: Any, db: Any) -> tuple[str, str, dict[str, str]]:
     from cloud.auth.principal import Role
     from cloud.auth.service import create_user, get_user
     from cloud.devices.storage import Gateway
@@ -80,7 +81,7 @@ async def _provision(settings: Any, db: Any) -> tuple[str, dict[str, str]]:
     from dehong.stack import DEMO_SITES
 
     ingest_pw = await ensure_service_account(db, "ingest", "ingest", reset=True, actor="demo")
-    await ensure_service_account(db, "api", "api", reset=True, actor="demo")
+    api_pw = await ensure_service_account(db, "api", "api", reset=True, actor="demo")
     passwords: dict[str, str] = {}
     for site in DEMO_SITES:
         async with db.transaction() as s:
@@ -104,8 +105,8 @@ async def _provision(settings: Any, db: Any) -> tuple[str, dict[str, str]]:
                     s, username=user, password=pw, role=role, county=county, actor="demo"
                 )
     await sync_mosquitto(db, settings)
-    assert ingest_pw is not None
-    return ingest_pw, passwords
+    assert ingest_pw is not None and api_pw is not None
+    return ingest_pw, api_pw, passwords
 
 
 def _prepare_state(state: Path, keep: bool) -> None:
@@ -159,7 +160,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     tsdb = open_store(settings.influx_url, database=settings.influx_db, path=settings.tsdb_path)
     await tsdb.open()
-    ingest_pw, passwords = await _provision(settings, db)
+    ingest_pw, api_pw, passwords = await _provision(settings, db)
 
     broker_obj = None
     if external_mqtt:
@@ -173,6 +174,11 @@ async def run_demo(args: argparse.Namespace) -> int:
         mqtt_port = args.mqtt_port or _free_port(host)
         broker_obj = await start_broker(host, mqtt_port, settings.mosquitto_dir)
 
+    # the API sends gateway commands (set-config: the rooms' commodity profiles) as the
+    # broker's ``api`` account, to this broker
+    settings = settings.model_copy(
+        update={"mqtt_url": f"mqtt://api:{quote(api_pw, safe='')}@{host}:{mqtt_port}"}
+    )
     sims: list[ColdStoreSimulator] = []
     gateways: list[Gateway] = []
     gw_tasks: list[asyncio.Task[None]] = []
@@ -208,9 +214,12 @@ async def run_demo(args: argparse.Namespace) -> int:
             gw_tasks.append(asyncio.create_task(gw.run(), name=f"gateway-{site.gateway_id}"))
         story = None
         if not args.no_story:
+            from cloud.devices.commands import MqttPublisher
             from dehong import story as story_mod
 
-            story = await story_mod.run_story(settings, db, tsdb, state)
+            story = await story_mod.run_story(
+                settings, db, tsdb, state, publish=MqttPublisher(settings.mqtt_broker())
+            )
             story_task = asyncio.create_task(
                 story_mod.evidence_loop(
                     db,

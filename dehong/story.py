@@ -152,6 +152,8 @@ class Catalog:
     orgs: dict[str, Any] = field(default_factory=dict)
     bases: dict[str, Any] = field(default_factory=dict)
     locations: dict[str, Any] = field(default_factory=dict)
+    #: gateways whose rooms' profiles changed now (to be sent their profiles)
+    push: set[str] = field(default_factory=set)
 
 
 async def _org(s: Any, key: str, county: str, n: int, name: str, kind: str, cat: Catalog) -> None:
@@ -233,7 +235,7 @@ async def _product(
         )  # fmt: skip
 
 
-async def _link(s: Any, loc: Any, device_id: str, profile: Any) -> None:
+async def _link(s: Any, loc: Any, device_id: str, profile: Any, cat: Catalog) -> None:
     """The room's device measures the location from now on (once); its profile."""
     from cloud.catalog.links import link_device
     from cloud.catalog.places import assign_profile
@@ -245,6 +247,7 @@ async def _link(s: Any, loc: Any, device_id: str, profile: Any) -> None:
         )
     )
     if linked is None:
+        cat.push.add(device_id.partition(".")[0])
         await link_device(
             s, loc, device_id, since=None, can_see=lambda _c: True, own_org=None,
             actor=f"user:{ACTOR}",
@@ -252,6 +255,7 @@ async def _link(s: Any, loc: Any, device_id: str, profile: Any) -> None:
     elif linked.location_id != loc.id:
         raise RuntimeError(f"{device_id} measures location {linked.location_id}, not {loc.id}")
     if loc.profile_id != profile.id:
+        cat.push.add(device_id.partition(".")[0])
         await assign_profile(s, loc, profile, actor=f"user:{ACTOR}")
 
 
@@ -267,12 +271,12 @@ async def master_data(db: Any) -> Catalog:
         await _location(s, "station", 310_301_001, "processing_site", "遮放咖啡初加工站 coffee processing station", cat.orgs["coffee"], cat.bases["coffee"], cat)  # fmt: skip
         await _location(s, "coffee_room", 310_301_002, "cold_room", "芒市咖啡合作社 生豆恒温库 green coffee room (simulated)", cat.orgs["coffee"], None, cat)  # fmt: skip
         await _location(s, "mango_room", 312_401_002, "cold_room", "陇川冷链仓 芒果冷库 mango cold room (simulated)", cat.orgs["fruit"], None, cat)  # fmt: skip
-        green = await _profile(s, MANGSHI, "生咖啡豆 green coffee (demo)", {
-            "name_en": "green coffee", "temp_min_c": 15.0, "temp_max_c": 25.0,
+        green = await _profile(s, MANGSHI, "生咖啡豆（演示）", {
+            "name_en": "green coffee (demo)", "temp_min_c": 15.0, "temp_max_c": 25.0,
             "single_excursion_max_s": 3600, "cumulative_excursion_max_s": 4 * 3600,
             "rh_min": 45.0, "rh_max": 70.0, "categories": ["coffee"]})  # fmt: skip
-        mango = await _profile(s, LONGCHUAN, "芒果 mango (demo)", {
-            "name_en": "mango", "temp_min_c": 10.0, "temp_max_c": 13.0,
+        mango = await _profile(s, LONGCHUAN, "芒果（演示）", {
+            "name_en": "mango (demo)", "temp_min_c": 10.0, "temp_max_c": 13.0,
             "single_excursion_max_s": 1800, "cumulative_excursion_max_s": 3600,
             "rh_min": 80.0, "rh_max": 95.0, "categories": ["fruit_mango"]})  # fmt: skip
         coffee_org, fruit_org = cat.orgs["coffee"], cat.orgs["fruit"]
@@ -280,8 +284,8 @@ async def master_data(db: Any) -> Catalog:
         await _product(s, COFFEE_PARCHMENT, "芒市小粒咖啡带壳豆", "Mangshi parchment coffee", "coffee", coffee_org, None)  # fmt: skip
         await _product(s, COFFEE_GREEN, "芒市小粒咖啡生豆", "Mangshi green coffee", "coffee", coffee_org, green)  # fmt: skip
         await _product(s, MANGO, "陇川芒果", "Longchuan mango", "fruit_mango", fruit_org, mango)
-        await _link(s, cat.locations["coffee_room"], COFFEE_ROOM_DEVICE, green)
-        await _link(s, cat.locations["mango_room"], MANGO_ROOM_DEVICE, mango)
+        await _link(s, cat.locations["coffee_room"], COFFEE_ROOM_DEVICE, green, cat)
+        await _link(s, cat.locations["mango_room"], MANGO_ROOM_DEVICE, mango, cat)
     return cat
 
 
@@ -506,11 +510,30 @@ async def wait_for_readings(db: Any, devices: list[str], timeout_s: float) -> bo
     return False
 
 
+async def push_profiles(db: Any, publish: Any, gateways: set[str]) -> None:
+    """The rooms' commodity profiles to their gateways (``set-config``), as the API does
+    when a profile is assigned or a device linked."""
+    from cloud.catalog.push import push_profiles as push
+
+    for sent in await push(db, publish, gateways, actor=f"user:{ACTOR}"):
+        log.info("story: profiles to %s: %s", sent.gateway_id, sent.detail)
+
+
 async def run_story(
-    settings: Any, db: Any, tsdb: Any, state: Path, *, wait_s: float = 60.0
+    settings: Any,
+    db: Any,
+    tsdb: Any,
+    state: Path,
+    *,
+    wait_s: float = 60.0,
+    publish: Any = None,
 ) -> Story:
-    """The story up to the lots in their rooms (everything but the evidence)."""
+    """The story up to the lots in their rooms (everything but the evidence).
+    ``publish``: a gateway command publisher (``cloud.devices.commands.Publish``) to send
+    the rooms' profiles with; None: not sent."""
     cat = await master_data(db)
+    if publish is not None and cat.push:
+        await push_profiles(db, publish, cat.push)
     anchor = _anchor(state)
     if anchor is None:
         # the lots enter the rooms once the rooms' readings arrive, so that the evidence
