@@ -132,9 +132,9 @@ class Story:
 
     def first_evidence_at(self) -> datetime:
         """When the open intervals can first be evidenced: the first minute boundary at
-        least 20 s after the lots were stored (custody evidences an open interval up to
+        least 10 s after the lots were stored (custody evidences an open interval up to
         the start of the current minute)."""
-        t = self.anchor + timedelta(seconds=20)
+        t = self.anchor + timedelta(seconds=10)
         return t.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 

@@ -195,5 +195,5 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
     lines = story_mod.banner_lines("http://127.0.0.1:8080", story)
     assert any(quote(story_mod.FRUIT.uri(), safe="") in line for line in lines)
     assert story.first_evidence_at() > anchor and story.first_evidence_at() - anchor <= timedelta(
-        seconds=80
+        seconds=70
     )
