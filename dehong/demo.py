@@ -3,7 +3,10 @@
 An embedded MQTT broker (amqtt) enforcing generated per-gateway credentials and
 ACLs, a Modbus TCP cold-store simulator per county cooperative, one provisioned
 gateway per county, ingest, SQLite (relational and time series) and the API.
-No server to install. ``DEHONG_MQTT_URL`` points ingest and gateways at an
+No server to install. Once the gateways' readings arrive, the traced story
+(dehong/story.py) follows a Mangshi coffee lot and a Longchuan mango lot into
+the simulated cold rooms, with certificates, events, sensor evidence and a
+brand decision. ``DEHONG_MQTT_URL`` points ingest and gateways at an
 external broker instead (which must load the generated passwd/acl files), and
 ``DEHONG_INFLUX_URL`` at InfluxDB.
 """
@@ -21,6 +24,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 log = logging.getLogger("dehong.demo")
 
@@ -44,6 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--state-dir", type=Path, default=Path("var/demo"))
     p.add_argument("--keep", action="store_true", help="keep the state of the last run")
     p.add_argument("--batch-s", type=float, default=5.0, help="gateway batch interval (s)")
+    p.add_argument(
+        "--no-story", action="store_true", help="skip the traced story (dehong/story.py)"
+    )
+    p.add_argument(
+        "--evidence-every-s",
+        type=float,
+        default=600.0,
+        help="how often the story recomputes the sensor evidence of its lots (s)",
+    )
     p.set_defaults(handler=lambda args: run_demo(args))
 
 
@@ -55,7 +68,7 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-async def _provision(settings: Any, db: Any) -> tuple[str, dict[str, str]]:
+async def _provision(settings: Any, db: Any) -> tuple[str, str, dict[str, str]]:
     from cloud.auth.principal import Role
     from cloud.auth.service import create_user, get_user
     from cloud.devices.storage import Gateway
@@ -68,7 +81,7 @@ async def _provision(settings: Any, db: Any) -> tuple[str, dict[str, str]]:
     from dehong.stack import DEMO_SITES
 
     ingest_pw = await ensure_service_account(db, "ingest", "ingest", reset=True, actor="demo")
-    await ensure_service_account(db, "api", "api", reset=True, actor="demo")
+    api_pw = await ensure_service_account(db, "api", "api", reset=True, actor="demo")
     passwords: dict[str, str] = {}
     for site in DEMO_SITES:
         async with db.transaction() as s:
@@ -92,8 +105,8 @@ async def _provision(settings: Any, db: Any) -> tuple[str, dict[str, str]]:
                     s, username=user, password=pw, role=role, county=county, actor="demo"
                 )
     await sync_mosquitto(db, settings)
-    assert ingest_pw is not None
-    return ingest_pw, passwords
+    assert ingest_pw is not None and api_pw is not None
+    return ingest_pw, api_pw, passwords
 
 
 def _prepare_state(state: Path, keep: bool) -> None:
@@ -129,6 +142,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         tsdb_path=state / "timeseries.db",
         mosquitto_dir=state / "mosquitto",
         keys_dir=state / "keys",
+        filestore_dir=state / "files",  # the camera inspections' thumbnails
         # the embedded broker rereads its files when they change; an external one is
         # reloaded as configured (DEHONG_MOSQUITTO_RELOAD, DEHONG_MOSQUITTO_PID_FILE)
         **({} if external_mqtt else {"mosquitto_reload": "watch"}),
@@ -146,7 +160,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     tsdb = open_store(settings.influx_url, database=settings.influx_db, path=settings.tsdb_path)
     await tsdb.open()
-    ingest_pw, passwords = await _provision(settings, db)
+    ingest_pw, api_pw, passwords = await _provision(settings, db)
 
     broker_obj = None
     if external_mqtt:
@@ -160,9 +174,15 @@ async def run_demo(args: argparse.Namespace) -> int:
         mqtt_port = args.mqtt_port or _free_port(host)
         broker_obj = await start_broker(host, mqtt_port, settings.mosquitto_dir)
 
+    # the API sends gateway commands (set-config: the rooms' commodity profiles) as the
+    # broker's ``api`` account, to this broker
+    settings = settings.model_copy(
+        update={"mqtt_url": f"mqtt://api:{quote(api_pw, safe='')}@{host}:{mqtt_port}"}
+    )
     sims: list[ColdStoreSimulator] = []
     gateways: list[Gateway] = []
     gw_tasks: list[asyncio.Task[None]] = []
+    story_task: asyncio.Task[None] | None = None
     cloud = CloudServices(
         settings,
         db,
@@ -192,7 +212,26 @@ async def run_demo(args: argparse.Namespace) -> int:
             gw = Gateway(cfg)
             gateways.append(gw)
             gw_tasks.append(asyncio.create_task(gw.run(), name=f"gateway-{site.gateway_id}"))
-        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state)
+        story = None
+        if not args.no_story:
+            from cloud.devices.commands import MqttPublisher
+            from dehong import story as story_mod
+
+            story = await story_mod.run_story(
+                settings, db, tsdb, state, publish=MqttPublisher(settings.mqtt_broker())
+            )
+            story_task = asyncio.create_task(
+                story_mod.evidence_loop(
+                    db,
+                    tsdb,
+                    story,
+                    every_s=args.evidence_every_s,
+                    settle_s=args.batch_s + 3.0,
+                    report=_evidence_report,
+                ),
+                name="story-evidence",
+            )
+        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story)
         if args.duration is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.duration)
@@ -200,6 +239,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             await stop.wait()
         log.info("stopping")
     finally:
+        if story_task is not None:
+            story_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await story_task
         for gw in gateways:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(gw.stop(), 10)
@@ -219,7 +262,20 @@ async def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _banner(api: str, host: str, mqtt_port: int, external: str, state: Path) -> None:
+def _evidence_report(done: Any) -> None:
+    lots = ", ".join(
+        f"{lot}: {'granted' if ok else 'not granted'} ({done.reasons[lot]})"
+        for lot, ok in done.granted.items()
+    )
+    print(
+        f"story: sensor evidence {done.stored} new, {done.unchanged} unchanged; 德宏品牌 {lots}",
+        flush=True,
+    )
+
+
+def _banner(
+    api: str, host: str, mqtt_port: int, external: str, state: Path, story: Any = None
+) -> None:
     from dehong.stack import DEMO_SITES
 
     lines = [
@@ -236,8 +292,11 @@ def _banner(api: str, host: str, mqtt_port: int, external: str, state: Path) -> 
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
         f'    curl -s -H "Authorization: Bearer $TOKEN" {api}/api/v1/gateways',
         f'    curl -s -H "Authorization: Bearer $TOKEN" {api}/api/v1/devices/mangshi-coop-01.room-0/latest',
-        "  Ctrl-C stops.",
-        "",
     ]
+    if story is not None:
+        from dehong.story import banner_lines
+
+        lines += banner_lines(api, story)
+    lines += ["  Ctrl-C stops.", ""]
     print("\n".join(lines), flush=True)
     sys.stdout.flush()

@@ -303,6 +303,7 @@ async def test_the_command_computes_named_lots_and_runs_a_pass(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from cloud.settings import get_settings
     from cloud.timeseries.sqlite import SqliteStore
     from dehong.cli import build_parser
 
@@ -318,6 +319,8 @@ async def test_the_command_computes_named_lots_and_runs_a_pass(
     monkeypatch.setenv("DEHONG_TSDB_PATH", str(tmp_path / "ts.db"))
     monkeypatch.setenv("DEHONG_INFLUX_URL", "")
     monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    # the command reads get_settings(): not what an earlier test's command cached
+    get_settings.cache_clear()
 
     async def dehong(*args: str) -> tuple[int, str, str]:
         ns = build_parser().parse_args(["trace", "evidence", *args])
@@ -338,6 +341,7 @@ async def test_the_command_computes_named_lots_and_runs_a_pass(
     async with rel_db.session() as s:
         (row,) = await s.scalars(select(CustodyEvidence))
     assert row.computed_by.startswith("cli:") and row.status == "pass"
+    get_settings.cache_clear()  # nor for a later test
 
 
 async def test_the_migration_matches_the_models() -> None:

@@ -7,6 +7,7 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,14 +19,19 @@ from sqlalchemy import func, select
 from cloud.auth.principal import Role
 from cloud.db import utcnow
 from cloud.inspections.storage import InspectionRecord
+from cloud.timeseries.windows import MINUTE_MS
 from cloud.trace.brand import service as brand_service
 from cloud.trace.brand.cli import sweep as cli_sweep
 from cloud.trace.brand.rules import DEFAULT_RULES, RulesError, check_rules
 from cloud.trace.brand.storage import BrandDecision
 from cloud.trace.certificates.kinds import beijing_date
+from cloud.trace.custody import service as custody_service
+from cloud.trace.epcis.documents import DH_NS
+from cloud.trace.events.service import store_events
 from cloud.trace.lots.storage import TraceLot
-from cloud.trace.results.extension import DH_NS, ResultError, parse_results
+from cloud.trace.results.extension import ResultError, parse_results
 from cloud.trace.results.storage import TraceTestResult
+from tests.cloud import custody_support as cs
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.epcis import capture, document, gtin, lot_uri, lot_urn, object_event
 from tests.support.trace_records import add_base, add_lot, add_org, add_product
@@ -330,19 +336,83 @@ async def test_cold_chain_rule_is_unknown_without_evidence_and_fails_on_any_gap(
     from cloud.trace.brand import evaluate
 
     facts = evaluate.LotFacts(TraceLot(gtin=COFFEE, lot="X", county=HOME), "coffee", False)
-    state, detail, _ = await evaluate._cold_chain(None, facts)  # type: ignore[arg-type]
-    assert state == "unknown" and "no evidence yet" in detail
-    intervals: list[dict[str, Any]] = [
-        {"place": "room-1", "start": "2026-11-20T08:00:00Z", "status": "pass"},
-        {"place": "truck-3", "start": "2026-11-21T08:00:00Z", "status": "pass"},
-    ]
+    intervals: list[dict[str, Any]] | None = None
 
-    async def evidence(_session: Any, _lot: Any) -> list[dict[str, Any]]:
+    async def evidence(_session: Any, _lot: Any) -> list[dict[str, Any]] | None:
         return intervals
 
     monkeypatch.setattr(evaluate, "cold_chain_evidence", evidence)
+    state, detail, _ = await evaluate._cold_chain(None, facts)  # type: ignore[arg-type]
+    assert state == "unknown" and "no evidence yet" in detail
+    intervals = [
+        {"place": "room-1", "start": "2026-11-20T08:00:00Z", "status": "pass"},
+        {"place": "truck-3", "start": "2026-11-21T08:00:00Z", "status": "pass"},
+    ]
     assert (await evaluate._cold_chain(None, facts))[0] == "met"  # type: ignore[arg-type]
     for status in ("excursion", "insufficient_data", "no_devices"):
         intervals[1]["status"] = status
         state, detail, _ = await evaluate._cold_chain(None, facts)  # type: ignore[arg-type]
         assert state == "not_met" and f"truck-3 from 2026-11-21T08:00:00Z: {status}" in detail
+
+
+async def test_cold_chain_rule_reads_custody_evidence_from_the_time_series(env: ApiEnv) -> None:
+    """A lot stored in a measured cold room: the rule is not met while its custody
+    interval has no evidence, met once the evidence computed from the room's readings
+    passes; another lot whose room had a 20-minute excursion is not met, the reason
+    naming the room and the status."""
+    pref = await env.headers(Role.PREFECTURE_ADMIN, PREF)
+    r = await env.client.put("/api/v1/trace/brand/rules",
+                             json={"rules": [{"kind": "cold_chain_compliant"}]}, headers=pref)  # fmt: skip
+    assert r.status_code == 200, r.text
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    outcomes = {}
+    for n, excursion in ((31, False), (32, True)):
+        w = await cs.make_world(env.db, n=n)
+        # commissioned into room A at +5 min, moved to warehouse B at +3 h 40 min (still there)
+        async with env.db.transaction() as s:
+            await store_events(s, [cs.event(w, 5, "commissioning", "A", action="ADD"),
+                                   cs.event(w, 220, "receiving", "B")], cs.admin())  # fmt: skip
+        now_min = (time.time() * 1000 - w.h0) / MINUTE_MS
+        await cs.write(env.db, env.tsdb, cs.readings(w, "A", 0, 225, excursion=excursion))
+        await cs.write(env.db, env.tsdb, cs.readings(w, "B", 215, now_min + 1))
+        url = f"/api/v1/trace/lots/{w.gtin}/{w.lot}/brand"
+
+        before = (await env.client.get(url, headers=h)).json()
+        (rule,) = before["rules"]
+        assert rule["state"] == "not_met" and before["granted"] is False
+        assert [i["status"] for i in rule["evidence"]["intervals"]] == ["pending", "pending"]
+
+        async with env.db.session() as s:
+            lot = await s.get(TraceLot, w.lot_id)
+        assert lot is not None
+        done = await custody_service.compute_evidence(env.db, env.tsdb, lot, cs.admin())
+        assert len(done.stored) == 2
+        # the evidence itself re-evaluates the lot (no read needed): a flip is recorded
+        async with env.db.session() as s:
+            last = await s.scalar(
+                select(BrandDecision)
+                .where(BrandDecision.lot_id == w.lot_id)
+                .order_by(BrandDecision.id.desc())
+                .limit(1)
+            )
+        assert last is not None
+        assert (last.granted, last.trigger) == (
+            (False, "read") if excursion else (True, "evidence")
+        )
+        after = (await env.client.get(url, headers=h)).json()
+        (rule,) = after["rules"]
+        shown = rule["evidence"]["intervals"]
+        assert [i["place"] for i in shown] == [w.place("A"), w.place("B")]
+        assert {i["evidence_event_id"] for i in shown} == set(done.stored)
+        outcomes[excursion] = (after, [i["status"] for i in shown])
+
+    granted, statuses = outcomes[False]
+    assert statuses == ["pass", "pass"]
+    assert granted["granted"] is True and granted["rules"][0]["state"] == "met"
+    assert granted["rules"][0]["detail"] == "all 2 custody intervals within the profile"
+    lost, statuses = outcomes[True]
+    assert statuses == ["excursion", "pass"]
+    assert lost["granted"] is False and lost["rules"][0]["state"] == "not_met"
+    detail = lost["rules"][0]["detail"]  # (no flip: the decision recorded before stands)
+    assert detail.startswith("1 of 2 custody intervals not within the profile")
+    assert "A 32 from " in detail and ": excursion" in detail

@@ -26,6 +26,7 @@ from cloud.trace.brand.rules import (
 from cloud.trace.certificates import commitment
 from cloud.trace.certificates.kinds import TYPE_NAMES, beijing_date
 from cloud.trace.certificates.service import covering
+from cloud.trace.custody.service import custody_of
 from cloud.trace.lots.storage import TraceLot
 from cloud.trace.results.service import inspections_of, results_of
 
@@ -172,20 +173,40 @@ async def _test(
 
 async def cold_chain_evidence(session: AsyncSession, lot: TraceLot) -> list[dict[str, Any]] | None:
     """The lot's custody intervals with the status of their sensor evidence, or None
-    while there is no evidence to judge.
+    when the lot has no custody interval (nothing to judge yet).
 
-    Each interval: ``{"place", "start", "end", "status", "evidence_event_id"}``, the
-    status as custody's evidence gives it (``pass``, ``excursion``,
-    ``insufficient_data``, ``no_profile``, ``no_devices``).
-
-    The seam to custody (``cloud.trace.custody``, helper h/custody, not on this branch):
-    once it is merged, this is ``cloud.trace.custody.service.custody_of(session, lot)``,
-    each ``IntervalView`` mapped to the dict above (its newest evidence row's status and
-    event_id; ``no_devices`` when nothing measured the place), and None when the lot has
-    no interval. Until then it is None for every lot, so the cold chain rule is
-    ``unknown`` (never met).
+    Each interval, oldest first (:func:`cloud.trace.custody.service.custody_of`):
+    ``{"place", "start", "end", "status", "evidence_event_id"}``, the status that of
+    its newest (current) evidence row as custody computed it (``pass``, ``excursion``,
+    ``insufficient_data``, ``no_profile``); ``no_devices`` when nothing measured the
+    place (or the place is not in our catalog); ``pending`` when devices measured it but
+    no evidence has been computed yet. A gap is never compliant: only ``pass`` meets
+    the rule.
     """
-    return None
+    views = await custody_of(session, lot)
+    if not views:
+        return None
+    out: list[dict[str, Any]] = []
+    for v in views:
+        i = v.interval
+        current = v.evidence[0] if v.evidence else None
+        if current is not None:
+            status = current.status
+        elif v.location is None or not v.measured:
+            status = "no_devices"
+        else:
+            status = "pending"
+        out.append(
+            {
+                "place": i.place,
+                "location": None if v.location is None else v.location.name,
+                "start": i.start.isoformat(),
+                "end": None if i.end is None else i.end.isoformat(),
+                "status": status,
+                "evidence_event_id": None if current is None else current.event_id,
+            }
+        )
+    return out
 
 
 async def _cold_chain(session: AsyncSession, facts: LotFacts) -> tuple[State, str, dict[str, Any]]:
@@ -200,7 +221,10 @@ async def _cold_chain(session: AsyncSession, facts: LotFacts) -> tuple[State, st
     # a gap is never compliant: anything but pass fails the rule
     bad = [i for i in intervals if i.get("status") != "pass"]
     if bad:
-        shown = ", ".join(f"{i.get('place')} from {i.get('start')}: {i.get('status')}" for i in bad)
+        shown = ", ".join(
+            f"{i.get('location') or i.get('place')} from {i.get('start')}: {i.get('status')}"
+            for i in bad
+        )
         return (
             "not_met",
             f"{len(bad)} of {len(intervals)} custody intervals not within the profile ({shown})",

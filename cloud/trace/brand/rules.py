@@ -11,7 +11,8 @@ Kinds:
   test of that kind on the lot within the last N days, and the latest such test passed
   (every result of it);
 - ``{"kind": "cold_chain_compliant"}``: every custody interval's sensor evidence lies
-  within the product's commodity profile (until custody evidence exists: unknown);
+  within the product's commodity profile (pending evidence and unmeasured places fail
+  it; a lot with no custody interval is unknown);
 - ``{"kind": "camera_grade_at_least", "grade": "G1", "scale": "g"}``: the latest usable
   camera inspection of the lot graded at least this well on the scale (``g``:
   G1 > G2 > ... > G5; ``sca``: specialty > premium > exchange > below_standard >

@@ -37,13 +37,11 @@ from typing import Any
 
 from cloud.timeseries.kinetics import Evidence
 from cloud.trace.custody.evidence import Element, IntervalEvidence, Quantity, Summary
-from cloud.trace.epcis.documents import EPCIS_CONTEXT
+from cloud.trace.epcis.documents import DH_CONTEXT, EPCIS_CONTEXT
 
-#: The namespace of our extension fields. A namespace IRI is a name and need not
-#: resolve; it never changes (every stored event's fields are in it).
-DH_NAMESPACE = "https://dehong.local/ns/epcis/"
-#: The @context evidence events are stored (and hashed) with.
-CONTEXT: list[Any] = [EPCIS_CONTEXT, {"dh": DH_NAMESPACE}]
+#: The @context evidence events are stored (and hashed) with (``dh``:
+#: :data:`cloud.trace.epcis.documents.DH_NS`).
+CONTEXT: list[Any] = [EPCIS_CONTEXT, DH_CONTEXT]
 #: Times are written at Dehong's offset (China Standard Time).
 OFFSET = "+08:00"
 _TZ = timezone(timedelta(hours=8))

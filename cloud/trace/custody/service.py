@@ -319,6 +319,14 @@ async def compute_evidence(
             out.stored.append(st.event_id)
             if p.current is not None:
                 out.superseded.append(p.current)
+        if out.stored:
+            await s.flush()
+            # the brand's cold chain rule reads these rows; store_events re-evaluated the
+            # lot before they were written, so once more now that they are (a lazy
+            # import: the brand imports custody)
+            from cloud.trace.brand.service import reevaluate
+
+            await reevaluate(s, [await s.get_one(TraceLot, lot.id)], "evidence")
         await record(
             s,
             principal.actor,

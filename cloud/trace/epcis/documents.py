@@ -15,6 +15,14 @@ from typing import Any
 #: The EPCIS 2.0 JSON-LD context every document names first.
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 SCHEMA_VERSION = "2.0"
+#: Our extension namespace, the one every Dehong event's extension fields are in (test
+#: results, custody evidence, operations): one prefix, one IRI (a document binding
+#: ``dh`` twice would expand one of them wrongly). A namespace IRI is a name and need not
+#: resolve; it never changes (every stored event's fields are in it).
+DH_NS = "https://dehong.local/ns/epcis/"
+DH_PREFIX = "dh"
+#: the @context entry our own events declare
+DH_CONTEXT: dict[str, str] = {DH_PREFIX: DH_NS}
 
 
 def _timestamp(moment: datetime | None) -> str:

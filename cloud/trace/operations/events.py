@@ -12,9 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from cloud.trace.epcis.documents import DH_CONTEXT, DH_PREFIX
 from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.epcis.times import event_time_fields
-from cloud.trace.results.extension import DH_CONTEXT, DH_PREFIX
 
 #: the extension namespace of our fields (``dh:note``, ``dh:process``, ...)
 CONTEXT: list[Any] = [DH_CONTEXT]

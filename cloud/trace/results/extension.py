@@ -2,7 +2,7 @@
 sampling or inspecting event.
 
 EPCIS 2.0 lets an event carry extension fields named with a namespace prefix the
-document's ``@context`` declares. Ours is :data:`DH_NS`; documents declare it, usually
+document's ``@context`` declares. Ours is :data:`cloud.trace.epcis.documents.DH_NS`; documents declare it, usually
 as ``{"dh": "https://dehong.local/ns/epcis/"}`` (any prefix bound to that namespace works, as does
 the full IRI ``https://dehong.local/ns/epcis/testResult``). The field holds one result or a list::
 
@@ -35,13 +35,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-#: Our extension namespace, the one custody's evidence events use too (one prefix, one
-#: IRI: a document binding ``dh`` twice would expand one of them wrongly). A namespace
-#: IRI is a name and need not resolve.
-DH_NS = "https://dehong.local/ns/epcis/"
-DH_PREFIX = "dh"
-#: the @context entry our own events declare
-DH_CONTEXT: dict[str, str] = {DH_PREFIX: DH_NS}
+from cloud.trace.epcis.documents import DH_NS, DH_PREFIX
+
 FIELD = "testResult"
 BIZ_STEPS = ("sampling", "inspecting")
 _CBV_FORMS = ("https://ref.gs1.org/cbv/BizStep-", "urn:epcglobal:cbv:bizstep:")

@@ -12,9 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.errors import ApiError
+from cloud.trace.epcis.documents import DH_CONTEXT, DH_PREFIX
 from cloud.trace.results.extension import (
-    DH_CONTEXT,
-    DH_PREFIX,
     FIELD,
     ResultError,
     TestResult,

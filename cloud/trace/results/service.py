@@ -26,14 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.principal import Principal
 from cloud.inspections.storage import InspectionRecord
+from cloud.trace.epcis.documents import DH_CONTEXT, DH_PREFIX
 from cloud.trace.epcis.identifiers import dl_uri, lot_key
 from cloud.trace.epcis.times import event_time_fields
 from cloud.trace.events.service import StoredEvent, store_events
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lots.storage import TraceLot
 from cloud.trace.results.extension import (
-    DH_CONTEXT,
-    DH_PREFIX,
     FIELD,
     TestResult,
     parse_results,
