@@ -63,9 +63,9 @@ BRAND_RULES: list[dict[str, Any]] = [
      "note": "农药残留 / pesticide residue"},
     {"kind": "camera_grade_at_least", "grade": "exchange", "scale": "sca",
      "categories": ["coffee"], "note": "相机分级 / camera grade (SCA scale) at least exchange"},
-    {"kind": "cold_chain_compliant",
-     "categories": ["fruit_mango", "fruit_lemon", "fruit_lychee", "fruit_other"],
-     "note": "鲜果冷链 / fresh fruit: every custody interval within the commodity profile"},
+    {"kind": "cold_chain_compliant", "places": "cold",
+     "note": "冷链 / cold chain: every interval in a cold room, warehouse or truck within the "
+             "commodity profile (the drying yard and hulling station are left out)"},
 ]  # fmt: skip
 BRAND_NOTE = "dehong demo rules (dehong/story.py BRAND_RULES)"
 

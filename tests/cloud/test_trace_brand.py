@@ -22,7 +22,7 @@ from cloud.inspections.storage import InspectionRecord
 from cloud.timeseries.windows import MINUTE_MS
 from cloud.trace.brand import service as brand_service
 from cloud.trace.brand.cli import sweep as cli_sweep
-from cloud.trace.brand.rules import DEFAULT_RULES, RulesError, check_rules
+from cloud.trace.brand.rules import DEFAULT_RULES, ColdChainRule, RulesError, check_rules
 from cloud.trace.brand.storage import BrandDecision
 from cloud.trace.certificates.kinds import beijing_date
 from cloud.trace.custody import service as custody_service
@@ -342,17 +342,31 @@ async def test_cold_chain_rule_is_unknown_without_evidence_and_fails_on_any_gap(
         return intervals
 
     monkeypatch.setattr(evaluate, "cold_chain_evidence", evidence)
-    state, detail, _ = await evaluate._cold_chain(None, facts)  # type: ignore[arg-type]
+    cold = ColdChainRule(kind="cold_chain_compliant")
+    every = ColdChainRule(kind="cold_chain_compliant", places="all")
+    state, detail, _ = await evaluate._cold_chain(None, facts, cold)  # type: ignore[arg-type]
     assert state == "unknown" and "no evidence yet" in detail
     intervals = [
-        {"place": "room-1", "start": "2026-11-20T08:00:00Z", "status": "pass"},
-        {"place": "truck-3", "start": "2026-11-21T08:00:00Z", "status": "pass"},
-    ]
-    assert (await evaluate._cold_chain(None, facts))[0] == "met"  # type: ignore[arg-type]
+        {"place": "room-1", "start": "2026-11-20T08:00:00Z", "status": "pass",
+         "kind": "cold_room", "measured": True},
+        {"place": "truck-3", "start": "2026-11-21T08:00:00Z", "status": "pass",
+         "kind": "vehicle_compartment", "measured": True},
+    ]  # fmt: skip
+    assert (await evaluate._cold_chain(None, facts, cold))[0] == "met"  # type: ignore[arg-type]
     for status in ("excursion", "insufficient_data", "no_devices"):
         intervals[1]["status"] = status
-        state, detail, _ = await evaluate._cold_chain(None, facts)  # type: ignore[arg-type]
+        state, detail, _ = await evaluate._cold_chain(None, facts, cold)  # type: ignore[arg-type]
         assert state == "not_met" and f"truck-3 from 2026-11-21T08:00:00Z: {status}" in detail
+    # an unmeasured drying yard is not cold chain: left out unless places=all; an
+    # unmeasured truck, or a place not in our catalog, is judged (a gap, never compliant)
+    intervals[1] = {"place": "yard", "start": "2026-11-21T08:00:00Z", "status": "no_devices",
+                    "kind": "processing_site", "measured": False}  # fmt: skip
+    state, detail, ev = await evaluate._cold_chain(None, facts, cold)  # type: ignore[arg-type]
+    assert state == "met" and "1 at unmeasured places" in detail and ev["not_judged"]
+    assert (await evaluate._cold_chain(None, facts, every))[0] == "not_met"  # type: ignore[arg-type]
+    for kind in ("vehicle_compartment", None):
+        intervals[1]["kind"] = kind
+        assert (await evaluate._cold_chain(None, facts, cold))[0] == "not_met"  # type: ignore[arg-type]
 
 
 async def test_cold_chain_rule_reads_custody_evidence_from_the_time_series(env: ApiEnv) -> None:

@@ -168,7 +168,12 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
                 i["evidence_event_id"] for i in cold["evidence"]["intervals"]
             }
         else:
-            assert cold["state"] == "not_applicable"
+            # the coffee: the processing station (unmeasured, not kept cold) is left out,
+            # the cold room is judged from its evidence
+            judged = cold["evidence"]["intervals"]
+            assert [i["kind"] for i in judged] == ["cold_room"], cold
+            assert [i["kind"] for i in cold["evidence"]["not_judged"]] == ["processing_site"]
+            assert cold["state"] == ("met" if judged[0]["status"] == "pass" else "not_met")
             camera = states["camera_grade_at_least:"]
             assert camera["evidence"]["grade"] == story.inspection["grade"]
             moisture = states["test_passed_within_days:moisture"]

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.trace.brand.rules import (
+    COLD_PLACE_KINDS,
     CameraGradeRule,
     CertificateRule,
     ColdChainRule,
@@ -200,6 +201,8 @@ async def cold_chain_evidence(session: AsyncSession, lot: TraceLot) -> list[dict
             {
                 "place": i.place,
                 "location": None if v.location is None else v.location.name,
+                "kind": None if v.location is None else v.location.kind,
+                "measured": v.measured,
                 "start": i.start.isoformat(),
                 "end": None if i.end is None else i.end.isoformat(),
                 "status": status,
@@ -209,14 +212,27 @@ async def cold_chain_evidence(session: AsyncSession, lot: TraceLot) -> list[dict
     return out
 
 
-async def _cold_chain(session: AsyncSession, facts: LotFacts) -> tuple[State, str, dict[str, Any]]:
-    intervals = await cold_chain_evidence(session, facts.lot)
+def judged(interval: dict[str, Any], places: str) -> bool:
+    """Whether the rule (``places``) judges this interval: see ``cold_chain_compliant``
+    in :mod:`cloud.trace.brand.rules`."""
+    if places == "all" or interval.get("kind") is None or interval.get("measured"):
+        return True
+    return interval["kind"] in COLD_PLACE_KINDS
+
+
+async def _cold_chain(
+    session: AsyncSession, facts: LotFacts, rule: ColdChainRule
+) -> tuple[State, str, dict[str, Any]]:
+    every = await cold_chain_evidence(session, facts.lot)
+    skipped = [i for i in every or [] if not judged(i, rule.places)]
+    intervals = [i for i in every or [] if judged(i, rule.places)]
     if not intervals:
         return (
             "unknown",
             "no evidence yet: custody intervals and their sensor evidence are not recorded "
-            "for this lot",
-            {"intervals": []},
+            "for this lot"
+            + (f" ({len(skipped)} at unmeasured places that are not kept cold)" if skipped else ""),
+            {"intervals": [], "not_judged": skipped},
         )
     # a gap is never compliant: anything but pass fails the rule
     bad = [i for i in intervals if i.get("status") != "pass"]
@@ -228,12 +244,17 @@ async def _cold_chain(session: AsyncSession, facts: LotFacts) -> tuple[State, st
         return (
             "not_met",
             f"{len(bad)} of {len(intervals)} custody intervals not within the profile ({shown})",
-            {"intervals": intervals},
+            {"intervals": intervals, "not_judged": skipped},
         )
     return (
         "met",
-        f"all {len(intervals)} custody intervals within the profile",
-        {"intervals": intervals},
+        f"all {len(intervals)} custody intervals within the profile"
+        + (
+            f" ({len(skipped)} at unmeasured places that are not kept cold left out)"
+            if skipped
+            else ""
+        ),
+        {"intervals": intervals, "not_judged": skipped},
     )
 
 
@@ -282,7 +303,7 @@ async def evaluate(
         elif isinstance(rule, TestPassedRule):
             state, detail, evidence = await _test(session, facts, rule, at)
         elif isinstance(rule, ColdChainRule):
-            state, detail, evidence = await _cold_chain(session, facts)
+            state, detail, evidence = await _cold_chain(session, facts, rule)
         else:
             assert isinstance(rule, CameraGradeRule)
             state, detail, evidence = await _camera(session, facts, rule, at)

@@ -10,9 +10,14 @@ Kinds:
 - ``{"kind": "test_passed_within_days", "test": "pesticide_residue", "days": 30}``: a
   test of that kind on the lot within the last N days, and the latest such test passed
   (every result of it);
-- ``{"kind": "cold_chain_compliant"}``: every custody interval's sensor evidence lies
-  within the product's commodity profile (pending evidence and unmeasured places fail
-  it; a lot with no custody interval is unknown);
+- ``{"kind": "cold_chain_compliant", "places": "cold"}``: every judged custody
+  interval's sensor evidence lies within the product's commodity profile (pending
+  evidence and unmeasured judged places fail it; a lot with no custody interval is
+  unknown). ``places``: ``cold`` (the default) judges the intervals at cold rooms,
+  warehouses and vehicle compartments, at any place whose devices measured it, and at
+  places not in our catalog (unknown, so judged); an unmeasured processing site,
+  station or customer site (a drying yard, a hulling station) is left out. ``all``
+  judges every interval;
 - ``{"kind": "camera_grade_at_least", "grade": "G1", "scale": "g"}``: the latest usable
   camera inspection of the lot graded at least this well on the scale (``g``:
   G1 > G2 > ... > G5; ``sca``: specialty > premium > exchange > below_standard >
@@ -79,8 +84,17 @@ class TestPassedRule(_Rule):
     days: int = Field(ge=1, le=3660)
 
 
+#: Catalog location kinds where goods are kept cold (``places: cold`` judges them always).
+COLD_PLACE_KINDS = frozenset({"cold_room", "warehouse", "vehicle_compartment"})
+
+
 class ColdChainRule(_Rule):
     kind: Literal["cold_chain_compliant"]
+    places: Literal["cold", "all"] = Field(
+        default="cold",
+        description="cold: rooms, warehouses, vehicles, measured and unknown places; "
+        "all: every custody interval",
+    )
 
 
 class CameraGradeRule(_Rule):
@@ -126,7 +140,9 @@ def parse_rules(raw: Any) -> list[Rule]:
 
 def rule_json(rule: Rule) -> dict[str, Any]:
     """A rule as stored and shown: the fields given, no defaults added."""
-    return rule.model_dump(mode="json", exclude_none=True)
+    # ``places`` came later: a cold chain rule that does not give it stays as it was
+    unset = {"places"} - rule.model_fields_set
+    return rule.model_dump(mode="json", exclude_none=True, exclude=unset or None)
 
 
 #: The first rule set (version 1), seeded by the migration: a valid green food, organic
