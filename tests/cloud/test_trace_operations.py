@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cloud.auth.principal import Role
+from cloud.catalog.storage import ProductionBase
 from cloud.trace.custody.service import custody_of
 from cloud.trace.epcis import validate_event
 from cloud.trace.epcis.identifiers import dl_uri
@@ -94,8 +95,16 @@ async def test_the_story_through_the_api(env: ApiEnv) -> None:
     h = await env.headers(Role.COUNTY_ADMIN, HOME)
     a, b, v = (w.locations[n][0] for n in "ABV")
 
+    async with env.db.transaction() as s:
+        base = ProductionBase(org_id=w.org_id, county=HOME, name="garden", kind="plantation",
+                              geometry={"type": "Point", "coordinates": [98.58, 24.43]},
+                              lon=98.58, lat=24.43, created_by="test")  # fmt: skip
+        s.add(base)
+        await s.flush()
+        base_id = base.id
+
     # harvest: the lot and its commissioning event, in one go
-    body = _harvest(w, "H-1")
+    body = _harvest(w, "H-1", origin_base_id=base_id)
     r = await env.client.post(f"{OPS}/harvest", json=body, headers=h)
     assert r.status_code == 201, r.text
     out = r.json()
@@ -129,6 +138,7 @@ async def test_the_story_through_the_api(env: ApiEnv) -> None:
     r = await env.client.post(f"{OPS}/process", json=pbody, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["lot"]["parents"] == [{"gtin": w.gtin, "lot": "H-1"}]
+    assert r.json()["lot"]["origin_base_id"] == base_id  # the inputs' one origin
     ev = r.json()["event"]
     assert ev["type"] == "TransformationEvent" and ev["dh:process"] == "washing"
     assert ev["inputQuantityList"][0]["epcClass"] == dl_uri(w.gtin, "H-1")

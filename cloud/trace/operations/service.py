@@ -369,6 +369,11 @@ async def harvest(session: AsyncSession, body: HarvestOp, principal: Principal) 
     return await _store(session, event, principal, lot)
 
 
+def _common(values: set[int | None]) -> int | None:
+    """The one value all share, or None."""
+    return next(iter(values)) if len(values) == 1 else None
+
+
 async def process(session: AsyncSession, body: ProcessOp, principal: Principal) -> OpOutcome:
     """Register the output lot (the inputs its parents) and the TransformationEvent."""
     time = _time(body)
@@ -404,6 +409,9 @@ async def process(session: AsyncSession, body: ProcessOp, principal: Principal) 
         quantity=out.quantity,
         unit=out.unit,
         produced_on=time.astimezone(BEIJING).date(),
+        # the inputs' origin when they share one (green beans of one plantation's
+        # cherries still come from that plantation; a blend of bases has none)
+        origin_base_id=_common({lot.origin_base_id for lot, _ in inputs}),
         parents=[LotRef(gtin=lot.gtin, lot=lot.lot) for lot, _ in inputs],
     )
     made = await _made_lot(session, create, event, principal, "body.output")
