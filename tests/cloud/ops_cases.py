@@ -27,15 +27,20 @@ OPS = "/api/v1/trace/ops"
 STEPS = ("harvest", "process", "pack", "test", "store", "load", "receive", "sell")
 
 
-async def _location(env: ApiEnv, county: str) -> int:
-    """A warehouse of ``county`` (made once per database)."""
-    key = gln(990_000 + int(county[-2:]))
+def _kind(step: str) -> str:
+    """The kind of location the step puts items in (load: a vehicle compartment)."""
+    return "vehicle_compartment" if step == "load" else "warehouse"
+
+
+async def _location(env: ApiEnv, county: str, kind: str = "warehouse") -> int:
+    """A location of ``kind`` of ``county`` (made once per database)."""
+    key = gln(990_000 + int(county[-2:]) + (500 if kind == "vehicle_compartment" else 0))
     async with env.db.transaction() as s:
         found = await s.scalar(select(Location.id).where(Location.gln == key))
         if found is not None:
             return int(found)
         loc = Location(
-            kind="warehouse", name=f"ops warehouse {county}", county=county, gln=key,
+            kind=kind, name=f"ops {kind} {county}", county=county, gln=key,
             gln_extension="", created_by="test",
         )  # fmt: skip
         s.add(loc)
@@ -60,7 +65,7 @@ async def _theirs(env: ApiEnv) -> dict[str, str]:
 
 async def _body(env: ApiEnv, step: str, theirs: dict[str, str]) -> tuple[dict[str, Any], str]:
     """A body naming another county's lot (or organisation), and the field refused."""
-    here = await _location(env, HOME)
+    here = await _location(env, HOME, _kind(step))
     if step == "harvest":
         org = await _org(env, OTHER)
         body = {"gtin": G, "lot": f"N{secrets.token_hex(3)}", "org_id": org, "quantity": 1,
@@ -86,7 +91,7 @@ def _case(step: str) -> Case:
         if step in ("store", "load", "receive", "sell"):
             # a location of another county is not found either (with a lot of one's own)
             mine = {"gtin": G, "lot": await _lot(env, HOME, "OPS-HOME")}
-            body = {"lots": [mine], "location_id": await _location(env, OTHER)}
+            body = {"lots": [mine], "location_id": await _location(env, OTHER, _kind(step))}
             r = await env.client.post(f"{OPS}/{step}", json=body, headers=h)
             _refused(r, "body.location_id")
         assert await _events(env) == before, "nothing stored"
@@ -99,7 +104,7 @@ OPS_CASES: dict[tuple[str, str], Case] = {("POST", f"{OPS}/{s}"): _case(s) for s
 
 async def _write(env: ApiEnv, h: Headers, step: str) -> httpx.Response:
     lot = {"gtin": G, "lot": await _home_lot(env)}
-    here = await _location(env, HOME)
+    here = await _location(env, HOME, _kind(step))
     fresh = f"R{secrets.token_hex(4)}"
     if step == "harvest":
         from tests.cloud.trace_cases import _home_org
