@@ -36,7 +36,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -240,7 +240,9 @@ async def seed_history(
             start = T0 + family * FAMILY_STEP + (0, 0, 36, 72)[role] * timedelta(hours=1)
             start += timedelta(milliseconds=rng.randrange(60_000))
             quantity = round(rng.uniform(300, 2000) if role < 2 else qty[-1] * 0.8, 1)
-            parents = [ids[0], ids[1]] if role == 2 and len(ids) > 1 else ids[2:3] if role == 3 else []
+            parents = (
+                [ids[0], ids[1]] if role == 2 and len(ids) > 1 else ids[2:3] if role == 3 else []
+            )
             ids.append(w.add_lot(
                 g, lot, county=county, org_id=cat.org_ids[org],
                 product_id=cat.product_ids[org][stage], quantity=quantity, unit="KGM",
@@ -300,6 +302,8 @@ async def seed_history(
         events=w.written,
         seconds=time.perf_counter() - started,
         first_lot=(gtin(0, 0), lot_number(seed, 0)),
-        last_lot=(gtin(((lots - 1) // 4) % len(ORGS), (0, 0, 1, 2)[(lots - 1) % 4]),
-                  lot_number(seed, lots - 1)),
+        last_lot=(
+            gtin(((lots - 1) // 4) % len(ORGS), (0, 0, 1, 2)[(lots - 1) % 4]),
+            lot_number(seed, lots - 1),
+        ),
     )
