@@ -7,7 +7,7 @@ seed`` history.
    events) in the event tables and the tamper-evident log, plus bench/recall.py's
    recall targets (5 levels each way, through the same writer) and their certificate;
    then ``ANALYZE``. The full history is seeded once into a database kept between
-   runs (``dehong_bench_trace_<lots>x<events per lot>_s<seed>``) and each run works on
+   runs (``dehong_bench_trace_<lots>x<events per lot>_s<seed>_v<history version>``) and each run works on
    a fresh copy of it (``CREATE DATABASE ... TEMPLATE``): ``history.reused`` says
    whether this run seeded it; ``--reseed`` seeds it again. ``--short`` seeds a fresh
    database and drops it.
@@ -62,7 +62,14 @@ from cloud.db.migrate import upgrade_async
 from cloud.trace.events.query import parse_query, run_query
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.log import service as log_service
-from cloud.trace.seed.history import ORGS, gtin, lot_number, lot_uri, seed_history
+from cloud.trace.seed.history import (
+    HISTORY_VERSION,
+    ORGS,
+    gtin,
+    lot_number,
+    lot_uri,
+    seed_history,
+)
 from cloud.trace.seed.writer import HistoryWriter
 
 FULL_LOTS, SHORT_LOTS = 100_000, 7_500
@@ -119,7 +126,7 @@ def _url(name: str) -> str:
 
 async def _kept_history(lots: int, reseed: bool) -> tuple[str, dict[str, Any]]:
     """A fresh copy of the kept seeded database (seeded first when missing); its URL."""
-    template = f"dehong_bench_trace_{lots}x{EVENTS_PER_LOT}_s{SEED}"
+    template = f"dehong_bench_trace_{lots}x{EVENTS_PER_LOT}_s{SEED}_v{HISTORY_VERSION}"
     info: dict[str, Any] | None = None
     if not reseed and _admin("SELECT 1 FROM pg_database WHERE datname = %s", template):
         with contextlib.suppress(psycopg.Error):

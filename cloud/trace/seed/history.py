@@ -36,7 +36,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -56,6 +56,11 @@ FAMILY_STEP = timedelta(seconds=97)
 #: between two events of one lot
 EVENT_STEP = timedelta(hours=3)
 CREATED_BY = "trace-seed"
+#: Dehong's offset: event times are written in local time
+CST = timezone(timedelta(hours=8))
+#: changes whenever the history made for the same arguments changes (benchmarks that
+#: keep a seeded database name it with this)
+HISTORY_VERSION = 2
 
 #: (county, name, category, [(product name, English), ...] raw, processed, finished)
 ORGS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
@@ -194,7 +199,7 @@ async def catalog(db: Database) -> Catalog:
 
 
 def _t(t: datetime) -> str:
-    return t.isoformat(timespec="milliseconds")
+    return t.astimezone(CST).isoformat(timespec="milliseconds")
 
 
 def _q(g: str, lot: str, quantity: float) -> dict[str, Any]:
