@@ -39,6 +39,12 @@ def _chaos(args: argparse.Namespace) -> int:
     return _emit(run(gateway_kills=args.kills, phase_samples=args.phase_samples))
 
 
+def _trace(args: argparse.Namespace) -> int:
+    from bench.trace import run
+
+    return _emit(run(short=args.short, reseed=args.reseed))
+
+
 def _ingest_profile(args: argparse.Namespace) -> int:
     from bench.ingest_profile import run
 
@@ -130,3 +136,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     rc.add_argument("--short", action="store_true", help="100,000 events instead of 1 M")
     rc.set_defaults(handler=_short_only("bench.recall"))
+    tr = kinds.add_parser(
+        "trace",
+        help="issue 11's table in one line: EPCIS capture, MATCH_anyEPCClass query, recall, "
+        "sensor evidence, log appends and proofs, each beside its baseline, on a 1 M-event "
+        "trace seed history (PostgreSQL)",
+    )
+    tr.add_argument(
+        "--short", action="store_true", help="75,000 events, fewer samples (a few minutes)"
+    )
+    tr.add_argument("--reseed", action="store_true", help="seed the kept 1 M-event database again")
+    tr.set_defaults(handler=_trace)

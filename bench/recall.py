@@ -2,18 +2,19 @@
 transformation and aggregation, on a large event history in PostgreSQL (issue 11).
 
 1. **History**: ``--events`` background events (default 1,000,000; ``--short``:
-   100,000) over lots of their own: ObjectEvents (storing, shipping, receiving, with
-   readPoint and bizLocation) and one TransformationEvent in ten (two input lots, one
-   output), written straight into ``trace_events``/``trace_event_objects`` in
-   batches (the event store's own path is benchmarked by the capture bench; here the
-   size of the tables is what matters).
+   100,000) made by ``dehong trace seed`` (:func:`cloud.trace.seed.history.seed_history`,
+   seed 11, 10 events per lot): registered lots harvested, transformed, packed into
+   cases, stored, loaded and received, with readPoint and bizLocation, their eventIDs
+   CBV 2.0 hashes, written in batches into ``trace_events``/``trace_event_objects``
+   and the tamper-evident log (COPY on PostgreSQL).
 2. **The recall targets**, among them:
    - forward from R0: split 1 -> 3 -> 9 -> 27 lots (three levels of
      TransformationEvents), each of the 27 packed into a case (AggregationEvent), the
      cases three to a pallet (AggregationEvent), the pallets shipped: 5 levels;
    - backward from B5: made from B4a, B4b, each from B3a, B3b, each from a case whose
      children (AggregationEvent) are lots B2a, B2b, each made from B1a, B1b: 5 levels.
-   Every target lot has a few events of its own and a certificate covering it.
+   Every target lot has a few events of its own and a certificate covering it; their
+   events go through the same writer (:class:`cloud.trace.seed.writer.HistoryWriter`).
 3. **Timed**: ``cloud.trace.recall.service.recall`` (the walk, every node's last custody,
    the certificates and 合格证), as the API runs it, each run on a fresh session:
    p50 and max of 20 runs each way. Baseline in the same run: the indexed lookup of one
@@ -27,8 +28,6 @@ SQLite (said in the output) when none is reachable.
 from __future__ import annotations
 
 import asyncio
-import os
-import random
 import statistics
 import tempfile
 import time
@@ -36,7 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from bench.ingest import _drop_pg, _fresh_pg
 from cloud.catalog.gs1 import gs1_check_digit
@@ -48,6 +47,8 @@ from cloud.trace.certificates.storage import TraceCertificate, TraceCertificateP
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from cloud.trace.lots.storage import TraceLot
 from cloud.trace.recall.service import recall
+from cloud.trace.seed.history import seed_history
+from cloud.trace.seed.writer import HistoryWriter
 
 GOAL_MS = 1000.0
 RUNS = 20
@@ -71,18 +72,26 @@ def _gln(n: int) -> str:
     return body + gs1_check_digit(body)
 
 
-G_BG, G_R, G_B = _gtin(900), _gtin(901), _gtin(902)
+G_R, G_B = _gtin(901), _gtin(902)
+
+
+#: recall.py's roles -> the EPCIS field that names the object in that role
+_FIELD = {"epc": "epcList", "child": "childEPCs", "input_epc": "inputEPCList",
+          "output_epc": "outputEPCList", "input_quantity": "inputQuantityList",
+          "output_quantity": "outputQuantityList"}  # fmt: skip
 
 
 class History:
-    """Rows of trace_events and trace_event_objects, written in batches."""
+    """The recall targets' events, as EPCIS events through the shared
+    :class:`~cloud.trace.seed.writer.HistoryWriter` (eventIDs: CBV 2.0 hashes; rows,
+    objects and log leaves in batches)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.seq = 0
-        self.events: list[dict[str, Any]] = []
-        self.objects: list[dict[str, Any]] = []
-        self.written = 0
+    def __init__(self, writer: HistoryWriter) -> None:
+        self.w = writer
+
+    @property
+    def written(self) -> int:
+        return self.w.written
 
     def add(
         self,
@@ -96,64 +105,27 @@ class History:
         extra: dict[str, Any] | None = None,
     ) -> None:
         """``objects``: (role, uri, gtin, lot)."""
-        self.seq += 1
-        event_id = f"urn:uuid:{os.urandom(16).hex()}"
         location = f"{DL}/414/{_gln(place)}"
-        body = {"type": event_type, "eventID": event_id,
-                "eventTime": t.isoformat(timespec="milliseconds"),
-                "eventTimeZoneOffset": "+00:00", "recordTime": "2026-03-01T00:00:00.000Z",
-                "bizStep": biz_step, "readPoint": {"id": location},
-                "bizLocation": {"id": location}, **(extra or {})}  # fmt: skip
+        body: dict[str, Any] = {"type": event_type, "eventTime": t.isoformat(timespec="milliseconds"),
+                                "eventTimeZoneOffset": "+00:00"}  # fmt: skip
+        for role, uri, _, _ in objects:
+            if role == "parent":
+                body["parentID"] = uri
+            elif role == "quantity":
+                field = "childQuantityList" if event_type == "AggregationEvent" else "quantityList"
+                body.setdefault(field, []).append({"epcClass": uri})
+            elif _FIELD[role].endswith("QuantityList"):
+                body.setdefault(_FIELD[role], []).append({"epcClass": uri})
+            else:
+                body.setdefault(_FIELD[role], []).append(uri)
         if action is not None:
             body["action"] = action
-        self.events.append({
-            "seq": self.seq, "event_id": event_id, "event_type": event_type, "event_time": t,
-            "event_tz_offset": "+00:00", "record_time": T0, "county": COUNTY,
-            "action": action, "biz_step": biz_step, "disposition": None,
-            "read_point": location, "biz_location": location, "body": body,
-            "created_by": "bench",
-        })  # fmt: skip
-        for role, uri, gtin, lot in objects:
-            self.objects.append(
-                {"event_seq": self.seq, "role": role, "uri": uri, "gtin": gtin, "lot": lot}
-            )
+        body.update({"bizStep": biz_step, "readPoint": {"id": location},
+                     "bizLocation": {"id": location}, **(extra or {})})  # fmt: skip
+        self.w.add(body, COUNTY)
 
     async def flush(self, force: bool = False) -> None:
-        if not force and len(self.events) < 20_000:
-            return
-        if self.events:
-            async with self.db.transaction() as s:
-                if s.bind.dialect.name == "postgresql":
-                    await _copy(s, self.events, self.objects)
-                else:
-                    await s.execute(insert(TraceEvent), self.events)
-                    await s.execute(insert(TraceEventObject), self.objects)
-        self.written += len(self.events)
-        self.events, self.objects = [], []
-
-
-_EVENT_COLUMNS = ("seq", "event_id", "event_type", "event_time", "event_tz_offset",
-                  "record_time", "county", "action", "biz_step", "disposition", "read_point",
-                  "biz_location", "body", "created_by")  # fmt: skip
-_OBJECT_COLUMNS = ("event_seq", "role", "uri", "gtin", "lot")
-
-
-async def _copy(s: Any, events: list[dict[str, Any]], objects: list[dict[str, Any]]) -> None:
-    """PostgreSQL's COPY (psycopg), the fastest way to fill the tables."""
-    import json
-
-    conn = await s.connection()
-    raw = (await conn.get_raw_connection()).driver_connection
-    async with raw.cursor() as cur:
-        async with cur.copy(f"COPY trace_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as cp:
-            for e in events:
-                await cp.write_row(
-                    [json.dumps(e[c]) if c == "body" else e[c] for c in _EVENT_COLUMNS]
-                )
-        cols = ", ".join(_OBJECT_COLUMNS)
-        async with cur.copy(f"COPY trace_event_objects ({cols}) FROM STDIN") as cp:
-            for o in objects:
-                await cp.write_row([o[c] for c in _OBJECT_COLUMNS])
+        await self.w.flush(force)
 
 
 def _lot(gtin: str, lot: str, role: str) -> tuple[str, str, str | None, str | None]:
@@ -162,23 +134,6 @@ def _lot(gtin: str, lot: str, role: str) -> tuple[str, str, str | None, str | No
 
 def _obj(uri: str, role: str) -> tuple[str, str, str | None, str | None]:
     return role, uri, None, None
-
-
-async def _background(h: History, n_events: int, rng: random.Random) -> None:
-    lots = max(1, n_events // 10)
-    for i in range(n_events):
-        t = T0 + timedelta(seconds=i)
-        if i % 10 == 9:
-            a, b, out = rng.randrange(lots), rng.randrange(lots), rng.randrange(lots)
-            h.add("TransformationEvent", t,
-                  [_lot(G_BG, f"X{a}", "input_quantity"), _lot(G_BG, f"X{b}", "input_quantity"),
-                   _lot(G_BG, f"X{out}", "output_quantity")],
-                  action=None, biz_step="commissioning", place=rng.randrange(1, 50))  # fmt: skip
-        else:
-            step = ("storing", "shipping", "receiving")[i % 3]
-            h.add("ObjectEvent", t, [_lot(G_BG, f"X{rng.randrange(lots)}", "quantity")],
-                  biz_step=step, place=rng.randrange(1, 50))  # fmt: skip
-        await h.flush()
 
 
 async def _targets(h: History) -> tuple[list[str], list[str]]:
@@ -315,10 +270,10 @@ async def _run(n_events: int) -> dict[str, Any]:
         await upgrade_async(url)
         db = Database(url)
         try:
-            h = History(db)
             started = time.perf_counter()
-            await _background(h, n_events, random.Random(11))
-            forward, backward = await _targets(h)
+            seeded = await seed_history(db, max(1, n_events // 10), events_per_lot=10, seed=11)
+            async with HistoryWriter(db, created_by="bench") as w:
+                forward, backward = await _targets(History(w))
             await _register(db, forward, backward)
             if pg is not None:
                 async with db.transaction() as s:
@@ -338,7 +293,7 @@ async def _run(n_events: int) -> dict[str, Any]:
     return {
         "bench": "recall",
         "store": "postgresql" if pg is not None else "sqlite",
-        "events": h.written,
+        "events": seeded.events + w.written,
         "seed_s": round(seeded_s, 1),
         "levels": 5,
         "forward": {"nodes": fwd_nodes, "p50_ms": round(statistics.median(fwd), 1),

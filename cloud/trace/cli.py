@@ -14,6 +14,7 @@ from cloud.trace.brand import cli as brand_cli
 from cloud.trace.custody import cli as custody_cli
 from cloud.trace.log import cli as log_cli
 from cloud.trace.operations import cli as operations_cli
+from cloud.trace.seed import cli as seed_cli
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -23,14 +24,15 @@ COMMANDS: list[Registrar] = [
     custody_cli.register,
     brand_cli.register,
     operations_cli.register,
+    seed_cli.register,
 ]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     trace = subparsers.add_parser(
         "trace",
-        help="traceability: verify lot bundles against the tamper-evident log; custody evidence; "
-        "record trace steps",
+        help="traceability: verify lot bundles against the tamper-evident log; custody "
+        "evidence; brand; record trace steps; a synthetic history (seed)",
     )
     sub = trace.add_subparsers(dest="trace_command", required=True, metavar="COMMAND")
     for add in COMMANDS:
