@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -32,15 +33,49 @@ class LotError(Exception):
         self.field = field
 
 
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def key_in(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
+    """``(trace_lots.gtin, trace_lots.lot)`` is one of ``keys``. PostgreSQL: the keys
+    travel as two arrays (one statement text whatever their number, so the driver
+    parses and prepares it once, instead of a new ``IN (...)`` of 2n parameters per
+    call); other databases: a tuple ``IN``."""
+    if _postgres(session):
+        pairs = (
+            func.unnest(
+                bindparam("key_gtins", [k[0] for k in keys], type_=ARRAY(Text)),
+                bindparam("key_lots", [k[1] for k in keys], type_=ARRAY(Text)),
+            )
+            .table_valued("gtin", "lot")
+            .render_derived()
+        )
+        return tuple_(TraceLot.gtin, TraceLot.lot).in_(select(pairs.c.gtin, pairs.c.lot))
+    return tuple_(TraceLot.gtin, TraceLot.lot).in_(list(keys))
+
+
+def key_chunks(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> Iterable[Sequence[tuple[str, str]]]:
+    """``keys`` in the chunks one :func:`key_in` takes: all at once on PostgreSQL (two
+    array parameters), 500 at a time elsewhere (SQLite's parameter limit)."""
+    step = (len(keys) or 1) if _postgres(session) else 500
+    return (keys[start : start + step] for start in range(0, len(keys), step))
+
+
 async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
     """The GTINs among ``gtins`` we are authoritative for: in our catalog, or with a
     registered lot."""
     wanted = set(gtins)
     if not wanted:
         return set()
-    ours = set(
-        await session.scalars(select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct())
-    )
+    if _postgres(session):
+        listed = bindparam("gtins", sorted(wanted), type_=ARRAY(Text))
+        where = TraceLot.gtin == func.any(listed)
+    else:
+        where = TraceLot.gtin.in_(wanted)
+    ours = set(await session.scalars(select(TraceLot.gtin).where(where).distinct()))
     for gtin in wanted - ours:
         if await get_product_by_gtin(session, gtin) is not None:
             ours.add(gtin)
@@ -50,13 +85,11 @@ async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
 async def lots_by_key(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], TraceLot]:
-    """The registered lots among ``keys`` ((gtin, lot) pairs), one query."""
-    wanted = list(set(keys))
+    """The registered lots among ``keys`` ((gtin, lot) pairs), one query (per 500 keys
+    but on PostgreSQL, where they travel as arrays)."""
     found: dict[tuple[str, str], TraceLot] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        q = select(TraceLot).where(tuple_(TraceLot.gtin, TraceLot.lot).in_(chunk))
-        for lot in await session.scalars(q):
+    for chunk in key_chunks(session, list(set(keys))):
+        for lot in await session.scalars(select(TraceLot).where(key_in(session, chunk))):
             found[(lot.gtin, lot.lot)] = lot
     return found
 
