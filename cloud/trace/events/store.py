@@ -25,8 +25,7 @@ from cloud.trace.events import hooks
 from cloud.trace.events.log import append_to_log, declaration_leaf_id
 from cloud.trace.events.objects import Named, cbv_word, location, named_objects
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
-from cloud.trace.lots.service import lots_by_key, our_gtins
-from cloud.trace.lots.storage import TraceLot
+from cloud.trace.lots.service import LotOwner, lot_owners, our_gtins
 
 Outcome = Literal["stored", "unchanged", "declared"]
 Behaviour = Literal["rollback", "proceed"]
@@ -79,6 +78,9 @@ class StoreOutcome:
 
     stored: list[StoredEvent] = field(default_factory=list)
     errors: list[EventError] = field(default_factory=list)
+    #: with ``store(defer_log=True)``: the (log key, event) pairs the caller appends to
+    #: the log (:func:`cloud.trace.events.log.append_to_log`) last, before it commits
+    log_entries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -164,8 +166,14 @@ async def store(
     behaviour: Behaviour,
     capture_id: str | None,
     refused: set[int] | None = None,
+    defer_log: bool = False,
 ) -> StoreOutcome:
-    """Check every event, then write (rollback: only when none has an error)."""
+    """Check every event, then write (rollback: only when none has an error).
+
+    The log append locks the log's one state row until the transaction ends, so it comes
+    last; ``defer_log``: not done here but left to the caller (``log_entries``), which
+    writes what else it has first (the capture job's outcome) and appends just before
+    committing, so that concurrent captures wait for each other as briefly as can be."""
     errors: list[EventError] = []
     bad: set[int] = set(refused or ())
     prepared: list[_Prepared] = []
@@ -200,9 +208,12 @@ async def store(
             return StoreOutcome(errors=errors)
         prepared = [p for p in prepared if p.index not in bad]
 
-    stored = await _write(session, prepared, principal, context, capture_id)
+    stored, leaves = await _write(session, prepared, principal, context, capture_id)
+    if not defer_log:
+        await append_to_log(session, leaves)
+        leaves = []
     errors.sort(key=lambda e: -1 if e.index is None else e.index)
-    return StoreOutcome(stored=stored, errors=errors)
+    return StoreOutcome(stored=stored, errors=errors, log_entries=leaves)
 
 
 def _prepare(index: int, where: str, event: dict[str, Any], context: list[Any] | None) -> _Prepared:
@@ -238,10 +249,10 @@ async def _check_lots(
         for o in p.objects
         if o.gtin in ours and o.gtin is not None and o.lot is not None
     }
-    lots = await lots_by_key(session, keys)
+    lots = await lot_owners(session, keys)
     errors: list[EventError] = []
     for p in prepared:
-        named: list[tuple[Named, TraceLot]] = []
+        named: list[tuple[Named, LotOwner]] = []
         unknown = False
         for o in p.objects:
             if o.gtin not in ours or o.gtin is None or o.lot is None:
@@ -270,7 +281,7 @@ async def _check_lots(
 
 
 def _county_of(
-    p: _Prepared, named: list[tuple[Named, TraceLot]], principal: Principal
+    p: _Prepared, named: list[tuple[Named, LotOwner]], principal: Principal
 ) -> EventError | None:
     """The event's county: its lots' (one county, writable), or the principal's."""
     if not named:
@@ -497,7 +508,8 @@ async def _write(
     principal: Principal,
     context: list[Any] | None,
     capture_id: str | None,
-) -> list[StoredEvent]:
+) -> tuple[list[StoredEvent], list[tuple[str, dict[str, Any]]]]:
+    """Write; the stored events, and the (log key, event) pairs to append to the log."""
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     stamp = record_time_text(now)
@@ -550,10 +562,9 @@ async def _write(
     await _audit(session, principal, capture_id, list(out.values()))
     result = [out[i] for i in sorted(out)]
     await hooks.after_store(session, result, context)
-    # last: the log serialises appends until this transaction ends (the leaf index of
-    # an event is in trace_log_leaves, by its eventID)
-    await append_to_log(session, leaves)
-    return result
+    # the log append comes last (see store): it serialises appends until this
+    # transaction ends (the leaf index of an event is in trace_log_leaves, by eventID)
+    return result, leaves
 
 
 async def _audit(

@@ -9,6 +9,7 @@ of: an event naming such a GTIN with a lot that is not registered is refused
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, bindparam, func, select, tuple_
@@ -91,6 +92,31 @@ async def lots_by_key(
     for chunk in key_chunks(session, list(set(keys))):
         for lot in await session.scalars(select(TraceLot).where(key_in(session, chunk))):
             found[(lot.gtin, lot.lot)] = lot
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class LotOwner:
+    """Who a lot belongs to: what the event store checks of each lot an event names."""
+
+    gtin: str
+    lot: str
+    county: str
+    org_id: int
+
+
+async def lot_owners(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], LotOwner]:
+    """:func:`lots_by_key` for the event store: four columns, no ORM objects (a capture
+    of 100 events names some hundreds of lots)."""
+    cols = (TraceLot.gtin, TraceLot.lot, TraceLot.county, TraceLot.org_id)
+    found: dict[tuple[str, str], LotOwner] = {}
+    for chunk in key_chunks(session, list(set(keys))):
+        for gtin, lot, county, org_id in await session.execute(
+            select(*cols).where(key_in(session, chunk))
+        ):
+            found[(gtin, lot)] = LotOwner(gtin, lot, county, org_id)
     return found
 
 
