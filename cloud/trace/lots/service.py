@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, bindparam, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, bindparam, exists, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,11 +72,13 @@ async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     if _postgres(session):
-        listed = bindparam("gtins", sorted(wanted), type_=ARRAY(Text))
-        where = TraceLot.gtin == func.any(listed)
+        # one index probe per GTIN (not every lot of it), the GTINs as one array
+        given = func.unnest(bindparam("gtins", sorted(wanted), type_=ARRAY(Text)))
+        g = given.table_valued("gtin").render_derived()
+        q = select(g.c.gtin).where(exists().where(TraceLot.gtin == g.c.gtin))
     else:
-        where = TraceLot.gtin.in_(wanted)
-    ours = set(await session.scalars(select(TraceLot.gtin).where(where).distinct()))
+        q = select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct()
+    ours = set(await session.scalars(q))
     for gtin in wanted - ours:
         if await get_product_by_gtin(session, gtin) is not None:
             ours.add(gtin)
