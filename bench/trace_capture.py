@@ -91,8 +91,12 @@ def _sscc(n: int) -> str:
     return body + gs1_check_digit(body)
 
 
+#: GTINs 06901230070017... (item references 7001-7008): apart from other benches' data
+GTIN_BASE = 7001
+
+
 def _lot_key(n: int) -> tuple[str, str]:
-    return _gtin(1 + n % PRODUCTS), f"MS2026-{n:05d}"
+    return _gtin(GTIN_BASE + n % PRODUCTS), f"MS2026-{n:05d}"
 
 
 class Maker:
@@ -144,14 +148,14 @@ async def _seed(db: Database) -> dict[str, str]:
     from cloud.auth.service import create_user, issue_token
 
     async with db.transaction() as s:
-        body = f"91{COUNTY}MA6000002"
+        body = f"91{COUNTY}MA6{secrets.randbelow(10**6):06d}"
         org = Organisation(kind="cooperative", name="bench capture co-op",
                            uscc=body + check_char(body), county=COUNTY, created_by="bench")  # fmt: skip
         s.add(org)
         await s.flush()
         products = {}
         for i in range(PRODUCTS):
-            p = Product(gtin=_gtin(1 + i), name=f"芒市小粒咖啡 {i}", category="coffee",
+            p = Product(gtin=_gtin(GTIN_BASE + i), name=f"芒市小粒咖啡 {i}", category="coffee",
                         org_id=org.id, county=COUNTY, created_by="bench")  # fmt: skip
             s.add(p)
             await s.flush()
@@ -160,7 +164,7 @@ async def _seed(db: Database) -> dict[str, str]:
             g, lot = _lot_key(n)
             s.add(TraceLot(gtin=g, lot=lot, county=COUNTY, org_id=org.id,
                            product_id=products[g], created_by="bench"))  # fmt: skip
-        user = await create_user(s, username="bench-capture", password=secrets.token_urlsafe(16),
+        user = await create_user(s, username=f"bench-capture-{secrets.token_hex(3)}", password=secrets.token_urlsafe(16),
                                  role=Role.OPERATOR, county=COUNTY, org_id=str(org.id),
                                  actor="bench")  # fmt: skip
     secret = secrets.token_urlsafe(48)
@@ -270,7 +274,10 @@ async def _plain(db: Database, per_client: int) -> dict[str, Any]:
 
 
 async def capture_figures(pg_url: str, *, short: bool) -> dict[str, Any]:
-    """Capture through the API vs. the plain insert, on the (fresh) database ``pg_url``."""
+    """Capture through the API vs. the plain insert, on the database ``pg_url``: a fresh
+    one (migrated here), used by nothing else while this runs (events are counted in
+    ``trace_events``). It is left with the bench's co-op, lots and events (the plain
+    insert's rows are ``created_by = 'bench-plain'``)."""
     per_client = 10 if short else 30
     tmp = Path(tempfile.mkdtemp(prefix="dehong-bench-capture-"))
     await upgrade_async(pg_url)

@@ -18,6 +18,7 @@ from cloud.auth.principal import Principal, Role
 from cloud.catalog.storage import Organisation, Product
 from cloud.db import utcnow
 from cloud.trace.epcis import event_hash
+from cloud.trace.events import capture as capture_jobs
 from cloud.trace.events import service
 from cloud.trace.events.storage import TraceCaptureJob, TraceEvent, TraceEventObject
 from cloud.trace.log.canonical import canonical_json
@@ -459,3 +460,84 @@ async def test_query_pages_by_next_page_token(env: ApiEnv) -> None:
     r = await env.client.get("/api/v1/epcis/events",
                              params={"nextPageToken": token, "EQ_bizStep": "shipping"}, headers=h)  # fmt: skip
     assert r.status_code == 422 and r.json()["field"] == "query.nextPageToken"
+
+
+async def test_a_document_naming_hundreds_of_lots_checks_each_and_writes_every_identifier(
+    env: ApiEnv,
+) -> None:
+    """600 lots (more than one SQLite chunk of keys; one array on PostgreSQL): an
+    unknown one among them refuses the document naming its field; then every event is
+    stored with its own identifiers (events and identifiers are written in one
+    statement on PostgreSQL: each identifier must land on its event's row)."""
+    async with env.db.transaction() as s:
+        org_id = await s.scalar(select(TraceLot.org_id).where(TraceLot.lot == "M1"))
+        s.add_all(
+            TraceLot(gtin=G, lot=f"B{n}", county=HOME, org_id=org_id, created_by="test")
+            for n in range(600)
+        )
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    events = [
+        object_event(
+            [lot_uri(G, f"B{6 * i + k}") for k in range(6)],
+            event_id=f"urn:uuid:6d1b5e3a-0002-4000-8000-{i:012d}",
+            biz_step="storing",
+            action="OBSERVE",
+        )
+        for i in range(100)
+    ]
+    wrong = copy.deepcopy(events)
+    wrong[57]["quantityList"][4]["epcClass"] = lot_uri(G, "B600")  # not registered
+    job = await capture(env, document(*wrong), h)
+    assert job["success"] is False and job["eventIDs"] == []
+    assert [e["field"] for e in job["errors"]] == [
+        "epcisBody.eventList[57].quantityList[4].epcClass"
+    ]
+    assert "'B600'" in job["errors"][0]["detail"]
+    assert await _count(env) == 0 and await _count(env, TraceEventObject) == 0
+
+    job = await capture(env, document(*events), h)
+    assert job["success"] is True, job["errors"]
+    assert job["eventIDs"] == [e["eventID"] for e in events]
+    async with env.db.session() as s:
+        rows = (
+            await s.execute(
+                select(TraceEvent.event_id, TraceEventObject.lot, TraceEventObject.role)
+                .join(TraceEventObject, TraceEventObject.event_seq == TraceEvent.seq)
+                .order_by(TraceEventObject.id)
+            )
+        ).all()
+        seqs = list(await s.scalars(select(TraceEvent.seq).order_by(TraceEvent.seq)))
+    assert len(rows) == 600
+    named: dict[str, list[str]] = {}
+    for event_id, lot, role in rows:
+        assert role == "quantity"
+        named.setdefault(event_id, []).append(lot)
+    assert named == {
+        e["eventID"]: [f"B{6 * i + k}" for k in range(6)] for i, e in enumerate(events)
+    }
+    # stored in document order (seq), as the query interface pages them
+    r = await env.client.get("/api/v1/epcis/events", params={"perPage": 100}, headers=h)
+    got = r.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert _ids(got) == job["eventIDs"] and seqs == sorted(seqs)
+    # the log has a leaf for each, as stored
+    leaves = await _leaves(env)
+    for e in got:
+        assert leaves[e["eventID"]] == leaf_hash(canonical_json(e))
+
+
+@pytest.mark.parametrize("inline_up_to", [0, 1000])
+async def test_validation_on_the_loop_or_in_a_thread_refuses_alike(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch, inline_up_to: int
+) -> None:
+    """A small document is validated on the event loop, a large one in a worker thread
+    (capture.VALIDATE_INLINE_EVENTS): the same errors either way."""
+    monkeypatch.setattr(capture_jobs, "VALIDATE_INLINE_EVENTS", inline_up_to)
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    good = object_event([lot_uri(G, "M1")])
+    bad = object_event([lot_uri(G, "M2")], biz_step="no_such_step")
+    job = await capture(env, document(good, bad), h)
+    assert job["success"] is False
+    assert [e["field"] for e in job["errors"]] == ["epcisBody.eventList[1].bizStep"]
+    assert await _count(env) == 0
+    job = await capture(env, document(good), h)
+    assert job["success"] is True and await _count(env) == 1

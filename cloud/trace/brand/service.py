@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -39,6 +39,7 @@ from cloud.trace.brand.storage import BrandDecision, BrandRuleset
 from cloud.trace.certificates import commitment
 from cloud.trace.events.objects import named_objects
 from cloud.trace.events.service import StoredEvent
+from cloud.trace.lots.service import key_chunks, key_in
 from cloud.trace.lots.storage import TraceLot
 from protocol.ids import PREFECTURE
 
@@ -192,12 +193,11 @@ async def events_stored(
     }
     if not keys:
         return
-    wanted = sorted(keys)
     lots: list[TraceLot] = []
-    for start in range(0, len(wanted), 500):
+    for chunk in key_chunks(session, sorted(keys)):
         candidates = (
             select(TraceLot)
-            .where(tuple_(TraceLot.gtin, TraceLot.lot).in_(wanted[start : start + 500]))
+            .where(key_in(session, chunk))
             .where(TraceLot.id.in_(select(BrandDecision.lot_id)))
         )
         lots.extend(await session.scalars(candidates))

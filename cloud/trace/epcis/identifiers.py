@@ -541,6 +541,7 @@ _QUAL_RULES: dict[str, tuple[int, bool]] = {
 }
 
 
+@lru_cache(maxsize=32768)  # locations and lots repeat across events: split each once
 def looks_like_digital_link(uri: str) -> bool:
     """An http(s) URI whose path has a GS1 primary-key segment (``/01/<digits>``, ...)."""
     if not uri.lower().startswith(("http://", "https://")):

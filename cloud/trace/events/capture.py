@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud.auth.principal import Principal
 from cloud.db import Database, utcnow
 from cloud.trace.epcis import document_context, validate_document
+from cloud.trace.events.log import append_to_log
 from cloud.trace.events.storage import TraceCaptureJob
 from cloud.trace.events.store import Behaviour, EventError, EventsRefused, store
 
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 
 #: A job not finished after this long is no longer running (its process ended).
 STALE_AFTER_S = 900.0
+#: A document of at most this many events is validated on the event loop (~40 us an
+#: event: a few ms); a larger one in a worker thread, so that the loop answers meanwhile.
+#: Validation is pure Python holding the GIL: in a thread it made every database call of
+#: the loop wait for the GIL (up to the 5 ms switch interval each), which cost more than
+#: the few ms it blocks the loop (bench.trace_capture).
+VALIDATE_INLINE_EVENTS = 500
 _EVENT_PATH = re.compile(r"^(epcisBody(?:\.queryResults\.resultsBody)?\.eventList)\[(\d+)\]")
 
 #: RFC 7807 problem types of the binding, by status
@@ -168,7 +175,10 @@ async def _run(
     behaviour: Behaviour,
 ) -> None:
     path, events = event_list(doc)
-    found = await asyncio.to_thread(validate_document, doc)
+    if len(events) <= VALIDATE_INLINE_EVENTS:
+        found = validate_document(doc)
+    else:
+        found = await asyncio.to_thread(validate_document, doc)
     errors: list[EventError] = []
     refused: set[int] = set()
     for e in found:
@@ -194,6 +204,7 @@ async def _run(
                     behaviour=behaviour,
                     capture_id=job_id,
                     refused=refused,
+                    defer_log=True,
                 )
                 all_errors = sorted(
                     [*errors, *outcome.errors], key=lambda e: -1 if e.index is None else e.index
@@ -213,6 +224,8 @@ async def _run(
                         finished_at=utcnow(),
                     )
                 )
+                # last, just before the commit: the append holds the log's lock until then
+                await append_to_log(s, outcome.log_entries)
             return
         except EventsRefused as exc:
             await _finish(db, job_id, exc.errors, [])

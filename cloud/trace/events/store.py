@@ -4,13 +4,15 @@ docstring for the rules)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+import orjson
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -23,8 +25,7 @@ from cloud.trace.events import hooks
 from cloud.trace.events.log import append_to_log, declaration_leaf_id
 from cloud.trace.events.objects import Named, cbv_word, location, named_objects
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
-from cloud.trace.lots.service import lots_by_key, our_gtins
-from cloud.trace.lots.storage import TraceLot
+from cloud.trace.lots.service import LotOwner, lot_owners, our_gtins
 
 Outcome = Literal["stored", "unchanged", "declared"]
 Behaviour = Literal["rollback", "proceed"]
@@ -77,6 +78,9 @@ class StoreOutcome:
 
     stored: list[StoredEvent] = field(default_factory=list)
     errors: list[EventError] = field(default_factory=list)
+    #: with ``store(defer_log=True)``: the (log key, event) pairs the caller appends to
+    #: the log (:func:`cloud.trace.events.log.append_to_log`) last, before it commits
+    log_entries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -162,8 +166,14 @@ async def store(
     behaviour: Behaviour,
     capture_id: str | None,
     refused: set[int] | None = None,
+    defer_log: bool = False,
 ) -> StoreOutcome:
-    """Check every event, then write (rollback: only when none has an error)."""
+    """Check every event, then write (rollback: only when none has an error).
+
+    The log append locks the log's one state row until the transaction ends, so it comes
+    last; ``defer_log``: not done here but left to the caller (``log_entries``), which
+    writes what else it has first (the capture job's outcome) and appends just before
+    committing, so that concurrent captures wait for each other as briefly as can be."""
     errors: list[EventError] = []
     bad: set[int] = set(refused or ())
     prepared: list[_Prepared] = []
@@ -198,9 +208,12 @@ async def store(
             return StoreOutcome(errors=errors)
         prepared = [p for p in prepared if p.index not in bad]
 
-    stored = await _write(session, prepared, principal, context, capture_id)
+    stored, leaves = await _write(session, prepared, principal, context, capture_id)
+    if not defer_log:
+        await append_to_log(session, leaves)
+        leaves = []
     errors.sort(key=lambda e: -1 if e.index is None else e.index)
-    return StoreOutcome(stored=stored, errors=errors)
+    return StoreOutcome(stored=stored, errors=errors, log_entries=leaves)
 
 
 def _prepare(index: int, where: str, event: dict[str, Any], context: list[Any] | None) -> _Prepared:
@@ -236,10 +249,10 @@ async def _check_lots(
         for o in p.objects
         if o.gtin in ours and o.gtin is not None and o.lot is not None
     }
-    lots = await lots_by_key(session, keys)
+    lots = await lot_owners(session, keys)
     errors: list[EventError] = []
     for p in prepared:
-        named: list[tuple[Named, TraceLot]] = []
+        named: list[tuple[Named, LotOwner]] = []
         unknown = False
         for o in p.objects:
             if o.gtin not in ours or o.gtin is None or o.lot is None:
@@ -268,7 +281,7 @@ async def _check_lots(
 
 
 def _county_of(
-    p: _Prepared, named: list[tuple[Named, TraceLot]], principal: Principal
+    p: _Prepared, named: list[tuple[Named, LotOwner]], principal: Principal
 ) -> EventError | None:
     """The event's county: its lots' (one county, writable), or the principal's."""
     if not named:
@@ -427,13 +440,76 @@ def _row(
     }
 
 
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+#: The columns of ``trace_events`` a capture writes, and their PostgreSQL types.
+_EVENT_COLUMNS = (
+    ("event_id", "text"), ("event_type", "text"), ("event_time", "timestamptz"),
+    ("event_tz_offset", "text"), ("record_time", "timestamptz"), ("county", "text"),
+    ("action", "text"), ("biz_step", "text"), ("disposition", "text"),
+    ("read_point", "text"), ("biz_location", "text"), ("body", "json"), ("context", "json"),
+    ("error_declaration", "json"), ("declared_at", "timestamptz"), ("error_reason", "text"),
+    ("capture_id", "text"), ("created_by", "text"),
+)  # fmt: skip
+
+#: PostgreSQL: the events and the identifiers they name in one statement, the rows as
+#: two JSON parameters (``json_to_recordset``): one statement text whatever the number
+#: of events, so the driver parses it once and the server prepares it (a multi-row
+#: VALUES of 18 parameters a row was a new text per batch size, parsed each time), and
+#: the rows serialised in one ``orjson.dumps``. An event stored by a concurrent capture
+#: since we looked is left out (ON CONFLICT DO NOTHING), with its identifiers (the join).
+_PG_INSERT = text(
+    "WITH ev AS (INSERT INTO trace_events ("
+    + ", ".join(c for c, _ in _EVENT_COLUMNS)
+    + ") SELECT "
+    + ", ".join(c for c, _ in _EVENT_COLUMNS)
+    + " FROM json_to_recordset(CAST(:events AS json)) AS r("
+    + ", ".join(f"{c} {t}" for c, t in _EVENT_COLUMNS)
+    + ", n int) ORDER BY r.n ON CONFLICT (event_id) DO NOTHING RETURNING event_id, seq), "
+    "obj AS (INSERT INTO trace_event_objects (event_seq, role, uri, gtin, lot) "
+    "SELECT ev.seq, o.role, o.uri, o.gtin, o.lot FROM json_to_recordset(CAST(:objects AS "
+    "json)) AS o(event_id text, role text, uri text, gtin text, lot text, n int) "
+    "JOIN ev ON ev.event_id = o.event_id ORDER BY o.n) "
+    "SELECT event_id, seq FROM ev"
+)
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text (datetimes as RFC 3339)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits (our own operations' events)
+        return json.dumps(value, default=lambda v: v.isoformat())
+
+
+async def _insert_pg(
+    session: AsyncSession, rows: list[dict[str, Any]], new: list[_Prepared]
+) -> dict[str, int]:
+    """Insert the events and their identifiers; eventID -> seq of those inserted."""
+    events = [{**r, "n": i} for i, r in enumerate(rows)]
+    objects = [
+        {"event_id": p.event_id, "role": o.role, "uri": o.uri, "gtin": o.gtin, "lot": o.lot}
+        for p in new
+        for o in p.objects
+    ]
+    for i, o in enumerate(objects):
+        o["n"] = i
+    result = await session.execute(
+        _PG_INSERT, {"events": _json_text(events), "objects": _json_text(objects)}
+    )
+    return {str(event_id): int(seq) for event_id, seq in result}
+
+
 async def _write(
     session: AsyncSession,
     prepared: list[_Prepared],
     principal: Principal,
     context: list[Any] | None,
     capture_id: str | None,
-) -> list[StoredEvent]:
+) -> tuple[list[StoredEvent], list[tuple[str, dict[str, Any]]]]:
+    """Write; the stored events, and the (log key, event) pairs to append to the log."""
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     stamp = record_time_text(now)
@@ -441,16 +517,27 @@ async def _write(
     for p in new:
         p.body["recordTime"] = stamp
     seqs: dict[str, int] = {}
-    if new:
+    rows = [_row(p, now, principal, context, capture_id) for p in new]
+    if new and _postgres(session):
+        seqs = await _insert_pg(session, rows, new)
+    elif new:
         # Core inserts (the table, not the mapped class): no ORM bookkeeping per row
         ins = dialect_insert(session, TraceEvent.__table__).on_conflict_do_nothing(
             index_elements=["event_id"]
         )
         result = await session.execute(
-            ins.returning(TraceEvent.__table__.c.event_id, TraceEvent.__table__.c.seq),
-            [_row(p, now, principal, context, capture_id) for p in new],
+            ins.returning(TraceEvent.__table__.c.event_id, TraceEvent.__table__.c.seq), rows
         )
         seqs = {str(event_id): int(seq) for event_id, seq in result}
+        objects = [
+            {"event_seq": seqs[p.event_id], "role": o.role, "uri": o.uri, "gtin": o.gtin,
+             "lot": o.lot}
+            for p in new
+            if p.event_id in seqs
+            for o in p.objects
+        ]  # fmt: skip
+        if objects:
+            await session.execute(dialect_insert(session, TraceEventObject.__table__), objects)
     raced = [p for p in new if p.event_id not in seqs]
     if raced:
         # stored by a concurrent capture since we looked: decide against that one now
@@ -459,14 +546,6 @@ async def _write(
         errors = await _against_stored(session, raced, principal)
         if errors:
             raise EventsRefused(errors)
-    objects = [
-        {"event_seq": seqs[p.event_id], "role": o.role, "uri": o.uri, "gtin": o.gtin, "lot": o.lot}
-        for p in new
-        if p.event_id in seqs
-        for o in p.objects
-    ]
-    if objects:
-        await session.execute(dialect_insert(session, TraceEventObject.__table__), objects)
 
     out: dict[int, StoredEvent] = {}
     leaves: list[tuple[str, dict[str, Any]]] = []
@@ -483,10 +562,9 @@ async def _write(
     await _audit(session, principal, capture_id, list(out.values()))
     result = [out[i] for i in sorted(out)]
     await hooks.after_store(session, result, context)
-    # last: the log serialises appends until this transaction ends (the leaf index of
-    # an event is in trace_log_leaves, by its eventID)
-    await append_to_log(session, leaves)
-    return result
+    # the log append comes last (see store): it serialises appends until this
+    # transaction ends (the leaf index of an event is in trace_log_leaves, by eventID)
+    return result, leaves
 
 
 async def _audit(

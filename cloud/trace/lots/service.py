@@ -9,9 +9,11 @@ of: an event naming such a GTIN with a lot that is not registered is refused
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, bindparam, exists, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -32,15 +34,51 @@ class LotError(Exception):
         self.field = field
 
 
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def key_in(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
+    """``(trace_lots.gtin, trace_lots.lot)`` is one of ``keys``. PostgreSQL: the keys
+    travel as two arrays (one statement text whatever their number, so the driver
+    parses and prepares it once, instead of a new ``IN (...)`` of 2n parameters per
+    call); other databases: a tuple ``IN``."""
+    if _postgres(session):
+        pairs = (
+            func.unnest(
+                bindparam("key_gtins", [k[0] for k in keys], type_=ARRAY(Text)),
+                bindparam("key_lots", [k[1] for k in keys], type_=ARRAY(Text)),
+            )
+            .table_valued("gtin", "lot")
+            .render_derived()
+        )
+        return tuple_(TraceLot.gtin, TraceLot.lot).in_(select(pairs.c.gtin, pairs.c.lot))
+    return tuple_(TraceLot.gtin, TraceLot.lot).in_(list(keys))
+
+
+def key_chunks(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> Iterable[Sequence[tuple[str, str]]]:
+    """``keys`` in the chunks one :func:`key_in` takes: all at once on PostgreSQL (two
+    array parameters), 500 at a time elsewhere (SQLite's parameter limit)."""
+    step = (len(keys) or 1) if _postgres(session) else 500
+    return (keys[start : start + step] for start in range(0, len(keys), step))
+
+
 async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
     """The GTINs among ``gtins`` we are authoritative for: in our catalog, or with a
     registered lot."""
     wanted = set(gtins)
     if not wanted:
         return set()
-    ours = set(
-        await session.scalars(select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct())
-    )
+    if _postgres(session):
+        # one index probe per GTIN (not every lot of it), the GTINs as one array
+        given = func.unnest(bindparam("gtins", sorted(wanted), type_=ARRAY(Text)))
+        g = given.table_valued("gtin").render_derived()
+        q = select(g.c.gtin).where(exists().where(TraceLot.gtin == g.c.gtin))
+    else:
+        q = select(TraceLot.gtin).where(TraceLot.gtin.in_(wanted)).distinct()
+    ours = set(await session.scalars(q))
     for gtin in wanted - ours:
         if await get_product_by_gtin(session, gtin) is not None:
             ours.add(gtin)
@@ -50,14 +88,37 @@ async def our_gtins(session: AsyncSession, gtins: Iterable[str]) -> set[str]:
 async def lots_by_key(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], TraceLot]:
-    """The registered lots among ``keys`` ((gtin, lot) pairs), one query."""
-    wanted = list(set(keys))
+    """The registered lots among ``keys`` ((gtin, lot) pairs), one query (per 500 keys
+    but on PostgreSQL, where they travel as arrays)."""
     found: dict[tuple[str, str], TraceLot] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        q = select(TraceLot).where(tuple_(TraceLot.gtin, TraceLot.lot).in_(chunk))
-        for lot in await session.scalars(q):
+    for chunk in key_chunks(session, list(set(keys))):
+        for lot in await session.scalars(select(TraceLot).where(key_in(session, chunk))):
             found[(lot.gtin, lot.lot)] = lot
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class LotOwner:
+    """Who a lot belongs to: what the event store checks of each lot an event names."""
+
+    gtin: str
+    lot: str
+    county: str
+    org_id: int
+
+
+async def lot_owners(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], LotOwner]:
+    """:func:`lots_by_key` for the event store: four columns, no ORM objects (a capture
+    of 100 events names some hundreds of lots)."""
+    cols = (TraceLot.gtin, TraceLot.lot, TraceLot.county, TraceLot.org_id)
+    found: dict[tuple[str, str], LotOwner] = {}
+    for chunk in key_chunks(session, list(set(keys))):
+        for gtin, lot, county, org_id in await session.execute(
+            select(*cols).where(key_in(session, chunk))
+        ):
+            found[(gtin, lot)] = LotOwner(gtin, lot, county, org_id)
     return found
 
 
