@@ -479,7 +479,7 @@ for _prefix, _name in (("01", "GTIN"), ("gtin", "GTIN (short name)")):
     router.add_api_route(
         f"/{_prefix}/{{rest:path}}",
         resolve,
-        methods=["GET", "HEAD"],
+        methods=["GET"],
         dependencies=PUBLIC,
         summary=f"GS1 Digital Link resolver: /{_prefix}/... ({_name}; public, rate-limited)",
         description=__doc__,
@@ -493,6 +493,15 @@ for _prefix, _name in (("01", "GTIN"), ("gtin", "GTIN (short name)")):
             429: {"description": "Too many requests from this address (Retry-After)"},
         },
         name=f"resolve_{_prefix}",
+    )
+    # HEAD as GS1's resolver standard asks (the same answer without a body)
+    router.add_api_route(
+        f"/{_prefix}/{{rest:path}}",
+        resolve,
+        methods=["HEAD"],
+        dependencies=PUBLIC,
+        include_in_schema=False,
+        name=f"resolve_{_prefix}_head",
     )
 
 
