@@ -91,8 +91,12 @@ def create_app(
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
+    from cloud.resolver.page.router import install as install_trace_page
+    from cloud.resolver.page.router import install_dl_routes
+    from cloud.resolver.page.router import router as trace_page_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
+    from cloud.web.shell import install as install_web_shell
 
     # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
     for router in (
@@ -103,10 +107,16 @@ def create_app(
         inspections_router,
         catalog_router,
         trace_router,
+        trace_page_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
+    install_web_shell(app)  # the shared page shell's static files (/static/web)
+    install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
+    # the Digital Link default link, until h/resolver's routes are merged (they call
+    # cloud.resolver.page.views.trace_page): drop this line then
+    install_dl_routes(app)
 
     @app.get(
         "/healthz",
