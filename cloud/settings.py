@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
     trace_log_key_file: Path | None = None
 
+    #: The public site's operator and its ICP 备案 number (MIIT filing), shown in the
+    #: footer of every public page (cloud/web), as a website in China must.
+    site_operator: str = Field(default="德宏州农村电商公共服务平台（演示）", max_length=200)
+    site_icp: str = Field(default="滇ICP备00000000号（演示）", max_length=100)
+
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")
 
