@@ -393,7 +393,14 @@ async def resolve(request: Request) -> Response:
     try:
         dl = parse(path, query)
     except DigitalLinkError as exc:
-        return bad_request(request, exc)
+        if not (path.endswith("/") and len(path) > 1):
+            return bad_request(request, exc)
+        # one trailing slash (a sloppy printer): tolerated, as GS1's resolver standard
+        # asks, by the redirect to the canonical form; the URI itself stays invalid
+        try:
+            dl = parse(path[:-1], query)
+        except DigitalLinkError:
+            return bad_request(request, exc)
     canonical = dl.path()
     if path != canonical:
         return RedirectResponse(canonical + (f"?{query}" if query else ""), status_code=301)
