@@ -431,3 +431,17 @@ async def test_head_answers_like_get(sqlite_env: ApiEnv) -> None:
     assert r.status_code == 301 and r.headers["location"] == f"/01/{G}/10/{LOT_PATH}?c=1"
     r = await sqlite_env.client.head(f"/01/{G}/10/{LOT_PATH}", headers=HTML)
     assert r.status_code == 200 and r.content == b""
+
+
+def test_settings_refuse_a_bad_base_url_or_proxy_list() -> None:
+    from pydantic import ValidationError
+
+    from cloud.settings import Settings
+
+    assert Settings(public_base_url="https://t.example.cn/").public_base_url == (
+        "https://t.example.cn"
+    )
+    with pytest.raises(ValidationError, match="public_base_url"):
+        Settings(public_base_url="trace.example.cn/x")
+    with pytest.raises(ValidationError, match="trusted_proxies"):
+        Settings(trusted_proxies="10.0.0.0/8, proxy.local")
