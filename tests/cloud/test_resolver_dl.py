@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.resolver import dl
@@ -243,3 +243,26 @@ def test_linters_of_other_keys(uri: str, valid: bool) -> None:
     else:
         with pytest.raises(dl.DigitalLinkError):
             dl.parse_uri(uri)
+
+
+_PIECES = st.sampled_from(
+    ["/", "01", "gtin", "10", "21", "22", "235", "17", "00", "8006", "%", "%2F", "%00", "%ZZ",
+     "+", "?", "&", "=", "#", "09520123456788", "9520123456788", "A", "(", "\x1d", "^"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    path=st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=12).map("".join),
+    query=st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=8).map("".join),
+)
+def test_the_parsers_raise_only_digital_link_errors(path: str, query: str) -> None:
+    for call in (
+        lambda: dl.parse("/" + path, query),
+        lambda: dl.parse_uri("https://a/" + path + "?" + query),
+        lambda: dl.from_element_string(path),
+    ):
+        try:
+            call()
+        except dl.DigitalLinkError as exc:
+            assert exc.field and exc.zh and exc.en
