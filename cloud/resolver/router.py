@@ -433,6 +433,9 @@ async def resolve(request: Request) -> Response:
             return await certification_page(request, dl, session, lot)
         if wanted == "gs1:epcis":
             return RedirectResponse(epcis_query(lot), status_code=307, headers=_headers(dl, base))
+    if request.method == "HEAD":
+        # no page rendered, and no scan recorded for a HEAD (link checkers, previews)
+        return Response(status_code=200, media_type="text/html", headers=_headers(dl, base))
     # the default link of a lot: the consumer trace page (helper page's)
     resp = await trace_page(request, dl, db)
     resp.headers.setdefault("Link", _headers(dl, base)["Link"])
