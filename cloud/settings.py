@@ -69,6 +69,22 @@ class Settings(BaseSettings):
     #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
     trace_log_key_file: Path | None = None
 
+    #: Where printed labels point: the resolver's public origin (scheme and host, no
+    #: path), e.g. ``https://trace.example.cn``. Every label's QR is a GS1 Digital Link
+    #: on it (cloud/resolver/labels).
+    resolver_base_url: str = Field(default="http://127.0.0.1:8080", min_length=1, max_length=200)
+    #: The key of the serials' authentication codes ``c`` (HMAC-SHA256), made by
+    #: ``dehong cloud init-db`` (mode 0600, never in the repository; without it the
+    #: printed codes can be forged). Default: ``keys_dir/serials.key``.
+    serials_key_file: Path | None = None
+    #: Scan anomalies (cloud/resolver/scans): two shared places of one serial that
+    #: need a faster trip than this are flagged; so is a serial scanned more often
+    #: than ``scan_max_per_serial`` times. A place may be added to a scan within
+    #: ``scan_place_window_s`` of it.
+    scan_max_speed_kmh: float = Field(default=120.0, gt=0, le=2000)
+    scan_max_per_serial: int = Field(default=10, ge=1)
+    scan_place_window_s: float = Field(default=600.0, gt=0, le=86400)
+
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")
 
