@@ -91,6 +91,7 @@ def create_app(
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
+    from cloud.resolver.router import router as resolver_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
 
@@ -107,6 +108,8 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
+    # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the root
+    app.include_router(resolver_router)
 
     @app.get(
         "/healthz",

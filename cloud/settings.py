@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     #: most this often; scrapes in between are answered from the cached values.
     metrics_cache_s: float = Field(default=15.0, ge=0)
 
+    #: The public host of the GS1 Digital Link resolver and the consumer trace page, as
+    #: printed in QR codes (``dehong trace dl make``, labels): scheme and host, no path.
+    public_base_url: str = Field(default="https://trace.dehong.example", min_length=8)
+    #: The resolver's name in ``/.well-known/gs1resolver``.
+    resolver_name: str = "德宏农产品追溯 Dehong traceability resolver"
+    #: Per client address, the resolver's (and the scan endpoint's) token bucket: a
+    #: burst of ``resolver_rate_burst`` requests, refilled at ``resolver_rate_per_s``;
+    #: past it, 429 with Retry-After. 0 requests per second: no limit.
+    resolver_rate_per_s: float = Field(default=5.0, ge=0)
+    resolver_rate_burst: int = Field(default=60, ge=1)
+    #: Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed;
+    #: comma-separated, e.g. ``127.0.0.1,10.0.0.0/8``. Empty: the peer address is the client.
+    trusted_proxies: str = ""
+
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     #: Each ingest worker serves Prometheus ``/metrics`` here (its own port; the API
