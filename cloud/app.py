@@ -79,6 +79,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # the settings travel with each session: functions called with a session alone (the
+    # serials' check_code and the scan log, cloud/resolver) read their key and limits there
+    database.sessions.configure(info={"dehong.settings": settings})
     app.state.db = database
     app.state.tsdb = store
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -91,7 +94,10 @@ def create_app(
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
+    from cloud.resolver.labels.router import router as labels_router
     from cloud.resolver.router import router as resolver_router
+    from cloud.resolver.scans.router import router as scans_router
+    from cloud.resolver.serials.router import router as serials_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
 
@@ -104,6 +110,9 @@ def create_app(
         inspections_router,
         catalog_router,
         trace_router,
+        serials_router,  # serial ranges and their codes (issue 12)
+        labels_router,  # QR labels (issue 12)
+        scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)

@@ -69,10 +69,6 @@ class Settings(BaseSettings):
     #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
     trace_log_key_file: Path | None = None
 
-    #: Where printed labels point: the resolver's public origin (scheme and host, no
-    #: path), e.g. ``https://trace.example.cn``. Every label's QR is a GS1 Digital Link
-    #: on it (cloud/resolver/labels).
-    resolver_base_url: str = Field(default="http://127.0.0.1:8080", min_length=1, max_length=200)
     #: The key of the serials' authentication codes ``c`` (HMAC-SHA256), made by
     #: ``dehong cloud init-db`` (mode 0600, never in the repository; without it the
     #: printed codes can be forged). Default: ``keys_dir/serials.key``.

@@ -95,9 +95,7 @@ def _page(labels: Sequence[Label], columns: int, rows: int) -> tuple[bytes, list
                 f"BT /F1 {_num(size)} Tf {_num(tx)} {_num(ty - k * lead)} Td ({_esc(text)}) Tj ET\n"
             )
         # a hairline cut guide around the cell
-        out.append(
-            f"0.8 G 0.2 w {_num(x0)} {_num(y0)} {_num(cell_w)} {_num(cell_h)} re S 0 G\n"
-        )
+        out.append(f"0.8 G 0.2 w {_num(x0)} {_num(y0)} {_num(cell_w)} {_num(cell_h)} re S 0 G\n")
     return "".join(out).encode("ascii"), annots
 
 
@@ -148,7 +146,6 @@ def label_sheet(labels: Sequence[Label], *, columns: int = 3, rows: int = 8) -> 
     for off in offsets:
         out += f"{off:010d} 00000 n \n".encode()
     out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R >>\n"
-        f"startxref\n{xref}\n%%EOF\n"
+        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R >>\nstartxref\n{xref}\n%%EOF\n"
     ).encode()
     return bytes(out)

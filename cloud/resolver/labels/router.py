@@ -1,6 +1,6 @@
 """QR labels: one code as SVG or PNG, a range as a printable A4 PDF sheet.
 
-Every QR carries the canonical GS1 Digital Link on ``resolver_base_url``: the lot's
+Every QR carries the canonical GS1 Digital Link on ``public_base_url``: the lot's
 (``/01/{gtin}/10/{lot}``), or a serial's with its code (``.../21/{serial}?c=...``).
 Permissions: a lot's own QR is ``trace:read`` (it proves nothing); a serial's QR and
 a range's sheet hold valid codes: ``trace:write`` on the lot (as the CSV export).
@@ -64,7 +64,7 @@ async def lot_qr(
     settings: SettingsDep, format: Format = "svg",
 ) -> Response:  # fmt: skip
     found = await visible_lot(session, gtin, lot, principal)
-    uri = dl_uri(found.gtin, found.lot, base=settings.resolver_base_url)
+    uri = dl_uri(found.gtin, found.lot, base=settings.public_base_url)
     return _image(uri, format, f"GTIN {found.gtin} LOT {found.lot}")
 
 
@@ -84,7 +84,7 @@ async def serial_qr(
     key = serial_key(settings)
     if not await service.is_issued(session, found.gtin, found.lot, serial):
         raise ApiError(404, f"serial {serial!r} of lot {found.lot!r} not found (not issued)")
-    uri = service.serial_uri(key, settings.resolver_base_url, found.gtin, found.lot, serial)
+    uri = service.serial_uri(key, settings.public_base_url, found.gtin, found.lot, serial)
     return _image(uri, format, f"GTIN {found.gtin} LOT {found.lot} SN {serial}")
 
 
@@ -119,7 +119,7 @@ async def range_labels(
     key = serial_key(settings)
     labels = [
         Label(uri, hri(lot.gtin, lot.lot, serial))
-        for serial, uri in service.range_uris(key, settings.resolver_base_url, lot, first, n)
+        for serial, uri in service.range_uris(key, settings.public_base_url, lot, first, n)
     ]
     pdf = label_sheet(labels, columns=columns, rows=rows)
     name = f"labels-{lot.gtin}-{first}-{first + n - 1}.pdf"

@@ -86,7 +86,9 @@ async def list_flags(
             g, n = lot_key(gtin or "00000000000000", lot or "x")
         except ApiError as exc:
             field = "query.gtin" if exc.field == "path.gtin" else "query.lot"
-            raise ApiError(422, str(exc.detail).replace(exc.field or "", field), field=field) from None
+            raise ApiError(
+                422, str(exc.detail).replace(exc.field or "", field), field=field
+            ) from None
     q = service.flags_query(
         principal.counties(county), kind=kind,
         gtin=g if gtin is not None else None, lot=n if lot is not None else None,
@@ -97,10 +99,17 @@ async def list_flags(
     return FlagPage(
         items=[
             FlagOut(
-                id=f.id, kind=f.kind, gtin=keys[f.lot_id][0], lot=keys[f.lot_id][1],
-                serial=f.serial or None, county=f.county, hits=f.hits, first_at=f.first_at,
-                last_at=f.last_at, detail=f.detail,
-            )  # fmt: skip
+                id=f.id,
+                kind=f.kind,
+                gtin=keys[f.lot_id][0],
+                lot=keys[f.lot_id][1],
+                serial=f.serial or None,
+                county=f.county,
+                hits=f.hits,
+                first_at=f.first_at,
+                last_at=f.last_at,
+                detail=f.detail,
+            )
             for f in found.rows
         ]
     )

@@ -147,9 +147,11 @@ async def add_place(
 async def _travel(session: AsyncSession, lot: TraceLot, scan: Scan, max_kmh: float) -> None:
     others = await session.scalars(
         select(Scan).where(
-            Scan.lot_id == scan.lot_id, Scan.serial == scan.serial,
-            Scan.city.is_not(None), Scan.id != scan.id,
-        )  # fmt: skip
+            Scan.lot_id == scan.lot_id,
+            Scan.serial == scan.serial,
+            Scan.city.is_not(None),
+            Scan.id != scan.id,
+        )
     )
     worst: dict[str, Any] | None = None
     for other in others:
@@ -180,9 +182,10 @@ async def destination_cities(session: AsyncSession, lot: TraceLot) -> tuple[set[
         select(TraceEvent.biz_step, TraceEvent.biz_location, TraceEvent.body)
         .join(TraceEventObject, TraceEventObject.event_seq == TraceEvent.seq)
         .where(
-            TraceEventObject.gtin == lot.gtin, TraceEventObject.lot == lot.lot,
+            TraceEventObject.gtin == lot.gtin,
+            TraceEventObject.lot == lot.lot,
             TraceEvent.error_declaration.is_(None),
-        )  # fmt: skip
+        )
     )
     places: set[str] = set()
     for biz_step, biz_location, body in rows:

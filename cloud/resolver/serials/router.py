@@ -135,7 +135,7 @@ async def export_uris(
 ) -> StreamingResponse:
     rng, lot = await writable_range(session, range_id, principal)
     key = serial_key(settings)
-    base = settings.resolver_base_url
+    base = settings.public_base_url
 
     def rows() -> Iterator[str]:
         buf = io.StringIO()

@@ -185,13 +185,9 @@ async def check_code(
             "forged", "该序列号未由本平台发放", "no such serial was issued for this lot"
         )
     if not c:
-        return CodeCheck(
-            "forged", "缺少防伪验证码", "the authentication code is missing"
-        )
+        return CodeCheck("forged", "缺少防伪验证码", "the authentication code is missing")
     if key is None:
         key = load_key(session_settings(session))
     if not code_matches(key, gtin, lot, serial, c):
-        return CodeCheck(
-            "forged", "防伪验证码不符", "the authentication code is wrong"
-        )
+        return CodeCheck("forged", "防伪验证码不符", "the authentication code is wrong")
     return CodeCheck("valid", "正品：此码由本平台发放", "Genuine: this code was issued by us")
