@@ -32,8 +32,20 @@ ROLES = (
 SERVICE_ROLES = ("ingest", "api")
 
 
+def _register_trace_extras() -> None:
+    """``dehong trace dl ...`` (issue 12) lives in cloud.resolver (floor 6), which
+    cloud.trace may not import: it joins the trace command's sub-commands from here
+    (dehong/cli.py registers cloud.cli before cloud.trace.cli)."""
+    from cloud.resolver import cli as resolver_cli
+    from cloud.trace import cli as trace_cli
+
+    if resolver_cli.register not in trace_cli.COMMANDS:
+        trace_cli.COMMANDS.append(resolver_cli.register)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_backup(subparsers)
+    _register_trace_extras()
     cloud = subparsers.add_parser("cloud", help="the cloud: API, ingest, provisioning")
     sub = cloud.add_subparsers(dest="cloud_command", required=True, metavar="COMMAND")
 

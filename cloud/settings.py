@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     scan_max_speed_kmh: float = Field(default=120.0, gt=0, le=2000)
     scan_max_per_serial: int = Field(default=10, ge=1)
     scan_place_window_s: float = Field(default=600.0, gt=0, le=86400)
+    #: The public site's operator and its ICP 备案 number (MIIT filing), shown in the
+    #: footer of every public page (cloud/web), as a website in China must.
+    site_operator: str = Field(default="德宏州农村电商公共服务平台（演示）", max_length=200)
+    site_icp: str = Field(default="滇ICP备00000000号（演示）", max_length=100)
 
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")

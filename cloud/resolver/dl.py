@@ -396,6 +396,8 @@ class ParsedUri:
     path_ais: tuple[tuple[str, str], ...]
     query_ais: tuple[tuple[str, str], ...]
     params: tuple[tuple[str, str], ...]
+    #: every query parameter with a value (AIs and others), in the order given
+    query_items: tuple[tuple[str, str], ...] = ()
 
     @property
     def primary(self) -> str:
@@ -479,6 +481,7 @@ def parse_path(
 
     query_ais: list[tuple[str, str]] = []
     params: list[tuple[str, str]] = []
+    items: list[tuple[str, str]] = []
     seen = {ai for ai, _ in pairs}
     possible_quals = {q for alt in alternatives for q in alt}
     for item in query.split("&"):
@@ -510,9 +513,11 @@ def parse_path(
             check_value(name, value)
             seen.add(name)
             query_ais.append((name, value))
+            items.append((name, value))
         else:
-            params.append((unescape(name, query=True, field="query"), _lenient(raw)))
-    return ParsedUri(stem, tuple(pairs), tuple(query_ais), tuple(params))
+            params.append((_lenient(name), _lenient(raw)))
+            items.append(params[-1])
+    return ParsedUri(stem, tuple(pairs), tuple(query_ais), tuple(params), tuple(items))
 
 
 def _lenient(raw: str) -> str:
@@ -665,9 +670,7 @@ def _from_parsed(p: ParsedUri) -> DigitalLink:
     quals = dict(p.path_ais[1:])
     attributes: dict[str, str] = {}
     link_type = None
-    for ai, value in p.query_ais:
-        attributes[ai] = value
-    for name, value in p.params:
+    for name, value in p.query_items:
         if name == LINK_TYPE:
             link_type = normalise_link_type(value)
         else:

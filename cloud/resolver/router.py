@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -48,6 +47,8 @@ from cloud.resolver.dl import (
     DigitalLinkError,
     parse,
 )
+from cloud.resolver.page.views import not_found as page_not_found
+from cloud.resolver.page.views import trace_page
 from cloud.resolver.ratelimit import rate_limit
 from cloud.trace.certificates.kinds import TYPE_NAMES
 from cloud.trace.certificates.service import covering
@@ -148,14 +149,8 @@ def not_found(request: Request, dl: DigitalLink) -> Response:
     en = f"This platform has no record of {what_en}."
     if wants_json(request):
         return JSONResponse({"detail": en, "zh": zh, "en": en}, status_code=404)
-    e = html.escape
-    body = (
-        f"<p>{e(zh)}</p><p class='en' lang='en'>{e(en)}</p>"
-        "<p>链接格式正确，但我们找不到这件商品。如果商品来自德宏，请联系销售方。"
-        "<span class='en' lang='en'>The link is well-formed, but we cannot find this item. "
-        "If it comes from Dehong, please ask the seller.</span></p>"
-    )
-    return page("未找到", "Not found", body, status=404)
+    # the consumer pages' own 404 (the same shell and footer as the trace page)
+    return page_not_found(request.app.state.settings, dl.gtin, dl.lot)
 
 
 # ---------------------------------------------------------------------------------------
@@ -387,46 +382,6 @@ async def certification_page(
     return resp
 
 
-async def trace_page(request: Request, dl: DigitalLink, db: Database) -> Response:
-    """The lot's trace page: ``cloud.resolver.page.views.trace_page`` (helper ``page``)
-    when it is there, else a minimal page of our own."""
-    try:
-        from cloud.resolver.page.views import trace_page as full_page  # type: ignore[import-not-found]
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("cloud.resolver.page", "cloud.resolver.page.views"):
-            raise
-        return await minimal_trace_page(request, dl, db)
-    return await full_page(request, dl, db)  # type: ignore[no-any-return]
-
-
-async def minimal_trace_page(request: Request, dl: DigitalLink, db: Database) -> Response:
-    async with db.session() as session:
-        lot = await find_lot(session, dl.gtin, dl.lot or "")
-        assert lot is not None  # checked by the caller
-        info = await product_info(session, dl.gtin, lot)
-    assert info is not None
-    data = info.as_json()
-    if wants_json(request):
-        return JSONResponse(
-            {**data, "lot": dl.lot, "produced_on": _iso(lot.produced_on)},
-            headers=_headers(dl, _base(request)),
-        )
-    rows = {
-        "产品 Product": (data["name"] or f"GTIN {dl.gtin}", data["name_en"]),
-        "批次 Lot": (dl.lot, None),
-        "生产者 Producer": (data["producer"], None),
-        "产地 County": (data["county_name"], data["county_name_en"]),
-        "生产日期 Produced": (_iso(lot.produced_on), None),
-    }
-    resp = page("追溯信息", "Traceability", _dl_rows(rows) + _nav(request, dl))
-    resp.headers.update(_headers(dl, _base(request)))
-    return resp
-
-
-def _iso(d: date | None) -> str | None:
-    return d.isoformat() if d is not None else None
-
-
 # ---------------------------------------------------------------------------------------
 # Routes
 
@@ -472,14 +427,18 @@ async def resolve(request: Request) -> Response:
             return await certification_page(request, dl, session, lot)
         if wanted == "gs1:epcis":
             return RedirectResponse(epcis_query(lot), status_code=307, headers=_headers(dl, base))
-    return await trace_page(request, dl, db)
+    # the default link of a lot: the consumer trace page (helper page's)
+    resp = await trace_page(request, dl, db)
+    resp.headers.setdefault("Link", _headers(dl, base)["Link"])
+    resp.headers.add_vary_header("Accept")
+    return resp
 
 
 for _prefix, _name in (("01", "GTIN"), ("gtin", "GTIN (short name)")):
     router.add_api_route(
         f"/{_prefix}/{{rest:path}}",
         resolve,
-        methods=["GET", "HEAD"],
+        methods=["GET"],
         dependencies=PUBLIC,
         summary=f"GS1 Digital Link resolver: /{_prefix}/... ({_name}; public, rate-limited)",
         description=__doc__,
@@ -493,6 +452,15 @@ for _prefix, _name in (("01", "GTIN"), ("gtin", "GTIN (short name)")):
             429: {"description": "Too many requests from this address (Retry-After)"},
         },
         name=f"resolve_{_prefix}",
+    )
+    # HEAD as GS1's resolver standard asks (the same answer without a body)
+    router.add_api_route(
+        f"/{_prefix}/{{rest:path}}",
+        resolve,
+        methods=["HEAD"],
+        dependencies=PUBLIC,
+        include_in_schema=False,
+        name=f"resolve_{_prefix}_head",
     )
 
 

@@ -423,3 +423,10 @@ async def test_raw_bytes_outside_ascii_are_a_400_not_a_crash(sqlite_env: ApiEnv)
     await sqlite_env.app(scope, receive, send)
     assert sent[0]["status"] == 400
     assert b"percent-encoded" in b"".join(m.get("body", b"") for m in sent)  # type: ignore[misc]
+
+
+async def test_head_answers_like_get(sqlite_env: ApiEnv) -> None:
+    r = await sqlite_env.client.head(f"/gtin/{G}/lot/{LOT_PATH}?c=1")
+    assert r.status_code == 301 and r.headers["location"] == f"/01/{G}/10/{LOT_PATH}?c=1"
+    r = await sqlite_env.client.head(f"/01/{G}/10/{LOT_PATH}", headers=HTML)
+    assert r.status_code == 200 and r.content == b""
