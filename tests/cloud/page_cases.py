@@ -92,7 +92,4 @@ PAGE_REQUESTS: dict[tuple[str, str], Callable[[ApiEnv, Headers], Awaitable[httpx
     ("GET", "/api/v1/trace/lots/{gtin}/{lot}/operator-view"): lambda e, h: _get(
         e, h, "/api/v1/trace/lots/{g}/{lot}/operator-view"
     ),
-    # the Digital Link default link (served by h/page until h/resolver's routes are merged)
-    ("GET", "/01/{gtin}/10/{lot}"): lambda e, h: _get(e, h, "/01/{g}/10/{lot}"),
-    ("GET", "/01/{gtin}/10/{lot}/21/{serial}"): lambda e, h: _get(e, h, "/01/{g}/10/{lot}/21/1"),
 }
