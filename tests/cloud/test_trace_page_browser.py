@@ -174,13 +174,23 @@ async def test_trace_page_in_chromium(env: ApiEnv) -> None:
     print(f"trace page first view: {first_view} bytes transferred")
 
 
-async def test_forged_code_in_chromium(env: ApiEnv) -> None:
+async def test_codes_in_chromium(env: ApiEnv, tmp_path: Path) -> None:
+    """A forged code says 此码非本平台发放; a valid one says first scan, then the count
+    and the first check time (helper serials' check_code and record_scan)."""
     _need_chromium()
-    try:
-        from cloud.resolver.serials import service as serials  # noqa: F401
-    except ImportError:
-        pytest.skip("helper serials' check_code is not merged yet (RESOLVER.md)")
+    from cloud.resolver.serials.keys import ensure_key
+    from cloud.resolver.serials.service import serial_uri
+
+    env.settings.serials_key_file = tmp_path / "keys" / "serials.key"
+    key, _ = ensure_key(env.settings)
     pw = await seed(env, n=22)
+    h = await env.headers(Role.COUNTY_ADMIN, pw.county)
+    r = await env.client.post(
+        f"/api/v1/trace/lots/{pw.gtin}/{pw.lot}/serial-ranges",
+        json={"count": 3, "first": 1},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
     async with serve(env) as base, playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
@@ -190,6 +200,20 @@ async def test_forged_code_in_chromium(env: ApiEnv) -> None:
             await _ready(page)
             assert "此码非本平台发放" in await page.inner_text("#code")
             await page.screenshot(path=str(shots_dir() / "forged.png"))
+            # an issued serial with a wrong code is forged too
+            await page.goto(f"{base}/01/{pw.gtin}/10/{pw.lot}/21/2?c=AAAAAAAA")
+            await _ready(page)
+            assert "此码非本平台发放" in await page.inner_text("#code")
+            genuine = serial_uri(key, base, pw.gtin, pw.lot, "2")
+            await page.goto(genuine)
+            await _ready(page)
+            assert "这是此码的首次查询" in await page.inner_text("#scan")
+            await page.goto(genuine)
+            await _ready(page)
+            again = await page.inner_text("#scan")
+            assert "此码已被查询 2 次" in again and "首次查询于" in again, again
+            await page.screenshot(path=str(shots_dir() / "second-scan.png"))
+            assert await page.get_attribute("#verify", "data-state") == "verified"
             assert phone.foreign == []
         finally:
             await browser.close()
