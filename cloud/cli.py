@@ -183,6 +183,7 @@ def _init_db(_args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
     upgrade(settings.database_url)
     print(f"schema of {settings.database_url} is up to date")
     _init_trace_log_key(settings)
+    _init_serials_key(settings)
     return _init_tsdb(settings)
 
 
@@ -197,6 +198,18 @@ def _init_trace_log_key(settings: Any) -> None:
     state = "made" if made else "kept"
     print(f"trace log signing key {key_path(settings)} ({state}; back it up, never commit it)")
     print(f"trace log verifier key (public): {signer.verifier.vkey}")
+
+
+def _init_serials_key(settings: Any) -> None:
+    """The key of the serials' authentication codes: made once, never replaced (0600)."""
+    from cloud.resolver.serials.keys import SerialKeyError, ensure_key, key_path
+
+    try:
+        _key, made = ensure_key(settings)
+    except SerialKeyError as exc:
+        raise SystemExit(_fail(str(exc))) from None
+    state = "made" if made else "kept"
+    print(f"serials code key {key_path(settings)} ({state}; back it up, never commit it)")
 
 
 #: Printed by init-db: the broker accounts are made by another command.

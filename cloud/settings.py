@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
     trace_log_key_file: Path | None = None
 
+    #: The key of the serials' authentication codes ``c`` (HMAC-SHA256), made by
+    #: ``dehong cloud init-db`` (mode 0600, never in the repository; without it the
+    #: printed codes can be forged). Default: ``keys_dir/serials.key``.
+    serials_key_file: Path | None = None
+    #: Scan anomalies (cloud/resolver/scans): two shared places of one serial that
+    #: need a faster trip than this are flagged; so is a serial scanned more often
+    #: than ``scan_max_per_serial`` times. A place may be added to a scan within
+    #: ``scan_place_window_s`` of it.
+    scan_max_speed_kmh: float = Field(default=120.0, gt=0, le=2000)
+    scan_max_per_serial: int = Field(default=10, ge=1)
+    scan_place_window_s: float = Field(default=600.0, gt=0, le=86400)
     #: The public site's operator and its ICP 备案 number (MIIT filing), shown in the
     #: footer of every public page (cloud/web), as a website in China must.
     site_operator: str = Field(default="德宏州农村电商公共服务平台（演示）", max_length=200)

@@ -34,11 +34,20 @@ async def check(
             "serial": serial,
             "reason": {"zh": "本平台暂不能核验此码", "en": "codes cannot be checked here yet"},
         }
-    got = await check_code(session, gtin, lot, serial, code)
-    reason = {"zh": got.reason_zh, "en": got.reason_en}
-    if got.status == "forged":
-        reason = {"zh": f"{FORGED[0]}：{got.reason_zh}", "en": f"{FORGED[1]}: {got.reason_en}"}
-    return {"status": got.status, "serial": serial, "reason": reason}
+    try:
+        got = await check_code(session, gtin, lot, serial, code)
+    except RuntimeError as exc:  # the serials key missing or unreadable (SerialKeyError)
+        return {
+            "status": "unchecked",
+            "serial": serial,
+            "reason": {"zh": "暂时无法核验此码", "en": f"the code cannot be checked now: {exc}"},
+        }
+    # a forged code: the page heads it with FORGED; the reason says why
+    return {
+        "status": got.status,
+        "serial": serial,
+        "reason": {"zh": got.reason_zh, "en": got.reason_en},
+    }
 
 
 async def record(
@@ -55,6 +64,8 @@ async def record(
     if record_scan is None:
         return None
     s = await record_scan(session, gtin, lot, serial, user_agent=user_agent, at=at)
+    # the scan's token: the page's opt-in "share your city" (scan-place.js) posts to it;
+    # the HTML view only (no-store), never the JSON
     return {
         "scan_id": s.scan_id,
         "first": s.first,

@@ -10,8 +10,8 @@
   stored, declarations included), the EPCIS export link, recall both ways and the brand
   decision history.
 - ``/static/trace-page/``: the page's script, style and the vendored crypto fallback.
-- Until helper ``resolver``'s routes are merged, :func:`install_dl_routes` serves the
-  default link ``GET /01/{gtin}/10/{lot}[/21/{serial}]`` itself (drop it on merge).
+- The HTML page is served by the resolver (cloud/resolver/router.py) for the default
+  link of ``GET /01/{gtin}/10/{lot}[/21/{serial}]``, through :func:`.views.trace_page`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from cloud.inspections.files import FileStoreError, files_for
 from cloud.inspections.storage import InspectionRecord
 from cloud.resolver.page import codes
 from cloud.resolver.page.service import _events, find_lot, page_data
-from cloud.resolver.page.views import HEADERS, STATIC_URL, Link, trace_page
+from cloud.resolver.page.views import HEADERS, STATIC_URL
 from cloud.trace.brand.service import history
 from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.lots.schemas import check_lot_number
@@ -179,37 +179,9 @@ async def operator_view(
         }
 
 
-async def _dl(request: Request, gtin: str, lot: str, serial: str | None) -> Response:
-    from cloud.catalog.gs1 import check_gtin as _check
-
-    try:
-        g = _check(gtin)
-    except ValueError:
-        g = gtin
-    attributes = {k: v for k, v in request.query_params.items() if k != "linkType"}
-    return await trace_page(request, Link(g, lot, serial, attributes), request.app.state.db)
-
-
-def install_dl_routes(app: FastAPI) -> None:
-    """The default link of a Digital Link, served here until helper ``resolver``'s
-    routes (which call :func:`trace_page`) are merged."""
-
-    @app.get("/01/{gtin}/10/{lot}", include_in_schema=False, dependencies=[require("public")])
-    async def dl_lot(request: Request, gtin: str, lot: str) -> Response:
-        return await _dl(request, gtin, lot, None)
-
-    @app.get(
-        "/01/{gtin}/10/{lot}/21/{serial}",
-        include_in_schema=False,
-        dependencies=[require("public")],
-    )
-    async def dl_serial(request: Request, gtin: str, lot: str, serial: str) -> Response:
-        return await _dl(request, gtin, lot, serial)
-
-
 def install(app: FastAPI) -> None:
     """The page's static files (public: they hold no data)."""
     app.mount(STATIC_URL, StaticFiles(directory=HERE / "static"), name="trace-page-static")
 
 
-__all__ = ["HEADERS", "install", "install_dl_routes", "router"]
+__all__ = ["HEADERS", "install", "router"]

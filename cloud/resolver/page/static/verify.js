@@ -131,7 +131,13 @@ export async function rootFromInclusion(index, size, leaf, path) {
 // A C2SP checkpoint in a signed note, signed by the note verifier key
 // "<name>+<key id hex>+<base64(0x01 || public key)>".
 export async function openCheckpoint(note, vkey) {
-  const [name, idHex, keyB64] = vkey.split("+");
+  // the base64 key may hold "+" itself: split at the first two only
+  const i = vkey.indexOf("+");
+  const j = vkey.indexOf("+", i + 1);
+  if (i < 0 || j < 0) throw new Error("log key: not a note verifier key");
+  const name = vkey.slice(0, i);
+  const idHex = vkey.slice(i + 1, j);
+  const keyB64 = vkey.slice(j + 1);
   const keyBytes = b64(keyB64);
   if (keyBytes.length !== 33 || keyBytes[0] !== 1) throw new Error("log key: not an Ed25519 key");
   const pub = keyBytes.slice(1);
