@@ -64,8 +64,10 @@ async def record(
     if record_scan is None:
         return None
     s = await record_scan(session, gtin, lot, serial, user_agent=user_agent, at=at)
-    # the scan id (the token to add one's own city) stays out of the page for now
+    # the scan id is the token with which this browser alone may add its city, opt-in
+    # (the page's "share your city" button, static/scan-place.js; cloud/resolver/scans)
     return {
+        "scan_id": s.scan_id,
         "first": s.first,
         "count": s.count,
         "first_at": s.first_at.isoformat(),
