@@ -412,3 +412,27 @@ async def test_a_printed_label_scanned_through_the_resolver(env: ApiEnv) -> None
     assert "此码非本平台发放" in r.text
     async with env.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Scan)) == 2  # valid ones only
+
+
+def test_only_the_exact_code_of_an_issued_form_matches() -> None:
+    """Fuzzed: any other code, or a serial not written as we issue them, never matches."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from cloud.resolver.serials.codes import code_matches, normal_code
+    from cloud.resolver.serials.service import _issued_number
+
+    k = secrets.token_bytes(32)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.integers(min_value=1, max_value=10**18 - 1), st.text(max_size=12))
+    def check(n: int, c: str) -> None:
+        serial = str(n)
+        assert _issued_number(serial) == n
+        assert _issued_number("0" + serial) is None
+        good = make_code(k, G, "L", serial)
+        assert code_matches(k, G, "L", serial, good.lower())
+        if normal_code(c) != good:
+            assert not code_matches(k, G, "L", serial, c)
+
+    check()
