@@ -106,7 +106,7 @@ async def test_ranges_issue_list_and_never_overlap(env: ApiEnv) -> None:
     r = await env.client.post(_url(lot), json={"count": 2, "first": 100}, headers=h)
     assert r.status_code == 201
     r = await env.client.get(_url(lot), headers=h)
-    assert [(x["first"], x["last"]) for x in r.json()] == [(1, 5), (6, 8), (100, 101)]
+    assert [(x["first"], x["last"]) for x in r.json()["items"]] == [(1, 5), (6, 8), (100, 101)]
 
 
 BAD_RANGES: list[tuple[dict[str, Any], str]] = [
