@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from cloud.audit.storage import AuditEntry
 from cloud.auth.principal import Role
 from cloud.catalog.storage import Location
 from cloud.resolver.scans import service as scans
@@ -168,6 +169,14 @@ async def test_csv_export_holds_valid_codes_only(env: ApiEnv) -> None:
             assert (
                 await serials.check_code(s, G, lot, x["serial"], x["c"].lower())
             ).status == "valid"
+        # who took valid codes out is audited
+        entries = list(
+            await s.scalars(select(AuditEntry).where(AuditEntry.action.like("serials.%")))
+        )
+    assert [(e.action, e.target, e.detail) for e in entries] == [
+        ("serials.issued", f"lot:{G}/{lot}", {"range_id": rid, "first": 9, "count": 4}),
+        ("serials.exported", f"lot:{G}/{lot}", {"first": 9, "count": 4}),
+    ]
 
 
 # ------------------------------------------------------------------ check_code

@@ -142,10 +142,12 @@ async def writable_range(
     response_class=StreamingResponse,
 )
 async def export_uris(
-    range_id: RangeId, principal: TraceWrite, session: SessionDep, settings: SettingsDep
-) -> StreamingResponse:
+    range_id: RangeId, principal: TraceWrite, session: SessionDep, settings: SettingsDep,
+    db: DatabaseDep,
+) -> StreamingResponse:  # fmt: skip
     rng, lot = await writable_range(session, range_id, principal)
     key = serial_key(settings)
+    await service.audit_codes_out(db, principal, lot, "exported", rng.first, rng.count)
     base = settings.public_base_url
 
     def rows() -> Iterator[str]:

@@ -110,6 +110,18 @@ async def get_range(
     return rng, lot
 
 
+async def audit_codes_out(
+    db: Any, principal: Principal, lot: TraceLot, what: str, first: int, count: int
+) -> None:
+    """Audit that valid codes left the platform (a CSV export, a label sheet, one QR):
+    who took which serials of which lot. Its own transaction, before the codes go."""
+    async with db.transaction() as s:
+        await record(
+            s, principal.actor, f"serials.{what}", f"lot:{lot.gtin}/{lot.lot}", lot.county,
+            {"first": first, "count": count},
+        )  # fmt: skip
+
+
 def serial_uri(key: bytes, base: str, gtin: str, lot: str, serial: str) -> str:
     """The serial's canonical Digital Link with its code: ``{base}/01/../10/../21/..?c=..``."""
     return f"{dl_uri(gtin, lot, serial, base=base)}?c={make_code(key, gtin, lot, serial)}"
