@@ -255,3 +255,21 @@ async def test_the_brand_mark_shows_only_when_held(env: ApiEnv) -> None:
     html = render(d, env.settings)
     assert 'id="brand"' in html and "德宏区域公用品牌" in html
     assert html.index('id="brand"') < html.index('id="origin"')
+
+
+async def test_batched_inclusion_proofs_equal_the_single_ones(env: ApiEnv) -> None:
+    from cloud.trace.log import service as tlog
+
+    pw = await seed(env, n=14)
+    async with env.db.session() as s:
+        ids = list(await s.scalars(select(TraceEvent.event_id)))
+        size = await tlog.tree_size(s)
+        batch = await tlog.inclusion_proofs(s, [*ids, "urn:uuid:not-logged"], size)
+        assert set(batch) == set(ids) and pw.test_event in batch
+        for key in ids:
+            assert batch[key] == await tlog.inclusion_proof(s, event_id=key, size=size)
+        # a smaller tree: the leaves appended since are absent, the others prove at it
+        small = await tlog.inclusion_proofs(s, ids, 3)
+        assert {p.leaf_index for p in small.values()} == {0, 1, 2}
+        for key, p in small.items():
+            assert p == await tlog.inclusion_proof(s, event_id=key, size=3)

@@ -64,8 +64,8 @@ async def record(
     if record_scan is None:
         return None
     s = await record_scan(session, gtin, lot, serial, user_agent=user_agent, at=at)
-    # the scan id is the token with which this browser alone may add its city, opt-in
-    # (the page's "share your city" button, static/scan-place.js; cloud/resolver/scans)
+    # the scan's token: the page's opt-in "share your city" (scan-place.js) posts to it;
+    # the HTML view only (no-store), never the JSON
     return {
         "scan_id": s.scan_id,
         "first": s.first,
