@@ -27,6 +27,7 @@ from cloud.resolver.serials.router import (
     visible_lot,
     writable_range,
 )
+from cloud.resolver.serials.schemas import MAX_SERIAL
 from cloud.trace.epcis.identifiers import dl_uri
 
 router = APIRouter(tags=["resolver: labels"])
@@ -103,7 +104,9 @@ async def serial_qr(
 async def range_labels(
     range_id: RangeId, principal: TraceWrite, session: SessionDep, settings: SettingsDep,
     db: DatabaseDep,
-    start: Annotated[int | None, Query(ge=1, description="First serial (default: the range's)")] = None,
+    start: Annotated[
+        int | None, Query(ge=1, le=MAX_SERIAL, description="First serial (default: the range's)")
+    ] = None,
     count: Annotated[int | None, Query(ge=1, le=MAX_SHEET_LABELS,
                                        description="How many labels (default: 240, or to the range's end)")] = None,
     columns: Annotated[int, Query(ge=1, le=8)] = 3,
