@@ -122,6 +122,7 @@ def _quiet_libraries() -> None:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
+    _quiet_libraries()  # before the imports: alembic logs its plugins as it is imported
     from cloud.db import Database
     from cloud.db.migrate import upgrade_async
     from cloud.resolver.serials.keys import ensure_key as ensure_serials_key
@@ -133,7 +134,6 @@ async def run_demo(args: argparse.Namespace) -> int:
     from protocol.broker import BrokerUrl
     from simulators.coldstore import DEFAULT_ROOMS, ColdStoreSimulator
 
-    _quiet_libraries()
     state: Path = args.state_dir
     await asyncio.to_thread(_prepare_state, state, args.keep)
     external_mqtt = os.environ.get("DEHONG_MQTT_URL", "")

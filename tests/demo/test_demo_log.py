@@ -16,7 +16,10 @@ import pytest
 
 from tests.support.services import free_port
 
-NOISE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback|unexpected message")
+NOISE = re.compile(
+    r"\b(WARNING|ERROR|CRITICAL)\b|Traceback|unexpected message"
+    r"|INFO +alembic"  # the libraries' chatter (alembic logged its plugins on import)
+)
 
 
 def _run_demo(state: Path) -> str:
