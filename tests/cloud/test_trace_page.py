@@ -14,10 +14,12 @@ from sqlalchemy import select
 
 from cloud.auth.principal import Role
 from cloud.catalog.storage import Location, Organisation
+from cloud.resolver.scans.storage import ScanFlag
 from cloud.trace.events.storage import TraceEvent
 from cloud.trace.log import merkle
 from cloud.trace.log.canonical import canonical_json
 from cloud.trace.log.checkpoint import Checkpoint, NoteVerifier, open_note
+from cloud.trace.lots.storage import TraceLot
 from tests.cloud.trace_page_support import (
     CERT_CONTACT,
     PERSONAL,
@@ -187,6 +189,22 @@ async def test_operator_view_is_county_isolated(env: ApiEnv) -> None:
     assert v["epcis_export"].startswith("/api/v1/epcis/events?MATCH_anyEPCClass=")
     assert v["recall"]["forward"]["items"][0]["lot"] == pw.lot
     assert v["brand_history"] == [] or "granted" in v["brand_history"][0]
+    assert v["scan_flags"] == []
+    # a scan anomaly of the lot goes to the operators' view (and only to it)
+    async with env.db.transaction() as s:
+        lot_id = await s.scalar(
+            select(TraceLot.id).where(TraceLot.gtin == pw.gtin, TraceLot.lot == pw.lot)
+        )
+        s.add(ScanFlag(kind="too_many_scans", lot_id=lot_id, county=pw.county, serial="7",
+                       hits=12, detail={"scans": 12, "limit": 10}))  # fmt: skip
+    v = (await env.client.get(url, headers=await env.headers(Role.OPERATOR, HOME))).json()
+    assert [(f["kind"], f["serial"], f["hits"]) for f in v["scan_flags"]] == [
+        ("too_many_scans", "7", 12)
+    ]
+    assert (
+        "too_many_scans"
+        not in (await env.client.get(f"/api/v1/public/trace/{pw.gtin}/{pw.lot}")).text
+    )
     other = await env.client.get(url, headers=await env.headers(Role.OPERATOR, OTHER))
     assert other.status_code == 404, other.text
     assert (await env.client.get(url)).status_code == 401

@@ -36,6 +36,8 @@ from cloud.resolver.page import codes
 from cloud.resolver.page.service import _events, find_lot, page_data
 from cloud.resolver.page.views import HEADERS, STATIC_URL
 from cloud.resolver.ratelimit import rate_limit
+from cloud.resolver.scans.service import flags_query
+from cloud.resolver.scans.storage import ScanFlag
 from cloud.trace.brand.service import history
 from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.lots.schemas import check_lot_number
@@ -130,11 +132,15 @@ async def public_thumbnail(
     )
 
 
+#: scan flags shown in the operators' view (every flag: GET /api/v1/trace/scan-flags)
+FLAGS_SHOWN = 200
+
+
 @router.get(
     "/trace/lots/{gtin}/{lot}/operator-view",
     tags=["trace page"],
     summary="The operators' view of a lot's trace page: every event, the EPCIS export link, "
-    "recall both ways and the brand decision history",
+    "recall both ways, the brand decision history and the scan anomalies",
     responses=responses(401, 403, 404, 422),
 )
 async def operator_view(
@@ -148,6 +154,11 @@ async def operator_view(
         rows, _via = await _events(s, found)
         counties = principal.counties()
         decisions = await history(s, found.id)
+        flags = await s.scalars(
+            flags_query([found.county], gtin=g, lot=n)
+            .order_by(ScanFlag.last_at.desc(), ScanFlag.id.desc())
+            .limit(FLAGS_SHOWN)
+        )
         return {
             "gtin": g,
             "lot": n,
@@ -178,6 +189,18 @@ async def operator_view(
                     "states": d.states,
                 }
                 for d in decisions
+            ],
+            # the anomalies of the lot's scans (cloud/resolver/scans), newest first
+            "scan_flags": [
+                {
+                    "kind": f.kind,
+                    "serial": f.serial or None,
+                    "hits": f.hits,
+                    "first_at": f.first_at.isoformat(),
+                    "last_at": f.last_at.isoformat(),
+                    "detail": f.detail,
+                }
+                for f in flags
             ],
         }
 

@@ -87,6 +87,15 @@ async function operatorView() {
     li.textContent = `${d.decided_at} · ${d.granted ? "授予 granted" : "未授予 not granted"} · v${d.ruleset_version} · ${d.trigger} · ${d.reason}`;
     brand.append(li);
   }
+  const flags = $("#op-flags");
+  const kinds = { too_many_scans: "扫码过多 too many scans", impossible_travel: "不可能的移动 impossible travel",
+                  outside_destinations: "发货地之外 outside every destination" };
+  for (const f of v.scan_flags || []) {
+    const li = document.createElement("li");
+    li.textContent = `${f.last_at} · ${kinds[f.kind] || f.kind}${f.serial ? ` · 21/${f.serial}` : ""} · ×${f.hits}`;
+    flags.append(li);
+  }
+  if (!(v.scan_flags || []).length) flags.textContent = "—";
 }
 
 verify().finally(() => { document.body.dataset.ready = "1"; });
