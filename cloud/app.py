@@ -79,6 +79,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # the settings travel with each session: functions called with a session alone (the
+    # serials' check_code and the scan log, cloud/resolver) read their key and limits there
+    database.sessions.configure(info={"dehong.settings": settings})
     app.state.db = database
     app.state.tsdb = store
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -91,8 +94,15 @@ def create_app(
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
+    from cloud.resolver.labels.router import router as labels_router
+    from cloud.resolver.page.router import install as install_trace_page
+    from cloud.resolver.page.router import router as trace_page_router
+    from cloud.resolver.router import router as resolver_router
+    from cloud.resolver.scans.router import router as scans_router
+    from cloud.resolver.serials.router import router as serials_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
+    from cloud.web.shell import install as install_web_shell
 
     # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
     for router in (
@@ -103,10 +113,19 @@ def create_app(
         inspections_router,
         catalog_router,
         trace_router,
+        trace_page_router,
+        serials_router,  # serial ranges and their codes (issue 12)
+        labels_router,  # QR labels (issue 12)
+        scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
+    install_web_shell(app)  # the shared page shell's static files (/static/web)
+    install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
+    # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
+    # root; its default link is cloud.resolver.page.views.trace_page
+    app.include_router(resolver_router)
 
     @app.get(
         "/healthz",

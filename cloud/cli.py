@@ -32,8 +32,20 @@ ROLES = (
 SERVICE_ROLES = ("ingest", "api")
 
 
+def _register_trace_extras() -> None:
+    """``dehong trace dl ...`` (issue 12) lives in cloud.resolver (floor 6), which
+    cloud.trace may not import: it joins the trace command's sub-commands from here
+    (dehong/cli.py registers cloud.cli before cloud.trace.cli)."""
+    from cloud.resolver import cli as resolver_cli
+    from cloud.trace import cli as trace_cli
+
+    if resolver_cli.register not in trace_cli.COMMANDS:
+        trace_cli.COMMANDS.append(resolver_cli.register)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_backup(subparsers)
+    _register_trace_extras()
     cloud = subparsers.add_parser("cloud", help="the cloud: API, ingest, provisioning")
     sub = cloud.add_subparsers(dest="cloud_command", required=True, metavar="COMMAND")
 
@@ -171,6 +183,7 @@ def _init_db(_args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
     upgrade(settings.database_url)
     print(f"schema of {settings.database_url} is up to date")
     _init_trace_log_key(settings)
+    _init_serials_key(settings)
     return _init_tsdb(settings)
 
 
@@ -185,6 +198,18 @@ def _init_trace_log_key(settings: Any) -> None:
     state = "made" if made else "kept"
     print(f"trace log signing key {key_path(settings)} ({state}; back it up, never commit it)")
     print(f"trace log verifier key (public): {signer.verifier.vkey}")
+
+
+def _init_serials_key(settings: Any) -> None:
+    """The key of the serials' authentication codes: made once, never replaced (0600)."""
+    from cloud.resolver.serials.keys import SerialKeyError, ensure_key, key_path
+
+    try:
+        _key, made = ensure_key(settings)
+    except SerialKeyError as exc:
+        raise SystemExit(_fail(str(exc))) from None
+    state = "made" if made else "kept"
+    print(f"serials code key {key_path(settings)} ({state}; back it up, never commit it)")
 
 
 #: Printed by init-db: the broker accounts are made by another command.

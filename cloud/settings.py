@@ -69,6 +69,22 @@ class Settings(BaseSettings):
     #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
     trace_log_key_file: Path | None = None
 
+    #: The key of the serials' authentication codes ``c`` (HMAC-SHA256), made by
+    #: ``dehong cloud init-db`` (mode 0600, never in the repository; without it the
+    #: printed codes can be forged). Default: ``keys_dir/serials.key``.
+    serials_key_file: Path | None = None
+    #: Scan anomalies (cloud/resolver/scans): two shared places of one serial that
+    #: need a faster trip than this are flagged; so is a serial scanned more often
+    #: than ``scan_max_per_serial`` times. A place may be added to a scan within
+    #: ``scan_place_window_s`` of it.
+    scan_max_speed_kmh: float = Field(default=120.0, gt=0, le=2000)
+    scan_max_per_serial: int = Field(default=10, ge=1)
+    scan_place_window_s: float = Field(default=600.0, gt=0, le=86400)
+    #: The public site's operator and its ICP 备案 number (MIIT filing), shown in the
+    #: footer of every public page (cloud/web), as a website in China must.
+    site_operator: str = Field(default="德宏州农村电商公共服务平台（演示）", max_length=200)
+    site_icp: str = Field(default="滇ICP备00000000号（演示）", max_length=100)
+
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")
 
@@ -91,6 +107,20 @@ class Settings(BaseSettings):
     #: The API's ``/metrics`` reads the database (dead letters, gateways, roll-ups) at
     #: most this often; scrapes in between are answered from the cached values.
     metrics_cache_s: float = Field(default=15.0, ge=0)
+
+    #: The public host of the GS1 Digital Link resolver and the consumer trace page, as
+    #: printed in QR codes (``dehong trace dl make``, labels): scheme and host, no path.
+    public_base_url: str = Field(default="https://trace.dehong.example", min_length=8)
+    #: The resolver's name in ``/.well-known/gs1resolver``.
+    resolver_name: str = "德宏农产品追溯 Dehong traceability resolver"
+    #: Per client address, the resolver's (and the scan endpoint's) token bucket: a
+    #: burst of ``resolver_rate_burst`` requests, refilled at ``resolver_rate_per_s``;
+    #: past it, 429 with Retry-After. 0 requests per second: no limit.
+    resolver_rate_per_s: float = Field(default=5.0, ge=0)
+    resolver_rate_burst: int = Field(default=60, ge=1)
+    #: Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed;
+    #: comma-separated, e.g. ``127.0.0.1,10.0.0.0/8``. Empty: the peer address is the client.
+    trusted_proxies: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -124,6 +124,7 @@ def _quiet_libraries() -> None:
 async def run_demo(args: argparse.Namespace) -> int:
     from cloud.db import Database
     from cloud.db.migrate import upgrade_async
+    from cloud.resolver.serials.keys import ensure_key as ensure_serials_key
     from cloud.settings import Settings
     from cloud.timeseries import open_store
     from cloud.trace.log.keys import ensure_key
@@ -157,6 +158,7 @@ async def run_demo(args: argparse.Namespace) -> int:
 
     await upgrade_async(settings.database_url)
     ensure_key(settings)  # the trace log's signing key, as `dehong cloud init-db` makes it
+    ensure_serials_key(settings)  # the serials' code key, likewise
     db = Database(settings.database_url)
     tsdb = open_store(settings.influx_url, database=settings.influx_db, path=settings.tsdb_path)
     await tsdb.open()

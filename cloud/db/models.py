@@ -24,6 +24,8 @@ from cloud.ingest.storage import (
 )
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
+from cloud.resolver.scans.storage import Scan, ScanFlag
+from cloud.resolver.serials.storage import SerialRange
 from cloud.timeseries.rollup_storage import (
     RollupGeneration,
     RollupPending,
@@ -77,6 +79,9 @@ __all__ = [
     "RollupGeneration",
     "RollupPending",
     "RollupPendingMinute",
+    "Scan",
+    "ScanFlag",
+    "SerialRange",
     "ServiceAccount",
     "TraceCaptureJob",
     "TraceCertificate",

@@ -23,6 +23,8 @@ from cloud.devices.storage import Gateway
 from tests.cloud.certs_cases import CERTS_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.ops_cases import OPS_CASES
+from tests.cloud.page_cases import PAGE_CASES
+from tests.cloud.serials_cases import SERIALS_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES
@@ -360,6 +362,8 @@ CASES.update(TLOG_CASES)  # the trace log (issue 11)
 CASES.update(CUSTODY_CASES)  # custody and sensor evidence (issue 11)
 CASES.update(CERTS_CASES)  # certificates, 合格证, tests, brand, recall (issue 11)
 CASES.update(OPS_CASES)  # our own trace operations (issue 11)
+CASES.update(PAGE_CASES)  # the consumer trace page (issue 12)
+CASES.update(SERIALS_CASES)  # serials, labels, scan places and flags (issue 12)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -30,7 +30,10 @@ from tests.cloud.catalog_support import MASTER_REQUESTS
 from tests.cloud.certs_cases import CERTS_REQUESTS
 from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.ops_cases import OPS_REQUESTS
+from tests.cloud.page_cases import PAGE_REQUESTS
 from tests.cloud.phone_cases import PHONE_REQUESTS
+from tests.cloud.resolver_cases import RESOLVER_REQUESTS
+from tests.cloud.serials_cases import SERIALS_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
@@ -307,6 +310,9 @@ REQUESTS.update(TRACE_REQUESTS)  # lots, EPCIS capture and query (issue 11)
 REQUESTS.update(CERTS_REQUESTS)  # certificates, 合格证, tests, brand, recall (issue 11)
 REQUESTS.update(OPS_REQUESTS)  # our own trace operations (issue 11)
 REQUESTS.update(PHONE_REQUESTS)  # the phone page /m/trace (issue 11)
+REQUESTS.update(PAGE_REQUESTS)  # the consumer trace page (issue 12)
+REQUESTS.update(SERIALS_REQUESTS)  # serials, labels, scan places and flags (issue 12)
+REQUESTS.update(RESOLVER_REQUESTS)  # the GS1 Digital Link resolver (issue 12)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

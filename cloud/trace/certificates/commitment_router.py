@@ -19,7 +19,7 @@ from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.catalog.storage import Organisation
 from cloud.db import MAX_INT32
-from cloud.deps import DatabaseDep, SessionDep
+from cloud.deps import DatabaseDep, SessionDep, SettingsDep
 from cloud.errors import ApiError, responses
 from cloud.trace.brand import service as brand
 from cloud.trace.certificates import commitment
@@ -32,6 +32,7 @@ from cloud.trace.certificates.schemas import (
     LotCommitment,
 )
 from cloud.trace.certificates.storage import TraceCommitmentCertificate
+from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.lotref import GtinPath, LotPath, lot_or_404
 
 router = APIRouter(tags=["trace: 合格证"])
@@ -169,11 +170,14 @@ async def get_one(
     },
 )
 async def print_page(
-    certificate_id: CertificateId, principal: TraceRead, session: SessionDep
-) -> HTMLResponse:
+    certificate_id: CertificateId, principal: TraceRead, session: SessionDep,
+    settings: SettingsDep,
+) -> HTMLResponse:  # fmt: skip
     cert = await _one(session, certificate_id, principal)
     org = await session.get_one(Organisation, cert.org_id)
+    # the QR: the lot's Digital Link on the resolver's public host (cloud/resolver)
+    uri = dl_uri(cert.gtin, cert.lot, base=settings.public_base_url)
     return HTMLResponse(
-        render_commitment_html(cert, org.name, org.uscc),
+        render_commitment_html(cert, org.name, org.uscc, lot_uri=uri),
         headers={"Cache-Control": "private, no-store"},
     )

@@ -1,11 +1,15 @@
 """The printable 承诺达标合格证: an HTML page, Chinese first, laid out as the national
 template (编号, the three promises, 承诺依据 with the basis ticked, 产品名称, 数量（重量）,
-产地, 生产者, 联系方式, 开具日期), English beneath. Pure: it renders what it is given."""
+产地, 生产者, 联系方式, 开具日期), English beneath, and the lot's QR code (its GS1 Digital Link, made here with segno:
+the labels of cloud/resolver/labels are a floor above and may not be imported).
+Pure: it renders what it is given."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from html import escape
+
+import segno
 
 from cloud.trace.certificates.kinds import BASIS_NAMES, beijing_date
 from cloud.trace.certificates.storage import TraceCommitmentCertificate
@@ -29,9 +33,25 @@ def quantity_text(quantity: Decimal, unit: str) -> str:
     return f"{shown} {UNIT_NAMES.get(unit, unit)}"
 
 
-def render_commitment_html(cert: TraceCommitmentCertificate, org_name: str, org_uscc: str) -> str:
-    """The certificate as a self-contained HTML page."""
+def lot_qr_svg(uri: str) -> str:
+    """An inline SVG QR code of ``uri`` (error correction M at least, 4-module quiet
+    zone), as the labels make them."""
+    qr = segno.make(uri, error="m", micro=False, boost_error=True)
+    return str(qr.svg_inline(scale=3, border=4, title=uri))
+
+
+def render_commitment_html(
+    cert: TraceCommitmentCertificate, org_name: str, org_uscc: str, *, lot_uri: str | None = None
+) -> str:
+    """The certificate as a self-contained HTML page; with ``lot_uri`` (the lot's GS1
+    Digital Link) its QR code, for a phone to open the lot's trace page."""
     e = escape
+    qr = (
+        f'<figure class="qr">{lot_qr_svg(lot_uri)}<figcaption>扫码追溯 scan to trace<br>'
+        f"<small>{e(lot_uri)}</small></figcaption></figure>"
+        if lot_uri
+        else ""
+    )
     day = beijing_date(cert.issued_at)
     bases = "".join(
         f'<span class="box">{"☑" if code == cert.basis else "☐"} {e(zh)}</span>'
@@ -73,12 +93,15 @@ th {{ width: 10em; background: #f4f4f4; }}
 ul {{ list-style: none; padding-left: 0; }}
 .box {{ margin-right: 1.2em; white-space: nowrap; }}
 small {{ color: #666; }}
+.qr {{ float: right; margin: 0 0 .5em 1em; text-align: center; }}
+.qr small {{ word-break: break-all; font-size: .6em; }}
 @media print {{ body {{ border: 2px solid #000; }} }}
 </style>
 </head>
 <body>
 <h1>承诺达标合格证</h1>
 <p class="sub">Commitment certificate of compliance · 编号 No. {e(cert.number)}</p>
+{qr}
 <p>我承诺对生产销售的食用农产品：<br><small>I promise of the edible agricultural products
 I produce and sell:</small></p>
 <ul>{promises}</ul>
