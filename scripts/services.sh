@@ -84,3 +84,9 @@ if [ ! -x /usr/bin/chromium ]; then
 elif ! fc-list 2>/dev/null | grep -qi -e wqy -e "noto sans cjk"; then
   apt_install fonts-wqy-microhei
 fi
+
+# --- poppler-utils (pdftoppm: tests/cloud/test_labels.py rasterises the label sheet) --
+# Without it the test still decodes the sheet's QR codes from its own fill operators.
+if ! command -v pdftoppm >/dev/null; then
+  apt_install poppler-utils || log "poppler-utils: not installed (label sheets checked without pdftoppm)"
+fi

@@ -40,6 +40,7 @@ from cloud.catalog.categories import NAMES as CATEGORY_NAMES
 from cloud.catalog.lookup import get_product_by_gtin
 from cloud.catalog.storage import Organisation, Product
 from cloud.db import Database, utcnow
+from cloud.errors import Error
 from cloud.resolver.dl import (
     GS1_VOC,
     LINK_TYPE,
@@ -393,7 +394,14 @@ async def resolve(request: Request) -> Response:
     try:
         dl = parse(path, query)
     except DigitalLinkError as exc:
-        return bad_request(request, exc)
+        if not (path.endswith("/") and len(path) > 1):
+            return bad_request(request, exc)
+        # one trailing slash (a sloppy printer): tolerated, as GS1's resolver standard
+        # asks, by the redirect to the canonical form; the URI itself stays invalid
+        try:
+            dl = parse(path[:-1], query)
+        except DigitalLinkError:
+            return bad_request(request, exc)
     canonical = dl.path()
     if path != canonical:
         return RedirectResponse(canonical + (f"?{query}" if query else ""), status_code=301)
@@ -442,14 +450,17 @@ for _prefix, _name in (("01", "GTIN"), ("gtin", "GTIN (short name)")):
         dependencies=PUBLIC,
         summary=f"GS1 Digital Link resolver: /{_prefix}/... ({_name}; public, rate-limited)",
         description=__doc__,
-        response_class=HTMLResponse,
         responses={
             200: {"description": "The link type asked for (HTML, JSON or a linkset)"},
             301: {"description": "Not canonical: redirect to the canonical URI, query kept"},
             307: {"description": "gs1:epcis: the lot's EPCIS query"},
-            400: {"description": "Invalid Digital Link (reason in Chinese and English)"},
-            404: {"description": "Well-formed but unknown GTIN or lot"},
-            429: {"description": "Too many requests from this address (Retry-After)"},
+            400: {
+                "model": Error,
+                "description": "Invalid Digital Link: `field` the AI at fault, `zh` and `en` "
+                "the reason (an HTML page unless Accept asks for JSON)",
+            },
+            404: {"model": Error, "description": "Well-formed but unknown GTIN or lot"},
+            429: {"model": Error, "description": "Too many requests from this address"},
         },
         name=f"resolve_{_prefix}",
     )
@@ -467,6 +478,7 @@ for _prefix, _name in (("01", "GTIN"), ("gtin", "GTIN (short name)")):
 @router.get(
     "/.well-known/gs1resolver",
     dependencies=PUBLIC,
+    responses={429: {"model": Error, "description": "Too many requests from this address"}},
     summary="The resolver's description (GS1-Conformant resolver standard; public)",
 )
 async def well_known(request: Request) -> JSONResponse:

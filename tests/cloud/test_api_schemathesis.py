@@ -23,6 +23,7 @@ from cloud.auth.principal import Role
 from cloud.auth.service import hash_password, issue_token
 from cloud.auth.storage import User
 from cloud.db import Database, utcnow
+from cloud.resolver.serials.keys import ensure_key as ensure_serials_key
 from cloud.settings import Settings
 from cloud.trace.log.keys import ensure_key
 from tests.support.api import cheap_argon2, seed_timeseries
@@ -54,6 +55,7 @@ def _api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
         keys_dir=tmp / "keys",
     )
     ensure_key(settings_)  # the trace log's key, as `dehong cloud init-db` makes it
+    ensure_serials_key(settings_)  # the serials' code key, likewise
 
     async def seed() -> User:
         db = Database(url)

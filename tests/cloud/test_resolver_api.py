@@ -86,6 +86,7 @@ async def seed(env: ApiEnv) -> None:
         (f"/01/{G[1:]}/10/{LOT_PATH}", f"/01/{G}/10/{LOT_PATH}"),  # GTIN-13
         (f"/01/{G}/10/MS%2D2026%2f07", f"/01/{G}/10/{LOT_PATH}"),  # needless and lower-case
         (f"/gtin/{G}/ser/S%31", f"/01/{G}/21/S1"),
+        (f"/01/{G}/10/{LOT_PATH}/", f"/01/{G}/10/{LOT_PATH}"),  # a trailing slash tolerated
     ],
 )
 async def test_non_canonical_redirects_keeping_the_query(

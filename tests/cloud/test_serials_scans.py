@@ -381,3 +381,34 @@ async def test_the_place_endpoint_is_rate_limited_per_address(env: ApiEnv) -> No
     env.app.state.resolver_limiter = None  # made again from the settings
     codes = [(await _place(env, secrets.token_urlsafe(24), KUNMING)).status_code for _ in range(5)]
     assert codes == [404, 404, 404, 429, 429]
+
+
+async def test_a_printed_label_scanned_through_the_resolver(env: ApiEnv) -> None:
+    """The label's URI opens the trace page: a valid code, first scan, the opt-in city
+    button with this scan's token; the token adds the city; a forged code is refused."""
+    import re
+    from urllib.parse import urlsplit
+
+    lot = await _lot(env, "E2E-1")
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    rid = (await env.client.post(_url(lot), json={"count": 3}, headers=h)).json()["id"]
+    rows = (await env.client.get(f"/api/v1/trace/serial-ranges/{rid}/uris", headers=h)).text
+    uri = urlsplit(rows.splitlines()[2].split(",")[-1])  # serial 2
+    path = f"{uri.path}?{uri.query}"
+    browser = {"Accept": "text/html", "User-Agent": "Mozilla/5.0 (iPhone) MicroMessenger/8.0"}
+    r = await env.client.get(path, headers=browser)
+    assert r.status_code == 200, r.text[:300]
+    assert "防伪码有效" in r.text and "这是此码的首次查询" in r.text
+    token = re.search(r'id="share-place" hidden data-scan="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    assert "scan-place.js" in r.text
+    r = await _place(env, token, KUNMING)
+    assert r.status_code == 200 and r.json()["city"] == "530100"
+    r = await env.client.get(path, headers=browser)
+    assert "此码已被查询 2 次" in r.text
+    forged = path[:-1] + ("A" if not path.endswith("A") else "B")
+    r = await env.client.get(forged, headers=browser)
+    assert "此码非本平台发放" in r.text and "share-place" not in r.text
+    r = await env.client.get(f"{uri.path[:-1]}9?c={uri.query[2:]}", headers=browser)  # guessed
+    assert "此码非本平台发放" in r.text
+    async with env.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Scan)) == 2  # valid ones only

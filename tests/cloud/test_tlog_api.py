@@ -221,6 +221,11 @@ def test_init_db_makes_the_key_once_private_and_prints_the_verifier_key(
     vkeys = {line.split(": ")[1] for line in out.splitlines() if "verifier key" in line}
     assert len(vkeys) == 1  # the same key both times
     NoteVerifier.from_vkey(vkeys.pop())
+    # the serials' code key is made beside it, once (cloud/resolver/serials/keys.py)
+    serials = tmp_path / "keys" / "serials.key"
+    assert stat.S_IMODE(serials.stat().st_mode) == 0o600
+    assert sum("serials code key" in line and "(made;" in line for line in out.splitlines()) == 1
+    assert sum("serials code key" in line and "(kept;" in line for line in out.splitlines()) == 1
 
 
 def test_a_key_readable_by_others_or_of_another_log_is_refused(tmp_path: Path) -> None:

@@ -219,3 +219,57 @@ async def test_shell_assets_and_language_switch_are_served(env: ApiEnv) -> None:
 def test_personal_fields_listed() -> None:
     assert len(set(PERSONAL.values())) == len(PERSONAL) >= 8
     assert isinstance(PageWorld, type)
+
+
+async def test_a_processed_lot_shows_the_steps_of_its_inputs(env: ApiEnv) -> None:
+    pw = await seed(env, n=12)
+    h = await env.headers(Role.COUNTY_ADMIN, pw.county)
+    out = f"{pw.lot}-D"
+    r = await env.client.post(
+        "/api/v1/trace/ops/process",
+        json={
+            "inputs": [{"gtin": pw.gtin, "lot": pw.lot}],
+            "output": {"gtin": pw.gtin, "lot": out, "quantity": 120, "unit": "KGM"},
+            "process": "drying",
+            "location_id": pw.world.locations["B"][0],
+        },
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    d = (await env.client.get(f"/api/v1/public/trace/{pw.gtin}/{out}")).json()
+    steps = [(e["step"], (e["lot"] or {}).get("lot")) for e in d["timeline"]]
+    assert steps[0] == ("harvest", pw.lot)  # the input's harvest, marked as its lot
+    assert ("processing", None) in steps
+    processing = next(e for e in d["timeline"] if e["step"] == "processing")
+    assert processing["process"] == {"zh": "干燥", "en": "drying"}
+    assert _verify(d["verification"]) == []
+
+
+async def test_the_brand_mark_shows_only_when_held(env: ApiEnv) -> None:
+    from cloud.resolver.page.views import render
+
+    pw = await seed(env, n=13)
+    d = (await env.client.get(f"/api/v1/public/trace/{pw.gtin}/{pw.lot}")).json()
+    assert 'id="brand"' not in render(d, env.settings)
+    d["brand"]["granted"] = True
+    html = render(d, env.settings)
+    assert 'id="brand"' in html and "德宏区域公用品牌" in html
+    assert html.index('id="brand"') < html.index('id="origin"')
+
+
+async def test_batched_inclusion_proofs_equal_the_single_ones(env: ApiEnv) -> None:
+    from cloud.trace.log import service as tlog
+
+    pw = await seed(env, n=14)
+    async with env.db.session() as s:
+        ids = list(await s.scalars(select(TraceEvent.event_id)))
+        size = await tlog.tree_size(s)
+        batch = await tlog.inclusion_proofs(s, [*ids, "urn:uuid:not-logged"], size)
+        assert set(batch) == set(ids) and pw.test_event in batch
+        for key in ids:
+            assert batch[key] == await tlog.inclusion_proof(s, event_id=key, size=size)
+        # a smaller tree: the leaves appended since are absent, the others prove at it
+        small = await tlog.inclusion_proofs(s, ids, 3)
+        assert {p.leaf_index for p in small.values()} == {0, 1, 2}
+        for key, p in small.items():
+            assert p == await tlog.inclusion_proof(s, event_id=key, size=3)

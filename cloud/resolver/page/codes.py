@@ -64,8 +64,10 @@ async def record(
     if record_scan is None:
         return None
     s = await record_scan(session, gtin, lot, serial, user_agent=user_agent, at=at)
-    # the scan id (the token to add one's own city) stays out of the page for now
+    # the scan's token: the page's opt-in "share your city" (scan-place.js) posts to it;
+    # the HTML view only (no-store), never the JSON
     return {
+        "scan_id": s.scan_id,
         "first": s.first,
         "count": s.count,
         "first_at": s.first_at.isoformat(),

@@ -520,9 +520,9 @@ async def bundle(
     stored form no longer gives its leaf: the browser is the one that checks, and says so.
     """
     head = await tlog.latest_checkpoint(session, signer)
-    entries: list[dict[str, Any]] = []
+    leaves: list[tuple[str, dict[str, Any]]] = []
     for row in rows:
-        leaves = [(row.event_id, row.body)]
+        leaves.append((row.event_id, row.body))
         if row.error_declaration is not None:
             leaves.append(
                 (
@@ -530,26 +530,26 @@ async def bundle(
                     {**row.body, "errorDeclaration": row.error_declaration},
                 )
             )
-        for key, event in leaves:
-            try:
-                proof = await tlog.inclusion_proof(session, event_id=key, size=head.tree_size)
-            except tlog.LogError:
-                entries.append(
-                    {"event_id": key, "leaf_index": None, "event": None, "inclusion_proof": []}
-                )
-                continue
-            entry: dict[str, Any] = {
-                "event_id": key,
-                "leaf_index": proof.leaf_index,
-                "inclusion_proof": [base64.b64encode(h).decode("ascii") for h in proof.hashes],
-            }
-            if personal(event):
-                entry["redacted"] = True
-                entry["leaf_hash"] = base64.b64encode(proof.leaf_hash).decode("ascii")
-                entry["stored_matches"] = leaf_hash(canonical_json(event)) == proof.leaf_hash
-            else:
-                entry["event"] = event
-            entries.append(entry)
+    proofs = await tlog.inclusion_proofs(session, [k for k, _ in leaves], head.tree_size)
+    entries: list[dict[str, Any]] = []
+    for key, event in leaves:
+        proof = proofs.get(key)
+        if proof is None:  # not in the log (or logged after the checkpoint): fails
+            entries.append({"event_id": key, "leaf_index": None, "event": None,
+                            "inclusion_proof": []})  # fmt: skip
+            continue
+        entry: dict[str, Any] = {
+            "event_id": key,
+            "leaf_index": proof.leaf_index,
+            "inclusion_proof": [base64.b64encode(h).decode("ascii") for h in proof.hashes],
+        }
+        if personal(event):
+            entry["redacted"] = True
+            entry["leaf_hash"] = base64.b64encode(proof.leaf_hash).decode("ascii")
+            entry["stored_matches"] = leaf_hash(canonical_json(event)) == proof.leaf_hash
+        else:
+            entry["event"] = event
+        entries.append(entry)
     return {
         "format": PROOFS_FORMAT,
         "log_key": signer.verifier.vkey,

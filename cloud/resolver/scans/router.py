@@ -13,12 +13,14 @@ cover the counties one can see (``?county=`` narrows, 403 outside them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
+from cloud.catalog.gs1 import check_gtin
 from cloud.deps import DatabaseDep, SessionDep
 from cloud.errors import ApiError, responses
 from cloud.pagination import Key, PageDep, fetch_page, link_next
@@ -33,7 +35,7 @@ from cloud.resolver.scans.schemas import (
     PlaceOut,
 )
 from cloud.resolver.scans.storage import ScanFlag
-from cloud.resolver.serials.router import lot_key
+from cloud.trace.lots.schemas import check_lot_number
 
 router = APIRouter(tags=["resolver: scans"])
 
@@ -42,6 +44,13 @@ CountyQuery = Annotated[
     str | None, Query(description="Only this county (GB/T 2260 code); must be one you can see")
 ]
 FLAG_KEYS = (Key(ScanFlag.id, kind=int),)
+
+
+def _checked(check: Callable[[str], str], value: str, field: str) -> str:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ApiError(422, f"{field}: {exc}", field=field) from None
 
 
 @router.post(
@@ -80,19 +89,12 @@ async def list_flags(
     gtin: Annotated[str | None, Query(description="Only flags of this GTIN")] = None,
     lot: Annotated[str | None, Query(description="Only flags of lots with this number")] = None,
 ) -> FlagPage:  # fmt: skip
-    g = n = None
-    if gtin is not None or lot is not None:
-        try:
-            g, n = lot_key(gtin or "00000000000000", lot or "x")
-        except ApiError as exc:
-            field = "query.gtin" if exc.field == "path.gtin" else "query.lot"
-            raise ApiError(
-                422, str(exc.detail).replace(exc.field or "", field), field=field
-            ) from None
     q = service.flags_query(
-        principal.counties(county), kind=kind,
-        gtin=g if gtin is not None else None, lot=n if lot is not None else None,
-    )  # fmt: skip
+        principal.counties(county),
+        kind=kind,
+        gtin=None if gtin is None else _checked(check_gtin, gtin, "query.gtin"),
+        lot=None if lot is None else _checked(check_lot_number, lot, "query.lot"),
+    )
     found = await fetch_page(session, q, FLAG_KEYS, page)
     link_next(request, response, found.next_cursor)
     keys = await service.lot_keys(session, [f.lot_id for f in found.rows])

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
@@ -51,9 +52,10 @@ def lot_key(gtin: str, lot: str) -> tuple[str, str]:
     return g, n
 
 
-async def visible_lot(session: object, gtin: str, lot: str, principal: Principal) -> TraceLot:
+async def visible_lot(session: AsyncSession, gtin: str, lot: str, principal: Principal) -> TraceLot:
+    """The lot of the path, or 404 when absent or of a county ``principal`` cannot see."""
     g, n = lot_key(gtin, lot)
-    found = await service.lot_of(session, g, n)  # type: ignore[arg-type]
+    found = await service.lot_of(session, g, n)
     if found is None or not principal.can_see(found.county):
         raise ApiError(404, f"lot {n!r} of GTIN {g} not found")
     return found
@@ -111,9 +113,10 @@ async def list_ranges(
 
 
 async def writable_range(
-    session: object, range_id: int, principal: Principal
+    session: AsyncSession, range_id: int, principal: Principal
 ) -> tuple[SerialRange, TraceLot]:
-    found = await service.get_range(session, range_id, principal)  # type: ignore[arg-type]
+    """The range and its lot: 404 unseen, 403 unless ``principal`` may write the lot."""
+    found = await service.get_range(session, range_id, principal)
     if found is None:
         raise ApiError(404, f"serial range {range_id} not found")
     principal.require_write(found[1].county, str(found[1].org_id))

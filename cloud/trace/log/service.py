@@ -201,6 +201,39 @@ async def inclusion_proof(
     return InclusionProof(key, idx, at, leaf, hashes, root)
 
 
+async def inclusion_proofs(
+    session: AsyncSession, event_ids: Sequence[str], size: int
+) -> dict[str, InclusionProof]:
+    """The inclusion proofs of many leaves (by log key) in the tree of ``size`` leaves,
+    in two reads whatever their number (the leaves; every subtree hash the proofs and
+    the root need). Keys not in the log, or appended at or after ``size``, are absent
+    from the answer. Used by the consumer trace page (cloud/resolver/page)."""
+    _check_size(size, await tree_size(session), "size", "size")
+    found: dict[str, tuple[int, bytes]] = {}
+    keys = list(dict.fromkeys(event_ids))
+    for i in range(0, len(keys), 500):
+        rows = await session.execute(
+            select(LogLeaf.event_id, LogLeaf.idx, LogLeaf.leaf_hash).where(
+                LogLeaf.event_id.in_(keys[i : i + 500])
+            )
+        )
+        for key, idx, leaf in rows:
+            if int(idx) < size:
+                found[str(key)] = (int(idx), bytes(leaf))
+    if not found:
+        return {}
+    ranges = {k: merkle.inclusion_ranges(idx, size) for k, (idx, _leaf) in found.items()}
+    needed = set(merkle.perfect_cover(0, size))
+    for r in ranges.values():
+        needed |= merkle.proof_nodes(r)
+    hashes = await _hashes(session, needed)
+    root = merkle.fold([hashes[n] for n in merkle.perfect_cover(0, size)])
+    return {
+        k: InclusionProof(k, idx, size, leaf, merkle.assemble(ranges[k], hashes), root)
+        for k, (idx, leaf) in found.items()
+    }
+
+
 async def consistency_proof(session: AsyncSession, first: int, second: int) -> ConsistencyProof:
     size = await tree_size(session)
     _check_size(second, size, "query.second", "second")
