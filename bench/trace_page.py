@@ -340,6 +340,108 @@ async def measure(
     return out
 
 
+# ------------------------------------------------------------------ where the time goes
+
+#: The page's sections (functions of cloud/resolver/page/service.py and views.py)
+SECTIONS = {
+    "cloud.resolver.page.views": ["find_lot", "page_data", "render"],
+    "cloud.resolver.page.codes": ["check", "record"],
+    "cloud.resolver.page.service": [
+        "get_product_by_gtin", "_brand", "_origin", "_commitment", "_certificates", "_events",
+        "bundle", "_timeline", "custody_of", "_custody", "_series", "inspections_of",
+    ],
+}  # fmt: skip
+
+
+async def spans(settings: Any, path: str, n: int) -> dict[str, Any]:
+    """Timing spans of the page, in this process (the app over ASGI, no network, one
+    request at a time, after ``dehong cloud serve`` has stopped): wall ms and SQL
+    statements per view of each section of the page, ``n`` views after 3 left out."""
+    import functools
+    import importlib
+
+    import httpx
+    from sqlalchemy import event
+
+    from cloud.app import create_app
+    from cloud.db import Database
+    from cloud.timeseries import store_for
+
+    stats: dict[str, list[float]] = {}
+    sql = [0]
+    saved: list[tuple[Any, str, Any]] = []
+
+    def wrap(mod: Any, name: str) -> None:
+        f = getattr(mod, name)
+
+        def add(t0: float, q0: int) -> None:
+            s = stats.setdefault(name, [0.0, 0.0])
+            s[0] += time.perf_counter() - t0
+            s[1] += sql[0] - q0
+
+        @functools.wraps(f)
+        async def timed(*a: Any, **k: Any) -> Any:
+            t0, q0 = time.perf_counter(), sql[0]
+            try:
+                return await f(*a, **k)
+            finally:
+                add(t0, q0)
+
+        @functools.wraps(f)
+        def timed_sync(*a: Any, **k: Any) -> Any:
+            t0, q0 = time.perf_counter(), sql[0]
+            try:
+                return f(*a, **k)
+            finally:
+                add(t0, q0)
+
+        saved.append((mod, name, f))
+        setattr(mod, name, timed if asyncio.iscoroutinefunction(f) else timed_sync)
+
+    for module, names in SECTIONS.items():
+        mod = importlib.import_module(module)
+        for name in names:
+            wrap(mod, name)
+    db = Database(settings.database_url)
+    tsdb = store_for(settings)
+    await tsdb.open()
+
+    def count(*_a: Any, **_k: Any) -> None:
+        sql[0] += 1
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        app = create_app(settings, db=db, tsdb=tsdb)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            for i in range(3 + n):
+                if i == 3:
+                    stats.clear()
+                    sql[0] = 0
+                    t0 = time.perf_counter()
+                h = {**HTML, "X-Forwarded-For": f"10.254.0.{i % 250}"}
+                r = await c.get(path, headers=h)
+                assert r.status_code == 200, r.status_code
+            wall = time.perf_counter() - t0
+            total_sql = sql[0]
+    finally:
+        for mod, name, f in saved:
+            setattr(mod, name, f)
+        await tsdb.close()
+        await db.dispose()
+    return {
+        "views": n,
+        "ms_per_view": round(wall / n * 1000, 1),
+        "sql_per_view": round(total_sql / n, 1),
+        "sections": {
+            name: {"ms": round(s[0] / n * 1000, 1), "sql": round(s[1] / n, 1)}
+            for name, s in sorted(stats.items(), key=lambda kv: -kv[1][0])
+        },
+    }
+
+
 # ------------------------------------------------------------------ the run
 
 
@@ -412,6 +514,10 @@ async def run_async(short: bool, store: str, profile: bool) -> dict[str, Any]:
         pids = {"influxd": influx.proc.pid} if influx and influx.proc else {}
         got = await measure(env, world, tmp, seconds, open_seconds, pids, profile)
         result.update(got)
+        coffee = world["coffee"]
+        result["page_spans"] = await spans(
+            settings, f"/01/{coffee.gtin}/10/{coffee.lot}", 10 if short else 30
+        )
     finally:
         if influx is not None:
             influx.stop()
