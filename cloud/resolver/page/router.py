@@ -21,7 +21,7 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -35,6 +35,7 @@ from cloud.inspections.storage import InspectionRecord
 from cloud.resolver.page import codes
 from cloud.resolver.page.service import _events, find_lot, page_data
 from cloud.resolver.page.views import HEADERS, STATIC_URL
+from cloud.resolver.ratelimit import rate_limit
 from cloud.trace.brand.service import history
 from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.lots.schemas import check_lot_number
@@ -45,6 +46,8 @@ from cloud.trace.results.service import names_lot
 HERE = FsPath(__file__).resolve().parent
 router = APIRouter()
 TraceRead = Annotated[Principal, require("trace:read")]
+#: public, and limited per client address with the resolver's buckets (one budget)
+PUBLIC = [require("public"), Depends(rate_limit)]
 Gtin = Annotated[str, Path(description="GTIN-8/12/13/14", max_length=14)]
 LotNumber = Annotated[str, Path(description="Lot number (GS1 AI 10)", max_length=20)]
 Code = Annotated[str | None, Query(max_length=64, description="The serial's authentication code")]
@@ -65,11 +68,11 @@ def _key(gtin: str, lot: str) -> tuple[str, str]:
 
 @router.get(
     "/public/trace/{gtin}/{lot}",
-    dependencies=[require("public")],
+    dependencies=PUBLIC,
     tags=["trace page"],
     summary="The consumer trace page's data (public): product, brand, origin, 合格证, "
     "certificates, timeline, cold-chain evidence, grading and the events' proofs",
-    responses=responses(404, 422),
+    responses=responses(404, 422, 429),
 )
 async def public_trace(
     gtin: Gtin,
@@ -92,13 +95,13 @@ async def public_trace(
 
 @router.get(
     "/public/trace/{gtin}/{lot}/inspections/{inspection_id}/thumbnail",
-    dependencies=[require("public")],
+    dependencies=PUBLIC,
     response_class=Response,
     tags=["trace page"],
     summary="The annotated thumbnail of a camera inspection of this lot (public)",
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "The JPEG"},
-        **responses(404, 422),
+        **responses(404, 422, 429),
     },
 )
 async def public_thumbnail(

@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.catalog.categories import NAMES as CATALOG_CATEGORY_NAMES
 from cloud.catalog.lookup import get_location_by_gln, get_product_by_gtin
 from cloud.catalog.storage import Location, Organisation, ProductionBase
 from cloud.db import utcnow
@@ -70,6 +71,8 @@ from cloud.trace.results.storage import TraceTestResult
 PROOFS_FORMAT = "dehong-trace-page-proofs/1"
 #: how far back the timeline follows the lots this one was made from
 ANCESTOR_DEPTH = 3
+#: the camera grading's counts shown (the largest)
+GRADING_COUNTS = 6
 #: points per chart (the series is read in windows of span / this)
 CHART_POINTS = 120
 
@@ -119,11 +122,8 @@ TEST_NAMES: dict[str, tuple[str, str]] = {
     "heavy_metal": ("重金属", "heavy metals"),
     "veterinary_drug": ("兽药残留", "veterinary drug residue"),
 }
-CATEGORY_NAMES: dict[str, tuple[str, str]] = {
-    "coffee": ("咖啡", "coffee"), "tea": ("茶叶", "tea"), "tea_fresh_leaf": ("茶鲜叶", "tea leaf"),
-    "vegetable": ("蔬菜", "vegetables"), "fruit_tropical": ("热带水果", "tropical fruit"),
-    "fruit_temperate": ("水果", "fruit"), "rice": ("大米", "rice"), "nuts": ("坚果", "nuts"),
-}  # fmt: skip
+#: the catalog's category names (cloud/catalog/categories.py)
+CATEGORY_NAMES: dict[str, tuple[str, str]] = CATALOG_CATEGORY_NAMES
 BRAND_RULES: dict[str, tuple[str, str]] = {
     "certificate": ("持有三品一标认证", "holds a 三品一标 certificate"),
     "commitment_certificate": ("开具承诺达标合格证", "has its 承诺达标合格证"),
@@ -496,7 +496,13 @@ def _grading(lot: TraceLot, records: Iterable[InspectionRecord]) -> dict[str, An
         "time": _iso(r.ts),
         "program": r.program,
         "grade": r.grade,
-        "counts": {k: v for k, v in counts.items() if isinstance(v, int | float)},
+        # the largest counts (a grading program may count dozens of classes)
+        "counts": dict(
+            sorted(
+                ((k, v) for k, v in counts.items() if isinstance(v, int | float) and v),
+                key=lambda kv: -kv[1],
+            )[:GRADING_COUNTS]
+        ),
         "measurements": {
             k: v for k, v in (r.measurements or {}).items() if isinstance(v, int | float)
         },

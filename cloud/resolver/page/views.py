@@ -73,6 +73,8 @@ def chart(ev: dict[str, Any]) -> dict[str, Any]:
     w, h = CHART_W - PAD_L - 4, CHART_H - PAD_B - 6
 
     def x(t: float) -> float:
+        # a window's start may lie before the interval (windows are aligned): clamp
+        t = min(max(t, t0), t1)
         return round(PAD_L + (t - t0) / (t1 - t0) * w, 1)
 
     def y(v: float) -> float:
