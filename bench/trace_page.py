@@ -489,6 +489,7 @@ async def run_async(short: bool, store: str, profile: bool) -> dict[str, Any]:
         "seconds_per_endpoint": seconds,
         "open_loop": {"rate": OPEN_RATE, "seconds": open_seconds},
         "trivial": "/healthz (public: SELECT 1 and a time-series store ping)",
+        "server_under_cprofile": profile,
     }
     secret = secrets.token_urlsafe(48)
     ts_env = (
