@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.broker import BrokerUrl
@@ -160,6 +161,27 @@ class Settings(BaseSettings):
     # write group, and a group lingers 50 ms for more batches before it is written. A
     # second linger after the write would only delay acks (and the gateways' resend
     # timers) without saving a publish. A stale DEHONG_ACK_LINGER_MS is ignored.
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError(
+                f"public_base_url: {value!r} is not a base URL; use https://host (no query)"
+            )
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        for item in filter(None, (x.strip() for x in value.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an IP address or CIDR network"
+                ) from None
+        return value
 
     def mqtt_broker(self) -> BrokerUrl:
         """``mqtt_url`` with the TLS files; a CA or certificate with a plain URL is refused."""

@@ -150,6 +150,11 @@ async def run_demo(args: argparse.Namespace) -> int:
         demo=True,
         api_host=args.host,
         api_port=args.port,
+        # the QR codes and labels point at the demo's own API (a scan opens its page)
+        public_base_url=os.environ.get(
+            "DEHONG_PUBLIC_BASE_URL",
+            f"http://{args.host}:{args.port}" if args.port else "http://127.0.0.1",
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -129,6 +129,8 @@ class Story:
     lots: list[TracedLot]
     inspection: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, str] = field(default_factory=dict)  # step name -> outcome
+    #: lot number -> the URIs a scan opens (serial_ranges)
+    scan: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def first_evidence_at(self) -> datetime:
         """When the open intervals can first be evidenced: the first minute boundary at
@@ -360,6 +362,41 @@ async def commitment_certificates(db: Any) -> None:
             await commitment.issue(s, row, body, _principal())
 
 
+#: Serials issued to each final lot (labels 1..N, each with its authentication code)
+SERIALS = 100
+
+
+async def serial_ranges(settings: Any, db: Any, story: Story) -> None:
+    """Serials 1..:data:`SERIALS` of each final lot (once), and each lot's scan URIs for
+    the banner: the lot's Digital Link, serial 1 with its code, and serial 1 with a
+    forged code (what a counterfeit label would carry)."""
+    from sqlalchemy import select
+
+    from cloud.resolver.serials.keys import ensure_key
+    from cloud.resolver.serials.schemas import RangeCreate
+    from cloud.resolver.serials.service import issue_range, serial_uri
+    from cloud.resolver.serials.storage import SerialRange
+    from cloud.trace.epcis.identifiers import dl_uri
+    from cloud.trace.lots.service import get_lot
+
+    key, _ = ensure_key(settings)
+    base = settings.public_base_url
+    for lot in story.lots:
+        async with db.transaction() as s:
+            row = await get_lot(s, lot.gtin, lot.lot, _principal())
+            if row is None:
+                continue
+            found = await s.scalar(select(SerialRange).where(SerialRange.lot_id == row.id))
+            if found is None:
+                found = await issue_range(s, row, RangeCreate(count=SERIALS), _principal())
+            story.scan[lot.lot] = {
+                "lot": dl_uri(lot.gtin, lot.lot, base=base),
+                "unit": serial_uri(key, base, lot.gtin, lot.lot, str(found.first)),
+                "forged": f"{dl_uri(lot.gtin, lot.lot, str(found.first), base=base)}?c=AAAAAAAAAA",
+                "labels": f"/api/v1/trace/serial-ranges/{found.id}/labels",
+            }
+
+
 # ------------------------------------------------------------------ the steps
 
 
@@ -549,6 +586,7 @@ async def run_story(
     await steps(db, story, cat)
     await camera_grading(settings, db, tsdb, story, state)
     await commitment_certificates(db)
+    await serial_ranges(settings, db, story)
     return story
 
 
@@ -628,10 +666,16 @@ def banner_lines(api: str, story: Story) -> list[str]:
     log_proof = quote(event_id("coffee/store"), safe="")
     lines.append(f"    log          {api}/api/v1/trace/log/checkpoint   "
                  f"{api}/api/v1/trace/log/proof/inclusion?event_id={log_proof}")  # fmt: skip
+    lines.append(f"    phone page   {api}/m/trace   (record steps offline; demo login above)")
     for lot in story.lots:
         base = f"{api}{lot.path()}"
+        scan = story.scan.get(lot.lot, {})
         lines += [
             f"    {lot.title}: {lot.uri()}",
+            f"      scan (QR)  {scan.get('lot', '')}",
+            f"      one bag    {scan.get('unit', '')}",
+            f"      forged     {scan.get('forged', '')}   (此码非本平台发放)",
+            f"      labels     {api}{scan.get('labels', '')}   (PDF, signed in)",
             f"      lot        {base}",
             f"      events     {api}/api/v1/epcis/events?MATCH_anyEPCClass={quote(lot.uri(), safe='')}",
             f"      custody    {base}/custody",

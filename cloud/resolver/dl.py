@@ -280,10 +280,51 @@ def _lint(ai: str, linter: str, v: str) -> tuple[str, str] | None:
         piece, total = int(v[:2]), int(v[2:])
         if piece == 0 or total == 0 or piece > total:
             return ("件号/总件数无效", "piece number and total are invalid")
+    elif linter == "key":
+        # GS1 Syntax Engine's "key": starts with a GS1 Company Prefix, at least 4 digits
+        if len(v) < 4 or not v[:4].isdigit():
+            return (
+                "须以 GS1 厂商识别代码（至少 4 位数字）开头",
+                "must start with a GS1 Company Prefix (at least 4 digits)",
+            )
+    elif linter == "csumalpha":
+        if not _csumalpha_ok(v):
+            return (
+                "字母数字校验字符对不对（GS1 通用规范）",
+                "the alphanumeric check character pair does not verify (GS1 General Specifications)",
+            )
+    elif linter == "pcenc":
+        if re.search(r"%(?![0-9A-Fa-f]{2})", v):
+            return ("百分号编码无效", "has an invalid percent-encoding")
     elif linter == "hyphen":
         if v and v != "-":
             return ("此处只能是 -", "only '-' may follow here")
     return None
+
+
+_PRIMES = (
+    2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,
+    97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167, 173, 179, 181,
+)  # fmt: skip
+_CSET82_ORDER = (
+    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+)
+_CSET32_ORDER = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def _csumalpha_ok(v: str) -> bool:
+    """GS1's alphanumeric check character pair (GMN, AI 8013): the data characters'
+    set-82 values weighted by primes rising from the right, modulo 1021, split into two
+    5-bit values written in set 32."""
+    if len(v) < 2 or len(v) - 2 > len(_PRIMES):
+        return False
+    data, pair = v[:-2], v[-2:]
+    if any(c not in _CSET82_ORDER for c in data):
+        return False
+    total = (
+        sum(_CSET82_ORDER.index(c) * _PRIMES[len(data) - 1 - i] for i, c in enumerate(data)) % 1021
+    )
+    return pair == _CSET32_ORDER[total >> 5] + _CSET32_ORDER[total & 31]
 
 
 def check_value(ai: str, value: str) -> str:

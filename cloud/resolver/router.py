@@ -27,11 +27,13 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +57,7 @@ from cloud.trace.certificates.kinds import TYPE_NAMES
 from cloud.trace.certificates.service import covering
 from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.lots.storage import TraceLot
+from cloud.web.shell import environment, page_context, t
 from protocol.ids import COUNTIES
 
 LINKSET_TYPE = "application/linkset+json"
@@ -99,25 +102,19 @@ def _base(request: Request) -> str:
 # ---------------------------------------------------------------------------------------
 # Pages (bilingual, no external request, small)
 
-_STYLE = (
-    "body{font-family:system-ui,-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;"
-    "margin:0;padding:16px;max-width:640px;color:#1d2a1f;background:#f7f7f2;line-height:1.5}"
-    "h1{font-size:1.3em}h2{font-size:1.05em;margin-top:1.4em}.en{color:#5a6b5c}"
-    "dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px}dt{color:#5a6b5c}"
-    "dd{margin:0}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;"
-    "padding:4px;text-align:left}.box{background:#fff;border-radius:8px;padding:12px 16px}"
-    "code{word-break:break-all}"
-)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def page(title_zh: str, title_en: str, body: str, *, status: int = 200) -> HTMLResponse:
-    e = html.escape
-    doc = (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{e(title_zh)} · {e(title_en)}</title><style>{_STYLE}</style></head>"
-        f'<body><main class="box"><h1>{e(title_zh)} <span class="en" lang="en">'
-        f"{e(title_en)}</span></h1>{body}</main></body></html>"
+def page(
+    request: Request, title_zh: str, title_en: str, body: str, *, status: int = 200
+) -> HTMLResponse:
+    """A page in the shared shell (cloud/web: language switch, the footer's operator and
+    ICP 备案); ``body`` is HTML already escaped."""
+    env = environment(TEMPLATES)
+    doc = env.get_template("resolver.html").render(
+        page_context(
+            request.app.state.settings, title_zh=title_zh, title_en=title_en, body=Markup(body)
+        )
     )
     return HTMLResponse(doc, status_code=status)
 
@@ -133,14 +130,12 @@ def bad_request(request: Request, exc: DigitalLinkError) -> Response:
             },
             status_code=400,
         )
-    e = html.escape
     body = (
-        f"<p>{e(exc.zh)}</p><p class='en' lang='en'>{e(exc.en)}</p>"
-        f"<p>AI / 字段 field: <code>{e(exc.field)}</code></p>"
-        "<p>请检查二维码或链接是否完整。<span class='en' lang='en'>Check that the QR code or "
-        "link is complete.</span></p>"
+        f"<p>{t(exc.zh, exc.en)}</p>"
+        f"<p class='muted'>{t('字段', 'Field')}: <code>{html.escape(exc.field)}</code></p>"
+        f"<p>{t('请检查二维码或链接是否完整。', 'Check that the QR code or link is complete.')}</p>"
     )
-    return page("无效的商品链接", "Invalid product link", body, status=400)
+    return page(request, "无效的商品链接", "Invalid product link", body, status=400)
 
 
 def not_found(request: Request, dl: DigitalLink) -> Response:
@@ -271,9 +266,9 @@ def linkset(dl: DigitalLink, base: str, info: ProductInfo) -> dict[str, Any]:
         title += f" · {dl.lot}"
     types = ["gs1:pip"] + (list(LOT_LINK_TYPES) if dl.lot is not None else [])
     entry: dict[str, Any] = {"anchor": anchor(dl, base), "itemDescription": title}
-    for t in types:
-        zh, en = LINK_TYPES[t]
-        if t == "gs1:epcis":
+    for lt in types:
+        zh, en = LINK_TYPES[lt]
+        if lt == "gs1:epcis":
             target = {
                 "href": base + epcis_query(dl),
                 "title": f"{zh} {en}",
@@ -281,12 +276,12 @@ def linkset(dl: DigitalLink, base: str, info: ProductInfo) -> dict[str, Any]:
             }
         else:
             target = {
-                "href": link(dl, base, t),
+                "href": link(dl, base, lt),
                 "title": f"{zh} {en}",
                 "type": "text/html",
                 "hreflang": ["zh", "en"],
             }
-        entry[GS1_VOC + t.removeprefix("gs1:")] = [target]
+        entry[GS1_VOC + lt.removeprefix("gs1:")] = [target]
     default = default_link_type(dl)
     entry[GS1_VOC + "defaultLink"] = [
         {"href": link(dl, base, default), "title": " ".join(LINK_TYPES[default])}
@@ -305,19 +300,17 @@ def _headers(dl: DigitalLink, base: str) -> dict[str, str]:
 # Renderings
 
 
-def _dl_rows(rows: Mapping[str, tuple[str, str | None]]) -> str:
-    e = html.escape
-    out = "<dl>"
-    for label, (zh_value, en_value) in rows.items():
+def _rows(rows: Mapping[tuple[str, str], tuple[str | None, str | None]]) -> str:
+    """A key-value table; each label and value in both languages (a value without an
+    English form is shown as it is in both)."""
+    out = "<table class='kv'>"
+    for (label_zh, label_en), (zh_value, en_value) in rows.items():
         if zh_value is None:
             continue
-        value = e(zh_value) + (
-            f" <span class='en' lang='en'>{e(en_value)}</span>"
-            if en_value and en_value != zh_value
-            else ""
+        out += (
+            f"<tr><th>{t(label_zh, label_en)}</th><td>{t(zh_value, en_value or zh_value)}</td></tr>"
         )
-        out += f"<dt>{e(label)}</dt><dd>{value}</dd>"
-    return out + "</dl>"
+    return out + "</table>"
 
 
 def pip_page(
@@ -326,18 +319,18 @@ def pip_page(
     data = info.as_json()
     if wants_json(request):
         return JSONResponse(data, headers=_headers(dl, _base(request)))
-    rows = {
-        "产品 Product": (data["name"] or f"GTIN {dl.gtin}", data["name_en"]),
-        "类别 Category": (data["category_name"], data["category_name_en"]),
-        "生产者 Producer": (data["producer"], None),
-        "产地 County": (data["county_name"], data["county_name_en"]),
-        "GTIN": (dl.gtin, None),
-        "批次 Lot": (dl.lot, None),
+    rows: dict[tuple[str, str], tuple[str | None, str | None]] = {
+        ("产品", "Product"): (data["name"] or f"GTIN {dl.gtin}", data["name_en"]),
+        ("类别", "Category"): (data["category_name"], data["category_name_en"]),
+        ("生产者", "Producer"): (data["producer"], None),
+        ("产地", "County"): (data["county_name"], data["county_name_en"]),
+        ("GTIN", "GTIN"): (dl.gtin, None),
+        ("批次", "Lot"): (dl.lot, None),
     }
     if lot is not None and lot.produced_on is not None:
-        rows["生产日期 Produced"] = (lot.produced_on.isoformat(), None)
-    body = _dl_rows(rows) + _nav(request, dl)
-    resp = page("产品信息", "Product information", body)
+        rows[("生产日期", "Produced")] = (lot.produced_on.isoformat(), None)
+    body = _rows(rows) + _nav(request, dl)
+    resp = page(request, "产品信息", "Product information", body)
     resp.headers.update(_headers(dl, _base(request)))
     return resp
 
@@ -345,11 +338,9 @@ def pip_page(
 def _nav(request: Request, dl: DigitalLink) -> str:
     if dl.lot is None:
         return ""
-    e = html.escape
     items = "".join(
-        f"<li><a href='{e(link(dl, '', t))}'>{e(LINK_TYPES[t][0])} "
-        f"<span class='en' lang='en'>{e(LINK_TYPES[t][1])}</span></a></li>"
-        for t in ("gs1:pip", "gs1:traceability", "gs1:certificationInfo")
+        f"<li><a href='{html.escape(link(dl, '', lt))}'>{t(*LINK_TYPES[lt])}</a></li>"
+        for lt in ("gs1:pip", "gs1:traceability", "gs1:certificationInfo")
     )
     return f"<ul>{items}</ul>"
 
@@ -365,20 +356,27 @@ async def certification_page(
         )
     e = html.escape
     if certs:
-        rows = "".join(
-            f"<tr><td>{e(c['type_name'])} <span class='en' lang='en'>{e(c['type_name_en'])}"
-            f"</span></td><td><code>{e(c['number'])}</code></td><td>{e(c['issuer'])}</td>"
-            f"<td>{e(c['valid_from'])} – {e(c['valid_to'])}"
-            f"{'' if c['valid_now'] else ' (已过期 expired)'}</td></tr>"
-            for c in certs
-        )
-        body = (
-            "<table><tr><th>类型 Type</th><th>编号 No.</th><th>发证机构 Issuer</th>"
-            f"<th>有效期 Valid</th></tr>{rows}</table>"
-        )
+        body = ""
+        for c in certs:
+            expired = (
+                "" if c["valid_now"] else f" <span class='bad'>{t('已过期', 'expired')}</span>"
+            )
+            body += _rows(
+                {
+                    ("类型", "Type"): (c["type_name"], c["type_name_en"]),
+                    ("编号", "No."): (c["number"], None),
+                    ("发证机构", "Issuer"): (c["issuer"], None),
+                }
+            )
+            body += (
+                f"<p class='muted'>{t('有效期', 'Valid')}: {e(c['valid_from'])} – "
+                f"{e(c['valid_to'])}{expired}</p>"
+            )
     else:
-        body = "<p>此批次没有三品一标证书。<span class='en' lang='en'>No certificates cover this lot.</span></p>"
-    resp = page(f"认证信息 · {dl.lot}", "Certification information", body + _nav(request, dl))
+        body = f"<p>{t('此批次没有三品一标证书。', 'No certificates cover this lot.')}</p>"
+    resp = page(
+        request, f"认证信息 · {dl.lot}", f"Certification · {dl.lot}", body + _nav(request, dl)
+    )
     resp.headers.update(_headers(dl, _base(request)))
     return resp
 
@@ -435,6 +433,9 @@ async def resolve(request: Request) -> Response:
             return await certification_page(request, dl, session, lot)
         if wanted == "gs1:epcis":
             return RedirectResponse(epcis_query(lot), status_code=307, headers=_headers(dl, base))
+    if request.method == "HEAD":
+        # no page rendered, and no scan recorded for a HEAD (link checkers, previews)
+        return Response(status_code=200, media_type="text/html", headers=_headers(dl, base))
     # the default link of a lot: the consumer trace page (helper page's)
     resp = await trace_page(request, dl, db)
     resp.headers.setdefault("Link", _headers(dl, base)["Link"])

@@ -8,6 +8,7 @@ import secrets
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -221,3 +222,14 @@ SERIALS_REQUESTS: dict[tuple[str, str], Callable[[ApiEnv, Headers], Awaitable[ht
     ),
     ("POST", "/api/v1/public/scans/{token}/place"): _place,
 }
+
+
+async def seed_paged(s: Any, county: str, i: int, lot_gtin: str, lot: str) -> None:
+    """Row ``i`` of the serial-range and scan-flag lists for tests/cloud/test_pagination.py:
+    a range of ten serials of the lot ``lot`` and a flag on its serial ``i``."""
+    found = await s.scalar(select(TraceLot).where(TraceLot.gtin == lot_gtin, TraceLot.lot == lot))
+    assert found is not None
+    s.add(SerialRange(lot_id=found.id, county=county, first=10 * i + 1, count=10,
+                      created_by="test"))  # fmt: skip
+    s.add(ScanFlag(kind="too_many_scans", lot_id=found.id, county=county, serial=str(i),
+                   detail={"scans": 11, "limit": 10}))  # fmt: skip

@@ -34,6 +34,7 @@ from cloud.inspections.storage import InspectionRecord
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.catalog_support import POINT, ean13, gln
 from tests.cloud.certs_cases import seed_paged
+from tests.cloud.serials_cases import seed_paged as seed_paged_serials
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.epcis import gtin
@@ -94,6 +95,7 @@ async def _more_rows(env: ApiEnv) -> None:
                 )  # fmt: skip
                 await _master_data(s, county, i, org.id)
                 await seed_paged(s, county, i, org.id, gtin(1), f"P-{county}-0")
+                await seed_paged_serials(s, county, i, gtin(1), f"P-{county}-0")
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -176,12 +178,20 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/trace/lots": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/trace/certificates": (lambda b: b["items"], lambda x: x["id"]),
     f"/api/v1/trace/lots/{gtin(1)}/P-{HOME}-0/tests": (lambda b: b["items"], lambda x: x["id"]),
+    f"/api/v1/trace/lots/{gtin(1)}/P-{HOME}-0/serial-ranges": (
+        lambda b: b["items"],
+        lambda x: x["first"],
+    ),
+    "/api/v1/trace/scan-flags": (lambda b: b["items"], lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
     "/api/v1/gateways/gw-m1/commands": "/api/v1/gateways/{gateway_id}/commands",
     "/api/v1/locations/1/devices": "/api/v1/locations/{location_id}/devices",
     f"/api/v1/trace/lots/{gtin(1)}/P-{HOME}-0/tests": "/api/v1/trace/lots/{gtin}/{lot}/tests",
+    f"/api/v1/trace/lots/{gtin(1)}/P-{HOME}-0/serial-ranges": (
+        "/api/v1/trace/lots/{gtin}/{lot}/serial-ranges"
+    ),
 }
 
 #: Lists that take no cursor, each with the reason.

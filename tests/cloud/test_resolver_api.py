@@ -145,6 +145,7 @@ async def test_bad_links_answer_400_in_both_languages(
     assert page.headers["content-type"].startswith("text/html")
     assert "无效的商品链接" in page.text and "Invalid product link" in page.text
     assert says in page.text
+    assert sqlite_env.settings.site_icp in page.text  # the shared shell's footer (ICP 备案)
 
 
 async def test_date_with_day_00_is_accepted(sqlite_env: ApiEnv) -> None:
@@ -180,6 +181,7 @@ async def test_pip_shows_product_category_producer_county(env: ApiEnv) -> None:
     assert "张三" not in r.text and "13800001234" not in r.text
     html_page = await env.client.get(f"/01/{G}?linkType=https://gs1.org/voc/pip", headers=HTML)
     assert html_page.status_code == 200 and "产品信息" in html_page.text
+    assert "芒市咖啡合作社" in html_page.text and env.settings.site_icp in html_page.text
 
 
 async def test_gtin_alone_defaults_to_pip_also_for_a_gtin_known_only_by_its_lots(
@@ -431,3 +433,17 @@ async def test_head_answers_like_get(sqlite_env: ApiEnv) -> None:
     assert r.status_code == 301 and r.headers["location"] == f"/01/{G}/10/{LOT_PATH}?c=1"
     r = await sqlite_env.client.head(f"/01/{G}/10/{LOT_PATH}", headers=HTML)
     assert r.status_code == 200 and r.content == b""
+
+
+def test_settings_refuse_a_bad_base_url_or_proxy_list() -> None:
+    from pydantic import ValidationError
+
+    from cloud.settings import Settings
+
+    assert Settings(public_base_url="https://t.example.cn/").public_base_url == (
+        "https://t.example.cn"
+    )
+    with pytest.raises(ValidationError, match="public_base_url"):
+        Settings(public_base_url="trace.example.cn/x")
+    with pytest.raises(ValidationError, match="trusted_proxies"):
+        Settings(trusted_proxies="10.0.0.0/8, proxy.local")

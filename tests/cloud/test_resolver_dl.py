@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.resolver import dl
@@ -216,3 +216,53 @@ def test_cli_make(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monkey
     ]
     code, _, err = _run(["trace", "dl", "make", "--gtin", "9520123456788", "--lot", "a b"], capsys)
     assert code == 2 and "10:" in err
+
+
+@pytest.mark.parametrize(
+    ("uri", "valid"),
+    [
+        # GMN check pairs from GS1's own linter tests (gs1-syntax-engine lint_csumalpha.c)
+        ("https://id.gs1.org/8013/1987654Ad4X4bL5ttr2310c2K", True),
+        ("https://id.gs1.org/8013/12345678901234567890123NT", True),
+        ("https://id.gs1.org/8013/1987654Ad4X4bL5ttr2310cXK", False),
+        ("https://id.gs1.org/8013/1987654Ad4X4bL5ttr2310c2X", False),
+        # "key": a GS1 Company Prefix (4 digits at least) leads the GINC
+        ("https://id.gs1.org/401/95201234ABC", True),
+        ("https://id.gs1.org/401/952A1234ABC", False),
+        # ITIP: GTIN with check digit, then piece of total
+        ("https://id.gs1.org/8006/095201234567880102/21/S", True),
+        ("https://id.gs1.org/8006/095201234567880302", False),
+        # "pcenc" in a data attribute
+        ("https://id.gs1.org/00/952012345678912345?4300=ACME%252C", True),
+        ("https://id.gs1.org/00/952012345678912345?4300=ACME%25ZZ", False),
+    ],
+)
+def test_linters_of_other_keys(uri: str, valid: bool) -> None:
+    if valid:
+        assert dl.parse_uri(uri).ais
+    else:
+        with pytest.raises(dl.DigitalLinkError):
+            dl.parse_uri(uri)
+
+
+_PIECES = st.sampled_from(
+    ["/", "01", "gtin", "10", "21", "22", "235", "17", "00", "8006", "%", "%2F", "%00", "%ZZ",
+     "+", "?", "&", "=", "#", "09520123456788", "9520123456788", "A", "(", "\x1d", "^"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    path=st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=12).map("".join),
+    query=st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=8).map("".join),
+)
+def test_the_parsers_raise_only_digital_link_errors(path: str, query: str) -> None:
+    for call in (
+        lambda: dl.parse("/" + path, query),
+        lambda: dl.parse_uri("https://a/" + path + "?" + query),
+        lambda: dl.from_element_string(path),
+    ):
+        try:
+            call()
+        except dl.DigitalLinkError as exc:
+            assert exc.field and exc.zh and exc.en

@@ -185,6 +185,19 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
         )
         assert r.status_code == 200, r.text
 
+    # a scan: the lot's QR and one bag's (serial 1 with its code) open the trace page;
+    # a forged code says so. The URIs are the demo's own (public_base_url).
+    browser = {"Accept": "text/html"}
+    for lot in story.lots:
+        scan = story.scan[lot.lot]
+        assert scan["lot"].startswith(settings.public_base_url)
+        for uri, says in ((scan["lot"], None), (scan["unit"], None),
+                          (scan["forged"], "此码非本平台发放")):  # fmt: skip
+            r = await env.client.get(uri.removeprefix(settings.public_base_url), headers=browser)
+            assert r.status_code == 200, (uri, r.text[:300])
+            assert lot.lot in r.text and "承诺达标合格证" in r.text
+            assert (says in r.text) if says else ("此码非本平台发放" not in r.text), uri
+
     # backward from the green beans: the parchment lots and the cherries
     back = await _get(env, h, f"{story_mod.COFFEE.path()}/backward")
     assert {"MS-CH-001", "MS-PD-001", "MS-PW-001"} <= {x.get("lot") for x in back["items"]}
@@ -199,6 +212,7 @@ async def test_the_story_traces_both_lots_with_evidence_and_a_brand_decision(
     assert elapsed < 30
     lines = story_mod.banner_lines("http://127.0.0.1:8080", story)
     assert any(quote(story_mod.FRUIT.uri(), safe="") in line for line in lines)
+    assert any(story.scan[story_mod.COFFEE.lot]["unit"] in line for line in lines)
     assert story.first_evidence_at() > anchor and story.first_evidence_at() - anchor <= timedelta(
         seconds=70
     )

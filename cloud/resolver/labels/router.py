@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
-from cloud.deps import SessionDep, SettingsDep
+from cloud.deps import DatabaseDep, SessionDep, SettingsDep
 from cloud.errors import ApiError, responses
 from cloud.resolver.labels.pdf import Label, label_sheet
 from cloud.resolver.labels.qr import qr_png, qr_svg
@@ -27,6 +27,7 @@ from cloud.resolver.serials.router import (
     visible_lot,
     writable_range,
 )
+from cloud.resolver.serials.schemas import MAX_SERIAL
 from cloud.trace.epcis.identifiers import dl_uri
 
 router = APIRouter(tags=["resolver: labels"])
@@ -77,13 +78,15 @@ async def lot_qr(
 async def serial_qr(
     gtin: GtinPath, lot: LotPath,
     serial: Annotated[str, Path(description="A serial issued to the lot (GS1 AI 21)")],
-    principal: TraceWrite, session: SessionDep, settings: SettingsDep, format: Format = "svg",
+    principal: TraceWrite, session: SessionDep, settings: SettingsDep, db: DatabaseDep,
+    format: Format = "svg",
 ) -> Response:  # fmt: skip
     found = await visible_lot(session, gtin, lot, principal)
     principal.require_write(found.county, str(found.org_id))
     key = serial_key(settings)
     if not await service.is_issued(session, found.gtin, found.lot, serial):
         raise ApiError(404, f"serial {serial!r} of lot {found.lot!r} not found (not issued)")
+    await service.audit_codes_out(db, principal, found, "printed", int(serial), 1)
     uri = service.serial_uri(key, settings.public_base_url, found.gtin, found.lot, serial)
     return _image(uri, format, f"GTIN {found.gtin} LOT {found.lot} SN {serial}")
 
@@ -100,7 +103,10 @@ async def serial_qr(
 )
 async def range_labels(
     range_id: RangeId, principal: TraceWrite, session: SessionDep, settings: SettingsDep,
-    start: Annotated[int | None, Query(ge=1, description="First serial (default: the range's)")] = None,
+    db: DatabaseDep,
+    start: Annotated[
+        int | None, Query(ge=1, le=MAX_SERIAL, description="First serial (default: the range's)")
+    ] = None,
     count: Annotated[int | None, Query(ge=1, le=MAX_SHEET_LABELS,
                                        description="How many labels (default: 240, or to the range's end)")] = None,
     columns: Annotated[int, Query(ge=1, le=8)] = 3,
@@ -117,6 +123,7 @@ async def range_labels(
                        field="query.count")  # fmt: skip
     n = count if count is not None else min(left, DEFAULT_SHEET_LABELS)
     key = serial_key(settings)
+    await service.audit_codes_out(db, principal, lot, "printed", first, n)
     labels = [
         Label(uri, hri(lot.gtin, lot.lot, serial))
         for serial, uri in service.range_uris(key, settings.public_base_url, lot, first, n)

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,9 +23,10 @@ from cloud.catalog.gs1 import check_gtin
 from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep, SettingsDep
 from cloud.errors import ApiError, responses
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.resolver.serials import service
 from cloud.resolver.serials.keys import SerialKeyError, SerialKeySettings, load_key
-from cloud.resolver.serials.schemas import RangeCreate, RangeOut
+from cloud.resolver.serials.schemas import RangeCreate, RangeOut, RangePage
 from cloud.resolver.serials.storage import SerialRange
 from cloud.trace.lots.schemas import check_lot_number
 from cloud.trace.lots.storage import TraceLot
@@ -99,17 +100,24 @@ async def issue_range(
         return range_out(rng, found)
 
 
+#: Keyset order of a lot's ranges: by first serial (ranges of a lot never overlap).
+RANGE_KEYS = (Key(SerialRange.first, kind=int),)
+
+
 @router.get(
     "/trace/lots/{gtin}/{lot}/serial-ranges",
-    response_model=list[RangeOut],
-    summary="The serial ranges issued to a lot, by first serial",
+    response_model=RangePage,
+    summary="The serial ranges issued to a lot, by first serial (keyset pages: Link rel=next)",
     responses=responses(401, 404, 422),
 )
 async def list_ranges(
-    gtin: GtinPath, lot: LotPath, principal: TraceRead, session: SessionDep
-) -> list[RangeOut]:
+    gtin: GtinPath, lot: LotPath, principal: TraceRead, session: SessionDep, request: Request,
+    response: Response, page: PageDep,
+) -> RangePage:  # fmt: skip
     found = await visible_lot(session, gtin, lot, principal)
-    return [range_out(r, found) for r in await service.ranges_of(session, found.id)]
+    got = await fetch_page(session, service.ranges_query(found.id), RANGE_KEYS, page)
+    link_next(request, response, got.next_cursor)
+    return RangePage(items=[range_out(r, found) for r in got.rows])
 
 
 async def writable_range(
@@ -134,10 +142,12 @@ async def writable_range(
     response_class=StreamingResponse,
 )
 async def export_uris(
-    range_id: RangeId, principal: TraceWrite, session: SessionDep, settings: SettingsDep
-) -> StreamingResponse:
+    range_id: RangeId, principal: TraceWrite, session: SessionDep, settings: SettingsDep,
+    db: DatabaseDep,
+) -> StreamingResponse:  # fmt: skip
     rng, lot = await writable_range(session, range_id, principal)
     key = serial_key(settings)
+    await service.audit_codes_out(db, principal, lot, "exported", rng.first, rng.count)
     base = settings.public_base_url
 
     def rows() -> Iterator[str]:

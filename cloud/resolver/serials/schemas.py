@@ -42,6 +42,10 @@ class RangeOut(BaseModel):
     labels_url: str
 
 
+class RangePage(BaseModel):
+    items: list[RangeOut]
+
+
 @dataclass(frozen=True)
 class CodeCheck:
     """What a scanned ``?c=`` says: ``valid`` (a serial we issued, with its code),

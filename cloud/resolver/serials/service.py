@@ -8,8 +8,9 @@ printed and when scanned, never stored.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -93,9 +94,9 @@ async def issue_range(
     return rng
 
 
-async def ranges_of(session: AsyncSession, lot_id: int) -> list[SerialRange]:
-    q = select(SerialRange).where(SerialRange.lot_id == lot_id).order_by(SerialRange.first)
-    return list(await session.scalars(q))
+def ranges_query(lot_id: int) -> Select[Any]:
+    """The lot's ranges, unordered (the router pages them by first serial)."""
+    return select(SerialRange).where(SerialRange.lot_id == lot_id)
 
 
 async def get_range(
@@ -107,6 +108,18 @@ async def get_range(
         return None
     lot = await session.get_one(TraceLot, rng.lot_id)
     return rng, lot
+
+
+async def audit_codes_out(
+    db: Any, principal: Principal, lot: TraceLot, what: str, first: int, count: int
+) -> None:
+    """Audit that valid codes left the platform (a CSV export, a label sheet, one QR):
+    who took which serials of which lot. Its own transaction, before the codes go."""
+    async with db.transaction() as s:
+        await record(
+            s, principal.actor, f"serials.{what}", f"lot:{lot.gtin}/{lot.lot}", lot.county,
+            {"first": first, "count": count},
+        )  # fmt: skip
 
 
 def serial_uri(key: bytes, base: str, gtin: str, lot: str, serial: str) -> str:
