@@ -160,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "redirects/s; the demo story on PostgreSQL",
     )
     tp.add_argument(
-        "--short", action="store_true", help="8 s per endpoint, 20 s open loops (~3 min)"
+        "--short", action="store_true", help="8 s per endpoint, 20 s open loops (~4 min)"
     )
     tp.add_argument(
         "--store",
