@@ -58,6 +58,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,8 +235,6 @@ def spawn_server(
 async def chromium_first_view(url: str) -> dict[str, Any]:
     """Chromium (Debian's, headless, via Playwright) at 360x740: bytes the network
     delivered (encoded, as transferred) until the page has checked its proofs."""
-    import shutil
-
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.async_api import async_playwright
@@ -547,6 +546,8 @@ async def run_async(short: bool, store: str, profile: bool) -> dict[str, Any]:
         if pg:
             with contextlib.suppress(Exception):
                 _drop_pg(pg)
+        if not profile:  # the profile is kept (its path is in the JSON)
+            shutil.rmtree(tmp, ignore_errors=True)
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     return judge(result)
 
