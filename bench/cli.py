@@ -45,6 +45,12 @@ def _trace(args: argparse.Namespace) -> int:
     return _emit(run(short=args.short, reseed=args.reseed))
 
 
+def _trace_page(args: argparse.Namespace) -> int:
+    from bench.trace_page import run
+
+    return _emit(run(short=args.short, store=args.store, profile=args.profile))
+
+
 def _ingest_profile(args: argparse.Namespace) -> int:
     from bench.ingest_profile import run
 
@@ -147,3 +153,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     tr.add_argument("--reseed", action="store_true", help="seed the kept 1 M-event database again")
     tr.set_defaults(handler=_trace)
+    tp = kinds.add_parser(
+        "trace-page",
+        help="the consumer trace page through the resolver: req/s (16 clients) beside "
+        "/healthz, p99 under an open-loop 50 req/s beside /healthz's, first-view bytes, "
+        "redirects/s; the demo story on PostgreSQL",
+    )
+    tp.add_argument(
+        "--short", action="store_true", help="8 s per endpoint, 20 s open loops (~4 min)"
+    )
+    tp.add_argument(
+        "--store",
+        choices=("influxdb", "embedded"),
+        default="influxdb",
+        help="time-series store: a private influxd (default) or the embedded SQLite store",
+    )
+    tp.add_argument(
+        "--profile", action="store_true", help="run the server under cProfile; top own times"
+    )
+    tp.set_defaults(handler=_trace_page)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -41,9 +42,11 @@ from cloud.catalog.categories import NAMES as CATALOG_CATEGORY_NAMES
 from cloud.catalog.lookup import get_location_by_gln, get_product_by_gtin
 from cloud.catalog.storage import Location, Organisation, ProductionBase
 from cloud.db import utcnow
+from cloud.devices.storage import Device
 from cloud.inspections.storage import InspectionRecord
 from cloud.resolver.page import maps
-from cloud.timeseries import TimeSeriesError, TimeSeriesStore
+from cloud.timeseries import TimeSeriesError, TimeSeriesStore, query
+from cloud.timeseries.rollup import rollup_state
 from cloud.trace.brand.evaluate import evaluate
 from cloud.trace.brand.service import current_rules, facts_of
 from cloud.trace.certificates import commitment
@@ -375,6 +378,7 @@ async def _timeline(
 
 
 async def _series(
+    session: AsyncSession,
     tsdb: TimeSeriesStore,
     county: str,
     element: dict[str, Any],
@@ -382,24 +386,31 @@ async def _series(
     end_ms: int,
 ) -> list[list[float | None]]:
     """The device's temperature over its piece of the interval, in windows; a window
-    with no reading is absent (the chart draws a gap where windows are missing)."""
+    with no reading is absent (the chart draws a gap where windows are missing).
+
+    Read through the query layer (:func:`cloud.timeseries.query.windows`), as the
+    series API reads: the windows are whole minutes, so they come from the roll-ups
+    (whole hours from its per-process cache), with raw points only where the roll-ups
+    cannot answer (the live minutes, the partial windows at the ends): the same means
+    as from raw points, without reading days of raw points on every page view."""
     temp = element.get("readings", {}).get("temperature")
     if not temp:
         return []
     device = element["device"]
-    every = max(60_000, (end_ms - start_ms) // CHART_POINTS // 60_000 * 60_000)
-    measurement = await tsdb.measurement_of(device, counties=[county])
+    every = _every(start_ms, end_ms)
+    # the device's kind is its measurement (as the series API reads it); the store's
+    # index (a query to InfluxDB) only for a device the registry does not know
+    known = await session.get(Device, device)
+    measurement = (
+        known.kind if known is not None else await tsdb.measurement_of(device, counties=[county])
+    )
     if measurement is None:
         return []
-    for resolution in ("raw", "1m", "1h"):
-        found = await tsdb.aggregate(
-            measurement, [device], temp["metric"], start_ms, end_ms, every, resolution,  # type: ignore[arg-type]
-            counties=[county],
-        )  # fmt: skip
-        buckets = found.get(device, [])
-        if buckets:
-            return [[b.ts_ms, None if b.mean is None else round(b.mean, 2)] for b in buckets]
-    return []
+    _, found = await query.windows(
+        tsdb, measurement, [device], temp["metric"], start_ms, end_ms, every,
+        rollups=partial(rollup_state, session), counties=[county],
+    )  # fmt: skip
+    return [[b.ts_ms, None if b.mean is None else round(b.mean, 2)] for b in found.get(device, [])]
 
 
 def _ms(text: str) -> int:
@@ -442,7 +453,7 @@ async def _custody(
                 for element in figures.get("elements", []):
                     try:
                         points = await _series(
-                            tsdb, loc.county if loc else lot.county, element,
+                            session, tsdb, loc.county if loc else lot.county, element,
                             max(start_ms, _ms(element["start"])), min(end_ms, _ms(element["end"])),
                         )  # fmt: skip
                     except TimeSeriesError:
