@@ -80,6 +80,7 @@ def default_batch_url(osmand_url: str, batch_path: str) -> str:
 def plan_window(fleet: Fleet, opts: FleetOptions, now_ms: int | None = None) -> tuple[int, int]:
     """``(start_ms, end_ms)`` of the simulated time the run covers."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms -= now_ms % 1000  # whole seconds: the query form's timestamp is in seconds
     speed = 1.0 if opts.realtime else opts.speed
     span = max(trip_end_offset_ms(v, fleet, opts.seed) for v in fleet.vehicles)
     if opts.duration_s is not None:
