@@ -53,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fleet.add_argument(
         "--osmand-url", help="where phones send single fixes, e.g. http://127.0.0.1:5055/"
     )
-    fleet.add_argument("--batch-url", help="full URL of offline batches (default: see --batch-path)")
+    fleet.add_argument(
+        "--batch-url", help="full URL of offline batches (default: see --batch-path)"
+    )
     fleet.add_argument(
         "--batch-path",
         default="/api/v1/logistics/osmand/batch",
