@@ -45,6 +45,45 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cam.add_argument("--commodity", default="mango", help="fruit: mango or lemon")
     cam.set_defaults(handler=_run_camera)
 
+    fleet = sim_sub.add_parser(
+        "fleet",
+        help="refrigerated trucks on Dehong's roads: phones over OsmAnd HTTP, gateways over MQTT",
+    )
+    fleet.add_argument("--config", "-c", default="simulators/fleet.sample.yaml", help="fleet file")
+    fleet.add_argument(
+        "--osmand-url", help="where phones send single fixes, e.g. http://127.0.0.1:5055/"
+    )
+    fleet.add_argument(
+        "--batch-url", help="full URL of offline batches (default: see --batch-path)"
+    )
+    fleet.add_argument(
+        "--batch-path",
+        default="/api/v1/logistics/osmand/batch",
+        help="path of offline batches on the --osmand-url host",
+    )
+    fleet.add_argument("--mqtt", help="broker for truck gateways, mqtt://host:1883")
+    fleet.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    fleet.add_argument("--realtime", action="store_true", help="speed 1, starting now")
+    fleet.add_argument("--seed", type=int, default=1, help="random seed (same seed, same run)")
+    fleet.add_argument(
+        "--start", help="simulated start, ISO-8601 with zone (default: now minus the run's span)"
+    )
+    fleet.add_argument(
+        "--fail-reefer",
+        action="append",
+        default=[],
+        metavar="VEHICLE@MINUTE",
+        help="the vehicle's reefer fails MINUTE simulated minutes after the start (repeatable)",
+    )
+    fleet.add_argument(
+        "--duration", type=float, help="wall seconds to run (default: until every trip is over)"
+    )
+    fleet.add_argument("--state-dir", default="var/fleet", help="truck gateways' buffers")
+    fleet.add_argument(
+        "--no-link-gaps", action="store_true", help="truck gateways keep their link in tunnels"
+    )
+    fleet.set_defaults(handler=_run_fleet)
+
 
 def _run_coldstore(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
     from simulators.coldstore import ColdStoreSimulator, default_rooms
@@ -108,3 +147,61 @@ def _run_camera(args: argparse.Namespace) -> int:
     for p in paths:
         print(p)
     return 0
+
+
+def _run_fleet(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
+    import json
+    from datetime import datetime
+    from pathlib import Path
+
+    from protocol.broker import BrokerUrl
+    from simulators.fleet.config import FleetConfigError, load_fleet, parse_failure
+    from simulators.fleet.runner import FleetOptions, run_fleet
+
+    try:
+        fleet = load_fleet(args.config)
+        failures = dict(parse_failure(spec) for spec in args.fail_reefer)
+        for vehicle in failures:
+            fleet.vehicle(vehicle)
+        mqtt = BrokerUrl.parse(args.mqtt) if args.mqtt else None
+        start_ms = None
+        if args.start:
+            when = datetime.fromisoformat(args.start)
+            if when.tzinfo is None:
+                raise FleetConfigError(f"--start {args.start!r}: give a zone, e.g. +08:00 or Z")
+            start_ms = int(when.timestamp() * 1000)
+        if args.speed <= 0:
+            raise FleetConfigError(f"--speed must be positive, got {args.speed}")
+    except (FleetConfigError, ValueError) as exc:
+        print(f"dehong sim fleet: {exc}")
+        return 2
+    opts = FleetOptions(
+        osmand_url=args.osmand_url,
+        batch_url=args.batch_url,
+        batch_path=args.batch_path,
+        mqtt=mqtt,
+        speed=args.speed,
+        seed=args.seed,
+        start_ms=start_ms,
+        duration_s=args.duration,
+        realtime=args.realtime,
+        failures=failures,
+        state_dir=Path(args.state_dir),
+        link_gaps=not args.no_link_gaps,
+    )
+
+    async def run() -> int:
+        print(
+            f"fleet: {len(fleet.vehicles)} vehicles, speed {1 if args.realtime else args.speed}x, "
+            f"seed {args.seed}",
+            flush=True,
+        )
+        try:
+            result = await run_fleet(fleet, opts)
+        except ValueError as exc:
+            print(f"dehong sim fleet: {exc}")
+            return 2
+        print(json.dumps(result.summary(), ensure_ascii=False))
+        return 0
+
+    return run()
