@@ -143,9 +143,8 @@ def replay_fixture(county: str, vehicle: str, n: int = 120) -> dict[str, Any]:
         out["t"].append(t0 + i * 60_000)
         out["lat"].append(la0 + (la1 - la0) * f + 0.03 * (f * (1 - f)) * 4)
         out["lon"].append(lo0 + (lo1 - lo0) * f)
-        out["temp"].append(
-            round(11.0 + (5.0 if 0.4 < f < 0.7 else 0.0) * (1 - abs(0.55 - f) * 4), 2)
-        )
+        excursion = max(0.0, 1 - abs(0.55 - f) / 0.12) * 4.5  # the reefer fails mid-way
+        out["temp"].append(round(10.4 + 1.2 * f + excursion, 2))
         out["speed"].append(55.0)
     return out
 

@@ -25,6 +25,7 @@ from cloud.logistics.console.providers import Call
 from cloud.logistics.console.tiles import tile_source
 from cloud.settings import Settings
 from cloud.timeseries import TimeSeriesStore
+from protocol.ids import COUNTIES
 
 BEIJING = timezone(timedelta(hours=8))
 MEASUREMENT = "vehicle"
@@ -194,6 +195,12 @@ async def snapshot(call: Call) -> dict[str, Any]:
     return {
         "generated_at_ms": now_ms(),
         "counties": call.counties,
+        # GB/T 2260 names of the counties the caller sees, for the header
+        "county_names": {
+            code: {"en": en, "zh": zh}
+            for code, (en, zh) in COUNTIES.items()
+            if call.counties is None or code in call.counties
+        },
         "config": config(call.settings),
         "providers": providers.connected(),
         "vehicles": await vehicles(call),

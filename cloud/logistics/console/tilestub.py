@@ -16,7 +16,7 @@ GRID = 32
 BACKGROUND = (238, 241, 234)
 GRID_LINE = (214, 220, 208)
 EDGE = (176, 186, 170)
-INK = (112, 122, 110)
+INK = (168, 178, 164)
 MAX_ZOOM = 22
 
 # 3x5 glyphs, rows top to bottom, bit 2 = left column
@@ -26,7 +26,7 @@ _GLYPHS: dict[str, tuple[int, ...]] = {
     "8": (7, 5, 7, 5, 7), "9": (7, 5, 7, 1, 7), "/": (1, 1, 2, 4, 4), "z": (0, 7, 2, 4, 7),
     " ": (0, 0, 0, 0, 0),
 }  # fmt: skip
-SCALE = 4
+SCALE = 3
 
 
 def check_tile(z: int, x: int, y: int) -> None:

@@ -101,8 +101,10 @@
     }).then(function (snap) {
       root.setAttribute("data-state", "app");
       $("login").hidden = true; $("app").hidden = false;
-      var county = S.me.county === "533100" ? T("全州", "all counties") : esc(S.me.county);
-      $("who").innerHTML = esc(S.me.username) + " · " + county;
+      var n = (snap.county_names || {})[S.me.county];
+      var county = S.me.county === "533100" ? T("德宏州 · 全部县市", "Dehong · all counties")
+        : n ? T(n.zh, n.en) : esc(S.me.county);
+      $("who").innerHTML = county + ' <span class="muted">' + esc(S.me.name) + "</span>";
       draw(snap);
       connect();
     }).catch(function (err) {
@@ -129,7 +131,7 @@
   }
   function vehicleIcon(v) {
     var cls = "veh-icon " + v.status + (S.alarmByVehicle[v.device_id] ? " alarm" : "");
-    return L.divIcon({ className: cls, iconSize: [16, 16] });
+    return L.divIcon({ className: cls, iconSize: [18, 18] });
   }
   function plate(v) { return (v.fleet && v.fleet.plate) || v.device_id; }
   function popup(v) {
@@ -145,7 +147,7 @@
     var ll = toMap(v.fix.lat, v.fix.lon);
     if (!m) {
       m = L.marker(ll, { icon: vehicleIcon(v), title: plate(v) });
-      m.bindTooltip(esc(plate(v)), { direction: "top", offset: [0, -8], className: "plate-tip" });
+      m.bindTooltip(esc(plate(v)), { permanent: true, direction: "right", offset: [10, 0], className: "plate-tip" });
       m.bindPopup(popup(v));
       S.markers[v.device_id] = m;
       S.cluster.addLayer(m);
@@ -334,7 +336,7 @@
         ? '<form data-alarm="' + esc(a.id) + '"><input name="comment" maxlength="500" placeholder="处理说明 · comment">' +
           '<button class="primary" type="submit">' + T("确认", "Acknowledge") + "</button></form>" : "";
       return '<div class="item ' + esc(a.state) + '" data-alarm="' + esc(a.id) + '"><div class="head"><span>' +
-        esc(a.subject || a.vehicle || "") + "</span>" + '<span class="state">' + pair(ALARM, a.state) +
+        esc(a.vehicle && S.vehicles[a.vehicle] ? plate(S.vehicles[a.vehicle]) : (a.subject || a.vehicle || "")) + "</span>" + '<span class="state">' + pair(ALARM, a.state) +
         (a.count > 1 ? " ×" + esc(a.count) : "") + "</span></div><div>" + esc(a.message || "") + "</div>" +
         '<div class="meta">' + T("发生", "raised") + " " + fmtIso(a.raised_at) +
         (a.acked_by ? " · " + T("确认人", "by") + " " + esc(a.acked_by) + " " + fmtIso(a.acked_at) : "") +
