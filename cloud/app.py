@@ -93,6 +93,8 @@ def create_app(
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
+    from cloud.logistics.router import install as install_logistics
+    from cloud.logistics.router import router as logistics_router
     from cloud.metrics.api import install as install_metrics
     from cloud.resolver.labels.router import router as labels_router
     from cloud.resolver.page.router import install as install_trace_page
@@ -117,12 +119,14 @@ def create_app(
         serials_router,  # serial ranges and their codes (issue 12)
         labels_router,  # QR labels (issue 12)
         scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
+        logistics_router,  # logistics (issue 13): the dispatcher console, ...
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
+    install_logistics(app)  # the dispatcher console (/console), its tile stub and assets
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

@@ -157,6 +157,24 @@ class Settings(BaseSettings):
     #: The largest scan of a 三品一标 certificate (PDF, JPEG or PNG) taken, bytes; more
     #: is 413.
     certificate_scan_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: The dispatcher console (cloud/logistics/console/README.md). Map tiles: a preset
+    #: (``stub``: this server's generated tiles, ``osm``, ``tianditu``, ``amap``) or a URL
+    #: template with {z}/{x}/{y}; the key of 天地图/高德 (a browser key, sent to the page);
+    #: whether the tiles are drawn in GCJ-02 (None: the preset's; a template: False).
+    console_tiles: str = Field(default="stub", min_length=3, max_length=500)
+    console_tiles_key: str = Field(default="", max_length=200)
+    console_tiles_gcj02: bool | None = None
+    console_tiles_attribution: str = Field(default="", max_length=200)
+    #: How often the console's poller reads the vehicles' latest fixes (and the alarms
+    #: provider) from the time series, s; a fix older than ``console_offline_after_s``
+    #: is offline, one slower than ``console_moving_kmh`` stopped.
+    console_poll_s: float = Field(default=2.0, gt=0, le=300)
+    console_offline_after_s: float = Field(default=300.0, gt=0)
+    console_moving_kmh: float = Field(default=3.0, ge=0)
+    #: The live stream: events queued per client before it is dropped as too slow, and
+    #: the heartbeat comment's interval, s.
+    console_stream_queue: int = Field(default=1000, ge=10, le=100_000)
+    console_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     # No ``ack_linger_ms``: write-acks are already batched, one publish per gateway per
     # write group, and a group lingers 50 ms for more batches before it is written. A
     # second linger after the write would only delay acks (and the gateways' resend

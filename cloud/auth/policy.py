@@ -96,6 +96,8 @@ PERMISSIONS: dict[str, str] = {
     "org_records:write": "enter and correct its own organisation's records (its contact, "
     "bases, locations, products)",
     "personal:read": "personal data of households, farmers, drivers, unmasked",
+    "console:read": "the dispatcher console: live vehicles, places, boards, replay",
+    "console:write": "act from the dispatcher console (acknowledge and comment alarms)",
 }
 
 _READ_BACKBONE = frozenset(
@@ -131,7 +133,7 @@ ROLES: dict[Role, RoleSpec] = {
         "county dispatcher",
         Scope.COUNTY,
         Home.COUNTY,
-        _READ_BACKBONE | {"personal:read"},
+        _READ_BACKBONE | {"personal:read", "console:read", "console:write"},
     ),
     Role.POVERTY_OFFICER: RoleSpec(
         "帮扶干部",
