@@ -196,7 +196,7 @@ async def test_watched_tables_cover_what_the_page_reads(env: ApiEnv) -> None:
     if env.db.engine.dialect.name == "postgresql":
         query = (
             "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE t.tgname = 'trace_page_bump'"
+            "WHERE t.tgname = 'trace_page_touch'"
         )
     else:
         query = (

@@ -4,11 +4,12 @@ table the trace page reads (:data:`WATCHED`), bumped by database triggers (migra
 
 The page's cache (:mod:`.cache`) reads ``n`` once per view (one primary-key read): a
 cached page is served only while ``n`` is the one it was built under. PostgreSQL: a
-row-level ``CONSTRAINT TRIGGER … DEFERRABLE INITIALLY DEFERRED`` on each watched table
-bumps ``n`` once per transaction, at commit (a transaction-local flag skips the other
-rows), so the row is locked only for the last instant of a writing transaction and the
-bump becomes visible exactly with the write. SQLite (one writer at a time): an ``AFTER``
-trigger per table and operation.
+statement-level trigger on each watched table notes the transaction once (a
+transaction-local flag) as a row of ``trace_page_pending``, whose deferred constraint
+trigger bumps ``n`` at commit and deletes the row: one cheap call per statement, one
+bump per writing transaction, visible exactly with the write, the row locked only at
+commit, nothing when rolled back. SQLite (one writer at a time): an ``AFTER`` trigger per
+table and operation (per row).
 
 Tables the page reads that are **not** watched (:data:`UNWATCHED`) change what it shows
 only through time (the charts' devices and roll-ups, written by ingest all the time):
@@ -44,6 +45,7 @@ UNWATCHED: dict[str, str] = {
     "rollup_pending": "the roll-ups' state: the charts' windows, as of the minute",
     "rollup_pending_minute": "the roll-ups' state: the charts' windows, as of the minute",
     "trace_page_generation": "the generation itself",
+    "trace_page_pending": "the generation's bookkeeping (PostgreSQL)",
     "serial_ranges": "the serial's code check runs on every view, never cached",
     "scans": "the scan is recorded and counted on every view, never cached",
 }

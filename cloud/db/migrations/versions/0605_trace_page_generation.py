@@ -29,19 +29,34 @@ WATCHED = (
     "commodity_profiles",
 )  # fmt: skip
 
-PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION trace_page_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+# PostgreSQL: a statement-level trigger on each watched table notes, once per
+# transaction (a transaction-local flag), a row in trace_page_pending; that row's
+# deferred constraint trigger bumps the generation at commit and deletes it. Cost: one
+# cheap call per statement (not per row), one row and one update per writing
+# transaction; the generation's row is locked only for the instant of the commit (no
+# lock taken early: no deadlock with the writers' own locks); nothing if rolled back.
+PG_FUNCTIONS = (
+    """
+CREATE OR REPLACE FUNCTION trace_page_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- once per transaction: the flag is transaction-local (set_config(..., true))
-    IF current_setting('dehong.trace_page_bumped', true) = '1' THEN
-        RETURN NULL;
+    IF current_setting('dehong.trace_page_touched', true) IS DISTINCT FROM '1' THEN
+        PERFORM set_config('dehong.trace_page_touched', '1', true);
+        INSERT INTO trace_page_pending DEFAULT VALUES;
     END IF;
-    PERFORM set_config('dehong.trace_page_bumped', '1', true);
-    UPDATE trace_page_generation SET n = n + 1 WHERE id = 1;
     RETURN NULL;
 END
 $$
-"""
+""",
+    """
+CREATE OR REPLACE FUNCTION trace_page_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE trace_page_generation SET n = n + 1 WHERE id = 1;
+    DELETE FROM trace_page_pending WHERE id = NEW.id;
+    RETURN NULL;
+END
+$$
+""",
+)
 
 
 def upgrade() -> None:
@@ -53,12 +68,20 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO trace_page_generation (id, n) VALUES (1, 0)")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
+        op.execute(
+            "CREATE TABLE trace_page_pending (id BIGSERIAL PRIMARY KEY) "
+            "WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000)"
+        )
+        for function in PG_FUNCTIONS:
+            op.execute(function)
+        op.execute(
+            "CREATE CONSTRAINT TRIGGER trace_page_bump AFTER INSERT ON trace_page_pending "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trace_page_bump()"
+        )
         for table in WATCHED:
             op.execute(
-                f"CREATE CONSTRAINT TRIGGER trace_page_bump AFTER INSERT OR UPDATE OR DELETE "
-                f"ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-                f"EXECUTE FUNCTION trace_page_bump()"
+                f"CREATE TRIGGER trace_page_touch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION trace_page_touch()"
             )
     else:
         for table in WATCHED:
@@ -73,7 +96,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in WATCHED:
-            op.execute(f"DROP TRIGGER IF EXISTS trace_page_bump ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS trace_page_touch ON {table}")
+        op.execute("DROP TABLE IF EXISTS trace_page_pending")
+        op.execute("DROP FUNCTION IF EXISTS trace_page_touch()")
         op.execute("DROP FUNCTION IF EXISTS trace_page_bump()")
     else:
         for table in WATCHED:
