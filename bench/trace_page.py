@@ -41,9 +41,14 @@ Every request carries an ``X-Forwarded-For`` from a pool of 4096 addresses (uvic
 believes it from loopback): the resolver's per-address rate limit stays on and sees
 many shoppers, as behind our proxy.
 
-Last, timing spans of the page's sections (wall ms and SQL statements per view), in
-the bench process over ASGI, one view at a time, the server stopped: where its time
-goes.
+The page is served from its cache (cloud/resolver/page/cache.py) while the data it
+shows is unchanged and within the UTC minute: the closed and open loops, which view
+one lot (two for ``page_fruit``) over and over, measure mostly cached views, with one
+build per lot and minute (and a view with a code is always rendered, its code checked
+and its scan recorded). Last, timing spans of the page's sections (wall ms and SQL
+statements per view), in the bench process over ASGI, one view at a time, the server
+stopped: ``page_spans`` with the cache off (every view built: where a build's time
+goes), ``page_spans_cached`` with it on.
 
 Goals: page req/s >= 0.5x ``/healthz``'s; open-loop page p99 <= 3x ``/healthz``'s p99
 and < 100 ms; first view < 300 KB. ``--profile``: the server runs under cProfile and
