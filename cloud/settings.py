@@ -122,6 +122,15 @@ class Settings(BaseSettings):
     #: Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed;
     #: comma-separated, e.g. ``127.0.0.1,10.0.0.0/8``. Empty: the peer address is the client.
     trusted_proxies: str = ""
+    #: The trace page's cache (cloud/resolver/page/cache.py): lots kept per API process
+    #: (0: no cache, every view built from the database).
+    trace_page_cache_lots: int = Field(default=512, ge=0)
+    #: Load shedding: trace page views built at once per API process; past it, up to
+    #: ``trace_page_queue`` wait at most ``trace_page_wait_s``; others get 503 with
+    #: Retry-After at once (cached views pass without waiting).
+    trace_page_concurrency: int = Field(default=4, ge=1)
+    trace_page_queue: int = Field(default=32, ge=0)
+    trace_page_wait_s: float = Field(default=2.0, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -24,6 +24,7 @@ from cloud.ingest.storage import (
 )
 from cloud.inspections.storage import InspectionRecord
 from cloud.provisioning.storage import ServiceAccount
+from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
 from cloud.timeseries.rollup_storage import (
@@ -72,6 +73,7 @@ __all__ = [
     "LoginThrottle",
     "MobileDevice",
     "Organisation",
+    "PageGeneration",
     "Product",
     "ProductionBase",
     "ReceivedBatch",

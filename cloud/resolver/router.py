@@ -50,8 +50,8 @@ from cloud.resolver.dl import (
     DigitalLinkError,
     parse,
 )
+from cloud.resolver.page.views import cached, trace_page
 from cloud.resolver.page.views import not_found as page_not_found
-from cloud.resolver.page.views import trace_page
 from cloud.resolver.ratelimit import rate_limit
 from cloud.trace.certificates.kinds import TYPE_NAMES
 from cloud.trace.certificates.service import covering
@@ -406,6 +406,16 @@ async def resolve(request: Request) -> Response:
 
     db: Database = request.app.state.db
     base = _base(request)
+    if (
+        request.method == "GET"
+        and not wants_linkset(request, dl)
+        and (dl.link_type if dl.link_type in LINK_TYPES else default_link_type(dl))
+        == "gs1:traceability"
+        and cached(request, dl)
+    ):
+        # the lot's page is cached: the page checks it is still valid (and builds it
+        # again, or answers 404, when not), without the lookups below
+        return _trace_page_headers(await trace_page(request, dl, db), dl, base)
     async with db.session() as session:
         lot = await find_lot(session, dl.gtin, dl.lot) if dl.lot is not None else None
         if dl.lot is not None and lot is None:
@@ -437,7 +447,10 @@ async def resolve(request: Request) -> Response:
         # no page rendered, and no scan recorded for a HEAD (link checkers, previews)
         return Response(status_code=200, media_type="text/html", headers=_headers(dl, base))
     # the default link of a lot: the consumer trace page (helper page's)
-    resp = await trace_page(request, dl, db)
+    return _trace_page_headers(await trace_page(request, dl, db), dl, base)
+
+
+def _trace_page_headers(resp: Response, dl: DigitalLink, base: str) -> Response:
     resp.headers.setdefault("Link", _headers(dl, base)["Link"])
     resp.headers.add_vary_header("Accept")
     return resp

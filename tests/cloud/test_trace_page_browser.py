@@ -4,8 +4,9 @@ serving the app (SQLite) with the seeded lot of tests/cloud/trace_page_support.p
 
 - the scanned URI shows the lot, the 承诺达标合格证, the evidence charts and 已验证 (the
   proofs checked by the page's own script, WebCrypto first);
-- without WebCrypto (plain HTTP in WeChat's older WebView) the vendored @noble
-  fallback verifies the same proofs;
+- as WeChat's in-app browser (its MicroMessenger user agent) without WebCrypto (plain
+  HTTP in WeChat's older WebView) the vendored @noble fallback verifies the same
+  proofs, with no script error and no horizontal overflow;
 - every request stays on the server's origin (any other is aborted and fails the test),
   and the first view is under 300 KB transferred (measured by the browser);
 - one stored event altered in the database: the page warns and marks the step;
@@ -35,6 +36,13 @@ playwright_api = pytest.importorskip("playwright.async_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_VIEW_LIMIT = 300 * 1024
+#: WeChat 7's in-app browser on Android (XWEB, Chromium 78), as its requests carry it
+WECHAT_UA = (
+    "Mozilla/5.0 (Linux; Android 10; V1914A Build/QP1A.190711.020; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/78.0.3904.62 XWEB/2691 MMWEBSDK/200801 Mobile "
+    "Safari/537.36 MMWEBID/5412 MicroMessenger/7.0.19.1760(0x27001335) Process/toolsmp "
+    "WeChat/arm64 NetType/4G Language/zh_CN ABI/arm64"
+)
 
 
 def shots_dir() -> Path:
@@ -58,8 +66,12 @@ class Phone:
         self.foreign: list[str] = []
         self.bytes = 0
 
-    async def page(self, *, no_webcrypto: bool = False, token: str | None = None) -> Any:
+    async def page(
+        self, *, no_webcrypto: bool = False, token: str | None = None, user_agent: str | None = None
+    ) -> Any:
+        extra = {} if user_agent is None else {"user_agent": user_agent}
         context = await self.browser.new_context(
+            **extra,
             viewport={"width": 360, "height": 740},
             device_scale_factor=2,
             is_mobile=True,
@@ -142,11 +154,17 @@ async def test_trace_page_in_chromium(env: ApiEnv) -> None:
             await page.click("#lang-switch")
             assert page.errors == []  # type: ignore[attr-defined]
 
-            # no WebCrypto: the vendored fallback verifies the same proofs
-            fallback = await phone.page(no_webcrypto=True)
+            # WeChat's in-app browser with no WebCrypto: the vendored fallback verifies
+            # the same proofs (the same page: the server does not look at the agent)
+            fallback = await phone.page(no_webcrypto=True, user_agent=WECHAT_UA)
             await fallback.goto(base + url_path)
+            assert "MicroMessenger" in await fallback.evaluate("navigator.userAgent")
             assert await _ready(fallback) == "verified"
             assert await fallback.get_attribute("body", "data-crypto") == "noble"
+            assert "承诺达标合格证" in await fallback.inner_text("#hgz")
+            assert await fallback.evaluate("document.documentElement.scrollWidth") <= 360
+            assert fallback.errors == []  # type: ignore[attr-defined]
+            await fallback.screenshot(path=str(shots / "wechat-no-webcrypto.png"))
 
             # the operators' view, for an operator of the lot's county logged in
             token = (await env.headers(Role.OPERATOR, pw.county))["Authorization"].split()[1]

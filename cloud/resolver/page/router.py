@@ -33,8 +33,9 @@ from cloud.errors import ApiError, responses
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.inspections.storage import InspectionRecord
 from cloud.resolver.page import codes
-from cloud.resolver.page.service import _events, find_lot, page_data
-from cloud.resolver.page.views import HEADERS, STATIC_URL
+from cloud.resolver.page.admission import Overloaded
+from cloud.resolver.page.service import _events, find_lot
+from cloud.resolver.page.views import HEADERS, STATIC_URL, fresh, lot_entry, overloaded
 from cloud.resolver.ratelimit import rate_limit
 from cloud.resolver.scans.service import flags_query
 from cloud.resolver.scans.storage import ScanFlag
@@ -84,15 +85,22 @@ async def public_trace(
     settings: SettingsDep,
     serial: Serial = None,
     c: Code = None,
-) -> JSONResponse:
+) -> Response:
     g, n = _key(gtin, lot)
-    async with db.transaction() as s:
-        found = await find_lot(s, g, n)
-        if found is None:
-            raise ApiError(404, f"lot {n!r} of GTIN {g} not found")
-        data = await page_data(s, getattr(request.app.state, "tsdb", None), settings, found)
-        data["code"] = await codes.check(s, g, n, serial, c)
-    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+    try:
+        entry = await lot_entry(request, db, g, n)
+    except Overloaded as exc:
+        return overloaded(exc)
+    if entry is None:
+        raise ApiError(404, f"lot {n!r} of GTIN {g} not found")
+    if serial is None and c is None:
+        headers = {"Cache-Control": "no-cache", "ETag": entry.json_etag}
+        return fresh(request, entry.json_etag, headers) or Response(
+            entry.json, media_type="application/json", headers=headers
+        )
+    async with db.session() as s:
+        code = await codes.check(s, g, n, serial, c)
+    return JSONResponse({**entry.data, "code": code}, headers={"Cache-Control": "no-store"})
 
 
 @router.get(

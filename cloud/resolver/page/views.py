@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
+from jinja2 import Environment
 
 from cloud.db import Database, utcnow
 from cloud.resolver.page import codes
+from cloud.resolver.page.admission import Overloaded, admission_of
+from cloud.resolver.page.cache import Entry, cache_of, etag, generation, minute_of
 from cloud.resolver.page.service import find_lot, page_data
 from cloud.web.shell import environment, page_context
 
@@ -158,10 +162,17 @@ def bundle_json(data: dict[str, Any]) -> str | None:
 # ------------------------------------------------------------------ rendering
 
 
-def render(data: dict[str, Any], settings: Any, *, code: Any = None, scan: Any = None) -> str:
+@cache
+def _environment() -> Environment:
+    """One Jinja2 environment per process: templates are compiled once, not per view."""
     env = environment(HERE / "templates")
-    env.globals.setdefault("local", local)
-    env.globals.setdefault("minutes", minutes)
+    env.globals["local"] = local
+    env.globals["minutes"] = minutes
+    return env
+
+
+def render(data: dict[str, Any], settings: Any, *, code: Any = None, scan: Any = None) -> str:
+    env = _environment()
     charts = [chart(i["evidence"]) if i.get("evidence") else None for i in data["custody"]]
     return env.get_template("trace.html").render(
         page_context(
@@ -178,28 +189,117 @@ def render(data: dict[str, Any], settings: Any, *, code: Any = None, scan: Any =
 
 
 def not_found(settings: Any, gtin: str, lot: str | None) -> HTMLResponse:
-    env = environment(HERE / "templates")
-    html = env.get_template("not_found.html").render(page_context(settings, gtin=gtin, lot=lot))
+    html = (
+        _environment()
+        .get_template("not_found.html")
+        .render(page_context(settings, gtin=gtin, lot=lot))
+    )
     return HTMLResponse(html, status_code=404, headers=HEADERS)
 
 
-async def trace_page(request: Request, dl: LinkLike, db: Database) -> Response:
-    """The lot's trace page (HTML). Checks the serial's code (``?c=``) and records the
-    scan of a valid one (helper ``serials``); 404 page for a lot we do not hold."""
+#: the page without a code (cacheable, revalidated with its ETag: the browser or a
+#: proxy may keep it but asks every time; the answer is 304 while it is unchanged)
+CACHED_HEADERS = {**HEADERS, "Cache-Control": "no-cache"}
+
+
+def json_bytes(content: Any) -> bytes:
+    """As FastAPI's JSONResponse renders."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def overloaded(exc: Overloaded) -> Response:
+    return Response(
+        json_bytes(
+            {
+                "detail": "trace page overloaded, retry later / 访问人数过多，请稍后再试",
+                "zh": "访问人数过多，请稍后再试",
+                "en": "too many requests at once, retry later",
+            }
+        ),
+        status_code=503,
+        media_type="application/json",
+        headers={"Retry-After": str(exc.retry_after_s), "Cache-Control": "no-store"},
+    )
+
+
+def fresh(request: Request, tag: str, headers: dict[str, str]) -> Response | None:
+    """304 when the client's ``If-None-Match`` names ``tag``."""
+    wanted = request.headers.get("if-none-match")
+    if wanted and (wanted.strip() == "*" or tag in [t.strip() for t in wanted.split(",")]):
+        return Response(status_code=304, headers={**headers, "ETag": tag})
+    return None
+
+
+async def lot_entry(request: Request, db: Database, gtin: str, lot: str) -> Entry | None:
+    """The lot's cached page, built if the cache has none valid now (None: no such lot).
+    Raises :class:`Overloaded` when too many builds are running and waiting."""
+    state, settings = request.app.state, request.app.state.settings
+    pages = cache_of(state, settings.trace_page_cache_lots)
+    key = (gtin, lot)
+    # the generation is read before any data: a write committed later bumps it
+    gen = await generation(db)
+    now = utcnow()
+    entry = pages.get(key, gen, minute_of(now))
+    if entry is not None:
+        return entry
+    async with admission_of(state, settings).slot(), pages.lock(key):
+        gen = await generation(db)
+        now = utcnow()
+        entry = pages.get(key, gen, minute_of(now))
+        if entry is not None:  # built while this view waited
+            return entry
+        tsdb = getattr(state, "tsdb", None)
+        async with db.transaction() as s:
+            found = await find_lot(s, gtin, lot)
+            if found is None:
+                return None
+            data = await page_data(s, tsdb, settings, found, now=now)
+        html = render(data, settings).encode("utf-8")
+        body = json_bytes({**data, "code": None})
+        entry = Entry(gen, minute_of(now), data, html, etag(html), body, etag(body))
+        pages.put(key, entry)
+        return entry
+
+
+def cached(request: Request, dl: LinkLike) -> bool:
+    """Whether this minute's page of the lot is in the cache (still to be validated):
+    the resolver then leaves the lot's lookup to :func:`trace_page`."""
+    if dl.lot is None:
+        return False
     settings = request.app.state.settings
-    tsdb = getattr(request.app.state, "tsdb", None)
+    pages = cache_of(request.app.state, settings.trace_page_cache_lots)
+    return pages.candidate((dl.gtin, dl.lot), minute_of(utcnow()))
+
+
+async def trace_page(request: Request, dl: LinkLike, db: Database) -> Response:
+    """The lot's trace page (HTML), from the cache (:mod:`.cache`) while valid. Checks
+    the serial's code (``?c=``) and records the scan of a valid one (helper
+    ``serials``) on every view; 404 page for a lot we do not hold; 503 with
+    ``Retry-After`` when too many views are being built."""
+    settings = request.app.state.settings
     if dl.lot is None:
         return not_found(settings, dl.gtin, None)
-    async with db.transaction() as s:
-        found = await find_lot(s, dl.gtin, dl.lot)
-        if found is None:
+    try:
+        entry = await lot_entry(request, db, dl.gtin, dl.lot)
+        if entry is None:
             return not_found(settings, dl.gtin, dl.lot)
-        data = await page_data(s, tsdb, settings, found)
-        code = await codes.check(s, dl.gtin, dl.lot, dl.serial, dl.attributes.get("c"))
-        scan = None
-        if dl.serial is not None and code is not None and code["status"] == "valid":
-            scan = await codes.record(
-                s, dl.gtin, dl.lot, dl.serial,
-                user_agent=request.headers.get("user-agent"), at=utcnow(),
-            )  # fmt: skip
-    return HTMLResponse(render(data, settings, code=code, scan=scan), headers=HEADERS)
+        c = dl.attributes.get("c")
+        if dl.serial is None and c is None:
+            return fresh(request, entry.html_etag, CACHED_HEADERS) or Response(
+                entry.html,
+                media_type="text/html; charset=utf-8",
+                headers={**CACHED_HEADERS, "ETag": entry.html_etag},
+            )
+        async with admission_of(request.app.state, settings).slot(), db.transaction() as s:
+            code = await codes.check(s, dl.gtin, dl.lot, dl.serial, c)
+            scan = None
+            if dl.serial is not None and code is not None and code["status"] == "valid":
+                scan = await codes.record(
+                    s, dl.gtin, dl.lot, dl.serial,
+                    user_agent=request.headers.get("user-agent"), at=utcnow(),
+                )  # fmt: skip
+    except Overloaded as exc:
+        return overloaded(exc)
+    return HTMLResponse(render(entry.data, settings, code=code, scan=scan), headers=HEADERS)
