@@ -23,6 +23,7 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
+from cloud.notify.storage import NotifyDeadLetter, NotifyDelivery
 from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
@@ -71,6 +72,8 @@ __all__ = [
     "LogState",
     "LoginThrottle",
     "MobileDevice",
+    "NotifyDeadLetter",
+    "NotifyDelivery",
     "Organisation",
     "Product",
     "ProductionBase",
