@@ -11,6 +11,7 @@ from cloud.catalog.storage import (
     Product,
     ProductionBase,
 )
+from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -51,6 +52,8 @@ __all__ = [
     "Base",
     "BrandDecision",
     "BrandRuleset",
+    "ColdchainAlarm",
+    "ColdchainExcursion",
     "Command",
     "CommodityProfile",
     "CustodyCursor",
