@@ -28,6 +28,14 @@ class Receiver:
     ok_body: bytes = b'{"errcode": 0, "errmsg": "ok"}'
     requests: list[Received] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> None:
+        """Block until ``n`` requests have arrived (AssertionError after ``timeout``);
+        from async code: ``await asyncio.to_thread(rec.wait_for, n)``."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(self.requests) >= n, timeout):
+                raise AssertionError(f"{len(self.requests)} requests arrived, not {n}")
 
     def answer(self) -> tuple[int, bytes]:
         return self.script.pop(0) if self.script else (200, self.ok_body)
@@ -45,13 +53,15 @@ def http_receiver(script: list[tuple[int, bytes]] | None = None) -> Iterator[Rec
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-            rec.requests.append(Received(self.command, self.path, dict(self.headers), body))
             status, out = rec.answer()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)
+            with rec.changed:
+                rec.requests.append(Received(self.command, self.path, dict(self.headers), body))
+                rec.changed.notify_all()
             rec.arrived.set()
 
         do_POST = _handle
