@@ -53,15 +53,15 @@ def http_receiver(script: list[tuple[int, bytes]] | None = None) -> Iterator[Rec
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-            status, out = rec.answer()
+            with rec.changed:
+                rec.requests.append(Received(self.command, self.path, dict(self.headers), body))
+                status, out = rec.answer()
+                rec.changed.notify_all()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)
-            with rec.changed:
-                rec.requests.append(Received(self.command, self.path, dict(self.headers), body))
-                rec.changed.notify_all()
             rec.arrived.set()
 
         do_POST = _handle
