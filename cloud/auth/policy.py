@@ -96,10 +96,21 @@ PERMISSIONS: dict[str, str] = {
     "org_records:write": "enter and correct its own organisation's records (its contact, "
     "bases, locations, products)",
     "personal:read": "personal data of households, farmers, drivers, unmasked",
+    "coldchain:read": "cold-chain excursions, alarms, and MKT of any device over any interval",
+    "coldchain:write": "acknowledge cold-chain alarms with a comment "
+    "(organisation roles: of their own organisation's locations)",
 }
 
 _READ_BACKBONE = frozenset(
-    {"self", "gateways:read", "devices:read", "inspections:read", "catalog:read", "trace:read"}
+    {
+        "self",
+        "gateways:read",
+        "devices:read",
+        "inspections:read",
+        "catalog:read",
+        "trace:read",
+        "coldchain:read",
+    }
 )
 _READ_ALL = frozenset(
     {"self"} | {p for p in PERMISSIONS if p.endswith(":read") and p != "personal:read"}
@@ -131,7 +142,7 @@ ROLES: dict[Role, RoleSpec] = {
         "county dispatcher",
         Scope.COUNTY,
         Home.COUNTY,
-        _READ_BACKBONE | {"personal:read"},
+        _READ_BACKBONE | {"personal:read", "coldchain:write"},
     ),
     Role.POVERTY_OFFICER: RoleSpec(
         "帮扶干部",
@@ -150,7 +161,8 @@ ROLES: dict[Role, RoleSpec] = {
         "enterprise or cooperative operator",
         Scope.ORGANISATION,
         Home.COUNTY,
-        _READ_BACKBONE | {"org_records:write", "mobile_devices:write", "trace:write"},
+        _READ_BACKBONE
+        | {"org_records:write", "mobile_devices:write", "trace:write", "coldchain:write"},
     ),
     Role.CARRIER: RoleSpec(
         "承运商",
@@ -166,6 +178,8 @@ ROLES: dict[Role, RoleSpec] = {
                 "trace:write",
                 "org_records:write",
                 "mobile_devices:write",
+                "coldchain:read",
+                "coldchain:write",
             }
         ),
     ),
@@ -205,7 +219,8 @@ ROLES: dict[Role, RoleSpec] = {
         "operating company",
         Scope.ORGANISATION,
         Home.COUNTY,
-        _READ_BACKBONE | {"org_records:write", "mobile_devices:write", "trace:write"},
+        _READ_BACKBONE
+        | {"org_records:write", "mobile_devices:write", "trace:write", "coldchain:write"},
     ),
 }
 
