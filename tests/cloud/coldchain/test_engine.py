@@ -240,3 +240,21 @@ async def test_devices_without_a_profile_are_skipped(db: Database, tmp_path: Pat
     assert engine.evaluations == 0
     assert (await state(db)) == ([], [])
     await ts.close()
+
+
+async def test_the_migrations_match_the_models() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+    from tests.support.schema import sqlite_template
+
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    ours = [d for d in diff if "coldchain_" in repr(d) or "notify_" in repr(d)]
+    assert ours == []
