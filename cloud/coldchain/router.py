@@ -9,6 +9,7 @@ Acknowledging is audited (``coldchain.alarm.acknowledged``).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from cloud.coldchain.rules import TEMPERATURE_METRICS
 from cloud.coldchain.schemas import AckIn, AlarmOut, AlarmPage, ExcursionOut, MktOut
 from cloud.coldchain.service import excursions
 from cloud.coldchain.storage import ColdchainAlarm
-from cloud.db import utcnow
+from cloud.db import MAX_INT32, utcnow
 from cloud.deps import SessionDep, TsdbDep
 from cloud.devices.storage import Device
 from cloud.errors import ApiError, responses
@@ -61,12 +62,12 @@ async def list_alarms(
     status: Annotated[str | None, Query(pattern="^(raised|acknowledged|cleared)$")] = None,
     active: bool | None = None,
     device: Annotated[str | None, Query(max_length=128)] = None,
-    location_id: int | None = None,
+    location_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
     rule: Annotated[str | None, Query(max_length=80)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
 ) -> AlarmPage:
     q = lifecycle.alarms_query(
         principal.counties(county), status=status, active=active, device=device,
@@ -96,7 +97,7 @@ async def _alarm(session: SessionDep, alarm_id: int, principal: Principal) -> Co
     summary="One cold-chain alarm",
     responses=responses(401, 403, 404, 422),
 )
-async def get_alarm(alarm_id: Annotated[int, Path(ge=1)], principal: Read,
+async def get_alarm(alarm_id: Annotated[int, Path(ge=1, le=MAX_INT32)], principal: Read,
                     session: SessionDep) -> AlarmOut:  # fmt: skip
     return AlarmOut.of(await _alarm(session, alarm_id, principal))
 
@@ -109,7 +110,10 @@ async def get_alarm(alarm_id: Annotated[int, Path(ge=1)], principal: Read,
     responses=responses(401, 403, 404, 409, 422),
 )
 async def acknowledge(
-    alarm_id: Annotated[int, Path(ge=1)], body: AckIn, principal: Write, session: SessionDep
+    alarm_id: Annotated[int, Path(ge=1, le=MAX_INT32)],
+    body: AckIn,
+    principal: Write,
+    session: SessionDep,
 ) -> AlarmOut:
     alarm = await _alarm(session, alarm_id, principal)
     principal.require_write(alarm.county, None if alarm.org_id is None else str(alarm.org_id))
@@ -133,7 +137,7 @@ async def list_excursions(
     principal: Read,
     session: SessionDep,
     device: Annotated[str | None, Query(max_length=128)] = None,
-    location_id: int | None = None,
+    location_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
     start: datetime | None = None,
     end: datetime | None = None,
     county: str | None = None,
@@ -174,6 +178,11 @@ async def device_mkt(
         raise ApiError(422, "query.end: must be after start", field="query.end")
     if end_ms - start_ms > MAX_SPAN_MS:
         raise ApiError(422, "query.end: at most 400 days after start", field="query.end")
+    for name, v in (("low", low), ("high", high)):
+        if v is not None and not (math.isfinite(v) and -273.15 < v < 1000):
+            raise ApiError(
+                422, f"query.{name}: {v} is not a temperature (°C)", field=f"query.{name}"
+            )
     if low is not None and high is not None and low > high:
         raise ApiError(422, f"query.low: {low} is above high {high}", field="query.low")
     if metric is not None:

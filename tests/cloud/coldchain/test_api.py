@@ -116,6 +116,8 @@ async def test_device_mkt_refusals(env: ApiEnv) -> None:
           "high": 2}, 422, "above high"),
         ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z",
           "metric": "bad metric!"}, 422, "metric"),
+        ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "low": "nan"}, 422,
+         "query.low: nan is not a temperature"),
         ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "poll_s": 0}, 422,
          "poll_s"),
     ]  # fmt: skip
