@@ -5,6 +5,7 @@ embedded store, and InfluxDB for the out-of-order case."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from protocol.messages import EventMessage, EventType, Severity
 from tests.cloud.coldchain.support import MIN, T0, block, make_place, minutes
 
 DEV = "gw-m1.room-1"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def profile_day() -> tuple[list[int], list[float]]:
@@ -258,3 +260,38 @@ async def test_the_migrations_match_the_models() -> None:
         engine.dispose()
     ours = [d for d in diff if "coldchain_" in repr(d) or "notify_" in repr(d)]
     assert ours == []
+
+
+async def test_recheck_command_rebuilds_excursions(tmp_path: Path) -> None:
+    """``dehong coldchain recheck`` evaluates readings the engine never saw (written
+    while no engine ran)."""
+    import subprocess
+    import sys
+
+    from tests.support.schema import migrate_async
+
+    url = f"sqlite:///{tmp_path / 'rel.db'}"
+    await migrate_async(url)
+    rel = Database(url)
+    await make_place(rel, DEV)
+    ts = SqliteStore(tmp_path / "ts.db")
+    await ts.open()
+    await ts.write_blocks([block(DEV, *minutes([5, 10, 10, 10, 5]))])
+    await ts.close()
+    root = ROOT
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "DEHONG_DATABASE_URL": url,
+           "DEHONG_TSDB_PATH": str(tmp_path / "ts.db"), "DEHONG_INFLUX_URL": ""}  # fmt: skip
+    cmd = [sys.executable, "-c", "from dehong.cli import main; main()", "coldchain", "recheck"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=root,
+                              timeout=60)  # fmt: skip
+
+    r = await asyncio.to_thread(run, DEV, "--start", str(T0), "--end", str(T0 + 10 * MIN))
+    assert r.returncode == 0, r.stderr
+    assert '"excursions_from_start": 1' in r.stdout
+    exc, alarms = await state(rel)
+    assert [(e[0], e[1]) for e in exc] == [(T0 + MIN, T0 + 4 * MIN)] and len(alarms) == 1
+    r = await asyncio.to_thread(run, "nobody.room-1", "--start", str(T0), "--end", str(T0 + MIN))
+    assert r.returncode == 2 and "no location with a commodity profile" in r.stderr
+    await rel.dispose()
