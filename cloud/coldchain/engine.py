@@ -75,6 +75,8 @@ class Target:
     location_kind: str
     location_name: str
     rules: Rules
+    #: the location's other devices (a door contact, a defrost coil signal)
+    peers: tuple[str, ...] = ()
 
 
 class Engine:
@@ -100,6 +102,7 @@ class Engine:
         self._idle.set()
         self._targets: dict[str, tuple[float, Target | None]] = {}
         self._newest: dict[str, int] = {}
+        self._measurements: dict[str, str] = {}
         self.evaluations = 0
         self.errors = 0
 
@@ -190,9 +193,28 @@ class Engine:
                 cumulative_max_s=prof.cumulative_excursion_max_s,
                 location_id=loc.id, profile_id=prof.id,
             )  # fmt: skip
-            target = Target(device, loc.county, loc.id, loc.org_id, loc.kind, loc.name, rules)
+            async with self.db.session() as s:
+                peers = await s.scalars(
+                    select(LocationDevice.device_id).where(
+                        LocationDevice.location_id == loc.id,
+                        LocationDevice.until.is_(None),
+                        LocationDevice.device_id != device,
+                    )
+                )
+                others = tuple(sorted(set(peers)))
+            target = Target(
+                device, loc.county, loc.id, loc.org_id, loc.kind, loc.name, rules, others
+            )
         self._targets[device] = (now, target)
         return target
+
+    async def _measurement(self, device: str) -> str | None:
+        found = self._measurements.get(device)
+        if found is None:
+            found = await self.tsdb.measurement_of(device)
+            if found is not None:
+                self._measurements[device] = found
+        return found
 
     def forget(self, device: str | None = None) -> None:
         """Drop cached links (after a link or profile change)."""
@@ -210,13 +232,19 @@ class Engine:
         return await self.evaluate_device(device, start_ms, end_ms)
 
     async def evaluate_device(
-        self, device: str, lo: int, hi: int, *, measurement: str | None = None
+        self,
+        device: str,
+        lo: int,
+        hi: int,
+        *,
+        measurement: str | None = None,
+        peer_of: str | None = None,
     ) -> int:
         target = await self.target(device)
         if target is None:
             return 0
         if measurement is None:
-            measurement = await self.tsdb.measurement_of(device)
+            measurement = await self._measurement(device)
             if measurement is None:
                 return 0
         self.evaluations += 1
@@ -239,10 +267,19 @@ class Engine:
         rows = await self.tsdb.raw_rows(measurement, device, start - cap, newest + 1)
         fields = {f for _, fs in rows for f in fs}
         metrics = [m for m in TEMPERATURE_METRICS if m in fields]
-        door_m = next((m for m in DOOR_METRICS if m in fields), None)
-        defrost_m = next((m for m in DEFROST_METRICS if m in fields), None)
-        door = [(t, fs[door_m]) for t, fs in rows if door_m in fs] if door_m else []
-        defrost = [(t, fs[defrost_m]) for t, fs in rows if defrost_m in fs] if defrost_m else []
+        if not metrics:
+            # a door contact or a coil signal of its own: re-evaluate the location's
+            # temperature devices over the same stretch
+            if not peer_of and target.peers:
+                for peer in target.peers:
+                    await self.evaluate_device(peer, lo, hi, peer_of=device)
+            return 0
+        door, defrost = _signals(rows)
+        for peer in target.peers:
+            m = await self._measurement(peer)
+            if m is not None:
+                d2, f2 = _signals(await self.tsdb.raw_rows(m, peer, start - cap, newest + 1))
+                door, defrost = sorted(door + d2), sorted(defrost + f2)
         stored = 0
         now = datetime.fromtimestamp(self.clock.now(), UTC)
         for metric in metrics:
@@ -440,3 +477,15 @@ class Engine:
         if alarm is not None and event_id in (alarm.detail or {}).get("events", []):
             return alarm.id
         return None
+
+
+def _signals(
+    rows: Sequence[tuple[int, dict[str, float]]],
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """The door and defrost signals among a device's raw rows."""
+    fields = {f for _, fs in rows for f in fs}
+    door_m = next((m for m in DOOR_METRICS if m in fields), None)
+    defrost_m = next((m for m in DEFROST_METRICS if m in fields), None)
+    door = [(t, fs[door_m]) for t, fs in rows if door_m in fs] if door_m else []
+    defrost = [(t, fs[defrost_m]) for t, fs in rows if defrost_m in fs] if defrost_m else []
+    return door, defrost

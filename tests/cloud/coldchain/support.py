@@ -63,3 +63,9 @@ def minutes(
     values: Sequence[float], start: int = T0, every: int = MIN
 ) -> tuple[list[int], list[float]]:
     return [start + i * every for i in range(len(values))], list(values)
+
+
+async def link(db: Database, location_id: int, device: str) -> None:
+    async with db.transaction() as s:
+        s.add(LocationDevice(location_id=location_id, device_id=device, since=utcnow(),
+                             created_by="test"))  # fmt: skip

@@ -295,3 +295,31 @@ async def test_recheck_command_rebuilds_excursions(tmp_path: Path) -> None:
     r = await asyncio.to_thread(run, "nobody.room-1", "--start", str(T0), "--end", str(T0 + MIN))
     assert r.returncode == 2 and "no location with a commodity profile" in r.stderr
     await rel.dispose()
+
+
+async def test_a_door_contact_of_its_own_reclasses_a_spike_even_late(
+    db: Database, tmp_path: Path
+) -> None:
+    from tests.cloud.coldchain.support import link
+
+    loc = await make_place(db, DEV)
+    door_dev = "gw-m1.door-1"
+    await link(db, loc, door_dev)
+    ts = SqliteStore(tmp_path / "ts.db")
+    await ts.open()
+    engine = Engine(db, ts, clock=ManualClock())
+    spike = block(DEV, *minutes([5, 5, 10, 10, 10, 9, 5, 5]))
+    await ts.write_blocks([spike])
+    engine.readings_written([spike])
+    await engine.step()
+    exc, alarms = await state(db)
+    assert [e[3] for e in exc] == ["excursion"] and len(alarms) == 1
+    # the door contact's readings arrive afterwards (its gateway was offline)
+    door = block(door_dev, [T0 + MIN, T0 + 2 * MIN], [1.0, 0.0], metric="door")
+    await ts.write_blocks([door])
+    engine.readings_written([door])
+    await engine.step()
+    exc, alarms = await state(db)
+    assert [e[3] for e in exc] == ["door"]
+    assert alarms == []  # the alarm raised on the partial picture is withdrawn
+    await ts.close()
