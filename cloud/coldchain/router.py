@@ -10,7 +10,7 @@ Acknowledging is audited (``coldchain.alarm.acknowledged``).
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -46,6 +46,12 @@ def _ms(t: datetime | None, name: str) -> int | None:
         return None
     if t.tzinfo is None:
         raise ApiError(422, f"query.{name}: give a time zone (Z or +08:00)", field=f"query.{name}")
+    try:
+        t = t.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ApiError(
+            422, f"query.{name}: out of the range of dates", field=f"query.{name}"
+        ) from None
     return round(t.timestamp() * 1000)
 
 
@@ -143,11 +149,12 @@ async def list_excursions(
     county: str | None = None,
     door: Annotated[bool, Query(description="also door openings")] = False,
 ) -> list[ExcursionOut]:
+    start_ms, end_ms = _ms(start, "start"), _ms(end, "end")
     if device is None and location_id is None:
         raise ApiError(422, "query: give device or location_id", field="query.device")
     rows = await excursions(
-        session, device=device, location_id=location_id, start_ms=_ms(start, "start"),
-        end_ms=_ms(end, "end"), counties=principal.counties(county),
+        session, device=device, location_id=location_id, start_ms=start_ms,
+        end_ms=end_ms, counties=principal.counties(county),
         kinds=("excursion", "door") if door else ("excursion",),
     )  # fmt: skip
     return [ExcursionOut.of(e) for e in rows[:2000]]
@@ -162,8 +169,6 @@ async def list_excursions(
 )
 async def device_mkt(
     device: Annotated[str, Path(max_length=128)],
-    start: datetime,
-    end: datetime,
     principal: Read,
     session: SessionDep,
     tsdb: TsdbDep,
@@ -171,9 +176,14 @@ async def device_mkt(
     low: float | None = None,
     high: float | None = None,
     poll_s: Annotated[float | None, Query(gt=0, le=3600)] = None,
+    start: Annotated[datetime | None, Query(description="required; ISO 8601 with a zone")] = None,
+    end: Annotated[datetime | None, Query(description="required; ISO 8601 with a zone")] = None,
 ) -> MktOut:
     start_ms, end_ms = _ms(start, "start"), _ms(end, "end")
-    assert start_ms is not None and end_ms is not None
+    if start_ms is None:
+        raise ApiError(422, "query.start: required", field="query.start")
+    if end_ms is None:
+        raise ApiError(422, "query.end: required", field="query.end")
     if end_ms <= start_ms:
         raise ApiError(422, "query.end: must be after start", field="query.end")
     if end_ms - start_ms > MAX_SPAN_MS:
