@@ -10,8 +10,9 @@ pulling down and readings are masked too.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from cloud.timeseries.kinetics import hold_cap_ms
@@ -155,3 +156,33 @@ class EngineSettings:
         if bad:
             raise ValueError(f"overrides[{location_id}]: unknown field(s) {sorted(bad)}")
         return replace(base, **extra)
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineSettings:
+        """``DEHONG_COLDCHAIN_SETTINGS``: ``{"hysteresis_c": 0.5, ..., "defrost_schedule":
+        [{"start": "02:00", "duration_s": 1200}], "overrides": {"17": {...}}}`` (location
+        ids as keys); ValueError naming the field."""
+        where = "DEHONG_COLDCHAIN_SETTINGS"
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{where}: not JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where}: a JSON object is expected")
+        known = {f.name for f in fields(cls)}
+        extra = set(raw) - known
+        if extra:
+            raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+        try:
+            if "defrost_schedule" in raw:
+                raw["defrost_schedule"] = tuple(DefrostWindow(**w) for w in raw["defrost_schedule"])
+            if "overrides" in raw:
+                raw["overrides"] = {int(k): dict(v) for k, v in raw["overrides"].items()}
+            out = cls(**raw)
+            # every value checked as the rules will check it
+            out.rules(low=0, high=1, single_max_s=1, cumulative_max_s=1)
+            for loc in out.overrides:
+                out.rules(low=0, high=1, single_max_s=1, cumulative_max_s=1, location_id=loc)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        return out

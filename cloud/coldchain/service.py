@@ -65,8 +65,9 @@ def build(
     env: dict[str, str] | None = None,
 ) -> ColdChain:
     """The cold chain with its configuration from the environment unless given:
-    channels (``DEHONG_NOTIFY_CHANNELS``, cloud/notify) and the ladder
-    (``DEHONG_COLDCHAIN_LADDER``)."""
+    channels (``DEHONG_NOTIFY_CHANNELS``, cloud/notify), the ladder
+    (``DEHONG_COLDCHAIN_LADDER``) and the engine's settings
+    (``DEHONG_COLDCHAIN_SETTINGS``)."""
     env = dict(os.environ) if env is None else env
     clock = clock or SystemClock()
     if notifier is None:
@@ -75,6 +76,9 @@ def build(
     if ladder is None:
         raw = env.get("DEHONG_COLDCHAIN_LADDER", "").strip()
         ladder = Ladder.from_json(raw) if raw else Ladder()
+    if settings is None:
+        raw = env.get("DEHONG_COLDCHAIN_SETTINGS", "").strip()
+        settings = EngineSettings.from_json(raw) if raw else EngineSettings()
     escalator = Escalator(db, notifier, ladder, clock)
     engine = Engine(
         db, tsdb, settings=settings, clock=clock, on_raised=lambda _id: escalator.kick()

@@ -113,3 +113,24 @@ def test_rules_refuse_bad_values() -> None:
         EngineSettings(overrides={1: {"colour": "red"}}).rules(
             low=1, high=2, single_max_s=1, cumulative_max_s=1, location_id=1
         )
+
+
+def test_engine_settings_from_json() -> None:
+    s = EngineSettings.from_json(
+        '{"hysteresis_c": 0.3, "defrost_schedule": [{"start": "02:00", "duration_s": 1200}],'
+        ' "overrides": {"17": {"min_duration_s": 300, "poll_interval_s": 10}}}'
+    )
+    r = s.rules(low=2, high=8, single_max_s=1800, cumulative_max_s=3600, location_id=17)
+    assert (r.hysteresis_c, r.min_duration_s, r.cap_ms) == (0.3, 300, 20_000)
+    assert r.defrost_schedule[0].start == "02:00"
+    for raw, why in [
+        ("[]", "a JSON object"),
+        ('{"colour": 1}', "unknown field(s) colour"),
+        ('{"hysteresis_c": -1}', "hysteresis_c"),
+        ('{"defrost_schedule": [{"start": "2am", "duration_s": 60}]}', "not HH:MM"),
+        ('{"overrides": {"x": {}}}', "invalid literal"),
+        ('{"overrides": {"3": {"poll_interval_s": 0}}}', "poll_interval_s"),
+    ]:
+        with pytest.raises(ValueError, match="DEHONG_COLDCHAIN_SETTINGS") as exc:
+            EngineSettings.from_json(raw)
+        assert why in str(exc.value), (raw, str(exc.value))
