@@ -87,9 +87,9 @@ async def test_in_order_excursions_and_flapping_alarm(db: Database, tmp_path: Pa
 
 
 async def _out_of_order_equals_in_order(db: Database, ts: TimeSeriesStore, other: Database,
-                                        other_ts: TimeSeriesStore) -> None:  # fmt: skip
+                                        other_ts: TimeSeriesStore, size: int = 10) -> None:  # fmt: skip
     t, v = profile_day()
-    batches = [(t[i : i + 10], v[i : i + 10]) for i in range(0, 360, 10)]
+    batches = [(t[i : i + size], v[i : i + size]) for i in range(0, 360, size)]
     await make_place(db, DEV)
     await run_batches(db, ts, batches)
     in_order = await state(db)
@@ -101,9 +101,11 @@ async def _out_of_order_equals_in_order(db: Database, ts: TimeSeriesStore, other
     assert await state(other) == in_order
 
 
+@pytest.mark.parametrize("size", [10, 1, 23])
 async def test_late_and_out_of_order_batches_give_the_in_order_result(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, size: int
 ) -> None:
+    """Batches of ``size`` readings (1: every reading on its own) in random order."""
     from cloud.db import Database as Db
     from tests.support.schema import migrate_async
 
@@ -114,7 +116,7 @@ async def test_late_and_out_of_order_batches_give_the_in_order_result(
     await a.open()
     await b.open()
     try:
-        await _out_of_order_equals_in_order(db, a, other, b)
+        await _out_of_order_equals_in_order(db, a, other, b, size)
     finally:
         await a.close()
         await b.close()
