@@ -13,7 +13,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
 from cloud.auth.deps import require
@@ -23,12 +23,13 @@ from cloud.coldchain import alarms as lifecycle
 from cloud.coldchain.mkt import summary
 from cloud.coldchain.rules import TEMPERATURE_METRICS
 from cloud.coldchain.schemas import AckIn, AlarmOut, AlarmPage, ExcursionOut, MktOut
-from cloud.coldchain.service import excursions
-from cloud.coldchain.storage import ColdchainAlarm
+from cloud.coldchain.service import excursions_query
+from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
 from cloud.db import MAX_INT32, utcnow
 from cloud.deps import SessionDep, TsdbDep
 from cloud.devices.storage import Device
 from cloud.errors import ApiError, responses
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.timeseries import TimeSeriesError
 from cloud.timeseries.kinetics import poll_interval_ms
 from protocol.ids import check_metric
@@ -38,6 +39,8 @@ router = APIRouter(tags=["cold chain"])
 Read = Annotated[Principal, require("coldchain:read")]
 Write = Annotated[Principal, require("coldchain:write")]
 MAX_SPAN_MS = 400 * 86_400_000
+ALARM_KEYS = (Key(ColdchainAlarm.id, desc=True, kind=int),)
+EXCURSION_KEYS = (Key(ColdchainExcursion.start_ms, kind=int), Key(ColdchainExcursion.id, kind=int))
 DEFAULT_POLL_S = 60.0
 
 
@@ -58,12 +61,15 @@ def _ms(t: datetime | None, name: str) -> int | None:
 @router.get(
     "/coldchain/alarms",
     response_model=AlarmPage,
-    summary="Cold-chain alarms of your county (the prefecture: all), newest first",
+    summary="Cold-chain alarms of your county (the prefecture: all), newest first (Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_alarms(
     principal: Read,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     county: Annotated[str | None, Query(description="GB/T 2260 code")] = None,
     status: Annotated[str | None, Query(pattern="^(raised|acknowledged|cleared)$")] = None,
     active: bool | None = None,
@@ -72,22 +78,15 @@ async def list_alarms(
     rule: Annotated[str | None, Query(max_length=80)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
 ) -> AlarmPage:
     q = lifecycle.alarms_query(
         principal.counties(county), status=status, active=active, device=device,
         location_id=location_id, rule=rule, since_ms=_ms(since, "since"),
         until_ms=_ms(until, "until"),
-    )  # fmt: skip
-    if before_id is not None:
-        q = q.where(ColdchainAlarm.id < before_id)
-    rows = (await session.scalars(q.limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return AlarmPage(
-        items=[AlarmOut.of(a) for a in rows], next_before_id=rows[-1].id if more else None
-    )
+    ).order_by(None)  # fmt: skip
+    found = await fetch_page(session, q, ALARM_KEYS, page)
+    link_next(request, response, found.next_cursor)
+    return AlarmPage(items=[AlarmOut.of(a) for a in found.rows])
 
 
 async def _alarm(session: SessionDep, alarm_id: int, principal: Principal) -> ColdchainAlarm:
@@ -136,12 +135,16 @@ async def acknowledge(
 @router.get(
     "/coldchain/excursions",
     response_model=list[ExcursionOut],
-    summary="Excursions of a device or location overlapping [start, end), oldest first",
+    summary="Excursions of your county (of a device or location) overlapping [start, end), "
+    "oldest first (Link rel=next)",
     responses=responses(401, 403, 422),
 )
 async def list_excursions(
     principal: Read,
     session: SessionDep,
+    request: Request,
+    response: Response,
+    page: PageDep,
     device: Annotated[str | None, Query(max_length=128)] = None,
     location_id: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
     start: datetime | None = None,
@@ -149,15 +152,14 @@ async def list_excursions(
     county: str | None = None,
     door: Annotated[bool, Query(description="also door openings")] = False,
 ) -> list[ExcursionOut]:
-    start_ms, end_ms = _ms(start, "start"), _ms(end, "end")
-    if device is None and location_id is None:
-        raise ApiError(422, "query: give device or location_id", field="query.device")
-    rows = await excursions(
-        session, device=device, location_id=location_id, start_ms=start_ms,
-        end_ms=end_ms, counties=principal.counties(county),
+    q = excursions_query(
+        device=device, location_id=location_id, start_ms=_ms(start, "start"),
+        end_ms=_ms(end, "end"), counties=principal.counties(county),
         kinds=("excursion", "door") if door else ("excursion",),
     )  # fmt: skip
-    return [ExcursionOut.of(e) for e in rows[:2000]]
+    found = await fetch_page(session, q, EXCURSION_KEYS, page)
+    link_next(request, response, found.next_cursor)
+    return [ExcursionOut.of(e) for e in found.rows]
 
 
 @router.get(

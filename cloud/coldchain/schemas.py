@@ -52,8 +52,7 @@ class AlarmOut(BaseModel):
 
 
 class AlarmPage(BaseModel):
-    items: list[AlarmOut]
-    next_before_id: int | None = Field(description="pass as before_id for the next page")
+    items: list[AlarmOut] = Field(description="Newest first; the next page: Link rel=next")
 
 
 class AckIn(BaseModel):

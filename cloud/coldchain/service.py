@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.coldchain.alarms import alarms_query
@@ -89,6 +89,30 @@ def build(
 # ------------------------------------------------------------- reads for others
 
 
+def excursions_query(
+    *,
+    device: str | None = None,
+    location_id: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    counties: Sequence[str] | None = None,
+    kinds: Sequence[str] = ("excursion",),
+) -> Select[tuple[ColdchainExcursion]]:
+    """Excursions (of a device or a location) overlapping [start, end), unordered."""
+    q = select(ColdchainExcursion).where(ColdchainExcursion.kind.in_(list(kinds)))
+    if device is not None:
+        q = q.where(ColdchainExcursion.device == device)
+    if location_id is not None:
+        q = q.where(ColdchainExcursion.location_id == location_id)
+    if counties is not None:
+        q = q.where(ColdchainExcursion.county.in_(list(counties)))
+    if end_ms is not None:
+        q = q.where(ColdchainExcursion.start_ms < end_ms)
+    if start_ms is not None:
+        q = q.where(or_(ColdchainExcursion.end_ms.is_(None), ColdchainExcursion.end_ms > start_ms))
+    return q
+
+
 async def excursions(
     s: AsyncSession,
     *,
@@ -101,17 +125,8 @@ async def excursions(
 ) -> list[ColdchainExcursion]:
     """Excursions of a device or a location overlapping [start, end) (a waybill's
     trip, a custody interval), oldest first; ``kinds`` ("excursion", "door")."""
-    q = select(ColdchainExcursion).where(ColdchainExcursion.kind.in_(list(kinds)))
-    if device is not None:
-        q = q.where(ColdchainExcursion.device == device)
-    if location_id is not None:
-        q = q.where(ColdchainExcursion.location_id == location_id)
-    if counties is not None:
-        q = q.where(ColdchainExcursion.county.in_(list(counties)))
-    if end_ms is not None:
-        q = q.where(ColdchainExcursion.start_ms < end_ms)
-    if start_ms is not None:
-        q = q.where(or_(ColdchainExcursion.end_ms.is_(None), ColdchainExcursion.end_ms > start_ms))
+    q = excursions_query(device=device, location_id=location_id, start_ms=start_ms,
+                         end_ms=end_ms, counties=counties, kinds=kinds)  # fmt: skip
     return list((await s.scalars(q.order_by(ColdchainExcursion.start_ms))).all())
 
 
