@@ -95,6 +95,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--kills", type=int, default=5, help="gateway kill -9s (5)")
     c.add_argument("--phase-samples", type=int, default=100, help="samples between faults (100)")
     c.set_defaults(handler=_chaos)
+    al = kinds.add_parser(
+        "alarm-latency",
+        help="cold-chain alarm latency: publish of the batch completing an excursion (real MQTT, "
+        "through ingest) -> alarm raised -> webhook delivered; p99 (goal < 5 s)",
+    )
+    al.add_argument("--short", action="store_true", help="20 trials instead of 100")
+    al.set_defaults(handler=_short_only("bench.coldchain_latency"))
     i = kinds.add_parser(
         "ingest",
         help="cloud ingest: raw InfluxDB baseline, 200 gateways end to end, p99 to queryable, "

@@ -90,6 +90,7 @@ def create_app(
     from cloud.audit.router import router as audit_router
     from cloud.auth.router import router as auth_router
     from cloud.catalog.router import router as catalog_router
+    from cloud.coldchain.router import router as coldchain_router
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
@@ -115,6 +116,7 @@ def create_app(
         inspections_router,
         catalog_router,
         trace_router,
+        coldchain_router,  # excursions, alarms, MKT (issue 13)
         trace_page_router,
         serials_router,  # serial ranges and their codes (issue 12)
         labels_router,  # QR labels (issue 12)

@@ -295,10 +295,29 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest(_args: argparse.Namespace) -> Coroutine[Any, Any, Any]:
-    from cloud.ingest.worker import main
+async def _ingest(_args: argparse.Namespace) -> int:
+    """One ingest worker, with the cold chain's excursion engine and escalation on its
+    post-write hooks (``DEHONG_COLDCHAIN_ENGINE=0`` leaves them out)."""
+    import os
 
-    return main(_settings())
+    from cloud.coldchain.service import ColdChain, build
+    from cloud.ingest.worker import IngestWorker, main
+
+    running: list[ColdChain] = []
+
+    async def ready(worker: IngestWorker) -> None:
+        if os.environ.get("DEHONG_COLDCHAIN_ENGINE", "1") in ("0", "false", "no"):
+            return
+        cc = build(worker.ingest.db, worker.ingest.tsdb)
+        cc.attach(worker.ingest.hooks)
+        cc.start()
+        running.append(cc)
+
+    try:
+        return await main(_settings(), ready=ready)
+    finally:
+        for cc in running:
+            await cc.stop()
 
 
 async def _gateway_add(args: argparse.Namespace) -> int:

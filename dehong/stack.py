@@ -126,10 +126,15 @@ class CloudServices:
         import uvicorn
 
         from cloud.app import create_app
+        from cloud.coldchain.service import build as build_coldchain
         from cloud.ingest.metrics import IngestCollector
         from cloud.ingest.worker import IngestWorker
 
         self.worker = IngestWorker(self.db, self.tsdb, self.broker, use_shared=False)
+        # the cold chain's excursion engine and escalation on ingest's post-write hooks
+        self.coldchain = build_coldchain(self.db, self.tsdb)
+        self.coldchain.attach(self.worker.ingest.hooks)
+        self.coldchain.start()
         self._tasks.append(asyncio.create_task(self.worker.run(), name="ingest"))
         app = create_app(self.settings, db=self.db, tsdb=self.tsdb)
         # its counters on the API's /metrics: one port for the demo
@@ -161,3 +166,7 @@ class CloudServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        coldchain = getattr(self, "coldchain", None)
+        if coldchain is not None:
+            await coldchain.stop()
+            self.coldchain = None

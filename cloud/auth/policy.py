@@ -98,10 +98,21 @@ PERMISSIONS: dict[str, str] = {
     "personal:read": "personal data of households, farmers, drivers, unmasked",
     "console:read": "the dispatcher console: live vehicles, places, boards, replay",
     "console:write": "act from the dispatcher console (acknowledge and comment alarms)",
+    "coldchain:read": "cold-chain excursions, alarms, and MKT of any device over any interval",
+    "coldchain:write": "acknowledge cold-chain alarms with a comment "
+    "(organisation roles: of their own organisation's locations)",
 }
 
 _READ_BACKBONE = frozenset(
-    {"self", "gateways:read", "devices:read", "inspections:read", "catalog:read", "trace:read"}
+    {
+        "self",
+        "gateways:read",
+        "devices:read",
+        "inspections:read",
+        "catalog:read",
+        "trace:read",
+        "coldchain:read",
+    }
 )
 _READ_ALL = frozenset(
     {"self"} | {p for p in PERMISSIONS if p.endswith(":read") and p != "personal:read"}
@@ -133,7 +144,7 @@ ROLES: dict[Role, RoleSpec] = {
         "county dispatcher",
         Scope.COUNTY,
         Home.COUNTY,
-        _READ_BACKBONE | {"personal:read", "console:read", "console:write"},
+        _READ_BACKBONE | {"personal:read", "console:read", "console:write", "coldchain:write"},
     ),
     Role.POVERTY_OFFICER: RoleSpec(
         "帮扶干部",
@@ -152,7 +163,8 @@ ROLES: dict[Role, RoleSpec] = {
         "enterprise or cooperative operator",
         Scope.ORGANISATION,
         Home.COUNTY,
-        _READ_BACKBONE | {"org_records:write", "mobile_devices:write", "trace:write"},
+        _READ_BACKBONE
+        | {"org_records:write", "mobile_devices:write", "trace:write", "coldchain:write"},
     ),
     Role.CARRIER: RoleSpec(
         "承运商",
@@ -168,6 +180,8 @@ ROLES: dict[Role, RoleSpec] = {
                 "trace:write",
                 "org_records:write",
                 "mobile_devices:write",
+                "coldchain:read",
+                "coldchain:write",
             }
         ),
     ),
@@ -207,7 +221,8 @@ ROLES: dict[Role, RoleSpec] = {
         "operating company",
         Scope.ORGANISATION,
         Home.COUNTY,
-        _READ_BACKBONE | {"org_records:write", "mobile_devices:write", "trace:write"},
+        _READ_BACKBONE
+        | {"org_records:write", "mobile_devices:write", "trace:write", "coldchain:write"},
     ),
 }
 

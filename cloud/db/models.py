@@ -11,6 +11,7 @@ from cloud.catalog.storage import (
     Product,
     ProductionBase,
 )
+from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -23,6 +24,7 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
+from cloud.notify.storage import NotifyDeadLetter, NotifyDelivery
 from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
@@ -51,6 +53,8 @@ __all__ = [
     "Base",
     "BrandDecision",
     "BrandRuleset",
+    "ColdchainAlarm",
+    "ColdchainExcursion",
     "Command",
     "CommodityProfile",
     "CustodyCursor",
@@ -72,6 +76,8 @@ __all__ = [
     "LogState",
     "LoginThrottle",
     "MobileDevice",
+    "NotifyDeadLetter",
+    "NotifyDelivery",
     "Organisation",
     "PageGeneration",
     "Product",

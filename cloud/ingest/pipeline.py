@@ -39,6 +39,7 @@ from cloud.ingest.alerts import StoreAlerts
 from cloud.ingest.cardinality import CardinalityGuard
 from cloud.ingest.convert import MOBILE_KINDS, point_batch, series_block
 from cloud.ingest.deadletter import DeadLetters
+from cloud.ingest.hooks import IngestHooks
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.registry import DeviceSeen, KnownGateway, Registry, ms_to_dt
 from cloud.ingest.storage import EventRecord, ReceivedBatch
@@ -114,6 +115,7 @@ class Ingest:
         dead_letters: DeadLetters | None = None,
         remark_after_s: float = 0.0,
         worker: str = "",
+        hooks: IngestHooks | None = None,
     ) -> None:
         self.db = db
         self.tsdb = tsdb
@@ -141,6 +143,8 @@ class Ingest:
         )
         self.devices = CardinalityGuard(db, max_devices_per_gateway)
         self.marks = rollup.Marker(db, remark_after_s)
+        #: post-write hooks (:mod:`cloud.ingest.hooks`): higher floors register here
+        self.hooks = hooks if hooks is not None else IngestHooks()
         self._queue: asyncio.Queue[_Accepted] = asyncio.Queue()
         self._queued_points = 0
         self._inflight = 0
@@ -389,6 +393,7 @@ class Ingest:
                 },
                 keys=("gateway_id", "event_id"),
             )
+        self.hooks.event_stored(ev, known.county)
         ack = AckEntry(kind="event", id=ev.id, status="stored", stored=1)
         point = await record_inspection(self.db, ev, known)  # issue 5; None for other events
         if point is None:
@@ -508,6 +513,8 @@ class Ingest:
         # an hour marked for a refused point alone is recomputed to what it holds)
         await self.marks.mark_blocks(blocks)
         await self._finish(group)
+        if self.hooks.written:
+            self.hooks.blocks_written(_stored_blocks(blocks, refused))
 
     async def _dead_letter_refused(self, group: list[_Accepted], refused: list[Refused]) -> None:
         """Exactly the points the store refused go to the dead-letter store, each as a
@@ -652,6 +659,30 @@ class _Reject(Exception):
         self.error = error
         self.county = county
         self.gateway = gateway
+
+
+def _stored_blocks(blocks: list[PointBlock], refused: list[Refused]) -> list[PointBlock]:
+    """The blocks as stored: without the points the store refused."""
+    if not refused:
+        return blocks
+    gone = {(r.point.device, r.point.ts_ms) for r in refused}
+    out = []
+    for b in blocks:
+        keep = [i for i, t in enumerate(b.ts_ms) if (b.device, t) not in gone]
+        if len(keep) == len(b.ts_ms):
+            out.append(b)
+        elif keep:
+            out.append(
+                PointBlock(
+                    b.measurement,
+                    b.device,
+                    b.county,
+                    b.site,
+                    [b.ts_ms[i] for i in keep],
+                    {k: [c[i] for i in keep] for k, c in b.columns.items()},
+                )
+            )
+    return out
 
 
 def _metric_count(p: Point) -> int:

@@ -21,6 +21,7 @@ from cloud.auth.principal import Role
 from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.certs_cases import CERTS_CASES
+from tests.cloud.coldchain_cases import COLDCHAIN_CASES
 from tests.cloud.console_cases import CONSOLE_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.ops_cases import OPS_CASES
@@ -364,6 +365,7 @@ CASES.update(CUSTODY_CASES)  # custody and sensor evidence (issue 11)
 CASES.update(CERTS_CASES)  # certificates, 合格证, tests, brand, recall (issue 11)
 CASES.update(OPS_CASES)  # our own trace operations (issue 11)
 CASES.update(PAGE_CASES)  # the consumer trace page (issue 12)
+CASES.update(COLDCHAIN_CASES)  # cold chain: alarms, excursions, MKT (issue 13)
 CASES.update(SERIALS_CASES)  # serials, labels, scan places and flags (issue 12)
 CASES.update(CONSOLE_CASES)  # the dispatcher console (issue 13)
 

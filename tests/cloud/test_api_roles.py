@@ -28,6 +28,7 @@ from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
 from tests.cloud.catalog_support import MASTER_REQUESTS
 from tests.cloud.certs_cases import CERTS_REQUESTS
+from tests.cloud.coldchain_cases import COLDCHAIN_REQUESTS
 from tests.cloud.console_cases import CONSOLE_REQUESTS
 from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.ops_cases import OPS_REQUESTS
@@ -206,6 +207,7 @@ REQUESTS: dict[tuple[str, str], Call] = {
 REQUESTS.update(MASTER_REQUESTS)  # tests/cloud/catalog_support.py (issue 11)
 REQUESTS.update(TLOG_REQUESTS)  # the trace log (issue 11)
 REQUESTS.update(CUSTODY_REQUESTS)  # custody and sensor evidence (issue 11)
+REQUESTS.update(COLDCHAIN_REQUESTS)  # cold chain: alarms, excursions, MKT (issue 13)
 
 
 async def _home_org(env: ApiEnv) -> int:

@@ -26,6 +26,7 @@ from cloud.catalog.storage import (
     Product,
     ProductionBase,
 )
+from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
 from cloud.db import utcnow
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway
@@ -112,6 +113,25 @@ async def _more_rows(env: ApiEnv) -> None:
                         created_by="test",
                     )
                 )  # fmt: skip
+    async with env.db.transaction() as s:
+        for county in (HOME, OTHER):
+            for i in range(N):  # cold-chain alarms and excursions (issue 13)
+                dev = f"gw-{county}-{i}.room"
+                s.add(
+                    ColdchainAlarm(
+                        county=county, device=dev, metric="temp_c", rule="range",
+                        source="cloud", severity="warning", status="raised", active=False,
+                        count=1, first_ms=i, last_ms=i, message="", raised_at=utcnow(),
+                        escalation_step=0, detail={},
+                    )
+                )  # fmt: skip
+                s.add(
+                    ColdchainExcursion(
+                        device=dev, metric="temp_c", county=county, start_ms=1000 * (i % 2),
+                        end_ms=5000, duration_s=4, direction=1, peak_c=9, kind="excursion",
+                        door=False, confirmed_ms=0, updated_at=utcnow(),
+                    )
+                )  # fmt: skip
     for county in (HOME, OTHER):
         for i in range(N):
             gw = f"gw-{county}-{i}"
@@ -183,6 +203,8 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
         lambda x: x["first"],
     ),
     "/api/v1/trace/scan-flags": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/coldchain/alarms": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/coldchain/excursions": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
