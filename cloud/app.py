@@ -67,6 +67,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.position_intake.close()
             if own_tsdb:
                 await store.close()
             if own_db:
@@ -93,6 +94,8 @@ def create_app(
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
+    from cloud.logistics.router import install as install_logistics
+    from cloud.logistics.router import router as logistics_router
     from cloud.metrics.api import install as install_metrics
     from cloud.resolver.labels.router import router as labels_router
     from cloud.resolver.page.router import install as install_trace_page
@@ -117,9 +120,11 @@ def create_app(
         serials_router,  # serial ranges and their codes (issue 12)
         labels_router,  # QR labels (issue 12)
         scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
+        logistics_router,  # positions and trackers (issue 13)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
+    install_logistics(app)  # after the metrics: its counters join the app's registry
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)

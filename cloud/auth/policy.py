@@ -96,6 +96,8 @@ PERMISSIONS: dict[str, str] = {
     "org_records:write": "enter and correct its own organisation's records (its contact, "
     "bases, locations, products)",
     "personal:read": "personal data of households, farmers, drivers, unmasked",
+    "positions:read": "vehicles' positions, daily tracks and phone trackers (never their ids)",
+    "trackers:write": "create, rotate and revoke the phone trackers of vehicles",
 }
 
 _READ_BACKBONE = frozenset(
@@ -131,7 +133,7 @@ ROLES: dict[Role, RoleSpec] = {
         "county dispatcher",
         Scope.COUNTY,
         Home.COUNTY,
-        _READ_BACKBONE | {"personal:read"},
+        _READ_BACKBONE | {"personal:read", "positions:read", "trackers:write"},
     ),
     Role.POVERTY_OFFICER: RoleSpec(
         "帮扶干部",

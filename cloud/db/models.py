@@ -23,6 +23,13 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
+from cloud.logistics.positions.storage import (
+    DirtyWindow,
+    Track,
+    Tracker,
+    TrackerCount,
+    WindowConsumer,
+)
 from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
@@ -57,6 +64,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterPayload",
     "Device",
+    "DirtyWindow",
     "EventRecord",
     "Gateway",
     "GatewayHealth",
@@ -93,5 +101,9 @@ __all__ = [
     "TraceLot",
     "TraceLotParent",
     "TraceTestResult",
+    "Track",
+    "Tracker",
+    "TrackerCount",
     "User",
+    "WindowConsumer",
 ]
