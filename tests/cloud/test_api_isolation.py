@@ -24,6 +24,7 @@ from tests.cloud.certs_cases import CERTS_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.ops_cases import OPS_CASES
 from tests.cloud.page_cases import PAGE_CASES
+from tests.cloud.positions_cases import POSITIONS_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
@@ -364,6 +365,7 @@ CASES.update(CERTS_CASES)  # certificates, 合格证, tests, brand, recall (issu
 CASES.update(OPS_CASES)  # our own trace operations (issue 11)
 CASES.update(PAGE_CASES)  # the consumer trace page (issue 12)
 CASES.update(SERIALS_CASES)  # serials, labels, scan places and flags (issue 12)
+CASES.update(POSITIONS_CASES)  # positions and phone trackers (issue 13)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
