@@ -11,11 +11,9 @@ class PositionSettings(BaseSettings):
         env_prefix="DEHONG_POSITIONS_", env_file=".env", extra="ignore"
     )
 
-    #: The OsmAnd HTTP server of its own (``dehong logistics osmand-serve``, and
-    #: ``dehong cloud serve`` / the demo when ``osmand_with_api``).
+    #: The OsmAnd HTTP server of its own port (``dehong logistics osmand-serve``).
     osmand_host: str = "127.0.0.1"
     osmand_port: int = Field(default=5055, ge=0, le=65535)
-    osmand_with_api: bool = False
     #: The URL phones send to, written into the Traccar Client QR code.
     public_url: str = "http://127.0.0.1:5055/"
     #: Filters (each counted per tracker and in ``dehong_positions_filtered_total``).

@@ -109,13 +109,19 @@ async def handle(request: Request, intake: PositionIntake) -> Response:
 
 
 def osmand_app(intake: PositionIntake) -> Starlette:
-    """The OsmAnd server of its own port: every path takes fixes (as Traccar's does)."""
+    """The OsmAnd server of its own port: every path but ``/ping`` takes fixes (as
+    Traccar's does)."""
 
     async def endpoint(request: Request) -> Response:
         return await handle(request, intake)
 
+    async def ping(_request: Request) -> Response:
+        return Response(status_code=200)
+
     return Starlette(
         routes=[
+            # liveness (and the benchmark's trivial endpoint): no fix is ever sent here
+            Route("/ping", ping, methods=["GET"]),
             Route("/", endpoint, methods=METHODS),
             Route("/{path:path}", endpoint, methods=METHODS),
         ]
