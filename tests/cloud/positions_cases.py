@@ -93,14 +93,14 @@ async def osmand_get(env: ApiEnv, h: Headers) -> None:
     r = await env.client.get(
         "/api/v1/logistics/osmand", params={"id": "n" * 24, "lat": "24", "lon": "98"}, headers=h
     )
-    assert (r.status_code, r.text.strip()) == (400, "unknown device")
+    assert (r.status_code, r.json()) == (400, {"detail": "unknown device"})
 
 
 async def osmand_post(env: ApiEnv, h: Headers) -> None:
     r = await env.client.post(
         "/api/v1/logistics/osmand", data={"id": "n" * 24, "lat": "24", "lon": "98"}, headers=h
     )
-    assert (r.status_code, r.text.strip()) == (400, "unknown device")
+    assert (r.status_code, r.json()) == (400, {"detail": "unknown device"})
 
 
 async def positions(env: ApiEnv, h: Headers) -> None:

@@ -132,18 +132,18 @@ async def test_unknown_rotated_and_revoked_ids_store_nothing(env: ApiEnv) -> Non
     now = int(time.time()) * 1000
     fix = {"lat": "24.4", "lon": "98.5", "timestamp": str(now)}
     r = await env.client.get(OSMAND, params={"id": "x" * 24, **fix})
-    assert (r.status_code, r.text.strip()) == (400, "unknown device")
+    assert (r.status_code, r.json()) == (400, {"detail": "unknown device"})
     h = await env.headers(Role.DISPATCHER, HOME)
     env.app.state.position_intake.settings.tracker_cache_s = 0
     r = await env.client.post(f"/api/v1/logistics/trackers/{t['id']}/rotate", headers=h)
     assert r.status_code == 200, r.text
     new_id = r.json()["device_id"]
     r = await env.client.get(OSMAND, params={"id": t["device_id"], **fix})
-    assert (r.status_code, r.text.strip()) == (400, "unknown device")
+    assert (r.status_code, r.json()) == (400, {"detail": "unknown device"})
     r = await env.client.delete(f"/api/v1/logistics/trackers/{t['id']}", headers=h)
     assert r.status_code == 200 and r.json()["revoked_at"]
     r = await env.client.get(OSMAND, params={"id": new_id, **fix})
-    assert (r.status_code, r.text.strip()) == (400, "unknown device")
+    assert (r.status_code, r.json()) == (400, {"detail": "unknown device"})
     assert await _positions(env, now - 1000, now + 1000) == []
 
 
@@ -239,7 +239,8 @@ async def test_a_huge_batch_is_refused_and_nothing_stored(env: ApiEnv) -> None:
         for i in range(101)
     ]
     r = await env.client.post(OSMAND, json={"device_id": t["device_id"], "locations": locations})
-    assert r.status_code == 413 and "at most 100" in r.text
+    assert r.status_code == 413 and "at most 100" in r.json()["detail"]
+    assert r.json()["field"] == "locations"
     assert await _positions(env, now - 300_000, now) == []
 
 
@@ -255,7 +256,8 @@ async def test_bad_input_over_http_names_the_field_and_stores_nothing(env: ApiEn
         r = await env.client.get(
             OSMAND, params={"id": t["device_id"], "timestamp": str(now), **params}
         )
-        assert r.status_code == 400 and r.text.startswith(f"{field}: "), r.text
+        assert r.status_code == 400 and r.json()["field"] == field, r.text
+        assert r.json()["detail"].startswith(f"{field}: ")
     assert await _positions(env, now - 1000, now + 1000) == []
 
 
@@ -268,6 +270,10 @@ async def test_own_port_server_takes_fixes_on_any_path(env: ApiEnv) -> None:
             "/", data={"id": t["device_id"], "lat": "24.4", "lon": "98.5", "timestamp": str(now)}
         )
         assert (r.status_code, r.text) == (200, "")
+        r = await c.get("/any/path", params={"id": "z" * 24, "lat": "24.4", "lon": "98.5"})
+        assert (r.status_code, r.text) == (400, "unknown device\n")  # Traccar's plain answer
+        r = await c.get("/", params={"id": t["device_id"], "lat": "99", "lon": "98.5"})
+        assert r.status_code == 400 and r.text.startswith("lat: ")
     assert len(await _positions(env, now - 1000, now + 1000)) == 1
 
 

@@ -30,7 +30,12 @@ log = logging.getLogger(__name__)
 METHODS = ["GET", "POST"]
 
 
-def _bad(reason: str, status: int = 400) -> Response:
+def _bad(reason: str, status: int, field: str | None, as_json: bool) -> Response:
+    """Traccar's plain-text refusal (own port), or the API's Error model (``detail``,
+    ``field``) under ``/api/v1``; the apps read only the status."""
+    if as_json:
+        body = {"detail": reason} | ({"field": field} if field else {})
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json")
     return Response(reason + "\n", status_code=status, media_type="text/plain; charset=utf-8")
 
 
@@ -84,7 +89,9 @@ async def parse_request(request: Request, intake: PositionIntake) -> tuple[list[
     return [parse_query(params, now)], "query"
 
 
-async def handle(request: Request, intake: PositionIntake) -> Response:
+async def handle(
+    request: Request, intake: PositionIntake, *, json_errors: bool = False
+) -> Response:
     metrics = intake.metrics
     try:
         parsed, form = await parse_request(request, intake)
@@ -93,15 +100,15 @@ async def handle(request: Request, intake: PositionIntake) -> Response:
         metrics.refused["bad_input"] += 1
         if exc.field in ("locations", "body") and "at most" in exc.reason:
             metrics.refused["too_large"] += 1
-            return _bad(str(exc), 413)
-        return _bad(str(exc))
+            return _bad(str(exc), 413, exc.field, json_errors)
+        return _bad(str(exc), 400, exc.field, json_errors)
     except UnknownDevice:
         metrics.refused["unknown_device"] += 1
-        return _bad("unknown device")
+        return _bad("unknown device", 400, None, json_errors)
     except TimeSeriesError as exc:
         metrics.refused["store_error"] += 1
         log.warning("positions not stored (the phone will resend): %s", exc)
-        return _bad("the position store is unavailable; send again later", 503)
+        return _bad("the position store is unavailable; send again later", 503, None, json_errors)
     if form == "batch":
         summary = {"accepted": outcome.accepted, "filtered": dict(outcome.filtered)}
         return Response(orjson.dumps(summary), media_type="application/json")

@@ -10,7 +10,7 @@ its credential.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.db import MAX_INT32
 from cloud.deps import DatabaseDep, SessionDep, TsdbDep
-from cloud.errors import ApiError, responses
+from cloud.errors import ApiError, Error, responses
 from cloud.logistics.positions import trackers as svc
 from cloud.logistics.positions.config import PositionSettings
 from cloud.logistics.positions.intake import PositionIntake
@@ -236,11 +236,11 @@ async def revoke_tracker(
         return _out(row)
 
 
-_OSMAND_RESPONSES: dict[int | str, dict[str, str]] = {
+_OSMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "taken (empty body; a batch answers a JSON summary)"},
-    400: {"description": "bad input (field: reason) or unknown device"},
-    413: {"description": "too many fixes or bytes in one request"},
-    503: {"description": "the store is down: nothing stored, send again"},
+    400: {"model": Error, "description": "bad input ('field' names it) or unknown device"},
+    413: {"model": Error, "description": "too many fixes or bytes in one request"},
+    503: {"model": Error, "description": "the store is down: nothing stored, send again"},
 }
 
 
@@ -252,7 +252,7 @@ _OSMAND_RESPONSES: dict[int | str, dict[str, str]] = {
     responses=_OSMAND_RESPONSES,
 )
 async def osmand_query(request: Request) -> Response:
-    return await handle(request, _intake(request))
+    return await handle(request, _intake(request), json_errors=True)
 
 
 @router.post(
@@ -264,7 +264,7 @@ async def osmand_query(request: Request) -> Response:
     responses=_OSMAND_RESPONSES,
 )
 async def osmand_post(request: Request) -> Response:
-    return await handle(request, _intake(request))
+    return await handle(request, _intake(request), json_errors=True)
 
 
 def _aware(value: datetime, field: str) -> datetime:
