@@ -269,8 +269,29 @@ async def osmand_post(request: Request) -> Response:
 
 def _aware(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
-        raise ApiError(422, "give a zone (Z or +08:00)", field=field)
-    return value.astimezone(UTC)
+        raise ApiError(422, f"{field}: give a zone (Z or +08:00)", field=field)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ApiError(422, f"{field}: out of the range of dates", field=field) from None
+
+
+def _window(
+    start: datetime | None, end: datetime | None, default: timedelta, longest: timedelta
+) -> tuple[datetime, datetime]:
+    """[start, end) in UTC: ``end`` defaults to now, ``start`` to ``default`` before it."""
+    end_utc = _aware(end, "query.end") if end is not None else datetime.now(UTC)
+    start_utc = _aware(start, "query.start") if start is not None else None
+    if start_utc is None:
+        try:
+            start_utc = end_utc - default
+        except OverflowError:
+            raise ApiError(422, "query.end: out of the range of dates", field="query.end") from None
+    if end_utc <= start_utc:
+        raise ApiError(422, "query.end: must be after start", field="query.end")
+    if end_utc - start_utc > longest:
+        raise ApiError(422, f"query.end: at most {longest} after start", field="query.end")
+    return start_utc, end_utc
 
 
 async def _vehicle(session: AsyncSession, principal: Principal, vehicle: str) -> str:
@@ -288,18 +309,16 @@ async def _vehicle(session: AsyncSession, principal: Principal, vehicle: str) ->
 )
 async def vehicle_positions(
     vehicle: Annotated[DeviceId, Path()],
-    start: Annotated[datetime, Query(description="ISO-8601 with a zone")],
-    end: Annotated[datetime, Query(description="ISO-8601 with a zone")],
     principal: PositionsRead,
     session: SessionDep,
     tsdb: TsdbDep,
+    start: Annotated[
+        datetime | None, Query(description="ISO-8601 with a zone; default: end - 24 h")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="ISO-8601 with a zone; default: now")] = None,
 ) -> PositionList:
+    start, end = _window(start, end, timedelta(hours=24), MAX_WINDOW)
     await _vehicle(session, principal, vehicle)
-    start, end = _aware(start, "query.start"), _aware(end, "query.end")
-    if end <= start:
-        raise ApiError(422, "end must be after start", field="query.end")
-    if end - start > MAX_WINDOW:
-        raise ApiError(422, "at most 48 hours per request", field="query.end")
     fixes = await positions_of(
         tsdb,
         vehicle,
@@ -338,17 +357,15 @@ async def vehicle_positions(
 )
 async def vehicle_tracks(
     vehicle: Annotated[DeviceId, Path()],
-    start: Annotated[datetime, Query(description="ISO-8601 with a zone")],
-    end: Annotated[datetime, Query(description="ISO-8601 with a zone")],
     principal: PositionsRead,
     session: SessionDep,
+    start: Annotated[
+        datetime | None, Query(description="ISO-8601 with a zone; default: end - 7 days")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="ISO-8601 with a zone; default: now")] = None,
 ) -> TrackList:
+    start, end = _window(start, end, timedelta(days=7), timedelta(days=MAX_TRACK_DAYS))
     await _vehicle(session, principal, vehicle)
-    start, end = _aware(start, "query.start"), _aware(end, "query.end")
-    if end <= start:
-        raise ApiError(422, "end must be after start", field="query.end")
-    if end - start > timedelta(days=MAX_TRACK_DAYS):
-        raise ApiError(422, f"at most {MAX_TRACK_DAYS} days per request", field="query.end")
     first = day_of(int(start.timestamp() * 1000))
     last = day_of(int(end.timestamp() * 1000) - 1)
     rows = await tracks_of(session, vehicle, first, last, principal.counties())
