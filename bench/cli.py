@@ -142,6 +142,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     v.add_argument("--short", action="store_true", help="fewer scenes: a few minutes")
     v.set_defaults(handler=_short_only("bench.vision"))
+    lg = kinds.add_parser(
+        "logistics",
+        help="OsmAnd single fixes (16 clients) vs a trivial endpoint, and batch upload "
+        "fixes/s vs a plain bulk insert (goals: >= 0.5x, >= 20,000 fixes/s)",
+    )
+    lg.add_argument("--short", action="store_true", help="a few seconds per phase")
+    lg.set_defaults(handler=_short_only("bench.logistics"))
     rc = kinds.add_parser(
         "recall",
         help="trace recall forward and backward through 5 levels of transformation and "

@@ -67,6 +67,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.position_intake.close()
             if own_tsdb:
                 await store.close()
             if own_db:
@@ -121,14 +122,14 @@ def create_app(
         serials_router,  # serial ranges and their codes (issue 12)
         labels_router,  # QR labels (issue 12)
         scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
-        logistics_router,  # logistics (issue 13): the dispatcher console, ...
+        logistics_router,  # logistics (issue 13): positions, trackers, the dispatcher console
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
+    install_logistics(app)  # after the metrics: its counters join the app's registry
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
-    install_logistics(app)  # the dispatcher console (/console), its tile stub and assets
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

@@ -101,6 +101,8 @@ PERMISSIONS: dict[str, str] = {
     "coldchain:read": "cold-chain excursions, alarms, and MKT of any device over any interval",
     "coldchain:write": "acknowledge cold-chain alarms with a comment "
     "(organisation roles: of their own organisation's locations)",
+    "positions:read": "vehicles' positions, daily tracks and phone trackers (never their ids)",
+    "trackers:write": "create, rotate and revoke the phone trackers of vehicles",
 }
 
 _READ_BACKBONE = frozenset(
@@ -144,7 +146,15 @@ ROLES: dict[Role, RoleSpec] = {
         "county dispatcher",
         Scope.COUNTY,
         Home.COUNTY,
-        _READ_BACKBONE | {"personal:read", "console:read", "console:write", "coldchain:write"},
+        _READ_BACKBONE
+        | {
+            "personal:read",
+            "console:read",
+            "console:write",
+            "coldchain:write",
+            "positions:read",
+            "trackers:write",
+        },
     ),
     Role.POVERTY_OFFICER: RoleSpec(
         "帮扶干部",

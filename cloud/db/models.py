@@ -24,6 +24,13 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
+from cloud.logistics.positions.storage import (
+    DirtyWindow,
+    Track,
+    Tracker,
+    TrackerCount,
+    WindowConsumer,
+)
 from cloud.notify.storage import NotifyDeadLetter, NotifyDelivery
 from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
@@ -62,6 +69,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterPayload",
     "Device",
+    "DirtyWindow",
     "EventRecord",
     "Gateway",
     "GatewayHealth",
@@ -101,5 +109,9 @@ __all__ = [
     "TraceLot",
     "TraceLotParent",
     "TraceTestResult",
+    "Track",
+    "Tracker",
+    "TrackerCount",
     "User",
+    "WindowConsumer",
 ]

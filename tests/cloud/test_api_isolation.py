@@ -26,6 +26,7 @@ from tests.cloud.console_cases import CONSOLE_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.ops_cases import OPS_CASES
 from tests.cloud.page_cases import PAGE_CASES
+from tests.cloud.positions_cases import POSITIONS_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
@@ -368,6 +369,7 @@ CASES.update(PAGE_CASES)  # the consumer trace page (issue 12)
 CASES.update(COLDCHAIN_CASES)  # cold chain: alarms, excursions, MKT (issue 13)
 CASES.update(SERIALS_CASES)  # serials, labels, scan places and flags (issue 12)
 CASES.update(CONSOLE_CASES)  # the dispatcher console (issue 13)
+CASES.update(POSITIONS_CASES)  # positions and phone trackers (issue 13)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

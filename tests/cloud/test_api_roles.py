@@ -34,6 +34,7 @@ from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.ops_cases import OPS_REQUESTS
 from tests.cloud.page_cases import PAGE_REQUESTS
 from tests.cloud.phone_cases import PHONE_REQUESTS
+from tests.cloud.positions_cases import POSITIONS_REQUESTS
 from tests.cloud.resolver_cases import RESOLVER_REQUESTS
 from tests.cloud.serials_cases import SERIALS_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
@@ -317,6 +318,7 @@ REQUESTS.update(PAGE_REQUESTS)  # the consumer trace page (issue 12)
 REQUESTS.update(SERIALS_REQUESTS)  # serials, labels, scan places and flags (issue 12)
 REQUESTS.update(RESOLVER_REQUESTS)  # the GS1 Digital Link resolver (issue 12)
 REQUESTS.update(CONSOLE_REQUESTS)  # the dispatcher console (issue 13)
+REQUESTS.update(POSITIONS_REQUESTS)  # positions and phone trackers (issue 13)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

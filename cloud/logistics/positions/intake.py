@@ -1,0 +1,256 @@
+"""Accepting fixes: find the tracker, convert the speed, filter, then store.
+
+One :class:`PositionIntake` per process. A request's fixes are checked in full
+before anything is stored (bad input refuses the request, nothing stored). The
+good fixes of concurrent requests are stored together (group commit): one
+relational transaction marks the touched windows (:mod:`.dirty`) and adds the
+trackers' counts, then one time-series write stores the points; each request is
+answered after both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cloud.db import Database, utcnow
+from cloud.db.upsert import dialect_insert
+from cloud.logistics.positions import dirty, trackers
+from cloud.logistics.positions.config import PositionSettings
+from cloud.logistics.positions.fix import Fix, FixError
+from cloud.logistics.positions.geo import haversine_m
+from cloud.logistics.positions.groupcommit import GroupCommit
+from cloud.logistics.positions.metrics import PositionMetrics
+from cloud.logistics.positions.parse import Parsed
+from cloud.logistics.positions.storage import TrackerCount
+from cloud.timeseries import Point, TimeSeriesStore
+from protocol import positions as pos
+
+
+class UnknownDevice(Exception):
+    """No live tracker has this device id (unknown, rotated away or revoked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerInfo:
+    id: int
+    vehicle: str
+    county: str
+    speed_unit: str
+
+
+@dataclass
+class Outcome:
+    accepted: int = 0
+    filtered: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Job:
+    tracker: TrackerInfo
+    fixes: list[Fix]
+    counts: Counter[str]
+
+
+class PositionIntake:
+    def __init__(
+        self,
+        db: Database,
+        tsdb: TimeSeriesStore,
+        settings: PositionSettings | None = None,
+        *,
+        metrics: PositionMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.tsdb = tsdb
+        self.settings = settings or PositionSettings()
+        self.metrics = metrics or PositionMetrics()
+        self.clock = clock
+        self._trackers: dict[str, tuple[float, TrackerInfo | None]] = {}
+        #: newest stored fix per vehicle: (ts_ms, lat, lon)
+        self._last: dict[str, tuple[int, float, float]] = {}
+        self._group: GroupCommit[_Job] = GroupCommit(self._flush)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def close(self) -> None:
+        await self._group.close()
+
+    async def tracker(self, device_id: str) -> TrackerInfo:
+        """The live tracker of ``device_id`` (cached ``tracker_cache_s``), else UnknownDevice."""
+        key = trackers.token_hash(device_id)
+        now = time.monotonic()
+        hit = self._trackers.get(key)
+        if hit is not None and now - hit[0] < self.settings.tracker_cache_s:
+            info = hit[1]
+        else:
+            async with self.db.session() as s:
+                row = await trackers.by_device_id(s, device_id)
+            info = (
+                None
+                if row is None
+                else TrackerInfo(row.id, row.vehicle, row.county, row.speed_unit)
+            )
+            if len(self._trackers) > 100_000:
+                self._trackers.clear()
+            self._trackers[key] = (now, info)
+        if info is None:
+            raise UnknownDevice(device_id)
+        return info
+
+    async def accept(self, parsed: Sequence[Parsed], form: str) -> Outcome:
+        """Store the fixes of one request (one device). Raises FixError (bad input),
+        UnknownDevice, or the store's error; nothing is stored then."""
+        if not parsed:
+            raise FixError("body", "no fixes")
+        device_id = parsed[0].device_id
+        for i, p in enumerate(parsed):
+            if p.device_id != device_id:
+                raise FixError(f"[{i}].device_id", "every fix of one request is of one device")
+        info = await self.tracker(device_id)
+        fixes = [self._speed(p, info, len(parsed) > 1, i) for i, p in enumerate(parsed)]
+        outcome = Outcome()
+        keep = await self._filter(info, fixes, outcome.filtered)
+        counts = Counter(outcome.filtered)
+        if keep:
+            counts["accepted"] = len(keep)
+        await self._group.submit(_Job(info, keep, counts))
+        outcome.accepted = len(keep)
+        self.metrics.accepted[form] += len(keep)
+        self.metrics.filtered.update(outcome.filtered)
+        if keep:
+            newest = max(keep, key=lambda f: f.ts_ms)
+            last = self._last.get(info.vehicle)
+            if last is None or newest.ts_ms > last[0]:
+                self._last[info.vehicle] = (newest.ts_ms, newest.lat, newest.lon)
+        return outcome
+
+    def _speed(self, p: Parsed, info: TrackerInfo, many: bool, i: int) -> Fix:
+        fix = p.fix
+        if p.speed_raw is not None:
+            kmh = p.speed_raw * pos.KMH_PER[info.speed_unit]
+            reason = pos.check_position_value(pos.SPEED_KMH, kmh)
+            if reason is not None:
+                where = f"locations[{i}].speed" if many else "speed"
+                raise FixError(where, f"{reason} (given {p.speed_raw!r} {info.speed_unit})")
+            fix.speed_kmh = kmh
+        return fix
+
+    async def _filter(
+        self, info: TrackerInfo, fixes: list[Fix], filtered: Counter[str]
+    ) -> list[Fix]:
+        s = self.settings
+        now = self.now_ms()
+        ordered = sorted(fixes, key=lambda f: f.ts_ms)
+        candidates: list[Fix] = []
+        for fix in ordered:
+            if s.filter_invalid and not fix.valid:
+                filtered["invalid"] += 1
+            elif s.filter_zero and fix.lat == 0.0 and fix.lon == 0.0:
+                filtered["zero"] += 1
+            elif s.future_skew_s and fix.ts_ms > now + s.future_skew_s * 1000:
+                filtered["future"] += 1
+            elif (
+                s.max_accuracy_m
+                and fix.accuracy_m is not None
+                and fix.accuracy_m > s.max_accuracy_m
+            ):
+                filtered["accuracy"] += 1
+            else:
+                candidates.append(fix)
+        if not candidates:
+            return []
+        stored = await self._stored_around(info, candidates[0].ts_ms, candidates[-1].ts_ms)
+        stored_ts = {ts for ts, _, _ in stored}
+        # every fix in time order, stored ones as reference points for the jump filter
+        events: list[tuple[int, int, Fix | tuple[float, float]]] = [
+            (ts, 0, (lat, lon)) for ts, lat, lon in stored
+        ]
+        events += [(f.ts_ms, 1, f) for f in candidates]
+        events.sort(key=lambda e: (e[0], e[1]))
+        keep: list[Fix] = []
+        seen: set[int] = set()
+        prev: tuple[int, float, float] | None = None
+        for ts, kind, item in events:
+            if kind == 0:
+                assert isinstance(item, tuple)
+                prev = (ts, item[0], item[1])
+                continue
+            assert isinstance(item, Fix)
+            if s.filter_duplicate and (ts in stored_ts or ts in seen):
+                filtered["duplicate"] += 1
+                continue
+            if s.max_speed_kmh and prev is not None and ts > prev[0]:
+                d = haversine_m(prev[1], prev[2], item.lat, item.lon)
+                kmh = d / ((ts - prev[0]) / 1000.0) * 3.6
+                if d > s.jump_min_m and kmh > s.max_speed_kmh:
+                    filtered["jump"] += 1
+                    continue
+            seen.add(ts)
+            keep.append(item)
+            prev = (ts, item.lat, item.lon)
+        return keep
+
+    async def _stored_around(
+        self, info: TrackerInfo, first_ms: int, last_ms: int
+    ) -> list[tuple[int, float, float]]:
+        """Stored fixes in [first - lookback, last] (the previous one for the jump
+        filter, and those a new fix could duplicate); none read when the newest stored
+        fix known to this process is older than ``first`` (the live case)."""
+        cached = self._last.get(info.vehicle)
+        if cached is not None and cached[0] < first_ms:
+            return [cached]
+        lookback = 6 * 3_600_000
+        rows = await self.tsdb.raw_rows(
+            pos.MEASUREMENT, info.vehicle, first_ms - lookback, last_ms + 1, counties=[info.county]
+        )
+        out = [(ts, f[pos.LAT], f[pos.LON]) for ts, f in rows if pos.LAT in f and pos.LON in f]
+        before = [r for r in out if r[0] < first_ms]
+        return before[-1:] + [r for r in out if r[0] >= first_ms]
+
+    async def _flush(self, jobs: list[_Job]) -> None:
+        touched = [
+            (job.tracker.vehicle, job.tracker.county, fix.ts_ms)
+            for job in jobs
+            for fix in job.fixes
+        ]
+        counts: Counter[tuple[int, str]] = Counter()
+        for job in jobs:
+            for outcome, n in job.counts.items():
+                counts[(job.tracker.id, outcome)] += n
+        async with self.db.transaction() as s:
+            await dirty.mark(s, touched)
+            if counts:
+                now = utcnow()
+                rows = [
+                    {"tracker_id": t, "outcome": o, "count": n, "last_at": now}
+                    for (t, o), n in sorted(counts.items())
+                ]
+                ins = dialect_insert(s, TrackerCount).values(rows)
+                await s.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["tracker_id", "outcome"],
+                        set_={
+                            "count": TrackerCount.count + ins.excluded.count,
+                            "last_at": ins.excluded.last_at,
+                        },
+                    )
+                )
+        points = [
+            Point(
+                pos.MEASUREMENT,
+                job.tracker.vehicle,
+                job.tracker.county,
+                "",
+                fix.ts_ms,
+                fix.fields(),
+            )
+            for job in jobs
+            for fix in job.fixes
+        ]
+        if points:
+            await self.tsdb.write(points)
