@@ -85,9 +85,15 @@ MinuteGeneration = tuple[tuple[str, int, int], ...]
 #: by two counties holds both counties' readings; a county user's, its own only).
 _Key = tuple[str, str, str, int, int, Scope, Generation]
 
+#: The write generations of a device's series in a scope: ``(county, writes)`` of each
+#: series written to since migration 0311 (see :class:`RollupState`).
+WriteGeneration = tuple[tuple[str, int], ...]
+
 #: (resolution, measurement, device, metric, hour_ms or minute_ms, scope, generations):
-#: an hour's 1-min roll-ups ("1m") or a minute's raw points ("raw") as read.
-_MinuteKey = tuple[str, str, str, str, int, Scope, MinuteGeneration]
+#: an hour's 1-min roll-ups ("1m"), an unmarked minute's raw points ("raw", both by the
+#: roll-up generations) or a marked minute's raw points ("live", by the write
+#: generations) as read.
+_MinuteKey = tuple[str, str, str, str, int, Scope, MinuteGeneration | WriteGeneration]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -261,16 +267,21 @@ class _Read:
             read += _runs(whole)
         minutely = self.state.minute_generation is not None and stale is not None
         edges: list[Span] = []
+        live: list[Span] = []
         if minutely and stale is not None:
             edges = [s for s in plan.get("raw", []) if _in_unmarked_minute(s, stale)]
             plan["raw"] = [s for s in plan.get("raw", []) if s not in edges]
+            if self.state.writes is not None:
+                live, plan["raw"] = _split_marked(plan.get("raw", []), stale)
         else:
             read += rest
             rest = []
         minute_hours = sorted({h for a, b in rest for h in range(_floor(a, HOUR_MS), b, HOUR_MS)})
         edge_minutes = sorted({_floor(a, MINUTE_MS) for a, _ in edges})
+        live_minutes = sorted({_floor(a, MINUTE_MS) for a, _ in live})
         minutes, minutes_missing = self._cached(ids, "1m", minute_hours)
         points, points_missing = self._cached(ids, "raw", edge_minutes)
+        lives, lives_missing = self._cached(ids, "live", live_minutes)
         if read:
             plan["1m"] = sorted(read)
         plan = {res: spans for res, spans in plan.items() if spans}
@@ -281,17 +292,20 @@ class _Read:
             calls.append(self._aggregate(ids, plan, self.every_ms))
         if minutes_missing:
             calls.append(self._aggregate(ids, {"1m": _runs(minutes_missing)}, MINUTE_MS))
-        if points_missing:
-            spans = [(m, m + MINUTE_MS) for m in points_missing]
+        if points_missing or lives_missing:
+            # the raw points of whole minutes, per instant: the unmarked partial minutes
+            # at the ends and the marked minutes (the live ones), in one request
+            spans = _minute_runs([*points_missing, *lives_missing])
             calls.append(self._aggregate(ids, {"raw": spans}, 1))
         results = list(await asyncio.gather(*calls))
         got = results.pop(0) if plan else {}
         if minutes_missing:
             fetched = results.pop(0).get("1m", {})
             minutes.update(self._fill(ids, "1m", minutes_missing, HOUR_MS, fetched))
-        if points_missing:
+        if points_missing or lives_missing:
             fetched = results.pop(0).get("raw", {})
             points.update(self._fill(ids, "raw", points_missing, MINUTE_MS, fetched))
+            lives.update(self._fill(ids, "live", lives_missing, MINUTE_MS, fetched))
         for (d, _h), buckets in cached.items():
             self.done.setdefault(d, []).extend(buckets)
         if missing:
@@ -301,6 +315,7 @@ class _Read:
             merge_parts(self.parts, res_parts)
         self._merge(minutes, rest, HOUR_MS)
         self._merge(points, edges, MINUTE_MS)
+        self._merge(lives, live, MINUTE_MS)
 
     async def _aggregate(
         self, ids: Sequence[str], plan: dict[Resolution, list[Span]], every_ms: int
@@ -359,9 +374,10 @@ class _Read:
         or minutes ("raw"); one missing for one device is read for all."""
         cached: dict[tuple[str, int], dict[int, Parts]] = {}
         missing: set[int] = set()
-        generations = self.state.minute_generation or {}
+        if not starts:
+            return cached, []
         for d in devices:
-            gen = generations.get(d, ())
+            gen = self._generation(resolution, d)
             for t in starts:
                 key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
                 got = self.caches.minutes.get(key)
@@ -383,7 +399,8 @@ class _Read:
         """Cache the parts read for whole hours or minutes ``starts`` (``length`` long)
         and return them per (device, start)."""
         out: dict[tuple[str, int], dict[int, Parts]] = {}
-        generations = self.state.minute_generation or {}
+        if not starts:
+            return out
         for d in devices:
             for t in starts:
                 out[(d, t)] = {}
@@ -391,11 +408,20 @@ class _Read:
                 got = out.get((d, _floor(w, length)))
                 if got is not None:
                     got[w] = p
-            gen = generations.get(d, ())
+            gen = self._generation(resolution, d)
             for t in starts:
                 key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
                 self.caches.minutes.put(key, out[(d, t)])
         return out
+
+    def _generation(self, resolution: str, device: str) -> MinuteGeneration | WriteGeneration:
+        """The key of a device's cached hours or minutes of ``resolution``: the raw
+        points of a marked minute ("live") change with every write, so by the series'
+        write generations (every write is marked, and the marks bump them after the
+        points are stored); the rest with the job's work, by both roll-up generations."""
+        if resolution == "live":
+            return (self.state.writes or {}).get(device, ())
+        return (self.state.minute_generation or {}).get(device, ())
 
     def _merge(
         self, cached: dict[tuple[str, int], dict[int, Parts]], spans: Sequence[Span], length: int
@@ -427,6 +453,36 @@ def _in_unmarked_minute(span: Span, marked: set[int]) -> bool:
     """Whether ``span`` lies within one minute that is not marked."""
     m = _floor(span[0], MINUTE_MS)
     return span[1] <= m + MINUTE_MS and m not in marked
+
+
+def _split_marked(spans: Sequence[Span], marked: set[int]) -> tuple[list[Span], list[Span]]:
+    """Raw ``spans`` -> ``(their parts in marked minutes, one per minute; the rest)``."""
+    inside: list[Span] = []
+    rest: list[Span] = []
+    for a, b in spans:
+        t = a
+        while t < b:
+            m = _floor(t, MINUTE_MS)
+            stop = min(b, m + MINUTE_MS)
+            if m in marked:
+                inside.append((t, stop))
+            elif rest and rest[-1][1] == t:
+                rest[-1] = (rest[-1][0], stop)
+            else:
+                rest.append((t, stop))
+            t = stop
+    return inside, rest
+
+
+def _minute_runs(minutes: Sequence[int]) -> list[Span]:
+    """Minute starts -> spans of consecutive minutes."""
+    runs: list[Span] = []
+    for m in sorted(set(minutes)):
+        if runs and runs[-1][1] == m:
+            runs[-1] = (runs[-1][0], m + MINUTE_MS)
+        else:
+            runs.append((m, m + MINUTE_MS))
+    return runs
 
 
 def _split_hours(spans: Sequence[Span], marked: set[int]) -> tuple[list[int], list[Span]]:
