@@ -52,10 +52,10 @@ async def run(db_url: str, store_args: list[str]) -> dict[str, object]:
     points = 0
     worst_late_ms = 0.0
 
-    async def rollups() -> None:
+    async def rollups() -> None:  # as a worker's job: catch up, then wait
         while True:
-            await asyncio.sleep(ROLLUP_INTERVAL_S)
             await job.run_until_idle()
+            await asyncio.sleep(ROLLUP_INTERVAL_S)
 
     roller = asyncio.create_task(rollups())
     t0 = time.monotonic()

@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,55 @@ class HourCache(_Lru[_Key, tuple[Bucket, ...]]):
         super().__init__(max_hours)
 
 
-class MinuteCache(_Lru[_MinuteKey, dict[int, Parts]]):
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Parts by start (minutes of an hour, or instants of a minute) as columns, starts
+    ascending: a run of them is merged into a window by slices summed by builtins,
+    not part by part. ``mkt`` None: a part lacks it."""
+
+    starts: list[int]
+    total: list[float]
+    lo: list[float]
+    hi: list[float]
+    count: list[float]
+    mkt: list[float] | None
+
+    @classmethod
+    def of(cls, parts: dict[int, Parts]) -> Columns:
+        kept = sorted((t, p) for t, p in parts.items() if p.count > 0)
+        mkts = [p.mkt for _, p in kept]
+        return cls(
+            [t for t, _ in kept],
+            [p.total for _, p in kept],
+            [p.lo for _, p in kept],
+            [p.hi for _, p in kept],
+            [p.count for _, p in kept],
+            None if any(m is None for m in mkts) else mkts,  # type: ignore[arg-type]
+        )
+
+    def merge_into(self, windows: dict[int, Parts], a: int, b: int, every_ms: int) -> None:
+        """The parts starting in [a, b) into ``windows`` (of ``every_ms``; each part
+        lies in one window)."""
+        starts = self.starts
+        i = bisect_left(starts, a)
+        j = bisect_left(starts, b, i)
+        while i < j:
+            w = window_start(starts[i], every_ms)
+            k = bisect_left(starts, w + every_ms, i, j)
+            part = windows.get(w)
+            if part is None:
+                part = windows[w] = Parts()
+            part.merge(
+                sum(self.total[i:k]),
+                min(self.lo[i:k]),
+                max(self.hi[i:k]),
+                sum(self.count[i:k]),
+                None if self.mkt is None else sum(self.mkt[i:k]),
+            )
+            i = k
+
+
+class MinuteCache(_Lru[_MinuteKey, Columns]):
     """Parts by start of the hours and minutes a read does not take whole from
     :class:`HourCache`: per minute (the 1-min roll-ups of the partial hours at the ends
     and of the marked hours) or per instant (the raw points of a partial minute at an
@@ -369,10 +418,10 @@ class _Read:
 
     def _cached(
         self, devices: Sequence[str], resolution: str, starts: Sequence[int]
-    ) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int]]:
+    ) -> tuple[dict[tuple[str, int], Columns], list[int]]:
         """``(cached parts per (device, start), starts missing)`` of these hours ("1m")
         or minutes ("raw"); one missing for one device is read for all."""
-        cached: dict[tuple[str, int], dict[int, Parts]] = {}
+        cached: dict[tuple[str, int], Columns] = {}
         missing: set[int] = set()
         if not starts:
             return cached, []
@@ -395,22 +444,22 @@ class _Read:
         starts: Sequence[int],
         length: int,
         fetched: PartsByDevice,
-    ) -> dict[tuple[str, int], dict[int, Parts]]:
+    ) -> dict[tuple[str, int], Columns]:
         """Cache the parts read for whole hours or minutes ``starts`` (``length`` long)
         and return them per (device, start)."""
-        out: dict[tuple[str, int], dict[int, Parts]] = {}
+        out: dict[tuple[str, int], Columns] = {}
         if not starts:
             return out
         for d in devices:
-            for t in starts:
-                out[(d, t)] = {}
+            by_start: dict[int, dict[int, Parts]] = {t: {} for t in starts}
             for w, p in fetched.get(d, {}).items():
-                got = out.get((d, _floor(w, length)))
+                got = by_start.get(_floor(w, length))
                 if got is not None:
                     got[w] = p
             gen = self._generation(resolution, d)
             for t in starts:
                 key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
+                out[(d, t)] = Columns.of(by_start[t])
                 self.caches.minutes.put(key, out[(d, t)])
         return out
 
@@ -424,25 +473,20 @@ class _Read:
         return (self.state.minute_generation or {}).get(device, ())
 
     def _merge(
-        self, cached: dict[tuple[str, int], dict[int, Parts]], spans: Sequence[Span], length: int
+        self, cached: dict[tuple[str, int], Columns], spans: Sequence[Span], length: int
     ) -> None:
         """The parts of ``spans`` from cached hours or minutes (``length`` long) into the
         windows of ``every_ms`` (a cached part lies in one window: a minute, ``every`` a
         whole number of minutes with windows starting on minutes; an instant)."""
-        for (d, t), by_start in cached.items():
-            clipped = [
-                (max(a, t), min(b, t + length)) for a, b in spans if a < t + length and b > t
-            ]
-            if not clipped or not by_start:
+        for (d, t), columns in cached.items():
+            if not columns.starts:
                 continue
-            mine = self.parts.setdefault(d, {})
-            for w, p in by_start.items():
-                for a, b in clipped:
-                    if a <= w < b:
-                        mine.setdefault(window_start(w, self.every_ms), Parts()).merge(
-                            p.total, p.lo, p.hi, p.count, p.mkt
-                        )
-                        break
+            mine: dict[int, Parts] | None = None
+            for a, b in spans:
+                if a < t + length and b > t:
+                    if mine is None:
+                        mine = self.parts.setdefault(d, {})
+                    columns.merge_into(mine, max(a, t), min(b, t + length), self.every_ms)
 
 
 def _floor(t: int, step: int) -> int:
