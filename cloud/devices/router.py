@@ -510,7 +510,7 @@ async def _device_and_rollups(
     kind, county = found[0][0], found[0][1]
     principal.visible(county, "device", device_id)
     if counties is not None and not counties:
-        return kind, rollup.RollupState({}, {}, {}, {})
+        return kind, rollup.RollupState({}, {}, {}, {}, {})
     return kind, rollup.state_of_rows(rows)
 
 

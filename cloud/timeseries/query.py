@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -85,9 +86,15 @@ MinuteGeneration = tuple[tuple[str, int, int], ...]
 #: by two counties holds both counties' readings; a county user's, its own only).
 _Key = tuple[str, str, str, int, int, Scope, Generation]
 
+#: The write generations of a device's series in a scope: ``(county, writes)`` of each
+#: series written to since migration 0311 (see :class:`RollupState`).
+WriteGeneration = tuple[tuple[str, int], ...]
+
 #: (resolution, measurement, device, metric, hour_ms or minute_ms, scope, generations):
-#: an hour's 1-min roll-ups ("1m") or a minute's raw points ("raw") as read.
-_MinuteKey = tuple[str, str, str, str, int, Scope, MinuteGeneration]
+#: an hour's 1-min roll-ups ("1m"), an unmarked minute's raw points ("raw", both by the
+#: roll-up generations) or a marked minute's raw points ("live", by the write
+#: generations) as read.
+_MinuteKey = tuple[str, str, str, str, int, Scope, MinuteGeneration | WriteGeneration]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -127,7 +134,55 @@ class HourCache(_Lru[_Key, tuple[Bucket, ...]]):
         super().__init__(max_hours)
 
 
-class MinuteCache(_Lru[_MinuteKey, dict[int, Parts]]):
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Parts by start (minutes of an hour, or instants of a minute) as columns, starts
+    ascending: a run of them is merged into a window by slices summed by builtins,
+    not part by part. ``mkt`` None: a part lacks it."""
+
+    starts: list[int]
+    total: list[float]
+    lo: list[float]
+    hi: list[float]
+    count: list[float]
+    mkt: list[float] | None
+
+    @classmethod
+    def of(cls, parts: dict[int, Parts]) -> Columns:
+        kept = sorted((t, p) for t, p in parts.items() if p.count > 0)
+        mkts = [p.mkt for _, p in kept]
+        return cls(
+            [t for t, _ in kept],
+            [p.total for _, p in kept],
+            [p.lo for _, p in kept],
+            [p.hi for _, p in kept],
+            [p.count for _, p in kept],
+            None if any(m is None for m in mkts) else mkts,  # type: ignore[arg-type]
+        )
+
+    def merge_into(self, windows: dict[int, Parts], a: int, b: int, every_ms: int) -> None:
+        """The parts starting in [a, b) into ``windows`` (of ``every_ms``; each part
+        lies in one window)."""
+        starts = self.starts
+        i = bisect_left(starts, a)
+        j = bisect_left(starts, b, i)
+        while i < j:
+            w = window_start(starts[i], every_ms)
+            k = bisect_left(starts, w + every_ms, i, j)
+            part = windows.get(w)
+            if part is None:
+                part = windows[w] = Parts()
+            part.merge(
+                sum(self.total[i:k]),
+                min(self.lo[i:k]),
+                max(self.hi[i:k]),
+                sum(self.count[i:k]),
+                None if self.mkt is None else sum(self.mkt[i:k]),
+            )
+            i = k
+
+
+class MinuteCache(_Lru[_MinuteKey, Columns]):
     """Parts by start of the hours and minutes a read does not take whole from
     :class:`HourCache`: per minute (the 1-min roll-ups of the partial hours at the ends
     and of the marked hours) or per instant (the raw points of a partial minute at an
@@ -261,16 +316,21 @@ class _Read:
             read += _runs(whole)
         minutely = self.state.minute_generation is not None and stale is not None
         edges: list[Span] = []
+        live: list[Span] = []
         if minutely and stale is not None:
             edges = [s for s in plan.get("raw", []) if _in_unmarked_minute(s, stale)]
             plan["raw"] = [s for s in plan.get("raw", []) if s not in edges]
+            if self.state.writes is not None:
+                live, plan["raw"] = _split_marked(plan.get("raw", []), stale)
         else:
             read += rest
             rest = []
         minute_hours = sorted({h for a, b in rest for h in range(_floor(a, HOUR_MS), b, HOUR_MS)})
         edge_minutes = sorted({_floor(a, MINUTE_MS) for a, _ in edges})
+        live_minutes = sorted({_floor(a, MINUTE_MS) for a, _ in live})
         minutes, minutes_missing = self._cached(ids, "1m", minute_hours)
         points, points_missing = self._cached(ids, "raw", edge_minutes)
+        lives, lives_missing = self._cached(ids, "live", live_minutes)
         if read:
             plan["1m"] = sorted(read)
         plan = {res: spans for res, spans in plan.items() if spans}
@@ -281,17 +341,20 @@ class _Read:
             calls.append(self._aggregate(ids, plan, self.every_ms))
         if minutes_missing:
             calls.append(self._aggregate(ids, {"1m": _runs(minutes_missing)}, MINUTE_MS))
-        if points_missing:
-            spans = [(m, m + MINUTE_MS) for m in points_missing]
+        if points_missing or lives_missing:
+            # the raw points of whole minutes, per instant: the unmarked partial minutes
+            # at the ends and the marked minutes (the live ones), in one request
+            spans = _minute_runs([*points_missing, *lives_missing])
             calls.append(self._aggregate(ids, {"raw": spans}, 1))
         results = list(await asyncio.gather(*calls))
         got = results.pop(0) if plan else {}
         if minutes_missing:
             fetched = results.pop(0).get("1m", {})
             minutes.update(self._fill(ids, "1m", minutes_missing, HOUR_MS, fetched))
-        if points_missing:
+        if points_missing or lives_missing:
             fetched = results.pop(0).get("raw", {})
             points.update(self._fill(ids, "raw", points_missing, MINUTE_MS, fetched))
+            lives.update(self._fill(ids, "live", lives_missing, MINUTE_MS, fetched))
         for (d, _h), buckets in cached.items():
             self.done.setdefault(d, []).extend(buckets)
         if missing:
@@ -301,6 +364,7 @@ class _Read:
             merge_parts(self.parts, res_parts)
         self._merge(minutes, rest, HOUR_MS)
         self._merge(points, edges, MINUTE_MS)
+        self._merge(lives, live, MINUTE_MS)
 
     async def _aggregate(
         self, ids: Sequence[str], plan: dict[Resolution, list[Span]], every_ms: int
@@ -354,14 +418,15 @@ class _Read:
 
     def _cached(
         self, devices: Sequence[str], resolution: str, starts: Sequence[int]
-    ) -> tuple[dict[tuple[str, int], dict[int, Parts]], list[int]]:
+    ) -> tuple[dict[tuple[str, int], Columns], list[int]]:
         """``(cached parts per (device, start), starts missing)`` of these hours ("1m")
         or minutes ("raw"); one missing for one device is read for all."""
-        cached: dict[tuple[str, int], dict[int, Parts]] = {}
+        cached: dict[tuple[str, int], Columns] = {}
         missing: set[int] = set()
-        generations = self.state.minute_generation or {}
+        if not starts:
+            return cached, []
         for d in devices:
-            gen = generations.get(d, ())
+            gen = self._generation(resolution, d)
             for t in starts:
                 key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
                 got = self.caches.minutes.get(key)
@@ -379,44 +444,49 @@ class _Read:
         starts: Sequence[int],
         length: int,
         fetched: PartsByDevice,
-    ) -> dict[tuple[str, int], dict[int, Parts]]:
+    ) -> dict[tuple[str, int], Columns]:
         """Cache the parts read for whole hours or minutes ``starts`` (``length`` long)
         and return them per (device, start)."""
-        out: dict[tuple[str, int], dict[int, Parts]] = {}
-        generations = self.state.minute_generation or {}
+        out: dict[tuple[str, int], Columns] = {}
+        if not starts:
+            return out
         for d in devices:
-            for t in starts:
-                out[(d, t)] = {}
+            by_start: dict[int, dict[int, Parts]] = {t: {} for t in starts}
             for w, p in fetched.get(d, {}).items():
-                got = out.get((d, _floor(w, length)))
+                got = by_start.get(_floor(w, length))
                 if got is not None:
                     got[w] = p
-            gen = generations.get(d, ())
+            gen = self._generation(resolution, d)
             for t in starts:
                 key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
+                out[(d, t)] = Columns.of(by_start[t])
                 self.caches.minutes.put(key, out[(d, t)])
         return out
 
+    def _generation(self, resolution: str, device: str) -> MinuteGeneration | WriteGeneration:
+        """The key of a device's cached hours or minutes of ``resolution``: the raw
+        points of a marked minute ("live") change with every write, so by the series'
+        write generations (every write is marked, and the marks bump them after the
+        points are stored); the rest with the job's work, by both roll-up generations."""
+        if resolution == "live":
+            return (self.state.writes or {}).get(device, ())
+        return (self.state.minute_generation or {}).get(device, ())
+
     def _merge(
-        self, cached: dict[tuple[str, int], dict[int, Parts]], spans: Sequence[Span], length: int
+        self, cached: dict[tuple[str, int], Columns], spans: Sequence[Span], length: int
     ) -> None:
         """The parts of ``spans`` from cached hours or minutes (``length`` long) into the
         windows of ``every_ms`` (a cached part lies in one window: a minute, ``every`` a
         whole number of minutes with windows starting on minutes; an instant)."""
-        for (d, t), by_start in cached.items():
-            clipped = [
-                (max(a, t), min(b, t + length)) for a, b in spans if a < t + length and b > t
-            ]
-            if not clipped or not by_start:
+        for (d, t), columns in cached.items():
+            if not columns.starts:
                 continue
-            mine = self.parts.setdefault(d, {})
-            for w, p in by_start.items():
-                for a, b in clipped:
-                    if a <= w < b:
-                        mine.setdefault(window_start(w, self.every_ms), Parts()).merge(
-                            p.total, p.lo, p.hi, p.count, p.mkt
-                        )
-                        break
+            mine: dict[int, Parts] | None = None
+            for a, b in spans:
+                if a < t + length and b > t:
+                    if mine is None:
+                        mine = self.parts.setdefault(d, {})
+                    columns.merge_into(mine, max(a, t), min(b, t + length), self.every_ms)
 
 
 def _floor(t: int, step: int) -> int:
@@ -427,6 +497,36 @@ def _in_unmarked_minute(span: Span, marked: set[int]) -> bool:
     """Whether ``span`` lies within one minute that is not marked."""
     m = _floor(span[0], MINUTE_MS)
     return span[1] <= m + MINUTE_MS and m not in marked
+
+
+def _split_marked(spans: Sequence[Span], marked: set[int]) -> tuple[list[Span], list[Span]]:
+    """Raw ``spans`` -> ``(their parts in marked minutes, one per minute; the rest)``."""
+    inside: list[Span] = []
+    rest: list[Span] = []
+    for a, b in spans:
+        t = a
+        while t < b:
+            m = _floor(t, MINUTE_MS)
+            stop = min(b, m + MINUTE_MS)
+            if m in marked:
+                inside.append((t, stop))
+            elif rest and rest[-1][1] == t:
+                rest[-1] = (rest[-1][0], stop)
+            else:
+                rest.append((t, stop))
+            t = stop
+    return inside, rest
+
+
+def _minute_runs(minutes: Sequence[int]) -> list[Span]:
+    """Minute starts -> spans of consecutive minutes."""
+    runs: list[Span] = []
+    for m in sorted(set(minutes)):
+        if runs and runs[-1][1] == m:
+            runs[-1] = (runs[-1][0], m + MINUTE_MS)
+        else:
+            runs.append((m, m + MINUTE_MS))
+    return runs
 
 
 def _split_hours(spans: Sequence[Span], marked: set[int]) -> tuple[list[int], list[Span]]:

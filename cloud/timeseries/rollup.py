@@ -126,15 +126,26 @@ async def mark_minutes(db: Database, minutes: Minutes) -> int:
     return await _mark(db, hours, minutes, whole=False)
 
 
-async def _mark(db: Database, hours: Hours, minutes: Minutes, *, whole: bool) -> int:
+async def _mark(
+    db: Database,
+    hours: Hours,
+    minutes: Minutes,
+    *,
+    whole: bool,
+    written: Iterable[tuple[str, str, str]] = (),
+) -> int:
     """Hours and minutes marked in one transaction with one ``marked_at``, so an hour's
     mark is never older than one of its minutes'; an hour marked whole stays so until
-    the job recomputes it."""
-    if not hours:
+    the job recomputes it. The write generation of each series marked (and of the
+    series in ``written``: written to, their marks left alone) is bumped in the same
+    transaction (:func:`bump_writes`)."""
+    series = {(m, d, county) for m, d, county, _ in hours} | set(written)
+    if not series:
         return 0
     now = utcnow()
     keys = ("measurement", "device", "county")
     async with db.transaction() as s:
+        await bump_writes(s, series)
         for model, column, marks in (
             (RollupPending, "hour_ms", hours),
             (RollupPendingMinute, "minute_ms", minutes),
@@ -195,7 +206,14 @@ class Marker:
             if t is None or now - t >= self.remark_after_s:
                 fresh[key] = where
                 self._recent[key] = now
-        return await mark_minutes(self.db, fresh)
+        hours: Hours = {
+            (m, d, county, t // HOUR_MS * HOUR_MS): site
+            for (m, d, county, t), site in fresh.items()
+        }
+        # a minute left alone was written to all the same: its series' write generation
+        # is bumped, or the raw points of its minutes cached by readers would be stale
+        written = {(m, d, county) for m, d, county, _ in minutes}
+        return await _mark(self.db, hours, fresh, whole=False, written=written)
 
 
 async def recompute_hour(
@@ -512,6 +530,35 @@ async def bump_generations(
     )
 
 
+async def bump_writes(session: AsyncSession, series: Iterable[tuple[str, str, str]]) -> None:
+    """Raw points of these series ``(measurement, device, county)`` were written (and are
+    stored): the raw points of their marked minutes cached before are stale. Every
+    writer marks what it wrote after storing it (:func:`mark`, :class:`Marker`), and the
+    marks call this in their transaction: a reader that sees the new generation sees
+    the points too."""
+    rows = [
+        {
+            "measurement": m,
+            "device": d,
+            "county": county,
+            "generation": 0,
+            "minutes": 0,
+            "writes": 1,
+        }
+        for m, d, county in sorted(series)
+    ]
+    if not rows:
+        return
+    for i in range(0, len(rows), 500):
+        ins = dialect_insert(session, RollupGeneration).values(rows[i : i + 500])
+        await session.execute(
+            ins.on_conflict_do_update(
+                index_elements=["measurement", "device", "county"],
+                set_={"writes": RollupGeneration.writes + 1},
+            )
+        )
+
+
 def state_selects(
     *, of_counties: bool, measurement: ColumnElement[str] | None = None
 ) -> list[Select[Any]]:
@@ -556,11 +603,19 @@ def state_selects(
         RollupGeneration.minutes.label("extra"),
         literal(1).label("kind"),
     ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(devices))
+    writes = select(
+        RollupGeneration.device,
+        RollupGeneration.county,
+        RollupGeneration.writes.label("value"),
+        none,
+        literal(3).label("kind"),
+    ).where(RollupGeneration.measurement == measurement, RollupGeneration.device.in_(devices))
     if of_counties:
         marks = marks.where(RollupPending.county.in_(counties))
         minute_marks = minute_marks.where(RollupPendingMinute.county.in_(counties))
         gens = gens.where(RollupGeneration.county.in_(counties))
-    return [marks, gens, minute_marks]
+        writes = writes.where(RollupGeneration.county.in_(counties))
+    return [marks, gens, minute_marks, writes]
 
 
 def state_params(
@@ -583,6 +638,7 @@ def state_of_rows(rows: Iterable[Sequence[Any]]) -> RollupState:
     pending: dict[str, set[int]] = {}
     minutes: dict[str, set[int]] = {}
     generations: dict[str, list[tuple[str, int, int]]] = {}
+    writes: dict[str, list[tuple[str, int]]] = {}
     for device, county, value, extra, kind in rows:
         if kind == 0:
             pending.setdefault(device, set()).add(int(value))
@@ -593,9 +649,12 @@ def state_of_rows(rows: Iterable[Sequence[Any]]) -> RollupState:
             minutes.setdefault(device, set()).add(int(value))
         elif kind == 1:
             generations.setdefault(device, []).append((county, int(value), int(extra or 0)))
+        elif kind == 3:
+            writes.setdefault(device, []).append((county, int(value)))
     generation = {d: tuple(sorted((c, g) for c, g, _ in gs)) for d, gs in generations.items()}
     minute_generation = {d: tuple(sorted(gs)) for d, gs in generations.items()}
-    return RollupState(pending, generation, minutes, minute_generation)
+    write_generation = {d: tuple(sorted(ws)) for d, ws in writes.items()}
+    return RollupState(pending, generation, minutes, minute_generation, write_generation)
 
 
 _STATE = union_all(*state_selects(of_counties=False))
@@ -613,12 +672,16 @@ class RollupState:
 
     ``minutes`` None: not known, every minute of a marked hour is read raw.
     ``minute_generation``: per device, ``((county, generation, minute generation), ...)``
-    (see :func:`bump_generations`); None: not known, nothing minute-wise is cached."""
+    (see :func:`bump_generations`); None: not known, nothing minute-wise is cached.
+    ``writes``: per device, ``((county, write generation), ...)`` (see
+    :func:`bump_writes`); None: not known, the marked minutes' raw points are not
+    cached."""
 
     pending: dict[str, set[int]]
     generation: dict[str, tuple[tuple[str, int], ...]]
     minutes: dict[str, set[int]] | None = None
     minute_generation: dict[str, tuple[tuple[str, int, int], ...]] | None = None
+    writes: dict[str, tuple[tuple[str, int], ...]] | None = None
 
 
 async def rollup_state(
@@ -637,7 +700,7 @@ async def rollup_state(
     snapshot): the job clears a mark and bumps the generation in one transaction, so
     both or neither are seen, and a minute is marked with its hour."""
     if counties is not None and not counties:
-        return RollupState({}, {}, {}, {})
+        return RollupState({}, {}, {}, {}, {})
     statement = _STATE_OF_COUNTIES if counties is not None else _STATE
     rows: list[Sequence[Any]] = []
     for i in range(0, len(devices), 500):

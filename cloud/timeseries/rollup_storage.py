@@ -41,6 +41,10 @@ class RollupGeneration(Base):
     #: How many times the job has rewritten 1-min roll-ups of the series' marked hours
     #: alone (:class:`RollupPendingMinute`), leaving the hours marked.
     minutes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: How many writes to the series' raw points were marked (every writer marks what
+    #: it wrote, after storing it; :func:`cloud.timeseries.rollup.bump_writes`): the
+    #: raw points of marked minutes cached by an older one are stale.
+    writes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RollupPendingMinute(Base):
