@@ -96,6 +96,14 @@ PERMISSIONS: dict[str, str] = {
     "org_records:write": "enter and correct its own organisation's records (its contact, "
     "bases, locations, products)",
     "personal:read": "personal data of households, farmers, drivers, unmasked",
+    "logistics:read": "vehicles, drivers, cold stores, supply, the capacity board, trips, "
+    "waybills and their proofs of delivery (organisation roles: their own organisation's)",
+    "logistics:write": "register vehicles, drivers and cold stores; plan trips; create, assign "
+    "and move waybills (carriers: their own vehicles, drivers and trips)",
+    "supply:write": "post supply (goods ready to ship) and waybills for them "
+    "(organisation roles: for their own organisation)",
+    "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
+    "proof",
 }
 
 _READ_BACKBONE = frozenset(
@@ -131,7 +139,8 @@ ROLES: dict[Role, RoleSpec] = {
         "county dispatcher",
         Scope.COUNTY,
         Home.COUNTY,
-        _READ_BACKBONE | {"personal:read"},
+        _READ_BACKBONE
+        | {"personal:read", "logistics:read", "logistics:write", "supply:write", "waybills:drive"},
     ),
     Role.POVERTY_OFFICER: RoleSpec(
         "帮扶干部",
@@ -150,7 +159,8 @@ ROLES: dict[Role, RoleSpec] = {
         "enterprise or cooperative operator",
         Scope.ORGANISATION,
         Home.COUNTY,
-        _READ_BACKBONE | {"org_records:write", "mobile_devices:write", "trace:write"},
+        _READ_BACKBONE
+        | {"org_records:write", "mobile_devices:write", "trace:write", "supply:write"},
     ),
     Role.CARRIER: RoleSpec(
         "承运商",
@@ -166,6 +176,9 @@ ROLES: dict[Role, RoleSpec] = {
                 "trace:write",
                 "org_records:write",
                 "mobile_devices:write",
+                "logistics:read",
+                "logistics:write",
+                "waybills:drive",
             }
         ),
     ),
@@ -174,7 +187,9 @@ ROLES: dict[Role, RoleSpec] = {
         "driver",
         Scope.OWN_RECORD,
         Home.COUNTY,
-        frozenset({"self", "catalog:read", "org_records:write"}),
+        frozenset(
+            {"self", "catalog:read", "org_records:write", "logistics:read", "waybills:drive"}
+        ),
     ),
     Role.STATION_OPERATOR: RoleSpec(
         "服务站操作员",

@@ -23,6 +23,16 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
+from cloud.logistics.fleet.storage import ColdStoreInfo, Driver, VehicleCompartment, VehicleInfo
+from cloud.logistics.supply.storage import SupplyPost
+from cloud.logistics.waybills.storage import (
+    DeliveryCode,
+    ProofOfDelivery,
+    Stop,
+    Trip,
+    Waybill,
+    WaybillEvent,
+)
 from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
@@ -50,13 +60,16 @@ __all__ = [
     "Base",
     "BrandDecision",
     "BrandRuleset",
+    "ColdStoreInfo",
     "Command",
     "CommodityProfile",
     "CustodyCursor",
     "CustodyEvidence",
     "DeadLetter",
     "DeadLetterPayload",
+    "DeliveryCode",
     "Device",
+    "Driver",
     "EventRecord",
     "Gateway",
     "GatewayHealth",
@@ -74,6 +87,7 @@ __all__ = [
     "Organisation",
     "Product",
     "ProductionBase",
+    "ProofOfDelivery",
     "ReceivedBatch",
     "ReplayJob",
     "RollupGeneration",
@@ -83,6 +97,8 @@ __all__ = [
     "ScanFlag",
     "SerialRange",
     "ServiceAccount",
+    "Stop",
+    "SupplyPost",
     "TraceCaptureJob",
     "TraceCertificate",
     "TraceCertificateBase",
@@ -93,5 +109,10 @@ __all__ = [
     "TraceLot",
     "TraceLotParent",
     "TraceTestResult",
+    "Trip",
     "User",
+    "VehicleCompartment",
+    "VehicleInfo",
+    "Waybill",
+    "WaybillEvent",
 ]
