@@ -32,16 +32,18 @@ async def get_keyring(settings: SettingsDep) -> Keyring:
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
+#: What an organisation role without an organisation is confined to: no record.
+NO_ORG = -1
+
+
 def org_of(principal: Principal) -> int | None:
-    """The organisation an organisation role is confined to; None for county roles."""
+    """The organisation an organisation role is confined to (:data:`NO_ORG` when it has
+    none yet: it sees nothing, and its writes are 403 from ``require_write``); None for
+    county roles."""
     if not policy.ROLES[principal.role].org_scoped:
         return None
     if principal.org_id is None or not principal.org_id.isdigit():
-        raise ApiError(
-            403,
-            f"this {principal.role.value} belongs to no organisation; an admin must set its "
-            "org_id first",
-        )
+        return NO_ORG
     return int(principal.org_id)
 
 

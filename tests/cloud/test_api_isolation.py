@@ -22,6 +22,7 @@ from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.certs_cases import CERTS_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
+from tests.cloud.logistics_cases import LOGISTICS_CASES
 from tests.cloud.ops_cases import OPS_CASES
 from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
@@ -364,6 +365,7 @@ CASES.update(CERTS_CASES)  # certificates, 合格证, tests, brand, recall (issu
 CASES.update(OPS_CASES)  # our own trace operations (issue 11)
 CASES.update(PAGE_CASES)  # the consumer trace page (issue 12)
 CASES.update(SERIALS_CASES)  # serials, labels, scan places and flags (issue 12)
+CASES.update(LOGISTICS_CASES)  # fleet, supply, trips, waybills (issue 13)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ from cloud.inspections.storage import InspectionRecord
 from tests.cloud.catalog_support import MASTER_REQUESTS
 from tests.cloud.certs_cases import CERTS_REQUESTS
 from tests.cloud.custody_cases import CUSTODY_REQUESTS
+from tests.cloud.logistics_cases import LOGISTICS_REQUESTS
 from tests.cloud.ops_cases import OPS_REQUESTS
 from tests.cloud.page_cases import PAGE_REQUESTS
 from tests.cloud.phone_cases import PHONE_REQUESTS
@@ -313,6 +314,7 @@ REQUESTS.update(PHONE_REQUESTS)  # the phone page /m/trace (issue 11)
 REQUESTS.update(PAGE_REQUESTS)  # the consumer trace page (issue 12)
 REQUESTS.update(SERIALS_REQUESTS)  # serials, labels, scan places and flags (issue 12)
 REQUESTS.update(RESOLVER_REQUESTS)  # the GS1 Digital Link resolver (issue 12)
+REQUESTS.update(LOGISTICS_REQUESTS)  # fleet, supply, trips, waybills (issue 13)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}
