@@ -94,6 +94,7 @@ def create_app(
     from cloud.ingest.router import router as dead_letters_router
     from cloud.inspections.router import router as inspections_router
     from cloud.logistics.router import router as logistics_router
+    from cloud.logistics.waybills.phone.router import install as install_driver_page
     from cloud.metrics.api import install as install_metrics
     from cloud.resolver.labels.router import router as labels_router
     from cloud.resolver.page.router import install as install_trace_page
@@ -123,6 +124,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
+    install_driver_page(app)  # the driver's page (/m/driver), issue 13
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the

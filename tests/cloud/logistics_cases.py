@@ -299,6 +299,8 @@ LOGISTICS_REQUESTS: dict[tuple[str, str], Call] = {
     ("GET", f"{V}/waybills/{{waybill_id}}/pdf"): _get(
         lambda w, i: f"{API}/waybills/{i['waybill']}/pdf"
     ),
+    ("GET", "/m/driver"): lambda e, h: e.client.get("/m/driver", headers=h),
+    ("GET", "/m/driver/sw.js"): lambda e, h: e.client.get("/m/driver/sw.js", headers=h),
 }
 
 __all__ = ["LOGISTICS_CASES", "LOGISTICS_REQUESTS", "AuditEntry", "Role", "headers"]

@@ -22,6 +22,17 @@ Headers = dict[str, str]
 API = "/api/v1/logistics"
 
 
+#: The world's catalog locations: two compartments, origin, two drops, a cold room.
+PLACES = (
+    ("vehicle_compartment", "冷藏车厢 前 front"),
+    ("vehicle_compartment", "冷藏车厢 后 rear"),
+    ("warehouse", "芒市冷链集配中心"),
+    ("customer_site", "瑞丽口岸果品仓"),
+    ("customer_site", "陇川县城超市"),
+    ("cold_room", "芒市 1 号冷库"),
+)
+
+
 @dataclass
 class World:
     county: str
@@ -76,10 +87,9 @@ async def build(env: ApiEnv, county: str, *, driver: bool = True) -> World:
         s.add(carrier)
         await s.flush()
         locs = []
-        for k, kind in enumerate(("vehicle_compartment", "vehicle_compartment", "warehouse",
-                                  "customer_site", "customer_site", "cold_room")):  # fmt: skip
+        for k, (kind, name) in enumerate(PLACES):
             loc = Location(
-                kind=kind, name=f"{kind} {n}-{k}", county=county, org_id=None,
+                kind=kind, name=f"{name} {n}", county=county, org_id=None,
                 gln=gln(base + k), gln_extension="", created_by="test",
             )  # fmt: skip
             s.add(loc)
