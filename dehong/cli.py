@@ -23,6 +23,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("edge.ble_cli", "dehong[edge]"),
     ("cloud.cli", "dehong[cloud]"),
     ("cloud.trace.cli", "dehong[cloud]"),
+    ("cloud.logistics.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("bench.cli", "dehong[all]"),
     ("edge.vision.cli", "dehong[edge,vision]"),

@@ -16,18 +16,14 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import select
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.catalog.storage import Location, Organisation
 from cloud.deps import DatabaseDep, SettingsDep
 from cloud.errors import ApiError
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.logistics.access import KeyringDep, not_found
-from cloud.logistics.fleet.storage import VehicleInfo
-from cloud.logistics.waybills import codes, lifecycle, pod, service, states
-from cloud.logistics.waybills.pdf import WaybillSheet, waybill_pdf
+from cloud.logistics.waybills import codes, document, lifecycle, pod, service, states
 from cloud.logistics.waybills.schemas import (
     CodeOut,
     DeliverIn,
@@ -37,7 +33,7 @@ from cloud.logistics.waybills.schemas import (
     WaybillIn,
     WaybillOut,
 )
-from cloud.logistics.waybills.storage import ProofOfDelivery, Trip
+from cloud.logistics.waybills.storage import ProofOfDelivery
 from cloud.pii import open_field
 
 router = APIRouter(tags=["logistics"])
@@ -230,32 +226,8 @@ async def waybill_document(
 ) -> Response:
     async with db.session() as s:
         wb = await service.get_waybill(s, waybill_id, principal)
-        names = {
-            o.id: o.name
-            for o in await s.scalars(
-                select(Organisation).where(Organisation.id.in_([wb.shipper_id, wb.carrier_id or 0]))
-            )
-        }
-        places = {
-            loc.id: loc.name
-            for loc in await s.scalars(
-                select(Location).where(Location.id.in_([wb.origin_id, wb.destination_id]))
-            )
-        }
-        vehicle = None if wb.vehicle_id is None else await s.get(VehicleInfo, wb.vehicle_id)
-        trip = None if wb.trip_id is None else await s.get(Trip, wb.trip_id)
-    sheet = WaybillSheet(
-        number=wb.number, status_zh=f"{states.NAMES_ZH[wb.status]} {wb.status}",
-        shipper=names.get(wb.shipper_id, ""), carrier=names.get(wb.carrier_id or 0, "—"),
-        plate=vehicle.plate if vehicle else "—", origin=places.get(wb.origin_id, ""),
-        destination=places.get(wb.destination_id, ""), temp_class=wb.temp_class,
-        weight_kg=wb.weight_kg, volume_m3=wb.volume_m3,
-        lots=[(x["gtin"], x["lot"], f"{x.get('quantity', '')} {x.get('unit', '')}".strip())
-              for x in wb.lots],
-        created_at=wb.created_at, day=trip.day.isoformat() if trip else "—",
-        uri=f"{settings.public_base_url}/m/driver#waybill={wb.number}",
-    )  # fmt: skip
+        data = await document.render(s, wb, settings.public_base_url)
     return Response(
-        waybill_pdf(sheet), media_type="application/pdf",
+        data, media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{wb.number}.pdf"'},
     )  # fmt: skip
