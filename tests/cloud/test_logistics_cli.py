@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
 
 from cloud.logistics.fleet.storage import Driver
 from cloud.pii import key_id_of
