@@ -87,15 +87,26 @@ class Keyring:
 def keyring_for(keys: str, key_file: Path | None, *, demo: bool) -> Keyring:
     """The keyring of the settings (``pii_keys``, ``pii_key_file``, ``demo``)."""
     if keys.strip():
-        return Keyring.parse(keys)
+        return _not_demo(Keyring.parse(keys), demo)
     if key_file is not None:
         try:
-            return Keyring.parse(Path(key_file).read_text(encoding="ascii"))
+            text = Path(key_file).read_text(encoding="ascii")
         except OSError as exc:
             raise PiiKeyError(f"DEHONG_PII_KEY_FILE {key_file}: {exc.strerror}") from None
+        return _not_demo(Keyring.parse(text), demo)
     if demo:
         return Keyring.parse(DEMO_KEYS)
     raise PiiKeyError(
         "personal data needs a master key: set DEHONG_PII_KEYS (kid:base64 of 32 random "
         "bytes) or DEHONG_PII_KEY_FILE; only the demo (DEHONG_DEMO=1) has a default"
     )
+
+
+def _not_demo(ring: Keyring, demo: bool) -> Keyring:
+    """The published demo key is refused outside the demo, under any id."""
+    public = Keyring.parse(DEMO_KEYS).keys[DEMO_KEY_ID]
+    if not demo and public in ring.keys.values():
+        raise PiiKeyError(
+            "DEHONG_PII_KEYS holds the published demo key, allowed only with DEHONG_DEMO=1"
+        )
+    return ring

@@ -203,7 +203,9 @@ async def test_capacity_refused_and_nothing_half_stored(env: ApiEnv) -> None:
     assert r.status_code == 422 and "weight_kg" in r.json()["field"]
 
 
-async def test_supply_capacity_board_and_match(env: ApiEnv) -> None:
+async def test_supply_capacity_board_and_match(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = await build(env, HOME)
     op = await headers(env, Role.OPERATOR, HOME, w.coop)
     body = {"org_id": w.coop, "description": "芒果 mango", "quantity_kg": 1200, "temp_class": "cool",
@@ -226,8 +228,44 @@ async def test_supply_capacity_board_and_match(env: ApiEnv) -> None:
     assert {v["device_id"]: v["free_kg"] for v in board[1]["vehicles"]}[w.vehicle] == 3000
     from cloud.logistics.supply import router as supply_router
 
-    supply_router.today = lambda: datetime(2026, 12, 4).date()  # type: ignore[assignment]
+    monkeypatch.setattr(supply_router, "today", lambda: datetime(2026, 12, 4).date())
     matches = (await env.client.get(f"{API}/supply/{post}/matches", headers=disp)).json()
     mine = [m for m in matches if m["vehicle"]["device_id"] == w.vehicle]
     assert [m["day"] for m in mine] == ["2026-12-06", "2026-12-07"], "day 5 has only 500 kg free"
     assert mine[0]["spare_kg"] == 1800
+
+
+async def test_refused_loading_stores_nothing(env: ApiEnv) -> None:
+    """A loading the trace refuses (here: the vehicle has no compartment to load into)
+    leaves the waybill assigned, with no event, no audit entry and no trace event."""
+    w = await build(env, HOME)
+    r = await env.client.put(
+        f"{API}/vehicles/{w.vehicle}",
+        json={"plate": w.plate, "vehicle_type": "van", "refrigerated": True, "capacity_kg": 3000,
+              "capacity_m3": 16, "compartments": []},
+        headers=w.admin,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    wb = await waybill(env, w)
+    assert (await move(env, w.admin, wb, "assigned", trip_id=await trip(env, w))).status_code == 201
+    before = [await _count(env, m) for m in (WaybillEvent, TraceEvent, AuditEntry)]
+    r = await move(env, w.driver_headers, wb, "loaded")
+    assert r.status_code == 422 and r.json()["field"] == "waybill.vehicle_id", r.text
+    assert "no compartment" in r.json()["detail"]
+    assert [await _count(env, m) for m in (WaybillEvent, TraceEvent, AuditEntry)] == before
+    async with env.db.session() as s:
+        assert (await s.get_one(Waybill, wb)).status == "assigned"
+
+
+async def test_roles_move_only_what_is_theirs(env: ApiEnv) -> None:
+    w = await build(env, HOME)
+    other = await build(env, HOME)
+    wb = await waybill(env, w)
+    assert (await move(env, w.admin, wb, "assigned", trip_id=await trip(env, w))).status_code == 201
+    # another carrier's driver and staff: not found; a driver may not assign
+    assert (await move(env, other.driver_headers, wb, "loaded")).status_code == 404
+    assert (await move(env, other.carrier_headers, wb, "loaded")).status_code == 404
+    wb2 = await waybill(env, w)
+    r = await move(env, w.driver_headers, wb2, "assigned", trip_id=1)
+    assert r.status_code == 404, "a driver does not see a waybill that is not on its trip"
+    assert (await move(env, w.carrier_headers, wb, "loaded")).status_code == 201

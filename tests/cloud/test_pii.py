@@ -111,6 +111,11 @@ def test_keyring_sources(tmp_path: Path) -> None:
         Keyring.parse("k1:AAAA")
     with pytest.raises(PiiKeyError, match="kid:base64"):
         Keyring.parse("no-colon")
+    from cloud.pii.keys import DEMO_KEYS
+
+    with pytest.raises(PiiKeyError, match="published demo key"):
+        keyring_for(DEMO_KEYS.replace("demo:", "prod:"), None, demo=False)
+    assert keyring_for(DEMO_KEYS, None, demo=True).is_demo
     with pytest.raises(PiiKeyError, match="DEHONG_PII_KEY_FILE"):
         keyring_for("", tmp_path / "missing", demo=False)
 
