@@ -48,6 +48,25 @@ def text_cjk(text: str, x: float, y: float, size: float) -> str:
     return f"BT /F2 {num(size)} Tf {num(x)} {num(y)} Td <{text.encode('utf-16-be').hex()}> Tj ET\n"
 
 
+def text_mixed(text: str, x: float, y: float, size: float) -> str:
+    """Chinese and Latin text at (x, y): ASCII runs in Courier (0.6 em each), the rest in
+    STSong-Light (1 em each: CJK is full width), so the two never overlap whatever
+    font the reader substitutes for the non-embedded STSong-Light. Needs ``cjk=True``."""
+    out: list[str] = []
+    run = ""
+    for ch in text + "\0":
+        if run and (ch == "\0" or ch.isascii() != run[0].isascii()):
+            if run[0].isascii():
+                out.append(text_ascii(run, x, y, size))
+                x += 0.6 * size * len(run)
+            else:
+                out.append(text_cjk(run, x, y, size))
+                x += size * len(run)
+            run = ""
+        run += ch
+    return "".join(out)
+
+
 def qr_ops(uri: str, x: float, y: float, side: float) -> tuple[str, float]:
     """Fill operators of the QR whose quiet zone's lower-left corner is (x, y); and the
     module size."""

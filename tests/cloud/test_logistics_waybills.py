@@ -269,3 +269,39 @@ async def test_roles_move_only_what_is_theirs(env: ApiEnv) -> None:
     r = await move(env, w.driver_headers, wb2, "assigned", trip_id=1)
     assert r.status_code == 404, "a driver does not see a waybill that is not on its trip"
     assert (await move(env, w.carrier_headers, wb, "loaded")).status_code == 201
+
+
+def test_waybill_pdf_qr_decodes_and_text_does_not_overlap(tmp_path: Path) -> None:
+    """The printed QR opens the waybill in the driver's page (poppler's rendering when
+    installed); Chinese and Latin runs are placed apart (Courier 0.6 em, CJK 1 em)."""
+    import re
+    import shutil
+    import subprocess
+
+    import cv2
+
+    from cloud.logistics.waybills.pdf import WaybillSheet, waybill_pdf
+    from cloud.web.pdf import text_mixed
+    from tests.cloud.test_labels import decode
+
+    uri = "https://trace.dehong.example/m/driver#waybill=WB533124261205000017"
+    sheet = WaybillSheet(
+        number="WB533124261205000017", status_zh="已装车 loaded", shipper="陇川县芒果合作社",
+        carrier="德宏冷链运输", plate="云N12345", origin="陇川集配中心", destination="瑞丽口岸果品仓",
+        temp_class="cool", weight_kg=1200, volume_m3=6.5,
+        lots=[("06901234000429", "LC-MG-001", "800 KGM")],
+        created_at=datetime(2026, 12, 5, 1, tzinfo=UTC), day="2026-12-05", uri=uri,
+    )  # fmt: skip
+    pdf = waybill_pdf(sheet)
+    assert re.findall(rb"/URI \((.*?)\) >>", pdf) == [uri.encode()]
+    ops = text_mixed("运单 Waybill", 10, 20, 10)
+    assert "/F2 10 Tf 10 20 Td" in ops and "/F1 10 Tf 30 20 Td ( Waybill)" in ops, ops
+    if not shutil.which("pdftoppm"):
+        pytest.skip("poppler-utils (pdftoppm) not installed")
+    (tmp_path / "w.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "150", "-gray", "-png", str(tmp_path / "w.pdf"),
+                    str(tmp_path / "p")], check=True, timeout=60)  # fmt: skip
+    (page,) = sorted(tmp_path.glob("p-*.png"))
+    gray = cv2.imread(str(page), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    assert decode(gray[: h // 4, w // 2 :]) == uri

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Response
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.deps import DatabaseDep
-from cloud.errors import ApiError
+from cloud.errors import responses
 from cloud.logistics.access import KeyringDep
 from cloud.logistics.fleet import drivers, service
 from cloud.logistics.fleet.schemas import (
@@ -24,7 +24,7 @@ from cloud.logistics.fleet.schemas import (
     VehicleOut,
 )
 
-router = APIRouter(tags=["logistics"])
+router = APIRouter(tags=["logistics"], responses=responses(401, 403, 404, 409, 422))
 
 Read = Annotated[Principal, require("logistics:read")]
 Write = Annotated[Principal, require("logistics:write")]
@@ -102,13 +102,7 @@ async def put_cold_store(
     location_id: Ident, body: ColdStoreIn, principal: Write, db: DatabaseDep
 ) -> ColdStoreOut:
     async with db.transaction() as s:
-        row = await service.put_cold_store(s, location_id, body, principal)
-        from cloud.catalog.storage import Location
-
-        loc = await s.get(Location, location_id)
-        if loc is None:  # pragma: no cover - checked above
-            raise ApiError(404, "location not found")
-        return service.cold_store_out(row, loc)
+        return await service.put_cold_store(s, location_id, body, principal)
 
 
 @router.get("/logistics/cold-stores", summary="Cold stores with capacity and occupancy")

@@ -149,7 +149,7 @@ async def list_vehicles(
 
 async def put_cold_store(
     session: AsyncSession, location_id: int, body: ColdStoreIn, principal: Principal
-) -> ColdStoreInfo:
+) -> ColdStoreOut:
     loc = await session.get(Location, location_id)
     if loc is None or not sees(principal, loc.county, loc.org_id):
         raise not_found("location", location_id, "path.location_id")
@@ -177,7 +177,7 @@ async def put_cold_store(
         session, principal.actor, "cold_store.saved", f"location:{location_id}", loc.county,
         {"capacity_kg": body.capacity_kg, "occupied_kg": body.occupied_kg},
     )  # fmt: skip
-    return row
+    return cold_store_out(row, loc)
 
 
 def cold_store_out(row: ColdStoreInfo, loc: Location) -> ColdStoreOut:

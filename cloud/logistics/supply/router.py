@@ -12,11 +12,12 @@ from fastapi import APIRouter, Path, Query
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.deps import DatabaseDep
+from cloud.errors import responses
 from cloud.logistics.fleet.schemas import TempClass
 from cloud.logistics.supply import service
 from cloud.logistics.supply.schemas import CapacityDay, Match, SupplyIn, SupplyOut
 
-router = APIRouter(tags=["logistics"])
+router = APIRouter(tags=["logistics"], responses=responses(401, 403, 404, 409, 422))
 BEIJING = timezone(timedelta(hours=8))
 
 Read = Annotated[Principal, require("logistics:read")]

@@ -48,7 +48,7 @@ def check_may_move(principal: Principal, wb: Waybill) -> None:
     principal.require_write(wb.county, None if org is None else str(org))
 
 
-async def _replayed(session: AsyncSession, wb: Waybill, request_id: str | None) -> bool:
+async def replayed(session: AsyncSession, wb: Waybill, request_id: str | None) -> bool:
     if request_id is None:
         return False
     found = await session.scalar(
@@ -153,7 +153,7 @@ async def transition(
     (409 naming ``body.to``), idempotent by ``request_id``."""
     wb = await get_waybill(session, waybill_id, principal, lock=True)
     check_may_move(principal, wb)
-    if await _replayed(session, wb, body.request_id):
+    if await replayed(session, wb, body.request_id):
         return Moved(wb, "unchanged")
     trip = None
     if body.to == "assigned":

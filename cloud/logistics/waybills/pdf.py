@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from cloud.web.pdf import A4, Page, document, link, num, qr_ops, text_cjk
+from cloud.web.pdf import A4, Page, document, link, num, qr_ops
+from cloud.web.pdf import text_mixed as text_cjk
 
 BEIJING = timezone(timedelta(hours=8))
 MARGIN = 42.0
@@ -59,7 +60,7 @@ def waybill_pdf(w: WaybillSheet) -> bytes:
         ("温区 Temperature", TEMP_ZH.get(w.temp_class, w.temp_class)),
         (
             "重量 Weight",
-            f"{w.weight_kg:g} kg" + ("" if w.volume_m3 is None else f" / {w.volume_m3:g} m³"),
+            f"{w.weight_kg:g} kg" + ("" if w.volume_m3 is None else f" / {w.volume_m3:g} m3"),
         ),
         ("开单 Created", w.created_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M (UTC+8)")),
     ]

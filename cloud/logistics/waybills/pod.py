@@ -13,6 +13,7 @@ import binascii
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.auth import policy
 from cloud.auth.principal import Principal
 from cloud.errors import ApiError
 from cloud.inspections.files import FileStore
@@ -106,8 +107,6 @@ async def deliver(
 async def pod_out(
     session: AsyncSession, pod: ProofOfDelivery, wb: Waybill, principal: Principal, keyring: Keyring
 ) -> PodOut:
-    from cloud.auth import policy
-
     if policy.sees_personal_data(principal):
         name = await reveal(
             session, keyring, pod.receiver_name_sealed, context=name_context(wb),

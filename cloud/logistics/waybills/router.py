@@ -17,10 +17,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from cloud.audit.service import record
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.deps import DatabaseDep, SettingsDep
-from cloud.errors import ApiError
+from cloud.errors import ApiError, responses
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.logistics.access import KeyringDep, not_found
 from cloud.logistics.waybills import codes, document, lifecycle, pod, service, states
@@ -36,7 +37,7 @@ from cloud.logistics.waybills.schemas import (
 from cloud.logistics.waybills.storage import ProofOfDelivery
 from cloud.pii import open_field
 
-router = APIRouter(tags=["logistics"])
+router = APIRouter(tags=["logistics"], responses=responses(401, 403, 404, 409, 422))
 
 Read = Annotated[Principal, require("logistics:read")]
 Write = Annotated[Principal, require("logistics:write")]
@@ -151,7 +152,7 @@ async def deliver(
     async with db.transaction() as s:  # the code first: a wrong try is counted and kept
         wb = await service.get_waybill(s, waybill_id, principal, lock=True)
         lifecycle.check_may_move(principal, wb)
-        if await lifecycle._replayed(s, wb, body.request_id):
+        if await lifecycle.replayed(s, wb, body.request_id):
             response.status_code = 200
             return service.waybill_out(wb)
         verdict = await codes.check(s, wb, body.code, consume=False)
@@ -188,11 +189,14 @@ async def send_code(
                            field="path.waybill_id")  # fmt: skip
         phone = open_field(keyring, wb.receiver_phone_sealed, service.phone_context(wb.number))
         code, expires = await codes.issue(s, wb)
-        from cloud.audit.service import record
-
         await record(s, principal.actor, "waybill.code_sent", f"waybill:{wb.number}", wb.county,
                      {"field": "receiver_phone"})  # fmt: skip
-    await sender(phone, f"【德宏冷链】运单 {wb.number} 签收码 {code}，24 小时内有效。")
+    try:
+        await sender(phone, f"【德宏冷链】运单 {wb.number} 签收码 {code}，24 小时内有效。")
+    except Exception as exc:  # the channel's own failure: say so, the code can be sent again
+        raise ApiError(
+            502, f"the code could not be sent ({type(exc).__name__}); try again"
+        ) from exc
     return CodeOut(sent_to=codes.masked_phone(phone), expires_at=expires)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,8 @@ from cloud.logistics.waybills.schemas import (
 from cloud.logistics.waybills.storage import Stop, Trip, Waybill, WaybillEvent
 from cloud.pii import Keyring, seal
 from cloud.trace.lots.service import get_lot
+
+BEIJING = timezone(timedelta(hours=8))
 
 
 def phone_context(waybill_number: str) -> str:
@@ -125,7 +128,8 @@ async def create_waybill(
     )  # fmt: skip
     session.add(wb)
     await session.flush()
-    wb.number = f"WB{org.county}{now.strftime('%y%m%d')}{wb.id:06d}"
+    day = now.astimezone(BEIJING).strftime("%y%m%d")
+    wb.number = f"WB{org.county}{day}{wb.id:06d}"
     if body.receiver_phone is not None:
         wb.receiver_phone_sealed = seal(keyring, body.receiver_phone, phone_context(wb.number))
     session.add(WaybillEvent(
