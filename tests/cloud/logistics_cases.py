@@ -304,3 +304,21 @@ LOGISTICS_REQUESTS: dict[tuple[str, str], Call] = {
 }
 
 __all__ = ["LOGISTICS_CASES", "LOGISTICS_REQUESTS", "AuditEntry", "Role", "headers"]
+
+
+async def seed_paged(env: ApiEnv, per_county: int = 5) -> None:
+    """``per_county`` vehicles, drivers, cold stores, supply posts, trips and waybills in
+    HOME and in OTHER (tests/cloud/test_pagination.py walks them in pages of 2)."""
+    for county in (HOME, OTHER):
+        for _ in range(per_county):
+            w = await build(env, county)
+            await trip(env, w)
+            await waybill(env, w)
+            body = {"org_id": w.coop, "description": "paged", "quantity_kg": 10,
+                    "temp_class": "ambient", "ready_from": "2026-12-05",
+                    "ready_until": "2026-12-05", "origin_id": w.warehouse}  # fmt: skip
+            r = await env.client.post(f"{API}/supply", json=body, headers=w.admin)
+            assert r.status_code == 201, r.text
+            r = await env.client.put(f"{API}/cold-stores/{w.cold_room}", headers=w.admin,
+                                     json={"capacity_kg": 100, "temp_class": "cool"})  # fmt: skip
+            assert r.status_code == 200, r.text

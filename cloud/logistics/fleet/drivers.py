@@ -5,8 +5,9 @@ to the driver's carrier, the county dispatcher and admins, and the driver itself
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -141,20 +142,29 @@ async def get_driver(session: AsyncSession, driver_id: int, principal: Principal
     return row
 
 
-async def list_drivers(
-    session: AsyncSession,
-    principal: Principal,
-    counties: list[str] | None,
-    keyring: Keyring,
-    phone: str | None = None,
-) -> list[Driver]:
-    q = select(Driver).order_by(Driver.id)
+def drivers_query(
+    principal: Principal, counties: list[str] | None, keyring: Keyring, phone: str | None = None
+) -> Select[Any]:
+    """The drivers ``principal`` sees: a driver itself, a carrier its own, county roles
+    their county's. ``phone``: only for those who read personal data (a search by phone
+    reveals who has it): the others find nobody."""
+    q = select(Driver)
     if counties is not None:
         q = q.where(Driver.county.in_(counties))
+    if principal.role is policy.Role.DRIVER:
+        q = q.where(Driver.username == (principal.name if principal.kind == "user" else None))
+    else:
+        mine = org_of(principal)
+        if mine is not None:
+            q = q.where(Driver.carrier_id == mine)
     if phone is not None:
         q = q.where(Driver.phone_index.in_(blind_indexes(keyring, "phone", phone)))
-    rows = [r for r in await session.scalars(q) if _visible(principal, r)]
-    return rows
+        if not (principal.role is policy.Role.CARRIER or (
+            org_of(principal) is None and policy.allows(principal.role, "personal:read")
+            and policy.allows(principal.role, "logistics:write")
+        )):  # fmt: skip
+            q = q.where(Driver.id < 0)
+    return q
 
 
 async def driver_by_username(session: AsyncSession, username: str) -> Driver | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
@@ -23,6 +23,8 @@ from cloud.logistics.fleet.schemas import (
     VehicleIn,
     VehicleOut,
 )
+from cloud.logistics.fleet.storage import ColdStoreInfo, Driver, VehicleInfo
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["logistics"], responses=responses(401, 403, 404, 409, 422))
 
@@ -45,13 +47,21 @@ async def put_vehicle(
     return out
 
 
-@router.get("/logistics/vehicles", summary="Vehicles of the counties you can see")
+@router.get("/logistics/vehicles", summary="Vehicles of the counties you can see, by device id")
 async def list_vehicles(
-    principal: Read, db: DatabaseDep, county: CountyQ = None
+    principal: Read,
+    db: DatabaseDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+    county: CountyQ = None,
 ) -> list[VehicleOut]:
+    q = service.vehicles_query(principal, principal.counties(county))
     async with db.session() as s:
-        rows = await service.list_vehicles(s, principal, principal.counties(county))
-        return [await service.vehicle_out(s, r) for r in rows]
+        got = await fetch_page(s, q, (Key(VehicleInfo.device_id),), page)
+        out = [await service.vehicle_out(s, r) for r in got.rows]
+    link_next(request, response, got.next_cursor)
+    return out
 
 
 @router.get("/logistics/vehicles/{device_id}", summary="One vehicle")
@@ -70,21 +80,24 @@ async def create_driver(
         return await drivers.driver_out(s, row, principal, keyring)
 
 
-@router.get("/logistics/drivers", summary="Drivers; personal fields for their carrier and the "
-            "county dispatcher only (each read audited)")  # fmt: skip
+@router.get("/logistics/drivers", summary="Drivers, by id; personal fields for their carrier "
+            "and the county dispatcher only (each read audited)")  # fmt: skip
 async def list_drivers(
     principal: Read,
     db: DatabaseDep,
     keyring: KeyringDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
     county: CountyQ = None,
     phone: Annotated[str | None, Query(min_length=6, max_length=20)] = None,
 ) -> list[DriverOut]:
-    counties = principal.counties(county)
+    q = drivers.drivers_query(principal, principal.counties(county), keyring, phone)
     async with db.transaction() as s:
-        rows = await drivers.list_drivers(s, principal, counties, keyring, phone)
-        if phone is not None:  # a search by phone reveals who has it
-            rows = [r for r in rows if drivers.may_read_personal(principal, r)]
-        return [await drivers.driver_out(s, r, principal, keyring) for r in rows]
+        got = await fetch_page(s, q, (Key(Driver.id, kind=int),), page)
+        out = [await drivers.driver_out(s, r, principal, keyring) for r in got.rows]
+    link_next(request, response, got.next_cursor)
+    return out
 
 
 @router.get("/logistics/drivers/{driver_id}", summary="One driver")
@@ -105,9 +118,19 @@ async def put_cold_store(
         return await service.put_cold_store(s, location_id, body, principal)
 
 
-@router.get("/logistics/cold-stores", summary="Cold stores with capacity and occupancy")
+@router.get("/logistics/cold-stores", summary="Cold stores with capacity and occupancy, by "
+            "location id")  # fmt: skip
 async def list_cold_stores(
-    principal: Read, db: DatabaseDep, county: CountyQ = None
+    principal: Read,
+    db: DatabaseDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+    county: CountyQ = None,
 ) -> list[ColdStoreOut]:
+    q = service.cold_stores_query(principal, principal.counties(county))
     async with db.session() as s:
-        return await service.list_cold_stores(s, principal, principal.counties(county))
+        got = await fetch_page(s, q, (Key(ColdStoreInfo.location_id, kind=int),), page)
+        out = await service.cold_stores_out(s, got.rows)
+    link_next(request, response, got.next_cursor)
+    return out

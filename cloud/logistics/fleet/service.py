@@ -3,7 +3,9 @@ locations. Every write is audited in the caller's transaction; the caller commit
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
+
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -132,16 +134,15 @@ async def get_vehicle(session: AsyncSession, device_id: str, principal: Principa
     return row
 
 
-async def list_vehicles(
-    session: AsyncSession, principal: Principal, counties: list[str] | None
-) -> list[VehicleInfo]:
-    q = select(VehicleInfo).order_by(VehicleInfo.plate)
+def vehicles_query(principal: Principal, counties: list[str] | None) -> Select[Any]:
+    """The vehicles ``principal`` sees (no order: the caller pages it)."""
+    q = select(VehicleInfo)
     if counties is not None:
         q = q.where(VehicleInfo.county.in_(counties))
     mine = org_of(principal)
     if mine is not None:
         q = q.where(VehicleInfo.carrier_id == mine)
-    return list(await session.scalars(q))
+    return q
 
 
 # ------------------------------------------------------------------------- cold stores
@@ -190,14 +191,21 @@ def cold_store_out(row: ColdStoreInfo, loc: Location) -> ColdStoreOut:
     )  # fmt: skip
 
 
-async def list_cold_stores(
-    session: AsyncSession, principal: Principal, counties: list[str] | None
-) -> list[ColdStoreOut]:
-    q = select(ColdStoreInfo, Location).join(Location, Location.id == ColdStoreInfo.location_id)
+def cold_stores_query(principal: Principal, counties: list[str] | None) -> Select[Any]:
+    q = select(ColdStoreInfo).join(Location, Location.id == ColdStoreInfo.location_id)
     if counties is not None:
         q = q.where(ColdStoreInfo.county.in_(counties))
     mine = org_of(principal)
     if mine is not None:
         q = q.where(Location.org_id == mine)
-    rows = (await session.execute(q.order_by(Location.name))).all()
-    return [cold_store_out(r, loc) for r, loc in rows]
+    return q
+
+
+async def cold_stores_out(session: AsyncSession, rows: list[ColdStoreInfo]) -> list[ColdStoreOut]:
+    locs = {
+        loc.id: loc
+        for loc in await session.scalars(
+            select(Location).where(Location.id.in_([r.location_id for r in rows] or [0]))
+        )
+    }
+    return [cold_store_out(r, locs[r.location_id]) for r in rows]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
@@ -16,6 +16,8 @@ from cloud.errors import responses
 from cloud.logistics.fleet.schemas import TempClass
 from cloud.logistics.supply import service
 from cloud.logistics.supply.schemas import CapacityDay, Match, SupplyIn, SupplyOut
+from cloud.logistics.supply.storage import SupplyPost
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(tags=["logistics"], responses=responses(401, 403, 404, 409, 422))
 BEIJING = timezone(timedelta(hours=8))
@@ -36,16 +38,21 @@ async def post_supply(body: SupplyIn, principal: Post, db: DatabaseDep) -> Suppl
         return service.post_out(await service.create_post(s, body, principal))
 
 
-@router.get("/logistics/supply", summary="Supply posts (an organisation role: its own)")
+@router.get("/logistics/supply", summary="Supply posts, by id (an organisation role: its own)")
 async def list_supply(
     principal: ReadPosts,
     db: DatabaseDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
     county: CountyQ = None,
     status: Literal["open", "booked", "closed"] | None = None,
 ) -> list[SupplyOut]:
+    q = service.posts_query(principal, principal.counties(county), status)
     async with db.session() as s:
-        posts = await service.list_posts(s, principal, principal.counties(county), status)
-        return [service.post_out(p) for p in posts]
+        got = await fetch_page(s, q, (Key(SupplyPost.id, kind=int),), page)
+    link_next(request, response, got.next_cursor)
+    return [service.post_out(p) for p in got.rows]
 
 
 @router.get("/logistics/supply/{post_id}/matches", summary="Vehicles free in the post's "

@@ -5,8 +5,9 @@ free capacity fits the post most tightly)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -52,10 +53,10 @@ def post_out(p: SupplyPost) -> SupplyOut:
     return SupplyOut.model_validate(p, from_attributes=True)
 
 
-async def list_posts(
-    session: AsyncSession, principal: Principal, counties: list[str] | None, status: str | None
-) -> list[SupplyPost]:
-    q = select(SupplyPost).order_by(SupplyPost.ready_from, SupplyPost.id).limit(500)
+def posts_query(
+    principal: Principal, counties: list[str] | None, status: str | None
+) -> Select[Any]:
+    q = select(SupplyPost)
     if counties is not None:
         q = q.where(SupplyPost.county.in_(counties))
     if status is not None:
@@ -63,7 +64,7 @@ async def list_posts(
     org = org_of(principal)
     if org is not None:
         q = q.where(SupplyPost.org_id == org)
-    return list(await session.scalars(q))
+    return q
 
 
 async def get_post(session: AsyncSession, post_id: int, principal: Principal) -> SupplyPost:

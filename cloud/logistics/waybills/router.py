@@ -34,7 +34,8 @@ from cloud.logistics.waybills.schemas import (
     WaybillIn,
     WaybillOut,
 )
-from cloud.logistics.waybills.storage import ProofOfDelivery
+from cloud.logistics.waybills.storage import ProofOfDelivery, Trip, Waybill
+from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.pii import open_field
 
 router = APIRouter(tags=["logistics"], responses=responses(401, 403, 404, 409, 422))
@@ -58,11 +59,20 @@ async def create_trip(body: TripIn, principal: Write, db: DatabaseDep) -> TripOu
 
 @router.get("/logistics/trips", summary="Trips (a driver: its own), newest first")
 async def list_trips(
-    principal: Read, db: DatabaseDep, county: CountyQ = None, day: date | None = None
+    principal: Read,
+    db: DatabaseDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+    county: CountyQ = None,
+    day: date | None = None,
 ) -> list[TripOut]:
+    q = service.trips_query(principal, principal.counties(county), day)
     async with db.session() as s:
-        trips = await service.list_trips(s, principal, principal.counties(county), day)
-        return [await service.trip_out(s, t) for t in trips]
+        got = await fetch_page(s, q, (Key(Trip.id, desc=True, kind=int),), page)
+        out = [await service.trip_out(s, t) for t in got.rows]
+    link_next(request, response, got.next_cursor)
+    return out
 
 
 @router.get("/logistics/trips/{trip_id}", summary="A trip with its stops and waybills")
@@ -80,21 +90,27 @@ async def create_waybill(
         return service.waybill_out(await service.create_waybill(s, body, principal, keyring))
 
 
-@router.get("/logistics/waybills", summary="The waybill board (filters: status, vehicle, trip)")
+@router.get("/logistics/waybills", summary="The waybill board, newest first (filters: status, "
+            "vehicle, trip)")  # fmt: skip
 async def list_waybills(
     principal: Read,
     db: DatabaseDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
     county: CountyQ = None,
     status: Annotated[Literal[states.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
     vehicle_id: Annotated[str | None, Query(max_length=128)] = None,
     trip_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> list[WaybillOut]:
+    q = service.waybills_query(
+        principal, principal.counties(county), status=status, vehicle_id=vehicle_id,
+        trip_id=trip_id,
+    )  # fmt: skip
     async with db.session() as s:
-        rows = await service.list_waybills(
-            s, principal, principal.counties(county), status=status, vehicle_id=vehicle_id,
-            trip_id=trip_id,
-        )  # fmt: skip
-        return [service.waybill_out(w) for w in rows]
+        got = await fetch_page(s, q, (Key(Waybill.id, desc=True, kind=int),), page)
+    link_next(request, response, got.next_cursor)
+    return [service.waybill_out(w) for w in got.rows]
 
 
 @router.get("/logistics/waybills/{waybill_id}", summary="A waybill with its events and proof "

@@ -10,8 +10,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta, timezone
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -176,17 +177,17 @@ def waybill_out(wb: Waybill) -> WaybillOut:
     )  # fmt: skip
 
 
-async def list_waybills(
-    session: AsyncSession,
+def waybills_query(
     principal: Principal,
     counties: list[str] | None,
     *,
     status: str | None = None,
     vehicle_id: str | None = None,
     trip_id: int | None = None,
-    limit: int = 200,
-) -> list[Waybill]:
-    q = select(Waybill).order_by(Waybill.id.desc()).limit(limit)
+) -> Select[Any]:
+    """The waybills ``principal`` sees (its county's; a shipper's or carrier's own; a
+    driver's trips'), filtered."""
+    q = select(Waybill)
     if counties is not None:
         q = q.where(Waybill.county.in_(counties))
     if status is not None:
@@ -196,17 +197,17 @@ async def list_waybills(
     if trip_id is not None:
         q = q.where(Waybill.trip_id == trip_id)
     if principal.role is policy.Role.DRIVER:
-        mine = (
-            select(Trip.id)
-            .join(Driver, Driver.id == Trip.driver_id)
-            .where(Driver.username == principal.name)
-        )
-        q = q.where(Waybill.trip_id.in_(mine))
+        q = q.where(Waybill.trip_id.in_(_driver_trips(principal)))
     else:
         org = org_of(principal)
         if org is not None:
             q = q.where((Waybill.shipper_id == org) | (Waybill.carrier_id == org))
-    return list(await session.scalars(q))
+    return q
+
+
+def _driver_trips(principal: Principal) -> Select[Any]:
+    name = principal.name if principal.kind == "user" else None
+    return select(Trip.id).join(Driver, Driver.id == Trip.driver_id).where(Driver.username == name)
 
 
 # ------------------------------------------------------------------------------- trips
@@ -263,16 +264,21 @@ async def get_trip(
     return trip
 
 
-async def list_trips(
-    session: AsyncSession, principal: Principal, counties: list[str] | None, day: object = None
-) -> list[Trip]:
-    q = select(Trip).order_by(Trip.day.desc(), Trip.id.desc()).limit(200)
+def trips_query(
+    principal: Principal, counties: list[str] | None, day: object = None
+) -> Select[Any]:
+    q = select(Trip)
     if counties is not None:
         q = q.where(Trip.county.in_(counties))
     if day is not None:
         q = q.where(Trip.day == day)
-    rows = list(await session.scalars(q))
-    return [t for t in rows if await may_see_trip(session, principal, t)]
+    if principal.role is policy.Role.DRIVER:
+        q = q.where(Trip.id.in_(_driver_trips(principal)))
+    else:
+        org = org_of(principal)
+        if org is not None:
+            q = q.where(Trip.carrier_id == org)
+    return q
 
 
 async def stop_for(session: AsyncSession, trip: Trip, location_id: int) -> Stop:
