@@ -97,6 +97,7 @@ def create_app(
     from cloud.inspections.router import router as inspections_router
     from cloud.logistics.router import install as install_logistics
     from cloud.logistics.router import router as logistics_router
+    from cloud.logistics.waybills.phone.router import install as install_driver_page
     from cloud.metrics.api import install as install_metrics
     from cloud.resolver.labels.router import router as labels_router
     from cloud.resolver.page.router import install as install_trace_page
@@ -122,12 +123,13 @@ def create_app(
         serials_router,  # serial ranges and their codes (issue 12)
         labels_router,  # QR labels (issue 12)
         scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
-        logistics_router,  # logistics (issue 13): positions, trackers, the dispatcher console
+        logistics_router,  # logistics (issue 13): positions, fleet, supply, waybills, console
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
     install_logistics(app)  # after the metrics: its counters join the app's registry
     install_phone_page(app)  # the phone page (/m/trace): outside /api/v1
+    install_driver_page(app)  # the driver's page (/m/driver), issue 13
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     #: Content-addressed file store (inspection thumbnails), keyed by SHA-256.
     filestore_dir: Path = Path("var/files")
 
+    #: Master keys of personal data (cloud/pii): ``kid:base64key[,...]``, the first active;
+    #: or ``pii_key_file`` holding the same. Neither: only the demo has a (marked) default.
+    pii_keys: SecretStr = SecretStr("")
+    pii_key_file: Path | None = None
+
     jwt_secret: SecretStr = SecretStr(DEMO_JWT_SECRET)
     jwt_ttl_s: int = 3600
     demo: bool = False

@@ -103,6 +103,14 @@ PERMISSIONS: dict[str, str] = {
     "(organisation roles: of their own organisation's locations)",
     "positions:read": "vehicles' positions, daily tracks and phone trackers (never their ids)",
     "trackers:write": "create, rotate and revoke the phone trackers of vehicles",
+    "logistics:read": "vehicles, drivers, cold stores, supply, the capacity board, trips, "
+    "waybills and their proofs of delivery (organisation roles: their own organisation's)",
+    "logistics:write": "register vehicles, drivers and cold stores; plan trips; create, assign "
+    "and move waybills (carriers: their own vehicles, drivers and trips)",
+    "supply:write": "post supply (goods ready to ship) and waybills for them "
+    "(organisation roles: for their own organisation)",
+    "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
+    "proof",
 }
 
 _READ_BACKBONE = frozenset(
@@ -154,6 +162,10 @@ ROLES: dict[Role, RoleSpec] = {
             "coldchain:write",
             "positions:read",
             "trackers:write",
+            "logistics:read",
+            "logistics:write",
+            "supply:write",
+            "waybills:drive",
         },
     ),
     Role.POVERTY_OFFICER: RoleSpec(
@@ -174,7 +186,13 @@ ROLES: dict[Role, RoleSpec] = {
         Scope.ORGANISATION,
         Home.COUNTY,
         _READ_BACKBONE
-        | {"org_records:write", "mobile_devices:write", "trace:write", "coldchain:write"},
+        | {
+            "org_records:write",
+            "mobile_devices:write",
+            "trace:write",
+            "coldchain:write",
+            "supply:write",
+        },
     ),
     Role.CARRIER: RoleSpec(
         "承运商",
@@ -192,6 +210,9 @@ ROLES: dict[Role, RoleSpec] = {
                 "mobile_devices:write",
                 "coldchain:read",
                 "coldchain:write",
+                "logistics:read",
+                "logistics:write",
+                "waybills:drive",
             }
         ),
     ),
@@ -200,7 +221,9 @@ ROLES: dict[Role, RoleSpec] = {
         "driver",
         Scope.OWN_RECORD,
         Home.COUNTY,
-        frozenset({"self", "catalog:read", "org_records:write"}),
+        frozenset(
+            {"self", "catalog:read", "org_records:write", "logistics:read", "waybills:drive"}
+        ),
     ),
     Role.STATION_OPERATOR: RoleSpec(
         "服务站操作员",

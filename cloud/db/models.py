@@ -24,12 +24,22 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
+from cloud.logistics.fleet.storage import ColdStoreInfo, Driver, VehicleCompartment, VehicleInfo
 from cloud.logistics.positions.storage import (
     DirtyWindow,
     Track,
     Tracker,
     TrackerCount,
     WindowConsumer,
+)
+from cloud.logistics.supply.storage import SupplyPost
+from cloud.logistics.waybills.storage import (
+    DeliveryCode,
+    ProofOfDelivery,
+    Stop,
+    Trip,
+    Waybill,
+    WaybillEvent,
 )
 from cloud.notify.storage import NotifyDeadLetter, NotifyDelivery
 from cloud.provisioning.storage import ServiceAccount
@@ -60,6 +70,7 @@ __all__ = [
     "Base",
     "BrandDecision",
     "BrandRuleset",
+    "ColdStoreInfo",
     "ColdchainAlarm",
     "ColdchainExcursion",
     "Command",
@@ -68,8 +79,10 @@ __all__ = [
     "CustodyEvidence",
     "DeadLetter",
     "DeadLetterPayload",
+    "DeliveryCode",
     "Device",
     "DirtyWindow",
+    "Driver",
     "EventRecord",
     "Gateway",
     "GatewayHealth",
@@ -90,6 +103,7 @@ __all__ = [
     "PageGeneration",
     "Product",
     "ProductionBase",
+    "ProofOfDelivery",
     "ReceivedBatch",
     "ReplayJob",
     "RollupGeneration",
@@ -99,6 +113,8 @@ __all__ = [
     "ScanFlag",
     "SerialRange",
     "ServiceAccount",
+    "Stop",
+    "SupplyPost",
     "TraceCaptureJob",
     "TraceCertificate",
     "TraceCertificateBase",
@@ -112,6 +128,11 @@ __all__ = [
     "Track",
     "Tracker",
     "TrackerCount",
+    "Trip",
     "User",
+    "VehicleCompartment",
+    "VehicleInfo",
+    "Waybill",
+    "WaybillEvent",
     "WindowConsumer",
 ]

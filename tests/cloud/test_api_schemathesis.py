@@ -26,7 +26,7 @@ from cloud.db import Database, utcnow
 from cloud.resolver.serials.keys import ensure_key as ensure_serials_key
 from cloud.settings import Settings
 from cloud.trace.log.keys import ensure_key
-from tests.support.api import cheap_argon2, seed_timeseries
+from tests.support.api import PII_KEYS, cheap_argon2, seed_timeseries
 from tests.support.schema import migrate
 
 EXAMPLES = int(os.environ.get("DEHONG_SCHEMATHESIS_EXAMPLES", "15"))
@@ -53,6 +53,8 @@ def _api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
         mosquitto_dir=tmp / "mosquitto",
         mosquitto_pid_file=None,
         keys_dir=tmp / "keys",
+        filestore_dir=tmp / "files",
+        pii_keys=PII_KEYS,  # personal data's master key (cloud/pii), as a deployment sets it
     )
     ensure_key(settings_)  # the trace log's key, as `dehong cloud init-db` makes it
     ensure_serials_key(settings_)  # the serials' code key, likewise

@@ -35,6 +35,7 @@ from cloud.inspections.storage import InspectionRecord
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.catalog_support import POINT, ean13, gln
 from tests.cloud.certs_cases import seed_paged
+from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
@@ -51,6 +52,11 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
 
 
 async def _more_rows(env: ApiEnv) -> None:
+    await _rows(env)
+    await seed_paged_logistics(env)  # through the API: vehicles, drivers (sealed), trips...
+
+
+async def _rows(env: ApiEnv) -> None:
     async with env.db.transaction() as s:
         for county in (HOME, OTHER):
             for i in range(N):
@@ -205,6 +211,12 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/trace/scan-flags": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/coldchain/alarms": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/coldchain/excursions": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/logistics/vehicles": (lambda b: b, lambda x: x["device_id"]),
+    "/api/v1/logistics/drivers": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/logistics/cold-stores": (lambda b: b, lambda x: x["location_id"]),
+    "/api/v1/logistics/supply": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/logistics/trips": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/logistics/waybills": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -217,7 +229,12 @@ ROUTE_OF = {
 }
 
 #: Lists that take no cursor, each with the reason.
-BOUNDED = {"/api/v1/ingest/alerts": "one row per alert kind (a handful), active ones first"}
+BOUNDED = {
+    "/api/v1/ingest/alerts": "one row per alert kind (a handful), active ones first",
+    "/api/v1/logistics/capacity": "a board: one row per day (at most 31) and temperature class",
+    "/api/v1/logistics/supply/{post_id}/matches": "a post's window (at most 31 days) times "
+    "the county's vehicles, best fit first",
+}
 
 
 async def _walk(env: ApiEnv, path: str, h: dict[str, str]) -> tuple[list[Any], int]:

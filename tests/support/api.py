@@ -33,6 +33,8 @@ OTHER = "533124"  # Longchuan
 PASSWORD = "correct-horse-battery"
 _HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+#: The pii master key of the API under test (made once per test run; never stored).
+PII_KEYS = f"t1:{__import__('base64').b64encode(secrets.token_bytes(32)).decode()}"
 
 
 def cheap_argon2(monkeypatch: Any) -> None:
@@ -170,6 +172,8 @@ async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
             mosquitto_pid_file=None,
             mosquitto_reload="watch",  # no broker here: nothing to reload
             tsdb_path=tmp_path / "ts.db",
+            filestore_dir=tmp_path / "files",
+            pii_keys=PII_KEYS,  # fresh master keys (cloud/pii) for this test run
         )
         db = Database(url)
         stack.push_async_callback(db.dispose)

@@ -16,16 +16,16 @@ to fit (Courier is 0.6 em wide per character).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cloud.resolver.labels.qr import QUIET_ZONE, qr_matrix
+from cloud.web.pdf import A4, Page, document, link, num, qr_ops, text_ascii
 
-A4 = (595.276, 841.89)  # points (1/72 in)
 MARGIN = 28.35  # 10 mm
 PAD = 4.0
 MAX_FONT = 8.0
+
+__all__ = ["A4", "MARGIN", "Label", "label_sheet"]
 
 
 @dataclass(frozen=True)
@@ -34,38 +34,7 @@ class Label:
     lines: tuple[str, ...]  # human-readable text, ASCII
 
 
-def _esc(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-
-def _num(x: float) -> str:
-    return f"{x:.3f}".rstrip("0").rstrip(".")
-
-
-def _qr_ops(uri: str, x: float, y: float, side: float) -> tuple[str, float]:
-    """Fill operators of the QR whose quiet zone's lower-left corner is (x, y)."""
-    matrix = qr_matrix(uri)
-    n = len(matrix)
-    module = side / (n + 2 * QUIET_ZONE)
-    ops: list[str] = []
-    for r, row in enumerate(matrix):
-        top = y + side - (QUIET_ZONE + r + 1) * module
-        c = 0
-        while c < n:
-            if row[c]:
-                start = c
-                while c < n and row[c]:
-                    c += 1
-                ops.append(
-                    f"{_num(x + (QUIET_ZONE + start) * module)} {_num(top)} "
-                    f"{_num((c - start) * module)} {_num(module)} re"
-                )
-            else:
-                c += 1
-    return "0 g\n" + "\n".join(ops) + "\nf\n", module
-
-
-def _page(labels: Sequence[Label], columns: int, rows: int) -> tuple[bytes, list[str]]:
+def _page(labels: Sequence[Label], columns: int, rows: int) -> Page:
     """A page's content stream and its link annotations."""
     width, height = A4
     cell_w = (width - 2 * MARGIN) / columns
@@ -78,12 +47,9 @@ def _page(labels: Sequence[Label], columns: int, rows: int) -> tuple[bytes, list
         x0 = MARGIN + col * cell_w
         y0 = height - MARGIN - (row + 1) * cell_h
         qx, qy = x0 + PAD, y0 + (cell_h - side) / 2
-        ops, _module = _qr_ops(label.uri, qx, qy, side)
+        ops, _module = qr_ops(label.uri, qx, qy, side)
         out.append(ops)
-        annots.append(
-            f"<< /Type /Annot /Subtype /Link /Border [0 0 0] /Rect [{_num(qx)} {_num(qy)} "
-            f"{_num(qx + side)} {_num(qy + side)}] /A << /S /URI /URI ({_esc(label.uri)}) >> >>"
-        )
+        annots.append(link(label.uri, qx, qy, side, side))
         tx = qx + side + PAD
         avail = x0 + cell_w - PAD - tx
         longest = max((len(t) for t in label.lines), default=1)
@@ -91,12 +57,10 @@ def _page(labels: Sequence[Label], columns: int, rows: int) -> tuple[bytes, list
         lead = size * 1.3
         ty = qy + side / 2 + lead * (len(label.lines) - 1) / 2 - size / 3
         for k, text in enumerate(label.lines):
-            out.append(
-                f"BT /F1 {_num(size)} Tf {_num(tx)} {_num(ty - k * lead)} Td ({_esc(text)}) Tj ET\n"
-            )
+            out.append(text_ascii(text, tx, ty - k * lead, size))
         # a hairline cut guide around the cell
-        out.append(f"0.8 G 0.2 w {_num(x0)} {_num(y0)} {_num(cell_w)} {_num(cell_h)} re S 0 G\n")
-    return "".join(out).encode("ascii"), annots
+        out.append(f"0.8 G 0.2 w {num(x0)} {num(y0)} {num(cell_w)} {num(cell_h)} re S 0 G\n")
+    return Page("".join(out), annots)
 
 
 def label_sheet(labels: Sequence[Label], *, columns: int = 3, rows: int = 8) -> bytes:
@@ -105,47 +69,4 @@ def label_sheet(labels: Sequence[Label], *, columns: int = 3, rows: int = 8) -> 
         raise ValueError("a sheet has 1-8 columns and 1-16 rows")
     per_page = columns * rows
     chunks = [labels[i : i + per_page] for i in range(0, len(labels), per_page)] or [[]]
-    objects: list[bytes] = []  # object n is objects[n - 1]
-
-    def add(body: bytes) -> int:
-        objects.append(body)
-        return len(objects)
-
-    catalog = add(b"")  # filled in below
-    pages = add(b"")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>")
-    kids: list[int] = []
-    for chunk in chunks:
-        content, annots = _page(chunk, columns, rows)
-        data = zlib.compress(content, 6)
-        stream = add(
-            f"<< /Length {len(data)} /Filter /FlateDecode >>\nstream\n".encode()
-            + data
-            + b"\nendstream"
-        )
-        kids.append(
-            add(
-                (
-                    f"<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 {_num(A4[0])} "
-                    f"{_num(A4[1])}] /Resources << /Font << /F1 {font} 0 R >> >> "
-                    f"/Contents {stream} 0 R /Annots [{' '.join(annots)}] >>"
-                ).encode("ascii")
-            )
-        )
-    objects[catalog - 1] = f"<< /Type /Catalog /Pages {pages} 0 R >>".encode()
-    objects[pages - 1] = (
-        f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
-    ).encode()
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{n} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for off in offsets:
-        out += f"{off:010d} 00000 n \n".encode()
-    out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-    ).encode()
-    return bytes(out)
+    return document([_page(chunk, columns, rows) for chunk in chunks])

@@ -3,9 +3,21 @@
 // server answers 200 "unchanged" for one it already has. Cached pickers and the recent
 // uploads live in the "kv" store.
 
-const DB_NAME = "dehong-trace-phone";
+let DB_NAME = "dehong-trace-phone";
 const DB_VERSION = 1;
 let dbPromise = null;
+// Where a queued op is sent, and how a new op's body is stamped with its id and time:
+// the trace page's by default; another page (the driver's, /m/driver) configures its own.
+let urlOf = (api, op) => `${api}/trace/ops/${op.step}`;
+let stamp = (body, id) => ({ ...body, event_id: id, time: localIso() });
+
+/** Another page's outbox: its own database, URLs and stamp (call before any other use). */
+export function configure({ dbName, url, stampWith }) {
+  if (dbPromise) throw new Error("configure the queue before opening it");
+  if (dbName) DB_NAME = dbName;
+  if (url) urlOf = url;
+  if (stampWith) stamp = stampWith;
+}
 
 function req(r) {
   return new Promise((resolve, reject) => {
@@ -68,12 +80,13 @@ export function localIso(date = new Date()) {
 }
 
 /** A new queued step: its eventID and time are fixed here, once. */
-export async function record(step, body, summary) {
+export async function record(step, body, summary, extra = {}) {
   const id = `urn:uuid:${crypto.randomUUID()}`;
   const op = {
+    ...extra,
     id,
     step,
-    body: { ...body, event_id: id, time: localIso() },
+    body: stamp(body, id),
     summary,
     created: Date.now(),
     state: "waiting", // waiting | attention
@@ -181,7 +194,7 @@ export class Syncer {
     const abort = new AbortController();
     const timeout = setTimeout(() => abort.abort(), 20000);
     try {
-      response = await fetch(`${this.api}/trace/ops/${op.step}`, {
+      response = await fetch(urlOf(this.api, op), {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
         body: JSON.stringify(op.body),

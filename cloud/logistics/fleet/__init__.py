@@ -1,0 +1,1 @@
+"""Carriers, vehicles, drivers and cold stores: attribute tables keyed by the catalog."""

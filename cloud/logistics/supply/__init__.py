@@ -1,0 +1,1 @@
+"""Supply information (货源), the capacity board and matching."""

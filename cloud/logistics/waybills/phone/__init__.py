@@ -1,0 +1,1 @@
+"""The driver's phone page, /m/driver (offline-first, like /m/trace)."""
