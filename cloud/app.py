@@ -92,6 +92,7 @@ def create_app(
     from cloud.catalog.router import router as catalog_router
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
+    from cloud.logistics.router import router as logistics_router
     from cloud.inspections.router import router as inspections_router
     from cloud.metrics.api import install as install_metrics
     from cloud.resolver.labels.router import router as labels_router
@@ -117,6 +118,7 @@ def create_app(
         serials_router,  # serial ranges and their codes (issue 12)
         labels_router,  # QR labels (issue 12)
         scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
+        logistics_router,  # trips, stops, geofences, replay (issue 13)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)

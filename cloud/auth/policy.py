@@ -96,6 +96,8 @@ PERMISSIONS: dict[str, str] = {
     "org_records:write": "enter and correct its own organisation's records (its contact, "
     "bases, locations, products)",
     "personal:read": "personal data of households, farmers, drivers, unmasked",
+    "logistics:read": "vehicles' trips, stops, geofences and geofence events, trip replays",
+    "logistics:write": "create, change and delete the geofences of the county's locations",
 }
 
 _READ_BACKBONE = frozenset(
@@ -131,7 +133,7 @@ ROLES: dict[Role, RoleSpec] = {
         "county dispatcher",
         Scope.COUNTY,
         Home.COUNTY,
-        _READ_BACKBONE | {"personal:read"},
+        _READ_BACKBONE | {"personal:read", "logistics:read", "logistics:write"},
     ),
     Role.POVERTY_OFFICER: RoleSpec(
         "帮扶干部",
@@ -142,7 +144,11 @@ ROLES: dict[Role, RoleSpec] = {
     ),
     Role.AUDITOR: RoleSpec("审计员", "auditor", Scope.COUNTY, Home.EITHER, _READ_ALL),
     Role.DISPLAY: RoleSpec(
-        "大屏展示", "display (wall screen)", Scope.COUNTY, Home.EITHER, _READ_BACKBONE
+        "大屏展示",
+        "display (wall screen)",
+        Scope.COUNTY,
+        Home.EITHER,
+        _READ_BACKBONE | {"logistics:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.OPERATOR: RoleSpec(

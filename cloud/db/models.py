@@ -23,6 +23,7 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
+from cloud.logistics.trips.storage import Geofence, GeofenceEvent, Stop, Trip, TripTrack
 from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
@@ -59,6 +60,8 @@ __all__ = [
     "Device",
     "EventRecord",
     "Gateway",
+    "Geofence",
+    "GeofenceEvent",
     "GatewayHealth",
     "GatewaySeq",
     "IngestAlert",
@@ -82,6 +85,7 @@ __all__ = [
     "Scan",
     "ScanFlag",
     "SerialRange",
+    "Stop",
     "ServiceAccount",
     "TraceCaptureJob",
     "TraceCertificate",
@@ -93,5 +97,7 @@ __all__ = [
     "TraceLot",
     "TraceLotParent",
     "TraceTestResult",
+    "Trip",
+    "TripTrack",
     "User",
 ]

@@ -1,0 +1,1 @@
+"""Logistics (floor 5): vehicles, positions, trips, stops, geofences, waybills."""
