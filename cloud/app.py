@@ -92,8 +92,8 @@ def create_app(
     from cloud.catalog.router import router as catalog_router
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
-    from cloud.logistics.router import router as logistics_router
     from cloud.inspections.router import router as inspections_router
+    from cloud.logistics.router import router as logistics_router
     from cloud.metrics.api import install as install_metrics
     from cloud.resolver.labels.router import router as labels_router
     from cloud.resolver.page.router import install as install_trace_page

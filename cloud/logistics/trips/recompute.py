@@ -262,12 +262,12 @@ async def _replace(
     await session.execute(delete(TripTrack).where(TripTrack.trip_id.in_(old_trips)))
     await session.execute(delete(Trip).where(Trip.vehicle == vehicle, within(Trip.start_ms)))
     await session.execute(delete(Stop).where(Stop.vehicle == vehicle, within(Stop.start_ms)))
-    old_events = set(
-        (await session.execute(
-            select(GeofenceEvent.fence_id, GeofenceEvent.kind, GeofenceEvent.at_ms).where(
-                GeofenceEvent.vehicle == vehicle, within(GeofenceEvent.at_ms))
-        )).tuples()
-    )  # fmt: skip
+    found = await session.execute(
+        select(GeofenceEvent.fence_id, GeofenceEvent.kind, GeofenceEvent.at_ms).where(
+            GeofenceEvent.vehicle == vehicle, within(GeofenceEvent.at_ms)
+        )
+    )
+    old_events = {(f, k, a) for f, k, a in found}
     await session.execute(
         delete(GeofenceEvent).where(GeofenceEvent.vehicle == vehicle, within(GeofenceEvent.at_ms))
     )
