@@ -95,9 +95,6 @@ def check_ring(
     xs, ys = [p[0] for p in xy], [p[1] for p in xy]
     if max(xs) - min(xs) > MAX_EXTENT_M or max(ys) - min(ys) > MAX_EXTENT_M:
         raise ValueError(f"{where}: the polygon is wider than {MAX_EXTENT_M / 1000:g} km")
-    area2 = sum(a[0] * b[1] - b[0] * a[1] for a, b in pairwise(xy))
-    if abs(area2) < 1.0:  # < 0.5 m²
-        raise ValueError(f"{where}: the polygon has no area (its positions are in a line)")
     edges = list(pairwise(xy))
     n = len(edges)
     boxes = [(min(a[0], b[0]), max(a[0], b[0]), min(a[1], b[1]), max(a[1], b[1])) for a, b in edges]
@@ -120,6 +117,9 @@ def check_ring(
                 continue
             if segments_meet(*edges[i], *edges[j]):
                 raise ValueError(f"{where}: the ring crosses itself (edges {i} and {j})")
+    area2 = sum(a[0] * b[1] - b[0] * a[1] for a, b in pairwise(xy))
+    if abs(area2) < 1.0:  # < 0.5 m²
+        raise ValueError(f"{where}: the polygon has no area (its positions are in a line)")
     return ring
 
 
