@@ -40,16 +40,16 @@ def square(lat: float, lon: float, half_m: float) -> list[list[float]]:
     ],
 )
 def test_bad_polygons_are_refused_naming_the_reason(coords: list[list[float]], says: str) -> None:
-    with pytest.raises(ValueError, match="^coordinates") as exc:
+    with pytest.raises(ValueError, match=r"^coordinates") as exc:
         Shape.polygon(coords)
     assert says in str(exc.value)
 
 
 def test_bad_circles_are_refused() -> None:
     for r in (5, 60_000, float("inf")):
-        with pytest.raises(ValueError, match="^radius_m"):
+        with pytest.raises(ValueError, match=r"^radius_m"):
             Shape.circle(24.4, 98.5, r)
-    with pytest.raises(ValueError, match="^center: lat"):
+    with pytest.raises(ValueError, match=r"^center: lat"):
         Shape.circle(95, 98.5, 100)
 
 
@@ -131,5 +131,5 @@ def test_poor_fixes_neither_enter_nor_break_a_run() -> None:
     ]
     events, _ = fence_events(track_of(fixes), [fence])
     assert [e.kind for e in events] == ["enter"]
-    only_poor = fixes[:5] + [Fix(T0 + 9000 + i, 24.4, 98.5, None, 500.0) for i in range(20)]
+    only_poor = fixes[:10] + [Fix(T0 + 10_000 + i, 24.4, 98.5, None, 500.0) for i in range(20)]
     assert fence_events(track_of(only_poor), [fence])[0] == []
