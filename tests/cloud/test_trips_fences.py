@@ -125,9 +125,9 @@ def test_neighbouring_polygons_are_judged_apart() -> None:
 
 def test_poor_fixes_neither_enter_nor_break_a_run() -> None:
     fence = Fence(1, Shape.circle(24.4, 98.5, 100))
-    fixes = [Fix(T0 + i * 1000, 24.41, 98.5, None, 5.0) for i in range(5)]
+    fixes = [Fix(T0 + i * 1000, 24.41, 98.5, None, 5.0) for i in range(10)]  # outside: known
     fixes += [
-        Fix(T0 + (5 + i) * 1000, 24.4, 98.5, None, 500.0 if i % 2 else 5.0) for i in range(20)
+        Fix(T0 + (10 + i) * 1000, 24.4, 98.5, None, 500.0 if i % 2 else 5.0) for i in range(20)
     ]
     events, _ = fence_events(track_of(fixes), [fence])
     assert [e.kind for e in events] == ["enter"]
