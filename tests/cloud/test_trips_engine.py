@@ -63,7 +63,7 @@ def test_a_drive_a_stop_and_a_drive() -> None:
     assert stop.temp is not None and stop.temp.max == 9.0 and 3.0 < stop.temp.min < 5.0
     assert 4.9 < stop.temp.mean < 5.05  # type: ignore[operator]
     assert stop.temp.mkt >= stop.temp.mean  # type: ignore[operator]
-    assert trip.after_gap and not stop.after_gap and trip2.end_reason == "open"
+    assert trip.after_gap and not stop.after_gap and trip2.end_reason == "end"
     assert stop.resume_ms == trip2.start_ms + 1000
 
 
@@ -71,13 +71,13 @@ def test_a_gap_ends_a_trip_and_no_trip_spans_it() -> None:
     a = day_fixes()
     b = day_fixes(a[-1].t_ms + 3_600_000)
     an = analyse(a + b)
-    gap_end = [i for i in an.items if i.end_reason == "gap"]
-    assert len(gap_end) == 1 and gap_end[0].end_ms == a[-1].t_ms
+    ends = [i.end_ms for i in an.items if i.end_reason == "end"]
+    assert ends == [a[-1].t_ms, b[-1].t_ms]
     after = [i for i in an.items if i.after_gap]
     assert [i.start_ms for i in after] == [a[0].t_ms, b[0].t_ms]
     # just under the gap: one continuous day
     c = day_fixes(a[-1].t_ms + 3_599_000)
-    assert not [i for i in analyse(a + c).items if i.end_reason == "gap"]
+    assert [i.end_ms for i in analyse(a + c).items if i.end_reason == "end"] == [c[-1].t_ms]
 
 
 def test_jitter_past_the_radius_does_not_cut_a_stop() -> None:

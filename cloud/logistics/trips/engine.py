@@ -49,8 +49,9 @@ class TempSummary:
 class Item:
     """A trip or a stop. Times are fix times (UTC ms); ``first``/``last`` index the
     Track it came from. ``after_gap``: no fix in the ``max_gap_s`` before it (a
-    segment's start). ``end_reason``: "stop", "gap" (the segment ends) or "open" (the
-    last fix of the data: it may go on). ``resume_ms`` (stops): the first fix outside
+    segment's start). ``end_reason``: "stop", or "end": the segment's last fix (a gap
+    follows, or the data so far ends there: which, depends on fixes that may come later,
+    so it is not told apart). ``resume_ms`` (stops): the first fix outside
     the stop, where the scan went on (None when the stop runs to the end of a segment)."""
 
     kind: Literal["trip", "stop"]
@@ -68,7 +69,7 @@ class Item:
     n_fixes: int
     temp: TempSummary | None
     after_gap: bool
-    end_reason: Literal["stop", "gap", "open"]
+    end_reason: Literal["stop", "end"]
     resume_ms: int | None = None
 
     @property
@@ -196,7 +197,7 @@ def _item(
     b: int,
     *,
     after_gap: bool,
-    end_reason: Literal["stop", "gap", "open"],
+    end_reason: Literal["stop", "end"],
     resume: int | None = None,
 ) -> Item:
     t = tr.t
@@ -258,8 +259,7 @@ def analyse(
     segs = segments(track.t, gap_ms)
     for n_seg, (lo, hi) in enumerate(segs):
         after_gap = n_seg > 0 or prev_t is None or int(track.t[lo]) - prev_t >= gap_ms
-        last_seg = n_seg == len(segs) - 1
-        seg_end: Literal["gap", "open"] = "open" if last_seg else "gap"
+        seg_end: Literal["end"] = "end"
         stops = find_stops(track, lo, hi, p)
         cursor = lo
         first_item = True

@@ -106,7 +106,7 @@ class ItemOut(BaseModel):
     n_fixes: int
     temp1: TempOut | None
     after_gap: bool
-    end_reason: Literal["stop", "gap", "open"]
+    end_reason: Literal["stop", "end"]
 
 
 class ItemList(BaseModel):

@@ -72,7 +72,7 @@ class _Item:
     temp_mkt: Mapped[float | None] = mapped_column(Float, nullable=True)
     temp_covered_s: Mapped[float] = mapped_column(Float, default=0.0)
     after_gap: Mapped[bool] = mapped_column(Boolean)
-    #: "stop", "gap" or "open" (engine.Item)
+    #: "stop" or "end" (engine.Item)
     end_reason: Mapped[str] = mapped_column(String(8))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
