@@ -52,10 +52,6 @@ class Series:
     v: np.ndarray
 
 
-def _key(f: Fix) -> tuple[int, float, float, float, float]:
-    return (f.t_ms, _num(f.lat), _num(f.lon), _num(f.speed_kmh), _num(f.accuracy_m))
-
-
 def steps(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Distances (m) between consecutive points (geodesy.distance_m, vectorised: the
     local formula, Vincenty for the rare step of 20 km or more)."""
@@ -78,14 +74,19 @@ def track_of(fixes: Sequence[Fix], max_accuracy_m: float | None = None) -> Track
     pos = [f for f in fixes if f.has_position]
     if max_accuracy_m is not None:
         pos = [f for f in pos if f.accuracy_m is None or f.accuracy_m <= max_accuracy_m]
-    pos.sort(key=_key)
-    # one fix per instant: the greatest of equal times (the last after the sort)
-    keep = [f for i, f in enumerate(pos) if i + 1 == len(pos) or pos[i + 1].t_ms != f.t_ms]
-    t = np.fromiter((f.t_ms for f in keep), dtype=np.int64, count=len(keep))
-    lat = np.fromiter((f.lat for f in keep), dtype=float, count=len(keep))  # type: ignore[misc]
-    lon = np.fromiter((f.lon for f in keep), dtype=float, count=len(keep))  # type: ignore[misc]
-    speed = np.fromiter((_num(f.speed_kmh) for f in keep), dtype=float, count=len(keep))
-    acc = np.fromiter((_num(f.accuracy_m) for f in keep), dtype=float, count=len(keep))
+    n = len(pos)
+    t = np.fromiter((f.t_ms for f in pos), dtype=np.int64, count=n)
+    lat = np.fromiter((f.lat for f in pos), dtype=float, count=n)  # type: ignore[misc]
+    lon = np.fromiter((f.lon for f in pos), dtype=float, count=n)  # type: ignore[misc]
+    speed = np.fromiter((_num(f.speed_kmh) for f in pos), dtype=float, count=n)
+    acc = np.fromiter((_num(f.accuracy_m) for f in pos), dtype=float, count=n)
+    # by time; of equal times the greatest (lat, lon, speed, accuracy; NaN last) is kept
+    order = np.lexsort((acc, speed, lon, lat, t))
+    t, lat, lon, speed, acc = t[order], lat[order], lon[order], speed[order], acc[order]
+    keep = np.ones(n, dtype=bool)
+    if n > 1:
+        keep[:-1] = t[1:] != t[:-1]
+    t, lat, lon, speed, acc = t[keep], lat[keep], lon[keep], speed[keep], acc[keep]
     return Track(t, lat, lon, speed, acc, steps(lat, lon))
 
 

@@ -246,8 +246,15 @@ def analyse(
     """Trips and stops of ``fixes`` (any order). With ``origin_ms``, only the fixes from
     it on are analysed; the earlier ones only tell whether the first item follows a gap."""
     p = params or TripParams()
-    track = track_of(fixes, p.max_accuracy_m)
-    temps = series_of(fixes, p.temp_key)
+    return analyse_track(
+        track_of(fixes, p.max_accuracy_m), series_of(fixes, p.temp_key), p, origin_ms=origin_ms
+    )
+
+
+def analyse_track(
+    track: Track, temps: Series, p: TripParams, *, origin_ms: int | None = None
+) -> Analysis:
+    """:func:`analyse` of fixes already in columns (``track_of``/``series_of``)."""
     gap_ms = p.max_gap_s * 1000.0
     prev_t: int | None = None
     if origin_ms is not None:

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.catalog.storage import MobileDevice
 from cloud.logistics.trips import hooks
-from cloud.logistics.trips.arrays import track_of
-from cloud.logistics.trips.engine import Analysis, Item, analyse
+from cloud.logistics.trips.arrays import series_of, track_of
+from cloud.logistics.trips.engine import Analysis, Item, analyse_track
 from cloud.logistics.trips.fences import Fence, FenceEvent, State, fence_events
 from cloud.logistics.trips.fixes import Fix, FixesLoader
 from cloud.logistics.trips.params import GeofenceParams, TripParams
@@ -214,8 +214,8 @@ async def recompute_window(
     before = _states({}, await _stored_events(session, vehicle, None, g_start))
     at_origin = _states({}, await _stored_events(session, vehicle, None, origin))
     while True:
-        an = analyse(fixes, tp, origin_ms=origin)
         full = track_of(fixes, tp.max_accuracy_m)
+        an = analyse_track(full, series_of(fixes, tp.temp_key), tp, origin_ms=origin)
         warm = full.take(full.t >= g_start)
         events, _ = fence_events(
             warm, fences, gp, initial=before, emit_from_ms=origin, max_gap_s=tp.max_gap_s

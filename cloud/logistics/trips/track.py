@@ -46,6 +46,9 @@ def temps_at(temps: Series, t: np.ndarray) -> np.ndarray:
     out = np.full(len(t), np.nan)
     if not len(temps.t) or not len(t):
         return out
+    a = max(0, int(np.searchsorted(temps.t, t[0], side="right")) - 1)
+    b = int(np.searchsorted(temps.t, t[-1], side="right"))
+    temps = Series(temps.t[a:b], temps.v[a:b])
     poll = kinetics.poll_interval_ms(temps.t.tolist()) or kinetics.POLL_STEPS_MS[-1]
     cap = kinetics.hold_cap_ms(poll / 1000.0)
     j = np.searchsorted(temps.t, t, side="right") - 1
