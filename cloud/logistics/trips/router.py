@@ -251,7 +251,7 @@ def _col(a: np.ndarray, digits: int) -> list[float | None]:
     summary="A trip's points for replay, temperature per point (columnar)",
 )  # fmt: skip
 async def replay(
-    trip_id: Annotated[int, Path(ge=1, le=2**62)],
+    trip_id: Ident,
     principal: Read,
     session: SessionDep,
     max_points: Annotated[int, Query(ge=2, le=50_000, description="At most this many points: "
