@@ -143,19 +143,29 @@ async def _vehicle(s: SessionDep, principal: Principal, vehicle: str) -> None:
         raise ApiError(404, f"vehicle {vehicle!r} not found", field="path.vehicle")
 
 
+def _ms(v: datetime, name: str) -> int:
+    try:
+        return round(v.astimezone(UTC).timestamp() * 1000)
+    except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ApiError(422, f"{name}: {v.isoformat()} is outside the calendar in UTC",
+                       field=f"query.{name}") from None  # fmt: skip
+
+
 def _span(start: datetime | None, end: datetime | None) -> tuple[int, int]:
     for name, v in (("start", start), ("end", end)):
         if v is not None and v.tzinfo is None:
             raise ApiError(
                 422, f"{name}: give a time zone (ISO 8601, e.g. Z)", field=f"query.{name}"
             )
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=1)
-    if end <= start:
+    hi = _ms(end, "end") if end is not None else round(time.time() * 1000)
+    lo = _ms(start, "start") if start is not None else hi - 86_400_000
+    if lo < -62_135_596_800_000:  # the default start, a day before an end on 0001-01-01
+        raise ApiError(422, "end: too early to have a day before it", field="query.end")
+    if hi <= lo:
         raise ApiError(422, "end must be after start", field="query.end")
-    if end - start > MAX_SPAN:
+    if hi - lo > MAX_SPAN.total_seconds() * 1000:
         raise ApiError(422, "at most 31 days at a time", field="query.end")
-    return round(start.timestamp() * 1000), round(end.timestamp() * 1000)
+    return lo, hi
 
 
 def _dt(ms: int) -> datetime:
@@ -184,8 +194,8 @@ async def _items(
     table: type[Trip] | type[Stop], principal: Principal, s: SessionDep, vehicle: str,
     start: datetime | None, end: datetime | None,
 ) -> ItemList:  # fmt: skip
-    await _vehicle(s, principal, vehicle)
     lo, hi = _span(start, end)
+    await _vehicle(s, principal, vehicle)
     q = select(table).where(table.vehicle == vehicle, table.end_ms >= lo, table.start_ms < hi)
     counties = principal.counties()
     if counties is not None:
@@ -213,8 +223,8 @@ async def stops(vehicle: Vehicle, principal: Read, session: SessionDep, start: S
             summary="A vehicle's geofence enter/exit events in [start, end)")  # fmt: skip
 async def geofence_events(vehicle: Vehicle, principal: Read, session: SessionDep,
                           start: StartQ = None, end: EndQ = None) -> EventList:  # fmt: skip
-    await _vehicle(session, principal, vehicle)
     lo, hi = _span(start, end)
+    await _vehicle(session, principal, vehicle)
     q = select(GeofenceEvent).where(
         GeofenceEvent.vehicle == vehicle, GeofenceEvent.at_ms >= lo, GeofenceEvent.at_ms < hi
     )
