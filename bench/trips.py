@@ -95,7 +95,7 @@ async def run_async(short: bool) -> dict[str, Any]:
     from cloud.logistics.trips.engine import analyse
     from cloud.logistics.trips.fixes import memory_fixes_loader, timeseries_fixes_loader
     from cloud.logistics.trips.recompute import recompute_window
-    from cloud.logistics.trips.storage import Trip
+    from cloud.logistics.trips.storage import TrackedTrip
     from cloud.settings import Settings
     from cloud.timeseries import Point
     from cloud.timeseries.sqlite import SqliteStore
@@ -165,7 +165,9 @@ async def run_async(short: bool) -> dict[str, Any]:
         async with db.session() as s:
             from sqlalchemy import select
 
-            trip = (await s.scalars(select(Trip).where(Trip.vehicle == "bench-replay"))).one()
+            trip = (
+                await s.scalars(select(TrackedTrip).where(TrackedTrip.vehicle == "bench-replay"))
+            ).one()
             user = (await s.scalars(select(User))).one()
         secret = secrets.token_urlsafe(48)
         settings = Settings(_env_file=None, database_url=url, jwt_secret=secret,  # type: ignore[call-arg]
@@ -180,7 +182,7 @@ async def run_async(short: bool) -> dict[str, Any]:
         ) as c:
             for i in range(n + 5):
                 began = time.perf_counter()
-                r = await c.get(f"/api/v1/logistics/trips/{trip.id}/replay", headers=h)
+                r = await c.get(f"/api/v1/logistics/tracked-trips/{trip.id}/replay", headers=h)
                 took = (time.perf_counter() - began) * 1000
                 assert r.status_code == 200, r.text
                 began = time.perf_counter()

@@ -23,7 +23,13 @@ from cloud.ingest.storage import (
     ReplayJob,
 )
 from cloud.inspections.storage import InspectionRecord
-from cloud.logistics.trips.storage import Geofence, GeofenceEvent, Stop, Trip, TripTrack
+from cloud.logistics.trips.storage import (
+    Geofence,
+    GeofenceEvent,
+    TrackedStop,
+    TrackedTrip,
+    TripTrack,
+)
 from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
@@ -86,7 +92,6 @@ __all__ = [
     "ScanFlag",
     "SerialRange",
     "ServiceAccount",
-    "Stop",
     "TraceCaptureJob",
     "TraceCertificate",
     "TraceCertificateBase",
@@ -97,7 +102,8 @@ __all__ = [
     "TraceLot",
     "TraceLotParent",
     "TraceTestResult",
-    "Trip",
+    "TrackedStop",
+    "TrackedTrip",
     "TripTrack",
     "User",
 ]

@@ -84,7 +84,7 @@ async def test_trips_stops_events_and_replay(env: ApiEnv) -> None:
     r = await env.client.get(f"{base}/trips", params={"start": "2026-01-01T00:00:00"}, headers=h)
     assert r.status_code == 422 and r.json()["field"] == "query.start"
 
-    r = await env.client.get(f"/api/v1/logistics/trips/{rec['trip']}/replay", headers=h)
+    r = await env.client.get(f"/api/v1/logistics/tracked-trips/{rec['trip']}/replay", headers=h)
     assert r.status_code == 200
     body = r.json()
     n = body["n"]
@@ -92,11 +92,11 @@ async def test_trips_stops_events_and_replay(env: ApiEnv) -> None:
     assert 2 <= n < body["n_fixes"] == trips[0]["n_fixes"] and body["t"][0] == 0
     assert body["t"] == sorted(body["t"])
     assert min(body["temp1"]) == pytest.approx(3.0, abs=0.01)  # the extreme is kept
-    r = await env.client.get(f"/api/v1/logistics/trips/{rec['trip']}/replay",
+    r = await env.client.get(f"/api/v1/logistics/tracked-trips/{rec['trip']}/replay",
                              params={"max_points": 4}, headers=h)  # fmt: skip
     small = r.json()
     assert small["n"] == 4 and small["t"][0] == 0 and small["t"][-1] == body["t"][-1]
     assert min(small["temp1"]) == min(body["temp1"]) and max(small["temp1"]) == max(body["temp1"])
-    r = await env.client.get(f"/api/v1/logistics/trips/{rec['trip']}/replay",
+    r = await env.client.get(f"/api/v1/logistics/tracked-trips/{rec['trip']}/replay",
                              params={"max_points": 1}, headers=h)  # fmt: skip
     assert r.status_code == 422 and r.json()["field"] == "query.max_points"

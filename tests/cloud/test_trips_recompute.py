@@ -16,7 +16,13 @@ from cloud.db import Database
 from cloud.logistics.trips import hooks
 from cloud.logistics.trips.fixes import Fix, memory_fixes_loader, timeseries_fixes_loader
 from cloud.logistics.trips.recompute import recompute_window
-from cloud.logistics.trips.storage import Geofence, GeofenceEvent, Stop, Trip, TripTrack
+from cloud.logistics.trips.storage import (
+    Geofence,
+    GeofenceEvent,
+    TrackedStop,
+    TrackedTrip,
+    TripTrack,
+)
 from cloud.timeseries import Point
 from tests.cloud.catalog_support import gln, uscc
 from tests.cloud.trips_cases import STORE, day_fixes
@@ -71,9 +77,9 @@ async def _seed(db: Database) -> int:
 async def _state(db: Database) -> tuple[list[tuple], list[tuple], list[tuple], int]:  # type: ignore[type-arg]
     async with db.session() as s:
         trips = [(r.start_ms, r.end_ms, round(r.distance_m, 3), r.end_reason, r.temp_n)
-                 for r in await s.scalars(select(Trip).order_by(Trip.start_ms))]  # fmt: skip
+                 for r in await s.scalars(select(TrackedTrip).order_by(TrackedTrip.start_ms))]  # fmt: skip
         stops = [(r.start_ms, r.end_ms, r.resume_ms)
-                 for r in await s.scalars(select(Stop).order_by(Stop.start_ms))]  # fmt: skip
+                 for r in await s.scalars(select(TrackedStop).order_by(TrackedStop.start_ms))]  # fmt: skip
         events = [(r.fence_id, r.kind, r.at_ms)
                   for r in await s.scalars(select(GeofenceEvent).order_by(GeofenceEvent.at_ms))]  # fmt: skip
         tracks = len((await s.scalars(select(TripTrack.trip_id))).all())
@@ -109,7 +115,7 @@ async def test_late_fixes_give_what_a_computation_from_scratch_gives(db: Databas
     # the same fixes arriving out of order: live fixes with holes, the holes later in
     # random batches (an offline phone's day), each batch recomputed over its own window
     async with db.transaction() as s:
-        for table in (TripTrack, GeofenceEvent, Trip, Stop):
+        for table in (TripTrack, GeofenceEvent, TrackedTrip, TrackedStop):
             await s.execute(table.__table__.delete())
     rnd = random.Random(13)
     holes = [(i, i + rnd.randint(50, 900)) for i in range(200, len(fixes) - 1000, 1500)]

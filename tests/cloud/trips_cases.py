@@ -14,7 +14,7 @@ from sqlalchemy import select
 from cloud.catalog.storage import Location, MobileDevice
 from cloud.logistics.trips.fixes import Fix, memory_fixes_loader
 from cloud.logistics.trips.recompute import recompute_window
-from cloud.logistics.trips.storage import Geofence, Trip
+from cloud.logistics.trips.storage import Geofence, TrackedTrip
 from tests.cloud.catalog_support import gln
 from tests.support.api import HOME, OTHER, T0, ApiEnv
 from tests.support.trace_records import add_org
@@ -60,7 +60,7 @@ async def seed_county(env: ApiEnv, county: str) -> dict[str, int | str]:
     async with env.db.transaction() as s:
         found = await s.scalar(select(Geofence).where(Geofence.county == county))
         if found is not None:
-            trip = await s.scalar(select(Trip.id).where(Trip.vehicle == vehicle))
+            trip = await s.scalar(select(TrackedTrip.id).where(TrackedTrip.vehicle == vehicle))
             return {"vehicle": vehicle, "fence": found.id, "location": found.location_id,
                     "trip": int(trip)}  # type: ignore[arg-type]  # fmt: skip
     org = await add_org(env, county, 760)
@@ -79,7 +79,7 @@ async def seed_county(env: ApiEnv, county: str) -> dict[str, int | str]:
         fixes = day_fixes()
         await recompute_window(s, vehicle, fixes[0].t_ms, fixes[-1].t_ms + 1,
                                memory_fixes_loader({vehicle: fixes}))  # fmt: skip
-        trip = await s.scalar(select(Trip.id).where(Trip.vehicle == vehicle))
+        trip = await s.scalar(select(TrackedTrip.id).where(TrackedTrip.vehicle == vehicle))
         return {"vehicle": vehicle, "fence": fence.id, "location": loc.id, "trip": int(trip)}  # type: ignore[arg-type]
 
 
@@ -147,10 +147,10 @@ def _vehicle_case(suffix: str) -> Case:
 async def replay_get(env: ApiEnv, h: Headers) -> None:
     mine, theirs = await _both(env)
     assert (
-        await env.client.get(f"/api/v1/logistics/trips/{mine['trip']}/replay", headers=h)
+        await env.client.get(f"/api/v1/logistics/tracked-trips/{mine['trip']}/replay", headers=h)
     ).status_code == 200
     assert (
-        await env.client.get(f"/api/v1/logistics/trips/{theirs['trip']}/replay", headers=h)
+        await env.client.get(f"/api/v1/logistics/tracked-trips/{theirs['trip']}/replay", headers=h)
     ).status_code == 404
 
 
@@ -165,7 +165,7 @@ TRIPS_CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/logistics/vehicles/{vehicle}/geofence-events"): _vehicle_case(
         "geofence-events"
     ),
-    ("GET", "/api/v1/logistics/trips/{trip_id}/replay"): replay_get,
+    ("GET", "/api/v1/logistics/tracked-trips/{trip_id}/replay"): replay_get,
 }
 
 # ---------------------------------------------------------------- roles x endpoints
@@ -230,7 +230,7 @@ TRIPS_REQUESTS: dict[tuple[str, str], Callable[[ApiEnv, Headers], Awaitable[http
     ("GET", "/api/v1/logistics/vehicles/{vehicle}/geofence-events"): lambda e, h: _get(
         e, h, "/api/v1/logistics/vehicles/{vehicle}/geofence-events"
     ),
-    ("GET", "/api/v1/logistics/trips/{trip_id}/replay"): lambda e, h: _get(
-        e, h, "/api/v1/logistics/trips/{trip}/replay"
+    ("GET", "/api/v1/logistics/tracked-trips/{trip_id}/replay"): lambda e, h: _get(
+        e, h, "/api/v1/logistics/tracked-trips/{trip}/replay"
     ),
 }

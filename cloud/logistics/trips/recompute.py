@@ -31,7 +31,13 @@ from cloud.logistics.trips.fences import Fence, FenceEvent, State, fence_events
 from cloud.logistics.trips.fixes import Fix, FixesLoader
 from cloud.logistics.trips.params import GeofenceParams, TripParams
 from cloud.logistics.trips.shapes import Shape
-from cloud.logistics.trips.storage import Geofence, GeofenceEvent, Stop, Trip, TripTrack
+from cloud.logistics.trips.storage import (
+    Geofence,
+    GeofenceEvent,
+    TrackedStop,
+    TrackedTrip,
+    TripTrack,
+)
 from cloud.logistics.trips.track import pack, trip_points
 
 log = logging.getLogger(__name__)
@@ -76,12 +82,14 @@ async def load_fences(session: AsyncSession) -> list[Fence]:
 async def _origin(session: AsyncSession, vehicle: str, start: int) -> int | None:
     cands = [
         await session.scalar(
-            select(func.max(Stop.start_ms)).where(
-                Stop.vehicle == vehicle, Stop.resume_ms.is_not(None), Stop.resume_ms < start
+            select(func.max(TrackedStop.start_ms)).where(
+                TrackedStop.vehicle == vehicle,
+                TrackedStop.resume_ms.is_not(None),
+                TrackedStop.resume_ms < start,
             )
         )
     ]
-    for table in (Trip, Stop):
+    for table in (TrackedTrip, TrackedStop):
         cands.append(
             await session.scalar(
                 select(func.max(table.start_ms)).where(
@@ -128,7 +136,9 @@ async def _sync_stop(session: AsyncSession, vehicle: str, an: Analysis, end: int
         if item.start_ms < end or item.resume_ms is None:
             continue
         row = await session.scalar(
-            select(Stop).where(Stop.vehicle == vehicle, Stop.start_ms == item.start_ms)
+            select(TrackedStop).where(
+                TrackedStop.vehicle == vehicle, TrackedStop.start_ms == item.start_ms
+            )
         )
         if row is not None and row.end_ms == item.end_ms and row.resume_ms == item.resume_ms:
             return item.start_ms
@@ -136,14 +146,16 @@ async def _sync_stop(session: AsyncSession, vehicle: str, an: Analysis, end: int
 
 
 async def _has_rows_after(session: AsyncSession, vehicle: str, t: int) -> bool:
-    for table, col in ((Trip, Trip.start_ms), (Stop, Stop.start_ms),
+    for table, col in ((TrackedTrip, TrackedTrip.start_ms), (TrackedStop, TrackedStop.start_ms),
                        (GeofenceEvent, GeofenceEvent.at_ms)):  # fmt: skip
         if await session.scalar(select(col).where(table.vehicle == vehicle, col >= t).limit(1)):
             return True
     return False
 
 
-def _item_row(table: type[Trip] | type[Stop], it: Item, vehicle: str, county: str) -> Trip | Stop:
+def _item_row(
+    table: type[TrackedTrip] | type[TrackedStop], it: Item, vehicle: str, county: str
+) -> TrackedTrip | TrackedStop:
     t = it.temp
     row = table(
         vehicle=vehicle, county=county, start_ms=it.start_ms, end_ms=it.end_ms, lat=it.lat,
@@ -154,7 +166,7 @@ def _item_row(table: type[Trip] | type[Stop], it: Item, vehicle: str, county: st
         temp_covered_s=t.covered_s if t else 0.0, after_gap=it.after_gap,
         end_reason=it.end_reason,
     )  # fmt: skip
-    if isinstance(row, Stop):
+    if isinstance(row, TrackedStop):
         row.resume_ms = it.resume_ms
     return row
 
@@ -258,10 +270,16 @@ async def _replace(
         cond = col >= origin
         return cond if cut is None else cond & (col < cut)
 
-    old_trips = select(Trip.id).where(Trip.vehicle == vehicle, within(Trip.start_ms))
+    old_trips = select(TrackedTrip.id).where(
+        TrackedTrip.vehicle == vehicle, within(TrackedTrip.start_ms)
+    )
     await session.execute(delete(TripTrack).where(TripTrack.trip_id.in_(old_trips)))
-    await session.execute(delete(Trip).where(Trip.vehicle == vehicle, within(Trip.start_ms)))
-    await session.execute(delete(Stop).where(Stop.vehicle == vehicle, within(Stop.start_ms)))
+    await session.execute(
+        delete(TrackedTrip).where(TrackedTrip.vehicle == vehicle, within(TrackedTrip.start_ms))
+    )
+    await session.execute(
+        delete(TrackedStop).where(TrackedStop.vehicle == vehicle, within(TrackedStop.start_ms))
+    )
     found = await session.execute(
         select(GeofenceEvent.fence_id, GeofenceEvent.kind, GeofenceEvent.at_ms).where(
             GeofenceEvent.vehicle == vehicle, within(GeofenceEvent.at_ms)
@@ -272,12 +290,12 @@ async def _replace(
         delete(GeofenceEvent).where(GeofenceEvent.vehicle == vehicle, within(GeofenceEvent.at_ms))
     )
     items = [i for i in an.items if cut is None or i.start_ms < cut]
-    trips: list[tuple[Trip, Item]] = []
+    trips: list[tuple[TrackedTrip, Item]] = []
     n_stops = 0
     for it in items:
-        row = _item_row(Trip if it.kind == "trip" else Stop, it, vehicle, county)
+        row = _item_row(TrackedTrip if it.kind == "trip" else TrackedStop, it, vehicle, county)
         session.add(row)
-        if isinstance(row, Trip):
+        if isinstance(row, TrackedTrip):
             trips.append((row, it))
         else:
             n_stops += 1

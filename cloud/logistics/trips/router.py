@@ -34,7 +34,13 @@ from cloud.logistics.trips.schemas import (
     ItemOut,
     TempOut,
 )
-from cloud.logistics.trips.storage import Geofence, GeofenceEvent, Stop, Trip, TripTrack
+from cloud.logistics.trips.storage import (
+    Geofence,
+    GeofenceEvent,
+    TrackedStop,
+    TrackedTrip,
+    TripTrack,
+)
 from cloud.logistics.trips.track import for_display, unpack
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 
@@ -172,7 +178,7 @@ def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _item_out(r: Trip | Stop) -> ItemOut:
+def _item_out(r: TrackedTrip | TrackedStop) -> ItemOut:
     temp = None
     if r.temp_n:
         temp = TempOut(n=r.temp_n, min=r.temp_min, max=r.temp_max, mean=r.temp_mean,
@@ -191,7 +197,7 @@ EndQ = Annotated[datetime | None, Query(description="ISO 8601 with a zone; defau
 
 
 async def _items(
-    table: type[Trip] | type[Stop], principal: Principal, s: SessionDep, vehicle: str,
+    table: type[TrackedTrip] | type[TrackedStop], principal: Principal, s: SessionDep, vehicle: str,
     start: datetime | None, end: datetime | None,
 ) -> ItemList:  # fmt: skip
     lo, hi = _span(start, end)
@@ -208,14 +214,14 @@ async def _items(
             summary="A vehicle's trips overlapping [start, end), by fix time")  # fmt: skip
 async def trips(vehicle: Vehicle, principal: Read, session: SessionDep, start: StartQ = None,
                 end: EndQ = None) -> ItemList:  # fmt: skip
-    return await _items(Trip, principal, session, vehicle, start, end)
+    return await _items(TrackedTrip, principal, session, vehicle, start, end)
 
 
 @router.get("/vehicles/{vehicle}/stops", response_model=ItemList, responses=responses(401, 404, 422),
             summary="A vehicle's stops overlapping [start, end)")  # fmt: skip
 async def stops(vehicle: Vehicle, principal: Read, session: SessionDep, start: StartQ = None,
                 end: EndQ = None) -> ItemList:  # fmt: skip
-    return await _items(Stop, principal, session, vehicle, start, end)
+    return await _items(TrackedStop, principal, session, vehicle, start, end)
 
 
 @router.get("/vehicles/{vehicle}/geofence-events", response_model=EventList,
@@ -256,7 +262,7 @@ def _col(a: np.ndarray, digits: int) -> list[float | None]:
 
 
 @router.get(
-    "/trips/{trip_id}/replay",
+    "/tracked-trips/{trip_id}/replay",
     responses={**responses(401, 404, 422), 200: {"description": "Columnar JSON: t (ms from t0), lat, lon, speed_kmh, temp1"}},
     summary="A trip's points for replay, temperature per point (columnar)",
 )  # fmt: skip
@@ -268,7 +274,7 @@ async def replay(
                                      "the most significant (Douglas–Peucker, temperature extremes kept)")] = 5_000,
 ) -> Response:  # fmt: skip
     began = time.perf_counter()
-    trip = await session.get(Trip, trip_id)
+    trip = await session.get(TrackedTrip, trip_id)
     if trip is None or not principal.can_see(trip.county):
         raise ApiError(404, f"trip {trip_id} not found", field="path.trip_id")
     track = await session.get(TripTrack, trip_id)

@@ -77,16 +77,16 @@ class _Item:
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Trip(_Item, Base):
-    __tablename__ = "logistics_trips"
+class TrackedTrip(_Item, Base):
+    __tablename__ = "logistics_tracked_trips"
 
     id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
 
     __table_args__ = (UniqueConstraint("vehicle", "start_ms"),)
 
 
-class Stop(_Item, Base):
-    __tablename__ = "logistics_stops"
+class TrackedStop(_Item, Base):
+    __tablename__ = "logistics_tracked_stops"
 
     id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
     #: The first fix outside the stop, where the scan went on (None: to the segment's end).
@@ -101,7 +101,7 @@ class TripTrack(Base):
     __tablename__ = "logistics_trip_tracks"
 
     trip_id: Mapped[int] = mapped_column(
-        SERIAL, ForeignKey("logistics_trips.id", ondelete="CASCADE"), primary_key=True
+        SERIAL, ForeignKey("logistics_tracked_trips.id", ondelete="CASCADE"), primary_key=True
     )
     n: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -15,7 +15,7 @@ import cloud.db.base
 
 revision: str = "0760"
 down_revision: str | None = "0303"
-branch_labels: str | Sequence[str] | None = ("logistics_trips",)
+branch_labels: str | Sequence[str] | None = ("logistics_tracked_trips",)
 depends_on: str | Sequence[str] | None = None
 
 Stamp = cloud.db.base.UTCDateTime
@@ -76,24 +76,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_logistics_geofences_county"), ["county"], unique=False)
 
     op.create_table(
-        "logistics_trips",
+        "logistics_tracked_trips",
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         *_item_columns(),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_trips")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_tracked_trips")),
         sa.UniqueConstraint("vehicle", "start_ms", name=op.f("uq_logistics_trips_vehicle")),
     )
-    with op.batch_alter_table("logistics_trips", schema=None) as batch_op:
+    with op.batch_alter_table("logistics_tracked_trips", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_logistics_trips_county"), ["county"], unique=False)
 
     op.create_table(
-        "logistics_stops",
+        "logistics_tracked_stops",
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         *_item_columns(),
         sa.Column("resume_ms", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_stops")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_tracked_stops")),
         sa.UniqueConstraint("vehicle", "start_ms", name=op.f("uq_logistics_stops_vehicle")),
     )
-    with op.batch_alter_table("logistics_stops", schema=None) as batch_op:
+    with op.batch_alter_table("logistics_tracked_stops", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_logistics_stops_county"), ["county"], unique=False)
 
     op.create_table(
@@ -102,8 +102,8 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["trip_id"], ["logistics_trips.id"],
-            name=op.f("fk_logistics_trip_tracks_trip_id_logistics_trips"), ondelete="CASCADE",
+            ["trip_id"], ["logistics_tracked_trips.id"],
+            name=op.f("fk_logistics_trip_tracks_trip_id_logistics_tracked_trips"), ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("trip_id", name=op.f("pk_logistics_trip_tracks")),
     )
@@ -139,6 +139,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("logistics_geofence_events")
     op.drop_table("logistics_trip_tracks")
-    op.drop_table("logistics_stops")
-    op.drop_table("logistics_trips")
+    op.drop_table("logistics_tracked_stops")
+    op.drop_table("logistics_tracked_trips")
     op.drop_table("logistics_geofences")
