@@ -121,6 +121,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ir.add_argument("--short", action="store_true", help="one restart each (~1 minute)")
     ir.set_defaults(handler=_short_only("bench.ingest_restart"))
+    tr = kinds.add_parser(
+        "trips",
+        help="trips, stops and geofence events recomputed after a 24 h offline upload of "
+        "1 Hz fixes beside reading them back; replay of a 10-hour trip p99 beside /auth/me",
+    )
+    tr.add_argument("--short", action="store_true", help="2 recompute rounds, 30 replays")
+    tr.set_defaults(handler=_short_only("bench.trips"))
     a = kinds.add_parser(
         "api",
         help="/series over 24 h beside /auth/me on the same server, 16 clients, "

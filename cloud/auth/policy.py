@@ -104,9 +104,11 @@ PERMISSIONS: dict[str, str] = {
     "positions:read": "vehicles' positions, daily tracks and phone trackers (never their ids)",
     "trackers:write": "create, rotate and revoke the phone trackers of vehicles",
     "logistics:read": "vehicles, drivers, cold stores, supply, the capacity board, trips, "
-    "waybills and their proofs of delivery (organisation roles: their own organisation's)",
+    "waybills and their proofs of delivery (organisation roles: their own organisation's); "
+    "tracked trips, stops, geofences and their events, trip replays",
     "logistics:write": "register vehicles, drivers and cold stores; plan trips; create, assign "
-    "and move waybills (carriers: their own vehicles, drivers and trips)",
+    "and move waybills (carriers: their own vehicles, drivers and trips); the geofences of "
+    "the county's locations",
     "supply:write": "post supply (goods ready to ship) and waybills for them "
     "(organisation roles: for their own organisation)",
     "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
@@ -177,7 +179,11 @@ ROLES: dict[Role, RoleSpec] = {
     ),
     Role.AUDITOR: RoleSpec("审计员", "auditor", Scope.COUNTY, Home.EITHER, _READ_ALL),
     Role.DISPLAY: RoleSpec(
-        "大屏展示", "display (wall screen)", Scope.COUNTY, Home.EITHER, _READ_BACKBONE
+        "大屏展示",
+        "display (wall screen)",
+        Scope.COUNTY,
+        Home.EITHER,
+        _READ_BACKBONE | {"logistics:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.OPERATOR: RoleSpec(

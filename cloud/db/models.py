@@ -33,6 +33,13 @@ from cloud.logistics.positions.storage import (
     WindowConsumer,
 )
 from cloud.logistics.supply.storage import SupplyPost
+from cloud.logistics.trips.storage import (
+    Geofence,
+    GeofenceEvent,
+    TrackedStop,
+    TrackedTrip,
+    TripTrack,
+)
 from cloud.logistics.waybills.storage import (
     DeliveryCode,
     ProofOfDelivery,
@@ -87,6 +94,8 @@ __all__ = [
     "Gateway",
     "GatewayHealth",
     "GatewaySeq",
+    "Geofence",
+    "GeofenceEvent",
     "IngestAlert",
     "InspectionRecord",
     "Location",
@@ -126,9 +135,12 @@ __all__ = [
     "TraceLotParent",
     "TraceTestResult",
     "Track",
+    "TrackedStop",
+    "TrackedTrip",
     "Tracker",
     "TrackerCount",
     "Trip",
+    "TripTrack",
     "User",
     "VehicleCompartment",
     "VehicleInfo",

@@ -11,10 +11,18 @@ from cloud.logistics.console.router import router as console_router
 from cloud.logistics.fleet.router import router as fleet_router
 from cloud.logistics.positions import router as positions_router
 from cloud.logistics.supply.router import router as supply_router
+from cloud.logistics.trips.router import router as trips_router
 from cloud.logistics.waybills.router import router as waybills_router
 
 router = APIRouter()
-for sub in (positions_router.router, fleet_router, supply_router, waybills_router, console_router):
+for sub in (
+    positions_router.router,
+    fleet_router,
+    supply_router,
+    waybills_router,
+    trips_router,
+    console_router,
+):
     router.include_router(sub)
 
 

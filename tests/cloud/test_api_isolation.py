@@ -33,6 +33,7 @@ from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES
 from tests.cloud.trace_cases import TRACE_CASES
+from tests.cloud.trips_cases import TRIPS_CASES
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
 
 Headers = dict[str, str]
@@ -372,6 +373,7 @@ CASES.update(SERIALS_CASES)  # serials, labels, scan places and flags (issue 12)
 CASES.update(CONSOLE_CASES)  # the dispatcher console (issue 13)
 CASES.update(POSITIONS_CASES)  # positions and phone trackers (issue 13)
 CASES.update(LOGISTICS_CASES)  # fleet, supply, trips, waybills (issue 13)
+CASES.update(TRIPS_CASES)  # logistics trips, stops, geofences, replay (issue 13)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -40,6 +40,7 @@ from tests.cloud.resolver_cases import RESOLVER_REQUESTS
 from tests.cloud.serials_cases import SERIALS_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
+from tests.cloud.trips_cases import TRIPS_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -317,6 +318,7 @@ REQUESTS.update(OPS_REQUESTS)  # our own trace operations (issue 11)
 REQUESTS.update(PHONE_REQUESTS)  # the phone page /m/trace (issue 11)
 REQUESTS.update(PAGE_REQUESTS)  # the consumer trace page (issue 12)
 REQUESTS.update(SERIALS_REQUESTS)  # serials, labels, scan places and flags (issue 12)
+REQUESTS.update(TRIPS_REQUESTS)  # logistics trips, stops, geofences, replay (issue 13)
 REQUESTS.update(RESOLVER_REQUESTS)  # the GS1 Digital Link resolver (issue 12)
 REQUESTS.update(CONSOLE_REQUESTS)  # the dispatcher console (issue 13)
 REQUESTS.update(POSITIONS_REQUESTS)  # positions and phone trackers (issue 13)

@@ -32,6 +32,7 @@ from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway
 from cloud.ingest.deadletter import DeadLetters
 from cloud.inspections.storage import InspectionRecord
+from cloud.logistics.trips.storage import Geofence
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.catalog_support import POINT, ean13, gln
 from tests.cloud.certs_cases import seed_paged
@@ -169,6 +170,8 @@ async def _master_data(s: Any, county: str, i: int, org_id: int) -> None:
     )  # fmt: skip
     s.add_all([base, loc, product, profile])
     await s.flush()
+    s.add(Geofence(county=county, name=f"w{i}", location_id=loc.id, **made,
+                   geometry={"type": "circle", "center": [98.5, 24.4], "radius_m": 100}))  # fmt: skip
     if county == HOME and i == 0:
         assert loc.id == 1
         for k in range(N):
@@ -217,6 +220,7 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/logistics/supply": (lambda b: b, lambda x: x["id"]),
     "/api/v1/logistics/trips": (lambda b: b, lambda x: x["id"]),
     "/api/v1/logistics/waybills": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/logistics/geofences": (lambda b: b["items"], lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
