@@ -101,14 +101,14 @@ PERMISSIONS: dict[str, str] = {
     "coldchain:read": "cold-chain excursions, alarms, and MKT of any device over any interval",
     "coldchain:write": "acknowledge cold-chain alarms with a comment "
     "(organisation roles: of their own organisation's locations)",
-    "positions:read": "vehicles' positions, daily tracks and phone trackers (never their ids)",
+    "positions:read": "vehicles' positions, daily tracks and phone trackers (never their ids); "
+    "tracked trips, stops, geofences and their events, trip replays",
+    "geofences:write": "create, change and delete the geofences of the county's locations",
     "trackers:write": "create, rotate and revoke the phone trackers of vehicles",
     "logistics:read": "vehicles, drivers, cold stores, supply, the capacity board, trips, "
-    "waybills and their proofs of delivery (organisation roles: their own organisation's); "
-    "tracked trips, stops, geofences and their events, trip replays",
+    "waybills and their proofs of delivery (organisation roles: their own organisation's)",
     "logistics:write": "register vehicles, drivers and cold stores; plan trips; create, assign "
-    "and move waybills (carriers: their own vehicles, drivers and trips); the geofences of "
-    "the county's locations",
+    "and move waybills (carriers: their own vehicles, drivers and trips)",
     "supply:write": "post supply (goods ready to ship) and waybills for them "
     "(organisation roles: for their own organisation)",
     "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
@@ -164,6 +164,7 @@ ROLES: dict[Role, RoleSpec] = {
             "coldchain:write",
             "positions:read",
             "trackers:write",
+            "geofences:write",
             "logistics:read",
             "logistics:write",
             "supply:write",
@@ -183,7 +184,7 @@ ROLES: dict[Role, RoleSpec] = {
         "display (wall screen)",
         Scope.COUNTY,
         Home.EITHER,
-        _READ_BACKBONE | {"logistics:read"},
+        _READ_BACKBONE,
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.OPERATOR: RoleSpec(

@@ -54,9 +54,9 @@ def day_fixes(
 
 
 async def seed_county(env: ApiEnv, county: str) -> dict[str, int | str]:
-    """A vehicle ``truck-{county}``, a cold store with a 150 m geofence, and the day
+    """A vehicle ``tracked-truck-{county}``, a cold store with a 150 m geofence, and the day
     recomputed (made once per database)."""
-    vehicle = f"truck-{county}"
+    vehicle = f"tracked-truck-{county}"
     async with env.db.transaction() as s:
         found = await s.scalar(select(Geofence).where(Geofence.county == county))
         if found is not None:

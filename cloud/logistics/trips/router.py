@@ -1,6 +1,6 @@
 """``/api/v1/logistics``: geofences (CRUD), a vehicle's trips, stops and geofence events,
 and a trip's replay. County-scoped: another county's record or vehicle is 404.
-Reads: ``logistics:read``; geofence writes: ``logistics:write`` (the county's
+Reads: ``positions:read``; geofence writes: ``geofences:write`` (the county's
 dispatchers and admins), in the county of the location or base the fence belongs to.
 ``{vehicle}`` is the vehicle's device id (its registration in ``/mobile-devices``).
 """
@@ -46,8 +46,8 @@ from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(prefix="/logistics", tags=["logistics"])
 
-Read = Annotated[Principal, require("logistics:read")]
-Write = Annotated[Principal, require("logistics:write")]
+Read = Annotated[Principal, require("positions:read")]
+Write = Annotated[Principal, require("geofences:write")]
 Ident = Annotated[int, Path(ge=1, le=MAX_INT32)]
 Vehicle = Annotated[str, Path(min_length=1, max_length=128)]
 MAX_SPAN = timedelta(days=31)

@@ -61,11 +61,13 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.Column("updated_at", Stamp(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["location_id"], ["locations.id"],
+            ["location_id"],
+            ["locations.id"],
             name=op.f("fk_logistics_geofences_location_id_locations"),
         ),
         sa.ForeignKeyConstraint(
-            ["base_id"], ["production_bases.id"],
+            ["base_id"],
+            ["production_bases.id"],
             name=op.f("fk_logistics_geofences_base_id_production_bases"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_geofences")),
@@ -80,10 +82,12 @@ def upgrade() -> None:
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         *_item_columns(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_tracked_trips")),
-        sa.UniqueConstraint("vehicle", "start_ms", name=op.f("uq_logistics_trips_vehicle")),
+        sa.UniqueConstraint("vehicle", "start_ms", name=op.f("uq_logistics_tracked_trips_vehicle")),
     )
     with op.batch_alter_table("logistics_tracked_trips", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_logistics_trips_county"), ["county"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_logistics_tracked_trips_county"), ["county"], unique=False
+        )
 
     op.create_table(
         "logistics_tracked_stops",
@@ -91,10 +95,12 @@ def upgrade() -> None:
         *_item_columns(),
         sa.Column("resume_ms", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_tracked_stops")),
-        sa.UniqueConstraint("vehicle", "start_ms", name=op.f("uq_logistics_stops_vehicle")),
+        sa.UniqueConstraint("vehicle", "start_ms", name=op.f("uq_logistics_tracked_stops_vehicle")),
     )
     with op.batch_alter_table("logistics_tracked_stops", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_logistics_stops_county"), ["county"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_logistics_tracked_stops_county"), ["county"], unique=False
+        )
 
     op.create_table(
         "logistics_trip_tracks",
@@ -102,8 +108,10 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["trip_id"], ["logistics_tracked_trips.id"],
-            name=op.f("fk_logistics_trip_tracks_trip_id_logistics_tracked_trips"), ondelete="CASCADE",
+            ["trip_id"],
+            ["logistics_tracked_trips.id"],
+            name=op.f("fk_logistics_trip_tracks_trip_id_logistics_tracked_trips"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("trip_id", name=op.f("pk_logistics_trip_tracks")),
     )
@@ -123,7 +131,10 @@ def upgrade() -> None:
         sa.Column("computed_at", Stamp(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_logistics_geofence_events")),
         sa.UniqueConstraint(
-            "vehicle", "fence_id", "at_ms", "kind",
+            "vehicle",
+            "fence_id",
+            "at_ms",
+            "kind",
             name=op.f("uq_logistics_geofence_events_vehicle"),
         ),
     )
