@@ -6,7 +6,9 @@ gateway per county, ingest, SQLite (relational and time series) and the API.
 No server to install. Once the gateways' readings arrive, the traced story
 (dehong/story.py) follows a Mangshi coffee lot and a Longchuan mango lot into
 the simulated cold rooms, with certificates, events, sensor evidence and a
-brand decision. ``DEHONG_MQTT_URL`` points ingest and gateways at an
+brand decision; then the fleet chapter (dehong/fleet_story.py) puts the mango
+on a waybill and a truck, drives the four counties' trucks (phones over
+OsmAnd, truck gateways over MQTT) and fails the mango truck's reefer. ``DEHONG_MQTT_URL`` points ingest and gateways at an
 external broker instead (which must load the generated passwd/acl files), and
 ``DEHONG_INFLUX_URL`` at InfluxDB.
 """
@@ -50,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--batch-s", type=float, default=5.0, help="gateway batch interval (s)")
     p.add_argument(
         "--no-story", action="store_true", help="skip the traced story (dehong/story.py)"
+    )
+    p.add_argument(
+        "--no-fleet",
+        action="store_true",
+        help="skip the fleet chapter (dehong/fleet_story.py): trucks, waybill, reefer failure",
     )
     p.add_argument(
         "--evidence-every-s",
@@ -117,7 +124,7 @@ def _prepare_state(state: Path, keep: bool) -> None:
 
 def _quiet_libraries() -> None:
     """The demo's console is for people: keep the libraries' chatter out of it."""
-    for name in ("amqtt", "transitions", "alembic", "pymodbus", "uvicorn.error"):
+    for name in ("amqtt", "transitions", "alembic", "pymodbus", "uvicorn.error", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -190,6 +197,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     gateways: list[Gateway] = []
     gw_tasks: list[asyncio.Task[None]] = []
     story_task: asyncio.Task[None] | None = None
+    fleet_task: asyncio.Task[Any] | None = None
     cloud = CloudServices(
         settings,
         db,
@@ -238,7 +246,19 @@ async def run_demo(args: argparse.Namespace) -> int:
                 ),
                 name="story-evidence",
             )
-        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story)
+        fleet = None
+        if not args.no_fleet:
+            from dehong import fleet_story
+
+            fleet, fleet_task = await fleet_story.run_chapter(
+                settings,
+                db,
+                state,
+                api_url=cloud.api_url,
+                mqtt=BrokerUrl(host, mqtt_port),
+                with_story=story is not None,
+            )
+        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story, fleet)
         if args.duration is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.duration)
@@ -246,6 +266,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             await stop.wait()
         log.info("stopping")
     finally:
+        if fleet_task is not None:
+            fleet_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fleet_task
         if story_task is not None:
             story_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -281,7 +305,13 @@ def _evidence_report(done: Any) -> None:
 
 
 def _banner(
-    api: str, host: str, mqtt_port: int, external: str, state: Path, story: Any = None
+    api: str,
+    host: str,
+    mqtt_port: int,
+    external: str,
+    state: Path,
+    story: Any = None,
+    fleet: Any = None,
 ) -> None:
     from dehong.stack import DEMO_SITES
 
@@ -304,6 +334,10 @@ def _banner(
         from dehong.story import banner_lines
 
         lines += banner_lines(api, story)
+    if fleet is not None:
+        from dehong import fleet_story
+
+        lines += fleet_story.banner_lines(api, fleet)
     lines += ["  Ctrl-C stops.", ""]
     print("\n".join(lines), flush=True)
     sys.stdout.flush()

@@ -69,6 +69,14 @@ BRAND_RULES: list[dict[str, Any]] = [
 ]  # fmt: skip
 BRAND_NOTE = "dehong demo rules (dehong/story.py BRAND_RULES)"
 
+#: the mango's commodity profile (Longchuan's; also the mango truck's compartment's in the
+#: fleet chapter, dehong/fleet_story.py): chilling-sensitive, 10-13 °C; the issue's limits
+MANGO_PROFILE_NAME = "芒果（演示）"
+MANGO_PROFILE: dict[str, Any] = {
+    "name_en": "mango (demo)", "temp_min_c": 10.0, "temp_max_c": 13.0,
+    "single_excursion_max_s": 1800, "cumulative_excursion_max_s": 3600,
+    "rh_min": 80.0, "rh_max": 95.0, "categories": ["fruit_mango"]}  # fmt: skip
+
 # device ids: "{gateway}.room-{i}" (dehong.stack.DEMO_SITES: room-0 of Mangshi is the
 # green coffee room, room-1 of Longchuan the mango room)
 COFFEE_ROOM_DEVICE = "mangshi-coop-01.room-0"
@@ -277,10 +285,7 @@ async def master_data(db: Any) -> Catalog:
             "name_en": "green coffee (demo)", "temp_min_c": 15.0, "temp_max_c": 25.0,
             "single_excursion_max_s": 3600, "cumulative_excursion_max_s": 4 * 3600,
             "rh_min": 45.0, "rh_max": 70.0, "categories": ["coffee"]})  # fmt: skip
-        mango = await _profile(s, LONGCHUAN, "芒果（演示）", {
-            "name_en": "mango (demo)", "temp_min_c": 10.0, "temp_max_c": 13.0,
-            "single_excursion_max_s": 1800, "cumulative_excursion_max_s": 3600,
-            "rh_min": 80.0, "rh_max": 95.0, "categories": ["fruit_mango"]})  # fmt: skip
+        mango = await _profile(s, LONGCHUAN, MANGO_PROFILE_NAME, MANGO_PROFILE)
         coffee_org, fruit_org = cat.orgs["coffee"], cat.orgs["fruit"]
         await _product(s, COFFEE_CHERRY, "芒市小粒咖啡鲜果", "Mangshi coffee cherries", "coffee", coffee_org, None)  # fmt: skip
         await _product(s, COFFEE_PARCHMENT, "芒市小粒咖啡带壳豆", "Mangshi parchment coffee", "coffee", coffee_org, None)  # fmt: skip

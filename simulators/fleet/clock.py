@@ -33,3 +33,40 @@ class SimClock:
     def wall_delay_s(self, sim_ms: int) -> float:
         """Wall seconds until simulated time reaches ``sim_ms`` (0 if past)."""
         return max(0.0, (sim_ms - self.sim_ms()) / 1000.0 / self.speed)
+
+
+class CatchUpClock(SimClock):
+    """A replay of the recent past that becomes live: ``speed`` simulated seconds per
+    wall second from ``start_ms`` until simulated time reaches the wall clock, then
+    speed 1 (simulated time = wall time). Nothing it times lies in the future. Used by
+    ``dehong demo``: the last minutes of the fleet replay fast, then the trucks go on
+    live for as long as the demo runs."""
+
+    def __init__(
+        self,
+        start_ms: int,
+        speed: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_ms: int | None = None,
+    ) -> None:
+        super().__init__(start_ms, speed, monotonic=monotonic)
+        now_ms = int(time.time() * 1000) if wall_ms is None else wall_ms
+        behind_ms = max(0, now_ms - start_ms)
+        #: wall seconds until the replay has caught up (then live)
+        self.catch_up_s = 0.0 if speed <= 1.0 else behind_ms / 1000.0 / (speed - 1.0)
+        #: the simulated time at which it is caught up
+        self.live_from_ms = start_ms + int(self.catch_up_s * 1000.0 * speed)
+
+    def sim_ms(self) -> int:
+        elapsed = self._monotonic() - self._wall0
+        if elapsed < self.catch_up_s:
+            return self.start_ms + int(elapsed * 1000.0 * self.speed)
+        return self.live_from_ms + int((elapsed - self.catch_up_s) * 1000.0)
+
+    def wall_delay_s(self, sim_ms: int) -> float:
+        if sim_ms <= self.live_from_ms:
+            at = (sim_ms - self.start_ms) / 1000.0 / self.speed
+        else:
+            at = self.catch_up_s + (sim_ms - self.live_from_ms) / 1000.0
+        return max(0.0, at - (self._monotonic() - self._wall0))

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from protocol.broker import BrokerUrl
-from simulators.fleet.clock import SimClock
+from simulators.fleet.clock import CatchUpClock, SimClock
 from simulators.fleet.config import Fleet, Vehicle
 from simulators.fleet.osmand import DEFAULT_BATCH_PATH, OsmAndPhone, PhoneStats
 from simulators.fleet.sim import TruckSim, trip_end_offset_ms
@@ -50,6 +50,9 @@ class FleetOptions:
     link_gaps: bool = True
     gateway_batch_s: float = 2.0
     gateway_ack_timeout_s: float = 10.0
+    #: once the replay reaches the present, go on live (speed 1) until ``duration_s``
+    #: or cancelled, instead of ending (``CatchUpClock``; the demo's fleet)
+    catch_up: bool = False
 
 
 @dataclass(slots=True)
@@ -85,6 +88,8 @@ def plan_window(fleet: Fleet, opts: FleetOptions, now_ms: int | None = None) -> 
     span = max(trip_end_offset_ms(v, fleet, opts.seed) for v in fleet.vehicles)
     if opts.duration_s is not None:
         span = int(opts.duration_s * speed * 1000)
+    elif opts.catch_up:
+        span = 0  # the start is given, or the present; the end is decided below
     if opts.start_ms is not None:
         start = opts.start_ms
     elif opts.realtime:
@@ -92,6 +97,13 @@ def plan_window(fleet: Fleet, opts: FleetOptions, now_ms: int | None = None) -> 
     else:
         start = now_ms - span
     return start, start + span
+
+
+def _sim_span_ms(clock: CatchUpClock, wall_s: float) -> int:
+    """Simulated ms that ``wall_s`` wall seconds from the clock's start cover."""
+    if wall_s <= clock.catch_up_s:
+        return int(wall_s * 1000.0 * clock.speed)
+    return clock.live_from_ms - clock.start_ms + int((wall_s - clock.catch_up_s) * 1000.0)
 
 
 class _Truck:
@@ -109,7 +121,15 @@ async def run_fleet(fleet: Fleet, opts: FleetOptions) -> FleetResult:
         fleet.vehicle(vid)  # unknown vehicle: a clear error before anything starts
     start_ms, end_ms = plan_window(fleet, opts)
     speed = 1.0 if opts.realtime else opts.speed
-    clock = SimClock(start_ms, speed)
+    clock: SimClock
+    if opts.catch_up:
+        clock = CatchUpClock(start_ms, speed)
+        # until the duration's wall seconds have passed (or until cancelled)
+        end_ms = (
+            2**62 if opts.duration_s is None else start_ms + _sim_span_ms(clock, opts.duration_s)
+        )
+    else:
+        clock = SimClock(start_ms, speed)
     result = FleetResult(start_ms, end_ms, speed)
     trucks = [
         _Truck(v, TruckSim(v, fleet, opts.seed, start_ms, opts.failures.get(v.id)))
