@@ -20,6 +20,11 @@ process on a free port (as in production).
   the stored count over the wall time. Baseline, same run: a plain bulk insert of the
   same number of points into the same InfluxDB (``InfluxStore.write`` of 10,000 points
   per request) from the bench process. Goal >= 20,000 fixes/s.
+- ``trips``: ``dehong bench trips`` (bench/trips.py): the recompute after a 24 h offline
+  upload (goal < 2 s) and the replay of a 10 h trip (goal p99 < 300 ms), each beside
+  its baseline.
+- ``alarm_latency``: ``dehong bench alarm-latency`` (bench/coldchain_latency.py) on this
+  run's InfluxDB: publish → alarm webhook, p99 < 5 s, beside publish → write-ack.
 """
 
 from __future__ import annotations
@@ -209,10 +214,28 @@ async def batch_figure(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+async def trips_figure(ctx: Ctx) -> dict[str, Any]:
+    """``dehong bench trips``'s figures in this line: the recompute of a 24 h offline
+    upload and the replay of a 10 h trip (its own stores: SQLite, as in the demo)."""
+    from bench.trips import run_async
+
+    return await run_async(ctx.short)
+
+
+async def alarm_latency_figure(ctx: Ctx) -> dict[str, Any]:
+    """``dehong bench alarm-latency``'s figure in this line: publish over MQTT (the
+    Mosquitto on 127.0.0.1:1883) to the alarm's webhook, on this run's InfluxDB."""
+    from bench.coldchain_latency import measure
+
+    return await measure(20 if ctx.short else 100, influx_url=ctx.influx_url)
+
+
 #: name -> figure; other parts append theirs.
 FIGURES: dict[str, Callable[[Ctx], Awaitable[dict[str, Any]]]] = {
     "osmand": osmand_figure,
     "batch": batch_figure,
+    "trips": trips_figure,
+    "alarm_latency": alarm_latency_figure,
 }
 
 
@@ -261,5 +284,6 @@ async def _run(short: bool) -> dict[str, Any]:
 
 def run(short: bool = False) -> dict[str, Any]:
     # the 16 clients' per-request INFO lines would cost the generator more than the requests
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in ("httpx", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return asyncio.run(_run(short))

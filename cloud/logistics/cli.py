@@ -2,6 +2,7 @@
 
 - positions (:mod:`cloud.logistics.positions.cli`): ``tracker add``, ``osmand-serve``,
   ``tracks``;
+- trips (:mod:`cloud.logistics.trips.cli`): ``recompute``;
 - waybills (:mod:`cloud.logistics.waybills.cli`): ``waybill show|move|arrived|pdf``,
   ``pii-rewrap``.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from cloud.logistics.positions.cli import add_commands as add_positions
+from cloud.logistics.trips.cli import add_commands as add_trips
 from cloud.logistics.waybills.cli import add_commands as add_waybills
 
 
@@ -24,3 +26,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = lg.add_subparsers(dest="logistics_command", required=True, metavar="COMMAND")
     add_positions(sub)
     add_waybills(sub)
+    add_trips(sub)

@@ -53,8 +53,8 @@ OUTSIDE = [(39.7392, -104.9903), (-27.4698, 153.0251), (-22.9068, -43.1729), (51
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
-    clear_providers()
     async with api_env("sqlite", tmp_path) as e:
+        clear_providers()  # after the app registered the packages' own: these tests plug fakes
         e.settings.console_poll_s = 0.1
         yield e
         hub = getattr(e.app.state, "console_hub", None)

@@ -47,8 +47,8 @@ PLATES = ["云N·C1024", "云N·C2048", "云N·C3072"]
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
-    clear_providers()
     async with api_env("sqlite", tmp_path) as e:
+        clear_providers()  # after the app registered the packages' own: this test plugs fakes
         e.settings.console_poll_s = 0.3
         yield e
         hub = getattr(e.app.state, "console_hub", None)
