@@ -55,6 +55,7 @@ OUTSIDE = [(39.7392, -104.9903), (-27.4698, 153.0251), (-22.9068, -43.1729), (51
 async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
     clear_providers()
     async with api_env("sqlite", tmp_path) as e:
+        clear_providers()  # the app registered the real ones: these tests use fakes
         e.settings.console_poll_s = 0.1
         yield e
         hub = getattr(e.app.state, "console_hub", None)

@@ -49,6 +49,7 @@ PLATES = ["云N·C1024", "云N·C2048", "云N·C3072"]
 async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
     clear_providers()
     async with api_env("sqlite", tmp_path) as e:
+        clear_providers()  # the app registered the real ones: these tests use fakes
         e.settings.console_poll_s = 0.3
         yield e
         hub = getattr(e.app.state, "console_hub", None)
