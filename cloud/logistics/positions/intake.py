@@ -27,6 +27,7 @@ from cloud.logistics.positions.metrics import PositionMetrics
 from cloud.logistics.positions.parse import Parsed
 from cloud.logistics.positions.storage import TrackerCount
 from cloud.timeseries import Point, PointBlock, TimeSeriesStore
+from cloud.timeseries.rollup import Marker
 from protocol import positions as pos
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class PositionIntake:
         #: newest stored fix per vehicle: (ts_ms, lat, lon)
         self._last: dict[str, tuple[int, float, float]] = {}
         self._group: GroupCommit[_Job] = GroupCommit(self._flush)
+        self._rollups = Marker(db)
         #: called after each time-series write with the blocks written (module doc)
         self.written: list[Written] = []
 
@@ -262,6 +264,9 @@ class PositionIntake:
         ]
         if points:
             await self.tsdb.write(points)
+            # the hours written get their roll-ups (re)computed, as ingest's writes do;
+            # unmarked, the evidence would take the (missing) roll-ups for current
+            await self._rollups.mark(points)
             if self.written:
                 self._hooks(points)
 
