@@ -62,12 +62,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from cloud.logistics.router import shutdown as logistics_shutdown
+        from cloud.logistics.router import startup as logistics_startup
+
         if own_tsdb:
             await store.open()
+        await logistics_startup(app)
         try:
             yield
         finally:
             await app.state.position_intake.close()
+            await logistics_shutdown(app)
             if own_tsdb:
                 await store.close()
             if own_db:

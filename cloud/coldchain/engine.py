@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 
 #: How long a device's location and rules are cached, s.
 LINK_TTL_S = 30.0
+#: How far past now a reading may lie (ingest's clock-skew allowance), ms.
+FUTURE_MS = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +265,10 @@ class Engine:
             )
         if going is not None:
             start = going
-        newest = max(hi, self._newest.get(device, 0))
+        # to the device's newest reading: this process's note of it, and at least up to
+        # now (readings a restarted process, or another process, wrote after ``hi``:
+        # the stored excursions replaced from ``start`` on must all be recomputed)
+        newest = max(hi, self._newest.get(device, 0), round(self.clock.now() * 1000) + FUTURE_MS)
         rows = await self.tsdb.raw_rows(measurement, device, start - cap, newest + 1)
         fields = {f for _, fs in rows for f in fs}
         metrics = [m for m in TEMPERATURE_METRICS if m in fields]

@@ -86,6 +86,26 @@ def build(
     return ColdChain(engine, escalator, notifier)
 
 
+def build_engine(
+    db: Database,
+    tsdb: TimeSeriesStore,
+    *,
+    settings: EngineSettings | None = None,
+    clock: Clock | None = None,
+    env: dict[str, str] | None = None,
+) -> Engine:
+    """The engine alone (no escalator, no notifier), its settings from
+    ``DEHONG_COLDCHAIN_SETTINGS`` unless given: for a process that writes readings
+    itself (the API's OsmAnd intake) while escalation runs beside ingest. Alarms it
+    raises are escalated by the escalator of an ingest process, which looks at the
+    alarm table at least every ``max_wait_s`` (30 s)."""
+    env = dict(os.environ) if env is None else env
+    if settings is None:
+        raw = env.get("DEHONG_COLDCHAIN_SETTINGS", "").strip()
+        settings = EngineSettings.from_json(raw) if raw else EngineSettings()
+    return Engine(db, tsdb, settings=settings, clock=clock or SystemClock())
+
+
 # ------------------------------------------------------------- reads for others
 
 

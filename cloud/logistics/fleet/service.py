@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
 from cloud.auth.principal import Principal
-from cloud.catalog.storage import Location, MobileDevice
+from cloud.catalog.links import link_device
+from cloud.catalog.storage import Location, LocationDevice, MobileDevice
 from cloud.db import utcnow
 from cloud.errors import ApiError
 from cloud.logistics.access import not_found, org_of, sees
@@ -102,11 +103,51 @@ async def put_vehicle(
     for pos, loc_id in enumerate(body.compartments):
         session.add(VehicleCompartment(location_id=loc_id, device_id=device_id, position=pos))
     await session.flush()
+    await _link_to_compartment(session, dev, body.compartments[:1], principal.actor)
     await record(
         session, principal.actor, "vehicle.saved", f"vehicle:{device_id}", dev.county,
         {"plate": body.plate, "created": created, "compartments": body.compartments},
     )  # fmt: skip
     return row, created
+
+
+async def _link_to_compartment(
+    session: AsyncSession, dev: MobileDevice, first: list[int], actor: str
+) -> None:
+    """The vehicle's device measures its first compartment (``location_devices``), so
+    the cold chain judges its probes (``temp1``...) by the compartment's profile and
+    trace reads the lots' custody evidence in the compartment from them. A link to a
+    former compartment is ended now (the history stays); a link to a place that is
+    not a compartment is the catalog's to end first (409)."""
+    link = await session.scalar(
+        select(LocationDevice).where(
+            LocationDevice.device_id == dev.device_id, LocationDevice.until.is_(None)
+        )
+    )
+    if link is not None and first and link.location_id == first[0]:
+        return
+    if link is not None:
+        where = await session.get(Location, link.location_id)
+        if where is None or where.kind != "vehicle_compartment":
+            raise ApiError(
+                409, f"body.compartments: device {dev.device_id!r} measures location "
+                f"{link.location_id} ({where.kind if where else '?'}) now; end that link "
+                f"first (DELETE /api/v1/locations/{link.location_id}/devices/{dev.device_id})",
+                field="body.compartments",
+            )  # fmt: skip
+        link.until, link.ended_by = utcnow(), actor
+        await session.flush()
+        await record(
+            session, actor, "location.device_unlinked", f"location:{link.location_id}",
+            dev.county, {"device_id": dev.device_id, "until": link.until.isoformat(),
+                         "reason": "vehicle compartments changed"},
+        )  # fmt: skip
+    if first:
+        loc = await session.get_one(Location, first[0])
+        await link_device(
+            session, loc, dev.device_id, since=None, can_see=lambda c: c == dev.county,
+            own_org=None, actor=actor,
+        )  # fmt: skip
 
 
 async def compartments_of(session: AsyncSession, device_id: str) -> list[int]:

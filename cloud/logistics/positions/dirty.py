@@ -147,11 +147,16 @@ async def claim(
     limit: int = 100,
     lease_s: float = 300.0,
     now: datetime | None = None,
+    marked_before: datetime | None = None,
 ) -> list[Window]:
     """Claim up to ``limit`` windows of ``consumer`` not claimed (or whose lease ran
-    out), oldest window first. Commit the session to hold the claim."""
+    out), oldest window first; with ``marked_before``, only windows last marked
+    before then (left to settle: their fixes' time-series write is done). Commit the
+    session to hold the claim."""
     now = now or utcnow()
     free = or_(DirtyWindow.claimed_until.is_(None), DirtyWindow.claimed_until < now)
+    if marked_before is not None:
+        free = and_(free, DirtyWindow.marked_at < marked_before)
     rows = list(
         await session.scalars(
             select(DirtyWindow)

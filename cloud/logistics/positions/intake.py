@@ -10,6 +10,7 @@ answered after both.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,8 +26,14 @@ from cloud.logistics.positions.groupcommit import GroupCommit
 from cloud.logistics.positions.metrics import PositionMetrics
 from cloud.logistics.positions.parse import Parsed
 from cloud.logistics.positions.storage import TrackerCount
-from cloud.timeseries import Point, TimeSeriesStore
+from cloud.timeseries import Point, PointBlock, TimeSeriesStore
+from cloud.timeseries.rollup import Marker
 from protocol import positions as pos
+
+log = logging.getLogger(__name__)
+
+#: ``(blocks)`` after a write: what the intake stored (one block per vehicle).
+Written = Callable[[Sequence[PointBlock]], None]
 
 
 class UnknownDevice(Exception):
@@ -73,6 +80,9 @@ class PositionIntake:
         #: newest stored fix per vehicle: (ts_ms, lat, lon)
         self._last: dict[str, tuple[int, float, float]] = {}
         self._group: GroupCommit[_Job] = GroupCommit(self._flush)
+        self._rollups = Marker(db)
+        #: called after each time-series write with the blocks written (module doc)
+        self.written: list[Written] = []
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -254,3 +264,24 @@ class PositionIntake:
         ]
         if points:
             await self.tsdb.write(points)
+            # the hours written get their roll-ups (re)computed, as ingest's writes do;
+            # unmarked, the evidence would take the (missing) roll-ups for current
+            await self._rollups.mark(points)
+            if self.written:
+                self._hooks(points)
+
+    def _hooks(self, points: list[Point]) -> None:
+        by_series: dict[tuple[str, str], list[Point]] = {}
+        for p in points:
+            by_series.setdefault((p.device, p.county), []).append(p)
+        blocks = []
+        for (device, county), pts in by_series.items():
+            names = sorted({k for p in pts for k in p.fields})
+            columns = {k: [p.fields.get(k) for p in pts] for k in names}
+            ts = [p.ts_ms for p in pts]
+            blocks.append(PointBlock(pos.MEASUREMENT, device, county, "", ts, columns))
+        for hook in self.written:
+            try:
+                hook(blocks)
+            except Exception:
+                log.exception("positions: post-write hook %r failed; the write stands", hook)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from cloud.db import Database
+from cloud.logistics.positions.coldchain import PositionsColdChain, coldchain_enabled
 from cloud.logistics.positions.config import PositionSettings
 from cloud.logistics.positions.intake import PositionIntake
 from cloud.logistics.positions.osmand import osmand_app
@@ -20,15 +21,22 @@ def standalone_app(settings: Settings, positions: PositionSettings) -> Starlette
     db = Database(settings.database_url)
     store = store_for(settings)
     intake = PositionIntake(db, store, positions)
+    feed = PositionsColdChain(db, store) if coldchain_enabled() else None
+    if feed is not None:  # phones' temp1 into the cold chain (coldchain.py)
+        feed.attach(intake)
     app = osmand_app(intake)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        if feed is not None:
+            feed.start()
         try:
             yield
         finally:
             await intake.close()
+            if feed is not None:
+                await feed.stop()
             await store.close()
             await db.dispose()
 

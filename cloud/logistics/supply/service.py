@@ -74,14 +74,19 @@ async def get_post(session: AsyncSession, post_id: int, principal: Principal) ->
     return post
 
 
-async def _free(
-    session: AsyncSession, principal: Principal, counties: list[str] | None, start: date, days: int
+async def free_by_day(
+    session: AsyncSession,
+    principal: Principal | None,
+    counties: list[str] | None,
+    start: date,
+    days: int,
 ) -> dict[date, list[tuple[VehicleInfo, float, int | None]]]:
-    """Each day: every vehicle in scope with its free kg and its trip that day."""
+    """Each day: every vehicle in scope with its free kg and its trip that day
+    (``principal`` None: every vehicle of ``counties``, as a county role sees them)."""
     q = select(VehicleInfo)
     if counties is not None:
         q = q.where(VehicleInfo.county.in_(counties))
-    org = org_of(principal)
+    org = None if principal is None else org_of(principal)
     if org is not None:
         q = q.where(VehicleInfo.carrier_id == org)
     vehicles = list(await session.scalars(q.order_by(VehicleInfo.plate)))
@@ -133,7 +138,7 @@ async def capacity_board(
 ) -> list[CapacityDay]:
     if not 1 <= days <= MAX_DAYS:
         raise ApiError(422, f"query.days: 1 to {MAX_DAYS}", field="query.days")
-    free = await _free(session, principal, counties, start, days)
+    free = await free_by_day(session, principal, counties, start, days)
     classes = [temp_class] if temp_class else list(TEMP_CLASSES)
     board = []
     for day, rows in free.items():
@@ -151,7 +156,7 @@ async def matches(
     if start > post.ready_until:
         return []
     days = min((post.ready_until - start).days + 1, MAX_DAYS)
-    free = await _free(session, principal, [post.county], start, days)
+    free = await free_by_day(session, principal, [post.county], start, days)
     found = [
         Match(day=day, vehicle=_fv(v, f, t), spare_kg=f - post.quantity_kg)
         for day, rows in free.items()

@@ -25,6 +25,7 @@ from cloud.errors import ApiError, responses
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.logistics.access import KeyringDep, not_found
 from cloud.logistics.waybills import codes, document, lifecycle, pod, service, states
+from cloud.logistics.waybills.excursions import excursions_of_waybill
 from cloud.logistics.waybills.schemas import (
     CodeOut,
     DeliverIn,
@@ -122,6 +123,7 @@ async def get_waybill(
         wb = await service.get_waybill(s, waybill_id, principal)
         out = service.waybill_out(wb)
         out.events = await service.events_of(s, wb.id)
+        out.excursions = await excursions_of_waybill(s, wb)
         proof = await s.get(ProofOfDelivery, wb.id)
         if proof is not None:
             out.pod = await pod.pod_out(s, proof, wb, principal, keyring)

@@ -104,6 +104,24 @@ class PodOut(BaseModel):
     recorded_by: str
 
 
+class ExcursionOut(BaseModel):
+    """An excursion of the vehicle's probes while the load was on board (cloud/coldchain)."""
+
+    device: str
+    metric: str
+    kind: str = Field(description="excursion, or door (a short spike after a door opened)")
+    start_ms: int
+    end_ms: int | None = Field(description="None: still going on")
+    duration_s: float
+    direction: str = Field(description="above or below the range")
+    peak_c: float
+    low_c: float | None
+    high_c: float | None
+    door: bool
+    single_limit_passed: bool
+    alarm_id: int | None
+
+
 class WaybillOut(BaseModel):
     id: int
     number: str
@@ -126,6 +144,10 @@ class WaybillOut(BaseModel):
     updated_at: datetime
     events: list[EventOut] | None = None
     pod: PodOut | None = None
+    excursions: list[ExcursionOut] | None = Field(
+        default=None,
+        description="detail only: the vehicle's excursions from loading to delivery (or now)",
+    )
 
 
 class DeliverIn(Strict):

@@ -8,8 +8,10 @@ measured its location (the arithmetic is :mod:`cloud.timeseries.kinetics`, read 
   measured (an *element*: one sensorElement of the evidence event).
 - **Metrics**: the device's temperature and humidity metrics as the device registry
   (``cloud.devices``) lists them (``temperature``, ``temp_c``, ... and ``humidity``,
-  ``rh``, ...; the catalog's order of preference); a device the registry does not know
-  is read as ``temperature``/``humidity``.
+  ``rh``, ...; the catalog's order of preference; then a reefer's probes ``temp1``..
+  ``temp4``); a device the registry does not know (a vehicle whose phone sends
+  ``temp1`` by OsmAnd) by the metrics its newest readings carry, else as
+  ``temperature``/``humidity``.
 - **Poll interval** (each reading weighs until the next, at most twice it): the device
   registry records none today (a gateway's birth inventory carries none), so it is
   the one the readings show: the roll-up job's hold cap of the interval's hours (2x
@@ -56,6 +58,10 @@ from cloud.timeseries.evidence import EvidenceReads
 from cloud.timeseries.kinetics import Evidence, arrhenius, mkt_from_sums, poll_interval_ms
 from cloud.timeseries.rollup import rollup_state
 from cloud.timeseries.windows import HOUR_MS
+
+#: Temperature metrics in order of preference: a room's, then a reefer's probes
+#: (``protocol/positions.py``: a truck's ``temp1``.. from its gateway or phone).
+TEMPERATURE_PREFERENCE = (*TEMPERATURE_METRICS, "temp1", "temp2", "temp3", "temp4")
 
 #: The poll interval assumed when neither the registry nor the readings tell it, s.
 DEFAULT_POLL_INTERVAL_S = 60.0
@@ -345,6 +351,14 @@ def status_of(summary: dict[Quantity, Summary], limits: Limits | None, any_devic
     return "pass" if limits is not None else "no_profile"
 
 
+async def _metrics_seen(store: TimeSeriesStore, device: str, counties: list[str]) -> list[str]:
+    """The metrics of a device's newest readings (none: no readings)."""
+    measurement = await store.measurement_of(device, counties=counties)
+    if measurement is None:
+        return []
+    return sorted({v.metric for v in await store.latest(measurement, device, counties=counties)})
+
+
 async def interval_evidence(
     session: AsyncSession,
     store: TimeSeriesStore,
@@ -366,12 +380,17 @@ async def interval_evidence(
         d.id: d.metrics for d in await session.scalars(select(Device).where(Device.id.in_(devices)))
     }
     counties = [location.county]
+    for device in devices:
+        if device not in registry:  # not in the registry: what its readings carry
+            seen = await _metrics_seen(store, device, counties)
+            if seen:
+                registry[device] = seen
     for a, b, here in cuts:
         for device in here:
             known = registry.get(device)
             metrics: dict[Quantity, str] = {}
             optional: frozenset[Quantity] = frozenset()
-            temp = pick_metric(known, TEMPERATURE_METRICS)
+            temp = pick_metric(known, TEMPERATURE_PREFERENCE)
             rh = pick_metric(known, HUMIDITY_METRICS)
             if known is None:  # not in the registry: its metrics are guessed
                 temp, rh = TEMPERATURE_METRICS[0], HUMIDITY_METRICS[0]

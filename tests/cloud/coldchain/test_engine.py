@@ -325,3 +325,31 @@ async def test_a_door_contact_of_its_own_reclasses_a_spike_even_late(
     assert [e[3] for e in exc] == ["door"]
     assert alarms == []  # the alarm raised on the partial picture is withdrawn
     await ts.close()
+
+
+async def test_a_late_batch_after_a_restart_keeps_the_later_excursions(
+    db: Database, tmp_path: Path
+) -> None:
+    """A restarted engine (or another process's: the API's positions engine) knows no
+    device's newest reading: a late batch of early readings must not replace the stored
+    excursions after it with nothing (and withdraw their alarms)."""
+    await make_place(db, DEV)
+    ts = SqliteStore(tmp_path / "ts.db")
+    await ts.open()
+    t, v = profile_day()
+    batches = [(t[i : i + 10], v[i : i + 10]) for i in range(0, 360, 10)]
+    await run_batches(db, ts, batches)
+    before = await state(db)
+    assert len(before[0]) == 3
+    # a new process, some time after the readings: a gateway resends the first batch
+    fresh = Engine(db, ts, clock=ManualClock(T0 / 1000 + 7 * 3600))
+    b = block(DEV, *batches[0])
+    await ts.write_blocks([b])
+    fresh.readings_written([b])
+    await fresh.step()
+    assert await state(db) == before
+    async with db.session() as s:
+        withdrawn = (await s.scalars(select(ColdchainAlarm).where(
+            ColdchainAlarm.cleared_reason.like("withdrawn%")))).all()  # fmt: skip
+    assert withdrawn == []
+    await ts.close()
