@@ -245,7 +245,8 @@ async def test_waybill_board_and_capacity_from_the_real_packages(env: ApiEnv) ->
     rows = [x for x in r.json()["items"] if x["vehicle"] == w.vehicle]
     assert rows and {x["temp_class"] for x in rows} >= {"chilled"}
     assert all(x["free_kg"] == 3000 and x["plate"] == w.plate for x in rows)
-    assert providers.connected()["trips"] is False  # the trips package's, not ours
+    # trips, replay and geofences come from cloud/logistics/trips (test_trips_wiring.py)
+    assert all(providers.connected()[name] for name in ("trips", "replay", "geofences"))
 
 
 @pytest.mark.parametrize(
