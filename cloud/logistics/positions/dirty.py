@@ -17,9 +17,16 @@ async with db.transaction() as s:
     await dirty.complete(s, "trips", windows)
 ```
 
-- A mark is written in the same transaction as the fix's acceptance and before the
-  fix is written to the time series (a crash in between costs one needless
-  recompute, never a missed one).
+- A window's first mark by a process is written before the fix is written to the
+  time series (a crash in between costs one needless recompute, never a missed one).
+- A process that holds a mark of a window (it marked it, or found it marked) does not
+  mark it again for each fix: after the fix's time-series write it checks, in one
+  read, that every consumer's mark of the window is still there and **unclaimed**
+  (:func:`still_marked`); a window claimed (or completed) since is marked again
+  before the fix is answered. Safe because a consumer reads the time series only
+  after its claim is committed: a claim the check did not see reads the fix; one
+  it saw gets a new generation, so its completion releases the window, still marked.
+  Consumers must therefore read only after committing the claim (as below).
 - ``generation`` grows with every new mark: :func:`complete` deletes a window only if
   it was not marked again after the claim; otherwise it releases it, marked.
 - A claim is a lease (``lease_s``): a worker that dies leaves its windows to be
@@ -34,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import utcnow
@@ -107,6 +114,30 @@ async def mark(
             )
         )
     return len(rows)
+
+
+async def still_marked(
+    session: AsyncSession, windows: Iterable[tuple[str, str, int]]
+) -> set[tuple[str, str, int]]:
+    """Of ``(device, county, window_ms)`` windows, those marked and unclaimed for every
+    registered consumer (one read). A window not in the answer must be marked again
+    (:func:`mark`) for a fix written to it since it was last marked."""
+    wanted = sorted(set(windows))
+    if not wanted:
+        return set()
+    n_consumers = select(func.count()).select_from(WindowConsumer).scalar_subquery()
+    out: set[tuple[str, str, int]] = set()
+    for i in range(0, len(wanted), 500):
+        key = tuple_(DirtyWindow.device, DirtyWindow.county, DirtyWindow.window_ms)
+        rows = await session.execute(
+            select(DirtyWindow.device, DirtyWindow.county, DirtyWindow.window_ms)
+            .join(WindowConsumer, WindowConsumer.name == DirtyWindow.consumer)
+            .where(key.in_(wanted[i : i + 500]), DirtyWindow.claimed_by.is_(None))
+            .group_by(DirtyWindow.device, DirtyWindow.county, DirtyWindow.window_ms)
+            .having(func.count() == n_consumers)
+        )
+        out.update((d, c, int(w)) for d, c, w in rows)
+    return out
 
 
 def _window(row: DirtyWindow) -> Window:
