@@ -31,6 +31,8 @@ class CountBuffer:
         self._pending: Counter[tuple[int, str]] = Counter()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        #: set after each flush that stored something
+        self.flushed = asyncio.Event()
 
     def add(self, tracker_id: int, counts: Mapping[str, int]) -> None:
         for outcome, n in counts.items():
@@ -78,6 +80,7 @@ class CountBuffer:
             except BaseException:
                 self._pending.update(taken)
                 raise
+            self.flushed.set()
 
     async def close(self) -> None:
         """Stop the timer and flush what is pending."""

@@ -27,14 +27,19 @@ class GroupCommit(Generic[J]):
         self._concurrency = concurrency
         self._pending: list[tuple[J, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._scheduled = False
 
     async def submit(self, job: J) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((job, fut))
-        self._start()
+        if not self._scheduled:
+            # start at the loop's next turn: the requests read in this one join the group
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
         await fut
 
     def _start(self) -> None:
+        self._scheduled = False
         while self._pending and len(self._tasks) < self._concurrency:
             batch, self._pending = self._pending, []
             task = asyncio.get_running_loop().create_task(self._run(batch))
