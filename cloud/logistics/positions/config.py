@@ -38,6 +38,6 @@ class PositionSettings(BaseSettings):
     counts_flush_s: float = Field(default=5.0, gt=0)
     #: Group commits of fixes in flight at once (each: a time-series write and the
     #: windows' mark or check); requests arriving meanwhile are grouped into the next.
-    flush_concurrency: int = Field(default=4, ge=1, le=64)
+    flush_concurrency: int = Field(default=1, ge=1, le=64)
     #: Douglas-Peucker tolerance of the daily tracks, metres.
     track_tolerance_m: float = Field(default=10.0, gt=0)
