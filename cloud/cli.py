@@ -297,7 +297,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _ingest(_args: argparse.Namespace) -> int:
     """One ingest worker, with the cold chain's excursion engine and escalation on its
-    post-write hooks (``DEHONG_COLDCHAIN_ENGINE=0`` leaves them out)."""
+    post-write hooks (``DEHONG_COLDCHAIN_ENGINE=0`` leaves them out) and the window
+    marks of MQTT positions (logistics) on its awaited ``stored`` hook."""
     import os
 
     from cloud.coldchain.service import ColdChain, build
@@ -306,6 +307,10 @@ async def _ingest(_args: argparse.Namespace) -> int:
     running: list[ColdChain] = []
 
     async def ready(worker: IngestWorker) -> None:
+        # MQTT positions mark their windows by fix time, as phone fixes do
+        from cloud.logistics.positions import ingested
+
+        ingested.attach(worker.ingest.hooks, worker.ingest.db)
         if os.environ.get("DEHONG_COLDCHAIN_ENGINE", "1") in ("0", "false", "no"):
             return
         cc = build(worker.ingest.db, worker.ingest.tsdb)

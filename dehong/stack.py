@@ -155,12 +155,15 @@ class CloudServices:
         from cloud.coldchain.service import build as build_coldchain
         from cloud.ingest.metrics import IngestCollector
         from cloud.ingest.worker import IngestWorker
+        from cloud.logistics.positions.ingested import attach as attach_positions
 
         self.worker = IngestWorker(self.db, self.tsdb, self.broker, use_shared=False)
         # the cold chain's excursion engine and escalation on ingest's post-write hooks
         self.coldchain = build_coldchain(self.db, self.tsdb)
         self.coldchain.attach(self.worker.ingest.hooks)
         self.coldchain.start()
+        # MQTT positions mark their windows by fix time, as phone fixes do
+        attach_positions(self.worker.ingest.hooks, self.db)
         self._tasks.append(asyncio.create_task(self.worker.run(), name="ingest"))
         app = create_app(self.settings, db=self.db, tsdb=self.tsdb)
         # the phones' fixes (OsmAnd, temp1) to the excursion engine as well: the API's

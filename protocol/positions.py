@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 MEASUREMENT: Final = "vehicle"
@@ -69,3 +70,24 @@ def check_position_value(metric: str, value: float) -> str | None:
     if metric == CHARGING and value not in (0.0, 1.0):
         return f"charging must be 0 or 1, got {value!r}"
     return None
+
+
+#: A position's two halves: one out of range takes the other at that instant with it.
+PAIRED: Final[dict[str, str]] = {LAT: LON, LON: LAT}
+
+
+def out_of_range(
+    values: Mapping[str, Sequence[float | None]],
+) -> dict[str, list[tuple[int, str]]]:
+    """The position values of a series (metric -> column) outside their ranges:
+    ``{metric: [(index, reason), ...]}``, other metrics (``temp1``, ...) untouched."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for metric, column in values.items():
+        if metric not in POSITION_METRICS:
+            continue
+        for i, value in enumerate(column):
+            if value is not None:
+                reason = check_position_value(metric, value)
+                if reason is not None:
+                    out.setdefault(metric, []).append((i, reason))
+    return out

@@ -53,10 +53,12 @@ from cloud.timeseries import (
     TimeSeriesStore,
     rollup,
 )
+from protocol import positions
 from protocol.codec import ProtocolError, decode, encode
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.messages import (
     AckEntry,
+    AssetKind,
     Birth,
     CommandAck,
     DataBatch,
@@ -282,8 +284,12 @@ class Ingest:
                 )
                 rejected += series.reading_count()
                 continue
+            dropped = 0
+            if series.kind == AssetKind.VEHICLE:
+                series, dropped = await self._position_values(topic, payload, i, series)
             block = series_block(series, county, known.site, skip.get(i, ()))
             refused_here = _readings_at(series, skip.get(i, ()))
+            rejected += dropped
             rejected += refused_here
             if block is not None:
                 blocks.append(block)
@@ -344,6 +350,37 @@ class Ingest:
             return False
         self.metrics.points_in += 1
         return True
+
+    async def _position_values(
+        self, topic: Topic, payload: bytes, index: int, series: Series
+    ) -> tuple[Series, int]:
+        """A vehicle's position values outside their ranges (``protocol.positions``:
+        lat 95, a negative speed, ...) are dead-lettered with the field and the reason,
+        one dead letter per metric; the series goes on without them (and without the
+        other half of a bad lat or lon at that instant), its other readings stored.
+        Returns the series to store and how many readings were refused."""
+        bad = positions.out_of_range(series.values)
+        if not bad:
+            return series, 0
+        values = {m: list(column) for m, column in series.values.items()}
+        dropped = 0
+        for metric, found in bad.items():
+            first, reason = found[0]
+            more = f" ({len(found)} readings of {metric} in this series)" if len(found) > 1 else ""
+            await self._reject_part(
+                topic,
+                payload,
+                "position_out_of_range",
+                f"series[{index}].values.{metric}[{first}]",
+                reason + more,
+            )
+            partner = positions.PAIRED.get(metric)
+            for i, _ in found:
+                for m in (metric, partner):
+                    if m is not None and m in values and values[m][i] is not None:
+                        values[m][i] = None
+                        dropped += 1
+        return series.model_copy(update={"values": values}), dropped
 
     async def _reject_part(
         self, topic: Topic, payload: bytes, code: str, field: str, reason: str
@@ -512,9 +549,12 @@ class Ingest:
         # the hours these points touched get their roll-ups recomputed (late data too;
         # an hour marked for a refused point alone is recomputed to what it holds)
         await self.marks.mark_blocks(blocks)
+        stored = _stored_blocks(blocks, refused) if self.hooks.stored or self.hooks.written else []
+        if self.hooks.stored:
+            await self.hooks.blocks_stored(stored)
         await self._finish(group)
         if self.hooks.written:
-            self.hooks.blocks_written(_stored_blocks(blocks, refused))
+            self.hooks.blocks_written(stored)
 
     async def _dead_letter_refused(self, group: list[_Accepted], refused: list[Refused]) -> None:
         """Exactly the points the store refused go to the dead-letter store, each as a

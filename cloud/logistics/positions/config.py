@@ -33,5 +33,11 @@ class PositionSettings(BaseSettings):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     #: How long a tracker lookup is cached (a revocation takes effect within it), s.
     tracker_cache_s: float = Field(default=2.0, ge=0)
+    #: Per-tracker counts are kept in memory and added to the database this often, s
+    #: (and at shutdown): a crash loses at most this long's counts.
+    counts_flush_s: float = Field(default=5.0, gt=0)
+    #: Group commits of fixes in flight at once (each: a time-series write and the
+    #: windows' mark or check); requests arriving meanwhile are grouped into the next.
+    flush_concurrency: int = Field(default=1, ge=1, le=64)
     #: Douglas-Peucker tolerance of the daily tracks, metres.
     track_tolerance_m: float = Field(default=10.0, gt=0)

@@ -17,9 +17,16 @@ async with db.transaction() as s:
     await dirty.complete(s, "trips", windows)
 ```
 
-- A mark is written in the same transaction as the fix's acceptance and before the
-  fix is written to the time series (a crash in between costs one needless
-  recompute, never a missed one).
+- A window's first mark by a process is written before the fix is written to the
+  time series (a crash in between costs one needless recompute, never a missed one).
+- A process that holds a mark of a window (it marked it, or found it marked) does not
+  mark it again for each fix: after the fix's time-series write it checks, in one
+  read, that every consumer's mark of the window is still there and **unclaimed**
+  (:func:`still_marked`); a window claimed (or completed) since is marked again
+  before the fix is answered. Safe because a consumer reads the time series only
+  after its claim is committed: a claim the check did not see reads the fix; one
+  it saw gets a new generation, so its completion releases the window, still marked.
+  Consumers must therefore read only after committing the claim (as below).
 - ``generation`` grows with every new mark: :func:`complete` deletes a window only if
   it was not marked again after the claim; otherwise it releases it, marked.
 - A claim is a lease (``lease_s``): a worker that dies leaves its windows to be
@@ -34,8 +41,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cloud.db import utcnow
 from cloud.db.upsert import dialect_insert, upsert
@@ -107,6 +114,51 @@ async def mark(
             )
         )
     return len(rows)
+
+
+#: :func:`still_marked` on PostgreSQL: one statement, the windows as three arrays
+#: (no per-call compilation of an IN list of tuples: it runs after every write).
+_STILL_MARKED_PG = """
+SELECT d.device, d.county, d.window_ms
+FROM position_dirty_windows d
+JOIN position_window_consumers c ON c.name = d.consumer
+JOIN unnest(%(devices)s::text[], %(counties)s::text[], %(windows)s::bigint[])
+  AS w(device, county, window_ms)
+  ON d.device = w.device AND d.county = w.county AND d.window_ms = w.window_ms
+WHERE d.claimed_by IS NULL
+GROUP BY d.device, d.county, d.window_ms
+HAVING count(*) = (SELECT count(*) FROM position_window_consumers)
+"""
+
+
+async def still_marked(
+    conn: AsyncConnection, windows: Iterable[tuple[str, str, int]]
+) -> set[tuple[str, str, int]]:
+    """Of ``(device, county, window_ms)`` windows, those marked and unclaimed for every
+    registered consumer (one read). A window not in the answer must be marked again
+    (:func:`mark`) for a fix written to it since it was last marked. A claim whose
+    lease ran out still counts as claimed (its worker may still complete it)."""
+    wanted = sorted(set(windows))
+    if not wanted:
+        return set()
+    if conn.dialect.name == "postgresql":
+        devices, counties, starts = zip(*wanted, strict=True)
+        params = {"devices": list(devices), "counties": list(counties), "windows": list(starts)}
+        rows = await conn.exec_driver_sql(_STILL_MARKED_PG, params)
+        return {(d, c, int(w)) for d, c, w in rows}
+    n_consumers = select(func.count()).select_from(WindowConsumer).scalar_subquery()
+    out: set[tuple[str, str, int]] = set()
+    key = tuple_(DirtyWindow.device, DirtyWindow.county, DirtyWindow.window_ms)
+    for i in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            select(DirtyWindow.device, DirtyWindow.county, DirtyWindow.window_ms)
+            .join(WindowConsumer, WindowConsumer.name == DirtyWindow.consumer)
+            .where(key.in_(wanted[i : i + 500]), DirtyWindow.claimed_by.is_(None))
+            .group_by(DirtyWindow.device, DirtyWindow.county, DirtyWindow.window_ms)
+            .having(func.count() == n_consumers)
+        )
+        out.update((d, c, int(w)) for d, c, w in rows)
+    return out
 
 
 def _window(row: DirtyWindow) -> Window:

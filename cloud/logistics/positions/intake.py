@@ -2,10 +2,15 @@
 
 One :class:`PositionIntake` per process. A request's fixes are checked in full
 before anything is stored (bad input refuses the request, nothing stored). The
-good fixes of concurrent requests are stored together (group commit): one
-relational transaction marks the touched windows (:mod:`.dirty`) and adds the
-trackers' counts, then one time-series write stores the points; each request is
-answered after both.
+good fixes of concurrent requests are stored together (group commit, up to
+``flush_concurrency`` at once), each request answered after its fixes are in the
+time series and their windows marked (:mod:`.marks`: a relational mark before the
+write for a window this process holds no mark of, else one shared read after it).
+
+A window a fix duplicates is treated as touched too (see :mod:`.marks`: the resend
+of a fix whose process died before its check marks it). Counts per tracker are
+statistics, kept in memory and flushed every ``counts_flush_s`` (:mod:`.counts`),
+added once the request's fixes are stored.
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cloud.db import Database, utcnow
-from cloud.db.upsert import dialect_insert
+from cloud.db import Database
 from cloud.logistics.positions import dirty, trackers
 from cloud.logistics.positions.config import PositionSettings
+from cloud.logistics.positions.counts import CountBuffer
 from cloud.logistics.positions.fix import Fix, FixError
 from cloud.logistics.positions.geo import haversine_m
 from cloud.logistics.positions.groupcommit import GroupCommit
+from cloud.logistics.positions.marks import WindowKey, WindowMarks
 from cloud.logistics.positions.metrics import PositionMetrics
 from cloud.logistics.positions.parse import Parsed
-from cloud.logistics.positions.storage import TrackerCount
 from cloud.timeseries import Point, PointBlock, TimeSeriesStore
 from cloud.timeseries.rollup import Marker
 from protocol import positions as pos
@@ -59,6 +64,8 @@ class _Job:
     tracker: TrackerInfo
     fixes: list[Fix]
     counts: Counter[str]
+    #: fix times of duplicates (their windows are checked like the fixes')
+    duplicates: list[int]
 
 
 class PositionIntake:
@@ -79,7 +86,11 @@ class PositionIntake:
         self._trackers: dict[str, tuple[float, TrackerInfo | None]] = {}
         #: newest stored fix per vehicle: (ts_ms, lat, lon)
         self._last: dict[str, tuple[int, float, float]] = {}
-        self._group: GroupCommit[_Job] = GroupCommit(self._flush)
+        self._group: GroupCommit[_Job] = GroupCommit(
+            self._flush, concurrency=self.settings.flush_concurrency
+        )
+        self.marks = WindowMarks(db)
+        self.counts = CountBuffer(db, self.settings.counts_flush_s)
         self._rollups = Marker(db)
         #: called after each time-series write with the blocks written (module doc)
         self.written: list[Written] = []
@@ -89,6 +100,8 @@ class PositionIntake:
 
     async def close(self) -> None:
         await self._group.close()
+        await self.marks.close()
+        await self.counts.close()
 
     async def tracker(self, device_id: str) -> TrackerInfo:
         """The live tracker of ``device_id`` (cached ``tracker_cache_s``), else UnknownDevice."""
@@ -124,11 +137,14 @@ class PositionIntake:
         info = await self.tracker(device_id)
         fixes = [self._speed(p, info, len(parsed) > 1, i) for i, p in enumerate(parsed)]
         outcome = Outcome()
-        keep = await self._filter(info, fixes, outcome.filtered)
+        duplicates: list[int] = []
+        keep = await self._filter(info, fixes, outcome.filtered, duplicates)
         counts = Counter(outcome.filtered)
         if keep:
             counts["accepted"] = len(keep)
-        await self._group.submit(_Job(info, keep, counts))
+        if keep or duplicates:
+            await self._group.submit(_Job(info, keep, counts, duplicates))
+        self.counts.add(info.id, counts)
         outcome.accepted = len(keep)
         self.metrics.accepted[form] += len(keep)
         self.metrics.filtered.update(outcome.filtered)
@@ -151,7 +167,11 @@ class PositionIntake:
         return fix
 
     async def _filter(
-        self, info: TrackerInfo, fixes: list[Fix], filtered: Counter[str]
+        self,
+        info: TrackerInfo,
+        fixes: list[Fix],
+        filtered: Counter[str],
+        duplicates: list[int],
     ) -> list[Fix]:
         s = self.settings
         now = self.now_ms()
@@ -193,6 +213,7 @@ class PositionIntake:
             assert isinstance(item, Fix)
             if s.filter_duplicate and (ts in stored_ts or ts in seen):
                 filtered["duplicate"] += 1
+                duplicates.append(ts)
                 continue
             if s.max_speed_kmh and prev is not None and ts > prev[0]:
                 d = haversine_m(prev[1], prev[2], item.lat, item.lon)
@@ -223,33 +244,12 @@ class PositionIntake:
         return before[-1:] + [r for r in out if r[0] >= first_ms]
 
     async def _flush(self, jobs: list[_Job]) -> None:
-        touched = [
-            (job.tracker.vehicle, job.tracker.county, fix.ts_ms)
-            for job in jobs
-            for fix in job.fixes
-        ]
-        counts: Counter[tuple[int, str]] = Counter()
+        windows: set[WindowKey] = set()
         for job in jobs:
-            for outcome, n in job.counts.items():
-                counts[(job.tracker.id, outcome)] += n
-        async with self.db.transaction() as s:
-            await dirty.mark(s, touched)
-            if counts:
-                now = utcnow()
-                rows = [
-                    {"tracker_id": t, "outcome": o, "count": n, "last_at": now}
-                    for (t, o), n in sorted(counts.items())
-                ]
-                ins = dialect_insert(s, TrackerCount).values(rows)
-                await s.execute(
-                    ins.on_conflict_do_update(
-                        index_elements=["tracker_id", "outcome"],
-                        set_={
-                            "count": TrackerCount.count + ins.excluded.count,
-                            "last_at": ins.excluded.last_at,
-                        },
-                    )
-                )
+            vehicle, county = job.tracker.vehicle, job.tracker.county
+            windows.update((vehicle, county, dirty.window_of(f.ts_ms)) for f in job.fixes)
+            windows.update((vehicle, county, dirty.window_of(ts)) for ts in job.duplicates)
+        held = await self.marks.before_write(windows)
         points = [
             Point(
                 pos.MEASUREMENT,
@@ -264,6 +264,8 @@ class PositionIntake:
         ]
         if points:
             await self.tsdb.write(points)
+        await self.marks.after_write(windows, held)
+        if points:
             # the hours written get their roll-ups (re)computed, as ingest's writes do;
             # unmarked, the evidence would take the (missing) roll-ups for current
             await self._rollups.mark(points)

@@ -70,7 +70,11 @@ def _intake(request: Request) -> PositionIntake:
     return request.app.state.position_intake  # type: ignore[no-any-return]
 
 
-async def _counts(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, int]]:
+async def _counts(
+    session: AsyncSession, ids: list[int], request: Request
+) -> dict[int, dict[str, int]]:
+    """Stored counts plus this process's not flushed yet (other processes' reach the
+    database within their ``counts_flush_s``)."""
     out: dict[int, dict[str, int]] = {i: {} for i in ids}
     if ids:
         rows = await session.execute(
@@ -80,6 +84,10 @@ async def _counts(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, 
         )
         for tid, outcome, n in rows:
             out[tid][outcome] = int(n)
+    pending = _intake(request).counts
+    for i in ids:
+        for outcome, n in pending.pending(i).items():
+            out[i][outcome] = out[i].get(outcome, 0) + n
     return out
 
 
@@ -155,6 +163,7 @@ async def create_tracker(
 async def list_trackers(
     principal: PositionsRead,
     session: SessionDep,
+    request: Request,
     vehicle: Annotated[str | None, Query(max_length=128)] = None,
     revoked: Annotated[bool | None, Query()] = None,
 ) -> TrackerList:
@@ -167,7 +176,7 @@ async def list_trackers(
     if revoked is not None:
         q = q.where(Tracker.revoked_at.is_not(None) if revoked else Tracker.revoked_at.is_(None))
     rows = list(await session.scalars(q.order_by(Tracker.id).limit(1000)))
-    counts = await _counts(session, [r.id for r in rows])
+    counts = await _counts(session, [r.id for r in rows], request)
     return TrackerList(items=[_out(r, counts[r.id]) for r in rows])
 
 
@@ -178,10 +187,10 @@ async def list_trackers(
     responses=responses(401, 403, 404),
 )
 async def get_tracker(
-    tracker_id: TrackerId, principal: PositionsRead, session: SessionDep
+    tracker_id: TrackerId, principal: PositionsRead, session: SessionDep, request: Request
 ) -> TrackerOut:
     row = await _tracker(session, principal, tracker_id)
-    return _out(row, (await _counts(session, [row.id]))[row.id])
+    return _out(row, (await _counts(session, [row.id], request))[row.id])
 
 
 @router.patch(
@@ -191,13 +200,17 @@ async def get_tracker(
     responses=responses(401, 403, 404, 422),
 )
 async def update_tracker(
-    tracker_id: TrackerId, body: TrackerUpdate, principal: TrackersWrite, db: DatabaseDep
+    tracker_id: TrackerId,
+    body: TrackerUpdate,
+    principal: TrackersWrite,
+    db: DatabaseDep,
+    request: Request,
 ) -> TrackerOut:
     async with db.transaction() as s:
         row = await _tracker(s, principal, tracker_id)
         principal.require_write(row.county)
         await svc.set_speed_unit(s, row, body.speed_unit, actor=principal.actor)
-        return _out(row, (await _counts(s, [row.id]))[row.id])
+        return _out(row, (await _counts(s, [row.id], request))[row.id])
 
 
 @router.post(
