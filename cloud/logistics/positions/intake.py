@@ -91,7 +91,9 @@ class PositionIntake:
         )
         self.marks = WindowMarks(db)
         self.counts = CountBuffer(db, self.settings.counts_flush_s)
-        self._rollups = Marker(db)
+        # as ingest's workers: a minute re-marked at most every 10 s (the roll-up job
+        # settles a minute 20 s after its last mark), its series' write count bumped always
+        self._rollups = Marker(db, remark_after_s=10.0)
         #: called after each time-series write with the blocks written (module doc)
         self.written: list[Written] = []
 
