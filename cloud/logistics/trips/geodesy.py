@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 
+from cloud.logistics.positions.geo import haversine_m
+
 #: WGS-84 semi-major axis (m) and flattening.
 A = 6_378_137.0
 F = 1 / 298.257223563
 B = A * (1 - F)
 E2 = F * (2 - F)
-#: Mean radius (IUGG R1) of the sphere the haversine fallback uses.
-R_MEAN = 6_371_008.8
 #: Segments shorter than this are measured on the local tangent plane.
 LOCAL_MAX_M = 20_000.0
 _RAD = math.pi / 180
@@ -42,15 +42,6 @@ def local_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     m, nc = radii((lat1 + lat2) / 2)
     dlon = (lon2 - lon1 + 540) % 360 - 180
     return math.hypot(m * (lat2 - lat1) * _RAD, nc * dlon * _RAD)
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = lat1 * _RAD, lat2 * _RAD
-    h = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin((lon2 - lon1) * _RAD / 2) ** 2
-    )
-    return 2 * R_MEAN * math.asin(min(1.0, math.sqrt(h)))
 
 
 def vincenty_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float | None:
