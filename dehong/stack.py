@@ -104,31 +104,6 @@ def gateway_config(
     return parse_config(data, source=f"<{gateway_id}>")
 
 
-class _Notifying:
-    """A time-series store that tells ``written`` what it wrote (as ingest's post-write
-    hook does), for writers outside ingest: the OsmAnd intake's fixes reach the
-    cold-chain engine (``Engine.readings_written``, cloud/coldchain/README.md)."""
-
-    def __init__(self, inner: Any, written: Any) -> None:
-        self._inner = inner
-        self._written = written
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def write(self, points: Any) -> None:
-        from cloud.timeseries import PointBlock
-
-        await self._inner.write(points)
-        self._written(
-            [
-                PointBlock(p.measurement, p.device, p.county, p.site, [p.ts_ms],
-                           {k: [v] for k, v in p.fields.items()})
-                for p in points
-            ]
-        )  # fmt: skip
-
-
 @dataclass
 class CloudServices:
     """Ingest and the API running as tasks of this event loop."""
@@ -166,11 +141,6 @@ class CloudServices:
         attach_positions(self.worker.ingest.hooks, self.db)
         self._tasks.append(asyncio.create_task(self.worker.run(), name="ingest"))
         app = create_app(self.settings, db=self.db, tsdb=self.tsdb)
-        # the phones' fixes (OsmAnd, temp1) to the excursion engine as well: the API's
-        # position intake writes them itself, not through ingest's hooks
-        intake = getattr(app.state, "position_intake", None)
-        if intake is not None and not isinstance(intake.tsdb, _Notifying):
-            intake.tsdb = _Notifying(intake.tsdb, self.coldchain.engine.readings_written)
         self.app = app
         # its counters on the API's /metrics: one port for the demo
         app.state.metrics_registry.register(
