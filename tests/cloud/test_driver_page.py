@@ -105,6 +105,8 @@ async def test_driver_works_offline(env: ApiEnv, tmp_path: Path) -> None:
             await page.click("#login-form button[type=submit]")
             await page.wait_for_selector(f".wb[data-waybill='{a}'][data-status='assigned']")
             assert await page.locator(".stop").count() == 2
+            card = await page.locator(f".wb[data-waybill='{a}']").inner_text()
+            assert "800 千克" in card and "KGM" not in card, card  # a unit a driver reads
             await page.screenshot(path=shots / "driver-trip.png")
 
             # offline: load everything and depart; both queued, nothing on the server yet
@@ -181,6 +183,7 @@ async def test_driver_works_offline(env: ApiEnv, tmp_path: Path) -> None:
             await page.wait_for_function(
                 "() => document.querySelector('#net').textContent === 'Offline'"
             )
+            assert "800 kg" in await page.locator(f".wb[data-waybill='{b}']").inner_text()
             await page.screenshot(path=shots / "driver-offline-english.png")
             assert not errors, errors
         finally:

@@ -5,7 +5,7 @@
 import {
   Syncer, allOps, configure, deleteOp, kvGet, kvSet, localIso, putOp, record,
 } from "/m/trace/static/queue.js";
-import { apply, t, toggle } from "./i18n.js";
+import { apply, t, toggle, unit } from "./i18n.js";
 import { SignPad } from "./sign.js";
 
 const API = "/api/v1";
@@ -163,7 +163,7 @@ function render() {
       st.textContent = t(`st.${eff.status}`) + (eff.pending ? ` · ${t("st.pending")}` : "");
       const lots = document.createElement("div");
       lots.className = "lots";
-      lots.textContent = wb.lots.map((x) => `${x.lot}${x.quantity ? ` ${x.quantity} ${x.unit || ""}` : ""}`).join(" · ")
+      lots.textContent = wb.lots.map((x) => `${x.lot}${x.quantity ? ` ${x.quantity} ${unit(x.unit)}` : ""}`).join(" · ")
         + ` · ${wb.weight_kg} kg`;
       div.append(num, st, lots);
       const row = document.createElement("div");

@@ -5,6 +5,13 @@ const TEXT = {
   "login.user": ["用户名", "Username"],
   "login.password": ["密码", "Password"],
   "login.submit": ["登录", "Log in"],
+  // UN/CEFACT Rec. 20 unit codes, as lots carry them (cloud/trace): a driver reads 千克, not KGM.
+  "u.KGM": ["千克", "kg"],
+  "u.TNE": ["吨", "t"],
+  "u.GRM": ["克", "g"],
+  "u.H87": ["件", "pcs"],
+  "u.LTR": ["升", "L"],
+  "u.XBX": ["箱", "boxes"],
   "login.failed": ["用户名或密码错误", "Wrong username or password"],
   "login.offline": ["没有网络，无法登录", "No network: cannot log in"],
   "act.loadAll": ["全部装车", "Load all"],
@@ -57,6 +64,11 @@ export function t(key) {
   const pair = TEXT[key];
   if (!pair) return key;
   return lang === "en" ? pair[1] : pair[0];
+}
+
+// A quantity's unit for people: the code's name when we know it, else the code itself.
+export function unit(code) {
+  return code && TEXT[`u.${code}`] ? t(`u.${code}`) : code || "";
 }
 
 export function apply(root = document) {
