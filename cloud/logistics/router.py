@@ -26,8 +26,11 @@ from cloud.logistics.trips import console as trips_console
 from cloud.logistics.trips.job import RecomputeJob, RecomputeSettings
 from cloud.logistics.trips.router import router as trips_router
 from cloud.logistics.waybills import arrival
+from cloud.logistics.waybills.codes import CodeSender
 from cloud.logistics.waybills.router import router as waybills_router
 from cloud.logistics.waybills.sms import code_sender_from_env
+from cloud.notify import Notifier
+from cloud.pii import PiiKeyError, keyring_for
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +60,22 @@ def install(app: FastAPI) -> None:
         feed.attach(app.state.position_intake)
         app.state.positions_coldchain = feed
     app.state.delivery_code_notifier = None
-    found = code_sender_from_env(app.state.db)
+    found = _code_sender(app)
     if found is not None:
         app.state.delivery_code_sender, app.state.delivery_code_notifier = found
+
+
+def _code_sender(app: FastAPI) -> tuple[CodeSender, Notifier] | None:
+    """The delivery code's SMS sender when a channel is configured. Its messages wait
+    sealed by the personal-data keyring: without one, the app keeps the log sender."""
+    settings = app.state.settings
+    try:
+        ring = keyring_for(settings.pii_keys.get_secret_value(), settings.pii_key_file,
+                           demo=settings.demo)  # fmt: skip
+    except PiiKeyError as exc:
+        log.warning("delivery codes by SMS are off: personal data is unavailable (%s)", exc)
+        return None
+    return code_sender_from_env(app.state.db, ring)
 
 
 def install_recompute(app: FastAPI) -> None:

@@ -14,7 +14,9 @@ class Notification:
     English after it, as the caller writes them); ``to`` the recipients a channel may
     address (phone numbers for SMS, user ids for an @-mention); ``data`` structured
     facts a webhook receiver can use (alarm id, device, values); ``key`` the caller's
-    idempotency key (an alarm's ``alarm:17:step:1``), kept with the delivery."""
+    idempotency key (an alarm's ``alarm:17:step:1``), kept with the delivery;
+    ``personal`` marks a message carrying personal data (a phone, a one-time code): the
+    notifier keeps it sealed by ``cloud.pii`` while it is stored, never in clear."""
 
     title: str
     text: str
@@ -22,6 +24,7 @@ class Notification:
     to: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     key: str = ""
+    personal: bool = False
 
     def __post_init__(self) -> None:
         if not self.title.strip():
@@ -41,11 +44,12 @@ class Notification:
             "to": list(self.to),
             "data": self.data,
             "key": self.key,
+            **({"personal": True} if self.personal else {}),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Notification:
         return cls(
             d["title"], d["text"], d.get("severity", "warning"), tuple(d.get("to", ())),
-            dict(d.get("data", {})), d.get("key", ""),
+            dict(d.get("data", {})), d.get("key", ""), bool(d.get("personal", False)),
         )  # fmt: skip

@@ -9,6 +9,10 @@ fails for good.
   limit) are retried up to ``max_attempts`` with delays from ``protocol.backoff``
   (``min_delay_s`` doubling to ``max_delay_s``, jittered); permanent ones (other 4xx,
   a robot's errcode) go to the dead letters at once.
+- A ``personal`` notification (a phone number, a one-time code) is stored sealed by
+  ``cloud.pii`` with the notifier's keyring, and its dead letter keeps no body: a
+  process stopped mid-retry leaves nothing personal in clear, and :meth:`resume`
+  opens it again to send it.
 - ``sleep`` is injected: tests pass one that returns at once (or an injected
   clock's), so the retries of a test take no wall time.
 """
@@ -16,6 +20,7 @@ fails for good.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,11 +33,15 @@ from cloud.db import Database, utcnow
 from cloud.notify.channels import Channel, Verdict
 from cloud.notify.message import Notification
 from cloud.notify.storage import NotifyDeadLetter, NotifyDelivery
+from cloud.pii import Keyring, PiiError, open_field, seal
 from protocol.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+
+#: the sealed message's context (bound into the ciphertext: a token moved elsewhere fails)
+SEALED_CONTEXT = "notify_deliveries.message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,7 @@ class Notifier:
         sleep: Sleep = asyncio.sleep,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         client: httpx.AsyncClient | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts: at least 1")
@@ -73,6 +83,7 @@ class Notifier:
         self.now_ms = now_ms
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
         self._own_client = client is None
+        self.keyring = keyring
 
     async def aclose(self) -> None:
         if self._own_client:
@@ -90,9 +101,10 @@ class Notifier:
         ``sent`` or ``dead`` (in ``notify_dead_letters``). UnknownChannel when the
         channel is not configured (nothing stored)."""
         ch = self.channel(channel)
+        stored = self._stored(message)
         async with self.db.transaction() as s:
             row = NotifyDelivery(
-                channel=ch.name, message=message.as_dict(), key=message.key[:128],
+                channel=ch.name, message=stored, key=message.key[:128],
                 status="pending", attempts=0, created_at=utcnow(),
             )  # fmt: skip
             s.add(row)
@@ -116,10 +128,36 @@ class Notifier:
                 await self._dead(row.id, None, row.attempts, f"channel {row.channel!r} is gone")
                 out.append(Outcome(row.id, row.channel, "dead", row.attempts, "channel gone"))
                 continue
-            out.append(
-                await self._deliver(row.id, ch, Notification.from_dict(row.message), row.attempts)
-            )
+            try:
+                message = self._loaded(row.message)
+            except (PiiError, ValueError) as exc:
+                await self._dead(row.id, None, row.attempts, f"sealed message: {exc}")
+                out.append(Outcome(row.id, row.channel, "dead", row.attempts, str(exc)))
+                continue
+            out.append(await self._deliver(row.id, ch, message, row.attempts))
         return out
+
+    def _stored(self, message: Notification) -> dict[str, object]:
+        """The delivery row's ``message``: as is, or sealed when it is personal."""
+        if not message.personal:
+            return message.as_dict()
+        if self.keyring is None:
+            raise ValueError(
+                "personal: a notification with personal data needs the notifier's keyring "
+                "(DEHONG_PII_KEYS or DEHONG_PII_KEY_FILE); nothing was stored or sent"
+            )
+        clear = json.dumps(message.as_dict(), ensure_ascii=False)
+        return {"sealed": seal(self.keyring, clear, SEALED_CONTEXT), "key": message.key}
+
+    def _loaded(self, stored: dict[str, object]) -> Notification:
+        token = stored.get("sealed")
+        if token is None:
+            return Notification.from_dict(stored)
+        if self.keyring is None:
+            raise ValueError("the message is sealed and this notifier has no keyring")
+        return Notification.from_dict(
+            json.loads(open_field(self.keyring, str(token), SEALED_CONTEXT))
+        )
 
     async def _deliver(
         self, delivery_id: int, ch: Channel, message: Notification, attempts: int
@@ -160,7 +198,10 @@ class Notifier:
                     delivery_id, ch.name, error, attempts, self.max_attempts, delay,
                 )  # fmt: skip
                 await self.sleep(delay)
-        await self._dead(delivery_id, (ch, request.body), attempts, error)
+        body: dict[str, object] = request.body
+        if message.personal:  # the rendered request holds the phone and the text
+            body = {"redacted": "personal data: not kept"}
+        await self._dead(delivery_id, (ch, body), attempts, error)
         log.error("notify %s via %s dead-lettered after %d attempts: %s",
                   delivery_id, ch.name, attempts, error)  # fmt: skip
         return Outcome(delivery_id, ch.name, "dead", attempts, error)

@@ -10,9 +10,10 @@ body in ``notify_dead_letters``) so that a stopped process can resend it. A deli
 code and the receiver's phone (sealed personal data in the waybill) must not stay
 there in clear: once the send ended (sent or dead) the sender replaces the stored
 text with ``[delivery code redacted]`` and the recipient with its masked form. While
-the send is being retried (at most ``max_attempts``, about a minute) they are stored;
-a process killed then leaves that row in clear (a notifier's ``resume()`` may send it;
-nothing redacts it then). The code expires in 24 h regardless.
+the send is being retried (at most ``max_attempts``, about a minute) the message is
+stored sealed by ``cloud.pii`` (a ``personal`` notification), so a process killed then
+leaves nothing in clear, and a notifier's ``resume()`` can still send it. The code
+expires in 24 h regardless.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cloud.db import Database
 from cloud.logistics.waybills.codes import CodeSender, masked_phone
 from cloud.notify import Notification, Notifier, channels_from_env
 from cloud.notify.storage import NotifyDeadLetter, NotifyDelivery
+from cloud.pii import Keyring
 
 REDACTED = "[delivery code redacted]"
 
@@ -38,7 +40,14 @@ def notify_code_sender(notifier: Notifier, channel: str) -> CodeSender:
     async def send(phone: str, text: str) -> None:
         out = await notifier.send(
             channel,
-            Notification("签收码 Delivery code", text, "info", to=(phone,), key="delivery-code"),
+            Notification(
+                "签收码 Delivery code",
+                text,
+                "info",
+                to=(phone,),
+                key="delivery-code",
+                personal=True,
+            ),
         )
         await _redact(notifier.db, out.delivery_id, phone)
         if out.status != "sent":
@@ -62,10 +71,11 @@ async def _redact(db: Database, delivery_id: int, phone: str) -> None:
 
 
 def code_sender_from_env(
-    db: Database, env: Mapping[str, str] | None = None
+    db: Database, keyring: Keyring, env: Mapping[str, str] | None = None
 ) -> tuple[CodeSender, Notifier] | None:
     """``(sender, notifier)`` through the configured SMS channel, or None; ValueError
-    naming the variable when the configuration is wrong."""
+    naming the variable when the configuration is wrong. ``keyring`` seals the
+    messages while they wait to be sent."""
     env = os.environ if env is None else env
     channels = channels_from_env(env)
     wanted = env.get("DEHONG_DELIVERY_CODE_CHANNEL", "").strip()
@@ -81,5 +91,5 @@ def code_sender_from_env(
         name = next((n for n, c in channels.items() if c.kind == "sms"), "")
         if not name:
             return None
-    notifier = Notifier(db, {name: channels[name]})
+    notifier = Notifier(db, {name: channels[name]}, keyring=keyring)
     return notify_code_sender(notifier, name), notifier

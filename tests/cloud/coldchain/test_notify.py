@@ -192,3 +192,56 @@ async def test_unknown_channel_is_refused_with_nothing_stored(db: Database) -> N
     await n.aclose()
     async with db.session() as s:
         assert (await s.scalars(select(NotifyDelivery))).all() == []
+
+
+class Stopped(Exception):
+    """The process stops between two attempts."""
+
+
+async def test_a_personal_message_waits_sealed_and_resumes(db: Database) -> None:
+    """A delivery code to a phone, left pending by a process stopped mid-retry: the stored
+    row holds neither the phone nor the code (sealed by cloud.pii); a new notifier with
+    the keyring sends it; one without it dead-letters it, and no dead letter keeps the
+    rendered request. Before the fix the row kept both in clear."""
+    from cloud.pii import Keyring
+
+    ring = Keyring.parse("k1:" + base64.b64encode(b"k" * 32).decode())
+    code = Notification("签收码 Delivery code", "您的签收码 493817", "info", to=("13912345678",),
+                        key="delivery-code", personal=True)  # fmt: skip
+
+    async def stop(_: float) -> None:
+        raise Stopped
+
+    with http_receiver([(503, b"busy")]) as rec:
+        ch = Channel("sms", "sms", url=rec.url, template={"phones": "{to}", "content": "{text}"})
+        n = Notifier(db, {"sms": ch}, max_attempts=3, sleep=stop, keyring=ring)
+        with pytest.raises(Stopped):
+            await n.send("sms", code)
+        await n.aclose()
+        async with db.session() as s:
+            row = (await s.scalars(select(NotifyDelivery))).one()
+        stored = json.dumps(row.message, ensure_ascii=False)
+        assert row.status == "pending" and "493817" not in stored and "13912345678" not in stored
+        # no keyring: refused before anything is stored
+        bare = Notifier(db, {"sms": ch})
+        with pytest.raises(ValueError, match="personal"):
+            await bare.send("sms", code)
+        out = await Notifier(db, {"sms": ch}, keyring=ring).resume()
+    assert [o.status for o in out] == ["sent"]
+    assert rec.requests[-1].body == {"phones": "13912345678", "content": "您的签收码 493817"}
+    async with db.session() as s:
+        assert len((await s.scalars(select(NotifyDelivery))).all()) == 1
+
+
+async def test_a_personal_dead_letter_keeps_no_body(db: Database) -> None:
+    from cloud.pii import Keyring
+
+    ring = Keyring.parse("k1:" + base64.b64encode(b"k" * 32).decode())
+    code = Notification("签收码", "签收码 493817", "info", to=("13912345678",), personal=True)
+    with http_receiver([(400, b"no")]) as rec:
+        ch = Channel("sms", "sms", url=rec.url, template={"phones": "{to}", "content": "{text}"})
+        out = await Notifier(db, {"sms": ch}, keyring=ring).send("sms", code)
+    assert out.status == "dead"
+    async with db.session() as s:
+        dead = (await s.scalars(select(NotifyDeadLetter))).one()
+    assert "493817" not in json.dumps(dead.body) and "13912345678" not in json.dumps(dead.body)
