@@ -20,7 +20,10 @@
   counted. A correctly signed but stale frame is answered with a signed TIME_SYNC
   (the node's clock is off); frames with ACK_REQ get a signed ACK, duplicates too.
 - **Timestamps**: a reading's node-local age (node_ms - base_ms - offset_ms) is
-  subtracted from the time the frame arrived; nodes need no wall clock.
+  subtracted from the time the frame arrived; nodes need no wall clock. The
+  arrival time is filtered: per node, the smallest (arrival - node_ms) seen maps
+  the node's clock to ours (rising at most DRIFT_PPM, reset on a reboot or a jump),
+  so a frame that waited on the line or for a retry is not stamped late.
 - Values: ``raw * scale + offset`` rounded to ``decimals``; unknown channels are
   counted and ignored. Node events go out as ``driver`` events with the event's
   code in ``attrs``.
@@ -77,6 +80,10 @@ from protocol.messages import EventMessage, EventType, InventoryItem, Severity
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 2.0
+#: How fast a node's clock offset may rise without a reset (its crystal is slow), ppm.
+DRIFT_PPM = 200.0
+#: A change of the offset larger than this is a reboot or a wrap: start afresh, ms.
+OFFSET_JUMP_MS = 2000.0
 #: Frames that deliver data and are acknowledged (the node keeps them until then).
 DATA_TYPES = frozenset({MsgType.READINGS, MsgType.EVENT, MsgType.BOOT_REPORT, MsgType.HELLO})
 
@@ -138,6 +145,11 @@ class NodeState:
     pending_ack: int | None = None
     addr: tuple[str, int] | None = None  # UDP: where the node last spoke from
     key: bytes | None = None
+    #: node clock -> wall clock: the smallest (receive ms - node_ms) seen, so the
+    #: line's latency jitter does not reach the timestamps; it may creep up at
+    #: DRIFT_PPM (a node crystal slower than ours) and resets on a jump (reboot, wrap).
+    offset_ms: float | None = None
+    offset_at: float = 0.0
     polls: int = 0
     timeouts: int = 0
     frames: int = 0
@@ -146,6 +158,11 @@ class NodeState:
 
 @dataclass
 class BusStats:
+    #: node clock -> wall clock: the smallest (receive ms - node_ms) seen, so the
+    #: line's latency jitter does not reach the timestamps; it may creep up at
+    #: DRIFT_PPM (a node crystal slower than ours) and resets on a jump (reboot, wrap).
+    offset_ms: float | None = None
+    offset_at: float = 0.0
     polls: int = 0
     timeouts: int = 0
     retries: int = 0
@@ -285,6 +302,7 @@ class BusWorker:
         """A node that (re)booted starts its sequence afresh (at a random value)."""
         self.dedup.reset(ns.spec.node)
         self.dedup.accept(ns.spec.node, frame.seq)
+        ns.offset_ms = None
 
     async def send(
         self, ns: NodeState, msg: Message, flags: int = 0, seq: int | None = None
