@@ -501,7 +501,10 @@ class McuBus(_Model):
     retries: Annotated[int, Field(ge=0, le=5)] = 2
     #: A node that stays silent is retried after a jittered backoff up to this, s.
     backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
-    #: At most this many frames are taken from one node per poll (its MORE flag).
+    #: Frames a node may answer one poll with, back to back (POLL.burst).
+    burst: Annotated[int, Field(ge=1, le=16)] = 4
+    #: At most this many frames are taken from one node per turn (polls while it
+    #: says MORE), so a node with a backlog does not starve the others.
     max_frames_per_poll: Annotated[int, Field(ge=1, le=64)] = 8
     #: UDP: a signed frame's time must be within this of the gateway's clock, s.
     window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
