@@ -752,7 +752,26 @@ def parse_config(data: Any, source: str = "<config>") -> GatewayConfig:
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, format_errors(exc)) from None
+        raise ConfigError(source, _name_mcu_nodes(format_errors(exc), data)) from None
+
+
+def _name_mcu_nodes(lines: list[str], data: dict[str, Any]) -> list[str]:
+    """``mcu.nodes[3].metrics[0].scale: ...`` -> ``... (node 'scale-1')``: a technician
+    finds a node by its id, not by its position in the list."""
+    import re
+
+    nodes = (data.get("mcu") or {}).get("nodes") if isinstance(data.get("mcu"), dict) else None
+    if not isinstance(nodes, list):
+        return lines
+    out = []
+    for line in lines:
+        m = re.match(r"mcu\.nodes\[(\d+)\]", line)
+        if m and int(m.group(1)) < len(nodes) and isinstance(nodes[int(m.group(1))], dict):
+            node_id = nodes[int(m.group(1))].get("id")
+            if node_id is not None and repr(str(node_id)) not in line:
+                line = f"{line} (node {str(node_id)!r})"
+        out.append(line)
+    return out
 
 
 def load_config(path: str | Path) -> GatewayConfig:

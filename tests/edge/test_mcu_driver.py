@@ -290,3 +290,20 @@ def test_config_errors_name_the_node_and_field(mcu: dict[str, Any], where: str) 
             {"gateway": {"id": GW, "county": "533103"}, "mqtt": {"url": "mqtt://h"}, "mcu": mcu}
         )
     assert any(line.startswith(where) for line in err.value.errors), err.value.errors
+
+
+def test_check_config_accepts_the_sample_and_names_node_and_field(tmp_path, capsys) -> None:
+    from pathlib import Path
+
+    from dehong.cli import build_parser
+
+    sample = Path(__file__).resolve().parents[2] / "edge" / "drivers" / "mcu.sample.yaml"
+    args = build_parser().parse_args(["edge", "check-config", str(sample)])
+    assert args.handler(args) == 0
+    assert "4 MCU node(s) on 2 bus(es)" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(sample.read_text().replace("scale: 0.001", "scale: heavy"))
+    args = build_parser().parse_args(["edge", "check-config", str(bad)])
+    assert args.handler(args) == 2
+    err = capsys.readouterr().err
+    assert "mcu.nodes[3].metrics[0].scale" in err and "(node 'scale-1')" in err
