@@ -158,11 +158,6 @@ class NodeState:
 
 @dataclass
 class BusStats:
-    #: node clock -> wall clock: the smallest (receive ms - node_ms) seen, so the
-    #: line's latency jitter does not reach the timestamps; it may creep up at
-    #: DRIFT_PPM (a node crystal slower than ours) and resets on a jump (reboot, wrap).
-    offset_ms: float | None = None
-    offset_at: float = 0.0
     polls: int = 0
     timeouts: int = 0
     retries: int = 0
@@ -271,10 +266,22 @@ class BusWorker:
 
     # ------------------------------------------------------------ default handlers
 
+    def node_now(self, ns: NodeState, node_ms: int) -> int:
+        """The wall time (ms) at which the node's clock read `node_ms`, from the
+        least-delayed frames seen (the latency of one frame is its own jitter)."""
+        recv = now_ms()
+        cand = recv - node_ms
+        est = ns.offset_ms
+        if est is not None:
+            est += (recv - ns.offset_at) * DRIFT_PPM * 1e-6
+        if est is None or cand < est or cand - est > OFFSET_JUMP_MS:
+            est = cand
+        ns.offset_ms, ns.offset_at = est, recv
+        return round(est + node_ms)
+
     def on_readings(self, ns: NodeState, msg: Readings) -> None:
-        samples = readings_to_samples(
-            self.config, ns.spec, msg, now_ms(), self.driver.unknown_channels
-        )
+        recv = self.node_now(ns, msg.node_ms)
+        samples = readings_to_samples(self.config, ns.spec, msg, recv, self.driver.unknown_channels)
         self.stats.readings += len(msg.readings)
         if self.sink is not None:
             for sample in samples:
