@@ -84,6 +84,8 @@ STOP_GRACE_S = 2.0
 DRIFT_PPM = 200.0
 #: A change of the offset larger than this is a reboot or a wrap: start afresh, ms.
 OFFSET_JUMP_MS = 2000.0
+#: Sequences remembered per UDP node (replay protection within the time window).
+UDP_SEQ_WINDOW = 1024
 #: Frames that deliver data and are acknowledged (the node keeps them until then).
 DATA_TYPES = frozenset({MsgType.READINGS, MsgType.EVENT, MsgType.BOOT_REPORT, MsgType.HELLO})
 
@@ -517,6 +519,9 @@ class UdpBusWorker(BusWorker):
     def __init__(self, driver: McuDriver, bus: McuBus) -> None:
         super().__init__(driver, bus)
         self.transport: asyncio.DatagramTransport | None = None
+        # a replay must find its sequence still remembered for as long as its signed
+        # time is accepted: 1,024 per node covers 34 frames/s over a 30 s window
+        self.dedup = Deduplicator(window=UDP_SEQ_WINDOW)
         self.replay = ReplayGuard(window_s=int(bus.window_s), seqs=self.dedup)
         self.clock: Callable[[], float] = time.time
 
