@@ -1,0 +1,7 @@
+"""The bridge between microcontroller sensor nodes (RS-485, UDP) and the gateway.
+
+`firmware_bridge.protocol` is the node protocol (framing and message types, see
+PROTOCOL.md); it stands on nothing but the standard library, so the gateway driver
+(edge/drivers/mcu.py), the node simulator and the OTA code all share one codec.
+This package must not import cloud, simulators, bench or dehong (check_layers.py).
+"""

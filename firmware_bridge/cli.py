@@ -1,0 +1,51 @@
+"""``dehong fw ...``: firmware tools (node provisioning; signing and OTA add theirs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    fw = subparsers.add_parser("fw", help="microcontroller nodes: provisioning, firmware images")
+    fw_sub = fw.add_subparsers(dest="fw_command", required=True, metavar="ACTION")
+    add_provision(fw_sub)
+
+
+def add_provision(fw_sub) -> None:
+    p = fw_sub.add_parser(
+        "provision",
+        help="make a node key, write it over the node's serial console, store it encrypted",
+    )
+    p.add_argument("--config", "-c", required=True, help="gateway YAML (where the key store is)")
+    p.add_argument("--node", required=True, help="the node's id in mcu.nodes")
+    p.add_argument("--console", required=True, help="the node's serial console, e.g. /dev/ttyUSB2")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the node")
+    p.set_defaults(handler=_provision)
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError, load_config
+    from firmware_bridge.keystore import KeyStoreError
+    from firmware_bridge.provision import ProvisionError, provision
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print("\n".join(f"{exc.source}: {e}" for e in exc.errors), file=sys.stderr)
+        return 2
+    spec = next((n for n in config.mcu.nodes if n.id == args.node), None)
+    if spec is None:
+        known = ", ".join(n.id for n in config.mcu.nodes) or "none"
+        print(f"--node: no node {args.node!r} in mcu.nodes (known: {known})", file=sys.stderr)
+        return 2
+    store, store_key = config.mcu_keystore_paths()
+    try:
+        done = provision(args.console, spec.bus, spec.node, store, store_key, args.timeout)
+    except (ProvisionError, KeyStoreError, OSError) as exc:
+        print(f"provision {args.node}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"node": args.node, "bus": done.bus, "address": done.node,
+                      "fingerprint": done.fingerprint, "keystore": str(store)}))  # fmt: skip
+    return 0
