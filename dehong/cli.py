@@ -27,6 +27,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("cloud.logistics.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("bench.cli", "dehong[all]"),
+    ("firmware_bridge.cli", "dehong[edge] or dehong[cloud]"),
     ("edge.vision.cli", "dehong[edge,vision]"),
 )
 
