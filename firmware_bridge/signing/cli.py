@@ -106,7 +106,7 @@ def _sign(args: argparse.Namespace) -> int:
             min_bootloader=args.min_bootloader,
             allow_downgrade=args.allow_downgrade,
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         print(f"dehong fw sign: {exc}", file=sys.stderr)
         return 2
     (args.out / "manifest.json").write_bytes(manifest.to_bytes())
