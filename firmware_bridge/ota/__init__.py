@@ -1,11 +1,12 @@
 """Node OTA: the gateway offers a signed image to a node and moves it in chunks.
 
-- :mod:`.messages`: the OTA exchange (offer, chunk, chunk ack, commit, boot report);
-- :mod:`.chunks`: chunking, the per-chunk CRC-32, the received-chunk bitmap;
-- :mod:`.sender`: the gateway's side (selective repeat, backoff, resume, commit,
-  waiting for the boot report) over any :class:`~.sender.OtaLink`;
-- :mod:`.events`: the event log both sides write.
+- :mod:`.stream`: the transfer stream (image, then manifest and signature) and its id;
+- :mod:`.sender`: the gateway's side (bursts with cumulative acks, backoff, resume
+  after power loss, commit, boot report and confirmation) over any :class:`~.sender.OtaLink`;
+- :mod:`.link`: OtaLinks over a serial line (pyserial, or a pty) and over UDP;
+- :mod:`.events`: the event log.
 
-The node side (A/B slots, trial boot, rollback) is modelled in
-``simulators/mcu/bootloader.py``.
+The messages are those of :mod:`firmware_bridge.protocol` (OTA_OFFER, OTA_CHUNK,
+OTA_CHUNK_ACK, OTA_COMMIT, BOOT_REPORT, POLL, ACK). The node side (A/B slots,
+trial boot, rollback) is modelled in ``simulators/mcu/bootloader.py``.
 """

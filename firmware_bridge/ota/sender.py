@@ -1,18 +1,20 @@
-"""The gateway's side of a node OTA: offer, chunks with selective repeat, commit, boot report.
+"""The gateway's side of a node OTA: offer, chunks, commit, boot report, confirmation.
 
-Robustness:
-
-- every request is retried with exponential backoff (``timeout`` doubling up to
-  ``max_timeout``) and the whole exchange gives up only after ``max_silence``
-  seconds without a word from the node;
-- chunks go in bursts of ``window``; the last of a burst asks for an ack, which
-  names every chunk the node holds near the front of the transfer, so only lost
-  chunks are sent again (their bytes are counted as retransmitted);
-- a node that loses power keeps what it acknowledged (it writes before it acks);
-  after three silent bursts, or when it says it has no transfer, the gateway
-  offers again and the node answers with its resume point;
-- a node that finds the image's SHA-256 wrong at commit starts again from chunk 0
-  (``max_restarts`` times).
+- Every request is retried with exponential backoff (``timeout`` doubling up to
+  ``max_timeout``); the exchange gives up after ``max_silence`` seconds without a
+  word from the node.
+- Chunks go in bursts of ``window`` from the node's ``next_offset``; only the last
+  of a burst carries ACK_REQ (on half-duplex RS-485 the node speaks only when
+  asked). The node keeps chunks in order and acks the next offset it wants, so a
+  lost chunk costs the rest of its burst (go-back-N); bytes sent again are counted.
+- A node that lost power keeps every chunk it stored. When a burst goes
+  unanswered (lost ack, lost last chunk, a node without power), or the node answers
+  that it knows no transfer, the gateway offers again (a small frame, retried with
+  backoff) and the node names its resume point.
+- After the commit ACK the node reboots into its new slot on trial. The gateway
+  polls for the BOOT_REPORT (with backoff while the node reboots), ACKs a TRIAL
+  report (that ACK confirms the image), and waits for the CONFIRMED report. A
+  ROLLED_BACK report ends the update as rolled back.
 """
 
 from __future__ import annotations
@@ -20,27 +22,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-from firmware_bridge.ota.chunks import ChunkSet, acked_indices, chunk_count, chunk_crc, chunk_of
 from firmware_bridge.ota.events import EventLog
-from firmware_bridge.ota.messages import (
-    BootConfirm,
+from firmware_bridge.ota.stream import OtaImage
+from firmware_bridge.protocol import (
+    Ack,
     BootReport,
-    Chunk,
-    ChunkAck,
-    Commit,
-    CommitReply,
-    Offer,
-    OfferReply,
-    OtaMessage,
-    OtaStatus,
+    BootState,
+    FwVersion,
+    Message,
+    OtaChunk,
+    OtaChunkAck,
+    OtaCommit,
+    Poll,
+    PollWant,
+    Status,
 )
-from firmware_bridge.signing import Manifest, verify_image
 
-#: The node states a gateway reports to the cloud, in order.
-T = TypeVar("T")
-
+#: The node states a gateway reports to the cloud.
 STATES = (
     "offered",
     "transferring",
@@ -50,15 +50,36 @@ STATES = (
     "refused",
     "failed",
 )
+#: Statuses with which a node refuses an image for good.
+REFUSALS = frozenset(
+    {
+        Status.OTA_SIGNATURE,
+        Status.OTA_HARDWARE,
+        Status.OTA_DOWNGRADE,
+        Status.OTA_SIZE,
+        Status.OTA_BOOTLOADER,
+        Status.UNSUPPORTED,
+        Status.BAD_PAYLOAD,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    msg: Message
+    seq: int
+    flags: int = 0
 
 
 class OtaLink(Protocol):
-    """One node's OTA messages, over whatever framing and transport carries them."""
+    """One node's messages, over whatever framing and transport carries them."""
 
-    async def send(self, msg: OtaMessage) -> None: ...
+    async def send(self, msg: Message, *, ack_req: bool = False) -> int:
+        """Send one message; returns the frame's sequence number."""
+        ...
 
-    async def recv(self, wait: float) -> OtaMessage | None:
-        """The next message, or None after ``wait`` seconds."""
+    async def recv(self, wait: float) -> Incoming | None:
+        """The next message from the node, or None after ``wait`` seconds."""
         ...
 
 
@@ -66,15 +87,19 @@ class OtaTimeout(Exception):
     pass
 
 
+class OtaRefused(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class OtaConfig:
-    chunk_size: int = 200
+    chunk_size: int = 215
     window: int = 16
     timeout: float = 0.25
     max_timeout: float = 4.0
     backoff: float = 2.0
     max_silence: float = 60.0
-    boot_timeout: float = 30.0
+    boot_timeout: float = 60.0
     max_restarts: int = 2
 
 
@@ -84,10 +109,11 @@ class OtaResult:
     outcome: str  # confirmed | rolled-back | refused | failed
     version: str
     reason: str = ""
-    chunks: int = 0
+    stream_bytes: int = 0
     bytes_sent: int = 0
     bytes_retransmitted: int = 0
     offers: int = 0
+    timeouts: int = 0
     resumed_at: list[int] = field(default_factory=list)
     elapsed: float = 0.0
 
@@ -97,9 +123,7 @@ class OtaSender:
         self,
         link: OtaLink,
         node: int,
-        image: bytes,
-        manifest: bytes,
-        signature: bytes,
+        image: OtaImage,
         *,
         config: OtaConfig | None = None,
         events: EventLog | None = None,
@@ -108,17 +132,19 @@ class OtaSender:
         self.link = link
         self.node = node
         self.image = image
-        self.manifest_bytes = manifest
-        self.manifest = Manifest.from_bytes(manifest)
-        verify_image(self.manifest, image)  # never offer bytes the manifest did not sign
-        self.signature = signature
+        self.manifest = image.parsed
         self.config = config or OtaConfig()
+        self.offer_msg = image.offer(self.config.chunk_size)
+        self.tid = self.offer_msg.transfer_id
+        self.stream = image.stream
         self.events = events if events is not None else EventLog()
         self.on_state = on_state
-        self.total = chunk_count(len(image), self.config.chunk_size)
-        self.result = OtaResult(node, "failed", self.manifest.version, chunks=self.total)
+        self.result = OtaResult(
+            node, "failed", self.manifest.version, stream_bytes=len(self.stream)
+        )
         self._sent: set[int] = set()
         self._last_heard = time.monotonic()
+        self._offered = False
 
     def _state(self, state: str, detail: str = "") -> None:
         self.events.add(state, self.node, detail)
@@ -129,6 +155,9 @@ class OtaSender:
         started = time.monotonic()
         try:
             await self._run()
+        except OtaRefused as exc:
+            self.result.outcome, self.result.reason = "refused", str(exc)
+            self._state("refused", str(exc))
         except OtaTimeout as exc:
             self.result.outcome, self.result.reason = "failed", str(exc)
             self._state("failed", str(exc))
@@ -136,161 +165,185 @@ class OtaSender:
         return self.result
 
     async def _run(self) -> None:
-        for attempt in range(self.config.max_restarts + 1):
-            have = await self._offer()
-            if have is None:
-                return
-            if attempt == 0:
-                self._state("transferring", f"{self.total} chunks of {self.config.chunk_size} B")
-            await self._transfer(have)
-            reply = await self._commit()
-            if reply.status is OtaStatus.OK:
-                self.events.add("committed", self.node, f"sha256 {self.manifest.sha256[:16]}…")
+        for _attempt in range(self.config.max_restarts + 1):
+            offset = await self._offer()
+            await self._transfer(offset)
+            status = await self._commit()
+            if status == Status.OK:
+                self.events.add("committed", self.node, f"sha256 {self.manifest.sha256[:16]}")
                 await self._await_boot()
                 return
-            self.events.add("commit-refused", self.node, f"{reply.status.name}: {reply.reason}")
-        self.result.outcome = "failed"
-        self.result.reason = "image digest wrong after every restart"
-        self._state("failed", self.result.reason)
+            if status in REFUSALS:
+                raise OtaRefused(f"commit refused: {Status(status).name}")
+            self.events.add("commit-refused", self.node, f"{_name(status)}; sending again")
+        raise OtaTimeout("the node found the image wrong after every restart")
 
-    # -- requests -------------------------------------------------------------------------
+    # -- receiving ------------------------------------------------------------------------
 
-    async def _recv(self, wait: float) -> OtaMessage | None:
-        msg = await self.link.recv(wait)
-        if msg is not None:
-            self._last_heard = time.monotonic()
-        elif time.monotonic() - self._last_heard > self.config.max_silence:
+    async def _recv(self, wait: float) -> Incoming | None:
+        got = await self.link.recv(max(wait, 0.0))
+        now = time.monotonic()
+        if got is not None:
+            self._last_heard = now
+        elif now - self._last_heard > self.config.max_silence:
             raise OtaTimeout(f"no answer from node {self.node} for {self.config.max_silence:g} s")
-        return msg
-
-    async def _request(self, msg: OtaMessage, kind: type[T], what: str) -> T:
-        timeout = self.config.timeout
-        while True:
-            await self.link.send(msg)
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                reply = await self._recv(left)
-                if isinstance(reply, kind):
-                    return reply
-            timeout = min(timeout * self.config.backoff, self.config.max_timeout)
-            self.events.add("retry", self.node, f"{what}: no answer, next wait {timeout:.2f} s")
-
-    async def _offer(self) -> ChunkSet | None:
-        self.result.offers += 1
-        offer = Offer(self.manifest_bytes, self.signature, self.config.chunk_size)
-        reply = await self._request(offer, OfferReply, "offer")
-        if reply.status is not OtaStatus.OK:
-            self.result.outcome, self.result.reason = (
-                "refused",
-                f"{reply.status.name}: {reply.reason}",
-            )
-            self._state("refused", self.result.reason)
-            return None
-        have = ChunkSet(self.total)
-        self._apply(have, reply.next_missing, reply.mask)
-        if self.result.offers == 1:
-            self._state("offered", f"version {self.manifest.version}")
-        if reply.next_missing:
-            self.result.resumed_at.append(reply.next_missing)
-            self.events.add("resumed", self.node, f"node holds chunks below {reply.next_missing}")
-        return have
-
-    def _apply(self, have: ChunkSet, base: int, mask: int) -> None:
-        for i in range(min(base, self.total)):
-            have.add(i)
-        for i in acked_indices(base, mask, self.total):
-            have.add(i)
-
-    # -- transfer -------------------------------------------------------------------------
-
-    async def _transfer(self, have: ChunkSet) -> None:
-        cfg = self.config
-        timeout, silent = cfg.timeout, 0
-        while not have.complete():
-            base = have.next_missing()
-            burst = [i for i in range(base, min(base + 33, self.total)) if i not in have]
-            burst = burst[: cfg.window]
-            for n, index in enumerate(burst):
-                data = chunk_of(self.image, index, cfg.chunk_size)
-                last = n == len(burst) - 1
-                await self.link.send(Chunk(index, data, chunk_crc(data), ack_request=last))
-                self.result.bytes_sent += len(data)
-                if index in self._sent:
-                    self.result.bytes_retransmitted += len(data)
-                self._sent.add(index)
-            ack = await self._await_ack(timeout)
-            if ack is None:
-                silent += 1
-                timeout = min(timeout * cfg.backoff, cfg.max_timeout)
-                self.events.add("retry", self.node, f"no chunk ack, next wait {timeout:.2f} s")
-                if silent >= 3:
-                    # the node may have rebooted: ask where it stands
-                    again = await self._offer()
-                    if again is None:
-                        raise OtaTimeout("node refused the offer it had accepted")
-                    have.bits[:] = again.bits
-                    silent = 0
-                continue
-            silent, timeout = 0, cfg.timeout
-            if ack.status is OtaStatus.NO_TRANSFER:
-                again = await self._offer()
-                if again is None:
-                    raise OtaTimeout("node refused the offer it had accepted")
-                have.bits[:] = again.bits
-                continue
-            if ack.status is OtaStatus.CRC_ERROR:
-                self.events.add("chunk-crc-error", self.node, f"chunk {ack.index} sent again")
-            self._apply(have, ack.next_missing, ack.mask)
-
-    async def _await_ack(self, wait: float) -> ChunkAck | None:
-        """The ack of the burst's last chunk; earlier acks (e.g. of a bad CRC) count too."""
-        deadline = time.monotonic() + wait
-        got: ChunkAck | None = None
-        while (left := deadline - time.monotonic()) > 0:
-            msg = await self._recv(left)
-            if isinstance(msg, ChunkAck):
-                got = msg
-                if msg.status is not OtaStatus.CRC_ERROR:
-                    # drain acks already queued, keep the newest
-                    while (more := await self._recv(0.0)) is not None:
-                        if isinstance(more, ChunkAck):
-                            got = more
-                    return got
         return got
 
-    async def _commit(self) -> CommitReply:
-        return await self._request(
-            Commit(bytes.fromhex(self.manifest.sha256)), CommitReply, "commit"
-        )
+    async def _wait_ack(self, wait: float) -> OtaChunkAck | None:
+        """The newest OTA_CHUNK_ACK of this transfer within ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        got: OtaChunkAck | None = None
+        while (left := deadline - time.monotonic()) > 0:
+            inc = await self._recv(left)
+            if inc is None:
+                break
+            if isinstance(inc.msg, OtaChunkAck) and inc.msg.transfer_id == self.tid:
+                got = inc.msg
+                # take acks already queued as well, keep the newest
+                while (more := await self._recv(0.0)) is not None:
+                    if isinstance(more.msg, OtaChunkAck) and more.msg.transfer_id == self.tid:
+                        got = more.msg
+                return got
+        return got
+
+    def _check(self, ack: OtaChunkAck) -> None:
+        if ack.status in REFUSALS:
+            raise OtaRefused(f"{_name(ack.status)}")
+
+    # -- offer and transfer ---------------------------------------------------------------
+
+    async def _offer(self) -> int:
+        timeout = self.config.timeout
+        while True:
+            self.result.offers += 1
+            await self.link.send(self.offer_msg, ack_req=True)
+            ack = await self._wait_ack(timeout)
+            if ack is not None:
+                self._check(ack)
+                if ack.status not in (Status.OK, Status.OTA_OFFSET, Status.OTA_CHUNK_CRC):
+                    raise OtaRefused(f"offer answered {_name(ack.status)}")
+                if not self._offered:
+                    self._offered = True
+                    self._state("offered", f"version {self.manifest.version} to node {self.node}")
+                    self._state(
+                        "transferring", f"{len(self.stream)} bytes, resume at {ack.next_offset}"
+                    )
+                else:
+                    self.result.resumed_at.append(ack.next_offset)
+                    self.events.add(
+                        "resumed", self.node, f"node resumes at offset {ack.next_offset}"
+                    )
+                return ack.next_offset
+            self.result.timeouts += 1
+            timeout = min(timeout * self.config.backoff, self.config.max_timeout)
+            self.events.add("retry", self.node, f"offer unanswered, next wait {timeout:.2f} s")
+
+    def _burst(self, offset: int) -> list[tuple[int, bytes]]:
+        image_size = len(self.image.image)
+        end = image_size if offset < image_size else len(self.stream)
+        out = []
+        while offset < end and len(out) < self.config.window:
+            size = min(self.config.chunk_size, end - offset)
+            out.append((offset, self.stream[offset : offset + size]))
+            offset += size
+        return out
+
+    async def _transfer(self, offset: int) -> None:
+        cfg = self.config
+        while offset < len(self.stream):
+            burst = self._burst(offset)
+            if not burst:
+                raise OtaRefused(f"node asked for offset {offset}, past the stream")
+            for n, (off, data) in enumerate(burst):
+                await self.link.send(OtaChunk(self.tid, off, data), ack_req=n == len(burst) - 1)
+                self.result.bytes_sent += len(data)
+                if off in self._sent:
+                    self.result.bytes_retransmitted += len(data)
+                self._sent.add(off)
+            ack = await self._wait_ack(cfg.timeout)
+            if ack is None:
+                # the burst's ack, or its last chunk, was lost, or the node rebooted:
+                # ask where it stands (a small offer, not another burst)
+                self.result.timeouts += 1
+                offset = await self._offer()
+                continue
+            self._check(ack)
+            if ack.status == Status.OTA_NO_TRANSFER:
+                self.events.add("no-transfer", self.node, "node lost the transfer; offering again")
+                offset = await self._offer()
+                continue
+            if ack.status == Status.OTA_CHUNK_CRC:
+                self.events.add(
+                    "chunk-crc", self.node, f"node saw a bad chunk CRC before {ack.next_offset}"
+                )
+            elif ack.status == Status.OTA_FLASH:
+                self.events.add("flash-error", self.node, f"at offset {ack.next_offset}")
+            offset = ack.next_offset
+
+    async def _commit(self) -> int:
+        commit = OtaCommit(self.tid, bytes.fromhex(self.manifest.sha256))
+        timeout, seqs = self.config.timeout, set()
+        while True:
+            seqs.add(await self.link.send(commit, ack_req=True))
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                inc = await self._recv(left)
+                if inc is None:
+                    break
+                if isinstance(inc.msg, Ack) and inc.msg.acked_seq in seqs:
+                    return inc.msg.status
+            self.result.timeouts += 1
+            timeout = min(timeout * self.config.backoff, self.config.max_timeout)
 
     # -- boot -----------------------------------------------------------------------------
 
     async def _await_boot(self) -> None:
-        new = self.manifest.version
+        new = FwVersion.parse(self.manifest.version)
         deadline = time.monotonic() + self.config.boot_timeout
+        wait = self.config.timeout
         trial_seen = False
-        while (left := deadline - time.monotonic()) > 0:
-            msg = await self.link.recv(min(left, self.config.max_timeout))
-            if not isinstance(msg, BootReport):
+        while time.monotonic() < deadline:
+            await self.link.send(Poll(PollWant.BOOT_REPORT), ack_req=True)
+            until = time.monotonic() + wait
+            report: Incoming | None = None
+            while (left := until - time.monotonic()) > 0:
+                inc = await self.link.recv(left)
+                if inc is None:
+                    break
+                if isinstance(inc.msg, BootReport):
+                    report = inc
+                    break
+            if report is None:
+                wait = min(wait * self.config.backoff, self.config.max_timeout)
                 continue
-            self._last_heard = time.monotonic()
-            if msg.rolled_back_from == new:
-                self.result.outcome = "rolled-back"
-                self.result.reason = f"node runs {msg.version} again after failed trial boots"
-                self._state("rolled-back", self.result.reason)
-                await self.link.send(BootConfirm(msg.version))
+            wait = self.config.timeout
+            r: BootReport = report.msg  # type: ignore[assignment]
+            if r.state == BootState.ROLLED_BACK and r.other_version == new:
+                await self.link.send(Ack(report.seq))
+                reason = (
+                    f"node rolled back to {r.version} after {r.boot_count} trial boot(s) of {new}"
+                )
+                self.result.outcome, self.result.reason = "rolled-back", reason
+                self._state("rolled-back", reason)
                 return
-            if msg.version != new:
-                continue
-            if msg.trial:
+            if r.version != new:
+                continue  # the old image, before the reboot
+            if r.state == BootState.TRIAL:
                 if not trial_seen:
-                    self._state("trial-booted", f"{new} on slot {msg.slot}, boot {msg.boots}")
                     trial_seen = True
-                await self.link.send(BootConfirm(new))
-            else:
+                    self._state(
+                        "trial-booted", f"{new} on slot {'AB'[r.slot]}, boot {r.boot_count}"
+                    )
+                await self.link.send(Ack(report.seq))  # the confirmation
+            elif r.state == BootState.CONFIRMED:
                 self.result.outcome = "confirmed"
-                self._state("confirmed", f"{new} on slot {msg.slot}")
+                self._state("confirmed", f"{new} on slot {'AB'[r.slot]}")
                 return
-        self.result.outcome = "failed"
-        self.result.reason = f"no boot report within {self.config.boot_timeout:g} s"
-        self._state("failed", self.result.reason)
+        raise OtaTimeout(f"no confirmed boot report within {self.config.boot_timeout:g} s")
+
+
+def _name(status: int) -> str:
+    try:
+        return Status(status).name
+    except ValueError:
+        return f"status {status}"

@@ -1,0 +1,1 @@
+"""Microcontroller node simulators (firmware_bridge protocol)."""
