@@ -145,6 +145,7 @@ class OtaSender:
         self._sent: set[int] = set()
         self._last_heard = time.monotonic()
         self._offered = False
+        self._srtt: float | None = None  # smoothed burst round trip (last chunk -> ack)
 
     def _state(self, state: str, detail: str = "") -> None:
         self.events.add(state, self.node, detail)
@@ -260,7 +261,11 @@ class OtaSender:
                 if off in self._sent:
                     self.result.bytes_retransmitted += len(data)
                 self._sent.add(off)
-            ack = await self._wait_ack(cfg.timeout)
+            sent_at = time.monotonic()
+            ack = await self._wait_ack(self._rto())
+            if ack is not None:
+                rtt = time.monotonic() - sent_at
+                self._srtt = rtt if self._srtt is None else 0.875 * self._srtt + 0.125 * rtt
             if ack is None:
                 # the burst's ack, or its last chunk, was lost, or the node rebooted:
                 # ask where it stands (a small offer, not another burst)
@@ -279,6 +284,13 @@ class OtaSender:
             elif ack.status == Status.OTA_FLASH:
                 self.events.add("flash-error", self.node, f"at offset {ack.next_offset}")
             offset = ack.next_offset
+
+    def _rto(self) -> float:
+        """Ack timeout: ``timeout`` until a round trip is measured, then 3 x the smoothed
+        round trip + 10 ms (RFC 6298 in spirit), within [10 ms, max_timeout]."""
+        if self._srtt is None:
+            return self.config.timeout
+        return min(max(3 * self._srtt + 0.01, 0.01), self.config.max_timeout)
 
     async def _commit(self) -> int:
         commit = OtaCommit(self.tid, bytes.fromhex(self.manifest.sha256))

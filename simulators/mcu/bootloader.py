@@ -86,6 +86,7 @@ class Flash:
     rolled_back: tuple[FwVersion, int, int] | None = None  # (version, boots, reason) to report
     download: Download | None = None
     refused: tuple[int, int] | None = None  # (transfer id, status) of the last refusal
+    committed: int | None = None  # transfer id of the last commit (a repeated commit is OK)
     log: list[tuple[str, str]] = field(default_factory=list)
 
     def event(self, kind: str, detail: str = "") -> None:
@@ -405,6 +406,8 @@ class NodeModel:
 
     def _commit(self, c: OtaCommit) -> Status:
         f, d = self.flash, self.flash.download
+        if f.committed == c.transfer_id:
+            return Status.OK  # the gateway did not hear our first answer
         if d is None or d.offer.transfer_id != c.transfer_id:
             return Status.OTA_NO_TRANSFER
         if d.next_offset != d.offer.stream_size or d.manifest is None:
@@ -419,7 +422,7 @@ class NodeModel:
         new = 1 - f.active
         f.versions[new] = FwVersion.parse(d.manifest.version)
         f.trial_slot, f.trial_boots, f.trial_failed = new, 0, 0
-        f.download = None
+        f.download, f.committed = None, c.transfer_id
         f.event("commit", f"{f.versions[new]} in slot {'AB'[new]}, SHA-256 ok; trial boot next")
         self._reboot_pending = True
         return Status.OK

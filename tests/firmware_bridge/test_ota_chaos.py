@@ -169,3 +169,22 @@ async def test_unconfirmed_trial_rolls_back_after_n_boots() -> None:
     assert report is not None and report.state == BootState.ROLLED_BACK
     assert str(report.other_version) == "1.1.0"
     assert_bootable_signed(model, {"1.0.0": old})
+
+
+async def test_udp_with_ten_percent_loss_completes() -> None:
+    from firmware_bridge.ota.events import EventLog
+    from firmware_bridge.ota.sender import OtaConfig, OtaSender
+    from tests.firmware_bridge.ota_support import NODE, udp_link
+
+    k = keys()
+    model = node(k)
+    old, new = _images()
+    events = EventLog()
+    cfg = OtaConfig(window=8, timeout=0.05, max_timeout=0.5, max_silence=15)
+    async with udp_link(model, loss=0.1, seed=5) as link:
+        result = await OtaSender(
+            link, NODE, signed(k, new, "1.1.0"), config=cfg, events=events
+        ).run()
+    assert result.outcome == "confirmed", result
+    assert result.bytes_retransmitted > 0 and result.timeouts > 0
+    assert_bootable_signed(model, {"1.0.0": old, "1.1.0": new})
