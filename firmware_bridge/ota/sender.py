@@ -116,6 +116,8 @@ class OtaResult:
     timeouts: int = 0
     resumed_at: list[int] = field(default_factory=list)
     elapsed: float = 0.0
+    transfer_seconds: float = 0.0  # first offer to the last chunk's ack
+    boot_seconds: float = 0.0  # commit to the confirmed (or rolled-back) boot report
 
 
 class OtaSender:
@@ -167,12 +169,18 @@ class OtaSender:
 
     async def _run(self) -> None:
         for _attempt in range(self.config.max_restarts + 1):
+            t0 = time.monotonic()
             offset = await self._offer()
             await self._transfer(offset)
+            self.result.transfer_seconds += time.monotonic() - t0
             status = await self._commit()
             if status == Status.OK:
                 self.events.add("committed", self.node, f"sha256 {self.manifest.sha256[:16]}")
-                await self._await_boot()
+                t1 = time.monotonic()
+                try:
+                    await self._await_boot()
+                finally:
+                    self.result.boot_seconds = time.monotonic() - t1
                 return
             if status in REFUSALS:
                 raise OtaRefused(f"commit refused: {Status(status).name}")
@@ -250,7 +258,6 @@ class OtaSender:
         return out
 
     async def _transfer(self, offset: int) -> None:
-        cfg = self.config
         while offset < len(self.stream):
             burst = self._burst(offset)
             if not burst:
