@@ -62,6 +62,10 @@ class Deduplicator:
         self.duplicates += 1
         return False
 
+    def seen(self, node_id: int, seq: int) -> bool:
+        win = self._nodes.get(node_id)
+        return win is not None and win.seen(seq)
+
     def reset(self, node_id: int) -> None:
         self._nodes.pop(node_id, None)
 

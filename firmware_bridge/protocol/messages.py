@@ -322,21 +322,36 @@ class Hello(Message):
 
 @dataclass(frozen=True, slots=True)
 class Poll(Message):
-    """Gateway to node on RS-485: the node's turn to speak (it must answer)."""
+    """Gateway to node on RS-485: the node's turn to speak (it must answer).
+
+    `ack_seq` (when not None) acknowledges the node's frame with that sequence from
+    the previous poll, so a poll cycle is two frames (poll, answer), not three: the
+    node drops an acknowledged frame, and answers with the next queued one; it
+    re-sends an unacknowledged one (flag RETRY, same seq).
+    Layout: want u8 | has_ack u8 (0/1) | ack_seq u16 (0 when has_ack is 0).
+    """
 
     TYPE: ClassVar[MsgType] = MsgType.POLL
     want: int = PollWant.QUEUED
+    ack_seq: int | None = None
 
     def encode(self) -> bytes:
         _range("poll", "want", self.want, 255)
-        return bytes([self.want])
+        if self.ack_seq is not None:
+            _range("poll", "ack_seq", self.ack_seq, 0xFFFF)
+        has = self.ack_seq is not None
+        return struct.pack(">BBH", self.want, 1 if has else 0, self.ack_seq if has else 0)
 
     @classmethod
     def decode(cls, payload: bytes) -> Poll:
         r = _Reader(payload, "poll")
-        want = r.one(">B", "want")
+        want, has, seq = r.take(">BBH", "want")
         r.end()
-        return cls(want)
+        if has > 1:
+            raise MessageError("poll", "has_ack", f"{has} is neither 0 nor 1")
+        if not has and seq:
+            raise MessageError("poll", "ack_seq", "must be 0 when has_ack is 0")
+        return cls(want, seq if has else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ from firmware_bridge.protocol.dedup import Backoff, Deduplicator, ReplayGuard
 SAMPLES = [
     Hello(FwVersion(1, 2, 3), FwVersion(0, 9, 0), 0x1F, 1, "esp32c3-door-v2"),
     Poll(),
+    Poll(0, 0xFFFE),
     Ack(0x1234, Status.OK),
     Readings(
         1000,
@@ -158,7 +159,7 @@ def test_auth_trailer_signs_and_verifies() -> None:
 
 def test_stream_decoder_counts_bad_frames() -> None:
     dec = FrameDecoder()
-    good = build(Poll(), 1, 1)
+    good = build(Poll(ack_seq=4), 1, 1)
     stream = b"\x00" + good + b"\x05\x01\x00" + b"\x00\x00" + good[:4] + b"\x00" + good
     frames = dec.feed(stream[:7]) + dec.feed(stream[7:])
     assert len(frames) == 2 and dec.frames == 2
