@@ -294,10 +294,10 @@ class OtaSender:
 
     def _rto(self) -> float:
         """Ack timeout: ``timeout`` until a round trip is measured, then 3 x the smoothed
-        round trip + 10 ms (RFC 6298 in spirit), within [10 ms, max_timeout]."""
+        round trip + 10 ms (RFC 6298 in spirit), within [20 ms, max_timeout]."""
         if self._srtt is None:
             return self.config.timeout
-        return min(max(3 * self._srtt + 0.01, 0.01), self.config.max_timeout)
+        return min(max(3 * self._srtt + 0.01, 0.02), self.config.max_timeout)
 
     async def _commit(self) -> int:
         commit = OtaCommit(self.tid, bytes.fromhex(self.manifest.sha256))
