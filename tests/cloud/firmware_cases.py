@@ -86,6 +86,26 @@ async def seed_county(env: ApiEnv, county: str) -> dict[str, int]:
         return {"image": img.id, "rollout": r.id}
 
 
+async def seed_paged(env: ApiEnv, n: int = 5) -> None:
+    """``n`` images, each with a rollout, per county (tests/cloud/test_pagination.py)."""
+    trust(env)
+    for county in (HOME, OTHER):
+        for i in range(n):
+            m = manifest_for_image(bytes([i]) * 64, target=HW, version=f"0.{i}.0")
+            async with env.db.transaction() as s:
+                img = FirmwareImage(
+                    county=county, kind=m.kind, target=m.target, version=m.version,
+                    size=m.size, sha256=m.sha256, manifest=m.to_bytes(),
+                    signature=sign_manifest(_KEYS["private"], m), data=bytes([i]) * 64,
+                    uploaded_by="test",
+                )  # fmt: skip
+                s.add(img)
+                await s.flush()
+                s.add(FirmwareRollout(county=county, image_id=img.id, status="running",
+                                      stage=0, percentage=50, failure_threshold=0.2,
+                                      created_by="test"))  # fmt: skip
+
+
 # ------------------------------------------------------------------- county isolation
 
 

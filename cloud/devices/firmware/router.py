@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -47,6 +47,9 @@ router = APIRouter(prefix="/firmware", tags=["firmware"])
 
 FirmwareRead = Annotated[Principal, require("firmware:read")]
 FirmwareWrite = Annotated[Principal, require("firmware:write")]
+ImageId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a firmware image's id")]
+RolloutId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a rollout's id")]
+NodeId = Annotated[int, Path(ge=1, le=0xFFFE, description="the node's protocol address")]
 IMAGE_KEYS = (Key(FirmwareImage.id, desc=True, kind=int),)
 ROLLOUT_KEYS = (Key(FirmwareRollout.id, desc=True, kind=int),)
 
@@ -147,7 +150,7 @@ async def list_images(
     summary="One image with its signed manifest",
     responses=responses(401, 403, 404),
 )
-async def get_image(image_id: int, principal: FirmwareRead, session: SessionDep) -> ImageOut:
+async def get_image(image_id: ImageId, principal: FirmwareRead, session: SessionDep) -> ImageOut:
     return service.image_out(await _image(session, principal, image_id))
 
 
@@ -157,7 +160,9 @@ async def get_image(image_id: int, principal: FirmwareRead, session: SessionDep)
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, **responses(401, 403, 404)},
 )
-async def download_image(image_id: int, principal: FirmwareRead, session: SessionDep) -> Response:
+async def download_image(
+    image_id: ImageId, principal: FirmwareRead, session: SessionDep
+) -> Response:
     img = await _image(session, principal, image_id)
     return Response(
         img.data,
@@ -269,7 +274,9 @@ async def list_rollouts(
     summary="One rollout with the state of each node",
     responses=responses(401, 403, 404),
 )
-async def get_rollout(rollout_id: int, principal: FirmwareRead, session: SessionDep) -> RolloutOut:
+async def get_rollout(
+    rollout_id: RolloutId, principal: FirmwareRead, session: SessionDep
+) -> RolloutOut:
     r = await _rollout(session, principal, rollout_id)
     img = await session.get(FirmwareImage, r.image_id)
     assert img is not None
@@ -283,7 +290,7 @@ async def get_rollout(rollout_id: int, principal: FirmwareRead, session: Session
     responses=responses(401, 403, 404),
 )
 async def stop_rollout(
-    rollout_id: int, principal: FirmwareWrite, session: SessionDep
+    rollout_id: RolloutId, principal: FirmwareWrite, session: SessionDep
 ) -> RolloutOut:
     r = await _rollout(session, principal, rollout_id)
     principal.require_write(r.county)
@@ -304,9 +311,9 @@ async def stop_rollout(
     responses=responses(401, 403, 404, 409, 422),
 )
 async def report_node(
-    rollout_id: int,
+    rollout_id: RolloutId,
     gateway_id: str,
-    node_id: int,
+    node_id: NodeId,
     body: NodeReport,
     principal: FirmwareWrite,
     session: SessionDep,
