@@ -178,3 +178,20 @@ async def test_gateway_refuses_an_image_its_keys_do_not_verify(env: ApiEnv) -> N
     state = (await env.client.get(f"{API}/rollouts/{r.json()['id']}", headers=h)).json()
     assert state["nodes"][0]["state"] == "refused" and state["status"] == "stopped"
     assert model.flash.log == []  # the node never heard of it
+
+
+async def test_migration_0900_makes_the_tables_the_models_declare() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+    from tests.support.schema import sqlite_template
+
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert [d for d in diff if "firmware_" in repr(d)] == []
