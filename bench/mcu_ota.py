@@ -4,9 +4,11 @@
 - UDP with 10 % datagram loss each way (seeded), HMAC-signed frames: the update of
   a 1 MB image completes; time, retransmitted bytes, timeouts. Baseline: the same
   transfer without loss, same run.
-- Serial at 115,200 baud over a pty, paced like the line (10 bits per byte, 1 ms
-  turnaround at each change of direction): the transfer time against the line's
-  raw time for the image's bytes, computed in the same run; goal <= 1.3x.
+- Serial at 115,200 baud: ``dehong sim mcu``'s node (SimNode with the bootloader
+  model attached) on its SerialNodeBus over a PacedLine (a pty pair carrying 10
+  bits per byte, 1 ms turnaround at each change of direction, both directions on
+  one half-duplex line): the update's time against the line's raw time for the
+  image's bytes, computed in the same run; goal <= 1.3x.
 
 Each run ends with the node confirming the new image (A/B trial boot and boot
 report included in the time). ``--short`` uses smaller images and says so.
@@ -20,12 +22,15 @@ import random
 import time
 from typing import Any
 
-from firmware_bridge.ota.link import LinePacer, SerialLink, UdpLink
+from firmware_bridge.ota.link import SerialLink, UdpLink
 from firmware_bridge.ota.sender import OtaConfig, OtaResult, OtaSender
 from firmware_bridge.ota.stream import OtaImage
 from firmware_bridge.signing import generate_keypair, manifest_for_image, sign_manifest
-from simulators.mcu.bootloader import NodeModel
-from simulators.mcu.ota_node import PtyNode, UdpNode
+from simulators.mcu.bootloader import NodeModel, attach_ota
+from simulators.mcu.bus import SerialNodeBus
+from simulators.mcu.line import PacedLine
+from simulators.mcu.node import SimNode
+from simulators.mcu.ota_node import UdpNode
 
 BAUD = 115_200
 BITS_PER_BYTE = 10
@@ -35,10 +40,11 @@ HW = "esp32c3-bench"
 NODE = 3
 
 
-def _setup(size: int, seed: int) -> tuple[NodeModel, OtaImage]:
+def _setup(size: int, seed: int, target: str = HW) -> tuple[NodeModel, OtaImage]:
     private, public = generate_keypair()
+    _setup.keys = [public]  # type: ignore[attr-defined]
     image = random.Random(seed).randbytes(size)
-    m = manifest_for_image(image, target=HW, version="2.0.0")
+    m = manifest_for_image(image, target=target, version="2.0.0")
     model = NodeModel(
         hardware_id=HW, public_keys=[public], image=b"\x01" * 4096, version="1.0.0",
         confirm_timeout=30.0,
@@ -77,22 +83,29 @@ async def _udp(size: int, loss: float) -> dict[str, Any]:
 
 
 async def _serial(size: int) -> dict[str, Any]:
-    model, image = _setup(size, 2)
-    async with PtyNode(model, NODE, pacer=LinePacer(BAUD, BITS_PER_BYTE, TURNAROUND_S)) as sim:
-        gw_pacer = LinePacer(BAUD, BITS_PER_BYTE, TURNAROUND_S)
-        link = SerialLink(sim.port, NODE, pacer=gw_pacer)
+    """Through ``dehong sim mcu``'s pieces: a SimNode with the bootloader model attached,
+    on a SerialNodeBus, over a PacedLine (one half-duplex line for both directions)."""
+    _, image = _setup(size, 2, target="sim-door-v1")
+    model = NodeModel(hardware_id="sim-door-v1", public_keys=_setup.keys, image=b"\x01" * 4096,
+                      version="1.0.0", confirm_timeout=30.0)  # type: ignore[attr-defined]  # fmt: skip
+    sim = SimNode(NODE, "door")
+    attach_ota(sim, model)
+    async with PacedLine(BAUD, TURNAROUND_S) as line, SerialNodeBus(line.a, [sim]):
+        link = SerialLink(line.b, NODE)
         try:
-            cfg = OtaConfig(window=32, timeout=0.5, max_timeout=4.0, max_silence=60)
+            cfg = OtaConfig(window=32, timeout=0.2, max_timeout=4.0, max_silence=60,
+                            baudrate=BAUD)  # fmt: skip
             result = await OtaSender(link, NODE, image, config=cfg).run()
         finally:
             link.close()
-        node_busy = sim.pacer.busy if sim.pacer else 0.0
+        busy = line.busy_s
     raw = size * BITS_PER_BYTE / BAUD
     out = _figures(result)
     out.update(
         raw_line_seconds=round(raw, 3),
         ratio_to_raw=round(result.elapsed / raw, 3),
-        line_busy_seconds=round(gw_pacer.busy + node_busy, 3),
+        transfer_ratio_to_raw=round(result.transfer_seconds / raw, 3),
+        line_busy_seconds=round(busy, 3),
         wire_bytes_gateway=link.bytes_out,
     )
     return out

@@ -40,6 +40,9 @@ from firmware_bridge.protocol import (
     Status,
 )
 
+#: Bytes of an OTA_CHUNK frame besides its data, at most: header 7, chunk header 12,
+#: auth trailer 20, CRC 2, COBS 2, delimiter 1.
+FRAME_OVERHEAD = 44
 #: The node states a gateway reports to the cloud.
 STATES = (
     "offered",
@@ -101,6 +104,10 @@ class OtaConfig:
     max_silence: float = 60.0
     boot_timeout: float = 60.0
     max_restarts: int = 2
+    #: the serial line's baud rate when the link does not pace its writes itself (the
+    #: UART's buffer takes a burst at once): an ack is awaited after the burst's line
+    #: time (10 bits per byte, frame overhead included) plus the usual timeout
+    baudrate: int | None = None
 
 
 @dataclass
@@ -269,9 +276,10 @@ class OtaSender:
                     self.result.bytes_retransmitted += len(data)
                 self._sent.add(off)
             sent_at = time.monotonic()
-            ack = await self._wait_ack(self._rto())
+            airtime = self._airtime(burst)
+            ack = await self._wait_ack(airtime + self._rto())
             if ack is not None:
-                rtt = time.monotonic() - sent_at
+                rtt = max(time.monotonic() - sent_at - airtime, 0.0)
                 self._srtt = rtt if self._srtt is None else 0.875 * self._srtt + 0.125 * rtt
             if ack is None:
                 # the burst's ack, or its last chunk, was lost, or the node rebooted:
@@ -291,6 +299,12 @@ class OtaSender:
             elif ack.status == Status.OTA_FLASH:
                 self.events.add("flash-error", self.node, f"at offset {ack.next_offset}")
             offset = ack.next_offset
+
+    def _airtime(self, burst: list[tuple[int, bytes]]) -> float:
+        if not self.config.baudrate:
+            return 0.0
+        wire = sum(len(data) + FRAME_OVERHEAD for _, data in burst)
+        return wire * 10 / self.config.baudrate
 
     def _rto(self) -> float:
         """Ack timeout: ``timeout`` until a round trip is measured, then 3 x the smoothed

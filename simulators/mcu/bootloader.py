@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from firmware_bridge.ota.stream import split_blob
 from firmware_bridge.protocol import (
@@ -39,6 +41,7 @@ from firmware_bridge.protocol import (
     Capability,
     Event,
     EventCode,
+    Frame,
     FwVersion,
     Hello,
     Message,
@@ -54,6 +57,9 @@ from firmware_bridge.protocol import (
 )
 from firmware_bridge.signing import ImageRejected, Manifest, verify_manifest
 from firmware_bridge.signing.manifest import DowngradeError, WrongTargetError
+
+if TYPE_CHECKING:
+    from simulators.mcu.node import SimNode
 
 
 @dataclass
@@ -129,6 +135,8 @@ class NodeModel:
         self.chunks_total = 0  # chunks stored over all boots (the power-loss points count these)
         self.down_time = 0.3  # seconds without power after a power loss
         self._down_until = 0.0
+        #: the node's own sequence counter, when the model runs inside a SimNode
+        self.seq_source: Callable[[], int] | None = None
         # RAM
         self.powered = True
         self._seq = 0
@@ -157,6 +165,12 @@ class NodeModel:
     def confirmed_version(self) -> FwVersion:
         return self.flash.versions[self.flash.active]
 
+    def up(self) -> bool:
+        """Powered, and running an application (not a failing trial image)."""
+        if self.clock() < self._down_until:  # type: ignore[operator]
+            return False
+        return self.flash.trial_slot is None or self._app_up
+
     def bootable(self) -> bool:
         """The confirmed slot holds an image whose signed digest matches (checked by tests)."""
         return len(self.flash.slots[self.flash.active]) > 0
@@ -168,6 +182,8 @@ class NodeModel:
         )
 
     def _next_seq(self) -> int:
+        if self.seq_source is not None:
+            return self.seq_source()
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
@@ -432,3 +448,34 @@ class NodeModel:
 _LOUD = frozenset(
     {Status.OTA_SIGNATURE, Status.OTA_HARDWARE, Status.OTA_DOWNGRADE, Status.OTA_BOOTLOADER}
 )
+
+
+def attach_ota(node: SimNode, model: NodeModel) -> None:
+    """Give a ``dehong sim mcu`` node (:class:`simulators.mcu.node.SimNode`) this OTA
+    model: its OTA messages, boot reports and HELLO come from the model (one sequence
+    counter: the node's); readings and the rest stay the node's."""
+    from firmware_bridge.protocol import ACK_REQ, FROM_NODE, MsgType
+
+    model.seq_source = node.next_seq
+
+    def answer(frame: Frame, msg: Message) -> tuple[Message, int, int] | None:
+        model.tick()
+        replies = model.handle(msg, frame.seq, bool(frame.flags & ACK_REQ))
+        return (replies[0][0], replies[0][1], FROM_NODE) if replies else None
+
+    node_poll, node_ack = node.on_poll, node.on_ack
+
+    def on_poll(frame: Frame, msg: Poll) -> tuple[Message, int, int] | None:
+        if msg.want in (PollWant.BOOT_REPORT, PollWant.HELLO) or not model.up():
+            return answer(frame, msg)
+        return node_poll(frame, msg)
+
+    def on_ack(frame: Frame, msg: Ack) -> None:
+        answer(frame, msg)
+        return node_ack(frame, msg)
+
+    for kind in (MsgType.OTA_OFFER, MsgType.OTA_CHUNK, MsgType.OTA_COMMIT):
+        node.handlers[kind] = answer
+    node.handlers[MsgType.POLL] = on_poll
+    node.handlers[MsgType.ACK] = on_ack
+    node.hello = model.hello  # type: ignore[method-assign]
