@@ -7,6 +7,7 @@ node and an event log (gateway's and node's) that says what happened.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.firmware_bridge.ota_support import (
 )
 
 SIZE = 64 * 1024
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _images(size: int = SIZE) -> tuple[bytes, bytes]:
@@ -225,3 +227,42 @@ async def test_ota_through_the_sim_mcu_bus_on_a_paced_line() -> None:
     assert result.outcome == "confirmed", result
     assert str(sim.hello().fw_version) == "1.3.0"
     assert_bootable_signed(model, {"1.3.0": new})
+
+
+async def test_dehong_sim_mcu_with_ota_rolls_back_a_failing_image(tmp_path: Path) -> None:
+    """``dehong sim mcu --ota-keys ... --fail-trial-boot``: a process of its own, the
+    gateway's link on the tty it prints."""
+    import asyncio
+    import json
+    import os
+    import sys
+
+    from firmware_bridge.ota.link import SerialLink
+    from firmware_bridge.ota.sender import OtaConfig, OtaSender
+    from firmware_bridge.signing import save_public_key
+
+    k = keys()
+    save_public_key(tmp_path / "release.pub", k.public)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dehong.cli", "sim", "mcu", "--nodes", "4:door",
+        "--ota-keys", str(tmp_path / "release.pub"), "--fail-trial-boot", "--trial-boots", "2",
+        "--power-loss-after", "5", stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        link = SerialLink(info["gateway_tty"], 4)
+        try:
+            cfg = OtaConfig(window=8, timeout=0.3, max_timeout=1.0, max_silence=20,
+                            baudrate=115200)  # fmt: skip
+            image = signed(k, firmware(8 * 1024, 6), "1.0.1", target="sim-door-v1")
+            result = await OtaSender(link, 4, image, config=cfg).run()
+        finally:
+            link.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert result.outcome == "rolled-back", result
+    assert result.resumed_at, "the power loss after 5 chunks was resumed from"
+    assert "1.0.0" in result.reason
