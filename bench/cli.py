@@ -80,6 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--short", action="store_true", help="fewer samples, for CI")
     p.add_argument("--keepalive", type=int, default=60, help="MQTT keepalive in seconds")
     p.set_defaults(handler=_wire)
+    m = kinds.add_parser(
+        "mcu",
+        help="MCU nodes: readings/s through a simulated 115,200-baud RS-485 line vs its "
+        "capacity from the frame layout; CPU per reading beside the Modbus driver's",
+    )
+    m.add_argument("--short", action="store_true", help="4 s windows instead of 15 s")
+    m.set_defaults(handler=_short_only("bench.mcu"))
     e = kinds.add_parser(
         "edge",
         help="durable buffer, backlog drain through broker and ingest, Modbus load alone and "

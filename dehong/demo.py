@@ -136,10 +136,13 @@ async def run_demo(args: argparse.Namespace) -> int:
     from cloud.settings import Settings
     from cloud.timeseries import open_store
     from cloud.trace.log.keys import ensure_key
-    from dehong.stack import DEMO_SITES, CloudServices, gateway_config
+    from dehong.stack import DEMO_SITES, MCU_NODES, CloudServices, gateway_config
     from edge.gateway import Gateway
     from protocol.broker import BrokerUrl
     from simulators.coldstore import DEFAULT_ROOMS, ColdStoreSimulator
+    from simulators.mcu.bus import SerialNodeBus
+    from simulators.mcu.node import SimNode
+    from simulators.serialpair import SerialPair
 
     state: Path = args.state_dir
     await asyncio.to_thread(_prepare_state, state, args.keep)
@@ -194,6 +197,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         update={"mqtt_url": f"mqtt://api:{quote(api_pw, safe='')}@{host}:{mqtt_port}"}
     )
     sims: list[ColdStoreSimulator] = []
+    #: each gateway's RS-485 line (a pty pair) with its MCU nodes (dehong.stack.MCU_NODES)
+    lines = contextlib.AsyncExitStack()
     gateways: list[Gateway] = []
     gw_tasks: list[asyncio.Task[None]] = []
     story_task: asyncio.Task[None] | None = None
@@ -213,6 +218,9 @@ async def run_demo(args: argparse.Namespace) -> int:
             sim = ColdStoreSimulator(rooms, seed=100 + i)
             await sim.start("127.0.0.1", 0)
             sims.append(sim)
+            line = await lines.enter_async_context(SerialPair())
+            nodes = [SimNode(n, kind, seed=100 + i) for _, n, kind in MCU_NODES]
+            await lines.enter_async_context(SerialNodeBus(line.a, nodes))
             cfg = gateway_config(
                 gateway_id=site.gateway_id,
                 county=site.county,
@@ -223,6 +231,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                 rooms=len(rooms),
                 state_dir=state / "edge" / site.gateway_id,
                 batch_s=args.batch_s,
+                mcu_serial=line.b,
             )
             gw = Gateway(cfg)
             gateways.append(gw)
@@ -284,6 +293,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         await cloud.stop()
         for sim in sims:
             await sim.stop()
+        await lines.aclose()
         if broker_obj is not None:
             await broker_obj.shutdown()
         await tsdb.close()

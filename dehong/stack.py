@@ -42,6 +42,11 @@ DEMO_SITES: tuple[CountySite, ...] = (
 )  # fmt: skip
 
 
+#: The microcontroller nodes on each demo gateway's simulated RS-485 line: a door
+#: contact and a compressor current clamp of its first room (local id, address, kind).
+MCU_NODES: tuple[tuple[str, int, str], ...] = (("door-0", 1, "door"), ("clamp-0", 2, "compressor"))
+
+
 def room_registers(room: int) -> list[dict[str, Any]]:
     base = room * ROOM_STRIDE
     return [
@@ -67,8 +72,10 @@ def gateway_config(
     batch_s: float = 60.0,
     ack_timeout_s: float = 30.0,
     keepalive_s: int = 30,
+    mcu_serial: str | None = None,
 ) -> Any:
-    """A gateway config (edge.config.GatewayConfig) polling ``rooms`` simulator rooms."""
+    """A gateway config (edge.config.GatewayConfig) polling ``rooms`` simulator rooms,
+    and, with ``mcu_serial``, the MCU nodes of :data:`MCU_NODES` on that RS-485 line."""
     from edge.config import parse_config
 
     data = {
@@ -101,6 +108,17 @@ def gateway_config(
             ]
         },
     }
+    if mcu_serial is not None:
+        from simulators.mcu.node import metrics_config
+
+        data["mcu"] = {
+            "buses": [{"id": "rs485", "serial": mcu_serial, "timeout_s": 0.2}],
+            "nodes": [
+                {"id": local, "node": node, "bus": "rs485", "poll_interval_s": poll_s,
+                 "metrics": metrics_config(kind)}
+                for local, node, kind in MCU_NODES
+            ],
+        }  # fmt: skip
     return parse_config(data, source=f"<{gateway_id}>")
 
 

@@ -56,10 +56,15 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     devices = sum(len(h.devices) for h in config.modbus.hosts)
     ble = ", BLE scanning" if config.ble.enabled else ""
+    mcu = (
+        f", {len(config.mcu.nodes)} MCU node(s) on {len(config.mcu.buses)} bus(es)"
+        if config.mcu.buses
+        else ""
+    )
     rules = f", {len(config.rules)} rule(s)" if config.rules else ""
     print(
         f"OK: gateway {config.gateway.id} (county {config.gateway.county}), "
-        f"{devices} device(s){ble}{rules}"
+        f"{devices} device(s){ble}{mcu}{rules}"
     )
     return 0
 

@@ -501,7 +501,10 @@ class McuBus(_Model):
     retries: Annotated[int, Field(ge=0, le=5)] = 2
     #: A node that stays silent is retried after a jittered backoff up to this, s.
     backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
-    #: At most this many frames are taken from one node per poll (its MORE flag).
+    #: Frames a node may answer one poll with, back to back (POLL.burst).
+    burst: Annotated[int, Field(ge=1, le=16)] = 4
+    #: At most this many frames are taken from one node per turn (polls while it
+    #: says MORE), so a node with a backlog does not starve the others.
     max_frames_per_poll: Annotated[int, Field(ge=1, le=64)] = 8
     #: UDP: a signed frame's time must be within this of the gateway's clock, s.
     window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
@@ -749,7 +752,26 @@ def parse_config(data: Any, source: str = "<config>") -> GatewayConfig:
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, format_errors(exc)) from None
+        raise ConfigError(source, _name_mcu_nodes(format_errors(exc), data)) from None
+
+
+def _name_mcu_nodes(lines: list[str], data: dict[str, Any]) -> list[str]:
+    """``mcu.nodes[3].metrics[0].scale: ...`` -> ``... (node 'scale-1')``: a technician
+    finds a node by its id, not by its position in the list."""
+    import re
+
+    nodes = (data.get("mcu") or {}).get("nodes") if isinstance(data.get("mcu"), dict) else None
+    if not isinstance(nodes, list):
+        return lines
+    out = []
+    for line in lines:
+        m = re.match(r"mcu\.nodes\[(\d+)\]", line)
+        if m and int(m.group(1)) < len(nodes) and isinstance(nodes[int(m.group(1))], dict):
+            node_id = nodes[int(m.group(1))].get("id")
+            if node_id is not None and repr(str(node_id)) not in line:
+                line = f"{line} (node {str(node_id)!r})"
+        out.append(line)
+    return out
 
 
 def load_config(path: str | Path) -> GatewayConfig:

@@ -207,7 +207,9 @@ class BusWorker:
         self.sink: Sink | None = None
         self.seq = 0
         self.lock = asyncio.Lock()
-        self._waiters: dict[int, asyncio.Future[Frame]] = {}
+        #: Frames of a node while the gateway waits for its answer (poll, exchange),
+        #: each with the damaged-frame count as it stood when the frame arrived.
+        self._inbox: dict[int, asyncio.Queue[tuple[Frame, int]]] = {}
         self.stopped = False
 
     @property
@@ -238,13 +240,13 @@ class BusWorker:
                 )
             )
 
-    def accept(self, ns: NodeState, frame: Frame) -> None:
+    def accept(self, ns: NodeState, frame: Frame, bad_mark: int = 0) -> None:
         """A frame from a node: de-duplicate, decode, dispatch."""
         self.stats.frames += 1
         ns.frames += 1
-        waiter = self._waiters.pop(frame.node_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(frame)  # the answer to a poll, even a duplicate one
+        inbox = self._inbox.get(frame.node_id)
+        if inbox is not None:
+            inbox.put_nowait((frame, bad_mark))  # the answer to a poll, even a duplicate
         if frame.type in DATA_TYPES and not self.dedup.accept(frame.node_id, frame.seq):
             self.stats.duplicates += 1
             ns.duplicates += 1
@@ -318,15 +320,16 @@ class BusWorker:
             return await self._exchange_locked(ns, msg, limit)
 
     async def _exchange_locked(self, ns: NodeState, msg: Message, limit: float) -> Frame | None:
-        fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._waiters[ns.spec.node] = fut
+        inbox: asyncio.Queue[tuple[Frame, int]] = asyncio.Queue()
+        self._inbox[ns.spec.node] = inbox
         try:
             await self.send(ns, msg)
-            return await asyncio.wait_for(fut, limit)
+            frame, _ = await asyncio.wait_for(inbox.get(), limit)
+            return frame
         except TimeoutError:
             return None
         finally:
-            self._waiters.pop(ns.spec.node, None)
+            self._inbox.pop(ns.spec.node, None)
 
     async def run(self, sink: Sink) -> None:
         raise NotImplementedError
@@ -366,12 +369,12 @@ class SerialBusWorker(BusWorker):
             return
         except OSError:
             return
-        for frame in self.decoder.feed(data):
+        for frame, bad_mark in self.decoder.feed_marked(data):
             ns = self.nodes.get(frame.node_id)
             if ns is None or not frame.flags & FROM_NODE:
                 self.stats.dropped["stranger" if ns is None else "direction"] += 1
                 continue
-            self.accept(ns, frame)
+            self.accept(ns, frame, bad_mark)
 
     async def send(
         self, ns: NodeState, msg: Message, flags: int = 0, seq: int | None = None
@@ -380,34 +383,69 @@ class SerialBusWorker(BusWorker):
         self.serial.write(wire)
 
     async def poll(self, ns: NodeState) -> bool:
-        """One poll turn of a node: True if it answered. Costs at most timeout_s
-        (plus `retries` re-polls if answers arrive damaged)."""
+        """One turn of a node: True if it answered. A silent node costs the bus one
+        `timeout_s`; a damaged answer is re-polled up to `retries` times; the node
+        gives at most `max_frames_per_poll` frames per turn (`burst` per poll)."""
         got = 0
         attempts = 0
+        inbox: asyncio.Queue[tuple[Frame, int]] = asyncio.Queue()
         async with self.lock:
-            while got < self.bus.max_frames_per_poll and not self.stopped:
-                self.stats.polls += 1
-                ns.polls += 1
-                bad_before = self.decoder.bad_total
-                frame = await self._exchange_locked(
-                    ns, Poll(ack_seq=ns.pending_ack), self.bus.timeout_s
-                )
-                if frame is None:
-                    damaged = self.decoder.bad_total > bad_before
-                    if damaged and attempts < self.bus.retries:
-                        attempts += 1
-                        self.stats.retries += 1
-                        continue
-                    if got == 0:
-                        self.stats.timeouts += 1
-                        ns.timeouts += 1
-                        return False
-                    return True
-                got += 1
-                ns.pending_ack = frame.seq if frame.type in DATA_TYPES else None
-                if not frame.flags & MORE:
-                    break
+            self._inbox[ns.spec.node] = inbox
+            try:
+                while got < self.bus.max_frames_per_poll and not self.stopped:
+                    self.stats.polls += 1
+                    ns.polls += 1
+                    bad_before = self.decoder.bad_total
+                    want = min(self.bus.burst, self.bus.max_frames_per_poll - got)
+                    await self.send(ns, Poll(ack_seq=ns.pending_ack, burst=want))
+                    answer = await self._collect(ns, inbox, want, bad_before)
+                    if answer is None:  # nothing usable came back
+                        if self.decoder.bad_total > bad_before and attempts < self.bus.retries:
+                            attempts += 1
+                            self.stats.retries += 1
+                            continue
+                        if got == 0:
+                            self.stats.timeouts += 1
+                            ns.timeouts += 1
+                            return False
+                        return True
+                    count, more = answer
+                    got += count
+                    if not more:
+                        break
+            finally:
+                self._inbox.pop(ns.spec.node, None)
         return True
+
+    async def _collect(
+        self, ns: NodeState, inbox: asyncio.Queue[tuple[Frame, int]], want: int, bad_before: int
+    ) -> tuple[int, bool] | None:
+        """The frames of one answer (up to `want`, while MORE says more follow). The
+        cumulative ack advances over the frames that arrived before any damaged one;
+        frames after it are re-sent by the node and de-duplicated here."""
+        count = 0
+        more = False
+        clean = True
+        while count < want:
+            try:
+                frame, bad_mark = await asyncio.wait_for(inbox.get(), self.bus.timeout_s)
+            except TimeoutError:
+                break
+            count += 1
+            clean = clean and bad_mark == bad_before
+            if clean:
+                if frame.type in DATA_TYPES:
+                    ns.pending_ack = frame.seq
+                elif count == 1:
+                    ns.pending_ack = None  # ACK: nothing queued, nothing to acknowledge
+            more = bool(frame.flags & MORE)
+            if not more:
+                break
+        if count == 0:
+            return None
+        if self.decoder.bad_total > bad_before:
+            clean = False
+        return count, more or not clean
 
     async def run(self, sink: Sink) -> None:
         self.sink = sink

@@ -250,10 +250,13 @@ int fbp_readings_add_f32(fbp_readings *r, uint8_t channel, uint16_t offset_ms, f
     return FBP_OK;
 }
 
-int fbp_poll_parse(const uint8_t *payload, size_t len, uint8_t *want, int *has_ack, uint16_t *ack_seq) {
-    if (len != 4 || payload[1] > 1 || (!payload[1] && get16(payload + 2))) return FBP_E_ARG;
+int fbp_poll_parse(const uint8_t *payload, size_t len, uint8_t *want, int *has_ack, uint16_t *ack_seq,
+                   uint8_t *burst) {
+    if (len != 5 || payload[1] > 1 || (!payload[1] && get16(payload + 2)) || payload[4] == 0)
+        return FBP_E_ARG;
     *want = payload[0];
     *has_ack = payload[1];
     *ack_seq = get16(payload + 2);
+    *burst = payload[4];
     return FBP_OK;
 }

@@ -124,7 +124,8 @@ int fbp_readings_begin(fbp_readings *r, uint8_t *buf, size_t cap, uint32_t node_
 int fbp_readings_add_int(fbp_readings *r, uint8_t channel, uint8_t vtype, uint16_t offset_ms, int64_t value);
 int fbp_readings_add_f32(fbp_readings *r, uint8_t channel, uint16_t offset_ms, float value);
 
-/* POLL payload (node side): want, has_ack, ack_seq. */
-int fbp_poll_parse(const uint8_t *payload, size_t len, uint8_t *want, int *has_ack, uint16_t *ack_seq);
+/* POLL payload (node side): want, has_ack, ack_seq (cumulative), burst (>= 1). */
+int fbp_poll_parse(const uint8_t *payload, size_t len, uint8_t *want, int *has_ack, uint16_t *ack_seq,
+                   uint8_t *burst);
 
 #endif

@@ -5,7 +5,7 @@
  *   stream HEX           -> one "frame TYPE NODE SEQ" line per good frame, then
  *                           "end FRAMES BAD" (bad frames are counted, never fatal)
  *   readings NODEMS BASEMS CH:VT:OFF:VALUE ...   -> payload hex (VALUE: integer, or float for VT 6)
- *   poll PAYLOADHEX      -> "want HAS ACK" or "err CODE"
+ *   poll PAYLOADHEX      -> "WANT HAS ACK BURST" or "err CODE"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,9 +109,9 @@ int main(void) {
             if (rc < 0) printf("err %d\n", rc); else { hex(b, r.len); printf("\n"); }
         } else if (!strcmp(cmd, "poll")) {
             size_t n = unhex(h, a, sizeof a);
-            uint8_t want; int has; uint16_t seq;
-            int rc = fbp_poll_parse(a, n, &want, &has, &seq);
-            if (rc < 0) printf("err %d\n", rc); else printf("%u %d %u\n", want, has, seq);
+            uint8_t want, burst; int has; uint16_t seq;
+            int rc = fbp_poll_parse(a, n, &want, &has, &seq, &burst);
+            if (rc < 0) printf("err %d\n", rc); else printf("%u %d %u %u\n", want, has, seq, burst);
         } else {
             printf("err unknown\n");
         }

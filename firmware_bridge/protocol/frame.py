@@ -182,7 +182,12 @@ class FrameDecoder:
     _overflow: bool = False
 
     def feed(self, data: bytes) -> list[Frame]:
-        out: list[Frame] = []
+        return [f for f, _ in self.feed_marked(data)]
+
+    def feed_marked(self, data: bytes) -> list[tuple[Frame, int]]:
+        """As feed, each frame with `bad_total` as it stood when the frame was decoded
+        (a receiver can tell which good frames came after a damaged one)."""
+        out: list[tuple[Frame, int]] = []
         for part_no, part in enumerate(bytes(data).split(b"\x00")):
             if part_no > 0:
                 self._finish(out)
@@ -194,7 +199,7 @@ class FrameDecoder:
                 self._overflow = True
         return out
 
-    def _finish(self, out: list[Frame]) -> None:
+    def _finish(self, out: list[tuple[Frame, int]]) -> None:
         if self._overflow:
             self._overflow = False
             self.bad["too_long"] += 1
@@ -204,7 +209,7 @@ class FrameDecoder:
         chunk = bytes(self._buf)
         self._buf.clear()
         try:
-            out.append(decode_frame(chunk))
+            out.append((decode_frame(chunk), self.bad_total))
             self.frames += 1
         except FrameError as exc:
             self.bad[exc.reason] += 1

@@ -324,34 +324,44 @@ class Hello(Message):
 class Poll(Message):
     """Gateway to node on RS-485: the node's turn to speak (it must answer).
 
-    `ack_seq` (when not None) acknowledges the node's frame with that sequence from
-    the previous poll, so a poll cycle is two frames (poll, answer), not three: the
-    node drops an acknowledged frame, and answers with the next queued one; it
-    re-sends an unacknowledged one (flag RETRY, same seq).
-    Layout: want u8 | has_ack u8 (0/1) | ack_seq u16 (0 when has_ack is 0).
+    The node answers with up to `burst` frames back to back (its oldest
+    unacknowledged frames first, then new ones; MORE set on every frame but the
+    last of the answer when it holds more), or with ACK when it has nothing.
+    `ack_seq` (when not None) acknowledges cumulatively: the node drops every frame
+    it sent up to and including the one with that sequence, and sends the rest
+    again (flag RETRY, same seq). So a poll cycle is 1 + burst frames, not 2 x burst.
+    Layout: want u8 | has_ack u8 (0/1) | ack_seq u16 (0 when has_ack is 0) | burst u8 (>= 1).
     """
 
     TYPE: ClassVar[MsgType] = MsgType.POLL
     want: int = PollWant.QUEUED
     ack_seq: int | None = None
+    burst: int = 1
 
     def encode(self) -> bytes:
         _range("poll", "want", self.want, 255)
         if self.ack_seq is not None:
             _range("poll", "ack_seq", self.ack_seq, 0xFFFF)
+        _range("poll", "burst", self.burst, 255)
+        if self.burst == 0:
+            raise MessageError("poll", "burst", "must be at least 1")
         has = self.ack_seq is not None
-        return struct.pack(">BBH", self.want, 1 if has else 0, self.ack_seq if has else 0)
+        return struct.pack(
+            ">BBHB", self.want, 1 if has else 0, self.ack_seq if has else 0, self.burst
+        )
 
     @classmethod
     def decode(cls, payload: bytes) -> Poll:
         r = _Reader(payload, "poll")
-        want, has, seq = r.take(">BBH", "want")
+        want, has, seq, burst = r.take(">BBHB", "want")
         r.end()
         if has > 1:
             raise MessageError("poll", "has_ack", f"{has} is neither 0 nor 1")
         if not has and seq:
             raise MessageError("poll", "ack_seq", "must be 0 when has_ack is 0")
-        return cls(want, seq if has else None)
+        if burst == 0:
+            raise MessageError("poll", "burst", "must be at least 1")
+        return cls(want, seq if has else None, burst)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ MESSAGES: list[tuple[str, Message, int, int, int]] = [
         FROM_NODE,
     ),
     ("poll", Poll(PollWant.QUEUED), 17, 2, 0),
-    ("poll_with_ack", Poll(PollWant.QUEUED, 0x0101), 17, 3, 0),
+    ("poll_with_ack", Poll(PollWant.QUEUED, 0x0101, 4), 17, 3, 0),
     ("ack", Ack(0x1234, Status.OK), 17, 0xFFFF, FROM_NODE),
     (
         "readings",

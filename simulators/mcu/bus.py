@@ -58,11 +58,9 @@ class SerialNodeBus:
             except MessageError:
                 self.bad_payloads += 1
                 continue
-            answer = node.handle(frame, msg)
-            if answer is None:
-                continue
-            wire = node.wire(*answer)
+            wires = [node.wire(*answer) for answer in node.handle(frame, msg)]
             if self.mangle is not None:
-                wire = self.mangle(node, wire)
-            self.answered += 1
-            os.write(self.fd, wire)
+                wires = [self.mangle(node, w) for w in wires]
+            if wires:
+                self.answered += len(wires)
+                os.write(self.fd, b"".join(wires))  # a burst: back to back on the line

@@ -164,7 +164,8 @@ class SimNode:
         self.seq = self.rng.randrange(0x10000)
         self.buffer: deque[tuple[int, Channel, float | int | bool]] = deque()
         self.events: deque[Event] = deque()
-        self.outstanding: tuple[int, Message] | None = None
+        #: Sent, not yet acknowledged, oldest first: (seq, message).
+        self.outstanding: deque[tuple[int, Message]] = deque()
         self.next_sample_ms = 0
         self.door_open = False
         self.boot_reason = reason
@@ -281,51 +282,67 @@ class SimNode:
 
     # ------------------------------------------------------------- dispatching
 
-    def handle(self, frame: Frame, msg: Message) -> tuple[Message, int, int] | None:
-        """The answer (message, seq, flags) to a frame addressed to this node."""
+    def handle(self, frame: Frame, msg: Message) -> list[tuple[Message, int, int]]:
+        """The answer frames (message, seq, flags) to a frame addressed to this node."""
         handler = self.handlers.get(frame.type)
         if handler is None:
-            return Ack(frame.seq, Status.UNKNOWN_TYPE), self.next_seq(), FROM_NODE
+            return [(Ack(frame.seq, Status.UNKNOWN_TYPE), self.next_seq(), FROM_NODE)]
         reply = handler(frame, msg)
         if reply is None:
-            return None
-        if isinstance(reply, tuple):
+            return []
+        if isinstance(reply, list):
             return reply
-        return reply, self.next_seq(), FROM_NODE
+        if isinstance(reply, tuple):
+            return [reply]
+        return [(reply, self.next_seq(), FROM_NODE)]
 
-    def on_poll(self, frame: Frame, msg: Poll) -> tuple[Message, int, int]:
+    def acknowledge(self, seq: int) -> None:
+        """Drop every outstanding frame up to and including `seq` (cumulative)."""
+        seqs = [s for s, _ in self.outstanding]
+        if seq in seqs:
+            for _ in range(seqs.index(seq) + 1):
+                self.outstanding.popleft()
+
+    def on_poll(self, frame: Frame, msg: Poll) -> list[tuple[Message, int, int]]:
         if msg.want == PollWant.HELLO:
-            return self.hello(), self.next_seq(), FROM_NODE
+            return [(self.hello(), self.next_seq(), FROM_NODE)]
         if msg.want == PollWant.BOOT_REPORT:
-            return self.boot_report(), self.next_seq(), FROM_NODE
-        if self.outstanding is not None and msg.ack_seq == self.outstanding[0]:
-            self.outstanding = None
+            return [(self.boot_report(), self.next_seq(), FROM_NODE)]
+        if msg.ack_seq is not None:
+            self.acknowledge(msg.ack_seq)
         self.tick()
-        if self.outstanding is not None:
+        out: list[tuple[Message, int, int]] = []
+        for i in range(min(msg.burst, len(self.outstanding))):
             self.retransmits += 1
-            seq, out = self.resend()
-            return out, seq, FROM_NODE | RETRY | (MORE if self.queued() else 0)
-        nxt = self.next_message()
-        if nxt is None:
-            return Ack(frame.seq), self.next_seq(), FROM_NODE
-        seq = self.next_seq()
-        self.outstanding = (seq, nxt)
-        self.sent += 1
-        return nxt, seq, FROM_NODE | (MORE if self.queued() else 0)
+            seq, again = self.resend(i)
+            out.append((again, seq, FROM_NODE | RETRY))
+        while len(out) < msg.burst:
+            nxt = self.next_message()
+            if nxt is None:
+                break
+            seq = self.next_seq()
+            self.outstanding.append((seq, nxt))
+            self.sent += 1
+            out.append((nxt, seq, FROM_NODE))
+        if not out:
+            return [(Ack(frame.seq), self.next_seq(), FROM_NODE)]
+        more = self.queued() or len(self.outstanding) > len(out)
+        return [
+            (m, seq, flags | (MORE if i < len(out) - 1 or more else 0))
+            for i, (m, seq, flags) in enumerate(out)
+        ]
 
-    def resend(self) -> tuple[int, Message]:
-        """The outstanding frame again: same seq and data, node_ms the clock now (the
+    def resend(self, index: int = 0) -> tuple[int, Message]:
+        """An outstanding frame again: same seq and data, node_ms the clock now (the
         gateway stamps readings receive time - age, so the age must be today's)."""
-        assert self.outstanding is not None
-        seq, out = self.outstanding
+        seq, out = self.outstanding[index]
         if isinstance(out, Readings | Event):
             out = dataclasses.replace(out, node_ms=self.node_ms())
-            self.outstanding = (seq, out)
+            self.outstanding[index] = (seq, out)
         return seq, out
 
     def on_ack(self, frame: Frame, msg: Ack) -> None:
-        if self.outstanding is not None and msg.acked_seq == self.outstanding[0]:
-            self.outstanding = None
+        self.acknowledge(msg.acked_seq)
         return None
 
     def on_time_sync(self, frame: Frame, msg: TimeSync) -> Message | None:

@@ -82,9 +82,9 @@ class UdpNode:
         if frame.node_id != self.node.node_id or key is None or not verify_auth(frame, key):
             self.rejected += 1  # not from our gateway
             return
-        out = self.node.outstanding
+        before = len(self.node.outstanding)
         self.node.handle(frame, msg)
-        if out is not None and self.node.outstanding is None:
+        if before and not self.node.outstanding:
             self._acked.set()
 
     def _send(self, wire: bytes) -> None:
@@ -98,13 +98,13 @@ class UdpNode:
         or it was given up after the backoff's attempts (it stays queued then)."""
         node = self.node
         node.tick()
-        if node.outstanding is None:
+        if not node.outstanding:
             msg = node.next_message()
             if msg is None:
                 return False
-            node.outstanding = (node.next_seq(), msg)
+            node.outstanding.append((node.next_seq(), msg))
             node.sent += 1
-        seq, msg = node.outstanding
+        seq, msg = node.outstanding[0]
         for attempt in range(self.backoff.attempts + 1):
             self._acked.clear()
             flags = FROM_NODE | ACK_REQ | (RETRY if attempt else 0)

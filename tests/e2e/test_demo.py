@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from dehong.demo import DEMO_ADMIN, DEMO_COUNTY_ADMIN
-from dehong.stack import DEMO_SITES
+from dehong.stack import DEMO_SITES, MCU_NODES
 from tests.support.services import free_port
 
 
@@ -56,6 +56,22 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
             proc.terminate()
             out, _ = proc.communicate(timeout=30)
             raise AssertionError(f"live data only from {seen}; demo output:\n{out[-6000:]}")
+        # each county's two MCU nodes (door contact, compressor clamp) on its simulated RS-485
+        mcu: set[str] = set()
+        want = {f"{s.gateway_id}.{local}" for s in DEMO_SITES for local, _, _ in MCU_NODES}
+        while proc.poll() is None and time.monotonic() < deadline and mcu != want:
+            for device in sorted(want - mcu):
+                r = httpx.get(
+                    f"{api}/api/v1/devices/{device}/latest",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                metrics = (
+                    {v["metric"] for v in r.json()["values"]} if r.status_code == 200 else set()
+                )
+                if metrics & {"door_open", "compressor_current"}:
+                    mcu.add(device)
+            time.sleep(0.25)
+        assert mcu == want, f"MCU nodes seen: {sorted(mcu)}"
         # a county admin of Mangshi sees Mangshi, and not Longchuan
         r = httpx.post(
             f"{api}/api/v1/auth/token",

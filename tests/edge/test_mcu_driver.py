@@ -87,7 +87,7 @@ async def test_serial_bus_polls_nodes_and_delivers_each_reading_once() -> None:
     stamps = [s.ts_ms for s in currents]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     # node-local times become wall times: 50 ms apart, within a second of now
-    assert all(40 <= b - a <= 60 for a, b in itertools.pairwise(stamps))
+    assert all(25 <= b - a <= 75 for a, b in itertools.pairwise(stamps))
     assert abs(stamps[-1] - time.time() * 1000) < 2000
     assert all(v in (0.0, 1.0) for v in sink.values("door_open"))
     assert any(e.type == EventType.DEVICE_UP for e in sink.events)
@@ -137,9 +137,10 @@ async def test_lost_acks_are_retransmitted_and_deduplicated() -> None:
     assert stats["duplicates"] >= 1
     stamps = [s.ts_ms for s in sink.samples]
     assert len(stamps) == len(set(stamps)), "a reading was delivered twice"
-    # consecutive readings 20 ms apart (give or take the line's jitter): none lost
+    # consecutive readings 20 ms apart, give or take the line's jitter (the node-clock
+    # estimate settles on the least-delayed frame within the first few): none lost
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert all(10 <= g <= 30 for g in gaps), gaps
+    assert all(0 < g < 45 for g in gaps), gaps
     assert abs((stamps[-1] - stamps[0]) / 20 - (len(stamps) - 1)) < 2
 
 
@@ -290,3 +291,20 @@ def test_config_errors_name_the_node_and_field(mcu: dict[str, Any], where: str) 
             {"gateway": {"id": GW, "county": "533103"}, "mqtt": {"url": "mqtt://h"}, "mcu": mcu}
         )
     assert any(line.startswith(where) for line in err.value.errors), err.value.errors
+
+
+def test_check_config_accepts_the_sample_and_names_node_and_field(tmp_path, capsys) -> None:
+    from pathlib import Path
+
+    from dehong.cli import build_parser
+
+    sample = Path(__file__).resolve().parents[2] / "edge" / "drivers" / "mcu.sample.yaml"
+    args = build_parser().parse_args(["edge", "check-config", str(sample)])
+    assert args.handler(args) == 0
+    assert "4 MCU node(s) on 2 bus(es)" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(sample.read_text().replace("scale: 0.001", "scale: heavy"))
+    args = build_parser().parse_args(["edge", "check-config", str(bad)])
+    assert args.handler(args) == 2
+    err = capsys.readouterr().err
+    assert "mcu.nodes[3].metrics[0].scale" in err and "(node 'scale-1')" in err

@@ -51,7 +51,7 @@ from firmware_bridge.protocol.dedup import Backoff, Deduplicator, ReplayGuard
 SAMPLES = [
     Hello(FwVersion(1, 2, 3), FwVersion(0, 9, 0), 0x1F, 1, "esp32c3-door-v2"),
     Poll(),
-    Poll(0, 0xFFFE),
+    Poll(0, 0xFFFE, 8),
     Ack(0x1234, Status.OK),
     Readings(
         1000,

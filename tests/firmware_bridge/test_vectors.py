@@ -122,5 +122,8 @@ def test_c_readings_writer_and_poll_parser_match_python(c_tool: CTool) -> None:
         p = next(m for m in VECTORS["messages"] if m["name"] == name)
         f = p["fields"]
         has = 0 if f["ack_seq"] is None else 1
-        assert c_tool.ask(f"poll {p['payload']}") == f"{f['want']} {has} {f['ack_seq'] or 0}"
-    assert c_tool.ask("poll 00000001") == "err -8"
+        assert c_tool.ask(f"poll {p['payload']}") == (
+            f"{f['want']} {has} {f['ack_seq'] or 0} {f['burst']}"
+        )
+    assert c_tool.ask("poll 0000000101") == "err -8"  # ack_seq without has_ack
+    assert c_tool.ask("poll 0001000100") == "err -8"  # burst 0
