@@ -146,3 +146,15 @@ if __name__ == "__main__":
     import orjson
 
     print(orjson.dumps(run(short=bool(os.environ.get("SHORT")))).decode())
+
+
+def section_ota(short: bool) -> dict[str, Any]:
+    """The OTA section of ``dehong bench mcu`` (bench/mcu.py's SECTIONS)."""
+    got = run(short=short)
+    goals = {
+        "ota_udp_10pct_loss_completes": got["udp_loss_10pct"]["outcome"] == "confirmed",
+        "ota_serial_within_1_3x_raw": got["serial_115200"]["outcome"] == "confirmed"
+        and got["serial_115200"]["ratio_to_raw"] <= GOAL_SERIAL_RATIO,
+    }
+    figures = {k: v for k, v in got.items() if k not in ("bench", "short", "goal_met")}
+    return {"figures": figures, "goals": goals}
