@@ -10,7 +10,7 @@ API cannot push an image the release engineer did not sign.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import httpx
 
 API = "/api/v1/firmware"
+log = logging.getLogger(__name__)
 
 
 class FirmwareClient:
@@ -74,6 +75,8 @@ async def run_assignments(
     events: EventLog | None = None,
 ) -> list[OtaResult]:
     """Install every current assignment of this gateway, one node after another."""
+    import httpx
+
     events = events if events is not None else EventLog()
     results: list[OtaResult] = []
     for a in await client.assignments(gateway_id):
@@ -93,8 +96,12 @@ async def run_assignments(
 
         async def reporter(rollout: int = rollout, node: int = node, q: Any = states) -> None:
             while (item := await q.get()) is not None:
-                with contextlib.suppress(Exception):  # the next report carries the state
+                try:
                     await client.report(rollout, gateway_id, node, *item)
+                except (httpx.HTTPError, OSError) as exc:  # the update goes on
+                    log.warning(
+                        "report of node %s (%s) to the cloud failed: %s", node, item[0], exc
+                    )
 
         task = asyncio.create_task(reporter())
         sender = OtaSender(
