@@ -84,6 +84,8 @@ STOP_GRACE_S = 2.0
 DRIFT_PPM = 200.0
 #: A change of the offset larger than this is a reboot or a wrap: start afresh, ms.
 OFFSET_JUMP_MS = 2000.0
+#: Sequences remembered per UDP node (replay protection within the time window).
+UDP_SEQ_WINDOW = 1024
 #: Frames that deliver data and are acknowledged (the node keeps them until then).
 DATA_TYPES = frozenset({MsgType.READINGS, MsgType.EVENT, MsgType.BOOT_REPORT, MsgType.HELLO})
 
@@ -158,11 +160,6 @@ class NodeState:
 
 @dataclass
 class BusStats:
-    #: node clock -> wall clock: the smallest (receive ms - node_ms) seen, so the
-    #: line's latency jitter does not reach the timestamps; it may creep up at
-    #: DRIFT_PPM (a node crystal slower than ours) and resets on a jump (reboot, wrap).
-    offset_ms: float | None = None
-    offset_at: float = 0.0
     polls: int = 0
     timeouts: int = 0
     retries: int = 0
@@ -271,10 +268,22 @@ class BusWorker:
 
     # ------------------------------------------------------------ default handlers
 
+    def node_now(self, ns: NodeState, node_ms: int) -> int:
+        """The wall time (ms) at which the node's clock read `node_ms`, from the
+        least-delayed frames seen (the latency of one frame is its own jitter)."""
+        recv = now_ms()
+        cand = recv - node_ms
+        est = ns.offset_ms
+        if est is not None:
+            est += (recv - ns.offset_at) * DRIFT_PPM * 1e-6
+        if est is None or cand < est or cand - est > OFFSET_JUMP_MS:
+            est = cand
+        ns.offset_ms, ns.offset_at = est, recv
+        return round(est + node_ms)
+
     def on_readings(self, ns: NodeState, msg: Readings) -> None:
-        samples = readings_to_samples(
-            self.config, ns.spec, msg, now_ms(), self.driver.unknown_channels
-        )
+        recv = self.node_now(ns, msg.node_ms)
+        samples = readings_to_samples(self.config, ns.spec, msg, recv, self.driver.unknown_channels)
         self.stats.readings += len(msg.readings)
         if self.sink is not None:
             for sample in samples:
@@ -510,6 +519,9 @@ class UdpBusWorker(BusWorker):
     def __init__(self, driver: McuDriver, bus: McuBus) -> None:
         super().__init__(driver, bus)
         self.transport: asyncio.DatagramTransport | None = None
+        # a replay must find its sequence still remembered for as long as its signed
+        # time is accepted: 1,024 per node covers 34 frames/s over a 30 s window
+        self.dedup = Deduplicator(window=UDP_SEQ_WINDOW)
         self.replay = ReplayGuard(window_s=int(bus.window_s), seqs=self.dedup)
         self.clock: Callable[[], float] = time.time
 

@@ -308,3 +308,38 @@ def test_check_config_accepts_the_sample_and_names_node_and_field(tmp_path, caps
     assert args.handler(args) == 2
     err = capsys.readouterr().err
     assert "mcu.nodes[3].metrics[0].scale" in err and "(node 'scale-1')" in err
+
+
+def test_node_events_become_driver_events_and_clock_offset_filters_jitter(monkeypatch) -> None:
+    import edge.drivers.mcu as mcu_mod
+    from firmware_bridge.protocol import (
+        FROM_NODE,
+        Event,
+        EventCode,
+        Frame,
+        Reading,
+        Readings,
+        VType,
+    )
+
+    cfg = config([{"id": "rs485", "serial": "/dev/null"}], [node_cfg("door-0", 1, "door")])
+    driver = McuDriver(cfg)
+    worker = driver.workers[0]
+    sink = ListSink()
+    worker.sink = sink
+    ns = worker.nodes[1]
+    now = {"ms": 1_000_000}
+    monkeypatch.setattr(mcu_mod, "now_ms", lambda: now["ms"])
+    ev = Event(10_000, 9_000, EventCode.DOOR_OPEN, 0, "dock door")
+    worker.accept(ns, Frame(ev.TYPE, 1, 7, FROM_NODE, ev.encode()))
+    worker.accept(ns, Frame(ev.TYPE, 1, 7, FROM_NODE, ev.encode()))  # a duplicate
+    assert [(e.type, e.attrs["event"], e.attrs["age_ms"]) for e in sink.events] == [
+        (EventType.DRIVER, "door_open", 1000)
+    ]
+    # frames arriving 30 ms, 5 ms, 40 ms after they were built: stamps follow the fastest
+    for seq, (node_ms, delay) in enumerate([(20_000, 30), (21_000, 5), (22_000, 40)], start=10):
+        now["ms"] = 2_000_000 + node_ms + delay
+        msg = Readings(node_ms, node_ms, (Reading(0, VType.BOOL, True, 0),))
+        worker.accept(ns, Frame(msg.TYPE, 1, seq, FROM_NODE, msg.encode()))
+    stamps = [s.ts_ms - 2_000_000 for s in sink.samples]
+    assert stamps == [20_030, 21_005, 22_005]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+from pathlib import Path
 
 import pytest
 import yaml
 
 from dehong.cli import build_parser
-from edge.config import load_config
+from edge.config import load_config, parse_config
 from edge.drivers.mcu import McuDriver
 from firmware_bridge.keystore import KeyStore, KeyStoreError
 from firmware_bridge.provision import fingerprint
@@ -19,6 +20,8 @@ from simulators.mcu.console import NodeConsole
 from simulators.mcu.node import SimNode, metrics_config
 from simulators.mcu.udp import UdpNode
 from tests.edge.test_mcu_driver import ListSink, until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -113,3 +116,38 @@ async def test_provision_refuses_a_node_that_does_not_confirm(gateway_yaml, caps
         ["fw", "provision", "-c", str(gateway_yaml), "--node", "nope", "--console", "/dev/null"]
     )
     assert args.handler(args) == 2 and "soil-7" in capsys.readouterr().err
+
+
+async def test_sim_mcu_cli_serves_a_line_and_consoles(gateway_yaml) -> None:
+    """`dehong sim mcu --console` in its own process: the gateway end of its line
+    answers a poll, and a node's console takes a key from `dehong fw provision`."""
+    import os
+    import sys
+
+    root = ROOT
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dehong.cli", "sim", "mcu", "--nodes", "7:soil", "--console",
+        "--baud", "0", "--interval-ms", "50", cwd=root,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        console = info["consoles"]["7"]
+        args = build_parser().parse_args(
+            ["fw", "provision", "-c", str(gateway_yaml), "--node", "soil-7", "--console", console]
+        )
+        assert await asyncio.to_thread(args.handler, args) == 0
+        data = load_config(gateway_yaml).model_dump(mode="json")
+        data["mcu"]["buses"] = [{"id": "wifi", "serial": info["gateway_tty"]}]
+        driver = McuDriver(parse_config(data))
+        sink = ListSink()
+        await driver.start(sink)
+        try:
+            await until(lambda: any("soil_moisture" in s.values for s in sink.samples), 10)
+        finally:
+            await driver.stop()
+    finally:
+        proc.terminate()
+        await proc.wait()
