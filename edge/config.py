@@ -508,6 +508,8 @@ class McuBus(_Model):
     max_frames_per_poll: Annotated[int, Field(ge=1, le=64)] = 8
     #: UDP: a signed frame's time must be within this of the gateway's clock, s.
     window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    #: UDP: a node not heard from for this long is reported down ("missing"), s.
+    missing_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
 
     @model_validator(mode="after")
     def _one_link(self) -> McuBus:

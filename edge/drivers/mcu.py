@@ -146,6 +146,7 @@ class NodeState:
     #: Seq of the node's last data frame, acknowledged in the next POLL.
     pending_ack: int | None = None
     addr: tuple[str, int] | None = None  # UDP: where the node last spoke from
+    heard_at: float = 0.0  # UDP: monotonic time of its last good frame
     key: bytes | None = None
     #: node clock -> wall clock: the smallest (receive ms - node_ms) seen, so the
     #: line's latency jitter does not reach the timestamps; it may creep up at
@@ -563,8 +564,26 @@ class UdpBusWorker(BusWorker):
             self.stats.dropped["replay"] += 1
             ns.duplicates += 1
             return
+        ns.heard_at = time.monotonic()
         self.mark(ns, True)
         self.accept(ns, frame)
+
+    async def watch_missing(self) -> None:
+        """Report a node down ("missing") when not heard for missing_timeout_s; sleeps
+        until the next deadline, it never polls."""
+        limit = self.bus.missing_timeout_s
+        started = time.monotonic()
+        while not self.stopped:
+            now = time.monotonic()
+            next_check = now + limit
+            for ns in self.nodes.values():
+                deadline = max(ns.heard_at, started) + limit
+                if deadline <= now:
+                    if ns.state != "down":
+                        self.mark(ns, False, f"missing: not heard for {limit:g} s")
+                else:
+                    next_check = min(next_check, deadline)
+            await asyncio.sleep(max(0.01, next_check - now))
 
     def _send_to(self, ns: NodeState, msg: Message, flags: int, seq: int | None = None) -> None:
         if self.transport is None or ns.addr is None or ns.key is None:
@@ -639,6 +658,9 @@ class McuDriver(Driver):
                     lambda w=w: _UdpProtocol(w), local_addr=(w.bus.udp_host, w.bus.udp_port)
                 )
                 self._tasks.append(asyncio.create_task(_hold(w), name=f"mcu {w.label}"))
+                self._tasks.append(
+                    asyncio.create_task(w.watch_missing(), name=f"mcu {w.label} missing")
+                )
             else:
                 self._tasks.append(asyncio.create_task(w.run(sink), name=f"mcu {w.label}"))
 

@@ -343,3 +343,28 @@ def test_node_events_become_driver_events_and_clock_offset_filters_jitter(monkey
         worker.accept(ns, Frame(msg.TYPE, 1, seq, FROM_NODE, msg.encode()))
     stamps = [s.ts_ms - 2_000_000 for s in sink.samples]
     assert stamps == [20_030, 21_005, 22_005]
+
+
+async def test_udp_node_not_heard_is_reported_missing() -> None:
+    key = bytes(range(32))
+    cfg = config(
+        [{"id": "wifi", "udp_host": "127.0.0.1", "udp_port": 0, "missing_timeout_s": 0.3}],
+        [node_cfg("soil-1", 21, "soil", bus="wifi")],
+    )
+    driver = McuDriver(cfg, keys={"wifi/21": key})
+    sink = ListSink()
+    await driver.start(sink)
+    try:
+        node = SimNode(21, "soil", key=key, interval_ms=10)
+        async with UdpNode(node, driver.workers[0].address) as udp:
+            assert await udp.send_one()
+            assert driver.status()[f"{GW}.soil-1"] == "up"
+            await until(lambda: driver.status()[f"{GW}.soil-1"] == "down", 3)
+            assert await udp.send_one()
+            assert driver.status()[f"{GW}.soil-1"] == "up"
+    finally:
+        await driver.stop()
+    assert [e.type for e in sink.events] == [
+        EventType.DEVICE_UP, EventType.DEVICE_DOWN, EventType.DEVICE_UP,
+    ]  # fmt: skip
+    assert "missing: not heard for 0.3 s" in (sink.events[1].message or "")
