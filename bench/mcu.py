@@ -252,9 +252,16 @@ def section_cpu(short: bool) -> dict[str, Any]:
     }
 
 
+def section_ota(short: bool) -> dict[str, Any]:
+    from bench.mcu_ota import section_ota as ota  # node OTA over UDP and serial (issue 16)
+
+    return ota(short)
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "readings": section_readings,
     "cpu": section_cpu,
+    "ota": section_ota,
 }
 
 

@@ -1,16 +1,31 @@
-"""``dehong fw ...``: firmware tools (node provisioning; signing and OTA add theirs)."""
+"""``dehong fw ...``: firmware tools for the release engineer and the technician.
+
+``provision`` is here; the modules of :data:`FW_PARTS` add their actions to the
+same ``fw`` group with ``register(fw_subparsers)``::
+
+    dehong fw provision --config gateway.yaml --node door-1 --console /dev/ttyUSB2
+    dehong fw keygen --out keys/
+    dehong fw sign --key keys/fw-signing.key --image app.bin --target esp32-soil-v2 \\
+        --version 1.4.0 --out release/
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+
+#: Modules that add ``dehong fw`` actions (each has ``register(sub)``).
+FW_PARTS: tuple[str, ...] = ("firmware_bridge.signing.cli",)
 
 
 def register(subparsers) -> None:
     fw = subparsers.add_parser("fw", help="microcontroller nodes: provisioning, firmware images")
     fw_sub = fw.add_subparsers(dest="fw_command", required=True, metavar="ACTION")
     add_provision(fw_sub)
+    for module in FW_PARTS:
+        importlib.import_module(module).register(fw_sub)
 
 
 def add_provision(fw_sub) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from simulators.mcu.node import KINDS, SimNode
+from simulators.mcu.ota_args import add_ota_arguments, attach_from_args
 
 
 def add_parser(sim_sub) -> None:
@@ -38,6 +39,7 @@ def add_parser(sim_sub) -> None:
         "--console", action="store_true", help="open a provisioning console pty per node"
     )
     p.add_argument("--seed", type=int, default=1)
+    add_ota_arguments(p)  # --ota-keys and the bootloader's faults (simulators/mcu/bootloader.py)
     p.set_defaults(handler=run)
 
 
@@ -69,6 +71,7 @@ async def serve(args: argparse.Namespace) -> int:
                 key=bytes.fromhex(stored[str(n)]) if str(n) in stored else None)
         for n, kind in parse_nodes(args.nodes)
     ]  # fmt: skip
+    attach_from_args(nodes, args)  # OTA (A/B bootloader model) when --ota-keys is given
 
     def remember(node: SimNode) -> None:
         if keys_file is not None and node.key is not None:

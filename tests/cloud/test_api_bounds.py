@@ -24,7 +24,7 @@ BIGINT_PARAMETERS = {("/api/v1/trace/serial-ranges/{range_id}/labels", "start")}
 #: Path parameters that are not the one under test: something that exists (seeded).
 PATH_VALUES = {"gateway_id": "gw-m1", "device_id": "gw-m1.room-1", "location_id": "1",
                "certificate_id": "1", "range_id": "1", "vehicle": "truck-x", "trip_id": "1",
-               "fence_id": "1"}  # fmt: skip
+               "fence_id": "1", "rollout_id": "1", "image_id": "1", "node_id": "1"}  # fmt: skip
 
 #: Query parameters some endpoints require.
 REQUIRED = {"metric": "temperature", "device": "gw-m1.room-1"}

@@ -36,6 +36,7 @@ from cloud.logistics.trips.storage import Geofence
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.catalog_support import POINT, ean13, gln
 from tests.cloud.certs_cases import seed_paged
+from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
 from tests.cloud.test_api_isolation_mobile import uscc
@@ -54,6 +55,7 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
 
 async def _more_rows(env: ApiEnv) -> None:
     await _rows(env)
+    await seed_paged_firmware(env)  # N images and rollouts per county
     await seed_paged_logistics(env)  # through the API: vehicles, drivers (sealed), trips...
 
 
@@ -221,6 +223,8 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/logistics/trips": (lambda b: b, lambda x: x["id"]),
     "/api/v1/logistics/waybills": (lambda b: b, lambda x: x["id"]),
     "/api/v1/logistics/geofences": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/firmware/images": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/firmware/rollouts": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -238,6 +242,8 @@ BOUNDED = {
     "/api/v1/logistics/capacity": "a board: one row per day (at most 31) and temperature class",
     "/api/v1/logistics/supply/{post_id}/matches": "a post's window (at most 31 days) times "
     "the county's vehicles, best fit first",
+    "/api/v1/firmware/gateways/{gateway_id}/assignments": "the released, unfinished nodes "
+    "of one gateway's running rollouts (a gateway has a handful of nodes)",
 }
 
 
