@@ -14,7 +14,7 @@ import argparse
 import importlib
 
 #: Modules that add ``dehong fw`` actions (each has ``register(sub)``).
-FW_PARTS: tuple[str, ...] = ("firmware_bridge.signing.cli",)
+FW_PARTS: tuple[str, ...] = ("firmware_bridge.signing.cli", "firmware_bridge.selfupdate.cli")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
