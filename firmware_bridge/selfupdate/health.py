@@ -72,15 +72,16 @@ def judge(
         return Verdict(False, "no status.json written since the switch", ts)
     if now_ms - ts > stale_ms:
         return Verdict(False, f"status.json is {(now_ms - ts) / 1000:.0f} s old", ts)
+    drivers = status.get("drivers") or {}
+    down = sorted(f"{name}: {state}" for name, state in drivers.items() if state != "running")
     if not _alive(status.get("pid")):
-        return Verdict(False, f"the gateway process {status.get('pid')} is not running", ts)
-    if status.get("connected") is not True:
-        return Verdict(False, "MQTT is not connected", ts)
+        why = f"; driver(s) not up: {', '.join(down)}" if down else ""
+        return Verdict(False, f"the gateway process {status.get('pid')} exited{why}", ts)
+    if down:
+        return Verdict(False, f"driver(s) not up: {', '.join(down)}", ts)
     buffer = status.get("buffer")
     if buffer != "ok":
         return Verdict(False, f"the buffer is not writable: {buffer}", ts)
-    drivers = status.get("drivers") or {}
-    down = sorted(f"{name}: {state}" for name, state in drivers.items() if state != "running")
-    if down:
-        return Verdict(False, f"driver(s) not up: {', '.join(down)}", ts)
+    if status.get("connected") is not True:
+        return Verdict(False, "MQTT is not connected", ts)
     return Verdict(True, f"connected, buffer ok, {len(drivers)} driver(s) running", ts)

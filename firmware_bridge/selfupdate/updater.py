@@ -250,10 +250,12 @@ class SelfUpdater:
         state.state, state.reason = "confirmed", verdict.reason
         self.layout.write_state(state)
         log.info(
-            "self-update: release %s confirmed (%s); previous %s kept for a rollback",
+            "self-update: release %s confirmed (%s); %s",
             state.to_version,
             verdict.reason,
-            state.from_version,
+            f"previous {state.from_version} kept for a rollback"
+            if state.from_version
+            else "the first release (nothing to roll back to)",
         )
         self._event(
             Severity.INFO,
@@ -293,6 +295,7 @@ class SelfUpdater:
             self.service.restart()
         except ServiceError as exc:
             log.error("self-update: restarting the rolled-back release failed: %s", exc)
+        self.prune()  # the failed release's venv goes (an SD card has little room)
         return Result("rolled_back", state.to_version, old, reason)
 
     def _event(self, severity: Severity, message: str, state: UpdateState, outcome: str) -> None:
