@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -103,11 +104,13 @@ def test_a_wheel_added_or_removed_after_signing_is_refused(tmp_path: Path, keys:
     bundle = bundle_of(tmp_path, private)
     files = members(bundle)
     rewrite(bundle, {**files, "wheels/evil-1.0-py3-none-any.whl": b"x"})
-    with pytest.raises(BundleError, match="evil-1.0-py3-none-any.whl: not named by the signed"):
+    with pytest.raises(
+        BundleError, match=re.escape("evil-1.0-py3-none-any.whl: not named by the signed")
+    ):
         extract_wheels(bundle, verify(bundle, public), tmp_path / "x")
     dropped = {k: v for k, v in files.items() if not k.startswith("wheels/pip-")}
     rewrite(bundle, dropped)
-    with pytest.raises(BundleError, match="signed wheel.s. missing: pip-23.2.1"):
+    with pytest.raises(BundleError, match=re.escape("signed wheel(s) missing: pip-23.2.1")):
         extract_wheels(bundle, verify(bundle, public), tmp_path / "y")
 
 
@@ -131,9 +134,9 @@ def test_wrong_signature_wrong_target_downgrade_are_refused(tmp_path: Path, keys
     _, stranger = generate_keypair()
     with pytest.raises(SignatureError, match="does not verify"):
         verify(bundle, stranger)
-    with pytest.raises(WrongTargetError, match="gateway-aarch64.*gateway-x86_64"):
+    with pytest.raises(WrongTargetError, match=r"gateway-aarch64.*gateway-x86_64"):
         verify_bundle(bundle, [public], expected_target="gateway-x86_64", installed_version="1.0.0")
-    with pytest.raises(DowngradeError, match="1.2.0 is older than the installed 1.3.0"):
+    with pytest.raises(DowngradeError, match=re.escape("1.2.0 is older than the installed 1.3.0")):
         verify(bundle, public, installed="1.3.0")
     signed_down = bundle_of(tmp_path, private, "1.1.0", allow_downgrade=True)
     assert verify(signed_down, public, installed="1.3.0").version == "1.1.0"
@@ -162,7 +165,7 @@ def test_a_signed_manifest_whose_listing_does_not_match_is_refused(
     m = Manifest(**raw)
     files["manifest.json"], files["manifest.sig"] = m.to_bytes(), sign_manifest(private, m)
     rewrite(bundle, files)
-    with pytest.raises(BundleError, match="manifest.sha256: does not match"):
+    with pytest.raises(BundleError, match=re.escape("manifest.sha256: does not match")):
         verify(bundle, public)
 
 
@@ -174,14 +177,16 @@ def test_a_node_image_manifest_is_not_a_gateway_release(tmp_path: Path, keys: tu
     m = Manifest(**{**raw, "kind": "node-image"})
     files["manifest.json"], files["manifest.sig"] = m.to_bytes(), sign_manifest(private, m)
     rewrite(bundle, files)
-    with pytest.raises(BundleError, match="manifest.kind: 'node-image' is not 'gateway-release'"):
+    with pytest.raises(
+        BundleError, match=re.escape("manifest.kind: 'node-image' is not 'gateway-release'")
+    ):
         verify(bundle, public)
 
 
 def test_garbage_is_not_a_bundle(tmp_path: Path, keys: tuple) -> None:
     path = tmp_path / "x.tar"
     path.write_bytes(b"\x00garbage" * 100)
-    with pytest.raises(BundleError, match="not a readable release bundle|no manifest.json"):
+    with pytest.raises(BundleError, match=r"not a readable release bundle|no manifest\.json"):
         verify(path, keys[1])
 
 
