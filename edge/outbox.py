@@ -36,7 +36,12 @@ def outbox_dir(state_dir: Path) -> Path:
 def write_event(state_dir: Path, event: EventMessage) -> Path:
     """Hand ``event`` to the gateway of ``state_dir`` (atomic: tmp + fsync + rename)."""
     box = outbox_dir(state_dir)
-    box.mkdir(parents=True, exist_ok=True)
+    if not box.exists():
+        box.mkdir(parents=True, exist_ok=True)
+        # the updater runs as root, the gateway as `dehong`: the gateway deletes the files
+        st = Path(state_dir).stat()
+        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
+            os.chown(box, st.st_uid, st.st_gid)
     path = box / f"{event.id}.json"
     tmp = box / f".{event.id}.tmp"
     with tmp.open("wb") as f:
