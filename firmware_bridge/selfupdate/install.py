@@ -46,7 +46,7 @@ def run(cmd: list[str], what: str, timeout_s: float = PIP_TIMEOUT_S) -> str:
     env["PIP_CONFIG_FILE"] = os.devnull  # no index or option from a config file
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
+            cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False, cwd="/"
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InstallError(f"{what}: {exc}") from None
