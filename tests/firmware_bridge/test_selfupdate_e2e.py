@@ -135,8 +135,16 @@ async def wait_until(predicate: Any, within_s: float, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.parametrize(
+    "then_good",
+    [
+        pytest.param(False, id="good-bad"),
+        # a third, good update of the running gateway: ~8 s more, slow
+        pytest.param(True, id="good-bad-good", marks=pytest.mark.slow),
+    ],
+)
 async def test_a_failing_release_rolls_back_by_itself_and_every_reading_arrives(
-    site: Site,
+    site: Site, then_good: bool
 ) -> None:
     await site.start(Policy(trial_s=6.0, healthy_s=2.0, poll_s=0.2))
     good, bad = site.bundle("1.0.0"), site.bundle("1.1.0", broken=True)
@@ -178,6 +186,10 @@ async def test_a_failing_release_rolls_back_by_itself_and_every_reading_arrives(
 
     await wait_until(lambda: after_rollback() >= 50, 15, "readings after the rollback")
     assert any(ts < switched_ms for _d, _m, ts in site.cloud.readings())
+    assert layout.installed() == ["1.0.0"]  # the failed release's venv is gone
+
+    if then_good:
+        await good_update(site)
 
     # stop cleanly (the gateway waits for the last write-ack), then count
     assert await asyncio.to_thread(site.service.stop) == 0, site.log()
@@ -194,7 +206,24 @@ async def test_a_failing_release_rolls_back_by_itself_and_every_reading_arrives(
     unique_batches = {b.id: b for b in site.cloud.batches}
     assert sum(b.reading_count() for b in unique_batches.values()) == len(distinct)
     duplicates = len(delivered) - len(distinct)
+    print(f"self-update e2e: taken {counters['taken']}, acked {counters['acked']}, "
+          f"delivered {len(delivered)}, distinct {len(distinct)}, duplicates {duplicates}, "
+          f"batches {len(site.cloud.batches)} ({len(unique_batches)} distinct)")  # fmt: skip
     assert duplicates == sum(
         (n - 1) * unique_batches[i].reading_count() for i, n in per_batch.items()
     )
-    assert layout.installed() == ["1.0.0"]  # the failed release is not kept as current
+
+
+async def good_update(site: Site) -> None:
+    """A good update of the running gateway: switched, healthy, the old one kept."""
+    layout = site.updater.layout
+    third = await asyncio.to_thread(site.updater.apply, site.bundle("1.2.0"))
+    assert third.outcome == "confirmed", (third, site.log())
+    assert (layout.current_version(), layout.previous_version()) == ("1.2.0", "1.0.0")
+    assert layout.installed() == ["1.0.0", "1.2.0"]
+    confirmed_ms = now_ms()
+    await wait_until(
+        lambda: any(ts > confirmed_ms for _d, _m, ts in site.cloud.readings()),
+        10,
+        "readings from 1.2.0",
+    )
