@@ -64,8 +64,11 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def make_release_wheel(dest: Path, version: str, *, broken: bool = False) -> Path:
-    """A wheel of ``dehong-gateway-stub`` ``version`` in ``dest``."""
+def make_release_wheel(
+    dest: Path, version: str, *, broken: bool = False, requires: tuple[str, ...] = ()
+) -> Path:
+    """A wheel of ``dehong-gateway-stub`` ``version`` in ``dest`` (``requires``: its
+    ``Requires-Dist`` lines)."""
     dest.mkdir(parents=True, exist_ok=True)
     info = f"{DIST}-{version}.dist-info"
     paths = [str(ROOT), *site.getsitepackages()]
@@ -75,6 +78,7 @@ def make_release_wheel(dest: Path, version: str, *, broken: bool = False) -> Pat
         f"{DIST}.pth": ("\n".join(paths) + "\n").encode(),
         f"{info}/METADATA": (
             f"Metadata-Version: 2.1\nName: dehong-gateway-stub\nVersion: {version}\n"
+            + "".join(f"Requires-Dist: {r}\n" for r in requires)
         ).encode(),
         f"{info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: dehong-tests\nRoot-Is-Purelib: true\n"

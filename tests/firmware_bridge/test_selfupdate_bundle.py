@@ -21,6 +21,7 @@ from firmware_bridge.selfupdate.bundle import (
     listing_sha256,
     verify_bundle,
 )
+from firmware_bridge.selfupdate.install import InstallError
 from firmware_bridge.selfupdate.layout import Layout
 from firmware_bridge.selfupdate.updater import Policy, SelfUpdater, UpdateRefused
 from firmware_bridge.signing import (
@@ -248,3 +249,33 @@ def test_cli_bundle_then_verify(tmp_path: Path, keys: tuple, capsys: pytest.Capt
     assert "refused: target: the image is for" in capsys.readouterr().err
     assert run("fw", "self-update", "status", *common, "--json") == 0
     assert json.loads(capsys.readouterr().out)["current"] is None
+
+
+def test_pip_installs_from_the_bundle_only(tmp_path: Path, keys: tuple) -> None:
+    """A dependency that is not in the bundle fails the install (no index is asked, even
+    for a package PyPI has); the half-built release is removed, nothing is switched."""
+    private, public = keys
+    wheels = tmp_path / "wheels"
+    make_release_wheel(wheels, "1.5.0", requires=("six>=1.0",))
+    bundle = tmp_path / "release.tar"
+    build_bundle(private, wheels, bundle, version="1.5.0", target=TARGET)
+    config = parse_config(
+        {
+            "gateway": {"id": "gw-x", "county": "533103", "state_dir": str(tmp_path / "s")},
+            "mqtt": {"url": "mqtt://127.0.0.1:1"},
+        },
+        "test",
+    )
+
+    class NoService:
+        def restart(self) -> None:
+            raise AssertionError("a failed install must not restart anything")
+
+    layout = Layout(tmp_path / "opt")
+    updater = SelfUpdater(layout, [public], config, NoService(), target=TARGET)
+    with pytest.raises(
+        InstallError, match=r"(?s)pip install --no-index failed.*six>=1.0.*from versions: none"
+    ):
+        updater.apply(bundle)
+    assert layout.installed() == [] and not layout.release("1.5.0").exists()
+    assert layout.current_version() is None and layout.read_state() is None
