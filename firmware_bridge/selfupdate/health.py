@@ -25,18 +25,21 @@ STATUS_FILE = "status.json"
 class Verdict:
     healthy: bool
     reason: str
-    #: the status's own time (the gateway's wall clock), ms
+    #: the status's own time (the gateway's wall clock), ms; for people, not for timing
     ts_ms: int | None = None
 
 
-def read_status(state_dir: Path) -> dict[str, Any] | None:
+def read_status(state_dir: Path) -> tuple[dict[str, Any] | None, int | None]:
+    """``status.json`` and when it was written (its mtime, ms: the kernel's clock, the
+    one the updater reads too; the status's own ``ts`` never goes back before the
+    gateway's last good time, so it stands still on a Pi booted without NTP)."""
+    path = state_dir / STATUS_FILE
     try:
-        data = json.loads((state_dir / STATUS_FILE).read_bytes())
-    except FileNotFoundError:
-        return None
+        written_ms = path.stat().st_mtime_ns // 1_000_000
+        data = json.loads(path.read_bytes())
     except (OSError, ValueError):
-        return None  # being replaced or damaged: judged "no status"
-    return data if isinstance(data, dict) else None
+        return None, None  # absent, being replaced or damaged: judged "no status"
+    return (data if isinstance(data, dict) else None), written_ms
 
 
 def _alive(pid: object) -> bool:
@@ -54,24 +57,24 @@ def _alive(pid: object) -> bool:
 def judge(
     status: dict[str, Any] | None,
     *,
+    written_ms: int | None,
     venv: Path,
     since_ms: int,
     now_ms: int,
     stale_ms: int,
 ) -> Verdict:
-    """The health of the gateway running from ``venv``, from its ``status.json``."""
-    if status is None:
+    """The health of the gateway running from ``venv``, from its ``status.json`` written
+    at ``written_ms`` (all times on the updater's clock)."""
+    if status is None or written_ms is None:
         return Verdict(False, "no status.json from the gateway yet")
-    ts = status.get("ts")
-    if not isinstance(ts, int):
-        return Verdict(False, "status.json has no time")
+    ts = status.get("ts") if isinstance(status.get("ts"), int) else None
     prefix = status.get("prefix")
     if not isinstance(prefix, str) or os.path.realpath(prefix) != os.path.realpath(venv):
         return Verdict(False, f"the running gateway is not this release (prefix {prefix})", ts)
-    if ts < since_ms:
+    if written_ms < since_ms:
         return Verdict(False, "no status.json written since the switch", ts)
-    if now_ms - ts > stale_ms:
-        return Verdict(False, f"status.json is {(now_ms - ts) / 1000:.0f} s old", ts)
+    if now_ms - written_ms > stale_ms:
+        return Verdict(False, f"status.json is {(now_ms - written_ms) / 1000:.0f} s old", ts)
     drivers = status.get("drivers") or {}
     down = sorted(f"{name}: {state}" for name, state in drivers.items() if state != "running")
     if not _alive(status.get("pid")):

@@ -152,8 +152,10 @@ class SelfUpdater:
 
     def _health(self, version: str, since_ms: int) -> Verdict:
         stale_ms = int((2 * self.config.health_interval_s + 10) * 1000)
+        status, written_ms = read_status(self.config.gateway.state_dir)
         return judge(
-            read_status(self.config.gateway.state_dir),
+            status,
+            written_ms=written_ms,
             venv=self.layout.venv(version),
             since_ms=since_ms,
             now_ms=now_ms(),
@@ -163,14 +165,13 @@ class SelfUpdater:
     def watch(self, version: str, since_ms: int, deadline_ms: int) -> Verdict:
         """Wait until ``version`` has been healthy for ``healthy_s`` (returns a healthy
         verdict) or the deadline passes (returns the last unhealthy one)."""
-        streak: int | None = None
+        streak: float | None = None  # monotonic time of the first healthy look in a row
         last = Verdict(False, "not checked")
-        need_ms = int(self.policy.healthy_s * 1000)
         while True:
             verdict = self._health(version, since_ms)
-            if verdict.healthy and verdict.ts_ms is not None:
-                streak = verdict.ts_ms if streak is None else streak
-                if verdict.ts_ms - streak >= need_ms:
+            if verdict.healthy:
+                streak = time.monotonic() if streak is None else streak
+                if time.monotonic() - streak >= self.policy.healthy_s:
                     return verdict
             else:
                 if streak is not None:

@@ -37,7 +37,7 @@ def status(**over: Any) -> dict[str, Any]:
 
 
 def verdict(s: dict[str, Any] | None, since: int = 5_000, now: int = 11_000) -> tuple[bool, str]:
-    v = judge(s, venv=VENV, since_ms=since, now_ms=now, stale_ms=3_000)
+    v = judge(s, written_ms=10_000, venv=VENV, since_ms=since, now_ms=now, stale_ms=3_000)
     return v.healthy, v.reason
 
 
@@ -78,7 +78,9 @@ class StatusWriter:
 
     def run(self) -> None:
         while not self.stop.is_set():
-            s = status(ts=now_ms(), prefix=str(self.venv), connected=bool(self.healthy()))
+            # the gateway's own ts stands still (a Pi booted without NTP: never before its
+            # last good time); the updater goes by the file's mtime
+            s = status(ts=1_000, prefix=str(self.venv), connected=bool(self.healthy()))
             self.path.write_text(json.dumps(s))
             time.sleep(self.every_s)
 
@@ -140,7 +142,13 @@ def test_a_flapping_release_is_not_confirmed_and_rolls_back(tmp_path: Path) -> N
     assert event.attrs["component"] == "self-update" and event.severity == "warning"
 
 
-def test_a_steady_release_is_confirmed_after_healthy_s(tmp_path: Path) -> None:
+def test_a_steady_release_is_confirmed_while_the_gateway_clock_stands_still(
+    tmp_path: Path,
+) -> None:
+    """Defect: the watch went by the status's own ``ts``, which a Pi booted without NTP
+    holds at its last good time; a healthy release was rolled back ("no status.json
+    written since the switch"). The watch now goes by the file's mtime and its own
+    monotonic clock."""
     updater, service = updater_for(tmp_path, Policy(trial_s=5.0, healthy_s=0.5, poll_s=0.05))
     layout = updater.layout
     layout.point(layout.current, "1.1.0")
