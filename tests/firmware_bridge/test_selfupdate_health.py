@@ -81,7 +81,9 @@ class StatusWriter:
             # the gateway's own ts stands still (a Pi booted without NTP: never before its
             # last good time); the updater goes by the file's mtime
             s = status(ts=1_000, prefix=str(self.venv), connected=bool(self.healthy()))
-            self.path.write_text(json.dumps(s))
+            tmp = self.path.with_suffix(".tmp")  # atomic, as the gateway writes it
+            tmp.write_text(json.dumps(s))
+            os.replace(tmp, self.path)
             time.sleep(self.every_s)
 
     def __enter__(self) -> StatusWriter:
