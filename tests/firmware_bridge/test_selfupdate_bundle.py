@@ -279,3 +279,31 @@ def test_pip_installs_from_the_bundle_only(tmp_path: Path, keys: tuple) -> None:
         updater.apply(bundle)
     assert layout.installed() == [] and not layout.release("1.5.0").exists()
     assert layout.current_version() is None and layout.read_state() is None
+
+
+def test_cli_apply_incoming_sets_a_refused_bundle_aside_with_its_reason(
+    tmp_path: Path, keys: tuple, capsys: pytest.CaptureFixture
+) -> None:
+    private, _ = keys
+    _, stranger = generate_keypair()
+    save_public_key(tmp_path / "k.pub", stranger)  # the gateway trusts another key
+    incoming = tmp_path / "update" / "incoming"
+    incoming.mkdir(parents=True)
+    bundle_of(tmp_path, private).rename(incoming / "dehong-gateway-1.2.0.tar")
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        f"gateway: {{id: gw-x, county: '533103', state_dir: {tmp_path / 's'}}}\n"
+        "mqtt: {url: 'mqtt://127.0.0.1:1'}\n"
+    )
+    with pytest.raises(SystemExit) as exc:
+        dehong_main(["fw", "self-update", "apply-incoming", "--root", str(tmp_path / "opt"),
+                     "--config", str(config), "--keys", str(tmp_path / "k.pub"),
+                     "--incoming", str(incoming), "--target", TARGET])  # fmt: skip
+    assert exc.value.code == 2
+    assert not list(incoming.iterdir())
+    rejected = tmp_path / "update" / "rejected"
+    assert (rejected / "dehong-gateway-1.2.0.tar").exists()
+    reason = (rejected / "dehong-gateway-1.2.0.tar.reason").read_text()
+    assert reason.startswith("signature: does not verify under any of the 1 trusted key(s)")
+    assert "dehong-gateway-1.2.0.tar: signature" in capsys.readouterr().err
+    assert not (tmp_path / "opt" / "releases").exists()
