@@ -89,6 +89,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--short", action="store_true", help="5 s runs, a 10-minute outage, 20 s loads (~4 min)"
     )
     e.set_defaults(handler=_short_only("bench.edge"))
+    mo = kinds.add_parser(
+        "mcu-ota",
+        help="node OTA: a 1 MB image over UDP with 10 %% loss (time, retransmitted bytes) and "
+        "over a paced 115,200-baud serial line (goal <= 1.3x the raw line time)",
+    )
+    mo.add_argument("--short", action="store_true", help="256 KB over UDP, 64 KB over serial")
+    mo.set_defaults(handler=_short_only("bench.mcu_ota"))
     c = kinds.add_parser(
         "chaos", help="exact counts through gateway kill -9s, a broker crash and a black hole"
     )

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     #: 0600, never in the repository). Default: ``keys_dir/trace-log.key``.
     trace_log_key_file: Path | None = None
 
+    #: Trusted public keys of firmware releases (issue 16): a file or a directory of
+    #: ``*.pub`` files (``dehong fw keygen`` writes them). An uploaded image whose
+    #: manifest no key verifies is refused. Default: ``keys_dir/firmware``.
+    firmware_keys: Path | None = None
+    #: A rollout's failure threshold when the request gives none (failed / released).
+    firmware_failure_threshold: float = Field(default=0.2, ge=0, le=1)
+    #: The largest firmware image the API stores, in bytes.
+    firmware_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
     #: The key of the serials' authentication codes ``c`` (HMAC-SHA256), made by
     #: ``dehong cloud init-db`` (mode 0600, never in the repository; without it the
     #: printed codes can be forged). Default: ``keys_dir/serials.key``.

@@ -26,8 +26,8 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("cloud.coldchain.cli", "dehong[cloud]"),
     ("cloud.logistics.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
+    ("firmware_bridge.cli", "dehong[edge]"),
     ("bench.cli", "dehong[all]"),
-    ("firmware_bridge.cli", "dehong[edge] or dehong[cloud]"),
     ("edge.vision.cli", "dehong[edge,vision]"),
 )
 

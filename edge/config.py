@@ -442,6 +442,115 @@ class ProfileConfig(_Model):
         return out
 
 
+class McuMetric(_Model):
+    """One channel of an MCU node mapped to a metric: ``raw * scale + offset``."""
+
+    channel: Annotated[int, Field(ge=0, le=255)]
+    metric: MetricName
+    unit: Annotated[str, Field(max_length=16)] | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    decimals: Annotated[int, Field(ge=0, le=9)] | None = None
+
+
+class McuNode(_Model):
+    """One microcontroller node (firmware_bridge protocol); wire id ``{gateway}.{id}``."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:-]{0,63}$")]
+    #: The node's address on its bus (1..65534; 0 is the gateway, 65535 broadcast).
+    node: Annotated[int, Field(ge=1, le=65534)]
+    bus: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
+    kind: AssetKind = AssetKind.SENSOR_NODE
+    site: SiteId | None = None
+    #: How often an RS-485 node is polled, s (UDP nodes push on their own schedule).
+    poll_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 1.0
+    metrics: Annotated[list[McuMetric], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> McuNode:
+        channels: dict[int, int] = {}
+        names: dict[str, int] = {}
+        for i, m in enumerate(self.metrics):
+            if m.channel in channels:
+                raise ValueError(
+                    f"metrics[{i}].channel: node {self.id!r} maps channel {m.channel} "
+                    f"already at metrics[{channels[m.channel]}]"
+                )
+            if m.metric in names:
+                raise ValueError(
+                    f"metrics[{i}].metric: node {self.id!r} has {m.metric!r} already at "
+                    f"metrics[{names[m.metric]}]"
+                )
+            channels[m.channel] = names[m.metric] = i
+        return self
+
+
+class McuBus(_Model):
+    """An RS-485 line (``serial``: the gateway polls, nodes answer) or a UDP port
+    (``udp_port``: nodes push signed frames)."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
+    serial: Annotated[str, Field(min_length=1)] | None = None
+    baudrate: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800] = 115200
+    udp_host: str = "0.0.0.0"
+    udp_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    #: How long the gateway waits for a node's answer to a poll, s. A node that does
+    #: not answer costs its bus at most this per cycle (the Modbus dead-slave rule).
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.1
+    #: Re-polls of a node whose answer arrived damaged (bad CRC/COBS), per poll.
+    retries: Annotated[int, Field(ge=0, le=5)] = 2
+    #: A node that stays silent is retried after a jittered backoff up to this, s.
+    backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    #: At most this many frames are taken from one node per poll (its MORE flag).
+    max_frames_per_poll: Annotated[int, Field(ge=1, le=64)] = 8
+    #: UDP: a signed frame's time must be within this of the gateway's clock, s.
+    window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+    @model_validator(mode="after")
+    def _one_link(self) -> McuBus:
+        if (self.serial is None) == (self.udp_port is None):
+            raise ValueError(
+                f"serial: bus {self.id!r} needs either serial (RS-485, e.g. /dev/ttyUSB1) "
+                "or udp_port (nodes on the local network)"
+            )
+        return self
+
+
+class McuConfig(_Model):
+    buses: list[McuBus] = []
+    nodes: list[McuNode] = []
+    #: The node keys (encrypted; written by ``dehong fw provision``); default state_dir.
+    keystore: Path | None = None
+    #: The gateway-local key that decrypts the keystore; default state_dir.
+    keystore_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _nodes_fit(self) -> McuConfig:
+        buses: dict[str, int] = {}
+        for b, bus in enumerate(self.buses):
+            if bus.id in buses:
+                raise ValueError(
+                    f"buses[{b}].id: {bus.id!r} is already used at buses[{buses[bus.id]}]"
+                )
+            buses[bus.id] = b
+        addresses: dict[tuple[str, int], str] = {}
+        for n, node in enumerate(self.nodes):
+            if node.bus not in buses:
+                known = ", ".join(buses) or "none"
+                raise ValueError(
+                    f"nodes[{n}].bus: node {node.id!r} names bus {node.bus!r}, not in mcu.buses "
+                    f"(known: {known})"
+                )
+            key = (node.bus, node.node)
+            if key in addresses:
+                raise ValueError(
+                    f"nodes[{n}].node: node {node.id!r} has address {node.node} on bus "
+                    f"{node.bus!r}, already used by {addresses[key]!r}"
+                )
+            addresses[key] = node.id
+        return self
+
+
 class GatewaySection(_Model):
     id: GatewayId
     county: OwningCounty
@@ -482,6 +591,8 @@ class GatewayConfig(_Model):
     clock: ClockConfig = ClockConfig()
     modbus: ModbusConfig = ModbusConfig()
     ble: BleConfig = BleConfig()
+    #: Microcontroller nodes (edge/drivers/mcu.py, firmware_bridge protocol).
+    mcu: McuConfig = McuConfig()
     rules: list[RuleConfig] = []
     #: Commodity profiles of rooms, pushed by the cloud (see :class:`ProfileConfig`).
     profiles: list[ProfileConfig] = []
@@ -504,6 +615,15 @@ class GatewayConfig(_Model):
                     check_device_id(device_id(self.gateway.id, dev.id))
                 except ValueError as exc:
                     raise ValueError(f"{where}: {exc}") from None
+        for n, node in enumerate(self.mcu.nodes):
+            where = f"mcu.nodes[{n}].id"
+            if node.id in seen:
+                raise ValueError(f"{where}: {node.id!r} is already used at {seen[node.id]}")
+            seen[node.id] = where
+            try:
+                check_device_id(device_id(self.gateway.id, node.id))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
         self._birth_fits()
         cameras: dict[str, str] = {}
         for c, cam in enumerate(self.cameras):
@@ -584,6 +704,14 @@ class GatewayConfig(_Model):
                 f"{size} bytes, over {most} (3/4 of the {DEFAULT_LIMITS.max_payload_bytes}-byte "
                 "message limit); spread the devices over more gateways"
             )
+
+    def mcu_keystore_paths(self) -> tuple[Path, Path]:
+        """The encrypted node key store and the gateway-local key that opens it."""
+        d = self.gateway.state_dir
+        return (
+            self.mcu.keystore or d / "mcu-keys.bin",
+            self.mcu.keystore_key or d / "mcu-gateway.key",
+        )
 
     def buffer_path(self) -> Path:
         """The buffer's SQLite file."""

@@ -68,6 +68,10 @@ def default_drivers(
 
         backend = ble_backend(config) if ble_backend is not None else None
         drivers.append(BleDriver(config, backend=backend))
+    if config.mcu.buses:
+        from edge.drivers.mcu import McuDriver
+
+        drivers.append(McuDriver(config))
     if config.cameras:
         from edge.drivers.camera import camera_driver
 

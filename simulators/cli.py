@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cold.add_argument("--tick", type=float, default=1.0, help="seconds per simulation tick")
     cold.set_defaults(handler=_run_coldstore)
 
+    from simulators.mcu.cli import add_parser as add_mcu
+
+    add_mcu(sim_sub)
+
     gw = sim_sub.add_parser(
         "gateway",
         help="run a gateway (as dehong edge run) with the simulated BLE air as its radio",

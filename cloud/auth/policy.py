@@ -111,6 +111,10 @@ PERMISSIONS: dict[str, str] = {
     "and move waybills (carriers: their own vehicles, drivers and trips)",
     "supply:write": "post supply (goods ready to ship) and waybills for them "
     "(organisation roles: for their own organisation)",
+    "firmware:read": "signed firmware images of MCU nodes, rollouts and each node's update "
+    "state; a gateway's assignments and the image bytes it downloads",
+    "firmware:write": "upload signed firmware images, start and stop rollouts; gateways "
+    "report each node's update state",
     "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
     "proof",
 }

@@ -14,6 +14,7 @@ from cloud.catalog.storage import (
 from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
+from cloud.devices.firmware.storage import FirmwareImage, FirmwareRollout, FirmwareRolloutNode
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
 from cloud.ingest.storage import (
     DeadLetter,
@@ -91,6 +92,9 @@ __all__ = [
     "DirtyWindow",
     "Driver",
     "EventRecord",
+    "FirmwareImage",
+    "FirmwareRollout",
+    "FirmwareRolloutNode",
     "Gateway",
     "GatewayHealth",
     "GatewaySeq",
