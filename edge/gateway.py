@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +36,7 @@ from edge.config import GatewayConfig
 from edge.counters import read_counters
 from edge.drivers.base import Driver, Sample
 from edge.health import CpuMeter, disk_free, rss_bytes, write_bytes
+from edge.outbox import drain as drain_outbox
 from edge.rules import RuleEngine
 from edge.session import GatewayStats, Session
 from edge.state import StateStore, write_atomic
@@ -118,6 +121,7 @@ class Gateway:
         self._started: list[Driver] = []
         self._cpu = CpuMeter()
         self._began = time.monotonic()
+        self._started_ms = int(time.time() * 1000)
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._running = False
@@ -357,6 +361,12 @@ class Gateway:
 
     async def health(self) -> Health:
         b = self.buffer
+        if b.failed is None:
+            # events of local programs (the self-updater's update and rollback notices)
+            try:
+                await drain_outbox(self.config.gateway.state_dir, self.id, self.put_event, b.flush)
+            except BufferFailed:
+                pass  # logged by the buffer; run() ends with it
         self.write_status()
         pending = await self.pending_readings()
         totals = b.totals
@@ -382,9 +392,16 @@ class Gateway:
         )
 
     def write_status(self) -> None:
-        """Driver and device states for ``dehong edge status`` (read while offline)."""
+        """Driver and device states for ``dehong edge status`` (read while offline), and
+        for the self-updater's health check (firmware_bridge/selfupdate/health.py): the
+        process, the environment it runs from and whether the buffer's writer works."""
+        failed = self.buffer.failed
         data = {
             "ts": self.clock.wall_ms(),
+            "pid": os.getpid(),
+            "prefix": os.path.realpath(sys.prefix),
+            "started_ms": self._started_ms,
+            "buffer": "ok" if failed is None else f"failed: {failed!r}"[:300],
             "connected": self.connected,
             "drivers": {
                 d.name: "running" if d in self._started else "stopped" for d in self.drivers

@@ -17,7 +17,7 @@ import json
 import sys
 
 #: Modules that add ``dehong fw`` actions (each has ``register(sub)``).
-FW_PARTS: tuple[str, ...] = ("firmware_bridge.signing.cli",)
+FW_PARTS: tuple[str, ...] = ("firmware_bridge.signing.cli", "firmware_bridge.selfupdate.cli")
 
 
 def register(subparsers) -> None:

@@ -3,6 +3,11 @@ the ``edge`` extra, with their own dependencies) ships a wheel for
 manylinux2014_aarch64 on Python 3.11: a Pi must never compile at install time.
 
 Runs ``pip download --platform manylinux2014_aarch64 --only-binary=:all:``.
+
+``--dest DIR`` keeps the wheels (and adds pip's own) instead of a temporary
+directory: with the project's wheel (``pip wheel --no-deps . -w DIR``) that is the
+wheels directory of a gateway release, ``dehong fw bundle --wheels DIR``
+(firmware_bridge/README.md, "Gateway self-update").
 """
 
 from __future__ import annotations
@@ -21,9 +26,16 @@ def edge_requirements() -> list[str]:
     return [*project["dependencies"], *project["optional-dependencies"]["edge"]]
 
 
-def main() -> int:
-    reqs = edge_requirements()
-    with tempfile.TemporaryDirectory() as dest:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", type=Path, help="keep the wheels here (a release's wheels)")
+    args = parser.parse_args(argv)
+    reqs = edge_requirements() + (["pip"] if args.dest else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = str(args.dest or tmp)
+        Path(dest).mkdir(parents=True, exist_ok=True)
         cmd = [
             sys.executable, "-m", "pip", "download", "--quiet", "--dest", dest,
             "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_17_aarch64",
