@@ -111,6 +111,8 @@ PERMISSIONS: dict[str, str] = {
     "and move waybills (carriers: their own vehicles, drivers and trips)",
     "supply:write": "post supply (goods ready to ship) and waybills for them "
     "(organisation roles: for their own organisation)",
+    "screen:read": "the big-data wall screen's panels (/screen): aggregates of the county's "
+    "cold chain, logistics, traceability and e-commerce, no personal data",
     "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
     "proof",
 }
@@ -168,6 +170,7 @@ ROLES: dict[Role, RoleSpec] = {
             "logistics:read",
             "logistics:write",
             "supply:write",
+            "screen:read",
             "waybills:drive",
         },
     ),
@@ -184,7 +187,7 @@ ROLES: dict[Role, RoleSpec] = {
         "display (wall screen)",
         Scope.COUNTY,
         Home.EITHER,
-        _READ_BACKBONE,
+        _READ_BACKBONE | {"screen:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.OPERATOR: RoleSpec(

@@ -1,0 +1,1 @@
+"""E-commerce statistics and the big-data screen (issue 14)."""

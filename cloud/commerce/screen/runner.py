@@ -1,0 +1,353 @@
+"""Run catalogue panels for ``/screen``: time-series panels through our own
+:class:`~cloud.timeseries.base.TimeSeriesStore` (InfluxDB or the embedded SQLite
+store), relational panels through the session (PostgreSQL or SQLite) with the SQL of
+:mod:`.sql`, e-commerce panels through ``cloud.commerce.indicators`` when it exists
+(else 未接入: a panel whose source has not landed shows "not connected", never a
+made-up number).
+
+Every result carries the newest time of its source and ``stale`` when that is older
+than the panel's ``stale_after_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.commerce.screen.catalogue import BUCKET_MS, BY_ID, Panel
+from cloud.commerce.screen.influxql import MKT_K
+from cloud.commerce.screen.sql import compile_freshness, compile_sql
+from cloud.db.base import UTCDateTime
+from cloud.timeseries.base import TimeSeriesStore
+from cloud.timeseries.windows import Parts
+from protocol.ids import COUNTY_CODES
+
+BEIJING = timezone(timedelta(hours=8))
+Status = Literal["ok", "not_connected", "error"]
+#: the e-commerce indicators of cloud/commerce (issue 14's other half)
+COMMERCE_MODULE = "cloud.commerce.indicators"
+
+
+@dataclass(slots=True)
+class PanelData:
+    id: str
+    title_zh: str
+    title_en: str
+    kind: str
+    unit: str
+    decimals: int
+    status: Status
+    value: float | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    newest_ms: int | None = None
+    stale: bool = False
+    stale_after_s: int = 0
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def window(panel: Panel, now_ms: int) -> tuple[int, int]:
+    """``[start, end)`` of the panel's window on the wall (Beijing days and months)."""
+    if panel.window == "live":
+        return now_ms - panel.live_s * 1000, now_ms + 1
+    local = datetime.fromtimestamp(now_ms / 1000, BEIJING)
+    if panel.window == "today":
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return int(start.timestamp() * 1000), now_ms + 1
+    if panel.window == "month":
+        start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return int(start.timestamp() * 1000), now_ms + 1
+    return now_ms - panel.screen_range_s * 1000, now_ms + 1
+
+
+def _day_ms(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=BEIJING).timestamp() * 1000)
+
+
+def _base(panel: Panel, status: Status, **kw: Any) -> PanelData:
+    return PanelData(
+        panel.id, panel.title_zh, panel.title_en, panel.kind, panel.unit, panel.decimals,
+        status, stale_after_s=panel.stale_after_s, **kw,
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Context:
+    session: AsyncSession
+    store: TimeSeriesStore
+    #: the caller's counties (None: every county, the prefecture)
+    counties: list[str] | None
+    now_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    _devices: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def county_list(self) -> list[str]:
+        return list(COUNTY_CODES) if self.counties is None else list(self.counties)
+
+    async def devices(self, measurement: str) -> list[str]:
+        """The registered devices of a measurement (ingest's registry and the catalog's
+        mobile devices); the store's county filter decides what is read of them."""
+        if measurement not in self._devices:
+            rows = await self.session.execute(
+                text(
+                    "SELECT id FROM devices WHERE kind = :k "
+                    "UNION SELECT device_id FROM mobile_devices WHERE kind = :k"
+                ),
+                {"k": measurement},
+            )
+            self._devices[measurement] = sorted({r[0] for r in rows})
+        return self._devices[measurement]
+
+
+def _finish(panel: Panel, data: PanelData, now_ms: int) -> PanelData:
+    data.stale = data.newest_ms is None or now_ms - data.newest_ms > panel.stale_after_s * 1000
+    return data
+
+
+# ------------------------------------------------------------------ time series
+
+
+async def _ts(panel: Panel, ctx: Context) -> PanelData:
+    assert panel.measurement
+    devices = await ctx.devices(panel.measurement)
+    start, end = window(panel, ctx.now_ms)
+    store = ctx.store
+    data = _base(panel, "ok")
+    newest = await _ts_newest(panel, ctx, devices)
+    if panel.aggregate == "last":
+        fixes = await asyncio.gather(
+            *(store.latest(panel.measurement, d, counties=ctx.counties) for d in devices)
+        )
+        lon = panel.extra.get("lon", "lon")
+        for device, values in zip(devices, fixes, strict=True):
+            got = {v.metric: v for v in values}
+            if panel.field in got and lon in got and got[panel.field].ts_ms >= start:
+                t = got[panel.field].ts_ms
+                data.rows.append(
+                    {"device": device, "lat": got[panel.field].value, "lon": got[lon].value, "t": t}
+                )
+                newest = max(newest or 0, t)
+        data.value = float(len(data.rows))
+        data.newest_ms = newest
+        return _finish(panel, data, ctx.now_ms)
+    if not devices:
+        data.value = 0.0 if panel.kind == "stat" else None
+        data.newest_ms = newest
+        return _finish(panel, data, ctx.now_ms)
+    if panel.bucket is None:  # one window over the span: per device
+        every = max(end - start, 60_000) * 2
+        parts = await store.aggregate_parts(
+            panel.measurement, devices, panel.field, [(start, end)], every, "raw",
+            counties=ctx.counties,
+        )  # fmt: skip
+        per_device: dict[str, Parts] = {}
+        for device, windows in parts.items():
+            p = per_device.setdefault(device, Parts())
+            for w in windows.values():
+                p.merge(w.total, w.lo, w.hi, w.count, None)
+        if panel.aggregate == "count_distinct":
+            data.value = float(sum(1 for p in per_device.values() if p.count > 0))
+        elif panel.count_where is not None:
+            op, bound = panel.count_where
+            vals = [_agg(panel.aggregate, p) for p in per_device.values() if p.count > 0]
+            data.value = float(sum(1 for v in vals if _passes(v, op, bound)))
+        data.newest_ms = newest
+        return _finish(panel, data, ctx.now_ms)
+    every = BUCKET_MS[panel.bucket] if panel.bucket != "interval" else 3_600_000
+    resolution = "1h" if panel.aggregate == "mkt" else "raw"
+    groups = ctx.county_list if "county" in panel.group else [None]
+    results = await asyncio.gather(
+        *(
+            store.aggregate_parts(
+                panel.measurement, devices, panel.field, [(start, end)], every, resolution,
+                counties=[g] if g else ctx.counties,
+            )
+            for g in groups
+        )
+    )  # fmt: skip
+    for g, parts in zip(groups, results, strict=True):
+        merged: dict[int, Parts] = {}
+        for windows in parts.values():
+            for w, p in windows.items():
+                merged.setdefault(w, Parts()).merge(p.total, p.lo, p.hi, p.count, p.mkt)
+        for w, p in sorted(merged.items()):
+            value = _agg(panel.aggregate, p)
+            if value is None:
+                continue
+            row: dict[str, Any] = {"time": w, "value": value}
+            if g:
+                row["county"] = g
+            data.rows.append(row)
+    data.newest_ms = newest
+    return _finish(panel, data, ctx.now_ms)
+
+
+async def _ts_newest(panel: Panel, ctx: Context, devices: list[str]) -> int | None:
+    """The newest raw reading of the panel's series within its stale window, to the
+    minute (None: nothing that recent, so the panel is stale)."""
+    assert panel.measurement
+    if not devices:
+        return None
+    span = (ctx.now_ms - panel.stale_after_s * 1000, ctx.now_ms + 1)
+    parts = await ctx.store.aggregate_parts(
+        panel.measurement, devices, panel.field, [span], 60_000, "raw", counties=ctx.counties
+    )
+    starts = [w for windows in parts.values() for w, p in windows.items() if p.count > 0]
+    return min(max(starts) + 60_000, ctx.now_ms) if starts else None
+
+
+def _agg(aggregate: str, p: Parts) -> float | None:
+    if p.count <= 0:
+        return None
+    match aggregate:
+        case "mean":
+            return p.total / p.count
+        case "max":
+            return p.hi
+        case "min":
+            return p.lo
+        case "sum":
+            return p.total
+        case "count":
+            return p.count
+        case "mkt":
+            if not p.mkt:
+                return None
+            return -MKT_K / math.log(p.mkt / p.count) - 273.15
+    raise ValueError(f"aggregate {aggregate} is not a time-series window aggregate")
+
+
+def _passes(v: float | None, op: str, bound: float) -> bool:
+    if v is None:
+        return False
+    return {">=": v >= bound, "<=": v <= bound, "=": v == bound, "!=": v != bound}[op]
+
+
+# ------------------------------------------------------------------ relational
+
+
+async def _sql(panel: Panel, ctx: Context) -> PanelData:
+    rel = panel.relation
+    assert rel is not None
+    target = "postgresql" if ctx.session.bind.dialect.name == "postgresql" else "sqlite"
+    start, end = window(panel, ctx.now_ms)
+    params: dict[str, Any] = {}
+    timed = rel.time is not None and panel.window != "state"
+    if timed:
+        if rel.time_kind == "ms":
+            params |= {"start": start, "end": end}
+        else:
+            params |= {
+                "start": datetime.fromtimestamp(start / 1000, UTC),
+                "end": datetime.fromtimestamp(end / 1000, UTC),
+            }
+    scoped = ctx.counties is not None
+    binds = []
+    if scoped:
+        params["counties"] = ctx.county_list
+        binds.append(bindparam("counties", expanding=True))
+    if timed and rel.time_kind == "ts":
+        binds += [bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())]
+    stmt = text(compile_sql(panel, target, county_filter=scoped)).bindparams(*binds)
+    rows = (await ctx.session.execute(stmt, params)).mappings().all()
+    data = _base(panel, "ok")
+    if panel.kind == "stat":
+        v = rows[0]["value"] if rows else None
+        data.value = float(v) if v is not None else (0.0 if panel.aggregate != "ratio" else None)
+    else:
+        for r in rows:
+            row = {k: _plain(v) for k, v in r.items()}
+            if "time" in row and isinstance(row["time"], str):
+                row["time"] = _day_ms(row["time"])
+            data.rows.append(row)
+        data.value = float(len(rows))
+    fresh = compile_freshness(panel, target, county_filter=scoped)
+    if fresh is None:
+        data.newest_ms = ctx.now_ms  # master data: current as of the read
+    else:
+        col = UTCDateTime() if rel.time_kind == "ts" else None
+        fstmt = text(fresh).bindparams(*(binds[:1] if scoped else []))
+        if col is not None:
+            fstmt = fstmt.columns(newest=col)
+        got = (await ctx.session.execute(fstmt, params)).scalar()
+        if isinstance(got, datetime):
+            data.newest_ms = int(got.timestamp() * 1000)
+        elif got is not None:
+            data.newest_ms = int(got)
+        if data.newest_ms is None and panel.kind == "stat" and data.value == 0:
+            data.newest_ms = ctx.now_ms  # nothing recorded yet: zero is current
+    return _finish(panel, data, ctx.now_ms)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return int(v.timestamp() * 1000)
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return float(v)
+
+
+# ------------------------------------------------------------------ e-commerce
+
+
+def commerce_module() -> Any | None:
+    try:
+        return importlib.import_module(COMMERCE_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name and COMMERCE_MODULE.startswith(exc.name):
+            return None
+        raise
+
+
+async def _commerce(panel: Panel, ctx: Context) -> PanelData:
+    mod = commerce_module()
+    if mod is None:
+        return _finish(panel, _base(panel, "not_connected"), ctx.now_ms)
+    from cloud.commerce.screen.commerce_panels import run_commerce
+
+    data = await run_commerce(mod, panel, ctx, _base(panel, "ok"), window(panel, ctx.now_ms))
+    return _finish(panel, data, ctx.now_ms)
+
+
+# ------------------------------------------------------------------ entry points
+
+
+async def run_panel(panel: Panel, ctx: Context) -> PanelData:
+    """One panel; a failing source makes that panel ``error`` (named), never the wall."""
+    try:
+        if panel.source == "ts":
+            return await _ts(panel, ctx)
+        if panel.source == "sql":
+            return await _sql(panel, ctx)
+        return await _commerce(panel, ctx)
+    except Exception as exc:  # noqa: BLE001 - one source down leaves the others on the wall
+        data = _base(panel, "error", error=f"{type(exc).__name__}: {exc}"[:300])
+        return _finish(panel, data, ctx.now_ms)
+
+
+async def run_panels(ids: Sequence[str], ctx: Context) -> list[PanelData]:
+    """The panels in order. Relational panels share the session, so they run one
+    after another; the time-series panels run beside them."""
+    out: dict[str, PanelData] = {}
+    for m in {BY_ID[i].measurement for i in ids if BY_ID[i].source == "ts"}:
+        if m:  # the session is read here, before the time-series panels run beside it
+            await ctx.devices(m)
+    ts_ids = [i for i in ids if BY_ID[i].source == "ts"]
+    ts_task = asyncio.gather(*(run_panel(BY_ID[i], ctx) for i in ts_ids))
+    for i in ids:
+        if BY_ID[i].source != "ts":
+            out[i] = await run_panel(BY_ID[i], ctx)
+    for i, d in zip(ts_ids, await ts_task, strict=True):
+        out[i] = d
+    return [out[i] for i in ids]
