@@ -1,1 +1,1 @@
-"""E-commerce statistics and the big-data screen (issue 14)."""
+"""E-commerce statistics: shops, orders, imports and the programme's indicators."""

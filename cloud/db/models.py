@@ -12,6 +12,7 @@ from cloud.catalog.storage import (
     ProductionBase,
 )
 from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
+from cloud.commerce.storage import Order, OrderEvent, OrderLine, Shop, SkuMap
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.storage import Device, Gateway, GatewayHealth, GatewaySeq
@@ -108,6 +109,9 @@ __all__ = [
     "MobileDevice",
     "NotifyDeadLetter",
     "NotifyDelivery",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
     "Organisation",
     "PageGeneration",
     "Product",
@@ -122,6 +126,8 @@ __all__ = [
     "ScanFlag",
     "SerialRange",
     "ServiceAccount",
+    "Shop",
+    "SkuMap",
     "Stop",
     "SupplyPost",
     "TraceCaptureJob",
