@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from cloud.catalog.storage import Location, MobileDevice, ProductionBase
 from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
+from cloud.commerce.storage import Order, OrderLine, Shop
 from cloud.db import utcnow
 from cloud.devices.storage import Device
 from cloud.logistics.waybills.storage import Waybill
@@ -22,7 +23,7 @@ from cloud.trace.brand.storage import BrandDecision
 from cloud.trace.events.storage import TraceEvent, TraceEventObject
 from protocol.ids import COUNTY_CODES
 from tests.support.api import ApiEnv
-from tests.support.trace_records import add_lot, add_org
+from tests.support.trace_records import add_lot, add_org, add_product
 
 STEP_MS = 5 * 60_000
 DAYS = 3
@@ -50,6 +51,9 @@ class Expected:
     moving: dict[str, int] = field(default_factory=dict)
     waybills: dict[str, dict[str, int]] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
+    #: net yuan of this month's counted order lines, per county
+    sales_month: dict[str, float] = field(default_factory=dict)
+    orders: int = 0
 
 
 def beijing_midnight(now_ms: int) -> int:
@@ -206,5 +210,55 @@ async def build(env: ApiEnv, store: TimeSeriesStore, now_ms: int) -> Expected:
                     await s.flush()
                     s.add(TraceEventObject(event_seq=ev.seq, role="epc", uri=f"urn:x:{county}:{j}",
                                            gtin="06900000000000", lot=f"S{ci}{j}"))  # fmt: skip
+        await add_orders(env, exp, county, ci, org.id)
     _ = utcnow
     return exp
+
+
+async def add_orders(env: ApiEnv, exp: Expected, county: str, ci: int, org_id: int) -> None:
+    """A month of orders: 3 a day for 30 days, each with two lines (one refunded in
+    part, one not counted on every 7th order: a cancelled order's)."""
+    from tests.support.trace_records import Org
+
+    org = Org(org_id, "", county)
+    products = [
+        await add_product(env, org, f"0691{ci:02d}{j:08d}", "coffee", f"咖啡 {county}-{j}")
+        for j in range(3)
+    ]
+    now = datetime.fromtimestamp(exp.now_ms / 1000, UTC)
+    month = (now + timedelta(hours=8)).strftime("%Y-%m")
+    async with env.db.transaction() as s:
+        shop = Shop(channel="taobao", platform_shop_id=f"shop-{county}", name=f"店 {county}",
+                    org_id=org_id, county=county, created_by="test")  # fmt: skip
+        s.add(shop)
+        await s.flush()
+        total = 0
+        for d in range(30):
+            for k in range(3):
+                at = now - timedelta(days=d, hours=k * 3 + 1)
+                local = at + timedelta(hours=8)
+                n = d * 3 + k
+                cancelled = n % 7 == 0
+                amounts = [(1000 + 100 * ci + k * 10) * 100, 2550 * 100]
+                refunds = [0, 500 * 100 if k == 1 else 0]
+                order = Order(
+                    shop_id=shop.id, channel="taobao", county=county, org_id=org_id,
+                    platform_order_id=f"{county}-{n}", ordered_at=at, month=local.strftime("%Y-%m"),
+                    day=local.date(), status="cancelled" if cancelled else "shipped",
+                    amount_fen=sum(amounts), refunded_fen=sum(refunds), body_hash="x" * 64,
+                    source="api", created_by="test", shipped_at=at, dest_county=county,
+                )  # fmt: skip
+                s.add(order)
+                await s.flush()
+                for j in range(2):
+                    s.add(OrderLine(
+                        order_id=order.id, line_no=j + 1, product_id=products[(n + j) % 3],
+                        quantity=1, amount_fen=amounts[j], refunded_fen=refunds[j],
+                        category="coffee", farm=True, local=True, county=county,
+                        month=local.strftime("%Y-%m"), channel="taobao", shop_id=shop.id,
+                        counted=not cancelled,
+                    ))  # fmt: skip
+                    if not cancelled and local.strftime("%Y-%m") == month:
+                        total += amounts[j] - refunds[j]
+                exp.orders += 1
+        exp.sales_month[county] = total / 100

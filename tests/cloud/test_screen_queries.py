@@ -13,6 +13,8 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +99,12 @@ async def test_runner_answers_every_panel_with_the_worlds_values(world: World, s
         return sum(d[c] for c in seen)
 
     for pid, p in got.items():
-        if BY_ID[pid].source == "commerce":
-            assert p.status in ("ok", "not_connected"), (pid, p.error)
-        else:
-            assert p.status == "ok", (pid, p.error)
-            assert not p.stale, (pid, p.newest_ms, exp.now_ms)
+        assert p.status == "ok", (pid, p.error)
+        assert not p.stale, (pid, p.newest_ms, exp.now_ms)
+    assert math.isclose(got["sales_month"].value or 0, sum(exp.sales_month[c] for c in seen))
+    assert {r["county"]: r["value"] for r in got["sales_by_county"].rows} == pytest.approx(
+        {c: exp.sales_month[c] for c in seen if exp.sales_month[c]}
+    )
     assert got["rooms_reporting"].value == 3 * len(seen)
     assert got["vehicles_on_road"].value == total(exp.moving)
     assert got["open_alarms"].value == total(exp.open_alarms)
@@ -137,6 +140,39 @@ async def test_runner_answers_every_panel_with_the_worlds_values(world: World, s
     assert all(math.isclose(r["value"], 2.5) for r in got["vehicle_temp"].rows)
     for r in got["mkt_week"].rows:
         assert 1.0 < r["value"] < 8.0  # inside the rooms' swing (1.5 .. 7.5 °C)
+
+
+@BOTH
+async def test_commerce_panels_agree_with_the_programmes_indicators(world: World) -> None:
+    """The screen's sales are cloud/commerce's indicators (its API is the definition)."""
+    from cloud.commerce.indicators import indicators, top_products
+
+    got = await world.run(None, ["sales_month", "sales_by_county", "top_products"])
+    month = datetime.fromtimestamp(world.exp.now_ms / 1000 + 8 * 3600, UTC).strftime("%Y-%m")
+    async with world.env.db.session() as s:
+        total = await indicators(s, counties=None, start_month=month, end_month=month, group_by=[])
+        by_county = await indicators(
+            s, counties=None, start_month=month, end_month=month, group_by=["county"]
+        )
+        top = await top_products(s, counties=None, start=month, end=month, limit=8)
+    assert Decimal(str(got["sales_month"].value)) == total[0].online_retail_sales
+    assert {r["county"]: Decimal(str(r["value"])) for r in got["sales_by_county"].rows} == {
+        r.county: r.online_retail_sales for r in by_county
+    }
+    assert [(r["name"], Decimal(str(r["value"]))) for r in got["top_products"].rows] == [
+        (t.name, t.sales) for t in top
+    ]
+
+
+async def test_a_panel_whose_source_has_not_landed_is_not_connected() -> None:
+    from dataclasses import replace
+
+    from cloud.commerce.screen.grafana import NOT_CONNECTED_SQL, targets, BuildOptions
+    from cloud.commerce.screen.runner import connected
+
+    gone = replace(BY_ID["sales_month"], requires="cloud.commerce.not_landed_yet")
+    assert not connected(gone) and connected(BY_ID["sales_month"])
+    assert targets(gone, BuildOptions())[1][0]["rawSql"] == NOT_CONNECTED_SQL
 
 
 @BOTH

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Literal
 
-Source = Literal["ts", "sql", "commerce"]
+Source = Literal["ts", "sql"]
 Aggregate = Literal["mean", "max", "min", "sum", "count", "count_distinct", "last", "mkt", "ratio"]
 #: ``range``: the dashboard's range (the wall: ``screen_range_s``), bucketed by ``bucket``;
 #: ``today``/``month``: since Beijing midnight / the 1st; ``live``: the last ``live_s``.
@@ -41,13 +41,17 @@ class Relation:
     """A relational source: a table, or a portable join (``from_sql``) named ``name``.
 
     ``time``: the column a window filters on, ``time_kind``: ``ts`` (a UTC datetime
-    column) or ``ms`` (epoch milliseconds). ``county``: the county column."""
+    column), ``ms`` (epoch milliseconds) or ``month`` (a Beijing ``YYYY-MM`` string: a
+    ``month`` window is that month). ``county``: the county column. ``fresh``: the
+    (table, datetime column) whose newest value says how fresh the source is, when
+    ``time`` cannot."""
 
     name: str
     from_sql: str
     time: str | None
-    time_kind: Literal["ts", "ms"] = "ts"
+    time_kind: Literal["ts", "ms", "month"] = "ts"
     county: str = "county"
+    fresh: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,8 @@ class Panel:
     aggregate: Aggregate
     window: Window
     #: time series: measurement and field; relational: the value column ("*" counts rows)
+    #: the module whose tables the panel reads: 未接入 (not connected) until it exists
+    requires: str | None = None
     measurement: str | None = None
     field: str = "*"
     relation: Relation | None = None
@@ -106,24 +112,44 @@ PLACES = Relation(
     county="l.county",
 )
 STATIONS = Relation("locations", "locations", None)
+#: cloud/commerce: a counted order line is what the programme's indicators count
+#: (cloud/commerce/README.md); the screen sums the same lines, net of refunds, in yuan
+ORDERS_FRESH = ("commerce_orders", "ordered_at")
+LINES = Relation(
+    "commerce_order_lines", "commerce_order_lines", "month", "month", fresh=ORDERS_FRESH
+)
+LINE_PRODUCTS = Relation(
+    "line_products",
+    "commerce_order_lines ol JOIN products p ON p.id = ol.product_id",
+    "ol.month",
+    "month",
+    county="ol.county",
+    fresh=ORDERS_FRESH,
+)
+ORDERS = Relation("commerce_orders", "commerce_orders", "ordered_at")
+NET_YUAN = "(amount_fen - refunded_fen) / 100.0"
+COMMERCE = "cloud.commerce.storage"
 
 # ------------------------------------------------------------------ panels
 
 P = Panel
 PANELS: tuple[Panel, ...] = (
     # e-commerce (cloud/commerce indicators; 未接入 until they land)
-    P("sales_month", "本月网络零售额", "Online retail sales this month", "commerce", "stat",
-      "sum", "month", field="online_retail_sales", unit="currencyCNY", decimals=0,
-      stale_after_s=86_400),
-    P("sales_trend", "网络零售额走势", "Online retail sales trend", "commerce", "timeseries",
-      "sum", "month", field="online_retail_sales", bucket="1d", unit="currencyCNY",
-      stale_after_s=86_400),
-    P("sales_by_county", "各县网络零售额", "Sales by county", "commerce", "bar", "sum",
-      "month", field="online_retail_sales", group=("county",), unit="currencyCNY",
-      stale_after_s=86_400),
-    P("top_products", "热销产品", "Top products", "commerce", "table", "sum", "month",
-      field="amount", group=("product",), order_desc=True, limit=8, unit="currencyCNY",
-      stale_after_s=86_400),
+    P("sales_month", "本月网络零售额", "Online retail sales this month", "sql", "stat",
+      "sum", "month", requires=COMMERCE, relation=LINES, field=NET_YUAN,
+      filters=(Filter("counted", "=", True),), unit="currencyCNY", stale_after_s=86_400,
+      note="网络零售额: counted order lines net of refunds (cloud/commerce/README.md)"),
+    P("sales_trend", "网络零售额走势", "Online retail sales by day", "sql", "timeseries",
+      "sum", "month", requires=COMMERCE, relation=ORDERS, field=NET_YUAN, bucket="1d",
+      filters=(Filter("status", "!=", "cancelled"),), unit="currencyCNY",
+      stale_after_s=86_400, note="orders placed each Beijing day, net of refunds"),
+    P("sales_by_county", "各县网络零售额", "Sales by county", "sql", "bar", "sum", "month",
+      requires=COMMERCE, relation=LINES, field=NET_YUAN, group=("county",),
+      filters=(Filter("counted", "=", True),), unit="currencyCNY", stale_after_s=86_400),
+    P("top_products", "热销产品", "Top products", "sql", "table", "sum", "month",
+      requires=COMMERCE, relation=LINE_PRODUCTS, field="(ol.amount_fen - ol.refunded_fen) / 100.0",
+      group=("p.name",), filters=(Filter("ol.counted", "=", True),), order_desc=True,
+      limit=8, unit="currencyCNY", stale_after_s=86_400),
     # cold chain
     P("coldroom_temp", "冷库平均温度", "Cold-room mean temperature", "ts", "timeseries",
       "mean", "range", measurement="cold_room", field="temperature", bucket="1h",

@@ -1,9 +1,8 @@
 """Run catalogue panels for ``/screen``: time-series panels through our own
 :class:`~cloud.timeseries.base.TimeSeriesStore` (InfluxDB or the embedded SQLite
 store), relational panels through the session (PostgreSQL or SQLite) with the SQL of
-:mod:`.sql`, e-commerce panels through ``cloud.commerce.indicators`` when it exists
-(else 未接入: a panel whose source has not landed shows "not connected", never a
-made-up number).
+:mod:`.sql`, the e-commerce panels read cloud/commerce's order lines the same way (a panel whose
+source has not landed shows 未接入, "not connected", never a made-up number).
 
 Every result carries the newest time of its source and ``stale`` when that is older
 than the panel's ``stale_after_s``.
@@ -33,8 +32,6 @@ from protocol.ids import COUNTY_CODES
 
 BEIJING = timezone(timedelta(hours=8))
 Status = Literal["ok", "not_connected", "error"]
-#: the e-commerce indicators of cloud/commerce (issue 14's other half)
-COMMERCE_MODULE = "cloud.commerce.indicators"
 
 
 @dataclass(slots=True)
@@ -245,7 +242,9 @@ async def _sql(panel: Panel, ctx: Context) -> PanelData:
     params: dict[str, Any] = {}
     timed = rel.time is not None and panel.window != "state"
     if timed:
-        if rel.time_kind == "ms":
+        if rel.time_kind == "month":
+            params["month"] = datetime.fromtimestamp(ctx.now_ms / 1000, BEIJING).strftime("%Y-%m")
+        elif rel.time_kind == "ms":
             params |= {"start": start, "end": end}
         else:
             params |= {
@@ -276,7 +275,7 @@ async def _sql(panel: Panel, ctx: Context) -> PanelData:
     if fresh is None:
         data.newest_ms = ctx.now_ms  # master data: current as of the read
     else:
-        col = UTCDateTime() if rel.time_kind == "ts" else None
+        col = UTCDateTime() if rel.fresh is not None or rel.time_kind == "ts" else None
         fstmt = text(fresh).bindparams(*(binds[:1] if scoped else []))
         if col is not None:
             fstmt = fstmt.columns(newest=col)
@@ -298,26 +297,20 @@ def _plain(v: Any) -> Any:
     return float(v)
 
 
-# ------------------------------------------------------------------ e-commerce
+# ------------------------------------------------------------------ sources
 
 
-def commerce_module() -> Any | None:
+def connected(panel: Panel) -> bool:
+    """Whether the module whose tables the panel reads exists (else 未接入)."""
+    if panel.requires is None:
+        return True
     try:
-        return importlib.import_module(COMMERCE_MODULE)
+        importlib.import_module(panel.requires)
     except ModuleNotFoundError as exc:
-        if exc.name and COMMERCE_MODULE.startswith(exc.name):
-            return None
+        if exc.name and panel.requires.startswith(exc.name):
+            return False
         raise
-
-
-async def _commerce(panel: Panel, ctx: Context) -> PanelData:
-    mod = commerce_module()
-    if mod is None:
-        return _finish(panel, _base(panel, "not_connected"), ctx.now_ms)
-    from cloud.commerce.screen.commerce_panels import run_commerce
-
-    data = await run_commerce(mod, panel, ctx, _base(panel, "ok"), window(panel, ctx.now_ms))
-    return _finish(panel, data, ctx.now_ms)
+    return True
 
 
 # ------------------------------------------------------------------ entry points
@@ -326,11 +319,11 @@ async def _commerce(panel: Panel, ctx: Context) -> PanelData:
 async def run_panel(panel: Panel, ctx: Context) -> PanelData:
     """One panel; a failing source makes that panel ``error`` (named), never the wall."""
     try:
+        if not connected(panel):
+            return _finish(panel, _base(panel, "not_connected"), ctx.now_ms)
         if panel.source == "ts":
             return await _ts(panel, ctx)
-        if panel.source == "sql":
-            return await _sql(panel, ctx)
-        return await _commerce(panel, ctx)
+        return await _sql(panel, ctx)
     except Exception as exc:  # noqa: BLE001 - one source down leaves the others on the wall
         data = _base(panel, "error", error=f"{type(exc).__name__}: {exc}"[:300])
         return _finish(panel, data, ctx.now_ms)

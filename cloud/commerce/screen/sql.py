@@ -65,6 +65,10 @@ def _time_filter(panel: Panel, target: Target) -> list[str]:
     assert rel is not None
     if rel.time is None or panel.window == "state":
         return []
+    if rel.time_kind == "month":  # this month (Beijing), whatever the dashboard's range
+        if target == "grafana":
+            return [f"{rel.time} = to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"]
+        return [f"{rel.time} = :month"]
     if target == "grafana":
         if panel.window == "live":
             return [
@@ -133,13 +137,16 @@ def compile_freshness(panel: Panel, target: Target, *, county_filter: bool = Tru
     """The newest time of the panel's source (None: master data without a time)."""
     rel = panel.relation
     assert rel is not None
-    if rel.time is None:
+    table, col, county = rel.from_sql, rel.time, rel.county
+    if rel.fresh is not None:
+        (table, col), county = rel.fresh, "county"
+    if col is None:
         return None
     if target == "grafana":
-        cond = f" WHERE {rel.county} IN ($county)"
+        cond = f" WHERE {county} IN ($county)"
     else:
-        cond = f" WHERE {rel.county} IN :counties" if county_filter else ""
-    return f'SELECT max({rel.time}) AS "newest" FROM {rel.from_sql}{cond}'
+        cond = f" WHERE {county} IN :counties" if county_filter else ""
+    return f'SELECT max({col}) AS "newest" FROM {table}{cond}'
 
 
 def _label(column: str) -> str:
