@@ -28,6 +28,7 @@ from tests.cloud.logistics_cases import LOGISTICS_CASES
 from tests.cloud.ops_cases import OPS_CASES
 from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.positions_cases import POSITIONS_CASES
+from tests.cloud.screen_cases import SCREEN_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
@@ -374,6 +375,7 @@ CASES.update(CONSOLE_CASES)  # the dispatcher console (issue 13)
 CASES.update(POSITIONS_CASES)  # positions and phone trackers (issue 13)
 CASES.update(LOGISTICS_CASES)  # fleet, supply, trips, waybills (issue 13)
 CASES.update(TRIPS_CASES)  # logistics trips, stops, geofences, replay (issue 13)
+CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -37,6 +37,7 @@ from tests.cloud.page_cases import PAGE_REQUESTS
 from tests.cloud.phone_cases import PHONE_REQUESTS
 from tests.cloud.positions_cases import POSITIONS_REQUESTS
 from tests.cloud.resolver_cases import RESOLVER_REQUESTS
+from tests.cloud.screen_cases import SCREEN_REQUESTS
 from tests.cloud.serials_cases import SERIALS_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
@@ -323,6 +324,7 @@ REQUESTS.update(RESOLVER_REQUESTS)  # the GS1 Digital Link resolver (issue 12)
 REQUESTS.update(CONSOLE_REQUESTS)  # the dispatcher console (issue 13)
 REQUESTS.update(POSITIONS_REQUESTS)  # positions and phone trackers (issue 13)
 REQUESTS.update(LOGISTICS_REQUESTS)  # fleet, supply, trips, waybills (issue 13)
+REQUESTS.update(SCREEN_REQUESTS)  # the big-data wall screen (issue 14)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

@@ -167,7 +167,7 @@ async def test_commerce_panels_agree_with_the_programmes_indicators(world: World
 async def test_a_panel_whose_source_has_not_landed_is_not_connected() -> None:
     from dataclasses import replace
 
-    from cloud.commerce.screen.grafana import NOT_CONNECTED_SQL, targets, BuildOptions
+    from cloud.commerce.screen.grafana import NOT_CONNECTED_SQL, BuildOptions, targets
     from cloud.commerce.screen.runner import connected
 
     gone = replace(BY_ID["sales_month"], requires="cloud.commerce.not_landed_yet")
