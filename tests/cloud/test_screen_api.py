@@ -77,5 +77,7 @@ async def test_the_pages_are_public_shells_with_local_assets(env: ApiEnv) -> Non
         assert "德宏" in html and 'data-lang="zh"' in html
         for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
             assert (await env.client.get(asset)).status_code == 200, asset
-    assert "陇川" in (await env.client.get(f"/screen/{OTHER}")).text
+    html = (await env.client.get(f"/screen/{OTHER}")).text
+    assert '<span class="zh">陇川县农村电商大数据</span>' in html
+    assert '<span class="en" lang="en">Longchuan rural e-commerce</span>' in html
     assert (await env.client.get("/screen/999999")).status_code == 404

@@ -222,7 +222,7 @@ def _county_variable() -> dict[str, Any]:
         "name": "county",
         "label": "县市 County",
         "type": "custom",
-        "query": ",".join(f"{COUNTIES[c][0]} : {c}" for c in COUNTY_CODES),
+        "query": ",".join(f"{COUNTIES[c][1]} : {c}" for c in COUNTY_CODES),
         "multi": True,
         "includeAll": True,
         "current": {"text": ["All"], "value": ["$__all"]},
@@ -293,7 +293,7 @@ def county_dashboard(county: str, opts: BuildOptions | None = None) -> dict[str,
         panels.append(pj)
     return {
         "uid": f"dehong-county-{county}",
-        "title": f"{COUNTIES[county][0]} {county} · County",
+        "title": f"{COUNTIES[county][1]} {county} · {COUNTIES[county][0]}",
         "tags": ["dehong", "generated", "county"],
         "timezone": "Asia/Shanghai",
         "editable": False,

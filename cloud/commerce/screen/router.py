@@ -64,7 +64,7 @@ async def _data(
         "generated_at_ms": ctx.now_ms,
         "took_ms": round((time.perf_counter() - started) * 1000, 1),
         "counties": counties if counties is not None else list(COUNTY_CODES),
-        "county_names": {c: {"zh": COUNTIES[c][0], "en": COUNTIES[c][1]} for c in COUNTY_CODES},
+        "county_names": {c: {"zh": COUNTIES[c][1], "en": COUNTIES[c][0]} for c in COUNTY_CODES},
         "poll_s": POLL_S,
         "panels": [p.as_json() for p in panels],
     }
@@ -121,7 +121,8 @@ def _page(settings: Any, county: str | None) -> HTMLResponse:
             console_static=CONSOLE_STATIC,
             api="/api/v1/screen",
             county=county or "",
-            county_name=COUNTIES[county] if county else None,
+            # (zh, en); protocol.ids keeps (en, zh)
+            county_name=(COUNTIES[county][1], COUNTIES[county][0]) if county else None,
             tiles_url=tiles.url,
             tiles_gcj02="true" if tiles.gcj02 else "false",
             tiles_subdomains=tiles.subdomains,

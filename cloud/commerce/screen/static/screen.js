@@ -7,7 +7,8 @@
   var root = document.getElementById("screen");
   var API = root.getAttribute("data-api");
   var COUNTY = root.getAttribute("data-county");
-  var POLL = Number(root.getAttribute("data-poll")) * 1000;
+  var asked = /[?&]poll=(\d+)/.exec(location.search);  // a wall may poll more often (>= 2 s)
+  var POLL = Math.max(2, Number(asked ? asked[1] : root.getAttribute("data-poll"))) * 1000;
   var KEY = "dh.screen.key", TOKEN = "dh.token";
   var COLORS = ["#36cfc9", "#ffd666", "#ff85c0", "#95de64", "#69c0ff", "#ffa940"];
   var S = { key: null, token: null, names: {}, map: null, markers: null, timer: null };
@@ -29,6 +30,15 @@
     var s = Number(v).toFixed(p.decimals);
     return p.unit === "celsius" ? s + " °C" : s;
   }
+  //: the values the relational panels group by (waybill states, EPCIS steps, flag kinds)
+  var WORDS = {
+    created: "已创建", assigned: "已派车", loaded: "已装车", departed: "运输中", arrived: "已到达",
+    delivered: "已签收", rejected: "拒收", damaged: "货损", returned: "退回",
+    commissioning: "赋码", shipping: "发货", receiving: "收货", harvesting: "采收",
+    packing: "包装", storing: "入库", too_many_scans: "扫码过多",
+    impossible_travel: "异地扫码", outside_destinations: "销区外扫码"
+  };
+  function word(v) { return lang() === "zh" && WORDS[v] ? WORDS[v] : String(v); }
   function title(p) { return lang() === "en" ? p.title_en : p.title_zh; }
   function countyName(c) { var n = S.names[c]; return n ? n[lang()] : c; }
   function ago(ms, now) {
@@ -63,22 +73,29 @@
     return card;
   }
 
+  function canvas(card) {
+    var W = Math.max(200, card.clientWidth - 20), H = Math.max(120, card.clientHeight - 86);
+    var g = svg("svg", { "class": "chart", viewBox: "0 0 " + W + " " + H, width: W, height: H });
+    g.W = W; g.H = H;
+    return g;
+  }
+
   function bars(card, p) {
     var rows = p.rows || [];
-    var g = svg("svg", { viewBox: "0 0 400 200", preserveAspectRatio: "none" });
+    var g = canvas(card), W = g.W, H = g.H;
     var label = function (r) {
       if (r.time != null) { var d = new Date(r.time + 8 * 3600e3); return (d.getUTCMonth() + 1) + "/" + d.getUTCDate(); }
       if (r.county != null) return countyName(r.county);
-      for (var k in r) if (k !== "value") return String(r[k]);
+      for (var k in r) if (k !== "value") return word(r[k]);
       return "";
     };
     var max = Math.max.apply(null, rows.map(function (r) { return r.value || 0; }).concat([1]));
-    var w = 380 / Math.max(rows.length, 1);
+    var w = W / Math.max(rows.length, 1), base = H - 22, top = 22;
     rows.forEach(function (r, i) {
-      var h = (r.value || 0) / max * 150;
-      g.appendChild(svg("rect", { x: 12 + i * w + w * 0.15, y: 170 - h, width: w * 0.7, height: h, fill: COLORS[i % COLORS.length] }));
-      var v = svg("text", { x: 12 + i * w + w / 2, y: 165 - h, "text-anchor": "middle" }); v.textContent = fmt(r.value, p); g.appendChild(v);
-      var t = svg("text", { x: 12 + i * w + w / 2, y: 190, "text-anchor": "middle" }); t.textContent = label(r); g.appendChild(t);
+      var h = (r.value || 0) / max * (base - top);
+      g.appendChild(svg("rect", { x: i * w + w * 0.18, y: base - h, width: w * 0.64, height: h, rx: 3, fill: COLORS[i % COLORS.length] }));
+      var v = svg("text", { x: i * w + w / 2, y: base - h - 6, "text-anchor": "middle" }); v.textContent = fmt(r.value, p); g.appendChild(v);
+      var t = svg("text", { x: i * w + w / 2, y: H - 4, "text-anchor": "middle" }); t.textContent = label(r); g.appendChild(t);
     });
     card.appendChild(g);
   }
@@ -91,13 +108,18 @@
     var t0 = Math.min.apply(null, ts), t1 = Math.max.apply(null, ts);
     var v0 = Math.min.apply(null, vs), v1 = Math.max.apply(null, vs);
     if (!(t1 > t0)) t1 = t0 + 1; if (!(v1 > v0)) { v1 = v0 + 1; }
-    var g = svg("svg", { viewBox: "0 0 400 200", preserveAspectRatio: "none" });
-    var X = function (t) { return 40 + (t - t0) / (t1 - t0) * 350; }, Y = function (v) { return 170 - (v - v0) / (v1 - v0) * 150; };
-    [v0, v1].forEach(function (v) { var t = svg("text", { x: 2, y: Y(v) + 4 }); t.textContent = fmt(v, p); g.appendChild(t); });
+    var g = canvas(card), W = g.W, H = g.H;
+    var X = function (t) { return 70 + (t - t0) / (t1 - t0) * (W - 80); }, Y = function (v) { return H - 24 - (v - v0) / (v1 - v0) * (H - 40); };
+    [v0, v1].forEach(function (v) { var t = svg("text", { x: 0, y: Y(v) + 4 }); t.textContent = fmt(v, p); g.appendChild(t); });
+    g.appendChild(svg("line", { x1: 70, x2: W - 10, y1: H - 24, y2: H - 24, stroke: "#2c4a63" }));
+    [t0, t1].forEach(function (t, i) {
+      var d = new Date(t + 8 * 3600e3), s = svg("text", { x: X(t), y: H - 6, "text-anchor": i ? "end" : "start" });
+      s.textContent = (d.getUTCMonth() + 1) + "/" + d.getUTCDate() + " " + d.getUTCHours() + ":00"; g.appendChild(s);
+    });
     var legend = el("div", "legend");
     Object.keys(series).forEach(function (k, i) {
       var pts = series[k].map(function (r) { return X(r.time).toFixed(1) + "," + Y(r.value).toFixed(1); }).join(" ");
-      g.appendChild(svg("polyline", { points: pts, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2, "vector-effect": "non-scaling-stroke" }));
+      g.appendChild(svg("polyline", { points: pts, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2.5 }));
       var s = el("span"); var sw = el("i"); sw.style.background = COLORS[i % COLORS.length]; s.appendChild(sw);
       s.appendChild(document.createTextNode(k === "all" ? title(p) : countyName(k))); legend.appendChild(s);
     });
@@ -133,10 +155,14 @@
     if (!S.markers) return;
     S.markers.clearLayers();
     var gcj = root.getAttribute("data-tiles-gcj02") === "true";
+    var pts = [];
     (p.rows || []).forEach(function (r) {
       var ll = gcj && window.DhGcj02 ? window.DhGcj02.wgs84ToGcj02(r.lat, r.lon) : [r.lat, r.lon];
-      L.circleMarker(ll, { radius: 7, color: "#ffd666", weight: 2, fillColor: "#fa8c16", fillOpacity: 0.9 }).bindTooltip(r.device).addTo(S.markers);
+      pts.push(ll);
+      L.circleMarker(ll, { radius: 8, color: "#ffd666", weight: 2, fillColor: "#fa8c16", fillOpacity: 0.9 }).bindTooltip(r.device).addTo(S.markers);
     });
+    S.map.invalidateSize();
+    if (pts.length && !S.fitted) { S.map.fitBounds(pts, { padding: [60, 60], maxZoom: 10 }); S.fitted = true; }
   }
 
   function chartCard(p, now) {
@@ -159,16 +185,17 @@
   }
 
   function draw(body) {
+    S.last = body;
     S.names = body.county_names || {};
     var now = body.generated_at_ms;
+    root.setAttribute("data-state", "live");
+    document.getElementById("grid").hidden = false;  // before drawing: charts measure their cards
     var stats = document.getElementById("stats");
     stats.textContent = "";
     body.panels.forEach(function (p) {
       if (p.kind === "stat") stats.appendChild(statCard(p, p.id === "sales_month", now));
       else chartCard(p, now);
     });
-    root.setAttribute("data-state", "live");
-    document.getElementById("grid").hidden = false;
     root.setAttribute("data-generated", String(now));
   }
 
@@ -219,6 +246,11 @@
       return r.json();
     }).then(function (j) { S.token = j.access_token; store(TOKEN, S.token); poll(); })
       .catch(function (e) { document.getElementById("login-error").textContent = e.message; });
+  });
+
+  // lang.js switches data-lang; the panels are drawn from the data, so draw them again
+  document.getElementById("lang-switch").addEventListener("click", function () {
+    setTimeout(function () { if (S.last) draw(S.last); }, 0);
   });
 
   var m = /[#&]key=([^&]+)/.exec(location.hash);
