@@ -113,6 +113,11 @@ PERMISSIONS: dict[str, str] = {
     "(organisation roles: for their own organisation)",
     "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
     "proof",
+    "commerce:read": "e-commerce shops, orders and the programme's indicators (网络零售额, "
+    "parcels, active shops, YoY/MoM)",
+    "commerce:write": "register shops, map their SKUs, record and import orders, their status "
+    "changes and refunds (organisation roles: for their own organisation's shops, which they "
+    "also read)",
 }
 
 _READ_BACKBONE = frozenset(
@@ -176,7 +181,16 @@ ROLES: dict[Role, RoleSpec] = {
         "poverty-alleviation officer",
         Scope.COUNTY,
         Home.EITHER,
-        frozenset({"self", "devices:read", "inspections:read", "personal:read", "catalog:read"}),
+        frozenset(
+            {
+                "self",
+                "devices:read",
+                "inspections:read",
+                "personal:read",
+                "catalog:read",
+                "commerce:read",
+            }
+        ),
     ),
     Role.AUDITOR: RoleSpec("审计员", "auditor", Scope.COUNTY, Home.EITHER, _READ_ALL),
     Role.DISPLAY: RoleSpec(
@@ -184,7 +198,7 @@ ROLES: dict[Role, RoleSpec] = {
         "display (wall screen)",
         Scope.COUNTY,
         Home.EITHER,
-        _READ_BACKBONE,
+        _READ_BACKBONE | {"commerce:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.OPERATOR: RoleSpec(
@@ -199,6 +213,7 @@ ROLES: dict[Role, RoleSpec] = {
             "trace:write",
             "coldchain:write",
             "supply:write",
+            "commerce:write",
         },
     ),
     Role.CARRIER: RoleSpec(
@@ -246,6 +261,7 @@ ROLES: dict[Role, RoleSpec] = {
                 "trace:read",
                 "trace:write",
                 "org_records:write",
+                "commerce:write",
             }
         ),
     ),
@@ -262,7 +278,13 @@ ROLES: dict[Role, RoleSpec] = {
         Scope.ORGANISATION,
         Home.COUNTY,
         _READ_BACKBONE
-        | {"org_records:write", "mobile_devices:write", "trace:write", "coldchain:write"},
+        | {
+            "org_records:write",
+            "mobile_devices:write",
+            "trace:write",
+            "coldchain:write",
+            "commerce:write",
+        },
     ),
 }
 
