@@ -41,7 +41,7 @@ from cloud.commerce.schemas import (
 from cloud.commerce.storage import Order, Shop
 from cloud.commerce.templates import TEMPLATES
 from cloud.deps import DatabaseDep
-from cloud.errors import ApiError, responses
+from cloud.errors import ApiError, Error, responses
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 
 router = APIRouter(prefix="/commerce", tags=["commerce"],
@@ -202,7 +202,7 @@ async def read_limited(request: Request) -> bytes:
     "/shops/{shop_id}/imports",
     summary="Import the shop's order export (CSV or XLSX, the raw file as the body); "
     "all or nothing per file; dry_run=true only checks",
-    responses=responses(413),
+    responses={413: {"model": Error, "description": "The file is larger than an import takes."}},
 )
 async def import_orders(
     shop_id: Ident,
