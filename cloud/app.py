@@ -97,6 +97,7 @@ def create_app(
     from cloud.auth.router import router as auth_router
     from cloud.catalog.router import router as catalog_router
     from cloud.coldchain.router import router as coldchain_router
+    from cloud.commerce.router import router as commerce_router
     from cloud.commerce.screen.router import install as install_screen
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
@@ -130,6 +131,7 @@ def create_app(
         labels_router,  # QR labels (issue 12)
         scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
         logistics_router,  # logistics (issue 13): positions, fleet, supply, waybills, console
+        commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)

@@ -227,10 +227,18 @@ class RowError(BaseModel):
 
 
 class ImportReport(BaseModel):
+    """What an import found (and did). ``imported`` is true only when every row was
+    good and it was not a dry run: then every order of the file was recorded."""
+
     template: str
     dry_run: bool
-    rows: int
+    encoding: str = Field(description="utf-8, gbk or xlsx")
+    rows: int = Field(description="data rows (the header not counted)")
     orders: int
     lines: int
+    bad_rows: int
     imported: bool
-    errors: list[RowError]
+    errors: list[RowError] = Field(description="the first 1,000 bad rows' problems, by row")
+    unmapped_skus: list[str] = Field(
+        description="SKUs (or GTINs) of no product: counted in 网络零售额, not in 农产品"
+    )

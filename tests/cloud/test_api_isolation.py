@@ -22,6 +22,7 @@ from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.certs_cases import CERTS_CASES
 from tests.cloud.coldchain_cases import COLDCHAIN_CASES
+from tests.cloud.commerce_cases import COMMERCE_CASES
 from tests.cloud.console_cases import CONSOLE_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.logistics_cases import LOGISTICS_CASES
@@ -376,6 +377,7 @@ CASES.update(POSITIONS_CASES)  # positions and phone trackers (issue 13)
 CASES.update(LOGISTICS_CASES)  # fleet, supply, trips, waybills (issue 13)
 CASES.update(TRIPS_CASES)  # logistics trips, stops, geofences, replay (issue 13)
 CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
+CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (issue 14)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

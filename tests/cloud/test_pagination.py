@@ -36,6 +36,7 @@ from cloud.logistics.trips.storage import Geofence
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.catalog_support import POINT, ean13, gln
 from tests.cloud.certs_cases import seed_paged
+from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
 from tests.cloud.test_api_isolation_mobile import uscc
@@ -104,6 +105,7 @@ async def _rows(env: ApiEnv) -> None:
                 await _master_data(s, county, i, org.id)
                 await seed_paged(s, county, i, org.id, gtin(1), f"P-{county}-0")
                 await seed_paged_serials(s, county, i, gtin(1), f"P-{county}-0")
+                await seed_paged_commerce(s, county, i, org.id)
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -221,6 +223,8 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/logistics/trips": (lambda b: b, lambda x: x["id"]),
     "/api/v1/logistics/waybills": (lambda b: b, lambda x: x["id"]),
     "/api/v1/logistics/geofences": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/commerce/shops": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -238,6 +242,11 @@ BOUNDED = {
     "/api/v1/logistics/capacity": "a board: one row per day (at most 31) and temperature class",
     "/api/v1/logistics/supply/{post_id}/matches": "a post's window (at most 31 days) times "
     "the county's vehicles, best fit first",
+    "/api/v1/commerce/shops/{shop_id}/skus": "a shop's SKU mappings (at most a few hundred)",
+    "/api/v1/commerce/indicators": "one row per group: at most 4 counties x 60 months x "
+    "15 categories x 7 channels, typically a few dozen",
+    "/api/v1/commerce/top-products": "the best products, at most ?limit=100",
+    "/api/v1/commerce/orders-per-day": "one row per day, at most 400",
 }
 
 
