@@ -80,6 +80,9 @@ class Panel:
     order_desc: bool = False
     limit: int | None = None
     unit: str = "none"
+    #: the aggregate is integer fen: Grafana's SQL divides by 100 (exact numeric in
+    #: PostgreSQL), the wall gets a Decimal of yuan
+    fen: bool = False
     decimals: int = 0
     live_s: int = 900
     #: the wall's range for ``range`` windows
@@ -127,7 +130,8 @@ LINE_PRODUCTS = Relation(
     fresh=ORDERS_FRESH,
 )
 ORDERS = Relation("commerce_orders", "commerce_orders", "ordered_at")
-NET_YUAN = "(amount_fen - refunded_fen) / 100.0"
+#: money is summed in integer fen; the value is yuan (``fen``: exact Decimal, never a float)
+NET_FEN = "amount_fen - refunded_fen"
 COMMERCE = "cloud.commerce.storage"
 
 # ------------------------------------------------------------------ panels
@@ -136,18 +140,18 @@ P = Panel
 PANELS: tuple[Panel, ...] = (
     # e-commerce (cloud/commerce indicators; 未接入 until they land)
     P("sales_month", "本月网络零售额", "Online retail sales this month", "sql", "stat",
-      "sum", "month", requires=COMMERCE, relation=LINES, field=NET_YUAN,
+      "sum", "month", requires=COMMERCE, relation=LINES, field=NET_FEN, fen=True,
       filters=(Filter("counted", "=", True),), unit="currencyCNY", stale_after_s=86_400,
       note="网络零售额: counted order lines net of refunds (cloud/commerce/README.md)"),
     P("sales_trend", "网络零售额走势", "Online retail sales by day", "sql", "timeseries",
-      "sum", "month", requires=COMMERCE, relation=ORDERS, field=NET_YUAN, bucket="1d",
+      "sum", "month", requires=COMMERCE, relation=ORDERS, field=NET_FEN, fen=True, bucket="1d",
       filters=(Filter("status", "!=", "cancelled"),), unit="currencyCNY",
       stale_after_s=86_400, note="orders placed each Beijing day, net of refunds"),
     P("sales_by_county", "各县网络零售额", "Sales by county", "sql", "bar", "sum", "month",
-      requires=COMMERCE, relation=LINES, field=NET_YUAN, group=("county",),
+      requires=COMMERCE, relation=LINES, field=NET_FEN, fen=True, group=("county",),
       filters=(Filter("counted", "=", True),), unit="currencyCNY", stale_after_s=86_400),
     P("top_products", "热销产品", "Top products", "sql", "table", "sum", "month",
-      requires=COMMERCE, relation=LINE_PRODUCTS, field="(ol.amount_fen - ol.refunded_fen) / 100.0",
+      requires=COMMERCE, relation=LINE_PRODUCTS, field="ol.amount_fen - ol.refunded_fen", fen=True,
       group=("p.name",), filters=(Filter("ol.counted", "=", True),), order_desc=True,
       limit=8, unit="currencyCNY", stale_after_s=86_400),
     # cold chain

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -43,7 +44,8 @@ class PanelData:
     unit: str
     decimals: int
     status: Status
-    value: float | None = None
+    #: money (a ``fen`` panel): a Decimal of yuan, a string in JSON
+    value: float | Decimal | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     newest_ms: int | None = None
     stale: bool = False
@@ -51,7 +53,13 @@ class PanelData:
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if isinstance(self.value, Decimal):
+            out["value"] = str(self.value)
+        for row in out["rows"]:
+            if isinstance(row.get("value"), Decimal):
+                row["value"] = str(row["value"])
+        return out
 
 
 def window(panel: Panel, now_ms: int) -> tuple[int, int]:
@@ -263,10 +271,17 @@ async def _sql(panel: Panel, ctx: Context) -> PanelData:
     data = _base(panel, "ok")
     if panel.kind == "stat":
         v = rows[0]["value"] if rows else None
-        data.value = float(v) if v is not None else (0.0 if panel.aggregate != "ratio" else None)
+        if panel.fen:
+            data.value = _yuan(v)
+        else:
+            data.value = (
+                float(v) if v is not None else (0.0 if panel.aggregate != "ratio" else None)
+            )
     else:
         for r in rows:
             row = {k: _plain(v) for k, v in r.items()}
+            if panel.fen:
+                row["value"] = _yuan(r["value"])
             if "time" in row and isinstance(row["time"], str):
                 row["time"] = _day_ms(row["time"])
             data.rows.append(row)
@@ -287,6 +302,11 @@ async def _sql(panel: Panel, ctx: Context) -> PanelData:
         if data.newest_ms is None and panel.kind == "stat" and data.value == 0:
             data.newest_ms = ctx.now_ms  # nothing recorded yet: zero is current
     return _finish(panel, data, ctx.now_ms)
+
+
+def _yuan(fen: Any) -> Decimal:
+    """Integer fen (None: nothing) -> yuan, exactly."""
+    return (Decimal(int(fen or 0)) / 100).quantize(Decimal("0.01"))
 
 
 def _plain(v: Any) -> Any:

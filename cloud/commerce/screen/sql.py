@@ -124,7 +124,10 @@ def compile_sql(panel: Panel, target: Target, *, county_filter: bool = True) -> 
     elif panel.bucket is not None:
         raise ValueError(f"panel {panel.id}: SQL buckets are days")
     keys += [f'{g} AS "{_label(g)}"' for g in panel.group]
-    select = ", ".join([*keys, f'{_select(panel)} AS "value"'])
+    value = _select(panel)
+    if panel.fen and target == "grafana":
+        value = f"{value} / 100.0"
+    select = ", ".join([*keys, f'{value} AS "value"'])
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     order = ""
     if keys:

@@ -20,6 +20,7 @@
   function load(k) { try { return localStorage.getItem(k); } catch (e) { return null; } }
 
   function fmt(v, p) {
+    if (v != null) v = Number(v);  // money comes as a decimal string
     if (v == null || isNaN(v)) return "–";
     if (p.unit === "percentunit") return (v * 100).toFixed(p.decimals) + "%";
     if (p.unit === "currencyCNY") {
@@ -89,10 +90,10 @@
       for (var k in r) if (k !== "value") return word(r[k]);
       return "";
     };
-    var max = Math.max.apply(null, rows.map(function (r) { return r.value || 0; }).concat([1]));
+    var max = Math.max.apply(null, rows.map(function (r) { return Number(r.value) || 0; }).concat([1]));
     var w = W / Math.max(rows.length, 1), base = H - 22, top = 22;
     rows.forEach(function (r, i) {
-      var h = (r.value || 0) / max * (base - top);
+      var h = (Number(r.value) || 0) / max * (base - top);
       g.appendChild(svg("rect", { x: i * w + w * 0.18, y: base - h, width: w * 0.64, height: h, rx: 3, fill: COLORS[i % COLORS.length] }));
       var v = svg("text", { x: i * w + w / 2, y: base - h - 6, "text-anchor": "middle" }); v.textContent = fmt(r.value, p); g.appendChild(v);
       var t = svg("text", { x: i * w + w / 2, y: H - 4, "text-anchor": "middle" }); t.textContent = label(r); g.appendChild(t);
@@ -104,7 +105,7 @@
     var rows = p.rows || [];
     var series = {};
     rows.forEach(function (r) { var k = r.county || "all"; (series[k] = series[k] || []).push(r); });
-    var ts = rows.map(function (r) { return r.time; }), vs = rows.map(function (r) { return r.value; });
+    var ts = rows.map(function (r) { return r.time; }), vs = rows.map(function (r) { return Number(r.value); });
     var t0 = Math.min.apply(null, ts), t1 = Math.max.apply(null, ts);
     var v0 = Math.min.apply(null, vs), v1 = Math.max.apply(null, vs);
     if (!(t1 > t0)) t1 = t0 + 1; if (!(v1 > v0)) { v1 = v0 + 1; }
@@ -118,7 +119,7 @@
     });
     var legend = el("div", "legend");
     Object.keys(series).forEach(function (k, i) {
-      var pts = series[k].map(function (r) { return X(r.time).toFixed(1) + "," + Y(r.value).toFixed(1); }).join(" ");
+      var pts = series[k].map(function (r) { return X(r.time).toFixed(1) + "," + Y(Number(r.value)).toFixed(1); }).join(" ");
       g.appendChild(svg("polyline", { points: pts, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2.5 }));
       var s = el("span"); var sw = el("i"); sw.style.background = COLORS[i % COLORS.length]; s.appendChild(sw);
       s.appendChild(document.createTextNode(k === "all" ? title(p) : countyName(k))); legend.appendChild(s);
