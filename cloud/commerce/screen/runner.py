@@ -16,8 +16,8 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, text
