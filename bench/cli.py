@@ -149,6 +149,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     v.add_argument("--short", action="store_true", help="fewer scenes: a few minutes")
     v.set_defaults(handler=_short_only("bench.vision"))
+    sc = kinds.add_parser(
+        "screen",
+        help="the big-data screen (issue 14): every panel's Grafana query on InfluxDB and "
+        "PostgreSQL (p95 < 200 ms each), the wall's whole data (< 1 s), 20 walls' p99 beside "
+        "/healthz; 30 days x 200 devices at 1 min and a year of orders",
+    )
+    sc.add_argument("--short", action="store_true", help="3 days, two months of orders")
+    sc.set_defaults(handler=_short_only("bench.screen"))
     lg = kinds.add_parser(
         "logistics",
         help="OsmAnd single fixes (16 clients) vs a trivial endpoint, and batch upload "
