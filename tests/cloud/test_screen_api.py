@@ -81,3 +81,15 @@ async def test_the_pages_are_public_shells_with_local_assets(env: ApiEnv) -> Non
     assert '<span class="zh">陇川县农村电商大数据</span>' in html
     assert '<span class="en" lang="en">Longchuan rural e-commerce</span>' in html
     assert (await env.client.get("/screen/999999")).status_code == 404
+
+
+async def test_walls_asking_together_share_one_computation(env: ApiEnv) -> None:
+    import asyncio
+
+    key = await _display_key(env, "533100")
+    got = await asyncio.gather(
+        *(env.client.get("/api/v1/screen/data", headers=key) for _ in range(6))
+    )
+    assert {r.json()["generated_at_ms"] for r in got} == {got[0].json()["generated_at_ms"]}
+    county = await env.client.get("/api/v1/screen/data", params={"county": OTHER}, headers=key)
+    assert county.json()["counties"] == [OTHER]  # another scope: its own computation

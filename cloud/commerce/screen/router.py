@@ -15,6 +15,7 @@ with ``county=``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path as FsPath
 from typing import Annotated, Any
@@ -27,7 +28,7 @@ from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.commerce.screen.catalogue import BY_ID, SCREEN_PANELS
 from cloud.commerce.screen.runner import Context, run_panels
-from cloud.deps import SessionDep, SettingsDep
+from cloud.deps import SettingsDep
 from cloud.errors import ApiError, responses
 from cloud.logistics.console.tiles import tile_source
 from cloud.web.shell import environment, page_context
@@ -54,12 +55,33 @@ def _scope(principal: Principal, county: str | None) -> list[str] | None:
     return principal.counties(county)
 
 
-async def _data(
-    request: Request, session: Any, counties: list[str] | None, ids: list[str]
-) -> dict[str, Any]:
-    ctx = Context(session=session, store=request.app.state.tsdb, counties=counties)
+#: Walls showing the same county see the same answer: it is computed once per this
+#: many seconds (a wall polls every 15 s; the data's own time says how fresh it is)
+CACHE_S = 5.0
+
+
+async def _data(request: Request, counties: list[str] | None, ids: list[str]) -> dict[str, Any]:
+    """The panels, computed at most once per ``CACHE_S`` for each (counties, panels):
+    twenty walls cost one computation (concurrent askers wait for the same one)."""
+    state = request.app.state
+    if not hasattr(state, "screen_cache"):
+        state.screen_cache = {}
+    cache: dict[tuple[Any, ...], tuple[float, asyncio.Future[dict[str, Any]]]] = state.screen_cache
+    key = (tuple(counties) if counties is not None else None, tuple(ids))
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is None or now - hit[0] > CACHE_S or (hit[1].done() and hit[1].exception()):
+        hit = (now, asyncio.ensure_future(_compute(request, counties, ids)))
+        cache[key] = hit
+    return await asyncio.shield(hit[1])
+
+
+async def _compute(request: Request, counties: list[str] | None, ids: list[str]) -> dict[str, Any]:
+    """One computation with its own session (it may outlive the request that began it)."""
     started = time.perf_counter()
-    panels = await run_panels(ids, ctx)
+    async with request.app.state.db.session() as session:
+        ctx = Context(session=session, store=request.app.state.tsdb, counties=counties)
+        panels = await run_panels(ids, ctx)
     return {
         "generated_at_ms": ctx.now_ms,
         "took_ms": round((time.perf_counter() - started) * 1000, 1),
@@ -72,10 +94,10 @@ async def _data(
 
 @router.get("/data", summary="Every panel of the wall (county-scoped)")
 async def screen_data(
-    request: Request, session: SessionDep, principal: ScreenRead, county: CountyQuery = None
+    request: Request, principal: ScreenRead, county: CountyQuery = None
 ) -> JSONResponse:
     counties = _scope(principal, county)
-    body = await _data(request, session, counties, list(SCREEN_PANELS))
+    body = await _data(request, counties, list(SCREEN_PANELS))
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
@@ -86,7 +108,6 @@ async def screen_data(
 )
 async def screen_panel(
     request: Request,
-    session: SessionDep,
     principal: ScreenRead,
     panel_id: Annotated[str, Path(max_length=64)],
     county: CountyQuery = None,
@@ -94,7 +115,7 @@ async def screen_panel(
     if panel_id not in BY_ID:
         raise ApiError(404, f"path.panel_id: no panel {panel_id!r}", field="panel_id")
     counties = _scope(principal, county)
-    body = await _data(request, session, counties, [panel_id])
+    body = await _data(request, counties, [panel_id])
     panel = body["panels"][0]
     return JSONResponse(
         {**panel, "generated_at_ms": body["generated_at_ms"], "counties": body["counties"]},

@@ -95,6 +95,7 @@ class Context:
     counties: list[str] | None
     now_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     _devices: dict[str, list[str]] = field(default_factory=dict)
+    _newest: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
 
     @property
     def county_list(self) -> list[str]:
@@ -198,18 +199,31 @@ async def _ts(panel: Panel, ctx: Context) -> PanelData:
     return _finish(panel, data, ctx.now_ms)
 
 
+#: how far back the newest reading of a measurement is looked for: the longest stale
+#: threshold of the time-series panels (older than this is stale for every one of them)
+NEWEST_SPAN_MS = 7_200_000
+
+
 async def _ts_newest(panel: Panel, ctx: Context, devices: list[str]) -> int | None:
-    """The newest raw reading of the panel's series within its stale window, to the
-    minute (None: nothing that recent, so the panel is stale)."""
+    """The newest raw reading of the panel's measurement within the last 2 h, to the
+    minute (None: nothing that recent, so the panel is stale); one read per measurement
+    and wall, shared by its panels."""
     assert panel.measurement
     if not devices:
         return None
-    span = (ctx.now_ms - panel.stale_after_s * 1000, ctx.now_ms + 1)
-    parts = await ctx.store.aggregate_parts(
-        panel.measurement, devices, panel.field, [span], 60_000, "raw", counties=ctx.counties
-    )
-    starts = [w for windows in parts.values() for w, p in windows.items() if p.count > 0]
-    return min(max(starts) + 60_000, ctx.now_ms) if starts else None
+    m = panel.measurement
+    if m not in ctx._newest:
+
+        async def read() -> int | None:
+            span = (ctx.now_ms - NEWEST_SPAN_MS, ctx.now_ms + 1)
+            parts = await ctx.store.aggregate_parts(
+                m, devices, panel.field, [span], 60_000, "raw", counties=ctx.counties
+            )
+            starts = [w for ws in parts.values() for w, p in ws.items() if p.count > 0]
+            return min(max(starts) + 60_000, ctx.now_ms) if starts else None
+
+        ctx._newest[m] = asyncio.ensure_future(read())
+    return await asyncio.shield(ctx._newest[m])
 
 
 def _agg(aggregate: str, p: Parts) -> float | None:
