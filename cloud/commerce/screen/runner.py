@@ -94,26 +94,11 @@ class Context:
     #: the caller's counties (None: every county, the prefecture)
     counties: list[str] | None
     now_ms: int = field(default_factory=lambda: int(time.time() * 1000))
-    _devices: dict[str, list[str]] = field(default_factory=dict)
     _newest: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
 
     @property
     def county_list(self) -> list[str]:
         return list(COUNTY_CODES) if self.counties is None else list(self.counties)
-
-    async def devices(self, measurement: str) -> list[str]:
-        """The registered devices of a measurement (ingest's registry and the catalog's
-        mobile devices); the store's county filter decides what is read of them."""
-        if measurement not in self._devices:
-            rows = await self.session.execute(
-                text(
-                    "SELECT id FROM devices WHERE kind = :k "
-                    "UNION SELECT device_id FROM mobile_devices WHERE kind = :k"
-                ),
-                {"k": measurement},
-            )
-            self._devices[measurement] = sorted({r[0] for r in rows})
-        return self._devices[measurement]
 
 
 def _finish(panel: Panel, data: PanelData, now_ms: int) -> PanelData:
@@ -125,30 +110,35 @@ def _finish(panel: Panel, data: PanelData, now_ms: int) -> PanelData:
 
 
 async def _ts(panel: Panel, ctx: Context) -> PanelData:
+    """Time-series panels read every device of the measurement under the caller's
+    counties (``devices=None``): the aggregate is over whatever reports."""
     assert panel.measurement
-    devices = await ctx.devices(panel.measurement)
+    devices = None
     start, end = window(panel, ctx.now_ms)
     store = ctx.store
     data = _base(panel, "ok")
-    newest = await _ts_newest(panel, ctx, devices)
+    newest = await _ts_newest(panel, ctx)
     if panel.aggregate == "last":
-        fixes = await asyncio.gather(
-            *(store.latest(panel.measurement, d, counties=ctx.counties) for d in devices)
-        )
+        # each device's position: its last minute's fix (the mean when it sent several)
         lon = panel.extra.get("lon", "lon")
-        for device, values in zip(devices, fixes, strict=True):
-            got = {v.metric: v for v in values}
-            if panel.field in got and lon in got and got[panel.field].ts_ms >= start:
-                t = got[panel.field].ts_ms
-                data.rows.append(
-                    {"device": device, "lat": got[panel.field].value, "lon": got[lon].value, "t": t}
+        lats, lons = await asyncio.gather(
+            *(
+                store.aggregate_parts(
+                    panel.measurement, devices, f, [(start, end)], 60_000, "raw",
+                    counties=ctx.counties,
                 )
-                newest = max(newest or 0, t)
+                for f in (panel.field, lon)
+            )
+        )  # fmt: skip
+        for device in sorted(lats):
+            w = max(lats[device])
+            p_lon = lons.get(device, {}).get(w)
+            if p_lon is None or not p_lon.count:
+                continue
+            p_lat = lats[device][w]
+            data.rows.append({"device": device, "lat": p_lat.total / p_lat.count,
+                              "lon": p_lon.total / p_lon.count, "t": w})  # fmt: skip
         data.value = float(len(data.rows))
-        data.newest_ms = newest
-        return _finish(panel, data, ctx.now_ms)
-    if not devices:
-        data.value = 0.0 if panel.kind == "stat" else None
         data.newest_ms = newest
         return _finish(panel, data, ctx.now_ms)
     if panel.bucket is None:  # one window over the span: per device
@@ -204,20 +194,18 @@ async def _ts(panel: Panel, ctx: Context) -> PanelData:
 NEWEST_SPAN_MS = 7_200_000
 
 
-async def _ts_newest(panel: Panel, ctx: Context, devices: list[str]) -> int | None:
+async def _ts_newest(panel: Panel, ctx: Context) -> int | None:
     """The newest raw reading of the panel's measurement within the last 2 h, to the
     minute (None: nothing that recent, so the panel is stale); one read per measurement
     and wall, shared by its panels."""
     assert panel.measurement
-    if not devices:
-        return None
     m = panel.measurement
     if m not in ctx._newest:
 
         async def read() -> int | None:
             span = (ctx.now_ms - NEWEST_SPAN_MS, ctx.now_ms + 1)
             parts = await ctx.store.aggregate_parts(
-                m, devices, panel.field, [span], 60_000, "raw", counties=ctx.counties
+                m, None, panel.field, [span], 60_000, "raw", counties=ctx.counties
             )
             starts = [w for ws in parts.values() for w, p in ws.items() if p.count > 0]
             return min(max(starts) + 60_000, ctx.now_ms) if starts else None
@@ -367,9 +355,6 @@ async def run_panels(ids: Sequence[str], ctx: Context) -> list[PanelData]:
     """The panels in order. Relational panels share the session, so they run one
     after another; the time-series panels run beside them."""
     out: dict[str, PanelData] = {}
-    for m in {BY_ID[i].measurement for i in ids if BY_ID[i].source == "ts"}:
-        if m:  # the session is read here, before the time-series panels run beside it
-            await ctx.devices(m)
     ts_ids = [i for i in ids if BY_ID[i].source == "ts"]
     ts_task = asyncio.gather(*(run_panel(BY_ID[i], ctx) for i in ts_ids))
     for i in ids:
