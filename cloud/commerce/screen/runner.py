@@ -196,19 +196,24 @@ NEWEST_SPAN_MS = 7_200_000
 
 async def _ts_newest(panel: Panel, ctx: Context) -> int | None:
     """The newest raw reading of the panel's measurement within the last 2 h, to the
-    minute (None: nothing that recent, so the panel is stale); one read per measurement
-    and wall, shared by its panels."""
+    minute within the last 5 min, else to 10 min (None: nothing that recent, so the
+    panel is stale); one read per measurement and wall, shared by its panels."""
     assert panel.measurement
     m = panel.measurement
     if m not in ctx._newest:
 
         async def read() -> int | None:
-            span = (ctx.now_ms - NEWEST_SPAN_MS, ctx.now_ms + 1)
-            parts = await ctx.store.aggregate_parts(
-                m, None, panel.field, [span], 60_000, "raw", counties=ctx.counties
-            )
-            starts = [w for ws in parts.values() for w, p in ws.items() if p.count > 0]
-            return min(max(starts) + 60_000, ctx.now_ms) if starts else None
+            # the last 5 min by the minute first (cheap: fresh data is the usual case),
+            # then the rest of the 2 h by 10 min
+            for back, step in ((300_000, 60_000), (NEWEST_SPAN_MS, 600_000)):
+                span = (ctx.now_ms - back, ctx.now_ms + 1)
+                parts = await ctx.store.aggregate_parts(
+                    m, None, panel.field, [span], step, "raw", counties=ctx.counties
+                )
+                starts = [w for ws in parts.values() for w, p in ws.items() if p.count > 0]
+                if starts:
+                    return min(max(starts) + step, ctx.now_ms)
+            return None
 
         ctx._newest[m] = asyncio.ensure_future(read())
     return await asyncio.shield(ctx._newest[m])
