@@ -206,7 +206,7 @@ PANELS: tuple[Panel, ...] = (
       stale_after_s=86_400 * 7),
     P("lots_by_stage", "各环节批次", "Lots by stage", "sql", "bar", "count_distinct",
       "range", relation=EVENT_LOTS, field="o.lot", group=("e.biz_step",),
-      screen_range_s=30 * 86_400, stale_after_s=86_400 * 7),
+      screen_range_s=7 * 86_400, stale_after_s=86_400 * 7),
     P("brand_rate", "品牌准入率", "Brand admission rate", "sql", "stat", "ratio", "range",
       relation=BRAND, field="granted", unit="percentunit", decimals=1,
       screen_range_s=365 * 86_400, stale_after_s=86_400 * 365),

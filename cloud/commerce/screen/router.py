@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -62,18 +63,32 @@ CACHE_S = 5.0
 
 async def _data(request: Request, counties: list[str] | None, ids: list[str]) -> dict[str, Any]:
     """The panels, computed at most once per ``CACHE_S`` for each (counties, panels):
-    twenty walls cost one computation (concurrent askers wait for the same one)."""
+    twenty walls cost one computation. When the last answer is older, one request
+    starts the next computation and every wall keeps the last answer until it is done
+    (each panel's ``newest_ms`` says how fresh its data is); the first waits."""
     state = request.app.state
     if not hasattr(state, "screen_cache"):
         state.screen_cache = {}
-    cache: dict[tuple[Any, ...], tuple[float, asyncio.Future[dict[str, Any]]]] = state.screen_cache
+    cache: dict[tuple[Any, ...], _Entry] = state.screen_cache
     key = (tuple(counties) if counties is not None else None, tuple(ids))
     now = time.monotonic()
-    hit = cache.get(key)
-    if hit is None or now - hit[0] > CACHE_S or (hit[1].done() and hit[1].exception()):
-        hit = (now, asyncio.ensure_future(_compute(request, counties, ids)))
-        cache[key] = hit
-    return await asyncio.shield(hit[1])
+    entry = cache.setdefault(key, _Entry())
+    if entry.task is None or (entry.task.done() and now - entry.started > CACHE_S):
+        if entry.task is not None and entry.task.done() and not entry.task.exception():
+            entry.last = entry.task.result()
+        entry.started = now
+        entry.task = asyncio.ensure_future(_compute(request, counties, ids))
+    if entry.last is not None and not entry.task.done():
+        return entry.last
+    return await asyncio.shield(entry.task)
+
+
+@dataclass
+class _Entry:
+    started: float = 0.0
+    task: asyncio.Future[dict[str, Any]] | None = None
+    #: the last answer, served while the next is computed
+    last: dict[str, Any] | None = None
 
 
 async def _compute(request: Request, counties: list[str] | None, ids: list[str]) -> dict[str, Any]:
