@@ -253,6 +253,7 @@ async def time_overview(store: Any, db: Any, reps: int) -> dict[str, Any]:
 
     times = []
     statuses: dict[str, str] = {}
+    took: dict[str, list[float]] = {}
     for _ in range(reps + 1):
         async with db.session() as s:
             ctx = Context(session=s, store=store, counties=None)
@@ -260,9 +261,13 @@ async def time_overview(store: Any, db: Any, reps: int) -> dict[str, Any]:
             got = await run_panels(list(SCREEN_PANELS), ctx)
             times.append((time.perf_counter() - t) * 1000)
             statuses = {p.id: p.status for p in got}
+            for p in got:
+                took.setdefault(p.id, []).append(p.took_ms)
     times = times[1:]
     bad = {k: v for k, v in statuses.items() if v != "ok"}
+    slowest = sorted(((round(statistics.median(v), 1), k) for k, v in took.items()), reverse=True)
     return {"panels": len(SCREEN_PANELS), "p95_ms": round(p95(times), 1),
+            "slowest_panels_median_ms": {k: v for v, k in slowest[:5]},
             "median_ms": round(statistics.median(times), 1), "not_ok": bad,
             "goal_met": p95(times) < GOAL_OVERVIEW_MS and not bad}  # fmt: skip
 

@@ -77,6 +77,8 @@ class Panel:
     count_where: tuple[Op, float] | None = None
     #: extra columns a table or map shows (relational)
     columns: tuple[str, ...] = ()
+    #: hourly-or-longer buckets read whole hours from the 1-h roll-ups, the edges raw
+    rollups: bool = False
     order_desc: bool = False
     limit: int | None = None
     unit: str = "none"
@@ -157,7 +159,7 @@ PANELS: tuple[Panel, ...] = (
     # cold chain
     P("coldroom_temp", "冷库平均温度", "Cold-room mean temperature", "ts", "timeseries",
       "mean", "range", measurement="cold_room", field="temperature", bucket="1h",
-      group=("county",), unit="celsius", decimals=1),
+      group=("county",), unit="celsius", decimals=1, rollups=True),
     P("rooms_reporting", "在线冷库", "Cold rooms reporting", "ts", "stat", "count_distinct",
       "live", measurement="cold_room", field="temperature", group=("device",)),
     P("rooms_out", "超限冷库", "Cold rooms out of range", "sql", "stat", "count_distinct",
