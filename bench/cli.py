@@ -164,6 +164,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     lg.add_argument("--short", action="store_true", help="a few seconds per phase")
     lg.set_defaults(handler=_short_only("bench.logistics"))
+    cm = kinds.add_parser(
+        "commerce",
+        help="order import from a CSV export, rows/s, beside a plain bulk insert of the same "
+        "rows (goal: >= 20,000 rows/s)",
+    )
+    cm.add_argument("--short", action="store_true", help="20,000 rows instead of 100,000")
+    cm.set_defaults(handler=_short_only("bench.commerce"))
     rc = kinds.add_parser(
         "recall",
         help="trace recall forward and backward through 5 levels of transformation and "

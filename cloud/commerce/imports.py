@@ -25,6 +25,7 @@ from cloud.commerce.drafts import (
     Catalogue,
     LineDraft,
     OrderDraft,
+    pg_connection,
     write_orders,
 )
 from cloud.commerce.filedecode import Sheet, read
@@ -44,8 +45,15 @@ MAX_ERRORS = 1000
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_LINE_FEN = 9_999_999_999
 _EXCEL_TEXT = re.compile(r'^="?(.*?)"?$')
+#: Yuan as exports write them: at most 8 digits and 2 decimals, no sign.
+_PLAIN_YUAN = re.compile(r"^\d{1,8}(\.\d{1,2})?$")
 _GTIN = re.compile(r"^(\d{8}|\d{12,14})$")
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M")
+
+
+#: Every field a template may map.
+FIELDS = ("order_id", "ordered_at", "status", "county", "sku", "gtin", "title", "quantity",
+          "amount", "address", "province", "city", "district")  # fmt: skip
 
 
 class RowProblem(ValueError):
@@ -57,14 +65,27 @@ class RowProblem(ValueError):
 
 def _text(v: Any) -> str:
     """A cell as text: Excel's ``="123"`` text guard and a leading ``'`` removed."""
-    s = str(v).strip() if not isinstance(v, str) else v.strip()
-    if s.startswith("="):
+    s = v.strip() if v.__class__ is str else str(v).strip()
+    if not s or (s[0] != "=" and s[0] != "'"):
+        return s
+    if s[0] == "=":
         m = _EXCEL_TEXT.match(s)
         s = m.group(1) if m else s
     return s.lstrip("'").strip()
 
 
 def parse_time(v: Any, now: datetime) -> datetime:
+    if v.__class__ is str and len(v) == 19 and v[10] == " " and v[4] == "-":
+        try:  # the common case: "2026-03-01 10:00:00", Beijing time
+            at = datetime.fromisoformat(v).replace(tzinfo=BEIJING)
+        except ValueError:
+            pass
+        else:
+            if at > now + FUTURE_SKEW:
+                raise RowProblem("ordered_at", f"{at.isoformat()} is in the future")
+            if at < EARLIEST:
+                raise RowProblem("ordered_at", f"{at.isoformat()} is before 2000")
+            return at.astimezone(UTC)
     if isinstance(v, datetime):
         at = v if v.tzinfo else v.replace(tzinfo=BEIJING)
     else:
@@ -93,7 +114,11 @@ def parse_time(v: Any, now: datetime) -> datetime:
 
 
 def parse_amount(v: Any) -> int:
-    s = _text(v).replace(",", "").replace("¥", "").replace("￥", "").strip()
+    s = _text(v)
+    if _PLAIN_YUAN.match(s):  # the common case, in integers: 12, 12.3, 12.34
+        whole, _, cents = s.partition(".")
+        return int(whole) * 100 + int((cents + "00")[:2])
+    s = s.replace(",", "").replace("¥", "").replace("￥", "").strip()
     if not s:
         raise RowProblem("amount", "missing")
     try:
@@ -114,6 +139,8 @@ def parse_amount(v: Any) -> int:
 
 def parse_quantity(v: Any) -> int:
     s = _text(v)
+    if s.isascii() and s.isdigit() and 0 < len(s) < 7 and s[0] != "0":
+        return int(s)
     try:
         d = Decimal(s)
     except InvalidOperation:
@@ -167,32 +194,41 @@ def parse_sheet(sheet: Sheet, t: Template, shop: Shop, now: datetime) -> Parsed:
     by_id: dict[str, tuple[OrderDraft, int]] = {}
     width = len(sheet.header)
 
-    def cell(cells: list[Any], f: str) -> Any:
-        i = cols.get(f)
-        return cells[i] if i is not None and i < len(cells) else ""
-
+    # each field's cell; a field the file lacks reads the empty cell added at the end
+    idx = {f: cols.get(f, width) for f in FIELDS}
+    i_oid, i_at, i_status, i_qty, i_amount, i_sku, i_gtin, i_title = (
+        idx[f] for f in ("order_id", "ordered_at", "status", "quantity", "amount", "sku",
+                         "gtin", "title")
+    )  # fmt: skip
+    has_county = "county" in cols
+    pad = [""] * (width + 1)
+    bad_rows = out.bad_rows
     for n, cells in sheet.rows:
-        if n in out.bad_rows:
+        if n in bad_rows:
             continue
-        if len(cells) > width:
-            out.bad(n, "row", f"{len(cells)} cells, the header has {width}")
-            continue
+        if len(cells) != width:
+            if len(cells) > width:
+                out.bad(n, "row", f"{len(cells)} cells, the header has {width}")
+                continue
+            cells = [*cells, *pad[len(cells) :]]
+        else:
+            cells.append("")
         try:
-            oid = _text(cell(cells, "order_id"))
+            oid = _text(cells[i_oid])
             if not oid:
                 raise RowProblem(t.columns["order_id"], "missing")
             if not PLATFORM_ID_RE.match(oid):
                 raise RowProblem(t.columns["order_id"], f"{oid!r} is not an order id")
             try:
-                at = parse_time(cell(cells, "ordered_at"), now)
+                at = parse_time(cells[i_at], now)
             except RowProblem as p:
                 raise RowProblem(t.columns["ordered_at"], p.reason) from None
-            word = _text(cell(cells, "status"))
+            word = _text(cells[i_status])
             status = STATUS_WORDS.get(word.lower()) or STATUS_WORDS.get(word)
             if status is None:
                 raise RowProblem(t.columns["status"], f"unknown status {word!r}")
-            if "county" in cols:
-                county = _text(cell(cells, "county"))
+            if has_county:
+                county = _text(cells[idx["county"]])
                 if county not in COUNTIES:
                     raise RowProblem(t.columns["county"], f"unknown county code {county!r}; "
                                      f"use a GB/T 2260 code: {', '.join(COUNTIES)}")  # fmt: skip
@@ -200,26 +236,26 @@ def parse_sheet(sheet: Sheet, t: Template, shop: Shop, now: datetime) -> Parsed:
                     raise RowProblem(t.columns["county"], f"county {county} is not the shop's "
                                      f"({shop.county})")  # fmt: skip
             try:
-                qty = parse_quantity(cell(cells, "quantity"))
+                qty = parse_quantity(cells[i_qty])
             except RowProblem as p:
                 raise RowProblem(t.columns["quantity"], p.reason) from None
             try:
-                fen = parse_amount(cell(cells, "amount"))
+                fen = parse_amount(cells[i_amount])
             except RowProblem as p:
                 raise RowProblem(t.columns["amount"], p.reason) from None
-            sku = _text(cell(cells, "sku"))[:64] or None
-            gtin = _text(cell(cells, "gtin")) or None
+            sku = _text(cells[i_sku])[:64] or None
+            gtin = _text(cells[i_gtin]) or None
             if gtin is not None and not _GTIN.match(gtin):
                 raise RowProblem(
                     t.columns["gtin"], f"{gtin!r} is not a GTIN (8, 12, 13 or 14 digits)"
                 )
             if sku is None and gtin is None:
                 raise RowProblem(t.columns.get("sku", "gtin"), "missing: the line's SKU or GTIN")
-            city = _destination(t, cells, cell)
+            city = _destination(t, cells, idx)
         except RowProblem as p:
             out.bad(n, p.field, p.reason)
             continue
-        title = _text(cell(cells, "title"))[:200] or None
+        title = _text(cells[i_title])[:200] or None
         line = LineDraft(quantity=qty, amount_fen=fen, gtin=gtin, sku=sku, title=title)
         seen = by_id.get(oid)
         if seen is None:
@@ -246,30 +282,43 @@ def parse_sheet(sheet: Sheet, t: Template, shop: Shop, now: datetime) -> Parsed:
     return out
 
 
-def _destination(t: Template, cells: list[Any], cell: Any) -> str | None:
+def _destination(t: Template, cells: list[Any], idx: dict[str, int]) -> str | None:
     if t.destination == "address":
-        return city_from_address(_text(cell(cells, "address")))
+        return city_from_address(_text(cells[idx["address"]]))
     if t.destination == "parts":
         return city_from_parts(
-            _text(cell(cells, "province")), _text(cell(cells, "city")),
-            _text(cell(cells, "district")),
+            _text(cells[idx["province"]]), _text(cells[idx["city"]]),
+            _text(cells[idx["district"]]),
         )  # fmt: skip
-    return _text(cell(cells, "city"))[:64] or None
+    return _text(cells[idx["city"]])[:64] or None
 
 
 async def _duplicates(s: AsyncSession, shop: Shop, parsed: Parsed, t: Template) -> None:
+    """Name each row of an order already recorded (same channel and platform order id)."""
     ids = [d.platform_order_id for d in parsed.drafts]
-    for i in range(0, len(ids), 1000):
-        chunk = ids[i : i + 1000]
-        for oid, pk in await s.execute(
-            select(Order.platform_order_id, Order.id).where(
-                Order.channel == shop.channel, Order.platform_order_id.in_(chunk)
+    found: list[tuple[str, int]] = []
+    pg = await pg_connection(s)
+    if pg is not None:  # one array parameter: no 1,000-placeholder statements to build
+        async with pg.cursor() as cur:
+            await cur.execute(
+                "SELECT platform_order_id, id FROM commerce_orders "
+                "WHERE channel = %s AND platform_order_id = ANY(%s)",
+                (shop.channel, ids),
             )
-        ):
-            for row in parsed.rows_of[oid]:
-                parsed.bad(row, t.columns["order_id"],
-                           f"duplicate order: {shop.channel} order {oid} is already recorded "
-                           f"(order {pk})")  # fmt: skip
+            found = list(await cur.fetchall())
+    else:
+        for i in range(0, len(ids), 500):
+            got = await s.execute(
+                select(Order.platform_order_id, Order.id).where(
+                    Order.channel == shop.channel, Order.platform_order_id.in_(ids[i : i + 500])
+                )
+            )
+            found += [(oid, pk) for oid, pk in got]
+    for oid, pk in found:
+        for row in parsed.rows_of[oid]:
+            parsed.bad(row, t.columns["order_id"],
+                       f"duplicate order: {shop.channel} order {oid} is already recorded "
+                       f"(order {pk})")  # fmt: skip
 
 
 async def import_file(

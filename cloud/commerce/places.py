@@ -26,7 +26,11 @@ COUNTY_NAMES: dict[str, str] = {
     "lianghe": "533122",
 }
 #: Address parts that name a province or prefecture, never the city we keep.
-_PROVINCE = re.compile(r"(省|自治区|特别行政区)$|^(北京|上海|天津|重庆)(市)?$")
+_PROVINCE_SUFFIXES = ("省", "自治区", "特别行政区")
+_MUNICIPALITIES = ("北京", "上海", "天津", "重庆")
+_GLUED = re.compile(
+    r"^(?:[^省]+省|[^区]+自治区)?(德宏(?:傣族景颇族自治)?州)?([^市州县]+?(?:市|州|县))"
+)
 _PREFECTURE_OF_DEHONG = re.compile(r"^德宏(傣族景颇族自治)?州?$")
 
 
@@ -54,18 +58,24 @@ def city_from_address(address: str | None) -> str | None:
     city (Dehong: the county-level part after the prefecture). The rest is dropped."""
     if not address:
         return None
-    parts = [p for p in re.split(r"[\s,，]+", address.strip()) if p]
+    if "，" in address or "," in address:
+        address = address.replace("，", " ").replace(",", " ")
+    parts = address.split()
     if len(parts) == 1:
         # no spaces: cut after the province and the city suffixes
-        m = re.match(
-            r"^(?:[^省]+省|[^区]+自治区)?(德宏(?:傣族景颇族自治)?州)?([^市州县]+?(?:市|州|县))",
-            parts[0],
-        )
+        m = _GLUED.match(parts[0])
         return m.group(2)[:64] if m else None
-    rest = [p for p in parts if not _PROVINCE.search(p)] or parts
-    first = rest[0]
-    if _PREFECTURE_OF_DEHONG.match(first) and len(rest) > 1:
-        return rest[1][:64]
-    if (m := re.match(r"^(北京|上海|天津|重庆)", parts[0])) is not None:
-        return f"{m.group(1)}市"
-    return first[:64]
+    first = parts[0]
+    if first.startswith(_MUNICIPALITIES):
+        return f"{first[:2]}市"
+    after_dehong = False
+    for p in parts:
+        if after_dehong:
+            return p[:64]
+        if p.endswith(_PROVINCE_SUFFIXES):
+            continue
+        if _PREFECTURE_OF_DEHONG.match(p):
+            after_dehong = True
+            continue
+        return p[:64]
+    return parts[-1][:64]

@@ -212,3 +212,28 @@ def test_cities_of_addresses() -> None:
     assert city_from_address("广东省 深圳市 南山区 y") == "深圳市"
     assert city_from_parts("云南省", "德宏傣族景颇族自治州", "陇川县") == "陇川县"
     assert city_from_parts("广东省", "深圳市", "南山区") == "深圳市"
+
+
+async def test_a_large_file_takes_the_bulk_path_and_keeps_every_character(env: ApiEnv) -> None:
+    """60 orders: PostgreSQL writes them with COPY (cloud/commerce/drafts.py), whose text
+    format must escape tabs, newlines and backslashes in titles."""
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    sid = await _shop(env, h, "station")
+    odd = 'tab\there "q" back\\slash\nline 咖啡'
+    rows = "".join(
+        f'K{i},2026-03-02 10:00:{i % 60:02d},已完成,{HOME},COF-500,,"{odd.replace(chr(34), 2 * chr(34))}",'
+        f"{1 + i % 3},{i}.5,芒市\n"
+        for i in range(60)
+    )
+    r = await _import(env, h, sid, (STD + rows).encode(), "standard")
+    assert r.status_code == 200 and r.json()["orders"] == 60, r.text
+    got = (await env.client.get(f"{API}/orders", params={"limit": 100}, headers=h)).json()
+    assert len(got) == 60
+    by = {o["platform_order_id"]: o for o in got}
+    k7 = by["K7"]
+    assert k7["lines"][0]["title"] == odd and k7["amount"] == "7.50"
+    assert k7["dest_county"] == HOME and k7["status"] == "completed" and k7["month"] == "2026-03"
+    assert k7["lines"][0]["category"] == "coffee" and k7["lines"][0]["quantity"] == 2
+    assert k7["ordered_at"].startswith("2026-03-02T02:00:07")
+    again = await _import(env, h, sid, (STD + rows).encode(), "standard", dry_run="true")
+    assert again.json()["bad_rows"] == 60  # every order a duplicate now
