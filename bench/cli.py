@@ -163,6 +163,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     v.add_argument("--short", action="store_true", help="fewer scenes: a few minutes")
     v.set_defaults(handler=_short_only("bench.vision"))
+    sc = kinds.add_parser(
+        "screen",
+        help="the big-data screen (issue 14): every panel's Grafana query on InfluxDB and "
+        "PostgreSQL (p95 < 200 ms each), the wall's whole data (< 1 s), 20 walls' p99 beside "
+        "/healthz; 30 days x 200 devices at 1 min and a year of orders",
+    )
+    sc.add_argument("--short", action="store_true", help="3 days, two months of orders")
+    sc.set_defaults(handler=_short_only("bench.screen"))
     lg = kinds.add_parser(
         "logistics",
         help="OsmAnd single fixes (16 clients) vs a trivial endpoint, and batch upload "
@@ -170,6 +178,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     lg.add_argument("--short", action="store_true", help="a few seconds per phase")
     lg.set_defaults(handler=_short_only("bench.logistics"))
+    cm = kinds.add_parser(
+        "commerce",
+        help="order import from a CSV export, rows/s, beside a plain bulk insert of the same "
+        "rows (goal: >= 20,000 rows/s)",
+    )
+    cm.add_argument("--short", action="store_true", help="20,000 rows instead of 100,000")
+    cm.set_defaults(handler=_short_only("bench.commerce"))
     rc = kinds.add_parser(
         "recall",
         help="trace recall forward and backward through 5 levels of transformation and "

@@ -97,6 +97,8 @@ def create_app(
     from cloud.auth.router import router as auth_router
     from cloud.catalog.router import router as catalog_router
     from cloud.coldchain.router import router as coldchain_router
+    from cloud.commerce.router import router as commerce_router
+    from cloud.commerce.screen.router import install as install_screen
     from cloud.devices.firmware.router import router as firmware_router
     from cloud.devices.router import router as devices_router
     from cloud.ingest.router import router as dead_letters_router
@@ -131,6 +133,7 @@ def create_app(
         scans_router,  # the scan place endpoint and scan anomaly flags (issue 12)
         logistics_router,  # logistics (issue 13): positions, fleet, supply, waybills, console
         firmware_router,  # signed MCU node images and staged rollouts (issue 16)
+        commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -139,6 +142,7 @@ def create_app(
     install_driver_page(app)  # the driver's page (/m/driver), issue 13
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
+    install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

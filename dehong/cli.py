@@ -25,6 +25,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("cloud.trace.cli", "dehong[cloud]"),
     ("cloud.coldchain.cli", "dehong[cloud]"),
     ("cloud.logistics.cli", "dehong[cloud]"),
+    ("cloud.commerce.screen.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("firmware_bridge.cli", "dehong[edge]"),
     ("bench.cli", "dehong[all]"),

@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="skip the fleet chapter (dehong/fleet_story.py): trucks, waybill, reefer failure",
     )
     p.add_argument(
+        "--no-commerce",
+        action="store_true",
+        help="skip the e-commerce orders (dehong sim commerce: two months, then live)",
+    )
+    p.add_argument(
         "--evidence-every-s",
         type=float,
         default=600.0,
@@ -203,6 +208,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     gw_tasks: list[asyncio.Task[None]] = []
     story_task: asyncio.Task[None] | None = None
     fleet_task: asyncio.Task[Any] | None = None
+    commerce_task: asyncio.Task[Any] | None = None
     cloud = CloudServices(
         settings,
         db,
@@ -267,7 +273,8 @@ async def run_demo(args: argparse.Namespace) -> int:
                 mqtt=BrokerUrl(host, mqtt_port),
                 with_story=story is not None,
             )
-        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story, fleet)
+        wall_key, commerce_task = await _wall(db, with_orders=not args.no_commerce)
+        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story, fleet, wall_key)
         if args.duration is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.duration)
@@ -275,6 +282,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             await stop.wait()
         log.info("stopping")
     finally:
+        if commerce_task is not None:
+            commerce_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await commerce_task
         if fleet_task is not None:
             fleet_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -303,6 +314,27 @@ async def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _wall(db: Any, *, with_orders: bool) -> tuple[str, asyncio.Task[Any] | None]:
+    """The wall screen's chapter: a display key of the prefecture for /screen (issued as
+    a prefecture admin would, for this run), and the e-commerce orders that move it:
+    two months of `sim commerce`, then today's orders as their times pass."""
+    from cloud.auth.policy import Role
+    from cloud.auth.service import create_api_key
+
+    async with db.transaction() as s:
+        key = await create_api_key(
+            s, name="demo wall", role=Role.DISPLAY, county="533100", actor="demo"
+        )
+    if not with_orders:
+        return key.key, None
+    from cloud.commerce.sim import live, simulate
+
+    got = await simulate(db, months=2, per_day=150)
+    log.info("sim commerce: %s", got)
+    task = asyncio.create_task(live(db, per_day=150, interval_s=10.0), name="sim-commerce")
+    return key.key, task
+
+
 def _evidence_report(done: Any) -> None:
     lots = ", ".join(
         f"{lot}: {'granted' if ok else 'not granted'} ({done.reasons[lot]})"
@@ -322,6 +354,7 @@ def _banner(
     state: Path,
     story: Any = None,
     fleet: Any = None,
+    wall_key: str | None = None,
 ) -> None:
     from dehong.stack import DEMO_SITES
 
@@ -334,6 +367,10 @@ def _banner(
         f"  demo login     {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}  (prefecture admin; DEMO DEFAULT)",
         f"                 {DEMO_COUNTY_ADMIN[0]} / {DEMO_COUNTY_ADMIN[1]}  (county admin 533103; DEMO DEFAULT)",
         "  gateways       " + ", ".join(f"{s.gateway_id} ({s.county})" for s in DEMO_SITES),
+        f"  wall screen    {api}/screen#key={wall_key}   (大屏, 1920x1080; display key of this run)"
+        if wall_key
+        else f"  wall screen    {api}/screen   (大屏: log in)",
+        f"                 {api}/screen/533103 (one county)",
         "  try:",
         f"    TOKEN=$(curl -s -d 'username={DEMO_ADMIN[0]}&password={DEMO_ADMIN[1]}' {api}/api/v1/auth/token"
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",

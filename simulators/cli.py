@@ -88,6 +88,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     fleet.set_defaults(handler=_run_fleet)
 
+    com = sim_sub.add_parser(
+        "commerce",
+        help="a plausible year of e-commerce orders for the four counties (seasonal), "
+        "written to the database; --live keeps adding orders",
+    )
+    com.add_argument("--database-url", help="default: DEHONG_DATABASE_URL or the settings")
+    com.add_argument("--months", type=int, default=12, help="months ending this month")
+    com.add_argument("--end", help="last month, YYYY-MM (default: this Beijing month)")
+    com.add_argument("--per-day", type=float, default=300.0, help="mean orders per day, all shops")
+    com.add_argument("--seed", type=int, default=1, help="random seed (same seed, same orders)")
+    com.add_argument("--live", action="store_true", help="then add today's orders as they come")
+    com.add_argument("--live-interval", type=float, default=10.0, help="seconds between writes")
+    com.set_defaults(handler=_run_commerce)
+
 
 def _run_coldstore(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
     from simulators.coldstore import ColdStoreSimulator, default_rooms
@@ -209,3 +223,9 @@ def _run_fleet(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
         return 0
 
     return run()
+
+
+def _run_commerce(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
+    from cloud.commerce.simcli import run
+
+    return run(args)

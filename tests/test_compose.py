@@ -153,3 +153,36 @@ async def test_ingest_healthcheck_passes_with_a_metrics_token(compose: dict[str,
         assert await bad.wait() != 0, "the healthcheck cannot fail: it checks nothing"
     finally:
         await server.stop()
+
+
+def test_grafana_is_a_pinned_separate_service_with_our_provisioning(
+    compose: dict[str, Any],
+) -> None:
+    """Issue 14: Grafana (AGPL) only as a service, provisioned from grafana/."""
+    g = compose["services"]["grafana"]
+    assert g["image"].startswith("grafana/grafana-oss:11.") and PINNED.match(g["image"])
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in g["volumes"] if v.startswith("./")}
+    assert mounts == {
+        "./grafana/provisioning": "/etc/grafana/provisioning",
+        "./grafana/dashboards": "/var/lib/grafana/dashboards",
+    }
+    for local in mounts:
+        assert (ROOT / local).is_dir(), local
+    env = g["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${")
+    plugin = env["GF_INSTALL_PLUGINS"].split()
+    assert plugin[0] == "yesoreyeram-infinity-datasource" and re.match(
+        r"^\d+\.\d+\.\d+$", plugin[1]
+    )
+    # the provisioning's ${VARS} are all set on the service
+    text = (ROOT / "grafana/provisioning/datasources/dehong.yaml").read_text()
+    for var in re.findall(r"\$\{([A-Z_]+)\}", text):
+        assert var in env, var
+    ports = g.get("ports", [])
+    assert all(p.startswith("127.0.0.1:") for p in ports), (
+        "Grafana is not published beyond loopback"
+    )
+    postgres = compose["services"]["postgres"]
+    assert "./deploy/postgres/initdb:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
+    assert "DEHONG_PG_GRAFANA_PASSWORD" in (ROOT / "deploy/env.example").read_text()

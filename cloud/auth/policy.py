@@ -115,8 +115,15 @@ PERMISSIONS: dict[str, str] = {
     "state; a gateway's assignments and the image bytes it downloads",
     "firmware:write": "upload signed firmware images, start and stop rollouts; gateways "
     "report each node's update state",
+    "screen:read": "the big-data wall screen's panels (/screen): aggregates of the county's "
+    "cold chain, logistics, traceability and e-commerce, no personal data",
     "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
     "proof",
+    "commerce:read": "e-commerce shops, orders and the programme's indicators (网络零售额, "
+    "parcels, active shops, YoY/MoM)",
+    "commerce:write": "register shops, map their SKUs, record and import orders, their status "
+    "changes and refunds (organisation roles: for their own organisation's shops, which they "
+    "also read)",
 }
 
 _READ_BACKBONE = frozenset(
@@ -172,6 +179,7 @@ ROLES: dict[Role, RoleSpec] = {
             "logistics:read",
             "logistics:write",
             "supply:write",
+            "screen:read",
             "waybills:drive",
         },
     ),
@@ -180,7 +188,16 @@ ROLES: dict[Role, RoleSpec] = {
         "poverty-alleviation officer",
         Scope.COUNTY,
         Home.EITHER,
-        frozenset({"self", "devices:read", "inspections:read", "personal:read", "catalog:read"}),
+        frozenset(
+            {
+                "self",
+                "devices:read",
+                "inspections:read",
+                "personal:read",
+                "catalog:read",
+                "commerce:read",
+            }
+        ),
     ),
     Role.AUDITOR: RoleSpec("审计员", "auditor", Scope.COUNTY, Home.EITHER, _READ_ALL),
     Role.DISPLAY: RoleSpec(
@@ -188,7 +205,7 @@ ROLES: dict[Role, RoleSpec] = {
         "display (wall screen)",
         Scope.COUNTY,
         Home.EITHER,
-        _READ_BACKBONE,
+        _READ_BACKBONE | {"commerce:read", "screen:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.OPERATOR: RoleSpec(
@@ -203,6 +220,7 @@ ROLES: dict[Role, RoleSpec] = {
             "trace:write",
             "coldchain:write",
             "supply:write",
+            "commerce:write",
         },
     ),
     Role.CARRIER: RoleSpec(
@@ -250,6 +268,7 @@ ROLES: dict[Role, RoleSpec] = {
                 "trace:read",
                 "trace:write",
                 "org_records:write",
+                "commerce:write",
             }
         ),
     ),
@@ -266,7 +285,13 @@ ROLES: dict[Role, RoleSpec] = {
         Scope.ORGANISATION,
         Home.COUNTY,
         _READ_BACKBONE
-        | {"org_records:write", "mobile_devices:write", "trace:write", "coldchain:write"},
+        | {
+            "org_records:write",
+            "mobile_devices:write",
+            "trace:write",
+            "coldchain:write",
+            "commerce:write",
+        },
     ),
 }
 

@@ -12,6 +12,7 @@ from cloud.catalog.storage import (
     ProductionBase,
 )
 from cloud.coldchain.storage import ColdchainAlarm, ColdchainExcursion
+from cloud.commerce.storage import Order, OrderEvent, OrderLine, Shop, SkuMap
 from cloud.db.base import Base
 from cloud.devices.commands_storage import Command
 from cloud.devices.firmware.storage import FirmwareImage, FirmwareRollout, FirmwareRolloutNode
@@ -112,6 +113,9 @@ __all__ = [
     "MobileDevice",
     "NotifyDeadLetter",
     "NotifyDelivery",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
     "Organisation",
     "PageGeneration",
     "Product",
@@ -126,6 +130,8 @@ __all__ = [
     "ScanFlag",
     "SerialRange",
     "ServiceAccount",
+    "Shop",
+    "SkuMap",
     "Stop",
     "SupplyPost",
     "TraceCaptureJob",

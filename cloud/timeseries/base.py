@@ -201,7 +201,7 @@ class TimeSeriesStore(abc.ABC):
     async def aggregate_parts(
         self,
         measurement: str,
-        devices: Sequence[str],
+        devices: Sequence[str] | None,
         metric: str,
         spans: Sequence[Span],
         every_ms: int,
@@ -214,12 +214,13 @@ class TimeSeriesStore(abc.ABC):
         ``every_ms`` per device, over the union of the half-open ``spans`` (disjoint),
         read at ``resolution``; windows with no data are absent. Σexp(−ΔH/RT) comes
         from the roll-ups of temperatures, and from raw points when ``mkt`` is set.
-        Only what is stored under ``counties`` (raw points and roll-ups alike)."""
+        Only what is stored under ``counties`` (raw points and roll-ups alike).
+        ``devices`` None: every device of the measurement (the wall's aggregates)."""
 
     async def aggregate_plan(
         self,
         measurement: str,
-        devices: Sequence[str],
+        devices: Sequence[str] | None,
         metric: str,
         plan: Mapping[Resolution, Sequence[Span]],
         every_ms: int,

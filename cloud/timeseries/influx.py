@@ -256,7 +256,7 @@ class InfluxStore(TimeSeriesStore):
     async def aggregate_parts(
         self,
         measurement: str,
-        devices: Sequence[str],
+        devices: Sequence[str] | None,
         metric: str,
         spans: Sequence[Span],
         every_ms: int,
@@ -273,7 +273,7 @@ class InfluxStore(TimeSeriesStore):
     async def aggregate_plan(
         self,
         measurement: str,
-        devices: Sequence[str],
+        devices: Sequence[str] | None,
         metric: str,
         plan: Mapping[Resolution, Sequence[Span]],
         every_ms: int,
@@ -283,12 +283,18 @@ class InfluxStore(TimeSeriesStore):
     ) -> dict[Resolution, PartsByDevice]:
         """Every resolution's spans in one request: one statement per span (InfluxQL 1.x
         cannot OR time ranges); raw points and roll-ups alike only under ``counties``."""
-        if not devices or not any(plan.values()) or (counties is not None and not counties):
+        if devices is not None and not devices:
+            return {}
+        if not any(plan.values()) or (counties is not None and not counties):
             return {}
         check_metric(metric)  # also a safe field name; quoted besides
         f = metric
         qf = quote_ident(f)
-        who = " OR ".join(f"device = {quote_string(d)}" for d in devices)
+        who = (
+            "(" + " OR ".join(f"device = {quote_string(d)}" for d in devices) + ") AND "
+            if devices is not None
+            else ""
+        )
         in_counties = _in_counties(counties)
         group = f"GROUP BY time({int(every_ms)}ms, {offset_ms(every_ms)}ms), device fill(none)"
         statements: list[str] = []
@@ -312,8 +318,8 @@ class InfluxStore(TimeSeriesStore):
                 tail = group
             for a, b in spans:
                 statements.append(
-                    f"SELECT {sel} FROM {source} WHERE ({who}){in_counties} "
-                    f"AND time >= {int(a)}ms AND time < {int(b)}ms {tail}"
+                    f"SELECT {sel} FROM {source} WHERE {who}"
+                    f"time >= {int(a)}ms AND time < {int(b)}ms{in_counties} {tail}"
                 )
                 kinds.append((resolution, values))
         out: dict[Resolution, PartsByDevice] = {}

@@ -202,7 +202,7 @@ class SqliteStore(TimeSeriesStore):
     async def aggregate_parts(
         self,
         measurement: str,
-        devices: Sequence[str],
+        devices: Sequence[str] | None,
         metric: str,
         spans: Sequence[Span],
         every_ms: int,
@@ -211,7 +211,9 @@ class SqliteStore(TimeSeriesStore):
         mkt: bool = False,
         counties: Counties = None,
     ) -> PartsByDevice:
-        if not devices or not spans or (counties is not None and not counties):
+        if (devices is not None and not devices) or not spans:
+            return {}
+        if counties is not None and not counties:
             return {}
         check_metric(metric)  # the same contract as InfluxDB: invalid names are refused
         if len(spans) > MAX_SPANS:  # SQLite's limit on a compound SELECT is 500
@@ -442,7 +444,7 @@ def _in_counties(counties: Counties) -> tuple[str, list[str]]:
 def _span_rows(
     table: str,
     measurement: str,
-    devices: Sequence[str],
+    devices: Sequence[str] | None,
     fields: Sequence[str],
     spans: Sequence[Span],
     counties: Counties = None,
@@ -450,14 +452,14 @@ def _span_rows(
     """``SELECT device, field, ts, value`` of ``table`` over the union of ``spans``, only
     rows stored under ``counties``: one indexed range scan per span (SQLite does not use
     the key for an OR of ranges)."""
-    marks = ",".join("?" * len(devices))
+    who = f"AND device IN ({','.join('?' * len(devices))}) " if devices is not None else ""
     fmarks = ",".join("?" * len(fields))
     where, cargs = _in_counties(counties)
     one = (
         f"SELECT device, field, ts, value FROM {table} WHERE measurement = ? "
-        f"AND device IN ({marks}) AND field IN ({fmarks}) AND ts >= ? AND ts < ? {where}"
+        f"{who}AND field IN ({fmarks}) AND ts >= ? AND ts < ? {where}"
     )
     args: list[object] = []
     for a, b in spans:
-        args += [measurement, *devices, *fields, a, b, *cargs]
+        args += [measurement, *(devices or ()), *fields, a, b, *cargs]
     return " UNION ALL ".join([one] * len(spans)), args

@@ -22,6 +22,7 @@ from cloud.auth.storage import ApiKey, User
 from cloud.devices.storage import Gateway
 from tests.cloud.certs_cases import CERTS_CASES
 from tests.cloud.coldchain_cases import COLDCHAIN_CASES
+from tests.cloud.commerce_cases import COMMERCE_CASES
 from tests.cloud.console_cases import CONSOLE_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.firmware_cases import FIRMWARE_CASES
@@ -29,6 +30,7 @@ from tests.cloud.logistics_cases import LOGISTICS_CASES
 from tests.cloud.ops_cases import OPS_CASES
 from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.positions_cases import POSITIONS_CASES
+from tests.cloud.screen_cases import SCREEN_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
@@ -376,6 +378,8 @@ CASES.update(POSITIONS_CASES)  # positions and phone trackers (issue 13)
 CASES.update(LOGISTICS_CASES)  # fleet, supply, trips, waybills (issue 13)
 CASES.update(TRIPS_CASES)  # logistics trips, stops, geofences, replay (issue 13)
 CASES.update(FIRMWARE_CASES)  # firmware images and rollouts (issue 16)
+CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
+CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (issue 14)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

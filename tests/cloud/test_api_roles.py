@@ -29,6 +29,7 @@ from cloud.inspections.storage import InspectionRecord
 from tests.cloud.catalog_support import MASTER_REQUESTS
 from tests.cloud.certs_cases import CERTS_REQUESTS
 from tests.cloud.coldchain_cases import COLDCHAIN_REQUESTS
+from tests.cloud.commerce_cases import COMMERCE_REQUESTS
 from tests.cloud.console_cases import CONSOLE_REQUESTS
 from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.firmware_cases import FIRMWARE_REQUESTS
@@ -38,6 +39,7 @@ from tests.cloud.page_cases import PAGE_REQUESTS
 from tests.cloud.phone_cases import PHONE_REQUESTS
 from tests.cloud.positions_cases import POSITIONS_REQUESTS
 from tests.cloud.resolver_cases import RESOLVER_REQUESTS
+from tests.cloud.screen_cases import SCREEN_REQUESTS
 from tests.cloud.serials_cases import SERIALS_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
@@ -325,6 +327,8 @@ REQUESTS.update(CONSOLE_REQUESTS)  # the dispatcher console (issue 13)
 REQUESTS.update(POSITIONS_REQUESTS)  # positions and phone trackers (issue 13)
 REQUESTS.update(LOGISTICS_REQUESTS)  # fleet, supply, trips, waybills (issue 13)
 REQUESTS.update(FIRMWARE_REQUESTS)  # firmware images and rollouts (issue 16)
+REQUESTS.update(SCREEN_REQUESTS)  # the big-data wall screen (issue 14)
+REQUESTS.update(COMMERCE_REQUESTS)  # e-commerce shops, orders, imports, indicators (issue 14)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

@@ -36,6 +36,7 @@ from cloud.logistics.trips.storage import Geofence
 from cloud.trace.lots.storage import TraceLot
 from tests.cloud.catalog_support import POINT, ean13, gln
 from tests.cloud.certs_cases import seed_paged
+from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
@@ -106,6 +107,7 @@ async def _rows(env: ApiEnv) -> None:
                 await _master_data(s, county, i, org.id)
                 await seed_paged(s, county, i, org.id, gtin(1), f"P-{county}-0")
                 await seed_paged_serials(s, county, i, gtin(1), f"P-{county}-0")
+                await seed_paged_commerce(s, county, i, org.id)
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -225,6 +227,8 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/logistics/geofences": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/firmware/images": (lambda b: b, lambda x: x["id"]),
     "/api/v1/firmware/rollouts": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/commerce/shops": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -244,6 +248,11 @@ BOUNDED = {
     "the county's vehicles, best fit first",
     "/api/v1/firmware/gateways/{gateway_id}/assignments": "the released, unfinished nodes "
     "of one gateway's running rollouts (a gateway has a handful of nodes)",
+    "/api/v1/commerce/shops/{shop_id}/skus": "a shop's SKU mappings (at most a few hundred)",
+    "/api/v1/commerce/indicators": "one row per group: at most 4 counties x 60 months x "
+    "15 categories x 7 channels, typically a few dozen",
+    "/api/v1/commerce/top-products": "the best products, at most ?limit=100",
+    "/api/v1/commerce/orders-per-day": "one row per day, at most 400",
 }
 
 

@@ -120,3 +120,29 @@ async def test_sqlite_close_waits_for_a_call_whose_caller_was_cancelled(tmp_path
     assert outcome == [0]
     with pytest.raises(asyncio.CancelledError):
         await call
+
+
+async def test_aggregate_parts_of_every_device(ts_store) -> None:  # type: ignore[no-untyped-def]
+    """``devices=None`` (the wall's aggregates): every device of the measurement, under
+    the counties asked for, the same windows as naming them all."""
+    from cloud.timeseries.base import Point as P
+
+    t0 = 1_790_000_000_000
+    await ts_store.write([
+        P("cold_room", f"agg-{c}-{d}", c, "s", t0 + k * 60_000, {"temperature": 1.0 + d + k})
+        for c in ("533103", "533124") for d in range(3) for k in range(10)
+    ])  # fmt: skip
+    named = [f"agg-{c}-{d}" for c in ("533103", "533124") for d in range(3)]
+    span = [(t0, t0 + 600_000)]
+    every = await ts_store.aggregate_parts("cold_room", None, "temperature", span, 300_000, "raw")
+    listed = await ts_store.aggregate_parts("cold_room", named, "temperature", span, 300_000, "raw")
+    assert {d: {w: (p.total, p.count) for w, p in ws.items()} for d, ws in every.items()} == {
+        d: {w: (p.total, p.count) for w, p in ws.items()} for d, ws in listed.items()
+    }
+    one = await ts_store.aggregate_parts(
+        "cold_room", None, "temperature", span, 300_000, "raw", counties=["533124"]
+    )
+    assert set(one) == {f"agg-533124-{d}" for d in range(3)}
+    assert (
+        await ts_store.aggregate_parts("cold_room", [], "temperature", span, 300_000, "raw") == {}
+    )

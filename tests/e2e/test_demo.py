@@ -6,8 +6,10 @@ The duration counts from the moment everything has started (the banner); with
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +29,15 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
     )  # fmt: skip
     api = f"http://127.0.0.1:{port}"
     seen: dict[str, float] = {}
+    printed: list[str] = []  # the demo's output, read as it comes (the banner's key)
+    reader = threading.Thread(target=lambda: printed.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+
+    def communicate(timeout: float | None = None) -> tuple[str, None]:
+        proc.wait(timeout)
+        reader.join(10)
+        return "".join(printed), None
+
     try:
         deadline = time.monotonic() + 60
         token = None
@@ -54,7 +65,7 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
                 continue
         if set(seen) != {s.county for s in DEMO_SITES}:
             proc.terminate()
-            out, _ = proc.communicate(timeout=30)
+            out, _ = communicate(timeout=30)
             raise AssertionError(f"live data only from {seen}; demo output:\n{out[-6000:]}")
         # each county's two MCU nodes (door contact, compressor clamp) on its simulated RS-485
         mcu: set[str] = set()
@@ -90,16 +101,29 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
             ).status_code
             == 404
         )
+        # the wall screen (issue 14): the banner's display key reads every panel, alive
+        key = None
+        while key is None and proc.poll() is None and time.monotonic() < deadline + 30:
+            key = re.search(r"/screen#key=(\S+)", "".join(printed))
+            time.sleep(0.2)
+        assert key, "".join(printed)[-3000:]
+        r = httpx.get(f"{api}/api/v1/screen/data", headers={"X-API-Key": key.group(1)})
+        assert r.status_code == 200, r.text
+        panels = {p["id"]: p for p in r.json()["panels"]}
+        assert all(p["status"] == "ok" for p in panels.values()), panels
+        assert panels["rooms_reporting"]["value"] >= len(DEMO_SITES)
+        assert float(panels["sales_month"]["value"]) > 0  # sim commerce's orders
+        assert httpx.get(f"{api}/screen").status_code == 200
         try:
-            out, _ = proc.communicate(timeout=40)
+            out, _ = communicate(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, _ = proc.communicate()
+            out, _ = communicate()
             raise AssertionError(f"demo did not exit after --duration 10:\n{out[-6000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            communicate()
     assert proc.returncode == 0, out[-3000:]
     assert "demo-admin" in out and "DEMO DEFAULT" in out
     assert "Traceback" not in out, out[-3000:]

@@ -1,0 +1,1 @@
+"""E-commerce statistics: shops, orders, imports and the programme's indicators."""

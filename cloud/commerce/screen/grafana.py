@@ -1,0 +1,411 @@
+"""Grafana dashboards from the catalogue (a small typed builder of our own: the
+InfluxQL targets are ours, grafana-foundation-sdk has none).
+
+``dehong grafana build`` writes ``grafana/dashboards/*.json`` and the provisioning
+YAML; ``tests/grafana/test_dashboards.py`` regenerates them and fails on drift.
+Grafana is AGPL: it is only ever a separate service in compose, never imported.
+
+Sources: the prefecture org reads InfluxDB and PostgreSQL directly (it sees every
+county). A county reads only through our API with its own display key (Infinity data
+source, ``county_dashboard``), see ``grafana/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cloud.commerce.screen.catalogue import BY_ID, DASHBOARDS, Dashboard, Panel
+from cloud.commerce.screen.influxql import compile_influxql
+from cloud.commerce.screen.runner import connected
+from cloud.commerce.screen.sql import compile_sql
+from protocol.ids import COUNTIES, COUNTY_CODES
+
+INFLUX = {"type": "influxdb", "uid": "dehong-influxdb"}
+POSTGRES = {"type": "grafana-postgresql-datasource", "uid": "dehong-postgres"}
+MIXED = {"type": "datasource", "uid": "-- Mixed --"}
+INFINITY_TYPE = "yesoreyeram-infinity-datasource"
+#: Grafana's built-in pseudo data sources (not provisioned)
+BUILTIN_UIDS = frozenset({"-- Mixed --", "-- Grafana --", "-- Dashboard --"})
+#: OpenStreetMap: WGS-84, as the data. Chinese providers: grafana/README.md.
+DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+SCHEMA_VERSION = 39
+NOT_CONNECTED_SQL = "SELECT '未接入 not connected' AS \"value\""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    tiles: str = DEFAULT_TILES
+    #: the API base Grafana reaches for county dashboards (Infinity)
+    api_url: str = "http://api:8080"
+
+
+def _title(p: Panel) -> str:
+    return f"{p.title_zh} · {p.title_en}"
+
+
+def _description(p: Panel) -> str:
+    mins = p.stale_after_s // 60
+    text = (
+        f"{p.title_en}. 新鲜度：数据超过 {mins} 分钟未更新即为陈旧（见本页“数据新鲜度”）。"
+        f" Freshness: stale when the source has no data for {mins} min "
+        "(the Data freshness panel says so)."
+    )
+    return text + (f" {p.note}" if p.note else "")
+
+
+def _time_override(p: Panel) -> dict[str, Any]:
+    if p.window == "today":
+        return {"timeFrom": "now/d", "hideTimeOverride": False}
+    if p.window == "month":
+        return {"timeFrom": "now/M", "hideTimeOverride": False}
+    return {}
+
+
+GRAFANA_TYPE = {
+    "stat": "stat",
+    "timeseries": "timeseries",
+    "bar": "barchart",
+    "table": "table",
+    "geomap": "geomap",
+}
+
+
+def targets(p: Panel, opts: BuildOptions) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The panel's data source and targets."""
+    if p.source == "ts":
+        fmt = "time_series" if p.kind == "timeseries" else "table"
+        return INFLUX, [
+            {
+                "refId": "A",
+                "datasource": INFLUX,
+                "query": compile_influxql(p),
+                "rawQuery": True,
+                "resultFormat": fmt,
+            }
+        ]
+    sql = compile_sql(p, "grafana") if connected(p) else NOT_CONNECTED_SQL
+    fmt = "time_series" if p.kind == "timeseries" else "table"
+    return POSTGRES, [
+        {
+            "refId": "A",
+            "datasource": POSTGRES,
+            "rawSql": sql,
+            "rawQuery": True,
+            "editorMode": "code",
+            "format": fmt,
+        }
+    ]
+
+
+def _geomap_options(opts: BuildOptions) -> dict[str, Any]:
+    return {
+        "view": {"id": "coords", "lat": 24.43, "lon": 98.58, "zoom": 8},
+        "controls": {"showZoom": True, "mouseWheelZoom": True},
+        "basemap": {
+            "type": "xyz",
+            "name": "tiles",
+            "config": {"url": opts.tiles, "attribution": "© tile provider (grafana/README.md)"},
+        },
+        "layers": [
+            {
+                "type": "markers",
+                "name": "markers",
+                "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+                "config": {"size": {"fixed": 6}, "color": {"fixed": "#ffb300"}},
+            }
+        ],
+    }
+
+
+def panel_json(p: Panel, pid: int, grid: dict[str, int], opts: BuildOptions) -> dict[str, Any]:
+    ds, tgts = targets(p, opts)
+    out: dict[str, Any] = {
+        "id": pid,
+        "type": GRAFANA_TYPE[p.kind],
+        "title": _title(p),
+        "description": _description(p),
+        "gridPos": grid,
+        "datasource": ds,
+        "targets": tgts,
+        "fieldConfig": {
+            "defaults": {
+                "unit": p.unit,
+                "decimals": p.decimals,
+                "noValue": "无数据 no data",
+            },
+            "overrides": [],
+        },
+        "options": {},
+        **_time_override(p),
+    }
+    if p.kind == "stat":
+        out["options"] = {"colorMode": "value", "graphMode": "none", "textMode": "value"}
+    if p.kind == "geomap":
+        out["options"] = _geomap_options(opts)
+    if p.kind == "bar":
+        out["options"] = {"xField": "time" if p.bucket else p.group[0].split(".")[-1]}
+    return out
+
+
+def freshness_panel(ids: list[str], pid: int, grid: dict[str, int]) -> dict[str, Any]:
+    """One stat per source: how many points or rows arrived in its stale window;
+    0 shows 陈旧 STALE in red, otherwise 新鲜 fresh."""
+    tgts: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for pid_ in ids:
+        p = BY_ID[pid_]
+        if p.source == "ts" and p.measurement:
+            key = f"{p.measurement}.{p.field}"
+            if key in seen:
+                continue
+            seen.add(key)
+            q = (
+                f'SELECT count("{p.field}") AS "{p.measurement}.{p.field}" FROM "raw"."{p.measurement}" '
+                f'WHERE time > now() - {p.stale_after_s}s AND "county" =~ /^$county$/'
+            )
+            tgts.append({"refId": f"F{len(tgts)}", "datasource": INFLUX, "query": q,
+                         "rawQuery": True, "resultFormat": "table"})  # fmt: skip
+        elif p.source == "sql" and p.relation and connected(p):
+            rel = p.relation
+            table, col, county, kind = rel.from_sql, rel.time, rel.county, rel.time_kind
+            if rel.fresh is not None:
+                (table, col), county, kind = rel.fresh, "county", "ts"
+            if col is None or table in seen:
+                continue
+            seen.add(table)
+            if kind == "ms":
+                cond = f"{col} > (extract(epoch from now()) - {p.stale_after_s}) * 1000"
+            else:
+                cond = f"{col} > now() - interval '{p.stale_after_s} seconds'"
+            name = table.split()[0]
+            q = f'SELECT count(*) AS "{name}" FROM {table} WHERE {cond} AND {county} IN ($county)'
+            tgts.append({"refId": f"F{len(tgts)}", "datasource": POSTGRES, "rawSql": q,
+                         "rawQuery": True, "editorMode": "code", "format": "table"})  # fmt: skip
+    return {
+        "id": pid,
+        "type": "stat",
+        "title": "数据新鲜度 · Data freshness",
+        "description": "每个数据源在其陈旧阈值内收到的数据条数；为 0 即显示“陈旧”。"
+        " Rows or points each source received within its stale threshold; 0 says STALE.",
+        "gridPos": grid,
+        "datasource": MIXED,
+        "targets": tgts,
+        "fieldConfig": {
+            "defaults": {
+                "mappings": [
+                    {"type": "value", "options": {"0": {"text": "陈旧 STALE", "color": "red"}}},
+                    {
+                        "type": "range",
+                        "options": {
+                            "from": 1,
+                            "to": None,
+                            "result": {"text": "新鲜 fresh", "color": "green"},
+                        },
+                    },
+                ],
+                "noValue": "陈旧 STALE",
+                "color": {"mode": "fixed", "fixedColor": "red"},
+            },
+            "overrides": [],
+        },
+        "options": {"colorMode": "background", "graphMode": "none", "textMode": "value_and_name"},
+    }
+
+
+def _county_variable() -> dict[str, Any]:
+    options = [
+        {"text": f"{COUNTIES[c][0]} {c}", "value": c, "selected": False} for c in COUNTY_CODES
+    ]
+    return {
+        "name": "county",
+        "label": "县市 County",
+        "type": "custom",
+        "query": ",".join(f"{COUNTIES[c][1]} : {c}" for c in COUNTY_CODES),
+        "multi": True,
+        "includeAll": True,
+        "current": {"text": ["All"], "value": ["$__all"]},
+        "options": [{"text": "All", "value": "$__all", "selected": True}, *options],
+    }
+
+
+def dashboard_json(d: Dashboard, opts: BuildOptions | None = None) -> dict[str, Any]:
+    opts = opts or BuildOptions()
+    panels = []
+    bottom = 0
+    for i, place in enumerate(d.places, start=1):
+        grid = {"x": place.x, "y": place.y, "w": place.w, "h": place.h}
+        panels.append(panel_json(BY_ID[place.panel], i, grid, opts))
+        bottom = max(bottom, place.y + place.h)
+    panels.append(
+        freshness_panel(
+            [pl.panel for pl in d.places],
+            len(panels) + 1,
+            {"x": 0, "y": bottom, "w": 24, "h": 3},
+        )
+    )
+    return {
+        "uid": d.uid,
+        "title": d.title,
+        "tags": ["dehong", "generated"],
+        "timezone": "Asia/Shanghai",
+        "editable": False,
+        "graphTooltip": 1,
+        "refresh": d.refresh,
+        "time": {"from": d.time_from, "to": "now"},
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "description": "生成自 cloud/commerce/screen/catalogue.py，请勿手改 (generated; do not edit by hand)",
+        "templating": {"list": [_county_variable()] if d.county_variable else []},
+        "annotations": {"list": []},
+        "links": [],
+        "panels": panels,
+    }
+
+
+def county_dashboard(county: str, opts: BuildOptions | None = None) -> dict[str, Any]:
+    """The county drill-down for a county's own Grafana org: every panel reads
+    ``/api/v1/screen/panels/{id}`` through the county's Infinity data source, whose API
+    key is a display key of that county, so the API's county scope is the isolation."""
+    opts = opts or BuildOptions()
+    base = next(d for d in DASHBOARDS if d.uid == "dehong-county")
+    ds = {"type": INFINITY_TYPE, "uid": f"dehong-api-{county}"}
+    panels = []
+    for i, place in enumerate(base.places, start=1):
+        p = BY_ID[place.panel]
+        pj = panel_json(p, i, {"x": place.x, "y": place.y, "w": place.w, "h": place.h}, opts)
+        root = "value" if p.kind == "stat" else "rows"
+        pj["datasource"] = ds
+        pj["targets"] = [
+            {
+                "refId": "A",
+                "datasource": ds,
+                "type": "json",
+                "source": "url",
+                "format": "table",
+                "parser": "backend",
+                "url": f"{opts.api_url}/api/v1/screen/panels/{p.id}",
+                "url_options": {"method": "GET"},
+                "root_selector": root,
+            }
+        ]
+        panels.append(pj)
+    return {
+        "uid": f"dehong-county-{county}",
+        "title": f"{COUNTIES[county][1]} {county} · {COUNTIES[county][0]}",
+        "tags": ["dehong", "generated", "county"],
+        "timezone": "Asia/Shanghai",
+        "editable": False,
+        "refresh": "30s",
+        "time": {"from": "now-24h", "to": "now"},
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "templating": {"list": []},
+        "annotations": {"list": []},
+        "links": [],
+        "panels": panels,
+    }
+
+
+def county_datasource(county: str, opts: BuildOptions, key: str) -> dict[str, Any]:
+    """The county org's Infinity data source (its key: a display key of the county)."""
+    return {
+        "name": f"Dehong API {county}",
+        "uid": f"dehong-api-{county}",
+        "type": INFINITY_TYPE,
+        "access": "proxy",
+        "url": opts.api_url,
+        "jsonData": {"httpHeaderName1": "X-API-Key", "allowedHosts": [opts.api_url]},
+        "secureJsonData": {"httpHeaderValue1": key},
+    }
+
+
+DATASOURCES_YAML = """\
+# Generated by `dehong grafana build` (cloud/commerce/screen/grafana.py); do not edit.
+# The prefecture org (1) reads the stores directly: the prefecture sees every county.
+# Counties read through the API with their own display key (grafana/README.md).
+apiVersion: 1
+datasources:
+  - name: InfluxDB (dehong)
+    uid: dehong-influxdb
+    type: influxdb
+    access: proxy
+    orgId: 1
+    url: ${DEHONG_INFLUX_URL}
+    jsonData:
+      dbName: ${DEHONG_INFLUX_DB}
+      httpMode: GET
+    isDefault: true
+    editable: false
+  - name: PostgreSQL (dehong)
+    uid: dehong-postgres
+    type: grafana-postgresql-datasource
+    access: proxy
+    orgId: 1
+    url: ${DEHONG_PG_HOST}
+    user: ${DEHONG_PG_GRAFANA_USER}
+    jsonData:
+      database: ${DEHONG_PG_DB}
+      sslmode: disable
+      postgresVersion: 1500
+      timescaledb: false
+    secureJsonData:
+      password: ${DEHONG_PG_GRAFANA_PASSWORD}
+    editable: false
+"""
+
+DASHBOARDS_YAML = """\
+# Generated by `dehong grafana build`; do not edit.
+apiVersion: 1
+providers:
+  - name: dehong
+    orgId: 1
+    folder: Dehong
+    type: file
+    disableDeletion: true
+    allowUiUpdates: false
+    updateIntervalSeconds: 60
+    options:
+      path: /var/lib/grafana/dashboards
+      foldersFromFilesStructure: false
+"""
+
+
+def reader_tables() -> list[str]:
+    """Every table a relational panel reads (Grafana's read-only role gets these)."""
+    import re
+
+    out: set[str] = set()
+    for p in BY_ID.values():
+        if p.relation is None:
+            continue
+        out.update(re.findall(r"(?:^|JOIN )([a-z_]+)", p.relation.from_sql))
+        if p.relation.fresh:
+            out.add(p.relation.fresh[0])
+    return sorted(out)
+
+
+def grants_sql() -> str:
+    lines = [
+        "-- Generated by `dehong grafana build`; do not edit. Run after `cloud init-db`:",
+        "--   docker compose exec -T postgres psql -U dehong dehong < grafana/reader-grants.sql",
+        "-- Grafana's role reads the panels' tables only: never users, keys or personal data.",
+    ]
+    lines += [f"GRANT SELECT ON {t} TO grafana_reader;" for t in reader_tables()]
+    return "\n".join(lines) + "\n"
+
+
+def build(opts: BuildOptions | None = None) -> dict[str, str]:
+    """Every generated file under ``grafana/``: relative path -> text."""
+    opts = opts or BuildOptions()
+    out = {
+        "provisioning/datasources/dehong.yaml": DATASOURCES_YAML,
+        "provisioning/dashboards/dehong.yaml": DASHBOARDS_YAML,
+        "reader-grants.sql": grants_sql(),
+    }
+    for d in DASHBOARDS:
+        out[f"dashboards/{d.uid}.json"] = (
+            json.dumps(dashboard_json(d, opts), ensure_ascii=False, indent=2) + "\n"
+        )
+    return out
