@@ -43,10 +43,12 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    func,
     literal,
     null,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,6 +135,7 @@ async def _mark(
     *,
     whole: bool,
     written: Iterable[tuple[str, str, str]] = (),
+    lazy: bool = False,
 ) -> int:
     """Hours and minutes marked in one transaction with one ``marked_at``, so an hour's
     mark is never older than one of its minutes'; an hour marked whole stays so until
@@ -145,6 +148,13 @@ async def _mark(
     now = utcnow()
     keys = ("measurement", "device", "county")
     async with db.transaction() as s:
+        if lazy and not hours and s.bind.dialect.name == "postgresql":
+            # write generations alone (:class:`Marker`, ``lazy_bumps``): seen by every
+            # reader once committed, but not waited on to disk; each a new value, never
+            # one a bump lost in a crash had
+            await s.execute(text("SET LOCAL synchronous_commit = off"))
+            await bump_writes(s, series, floor=time.time_ns() // 1000)
+            return 0
         await bump_writes(s, series)
         for model, column, marks in (
             (RollupPending, "hour_ms", hours),
@@ -178,9 +188,22 @@ class Marker:
     job only takes a mark at least ``settle_s`` old, so a skipped re-mark is never
     older than the data it stands for by more than the job waits."""
 
-    def __init__(self, db: Database, remark_after_s: float = 0.0) -> None:
+    def __init__(
+        self, db: Database, remark_after_s: float = 0.0, *, lazy_bumps: bool = False
+    ) -> None:
         self.db = db
         self.remark_after_s = remark_after_s
+        #: on PostgreSQL, a write whose marks are all left alone (recent) bumps its
+        #: series' write generations with ``synchronous_commit = off``: visible to every
+        #: reader at once (a cached live minute is never served after the answer), but
+        #: not flushed before it. What a crash of PostgreSQL can cost: the bumps of the
+        #: last ~0.6 s (3 x ``wal_writer_delay``) are lost, so an API process may serve
+        #: the live minutes it cached before those writes until the series' next write
+        #: or until the job settles the minute (its mark, written durably at most 10 s
+        #: before, stays: the roll-ups are never missed). A bump after a crash never
+        #: reuses a lost one's value (each is at least the time in microseconds).
+        self.lazy_bumps = lazy_bumps
+        self.bumps_lazy = 0
         self._recent: dict[tuple[str, str, str, int], float] = {}
 
     async def mark(self, points: Iterable[Point]) -> int:
@@ -213,7 +236,11 @@ class Marker:
         # a minute left alone was written to all the same: its series' write generation
         # is bumped, or the raw points of its minutes cached by readers would be stale
         written = {(m, d, county) for m, d, county, _ in minutes}
-        return await _mark(self.db, hours, fresh, whole=False, written=written)
+        if self.lazy_bumps and not hours:
+            self.bumps_lazy += 1
+        return await _mark(
+            self.db, hours, fresh, whole=False, written=written, lazy=self.lazy_bumps
+        )
 
 
 async def recompute_hour(
@@ -530,12 +557,14 @@ async def bump_generations(
     )
 
 
-async def bump_writes(session: AsyncSession, series: Iterable[tuple[str, str, str]]) -> None:
+async def bump_writes(
+    session: AsyncSession, series: Iterable[tuple[str, str, str]], *, floor: int | None = None
+) -> None:
     """Raw points of these series ``(measurement, device, county)`` were written (and are
     stored): the raw points of their marked minutes cached before are stale. Every
     writer marks what it wrote after storing it (:func:`mark`, :class:`Marker`), and the
     marks call this in their transaction: a reader that sees the new generation sees
-    the points too."""
+    the points too. ``floor`` (PostgreSQL): the new value is at least this."""
     rows = [
         {
             "measurement": m,
@@ -543,18 +572,21 @@ async def bump_writes(session: AsyncSession, series: Iterable[tuple[str, str, st
             "county": county,
             "generation": 0,
             "minutes": 0,
-            "writes": 1,
+            "writes": 1 if floor is None else floor,
         }
         for m, d, county in sorted(series)
     ]
     if not rows:
         return
+    bumped: ColumnElement[int] = RollupGeneration.writes + 1
+    if floor is not None:
+        bumped = func.greatest(bumped, floor)
     for i in range(0, len(rows), 500):
         ins = dialect_insert(session, RollupGeneration).values(rows[i : i + 500])
         await session.execute(
             ins.on_conflict_do_update(
                 index_elements=["measurement", "device", "county"],
-                set_={"writes": RollupGeneration.writes + 1},
+                set_={"writes": bumped},
             )
         )
 
