@@ -15,6 +15,7 @@ added once the request's fixes are stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -268,13 +269,14 @@ class PositionIntake:
         ]
         if points:
             await self.tsdb.write(points)
-        await self.marks.after_write(windows, held)
-        if points:
-            # the hours written get their roll-ups (re)computed, as ingest's writes do;
-            # unmarked, the evidence would take the (missing) roll-ups for current
-            await self._rollups.mark(points)
+            # the hours written get their roll-ups (re)computed, as ingest's writes do
+            # (unmarked, the evidence would take the (missing) roll-ups for current),
+            # beside the windows' check: independent, both done before the answer
+            await asyncio.gather(self.marks.after_write(windows, held), self._rollups.mark(points))
             if self.written:
                 self._hooks(points)
+        else:
+            await self.marks.after_write(windows, held)
 
     def _hooks(self, points: list[Point]) -> None:
         by_series: dict[tuple[str, str], list[Point]] = {}
