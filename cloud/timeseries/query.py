@@ -105,8 +105,10 @@ WriteGeneration = tuple[tuple[str, int], ...]
 #: generations) as read.
 _MinuteKey = tuple[str, str, str, str, int, Scope, MinuteGeneration | WriteGeneration]
 
-#: Store requests answered kept for reads by the same generations (see ``_Caches``).
+#: Store requests answered kept for reads by the same generations (see ``_Caches``):
+#: at most this many, each at most ``RECENT_S`` seconds.
 RECENT_REQUESTS = 64
+RECENT_S = 1.0
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -216,7 +218,7 @@ class _Caches:
     #: store requests in flight or just answered, by what they read and the generations
     #: read with (single-flight: concurrent reads that miss the same cached parts wait
     #: for one request; a read just after it takes its answer while its waiters are
-    #: still filling the caches); the last ``RECENT_REQUESTS`` kept
+    #: still filling the caches); the last ``RECENT_REQUESTS`` kept, ``RECENT_S`` each
     inflight: OrderedDict[tuple[Any, ...], asyncio.Future[dict[Resolution, PartsByDevice]]] = field(
         default_factory=OrderedDict
     )
@@ -489,9 +491,15 @@ class _Read:
                     break
                 del inflight[oldest]
 
+            def _forget(t: asyncio.Future[dict[Resolution, PartsByDevice]]) -> None:
+                if inflight.get(key) is t:
+                    del inflight[key]
+
             def _done(t: asyncio.Future[dict[Resolution, PartsByDevice]]) -> None:
-                if (t.cancelled() or t.exception() is not None) and inflight.get(key) is t:
-                    del inflight[key]  # a failure is not kept: the next read asks again
+                if t.cancelled() or t.exception() is not None:
+                    _forget(t)  # a failure is not kept: the next read asks again
+                else:  # kept a moment, for the reads arriving as the waiters fill the caches
+                    asyncio.get_running_loop().call_later(RECENT_S, _forget, t)
 
             task.add_done_callback(_done)
             got = task
