@@ -27,11 +27,13 @@ itself is recomputed, as before, once it settles (its minute marks cleared with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -48,10 +50,10 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
@@ -135,7 +137,6 @@ async def _mark(
     *,
     whole: bool,
     written: Iterable[tuple[str, str, str]] = (),
-    lazy: bool = False,
 ) -> int:
     """Hours and minutes marked in one transaction with one ``marked_at``, so an hour's
     mark is never older than one of its minutes'; an hour marked whole stays so until
@@ -148,13 +149,6 @@ async def _mark(
     now = utcnow()
     keys = ("measurement", "device", "county")
     async with db.transaction() as s:
-        if lazy and not hours and s.bind.dialect.name == "postgresql":
-            # write generations alone (:class:`Marker`, ``lazy_bumps``): seen by every
-            # reader once committed, but not waited on to disk; each a new value, never
-            # one a bump lost in a crash had
-            await s.execute(text("SET LOCAL synchronous_commit = off"))
-            await bump_writes(s, series, floor=time.time_ns() // 1000)
-            return 0
         await bump_writes(s, series)
         for model, column, marks in (
             (RollupPending, "hour_ms", hours),
@@ -204,6 +198,7 @@ class Marker:
         #: reuses a lost one's value (each is at least the time in microseconds).
         self.lazy_bumps = lazy_bumps
         self.bumps_lazy = 0
+        self._lazy: _LazyBumps | None = None
         self._recent: dict[tuple[str, str, str, int], float] = {}
 
     async def mark(self, points: Iterable[Point]) -> int:
@@ -236,11 +231,56 @@ class Marker:
         # a minute left alone was written to all the same: its series' write generation
         # is bumped, or the raw points of its minutes cached by readers would be stale
         written = {(m, d, county) for m, d, county, _ in minutes}
-        if self.lazy_bumps and not hours:
+        if self.lazy_bumps and not hours and self.db.engine.dialect.name == "postgresql":
+            if self._lazy is None:
+                self._lazy = _LazyBumps(self.db)
+            await self._lazy.bump(written)
             self.bumps_lazy += 1
-        return await _mark(
-            self.db, hours, fresh, whole=False, written=written, lazy=self.lazy_bumps
-        )
+            return 0
+        return await _mark(self.db, hours, fresh, whole=False, written=written)
+
+    async def close(self) -> None:
+        """Return the connection of the lazy bumps, if one was opened."""
+        if self._lazy is not None:
+            await self._lazy.close()
+            self._lazy = None
+
+
+class _LazyBumps:
+    """Write-generation bumps alone (:class:`Marker`, ``lazy_bumps``), on PostgreSQL, in
+    one statement each on a connection of their own (autocommit, with
+    ``synchronous_commit = off`` for this session only): seen by every reader once it
+    returns, not waited on to disk. Each bump is a new value (at least the time in
+    microseconds), never one a bump lost in a crash had."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def bump(self, series: Iterable[tuple[str, str, str]]) -> None:
+        async with self._lock:
+            try:
+                if self._conn is None:
+                    conn = await self.db.engine.connect()
+                    try:
+                        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                        await conn.exec_driver_sql("SET synchronous_commit = off")
+                    except BaseException:
+                        await conn.close()
+                        raise
+                    self._conn = conn
+                for statement in _bump_statements(pg_insert, series, floor=time.time_ns() // 1000):
+                    await self._conn.execute(statement)
+            except BaseException:
+                await self.close()  # a broken connection is not reused
+                raise
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 async def recompute_hour(
@@ -557,14 +597,24 @@ async def bump_generations(
     )
 
 
-async def bump_writes(
-    session: AsyncSession, series: Iterable[tuple[str, str, str]], *, floor: int | None = None
-) -> None:
+async def bump_writes(session: AsyncSession, series: Iterable[tuple[str, str, str]]) -> None:
     """Raw points of these series ``(measurement, device, county)`` were written (and are
     stored): the raw points of their marked minutes cached before are stale. Every
     writer marks what it wrote after storing it (:func:`mark`, :class:`Marker`), and the
     marks call this in their transaction: a reader that sees the new generation sees
-    the points too. ``floor`` (PostgreSQL): the new value is at least this."""
+    the points too."""
+    for statement in _bump_statements(partial(dialect_insert, session), series):
+        await session.execute(statement)
+
+
+def _bump_statements(
+    insert: Callable[[type[Any]], Any],
+    series: Iterable[tuple[str, str, str]],
+    *,
+    floor: int | None = None,
+) -> list[Any]:
+    """The upserts of :func:`bump_writes` (``floor``, PostgreSQL only: each new value at
+    least this)."""
     rows = [
         {
             "measurement": m,
@@ -576,19 +626,17 @@ async def bump_writes(
         }
         for m, d, county in sorted(series)
     ]
-    if not rows:
-        return
     bumped: ColumnElement[int] = RollupGeneration.writes + 1
     if floor is not None:
         bumped = func.greatest(bumped, floor)
-    for i in range(0, len(rows), 500):
-        ins = dialect_insert(session, RollupGeneration).values(rows[i : i + 500])
-        await session.execute(
-            ins.on_conflict_do_update(
-                index_elements=["measurement", "device", "county"],
-                set_={"writes": bumped},
-            )
+    return [
+        insert(RollupGeneration)
+        .values(rows[i : i + 500])
+        .on_conflict_do_update(
+            index_elements=["measurement", "device", "county"], set_={"writes": bumped}
         )
+        for i in range(0, len(rows), 500)
+    ]
 
 
 def state_selects(

@@ -94,8 +94,9 @@ class PositionIntake:
         self.counts = CountBuffer(db, self.settings.counts_flush_s)
         # as ingest's workers: a minute re-marked at most every 10 s (the roll-up job
         # settles a minute 20 s after its last mark), its series' write count bumped always
-        # (its write-count bumps not waited on to disk: see Marker.lazy_bumps; readers
-        # see each before the fix is answered)
+        # (its write-count bumps alone in one statement on a connection of their own,
+        # not waited on to disk: see Marker.lazy_bumps; readers see each before the fix
+        # is answered)
         self._rollups = Marker(db, remark_after_s=10.0, lazy_bumps=True)
         #: called after each time-series write with the blocks written (module doc)
         self.written: list[Written] = []
@@ -107,6 +108,7 @@ class PositionIntake:
         await self._group.close()
         await self.marks.close()
         await self.counts.close()
+        await self._rollups.close()
 
     async def tracker(self, device_id: str) -> TrackerInfo:
         """The live tracker of ``device_id`` (cached ``tracker_cache_s``), else UnknownDevice."""
