@@ -30,10 +30,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -45,14 +44,12 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    func,
     literal,
     null,
     or_,
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cloud.db import Database, utcnow
@@ -246,6 +243,18 @@ class Marker:
             self._lazy = None
 
 
+#: :func:`bump_writes` with a floor (see :class:`_LazyBumps`) as one statement whatever
+#: the number of series (arrays): its text never changes, so PostgreSQL prepares it once
+#: per connection and neither SQLAlchemy nor psycopg parses it per group.
+_LAZY_BUMP = (
+    "INSERT INTO rollup_generation (measurement, device, county, generation, minutes, writes)"
+    " SELECT m, d, c, 0, 0, %(floor)s FROM unnest(%(m)s::varchar[], %(d)s::varchar[],"
+    " %(c)s::varchar[]) AS s(m, d, c)"
+    " ON CONFLICT (measurement, device, county) DO UPDATE"
+    " SET writes = GREATEST(rollup_generation.writes + 1, %(floor)s)"
+)
+
+
 class _LazyBumps:
     """Write-generation bumps alone (:class:`Marker`, ``lazy_bumps``), on PostgreSQL, in
     one statement each on a connection of their own (autocommit, with
@@ -270,8 +279,16 @@ class _LazyBumps:
                         await conn.close()
                         raise
                     self._conn = conn
-                for statement in _bump_statements(pg_insert, series, floor=time.time_ns() // 1000):
-                    await self._conn.execute(statement)
+                rows = sorted(series)
+                await self._conn.exec_driver_sql(
+                    _LAZY_BUMP,
+                    {
+                        "m": [r[0] for r in rows],
+                        "d": [r[1] for r in rows],
+                        "c": [r[2] for r in rows],
+                        "floor": time.time_ns() // 1000,
+                    },
+                )
             except BaseException:
                 await self.close()  # a broken connection is not reused
                 raise
@@ -603,18 +620,6 @@ async def bump_writes(session: AsyncSession, series: Iterable[tuple[str, str, st
     writer marks what it wrote after storing it (:func:`mark`, :class:`Marker`), and the
     marks call this in their transaction: a reader that sees the new generation sees
     the points too."""
-    for statement in _bump_statements(partial(dialect_insert, session), series):
-        await session.execute(statement)
-
-
-def _bump_statements(
-    insert: Callable[[type[Any]], Any],
-    series: Iterable[tuple[str, str, str]],
-    *,
-    floor: int | None = None,
-) -> list[Any]:
-    """The upserts of :func:`bump_writes` (``floor``, PostgreSQL only: each new value at
-    least this)."""
     rows = [
         {
             "measurement": m,
@@ -622,21 +627,18 @@ def _bump_statements(
             "county": county,
             "generation": 0,
             "minutes": 0,
-            "writes": 1 if floor is None else floor,
+            "writes": 1,
         }
         for m, d, county in sorted(series)
     ]
-    bumped: ColumnElement[int] = RollupGeneration.writes + 1
-    if floor is not None:
-        bumped = func.greatest(bumped, floor)
-    return [
-        insert(RollupGeneration)
-        .values(rows[i : i + 500])
-        .on_conflict_do_update(
-            index_elements=["measurement", "device", "county"], set_={"writes": bumped}
+    for i in range(0, len(rows), 500):
+        ins = dialect_insert(session, RollupGeneration).values(rows[i : i + 500])
+        await session.execute(
+            ins.on_conflict_do_update(
+                index_elements=["measurement", "device", "county"],
+                set_={"writes": RollupGeneration.writes + 1},
+            )
         )
-        for i in range(0, len(rows), 500)
-    ]
 
 
 def state_selects(
