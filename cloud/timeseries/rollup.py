@@ -27,7 +27,6 @@ itself is recomputed, as before, once it settles (its minute marks cleared with 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -50,7 +49,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import Database, utcnow
 from cloud.db.upsert import dialect_insert, upsert
@@ -237,67 +236,50 @@ class Marker:
         return await _mark(self.db, hours, fresh, whole=False, written=written)
 
     async def close(self) -> None:
-        """Return the connection of the lazy bumps, if one was opened."""
+        """Release what the lazy bumps hold, if anything."""
         if self._lazy is not None:
             await self._lazy.close()
             self._lazy = None
 
 
-#: :func:`bump_writes` with a floor (see :class:`_LazyBumps`) as one statement whatever
-#: the number of series (arrays): its text never changes, so PostgreSQL prepares it once
-#: per connection and neither SQLAlchemy nor psycopg parses it per group.
+#: :func:`bump_writes` for :class:`_LazyBumps`: one statement whatever the number of
+#: series (arrays), so neither SQLAlchemy nor psycopg parses a new text per group; its
+#: own transaction (autocommit) with ``synchronous_commit`` off for it alone
+#: (``set_config(..., true)`` is ``SET LOCAL``, read at the commit); each new value at
+#: least ``floor``.
 _LAZY_BUMP = (
     "INSERT INTO rollup_generation (measurement, device, county, generation, minutes, writes)"
     " SELECT m, d, c, 0, 0, %(floor)s FROM unnest(%(m)s::varchar[], %(d)s::varchar[],"
-    " %(c)s::varchar[]) AS s(m, d, c)"
+    " %(c)s::varchar[]) AS s(m, d, c),"
+    " (SELECT set_config('synchronous_commit', 'off', true)) AS lazy(commit_mode)"
     " ON CONFLICT (measurement, device, county) DO UPDATE"
     " SET writes = GREATEST(rollup_generation.writes + 1, %(floor)s)"
 )
 
 
 class _LazyBumps:
-    """Write-generation bumps alone (:class:`Marker`, ``lazy_bumps``), on PostgreSQL, in
-    one statement each on a connection of their own (autocommit, with
-    ``synchronous_commit = off`` for this session only): seen by every reader once it
-    returns, not waited on to disk. Each bump is a new value (at least the time in
-    microseconds), never one a bump lost in a crash had."""
+    """Write-generation bumps alone (:class:`Marker`, ``lazy_bumps``), on PostgreSQL: one
+    statement each, in autocommit on a pooled connection, its commit not waited on to
+    disk (seen by every reader once it returns). Each bump is a new value (at least the
+    time in microseconds), never one a bump lost in a crash had."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._conn: AsyncConnection | None = None
-        self._lock = asyncio.Lock()
 
     async def bump(self, series: Iterable[tuple[str, str, str]]) -> None:
-        async with self._lock:
-            try:
-                if self._conn is None:
-                    conn = await self.db.engine.connect()
-                    try:
-                        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                        await conn.exec_driver_sql("SET synchronous_commit = off")
-                    except BaseException:
-                        await conn.close()
-                        raise
-                    self._conn = conn
-                rows = sorted(series)
-                await self._conn.exec_driver_sql(
-                    _LAZY_BUMP,
-                    {
-                        "m": [r[0] for r in rows],
-                        "d": [r[1] for r in rows],
-                        "c": [r[2] for r in rows],
-                        "floor": time.time_ns() // 1000,
-                    },
-                )
-            except BaseException:
-                await self.close()  # a broken connection is not reused
-                raise
+        rows = sorted(series)
+        params = {
+            "m": [r[0] for r in rows],
+            "d": [r[1] for r in rows],
+            "c": [r[2] for r in rows],
+            "floor": time.time_ns() // 1000,
+        }
+        async with self.db.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql(_LAZY_BUMP, params)
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        """Nothing held (kept for :meth:`Marker.close`)."""
 
 
 async def recompute_hour(

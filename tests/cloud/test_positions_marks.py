@@ -269,3 +269,23 @@ async def test_a_fix_is_in_the_series_at_once_without_a_durable_commit(env: Env)
         await intake.close()
         event.remove(sync_engine, "before_cursor_execute", on_execute)
         event.remove(sync_engine, "commit", on_commit)
+
+
+async def test_concurrent_tracker_lookups_are_one_query(env: Env) -> None:
+    """Phones whose cached trackers ran out together are looked up in one query (16
+    sessions at once overflowed the pool, opening connections per lookup); an unknown
+    id among them is still refused, nothing stored."""
+    from cloud.logistics.positions.intake import UnknownDevice
+
+    intake = PositionIntake(env.db, env.store)
+    try:
+        got = await asyncio.gather(
+            *(intake.tracker(env.device_id) for _ in range(8)),
+            intake.tracker("y" * 24),
+            return_exceptions=True,
+        )
+        assert intake.tracker_queries == 1
+        assert all(g.id == env.tracker_id for g in got[:8])  # type: ignore[union-attr]
+        assert isinstance(got[8], UnknownDevice)
+    finally:
+        await intake.close()
