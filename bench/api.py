@@ -14,7 +14,8 @@ the last 24 h up to each request's now (the default range) while a live cold roo
 as an ingest worker does and runs the roll-up job every 30 s (``series_24h_live``):
 a warm answer costs no time-series request only until data arrives, so this is the
 realistic case. Goals, for both series phases: req/s >= 0.5x the trivial endpoint's,
-p99 < 200 ms.
+p99 < 200 ms. Each phase also reports the time-series store requests the API sent per
+request (``store_requests_per_request``, from its ``/metrics``).
 
 The relational store is a fresh PostgreSQL database when one is reachable
 (``DEHONG_TEST_PG_URL``), else SQLite; InfluxDB is a private ``influxd`` on free ports.
@@ -34,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from bench.ingest import _drop_pg, _fresh_pg, _http_ok, _wait_for, spawn
@@ -161,9 +163,13 @@ async def measure(
             # the series' hours), which a running API has done long before
             await _load(url, token, WARM_UP_S)
             cpu0 = {k: cpu_seconds(pid) for k, pid in pids.items()}
+            reads0 = await _store_requests(base, env["DEHONG_METRICS_TOKEN"])
             out[name] = await _load(url, token, seconds)
+            reads = await _store_requests(base, env["DEHONG_METRICS_TOKEN"]) - reads0
             # CPU per request of the API process (and of influxd), from /proc
             n = max(out[name]["requests"], 1)
+            # time-series store requests the API's series query layer sent, per request
+            out[name]["store_requests_per_request"] = round(reads / n, 4)
             for k, pid in pids.items():
                 out[name][f"{k}_cpu_ms_per_request"] = round(
                     (cpu_seconds(pid) - cpu0[k]) * 1000 / n, 2
@@ -193,6 +199,17 @@ async def measure(
         api.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             api.wait(10)
+
+
+async def _store_requests(base: str, token: str) -> float:
+    """The API process's ``dehong_series_store_requests_total`` (``/metrics``)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    for line in r.text.splitlines():
+        if line.startswith("dehong_series_store_requests_total "):
+            return float(line.split()[1])
+    raise RuntimeError("/metrics has no dehong_series_store_requests_total")
 
 
 async def _user_token(db: Database, secret: str) -> str:
@@ -249,7 +266,12 @@ async def run_async(short: bool) -> dict[str, Any]:
         db = Database(db_url)
         secret = secrets.token_urlsafe(48)
         token = await _user_token(db, secret)
-        base_env = {**os.environ, "DEHONG_DATABASE_URL": db_url, "DEHONG_JWT_SECRET": secret}
+        base_env = {
+            **os.environ,
+            "DEHONG_DATABASE_URL": db_url,
+            "DEHONG_JWT_SECRET": secret,
+            "DEHONG_METRICS_TOKEN": secrets.token_urlsafe(32),
+        }
         stores: list[tuple[str, TimeSeriesStore, dict[str, str], list[str]]] = [
             (
                 "influxdb",

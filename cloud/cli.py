@@ -277,21 +277,26 @@ async def _rollup(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     import uvicorn
 
     from cloud.app import InsecureSettingsError, create_app
+    from cloud.logistics.positions.config import PositionSettings
+    from cloud.logistics.positions.serve import serve_api_with_osmand
 
     settings = _settings()
     try:
         app = create_app(settings)
     except InsecureSettingsError as exc:
         return _fail(str(exc))
-    uvicorn.run(
-        app,
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        proxy_headers=True,
-    )
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    positions = PositionSettings()
+    if positions.osmand_with_api:
+        # the OsmAnd port (5055) too, on the API's intake (DEHONG_POSITIONS_OSMAND_WITH_API)
+        asyncio.run(serve_api_with_osmand(app, host, port, positions, proxy_headers=True))
+        return 0
+    uvicorn.run(app, host=host, port=port, proxy_headers=True)
     return 0
 
 

@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--host", default="127.0.0.1", help="address the API and broker bind to")
     p.add_argument("--port", type=int, default=8080, help="API port (0: any free port)")
     p.add_argument("--mqtt-port", type=int, default=0, help="embedded broker port (0: any)")
+    p.add_argument(
+        "--osmand-port",
+        type=int,
+        default=5055,
+        help="the phones' OsmAnd port, served beside the API (0: any free port; -1: none)",
+    )
     p.add_argument("--state-dir", type=Path, default=Path("var/demo"))
     p.add_argument("--keep", action="store_true", help="keep the state of the last run")
     p.add_argument("--batch-s", type=float, default=5.0, help="gateway batch interval (s)")
@@ -216,6 +222,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         BrokerUrl(host, mqtt_port, "ingest", ingest_pw),
         api_host=args.host,
         api_port=args.port,
+        osmand_port=None if getattr(args, "osmand_port", -1) < 0 else args.osmand_port,
     )
     try:
         await cloud.start()
@@ -274,7 +281,8 @@ async def run_demo(args: argparse.Namespace) -> int:
                 with_story=story is not None,
             )
         wall_key, commerce_task = await _wall(db, with_orders=not args.no_commerce)
-        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story, fleet, wall_key)
+        _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story, fleet, wall_key,
+                cloud.osmand_port)  # fmt: skip
         if args.duration is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.duration)
@@ -355,6 +363,7 @@ def _banner(
     story: Any = None,
     fleet: Any = None,
     wall_key: str | None = None,
+    osmand_port: int | None = None,
 ) -> None:
     from dehong.stack import DEMO_SITES
 
@@ -363,6 +372,11 @@ def _banner(
         "德宏农村电商溯源平台 演示 / Dehong traceability platform demo",
         f"  API            {api}   (OpenAPI: {api}/docs)",
         f"  MQTT broker    {external or f'mqtt://{host}:{mqtt_port} (embedded, per-gateway ACL)'}",
+        *(
+            [f"  OsmAnd port    http://{host}:{osmand_port}/  (phones: Traccar Client, OsmAnd)"]
+            if osmand_port
+            else []
+        ),
         f"  state          {state}",
         f"  demo login     {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}  (prefecture admin; DEMO DEFAULT)",
         f"                 {DEMO_COUNTY_ADMIN[0]} / {DEMO_COUNTY_ADMIN[1]}  (county admin 533103; DEMO DEFAULT)",

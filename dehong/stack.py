@@ -134,8 +134,12 @@ class CloudServices:
     api_port: int = 0
     worker: Any = None
     app: Any = None
+    #: the OsmAnd port of phones, served beside the API on its intake (None: not
+    #: served; 0: any free port); bound port in ``osmand_port`` once started
+    osmand_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _server: Any = None
+    _osmand: Any = None
 
     @property
     def api_url(self) -> str:
@@ -176,13 +180,50 @@ class CloudServices:
         if self.api_port == 0:
             sock = self._server.servers[0].sockets[0]
             self.api_port = int(sock.getsockname()[1])
+        if self.osmand_port is not None:
+            await self._start_osmand(app)
         await asyncio.wait_for(self.worker.connected.wait(), 15)
 
+    async def _start_osmand(self, app: Any) -> None:
+        """The OsmAnd port on the API's intake; a port taken leaves it out, with a
+        notice (the API's ``/api/v1/logistics/osmand`` takes the same fixes)."""
+        import uvicorn
+
+        from cloud.logistics.positions.osmand import osmand_app
+
+        config = uvicorn.Config(
+            osmand_app(app.state.position_intake),
+            host=self.api_host,
+            port=self.osmand_port or 0,
+            log_level="warning",
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(), name="osmand")
+        while not server.started:
+            if task.done():
+                break
+            await asyncio.sleep(0.05)
+        if not server.started:
+            with contextlib.suppress(BaseException):
+                task.result()
+            print(
+                f"OsmAnd port {self.osmand_port} not served (taken?); phones can use "
+                f"{self.api_url}/api/v1/logistics/osmand",
+                flush=True,
+            )
+            self.osmand_port = None
+            return
+        self._osmand = server
+        self._tasks.append(task)
+        self.osmand_port = int(server.servers[0].sockets[0].getsockname()[1])
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
+        for server in (self._server, self._osmand):
+            if server is not None:
+                server.should_exit = True
         for task in reversed(self._tasks):
-            if task.get_name() == "api":
+            if task.get_name() in ("api", "osmand"):
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(task), 5)
             task.cancel()

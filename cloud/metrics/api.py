@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Histogram as PromHistogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -40,6 +40,7 @@ from cloud.errors import ApiError, responses
 from cloud.ingest.storage import DeadLetter
 from cloud.metrics.access import HOW_TO, render, token_ok
 from cloud.metrics.histogram import LATENCY_BUCKETS
+from cloud.timeseries import query
 from cloud.timeseries.rollup_storage import RollupPending
 
 
@@ -120,6 +121,36 @@ class StoreCollector(Collector):
         )
 
 
+class QueryCollector(Collector):
+    """The series query layer's counters in this process (:func:`query.stats`): store
+    requests it sent, reads that shared one in flight, cache hits and misses."""
+
+    def collect(self) -> Iterator[Metric]:
+        st = query.stats()
+        for name, doc, value in (
+            (
+                "store_requests",
+                "Time-series store requests of the series query layer",
+                st.store_requests,
+            ),
+            (
+                "store_requests_shared",
+                "Series reads that shared a store request in flight",
+                st.shared,
+            ),
+            (
+                "handed_over",
+                "Marked hours whose settled minutes came from the live minutes",
+                st.handed_over,
+            ),
+            ("hour_cache_hits", "Series hour cache hits", st.hour_hits),
+            ("hour_cache_misses", "Series hour cache misses", st.hour_misses),
+            ("minute_cache_hits", "Series minute cache hits", st.minute_hits),
+            ("minute_cache_misses", "Series minute cache misses", st.minute_misses),
+        ):
+            yield CounterMetricFamily(f"dehong_series_{name}", doc, value=value)
+
+
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = PromCounter(
@@ -143,6 +174,7 @@ def install(app: FastAPI) -> None:
     app.state.api_metrics = ApiMetrics(registry)
     store = StoreCollector(app.state.db, settings.metrics_cache_s)
     registry.register(store)
+    registry.register(QueryCollector())
 
     @app.middleware("http")
     async def count_requests(

@@ -26,12 +26,21 @@ it (:func:`cloud.timeseries.rollup.rollup_state` reads them with the marks):
 - :class:`HourCache`: the buckets of whole hours not marked, from the 1-min
   roll-ups, valid while the series' generation is the same (the job bumps it as it
   clears an hour's mark);
-- :class:`MinuteCache`: the 1-min roll-ups of the other hours read from them (the
-  partial hours at the ends, the marked hours), and the raw points of the partial
-  minutes at the ends that are not marked, valid while both generations are the
-  same (the job bumps the minute generation as it clears minutes' marks). A minute
+- :class:`MinuteCache`: the 1-min roll-ups of the other hours read from them: of a
+  marked hour valid while both generations are the same (the job bumps the minute
+  generation as it clears minutes' marks), of an unmarked hour (a partial hour at an
+  end) while the roll-up generation is (its minutes are settled with it). A minute
   marked since is read raw while marked, and once its mark is cleared the
-  generation has changed.
+  generation has changed. The raw points of minutes, marked (live) or not (the
+  partial minutes at the ends), by the series' write generations: they change with
+  writes only, and every write's marks bump them.
+- **Hand-over**: when the job's minute pass settles minutes of a marked hour (a new
+  minute generation), a read made by the same write generations as the last read of
+  that hour (no write since) takes the hour's 1-min roll-ups from that read and the
+  minutes settled from the live minutes cached, with no store request; it is kept
+  for reads by those write generations only (:meth:`_Read._hand_over`).
+- Store requests are **single-flight**: reads that miss the same parts by the same
+  generations at once (16 clients after a write) wait for one request.
 
 Roll-ups are written by the job only.
 """
@@ -95,6 +104,11 @@ WriteGeneration = tuple[tuple[str, int], ...]
 #: roll-up generations) or a marked minute's raw points ("live", by the write
 #: generations) as read.
 _MinuteKey = tuple[str, str, str, str, int, Scope, MinuteGeneration | WriteGeneration]
+
+#: Store requests answered kept for reads by the same generations (see ``_Caches``):
+#: at most this many, each at most ``RECENT_S`` seconds.
+RECENT_REQUESTS = 64
+RECENT_S = 1.0
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -192,10 +206,32 @@ class MinuteCache(_Lru[_MinuteKey, Columns]):
         super().__init__(max_hours)
 
 
+#: What a marked hour's 1-min roll-ups were read with: (the key's generations, the
+#: series' write generations then, the hour's marked minutes then, the parts read).
+_HourFill = tuple[MinuteGeneration, WriteGeneration, frozenset[int], "Columns"]
+
+
 @dataclass
 class _Caches:
     hours: HourCache = field(default_factory=HourCache)
     minutes: MinuteCache = field(default_factory=MinuteCache)
+    #: store requests in flight or just answered, by what they read and the generations
+    #: read with (single-flight: concurrent reads that miss the same cached parts wait
+    #: for one request; a read just after it takes its answer while its waiters are
+    #: still filling the caches); the last ``RECENT_REQUESTS`` kept, ``RECENT_S`` each
+    inflight: OrderedDict[tuple[Any, ...], asyncio.Future[dict[Resolution, PartsByDevice]]] = field(
+        default_factory=OrderedDict
+    )
+    #: the last read of each marked hour's 1-min roll-ups, by (measurement, device,
+    #: metric, hour, scope): handed over when the job settles some of its minutes
+    marked_hours: OrderedDict[tuple[str, str, str, int, Scope], _HourFill] = field(
+        default_factory=OrderedDict
+    )
+    #: requests the query layer sent to the store, and reads that shared one in flight
+    store_requests: int = 0
+    shared: int = 0
+    #: marked hours whose settled minutes were handed over from the live minutes
+    handed_over: int = 0
 
 
 _caches: weakref.WeakKeyDictionary[TimeSeriesStore, _Caches] = weakref.WeakKeyDictionary()
@@ -216,6 +252,33 @@ def hour_cache(tsdb: TimeSeriesStore) -> HourCache:
 def minute_cache(tsdb: TimeSeriesStore) -> MinuteCache:
     """The cache of this store's minutes and instants (one per store object)."""
     return _caches_of(tsdb).minutes
+
+
+@dataclass(frozen=True, slots=True)
+class QueryStats:
+    """Counters of the query layer over every store of this process."""
+
+    store_requests: int
+    shared: int
+    handed_over: int
+    hour_hits: int
+    hour_misses: int
+    minute_hits: int
+    minute_misses: int
+
+
+def stats() -> QueryStats:
+    """The query layer's counters, summed over this process's stores."""
+    caches = list(_caches.values())
+    return QueryStats(
+        sum(c.store_requests for c in caches),
+        sum(c.shared for c in caches),
+        sum(c.handed_over for c in caches),
+        sum(c.hours.hits for c in caches),
+        sum(c.hours.misses for c in caches),
+        sum(c.minutes.hits for c in caches),
+        sum(c.minutes.misses for c in caches),
+    )
 
 
 async def windows(
@@ -292,6 +355,8 @@ class _Read:
         self.parts: PartsByDevice = {}
         #: final buckets (of whole hours), by device
         self.done: dict[str, list[Bucket]] = {}
+        #: the hours of the group being read that are marked
+        self._marked: set[int] = set()
 
     async def group(
         self,
@@ -328,7 +393,13 @@ class _Read:
         minute_hours = sorted({h for a, b in rest for h in range(_floor(a, HOUR_MS), b, HOUR_MS)})
         edge_minutes = sorted({_floor(a, MINUTE_MS) for a, _ in edges})
         live_minutes = sorted({_floor(a, MINUTE_MS) for a, _ in live})
-        minutes, minutes_missing = self._cached(ids, "1m", minute_hours)
+        self._marked = marked
+        minutes, minutes_missing = self._cached(ids, "1m", minute_hours, stale)
+        if minutes_missing and stale is not None and self.state.writes is not None:
+            handed = self._hand_over(ids, minutes_missing, stale)
+            minutes.update(handed)
+            minutes_missing = [h for h in minutes_missing if any((d, h) not in handed for d in ids)]
+            minutes = {k: v for k, v in minutes.items() if k[1] not in minutes_missing}
         points, points_missing = self._cached(ids, "raw", edge_minutes)
         lives, lives_missing = self._cached(ids, "live", live_minutes)
         if read:
@@ -338,19 +409,26 @@ class _Read:
         # the hours in 1-min windows and the minutes per instant the caches keep)
         calls: list[Coroutine[Any, Any, dict[Resolution, PartsByDevice]]] = []
         if plan:
-            calls.append(self._aggregate(ids, plan, self.every_ms))
+            spans = tuple((res, tuple(plan[res])) for res in sorted(plan))
+            key = ("plan", spans, self.every_ms, *self._keys(ids, "plan", [0]))
+            key += (tuple(self.state.generation.get(d, ()) for d in ids),)
+            calls.append(self._shared(key, ids, plan, self.every_ms))
         if minutes_missing:
-            calls.append(self._aggregate(ids, {"1m": _runs(minutes_missing)}, MINUTE_MS))
+            runs = _runs(minutes_missing)
+            key = ("1m", tuple(runs), *self._keys(ids, "1m", minutes_missing))
+            calls.append(self._shared(key, ids, {"1m": runs}, MINUTE_MS))
         if points_missing or lives_missing:
             # the raw points of whole minutes, per instant: the unmarked partial minutes
             # at the ends and the marked minutes (the live ones), in one request
             spans = _minute_runs([*points_missing, *lives_missing])
-            calls.append(self._aggregate(ids, {"raw": spans}, 1))
+            key = ("raw", tuple(spans), *self._keys(ids, "live", lives_missing))
+            key += self._keys(ids, "raw", points_missing)
+            calls.append(self._shared(key, ids, {"raw": spans}, 1))
         results = list(await asyncio.gather(*calls))
         got = results.pop(0) if plan else {}
         if minutes_missing:
             fetched = results.pop(0).get("1m", {})
-            minutes.update(self._fill(ids, "1m", minutes_missing, HOUR_MS, fetched))
+            minutes.update(self._fill(ids, "1m", minutes_missing, HOUR_MS, fetched, stale))
         if points_missing or lives_missing:
             fetched = results.pop(0).get("raw", {})
             points.update(self._fill(ids, "raw", points_missing, MINUTE_MS, fetched))
@@ -360,7 +438,13 @@ class _Read:
         if missing:
             for (d, _h), buckets in self._fill_hours(ids, missing, got.get("1m", {})).items():
                 self.done.setdefault(d, []).extend(buckets)
-        for res_parts in got.values():
+        whole_read = set(missing)
+        for res, res_parts in got.items():
+            if res == "1m" and whole_read:  # the whole hours' windows: done above
+                res_parts = {
+                    d: {w: p for w, p in windows.items() if _floor(w, HOUR_MS) not in whole_read}
+                    for d, windows in res_parts.items()
+                }
             merge_parts(self.parts, res_parts)
         self._merge(minutes, rest, HOUR_MS)
         self._merge(points, edges, MINUTE_MS)
@@ -369,9 +453,60 @@ class _Read:
     async def _aggregate(
         self, ids: Sequence[str], plan: dict[Resolution, list[Span]], every_ms: int
     ) -> dict[Resolution, PartsByDevice]:
+        self.caches.store_requests += 1
         return await self.tsdb.aggregate_plan(
             self.measurement, ids, self.metric, plan, every_ms, mkt=self.mkt, counties=self.counties
         )
+
+    def _keys(self, ids: Sequence[str], resolution: str, starts: Sequence[int]) -> tuple[Any, ...]:
+        """What a fill of ``starts`` reads, as a key of requests in flight."""
+        if not starts:
+            return ()
+        state = self.state
+        gens = tuple(
+            ((state.minute_generation or {}).get(d, ()), (state.writes or {}).get(d, ()))
+            for d in ids
+        )
+        return (resolution, self.measurement, self.metric, tuple(ids), self.scope, self.mkt, gens)
+
+    async def _shared(
+        self,
+        key: tuple[Any, ...],
+        ids: Sequence[str],
+        plan: dict[Resolution, list[Span]],
+        every_ms: int,
+    ) -> dict[Resolution, PartsByDevice]:
+        """A fill of cached parts, single-flight: a read that misses what a request in
+        flight reads, by the same generations, waits for that request's answer (which
+        is never changed: :meth:`_fill` only reads it). A request begun after a read saw
+        a generation holds every write that generation stands for."""
+        inflight = self.caches.inflight
+        got = inflight.get(key)
+        if got is None:
+            task = asyncio.ensure_future(self._aggregate(ids, plan, every_ms))
+            inflight[key] = task
+            while len(inflight) > RECENT_REQUESTS:
+                oldest = next(iter(inflight))
+                if not inflight[oldest].done():
+                    break
+                del inflight[oldest]
+
+            def _forget(t: asyncio.Future[dict[Resolution, PartsByDevice]]) -> None:
+                if inflight.get(key) is t:
+                    del inflight[key]
+
+            def _done(t: asyncio.Future[dict[Resolution, PartsByDevice]]) -> None:
+                if t.cancelled() or t.exception() is not None:
+                    _forget(t)  # a failure is not kept: the next read asks again
+                else:  # kept a moment, for the reads arriving as the waiters fill the caches
+                    asyncio.get_running_loop().call_later(RECENT_S, _forget, t)
+
+            task.add_done_callback(_done)
+            got = task
+        else:
+            self.caches.shared += 1
+        # shielded: a waiter cancelled (its client gone) does not cancel the others'
+        return await asyncio.shield(got)
 
     def _cached_hours(
         self, devices: Sequence[str], whole: Sequence[int]
@@ -396,7 +531,7 @@ class _Read:
         self, devices: Sequence[str], hours: Sequence[int], fetched: PartsByDevice
     ) -> dict[tuple[str, int], tuple[Bucket, ...]]:
         """Cache the buckets of the windows read for whole ``hours`` (an hour with no
-        data too) and return them; their windows are taken out of ``fetched``."""
+        data too) and return them (``fetched`` is left as it is: it may be shared)."""
         out: dict[tuple[str, int], tuple[Bucket, ...]] = {}
         wanted = set(hours)
         for d in devices:
@@ -409,15 +544,17 @@ class _Read:
             gen = self.state.generation.get(d, ())
             for h, starts in by_hour.items():
                 buckets = tuple(windows[w].bucket(w) for w in sorted(starts) if windows[w].count)
-                for w in starts:
-                    del windows[w]
                 key = (self.measurement, d, self.metric, self.every_ms, h, self.scope, gen)
                 self.caches.hours.put(key, buckets)
                 out[(d, h)] = buckets
         return out
 
     def _cached(
-        self, devices: Sequence[str], resolution: str, starts: Sequence[int]
+        self,
+        devices: Sequence[str],
+        resolution: str,
+        starts: Sequence[int],
+        stale: set[int] | None = None,
     ) -> tuple[dict[tuple[str, int], Columns], list[int]]:
         """``(cached parts per (device, start), starts missing)`` of these hours ("1m")
         or minutes ("raw"); one missing for one device is read for all."""
@@ -426,14 +563,17 @@ class _Read:
         if not starts:
             return cached, []
         for d in devices:
-            gen = self._generation(resolution, d)
             for t in starts:
+                gen = self._generation(resolution, d, t)
                 key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
                 got = self.caches.minutes.get(key)
                 if got is None:
                     missing.add(t)
                 else:
                     cached[(d, t)] = got
+                    if resolution == "1m" and t in self._marked and stale is not None:
+                        # valid for the minutes not marked now, by these write generations
+                        self._remember(d, t, gen, stale, got)  # type: ignore[arg-type]
         cached = {k: v for k, v in cached.items() if k[1] not in missing}
         return cached, sorted(missing)
 
@@ -444,6 +584,7 @@ class _Read:
         starts: Sequence[int],
         length: int,
         fetched: PartsByDevice,
+        stale: set[int] | None = None,
     ) -> dict[tuple[str, int], Columns]:
         """Cache the parts read for whole hours or minutes ``starts`` (``length`` long)
         and return them per (device, start)."""
@@ -456,21 +597,124 @@ class _Read:
                 got = by_start.get(_floor(w, length))
                 if got is not None:
                     got[w] = p
-            gen = self._generation(resolution, d)
             for t in starts:
+                gen = self._generation(resolution, d, t)
                 key = (resolution, self.measurement, d, self.metric, t, self.scope, gen)
                 out[(d, t)] = Columns.of(by_start[t])
                 self.caches.minutes.put(key, out[(d, t)])
+                if resolution == "1m" and t in self._marked and stale is not None:
+                    self._remember(d, t, gen, stale, out[(d, t)])  # type: ignore[arg-type]
         return out
 
-    def _generation(self, resolution: str, device: str) -> MinuteGeneration | WriteGeneration:
-        """The key of a device's cached hours or minutes of ``resolution``: the raw
-        points of a marked minute ("live") change with every write, so by the series'
-        write generations (every write is marked, and the marks bump them after the
-        points are stored); the rest with the job's work, by both roll-up generations."""
-        if resolution == "live":
-            return (self.state.writes or {}).get(device, ())
-        return (self.state.minute_generation or {}).get(device, ())
+    def _remember(
+        self, device: str, hour: int, gen: MinuteGeneration, stale: set[int], columns: Columns
+    ) -> None:
+        """A marked hour's 1-min roll-ups as read, for :meth:`_hand_over`."""
+        if self.state.writes is None:
+            return
+        fills = self.caches.marked_hours
+        key = (self.measurement, device, self.metric, hour, self.scope)
+        marked = frozenset(m for m in stale if hour <= m < hour + HOUR_MS)
+        fills[key] = (gen, self.state.writes.get(device, ()), marked, columns)
+        fills.move_to_end(key)
+        while len(fills) > self.caches.minutes.max_hours:
+            fills.popitem(last=False)
+
+    def _hand_over(
+        self, devices: Sequence[str], hours: Sequence[int], stale: set[int]
+    ) -> dict[tuple[str, int], Columns]:
+        """Marked hours' 1-min roll-ups not cached by the current generations, made from
+        the last ones read (:meth:`_remember`) where no write came since (the same write
+        generations): the job's minute pass changed only the minutes marked then, and
+        those it settled (marked then, not now) are the live minutes cached by those
+        write generations, folded into minutes. A minute it settled holds the readings
+        written before its mark was cleared, which are those the live minutes hold:
+        a write is marked (its generation bumped) before it is answered, and a minute
+        is settled only after it was left alone for ``minute_settle_s``. Kept apart from
+        the cache of roll-ups read (:meth:`_remember`, the same write generations only),
+        so a read after the next write reads the roll-ups themselves."""
+        out: dict[tuple[str, int], Columns] = {}
+        writes = self.state.writes or {}
+        for d in devices:
+            w = writes.get(d, ())
+            gen = (self.state.minute_generation or {}).get(d, ())
+            hour_gen = tuple((c, g) for c, g, _ in gen)
+            for h in hours:
+                if h not in self._marked:
+                    continue
+                fill = self.caches.marked_hours.get(
+                    (self.measurement, d, self.metric, h, self.scope)
+                )
+                if fill is None:
+                    continue
+                then, written, marked_then, columns = fill
+                marked_now = {m for m in stale if h <= m < h + HOUR_MS}
+                if written != w or tuple((c, g) for c, g, _ in then) != hour_gen:
+                    continue
+                if not marked_now <= marked_then:
+                    continue
+                if then == gen and marked_now == marked_then:
+                    out[(d, h)] = columns  # handed over before, by these generations
+                    continue
+                settled = sorted(marked_then - marked_now)
+                lives = []
+                for m in settled:
+                    live = self.caches.minutes.get(
+                        ("live", self.measurement, d, self.metric, m, self.scope, w)
+                    )
+                    if live is None:
+                        break
+                    lives.append((m, live))
+                else:
+                    parts = {
+                        t: Parts(
+                            total=total,
+                            count=count,
+                            lo=lo,
+                            hi=hi,
+                            mkt=None if columns.mkt is None else columns.mkt[i],
+                        )
+                        for i, (t, total, lo, hi, count) in enumerate(
+                            zip(
+                                columns.starts,
+                                columns.total,
+                                columns.lo,
+                                columns.hi,
+                                columns.count,
+                                strict=True,
+                            )
+                        )
+                        if t not in marked_then
+                    }
+                    for m, live in lives:
+                        live.merge_into(parts, m, m + MINUTE_MS, MINUTE_MS)
+                    out[(d, h)] = Columns.of(parts)
+                    self._remember(d, h, gen, stale, out[(d, h)])
+                    self.caches.handed_over += 1
+        return out
+
+    def _generation(
+        self, resolution: str, device: str, start: int
+    ) -> MinuteGeneration | WriteGeneration | Generation:
+        """The key of a device's cached hour or minute of ``resolution`` at ``start``:
+
+        - raw points of a minute, marked ("live") or not ("raw"), change with writes
+          only, so by the series' write generations (every write is marked, and the
+          marks bump them after the points are stored);
+        - the 1-min roll-ups of a marked hour change with the job's minute passes too,
+          so by both roll-up generations;
+        - those of an unmarked hour only with the job's recompute of the hour (its
+          minutes are marked with it and settled before it), so by the roll-up
+          generation alone, as :class:`HourCache`'s whole hours.
+
+        Without write generations (None: not known), raw points by both roll-up
+        generations, as the job's minute passes show writes."""
+        state = self.state
+        if resolution in ("live", "raw") and state.writes is not None:
+            return state.writes.get(device, ())
+        if resolution == "1m" and start not in self._marked:
+            return state.generation.get(device, ())
+        return (state.minute_generation or {}).get(device, ())
 
     def _merge(
         self, cached: dict[tuple[str, int], Columns], spans: Sequence[Span], length: int

@@ -210,3 +210,82 @@ async def test_counts_are_flushed_at_the_interval_and_at_close(env: Env) -> None
     finally:
         await intake.close()
     assert await _stored_counts(env) == {"accepted": 2, "duplicate": 1}
+
+
+async def test_a_fix_is_in_the_series_at_once_without_a_durable_commit(env: Env) -> None:
+    """After the first fix of a minute (its marks committed durably), a fix costs no
+    synchronous relational commit on PostgreSQL: its series' write generation is bumped
+    with ``synchronous_commit = off`` (failed before: one durable commit per fix). Yet
+    the series read right after each answer (a warm cache of the live minutes, another
+    session) holds the fix."""
+    from functools import partial
+
+    from sqlalchemy import event
+
+    from cloud.timeseries import query
+    from cloud.timeseries.rollup import rollup_state
+    from protocol import positions as pos
+
+    durable: list[bool] = []
+    lazy = [False]
+    sync_engine = env.db.engine.sync_engine
+
+    def on_execute(_conn: object, _cur: object, statement: str, *_a: object) -> None:
+        if "synchronous_commit" in statement:
+            lazy[0] = True
+
+    def on_commit(_conn: object) -> None:
+        durable.append(not lazy[0])
+        lazy[0] = False
+
+    event.listen(sync_engine, "before_cursor_execute", on_execute)
+    event.listen(sync_engine, "commit", on_commit)
+    intake = PositionIntake(env.db, env.store)
+    minute = (int(time.time() * 1000) - 3_600_000) // 60_000 * 60_000
+    try:
+        for i in range(6):
+            before = sum(durable)
+            ts = minute + 1_000 + i * 5_000
+            lat = 24.40 + i * 0.0001
+            assert (await intake.accept(_fix(env, ts, lat), "query")).accepted == 1
+            if i and env.db.url.startswith("postgresql"):
+                assert sum(durable) == before, f"fix {i}: a durable commit"
+            async with env.db.session() as s:
+                _, got = await query.windows(
+                    env.store,
+                    pos.MEASUREMENT,
+                    [TRUCK],
+                    pos.LAT,
+                    minute - 3_600_000,
+                    minute + 60_000,
+                    60_000,
+                    rollups=partial(rollup_state, s),
+                )
+            assert got[TRUCK][-1].count == i + 1
+            assert got[TRUCK][-1].max == pytest.approx(lat)
+        if env.db.url.startswith("postgresql"):
+            assert intake._rollups.bumps_lazy >= 5
+    finally:
+        await intake.close()
+        event.remove(sync_engine, "before_cursor_execute", on_execute)
+        event.remove(sync_engine, "commit", on_commit)
+
+
+async def test_concurrent_tracker_lookups_are_one_query(env: Env) -> None:
+    """Phones whose cached trackers ran out together are looked up in one query (16
+    sessions at once overflowed the pool, opening connections per lookup); an unknown
+    id among them is still refused, nothing stored."""
+    from cloud.logistics.positions.intake import UnknownDevice
+
+    intake = PositionIntake(env.db, env.store)
+    try:
+        got = await asyncio.gather(
+            *(intake.tracker(env.device_id) for _ in range(8)),
+            intake.tracker("y" * 24),
+            return_exceptions=True,
+        )
+        assert intake.tracker_queries == 1
+        assert all(g.id == env.tracker_id for g in got[:8])  # type: ignore[union-attr]
+        assert isinstance(got[8], UnknownDevice)
+    finally:
+        await intake.close()

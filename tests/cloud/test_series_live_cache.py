@@ -166,7 +166,99 @@ async def test_live_minutes_are_cached_until_a_write_of_any_process(
     async with db.session() as s:
         state = await rollup_state(s, "cold_room", DEVS, first, live + HOUR_MS)
     assert m43 not in state.minutes[DEVS[0]] and m44 in state.minutes[DEVS[0]]
-    # the minute generation changed: the live hour's 1-min roll-ups and the partial first
-    # minute are read again (the live minute 44 stays cached: nothing written)
+    # the minute generation changed, nothing written since the last read: the minute
+    # settled is handed over from the live minutes cached, the rest of the live hour's
+    # 1-min roll-ups and the partial first minute stay (they did not change)
+    handed = query.stats().handed_over
+    await answer(store_requests=0)
+    assert query.stats().handed_over > handed
+    await answer(store_requests=0)
+    await _written_then_settled(db, ts, job, ingest, m44, answer)
+
+
+async def _written_then_settled(
+    db: Database,
+    ts: TimeSeriesStore,
+    job: RollupJob,
+    ingest: Marker,
+    m44: int,
+    answer: Any,
+) -> None:
+    """After a hand-over: a new write is in the next answer; a write into a minute that
+    the job then settles before any read forbids the hand-over (the live minute cached
+    lacks it): the roll-ups are read, and every answer stays the raw answer."""
+    for dev in DEVS:
+        pts = [Point("cold_room", dev, HOME, "site", m44 + 33_000, {"temp_c": 30.5})]
+        await ts.write(pts)
+        assert await ingest.mark(pts) == 0
+    # the live minutes read again, the new reading in them; and the live hour's 1-min
+    # roll-ups: those handed over serve the write generations they were made by only
     await answer(store_requests=2)
     await answer(store_requests=0)
+    for dev in DEVS:
+        pts = [Point("cold_room", dev, HOME, "site", m44 + 41_000, {"temp_c": -20.0})]
+        await ts.write(pts)
+        assert await ingest.mark(pts) == 0
+    handed = query.stats().handed_over
+    await _settle(db, range(m44, m44 + MINUTE_MS), age_s=30)
+    await job.run_until_idle()
+    # read again: the live hour's 1-min roll-ups (minute 44 settled with the write) and
+    # the raw minutes (written since: the partial first minute and the live minute 45)
+    await answer(store_requests=2)
+    assert query.stats().handed_over == handed
+    await answer(store_requests=0)
+
+
+async def test_concurrent_misses_share_one_store_request(
+    stores: tuple[Database, TimeSeriesStore],  # noqa: F811 (the fixture)
+) -> None:
+    """Reads that miss the same cached parts at once (16 clients after a write) wait for
+    one store request each part, not one each; and each answer holds the write."""
+    db, ts = stores
+    live = (int(time.time() * 1000) // HOUR_MS - 3) * HOUR_MS
+    first = live - 2 * HOUR_MS
+    for dev in DEVS:
+        pts = _points(dev, first, live + 40 * MINUTE_MS, 10_000)
+        await ts.write(pts)
+        await mark(db, pts)
+    await _settle(db)
+    await RollupJob(db, ts, settle_s=60).run_until_idle()
+    ingest = Marker(db, remark_after_s=600)
+    for dev in DEVS:  # two live minutes
+        pts = _points(dev, live + 40 * MINUTE_MS, live + 42 * MINUTE_MS, 10_000)
+        await ts.write(pts)
+        await ingest.mark(pts)
+    span = (first + 90_500, live + 50 * MINUTE_MS, 300_000)
+
+    async def state(*args: Any) -> Any:
+        async with db.session() as s:
+            return await rollup_state(s, *args)
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(
+            *(
+                query.windows(ts, "cold_room", DEVS, "temp_c", *span, rollups=state)
+                for _ in range(16)
+            )
+        )
+
+    before = query.stats()
+    answers = await many()
+    after = query.stats()
+    # cold: the whole hours, the partial and live hours' minutes, the raw minutes
+    assert after.store_requests - before.store_requests == 3
+    assert after.shared > before.shared
+    assert all(a == answers[0] for a in answers)
+    for dev in DEVS:  # a reading written: the live minutes read again, once
+        pts = [
+            Point("cold_room", dev, HOME, "site", live + 41 * MINUTE_MS + 5_000, {"temp_c": 99.0})
+        ]
+        await ts.write(pts)
+        assert await ingest.mark(pts) == 0
+    before = query.stats()
+    answers = await many()
+    assert query.stats().store_requests - before.store_requests == 1
+    for a in answers:
+        assert a == answers[0]
+        assert any(b.max == 99.0 for b in a[1][DEVS[0]])
+    await _assert_rollup_answer_is_raw_answer(ts, db, *span)

@@ -25,7 +25,7 @@ NOISE = re.compile(
 def _run_demo(state: Path) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "dehong.cli", "demo", "--duration", "4", "--port",
-         str(free_port()), "--state-dir", str(state), "--keep", "--batch-s", "1"],
+         str(free_port()), "--state-dir", str(state), "--keep", "--batch-s", "1", "--osmand-port", "0"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -24,7 +24,7 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "dehong.cli", "demo", "--duration", "10", "--port", str(port),
-         "--state-dir", str(tmp_path / "demo"), "--batch-s", "1"],
+         "--state-dir", str(tmp_path / "demo"), "--batch-s", "1", "--osmand-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     api = f"http://127.0.0.1:{port}"

@@ -14,6 +14,10 @@ class PositionSettings(BaseSettings):
     #: The OsmAnd HTTP server of its own port (``dehong logistics osmand-serve``).
     osmand_host: str = "127.0.0.1"
     osmand_port: int = Field(default=5055, ge=0, le=65535)
+    #: ``dehong cloud serve`` serves that port too, beside the API, with the API's own
+    #: intake (off by default: the port is opened only where asked; on in the compose
+    #: file and the demo).
+    osmand_with_api: bool = False
     #: The URL phones send to, written into the Traccar Client QR code.
     public_url: str = "http://127.0.0.1:5055/"
     #: Filters (each counted per tracker and in ``dehong_positions_filtered_total``).

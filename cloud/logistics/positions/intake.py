@@ -15,6 +15,7 @@ added once the request's fixes are stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -54,6 +55,14 @@ class TrackerInfo:
 
 
 @dataclass
+class _Lookup:
+    """A tracker lookup by the device id's hash, answered by a shared query."""
+
+    key: str
+    info: TrackerInfo | None = None
+
+
+@dataclass
 class Outcome:
     accepted: int = 0
     filtered: Counter[str] = field(default_factory=Counter)
@@ -89,11 +98,16 @@ class PositionIntake:
         self._group: GroupCommit[_Job] = GroupCommit(
             self._flush, concurrency=self.settings.flush_concurrency
         )
+        self._lookups: GroupCommit[_Lookup] = GroupCommit(self._look_up)
+        #: tracker queries made (each answers every lookup waiting then)
+        self.tracker_queries = 0
         self.marks = WindowMarks(db)
         self.counts = CountBuffer(db, self.settings.counts_flush_s)
         # as ingest's workers: a minute re-marked at most every 10 s (the roll-up job
         # settles a minute 20 s after its last mark), its series' write count bumped always
-        self._rollups = Marker(db, remark_after_s=10.0)
+        # (its write-count bumps alone one statement each, synchronous_commit off for
+        # it: see Marker.lazy_bumps; readers see each before the fix is answered)
+        self._rollups = Marker(db, remark_after_s=10.0, lazy_bumps=True)
         #: called after each time-series write with the blocks written (module doc)
         self.written: list[Written] = []
 
@@ -102,8 +116,10 @@ class PositionIntake:
 
     async def close(self) -> None:
         await self._group.close()
+        await self._lookups.close()
         await self.marks.close()
         await self.counts.close()
+        await self._rollups.close()
 
     async def tracker(self, device_id: str) -> TrackerInfo:
         """The live tracker of ``device_id`` (cached ``tracker_cache_s``), else UnknownDevice."""
@@ -113,19 +129,26 @@ class PositionIntake:
         if hit is not None and now - hit[0] < self.settings.tracker_cache_s:
             info = hit[1]
         else:
-            async with self.db.session() as s:
-                row = await trackers.by_device_id(s, device_id)
-            info = (
-                None
-                if row is None
-                else TrackerInfo(row.id, row.vehicle, row.county, row.speed_unit)
-            )
+            # concurrent lookups (many phones whose cached entries ran out together) are
+            # one query, on one connection
+            lookup = _Lookup(key)
+            await self._lookups.submit(lookup)
+            info = lookup.info
             if len(self._trackers) > 100_000:
                 self._trackers.clear()
             self._trackers[key] = (now, info)
         if info is None:
             raise UnknownDevice(device_id)
         return info
+
+    async def _look_up(self, lookups: list[_Lookup]) -> None:
+        self.tracker_queries += 1
+        async with self.db.session() as s:
+            rows = await trackers.by_token_hashes(s, sorted({x.key for x in lookups}))
+        for x in lookups:
+            row = rows.get(x.key)
+            if row is not None:
+                x.info = TrackerInfo(row.id, row.vehicle, row.county, row.speed_unit)
 
     async def accept(self, parsed: Sequence[Parsed], form: str) -> Outcome:
         """Store the fixes of one request (one device). Raises FixError (bad input),
@@ -266,13 +289,14 @@ class PositionIntake:
         ]
         if points:
             await self.tsdb.write(points)
-        await self.marks.after_write(windows, held)
-        if points:
-            # the hours written get their roll-ups (re)computed, as ingest's writes do;
-            # unmarked, the evidence would take the (missing) roll-ups for current
-            await self._rollups.mark(points)
+            # the hours written get their roll-ups (re)computed, as ingest's writes do
+            # (unmarked, the evidence would take the (missing) roll-ups for current),
+            # beside the windows' check: independent, both done before the answer
+            await asyncio.gather(self.marks.after_write(windows, held), self._rollups.mark(points))
             if self.written:
                 self._hooks(points)
+        else:
+            await self.marks.after_write(windows, held)
 
     def _hooks(self, points: list[Point]) -> None:
         by_series: dict[tuple[str, str], list[Point]] = {}

@@ -1,10 +1,14 @@
-"""The OsmAnd server of its own port as an ASGI app that opens its own database and
-time-series store (``dehong logistics osmand-serve``)."""
+"""The OsmAnd server of its own port: as an ASGI app that opens its own database and
+time-series store (``dehong logistics osmand-serve``), or beside the API in its
+process, with the API's intake (``dehong cloud serve`` with
+``DEHONG_POSITIONS_OSMAND_WITH_API``: :func:`serve_api_with_osmand`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -42,3 +46,33 @@ def standalone_app(settings: Settings, positions: PositionSettings) -> Starlette
 
     app.router.lifespan_context = lifespan
     return app
+
+
+async def serve_api_with_osmand(
+    api: Any, host: str, port: int, positions: PositionSettings, **options: Any
+) -> None:
+    """The API (a FastAPI app made by ``cloud.app.create_app``) and the OsmAnd port in
+    one process and loop, the port's fixes taken by the API's intake (one group commit,
+    one cold-chain feed, one set of counts). When either server stops (a signal, a
+    port taken), the other is stopped too, the API's shutdown run."""
+    import uvicorn
+
+    servers = [
+        uvicorn.Server(uvicorn.Config(api, host=host, port=port, **options)),
+        uvicorn.Server(
+            uvicorn.Config(
+                osmand_app(api.state.position_intake),
+                host=positions.osmand_host,
+                port=positions.osmand_port,
+                lifespan="off",
+                **options,
+            )
+        ),
+    ]
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for s in servers:
+            s.should_exit = True
+        await asyncio.gather(*tasks)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -168,3 +169,11 @@ async def by_device_id(session: AsyncSession, device_id: str) -> Tracker | None:
     """The live (not revoked) tracker of a device id; None for an unknown or revoked one."""
     row = await session.scalar(select(Tracker).where(Tracker.token_sha256 == token_hash(device_id)))
     return row if row is not None and row.revoked_at is None else None
+
+
+async def by_token_hashes(session: AsyncSession, hashes: Sequence[str]) -> dict[str, Tracker]:
+    """The live trackers of these device ids' hashes (:func:`token_hash`), in one query."""
+    if not hashes:
+        return {}
+    rows = await session.scalars(select(Tracker).where(Tracker.token_sha256.in_(list(hashes))))
+    return {r.token_sha256: r for r in rows if r.revoked_at is None}
