@@ -90,6 +90,9 @@ def create_app(
     database.sessions.configure(info={"dehong.settings": settings})
     app.state.db = database
     app.state.tsdb = store
+    from cloud.devices.gateway_auth import gateway_principal
+
+    app.state.gateway_credentials = gateway_principal  # HTTP Basic: a gateway as itself
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
 

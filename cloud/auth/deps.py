@@ -1,13 +1,15 @@
-"""The ``Principal`` dependency: a bearer token (users) or ``X-API-Key`` (integrations),
-and ``require(permission)``, which every route declares (the role table is
+"""The ``Principal`` dependency: a bearer token (users), ``X-API-Key`` (integrations)
+or HTTP Basic with a gateway's id and broker password (gateways, verified by the
+checker the app installs as ``app.state.gateway_credentials``: the gateways' table is
+a floor above this one), and ``require(permission)``, which every route declares (the role table is
 :mod:`cloud.auth.policy`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends
-from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials, OAuth2PasswordBearer
 
 from cloud.auth import policy
 from cloud.auth.principal import Principal
@@ -19,6 +21,9 @@ TOKEN_URL = "/api/v1/auth/token"
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+gateway_scheme = HTTPBasic(
+    auto_error=False, description="a gateway: its id and broker (MQTT) password"
+)
 
 
 def unauthorized(reason: str) -> ApiError:
@@ -30,14 +35,21 @@ def unauthorized(reason: str) -> ApiError:
 
 
 async def current_principal(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
+    gateway: Annotated[HTTPBasicCredentials | None, Depends(gateway_scheme)],
 ) -> Principal:
     try:
         if api_key:
             return await principal_from_api_key(session, api_key)
+        if gateway is not None:
+            check = getattr(request.app.state, "gateway_credentials", None)
+            if check is None:
+                raise AuthError("gateway credentials are not accepted by this app")
+            return await check(session, gateway.username, gateway.password)
         if token:
             return await principal_from_token(
                 session, token, settings.jwt_secret.get_secret_value()

@@ -41,6 +41,9 @@ class Role(StrEnum):
     DISPLAY = "display"
     #: anonymous; never assigned to a user or key
     PUBLIC = "public"
+    #: a gateway authenticated as itself (its id and broker password, HTTP Basic); never
+    #: assigned to a user or key
+    GATEWAY = "gateway"
     # organisation roles
     #: enterprise or cooperative operator; the stored name predates the table
     OPERATOR = "operator"
@@ -57,6 +60,7 @@ class Scope(StrEnum):
     COUNTY = "county"  # its county; the prefecture (533100) means every county
     ORGANISATION = "organisation"  # its organisation's records, within its county
     OWN_RECORD = "own record"  # the records that name it (a driver's own trips)
+    OWN_GATEWAY = "own gateway"  # a gateway: its own assignments and nodes
     PUBLIC = "public"  # published data only
 
 
@@ -113,8 +117,10 @@ PERMISSIONS: dict[str, str] = {
     "(organisation roles: for their own organisation)",
     "firmware:read": "signed firmware images of MCU nodes, rollouts and each node's update "
     "state; a gateway's assignments and the image bytes it downloads",
-    "firmware:write": "upload signed firmware images, start and stop rollouts; gateways "
-    "report each node's update state",
+    "firmware:write": "upload signed firmware images, start and stop rollouts; correct a "
+    "node's reported update state",
+    "firmware:report": "a gateway, authenticated as itself (its id and broker password): read "
+    "its own assignments, download their images, report the update state of its own nodes",
     "screen:read": "the big-data wall screen's panels (/screen): aggregates of the county's "
     "cold chain, logistics, traceability and e-commerce, no personal data",
     "waybills:drive": "a driver's own trip: loading, departure, arrival and delivery with its "
@@ -140,7 +146,9 @@ _READ_BACKBONE = frozenset(
 _READ_ALL = frozenset(
     {"self"} | {p for p in PERMISSIONS if p.endswith(":read") and p != "personal:read"}
 )
-_ADMIN = frozenset(PERMISSIONS) - {"org_records:write"}
+#: a gateway's own permission is no person's
+_GATEWAY_ONLY = frozenset({"firmware:report"})
+_ADMIN = frozenset(PERMISSIONS) - {"org_records:write"} - _GATEWAY_ONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +216,7 @@ ROLES: dict[Role, RoleSpec] = {
         _READ_BACKBONE | {"commerce:read", "screen:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
+    Role.GATEWAY: RoleSpec("网关", "gateway", Scope.OWN_GATEWAY, Home.COUNTY, _GATEWAY_ONLY),
     Role.OPERATOR: RoleSpec(
         "企业/合作社操作员",
         "enterprise or cooperative operator",
@@ -329,6 +338,11 @@ def check_role_home(role: Role, county: str, org_id: str | None = None) -> None:
     """ValueError unless ``role`` may belong to ``county`` (and ``org_id``)."""
     if role is Role.PUBLIC:
         raise ValueError("public is the anonymous role; it is never given to a user or key")
+    if role is Role.GATEWAY:
+        raise ValueError(
+            "gateway is a gateway's own role (its id and broker password); "
+            "it is never given to a user or key"
+        )
     if county not in COUNTIES:
         raise ValueError(
             f"unknown county code {county!r}; use a GB/T 2260 code: {', '.join(COUNTIES)}"
@@ -373,6 +387,15 @@ def check_own_record(principal: Principal, owner: str) -> None:
     """403 unless an own-record role (a driver) is the ``owner`` (``user:<name>``)."""
     if ROLES[principal.role].scope is Scope.OWN_RECORD and owner != principal.actor:
         raise ApiError(403, f"a {principal.role.value} may only act on its own records")
+
+
+def check_own_gateway(principal: Principal, gateway_id: str) -> None:
+    """403 unless a gateway acts for itself (its own assignments and nodes); other roles
+    pass (their county scope is checked as always)."""
+    if ROLES[principal.role].scope is Scope.OWN_GATEWAY and gateway_id != principal.name:
+        raise ApiError(
+            403, f"gateway {principal.name} acts only for itself, not for gateway {gateway_id}"
+        )
 
 
 def sees_personal_data(principal: Principal) -> bool:

@@ -28,7 +28,7 @@ def check_role_county(role: Role, county: str, org_id: str | None = None) -> Non
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    kind: Literal["user", "apikey"]
+    kind: Literal["user", "apikey", "gateway"]
     name: str
     role: Role
     county: str
@@ -76,3 +76,7 @@ class Principal:
     def require_write(self, county: str, org_id: str | None = None) -> None:
         """403 unless this principal may write in ``county`` (and ``org_id``)."""
         policy.check_write_scope(self, county, org_id)
+
+    def require_gateway(self, gateway_id: str) -> None:
+        """403 when a gateway acts for another gateway (other roles pass)."""
+        policy.check_own_gateway(self, gateway_id)

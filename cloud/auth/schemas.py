@@ -24,7 +24,7 @@ OrgId = Field(
 
 
 class Me(BaseModel):
-    kind: Literal["user", "apikey"]
+    kind: Literal["user", "apikey", "gateway"]
     name: str
     role: Role
     county: str

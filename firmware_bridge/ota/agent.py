@@ -1,7 +1,8 @@
 """The gateway's firmware agent: fetch assignments from the cloud, download and verify
 each image, offer it to the node, and report the node's state as it changes.
 
-The cloud is reached over HTTPS with the gateway's API key (``X-API-Key``); the
+The cloud is reached over HTTPS as the gateway itself (HTTP Basic: its id and broker
+password; role ``gateway``, only its own assignments and nodes); the
 image is verified here again (signature under the gateway's own trusted keys,
 target, size and SHA-256) before a single byte goes to a node, so a compromised
 API cannot push an image the release engineer did not sign.

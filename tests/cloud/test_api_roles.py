@@ -335,6 +335,8 @@ NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_met
 
 
 async def _headers(env: ApiEnv, role: Role) -> Headers:
+    if role is Role.GATEWAY:  # a gateway authenticates as itself, never as a user
+        return await env.headers(role, HOME)
     spec = policy.ROLES[role]
     county = "533100" if spec.home is policy.Home.PREFECTURE else HOME
     org = str(await _home_org(env)) if spec.org_scoped else None
@@ -424,7 +426,7 @@ def test_old_role_names_keep_their_meaning() -> None:
 def test_cli_offers_every_assignable_role() -> None:
     from cloud.cli import ROLES
 
-    assert set(ROLES) == {r.value for r in Role if r is not Role.PUBLIC}
+    assert set(ROLES) == {r.value for r in Role if r not in (Role.PUBLIC, Role.GATEWAY)}
 
 
 def _p(role: Role, county: str = HOME, org: str | None = None) -> Principal:
@@ -463,6 +465,7 @@ def test_role_homes_are_checked() -> None:
     check_role_county(Role.OPERATOR, HOME, "org-a")
     for role, county, org in (
         (Role.PUBLIC, HOME, None),
+        (Role.GATEWAY, HOME, None),  # a gateway's own role, never a user's or key's
         (Role.OPERATOR, "533100", None),
         (Role.COUNTY_ADMIN, HOME, "org-a"),  # not an organisation role
         (Role.PREFECTURE_ADMIN, HOME, None),

@@ -5,6 +5,7 @@ all, and stops by itself when the canary rolls back."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cloud.auth.principal import Role
+from cloud.db import utcnow
 from firmware_bridge.ota.agent import FirmwareClient, run_assignments
 from firmware_bridge.ota.events import EventLog
 from firmware_bridge.signing import generate_keypair
@@ -76,7 +78,7 @@ async def _gateway(env: ApiEnv, models: dict[int, NodeModel]) -> AsyncIterator[F
     """The gateway gw-m1's agent: its API key, its trusted key, one pty per node."""
     from firmware_bridge.signing import public_key_of
 
-    h = await env.headers(Role.COUNTY_ADMIN, HOME)  # the gateway's credentials
+    h = await env.headers(Role.GATEWAY, HOME)  # gw-m1 as itself: id and broker password
     env.client.headers.update(h)
     client = FirmwareClient(env.client, [public_key_of(trust(env))])
     async with contextlib.AsyncExitStack() as stack:
@@ -171,7 +173,7 @@ async def test_gateway_refuses_an_image_its_keys_do_not_verify(env: ApiEnv) -> N
         "image_id": r.json()["id"], "nodes": [{"gateway_id": "gw-m1", "node_id": 1}]})  # fmt: skip
     _, other_public = generate_keypair()
     model = _node(other_public)
-    env.client.headers.update(h)
+    env.client.headers.update(await env.headers(Role.GATEWAY, HOME))
     client = FirmwareClient(env.client, [other_public])
     async with pty_link(model) as link:
         results = await run_assignments(client, "gw-m1", {1: link}, config=FAST)
@@ -179,6 +181,58 @@ async def test_gateway_refuses_an_image_its_keys_do_not_verify(env: ApiEnv) -> N
     state = (await env.client.get(f"{API}/rollouts/{r.json()['id']}", headers=h)).json()
     assert state["nodes"][0]["state"] == "refused" and state["status"] == "stopped"
     assert model.flash.log == []  # the node never heard of it
+
+
+async def test_a_gateway_acts_only_for_itself(env: ApiEnv) -> None:
+    """Failed before the fix: a gateway needed an admin's key (firmware:write) to report,
+    and that key could report any gateway's node of the county."""
+    from cloud.devices.storage import Gateway
+
+    admin = await env.headers(Role.COUNTY_ADMIN, HOME)
+    async with env.db.transaction() as s:
+        s.add(Gateway(id="gw-m2", county=HOME, name="m2", site="s2", mqtt_password_hash="x"))
+    r = await upload(env, admin, HOME, "1.7.0")
+    image = r.json()["id"]
+    r = await env.client.post(f"{API}/rollouts", headers=admin, json={"image_id": image, "nodes": [
+        {"gateway_id": "gw-m2", "node_id": 1}, {"gateway_id": "gw-m1", "node_id": 1}]})  # fmt: skip
+    rollout = r.json()["id"]
+    gw1 = await env.headers(Role.GATEWAY, HOME)
+    # another gateway's node (the canary is gw-m2's): refused
+    r = await env.client.post(f"{API}/rollouts/{rollout}/nodes/gw-m2/1", headers=gw1,
+                              json={"state": "offered"})  # fmt: skip
+    assert r.status_code == 403 and "gw-m1 acts only for itself" in r.text, r.text
+    r = await env.client.get(f"{API}/gateways/gw-m2/assignments", headers=gw1)
+    assert r.status_code == 403, r.text
+    r = await env.client.get(f"{API}/gateways/gw-m1/assignments", headers=gw1)
+    assert r.status_code == 200 and r.json() == []  # its node is not released yet
+    # gw-m2 itself may, and reads its image; gw-m1 reads the image of a rollout naming it
+    gw2 = await env.gateway_headers("gw-m2")
+    r = await env.client.get(f"{API}/gateways/gw-m2/assignments", headers=gw2)
+    assert [a["node_id"] for a in r.json()] == [1], r.text
+    r = await env.client.post(f"{API}/rollouts/{rollout}/nodes/gw-m2/1", headers=gw2,
+                              json={"state": "offered"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["nodes"][0]["state"] == "offered", r.text
+    assert (await env.client.get(f"{API}/images/{image}/image", headers=gw1)).status_code == 200
+    # an image of no rollout naming the gateway is not found; no upload, rollout, stop, list
+    other = (await upload(env, admin, HOME, "1.7.1")).json()["id"]
+    assert (await env.client.get(f"{API}/images/{other}/image", headers=gw1)).status_code == 404
+    r = await upload(env, gw1, HOME, "1.7.2")
+    assert r.status_code == 403 and "firmware:write" in r.text
+    r = await env.client.post(f"{API}/rollouts", headers=gw1, json={
+        "image_id": other, "nodes": [{"gateway_id": "gw-m1", "node_id": 1}]})  # fmt: skip
+    assert r.status_code == 403
+    assert (await env.client.post(f"{API}/rollouts/{rollout}/stop", headers=gw1)).status_code == 403
+    assert (await env.client.get(f"{API}/rollouts", headers=gw1)).status_code == 403
+    assert (await env.client.get("/api/v1/gateways", headers=gw1)).status_code == 403
+    # a wrong password, an unknown gateway, a revoked one: 401
+    bad = {"Authorization": "Basic " + base64.b64encode(b"gw-m1:guess").decode()}
+    assert (
+        await env.client.get(f"{API}/gateways/gw-m1/assignments", headers=bad)
+    ).status_code == 401
+    async with env.db.transaction() as s:
+        (await s.get(Gateway, "gw-m2")).revoked_at = utcnow()  # type: ignore[union-attr]
+    r = await env.client.get(f"{API}/gateways/gw-m2/assignments", headers=gw2)
+    assert r.status_code == 401 and "revoked" in r.text
 
 
 async def test_migration_0900_makes_the_tables_the_models_declare() -> None:

@@ -4,6 +4,7 @@ store, the app, an httpx client, and seeded records in two counties."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from cloud.auth.service import create_api_key, hash_password, issue_token
 from cloud.auth.storage import User
 from cloud.db import Database, utcnow
 from cloud.devices.storage import Device, Gateway
+from cloud.provisioning import mosquitto
 from cloud.settings import Settings
 from cloud.timeseries import Point, TimeSeriesStore
 from cloud.timeseries.sqlite import SqliteStore
@@ -75,11 +77,28 @@ class ApiEnv:
         return user
 
     async def headers(self, role: Role, county: str, username: str | None = None) -> dict[str, str]:
-        """Bearer headers of a (new) user with this role and county."""
+        """Bearer headers of a (new) user with this role and county; for the gateway role,
+        the county's seeded gateway authenticated as itself (:meth:`gateway_headers`)."""
+        if role is Role.GATEWAY:
+            return await self.gateway_headers(GATEWAYS[county])
         name = username or f"{role.value}-{county}-{secrets.token_hex(3)}"
         user = await self.add_user(name, role, county)
         token, _ = issue_token(user, self.settings.jwt_secret.get_secret_value(), 600)
         return {"Authorization": f"Bearer {token}"}
+
+    async def gateway_headers(self, gateway_id: str) -> dict[str, str]:
+        """HTTP Basic of a gateway: its id and (now) broker password, the same each call."""
+        password = f"broker-password-of-{gateway_id}"
+        async with self.db.transaction() as s:
+            gw = await s.get(Gateway, gateway_id)
+            assert gw is not None, gateway_id
+            gw.mqtt_password_hash = mosquitto.hash_password(password)
+        token = base64.b64encode(f"{gateway_id}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+
+#: the seeded gateway of each county (the gateway role's headers)
+GATEWAYS = {HOME: "gw-m1", OTHER: "gw-l1"}
 
 
 async def seed(env: ApiEnv) -> None:

@@ -13,6 +13,11 @@
   to install, and its reports of each node (offered, transferring, trial-booted,
   confirmed, rolled-back, refused, failed). A report that passes the failure
   threshold stops the rollout; one that completes a stage releases the next.
+
+A gateway calls the last two (and downloads its images) as itself: HTTP Basic with its
+id and broker password, role ``gateway`` (``firmware:report``): only its own
+assignments, the images of rollouts that name it, and reports of its own nodes; it
+uploads nothing and starts or stops no rollout (docs/roles.md).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud.audit.service import record
 from cloud.auth.deps import require
-from cloud.auth.principal import Principal
+from cloud.auth.principal import Principal, Role
 from cloud.db import utcnow
 from cloud.deps import SessionDep, SettingsDep
 from cloud.devices.firmware import service
@@ -47,6 +52,10 @@ router = APIRouter(prefix="/firmware", tags=["firmware"])
 
 FirmwareRead = Annotated[Principal, require("firmware:read")]
 FirmwareWrite = Annotated[Principal, require("firmware:write")]
+#: people who read firmware, or a gateway (its own assignments and images only)
+FirmwareFetch = Annotated[Principal, require("firmware:read", "firmware:report")]
+#: people who write firmware, or a gateway (its own nodes' states only)
+FirmwareReport = Annotated[Principal, require("firmware:write", "firmware:report")]
 ImageId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a firmware image's id")]
 RolloutId = Annotated[int, Path(ge=1, le=2**31 - 1, description="a rollout's id")]
 NodeId = Annotated[int, Path(ge=1, le=0xFFFE, description="the node's protocol address")]
@@ -161,9 +170,21 @@ async def get_image(image_id: ImageId, principal: FirmwareRead, session: Session
     responses={200: {"content": {"application/octet-stream": {}}}, **responses(401, 403, 404)},
 )
 async def download_image(
-    image_id: ImageId, principal: FirmwareRead, session: SessionDep
+    image_id: ImageId, principal: FirmwareFetch, session: SessionDep
 ) -> Response:
     img = await _image(session, principal, image_id)
+    if principal.role is Role.GATEWAY:  # only the images of rollouts that name it
+        named = await session.scalar(
+            select(FirmwareRolloutNode.id)
+            .join(FirmwareRollout, FirmwareRollout.id == FirmwareRolloutNode.rollout_id)
+            .where(
+                FirmwareRollout.image_id == img.id,
+                FirmwareRolloutNode.gateway_id == principal.name,
+            )
+            .limit(1)
+        )
+        if named is None:
+            raise ApiError(404, f"firmware image {image_id} not found")
     return Response(
         img.data,
         media_type="application/octet-stream",
@@ -315,7 +336,7 @@ async def report_node(
     gateway_id: str,
     node_id: NodeId,
     body: NodeReport,
-    principal: FirmwareWrite,
+    principal: FirmwareReport,
     session: SessionDep,
 ) -> RolloutOut:
     if body.state not in REPORTABLE:
@@ -323,6 +344,7 @@ async def report_node(
                        field="body.state")  # fmt: skip
     r = await _rollout(session, principal, rollout_id)
     principal.require_write(r.county)
+    principal.require_gateway(gateway_id)
     nodes = await service.nodes_of(session, r.id)
     node = next((n for n in nodes if n.gateway_id == gateway_id and n.node_id == node_id), None)
     if node is None:
@@ -348,12 +370,13 @@ async def report_node(
     responses=responses(401, 403, 404),
 )
 async def assignments(
-    gateway_id: str, principal: FirmwareRead, session: SessionDep
+    gateway_id: str, principal: FirmwareFetch, session: SessionDep
 ) -> list[Assignment]:
     gw = await session.get(Gateway, gateway_id)
     if gw is None:
         raise ApiError(404, f"gateway {gateway_id!r} not found")
     principal.visible(gw.county, "gateway", gateway_id)
+    principal.require_gateway(gateway_id)
     q = (
         select(FirmwareRolloutNode, FirmwareRollout, FirmwareImage)
         .join(FirmwareRollout, FirmwareRollout.id == FirmwareRolloutNode.rollout_id)
