@@ -62,6 +62,18 @@ def _check(args: argparse.Namespace) -> int:
         else ""
     )
     rules = f", {len(config.rules)} rule(s)" if config.rules else ""
+    ota = config.mcu.ota
+    if ota.cloud_url is not None and ota.keys is not None:
+        from firmware_bridge.signing import load_public_keys
+
+        try:
+            if not load_public_keys(ota.keys):
+                raise ValueError(f"no *.pub key in {ota.keys}")
+        except (OSError, ValueError) as exc:
+            print(f"{args.file}: 1 error(s)", file=sys.stderr)
+            print(f"  mcu.ota.keys: {exc}", file=sys.stderr)
+            return 2
+        mcu += f", node updates from {ota.cloud_url}"
     print(
         f"OK: gateway {config.gateway.id} (county {config.gateway.county}), "
         f"{devices} device(s){ble}{mcu}{rules}"

@@ -521,9 +521,40 @@ class McuBus(_Model):
         return self
 
 
+class McuOta(_Model):
+    """Node updates from the cloud (firmware_bridge/ota/agent.py, started by the gateway
+    when ``cloud_url`` is set): poll the gateway's assignments, verify each image under
+    ``keys`` (the release engineer's public keys), update the node through the driver.
+    The gateway calls the cloud as itself: its id and its broker password."""
+
+    #: The cloud API's base URL (``https://cloud.example``); none: no OTA agent.
+    cloud_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] | None = None
+    #: A ``*.pub`` file or a directory of them (``dehong fw keygen``); needed with a URL.
+    keys: Path | None = None
+    #: Poll the assignments this often, s (sooner while a rollout moves on).
+    poll_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    #: A cloud that does not answer is retried after a jittered backoff up to this, s.
+    backoff_max_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    #: One HTTP request's limit, s.
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    #: A CA bundle for the cloud's TLS certificate (default: the system's).
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _keys_with_url(self) -> McuOta:
+        if self.cloud_url is not None and self.keys is None:
+            raise ValueError(
+                "keys: OTA from the cloud needs the release public keys (a *.pub file or a "
+                "directory of them): the gateway verifies every image before a node sees it"
+            )
+        return self
+
+
 class McuConfig(_Model):
     buses: list[McuBus] = []
     nodes: list[McuNode] = []
+    #: Node updates from the cloud (none configured: no OTA agent).
+    ota: McuOta = McuOta()
     #: The node keys (encrypted; written by ``dehong fw provision``); default state_dir.
     keystore: Path | None = None
     #: The gateway-local key that decrypts the keystore; default state_dir.
@@ -553,6 +584,8 @@ class McuConfig(_Model):
                     f"{node.bus!r}, already used by {addresses[key]!r}"
                 )
             addresses[key] = node.id
+        if self.ota.cloud_url is not None and not self.nodes:
+            raise ValueError("ota.cloud_url: no MCU nodes to update; configure mcu.nodes first")
         return self
 
 

@@ -44,6 +44,8 @@ from protocol.messages import EventMessage, Health, InventoryItem
 
 if TYPE_CHECKING:
     from edge.drivers.ble import BackendFactory
+    from edge.drivers.mcu import McuDriver
+    from edge.ota_agent import OtaAgent
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,9 @@ class Gateway:
         self.rules = RuleEngine(config, self.put_event, self.set_coil)
         self.camera_triggers = CameraTriggers(config)
         self._started: list[Driver] = []
+        #: node updates from the cloud (``mcu.ota.cloud_url``; edge/ota_agent.py)
+        self.ota_agent: OtaAgent | None = None
+        self._ota_task: asyncio.Task[None] | None = None
         self._cpu = CpuMeter()
         self._began = time.monotonic()
         self._started_ms = int(time.time() * 1000)
@@ -218,6 +223,7 @@ class Gateway:
                 await driver.start(self)
                 self._started.append(driver)
             log.info("gateway %s running: %d driver(s)", self.id, len(self.drivers))
+            self._start_ota()
             stop_task = asyncio.create_task(self._stop.wait())
             # the buffer's writer stopping on a bug ends the gateway with its error (a
             # non-zero exit: systemd restarts it), never a gateway that runs on without it
@@ -236,9 +242,32 @@ class Gateway:
         finally:
             await self._shutdown(session_task, timer_task)
 
+    def _mcu_driver(self) -> McuDriver | None:
+        from edge.drivers.mcu import McuDriver
+
+        for driver in self._started:
+            if isinstance(driver, McuDriver):
+                return driver
+        return None
+
+    def _start_ota(self) -> None:
+        """The node-update loop, a task of its own, when the config names the cloud."""
+        if self.config.mcu.ota.cloud_url is None:
+            return
+        from edge.ota_agent import OtaAgent
+
+        if self.ota_agent is None:
+            self.ota_agent = OtaAgent(self.config, self._mcu_driver)
+        self._ota_task = asyncio.create_task(self.ota_agent.run(), name=f"{self.id} mcu ota")
+        log.info("gateway %s: node updates from %s", self.id, self.config.mcu.ota.cloud_url)
+
     async def _shutdown(
         self, session_task: asyncio.Task[None], timer_task: asyncio.Task[None]
     ) -> None:
+        ota, self._ota_task = self._ota_task, None
+        if ota is not None:  # before the drivers: no update is left holding a bus
+            ota.cancel()
+            await asyncio.gather(ota, return_exceptions=True)
         started, self._started = self._started, []
         for driver in started:
             await driver.stop()

@@ -183,11 +183,18 @@ async def test_gateway_refuses_an_image_its_keys_do_not_verify(env: ApiEnv) -> N
     assert model.flash.log == []  # the node never heard of it
 
 
-async def test_a_gateway_acts_only_for_itself(env: ApiEnv) -> None:
+@pytest.fixture
+async def sqlite_env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    async with api_env("sqlite", tmp_path) as e:
+        yield e
+
+
+async def test_a_gateway_acts_only_for_itself(sqlite_env: ApiEnv) -> None:
     """Failed before the fix: a gateway needed an admin's key (firmware:write) to report,
     and that key could report any gateway's node of the county."""
     from cloud.devices.storage import Gateway
 
+    env = sqlite_env
     admin = await env.headers(Role.COUNTY_ADMIN, HOME)
     async with env.db.transaction() as s:
         s.add(Gateway(id="gw-m2", county=HOME, name="m2", site="s2", mqtt_password_hash="x"))
