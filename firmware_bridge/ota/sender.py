@@ -143,7 +143,7 @@ class OtaSender:
         self.image = image
         self.manifest = image.parsed
         self.config = config or OtaConfig()
-        self.offer_msg = image.offer(self.config.chunk_size)
+        self.offer_msg = image.offer(self.config.chunk_size, mcuboot=image.is_mcuboot)
         self.tid = self.offer_msg.transfer_id
         self.stream = image.stream
         self.events = events if events is not None else EventLog()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from firmware_bridge.protocol import FwVersion, OfferFlags, OtaOffer
 from firmware_bridge.signing import Manifest, verify_image
+from firmware_bridge.signing.mcuboot import IMAGE_MAGIC
 
 SIGNATURE_SIZE = 64
 
@@ -29,6 +30,12 @@ class OtaImage:
         if len(self.signature) != SIGNATURE_SIZE:
             raise ValueError(f"signature: {len(self.signature)} bytes, want {SIGNATURE_SIZE}")
         verify_image(Manifest.from_bytes(self.manifest), self.image)
+
+    @property
+    def is_mcuboot(self) -> bool:
+        """The image is in MCUboot's format (its header's magic): offered with the MCUBOOT
+        flag, so the node checks its TLV signature and hash as its bootloader will."""
+        return len(self.image) >= 32 and int.from_bytes(self.image[:4], "little") == IMAGE_MAGIC
 
     @property
     def parsed(self) -> Manifest:

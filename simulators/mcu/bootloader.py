@@ -114,8 +114,11 @@ class NodeModel:
         trial_boots: int = 3,
         confirm_timeout: float = 1.0,
         clock: object = time.monotonic,
+        mcuboot: bool = False,
     ) -> None:
         self.hardware_id = hardware_id
+        #: the node runs MCUboot: it boots only MCUboot images (offered with MCUBOOT)
+        self.mcuboot = mcuboot
         self.public_keys = public_keys
         self.bootloader_version = FwVersion.parse(bootloader_version)
         self.slot_size = slot_size
@@ -338,6 +341,8 @@ class NodeModel:
             )
         if f.refused is not None and f.refused[0] == tid:
             return OtaChunkAck(tid, 0, f.refused[1])
+        if self.mcuboot and not offer.flags & OfferFlags.MCUBOOT:
+            return self._refuse(tid, Status.OTA_SIGNATURE, "MCUboot boots only MCUboot images")
         d = f.download
         self._session = True
         if d is not None and d.offer == offer:
@@ -435,6 +440,15 @@ class NodeModel:
             f.download = None
             f.slots[1 - f.active] = bytearray()
             return Status.OTA_SHA256
+        if d.offer.flags & OfferFlags.MCUBOOT:
+            why = verify_mcuboot_image(bytes(slot), self.public_keys, d.manifest.version)
+            if why is not None:  # what MCUboot would refuse at boot is never committed
+                f.event("mcuboot-refused", why)
+                f.download = None
+                f.slots[1 - f.active] = bytearray()
+                f.refused = (c.transfer_id, Status.OTA_SIGNATURE)
+                return Status.OTA_SIGNATURE
+            f.event("mcuboot-ok", "TLV hash and ed25519 signature verified (imgtool)")
         new = 1 - f.active
         f.versions[new] = FwVersion.parse(d.manifest.version)
         f.trial_slot, f.trial_boots, f.trial_failed = new, 0, 0
@@ -479,3 +493,39 @@ def attach_ota(node: SimNode, model: NodeModel) -> None:
     node.handlers[MsgType.POLL] = on_poll
     node.handlers[MsgType.ACK] = on_ack
     node.hello = model.hello  # type: ignore[method-assign]
+
+
+def verify_mcuboot_image(image: bytes, public_keys: list[bytes], version: str) -> str | None:
+    """Why MCUboot would refuse ``image`` (None: it boots): its TLV trailer's SHA-256
+    over header and code, and its ed25519 signature under one of ``public_keys``,
+    checked by imgtool's own ``Image.verify`` (as ``imgtool verify`` does); the header's
+    version must be the manifest's."""
+    import struct
+    import tempfile
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from imgtool.image import Image, VerifyResult
+    from imgtool.keys.ed25519 import Ed25519Public
+
+    from firmware_bridge.signing.mcuboot import read_header
+
+    try:
+        header = read_header(image)
+    except ValueError as exc:
+        return str(exc)
+    if header.version.split("+")[0] != str(FwVersion.parse(version)):
+        return f"MCUboot header version {header.version} is not the manifest's {version}"
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(image)
+        f.flush()
+        results = []
+        for raw in public_keys:
+            key = Ed25519Public(Ed25519PublicKey.from_public_bytes(raw))
+            try:
+                result = Image.verify(f.name, key)[0]
+            except (ValueError, IndexError, KeyError, struct.error) as exc:  # malformed: refused
+                result = f"malformed image ({type(exc).__name__}: {exc})"
+            if result == VerifyResult.OK:
+                return None
+            results.append(getattr(result, "name", str(result)))
+    return f"MCUboot verification failed: {', '.join(sorted(set(results))) or 'no key'}"
