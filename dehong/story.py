@@ -81,6 +81,9 @@ MANGO_PROFILE: dict[str, Any] = {
 # green coffee room, room-1 of Longchuan the mango room)
 COFFEE_ROOM_DEVICE = "mangshi-coop-01.room-0"
 MANGO_ROOM_DEVICE = "longchuan-coop-01.room-1"
+#: the door contact of Mangshi's room-0 (an MCU node, dehong.stack.MCU_NODES): linked
+#: to the coffee room, the cold-chain engine classes a door-open spike apart
+COFFEE_DOOR_DEVICE = "mangshi-coop-01.door-0"
 
 
 def _check(body: str, digits: bool = True) -> str:
@@ -269,6 +272,26 @@ async def _link(s: Any, loc: Any, device_id: str, profile: Any, cat: Catalog) ->
         await assign_profile(s, loc, profile, actor=f"user:{ACTOR}")
 
 
+async def _link_peer(s: Any, loc: Any, device_id: str) -> None:
+    """A device beside the room's sensor (a door contact) measures the location too
+    (once). It has no temperature: the profile push leaves it out."""
+    from cloud.catalog.links import link_device
+    from cloud.catalog.storage import LocationDevice
+
+    linked = await s.scalar(
+        select(LocationDevice).where(
+            LocationDevice.device_id == device_id, LocationDevice.until.is_(None)
+        )
+    )
+    if linked is None:
+        await link_device(
+            s, loc, device_id, since=None, can_see=lambda _c: True, own_org=None,
+            actor=f"user:{ACTOR}",
+        )  # fmt: skip
+    elif linked.location_id != loc.id:
+        raise RuntimeError(f"{device_id} measures location {linked.location_id}, not {loc.id}")
+
+
 async def master_data(db: Any) -> Catalog:
     """Organisations, bases, locations (the rooms with their devices linked), profiles
     and products of the story; what exists already is left as it is."""
@@ -293,6 +316,7 @@ async def master_data(db: Any) -> Catalog:
         await _product(s, MANGO, "陇川芒果", "Longchuan mango", "fruit_mango", fruit_org, mango)
         await _link(s, cat.locations["coffee_room"], COFFEE_ROOM_DEVICE, green, cat)
         await _link(s, cat.locations["mango_room"], MANGO_ROOM_DEVICE, mango, cat)
+        await _link_peer(s, cat.locations["coffee_room"], COFFEE_DOOR_DEVICE)
     return cat
 
 

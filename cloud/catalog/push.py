@@ -12,7 +12,12 @@ newest one wins and a lost one is repaired by the next; the gateway's persistent
 session keeps it while the gateway is offline, up to :data:`PROFILE_TTL_S`.
 
 Only devices wired to a gateway (``{gateway}.{local}``) are pushed: a BLE tag or a
-vehicle has no gateway of its own; its cold chain is judged in the cloud.
+vehicle has no gateway of its own; its cold chain is judged in the cloud. Only devices
+known to measure a temperature are pushed: their metrics come from their readings, or
+else from the gateway's birth inventory; a device known by neither (never reported,
+not in the inventory) or without a temperature metric (a door contact linked to the
+room, which the cloud's engine reads beside the room's sensor) is left out with a note,
+since the gateway refuses a profile whose metric its device does not have.
 """
 
 from __future__ import annotations
@@ -48,10 +53,9 @@ class Push:
 
 
 def _pick(known: list[str] | None, wanted: tuple[str, ...]) -> str | None:
-    """The device's metric for this quantity; the first name when the device has not
-    reported yet (the gateway refuses a metric its device does not have, by name)."""
+    """The device's metric for this quantity (None: it has none, or is not known)."""
     if known is None:
-        return wanted[0]
+        return None
     return next((m for m in wanted if m in known), None)
 
 
@@ -89,10 +93,13 @@ async def gateway_section(
             .order_by(LocationDevice.device_id)
         )
     ).all()
-    known = {
-        d.id: list(d.metrics)
-        for d in await s.scalars(select(Device).where(Device.id.in_([r[0] for r in rows])))
-    }
+    known: dict[str, list[str]] = {}
+    gateway = await s.get(Gateway, gateway_id)
+    for item in (gateway.inventory or []) if gateway is not None else []:
+        if isinstance(item, dict) and isinstance(item.get("device"), str):
+            known[item["device"]] = [str(m) for m in item.get("metrics") or []]
+    for d in await s.scalars(select(Device).where(Device.id.in_([r[0] for r in rows]))):
+        known[d.id] = sorted({*known.get(d.id, []), *d.metrics})
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for device_id, profile in rows:
@@ -100,6 +107,11 @@ async def gateway_section(
         metrics = known.get(device_id)
         if not LOCAL_ID_RE.match(local):
             notes.append(f"{device_id}: not a local device id the gateway's config can name")
+        elif metrics is None:
+            notes.append(
+                f"{device_id}: not reported yet and not in the gateway's inventory; its "
+                "profile is pushed with the next change after it has"
+            )
         elif _pick(metrics, TEMPERATURE_METRICS) is None:
             notes.append(
                 f"{device_id}: reports no temperature metric ({', '.join(metrics or [])}); "
