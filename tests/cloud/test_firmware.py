@@ -257,3 +257,11 @@ async def test_migration_0900_makes_the_tables_the_models_declare() -> None:
     finally:
         engine.dispose()
     assert [d for d in diff if "firmware_" in repr(d)] == []
+
+
+async def test_an_image_id_out_of_range_is_422_not_a_server_error(sqlite_env: ApiEnv) -> None:
+    """Failed before the fix (schemathesis): SQLite overflowed on image_id 2**63."""
+    h = await sqlite_env.headers(Role.COUNTY_ADMIN, HOME)
+    r = await sqlite_env.client.post(f"{API}/rollouts", headers=h, json={
+        "image_id": 2**63, "nodes": [{"gateway_id": "gw-m1", "node_id": 1}]})  # fmt: skip
+    assert r.status_code == 422 and "image_id" in r.text, r.text

@@ -44,7 +44,8 @@ class NodeRef(BaseModel):
 
 
 class RolloutCreate(BaseModel):
-    image_id: int
+    #: bounded like the path's id: a larger one is 422, never a database overflow
+    image_id: int = Field(ge=1, le=2**31 - 1)
     #: the first node is the canary
     nodes: list[NodeRef] = Field(min_length=1, max_length=5000)
     #: share of all nodes (the canary included) released in the second stage
