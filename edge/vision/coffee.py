@@ -39,7 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.vision import calibration, quality, segment
+from edge.vision import calibration, quality, segment, whitecard
 from edge.vision.config import VisionConfig
 from edge.vision.grading import grade
 from edge.vision.result import ProgramResult, unusable
@@ -511,14 +511,27 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
         x1, y1 = quad.max(axis=0)
         pad = 0.45 * float(x1 - x0)  # the code's own quiet zone and the card around it
         boxes.append((int(x0 - pad), int(y0 - pad), int(x1 - x0 + 2 * pad), int(y1 - y0 + 2 * pad)))
+    # colour constancy: the white cards' colour is the light's (and the camera's
+    # white balance); it is divided out before any colour rule
+    light = whitecard.estimate(img, [marker.corners] + ([quad] if quad is not None else []))
     timings["calibrate"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     exclude = _exclusions(img.shape, boxes)
-    flat = segment.flatten(img, exclude)
+    flat = segment.flatten(img, exclude, gains=light.gains)
+    lit = {
+        **q.as_measurements(),
+        **light.as_measurements(),
+        "light_gradient": round(flat.gradient, 4),
+    }
+    refused = quality.light(light.cast, flat.gradient, cfg.quality)
+    if refused:
+        return unusable("coffee", refused, measurements=lit, lot=qr_lot if lot is None else lot)
     # sensor noise: a light smoothing before anything is thresholded (the half-max
     # outline of an object does not move under a symmetric blur)
-    flat = segment.Flat(cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma)
+    flat = segment.Flat(
+        cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma, flat.gradient
+    )
     tray_dist = segment.tray_distance(flat)
     fg = segment.foreground(flat, dist=tray_dist)
     fg = segment.fill_holes(fg, HOLE_OPEN_MM2 * ppm * ppm)
@@ -581,7 +594,7 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
                 )
             )
     timings["classify"] = time.perf_counter() - t2
-    return _result(beans, cfg, qr_lot if lot is None else lot, ppm, q, img, marker, timings, t0)
+    return _result(beans, cfg, qr_lot if lot is None else lot, ppm, lit, img, marker, timings, t0)
 
 
 def _result(
@@ -589,7 +602,7 @@ def _result(
     cfg: VisionConfig,
     lot: str | None,
     ppm: float,
-    q: quality.Quality,
+    lit: dict[str, float],
     img: np.ndarray,
     marker: calibration.Marker,
     timings: dict[str, float],
@@ -616,7 +629,7 @@ def _result(
         "category1": float(g.category1),
         "category2": float(g.category2),
         "defect_scale": g.scale,
-        **q.as_measurements(),
+        **lit,
     }
     from edge.vision.annotate import draw_coffee
 

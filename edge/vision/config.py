@@ -38,6 +38,16 @@ class QualityConfig(_Model):
     #: below which it is blurred. 10 rejects a tray blurred by sigma ~3 px; the
     #: simulator's harder setting (sigma up to 2 px) measures 11.2-40
     min_sharpness: float = 10.0
+    #: white balance: the white cards' colour is divided out (per-channel gains, mean
+    #: 1). A gain further than this from 1 is refused (``white_balance``): a camera
+    #: 5 % off is corrected; 20 % off is a tinted lamp or a card that is not white,
+    #: and a correction that large is not trusted
+    max_cast: float = Field(0.2, gt=0, lt=1)
+    #: the lighting's fall across the tray (1 - darkest / brightest of the field
+    #: fitted to the tray between objects): flattened up to this; beyond it the dark
+    #: side is too dim to judge colours and shading on (``uneven_light``: light from
+    #: one side). The harder simulator setting goes to 50 %
+    max_gradient: float = Field(0.65, gt=0, lt=1)
 
 
 class DefectRule(_Model):

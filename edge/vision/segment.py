@@ -36,6 +36,9 @@ class Flat:
     image: np.ndarray  # float32 BGR, the background's brightness made uniform
     background: np.ndarray  # float32 BGR, the background colour after flattening
     chroma: np.ndarray  # 3 floats, the background's chromaticity
+    #: the lighting's fall across the background: 1 - darkest / brightest of the
+    #: fitted field over the background (0.3: the dark side gets 30 % less light)
+    gradient: float = 0.0
 
 
 def _chromaticity(img: np.ndarray) -> np.ndarray:
@@ -47,10 +50,18 @@ def _poly_terms(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=1)
 
 
-def flatten(img: np.ndarray, exclude: np.ndarray | None = None, step: int = 8) -> Flat:
+def flatten(
+    img: np.ndarray,
+    exclude: np.ndarray | None = None,
+    step: int = 8,
+    gains: np.ndarray | None = None,
+) -> Flat:
     """Divide out the lighting, estimated from the background (the most common
-    chromaticity). ``exclude``: a mask of pixels known not to be background."""
+    chromaticity). ``exclude``: a mask of pixels known not to be background;
+    ``gains``: per-channel (B, G, R) white-balance multipliers, applied first."""
     small = img[::step, ::step].astype(np.float32)
+    if gains is not None:
+        small *= np.asarray(gains, np.float32)
     ch = _chromaticity(small)
     usable = np.ones(small.shape[:2], bool)
     if exclude is not None:
@@ -70,11 +81,22 @@ def flatten(img: np.ndarray, exclude: np.ndarray | None = None, step: int = 8) -
     field = (_poly_terms(gx.ravel() / w, gy.ravel() / h) @ coef).reshape(gx.shape)
     field = cv2.resize(field.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     peak = float(np.percentile(field, 99))
+    # the fall over the background itself (the fit's extrapolation to the frame's
+    # corners is not light anyone measured)
+    seen = terms @ coef
+    lo, hi = np.percentile(seen, [1, 99])
+    gradient = float(1.0 - max(lo, 0.0) / hi) if hi > 0 else 1.0
     gain = peak / np.maximum(field, peak * 0.2)
+    g = np.ones(3, np.float32) if gains is None else np.asarray(gains, np.float32)
     # cv2 rather than numpy broadcasting (~5x faster); uint8 times float32 straight
     # into float32, a channel at a time: no float copy of the whole image (memory)
-    flat = cv2.merge([cv2.multiply(ch, gain, dtype=cv2.CV_32F) for ch in cv2.split(img)])
-    return Flat(flat, ref * peak, ref.astype(np.float32))
+    flat = cv2.merge(
+        [
+            cv2.multiply(ch, gain, scale=float(g[i]), dtype=cv2.CV_32F)
+            for i, ch in enumerate(cv2.split(img))
+        ]
+    )
+    return Flat(flat, ref * peak, ref.astype(np.float32), gradient)
 
 
 #: opponent colours (B - G, G - R): the tray's mottling adds the same to every channel
