@@ -39,7 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.vision import calibration, quality, segment, whitecard
+from edge.vision import calibration, quality, segment, shading, whitecard
 from edge.vision.config import VisionConfig
 from edge.vision.grading import grade
 from edge.vision.result import ProgramResult, unusable
@@ -71,8 +71,18 @@ STONE_VS_GAP = 52.0
 GREY_V_MIN = 60.0
 GREY_S_MAX = 24.0
 BROWN_HUE = (-8.0, 40.0)
-#: grey and this bright (white paper) is a card, not an object on the tray
+#: grey and this bright (white paper) is a card, not an object on the tray: white
+#: balanced, paper is at S ~0-10; the palest beans are at S >= 19
 CARD_V_MIN = 200.0
+CARD_S_MAX = 15.0
+#: an object of the lot's own bean hue (within this, OpenCV H) and at least this
+#: fraction of the lot's bean saturation is a bean, however grey: the stone rules
+#: below are for colours no bean of this lot has
+LOT_HUE_TOL = 12.0
+LOT_SAT_FRAC = 0.5
+#: the dark part of a bean (partial black) is a region: dark pixels are opened by
+#: a disc this wide (mm), so a crease or a hole does not count
+DARK_OPEN_MM = 1.0
 STICK_ELONGATION = 2.5
 #: holes: black top-hat deeper than this (V units, on the smoothed image)
 HOLE_DEPTH = 40.0
@@ -255,9 +265,17 @@ def _sharpest_corner(contour: np.ndarray, outside: np.ndarray, k: int = 4) -> fl
 
 
 def classify(
-    hsv: np.ndarray, mask: np.ndarray, outside: np.ndarray, contour: np.ndarray, ppm: float
+    hsv: np.ndarray,
+    mask: np.ndarray,
+    outside: np.ndarray,
+    contour: np.ndarray,
+    ppm: float,
+    lot: shading.LotColour = shading.LotColour(),
+    bmap: np.ndarray | None = None,
 ) -> tuple[str, int, dict[str, float]]:
-    """One object's class, its hole count and the features behind it (ROI arrays)."""
+    """One object's class, its hole count and the features behind it (ROI arrays).
+    ``lot``: the tray's shading profile and bean colour; ``bmap``: the object's
+    profile bins (:func:`shading.bins`) when there is a profile."""
     (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
     width, length = sorted((rw, rh))
     inner = cv2.erode(mask, np.ones((5, 5), np.uint8))
@@ -268,21 +286,34 @@ def classify(
     hv = h[sel].astype(np.float32)
     hv[hv > 150] -= 180  # red wraps round
     vv, sv = v[sel].astype(np.float32), s[sel].astype(np.float32)
-    p90 = float(np.percentile(vv, 90))
-    med_v, med_s, med_h = float(np.median(vv)), float(np.median(sv)), float(np.median(hv))
-    dark = float(np.mean(vv < DARK_REL * p90))
+    # dark against what a sound bean shows at that place under this light
+    vc = vv if bmap is None or lot.profile is None else vv / lot.shade(bmap[sel])
+    p90c = float(np.percentile(vc, 90))
+    dark_px = np.zeros(mask.shape, np.uint8)
+    dark_px[sel] = vc < DARK_REL * p90c
+    # a crease or a hole is thin or small: the dark part of a bean is a region
+    k = max(round(DARK_OPEN_MM * ppm) | 1, 3)
+    dark_px = cv2.morphologyEx(
+        dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    )
+    dark = float(np.count_nonzero(dark_px)) / max(int(sel.sum()), 1)
+    p90 = float(np.percentile(vv, 90)) * lot.v_scale
+    med_v = float(np.median(vv)) * lot.v_scale
+    med_s, med_h = float(np.median(sv)), float(np.median(hv))
     f = {"v": med_v, "s": med_s, "h": med_h, "dark": dark, "elong": length / max(width, 1.0)}
     holes = 0
     if f["elong"] > STICK_ELONGATION:
         return "foreign_matter", 0, f
-    if med_s < STONE_S_MAX and med_v > CARD_V_MIN:
+    if med_s < CARD_S_MAX and med_v > CARD_V_MIN:
         return "card", 0, f  # white: the marker or lot card, when its code was not read
-    if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
-        return "foreign_matter", 0, f
-    if med_v > GREY_V_MIN and (
-        med_s < GREY_S_MAX or (med_s < STONE_S_MAX and not BROWN_HUE[0] <= med_h <= BROWN_HUE[1])
-    ):
-        return "foreign_matter", 0, f  # a dim stone: greyer than any bean, or not brown
+    # the lot's own bean colour: a pale, bluish-green lot is grey-ish, and beans
+    lot_like = abs(med_h - lot.hue) <= LOT_HUE_TOL and med_s >= LOT_SAT_FRAC * lot.sat
+    bean_hue = BROWN_HUE[0] <= med_h <= max(BROWN_HUE[1], lot.hue + LOT_HUE_TOL)
+    if not lot_like:
+        if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
+            return "foreign_matter", 0, f
+        if med_v > GREY_V_MIN and (med_s < GREY_S_MAX or (med_s < STONE_S_MAX and not bean_hue)):
+            return "foreign_matter", 0, f  # a dim stone: greyer than any bean, or not brown
     if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
         return "partial_black", 0, f
     if med_v < DARK_BEAN_V:
@@ -537,7 +568,7 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     fg = segment.fill_holes(fg, HOLE_OPEN_MM2 * ppm * ppm)
     flat8 = cv2.convertScaleAbs(flat.image)  # saturating; flat.image is >= 0
     hsv = cv2.cvtColor(flat8, cv2.COLOR_BGR2HSV)
-    contrast = _contrast(flat)
+    contrast = tray_dist  # colour distance at its own brightness: shadows are tray
     timings["segment"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -558,8 +589,10 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
         cv2.fillPoly(box, [np.round(inner - [x0, y0]).astype(np.int32)], 1)
         card[np.unique(cc[y0:y1, x0:x1][box > 0])] = True
     card[0] = False
-    beans: list[Bean] = []
     pad = 3
+    # pass 1: the objects, apart; what the lot's beans look like under this light
+    found: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    samples: list[tuple[np.ndarray, np.ndarray, float, float, float]] = []
     for i in range(1, n):
         x, y, w, h, area = stats[i]
         if area < min_area or card[i]:
@@ -574,25 +607,47 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
                 continue
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             contour = max(contours, key=cv2.contourArea)
-            cls, holes, feats = classify(hsv[y0:y1, x0:x1], m, outside, contour, ppm)
-            if cls == "card":
-                continue
-            (cx, cy), (rw, rh), _ = cv2.minAreaRect(_measured(contrast[y0:y1, x0:x1], m, contour))
-            wpx, lpx = sorted((rw, rh))
-            wmm, lmm = wpx / ppm, lpx / ppm
-            beans.append(
-                Bean(
-                    cls=cls,
-                    cx=cx + x0,
-                    cy=cy + y0,
-                    length_mm=lmm,
-                    width_mm=wmm,
-                    screen=screen_size(wmm) if cls != "foreign_matter" else 0,
-                    holes=holes,
-                    contour=contour + np.array([x0, y0], np.int32),
-                    features=feats,
-                )
+            bmap = shading.bins(m)
+            found.append((x0, y0, m, outside, contour, bmap))
+            inner = cv2.erode(m, np.ones((5, 5), np.uint8)) > 0
+            roi = hsv[y0:y1, x0:x1]
+            if inner.any():
+                hv = roi[:, :, 0][inner].astype(np.float32)
+                hv[hv > 150] -= 180
+                vv = roi[:, :, 2][inner].astype(np.float32)
+                samples.append(
+                    (bmap[inner], vv, float(np.median(vv)), float(np.median(roi[:, :, 1][inner])),
+                     float(np.median(hv)))
+                )  # fmt: skip
+    lotc = shading.learn(samples)
+    lit.update(lotc.as_measurements())
+    # pass 2: each object's class against the lot
+    beans: list[Bean] = []
+    for x0, y0, m, outside, contour, bmap in found:
+        hh, ww = m.shape
+        cls, holes, feats = classify(
+            hsv[y0 : y0 + hh, x0 : x0 + ww], m, outside, contour, ppm, lotc, bmap
+        )
+        if cls == "card":
+            continue
+        (cx, cy), (rw, rh), _ = cv2.minAreaRect(
+            _measured(contrast[y0 : y0 + hh, x0 : x0 + ww], m, contour)
+        )
+        wpx, lpx = sorted((rw, rh))
+        wmm, lmm = wpx / ppm, lpx / ppm
+        beans.append(
+            Bean(
+                cls=cls,
+                cx=cx + x0,
+                cy=cy + y0,
+                length_mm=lmm,
+                width_mm=wmm,
+                screen=screen_size(wmm) if cls != "foreign_matter" else 0,
+                holes=holes,
+                contour=contour + np.array([x0, y0], np.int32),
+                features=feats,
             )
+        )
     timings["classify"] = time.perf_counter() - t2
     return _result(beans, cfg, qr_lot if lot is None else lot, ppm, lit, img, marker, timings, t0)
 

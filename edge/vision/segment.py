@@ -31,6 +31,15 @@ CUT_PENALTY = 0.15
 SOLID = 0.96
 
 
+#: shadows: a cast shadow is the tray lit by less light (the diffuse part only), the
+#: same colour at a lower brightness; the tray's colour is expected at a pixel's
+#: own brightness within these ratios to the tray's (a lamp with room light: a
+#: shadow gets at least ~0.4 of full light; a bright mottle 1.3)
+SHADOW_MIN, LIT_MAX = 0.3, 1.3
+#: the lighting fit keeps background samples above this fraction of its first pass
+SHADOW_FIT = 0.9
+
+
 @dataclass(frozen=True, slots=True)
 class Flat:
     image: np.ndarray  # float32 BGR, the background's brightness made uniform
@@ -76,7 +85,16 @@ def flatten(
     h, w = img.shape[:2]
     ref = np.median(ch[bg], axis=0)
     terms = _poly_terms(xs * step / w, ys * step / h)
-    coef, *_ = np.linalg.lstsq(terms, bright[bg], rcond=None)
+    values = bright[bg]
+    coef, *_ = np.linalg.lstsq(terms, values, rcond=None)
+    # cast shadows are the tray's colour too, darker: they pull a plain fit down.
+    # Refit on what is near or above the first fit (shadows fall well below it)
+    for _ in range(2):
+        lit = values > SHADOW_FIT * (terms @ coef)
+        if lit.sum() < 12:
+            break
+        terms, values = terms[lit], values[lit]
+        coef, *_ = np.linalg.lstsq(terms, values, rcond=None)
     gy, gx = np.mgrid[0:h:step, 0:w:step].astype(np.float32)
     field = (_poly_terms(gx.ravel() / w, gy.ravel() / h) @ coef).reshape(gx.shape)
     field = cv2.resize(field.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -107,15 +125,15 @@ _OPPONENT = np.array([[1, -1, 0], [0, 1, -1]], np.float32)
 def foreground(
     flat: Flat,
     colour_tol: tuple[float, float] = (12.0, 30.0),
-    dark: float = 0.55,
+    dark: float = SHADOW_MIN,
     dist: np.ndarray | None = None,
 ) -> np.ndarray:
-    """uint8 mask (255 = object): off the background's colour, or darker than ``dark``
-    × the background's brightness.
+    """uint8 mask (255 = object): off the background's colour (at the pixel's own
+    brightness: a shadow on the tray is tray), or darker than ``dark`` × the
+    background's brightness (darker than any shadow).
 
-    Off colour: the opponent colour's distance from the tray's (its median) above
-    5 × its 40th percentile (the noise: most of the frame is tray), clipped to
-    ``colour_tol``. ``dist``: :func:`tray_distance` when the caller has it."""
+    Off colour: :func:`tray_distance` above 5 × its 40th percentile (the noise:
+    most of the frame is tray), clipped to ``colour_tol``."""
     dist = tray_distance(flat) if dist is None else dist
     tol = float(np.clip(5.0 * np.percentile(dist[::8, ::8], 40), *colour_tol))
     off_colour = cv2.compare(dist, tol, cv2.CMP_GT)
@@ -127,19 +145,29 @@ def foreground(
 
 
 def tray_distance(flat: Flat) -> np.ndarray:
-    """float32: each pixel's opponent colour's distance from the tray's (the median's:
-    most of the frame is tray)."""
+    """float32: how far each pixel's colour is from the tray's at the pixel's own
+    brightness, in the tray's units. The pixel's brightness relative to the tray's
+    is k (sum of channels over the tray's, clipped to SHADOW_MIN-LIT_MAX); the
+    distance is that of its opponent colour from k × the tray's (the median's: most
+    of the frame is tray), divided by k. A shadow scales every channel alike: it
+    stays near the tray's colour at its brightness, where a bean (its shaded flank
+    too), a stone or a black bean does not."""
     opp = cv2.transform(flat.image, _OPPONENT)
     ref = np.median(opp[::8, ::8].reshape(-1, 2), axis=0)
+    scale = np.full((1, 3), 1.0 / max(float(flat.background.sum()), 1.0), np.float32)
+    k = cv2.transform(flat.image, scale)
+    cv2.min(k, LIT_MAX, dst=k)
+    cv2.max(k, SHADOW_MIN, dst=k)
     a, b = cv2.split(opp)
     del opp
     # in place: a full-frame float temporary is 12 MB at 2000×1500
-    a -= float(ref[0])
-    b -= float(ref[1])
+    cv2.scaleAdd(k, -float(ref[0]), a, dst=a)
+    cv2.scaleAdd(k, -float(ref[1]), b, dst=b)
     cv2.multiply(a, a, dst=a)
     cv2.multiply(b, b, dst=b)
     cv2.add(a, b, dst=a)
-    return cv2.sqrt(a, dst=a)
+    cv2.sqrt(a, dst=a)
+    return cv2.divide(a, k, dst=a)
 
 
 def seams(dist: np.ndarray, mask: np.ndarray, width: int, depth: float) -> np.ndarray:
