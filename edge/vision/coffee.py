@@ -84,8 +84,16 @@ LOT_SAT_FRAC = 0.5
 #: a disc this wide (mm), so a crease or a hole does not count
 DARK_OPEN_MM = 1.0
 STICK_ELONGATION = 2.5
-#: holes: black top-hat deeper than this (V units, on the smoothed image)
-HOLE_DEPTH = 40.0
+#: holes: darker than this relative to the bean's local brightness (1 - V / its
+#: closing over a 2 mm disc: the same on the lit and the shaded flank)
+HOLE_REL = 0.5
+#: ... and any dark spot looked at is at least this dark
+HOLE_REL_MIN = 0.3
+#: on a streak (the crease), a hole is this much darker than the streak itself
+HOLE_OVER_CREASE = 1.35
+#: a streak whose darkest part comes this near the outline (mm) runs into it: the
+#: crease's stub at a broken end
+STUB_EDGE_MM = 0.65
 #: Gaussian smoothing (px) of the flattened image before thresholds, against noise
 SMOOTH = 1.0
 #: a dark spot longer than this is a line (the crease), not a hole
@@ -181,35 +189,78 @@ def _dark_bean_class(v: float, s: float, h: float) -> str:
     return "sour" if v + SOUR_S_WEIGHT * s - SOUR_H_WEIGHT * h > SOUR_SCORE else "full_black"
 
 
-def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int]:
-    """The deepest small dark spot inside the bean (black top-hat of V, V units)
-    and how many spots are at least HOLE_DEPTH deep. Spots longer than HOLE_LEN_MM
-    are the crease, not holes. Outside the bean is set
-    to black, so the bean's own darker rim (shading, blur) is a ramp, not a valley."""
+def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, float]]:
+    """The small dark spots inside a bean, each with what tells a hole from the crease
+    and its stub: ``peak`` (relative darkness at its darkest: 1 - V / the bean's
+    local brightness, the closing of V over HOLE_LEN_MM... a 2 mm disc), ``top``
+    (the extent, mm, of its part darker than 0.8 × peak), ``line`` (the extent, mm,
+    of the whole dark streak it belongs to), ``base`` (that streak's own darkness
+    beside the spot: the 80th percentile over it, 0.5 mm round the spot left out)
+    and ``edge`` (mm from its top to the outline). Relative darkness is
+    the same on the lit and the shaded flank. Outside the bean is set to black, so
+    the bean's own darker rim (shading, blur) is a ramp, not a valley."""
     vs = v.astype(np.float32)
     vs[mask == 0] = 0
     k = max(round(2.0 * ppm) | 1, 5)
-    hat = cv2.morphologyEx(
-        vs, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    closed = cv2.morphologyEx(
+        vs, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     )
+    rel = (closed - vs) / np.maximum(closed, 1.0)
     core = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
-    hat[~core] = 0
-    n, lab, stats, _ = cv2.connectedComponentsWithStats((hat > 0.5 * HOLE_DEPTH).astype(np.uint8))
-    max_len = HOLE_LEN_MM * ppm
-    deepest, count = 0.0, 0
+    rel[~core] = 0
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((rel > 0.5 * HOLE_REL_MIN).astype(np.uint8))
+    if n <= 1:
+        return []
+    edge = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    out: list[dict[str, float]] = []
     for i in range(1, n):
         x, y, w, h, _ = stats[i]
-        sub = np.where(lab[y : y + h, x : x + w] == i, hat[y : y + h, x : x + w], 0)
+        inside = lab[y : y + h, x : x + w] == i
+        sub = np.where(inside, rel[y : y + h, x : x + w], 0)
         peak = float(sub.max())
-        if max(w, h) > max_len:
-            # a line (the bean's crease), or a hole on it: only a compact top, well
-            # deeper than a crease, counts
-            ys, xs = np.nonzero(sub > 0.8 * peak)
-            if max(np.ptp(xs), np.ptp(ys)) + 1 > max_len or peak < 1.5 * HOLE_DEPTH:
-                continue
-        deepest = max(deepest, peak)
-        count += peak >= HOLE_DEPTH
-    return deepest, count
+        if peak < HOLE_REL_MIN:
+            continue
+        # its darkest part: the piece round the peak (two holes on one crease are two)
+        _, tl = cv2.connectedComponents((sub > 0.8 * peak).astype(np.uint8))
+        py, px = np.unravel_index(int(np.argmax(sub)), sub.shape)
+        top = tl == tl[py, px]
+        ys, xs = np.nonzero(top)
+        # the streak's own darkness beside the spot (a hole on the crease excluded)
+        r = max(round(0.5 * ppm), 2)
+        near = cv2.dilate(top.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+        rest = sub[inside & ~near]
+        out.append(
+            {
+                "peak": peak,
+                "top": (max(np.ptp(xs), np.ptp(ys)) + 1) / ppm,
+                "line": max(w, h) / ppm,
+                "base": float(np.percentile(rest, 80)) if rest.size else 0.0,
+                "edge": float(edge[y + ys, x + xs].min()) / ppm,
+            }
+        )
+    return out
+
+
+def _is_hole(spot: dict[str, float]) -> bool:
+    """A hole is small, round and dark, wherever it lies: its darkest part is
+    compact (under HOLE_LEN_MM) and darker than HOLE_REL (a cavity; a fold of the
+    surface is not that dark). On a streak longer than HOLE_LEN_MM (the crease,
+    however dark) it is also HOLE_OVER_CREASE × darker than the streak beside it,
+    and a streak whose darkest part reaches the outline (within
+    STUB_EDGE_MM) is the crease running into a break: its stub, not a hole."""
+    if spot["top"] > HOLE_LEN_MM:
+        return False
+    if spot["line"] <= HOLE_LEN_MM:
+        return spot["peak"] >= HOLE_REL
+    if spot["edge"] < STUB_EDGE_MM:
+        return False
+    return spot["peak"] >= max(HOLE_OVER_CREASE * spot["base"], HOLE_REL)
+
+
+def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int]:
+    """The darkest hole's relative darkness (0 if none) and how many holes."""
+    holes = [sp["peak"] for sp in _hole_spots(v, mask, ppm) if _is_hole(sp)]
+    return (max(holes) if holes else 0.0), len(holes)
 
 
 def _ellipse_misfit(contour: np.ndarray, outside: np.ndarray) -> tuple[float, float]:
@@ -324,7 +375,7 @@ def classify(
     f["p90"] = p90
     f["cut"] = _sharpest_corner(contour, outside)
     f["dev_in"], f["dev_out"] = _ellipse_misfit(contour, outside)
-    if f["hole"] > HOLE_DEPTH:
+    if f["hole"] > 0:
         return "insect_damage", holes, f
     misfit = min(f["dev_in"], f["dev_out"]) / max(width, 1.0)
     if misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0:

@@ -148,12 +148,14 @@ def tray_distance(flat: Flat) -> np.ndarray:
     """float32: how far each pixel's colour is from the tray's at the pixel's own
     brightness, in the tray's units. The pixel's brightness relative to the tray's
     is k (sum of channels over the tray's, clipped to SHADOW_MIN-LIT_MAX); the
-    distance is that of its opponent colour from k × the tray's (the median's: most
-    of the frame is tray), divided by k. A shadow scales every channel alike: it
+    distance is that of its opponent colour from k × the tray's (``flat.background``),
+    divided by k. A shadow scales every channel alike: it
     stays near the tray's colour at its brightness, where a bean (its shaded flank
     too), a stone or a black bean does not."""
     opp = cv2.transform(flat.image, _OPPONENT)
-    ref = np.median(opp[::8, ::8].reshape(-1, 2), axis=0)
+    # the tray's colour at full light: the background the lighting fit found (a
+    # median over the frame would be pulled toward the shadows' darker colour)
+    ref = _OPPONENT @ np.asarray(flat.background, np.float32)
     scale = np.full((1, 3), 1.0 / max(float(flat.background.sum()), 1.0), np.float32)
     k = cv2.transform(flat.image, scale)
     cv2.min(k, LIT_MAX, dst=k)
