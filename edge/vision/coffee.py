@@ -78,8 +78,12 @@ CARD_S_MAX = 15.0
 #: an object of the lot's own bean hue (within this, OpenCV H) and at least this
 #: fraction of the lot's bean saturation is a bean, however grey: the stone rules
 #: below are for colours no bean of this lot has
-LOT_HUE_TOL = 12.0
+LOT_HUE_TOL = 15.0
 LOT_SAT_FRAC = 0.5
+#: ... down to this fraction of it when its outline is smooth (strays from its
+#: ellipse by less than BEAN_SMOOTH × its width; a stone has corners)
+LOT_SAT_GREY = 0.25
+BEAN_SMOOTH = 0.06
 #: the dark part of a bean (partial black) is a region: dark pixels are opened by
 #: a disc this wide (mm), so a crease or a hole does not count
 DARK_OPEN_MM = 1.0
@@ -211,7 +215,7 @@ def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, f
     n, lab, stats, _ = cv2.connectedComponentsWithStats((rel > 0.5 * HOLE_REL_MIN).astype(np.uint8))
     if n <= 1:
         return []
-    edge = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    edge: np.ndarray | None = None
     out: list[dict[str, float]] = []
     for i in range(1, n):
         x, y, w, h, _ = stats[i]
@@ -229,6 +233,8 @@ def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, f
         r = max(round(0.5 * ppm), 2)
         near = cv2.dilate(top.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
         rest = sub[inside & ~near]
+        if edge is None:
+            edge = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
         out.append(
             {
                 "peak": peak,
@@ -357,8 +363,14 @@ def classify(
         return "foreign_matter", 0, f
     if med_s < CARD_S_MAX and med_v > CARD_V_MIN:
         return "card", 0, f  # white: the marker or lot card, when its code was not read
-    # the lot's own bean colour: a pale, bluish-green lot is grey-ish, and beans
-    lot_like = abs(med_h - lot.hue) <= LOT_HUE_TOL and med_s >= LOT_SAT_FRAC * lot.sat
+    # the lot's own bean colour: a pale, bluish-green lot is grey-ish, and beans.
+    # Greyer than that but of the lot's hue, a bean's smooth outline tells it from
+    # a stone's corners
+    lot_hue = abs(med_h - lot.hue) <= LOT_HUE_TOL
+    lot_like = lot_hue and med_s >= LOT_SAT_FRAC * lot.sat
+    if lot_hue and not lot_like and med_s >= LOT_SAT_GREY * lot.sat:
+        dev_in, dev_out = _ellipse_misfit(contour, outside)
+        lot_like = max(dev_in, dev_out) / max(width, 1.0) < BEAN_SMOOTH
     bean_hue = BROWN_HUE[0] <= med_h <= max(BROWN_HUE[1], lot.hue + LOT_HUE_TOL)
     if not lot_like:
         if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
@@ -663,12 +675,13 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
             inner = cv2.erode(m, np.ones((5, 5), np.uint8)) > 0
             roi = hsv[y0:y1, x0:x1]
             if inner.any():
-                hv = roi[:, :, 0][inner].astype(np.float32)
+                # the lot's figures need no more than every other pixel
+                hv = roi[:, :, 0][inner][::2].astype(np.float32)
                 hv[hv > 150] -= 180
                 vv = roi[:, :, 2][inner].astype(np.float32)
                 samples.append(
-                    (bmap[inner], vv, float(np.median(vv)), float(np.median(roi[:, :, 1][inner])),
-                     float(np.median(hv)))
+                    (bmap[inner], vv, float(np.median(vv[::2])),
+                     float(np.median(roi[:, :, 1][inner][::2])), float(np.median(hv)))
                 )  # fmt: skip
     lotc = shading.learn(samples)
     lit.update(lotc.as_measurements())

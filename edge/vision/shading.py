@@ -33,7 +33,7 @@ SECTORS = 12
 DEPTHS = 4
 #: the lot's typical bean brightness on the tuning trays (default setting: median
 #: of the beans' median V after flattening); a lot's V is scaled to it
-REF_BEAN_V = 170.0
+REF_BEAN_V = 161.0
 #: ... by at most this factor either way (a lot of mostly dark beans must not be
 #: brightened into sound ones)
 MAX_V_SCALE = 1.35
@@ -46,13 +46,13 @@ def bins(mask: np.ndarray) -> np.ndarray:
     sector × depth band), -1 off the object."""
     m = (mask > 0).astype(np.uint8)
     dist = cv2.distanceTransform(m, cv2.DIST_L2, 3)
-    # the slope's direction: away from the nearest edge, smoothed (the distance
-    # transform's ridge has no direction)
-    sm = cv2.GaussianBlur(dist, (0, 0), 1.5)
-    gx = cv2.Sobel(sm, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(sm, cv2.CV_32F, 0, 1, ksize=3)
-    ang = np.arctan2(-gy, -gx)  # the surface faces outward, against the gradient
-    sector = ((ang + np.pi) * (SECTORS / (2 * np.pi))).astype(np.int32) % SECTORS
+    # the slope's direction: away from the nearest edge (a 5-tap Sobel smooths
+    # the distance transform's ridge, which has no direction of its own)
+    gx = cv2.Sobel(dist, cv2.CV_32F, 1, 0, ksize=5)
+    gy = cv2.Sobel(dist, cv2.CV_32F, 0, 1, ksize=5)
+    # the surface faces outward, against the gradient: the angle of (-gx, -gy)
+    ang = cv2.phase(-gx, -gy)  # 0-2π
+    sector = (ang * (SECTORS / (2 * np.pi))).astype(np.int32) % SECTORS
     depth = np.minimum((dist / max(float(dist.max()), 1.0) * DEPTHS).astype(np.int32), DEPTHS - 1)
     out = sector * DEPTHS + depth
     out[m == 0] = -1
