@@ -88,16 +88,21 @@ BEAN_SMOOTH = 0.06
 #: a disc this wide (mm), so a crease or a hole does not count
 DARK_OPEN_MM = 1.0
 STICK_ELONGATION = 2.5
-#: holes: darker than this relative to the bean's local brightness (1 - V / its
-#: closing over a 2 mm disc: the same on the lit and the shaded flank)
-HOLE_REL = 0.5
-#: ... and any dark spot looked at is at least this dark
+#: holes: darkness relative to the bean's local brightness (1 - V / its closing
+#: over a 2 mm disc: the same on the lit and the shaded flank). A small spot on its
+#: own is a hole from HOLE_REL_MIN (a blurred 0.5 mm hole is that faint); on the
+#: crease, or open to the outline, from HOLE_REL (a cavity: no fold is that dark)
 HOLE_REL_MIN = 0.3
-#: on a streak (the crease), a hole is this much darker than the streak itself
+HOLE_REL = 0.5
+#: on a streak (the crease), a hole is this much darker than the streak beside it
 HOLE_OVER_CREASE = 1.35
-#: a streak whose darkest part comes this near the outline (mm) runs into it: the
-#: crease's stub at a broken end
-STUB_EDGE_MM = 0.65
+#: a short dark mark this elongated (long over short axis), within this angle
+#: (degrees) of the bean's major axis, is a piece of the crease
+CREASE_ELONG = 2.0
+CREASE_ANGLE = 25.0
+#: a dark mark whose darkest part comes this near the outline (mm) is open to it:
+#: the crease's stub at a broken end, unless as dark as a hole
+STUB_EDGE_MM = 0.6
 #: Gaussian smoothing (px) of the flattened image before thresholds, against noise
 SMOOTH = 1.0
 #: a dark spot longer than this is a line (the crease), not a hole
@@ -216,6 +221,8 @@ def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, f
     if n <= 1:
         return []
     edge: np.ndarray | None = None
+    mm = cv2.moments(mask, binaryImage=True)
+    _, axis = _shape(mm["mu20"], mm["mu02"], mm["mu11"])
     out: list[dict[str, float]] = []
     for i in range(1, n):
         x, y, w, h, _ = stats[i]
@@ -235,9 +242,14 @@ def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, f
         rest = sub[inside & ~near]
         if edge is None:
             edge = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
+        # the streak's shape: elongation and angle to the bean's major axis
+        m = cv2.moments(inside.astype(np.uint8), binaryImage=True)
+        elong, ang = _shape(m["mu20"], m["mu02"], m["mu11"])
         out.append(
             {
                 "peak": peak,
+                "elong": elong,
+                "across": abs((ang - axis + 90.0) % 180.0 - 90.0),
                 "top": (max(np.ptp(xs), np.ptp(ys)) + 1) / ppm,
                 "line": max(w, h) / ppm,
                 "base": float(np.percentile(rest, 80)) if rest.size else 0.0,
@@ -247,17 +259,35 @@ def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, f
     return out
 
 
+def _shape(mu20: float, mu02: float, mu11: float) -> tuple[float, float]:
+    """(elongation: long over short axis, angle of the long axis in degrees) from
+    second central moments."""
+    common = math.sqrt(max((mu20 - mu02) ** 2 + 4 * mu11 * mu11, 0.0))
+    l1, l2 = (mu20 + mu02 + common) / 2, (mu20 + mu02 - common) / 2
+    elong = math.sqrt(l1 / l2) if l2 > 1e-6 else 10.0
+    return min(elong, 10.0), math.degrees(0.5 * math.atan2(2 * mu11, mu20 - mu02))
+
+
 def _is_hole(spot: dict[str, float]) -> bool:
     """A hole is small, round and dark, wherever it lies: its darkest part is
-    compact (under HOLE_LEN_MM) and darker than HOLE_REL (a cavity; a fold of the
-    surface is not that dark). On a streak longer than HOLE_LEN_MM (the crease,
-    however dark) it is also HOLE_OVER_CREASE × darker than the streak beside it,
-    and a streak whose darkest part reaches the outline (within
-    STUB_EDGE_MM) is the crease running into a break: its stub, not a hole."""
+    compact (under HOLE_LEN_MM).
+
+    - Alone (its dark streak no longer than HOLE_LEN_MM): darker than HOLE_REL_MIN,
+      unless it is a piece of the crease (elongated, CREASE_ELONG, along the bean's
+      major axis, within CREASE_ANGLE) or a faint mark open to the outline (within
+      STUB_EDGE_MM and lighter than HOLE_REL: a break's stub).
+    - On a streak (the crease, however dark): darker than HOLE_REL, a cavity, and
+      HOLE_OVER_CREASE × darker than the streak beside it; a streak whose darkest
+      part reaches the outline (within STUB_EDGE_MM) is the crease running into a
+      break: its stub, not a hole."""
     if spot["top"] > HOLE_LEN_MM:
         return False
     if spot["line"] <= HOLE_LEN_MM:
-        return spot["peak"] >= HOLE_REL
+        if spot["elong"] >= CREASE_ELONG and spot["across"] <= CREASE_ANGLE:
+            return False
+        if spot["edge"] < STUB_EDGE_MM and spot["peak"] < HOLE_REL:
+            return False
+        return spot["peak"] >= HOLE_REL_MIN
     if spot["edge"] < STUB_EDGE_MM:
         return False
     return spot["peak"] >= max(HOLE_OVER_CREASE * spot["base"], HOLE_REL)
@@ -613,19 +643,21 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     t1 = time.perf_counter()
     exclude = _exclusions(img.shape, boxes)
     flat = segment.flatten(img, exclude, gains=light.gains)
-    lit = {
-        **q.as_measurements(),
-        **light.as_measurements(),
-        "light_gradient": round(flat.gradient, 4),
-    }
-    refused = quality.light(light.cast, flat.gradient, cfg.quality)
-    if refused:
-        return unusable("coffee", refused, measurements=lit, lot=qr_lot if lot is None else lot)
     # sensor noise: a light smoothing before anything is thresholded (the half-max
     # outline of an object does not move under a symmetric blur)
     flat = segment.Flat(
         cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma, flat.gradient
     )
+    shadow = segment.shadow_level(flat)
+    lit = {
+        **q.as_measurements(),
+        **light.as_measurements(),
+        "light_gradient": round(flat.gradient, 4),
+        "shadow_level": round(shadow, 3),
+    }
+    refused = quality.light(light.cast, flat.gradient, shadow, cfg.quality)
+    if refused:
+        return unusable("coffee", refused, measurements=lit, lot=qr_lot if lot is None else lot)
     tray_dist = segment.tray_distance(flat)
     fg = segment.foreground(flat, dist=tray_dist)
     fg = segment.fill_holes(fg, HOLE_OPEN_MM2 * ppm * ppm)

@@ -48,6 +48,11 @@ class QualityConfig(_Model):
     #: side is too dim to judge colours and shading on (``uneven_light``: light from
     #: one side). The harder simulator setting goes to 50 %
     max_gradient: float = Field(0.65, gt=0, lt=1)
+    #: the tray in the objects' cast shadows gets at least this fraction of the full
+    #: light (the lamp's diffuse part): shadows darker than that are not told from
+    #: dark objects and a bean's shaded flank is nearly black (``uneven_light``).
+    #: Room light with a desk lamp leaves shadows at 0.4 or more
+    min_shadow: float = Field(0.3, ge=0, lt=1)
 
 
 class DefectRule(_Model):

@@ -59,13 +59,13 @@ def assess(gray: np.ndarray, cfg: QualityConfig) -> Quality:
     return Quality(mean, saturated, sharp, reason)
 
 
-def light(cast: float, gradient: float, cfg: QualityConfig) -> str | None:
+def light(cast: float, gradient: float, shadow: float, cfg: QualityConfig) -> str | None:
     """The reason to refuse a photo for its light, or None. ``cast``: the largest
     white-balance gain's departure from 1; ``gradient``: the fall of the light
-    across the tray (0-1)."""
+    across the tray (0-1); ``shadow``: the light in the deepest cast shadows (0-1)."""
     if cast > cfg.max_cast:
         return "white_balance"
-    if gradient > cfg.max_gradient:
+    if gradient > cfg.max_gradient or shadow < cfg.min_shadow:
         return "uneven_light"
     return None
 

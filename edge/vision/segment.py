@@ -172,6 +172,23 @@ def tray_distance(flat: Flat) -> np.ndarray:
     return cv2.divide(a, k, dst=a)
 
 
+def shadow_level(flat: Flat, step: int = 4, tol: float = 0.06) -> float:
+    """How much light the tray gets in the deepest cast shadows, relative to full
+    light: a low percentile of the brightness of the pixels that have the tray's
+    chromaticity (L1 within ``tol``; a shadow keeps it, an object does not). With
+    only diffuse light (no shadows) it is near 1; a lamp with little room light
+    leaves shadows at its diffuse fraction."""
+    small = flat.image[::step, ::step]
+    total = small.sum(axis=2)
+    bg = float(flat.background.sum())
+    ok = total > 0.08 * bg
+    ch = small[ok] / total[ok, None]
+    near = np.abs(ch - flat.chroma).sum(axis=1) < tol
+    if near.sum() < 100:
+        return 1.0
+    return float(np.percentile(total[ok][near], 0.5)) / max(bg, 1.0)
+
+
 def seams(dist: np.ndarray, mask: np.ndarray, width: int, depth: float) -> np.ndarray:
     """bool: the thin lines of tray between objects that touch (``dist``: tray
     distance over the ROI of one connected ``mask``). Blur and the foreground's

@@ -63,3 +63,18 @@ def test_light_from_one_side_beyond_correction_is_refused(scene) -> None:  # typ
     assert r.measurements["light_gradient"] > CFG.quality.max_gradient
     assert quality.message(r.reason) == "light from one side: use diffuse light"
     assert quality.message(r.reason, "zh") == "光线来自一侧：请使用漫射光"
+
+
+def test_a_lamp_with_too_little_room_light_is_refused() -> None:
+    """A lamp at 35 degrees with only 20 % diffuse light: shadows and shaded flanks
+    nearly black (the program measures the shadows' light) are refused, where 40 %
+    (the simulator's field range) is graded (tests/vision/test_real_light.py)."""
+    from simulators.camera.conditions import Conditions
+
+    dim = Conditions(light_elevation_deg=35.0, light_azimuth_deg=30.0, diffuse=0.2)
+    r = coffee.inspect(make_coffee(3, SMALL, conditions=dim).image, CFG)
+    assert not r.usable and r.reason == "uneven_light"
+    assert r.measurements["shadow_level"] < CFG.quality.min_shadow
+    ok = Conditions(light_elevation_deg=35.0, light_azimuth_deg=30.0, diffuse=0.4)
+    r = coffee.inspect(make_coffee(3, SMALL, conditions=ok).image, CFG)
+    assert r.usable and 0.33 < r.measurements["shadow_level"] < 0.5

@@ -151,7 +151,7 @@ def test_a_crease_is_not_a_hole(spot: str, holes: int) -> None:
     v, mask = _bean_v(spot)
     depth, count = coffee._hole_depth(v, mask, PPM)
     assert count == holes
-    assert (depth >= coffee.HOLE_REL) == (holes > 0)
+    assert (depth >= coffee.HOLE_REL_MIN) == (holes > 0)
 
 
 def _settle(labels: np.ndarray, colour: np.ndarray) -> np.ndarray:
