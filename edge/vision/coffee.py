@@ -92,7 +92,7 @@ STICK_ELONGATION = 2.5
 #: over a 2 mm disc: the same on the lit and the shaded flank). A small spot on its
 #: own is a hole from HOLE_REL_MIN (a blurred 0.5 mm hole is that faint); on the
 #: crease, or open to the outline, from HOLE_REL (a cavity: no fold is that dark)
-HOLE_REL_MIN = 0.3
+HOLE_REL_MIN = 0.33
 HOLE_REL = 0.5
 #: on a streak (the crease), a hole is this much darker than the streak beside it
 HOLE_OVER_CREASE = 1.35
@@ -417,10 +417,13 @@ def classify(
     f["p90"] = p90
     f["cut"] = _sharpest_corner(contour, outside)
     f["dev_in"], f["dev_out"] = _ellipse_misfit(contour, outside)
-    if f["hole"] > 0:
-        return "insect_damage", holes, f
     misfit = min(f["dev_in"], f["dev_out"]) / max(width, 1.0)
-    if misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0:
+    broken = misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0
+    # a broken bean's faint dark mark is the crease's stub at the break; a hole
+    # as dark as a cavity is insect damage whatever the outline
+    if f["hole"] >= HOLE_REL or (f["hole"] > 0 and not broken):
+        return "insect_damage", holes, f
+    if broken:
         return "broken", 0, f
     return "normal", 0, f
 
