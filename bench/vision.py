@@ -458,6 +458,8 @@ def run(
             if setting not in parts and not (setting == "default" and "speed" in parts):
                 continue
             n = field_trays if setting == "field" else trays
+            if setting not in parts:  # written for the speed child only
+                n = speed_trays
             base = b + COFFEE_OFFSETS[setting]
             folder = root / f"coffee-{setting}"
             write_coffee(
