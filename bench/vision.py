@@ -458,6 +458,8 @@ def run(
             if setting not in parts and not (setting == "default" and "speed" in parts):
                 continue
             n = field_trays if setting == "field" else trays
+            if setting not in parts:  # written for the speed child only
+                n = speed_trays
             base = b + COFFEE_OFFSETS[setting]
             folder = root / f"coffee-{setting}"
             write_coffee(
@@ -507,7 +509,8 @@ def run(
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
     result["goals"] = _goals(result)
-    result["goal_met"] = all(result["goals"].values())
+    # a part-run with no goal among its parts has met nothing
+    result["goal_met"] = bool(result["goals"]) and all(result["goals"].values())
     result["field_goals"] = {k[len("field_") :]: v for k, v in result["goals"].items()
                              if k.startswith("field_")}  # fmt: skip
     result["elapsed_s"] = round(time.monotonic() - t0, 1)

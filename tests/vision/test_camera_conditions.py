@@ -137,3 +137,28 @@ def test_cli_flags_choose_the_conditions(tmp_path, capsys) -> None:  # type: ign
     assert run(limit="white_balance") == 0
     truth = (tmp_path / "coffee-3.json").read_text()
     assert '"wb_gain"' in truth and "1.05" in truth
+
+
+def test_a_broken_beans_crease_ends_in_a_stub_at_the_break_and_holes_find_the_crease() -> None:
+    from simulators.camera import coffee as gen
+
+    rng = np.random.default_rng(1)
+    c = Conditions(crease_width_mm=(0.3, 0.3), crease_length=(0.9, 0.9), hole_on_crease=1.0)
+    a, b = 9.6 * 7 / 2, 6.6 * 7 / 2
+    for _ in range(20):
+        shape, cut_x = gen._cut(gen._bean_outline(rng, a, b), a, rng)
+        pts = gen._rotate(shape, rng.uniform(0, np.pi), 200.0, 150.0)
+        crease = gen._crease(shape, pts, a, b, cut_x, c, 7.0, rng)
+        assert crease.stub is not None  # the chord crosses the crease (0.9 a long)
+        assert np.allclose(crease.line[-1], crease.stub[-1])  # the stub ends the crease
+        assert np.hypot(*(crease.stub[-1] - crease.stub[0])) == pytest.approx(7.0, abs=0.5)
+    canvas = np.zeros((300, 400, 3), np.float32)
+    shape = gen._bean_outline(rng, a, b)
+    outline = gen._rotate(shape, 0.3, 200.0, 150.0)
+    mask = gen._draw_object(canvas, outline, (100.0, 150.0, 160.0), rng, shade=False)
+    line = gen._crease(shape, outline, a, b, None, c, 7.0, rng).line
+    t = np.linspace(0, len(line) - 1, 400)
+    dense = np.stack([np.interp(t, np.arange(len(line)), line[:, k]) for k in (0, 1)], axis=1)
+    for _ in range(20):  # on the crease or beside it, by at most 0.6 of the radius
+        x, y = gen._hole_spot(mask, 3.5, line, 1.0, rng, (0.0, 0.0))
+        assert np.hypot(dense[:, 0] - x, dense[:, 1] - y).min() < 0.6 * 3.5 + 0.3
