@@ -94,6 +94,9 @@ STICK_ELONGATION = 2.5
 #: crease, or open to the outline, from HOLE_REL (a cavity: no fold is that dark)
 HOLE_REL_MIN = 0.33
 HOLE_REL = 0.5
+#: on a bean the outline says is broken, from this: the fold opened by the break
+#: (the crease's stub) can be as dark as a small hole
+HOLE_REL_BROKEN = 0.65
 #: on a streak (the crease), a hole is this much darker than the streak beside it
 HOLE_OVER_CREASE = 1.35
 #: a short dark mark this elongated (long over short axis), within this angle
@@ -419,9 +422,9 @@ def classify(
     f["dev_in"], f["dev_out"] = _ellipse_misfit(contour, outside)
     misfit = min(f["dev_in"], f["dev_out"]) / max(width, 1.0)
     broken = misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0
-    # a broken bean's faint dark mark is the crease's stub at the break; a hole
-    # as dark as a cavity is insect damage whatever the outline
-    if f["hole"] >= HOLE_REL or (f["hole"] > 0 and not broken):
+    # a broken bean's dark mark is the crease's stub at the break (the fold opened
+    # by the break, up to ~0.6 dark); only a hole darker than that is insect damage
+    if f["hole"] >= HOLE_REL_BROKEN or (f["hole"] > 0 and not broken):
         return "insect_damage", holes, f
     if broken:
         return "broken", 0, f
