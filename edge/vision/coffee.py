@@ -3,18 +3,28 @@ from the ArUco marker, give its screen size (1/64 inch, short axis) and its clas
 
 Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken``
 (broken, chipped or cut), ``insect_damage``, ``foreign_matter``; sound beans are
-``normal``. Rules, in order, on each object's interior (lighting flattened):
+``normal``. Before any rule, the white cards' colour is divided out (white
+balance, :mod:`edge.vision.whitecard`) and the light's fall across the tray is
+flattened (:func:`segment.flatten`); the tray in the objects' cast shadows is tray
+(:func:`segment.tray_distance`). Every object is found first; then the lot's own
+beans give the light's shading profile on a bean and the lot's bean colour
+(:mod:`edge.vision.shading`), and each object is judged against them. Rules, in
+order, on each object's interior:
 
 - not graded: white and unsaturated, the marker or lot card (when its code was not
   found, so that it was not masked out);
 - foreign matter: elongated like a stick, or grey like a stone (a dim stone: greyer
-  than any black bean, or grey with a hue no bean has);
-- partial black: a dark part (below half the bean's bright level) of 15-75 %;
-- dark bean (median V low): full black or sour, split by a line in V, S and hue
-  (their colour ranges overlap at the edges);
+  than any black bean, or grey with a hue no bean has) unless of the lot's own bean
+  hue and saturation (a pale, bluish-green lot is beans);
+- partial black: a dark region (below DARK_REL of the bean's bright level, against
+  what a sound bean shows at that place under this light: a shaded flank is not
+  dark) of 12-80 %;
+- dark bean (median V, relative to the lot's beans, low): full black or sour, split
+  by a line in V, S and hue (their colour ranges overlap at the edges);
 - sour: red-brown hue, saturated;
-- insect damage: a small dark hole (black top-hat, outside the bean set to black so
-  that its darker rim is a ramp, not a valley) deeper than HOLE_DEPTH;
+- insect damage: a small, round, dark spot (relative to the bean's own local
+  brightness), whether or not it touches the crease; the crease (a streak along the
+  bean) and its stub at a broken end are not holes (:func:`_is_hole`);
 - broken: the outline facing the tray strays from its least-squares ellipse both
   ways (a straight chord), with a sharp corner helping; the split lines between
   touching beans do not count;
@@ -40,7 +50,7 @@ import cv2
 import numpy as np
 
 from edge.vision import calibration, quality, segment, shading, whitecard
-from edge.vision.config import VisionConfig
+from edge.vision.config import LightRules, VisionConfig
 from edge.vision.grading import grade
 from edge.vision.result import ProgramResult, unusable
 
@@ -75,37 +85,9 @@ BROWN_HUE = (-8.0, 40.0)
 #: balanced, paper is at S ~0-10; the palest beans are at S >= 19
 CARD_V_MIN = 200.0
 CARD_S_MAX = 15.0
-#: an object of the lot's own bean hue (within this, OpenCV H) and at least this
-#: fraction of the lot's bean saturation is a bean, however grey: the stone rules
-#: below are for colours no bean of this lot has
-LOT_HUE_TOL = 15.0
-LOT_SAT_FRAC = 0.5
-#: ... down to this fraction of it when its outline is smooth (strays from its
-#: ellipse by less than BEAN_SMOOTH × its width; a stone has corners)
-LOT_SAT_GREY = 0.25
-BEAN_SMOOTH = 0.06
-#: the dark part of a bean (partial black) is a region: dark pixels are opened by
-#: a disc this wide (mm), so a crease or a hole does not count
-DARK_OPEN_MM = 1.0
+#: issue 17's rules (holes against the bean's own brightness, the crease, the
+#: lot's own colour) are in the config: :class:`edge.vision.config.LightRules`
 STICK_ELONGATION = 2.5
-#: holes: darkness relative to the bean's local brightness (1 - V / its closing
-#: over a 2 mm disc: the same on the lit and the shaded flank). A small spot on its
-#: own is a hole from HOLE_REL_MIN (a blurred 0.5 mm hole is that faint); on the
-#: crease, or open to the outline, from HOLE_REL (a cavity: no fold is that dark)
-HOLE_REL_MIN = 0.33
-HOLE_REL = 0.5
-#: on a bean the outline says is broken, from this: the fold opened by the break
-#: (the crease's stub) can be as dark as a small hole
-HOLE_REL_BROKEN = 0.65
-#: on a streak (the crease), a hole is this much darker than the streak beside it
-HOLE_OVER_CREASE = 1.35
-#: a short dark mark this elongated (long over short axis), within this angle
-#: (degrees) of the bean's major axis, is a piece of the crease
-CREASE_ELONG = 2.0
-CREASE_ANGLE = 25.0
-#: a dark mark whose darkest part comes this near the outline (mm) is open to it:
-#: the crease's stub at a broken end, unless as dark as a hole
-STUB_EDGE_MM = 0.6
 #: Gaussian smoothing (px) of the flattened image before thresholds, against noise
 SMOOTH = 1.0
 #: a dark spot longer than this is a line (the crease), not a hole
@@ -201,7 +183,9 @@ def _dark_bean_class(v: float, s: float, h: float) -> str:
     return "sour" if v + SOUR_S_WEIGHT * s - SOUR_H_WEIGHT * h > SOUR_SCORE else "full_black"
 
 
-def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, float]]:
+def _hole_spots(
+    v: np.ndarray, mask: np.ndarray, ppm: float, lo: float = LightRules().hole_rel_min
+) -> list[dict[str, float]]:
     """The small dark spots inside a bean, each with what tells a hole from the crease
     and its stub: ``peak`` (relative darkness at its darkest: 1 - V / the bean's
     local brightness, the closing of V over HOLE_LEN_MM... a 2 mm disc), ``top``
@@ -220,7 +204,7 @@ def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, f
     rel = (closed - vs) / np.maximum(closed, 1.0)
     core = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
     rel[~core] = 0
-    n, lab, stats, _ = cv2.connectedComponentsWithStats((rel > 0.5 * HOLE_REL_MIN).astype(np.uint8))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((rel > 0.5 * lo).astype(np.uint8))
     if n <= 1:
         return []
     edge: np.ndarray | None = None
@@ -232,7 +216,7 @@ def _hole_spots(v: np.ndarray, mask: np.ndarray, ppm: float) -> list[dict[str, f
         inside = lab[y : y + h, x : x + w] == i
         sub = np.where(inside, rel[y : y + h, x : x + w], 0)
         peak = float(sub.max())
-        if peak < HOLE_REL_MIN:
+        if peak < lo:
             continue
         # its darkest part: the piece round the peak (two holes on one crease are two)
         _, tl = cv2.connectedComponents((sub > 0.8 * peak).astype(np.uint8))
@@ -271,34 +255,37 @@ def _shape(mu20: float, mu02: float, mu11: float) -> tuple[float, float]:
     return min(elong, 10.0), math.degrees(0.5 * math.atan2(2 * mu11, mu20 - mu02))
 
 
-def _is_hole(spot: dict[str, float]) -> bool:
+def _is_hole(spot: dict[str, float], r: LightRules = LightRules()) -> bool:
     """A hole is small, round and dark, wherever it lies: its darkest part is
     compact (under HOLE_LEN_MM).
 
-    - Alone (its dark streak no longer than HOLE_LEN_MM): darker than HOLE_REL_MIN,
-      unless it is a piece of the crease (elongated, CREASE_ELONG, along the bean's
-      major axis, within CREASE_ANGLE) or a faint mark open to the outline (within
-      STUB_EDGE_MM and lighter than HOLE_REL: a break's stub).
-    - On a streak (the crease, however dark): darker than HOLE_REL, a cavity, and
-      HOLE_OVER_CREASE × darker than the streak beside it; a streak whose darkest
-      part reaches the outline (within STUB_EDGE_MM) is the crease running into a
-      break: its stub, not a hole."""
+    - Alone (its dark streak no longer than HOLE_LEN_MM): darker than
+      ``hole_rel_min``, unless it is a piece of the crease (elongated,
+      ``crease_elong``, along the bean's major axis, within ``crease_angle_deg``) or
+      a faint mark open to the outline (within ``stub_edge_mm`` and lighter than
+      ``hole_rel``: a break's stub).
+    - On a streak (the crease, however dark): darker than ``hole_rel``, a cavity,
+      and ``hole_over_crease`` × darker than the streak beside it; a streak whose
+      darkest part reaches the outline (within ``stub_edge_mm``) is the crease
+      running into a break: its stub, not a hole."""
     if spot["top"] > HOLE_LEN_MM:
         return False
     if spot["line"] <= HOLE_LEN_MM:
-        if spot["elong"] >= CREASE_ELONG and spot["across"] <= CREASE_ANGLE:
+        if spot["elong"] >= r.crease_elong and spot["across"] <= r.crease_angle_deg:
             return False
-        if spot["edge"] < STUB_EDGE_MM and spot["peak"] < HOLE_REL:
+        if spot["edge"] < r.stub_edge_mm and spot["peak"] < r.hole_rel:
             return False
-        return spot["peak"] >= HOLE_REL_MIN
-    if spot["edge"] < STUB_EDGE_MM:
+        return spot["peak"] >= r.hole_rel_min
+    if spot["edge"] < r.stub_edge_mm:
         return False
-    return spot["peak"] >= max(HOLE_OVER_CREASE * spot["base"], HOLE_REL)
+    return spot["peak"] >= max(r.hole_over_crease * spot["base"], r.hole_rel)
 
 
-def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int]:
+def _hole_depth(
+    v: np.ndarray, mask: np.ndarray, ppm: float, r: LightRules = LightRules()
+) -> tuple[float, int]:
     """The darkest hole's relative darkness (0 if none) and how many holes."""
-    holes = [sp["peak"] for sp in _hole_spots(v, mask, ppm) if _is_hole(sp)]
+    holes = [sp["peak"] for sp in _hole_spots(v, mask, ppm, r.hole_rel_min) if _is_hole(sp, r)]
     return (max(holes) if holes else 0.0), len(holes)
 
 
@@ -362,10 +349,12 @@ def classify(
     ppm: float,
     lot: shading.LotColour = shading.LotColour(),
     bmap: np.ndarray | None = None,
+    r: LightRules = LightRules(),
 ) -> tuple[str, int, dict[str, float]]:
     """One object's class, its hole count and the features behind it (ROI arrays).
     ``lot``: the tray's shading profile and bean colour; ``bmap``: the object's
-    profile bins (:func:`shading.bins`) when there is a profile."""
+    profile bins (:func:`shading.bins`) when there is a profile; ``r``: the
+    config's :class:`LightRules`."""
     (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
     width, length = sorted((rw, rh))
     inner = cv2.erode(mask, np.ones((5, 5), np.uint8))
@@ -382,7 +371,7 @@ def classify(
     dark_px = np.zeros(mask.shape, np.uint8)
     dark_px[sel] = vc < DARK_REL * p90c
     # a crease or a hole is thin or small: the dark part of a bean is a region
-    k = max(round(DARK_OPEN_MM * ppm) | 1, 3)
+    k = max(round(r.dark_open_mm * ppm) | 1, 3)
     dark_px = cv2.morphologyEx(
         dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     )
@@ -399,12 +388,12 @@ def classify(
     # the lot's own bean colour: a pale, bluish-green lot is grey-ish, and beans.
     # Greyer than that but of the lot's hue, a bean's smooth outline tells it from
     # a stone's corners
-    lot_hue = abs(med_h - lot.hue) <= LOT_HUE_TOL
-    lot_like = lot_hue and med_s >= LOT_SAT_FRAC * lot.sat
-    if lot_hue and not lot_like and med_s >= LOT_SAT_GREY * lot.sat:
+    lot_hue = abs(med_h - lot.hue) <= r.lot_hue_tol
+    lot_like = lot_hue and med_s >= r.lot_sat_frac * lot.sat
+    if lot_hue and not lot_like and med_s >= r.lot_sat_grey * lot.sat:
         dev_in, dev_out = _ellipse_misfit(contour, outside)
-        lot_like = max(dev_in, dev_out) / max(width, 1.0) < BEAN_SMOOTH
-    bean_hue = BROWN_HUE[0] <= med_h <= max(BROWN_HUE[1], lot.hue + LOT_HUE_TOL)
+        lot_like = max(dev_in, dev_out) / max(width, 1.0) < r.bean_smooth
+    bean_hue = BROWN_HUE[0] <= med_h <= max(BROWN_HUE[1], lot.hue + r.lot_hue_tol)
     if not lot_like:
         if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
             return "foreign_matter", 0, f
@@ -416,7 +405,7 @@ def classify(
         return _dark_bean_class(med_v, med_s, med_h), 0, f
     if med_h < SOUR_HUE_MAX and med_s > SOUR_S_MIN:
         return "sour", 0, f
-    f["hole"], holes = _hole_depth(v, mask, ppm)
+    f["hole"], holes = _hole_depth(v, mask, ppm, r)
     f["p90"] = p90
     f["cut"] = _sharpest_corner(contour, outside)
     f["dev_in"], f["dev_out"] = _ellipse_misfit(contour, outside)
@@ -424,7 +413,7 @@ def classify(
     broken = misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0
     # a broken bean's dark mark is the crease's stub at the break (the fold opened
     # by the break, up to ~0.6 dark); only a hole darker than that is insect damage
-    if f["hole"] >= HOLE_REL_BROKEN or (f["hole"] > 0 and not broken):
+    if f["hole"] >= r.hole_rel_broken or (f["hole"] > 0 and not broken):
         return "insect_damage", holes, f
     if broken:
         return "broken", 0, f
@@ -721,14 +710,15 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
                     (bmap[inner], vv, float(np.median(vv[::2])),
                      float(np.median(roi[:, :, 1][inner][::2])), float(np.median(hv)))
                 )  # fmt: skip
-    lotc = shading.learn(samples)
+    rules = cfg.coffee.rules
+    lotc = shading.learn(samples, rules.ref_bean_v, rules.max_v_scale)
     lit.update(lotc.as_measurements())
     # pass 2: each object's class against the lot
     beans: list[Bean] = []
     for x0, y0, m, outside, contour, bmap in found:
         hh, ww = m.shape
         cls, holes, feats = classify(
-            hsv[y0 : y0 + hh, x0 : x0 + ww], m, outside, contour, ppm, lotc, bmap
+            hsv[y0 : y0 + hh, x0 : x0 + ww], m, outside, contour, ppm, lotc, bmap, rules
         )
         if cls == "card":
             continue

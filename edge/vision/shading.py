@@ -31,12 +31,6 @@ import numpy as np
 #: facing directions (sectors of the full turn) and depth bands of the profile
 SECTORS = 12
 DEPTHS = 4
-#: the lot's typical bean brightness on the tuning trays (default setting: median
-#: of the beans' median V after flattening); a lot's V is scaled to it
-REF_BEAN_V = 161.0
-#: ... by at most this factor either way (a lot of mostly dark beans must not be
-#: brightened into sound ones)
-MAX_V_SCALE = 1.35
 #: objects used for the lot's figures: at least this many, else the defaults hold
 MIN_BEANS = 8
 
@@ -89,18 +83,23 @@ class LotColour:
         }
 
 
-def learn(samples: list[tuple[np.ndarray, np.ndarray, float, float, float]]) -> LotColour:
+def learn(
+    samples: list[tuple[np.ndarray, np.ndarray, float, float, float]],
+    ref_v: float = 161.0,
+    max_scale: float = 1.35,
+) -> LotColour:
     """The lot's colour and shading profile from its objects: per object (bin map
     over its inner pixels, their V, median V, median S, median hue). Objects far
     darker than the lot (black, sour, partial black) and stones barely move the
-    medians; only the brighter half of the objects builds the profile."""
+    medians; only the brighter half of the objects builds the profile. The lot's V
+    is scaled to ``ref_v`` (``LightRules.ref_bean_v``), by at most ``max_scale``."""
     if len(samples) < MIN_BEANS:
         return LotColour()
     med_v = np.array([s[2] for s in samples])
     v_lot = float(np.median(med_v))
     hue = float(np.median([s[4] for s in samples]))
     sat = float(np.median([s[3] for s in samples]))
-    scale = float(np.clip(REF_BEAN_V / max(v_lot, 1.0), 1 / MAX_V_SCALE, MAX_V_SCALE))
+    scale = float(np.clip(ref_v / max(v_lot, 1.0), 1 / max_scale, max_scale))
     n = SECTORS * DEPTHS
     per: list[np.ndarray] = []
     for b, v, mv, _s, _h in samples:
