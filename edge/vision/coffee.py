@@ -370,11 +370,11 @@ def classify(
     p90c = float(np.percentile(vc, 90))
     dark_px = np.zeros(mask.shape, np.uint8)
     dark_px[sel] = vc < DARK_REL * p90c
-    # a crease or a hole is thin or small: the dark part of a bean is a region
-    k = max(round(r.dark_open_mm * ppm) | 1, 3)
-    dark_px = cv2.morphologyEx(
-        dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    )
+    if r.dark_open_mm > 0:  # the dark part of a bean as a region only (see the config)
+        k = max(round(r.dark_open_mm * ppm) | 1, 3)
+        dark_px = cv2.morphologyEx(
+            dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        )
     dark = float(np.count_nonzero(dark_px)) / max(int(sel.sum()), 1)
     p90 = float(np.percentile(vv, 90)) * lot.v_scale
     med_v = float(np.median(vv)) * lot.v_scale

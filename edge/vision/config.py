@@ -131,9 +131,11 @@ class LightRules(_Model):
     lot_sat_grey: float = Field(0.25, ge=0, le=1)
     bean_smooth: float = Field(0.06, gt=0)
     #: the dark part of a partial black bean is a region: pixels darker than the
-    #: shading profile says (``coffee.DARK_REL``) are opened by a disc this wide (mm),
-    #: so a crease or a hole does not count
-    dark_open_mm: float = Field(1.0, ge=0)
+    #: shading profile says (``coffee.DARK_REL``) are opened by a disc this wide (mm)
+    #: so that a dark, wide crease does not count (the simulator's crease limit:
+    #: 0.6 dark, 0.7 mm wide). Not wider: noise speckles a dark end near the limit
+    #: and a 1 mm opening erased some (0 turns it off)
+    dark_open_mm: float = Field(0.6, ge=0)
     #: the lot's typical bean brightness (median of the beans' median V after
     #: flattening) on the default tuning trays; a lot's V is scaled to it, by at most
     #: ``max_v_scale`` either way (a lot of mostly dark beans stays dark)

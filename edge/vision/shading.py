@@ -114,4 +114,9 @@ def learn(
         warnings.simplefilter("ignore", RuntimeWarning)  # a bin no bean reached
         prof = np.nanmedian(np.array(per), axis=0)
     prof = np.where(np.isfinite(prof), prof, 1.0).astype(np.float32)
+    # only the light's direction is divided out: per depth band, each facing
+    # direction against the band's mean. What every direction shares (a bean's rim
+    # darker than its crest under any light) stays, as the fixed rules know it
+    bands = prof.reshape(SECTORS, DEPTHS)
+    prof = (bands / np.maximum(bands.mean(axis=0, keepdims=True), 0.05)).reshape(-1)
     return LotColour(np.maximum(prof, 0.05), scale, hue, sat, len(samples))
