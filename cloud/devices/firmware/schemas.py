@@ -44,7 +44,7 @@ class NodeRef(BaseModel):
 
 
 class RolloutCreate(BaseModel):
-    image_id: int
+    image_id: int = Field(ge=1, le=2**31 - 1)
     #: the first node is the canary
     nodes: list[NodeRef] = Field(min_length=1, max_length=5000)
     #: share of all nodes (the canary included) released in the second stage
