@@ -125,4 +125,25 @@ def test_grafana_reads_only_the_panels_tables() -> None:
     sql = (GRAFANA / "reader-grants.sql").read_text()
     for table in ("users", "api_keys", "audit_log", "logistics_drivers", "service_accounts"):
         assert f" {table} " not in sql
-    assert "GRANT SELECT ON scans TO grafana_reader;" in sql
+    assert "GRANT SELECT (at, county) ON scans TO grafana_reader;" in sql
+    assert "GRANT SELECT ON" not in sql, "whole tables: personal columns with them"
+    grants = [g for g in sql.splitlines() if g.startswith("GRANT") and "production_bases" not in g]
+    for personal in ("phone", "sealed", "user_agent", "token", "lat", "lon", "password"):
+        assert not [g for g in grants if personal in g], personal
+
+
+def test_the_reader_columns_are_what_the_sql_reads() -> None:
+    from cloud.commerce.screen.grafana import columns_read
+
+    q = (
+        'SELECT p.name AS "name", sum(ol.amount_fen) AS "value" FROM commerce_order_lines ol '
+        "JOIN products p ON p.id = ol.product_id WHERE ol.month = to_char(now() AT TIME "
+        "ZONE 'Asia/Shanghai', 'YYYY-MM') AND ol.counted = true AND ol.county IN ($county)"
+    )
+    assert columns_read(q) == {
+        "commerce_order_lines": {"amount_fen", "product_id", "month", "counted", "county"},
+        "products": {"name", "id"},
+    }
+    assert columns_read("SELECT count(*) FROM scans WHERE $__timeFilter(at)") == {"scans": {"at"}}
+    with pytest.raises(ValueError, match="unqualified column name"):
+        columns_read("SELECT name FROM locations l JOIN products p ON p.id = l.id")

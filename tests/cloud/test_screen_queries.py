@@ -303,3 +303,67 @@ async def test_every_committed_dashboard_query_runs(world: World) -> None:
                             assert rows[0][0] > 0, (panel["title"], q)  # fresh world
                     ran += 1
     assert ran > 60
+
+
+# ------------------------------------------------------------------ Grafana's reader role
+
+#: columns Grafana's role must never read (personal or secret), (table, column)
+PERSONAL = (
+    ("logistics_waybills", "receiver_phone_sealed"),
+    ("logistics_waybills", "lots"),
+    ("logistics_drivers", "phone_sealed"),
+    ("logistics_drivers", "name_sealed"),
+    ("logistics_drivers", "id_number_sealed"),
+    ("scans", "lat"),
+    ("scans", "lon"),
+    ("scans", "user_agent"),
+    ("scans", "token_sha256"),
+    ("notify_deliveries", "message"),
+    ("users", "password_hash"),
+    ("api_keys", "*"),
+    ("commerce_orders", "platform_order_id"),
+    ("trace_events", "body"),
+)
+
+
+@ON_SERVERS
+async def test_grafanas_reader_runs_every_panel_and_reads_no_personal_data(world: World) -> None:
+    """grafana/reader-grants.sql as written, for a role made the way
+    deploy/postgres/initdb/10-grafana-reader.sh makes it (a unique name, dropped after):
+    every committed dashboard's SQL runs as that role, a personal column is refused."""
+    import secrets
+
+    import psycopg
+
+    from tests.support.postgres import BASE_URL
+
+    exp = world.exp
+    db = world.env.settings.database_url.rsplit("/", 1)[1]
+    role = f"grafana_reader_t{secrets.token_hex(4)}"
+    grants = (Path(__file__).parents[2] / "grafana" / "reader-grants.sql").read_text()
+    as_role = BASE_URL.replace("postgres@", f"{role}@", 1) + f"/{db}"
+    with psycopg.connect(f"{BASE_URL}/{db}", autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            admin.execute(f'GRANT CONNECT ON DATABASE "{db}" TO "{role}"')
+            admin.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+            admin.execute(f'ALTER ROLE "{role}" SET default_transaction_read_only = on')
+            admin.execute(grants.replace("grafana_reader", f'"{role}"'))
+            with psycopg.connect(as_role, autocommit=True) as conn:
+                for table, col in PERSONAL:
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(f"SELECT {col} FROM {table} LIMIT 1")
+                ran = 0
+                for d in DASHBOARDS:
+                    for panel in dashboard_json(d)["panels"]:
+                        for t in panel["targets"]:
+                            if "rawSql" not in t:
+                                continue
+                            q = sql.expand(t["rawSql"], start_ms=exp.now_ms - 86_400_000,
+                                           end_ms=exp.now_ms, counties=list(COUNTY_CODES))  # fmt: skip
+                            conn.execute(q).fetchall()
+                            ran += 1
+                assert ran > 20
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
