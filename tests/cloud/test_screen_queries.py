@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from cloud.commerce.screen import influxql, sql
 from cloud.commerce.screen.catalogue import BY_ID, DASHBOARDS, PANELS
-from cloud.commerce.screen.grafana import dashboard_json
+from cloud.commerce.screen.grafana import FRESH_NAME, dashboard_json, freshness_target, is_fresh
 from cloud.commerce.screen.runner import Context, PanelData, run_panels, window
 from protocol.ids import COUNTY_CODES
 from tests.cloud import screen_world
@@ -281,7 +281,7 @@ async def test_grafana_sql_of_every_panel_runs_and_agrees(world: World, scope: s
 
 @ON_SERVERS
 async def test_every_committed_dashboard_query_runs(world: World) -> None:
-    """Every target of every dashboard (the freshness strips too) runs on the real
+    """Every target of every dashboard (the panels' freshness too) runs on the real
     servers with Grafana's expansion; commerce targets are 未接入 until it lands."""
     exp = world.exp
     ran = 0
@@ -298,11 +298,32 @@ async def test_every_committed_dashboard_query_runs(world: World) -> None:
                         q = sql.expand(
                             t["rawSql"], start_ms=start, end_ms=end, counties=list(COUNTY_CODES)
                         )
-                        rows = (await s.execute(text(q))).all()
-                        if panel["title"].startswith("数据新鲜度"):
-                            assert rows[0][0] > 0, (panel["title"], q)  # fresh world
+                        (await s.execute(text(q))).all()
                     ran += 1
     assert ran > 60
+
+
+@ON_SERVERS
+async def test_every_panels_grafana_freshness_runs_and_says_fresh_then_stale(world: World) -> None:
+    """Each panel's freshness target (refId F) on the real InfluxDB / PostgreSQL: the
+    world's sources are fresh; a county without any data (none of the world's) is
+    stale, as the cell shows it (陈旧 STALE)."""
+    now = world.exp.now_ms
+    async with world.env.db.session() as s:
+        for p in PANELS:
+            for counties, fresh in ((list(COUNTY_CODES), True), (["999999"], False)):
+                t = freshness_target(p)
+                if "query" in t:
+                    q = influxql.expand(t["query"], start_ms=now - HOUR, end_ms=now,
+                                        interval_ms=60_000, counties=counties)  # fmt: skip
+                    rows = _rows(await world.store.query(q))
+                    value = rows[0][FRESH_NAME] if rows else None
+                else:
+                    q = sql.expand(t["rawSql"], start_ms=now - HOUR, end_ms=now, counties=counties)
+                    value = (await s.execute(text(q))).scalar()
+                value = None if value is None else float(value)
+                master = p.relation is not None and p.relation.time is None
+                assert is_fresh(p, value) is (fresh or master), (p.id, counties, q, value)
 
 
 # ------------------------------------------------------------------ Grafana's reader role

@@ -254,7 +254,7 @@ def _row(y: int, h: int, *specs: tuple[str, int]) -> tuple[Place, ...]:
 
 
 #: 1920x1080 kiosk: Grafana's row height is 30 px + 8 px gap, so 28 rows fill the wall
-#: (24 rows of panels and the 3-row freshness strip under them).
+#: (24 rows of panels; a non-stat panel's last 2 rows are its 数据截至 freshness cell).
 OVERVIEW = Dashboard(
     "dehong-overview",
     "总览 Overview",
