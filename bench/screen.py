@@ -142,7 +142,7 @@ async def seed_relational(db: Any, now: datetime, days: int) -> dict[str, int]:
         await s.execute(insert(Device), [
             {"id": f"bench-{COUNTIES[i % 4]}.room-{i}", "county": COUNTIES[i % 4], "kind": "cold_room",
              "site": f"site-{i // 8}", "gateway_id": f"gw-{i // 8}", "metrics": ["temperature"],
-             "first_seen_at": now, "last_seen_at": now, "last_reading_ms": 0, "readings": 0}
+             "first_seen_at": now, "last_seen_at": now, "last_reading_ms": int(now.timestamp() * 1000) - MINUTE, "readings": 1}
             for i in range(ROOMS)])  # fmt: skip
         await s.execute(insert(MobileDevice), [
             {"device_id": f"bench-truck-{j}", "kind": "vehicle", "org_id": orgs[COUNTIES[j % 4]],

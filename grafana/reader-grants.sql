@@ -11,6 +11,8 @@ REVOKE ALL ON commerce_order_lines FROM grafana_reader;
 GRANT SELECT (amount_fen, counted, county, month, product_id, refunded_fen) ON commerce_order_lines TO grafana_reader;
 REVOKE ALL ON commerce_orders FROM grafana_reader;
 GRANT SELECT (amount_fen, county, ordered_at, refunded_fen, status) ON commerce_orders TO grafana_reader;
+REVOKE ALL ON devices FROM grafana_reader;
+GRANT SELECT (county, kind, last_reading_ms) ON devices TO grafana_reader;
 REVOKE ALL ON locations FROM grafana_reader;
 GRANT SELECT (base_id, county, kind, name) ON locations TO grafana_reader;
 REVOKE ALL ON logistics_waybills FROM grafana_reader;

@@ -187,10 +187,12 @@ async def test_a_source_without_data_says_stale(world: World) -> None:
         async with world.env.db.session() as s:
             await s.execute(text("UPDATE devices SET last_reading_ms = 0"))
             ctx = Context(session=s, store=empty, counties=None, now_ms=world.exp.now_ms)
-            got = {p.id: p for p in await run_panels(["coldroom_temp", "vehicles_map"], ctx)}
+            ids = ["coldroom_temp", "vehicles_map", "rooms_reporting"]
+            got = {p.id: p for p in await run_panels(ids, ctx)}
             await s.rollback()
     finally:
         await empty.close()
+    assert got["rooms_reporting"].value == 0 and got["rooms_reporting"].stale
     assert got["coldroom_temp"].stale and got["coldroom_temp"].rows == []
     assert got["vehicles_map"].stale
 

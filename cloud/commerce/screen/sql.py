@@ -71,6 +71,8 @@ def _time_filter(panel: Panel, target: Target) -> list[str]:
         return [f"{rel.time} = :month"]
     if target == "grafana":
         if panel.window == "live":
+            if rel.time_kind == "ms":  # the column itself, so its index can serve
+                return [f"{rel.time} > (extract(epoch from now()) - {panel.live_s}) * 1000"]
             return [
                 f"{_as_time(rel.time, rel.time_kind, target)} > now() - interval '{panel.live_s} seconds'"
             ]
