@@ -237,6 +237,10 @@ def with_freshness(p: Panel, main: dict[str, Any], next_id: int) -> list[dict[st
         main["targets"].append(fresh)
         main["datasource"] = main["targets"][0]["datasource"]
         main["options"]["textMode"] = "value_and_name"
+        main["fieldConfig"]["overrides"].append({  # the value keeps the panel's name
+            "matcher": {"id": "byFrameRefID", "options": "A"},
+            "properties": [{"id": "displayName", "value": p.title_zh}],
+        })  # fmt: skip
         main["fieldConfig"]["overrides"].append({
             "matcher": {"id": "byFrameRefID", "options": FRESH_REF},
             "properties": [{"id": k, "value": v} for k, v in _fresh_field(p).items()],
