@@ -33,6 +33,12 @@ def _wire(args: argparse.Namespace) -> int:
     return _emit(run(short=args.short, keepalive_s=args.keepalive))
 
 
+def _vision(args: argparse.Namespace) -> int:
+    from bench.vision import run
+
+    return _emit(run(short=args.short, seed_base=args.seed_base, only=tuple(args.only)))
+
+
 def _chaos(args: argparse.Namespace) -> int:
     from bench.chaos import run
 
@@ -158,11 +164,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.set_defaults(handler=_short_only("bench.tracelog"))
     v = kinds.add_parser(
         "vision",
-        help="camera inspection: accuracy on held-out synthetic seeds (default and harder), "
-        "speed and peak RSS on one core",
+        help="camera inspection: accuracy on held-out synthetic seeds (default, harder and "
+        "field conditions, plus each condition at its limit), speed beside a plain OpenCV "
+        "pass and peak RSS on one core",
     )
-    v.add_argument("--short", action="store_true", help="fewer scenes: a few minutes")
-    v.set_defaults(handler=_short_only("bench.vision"))
+    from bench.vision import add_run_arguments
+
+    add_run_arguments(v)
+    v.set_defaults(handler=_vision)
     sc = kinds.add_parser(
         "screen",
         help="the big-data screen (issue 14): every panel's Grafana query on InfluxDB and "

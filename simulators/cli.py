@@ -47,6 +47,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cam.add_argument("--count", type=int, default=1, help="how many scenes (seeds seed..)")
     cam.add_argument("--harder", action="store_true", help="the harder setting (see README)")
     cam.add_argument("--commodity", default="mango", help="fruit: mango or lemon")
+    cam.add_argument(
+        "--conditions",
+        default="default",
+        choices=("default", "field"),
+        help="coffee: real-light conditions: default (today's) or field (each condition "
+        "drawn at random within its range from the seed); see simulators/camera/README.md",
+    )
+    cam.add_argument(
+        "--limit",
+        metavar="CONDITION",
+        help="coffee: push one condition to its limit, the others at default (elevation, "
+        "diffuse, gradient, white_balance, bean_colour, crease, holes, touching, scale_6, "
+        "scale_9, resolution)",
+    )
     cam.set_defaults(handler=_run_camera)
 
     fleet = sim_sub.add_parser(
@@ -156,7 +170,10 @@ def _run_camera(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         if args.program == "coffee":
-            paths = write_coffee(out, seeds, harder=args.harder)
+            conditions = f"limit:{args.limit}" if args.limit else args.conditions
+            if args.limit and args.conditions != "default":
+                raise ValueError("--limit and --conditions field: choose one")
+            paths = write_coffee(out, seeds, harder=args.harder, conditions=conditions)
         else:
             paths = write_fruit(out, seeds, commodity=args.commodity, harder=args.harder)
     except ValueError as exc:

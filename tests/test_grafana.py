@@ -13,8 +13,15 @@ from typing import Any
 import pytest
 import yaml
 
-from cloud.commerce.screen.catalogue import DASHBOARDS, OVERVIEW
-from cloud.commerce.screen.grafana import BUILTIN_UIDS, build, county_dashboard
+from cloud.commerce.screen.catalogue import BY_ID, DASHBOARDS, OVERVIEW
+from cloud.commerce.screen.grafana import (
+    BUILTIN_UIDS,
+    FRESH_REF,
+    FRESH_ROWS,
+    build,
+    county_dashboard,
+    freshness_target,
+)
 from protocol.ids import COUNTY_CODES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,12 +108,29 @@ def test_the_overview_fills_a_1920x1080_kiosk_wall() -> None:
 
 
 def test_every_panel_says_how_fresh_it_is() -> None:
-    for b in committed():
-        fresh = [p for p in b["panels"] if p["title"].startswith("数据新鲜度")]
-        assert len(fresh) == 1, b["uid"]
-        assert fresh[0]["targets"], b["uid"]
-        for p in b["panels"]:
-            assert "新鲜度" in p["description"] or p is fresh[0], (b["uid"], p["title"])
+    """Each catalogue panel of each dashboard carries its own freshness query (refId F,
+    :func:`freshness_target`): a stat beside its value, any other panel in the 数据截至
+    cell in its last rows (same x and width, directly under it). Whether it runs:
+    tests/cloud/test_screen_queries.py."""
+    for d in DASHBOARDS:
+        b = next(x for x in committed() if x["uid"] == d.uid)
+        by_title = {p["title"]: p for p in b["panels"] if p["title"]}
+        assert len(by_title) == len(d.places), d.uid
+        for place in d.places:
+            p = BY_ID[place.panel]
+            pj = by_title[f"{p.title_zh} · {p.title_en}"]
+            want = freshness_target(p)
+            if p.kind == "stat":
+                assert want in pj["targets"], (d.uid, p.id)
+                refs = [o["matcher"]["options"] for o in pj["fieldConfig"]["overrides"]]
+                assert FRESH_REF in refs, (d.uid, p.id)
+                continue
+            g = pj["gridPos"]
+            cells = [c for c in b["panels"] if c["gridPos"] == {
+                "x": g["x"], "y": g["y"] + g["h"], "w": g["w"], "h": FRESH_ROWS}]  # fmt: skip
+            assert len(cells) == 1 and cells[0]["targets"] == [want], (d.uid, p.id)
+            assert cells[0]["fieldConfig"]["defaults"]["noValue"] == "陈旧 STALE"
+        assert not [x for x in b["panels"] if x["title"].startswith("数据新鲜度")], "old strip"
 
 
 @pytest.mark.parametrize("county", COUNTY_CODES)
@@ -125,4 +149,25 @@ def test_grafana_reads_only_the_panels_tables() -> None:
     sql = (GRAFANA / "reader-grants.sql").read_text()
     for table in ("users", "api_keys", "audit_log", "logistics_drivers", "service_accounts"):
         assert f" {table} " not in sql
-    assert "GRANT SELECT ON scans TO grafana_reader;" in sql
+    assert "GRANT SELECT (at, county) ON scans TO grafana_reader;" in sql
+    assert "GRANT SELECT ON" not in sql, "whole tables: personal columns with them"
+    grants = [g for g in sql.splitlines() if g.startswith("GRANT") and "production_bases" not in g]
+    for personal in ("phone", "sealed", "user_agent", "token", "lat", "lon", "password"):
+        assert not [g for g in grants if personal in g], personal
+
+
+def test_the_reader_columns_are_what_the_sql_reads() -> None:
+    from cloud.commerce.screen.grafana import columns_read
+
+    q = (
+        'SELECT p.name AS "name", sum(ol.amount_fen) AS "value" FROM commerce_order_lines ol '
+        "JOIN products p ON p.id = ol.product_id WHERE ol.month = to_char(now() AT TIME "
+        "ZONE 'Asia/Shanghai', 'YYYY-MM') AND ol.counted = true AND ol.county IN ($county)"
+    )
+    assert columns_read(q) == {
+        "commerce_order_lines": {"amount_fen", "product_id", "month", "counted", "county"},
+        "products": {"name", "id"},
+    }
+    assert columns_read("SELECT count(*) FROM scans WHERE $__timeFilter(at)") == {"scans": {"at"}}
+    with pytest.raises(ValueError, match="unqualified column name"):
+        columns_read("SELECT name FROM locations l JOIN products p ON p.id = l.id")

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
@@ -321,6 +322,14 @@ async def _duplicates(s: AsyncSession, shop: Shop, parsed: Parsed, t: Template) 
                        f"(order {pk})")  # fmt: skip
 
 
+def _unique_violation(exc: BaseException) -> bool:
+    """A unique constraint refused a row (SQLAlchemy's IntegrityError, or psycopg's own
+    from the COPY path: SQLSTATE 23505)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc, "sqlstate", None) == "23505"
+
+
 async def import_file(
     s: AsyncSession,
     shop: Shop,
@@ -337,7 +346,10 @@ async def import_file(
     t = TEMPLATES[template]
     sheet = read(data, fmt)
     parsed = parse_sheet(sheet, t, shop, now or datetime.now(UTC))
-    if parsed.drafts:
+    # A file about to be written is checked for duplicates by the unique constraint
+    # itself (the write fails, then the duplicates are named); a report of a dry run or
+    # of a file with bad rows looks them up first, so that it lists them all.
+    if parsed.drafts and (dry_run or parsed.bad_rows):
         await _duplicates(s, shop, parsed, t)
     cat = await Catalogue.load(
         s, [shop.id], gtins={ln.gtin for d in parsed.drafts for ln in d.lines if ln.gtin}
@@ -350,16 +362,24 @@ async def import_file(
             if cat.resolve(shop.id, ln) is None
         }
     )[:100]
-    parsed.errors.sort(key=lambda e: e.row)
-    ok = not parsed.bad_rows
     imported = False
-    if ok and not dry_run and parsed.drafts:
-        await write_orders(s, [(shop, d) for d in parsed.drafts], cat,
-                           source=f"import:{template}", actor=actor)  # fmt: skip
-        await record(s, actor, "orders.imported", f"shop:{shop.id}", shop.county,
-                     {"template": template, "orders": len(parsed.drafts),
-                      "lines": parsed.lines})  # fmt: skip
-        imported = True
+    if not parsed.bad_rows and not dry_run and parsed.drafts:
+        try:
+            async with s.begin_nested():
+                await write_orders(s, [(shop, d) for d in parsed.drafts], cat,
+                                   source=f"import:{template}", actor=actor)  # fmt: skip
+        except Exception as exc:
+            if not _unique_violation(exc):
+                raise
+            await _duplicates(s, shop, parsed, t)
+            if not parsed.bad_rows:
+                raise
+        else:
+            await record(s, actor, "orders.imported", f"shop:{shop.id}", shop.county,
+                         {"template": template, "orders": len(parsed.drafts),
+                          "lines": parsed.lines})  # fmt: skip
+            imported = True
+    parsed.errors.sort(key=lambda e: e.row)
     return ImportReport(
         template=template,
         dry_run=dry_run,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -26,6 +26,19 @@ def check_month(v: str) -> str:
 
 
 Month = Annotated[str, AfterValidator(check_month)]
+
+
+def check_aware(v: datetime) -> datetime:
+    """A time with its offset, that exists in UTC too (not past year 9999 or before 1)."""
+    if v.tzinfo is None:
+        raise ValueError("give a time zone offset (for example +08:00)")
+    try:
+        v.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("off the calendar in UTC") from None
+    return v
+
+
 #: Yuan: at most 2 decimals (fen), never negative, under 100 million per line.
 Yuan = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), max_digits=10, decimal_places=2)]
 PlatformId = Annotated[str, Field(pattern=PLATFORM_ID_RE.pattern)]
@@ -93,9 +106,7 @@ class OrderIn(BaseModel):
     @field_validator("ordered_at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("give a time zone offset (for example +08:00)")
-        return v
+        return check_aware(v)
 
 
 class LineOut(BaseModel):
@@ -146,9 +157,7 @@ class StatusIn(BaseModel):
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("give a time zone offset (for example +08:00)")
-        return v
+        return check_aware(v)
 
 
 class RefundIn(BaseModel):
@@ -166,9 +175,7 @@ class RefundIn(BaseModel):
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("give a time zone offset (for example +08:00)")
-        return v
+        return check_aware(v)
 
 
 class Change(BaseModel):

@@ -18,7 +18,8 @@ class InspectionOut(BaseModel):
     lot: str | None
     usable: bool
     unusable_reason: str | None = Field(
-        description="too_dark, overexposed, blurred or no_marker when not usable"
+        description="too_dark, overexposed, blurred, no_marker, white_balance (a colour cast "
+        "beyond correction) or uneven_light (light from one side) when not usable"
     )
     grade: str | None
     counts: dict[str, int]

@@ -3,18 +3,28 @@ from the ArUco marker, give its screen size (1/64 inch, short axis) and its clas
 
 Classes a camera can see: ``full_black``, ``partial_black``, ``sour``, ``broken``
 (broken, chipped or cut), ``insect_damage``, ``foreign_matter``; sound beans are
-``normal``. Rules, in order, on each object's interior (lighting flattened):
+``normal``. Before any rule, the white cards' colour is divided out (white
+balance, :mod:`edge.vision.whitecard`) and the light's fall across the tray is
+flattened (:func:`segment.flatten`); the tray in the objects' cast shadows is tray
+(:func:`segment.tray_distance`). Every object is found first; then the lot's own
+beans give the light's shading profile on a bean and the lot's bean colour
+(:mod:`edge.vision.shading`), and each object is judged against them. Rules, in
+order, on each object's interior:
 
 - not graded: white and unsaturated, the marker or lot card (when its code was not
   found, so that it was not masked out);
 - foreign matter: elongated like a stick, or grey like a stone (a dim stone: greyer
-  than any black bean, or grey with a hue no bean has);
-- partial black: a dark part (below half the bean's bright level) of 15-75 %;
-- dark bean (median V low): full black or sour, split by a line in V, S and hue
-  (their colour ranges overlap at the edges);
+  than any black bean, or grey with a hue no bean has) unless of the lot's own bean
+  hue and saturation (a pale, bluish-green lot is beans);
+- partial black: a dark region (below DARK_REL of the bean's bright level, against
+  what a sound bean shows at that place under this light: a shaded flank is not
+  dark) of 12-80 %;
+- dark bean (median V, relative to the lot's beans, low): full black or sour, split
+  by a line in V, S and hue (their colour ranges overlap at the edges);
 - sour: red-brown hue, saturated;
-- insect damage: a small dark hole (black top-hat, outside the bean set to black so
-  that its darker rim is a ramp, not a valley) deeper than HOLE_DEPTH;
+- insect damage: a small, round, dark spot (relative to the bean's own local
+  brightness), whether or not it touches the crease; the crease (a streak along the
+  bean) and its stub at a broken end are not holes (:func:`_is_hole`);
 - broken: the outline facing the tray strays from its least-squares ellipse both
   ways (a straight chord), with a sharp corner helping; the split lines between
   touching beans do not count;
@@ -39,8 +49,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.vision import calibration, quality, segment
-from edge.vision.config import VisionConfig
+from edge.vision import calibration, quality, segment, shading, whitecard
+from edge.vision.config import LightRules, VisionConfig
 from edge.vision.grading import grade
 from edge.vision.result import ProgramResult, unusable
 
@@ -71,11 +81,13 @@ STONE_VS_GAP = 52.0
 GREY_V_MIN = 60.0
 GREY_S_MAX = 24.0
 BROWN_HUE = (-8.0, 40.0)
-#: grey and this bright (white paper) is a card, not an object on the tray
+#: grey and this bright (white paper) is a card, not an object on the tray: white
+#: balanced, paper is at S ~0-10; the palest beans are at S >= 19
 CARD_V_MIN = 200.0
+CARD_S_MAX = 15.0
+#: issue 17's rules (holes against the bean's own brightness, the crease, the
+#: lot's own colour) are in the config: :class:`edge.vision.config.LightRules`
 STICK_ELONGATION = 2.5
-#: holes: black top-hat deeper than this (V units, on the smoothed image)
-HOLE_DEPTH = 40.0
 #: Gaussian smoothing (px) of the flattened image before thresholds, against noise
 SMOOTH = 1.0
 #: a dark spot longer than this is a line (the crease), not a hole
@@ -171,35 +183,110 @@ def _dark_bean_class(v: float, s: float, h: float) -> str:
     return "sour" if v + SOUR_S_WEIGHT * s - SOUR_H_WEIGHT * h > SOUR_SCORE else "full_black"
 
 
-def _hole_depth(v: np.ndarray, mask: np.ndarray, ppm: float) -> tuple[float, int]:
-    """The deepest small dark spot inside the bean (black top-hat of V, V units)
-    and how many spots are at least HOLE_DEPTH deep. Spots longer than HOLE_LEN_MM
-    are the crease, not holes. Outside the bean is set
-    to black, so the bean's own darker rim (shading, blur) is a ramp, not a valley."""
+def _hole_spots(
+    v: np.ndarray, mask: np.ndarray, ppm: float, lo: float = LightRules().hole_rel_min
+) -> list[dict[str, float]]:
+    """The small dark spots inside a bean, each with what tells a hole from the crease
+    and its stub: ``peak`` (relative darkness at its darkest: 1 - V / the bean's
+    local brightness, the closing of V over HOLE_LEN_MM... a 2 mm disc), ``top``
+    (the extent, mm, of its part darker than 0.8 × peak), ``line`` (the extent, mm,
+    of the whole dark streak it belongs to), ``base`` (that streak's own darkness
+    beside the spot: the 80th percentile over it, 0.5 mm round the spot left out)
+    and ``edge`` (mm from its top to the outline). Relative darkness is
+    the same on the lit and the shaded flank. Outside the bean is set to black, so
+    the bean's own darker rim (shading, blur) is a ramp, not a valley."""
     vs = v.astype(np.float32)
     vs[mask == 0] = 0
     k = max(round(2.0 * ppm) | 1, 5)
-    hat = cv2.morphologyEx(
-        vs, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    closed = cv2.morphologyEx(
+        vs, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     )
+    rel = (closed - vs) / np.maximum(closed, 1.0)
     core = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
-    hat[~core] = 0
-    n, lab, stats, _ = cv2.connectedComponentsWithStats((hat > 0.5 * HOLE_DEPTH).astype(np.uint8))
-    max_len = HOLE_LEN_MM * ppm
-    deepest, count = 0.0, 0
+    rel[~core] = 0
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((rel > 0.5 * lo).astype(np.uint8))
+    if n <= 1:
+        return []
+    edge: np.ndarray | None = None
+    mm = cv2.moments(mask, binaryImage=True)
+    _, axis = _shape(mm["mu20"], mm["mu02"], mm["mu11"])
+    out: list[dict[str, float]] = []
     for i in range(1, n):
         x, y, w, h, _ = stats[i]
-        sub = np.where(lab[y : y + h, x : x + w] == i, hat[y : y + h, x : x + w], 0)
+        inside = lab[y : y + h, x : x + w] == i
+        sub = np.where(inside, rel[y : y + h, x : x + w], 0)
         peak = float(sub.max())
-        if max(w, h) > max_len:
-            # a line (the bean's crease), or a hole on it: only a compact top, well
-            # deeper than a crease, counts
-            ys, xs = np.nonzero(sub > 0.8 * peak)
-            if max(np.ptp(xs), np.ptp(ys)) + 1 > max_len or peak < 1.5 * HOLE_DEPTH:
-                continue
-        deepest = max(deepest, peak)
-        count += peak >= HOLE_DEPTH
-    return deepest, count
+        if peak < lo:
+            continue
+        # its darkest part: the piece round the peak (two holes on one crease are two)
+        _, tl = cv2.connectedComponents((sub > 0.8 * peak).astype(np.uint8))
+        py, px = np.unravel_index(int(np.argmax(sub)), sub.shape)
+        top = tl == tl[py, px]
+        ys, xs = np.nonzero(top)
+        # the streak's own darkness beside the spot (a hole on the crease excluded)
+        r = max(round(0.5 * ppm), 2)
+        near = cv2.dilate(top.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+        rest = sub[inside & ~near]
+        if edge is None:
+            edge = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
+        # the streak's shape: elongation and angle to the bean's major axis
+        m = cv2.moments(inside.astype(np.uint8), binaryImage=True)
+        elong, ang = _shape(m["mu20"], m["mu02"], m["mu11"])
+        out.append(
+            {
+                "peak": peak,
+                "elong": elong,
+                "across": abs((ang - axis + 90.0) % 180.0 - 90.0),
+                "top": (max(np.ptp(xs), np.ptp(ys)) + 1) / ppm,
+                "line": max(w, h) / ppm,
+                "base": float(np.percentile(rest, 80)) if rest.size else 0.0,
+                "edge": float(edge[y + ys, x + xs].min()) / ppm,
+            }
+        )
+    return out
+
+
+def _shape(mu20: float, mu02: float, mu11: float) -> tuple[float, float]:
+    """(elongation: long over short axis, angle of the long axis in degrees) from
+    second central moments."""
+    common = math.sqrt(max((mu20 - mu02) ** 2 + 4 * mu11 * mu11, 0.0))
+    l1, l2 = (mu20 + mu02 + common) / 2, (mu20 + mu02 - common) / 2
+    elong = math.sqrt(l1 / l2) if l2 > 1e-6 else 10.0
+    return min(elong, 10.0), math.degrees(0.5 * math.atan2(2 * mu11, mu20 - mu02))
+
+
+def _is_hole(spot: dict[str, float], r: LightRules = LightRules()) -> bool:
+    """A hole is small, round and dark, wherever it lies: its darkest part is
+    compact (under HOLE_LEN_MM).
+
+    - Alone (its dark streak no longer than HOLE_LEN_MM): darker than
+      ``hole_rel_min``, unless it is a piece of the crease (elongated,
+      ``crease_elong``, along the bean's major axis, within ``crease_angle_deg``) or
+      a faint mark open to the outline (within ``stub_edge_mm`` and lighter than
+      ``hole_rel``: a break's stub).
+    - On a streak (the crease, however dark): darker than ``hole_rel``, a cavity,
+      and ``hole_over_crease`` × darker than the streak beside it; a streak whose
+      darkest part reaches the outline (within ``stub_edge_mm``) is the crease
+      running into a break: its stub, not a hole."""
+    if spot["top"] > HOLE_LEN_MM:
+        return False
+    if spot["line"] <= HOLE_LEN_MM:
+        if spot["elong"] >= r.crease_elong and spot["across"] <= r.crease_angle_deg:
+            return False
+        if spot["edge"] < r.stub_edge_mm and spot["peak"] < r.hole_rel:
+            return False
+        return spot["peak"] >= r.hole_rel_min
+    if spot["edge"] < r.stub_edge_mm:
+        return False
+    return spot["peak"] >= max(r.hole_over_crease * spot["base"], r.hole_rel)
+
+
+def _hole_depth(
+    v: np.ndarray, mask: np.ndarray, ppm: float, r: LightRules = LightRules()
+) -> tuple[float, int]:
+    """The darkest hole's relative darkness (0 if none) and how many holes."""
+    holes = [sp["peak"] for sp in _hole_spots(v, mask, ppm, r.hole_rel_min) if _is_hole(sp, r)]
+    return (max(holes) if holes else 0.0), len(holes)
 
 
 def _ellipse_misfit(contour: np.ndarray, outside: np.ndarray) -> tuple[float, float]:
@@ -255,9 +342,19 @@ def _sharpest_corner(contour: np.ndarray, outside: np.ndarray, k: int = 4) -> fl
 
 
 def classify(
-    hsv: np.ndarray, mask: np.ndarray, outside: np.ndarray, contour: np.ndarray, ppm: float
+    hsv: np.ndarray,
+    mask: np.ndarray,
+    outside: np.ndarray,
+    contour: np.ndarray,
+    ppm: float,
+    lot: shading.LotColour = shading.LotColour(),
+    bmap: np.ndarray | None = None,
+    r: LightRules = LightRules(),
 ) -> tuple[str, int, dict[str, float]]:
-    """One object's class, its hole count and the features behind it (ROI arrays)."""
+    """One object's class, its hole count and the features behind it (ROI arrays).
+    ``lot``: the tray's shading profile and bean colour; ``bmap``: the object's
+    profile bins (:func:`shading.bins`) when there is a profile; ``r``: the
+    config's :class:`LightRules`."""
     (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
     width, length = sorted((rw, rh))
     inner = cv2.erode(mask, np.ones((5, 5), np.uint8))
@@ -268,35 +365,57 @@ def classify(
     hv = h[sel].astype(np.float32)
     hv[hv > 150] -= 180  # red wraps round
     vv, sv = v[sel].astype(np.float32), s[sel].astype(np.float32)
-    p90 = float(np.percentile(vv, 90))
-    med_v, med_s, med_h = float(np.median(vv)), float(np.median(sv)), float(np.median(hv))
-    dark = float(np.mean(vv < DARK_REL * p90))
+    # dark against what a sound bean shows at that place under this light
+    vc = vv if bmap is None or lot.profile is None else vv / lot.shade(bmap[sel])
+    p90c = float(np.percentile(vc, 90))
+    dark_px = np.zeros(mask.shape, np.uint8)
+    dark_px[sel] = vc < DARK_REL * p90c
+    if r.dark_open_mm > 0:  # the dark part of a bean as a region only (see the config)
+        k = max(round(r.dark_open_mm * ppm) | 1, 3)
+        dark_px = cv2.morphologyEx(
+            dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        )
+    dark = float(np.count_nonzero(dark_px)) / max(int(sel.sum()), 1)
+    p90 = float(np.percentile(vv, 90)) * lot.v_scale
+    med_v = float(np.median(vv)) * lot.v_scale
+    med_s, med_h = float(np.median(sv)), float(np.median(hv))
     f = {"v": med_v, "s": med_s, "h": med_h, "dark": dark, "elong": length / max(width, 1.0)}
     holes = 0
     if f["elong"] > STICK_ELONGATION:
         return "foreign_matter", 0, f
-    if med_s < STONE_S_MAX and med_v > CARD_V_MIN:
+    if med_s < CARD_S_MAX and med_v > CARD_V_MIN:
         return "card", 0, f  # white: the marker or lot card, when its code was not read
-    if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
-        return "foreign_matter", 0, f
-    if med_v > GREY_V_MIN and (
-        med_s < GREY_S_MAX or (med_s < STONE_S_MAX and not BROWN_HUE[0] <= med_h <= BROWN_HUE[1])
-    ):
-        return "foreign_matter", 0, f  # a dim stone: greyer than any bean, or not brown
+    # the lot's own bean colour: a pale, bluish-green lot is grey-ish, and beans.
+    # Greyer than that but of the lot's hue, a bean's smooth outline tells it from
+    # a stone's corners
+    lot_hue = abs(med_h - lot.hue) <= r.lot_hue_tol
+    lot_like = lot_hue and med_s >= r.lot_sat_frac * lot.sat
+    if lot_hue and not lot_like and med_s >= r.lot_sat_grey * lot.sat:
+        dev_in, dev_out = _ellipse_misfit(contour, outside)
+        lot_like = max(dev_in, dev_out) / max(width, 1.0) < r.bean_smooth
+    bean_hue = BROWN_HUE[0] <= med_h <= max(BROWN_HUE[1], lot.hue + r.lot_hue_tol)
+    if not lot_like:
+        if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
+            return "foreign_matter", 0, f
+        if med_v > GREY_V_MIN and (med_s < GREY_S_MAX or (med_s < STONE_S_MAX and not bean_hue)):
+            return "foreign_matter", 0, f  # a dim stone: greyer than any bean, or not brown
     if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
         return "partial_black", 0, f
     if med_v < DARK_BEAN_V:
         return _dark_bean_class(med_v, med_s, med_h), 0, f
     if med_h < SOUR_HUE_MAX and med_s > SOUR_S_MIN:
         return "sour", 0, f
-    f["hole"], holes = _hole_depth(v, mask, ppm)
+    f["hole"], holes = _hole_depth(v, mask, ppm, r)
     f["p90"] = p90
     f["cut"] = _sharpest_corner(contour, outside)
     f["dev_in"], f["dev_out"] = _ellipse_misfit(contour, outside)
-    if f["hole"] > HOLE_DEPTH:
-        return "insect_damage", holes, f
     misfit = min(f["dev_in"], f["dev_out"]) / max(width, 1.0)
-    if misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0:
+    broken = misfit / BROKEN_MISFIT + f["cut"] / BROKEN_CORNER_DEG >= 1.0
+    # a broken bean's dark mark is the crease's stub at the break (the fold opened
+    # by the break, up to ~0.6 dark); only a hole darker than that is insect damage
+    if f["hole"] >= r.hole_rel_broken or (f["hole"] > 0 and not broken):
+        return "insect_damage", holes, f
+    if broken:
         return "broken", 0, f
     return "normal", 0, f
 
@@ -511,20 +630,35 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
         x1, y1 = quad.max(axis=0)
         pad = 0.45 * float(x1 - x0)  # the code's own quiet zone and the card around it
         boxes.append((int(x0 - pad), int(y0 - pad), int(x1 - x0 + 2 * pad), int(y1 - y0 + 2 * pad)))
+    # colour constancy: the white cards' colour is the light's (and the camera's
+    # white balance); it is divided out before any colour rule
+    light = whitecard.estimate(img, [marker.corners] + ([quad] if quad is not None else []))
     timings["calibrate"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     exclude = _exclusions(img.shape, boxes)
-    flat = segment.flatten(img, exclude)
+    flat = segment.flatten(img, exclude, gains=light.gains)
     # sensor noise: a light smoothing before anything is thresholded (the half-max
     # outline of an object does not move under a symmetric blur)
-    flat = segment.Flat(cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma)
+    flat = segment.Flat(
+        cv2.GaussianBlur(flat.image, (5, 5), SMOOTH), flat.background, flat.chroma, flat.gradient
+    )
+    shadow = segment.shadow_level(flat)
+    lit = {
+        **q.as_measurements(),
+        **light.as_measurements(),
+        "light_gradient": round(flat.gradient, 4),
+        "shadow_level": round(shadow, 3),
+    }
+    refused = quality.light(light.cast, flat.gradient, shadow, cfg.quality)
+    if refused:
+        return unusable("coffee", refused, measurements=lit, lot=qr_lot if lot is None else lot)
     tray_dist = segment.tray_distance(flat)
     fg = segment.foreground(flat, dist=tray_dist)
     fg = segment.fill_holes(fg, HOLE_OPEN_MM2 * ppm * ppm)
     flat8 = cv2.convertScaleAbs(flat.image)  # saturating; flat.image is >= 0
     hsv = cv2.cvtColor(flat8, cv2.COLOR_BGR2HSV)
-    contrast = _contrast(flat)
+    contrast = tray_dist  # colour distance at its own brightness: shadows are tray
     timings["segment"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -545,8 +679,10 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
         cv2.fillPoly(box, [np.round(inner - [x0, y0]).astype(np.int32)], 1)
         card[np.unique(cc[y0:y1, x0:x1][box > 0])] = True
     card[0] = False
-    beans: list[Bean] = []
     pad = 3
+    # pass 1: the objects, apart; what the lot's beans look like under this light
+    found: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    samples: list[tuple[np.ndarray, np.ndarray, float, float, float]] = []
     for i in range(1, n):
         x, y, w, h, area = stats[i]
         if area < min_area or card[i]:
@@ -561,27 +697,51 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
                 continue
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             contour = max(contours, key=cv2.contourArea)
-            cls, holes, feats = classify(hsv[y0:y1, x0:x1], m, outside, contour, ppm)
-            if cls == "card":
-                continue
-            (cx, cy), (rw, rh), _ = cv2.minAreaRect(_measured(contrast[y0:y1, x0:x1], m, contour))
-            wpx, lpx = sorted((rw, rh))
-            wmm, lmm = wpx / ppm, lpx / ppm
-            beans.append(
-                Bean(
-                    cls=cls,
-                    cx=cx + x0,
-                    cy=cy + y0,
-                    length_mm=lmm,
-                    width_mm=wmm,
-                    screen=screen_size(wmm) if cls != "foreign_matter" else 0,
-                    holes=holes,
-                    contour=contour + np.array([x0, y0], np.int32),
-                    features=feats,
-                )
+            bmap = shading.bins(m)
+            found.append((x0, y0, m, outside, contour, bmap))
+            inner = cv2.erode(m, np.ones((5, 5), np.uint8)) > 0
+            roi = hsv[y0:y1, x0:x1]
+            if inner.any():
+                # the lot's figures need no more than every other pixel
+                hv = roi[:, :, 0][inner][::2].astype(np.float32)
+                hv[hv > 150] -= 180
+                vv = roi[:, :, 2][inner].astype(np.float32)
+                samples.append(
+                    (bmap[inner], vv, float(np.median(vv[::2])),
+                     float(np.median(roi[:, :, 1][inner][::2])), float(np.median(hv)))
+                )  # fmt: skip
+    rules = cfg.coffee.rules
+    lotc = shading.learn(samples, rules.ref_bean_v, rules.max_v_scale)
+    lit.update(lotc.as_measurements())
+    # pass 2: each object's class against the lot
+    beans: list[Bean] = []
+    for x0, y0, m, outside, contour, bmap in found:
+        hh, ww = m.shape
+        cls, holes, feats = classify(
+            hsv[y0 : y0 + hh, x0 : x0 + ww], m, outside, contour, ppm, lotc, bmap, rules
+        )
+        if cls == "card":
+            continue
+        (cx, cy), (rw, rh), _ = cv2.minAreaRect(
+            _measured(contrast[y0 : y0 + hh, x0 : x0 + ww], m, contour)
+        )
+        wpx, lpx = sorted((rw, rh))
+        wmm, lmm = wpx / ppm, lpx / ppm
+        beans.append(
+            Bean(
+                cls=cls,
+                cx=cx + x0,
+                cy=cy + y0,
+                length_mm=lmm,
+                width_mm=wmm,
+                screen=screen_size(wmm) if cls != "foreign_matter" else 0,
+                holes=holes,
+                contour=contour + np.array([x0, y0], np.int32),
+                features=feats,
             )
+        )
     timings["classify"] = time.perf_counter() - t2
-    return _result(beans, cfg, qr_lot if lot is None else lot, ppm, q, img, marker, timings, t0)
+    return _result(beans, cfg, qr_lot if lot is None else lot, ppm, lit, img, marker, timings, t0)
 
 
 def _result(
@@ -589,7 +749,7 @@ def _result(
     cfg: VisionConfig,
     lot: str | None,
     ppm: float,
-    q: quality.Quality,
+    lit: dict[str, float],
     img: np.ndarray,
     marker: calibration.Marker,
     timings: dict[str, float],
@@ -616,7 +776,7 @@ def _result(
         "category1": float(g.category1),
         "category2": float(g.category2),
         "defect_scale": g.scale,
-        **q.as_measurements(),
+        **lit,
     }
     from edge.vision.annotate import draw_coffee
 

@@ -38,6 +38,21 @@ class QualityConfig(_Model):
     #: below which it is blurred. 10 rejects a tray blurred by sigma ~3 px; the
     #: simulator's harder setting (sigma up to 2 px) measures 11.2-40
     min_sharpness: float = 10.0
+    #: white balance: the white cards' colour is divided out (per-channel gains, mean
+    #: 1). A gain further than this from 1 is refused (``white_balance``): a camera
+    #: 5 % off is corrected; 20 % off is a tinted lamp or a card that is not white,
+    #: and a correction that large is not trusted
+    max_cast: float = Field(0.2, gt=0, lt=1)
+    #: the lighting's fall across the tray (1 - darkest / brightest of the field
+    #: fitted to the tray between objects): flattened up to this; beyond it the dark
+    #: side is too dim to judge colours and shading on (``uneven_light``: light from
+    #: one side). The harder simulator setting goes to 50 %
+    max_gradient: float = Field(0.65, gt=0, lt=1)
+    #: the tray in the objects' cast shadows gets at least this fraction of the full
+    #: light (the lamp's diffuse part): shadows darker than that are not told from
+    #: dark objects and a bean's shaded flank is nearly black (``uneven_light``).
+    #: Room light with a desk lamp leaves shadows at 0.4 or more
+    min_shadow: float = Field(0.3, ge=0, lt=1)
 
 
 class DefectRule(_Model):
@@ -81,12 +96,60 @@ class GradingTable(_Model):
         return self
 
 
+class LightRules(_Model):
+    """The coffee program's rules that hold under real light (issue 17): judged
+    relative to the bean's own local brightness and the lot's own beans, not against
+    fixed levels. Tuned on the simulator's tuning seeds (< 1000) only; the meaning of
+    each is what a site changes it by."""
+
+    #: holes: relative darkness, 1 - V / the bean's local brightness (the closing of
+    #: V over a 2 mm disc), the same on the lit and the shaded flank. A small spot on
+    #: its own is a hole from ``hole_rel_min`` (a blurred 0.5 mm hole is that faint)
+    hole_rel_min: float = Field(0.33, gt=0, lt=1)
+    #: ... on the crease or open to the outline, from ``hole_rel`` (a cavity: no fold
+    #: of the surface is that dark)
+    hole_rel: float = Field(0.5, gt=0, lt=1)
+    #: ... on a bean the outline says is broken, from ``hole_rel_broken``: the fold
+    #: the break opened (the crease's stub) can be as dark as a small hole
+    hole_rel_broken: float = Field(0.65, gt=0, lt=1)
+    #: on a streak (the crease) a hole is this much darker than the streak beside it
+    hole_over_crease: float = Field(1.35, ge=1)
+    #: a short dark mark this elongated (long over short axis), within this angle
+    #: (degrees) of the bean's major axis, is a piece of the crease, not a hole
+    crease_elong: float = Field(2.0, ge=1)
+    crease_angle_deg: float = Field(25.0, ge=0, le=90)
+    #: a dark mark whose darkest part comes this near the outline (mm) is open to it:
+    #: the crease's stub at a broken end, unless as dark as ``hole_rel``
+    stub_edge_mm: float = Field(0.6, ge=0)
+    #: an object within this of the lot's typical bean hue (OpenCV H) and with at
+    #: least ``lot_sat_frac`` of its typical saturation is a bean, however grey (a
+    #: pale, bluish-green lot); the stone rules are for colours no bean of the lot has
+    lot_hue_tol: float = Field(15.0, ge=0)
+    lot_sat_frac: float = Field(0.5, ge=0, le=1)
+    #: ... down to ``lot_sat_grey`` of it when its outline is smooth (strays from its
+    #: ellipse by less than ``bean_smooth`` × its width; a stone has corners)
+    lot_sat_grey: float = Field(0.25, ge=0, le=1)
+    bean_smooth: float = Field(0.06, gt=0)
+    #: the dark part of a partial black bean is a region: pixels darker than the
+    #: shading profile says (``coffee.DARK_REL``) are opened by a disc this wide (mm)
+    #: so that a dark, wide crease does not count (the simulator's crease limit:
+    #: 0.6 dark, 0.7 mm wide). Not wider: noise speckles a dark end near the limit
+    #: and a 1 mm opening erased some (0 turns it off)
+    dark_open_mm: float = Field(0.6, ge=0)
+    #: the lot's typical bean brightness (median of the beans' median V after
+    #: flattening) on the default tuning trays; a lot's V is scaled to it, by at most
+    #: ``max_v_scale`` either way (a lot of mostly dark beans stays dark)
+    ref_bean_v: float = Field(161.0, gt=0)
+    max_v_scale: float = Field(1.35, ge=1)
+
+
 class CoffeeConfig(_Model):
     marker: MarkerConfig = MarkerConfig()
     grading: GradingTable = GradingTable()
     #: expected bean size (mm); only guides segmentation, never the result
     bean_width_mm: Positive = 6.6
     bean_length_mm: Positive = 9.6
+    rules: LightRules = LightRules()
 
 
 class Stage(_Model):

@@ -31,11 +31,23 @@ CUT_PENALTY = 0.15
 SOLID = 0.96
 
 
+#: shadows: a cast shadow is the tray lit by less light (the diffuse part only), the
+#: same colour at a lower brightness; the tray's colour is expected at a pixel's
+#: own brightness within these ratios to the tray's (a lamp with room light: a
+#: shadow gets at least ~0.4 of full light; a bright mottle 1.3)
+SHADOW_MIN, LIT_MAX = 0.3, 1.3
+#: the lighting fit keeps background samples above this fraction of its first pass
+SHADOW_FIT = 0.9
+
+
 @dataclass(frozen=True, slots=True)
 class Flat:
     image: np.ndarray  # float32 BGR, the background's brightness made uniform
     background: np.ndarray  # float32 BGR, the background colour after flattening
     chroma: np.ndarray  # 3 floats, the background's chromaticity
+    #: the lighting's fall across the background: 1 - darkest / brightest of the
+    #: fitted field over the background (0.3: the dark side gets 30 % less light)
+    gradient: float = 0.0
 
 
 def _chromaticity(img: np.ndarray) -> np.ndarray:
@@ -47,10 +59,18 @@ def _poly_terms(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=1)
 
 
-def flatten(img: np.ndarray, exclude: np.ndarray | None = None, step: int = 8) -> Flat:
+def flatten(
+    img: np.ndarray,
+    exclude: np.ndarray | None = None,
+    step: int = 8,
+    gains: np.ndarray | None = None,
+) -> Flat:
     """Divide out the lighting, estimated from the background (the most common
-    chromaticity). ``exclude``: a mask of pixels known not to be background."""
+    chromaticity). ``exclude``: a mask of pixels known not to be background;
+    ``gains``: per-channel (B, G, R) white-balance multipliers, applied first."""
     small = img[::step, ::step].astype(np.float32)
+    if gains is not None:
+        small *= np.asarray(gains, np.float32)
     ch = _chromaticity(small)
     usable = np.ones(small.shape[:2], bool)
     if exclude is not None:
@@ -65,16 +85,36 @@ def flatten(img: np.ndarray, exclude: np.ndarray | None = None, step: int = 8) -
     h, w = img.shape[:2]
     ref = np.median(ch[bg], axis=0)
     terms = _poly_terms(xs * step / w, ys * step / h)
-    coef, *_ = np.linalg.lstsq(terms, bright[bg], rcond=None)
+    values = bright[bg]
+    coef, *_ = np.linalg.lstsq(terms, values, rcond=None)
+    # cast shadows are the tray's colour too, darker: they pull a plain fit down.
+    # Refit on what is near or above the first fit (shadows fall well below it)
+    for _ in range(2):
+        lit = values > SHADOW_FIT * (terms @ coef)
+        if lit.sum() < 12:
+            break
+        terms, values = terms[lit], values[lit]
+        coef, *_ = np.linalg.lstsq(terms, values, rcond=None)
     gy, gx = np.mgrid[0:h:step, 0:w:step].astype(np.float32)
     field = (_poly_terms(gx.ravel() / w, gy.ravel() / h) @ coef).reshape(gx.shape)
     field = cv2.resize(field.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     peak = float(np.percentile(field, 99))
+    # the fall over the background itself (the fit's extrapolation to the frame's
+    # corners is not light anyone measured)
+    seen = terms @ coef
+    lo, hi = np.percentile(seen, [1, 99])
+    gradient = float(1.0 - max(lo, 0.0) / hi) if hi > 0 else 1.0
     gain = peak / np.maximum(field, peak * 0.2)
+    g = np.ones(3, np.float32) if gains is None else np.asarray(gains, np.float32)
     # cv2 rather than numpy broadcasting (~5x faster); uint8 times float32 straight
     # into float32, a channel at a time: no float copy of the whole image (memory)
-    flat = cv2.merge([cv2.multiply(ch, gain, dtype=cv2.CV_32F) for ch in cv2.split(img)])
-    return Flat(flat, ref * peak, ref.astype(np.float32))
+    flat = cv2.merge(
+        [
+            cv2.multiply(ch, gain, scale=float(g[i]), dtype=cv2.CV_32F)
+            for i, ch in enumerate(cv2.split(img))
+        ]
+    )
+    return Flat(flat, ref * peak, ref.astype(np.float32), gradient)
 
 
 #: opponent colours (B - G, G - R): the tray's mottling adds the same to every channel
@@ -85,15 +125,15 @@ _OPPONENT = np.array([[1, -1, 0], [0, 1, -1]], np.float32)
 def foreground(
     flat: Flat,
     colour_tol: tuple[float, float] = (12.0, 30.0),
-    dark: float = 0.55,
+    dark: float = SHADOW_MIN,
     dist: np.ndarray | None = None,
 ) -> np.ndarray:
-    """uint8 mask (255 = object): off the background's colour, or darker than ``dark``
-    × the background's brightness.
+    """uint8 mask (255 = object): off the background's colour (at the pixel's own
+    brightness: a shadow on the tray is tray), or darker than ``dark`` × the
+    background's brightness (darker than any shadow).
 
-    Off colour: the opponent colour's distance from the tray's (its median) above
-    5 × its 40th percentile (the noise: most of the frame is tray), clipped to
-    ``colour_tol``. ``dist``: :func:`tray_distance` when the caller has it."""
+    Off colour: :func:`tray_distance` above 5 × its 40th percentile (the noise:
+    most of the frame is tray), clipped to ``colour_tol``."""
     dist = tray_distance(flat) if dist is None else dist
     tol = float(np.clip(5.0 * np.percentile(dist[::8, ::8], 40), *colour_tol))
     off_colour = cv2.compare(dist, tol, cv2.CMP_GT)
@@ -105,19 +145,48 @@ def foreground(
 
 
 def tray_distance(flat: Flat) -> np.ndarray:
-    """float32: each pixel's opponent colour's distance from the tray's (the median's:
-    most of the frame is tray)."""
+    """float32: how far each pixel's colour is from the tray's at the pixel's own
+    brightness, in the tray's units. The pixel's brightness relative to the tray's
+    is k (sum of channels over the tray's, clipped to SHADOW_MIN-LIT_MAX); the
+    distance is that of its opponent colour from k × the tray's (``flat.background``),
+    divided by k. A shadow scales every channel alike: it
+    stays near the tray's colour at its brightness, where a bean (its shaded flank
+    too), a stone or a black bean does not."""
     opp = cv2.transform(flat.image, _OPPONENT)
-    ref = np.median(opp[::8, ::8].reshape(-1, 2), axis=0)
+    # the tray's colour at full light: the background the lighting fit found (a
+    # median over the frame would be pulled toward the shadows' darker colour)
+    ref = _OPPONENT @ np.asarray(flat.background, np.float32)
+    scale = np.full((1, 3), 1.0 / max(float(flat.background.sum()), 1.0), np.float32)
+    k = cv2.transform(flat.image, scale)
+    cv2.min(k, LIT_MAX, dst=k)
+    cv2.max(k, SHADOW_MIN, dst=k)
     a, b = cv2.split(opp)
     del opp
     # in place: a full-frame float temporary is 12 MB at 2000×1500
-    a -= float(ref[0])
-    b -= float(ref[1])
+    cv2.scaleAdd(k, -float(ref[0]), a, dst=a)
+    cv2.scaleAdd(k, -float(ref[1]), b, dst=b)
     cv2.multiply(a, a, dst=a)
     cv2.multiply(b, b, dst=b)
     cv2.add(a, b, dst=a)
-    return cv2.sqrt(a, dst=a)
+    cv2.sqrt(a, dst=a)
+    return cv2.divide(a, k, dst=a)
+
+
+def shadow_level(flat: Flat, step: int = 4, tol: float = 0.06) -> float:
+    """How much light the tray gets in the deepest cast shadows, relative to full
+    light: a low percentile of the brightness of the pixels that have the tray's
+    chromaticity (L1 within ``tol``; a shadow keeps it, an object does not). With
+    only diffuse light (no shadows) it is near 1; a lamp with little room light
+    leaves shadows at its diffuse fraction."""
+    small = flat.image[::step, ::step]
+    total = small.sum(axis=2)
+    bg = float(flat.background.sum())
+    ok = total > 0.08 * bg
+    ch = small[ok] / total[ok, None]
+    near = np.abs(ch - flat.chroma).sum(axis=1) < tol
+    if near.sum() < 100:
+        return 1.0
+    return float(np.percentile(total[ok][near], 0.5)) / max(bg, 1.0)
 
 
 def seams(dist: np.ndarray, mask: np.ndarray, width: int, depth: float) -> np.ndarray:

@@ -14,13 +14,17 @@ import cv2
 import orjson
 
 from simulators.camera.coffee import HARDER, CoffeeSettings, make_coffee
+from simulators.camera.conditions import resolve
 from simulators.camera.fruit import HARDER_FRUIT, FruitSequence, FruitSettings
 
 
 def write_coffee(
     out: Path, seeds: list[int], *, harder: bool = False, width: int = 0, height: int = 0,
-    objects: int = 0,
+    objects: int = 0, conditions: str = "default",
 ) -> list[Path]:  # fmt: skip
+    """``conditions``: ``default`` (today's), ``field`` (every condition drawn from
+    each seed) or ``limit:NAME`` (one condition at its limit; see ``conditions``)."""
+    resolve(conditions, 0)  # a bad name fails before anything is written
     settings = HARDER if harder else CoffeeSettings()
     if width and height:
         settings = replace(settings, width=width, height=height)
@@ -29,7 +33,7 @@ def write_coffee(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for seed in seeds:
-        scene = make_coffee(seed, settings)
+        scene = make_coffee(seed, settings, conditions=resolve(conditions, seed))
         path = out / f"coffee-{seed}.png"
         cv2.imwrite(str(path), scene.image)
         (out / f"coffee-{seed}.json").write_bytes(

@@ -29,23 +29,32 @@ class Placed:
         return (self.x - margin, self.y - margin, self.side + 2 * margin, self.side + 2 * margin)
 
 
-def paste_marker(img: np.ndarray, x: int, y: int, side_px: int) -> Placed:
+def _paper(square: np.ndarray, white: float) -> np.ndarray:
+    """A printed black-and-white square on paper of ``white`` (255: ideal white)."""
+    if white == 255.0:
+        return square[:, :, None]
+    return square[:, :, None].astype(np.float32) * (white / 255.0)
+
+
+def paste_marker(img: np.ndarray, x: int, y: int, side_px: int, white: float = 255.0) -> Placed:
     """An ArUco marker on a white card (quiet zone a quarter of the side)."""
     dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, MARKER_DICT))
     marker = cv2.aruco.generateImageMarker(dictionary, MARKER_ID, side_px)
     q = side_px // 4
-    img[y - q : y + side_px + q, x - q : x + side_px + q] = 255
-    img[y : y + side_px, x : x + side_px] = marker[:, :, None]
+    img[y - q : y + side_px + q, x - q : x + side_px + q] = white
+    img[y : y + side_px, x : x + side_px] = _paper(marker, white)
     return Placed(x, y, side_px)
 
 
-def paste_qr(img: np.ndarray, x: int, y: int, side_px: int, text: str) -> Placed:
+def paste_qr(
+    img: np.ndarray, x: int, y: int, side_px: int, text: str, white: float = 255.0
+) -> Placed:
     """A QR code of ``text`` on a white card (quiet zone included by the encoder)."""
     qr = cv2.QRCodeEncoder.create().encode(text)
     qr = cv2.resize(qr, (side_px, side_px), interpolation=cv2.INTER_NEAREST)
     q = side_px // 10
-    img[y - q : y + side_px + q, x - q : x + side_px + q] = 255
-    img[y : y + side_px, x : x + side_px] = qr[:, :, None]
+    img[y - q : y + side_px + q, x - q : x + side_px + q] = white
+    img[y : y + side_px, x : x + side_px] = _paper(qr, white)
     return Placed(x, y, side_px)
 
 
@@ -66,8 +75,11 @@ def camera(
     gradient: float,
     blur_sigma: float,
     noise_sigma: float,
+    wb_gain: tuple[float, float, float] = (1.0, 1.0, 1.0),
 ) -> np.ndarray:
-    """Apply lighting gradient, optical blur and sensor noise; returns uint8 BGR."""
+    """Apply lighting gradient, optical blur, sensor noise and the white balance's
+    gains on B, G, R (after everything else, as a camera's processing does);
+    returns uint8 BGR."""
     h, w = img.shape[:2]
     out = img.astype(np.float32)
     if gradient > 0:
@@ -76,6 +88,8 @@ def camera(
         out = cv2.GaussianBlur(out, (0, 0), blur_sigma)
     if noise_sigma > 0:
         out += rng.normal(0.0, noise_sigma, out.shape).astype(np.float32)
+    if tuple(wb_gain) != (1.0, 1.0, 1.0):
+        out *= np.asarray(wb_gain, np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 

@@ -237,3 +237,12 @@ async def test_a_large_file_takes_the_bulk_path_and_keeps_every_character(env: A
     assert k7["ordered_at"].startswith("2026-03-02T02:00:07")
     again = await _import(env, h, sid, (STD + rows).encode(), "standard", dry_run="true")
     assert again.json()["bad_rows"] == 60  # every order a duplicate now
+    # for real: the unique constraint refuses the write (PostgreSQL: the COPY), and the
+    # report names each duplicate
+    before = await counts(env)
+    again = await _import(env, h, sid, (STD + rows).encode(), "standard")
+    assert again.status_code == 422, again.text
+    report = again.json()["report"]
+    assert report["bad_rows"] == 60 and not report["imported"]
+    assert "duplicate order" in report["errors"][0]["reason"]
+    assert await counts(env) == before

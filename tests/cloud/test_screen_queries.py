@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from cloud.commerce.screen import influxql, sql
 from cloud.commerce.screen.catalogue import BY_ID, DASHBOARDS, PANELS
-from cloud.commerce.screen.grafana import dashboard_json
+from cloud.commerce.screen.grafana import FRESH_NAME, dashboard_json, freshness_target, is_fresh
 from cloud.commerce.screen.runner import Context, PanelData, run_panels, window
 from protocol.ids import COUNTY_CODES
 from tests.cloud import screen_world
@@ -187,10 +187,12 @@ async def test_a_source_without_data_says_stale(world: World) -> None:
         async with world.env.db.session() as s:
             await s.execute(text("UPDATE devices SET last_reading_ms = 0"))
             ctx = Context(session=s, store=empty, counties=None, now_ms=world.exp.now_ms)
-            got = {p.id: p for p in await run_panels(["coldroom_temp", "vehicles_map"], ctx)}
+            ids = ["coldroom_temp", "vehicles_map", "rooms_reporting"]
+            got = {p.id: p for p in await run_panels(ids, ctx)}
             await s.rollback()
     finally:
         await empty.close()
+    assert got["rooms_reporting"].value == 0 and got["rooms_reporting"].stale
     assert got["coldroom_temp"].stale and got["coldroom_temp"].rows == []
     assert got["vehicles_map"].stale
 
@@ -281,7 +283,7 @@ async def test_grafana_sql_of_every_panel_runs_and_agrees(world: World, scope: s
 
 @ON_SERVERS
 async def test_every_committed_dashboard_query_runs(world: World) -> None:
-    """Every target of every dashboard (the freshness strips too) runs on the real
+    """Every target of every dashboard (the panels' freshness too) runs on the real
     servers with Grafana's expansion; commerce targets are 未接入 until it lands."""
     exp = world.exp
     ran = 0
@@ -298,8 +300,93 @@ async def test_every_committed_dashboard_query_runs(world: World) -> None:
                         q = sql.expand(
                             t["rawSql"], start_ms=start, end_ms=end, counties=list(COUNTY_CODES)
                         )
-                        rows = (await s.execute(text(q))).all()
-                        if panel["title"].startswith("数据新鲜度"):
-                            assert rows[0][0] > 0, (panel["title"], q)  # fresh world
+                        (await s.execute(text(q))).all()
                     ran += 1
     assert ran > 60
+
+
+@ON_SERVERS
+async def test_every_panels_grafana_freshness_runs_and_says_fresh_then_stale(world: World) -> None:
+    """Each panel's freshness target (refId F) on the real InfluxDB / PostgreSQL: the
+    world's sources are fresh; a county without any data (none of the world's) is
+    stale, as the cell shows it (陈旧 STALE)."""
+    now = world.exp.now_ms
+    async with world.env.db.session() as s:
+        for p in PANELS:
+            for counties, fresh in ((list(COUNTY_CODES), True), (["999999"], False)):
+                t = freshness_target(p)
+                if "query" in t:
+                    q = influxql.expand(t["query"], start_ms=now - HOUR, end_ms=now,
+                                        interval_ms=60_000, counties=counties)  # fmt: skip
+                    rows = _rows(await world.store.query(q))
+                    value = rows[0][FRESH_NAME] if rows else None
+                else:
+                    q = sql.expand(t["rawSql"], start_ms=now - HOUR, end_ms=now, counties=counties)
+                    value = (await s.execute(text(q))).scalar()
+                value = None if value is None else float(value)
+                master = p.relation is not None and p.relation.time is None
+                assert is_fresh(p, value) is (fresh or master), (p.id, counties, q, value)
+
+
+# ------------------------------------------------------------------ Grafana's reader role
+
+#: columns Grafana's role must never read (personal or secret), (table, column)
+PERSONAL = (
+    ("logistics_waybills", "receiver_phone_sealed"),
+    ("logistics_waybills", "lots"),
+    ("logistics_drivers", "phone_sealed"),
+    ("logistics_drivers", "name_sealed"),
+    ("logistics_drivers", "id_number_sealed"),
+    ("scans", "lat"),
+    ("scans", "lon"),
+    ("scans", "user_agent"),
+    ("scans", "token_sha256"),
+    ("notify_deliveries", "message"),
+    ("users", "password_hash"),
+    ("api_keys", "*"),
+    ("commerce_orders", "platform_order_id"),
+    ("trace_events", "body"),
+)
+
+
+@ON_SERVERS
+async def test_grafanas_reader_runs_every_panel_and_reads_no_personal_data(world: World) -> None:
+    """grafana/reader-grants.sql as written, for a role made the way
+    deploy/postgres/initdb/10-grafana-reader.sh makes it (a unique name, dropped after):
+    every committed dashboard's SQL runs as that role, a personal column is refused."""
+    import secrets
+
+    import psycopg
+
+    from tests.support.postgres import BASE_URL
+
+    exp = world.exp
+    db = world.env.settings.database_url.rsplit("/", 1)[1]
+    role = f"grafana_reader_t{secrets.token_hex(4)}"
+    grants = (Path(__file__).parents[2] / "grafana" / "reader-grants.sql").read_text()
+    as_role = BASE_URL.replace("postgres@", f"{role}@", 1) + f"/{db}"
+    with psycopg.connect(f"{BASE_URL}/{db}", autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            admin.execute(f'GRANT CONNECT ON DATABASE "{db}" TO "{role}"')
+            admin.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+            admin.execute(f'ALTER ROLE "{role}" SET default_transaction_read_only = on')
+            admin.execute(grants.replace("grafana_reader", f'"{role}"'))
+            with psycopg.connect(as_role, autocommit=True) as conn:
+                for table, col in PERSONAL:
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(f"SELECT {col} FROM {table} LIMIT 1")
+                ran = 0
+                for d in DASHBOARDS:
+                    for panel in dashboard_json(d)["panels"]:
+                        for t in panel["targets"]:
+                            if "rawSql" not in t:
+                                continue
+                            q = sql.expand(t["rawSql"], start_ms=exp.now_ms - 86_400_000,
+                                           end_ms=exp.now_ms, counties=list(COUNTY_CODES))  # fmt: skip
+                            conn.execute(q).fetchall()
+                            ran += 1
+                assert ran > 20
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge.vision import coffee, segment
-from edge.vision.config import VisionConfig
+from edge.vision.config import LightRules, VisionConfig
 
 PPM = 7.0
 BEAN = 0.785 * 9.6 * 6.6 * PPM * PPM
@@ -151,7 +151,7 @@ def test_a_crease_is_not_a_hole(spot: str, holes: int) -> None:
     v, mask = _bean_v(spot)
     depth, count = coffee._hole_depth(v, mask, PPM)
     assert count == holes
-    assert (depth > coffee.HOLE_DEPTH) == (holes > 0)
+    assert (depth >= LightRules().hole_rel_min) == (holes > 0)
 
 
 def _settle(labels: np.ndarray, colour: np.ndarray) -> np.ndarray:

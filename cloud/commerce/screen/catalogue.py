@@ -109,6 +109,8 @@ EVENT_LOTS = Relation(
     county="e.county",
 )
 FLAGS = Relation("scan_flags", "scan_flags", "last_at")
+#: the device registry: ingest keeps each device's newest reading time with every batch
+DEVICES = Relation("devices", "devices", "last_reading_ms", "ms")
 WAYBILLS = Relation("logistics_waybills", "logistics_waybills", "updated_at")
 PLACES = Relation(
     "places",
@@ -160,8 +162,11 @@ PANELS: tuple[Panel, ...] = (
     P("coldroom_temp", "冷库平均温度", "Cold-room mean temperature", "ts", "timeseries",
       "mean", "range", measurement="cold_room", field="temperature", bucket="1h",
       group=("county",), unit="celsius", decimals=1, rollups=True),
-    P("rooms_reporting", "在线冷库", "Cold rooms reporting", "ts", "stat", "count_distinct",
-      "live", measurement="cold_room", field="temperature", group=("device",)),
+    P("rooms_reporting", "在线冷库", "Cold rooms reporting", "sql", "stat", "count", "live",
+      relation=DEVICES, filters=(Filter("kind", "=", "cold_room"),),
+      note="cold rooms whose newest reading is within 15 min: the device registry's "
+      "last-value (devices.last_reading_ms, kept by ingest with every batch), not a scan "
+      "of the raw series"),
     P("rooms_out", "超限冷库", "Cold rooms out of range", "sql", "stat", "count_distinct",
       "state", relation=EXCURSIONS, field="device", filters=(Filter("end_ms", "is_null"),),
       screen_range_s=30 * 86_400, stale_after_s=86_400 * 365,
@@ -254,7 +259,7 @@ def _row(y: int, h: int, *specs: tuple[str, int]) -> tuple[Place, ...]:
 
 
 #: 1920x1080 kiosk: Grafana's row height is 30 px + 8 px gap, so 28 rows fill the wall
-#: (24 rows of panels and the 3-row freshness strip under them).
+#: (24 rows of panels; a non-stat panel's last 2 rows are its 数据截至 freshness cell).
 OVERVIEW = Dashboard(
     "dehong-overview",
     "总览 Overview",

@@ -13,6 +13,7 @@ source, ``county_dashboard``), see ``grafana/README.md``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +49,9 @@ def _title(p: Panel) -> str:
 def _description(p: Panel) -> str:
     mins = p.stale_after_s // 60
     text = (
-        f"{p.title_en}. 新鲜度：数据超过 {mins} 分钟未更新即为陈旧（见本页“数据新鲜度”）。"
+        f"{p.title_en}. 新鲜度：数据超过 {mins} 分钟未更新即为陈旧（“数据截至”显示“陈旧”）。"
         f" Freshness: stale when the source has no data for {mins} min "
-        "(the Data freshness panel says so)."
+        "(its data-age value says STALE)."
     )
     return text + (f" {p.note}" if p.note else "")
 
@@ -149,69 +150,121 @@ def panel_json(p: Panel, pid: int, grid: dict[str, int], opts: BuildOptions) -> 
     return out
 
 
-def freshness_panel(ids: list[str], pid: int, grid: dict[str, int]) -> dict[str, Any]:
-    """One stat per source: how many points or rows arrived in its stale window;
-    0 shows 陈旧 STALE in red, otherwise 新鲜 fresh."""
-    tgts: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for pid_ in ids:
-        p = BY_ID[pid_]
-        if p.source == "ts" and p.measurement:
-            key = f"{p.measurement}.{p.field}"
-            if key in seen:
-                continue
-            seen.add(key)
-            q = (
-                f'SELECT count("{p.field}") AS "{p.measurement}.{p.field}" FROM "raw"."{p.measurement}" '
-                f'WHERE time > now() - {p.stale_after_s}s AND "county" =~ /^$county$/'
-            )
-            tgts.append({"refId": f"F{len(tgts)}", "datasource": INFLUX, "query": q,
-                         "rawQuery": True, "resultFormat": "table"})  # fmt: skip
-        elif p.source == "sql" and p.relation and connected(p):
-            rel = p.relation
-            table, col, county, kind = rel.from_sql, rel.time, rel.county, rel.time_kind
-            if rel.fresh is not None:
-                (table, col), county, kind = rel.fresh, "county", "ts"
-            if col is None or table in seen:
-                continue
-            seen.add(table)
-            if kind == "ms":
-                cond = f"{col} > (extract(epoch from now()) - {p.stale_after_s}) * 1000"
-            else:
-                cond = f"{col} > now() - interval '{p.stale_after_s} seconds'"
-            name = table.split()[0]
-            q = f'SELECT count(*) AS "{name}" FROM {table} WHERE {cond} AND {county} IN ($county)'
-            tgts.append({"refId": f"F{len(tgts)}", "datasource": POSTGRES, "rawSql": q,
-                         "rawQuery": True, "editorMode": "code", "format": "table"})  # fmt: skip
+#: the freshness target's refId, in every panel (a stat) or its 数据截至 cell (the others)
+FRESH_REF = "F"
+FRESH_NAME = "数据截至 · data age"
+#: rows of a non-stat panel's freshness cell, under the panel
+FRESH_ROWS = 2
+
+
+def freshness_target(p: Panel) -> dict[str, Any]:
+    """The panel's freshness query (refId ``F``), on the panel's own source.
+
+    Relational: the age in seconds of the newest row of its source (``max`` of its time
+    column, or its ``fresh`` table for the order lines), so the cell reads "4.2 min";
+    0 for master data without a time (current as read, as on the wall). Time series
+    (InfluxQL cannot subtract ``now()``): how many points the measurement received in
+    the panel's stale window. Either way :func:`_fresh_field` maps the stale case to
+    陈旧 STALE in red."""
+    if p.source == "ts":
+        q = (
+            f'SELECT count("{p.field}") AS "{FRESH_NAME}" FROM "raw"."{p.measurement}" '
+            f'WHERE time > now() - {p.stale_after_s}s AND "county" =~ /^$county$/'
+        )
+        return {"refId": FRESH_REF, "datasource": INFLUX, "query": q, "rawQuery": True,
+                "resultFormat": "table"}  # fmt: skip
+    rel = p.relation
+    assert rel is not None
+    table, col, county, kind = rel.from_sql, rel.time, rel.county, rel.time_kind
+    if rel.fresh is not None:
+        (table, col), county, kind = rel.fresh, "county", "ts"
+    if not connected(p):
+        q = NOT_CONNECTED_SQL.replace('"value"', f'"{FRESH_NAME}"')
+    elif col is None:
+        q = f'SELECT 0 AS "{FRESH_NAME}"'
+    else:
+        if kind == "ms":
+            age = f"extract(epoch from now()) - max({col}) / 1000.0"
+        else:
+            age = f"extract(epoch from now() - max({col}))"
+        q = f'SELECT {age} AS "{FRESH_NAME}" FROM {table} WHERE {county} IN ($county)'
+    return {"refId": FRESH_REF, "datasource": POSTGRES, "rawSql": q, "rawQuery": True,
+            "editorMode": "code", "format": "table"}  # fmt: skip
+
+
+def is_fresh(p: Panel, value: float | None) -> bool:
+    """What the freshness cell shows as fresh (the mapping of :func:`_fresh_field`)."""
+    if value is None:
+        return False
+    return value > 0 if p.source == "ts" else value < p.stale_after_s
+
+
+def _fresh_field(p: Panel) -> dict[str, Any]:
+    """Field config of the freshness value: 陈旧 STALE (red) when stale, else green."""
+    stale = {"text": "陈旧 STALE", "color": "red"}
+    if p.source == "ts":
+        mappings: list[dict[str, Any]] = [
+            {"type": "value", "options": {"0": stale}},
+            {"type": "range", "options": {"from": 1, "to": None, "result": {
+                "text": f"新鲜 fresh (<{p.stale_after_s // 60} min)", "color": "green"}}},
+        ]  # fmt: skip
+        unit = "none"
+    else:
+        mappings = [{"type": "range", "options": {"from": p.stale_after_s, "to": None,
+                                                  "result": stale}}]  # fmt: skip
+        unit = "s"
     return {
-        "id": pid,
-        "type": "stat",
-        "title": "数据新鲜度 · Data freshness",
-        "description": "每个数据源在其陈旧阈值内收到的数据条数；为 0 即显示“陈旧”。"
-        " Rows or points each source received within its stale threshold; 0 says STALE.",
-        "gridPos": grid,
-        "datasource": MIXED,
-        "targets": tgts,
-        "fieldConfig": {
-            "defaults": {
-                "mappings": [
-                    {"type": "value", "options": {"0": {"text": "陈旧 STALE", "color": "red"}}},
-                    {
-                        "type": "range",
-                        "options": {
-                            "from": 1,
-                            "to": None,
-                            "result": {"text": "新鲜 fresh", "color": "green"},
-                        },
-                    },
-                ],
-                "noValue": "陈旧 STALE",
-                "color": {"mode": "fixed", "fixedColor": "red"},
-            },
-            "overrides": [],
+        "displayName": FRESH_NAME,
+        "unit": unit,
+        "decimals": 0,
+        "mappings": mappings,
+        "noValue": "陈旧 STALE",
+        "color": {"mode": "thresholds"},
+        "thresholds": {
+            "mode": "absolute",
+            "steps": [{"color": "green", "value": None}, {"color": "red", "value": p.stale_after_s}]
+            if p.source == "sql"
+            else [{"color": "red", "value": None}, {"color": "green", "value": 1}],
         },
-        "options": {"colorMode": "background", "graphMode": "none", "textMode": "value_and_name"},
     }
+
+
+def with_freshness(p: Panel, main: dict[str, Any], next_id: int) -> list[dict[str, Any]]:
+    """The panel and its freshness: a stat shows it beside its value; any other panel
+    gets a 数据截至 cell (a stat of the same width) in its last rows."""
+    fresh = freshness_target(p)
+    if p.kind == "stat":
+        main["targets"].append(fresh)
+        main["datasource"] = main["targets"][0]["datasource"]
+        main["options"]["textMode"] = "value_and_name"
+        main["fieldConfig"]["overrides"].append({  # the value keeps the panel's name
+            "matcher": {"id": "byFrameRefID", "options": "A"},
+            "properties": [{"id": "displayName", "value": p.title_zh}],
+        })  # fmt: skip
+        main["fieldConfig"]["overrides"].append({
+            "matcher": {"id": "byFrameRefID", "options": FRESH_REF},
+            "properties": [{"id": k, "value": v} for k, v in _fresh_field(p).items()],
+        })  # fmt: skip
+        return [main]
+    g = main["gridPos"]
+    main["gridPos"] = {**g, "h": g["h"] - FRESH_ROWS}
+    cell = {
+        "id": next_id,
+        "type": "stat",
+        "title": "",
+        "description": f"数据截至 · data age of {p.title_zh} {p.title_en}",
+        "gridPos": {"x": g["x"], "y": g["y"] + g["h"] - FRESH_ROWS, "w": g["w"], "h": FRESH_ROWS},
+        "datasource": fresh["datasource"],
+        "targets": [fresh],
+        "fieldConfig": {"defaults": _fresh_field(p), "overrides": []},
+        "options": {
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value_and_name",
+            "justifyMode": "center",
+        },
+    }
+    return [main, cell]
 
 
 def _county_variable() -> dict[str, Any]:
@@ -232,19 +285,12 @@ def _county_variable() -> dict[str, Any]:
 
 def dashboard_json(d: Dashboard, opts: BuildOptions | None = None) -> dict[str, Any]:
     opts = opts or BuildOptions()
-    panels = []
-    bottom = 0
-    for i, place in enumerate(d.places, start=1):
+    panels: list[dict[str, Any]] = []
+    for place in d.places:
         grid = {"x": place.x, "y": place.y, "w": place.w, "h": place.h}
-        panels.append(panel_json(BY_ID[place.panel], i, grid, opts))
-        bottom = max(bottom, place.y + place.h)
-    panels.append(
-        freshness_panel(
-            [pl.panel for pl in d.places],
-            len(panels) + 1,
-            {"x": 0, "y": bottom, "w": 24, "h": 3},
-        )
-    )
+        p = BY_ID[place.panel]
+        pid = len(panels) + 1
+        panels += with_freshness(p, panel_json(p, pid, grid, opts), pid + 1)
     return {
         "uid": d.uid,
         "title": d.title,
@@ -372,27 +418,69 @@ providers:
 """
 
 
-def reader_tables() -> list[str]:
-    """Every table a relational panel reads (Grafana's read-only role gets these)."""
-    import re
+#: lower-case words of the generated SQL that are not columns (its keywords are upper
+#: case; a function is followed by "(")
+_SQL_WORDS = frozenset({"bigint", "interval", "epoch", "from", "true", "false"})
+_FROM = re.compile(
+    r"\b(?:FROM|JOIN)\s+([a-z_]+)(?:\s+(?!WHERE\b|JOIN\b|ON\b|GROUP\b|ORDER\b)([a-z]\w*))?"
+)
 
-    out: set[str] = set()
-    for p in BY_ID.values():
-        if p.relation is None:
-            continue
-        out.update(re.findall(r"(?:^|JOIN )([a-z_]+)", p.relation.from_sql))
-        if p.relation.fresh:
-            out.add(p.relation.fresh[0])
-    return sorted(out)
+
+def reader_queries() -> list[str]:
+    """Every SQL Grafana runs on PostgreSQL: each dashboard's targets."""
+    out: dict[str, None] = {}
+    for d in DASHBOARDS:
+        for panel in dashboard_json(d)["panels"]:
+            for t in panel["targets"]:
+                if "rawSql" in t and t["rawSql"] != NOT_CONNECTED_SQL:
+                    out[t["rawSql"]] = None
+    return list(out)
+
+
+def columns_read(q: str) -> dict[str, set[str]]:
+    """table -> the columns one generated statement reads (its joins' aliases
+    resolved; an unqualified column in a join is refused: it would be ambiguous)."""
+    aliases = {(m.group(2) or m.group(1)): m.group(1) for m in _FROM.finditer(q)}
+    tables = set(aliases.values())
+    body = re.sub(r"'[^']*'|\"[^\"]*\"|\$\w+", " ", q)
+    out: dict[str, set[str]] = {t: set() for t in tables}
+    for m in re.finditer(r"(?<![\w.])([a-z_]\w*)\b(?:\.([a-z_]\w*)\b)?(?!\s*\()", body):
+        word, col = m.group(1), m.group(2)
+        if col is not None:
+            out[aliases[word]].add(col)
+        elif word not in _SQL_WORDS and word not in aliases and word not in tables:
+            if len(tables) != 1:
+                raise ValueError(f"unqualified column {word} in a join: {q}")
+            out[next(iter(tables))].add(word)
+    return out
+
+
+def reader_columns() -> dict[str, list[str]]:
+    """table -> the columns Grafana's read-only role may read: exactly those the
+    dashboards' SQL reads (never a whole table: no phone, position or secret)."""
+    acc: dict[str, set[str]] = {}
+    for q in reader_queries():
+        for table, cols in columns_read(q).items():
+            acc.setdefault(table, set()).update(cols)
+    return {t: sorted(c) for t, c in sorted(acc.items())}
+
+
+def reader_tables() -> list[str]:
+    """Every table a dashboard reads (Grafana's read-only role reads some of its columns)."""
+    return list(reader_columns())
 
 
 def grants_sql() -> str:
     lines = [
         "-- Generated by `dehong grafana build`; do not edit. Run after `cloud init-db`:",
         "--   docker compose exec -T postgres psql -U dehong dehong < grafana/reader-grants.sql",
-        "-- Grafana's role reads the panels' tables only: never users, keys or personal data.",
+        "-- Grafana's role reads the columns the dashboards' SQL reads, nothing else: never",
+        "-- users, keys or personal data (phones, names, scan positions). Re-running it",
+        "-- first revokes what an older version granted (whole tables).",
     ]
-    lines += [f"GRANT SELECT ON {t} TO grafana_reader;" for t in reader_tables()]
+    for table, cols in reader_columns().items():
+        lines.append(f"REVOKE ALL ON {table} FROM grafana_reader;")
+        lines.append(f"GRANT SELECT ({', '.join(cols)}) ON {table} TO grafana_reader;")
     return "\n".join(lines) + "\n"
 
 

@@ -107,7 +107,11 @@ async def _compute(request: Request, counties: list[str] | None, ids: list[str])
     }
 
 
-@router.get("/data", summary="Every panel of the wall (county-scoped)")
+@router.get(
+    "/data",
+    summary="Every panel of the wall (county-scoped)",
+    responses=responses(401, 403),
+)
 async def screen_data(
     request: Request, principal: ScreenRead, county: CountyQuery = None
 ) -> JSONResponse:
@@ -119,7 +123,7 @@ async def screen_data(
 @router.get(
     "/panels/{panel_id}",
     summary="One panel of the catalogue (county-scoped)",
-    responses=responses(404),
+    responses=responses(401, 403, 404),
 )
 async def screen_panel(
     request: Request,

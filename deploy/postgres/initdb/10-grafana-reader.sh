@@ -1,6 +1,6 @@
 #!/bin/sh
 # Grafana's read-only role (grafana/README.md). Runs once, when the postgres container
-# initialises an empty data directory. It is granted SELECT on the panels' tables only,
+# initialises an empty data directory. It is granted SELECT on the panels' columns only,
 # after `cloud init-db` made them: grafana/reader-grants.sql (generated from the panel
 # catalogue; never users, keys or personal data).
 set -eu
