@@ -214,13 +214,17 @@ def _hole_spots(
     mm = cv2.moments(mask, binaryImage=True)
     _, axis = _shape(mm["mu20"], mm["mu02"], mm["mu11"])
     out: list[dict[str, float]] = []
-    for i in range(1, n):
+    # each spot's darkest value at once: most are faint (under ``lo``) and skipped
+    spot = lab > 0
+    peaks = np.zeros(n, np.float32)
+    np.maximum.at(peaks, lab[spot], rel[spot])
+    for i in np.flatnonzero(peaks >= lo):
+        if i == 0:
+            continue
         x, y, w, h, _ = stats[i]
         inside = lab[y : y + h, x : x + w] == i
         sub = np.where(inside, rel[y : y + h, x : x + w], 0)
-        peak = float(sub.max())
-        if peak < lo:
-            continue
+        peak = float(peaks[i])
         # its darkest part: the piece round the peak (two holes on one crease are two)
         _, tl = cv2.connectedComponents((sub > 0.8 * peak).astype(np.uint8))
         py, px = np.unravel_index(int(np.argmax(sub)), sub.shape)
