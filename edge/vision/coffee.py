@@ -53,6 +53,7 @@ from edge.vision import calibration, quality, segment, shading, whitecard
 from edge.vision.config import LightRules, VisionConfig
 from edge.vision.grading import grade
 from edge.vision.result import ProgramResult, unusable
+from edge.vision.stats import IntPixels, hue_median, median32, percentile32
 
 SCREEN_UNIT_MM = 25.4 / 64
 CLASSES = ("normal", "full_black", "partial_black", "sour", "broken", "insect_damage")
@@ -195,12 +196,14 @@ def _hole_spots(
     and ``edge`` (mm from its top to the outline). Relative darkness is
     the same on the lit and the shaded flank. Outside the bean is set to black, so
     the bean's own darker rim (shading, blur) is a ramp, not a valley."""
-    vs = v.astype(np.float32)
-    vs[mask == 0] = 0
+    v8 = v.copy()
+    v8[mask == 0] = 0
     k = max(round(2.0 * ppm) | 1, 5)
+    # closed in uint8 (max and min of integers: the same values as in float32, faster)
     closed = cv2.morphologyEx(
-        vs, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    )
+        v8, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    ).astype(np.float32)
+    vs = v8.astype(np.float32)
     rel = (closed - vs) / np.maximum(closed, 1.0)
     core = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
     rel[~core] = 0
@@ -211,13 +214,17 @@ def _hole_spots(
     mm = cv2.moments(mask, binaryImage=True)
     _, axis = _shape(mm["mu20"], mm["mu02"], mm["mu11"])
     out: list[dict[str, float]] = []
-    for i in range(1, n):
+    # each spot's darkest value at once: most are faint (under ``lo``) and skipped
+    spot = lab > 0
+    peaks = np.zeros(n, np.float32)
+    np.maximum.at(peaks, lab[spot], rel[spot])
+    for i in np.flatnonzero(peaks >= lo):
+        if i == 0:
+            continue
         x, y, w, h, _ = stats[i]
         inside = lab[y : y + h, x : x + w] == i
         sub = np.where(inside, rel[y : y + h, x : x + w], 0)
-        peak = float(sub.max())
-        if peak < lo:
-            continue
+        peak = float(peaks[i])
         # its darkest part: the piece round the peak (two holes on one crease are two)
         _, tl = cv2.connectedComponents((sub > 0.8 * peak).astype(np.uint8))
         py, px = np.unravel_index(int(np.argmax(sub)), sub.shape)
@@ -239,7 +246,7 @@ def _hole_spots(
                 "across": abs((ang - axis + 90.0) % 180.0 - 90.0),
                 "top": (max(np.ptp(xs), np.ptp(ys)) + 1) / ppm,
                 "line": max(w, h) / ppm,
-                "base": float(np.percentile(rest, 80)) if rest.size else 0.0,
+                "base": percentile32(rest, 80) if rest.size else 0.0,
                 "edge": float(edge[y + ys, x + xs].min()) / ppm,
             }
         )
@@ -362,12 +369,11 @@ def classify(
         inner = mask
     h, s, v = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
     sel = inner > 0
-    hv = h[sel].astype(np.float32)
-    hv[hv > 150] -= 180  # red wraps round
-    vv, sv = v[sel].astype(np.float32), s[sel].astype(np.float32)
+    v8 = v[sel]
+    vv = v8.astype(np.float32)
     # dark against what a sound bean shows at that place under this light
     vc = vv if bmap is None or lot.profile is None else vv / lot.shade(bmap[sel])
-    p90c = float(np.percentile(vc, 90))
+    p90c = percentile32(vc, 90)
     dark_px = np.zeros(mask.shape, np.uint8)
     dark_px[sel] = vc < DARK_REL * p90c
     if r.dark_open_mm > 0:  # the dark part of a bean as a region only (see the config)
@@ -376,9 +382,11 @@ def classify(
             dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         )
     dark = float(np.count_nonzero(dark_px)) / max(int(sel.sum()), 1)
-    p90 = float(np.percentile(vv, 90)) * lot.v_scale
-    med_v = float(np.median(vv)) * lot.v_scale
-    med_s, med_h = float(np.median(sv)), float(np.median(hv))
+    vh = IntPixels(v8)
+    p90 = vh.percentile(90) * lot.v_scale
+    med_v = vh.median() * lot.v_scale
+    # red wraps round: hue below 0
+    med_s, med_h = IntPixels(s[sel]).median(), hue_median(h[sel])
     f = {"v": med_v, "s": med_s, "h": med_h, "dark": dark, "elong": length / max(width, 1.0)}
     holes = 0
     if f["elong"] > STICK_ELONGATION:
@@ -426,7 +434,7 @@ def _measured(contrast: np.ndarray, mask: np.ndarray, contour: np.ndarray) -> np
     inner = cv2.erode(mask, np.ones((7, 7), np.uint8))
     if not inner.any():
         return contour
-    level = float(np.median(contrast[inner > 0]))
+    level = median32(contrast[inner > 0])
     half = ((contrast >= EDGE_LEVEL * level) & (mask > 0)).astype(np.uint8)
     contours, _ = cv2.findContours(half, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
@@ -703,12 +711,11 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
             roi = hsv[y0:y1, x0:x1]
             if inner.any():
                 # the lot's figures need no more than every other pixel
-                hv = roi[:, :, 0][inner][::2].astype(np.float32)
-                hv[hv > 150] -= 180
-                vv = roi[:, :, 2][inner].astype(np.float32)
+                v8 = roi[:, :, 2][inner]
                 samples.append(
-                    (bmap[inner], vv, float(np.median(vv[::2])),
-                     float(np.median(roi[:, :, 1][inner][::2])), float(np.median(hv)))
+                    (bmap[inner], v8.astype(np.float32), IntPixels(v8[::2]).median(),
+                     IntPixels(roi[:, :, 1][inner][::2]).median(),
+                     hue_median(roi[:, :, 0][inner][::2]))
                 )  # fmt: skip
     rules = cfg.coffee.rules
     lotc = shading.learn(samples, rules.ref_bean_v, rules.max_v_scale)

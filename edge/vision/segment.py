@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.vision import stats
+
 _EPS = 1e-3
 #: core levels tried in turn, as fractions of the local maximum of the distance
 _CORE_LEVELS = (0.5, 0.6, 0.7, 0.8)
@@ -199,7 +201,7 @@ def seams(dist: np.ndarray, mask: np.ndarray, width: int, depth: float) -> np.nd
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
     hat = cv2.morphologyEx(dist, cv2.MORPH_BLACKHAT, k)
     inside = mask > 0
-    return inside & (hat > depth * float(np.median(dist[inside])))
+    return inside & (hat > depth * stats.median32(dist[inside]))
 
 
 def fill_holes(mask: np.ndarray, max_area: float = 0.0) -> np.ndarray:
