@@ -10,7 +10,7 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 #: The assignable roles of cloud/auth/policy.py (docs/roles.md); spelled out so that
@@ -276,6 +276,29 @@ async def _rollup(args: argparse.Namespace) -> int:
     return 0
 
 
+def freeze_after_startup(app: Any) -> None:
+    """Once the app has started, move every object it made so far (modules, routes,
+    schemas, pools, caches) into the collector's permanent generation (``gc.freeze``).
+
+    A full (generation 2) collection walks every tracked object; with the whole app on
+    the heap that stopped the event loop for 100-190 ms every few seconds under load,
+    which was the API's p99 (``/auth/me`` 216 ms at 16 clients with a 32 ms median).
+    Frozen objects are still freed by reference counting; only cycles among them wait."""
+    import gc
+    from contextlib import asynccontextmanager
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            gc.collect()
+            gc.freeze()
+            yield state
+
+    app.router.lifespan_context = lifespan
+
+
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -290,6 +313,7 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except InsecureSettingsError as exc:
         return _fail(str(exc))
+    freeze_after_startup(app)
     host, port = args.host or settings.api_host, args.port or settings.api_port
     positions = PositionSettings()
     if positions.osmand_with_api:
