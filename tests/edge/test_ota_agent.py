@@ -6,9 +6,7 @@ itself (its id and broker password)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,40 +21,15 @@ from simulators.mcu.bus import SerialNodeBus
 from simulators.mcu.node import SimNode, metrics_config
 from simulators.serialpair import SerialPair
 from tests.cloud.firmware_cases import trust, upload
+from tests.cloud.test_phone_page import serve
 from tests.edge.conftest import clear_retained, wait_for
 from tests.firmware_bridge.ota_support import assert_bootable_signed, firmware
-from tests.support.api import HOME, ApiEnv, api_env
+from tests.support.api import HOME, api_env
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(90)]
 GW = "gw-m1"  # the seeded gateway of the API under test
 HW = "sim-door-v1"
 API = "/api/v1/firmware"
-
-
-@contextlib.asynccontextmanager
-async def serve(env: ApiEnv) -> AsyncIterator[str]:
-    """The app on a free loopback port (uvicorn in this event loop)."""
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        env.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def gateway_config(tmp_path: Path, port: str, ota: dict[str, Any]) -> Any:
