@@ -280,13 +280,15 @@ async def list_rollouts(
         q = q.where(FirmwareRollout.county.in_(counties))
     found = await fetch_page(session, q, ROLLOUT_KEYS, page)
     link_next(request, response, found.next_cursor)
-    out = []
-    for r in found.rows:
-        img = await session.get(FirmwareImage, r.image_id)
-        assert img is not None
-        nodes = await service.nodes_of(session, r.id)
-        out.append(service.rollout_out(r, img, nodes, with_nodes=False))
-    return out
+    # the page's images and nodes in two queries, not two per rollout
+    wanted = {r.image_id for r in found.rows}
+    q_images = select(FirmwareImage).where(FirmwareImage.id.in_(wanted))
+    images = {i.id: i for i in await session.scalars(q_images)}
+    nodes = await service.nodes_by_rollout(session, [r.id for r in found.rows])
+    return [
+        service.rollout_out(r, images[r.image_id], nodes[r.id], with_nodes=False)
+        for r in found.rows
+    ]
 
 
 @router.get(

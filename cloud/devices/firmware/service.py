@@ -85,6 +85,17 @@ async def nodes_of(session: AsyncSession, rollout_id: int) -> Sequence[FirmwareR
     return (await session.scalars(q.order_by(FirmwareRolloutNode.id))).all()
 
 
+async def nodes_by_rollout(
+    session: AsyncSession, rollout_ids: Sequence[int]
+) -> dict[int, list[FirmwareRolloutNode]]:
+    """:func:`nodes_of` for a page of rollouts in one query."""
+    out: dict[int, list[FirmwareRolloutNode]] = {i: [] for i in rollout_ids}
+    q = select(FirmwareRolloutNode).where(FirmwareRolloutNode.rollout_id.in_(list(rollout_ids)))
+    for n in (await session.scalars(q.order_by(FirmwareRolloutNode.id))).all():
+        out[n.rollout_id].append(n)
+    return out
+
+
 def failure_rate(nodes: Sequence[FirmwareRolloutNode]) -> float:
     released = [n for n in nodes if n.released]
     if not released:
