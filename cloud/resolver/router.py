@@ -18,7 +18,7 @@
 
 ``GET /.well-known/gs1resolver`` describes the resolver (GS1-Conformant resolver 1.x).
 Every route here is public and rate-limited per client address
-(:mod:`cloud.resolver.ratelimit`). Nothing here shows personal data: products,
+(:mod:`cloud.web.ratelimit`). Nothing here shows personal data: products,
 organisations (enterprises and cooperatives), counties, certificates' public fields.
 """
 
@@ -52,11 +52,11 @@ from cloud.resolver.dl import (
 )
 from cloud.resolver.page.views import cached, trace_page
 from cloud.resolver.page.views import not_found as page_not_found
-from cloud.resolver.ratelimit import rate_limit
 from cloud.trace.certificates.kinds import TYPE_NAMES
 from cloud.trace.certificates.service import covering
 from cloud.trace.epcis.identifiers import dl_uri
 from cloud.trace.lots.storage import TraceLot
+from cloud.web.ratelimit import rate_limit
 from cloud.web.shell import environment, page_context, t
 from protocol.ids import COUNTIES
 

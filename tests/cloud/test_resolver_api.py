@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cloud.catalog.storage import Organisation
 from cloud.db import utcnow
-from cloud.resolver import ratelimit
+from cloud.web import ratelimit
 from cloud.trace.certificates.kinds import beijing_date
 from cloud.trace.certificates.storage import TraceCertificate, TraceCertificateProduct
 from cloud.trace.lots.storage import TraceLot

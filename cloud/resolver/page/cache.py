@@ -24,7 +24,6 @@ build instead of each building.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,10 +46,6 @@ async def generation(db: Database) -> int:
 
 def minute_of(t: datetime) -> int:
     return int(t.timestamp()) // 60
-
-
-def etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,7 @@ from cloud.inspections.storage import InspectionRecord
 from cloud.resolver.page import codes
 from cloud.resolver.page.admission import Overloaded
 from cloud.resolver.page.service import _events, find_lot
-from cloud.resolver.page.views import HEADERS, STATIC_URL, fresh, lot_entry, overloaded
-from cloud.resolver.ratelimit import rate_limit
+from cloud.resolver.page.views import HEADERS, STATIC_URL, lot_entry, overloaded
 from cloud.resolver.scans.service import flags_query
 from cloud.resolver.scans.storage import ScanFlag
 from cloud.trace.brand.service import history
@@ -45,6 +44,8 @@ from cloud.trace.lots.schemas import check_lot_number
 from cloud.trace.lots.service import get_lot
 from cloud.trace.recall.service import recall
 from cloud.trace.results.service import names_lot
+from cloud.web.etag import fresh
+from cloud.web.ratelimit import rate_limit
 
 HERE = FsPath(__file__).resolve().parent
 router = APIRouter()

@@ -21,8 +21,9 @@ from jinja2 import Environment
 from cloud.db import Database, utcnow
 from cloud.resolver.page import codes
 from cloud.resolver.page.admission import Overloaded, admission_of
-from cloud.resolver.page.cache import Entry, cache_of, etag, generation, minute_of
+from cloud.resolver.page.cache import Entry, cache_of, generation, minute_of
 from cloud.resolver.page.service import find_lot, page_data
+from cloud.web.etag import etag, fresh
 from cloud.web.shell import environment, page_context
 
 HERE = Path(__file__).resolve().parent
@@ -222,14 +223,6 @@ def overloaded(exc: Overloaded) -> Response:
         media_type="application/json",
         headers={"Retry-After": str(exc.retry_after_s), "Cache-Control": "no-store"},
     )
-
-
-def fresh(request: Request, tag: str, headers: dict[str, str]) -> Response | None:
-    """304 when the client's ``If-None-Match`` names ``tag``."""
-    wanted = request.headers.get("if-none-match")
-    if wanted and (wanted.strip() == "*" or tag in [t.strip() for t in wanted.split(",")]):
-        return Response(status_code=304, headers={**headers, "ETag": tag})
-    return None
 
 
 async def lot_entry(request: Request, db: Database, gtin: str, lot: str) -> Entry | None:

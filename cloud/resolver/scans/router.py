@@ -2,7 +2,7 @@
 operators' flags.
 
 ``POST /public/scans/{token}/place`` is public and rate-limited per client address
-(the resolver's limiter, cloud/resolver/ratelimit.py: one budget with the resolver's
+(the resolver's limiter, cloud/web/ratelimit.py: one budget with the resolver's
 routes). The token is the ``scan_id`` the page got from ``record_scan`` for this very
 scan; it changes that scan only, once, within ``scan_place_window_s`` of it, and
 keeps only the city.
@@ -24,7 +24,6 @@ from cloud.catalog.gs1 import check_gtin
 from cloud.deps import DatabaseDep, SessionDep
 from cloud.errors import ApiError, responses
 from cloud.pagination import Key, PageDep, fetch_page, link_next
-from cloud.resolver.ratelimit import rate_limit
 from cloud.resolver.scans import service
 from cloud.resolver.scans.schemas import (
     FlagCounts,
@@ -36,6 +35,7 @@ from cloud.resolver.scans.schemas import (
 )
 from cloud.resolver.scans.storage import ScanFlag
 from cloud.trace.lots.schemas import check_lot_number
+from cloud.web.ratelimit import rate_limit
 
 router = APIRouter(tags=["resolver: scans"])
 

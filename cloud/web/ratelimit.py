@@ -1,4 +1,5 @@
-"""Per-client-address rate limit of the public resolver routes (and the scan endpoint).
+"""Per-client-address rate limit of the public routes: the resolver, the scan endpoint and
+the public-service API and H5 site (one budget per address for all of them).
 
 A token bucket per client address: ``burst`` requests at once, refilled at ``rate``
 per second (settings ``resolver_rate_burst`` / ``resolver_rate_per_s``). An empty
