@@ -14,7 +14,10 @@ process on a free port (as in production).
   the query form (a new fix per request, 1 s apart in fix time, moving ~10 m) for the
   run's seconds; **accepted/s** counts 200 answers, and the points in InfluxDB are
   counted after the run (end to end: each 200 is a stored point). Baseline, same
-  server, same run, same clients: ``GET /ping`` (an empty 200). Goal >= 0.5x.
+  server, same run, same clients: ``GET /ping`` (an empty 200). Goal >= 0.5x. The two
+  run in alternating slices (ping, fix, fix, ping, ... ``ROUNDS`` pairs), so that the
+  shared machine's load drifting during the run weighs on both alike; the server's
+  CPU ms per ping and per fix (from ``/proc``) are reported beside.
 - ``batch``: one client POSTs a day of fixes at 1 Hz for one vehicle (86,400) in
   batches of 10,000 (our JSON batch, flat form) as fast as answered; **fixes/s** from
   the stored count over the wall time. Baseline, same run: a plain bulk insert of the
@@ -47,6 +50,8 @@ from bench.ingest import _drop_pg, _fresh_pg, _http_ok, _wait_for, spawn
 from bench.servers import PrivateInflux, free_port
 
 CLIENTS = 16
+#: ping/fix slice pairs of the osmand figure
+ROUNDS = 4
 BATCH = 10_000
 COUNTY = "533103"
 
@@ -57,6 +62,8 @@ class Ctx:
     db_url: str
     influx_url: str
     osmand_url: str
+    #: the OsmAnd server's process (its CPU is read from /proc)
+    server_pid: int
     #: vehicle -> tracker device id
     trackers: dict[str, str] = field(default_factory=dict)
 
@@ -93,17 +100,21 @@ async def _seed(url: str, n: int) -> dict[str, str]:
 
 
 async def _closed_loop(
-    seconds: float, clients: int, request: Callable[[httpx.AsyncClient, int, int], Awaitable[int]]
+    seconds: float,
+    clients: int,
+    request: Callable[[httpx.AsyncClient, int, int], Awaitable[int]],
+    start: list[int] | None = None,
 ) -> tuple[int, int, float]:
     """``clients`` loops calling ``request(client, worker, i)`` for ``seconds``:
-    (ok answers, other answers, elapsed s)."""
+    (ok answers, other answers, elapsed s). ``start[w]`` is worker w's first ``i``,
+    advanced in place (a phone's next fix continues where its last slice ended)."""
     ok = bad = 0
     stop = time.monotonic() + seconds
 
     async def worker(w: int) -> None:
         nonlocal ok, bad
         async with httpx.AsyncClient(timeout=30) as c:
-            i = 0
+            i = start[w] if start is not None else 0
             while time.monotonic() < stop:
                 status = await request(c, w, i)
                 i += 1
@@ -111,10 +122,18 @@ async def _closed_loop(
                     ok += 1
                 else:
                     bad += 1
+            if start is not None:
+                start[w] = i
 
     t = time.monotonic()
     await asyncio.gather(*(worker(w) for w in range(clients)))
     return ok, bad, time.monotonic() - t
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _count(influx_url: str, vehicles: list[str]) -> int:
@@ -146,8 +165,33 @@ async def osmand_figure(ctx: Ctx) -> dict[str, Any]:
         return (await c.get(url)).status_code
 
     await _closed_loop(1.0, CLIENTS, ping)  # warm-up (connections, imports)
-    p_ok, p_bad, p_s = await _closed_loop(ctx.seconds, CLIENTS, ping)
-    f_ok, f_bad, f_s = await _closed_loop(ctx.seconds, CLIENTS, fix)
+    # The two endpoints in alternating slices (ping, fix, fix, ping, ...: ABBA), so that
+    # a change of the shared machine's load during the run weighs on both alike; each
+    # total is the sum of its slices. The server's CPU per request (from /proc) beside.
+    slices = ROUNDS * 2
+    per = ctx.seconds / ROUNDS
+    nxt = [0] * CLIENTS
+    p_ok = p_bad = f_ok = f_bad = 0
+    p_s = f_s = p_cpu = f_cpu = 0.0
+    for k in range(slices):
+        is_ping = k % 4 in (0, 3)
+        cpu0 = _cpu_s(ctx.server_pid)
+        if is_ping:
+            ok, bad, s = await _closed_loop(per, CLIENTS, ping)
+            p_ok, p_bad, p_s, p_cpu = (
+                p_ok + ok,
+                p_bad + bad,
+                p_s + s,
+                p_cpu + _cpu_s(ctx.server_pid) - cpu0,
+            )
+        else:
+            ok, bad, s = await _closed_loop(per, CLIENTS, fix, nxt)
+            f_ok, f_bad, f_s, f_cpu = (
+                f_ok + ok,
+                f_bad + bad,
+                f_s + s,
+                f_cpu + _cpu_s(ctx.server_pid) - cpu0,
+            )
     stored = await _count(ctx.influx_url, vehicles)
     trivial = p_ok / p_s
     fixes = f_ok / f_s
@@ -158,6 +202,9 @@ async def osmand_figure(ctx: Ctx) -> dict[str, Any]:
         "ratio": round(fixes / trivial, 3) if trivial else None,
         "accepted": f_ok,
         "refused": f_bad + p_bad,
+        "slices": slices,
+        "server_cpu_ms_per_ping": round(p_cpu * 1000 / p_ok, 3) if p_ok else None,
+        "server_cpu_ms_per_fix": round(f_cpu * 1000 / f_ok, 3) if f_ok else None,
         "stored_points": stored,
         "goal": ">= 0.5x the trivial endpoint, every 200 stored",
         "goal_met": bool(trivial and fixes / trivial >= 0.5 and stored == f_ok and f_bad == 0),
@@ -265,7 +312,7 @@ async def _run(short: bool) -> dict[str, Any]:
         proc = spawn(["logistics", "osmand-serve"], env, tmp / "osmand.log")
         url = f"http://127.0.0.1:{port}"
         await _wait_for(lambda: _http_ok(f"{url}/ping"), 30, "osmand-serve")
-        ctx = Ctx(short, db_url, influx.url, url, trackers)
+        ctx = Ctx(short, db_url, influx.url, url, proc.pid, trackers)
         figures = {name: await fn(ctx) for name, fn in FIGURES.items()}
     finally:
         if proc is not None:

@@ -52,6 +52,20 @@ async def env(
         yield e
 
 
+# Every role x every route on PostgreSQL (a minute of the default run) joins the slow set:
+# the county filters are the same SQLAlchemy statements on both databases, and the
+# county admin's sweep of every route (below, on ``env``) still runs on PostgreSQL.
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+)
+async def wide_env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ApiEnv]:
+    cheap_argon2(monkeypatch)
+    async with api_env(request.param, tmp_path) as e:
+        yield e
+
+
 async def _foreign_key_id(env: ApiEnv) -> str:
     async with env.db.session() as s:
         return (await s.execute(select(ApiKey.id).where(ApiKey.county == OTHER))).scalar_one()
@@ -410,7 +424,8 @@ def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return out
 
 
-async def test_every_route_has_an_isolation_case(env: ApiEnv) -> None:
+async def test_every_route_has_an_isolation_case(wide_env: ApiEnv) -> None:
+    env = wide_env
     missing = api_routes(env.app) - set(CASES)
     assert not missing, f"routes without a county-isolation case in CASES: {sorted(missing)}"
     stale = set(CASES) - api_routes(env.app)
@@ -426,9 +441,10 @@ async def test_county_admin_sees_nothing_of_another_county(env: ApiEnv) -> None:
             raise AssertionError(f"{method} {path}: {exc}") from exc
 
 
-async def test_every_role_of_a_county_sees_nothing_of_another(env: ApiEnv) -> None:
+async def test_every_role_of_a_county_sees_nothing_of_another(wide_env: ApiEnv) -> None:
     """Roles x endpoints: each role of HOME runs the case of every route its permission
     allows (the others are 403, tests/cloud/test_api_roles.py)."""
+    env = wide_env
     from cloud.auth import policy
     from cloud.auth.deps import permission_of
     from tests.cloud.test_api_roles import _routes

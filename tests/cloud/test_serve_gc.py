@@ -35,3 +35,23 @@ async def test_startup_objects_are_frozen_and_later_garbage_is_collected(tmp_pat
                 assert gc.get_freeze_count() <= frozen  # frozen ones still freed by refcount
     finally:
         gc.unfreeze()
+
+
+async def test_the_osmand_port_freezes_its_startup_objects_too(tmp_path: Path) -> None:
+    """``dehong logistics osmand-serve`` (its own process) freezes after startup as the
+    API does: without it ``gc.get_freeze_count()`` stays 0 in its lifespan."""
+    from cloud.db.migrate import upgrade
+    from cloud.logistics.positions.config import PositionSettings
+    from cloud.logistics.positions.serve import standalone_app
+    from cloud.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'rel.db'}"
+    upgrade(url)
+    settings = Settings(database_url=url, tsdb_path=tmp_path / "ts.db")
+    app = standalone_app(settings, PositionSettings())
+    gc.unfreeze()
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 1_000
+    finally:
+        gc.unfreeze()

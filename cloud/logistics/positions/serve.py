@@ -6,6 +6,7 @@ process, with the API's intake (``dehong cloud serve`` with
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,11 @@ def standalone_app(settings: Settings, positions: PositionSettings) -> Starlette
         await store.open()
         if feed is not None:
             feed.start()
+        # as ``cloud serve`` does (cloud.cli.freeze_after_startup): what startup made
+        # goes to the collector's permanent generation, so a full collection under load
+        # walks only the requests' own objects
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
