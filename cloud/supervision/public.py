@@ -94,7 +94,9 @@ async def disclosure_page(request: Request, session: SessionDep) -> Response:
         environment(TEMPLATES)
         .get_template("disclosure.html")
         .render(
-            page_context(request.app.state.settings, data=data, kinds=KINDS, fmt=_fmt, wan=_wan)
+            page_context(
+                request.app.state.settings, data=data, kinds=KINDS, fmt=_fmt, wan=_wan, pct=_pct
+            )
         )
     )
     body = html.encode()
@@ -106,6 +108,11 @@ async def disclosure_page(request: Request, session: SessionDep) -> Response:
 def _fmt(amount: str) -> str:
     """``1300000.00`` -> ``1,300,000.00`` (exact: the decimal string, never a float)."""
     return f"{Decimal(amount):,.2f}"
+
+
+def _pct(ratio: str) -> str:
+    """``0.6194`` -> ``61.9%``."""
+    return f"{Decimal(ratio) * 100:.1f}%"
 
 
 def _wan(amount: str) -> str:
