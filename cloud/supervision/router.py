@@ -436,12 +436,13 @@ async def list_reports(
     request: Request,
     response: Response,
     page: PageDep,
+    today: Today,
     county: CountyQ = None,
 ) -> Any:
     q = sv.reports_query(principal, principal.counties(county))
     found = await fetch_page(session, q, (Key(sv.Report.id, desc=True, kind=int),), page)
     link_next(request, response, found.next_cursor)
-    return [sv.report_out(r) for r in found.rows]
+    return [sv.report_out(r, today) for r in found.rows]
 
 
 @router.post(
@@ -451,17 +452,17 @@ async def list_reports(
     responses=R,
     summary="File the month's report or a new version of it (operating company)",
 )
-async def file_report(body: sc.ReportIn, principal: File, session: SessionDep) -> Any:
+async def file_report(body: sc.ReportIn, principal: File, session: SessionDep, today: Today) -> Any:
     r = await sv.file_report(session, body, principal)
-    out = await _detail(session, r)
+    out = await _detail(session, r, today)
     await session.commit()
     return out
 
 
-async def _detail(session: Any, r: Any) -> sc.ReportDetail:
+async def _detail(session: Any, r: Any, today: date) -> sc.ReportDetail:
     versions = await sv.report_versions(session, r)
     return sc.ReportDetail(
-        **sv.report_out(r).model_dump(),
+        **sv.report_out(r, today).model_dump(),
         versions=[sc.ReportVersionOut.model_validate(v) for v in versions],
     )
 
@@ -472,8 +473,8 @@ async def _detail(session: Any, r: Any) -> sc.ReportDetail:
     responses=R,
     summary="A report with all its versions",
 )
-async def get_report(report_id: Ident, principal: Read, session: SessionDep) -> Any:
-    return await _detail(session, await sv.get_report(session, report_id, principal))
+async def get_report(report_id: Ident, principal: Read, session: SessionDep, today: Today) -> Any:
+    return await _detail(session, await sv.get_report(session, report_id, principal), today)
 
 
 @router.post(
@@ -483,11 +484,11 @@ async def get_report(report_id: Ident, principal: Read, session: SessionDep) -> 
     summary="Approve a submitted report",
 )
 async def approve_report(
-    report_id: Ident, body: sc.ReviewIn, principal: Write, session: SessionDep
+    report_id: Ident, body: sc.ReviewIn, principal: Write, session: SessionDep, today: Today
 ) -> Any:
     r = await sv.review_report(session, report_id, principal, approve=True, note=body.note)
     await session.commit()
-    return sv.report_out(r)
+    return sv.report_out(r, today)
 
 
 @router.post(
@@ -497,11 +498,11 @@ async def approve_report(
     summary="Send a submitted report back with the reason",
 )
 async def reject_report(
-    report_id: Ident, body: sc.RejectIn, principal: Write, session: SessionDep
+    report_id: Ident, body: sc.RejectIn, principal: Write, session: SessionDep, today: Today
 ) -> Any:
     r = await sv.review_report(session, report_id, principal, approve=False, note=body.note)
     await session.commit()
-    return sv.report_out(r)
+    return sv.report_out(r, today)
 
 
 @router.post(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,8 @@ from cloud.supervision.storage import (
     ScheduleItem,
 )
 from protocol.ids import PREFECTURE
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 FEN = Decimal("0.01")
 RATIO = Decimal("0.0001")
@@ -869,9 +872,12 @@ def report_due(month: str) -> date:
     return date(int(month[:4]), int(month[5:]), REPORT_DUE_DAY)
 
 
-def report_out(r: Report) -> sc.ReportOut:
-    late = (r.submitted_at is not None and r.submitted_at.date() > r.due_on) or (
-        r.submitted_at is None and utcnow().date() > r.due_on
+def report_out(r: Report, today: date) -> sc.ReportOut:
+    """``late``: submitted after its due date (Beijing), or not submitted by ``today``
+    past it."""
+    submitted = r.submitted_at.astimezone(BEIJING).date() if r.submitted_at else None
+    late = (submitted is not None and submitted > r.due_on) or (
+        submitted is None and today > r.due_on
     )
     return sc.ReportOut.model_validate(
         {**{k: getattr(r, k) for k in sc.ReportOut.model_fields if k != "late"}, "late": late}

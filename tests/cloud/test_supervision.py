@@ -405,6 +405,7 @@ async def test_report_reminded_on_the_20th_overdue_on_the_26th_then_published(
     assert r.status_code == 201, r.text
     rep = r.json()
     assert (rep["status"], rep["version"], rep["due_on"]) == ("submitted", 1, "2026-11-25")
+    assert rep["late"] is True  # filed after the 25th
     r = await env.client.get(f"{API}/schedule", headers=admin, params={"kind": "monthly_report"})
     assert r.json()[0]["status"] == "done"
     # not before approval
@@ -763,3 +764,48 @@ async def test_county_isolation_of_writes(env: ApiEnv) -> None:
         json={"county": HOME, "code": "z", "name": "n", "amount": "1.00"},
     )
     assert r.status_code == 403
+
+
+async def test_cli_tick_sends_through_the_configured_channels(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from cloud.settings import get_settings
+    from dehong.cli import main
+
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    r = await env.client.post(
+        f"{API}/schedule",
+        headers=h,
+        json={
+            "county": HOME,
+            "kind": "half_year_evaluation",
+            "ref": "2026-H1",
+            "title": "半年自评",
+            "owner": "芒市商务局",
+            "due_on": "2026-07-15",
+            "remind_on": "2026-07-01",
+        },
+    )
+    item = r.json()["id"]
+    with http_receiver() as rec:
+        monkeypatch.setenv("DEHONG_DATABASE_URL", env.settings.database_url)
+        monkeypatch.setenv(
+            "DEHONG_NOTIFY_CHANNELS",
+            json.dumps([{"name": "ops", "kind": "webhook", "url": rec.url}]),
+        )
+        get_settings.cache_clear()
+        try:
+            with pytest.raises(SystemExit) as done:
+                await asyncio.to_thread(main, ["supervision", "tick", "--today", "2026-07-02"])
+            assert done.value.code == 0
+            with pytest.raises(SystemExit) as bad:
+                await asyncio.to_thread(main, ["supervision", "tick", "--today", "2026-7-2"])
+            assert bad.value.code == 2
+        finally:
+            get_settings.cache_clear()
+        assert [q.body["key"] for q in rec.requests] == [f"supervision:{item}:reminder"]
+    out = capsys.readouterr()
+    (line,) = out.out.strip().splitlines()
+    assert json.loads(line)["statuses"] == ["sent"] and "--today" in out.err
