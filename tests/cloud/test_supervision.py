@@ -809,3 +809,39 @@ async def test_cli_tick_sends_through_the_configured_channels(
     out = capsys.readouterr()
     (line,) = out.out.strip().splitlines()
     assert json.loads(line)["statuses"] == ["sent"] and "--today" in out.err
+
+
+async def test_migrations_1050_1051_make_the_tables_the_models_declare() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+    from tests.support.schema import sqlite_template
+
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert [d for d in diff if "supervision_" in repr(d)] == []
+
+
+@pytest.mark.slow
+async def test_the_supervision_branch_goes_down_and_up(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from cloud.db.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = alembic_config(url)
+    await asyncio.to_thread(command.upgrade, cfg, "heads")
+    await asyncio.to_thread(command.downgrade, cfg, "supervision@0303")
+    engine = create_engine(url)
+    try:
+        assert not [t for t in inspect(engine).get_table_names() if t.startswith("supervision_")]
+    finally:
+        engine.dispose()
+    await asyncio.to_thread(command.upgrade, cfg, "heads")
