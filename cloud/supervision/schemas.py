@@ -25,7 +25,9 @@ Yuan = Annotated[
     BeforeValidator(_no_float),
     Field(gt=0, le=Decimal("9999999999.99"), max_digits=12, decimal_places=2),
 ]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[
+    str, Field(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM (2000-2099)")
+]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Text500 = Annotated[str, Field(min_length=1, max_length=500)]
 Owner = Annotated[str, Field(min_length=1, max_length=128)]
@@ -433,7 +435,7 @@ class CloseIn(_In):
 
 class EvaluationIn(_In):
     county: str
-    period: Annotated[str, Field(pattern=r"^\d{4}(-H[12])?$", description="2026-H1 or 2026")]
+    period: Annotated[str, Field(pattern=r"^20\d{2}(-H[12])?$", description="2026-H1 or 2026")]
     narrative: Annotated[str, Field(max_length=20000)] = ""
 
     _c = field_validator("county")(_county)
