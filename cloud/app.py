@@ -116,6 +116,8 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.supervision.public import install as install_disclosure
+    from cloud.supervision.router import router as supervision_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
     from cloud.web.shell import install as install_web_shell
@@ -137,6 +139,7 @@ def create_app(
         logistics_router,  # logistics (issue 13): positions, fleet, supply, waybills, console
         firmware_router,  # signed MCU node images and staged rollouts (issue 16)
         commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
+        supervision_router,  # programme supervision: budget, reports, disclosure (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -146,6 +149,7 @@ def create_app(
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
+    install_disclosure(app, API_PREFIX)  # /disclosure and /api/v1/public/disclosure, issue 15
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

@@ -19,7 +19,7 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -39,7 +39,7 @@ MAX_LIMIT = 1000
 @dataclass(frozen=True, slots=True)
 class Key:
     """One column of a keyset order: the attribute, its direction, and how to read
-    it back from JSON (``int``, ``str`` or ``datetime``)."""
+    it back from JSON (``int``, ``str``, ``datetime`` or ``date``)."""
 
     column: InstrumentedAttribute[Any]
     desc: bool = False
@@ -71,6 +71,13 @@ def decode_cursor(cursor: str, keys: Sequence[Key]) -> list[Any]:
                 raise _bad("not a cursor of this list")
             try:
                 out.append(datetime.fromisoformat(value))
+            except ValueError:
+                raise _bad("not a cursor of this list") from None
+        elif key.kind is date:
+            if not isinstance(value, str):
+                raise _bad("not a cursor of this list")
+            try:
+                out.append(date.fromisoformat(value))
             except ValueError:
                 raise _bad("not a cursor of this list") from None
         elif key.kind is int:

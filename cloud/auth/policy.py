@@ -130,6 +130,16 @@ PERMISSIONS: dict[str, str] = {
     "commerce:write": "register shops, map their SKUs, record and import orders, their status "
     "changes and refunds (organisation roles: for their own organisation's shops, which they "
     "also read)",
+    "supervision:read": "the programme's supervision: budget lines, contracts, disbursements "
+    "and execution, milestones, the rhythm (schedule, meetings, bulletins), monthly reports "
+    "(organisation roles: their own organisation's), inspections, evaluations, publications",
+    "supervision:write": "enter budget lines, contracts, disbursements, milestones and their "
+    "evidence; plan the rhythm, record meetings, assemble bulletins; review monthly reports; "
+    "record inspections and close rectifications; run evaluations",
+    "reports:file": "file the operating company's monthly report and its new versions "
+    "(organisation roles: their own organisation's)",
+    "disclosure:publish": "publish on the disclosure page (信息公开): the plan, the project list "
+    "and fund allocation, approved monthly reports, decisions; corrections as new versions",
 }
 
 _READ_BACKBONE = frozenset(
@@ -300,6 +310,8 @@ ROLES: dict[Role, RoleSpec] = {
             "trace:write",
             "coldchain:write",
             "commerce:write",
+            "supervision:read",
+            "reports:file",
         },
     ),
 }

@@ -40,6 +40,9 @@ from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
+from tests.cloud.supervision_cases import BOUNDED as SUPERVISION_BOUNDED
+from tests.cloud.supervision_cases import LISTS as SUPERVISION_LISTS
+from tests.cloud.supervision_cases import seed_paged as seed_paged_supervision
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.epcis import gtin
@@ -108,6 +111,7 @@ async def _rows(env: ApiEnv) -> None:
                 await seed_paged(s, county, i, org.id, gtin(1), f"P-{county}-0")
                 await seed_paged_serials(s, county, i, gtin(1), f"P-{county}-0")
                 await seed_paged_commerce(s, county, i, org.id)
+                await seed_paged_supervision(s, county, i, org.id)
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -229,6 +233,7 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/firmware/rollouts": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/shops": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
+    **{path: (lambda b: b, lambda x: x["id"]) for path in SUPERVISION_LISTS},
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -253,6 +258,7 @@ BOUNDED = {
     "15 categories x 7 channels, typically a few dozen",
     "/api/v1/commerce/top-products": "the best products, at most ?limit=100",
     "/api/v1/commerce/orders-per-day": "one row per day, at most 400",
+    **SUPERVISION_BOUNDED,
 }
 
 
