@@ -130,6 +130,12 @@ PERMISSIONS: dict[str, str] = {
     "commerce:write": "register shops, map their SKUs, record and import orders, their status "
     "changes and refunds (organisation roles: for their own organisation's shops, which they "
     "also read)",
+    "training:read": "电商学院: courses, trainers, sessions, enrolments (trainees' names and phones "
+    "masked without personal:read), attendance, certificates and the training totals "
+    "(trainers: their own sessions)",
+    "training:write": "schedule and change sessions, enrol trainees, show a session's check-in "
+    "QR, issue certificates (trainers: for their own sessions)",
+    "training:manage": "create courses and trainers, revoke certificates",
 }
 
 _READ_BACKBONE = frozenset(
@@ -286,7 +292,7 @@ ROLES: dict[Role, RoleSpec] = {
         "trainer",
         Scope.ORGANISATION,
         Home.COUNTY,
-        frozenset({"self", "catalog:read", "org_records:write"}),
+        frozenset({"self", "catalog:read", "org_records:write", "training:read", "training:write"}),
     ),
     Role.OPERATING_COMPANY: RoleSpec(
         "运营公司",

@@ -55,6 +55,14 @@ from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
+from cloud.services.training.storage import (
+    Attendance,
+    Certificate,
+    Course,
+    Enrolment,
+    Trainer,
+    TrainingSession,
+)
 from cloud.timeseries.rollup_storage import (
     RollupGeneration,
     RollupPending,
@@ -75,15 +83,18 @@ from cloud.trace.results.storage import TraceTestResult
 
 __all__ = [
     "ApiKey",
+    "Attendance",
     "AuditEntry",
     "Base",
     "BrandDecision",
     "BrandRuleset",
+    "Certificate",
     "ColdStoreInfo",
     "ColdchainAlarm",
     "ColdchainExcursion",
     "Command",
     "CommodityProfile",
+    "Course",
     "CustodyCursor",
     "CustodyEvidence",
     "DeadLetter",
@@ -92,6 +103,7 @@ __all__ = [
     "Device",
     "DirtyWindow",
     "Driver",
+    "Enrolment",
     "EventRecord",
     "FirmwareImage",
     "FirmwareRollout",
@@ -149,6 +161,8 @@ __all__ = [
     "TrackedTrip",
     "Tracker",
     "TrackerCount",
+    "Trainer",
+    "TrainingSession",
     "Trip",
     "TripTrack",
     "User",
