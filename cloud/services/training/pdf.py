@@ -3,6 +3,7 @@ verification page (cloud/web/pdf.py: STSong-Light for the Chinese, not embedded)
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -54,10 +55,11 @@ def certificate_pdf(c: Sheet) -> bytes:
         out.append(text_mixed(line, MARGIN + 20, y, 13))
         y -= 24
     y -= 8
-    for line in (
-        f'completed the course "{c.course_en or c.course_zh}" ({c.hours} class hours)',
-        f"held {_day(c.starts_at)} to {_day(c.ends_at)}, {c.place}"[:80],
-    ):
+    english = (
+        f'completed the course "{c.course_en or c.course_zh}" ({c.hours} class hours), '
+        f"held {_day(c.starts_at)} to {_day(c.ends_at)}"
+    )
+    for line in textwrap.wrap(english, 70)[:3]:
         out.append(text_mixed(line, MARGIN + 20, y, 10))
         y -= 16
     y -= 20
