@@ -397,3 +397,20 @@ async def test_demo_seed_is_idempotent_and_verifies(env: ApiEnv) -> None:
     r = await env.client.get(f"{PUBLIC}/certificates/{ref}", params={"c": c})
     assert r.json()["valid"] is True and r.json()["holder"] == "岩*"
     assert STARTS  # the world's clock is separate from the demo's
+
+
+async def test_migration_1020_makes_the_tables_the_models_declare() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+    from tests.support.schema import sqlite_template
+
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert [d for d in diff if "training_" in repr(d)] == []
