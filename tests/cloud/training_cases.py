@@ -338,7 +338,7 @@ async def seed_paged(s: Any, county: str, i: int) -> None:
     ref = secrets.token_hex(8)
     phone = new_phone()
     e = Enrolment(session_id=first, county=county, ref=ref, created_by="test",
-                  name_sealed=seal(ring_, f"学员 {i}", f"training_enrolments.name:{ref}"),
+                  name_sealed=seal(ring_, f"学员 {i}", f"training_enrolments.name:{ref}"), name_masked="学*",
                   phone_sealed=seal(ring_, phone, f"training_enrolments.phone:{ref}"),
                   phone_index=blind_index(ring_, "phone", phone))  # fmt: skip
     s.add(e)

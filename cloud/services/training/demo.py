@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import utcnow
 from cloud.pii import Keyring, blind_index, keyring_for, seal
-from cloud.services.training.service import BEIJING, context, month_of
+from cloud.services.training.service import BEIJING, context, mask_name, month_of
 from cloud.services.training.storage import (
     Attendance,
     Certificate,
@@ -101,6 +101,7 @@ async def seed_demo(
                       created_by=ACTOR, phone_index=blind_index(ring, "phone", phone),
                       name_sealed="", phone_sealed="")  # fmt: skip
         e.name_sealed = seal(ring, name, context(e.ref, "name"))
+        e.name_masked = mask_name(name)
         e.phone_sealed = seal(ring, phone, context(e.ref, "phone"))
         session.add(e)
         enrolments.append(e)

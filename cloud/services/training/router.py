@@ -323,7 +323,11 @@ def _window(
         except ValueError:
             raise ApiError(422, f"query.from: {start!r} is not a day (YYYY-MM-DD)",
                            field="query.from") from None  # fmt: skip
-    return county, begin, begin + timedelta(days=days)
+    try:
+        return county, begin, begin + timedelta(days=days)
+    except OverflowError:
+        raise ApiError(422, f"query.from: {start!r} plus {days} days is off the calendar",
+                       field="query.from") from None  # fmt: skip
 
 
 FromQ = Annotated[str | None, Query(alias="from", max_length=10,

@@ -88,6 +88,9 @@ class Enrolment(Base):
     #: the record's own reference in the sealed fields' context
     ref: Mapped[str] = mapped_column(String(16), unique=True)
     name_sealed: Mapped[str] = mapped_column(Text)
+    #: what the public certificate check shows (``岩*``, ``欧**明``): made once at
+    #: enrolment, so that no public path ever opens a sealed field
+    name_masked: Mapped[str] = mapped_column(String(60))
     phone_sealed: Mapped[str] = mapped_column(Text)
     phone_index: Mapped[str] = mapped_column(String(32))
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

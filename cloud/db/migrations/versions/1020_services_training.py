@@ -81,6 +81,7 @@ def upgrade() -> None:
     sa.Column('county', sa.String(length=6), nullable=False),
     sa.Column('ref', sa.String(length=16), nullable=False),
     sa.Column('name_sealed', sa.Text(), nullable=False),
+    sa.Column('name_masked', sa.String(length=60), nullable=False),
     sa.Column('phone_sealed', sa.Text(), nullable=False),
     sa.Column('phone_index', sa.String(length=32), nullable=False),
     sa.Column('enrolled_at', cloud.db.base.UTCDateTime(timezone=True), nullable=False),
