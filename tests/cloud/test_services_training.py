@@ -359,7 +359,8 @@ async def test_bad_input_is_refused_naming_its_field(env: ApiEnv) -> None:
         assert r.status_code in (404, 409, 422), (path, body, r.status_code, r.text)
         assert r.json().get("field") == field, (path, body, r.text)
     for params, field in (({"from": "2026-02-30"}, "query.from"), ({"county": "12"}, "query.county"),
-                          ({"days": 0}, "query.days")):  # fmt: skip
+                          ({"days": 0}, "query.days"),
+                          ({"from": "9999-12-31", "days": 366}, "query.from")):  # fmt: skip
         r = await env.client.get(f"{PUBLIC}/sessions", params=params)
         assert r.status_code == 422 and r.json()["field"] == field, r.text
     r = await env.client.post(f"{PUBLIC}/checkin", json={"token": "x", "phone": "1"})
