@@ -376,6 +376,16 @@ async def test_full_sessions_and_other_counties_refuse_enrolment(env: ApiEnv) ->
                               json={"name": "王五", "phone": new_phone()})  # fmt: skip
     assert r.status_code == 409 and "full" in r.json()["detail"]
     other = await env.headers(Role.COUNTY_ADMIN, OTHER)
+    # a trainee without a smartphone, marked present by hand (once)
+    r = await env.client.post(f"{API}/sessions/{w['session']}/attendance", headers=h,
+                              json={"enrolment_id": w["enrolments"][1]})  # fmt: skip
+    assert r.status_code == 201 and r.json()["checked_in_at"], r.text
+    r = await env.client.post(f"{API}/sessions/{w['session']}/attendance", headers=h,
+                              json={"enrolment_id": w["enrolments"][1]})  # fmt: skip
+    assert r.status_code == 409 and r.json()["field"] == "body.enrolment_id", r.text
+    r = await env.client.post(f"{API}/sessions/{w['session']}/attendance", headers=h,
+                              json={"enrolment_id": 999999})  # fmt: skip
+    assert r.status_code == 404 and r.json()["field"] == "body.enrolment_id", r.text
     r = await env.client.post(f"{API}/sessions/{w['session']}/enrolments", headers=other,
                               json={"name": "王五", "phone": new_phone()})  # fmt: skip
     assert r.status_code == 404

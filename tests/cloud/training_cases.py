@@ -198,6 +198,13 @@ TRAINING_CASES: dict[tuple[str, str], Case] = {
     ("POST", f"{V}/sessions/{{session_id}}/checkin-code"): _unchanged(
         lambda e, h, t: e.client.post(f"{API}/sessions/{t['session']}/checkin-code", headers=h)
     ),
+    ("POST", f"{V}/sessions/{{session_id}}/attendance"): _unchanged(
+        lambda e, h, t: e.client.post(
+            f"{API}/sessions/{t['session']}/attendance",
+            headers=h,
+            json={"enrolment_id": t["enrolments"][1]},
+        )
+    ),
     ("POST", f"{V}/certificates"): _unchanged(
         lambda e, h, t: e.client.post(
             f"{API}/certificates", headers=h, json={"enrolment_id": t["enrolments"][1]}
@@ -277,6 +284,13 @@ TRAINING_REQUESTS: dict[tuple[str, str], Call] = {
         f"{API}/sessions/{w['session']}/enrolments", headers=h)),
     ("POST", f"{V}/sessions/{{session_id}}/checkin-code"): _call(lambda e, h, w: e.client.post(
         f"{API}/sessions/{w['session']}/checkin-code", headers=h)),
+    ("POST", f"{V}/sessions/{{session_id}}/attendance"): _call(
+        lambda e, h, w: e.client.post(
+            f"{API}/sessions/{w['session']}/attendance",
+            headers=h,
+            json={"enrolment_id": w["enrolments"][1]},
+        )
+    ),
     ("POST", f"{V}/certificates"): _certificate_post,
     ("GET", f"{V}/certificates"): _call(
         lambda e, h, w: e.client.get(f"{API}/certificates", headers=h)),

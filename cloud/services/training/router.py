@@ -238,6 +238,17 @@ async def checkin_code(
     )  # fmt: skip
 
 
+@router.post("/sessions/{session_id}/attendance", status_code=201,
+             summary="Mark a trainee present by hand (no smartphone)")  # fmt: skip
+async def mark_present(
+    session_id: Ident, body: CertificateIn, principal: Write, db: DatabaseDep, ring: KeyringDep
+) -> EnrolmentOut:
+    async with db.transaction() as s:
+        row = await service.get_session(s, session_id, principal)
+        e = await service.mark_present(s, row, body.enrolment_id, principal)
+        return await service.enrolment_out(s, e, principal, ring)
+
+
 # ------------------------------------------------------------------ certificates
 
 

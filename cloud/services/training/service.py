@@ -411,6 +411,28 @@ async def check_in(
                       course_title_en=course.title_en, checked_in_at=now, already=False)  # fmt: skip
 
 
+async def mark_present(
+    s: AsyncSession, row: TrainingSession, enrolment_id: int, principal: Principal
+) -> Enrolment:
+    """A trainee without a smartphone: the trainer (or an admin) marks the check-in."""
+    e = await s.get(Enrolment, enrolment_id)
+    if e is None or e.session_id != row.id:
+        raise not_found(f"enrolment of session {row.id}", enrolment_id, "body.enrolment_id")
+    if row.status != "scheduled":
+        raise ApiError(409, f"session {row.id} is {row.status}: no check-in",
+                       field="path.session_id")  # fmt: skip
+    at = await s.scalar(select(Attendance.checked_in_at).where(Attendance.enrolment_id == e.id))
+    if at is not None:
+        raise ApiError(409, f"body.enrolment_id: enrolment {e.id} checked in at {at.isoformat()}",
+                       field="body.enrolment_id")  # fmt: skip
+    s.add(Attendance(enrolment_id=e.id, session_id=row.id, checked_in_at=utcnow(),
+                     nonce="manual", method="manual"))  # fmt: skip
+    await s.flush()
+    await record(s, principal.actor, "training.checked_in", f"training_enrolment:{e.id}",
+                 row.county, {"session_id": row.id, "method": "manual"})  # fmt: skip
+    return e
+
+
 # ------------------------------------------------------------------ certificates
 
 
