@@ -116,6 +116,9 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.services.training.router import pages as training_pages
+    from cloud.services.training.router import public as training_public
+    from cloud.services.training.router import router as training_router
     from cloud.supervision.public import install as install_disclosure
     from cloud.supervision.router import router as supervision_router
     from cloud.trace.phone.router import install as install_phone_page
@@ -140,6 +143,8 @@ def create_app(
         firmware_router,  # signed MCU node images and staged rollouts (issue 16)
         commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
         supervision_router,  # programme supervision: budget, reports, disclosure (issue 15)
+        training_router,  # 电商学院: courses, sessions, enrolments, certificates (issue 15)
+        training_public,  # the public training calendar, check-in, verification (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -150,6 +155,7 @@ def create_app(
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
     install_disclosure(app, API_PREFIX)  # /disclosure and /api/v1/public/disclosure, issue 15
+    app.include_router(training_pages)  # /h5/training: calendar, check-in, verify (issue 15)
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

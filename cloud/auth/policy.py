@@ -140,6 +140,12 @@ PERMISSIONS: dict[str, str] = {
     "(organisation roles: their own organisation's)",
     "disclosure:publish": "publish on the disclosure page (信息公开): the plan, the project list "
     "and fund allocation, approved monthly reports, decisions; corrections as new versions",
+    "training:read": "电商学院: courses, trainers, sessions, enrolments (trainees' names and phones "
+    "masked without personal:read), attendance, certificates and the training totals "
+    "(trainers: their own sessions)",
+    "training:write": "schedule and change sessions, enrol trainees, show a session's check-in "
+    "QR, issue certificates (trainers: for their own sessions)",
+    "training:manage": "create courses and trainers, revoke certificates",
 }
 
 _READ_BACKBONE = frozenset(
@@ -296,7 +302,7 @@ ROLES: dict[Role, RoleSpec] = {
         "trainer",
         Scope.ORGANISATION,
         Home.COUNTY,
-        frozenset({"self", "catalog:read", "org_records:write"}),
+        frozenset({"self", "catalog:read", "org_records:write", "training:read", "training:write"}),
     ),
     Role.OPERATING_COMPANY: RoleSpec(
         "运营公司",

@@ -55,6 +55,14 @@ from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
+from cloud.services.training.storage import (
+    Attendance,
+    Certificate,
+    Course,
+    Enrolment,
+    Trainer,
+    TrainingSession,
+)
 from cloud.supervision.storage import (
     ActionItem,
     BudgetLine,
@@ -94,18 +102,21 @@ from cloud.trace.results.storage import TraceTestResult
 __all__ = [
     "ActionItem",
     "ApiKey",
+    "Attendance",
     "AuditEntry",
     "Base",
     "BrandDecision",
     "BrandRuleset",
     "BudgetLine",
     "Bulletin",
+    "Certificate",
     "ColdStoreInfo",
     "ColdchainAlarm",
     "ColdchainExcursion",
     "Command",
     "CommodityProfile",
     "Contract",
+    "Course",
     "CustodyCursor",
     "CustodyEvidence",
     "DeadLetter",
@@ -115,6 +126,7 @@ __all__ = [
     "DirtyWindow",
     "Disbursement",
     "Driver",
+    "Enrolment",
     "Evaluation",
     "EventRecord",
     "Evidence",
@@ -183,6 +195,8 @@ __all__ = [
     "TrackedTrip",
     "Tracker",
     "TrackerCount",
+    "Trainer",
+    "TrainingSession",
     "Trip",
     "TripTrack",
     "User",

@@ -37,6 +37,7 @@ from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES
 from tests.cloud.trace_cases import TRACE_CASES
+from tests.cloud.training_cases import TRAINING_CASES
 from tests.cloud.trips_cases import TRIPS_CASES
 from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
 
@@ -396,6 +397,7 @@ CASES.update(FIRMWARE_CASES)  # firmware images and rollouts (issue 16)
 CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
 CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (issue 14)
 CASES.update(SUPERVISION_CASES)  # programme supervision and disclosure (issue 15)
+CASES.update(TRAINING_CASES)  # 电商学院: training API and its public API (issue 15)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -44,6 +44,7 @@ from tests.cloud.serials_cases import SERIALS_REQUESTS
 from tests.cloud.supervision_cases import SUPERVISION_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
+from tests.cloud.training_cases import TRAINING_REQUESTS
 from tests.cloud.trips_cases import TRIPS_REQUESTS
 from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
 
@@ -331,6 +332,7 @@ REQUESTS.update(FIRMWARE_REQUESTS)  # firmware images and rollouts (issue 16)
 REQUESTS.update(SCREEN_REQUESTS)  # the big-data wall screen (issue 14)
 REQUESTS.update(COMMERCE_REQUESTS)  # e-commerce shops, orders, imports, indicators (issue 14)
 REQUESTS.update(SUPERVISION_REQUESTS)  # programme supervision and disclosure (issue 15)
+REQUESTS.update(TRAINING_REQUESTS)  # 电商学院: training API, public API and pages (issue 15)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

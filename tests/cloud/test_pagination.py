@@ -44,6 +44,10 @@ from tests.cloud.supervision_cases import BOUNDED as SUPERVISION_BOUNDED
 from tests.cloud.supervision_cases import LISTS as SUPERVISION_LISTS
 from tests.cloud.supervision_cases import seed_paged as seed_paged_supervision
 from tests.cloud.test_api_isolation_mobile import uscc
+from tests.cloud.training_cases import BOUNDED as TRAINING_BOUNDED
+from tests.cloud.training_cases import PAGED_LISTS as TRAINING_LISTS
+from tests.cloud.training_cases import PAGED_ROUTE_OF as TRAINING_ROUTE_OF
+from tests.cloud.training_cases import seed_paged as seed_paged_training
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.epcis import gtin
 
@@ -112,6 +116,7 @@ async def _rows(env: ApiEnv) -> None:
                 await seed_paged_serials(s, county, i, gtin(1), f"P-{county}-0")
                 await seed_paged_commerce(s, county, i, org.id)
                 await seed_paged_supervision(s, county, i, org.id)
+                await seed_paged_training(s, county, i)
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -234,6 +239,7 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/commerce/shops": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
     **{path: (lambda b: b, lambda x: x["id"]) for path in SUPERVISION_LISTS},
+    **TRAINING_LISTS,  # 电商学院 (issue 15)
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -243,6 +249,7 @@ ROUTE_OF = {
     f"/api/v1/trace/lots/{gtin(1)}/P-{HOME}-0/serial-ranges": (
         "/api/v1/trace/lots/{gtin}/{lot}/serial-ranges"
     ),
+    **TRAINING_ROUTE_OF,
 }
 
 #: Lists that take no cursor, each with the reason.
@@ -259,6 +266,7 @@ BOUNDED = {
     "/api/v1/commerce/top-products": "the best products, at most ?limit=100",
     "/api/v1/commerce/orders-per-day": "one row per day, at most 400",
     **SUPERVISION_BOUNDED,
+    **TRAINING_BOUNDED,
 }
 
 
