@@ -116,6 +116,12 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.services.poverty.router import public as poverty_public_router
+    from cloud.services.poverty.router import router as poverty_router
+    from cloud.services.statforms.router import router as statforms_router
+    from cloud.services.stations.router import install as install_stations_page
+    from cloud.services.stations.router import public as stations_public_router
+    from cloud.services.stations.router import router as stations_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
     from cloud.web.shell import install as install_web_shell
@@ -137,6 +143,11 @@ def create_app(
         logistics_router,  # logistics (issue 13): positions, fleet, supply, waybills, console
         firmware_router,  # signed MCU node images and staged rollouts (issue 16)
         commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
+        stations_router,  # service stations (issue 15)
+        stations_public_router,  # /api/v1/public/stations: the stations map data
+        poverty_router,  # poverty-alleviation households, links, income (issue 15)
+        poverty_public_router,  # /api/v1/public/poverty/aggregates (suppressed)
+        statforms_router,  # monthly statistics forms of the stations (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -145,6 +156,7 @@ def create_app(
     install_driver_page(app)  # the driver's page (/m/driver), issue 13
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
+    install_stations_page(app)  # the H5 stations map (/h5/stations), issue 15
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page

@@ -130,6 +130,19 @@ PERMISSIONS: dict[str, str] = {
     "commerce:write": "register shops, map their SKUs, record and import orders, their status "
     "changes and refunds (organisation roles: for their own organisation's shops, which they "
     "also read)",
+    "stations:read": "service stations (县/乡/村), their attributes, status and monthly "
+    "performance (a station operator: its own station)",
+    "stations:write": "enter a station's public-service attributes (location, division codes, "
+    "operator, hours, services), move its status, attribute shops to it",
+    "poverty:read": "poverty-alleviation households, their links and income, personal data masked",
+    "poverty:write": "record households (with consent, basis and retention), their links and "
+    "monthly income; erase a household's personal data on request or at retention end",
+    "poverty:personal": "the personal data of the county's poverty-alleviation households "
+    "unmasked, and their export on request (each read audited)",
+    "statforms:read": "monthly statistics forms, their submissions and the late/missing flags "
+    "(a station operator: its own station's)",
+    "statforms:write": "fill in a station's monthly statistics forms (organisation roles: for "
+    "the stations their organisation operates)",
 }
 
 _READ_BACKBONE = frozenset(
@@ -148,7 +161,9 @@ _READ_ALL = frozenset(
 )
 #: a gateway's own permission is no person's
 _GATEWAY_ONLY = frozenset({"firmware:report"})
-_ADMIN = frozenset(PERMISSIONS) - {"org_records:write"} - _GATEWAY_ONLY
+#: the poverty-alleviation officer's own: households' personal data (issue 15)
+_OFFICER_ONLY = frozenset({"poverty:personal"})
+_ADMIN = frozenset(PERMISSIONS) - {"org_records:write"} - _GATEWAY_ONLY - _OFFICER_ONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +219,10 @@ ROLES: dict[Role, RoleSpec] = {
                 "personal:read",
                 "catalog:read",
                 "commerce:read",
+                "stations:read",
+                "poverty:read",
+                "poverty:write",
+                "poverty:personal",
             }
         ),
     ),
@@ -213,7 +232,7 @@ ROLES: dict[Role, RoleSpec] = {
         "display (wall screen)",
         Scope.COUNTY,
         Home.EITHER,
-        _READ_BACKBONE | {"commerce:read", "screen:read"},
+        _READ_BACKBONE | {"commerce:read", "screen:read", "stations:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.GATEWAY: RoleSpec("网关", "gateway", Scope.OWN_GATEWAY, Home.COUNTY, _GATEWAY_ONLY),
@@ -278,6 +297,9 @@ ROLES: dict[Role, RoleSpec] = {
                 "trace:write",
                 "org_records:write",
                 "commerce:write",
+                "stations:read",
+                "statforms:read",
+                "statforms:write",
             }
         ),
     ),
@@ -300,6 +322,9 @@ ROLES: dict[Role, RoleSpec] = {
             "trace:write",
             "coldchain:write",
             "commerce:write",
+            "stations:read",
+            "statforms:read",
+            "statforms:write",
         },
     ),
 }

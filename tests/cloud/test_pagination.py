@@ -40,6 +40,7 @@ from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
+from tests.cloud.stations_cases import seed_paged as seed_paged_stations
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.epcis import gtin
@@ -108,6 +109,7 @@ async def _rows(env: ApiEnv) -> None:
                 await seed_paged(s, county, i, org.id, gtin(1), f"P-{county}-0")
                 await seed_paged_serials(s, county, i, gtin(1), f"P-{county}-0")
                 await seed_paged_commerce(s, county, i, org.id)
+                await seed_paged_stations(s, county, i, org.id)
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -229,6 +231,9 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/firmware/rollouts": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/shops": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/stations": (lambda b: b, lambda x: x["location_id"]),
+    "/api/v1/services/poverty/households": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/statforms/submissions": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -253,6 +258,7 @@ BOUNDED = {
     "15 categories x 7 channels, typically a few dozen",
     "/api/v1/commerce/top-products": "the best products, at most ?limit=100",
     "/api/v1/commerce/orders-per-day": "one row per day, at most 400",
+    "/api/v1/services/stations/{location_id}/performance": "one row per month, at most 24",
 }
 
 
