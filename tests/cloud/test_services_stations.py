@@ -204,3 +204,23 @@ async def test_seed_is_idempotent_and_monthly_figures(env: ApiEnv) -> None:
     assert figs["stations_building"] == 1 and figs["stations_closed"] == 0
     # 3 households in Mangshi: under 5, suppressed
     assert figs["households_linked"] is None and figs["income_yuan"] is None
+
+
+def test_seeded_stations_lie_in_their_county() -> None:
+    """Each demo station's point is inside its county's outline (the map's data)."""
+    import json
+
+    from cloud.services.stations.maps import DATA
+    from cloud.services.stations.seed import STATIONS
+
+    counties = json.loads(DATA.read_text(encoding="utf-8"))["counties"]
+
+    def inside(x: float, y: float, ring: list[list[float]]) -> bool:
+        hit = False
+        for (x1, y1), (x2, y2) in zip(ring, ring[-1:] + ring[:-1], strict=True):
+            if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+                hit = not hit
+        return hit
+
+    for county, _tier, name, lon, lat, *_ in STATIONS:
+        assert inside(lon, lat, counties[county]["ring"]), name

@@ -33,6 +33,7 @@ class MapPoint:
 class Outline:
     code: str
     name: str
+    name_en: str
     path: str
     label: tuple[float, float]
     programme: bool
@@ -67,7 +68,10 @@ def stations_map(stations: list[dict[str, Any]], programme: tuple[str, ...]) -> 
     for code, c in counties.items():
         pts = [xy(lon, lat) for lon, lat in c["ring"]]
         path = "M" + " L".join(f"{x},{y}" for x, y in pts) + " Z"
-        outlines.append(Outline(code, c["name"], path, xy(*c["center"]), code in programme))
+        cx, cy = xy(*c["center"])  # the county seat: its centre's point; the name above it
+        outlines.append(
+            Outline(code, c["name"], c["name_en"], path, (cx, cy - 11), code in programme)
+        )
     points = [MapPoint(*xy(st["lon"], st["lat"]), station=st) for st in stations]
     # village points first, the county centres last (drawn on top)
     order = {"village": 0, "township": 1, "county": 2}

@@ -22,6 +22,7 @@ from cloud.services.poverty.idnumber import check_char
 from cloud.services.poverty.service import context
 from cloud.services.poverty.storage import PERSONAL, Household, HouseholdLink, LinkIncome
 from cloud.services.stations.storage import StationInfo
+from protocol.ids import COUNTIES
 
 ACTOR = "seed:services"
 ALL = ["buy_on_behalf", "sell_on_behalf", "parcels", "payments", "training"]
@@ -62,7 +63,7 @@ STATIONS = [
     ),
     ("533124", "county", "陇川县电子商务运营中心", 97.7920, 24.1830, None, None, "open"),
     ("533124", "township", "景罕镇电商服务站", 97.9450, 24.2760, "533124103000", None, "open"),
-    ("533124", "township", "户撒乡电商服务站", 97.8760, 24.5650, "533124201000", None, "open"),
+    ("533124", "township", "户撒乡电商服务站", 98.0000, 24.4450, "533124201000", None, "open"),
     (
         "533124",
         "village",
@@ -77,8 +78,8 @@ STATIONS = [
         "533124",
         "village",
         "腊撒村电商服务点",
-        97.8900,
-        24.5400,
+        98.0200,
+        24.4250,
         "533124201000",
         "533124201202",
         "open",
@@ -173,7 +174,9 @@ async def seed_demo(session: AsyncSession, keyring: Keyring | None = None) -> di
                     lat=lat,
                     township_code=town,
                     village_code=village,
-                    operator_name=f"{name[:3]}电商运营公司" if tier == "county" else name,
+                    operator_name=f"{COUNTIES[county][1]}电商运营服务公司"
+                    if tier == "county"
+                    else name,
                     hours="周一至周日 08:30-18:00" if tier != "village" else "每日 09:00-20:00",
                     services=SERVICES[tier],
                     status=status,
