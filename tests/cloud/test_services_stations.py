@@ -32,9 +32,12 @@ from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.trace_records import add_org
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
-    async with api_env("sqlite", tmp_path) as e:
+# PostgreSQL (the same queries on the other database) runs in the slow set
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+)
+async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    async with api_env(request.param, tmp_path) as e:
         yield e
 
 
