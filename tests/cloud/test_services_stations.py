@@ -227,3 +227,27 @@ def test_seeded_stations_lie_in_their_county() -> None:
 
     for county, _tier, name, lon, lat, *_ in STATIONS:
         assert inside(lon, lat, counties[county]["ring"]), name
+
+
+async def test_public_endpoints_are_rate_limited_and_carry_no_seeded_pii(env: ApiEnv) -> None:
+    from cloud.services.stations.seed import HOUSEHOLDS, id_number
+
+    async with env.db.transaction() as s:
+        await seed_demo(s)
+    secrets = [x for name, born, seq, phone, village, *_ in HOUSEHOLDS
+               for x in (name, phone, id_number(village[:6], born, seq))]  # fmt: skip
+    for path, params in (
+        ("/api/v1/public/stations", {}),
+        ("/h5/stations", {}),
+        ("/api/v1/public/poverty/aggregates", {"level": "village"}),
+        ("/api/v1/public/poverty/aggregates", {"level": "county"}),
+    ):
+        r = await env.client.get(path, params=params)
+        assert r.status_code == 200, (path, r.text)
+        assert not [x for x in secrets if x in r.text], path
+    env.settings.resolver_rate_burst = 3
+    env.settings.resolver_rate_per_s = 0.01
+    env.app.state.resolver_limiter = None  # made again from the settings
+    codes = [(await env.client.get("/api/v1/public/stations")).status_code for _ in range(3)]
+    codes += [(await env.client.get("/h5/stations")).status_code for _ in range(2)]
+    assert codes == [200, 200, 200, 429, 429]
