@@ -197,7 +197,7 @@ async def set_shops(
 ) -> StationInfo:
     """The shops attributed to the station: each of its county, attributed to no other."""
     wanted = sorted(set(shop_ids))
-    for i, sid in enumerate(wanted):
+    for sid in wanted:
         shop = await s.get(Shop, sid)
         if shop is None or shop.county != st.county:
             raise ApiError(404, f"shop {sid} not found in county {st.county}",
@@ -209,7 +209,7 @@ async def set_shops(
         )
         if other is not None:
             raise ApiError(409, f"shop {sid} is attributed to station {other}",
-                           field=f"body.shop_ids[{i}]")  # fmt: skip
+                           field=f"body.shop_ids[{shop_ids.index(sid)}]")  # fmt: skip
     rows = (
         await s.scalars(select(StationShop).where(StationShop.station_id == st.location_id))
     ).all()
