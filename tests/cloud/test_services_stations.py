@@ -251,3 +251,21 @@ async def test_public_endpoints_are_rate_limited_and_carry_no_seeded_pii(env: Ap
     codes = [(await env.client.get("/api/v1/public/stations")).status_code for _ in range(3)]
     codes += [(await env.client.get("/h5/stations")).status_code for _ in range(2)]
     assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_migration_1010_makes_the_tables_the_models_declare() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+    from tests.support.schema import sqlite_template
+
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    mine = ("service_station", "poverty_", "statform_")
+    assert [d for d in diff if any(t in repr(d) for t in mine)] == []
