@@ -313,3 +313,53 @@ async def test_public_aggregates_resist_recovery_from_totals(env: ApiEnv) -> Non
     for x in r.json()["rows"]:
         assert x["households"] == values[x["village_code"]]
     assert "示例" not in r.text and w
+
+
+async def test_cli_retention_sweep_and_key_rotation(
+    env: ApiEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pydantic import SecretStr
+
+    from cloud.pii import key_id_of
+    from cloud.settings import get_settings
+    from dehong.cli import build_parser
+    from tests.support.api import PII_KEYS
+
+    officer = await env.headers(Role.POVERTY_OFFICER, HOME)
+    body = household_body()
+    hid = (await env.client.post(f"{P}/households", json=body, headers=officer)).json()["id"]
+    expired, _ = await new_household(env, OTHER, retention=date(2026, 1, 31))
+    monkeypatch.setenv("DEHONG_DATABASE_URL", env.settings.database_url)
+    monkeypatch.setenv("DEHONG_PII_KEYS", PII_KEYS)
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    get_settings.cache_clear()
+
+    async def dehong(*args: str) -> tuple[int, str, str]:
+        ns = build_parser().parse_args(["poverty", *args])
+        code = await ns.handler(ns)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    try:
+        code, out, err = await dehong("retention-sweep", "--today", "2026-02-01")
+        assert code == 0 and out.strip() == f"erased=1 households={expired}", (out, err)
+        code, out, _ = await dehong("retention-sweep", "--today", "2026-02-01")
+        assert out.strip() == "erased=0"
+        assert (await dehong("retention-sweep", "--today", "1 Feb"))[0] == 1
+        new = "t2:" + "B" * 43 + "="
+        monkeypatch.setenv("DEHONG_PII_KEYS", f"{new},{PII_KEYS}")
+        get_settings.cache_clear()
+        code, out, err = await dehong("pii-rewrap")
+        assert code == 0 and out.strip() == "households=1", (out, err)  # the erased has none
+        assert (await dehong("pii-rewrap"))[1].strip() == "households=0"
+        async with env.db.session() as s:
+            hh = await s.get_one(Household, hid)
+        assert hh.name_sealed is not None and key_id_of(hh.name_sealed) == "t2"
+        # only the new key: the officer still reads it, and the ID number stays unique
+        env.settings.pii_keys = SecretStr(new)
+        r = await env.client.get(f"{P}/households/{hid}", headers=officer)
+        assert r.json()["name"] == "李示例", r.text
+        r = await env.client.post(f"{P}/households", json=body, headers=officer)
+        assert r.status_code == 409 and r.json()["field"] == "body.id_number"
+    finally:
+        get_settings.cache_clear()

@@ -22,7 +22,16 @@ from cloud.auth.principal import Principal
 from cloud.catalog.storage import Organisation
 from cloud.db import utcnow
 from cloud.errors import ApiError
-from cloud.pii import Keyring, blind_index, blind_indexes, reveal, seal
+from cloud.pii import (
+    Keyring,
+    blind_index,
+    blind_indexes,
+    key_id_of,
+    open_field,
+    reveal,
+    rewrap,
+    seal,
+)
 from cloud.services.poverty.schemas import (
     EraseIn,
     HouseholdIn,
@@ -341,3 +350,24 @@ async def aggregates(s: AsyncSession, month: str, level: str, county: str | None
     return {"month": month, "level": level, "min_cell": MIN_CELL, "rows": out,
             "note": "counts under 5, and the cells that would reveal them from totals, are "
                     "suppressed (null)"}  # fmt: skip
+
+
+async def rewrap_all(s: AsyncSession, ring: Keyring) -> int:
+    """Key rotation: re-wrap every household's sealed fields with the active master key
+    and re-index its ID number under it (cloud/pii/README.md, "Rotation"). How many
+    households changed; 0 once none is left on an older key."""
+    changed = 0
+    for hh in await s.scalars(select(Household).order_by(Household.id)):
+        moved = False
+        for f in PERSONAL:
+            token = getattr(hh, f"{f}_sealed")
+            if token is not None and key_id_of(token) != ring.active:
+                setattr(hh, f"{f}_sealed", rewrap(ring, token, context(hh.ref, f)))
+                moved = True
+        if moved:
+            if hh.id_number_sealed is not None:
+                number = open_field(ring, hh.id_number_sealed, context(hh.ref, "id_number"))
+                hh.id_number_index = blind_index(ring, "id_number", number)
+            changed += 1
+    await s.flush()
+    return changed
