@@ -57,6 +57,7 @@ async def test_values_are_validated_naming_the_field(env: ApiEnv) -> None:
         (body(st, offline_sales="0", offline_orders=3), "body.values.offline_sales"),
         (body(st, month="2026-04"), "body.month"),  # April is not over on 5 April
         (body(st, month="2026-13"), "body.month"),
+        (body(st, month="0000-01"), "body.month"),  # was a 500 on the due date of year 0
     ]
     for b, field in cases:
         r = await env.client.post(f"{F}/submissions", json=b, headers=h)
@@ -73,6 +74,8 @@ async def test_late_and_missing_flags_with_an_injected_clock(env: ApiEnv) -> Non
     at(env, datetime(2026, 4, 5, 2, tzinfo=UTC))
     r = await env.client.post(f"{F}/submissions", json=body(on_time), headers=h)
     assert r.status_code == 201 and r.json()["late"] is False
+    r = await env.client.get(f"{F}/board", params={"month": "9999-12"}, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "query.month"  # was a 500
     board = (await env.client.get(f"{F}/board", params={"month": "2026-03"}, headers=h)).json()
     states = {x["station_id"]: x["state"] for x in board["rows"]}
     assert board["due"] == "2026-04-10"

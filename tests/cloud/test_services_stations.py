@@ -86,6 +86,11 @@ async def test_station_attributes_and_bad_codes_named(env: ApiEnv) -> None:
     assert r.status_code == 200 and r.json()["village_name"] == "户拉村"
     r = await env.client.patch(f"{S}/{lid}", json={"village_code": "533103102999"}, headers=h)
     assert r.status_code == 422 and r.json()["field"] == "body.village_code"
+    # a null coordinate was a 500 (the create body's validator given None): now named
+    r = await env.client.patch(f"{S}/{lid}", json={"hours": "1", "lat": None}, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "body.lat", r.text
+    r = await env.client.patch(f"{S}/{lid}", json={"lon": 120.0}, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "body.lon", r.text
     county_centre = await new_location(env, HOME, tier="county")
     body = {**station_body(county_centre), "village_code": None, "township_code": None}
     assert (await env.client.post(S, json=body, headers=h)).status_code == 201

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cloud.services.poverty.idnumber import check_id_number
 
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+Month = Annotated[str, Field(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 LinkType = Literal["employment", "purchase_agreement", "dividend", "training"]
 PartnerKind = Literal["enterprise", "cooperative", "station"]
 Basis = Literal["consent", "contract", "legal_duty", "public_interest"]

@@ -6,14 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cloud.services.stations.storage import SERVICES
 
 Status = Literal["building", "open", "suspended", "closed"]
 Tier = Literal["county", "township", "village"]
 Service = Literal["buy_on_behalf", "sell_on_behalf", "parcels", "payments", "training"]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+Month = Annotated[str, Field(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 Code = Annotated[str, Field(min_length=1, max_length=20, examples=["533103102201"])]
 #: Dehong's frame, generously (WGS-84): a point outside is a typo or swapped lon/lat.
 LON = (97.3, 99.0)
@@ -65,8 +65,12 @@ class StationPatch(_Body):
     hours: str | None = Field(default=None, min_length=1, max_length=200)
     services: list[Service] | None = Field(default=None, min_length=1, max_length=len(SERVICES))
 
-    _lon = field_validator("lon")(StationIn._lon.__func__)  # type: ignore[attr-defined]
-    _lat = field_validator("lat")(StationIn._lat.__func__)  # type: ignore[attr-defined]
+    @field_validator("lon", "lat")
+    @classmethod
+    def _point(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is None:
+            return None  # "may not be null" is the service's, naming the field
+        return StationIn._lon(v) if info.field_name == "lon" else StationIn._lat(v)  # type: ignore[call-arg]
 
 
 class StatusIn(_Body):
