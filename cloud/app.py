@@ -116,6 +116,12 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.services.poverty.router import public as poverty_public_router
+    from cloud.services.poverty.router import router as poverty_router
+    from cloud.services.statforms.router import router as statforms_router
+    from cloud.services.stations.router import install as install_stations_page
+    from cloud.services.stations.router import public as stations_public_router
+    from cloud.services.stations.router import router as stations_router
     from cloud.services.training.router import pages as training_pages
     from cloud.services.training.router import public as training_public
     from cloud.services.training.router import router as training_router
@@ -145,6 +151,11 @@ def create_app(
         supervision_router,  # programme supervision: budget, reports, disclosure (issue 15)
         training_router,  # 电商学院: courses, sessions, enrolments, certificates (issue 15)
         training_public,  # the public training calendar, check-in, verification (issue 15)
+        stations_router,  # service stations (issue 15)
+        stations_public_router,  # /api/v1/public/stations: the stations map data
+        poverty_router,  # poverty-alleviation households, links, income (issue 15)
+        poverty_public_router,  # /api/v1/public/poverty/aggregates (suppressed)
+        statforms_router,  # monthly statistics forms of the stations (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -153,6 +164,7 @@ def create_app(
     install_driver_page(app)  # the driver's page (/m/driver), issue 13
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
+    install_stations_page(app)  # the H5 stations map (/h5/stations), issue 15
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
     install_disclosure(app, API_PREFIX)  # /disclosure and /api/v1/public/disclosure, issue 15
     app.include_router(training_pages)  # /h5/training: calendar, check-in, verify (issue 15)

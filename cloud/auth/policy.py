@@ -146,6 +146,19 @@ PERMISSIONS: dict[str, str] = {
     "training:write": "schedule and change sessions, enrol trainees, show a session's check-in "
     "QR, issue certificates (trainers: for their own sessions)",
     "training:manage": "create courses and trainers, revoke certificates",
+    "stations:read": "service stations (县/乡/村), their attributes, status and monthly "
+    "performance (a station operator: its own station)",
+    "stations:write": "enter a station's public-service attributes (location, division codes, "
+    "operator, hours, services), move its status, attribute shops to it",
+    "poverty:read": "poverty-alleviation households, their links and income, personal data masked",
+    "poverty:write": "record households (with consent, basis and retention), their links and "
+    "monthly income; erase a household's personal data on request or at retention end",
+    "poverty:personal": "the personal data of the county's poverty-alleviation households "
+    "unmasked, and their export on request (each read audited)",
+    "statforms:read": "monthly statistics forms, their submissions and the late/missing flags "
+    "(a station operator: its own station's)",
+    "statforms:write": "fill in a station's monthly statistics forms (organisation roles: for "
+    "the stations their organisation operates)",
 }
 
 _READ_BACKBONE = frozenset(
@@ -164,7 +177,9 @@ _READ_ALL = frozenset(
 )
 #: a gateway's own permission is no person's
 _GATEWAY_ONLY = frozenset({"firmware:report"})
-_ADMIN = frozenset(PERMISSIONS) - {"org_records:write"} - _GATEWAY_ONLY
+#: the poverty-alleviation officer's own: households' personal data (issue 15)
+_OFFICER_ONLY = frozenset({"poverty:personal"})
+_ADMIN = frozenset(PERMISSIONS) - {"org_records:write"} - _GATEWAY_ONLY - _OFFICER_ONLY
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +235,10 @@ ROLES: dict[Role, RoleSpec] = {
                 "personal:read",
                 "catalog:read",
                 "commerce:read",
+                "stations:read",
+                "poverty:read",
+                "poverty:write",
+                "poverty:personal",
             }
         ),
     ),
@@ -229,7 +248,7 @@ ROLES: dict[Role, RoleSpec] = {
         "display (wall screen)",
         Scope.COUNTY,
         Home.EITHER,
-        _READ_BACKBONE | {"commerce:read", "screen:read"},
+        _READ_BACKBONE | {"commerce:read", "screen:read", "stations:read"},
     ),
     Role.PUBLIC: RoleSpec("公众", "public", Scope.PUBLIC, Home.EITHER, frozenset()),
     Role.GATEWAY: RoleSpec("网关", "gateway", Scope.OWN_GATEWAY, Home.COUNTY, _GATEWAY_ONLY),
@@ -294,6 +313,9 @@ ROLES: dict[Role, RoleSpec] = {
                 "trace:write",
                 "org_records:write",
                 "commerce:write",
+                "stations:read",
+                "statforms:read",
+                "statforms:write",
             }
         ),
     ),
@@ -318,6 +340,9 @@ ROLES: dict[Role, RoleSpec] = {
             "commerce:write",
             "supervision:read",
             "reports:file",
+            "stations:read",
+            "statforms:read",
+            "statforms:write",
         },
     ),
 }

@@ -55,6 +55,9 @@ from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
+from cloud.services.poverty.storage import Household, HouseholdLink, LinkIncome
+from cloud.services.statforms.storage import FormSubmission
+from cloud.services.stations.storage import StationInfo, StationShop
 from cloud.services.training.storage import (
     Attendance,
     Certificate,
@@ -134,14 +137,18 @@ __all__ = [
     "FirmwareImage",
     "FirmwareRollout",
     "FirmwareRolloutNode",
+    "FormSubmission",
     "Gateway",
     "GatewayHealth",
     "GatewaySeq",
     "Geofence",
     "GeofenceEvent",
+    "Household",
+    "HouseholdLink",
     "IngestAlert",
     "Inspection",
     "InspectionRecord",
+    "LinkIncome",
     "Location",
     "LocationDevice",
     "LogHead",
@@ -178,6 +185,8 @@ __all__ = [
     "ServiceAccount",
     "Shop",
     "SkuMap",
+    "StationInfo",
+    "StationShop",
     "Stop",
     "SupplyPost",
     "TraceCaptureJob",

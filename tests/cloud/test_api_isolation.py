@@ -32,6 +32,7 @@ from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.positions_cases import POSITIONS_CASES
 from tests.cloud.screen_cases import SCREEN_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
+from tests.cloud.stations_cases import STATIONS_CASES
 from tests.cloud.supervision_cases import SUPERVISION_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
@@ -398,6 +399,7 @@ CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
 CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (issue 14)
 CASES.update(SUPERVISION_CASES)  # programme supervision and disclosure (issue 15)
 CASES.update(TRAINING_CASES)  # 电商学院: training API and its public API (issue 15)
+CASES.update(STATIONS_CASES)  # stations, poverty links, statistics forms (issue 15)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -41,6 +41,7 @@ from tests.cloud.positions_cases import POSITIONS_REQUESTS
 from tests.cloud.resolver_cases import RESOLVER_REQUESTS
 from tests.cloud.screen_cases import SCREEN_REQUESTS
 from tests.cloud.serials_cases import SERIALS_REQUESTS
+from tests.cloud.stations_cases import STATIONS_REQUESTS
 from tests.cloud.supervision_cases import SUPERVISION_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
@@ -333,6 +334,7 @@ REQUESTS.update(SCREEN_REQUESTS)  # the big-data wall screen (issue 14)
 REQUESTS.update(COMMERCE_REQUESTS)  # e-commerce shops, orders, imports, indicators (issue 14)
 REQUESTS.update(SUPERVISION_REQUESTS)  # programme supervision and disclosure (issue 15)
 REQUESTS.update(TRAINING_REQUESTS)  # 电商学院: training API, public API and pages (issue 15)
+REQUESTS.update(STATIONS_REQUESTS)  # stations, poverty links, statistics forms (issue 15)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

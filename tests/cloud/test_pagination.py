@@ -40,6 +40,7 @@ from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
+from tests.cloud.stations_cases import seed_paged as seed_paged_stations
 from tests.cloud.supervision_cases import BOUNDED as SUPERVISION_BOUNDED
 from tests.cloud.supervision_cases import LISTS as SUPERVISION_LISTS
 from tests.cloud.supervision_cases import seed_paged as seed_paged_supervision
@@ -117,6 +118,7 @@ async def _rows(env: ApiEnv) -> None:
                 await seed_paged_commerce(s, county, i, org.id)
                 await seed_paged_supervision(s, county, i, org.id)
                 await seed_paged_training(s, county, i)
+                await seed_paged_stations(s, county, i, org.id)
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -240,6 +242,9 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
     **{path: (lambda b: b, lambda x: x["id"]) for path in SUPERVISION_LISTS},
     **TRAINING_LISTS,  # 电商学院 (issue 15)
+    "/api/v1/services/stations": (lambda b: b, lambda x: x["location_id"]),
+    "/api/v1/services/poverty/households": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/statforms/submissions": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
@@ -267,6 +272,7 @@ BOUNDED = {
     "/api/v1/commerce/orders-per-day": "one row per day, at most 400",
     **SUPERVISION_BOUNDED,
     **TRAINING_BOUNDED,
+    "/api/v1/services/stations/{location_id}/performance": "one row per month, at most 24",
 }
 
 

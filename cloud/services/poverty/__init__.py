@@ -1,0 +1,1 @@
+"""cloud/services/poverty (issue 15): see README.md."""

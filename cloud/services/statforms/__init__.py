@@ -1,0 +1,1 @@
+"""cloud/services/statforms (issue 15): see README.md."""

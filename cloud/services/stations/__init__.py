@@ -1,0 +1,1 @@
+"""cloud/services/stations (issue 15): see README.md."""
