@@ -116,6 +116,15 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.services.cms.router import install as install_services_h5
+    from cloud.services.cms.router import pages as cms_pages
+    from cloud.services.cms.router import public as cms_public
+    from cloud.services.cms.router import router as cms_router
+    from cloud.services.registry.router import public as registry_public
+    from cloud.services.registry.router import router as registry_router
+    from cloud.services.showcase.router import pages as showcase_pages
+    from cloud.services.showcase.router import public as showcase_public
+    from cloud.services.showcase.router import router as showcase_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
     from cloud.web.shell import install as install_web_shell
@@ -137,6 +146,12 @@ def create_app(
         logistics_router,  # logistics (issue 13): positions, fleet, supply, waybills, console
         firmware_router,  # signed MCU node images and staged rollouts (issue 16)
         commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
+        registry_public,  # self-registration of organisations (issue 15)
+        registry_router,  # county review, platforms' API keys (issue 15)
+        showcase_public,  # the public showcase JSON (issue 15)
+        showcase_router,  # showcase entries and photos (issue 15)
+        cms_public,  # published policies, news, notices (issue 15)
+        cms_router,  # the CMS (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -146,6 +161,9 @@ def create_app(
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
+    install_services_h5(app)  # the public-service H5 pages' stylesheet (issue 15)
+    app.include_router(showcase_pages)  # /h5/showcase (issue 15)
+    app.include_router(cms_pages)  # /h5/policies (issue 15)
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

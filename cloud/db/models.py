@@ -1,7 +1,7 @@
 """Import every table so that ``Base.metadata`` is complete (Alembic, create_all)."""
 
 from cloud.audit.storage import AuditEntry
-from cloud.auth.storage import ApiKey, LoginThrottle, User
+from cloud.auth.storage import ApiKey, ApiKeyShop, LoginThrottle, User
 from cloud.catalog.storage import (
     CommodityProfile,
     Location,
@@ -55,6 +55,9 @@ from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
+from cloud.services.cms.storage import Article, Attachment
+from cloud.services.registry.storage import PlatformKey, Registration
+from cloud.services.showcase.storage import ShowcaseItem, ShowcasePhoto
 from cloud.timeseries.rollup_storage import (
     RollupGeneration,
     RollupPending,
@@ -75,6 +78,9 @@ from cloud.trace.results.storage import TraceTestResult
 
 __all__ = [
     "ApiKey",
+    "ApiKeyShop",
+    "Article",
+    "Attachment",
     "AuditEntry",
     "Base",
     "BrandDecision",
@@ -118,10 +124,12 @@ __all__ = [
     "OrderLine",
     "Organisation",
     "PageGeneration",
+    "PlatformKey",
     "Product",
     "ProductionBase",
     "ProofOfDelivery",
     "ReceivedBatch",
+    "Registration",
     "ReplayJob",
     "RollupGeneration",
     "RollupPending",
@@ -131,6 +139,8 @@ __all__ = [
     "SerialRange",
     "ServiceAccount",
     "Shop",
+    "ShowcaseItem",
+    "ShowcasePhoto",
     "SkuMap",
     "Stop",
     "SupplyPost",
