@@ -32,6 +32,7 @@ from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.positions_cases import POSITIONS_CASES
 from tests.cloud.screen_cases import SCREEN_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
+from tests.cloud.services_registry_cases import SERVICES_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
 from tests.cloud.test_catalog_isolation import MASTER_CASES
 from tests.cloud.test_tlog_api import TLOG_CASES
@@ -380,6 +381,7 @@ CASES.update(TRIPS_CASES)  # logistics trips, stops, geofences, replay (issue 13
 CASES.update(FIRMWARE_CASES)  # firmware images and rollouts (issue 16)
 CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
 CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (issue 14)
+CASES.update(SERVICES_CASES)  # registry, showcase, CMS of the public service (issue 15)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

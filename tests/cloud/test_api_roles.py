@@ -41,6 +41,7 @@ from tests.cloud.positions_cases import POSITIONS_REQUESTS
 from tests.cloud.resolver_cases import RESOLVER_REQUESTS
 from tests.cloud.screen_cases import SCREEN_REQUESTS
 from tests.cloud.serials_cases import SERIALS_REQUESTS
+from tests.cloud.services_registry_cases import SERVICES_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
 from tests.cloud.trips_cases import TRIPS_REQUESTS
@@ -329,6 +330,7 @@ REQUESTS.update(LOGISTICS_REQUESTS)  # fleet, supply, trips, waybills (issue 13)
 REQUESTS.update(FIRMWARE_REQUESTS)  # firmware images and rollouts (issue 16)
 REQUESTS.update(SCREEN_REQUESTS)  # the big-data wall screen (issue 14)
 REQUESTS.update(COMMERCE_REQUESTS)  # e-commerce shops, orders, imports, indicators (issue 14)
+REQUESTS.update(SERVICES_REQUESTS)  # registry, showcase, CMS of the public service (issue 15)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

@@ -40,6 +40,7 @@ from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
+from tests.cloud.services_registry_cases import seed_paged as seed_paged_services
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
 from tests.support.epcis import gtin
@@ -58,6 +59,7 @@ async def _more_rows(env: ApiEnv) -> None:
     await _rows(env)
     await seed_paged_firmware(env)  # N images and rollouts per county
     await seed_paged_logistics(env)  # through the API: vehicles, drivers (sealed), trips...
+    await seed_paged_services(env, N)  # registry, showcase, CMS; public lists (issue 15)
 
 
 async def _rows(env: ApiEnv) -> None:
@@ -229,6 +231,14 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/firmware/rollouts": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/shops": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/registrations": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/platform-keys": (lambda b: b, lambda x: x["key_id"]),
+    "/api/v1/services/showcase/items": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/cms/articles": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/public/showcase": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/public/showcase/certified": (lambda b: b["items"], lambda x: x["gtin"]),
+    "/api/v1/public/showcase/enterprises": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/public/policies": (lambda b: b["items"], lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {

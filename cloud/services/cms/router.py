@@ -49,6 +49,26 @@ _FILE = {
 }
 
 
+def paged_json(request: Request, data: dict[str, Any]) -> Response:
+    """A public page ``{items, next}`` with its ETag and, when there is more, the same
+    ``Link: <...>; rel="next"`` header every list of the API carries."""
+    response = cached_json(request, data)
+    link_next(request, response, data["next"])
+    return response
+
+
+async def h5_page(
+    after: Annotated[
+        str | None, Query(max_length=512, description="the next page's cursor")
+    ] = None,
+) -> PageParams:
+    """An H5 list page: 20 entries, the next ones from ``?after=`` (its "more" link)."""
+    return PageParams(20, after)
+
+
+H5Page = Annotated[PageParams, Depends(h5_page)]
+
+
 def _county(county: str | None) -> str | None:
     if county is not None and county not in COUNTY_CODES:
         raise ApiError(
@@ -220,7 +240,8 @@ async def public_articles(
     county: CountyQ = None,
     kind: Kind | None = None,
 ) -> Response:
-    return cached_json(request, await public_list(db, _county(county), kind, page))
+    data = await public_list(db, _county(county), kind, page)
+    return paged_json(request, data)
 
 
 @public.get(
@@ -304,7 +325,7 @@ def install(app: FastAPI) -> None:
 async def policies_page(
     request: Request,
     db: DatabaseDep,
-    page: PageDep,
+    page: H5Page,
     county: CountyQ = None,
     kind: Kind | None = None,
 ) -> Response:

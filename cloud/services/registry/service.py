@@ -26,6 +26,7 @@ from cloud.catalog.access import api_error
 from cloud.catalog.errors import CatalogError
 from cloud.catalog.storage import Organisation
 from cloud.commerce.storage import Shop
+from cloud.db import Database
 from cloud.errors import ApiError
 from cloud.services.registry.schemas import (
     LicenceOut,
@@ -363,7 +364,18 @@ async def revoke_key(s: AsyncSession, key_id: str, principal: Principal) -> Plat
 # ------------------------------------------------------------------ figures
 
 
-async def monthly_figures(s: AsyncSession, county: str, month: str) -> dict[str, int | str | None]:
+async def monthly_figures(
+    db_or_session: Database | AsyncSession, county: str, month: str
+) -> dict[str, int | str | None]:
+    """The registry's figures of ``county`` for ``month`` (``YYYY-MM``, Beijing), for the
+    MOFCOM export and the monthly bulletin (keys in README.md)."""
+    if isinstance(db_or_session, Database):
+        async with db_or_session.session() as s:
+            return await _figures(s, county, month)
+    return await _figures(db_or_session, county, month)
+
+
+async def _figures(s: AsyncSession, county: str, month: str) -> dict[str, int | str | None]:
     """The registry's figures of ``county`` for ``month`` (``YYYY-MM``, Beijing):
     registrations received, approved and refused in the month, pending at the time
     of asking, and the organisations approved through self-registration to date."""

@@ -16,7 +16,7 @@ from cloud.deps import DatabaseDep, SettingsDep
 from cloud.errors import ApiError, Error, responses
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.pagination import Key, PageDep, PageParams, fetch_page, link_next
-from cloud.services.cms.router import html_page
+from cloud.services.cms.router import H5Page, html_page, paged_json
 from cloud.services.showcase import service
 from cloud.services.showcase.schemas import ItemIn, ItemOut, ItemPatch, Kind, PhotoOut
 from cloud.services.showcase.storage import ShowcaseItem
@@ -214,7 +214,7 @@ async def public_showcase(
     county: CountyQ = None,
     kind: Kind | None = None,
 ) -> Response:
-    return cached_json(request, await showcase_list(db, _county(county), kind, page))
+    return paged_json(request, await showcase_list(db, _county(county), kind, page))
 
 
 @public.get("/items/{item_id}", dependencies=PUBLIC, summary="One published entry")
@@ -244,7 +244,7 @@ async def public_photo(photo_id: Ident, db: DatabaseDep, settings: SettingsDep) 
 async def public_certified(
     request: Request, db: DatabaseDep, page: PageDep, county: CountyQ = None
 ) -> Response:
-    return cached_json(request, await certified_list(db, _county(county), page))
+    return paged_json(request, await certified_list(db, _county(county), page))
 
 
 @public.get(
@@ -255,7 +255,7 @@ async def public_certified(
 async def public_enterprises(
     request: Request, db: DatabaseDep, page: PageDep, county: CountyQ = None
 ) -> Response:
-    return cached_json(request, await enterprises_list(db, _county(county), page))
+    return paged_json(request, await enterprises_list(db, _county(county), page))
 
 
 # ------------------------------------------------------------------ H5 pages
@@ -280,7 +280,7 @@ KIND_OF = {"products": "product", "enterprises": "enterprise", "parks": "park"}
 async def showcase_page(
     request: Request,
     db: DatabaseDep,
-    page: PageDep,
+    page: H5Page,
     section: Section = "products",
     county: CountyQ = None,
 ) -> Response:
