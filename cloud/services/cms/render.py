@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import unescape
 
 import nh3
 from markdown_it import MarkdownIt
@@ -93,7 +94,7 @@ def _walk(tokens: list[Token], line: int) -> Refusal | None:
         if tok.type == "inline" and tok.content:
             # a link whose destination markdown-it refused stays text: look for it
             for m in re.finditer(r"\]\(\s*<?([^)\s>]+)", tok.content):
-                if not _url_ok(m.group(1)):
+                if not _url_ok(unescape(m.group(1))):
                     return Refusal(
                         at, f"the link {m.group(1)[:40]!r} is not an http, https or mailto URL"
                     )
