@@ -241,6 +241,7 @@ def public_item(a: Article) -> dict[str, Any]:
         "title_en": a.title_en,
         "summary": a.summary,
         "published_at": a.publish_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "published_on": a.publish_at.astimezone(BEIJING).date().isoformat(),
         "url": f"/h5/policies/{a.id}",
     }
 

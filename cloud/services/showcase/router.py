@@ -268,6 +268,13 @@ SECTIONS = {
     "certified": ("三品一标", "Certified"),
     "participants": ("参与主体", "Participants"),
 }
+ORG_KINDS = {
+    "enterprise": ("企业", "enterprise"),
+    "cooperative": ("合作社", "cooperative"),
+    "shop": ("网店", "shop"),
+    "station": ("服务站", "station"),
+    "platform": ("电商平台", "e-commerce platform"),
+}
 KIND_OF = {"products": "product", "enterprises": "enterprise", "parks": "park"}
 
 
@@ -298,6 +305,7 @@ async def showcase_page(
         data=data,
         section=section,
         sections=SECTIONS,
+        org_kinds=ORG_KINDS,
         county=county,
     )
 
