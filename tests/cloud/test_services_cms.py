@@ -275,3 +275,18 @@ async def test_every_write_is_audited(env: ApiEnv) -> None:
     # a county's editor writes no other county's or the prefecture's content
     r = await env.client.post(S, headers=h, json=article(county="533100"))
     assert r.status_code == 403
+
+
+async def test_monthly_figures(env: ApiEnv) -> None:
+    from cloud.services.cms.service import monthly_figures
+
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    # 2026-03-31T17:00Z is 1 April in Beijing
+    for at in ("2026-03-15T10:00:00+08:00", "2026-03-31T17:00:00+00:00"):
+        await env.client.post(S, headers=h, json=article(draft=False, publish_at=at))
+    await env.client.post(
+        S, headers=h, json=article(publish_at="2026-03-16T10:00:00+08:00")
+    )  # draft
+    assert await monthly_figures(env.db, HOME, "2026-03") == {"articles_published": 1}
+    assert await monthly_figures(env.db, HOME, "2026-04") == {"articles_published": 1}
+    assert await monthly_figures(env.db, OTHER, "2026-03") == {"articles_published": 0}

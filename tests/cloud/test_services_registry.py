@@ -317,3 +317,33 @@ async def test_monthly_figures(env: ApiEnv) -> None:
         assert (await monthly_figures(s, OTHER, month))["registrations_received"] == 1
         assert (await monthly_figures(s, HOME, "2020-01"))["registrations_received"] == 0
         assert await s.scalar(select(Organisation.id).where(Organisation.county == OTHER)) is None
+
+
+async def test_migration_1000_makes_the_tables_the_models_declare() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from cloud.db.models import Base
+    from tests.support.schema import sqlite_template
+
+    engine = create_engine(f"sqlite:///{await sqlite_template()}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            heads = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    finally:
+        engine.dispose()
+    assert [d for d in diff if "svc_" in repr(d) or "api_key_shops" in repr(d)] == []
+    assert "1000" in heads
+
+
+async def test_public_routes_are_rate_limited(env: ApiEnv) -> None:
+    from cloud.web.ratelimit import Limiter, TokenBuckets
+
+    env.app.state.resolver_limiter = Limiter(TokenBuckets(0.001, 2), ())
+    for path in ("/api/v1/public/policies", "/api/v1/public/showcase"):
+        assert (await env.client.get(path)).status_code == 200
+    r = await env.client.post(P, json=body())
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert (await env.client.get("/h5/showcase")).status_code == 429

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
 from cloud.auth.principal import Principal
+from cloud.db import Database
 from cloud.errors import ApiError
 from cloud.services.cms.render import MarkdownRefused, check, render
 from cloud.services.cms.schemas import ArticleIn, ArticleOut, ArticlePatch, AttachmentOut
@@ -261,7 +262,17 @@ async def public_article(
     }
 
 
-async def monthly_figures(s: AsyncSession, county: str, month: str) -> dict[str, int | str | None]:
+async def monthly_figures(
+    db_or_session: Database | AsyncSession, county: str, month: str
+) -> dict[str, int | str | None]:
+    """The CMS's figure of ``county`` for ``month`` (README.md)."""
+    if isinstance(db_or_session, Database):
+        async with db_or_session.session() as s:
+            return await _figures(s, county, month)
+    return await _figures(db_or_session, county, month)
+
+
+async def _figures(s: AsyncSession, county: str, month: str) -> dict[str, int | str | None]:
     """Articles of ``county`` (its own, not the prefecture's) that appeared in ``month``."""
     y, m = (int(x) for x in month.split("-"))
     start = datetime(y, m, 1, tzinfo=BEIJING)
