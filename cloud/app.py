@@ -162,8 +162,8 @@ def create_app(
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
     install_services_h5(app)  # the public-service H5 pages' stylesheet (issue 15)
-    app.include_router(showcase_pages)  # /h5/showcase (issue 15)
-    app.include_router(cms_pages)  # /h5/policies (issue 15)
+    app.include_router(showcase_pages, responses=responses(422))  # /h5/showcase (issue 15)
+    app.include_router(cms_pages, responses=responses(422))  # /h5/policies (issue 15)
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

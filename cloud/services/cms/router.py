@@ -319,7 +319,6 @@ def install(app: FastAPI) -> None:
 @pages.get(
     "/h5/policies",
     dependencies=PUBLIC,
-    response_class=HTMLResponse,
     summary="H5: policies, news and notices (the same data as /api/v1/public/policies)",
 )
 async def policies_page(
@@ -336,7 +335,6 @@ async def policies_page(
 @pages.get(
     "/h5/policies/{article_id}",
     dependencies=PUBLIC,
-    response_class=HTMLResponse,
     summary="H5: one published article",
 )
 async def article_page(article_id: Ident, request: Request, db: DatabaseDep) -> Response:

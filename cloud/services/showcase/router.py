@@ -7,7 +7,6 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
@@ -281,7 +280,6 @@ KIND_OF = {"products": "product", "enterprises": "enterprise", "parks": "park"}
 @pages.get(
     "/h5/showcase",
     dependencies=PUBLIC,
-    response_class=HTMLResponse,
     summary="H5: the showcase (the same data as /api/v1/public/showcase/...)",
 )
 async def showcase_page(
@@ -313,7 +311,6 @@ async def showcase_page(
 @pages.get(
     "/h5/showcase/{item_id}",
     dependencies=PUBLIC,
-    response_class=HTMLResponse,
     summary="H5: one showcase entry",
 )
 async def item_page(item_id: Ident, request: Request, db: DatabaseDep) -> Response:
