@@ -116,8 +116,17 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.services.cms.router import install as install_services_h5
+    from cloud.services.cms.router import pages as cms_pages
+    from cloud.services.cms.router import public as cms_public
+    from cloud.services.cms.router import router as cms_router
     from cloud.services.poverty.router import public as poverty_public_router
     from cloud.services.poverty.router import router as poverty_router
+    from cloud.services.registry.router import public as registry_public
+    from cloud.services.registry.router import router as registry_router
+    from cloud.services.showcase.router import pages as showcase_pages
+    from cloud.services.showcase.router import public as showcase_public
+    from cloud.services.showcase.router import router as showcase_router
     from cloud.services.statforms.router import router as statforms_router
     from cloud.services.stations.router import install as install_stations_page
     from cloud.services.stations.router import public as stations_public_router
@@ -156,6 +165,12 @@ def create_app(
         poverty_router,  # poverty-alleviation households, links, income (issue 15)
         poverty_public_router,  # /api/v1/public/poverty/aggregates (suppressed)
         statforms_router,  # monthly statistics forms of the stations (issue 15)
+        registry_public,  # self-registration of organisations (issue 15)
+        registry_router,  # county review, platforms' API keys (issue 15)
+        showcase_public,  # the public showcase JSON (issue 15)
+        showcase_router,  # showcase entries and photos (issue 15)
+        cms_public,  # published policies, news, notices (issue 15)
+        cms_router,  # the CMS (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -168,6 +183,9 @@ def create_app(
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
     install_disclosure(app, API_PREFIX)  # /disclosure and /api/v1/public/disclosure, issue 15
     app.include_router(training_pages)  # /h5/training: calendar, check-in, verify (issue 15)
+    install_services_h5(app)  # the public-service H5 pages' stylesheet (issue 15)
+    app.include_router(showcase_pages, responses=responses(422))  # /h5/showcase (issue 15)
+    app.include_router(cms_pages, responses=responses(422))  # /h5/policies (issue 15)
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

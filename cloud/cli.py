@@ -28,6 +28,7 @@ ROLES = (
     "station_operator",
     "trainer",
     "operating_company",
+    "platform",
 )
 SERVICE_ROLES = ("ingest", "api")
 

@@ -52,6 +52,9 @@ class Role(StrEnum):
     STATION_OPERATOR = "station_operator"
     TRAINER = "trainer"
     OPERATING_COMPANY = "operating_company"
+    #: a third-party or local e-commerce platform's API key: pushes orders and products
+    #: (SKU mappings) of the shops granted to the key, nothing else (cloud/services/registry)
+    PLATFORM = "platform"
 
 
 class Scope(StrEnum):
@@ -62,6 +65,7 @@ class Scope(StrEnum):
     OWN_RECORD = "own record"  # the records that name it (a driver's own trips)
     OWN_GATEWAY = "own gateway"  # a gateway: its own assignments and nodes
     PUBLIC = "public"  # published data only
+    OWN_SHOPS = "own shops"  # a platform's key: the shops granted to it
 
 
 class Home(StrEnum):
@@ -127,6 +131,16 @@ PERMISSIONS: dict[str, str] = {
     "proof",
     "commerce:read": "e-commerce shops, orders and the programme's indicators (网络零售额, "
     "parcels, active shops, YoY/MoM)",
+    "services:read": "the public-service registry's showcase entries and CMS articles, "
+    "drafts included (cloud/services)",
+    "registrations:read": "organisations' self-registrations of the county, with their "
+    "licence scans (contacts masked without personal:read)",
+    "registrations:review": "approve a registration (it becomes a catalog organisation) or "
+    "refuse it with a reason",
+    "registrations:keys": "issue and revoke e-commerce platforms' API keys, each scoped to "
+    "the shops granted to it",
+    "showcase:write": "the showcase: enterprises, industrial parks, products and their photos",
+    "cms:write": "policies, news and notices: drafts, publish times, attachments",
     "commerce:write": "register shops, map their SKUs, record and import orders, their status "
     "changes and refunds (organisation roles: for their own organisation's shops, which they "
     "also read)",
@@ -343,7 +357,17 @@ ROLES: dict[Role, RoleSpec] = {
             "stations:read",
             "statforms:read",
             "statforms:write",
+            "services:read",
+            "showcase:write",
+            "cms:write",
         },
+    ),
+    Role.PLATFORM: RoleSpec(
+        "电商平台",
+        "e-commerce platform (API key)",
+        Scope.OWN_SHOPS,
+        Home.COUNTY,
+        frozenset({"self", "commerce:write"}),
     ),
 }
 
@@ -439,6 +463,14 @@ def check_own_gateway(principal: Principal, gateway_id: str) -> None:
         raise ApiError(
             403, f"gateway {principal.name} acts only for itself, not for gateway {gateway_id}"
         )
+
+
+def shop_scope(principal: Principal) -> frozenset[int] | None:
+    """The shops a platform's key acts for (None: not confined to shops). A platform
+    principal without granted shops (a user given the role by mistake) acts for none."""
+    if ROLES[principal.role].scope is Scope.OWN_SHOPS:
+        return principal.shops or frozenset()
+    return None
 
 
 def sees_personal_data(principal: Principal) -> bool:

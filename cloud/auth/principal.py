@@ -34,6 +34,8 @@ class Principal:
     county: str
     #: The organisation of an org-scoped role (docs/roles.md); None for the others.
     org_id: str | None = None
+    #: A platform's key: the shops granted to it (cloud/services/registry); None otherwise.
+    shops: frozenset[int] | None = None
 
     @property
     def actor(self) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import PERSONAL_FIELDS, record
 from cloud.auth.principal import Principal, Role, check_role_county
-from cloud.auth.storage import ApiKey, User
+from cloud.auth.storage import ApiKey, ApiKeyShop, User
 from cloud.db.base import utcnow
 from cloud.pagination import Key, Page, PageParams, fetch_page
 
@@ -304,7 +304,13 @@ async def principal_from_api_key(session: AsyncSession, key: str) -> Principal:
         raise AuthError("unknown API key")
     if row.revoked_at is not None:
         raise AuthError("API key revoked")
-    return Principal("apikey", row.id, Role(row.role), row.county, row.org_id)
+    role = Role(row.role)
+    shops = None
+    if role is Role.PLATFORM:  # a platform's key acts for its granted shops only
+        shops = frozenset(
+            await session.scalars(select(ApiKeyShop.shop_id).where(ApiKeyShop.key_id == row.id))
+        )
+    return Principal("apikey", row.id, role, row.county, row.org_id, shops)
 
 
 async def list_api_keys(

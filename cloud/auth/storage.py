@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.base import Base, UTCDateTime, utcnow
@@ -44,6 +44,19 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     org_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ApiKeyShop(Base):
+    """A shop a platform's key acts for (role ``platform``): the key pushes that shop's
+    orders and SKU mappings and nothing else. The shop id is opaque here (cloud/commerce's);
+    grants are made by cloud/services/registry (migration 1000)."""
+
+    __tablename__ = "api_key_shops"
+
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    granted_by: Mapped[str] = mapped_column(String(128))
 
 
 class LoginThrottle(Base):

@@ -8,7 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from cloud.catalog.uscc import check_uscc
 from protocol.ids import check_device_id, check_owning_county
 
-OrgKind = Literal["enterprise", "cooperative", "carrier", "operating_company"]
+OrgKind = Literal[
+    "enterprise", "cooperative", "carrier", "operating_company", "shop", "station", "platform"
+]
 MobileKind = Literal["ble_tag", "vehicle"]
 
 #: A phone number as people write it: digits, spaces, hyphens, an optional leading +.

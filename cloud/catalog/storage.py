@@ -17,7 +17,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloud.db.base import Base, UTCDateTime, utcnow
 
 #: What an organisation is in the programme.
-ORG_KINDS = ("enterprise", "cooperative", "carrier", "operating_company")
+ORG_KINDS = (
+    "enterprise",
+    "cooperative",
+    "carrier",
+    "operating_company",
+    "shop",
+    "station",
+    "platform",
+)
 #: What a production base is.
 BASE_KINDS = ("farm", "garden", "orchard", "tea_garden", "plantation", "pasture", "aquaculture",
               "processing_site")  # fmt: skip

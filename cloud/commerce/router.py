@@ -4,9 +4,9 @@ by file import), status changes and refunds, and the programme's indicators.
 Reads: ``commerce:read`` (county roles: their county; the prefecture: all), and the
 organisation roles that write commerce data read their own organisation's shops and
 orders. Writes: ``commerce:write`` (organisation roles: for their own organisation).
-Indicators are county figures: ``commerce:read`` only. A platform's API key scoped to
-its own shops is a later issue's: it would be one more principal kind that
-:func:`cloud.commerce.service.sees` confines to its shops.
+Indicators are county figures: ``commerce:read`` only. A platform's API key (role
+``platform``, issued by cloud/services/registry) acts for the shops granted to it:
+:func:`cloud.commerce.service.sees` confines it to them (any other shop is 404).
 """
 
 from __future__ import annotations

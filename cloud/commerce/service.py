@@ -2,7 +2,9 @@
 
 Who sees what: county roles their county (the prefecture: all); organisation roles
 (an operator, a station, the operating company) only their own organisation's shops
-and orders. Another county's record, or another organisation's, is 404.
+and orders. A platform's API key (role ``platform``, cloud/services/registry) only the
+shops granted to it and their orders; it registers no shop. Another county's record,
+another organisation's, or a shop not granted to a platform is 404.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit.service import record
+from cloud.auth.policy import shop_scope
 from cloud.auth.principal import Principal
 from cloud.catalog.access import own_org
 from cloud.catalog.storage import Organisation, Product
@@ -56,8 +59,12 @@ def not_found(what: str, ident: object, field: str | None = None) -> ApiError:
     return ApiError(404, f"{prefix}{what} {ident} not found", field=field)
 
 
-def sees(principal: Principal, county: str, org_id: int) -> bool:
+def sees(principal: Principal, county: str, org_id: int, shop_id: int | None = None) -> bool:
+    """``shop_id``: the shop of the record (a platform's key sees only its shops)."""
     if not principal.can_see(county):
+        return False
+    shops = shop_scope(principal)
+    if shops is not None and shop_id not in shops:
         return False
     mine = own_org(principal)
     return mine is None or mine == org_id
@@ -68,7 +75,8 @@ def sees(principal: Principal, county: str, org_id: int) -> bool:
 
 async def create_shop(s: AsyncSession, body: ShopIn, principal: Principal) -> Shop:
     org = await s.get(Organisation, body.org_id)
-    if org is None or not sees(principal, org.county, org.id):
+    # a platform's key sees its granted shops, no organisation: it registers no shop
+    if org is None or not sees(principal, org.county, org.id) or shop_scope(principal) is not None:
         raise not_found("organisation", body.org_id, "body.org_id")
     principal.require_write(org.county, str(org.id))
     taken = await s.scalar(
@@ -99,6 +107,9 @@ def shops_query(principal: Principal, counties: list[str] | None) -> Select[Any]
     org = own_org(principal)
     if org is not None:
         q = q.where(Shop.org_id == org)
+    shops = shop_scope(principal)
+    if shops is not None:
+        q = q.where(Shop.id.in_(sorted(shops)))
     return q
 
 
@@ -106,7 +117,7 @@ async def get_shop(
     s: AsyncSession, shop_id: int, principal: Principal, field: str | None = None
 ) -> Shop:
     shop = await s.get(Shop, shop_id)
-    if shop is None or not sees(principal, shop.county, shop.org_id):
+    if shop is None or not sees(principal, shop.county, shop.org_id, shop.id):
         raise not_found("shop", shop_id, field)
     return shop
 
@@ -250,6 +261,9 @@ def orders_query(
     org = own_org(principal)
     if org is not None:
         q = q.where(Order.org_id == org)
+    shops = shop_scope(principal)
+    if shops is not None:
+        q = q.where(Order.shop_id.in_(sorted(shops)))
     if shop_id is not None:
         q = q.where(Order.shop_id == shop_id)
     if month is not None:
@@ -261,7 +275,7 @@ def orders_query(
 
 async def get_order(s: AsyncSession, order_id: int, principal: Principal) -> Order:
     order = await s.get(Order, order_id)
-    if order is None or not sees(principal, order.county, order.org_id):
+    if order is None or not sees(principal, order.county, order.org_id, order.shop_id):
         raise not_found("order", order_id)
     return order
 

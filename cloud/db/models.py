@@ -1,7 +1,7 @@
 """Import every table so that ``Base.metadata`` is complete (Alembic, create_all)."""
 
 from cloud.audit.storage import AuditEntry
-from cloud.auth.storage import ApiKey, LoginThrottle, User
+from cloud.auth.storage import ApiKey, ApiKeyShop, LoginThrottle, User
 from cloud.catalog.storage import (
     CommodityProfile,
     Location,
@@ -55,7 +55,10 @@ from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
+from cloud.services.cms.storage import Article, Attachment
 from cloud.services.poverty.storage import Household, HouseholdLink, LinkIncome
+from cloud.services.registry.storage import PlatformKey, Registration
+from cloud.services.showcase.storage import ShowcaseItem, ShowcasePhoto
 from cloud.services.statforms.storage import FormSubmission
 from cloud.services.stations.storage import StationInfo, StationShop
 from cloud.services.training.storage import (
@@ -105,6 +108,9 @@ from cloud.trace.results.storage import TraceTestResult
 __all__ = [
     "ActionItem",
     "ApiKey",
+    "ApiKeyShop",
+    "Article",
+    "Attachment",
     "Attendance",
     "AuditEntry",
     "Base",
@@ -166,12 +172,14 @@ __all__ = [
     "OrderLine",
     "Organisation",
     "PageGeneration",
+    "PlatformKey",
     "Product",
     "ProductionBase",
     "ProofOfDelivery",
     "Publication",
     "ReceivedBatch",
     "Rectification",
+    "Registration",
     "ReplayJob",
     "Report",
     "ReportVersion",
@@ -184,6 +192,8 @@ __all__ = [
     "SerialRange",
     "ServiceAccount",
     "Shop",
+    "ShowcaseItem",
+    "ShowcasePhoto",
     "SkuMap",
     "StationInfo",
     "StationShop",

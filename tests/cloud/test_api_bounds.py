@@ -24,7 +24,9 @@ BIGINT_PARAMETERS = {("/api/v1/trace/serial-ranges/{range_id}/labels", "start")}
 #: Path parameters that are not the one under test: something that exists (seeded).
 PATH_VALUES = {"gateway_id": "gw-m1", "device_id": "gw-m1.room-1", "location_id": "1",
                "certificate_id": "1", "range_id": "1", "vehicle": "truck-x", "trip_id": "1",
-               "fence_id": "1", "rollout_id": "1", "image_id": "1", "node_id": "1"}  # fmt: skip
+               "fence_id": "1", "rollout_id": "1", "image_id": "1", "node_id": "1",
+               "article_id": "1", "attachment_id": "1", "item_id": "1", "photo_id": "1",
+               "reg_id": "1"}  # fmt: skip
 
 #: Query parameters some endpoints require.
 REQUIRED = {"metric": "temperature", "device": "gw-m1.room-1"}
@@ -35,6 +37,11 @@ REQUIRED_BY_PATH = {"/api/v1/trace/log/proof/consistency": {"first": "0", "secon
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
     async with api_env(request.param, tmp_path) as env:
+        # hundreds of requests from one address, public routes (rate-limited) among them:
+        # no limit here (the limit has its own tests)
+        from tests.cloud.services_registry_cases import unlimited
+
+        unlimited(env)
         yield env
 
 

@@ -32,6 +32,7 @@ from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.positions_cases import POSITIONS_CASES
 from tests.cloud.screen_cases import SCREEN_CASES
 from tests.cloud.serials_cases import SERIALS_CASES
+from tests.cloud.services_registry_cases import SERVICES_CASES
 from tests.cloud.stations_cases import STATIONS_CASES
 from tests.cloud.supervision_cases import SUPERVISION_CASES
 from tests.cloud.test_api_isolation_mobile import CATALOG_CASES
@@ -40,7 +41,7 @@ from tests.cloud.test_tlog_api import TLOG_CASES
 from tests.cloud.trace_cases import TRACE_CASES
 from tests.cloud.training_cases import TRAINING_CASES
 from tests.cloud.trips_cases import TRIPS_CASES
-from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2
+from tests.support.api import HOME, OTHER, ApiEnv, api_env, cheap_argon2, unlimited
 
 Headers = dict[str, str]
 Case = Callable[[ApiEnv, Headers], Awaitable[None]]
@@ -52,6 +53,7 @@ async def env(
 ) -> AsyncIterator[ApiEnv]:
     cheap_argon2(monkeypatch)  # roles x endpoints log in and change passwords many times
     async with api_env(request.param, tmp_path) as e:
+        unlimited(e)  # public routes many times from one address
         yield e
 
 
@@ -66,6 +68,7 @@ async def wide_env(
 ) -> AsyncIterator[ApiEnv]:
     cheap_argon2(monkeypatch)
     async with api_env(request.param, tmp_path) as e:
+        unlimited(e)  # public routes many times from one address
         yield e
 
 
@@ -400,6 +403,7 @@ CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (i
 CASES.update(SUPERVISION_CASES)  # programme supervision and disclosure (issue 15)
 CASES.update(TRAINING_CASES)  # 电商学院: training API and its public API (issue 15)
 CASES.update(STATIONS_CASES)  # stations, poverty links, statistics forms (issue 15)
+CASES.update(SERVICES_CASES)  # registry, showcase, CMS of the public service (issue 15)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -41,13 +41,14 @@ from tests.cloud.positions_cases import POSITIONS_REQUESTS
 from tests.cloud.resolver_cases import RESOLVER_REQUESTS
 from tests.cloud.screen_cases import SCREEN_REQUESTS
 from tests.cloud.serials_cases import SERIALS_REQUESTS
+from tests.cloud.services_registry_cases import SERVICES_REQUESTS
 from tests.cloud.stations_cases import STATIONS_REQUESTS
 from tests.cloud.supervision_cases import SUPERVISION_REQUESTS
 from tests.cloud.test_tlog_api import TLOG_REQUESTS
 from tests.cloud.trace_cases import TRACE_REQUESTS
 from tests.cloud.training_cases import TRAINING_REQUESTS
 from tests.cloud.trips_cases import TRIPS_REQUESTS
-from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2
+from tests.support.api import HOME, OTHER, PASSWORD, ApiEnv, api_env, cheap_argon2, unlimited
 
 ROOT = Path(__file__).resolve().parents[2]
 Headers = dict[str, str]
@@ -63,6 +64,7 @@ async def env(
 ) -> AsyncIterator[ApiEnv]:
     cheap_argon2(monkeypatch)  # roles x endpoints log in and change passwords many times
     async with api_env(request.param, tmp_path) as e:
+        unlimited(e)  # public routes many times from one address
 
         async def publish(_topic: str, _payload: bytes) -> None:
             return None
@@ -80,6 +82,7 @@ async def role_env(
     """The policy does not depend on the database: PostgreSQL runs in the slow set."""
     cheap_argon2(monkeypatch)
     async with api_env(request.param, tmp_path) as e:
+        unlimited(e)  # public routes many times from one address
 
         async def publish(_topic: str, _payload: bytes) -> None:
             return None
@@ -335,6 +338,7 @@ REQUESTS.update(COMMERCE_REQUESTS)  # e-commerce shops, orders, imports, indicat
 REQUESTS.update(SUPERVISION_REQUESTS)  # programme supervision and disclosure (issue 15)
 REQUESTS.update(TRAINING_REQUESTS)  # 电商学院: training API, public API and pages (issue 15)
 REQUESTS.update(STATIONS_REQUESTS)  # stations, poverty links, statistics forms (issue 15)
+REQUESTS.update(SERVICES_REQUESTS)  # registry, showcase, CMS of the public service (issue 15)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

@@ -40,6 +40,7 @@ from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
+from tests.cloud.services_registry_cases import seed_paged as seed_paged_services
 from tests.cloud.stations_cases import seed_paged as seed_paged_stations
 from tests.cloud.supervision_cases import BOUNDED as SUPERVISION_BOUNDED
 from tests.cloud.supervision_cases import LISTS as SUPERVISION_LISTS
@@ -49,7 +50,7 @@ from tests.cloud.training_cases import BOUNDED as TRAINING_BOUNDED
 from tests.cloud.training_cases import PAGED_LISTS as TRAINING_LISTS
 from tests.cloud.training_cases import PAGED_ROUTE_OF as TRAINING_ROUTE_OF
 from tests.cloud.training_cases import seed_paged as seed_paged_training
-from tests.support.api import HOME, OTHER, ApiEnv, api_env
+from tests.support.api import HOME, OTHER, ApiEnv, api_env, unlimited
 from tests.support.epcis import gtin
 
 N = 5  # rows of each kind added per county
@@ -58,6 +59,7 @@ N = 5  # rows of each kind added per county
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiEnv]:
     async with api_env(request.param, tmp_path) as e:
+        unlimited(e)  # public routes many times from one address
         await _more_rows(e)
         yield e
 
@@ -66,6 +68,7 @@ async def _more_rows(env: ApiEnv) -> None:
     await _rows(env)
     await seed_paged_firmware(env)  # N images and rollouts per county
     await seed_paged_logistics(env)  # through the API: vehicles, drivers (sealed), trips...
+    await seed_paged_services(env, N)  # registry, showcase, CMS; public lists (issue 15)
 
 
 async def _rows(env: ApiEnv) -> None:
@@ -245,6 +248,14 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/services/stations": (lambda b: b, lambda x: x["location_id"]),
     "/api/v1/services/poverty/households": (lambda b: b, lambda x: x["id"]),
     "/api/v1/services/statforms/submissions": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/registrations": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/platform-keys": (lambda b: b, lambda x: x["key_id"]),
+    "/api/v1/services/showcase/items": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/cms/articles": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/public/showcase": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/public/showcase/certified": (lambda b: b["items"], lambda x: x["gtin"]),
+    "/api/v1/public/showcase/enterprises": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/public/policies": (lambda b: b["items"], lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {

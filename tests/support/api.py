@@ -205,3 +205,12 @@ async def api_env(backend: str, tmp_path: Path) -> AsyncIterator[ApiEnv]:
         env = ApiEnv(settings, db, tsdb, app, client)
         await seed(env)
         yield env
+
+
+def unlimited(env: ApiEnv) -> None:
+    """No public rate limit on this app: the role, isolation and pagination tables run
+    every public route many times from one address (the limit has its own tests,
+    tests/cloud/test_resolver_api.py)."""
+    from cloud.web.ratelimit import Limiter, TokenBuckets
+
+    env.app.state.resolver_limiter = Limiter(TokenBuckets(1e6, 10**6), ())

@@ -1,0 +1,1 @@
+"""Policies, news and notices: a small Markdown CMS, XSS-safe (markdown-it-py + nh3)."""

@@ -1,0 +1,1 @@
+"""Self-registration of organisations, county review, and platforms' API keys."""
