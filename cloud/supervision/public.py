@@ -54,7 +54,7 @@ async def disclosure_json(request: Request, session: SessionDep) -> Response:
 @api.get(
     "/{publication_id}",
     summary="One published version and the versions of its series (public, ETag)",
-    responses=responses(404, 429),
+    responses=responses(404, 422, 429),
 )
 async def publication_json(
     request: Request,

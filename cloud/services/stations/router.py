@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 router = APIRouter(prefix="/services/stations", tags=["services: stations"],
                    responses=responses(401, 403, 404, 409, 422))  # fmt: skip
 public = APIRouter(prefix="/public/stations", tags=["public"])
-pages = APIRouter(tags=["h5"])
+pages = APIRouter(tags=["h5"], include_in_schema=False)  # an HTML page, not API
 PUBLIC = [require("public"), Depends(rate_limit)]
 
 Read = Annotated[Principal, require("stations:read")]

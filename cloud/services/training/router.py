@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
 from cloud.deps import DatabaseDep, SettingsDep
-from cloud.errors import ApiError, responses
+from cloud.errors import ApiError, Error, responses
 from cloud.pagination import Key, PageDep, fetch_page, link_next
 from cloud.pii import Keyring, PiiKeyError, keyring_for
 from cloud.services.training import service, tokens
@@ -373,7 +373,7 @@ async def public_certificate(
 
 @public.post("/checkin", dependencies=[require("public")],
              summary="A trainee's phone checks in with the room's code and its number",
-             responses=responses(404, 409, 422, 429) | {410: {"description": "code expired"}})  # fmt: skip
+             responses=responses(404, 409, 422, 429) | {410: {"model": Error, "description": "the check-in code expired: show a new one"}})  # fmt: skip
 async def public_checkin(
     body: CheckinIn, db: DatabaseDep, settings: SettingsDep, ring: KeyringDep
 ) -> CheckinOut:
