@@ -390,12 +390,13 @@ def classify(
     p90c = percentile32(vc, 90)
     dark_px = np.zeros(mask.shape, np.uint8)
     dark_px[sel] = vc < DARK_REL * p90c
-    if r.dark_open_mm > 0:  # the dark part of a bean as a region only (see the config)
+    # the dark part of a bean as a region only (see the config); nothing opened is nothing
+    if r.dark_open_mm > 0 and dark_px.any():
         k = max(round(r.dark_open_mm * ppm) | 1, 3)
         dark_px = cv2.morphologyEx(
             dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         )
-    dark = float(np.count_nonzero(dark_px)) / max(int(sel.sum()), 1)
+    dark = float(np.count_nonzero(dark_px)) / max(np.count_nonzero(sel), 1)
     vh = IntPixels(v8)
     p90 = vh.percentile(90) * lot.v_scale
     med_v = vh.median() * lot.v_scale
