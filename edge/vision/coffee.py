@@ -207,6 +207,8 @@ def _hole_spots(
     rel = (closed - vs) / np.maximum(closed, 1.0)
     core = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
     rel[~core] = 0
+    if not rel.max() >= lo:  # float32, as ``peaks >= lo`` below
+        return []  # no spot reaches ``lo``: every one would be skipped below
     n, lab, stats, _ = cv2.connectedComponentsWithStats((rel > 0.5 * lo).astype(np.uint8))
     if n <= 1:
         return []
@@ -329,23 +331,35 @@ def _sharpest_corner(contour: np.ndarray, outside: np.ndarray, k: int = 4) -> fl
     n = len(pts)
     if n < 6 * k:
         return 0.0
-    p = pts.astype(np.float32)
-    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
-    kernel /= kernel.sum()
-    wrapped = np.concatenate([p[-4:], p, p[:4]])
-    sm = np.stack([np.convolve(wrapped[:, c], kernel, mode="valid") for c in (0, 1)], axis=1)
-    fwd = np.roll(sm, -k, axis=0) - sm
-    back = sm - np.roll(sm, k, axis=0)
-    ang = np.degrees(
-        np.abs(
-            np.arctan2(back[:, 0] * fwd[:, 1] - back[:, 1] * fwd[:, 0], (back * fwd).sum(axis=1))
-        )
-    )
     ext = outside[pts[:, 1], pts[:, 0]].astype(np.float32)
     window = np.ones(4 * k + 1, np.float32)
     ext_all = np.convolve(np.concatenate([ext[-2 * k :], ext, ext[: 2 * k]]), window, "valid")
-    ok = ext_all >= len(window) - 0.5
-    return float(ang[ok].max()) if ok.any() else 0.0
+    ok = np.flatnonzero(ext_all >= len(window) - 0.5)
+    if not ok.size:
+        return 0.0
+    p = pts.astype(np.float32)
+    wrapped = np.concatenate([p[-4:], p, p[:4]])
+    sm = np.stack(
+        [np.convolve(wrapped[:, c], _CORNER_KERNEL, mode="valid") for c in (0, 1)], axis=1
+    )
+    # the turn at the points that face the tray only (the same values, fewer of them)
+    here = sm[ok]
+    fwd = sm[(ok + k) % n] - here
+    back = here - sm[(ok - k) % n]
+    ang = np.degrees(
+        np.abs(np.arctan2(back[:, 0] * fwd[:, 1] - back[:, 1] * fwd[:, 0], _dot2(back, fwd)))
+    )
+    return float(ang.max())
+
+
+_CORNER_KERNEL = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+_CORNER_KERNEL /= _CORNER_KERNEL.sum()
+
+
+def _dot2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a * b).sum(axis=1)`` for n × 2 arrays, to the bit (NumPy's sum starts
+    from 0.0: two -0.0 products give +0.0, which ``arctan2`` tells apart)."""
+    return 0.0 + a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
 
 
 def classify(
@@ -376,12 +390,13 @@ def classify(
     p90c = percentile32(vc, 90)
     dark_px = np.zeros(mask.shape, np.uint8)
     dark_px[sel] = vc < DARK_REL * p90c
-    if r.dark_open_mm > 0:  # the dark part of a bean as a region only (see the config)
+    # the dark part of a bean as a region only (see the config); nothing opened is nothing
+    if r.dark_open_mm > 0 and dark_px.any():
         k = max(round(r.dark_open_mm * ppm) | 1, 3)
         dark_px = cv2.morphologyEx(
             dark_px, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         )
-    dark = float(np.count_nonzero(dark_px)) / max(int(sel.sum()), 1)
+    dark = float(np.count_nonzero(dark_px)) / max(np.count_nonzero(sel), 1)
     vh = IntPixels(v8)
     p90 = vh.percentile(90) * lot.v_scale
     med_v = vh.median() * lot.v_scale

@@ -514,12 +514,22 @@ def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
     return pairs
 
 
+def _sq_dist(px: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Squared distance of each pixel (last axis: 3 channels) from colour ``c``:
+    ``((px - c) ** 2).sum(axis=-1)`` to the bit (the same dtype and the same
+    left-to-right sum of three squares), without NumPy's slow reduction over a
+    3-long axis."""
+    d = px - c
+    d0, d1, d2 = d[..., 0], d[..., 1], d[..., 2]
+    return d0 * d0 + d1 * d1 + d2 * d2
+
+
 def _two_means(px: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two colour centres for the pixels ``px`` (n × 3), from seeds ``ca``, ``cb``: a
     piece cut across two objects has a mean colour between them; two rounds pull each
     centre to one object's own colour."""
     for _ in range(2):
-        nearer_b = ((px - cb) ** 2).sum(axis=1) < ((px - ca) ** 2).sum(axis=1)
+        nearer_b = _sq_dist(px, cb) < _sq_dist(px, ca)
         if nearer_b.all() or not nearer_b.any():
             break
         ca, cb = px[~nearer_b].mean(axis=0), px[nearer_b].mean(axis=0)
@@ -564,7 +574,7 @@ def settle_by_colour(
         ca, cb = _two_means(np.concatenate([col[ma][::2], col[mb][::2]]), means[a], means[b])
         if float(np.linalg.norm(ca - cb)) < min_gap:
             continue
-        near_b = ((col - cb) ** 2).sum(axis=2) < ((col - ca) ** 2).sum(axis=2)
+        near_b = _sq_dist(col, cb) < _sq_dist(col, ca)
         for src, dst, want, to in ((ma, mb, near_b, b), (mb, ma, ~near_b, a)):
             moved = _reaching(src & want, dst, kernel, min_move)
             if moved is None:

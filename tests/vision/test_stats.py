@@ -37,3 +37,23 @@ def test_empty() -> None:
     assert np.isnan(stats.IntPixels(np.zeros(0, np.uint8)).median())
     with pytest.raises(ValueError, match="no pixels"):
         stats.percentile32(np.zeros(0, np.float32), 90)
+
+
+def test_colour_distance_and_dot_equal_to_numpy() -> None:
+    """The speed-ups' sums (segment._sq_dist, coffee._dot2) are NumPy's to the bit,
+    signed zeros included (``arctan2`` tells +0.0 from -0.0)."""
+    from edge.vision import coffee, segment
+
+    rng = np.random.default_rng(17)
+    for shape in ((1, 3), (7, 3), (1000, 3), (40, 55, 3)):
+        px = (rng.random(shape) * 300).astype(np.float32)
+        c = rng.random(3) * 300
+        assert np.array_equal(segment._sq_dist(px, c), ((px - c) ** 2).sum(axis=-1))
+    a = rng.normal(size=(500, 2))
+    b = rng.normal(size=(500, 2))
+    a[:4] = [[-0.0, 0.0], [0.0, -0.0], [-0.0, -0.0], [0.0, 0.0]]
+    b[:4] = [[1.0, -0.0], [-1.0, 1.0], [2.0, 3.0], [-0.0, -0.0]]
+    want = (a * b).sum(axis=1)
+    got = coffee._dot2(a, b)
+    assert np.array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
