@@ -95,7 +95,8 @@ async def _compute(request: Request, counties: list[str] | None, ids: list[str])
     """One computation with its own session (it may outlive the request that began it)."""
     started = time.perf_counter()
     async with request.app.state.db.session() as session:
-        ctx = Context(session=session, store=request.app.state.tsdb, counties=counties)
+        ctx = Context(session=session, store=request.app.state.tsdb, counties=counties,
+                      sessions=request.app.state.db.session)  # fmt: skip
         panels = await run_panels(ids, ctx)
     return {
         "generated_at_ms": ctx.now_ms,
