@@ -59,11 +59,12 @@ class OrderDraft:
     dest_city: str | None
     lines: list[LineDraft] = field(default_factory=list)
 
-    def digest(self) -> str:
-        """SHA-256 of the canonical body (UTC time, fen): what idempotency compares."""
+    def digest(self, at_utc: str | None = None) -> str:
+        """SHA-256 of the canonical body (UTC time, fen): what idempotency compares.
+        ``at_utc``: the time's UTC ISO text when the caller has it already."""
         body = {
             "id": self.platform_order_id,
-            "at": self.ordered_at.astimezone(UTC).isoformat(),
+            "at": at_utc or self.ordered_at.astimezone(UTC).isoformat(),
             "status": self.status,
             "city": self.dest_city,
             "lines": [
@@ -278,6 +279,12 @@ async def _pg_write(
     value), in chunks that the server stores while the next is formatted."""
     ids = await _pg_ids(pg, len(items))
     text = _Memo()
+    # each shop's columns once (a Shop is an ORM object: every attribute read is a
+    # descriptor call)
+    shops: dict[int, tuple[int, str, str, int]] = {}
+    for shop, _d in items:
+        if id(shop) not in shops:
+            shops[id(shop)] = (shop.id, text[shop.channel], text[shop.county], shop.org_id)
     tail = f"\t{text[source]}\t{datetime.now(UTC).isoformat()}\t{text[actor]}\n"
     months: list[str] = []
     async with pg.cursor() as cur:
@@ -297,13 +304,14 @@ async def _pg_write(
                     amount = sum(ln.amount_fen for ln in d.lines)
                     status = d.status
                     when = text[at]
+                    shop_id, channel, county, org_id = shops[id(shop)]
                     rows.append(
-                        f"{oid}\t{shop.id}\t{text[shop.channel]}\t{text[shop.county]}\t"
-                        f"{shop.org_id}\t{text[d.platform_order_id]}\t{when}\t{month}\t"
+                        f"{oid}\t{shop_id}\t{channel}\t{county}\t"
+                        f"{org_id}\t{text[d.platform_order_id]}\t{when}\t{month}\t"
                         f"{local.date().isoformat()}\t{text[status]}\t{amount}\t"
                         f"{amount if status == 'refunded' else 0}\t"
                         f"{when if status in SHIPPED else NULL}\t{text[d.dest_city]}\t"
-                        f"{text[county_of(d.dest_city)]}\t{d.digest()}{tail}"
+                        f"{text[county_of(d.dest_city)]}\t{d.digest(when)}{tail}"
                     )
                 await copy.write("".join(rows).encode())
         # each line's product columns, once per (shop, GTIN, SKU)
@@ -319,19 +327,20 @@ async def _pg_write(
                                                  months[i : i + COPY_CHUNK], strict=True):  # fmt: skip
                     status = d.status
                     refunded = status == "refunded"
+                    shop_id, channel, county, _org = shops[id(shop)]
                     end = (
-                        f"\t{text[shop.county]}\t{month}\t{text[shop.channel]}\t{shop.id}\t"
+                        f"\t{county}\t{month}\t{channel}\t{shop_id}\t"
                         f"{'f' if status == 'cancelled' else 't'}\n"
                     )
                     for n, ln in enumerate(d.lines, 1):
                         if ln.product_id is None:
-                            key = (shop.id, ln.gtin, ln.sku)
+                            key = (shop_id, ln.gtin, ln.sku)
                             cols = products.get(key)
                             if cols is None:
-                                cols = products[key] = _product_cols(resolve(shop.id, ln), ln,
+                                cols = products[key] = _product_cols(resolve(shop_id, ln), ln,
                                                                      shop, text)  # fmt: skip
                         else:
-                            cols = _product_cols(resolve(shop.id, ln), ln, shop, text)
+                            cols = _product_cols(resolve(shop_id, ln), ln, shop, text)
                         head, mid = cols
                         rows.append(
                             f"{oid}\t{n}\t{head}\t{text[ln.sku]}\t{text[ln.title]}\t"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -244,8 +244,8 @@ def _texts(col: list[Any]) -> list[str]:
     return [s if not s or (s[0] != "=" and s[0] != "'") else _text(s) for s in map(str.strip, col)]
 
 
-def _all_text(col: list[Any]) -> bool:
-    return all(v.__class__ is str for v in col)
+def _all_text(col: Sequence[Any]) -> bool:
+    return set(map(type, col)) <= {str}
 
 
 def _fast_columns(
@@ -518,15 +518,17 @@ async def import_file(
     # of a file with bad rows looks them up first, so that it lists them all.
     if parsed.drafts and (dry_run or parsed.bad_rows):
         await _duplicates(s, shop, parsed, t)
+    shop_id = shop.id
     cat = await Catalogue.load(
-        s, [shop.id], gtins={ln.gtin for d in parsed.drafts for ln in d.lines if ln.gtin}
+        s, [shop_id], gtins={ln.gtin for d in parsed.drafts for ln in d.lines if ln.gtin}
     )
+    resolve = cat.resolve
     unmapped = sorted(
         {
             ln.sku or ln.gtin or ""
             for d in parsed.drafts
             for ln in d.lines
-            if cat.resolve(shop.id, ln) is None
+            if resolve(shop_id, ln) is None
         }
     )[:100]
     imported = False
