@@ -95,8 +95,10 @@ async def _compute(request: Request, counties: list[str] | None, ids: list[str])
     """One computation with its own session (it may outlive the request that began it)."""
     started = time.perf_counter()
     async with request.app.state.db.session() as session:
-        ctx = Context(session=session, store=request.app.state.tsdb, counties=counties,
-                      sessions=request.app.state.db.session)  # fmt: skip
+        # one session: relational panels side by side (Context.sessions) measured no
+        # faster on the bench's wall, whose InfluxDB reads are its critical path
+        # (docs/benchmarks.md, "The wall's data side by side")
+        ctx = Context(session=session, store=request.app.state.tsdb, counties=counties)
         panels = await run_panels(ids, ctx)
     return {
         "generated_at_ms": ctx.now_ms,
