@@ -171,3 +171,30 @@ def test_the_reader_columns_are_what_the_sql_reads() -> None:
     assert columns_read("SELECT count(*) FROM scans WHERE $__timeFilter(at)") == {"scans": {"at"}}
     with pytest.raises(ValueError, match="unqualified column name"):
         columns_read("SELECT name FROM locations l JOIN products p ON p.id = l.id")
+
+
+def test_every_panel_of_a_county_dashboard_says_how_fresh_it_is() -> None:
+    """A county's panels read the API (Infinity), so their freshness is the same
+    answer's ``age_s`` (refId F): beside a stat's value, in the 数据截至 cell under any
+    other panel; 陈旧 STALE past the panel's stale window, or with no age at all."""
+    d = county_dashboard("533124")
+    by_title = {p["title"]: p for p in d["panels"] if p["title"]}
+    county = next(x for x in DASHBOARDS if x.uid == "dehong-county")
+    assert len(by_title) == len(county.places)
+    for place in county.places:
+        p = BY_ID[place.panel]
+        pj = by_title[f"{p.title_zh} · {p.title_en}"]
+        if p.kind == "stat":
+            (fresh,) = [t for t in pj["targets"] if t["refId"] == FRESH_REF]
+            (over,) = [o for o in pj["fieldConfig"]["overrides"]
+                       if o["matcher"]["options"] == FRESH_REF]  # fmt: skip
+            field = {x["id"]: x["value"] for x in over["properties"]}
+        else:
+            g = pj["gridPos"]
+            (cell,) = [c for c in d["panels"] if c["gridPos"] == {
+                "x": g["x"], "y": g["y"] + g["h"], "w": g["w"], "h": FRESH_ROWS}]  # fmt: skip
+            (fresh,) = cell["targets"]
+            field = cell["fieldConfig"]["defaults"]
+        assert fresh["root_selector"] == "age_s" and fresh["url"].endswith(f"/panels/{p.id}")
+        assert field["unit"] == "s" and field["noValue"] == "陈旧 STALE"
+        assert field["mappings"][0]["options"]["from"] == p.stale_after_s, p.id

@@ -59,11 +59,12 @@ class OrderDraft:
     dest_city: str | None
     lines: list[LineDraft] = field(default_factory=list)
 
-    def digest(self) -> str:
-        """SHA-256 of the canonical body (UTC time, fen): what idempotency compares."""
+    def digest(self, at_utc: str | None = None) -> str:
+        """SHA-256 of the canonical body (UTC time, fen): what idempotency compares.
+        ``at_utc``: the time's UTC ISO text when the caller has it already."""
         body = {
             "id": self.platform_order_id,
-            "at": self.ordered_at.astimezone(UTC).isoformat(),
+            "at": at_utc or self.ordered_at.astimezone(UTC).isoformat(),
             "status": self.status,
             "city": self.dest_city,
             "lines": [
@@ -159,13 +160,16 @@ async def write_orders(
 ) -> list[int]:
     """Insert ``items`` (orders not yet stored) with their lines, in the caller's
     transaction; their ids, in order. PostgreSQL, from :data:`COPY_FROM` orders: ids
-    from the sequence in one round trip, then COPY; otherwise (and on SQLite) multi-row
-    INSERTs (SQLAlchemy's insertmanyvalues).
+    from the sequence in one round trip, then COPY (:func:`_pg_write`); otherwise (and
+    on SQLite) multi-row INSERTs (SQLAlchemy's insertmanyvalues).
 
     A status event records a change after the order arrived: the first status is the
     order's own (its ``status`` and ``ordered_at``), so a write adds no event rows."""
     if not items:
         return []
+    pg = await pg_connection(session) if len(items) >= COPY_FROM else None
+    if pg is not None:
+        return await _pg_write(pg, items, catalogue, source=source, actor=actor)
     now = datetime.now(UTC)
     orders: list[tuple[Any, ...]] = []
     months: list[str] = []
@@ -181,16 +185,12 @@ async def write_orders(
             at if d.status in SHIPPED else None, d.dest_city, county_of(d.dest_city),
             d.digest(), source, now, actor,
         ))  # fmt: skip
-    pg = await pg_connection(session) if len(items) >= COPY_FROM else None
-    if pg is not None:
-        ids = await _pg_ids(pg, len(orders))
-    else:
-        table = Order.__table__
-        got = await session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True),
-            [dict(zip(ORDER_COLUMNS, o, strict=True)) for o in orders],
-        )
-        ids = [r[0] for r in got]
+    table = Order.__table__
+    got = await session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        [dict(zip(ORDER_COLUMNS, o, strict=True)) for o in orders],
+    )
+    ids = [r[0] for r in got]
     lines: list[tuple[Any, ...]] = []
     resolve = catalogue.resolve
     for oid, (shop, d), month in zip(ids, items, months, strict=True):
@@ -209,19 +209,16 @@ async def write_orders(
                 ln.amount_fen if refunded else 0, category, farm, local_, county, month,
                 channel, shop_id, counted,
             ))  # fmt: skip
-    if pg is not None:
-        await _pg_copy(pg, "commerce_orders", ("id", *ORDER_COLUMNS),
-                       [(i, *o) for i, o in zip(ids, orders, strict=True)])  # fmt: skip
-        await _pg_copy(pg, "commerce_order_lines", LINE_COLUMNS, lines)
-    else:
-        await session.execute(
-            insert(OrderLine.__table__), [dict(zip(LINE_COLUMNS, ln, strict=True)) for ln in lines]
-        )
+    await session.execute(
+        insert(OrderLine.__table__), [dict(zip(LINE_COLUMNS, ln, strict=True)) for ln in lines]
+    )
     return ids
 
 
 #: Below this many orders, plain INSERTs (a COPY's set-up costs more than it saves).
 COPY_FROM = 50
+#: Orders per COPY chunk: the server stores one chunk while the next is formatted.
+COPY_CHUNK = 1000
 
 
 async def pg_connection(session: AsyncSession) -> Any | None:
@@ -265,14 +262,102 @@ def _copy_text(v: Any) -> str:
     return str(v)
 
 
-async def _pg_copy(pg: Any, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """COPY ``rows`` into ``table`` (PostgreSQL's bulk path: one statement, the rows
-    streamed as text)."""
-    if not rows:
-        return
-    f = _copy_text
+class _Memo(dict[Any, str]):
+    """``_copy_text`` of values that repeat (times, titles, cities, SKUs): each once."""
+
+    def __missing__(self, v: Any) -> str:
+        text = self[v] = _copy_text(v)
+        return text
+
+
+async def _pg_write(
+    pg: Any, items: list[tuple[Shop, OrderDraft]], catalogue: Catalogue, *, source: str,
+    actor: str,
+) -> list[int]:  # fmt: skip
+    """:func:`write_orders` on PostgreSQL: ids from the sequence, then orders and lines
+    by COPY, each row formatted straight to COPY's text (one escaped text per distinct
+    value), in chunks that the server stores while the next is formatted."""
+    ids = await _pg_ids(pg, len(items))
+    text = _Memo()
+    # each shop's columns once (a Shop is an ORM object: every attribute read is a
+    # descriptor call)
+    shops: dict[int, tuple[int, str, str, int]] = {}
+    for shop, _d in items:
+        if id(shop) not in shops:
+            shops[id(shop)] = (shop.id, text[shop.channel], text[shop.county], shop.org_id)
+    tail = f"\t{text[source]}\t{datetime.now(UTC).isoformat()}\t{text[actor]}\n"
+    months: list[str] = []
     async with pg.cursor() as cur:
-        async with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-            for i in range(0, len(rows), 5000):
-                text = "".join("\t".join([f(v) for v in row]) + "\n" for row in rows[i : i + 5000])
-                await copy.write(text.encode())
+        async with cur.copy(
+            f"COPY commerce_orders ({', '.join(('id', *ORDER_COLUMNS))}) FROM STDIN"
+        ) as copy:
+            for i in range(0, len(items), COPY_CHUNK):
+                rows = []
+                for oid, (shop, d) in zip(ids[i : i + COPY_CHUNK], items[i : i + COPY_CHUNK],
+                                          strict=True):  # fmt: skip
+                    at = d.ordered_at
+                    if at.tzinfo is not UTC:
+                        at = at.astimezone(UTC)
+                    local = at.astimezone(BEIJING)
+                    month = f"{local.year:04d}-{local.month:02d}"
+                    months.append(month)
+                    amount = sum(ln.amount_fen for ln in d.lines)
+                    status = d.status
+                    when = text[at]
+                    shop_id, channel, county, org_id = shops[id(shop)]
+                    rows.append(
+                        f"{oid}\t{shop_id}\t{channel}\t{county}\t"
+                        f"{org_id}\t{text[d.platform_order_id]}\t{when}\t{month}\t"
+                        f"{local.date().isoformat()}\t{text[status]}\t{amount}\t"
+                        f"{amount if status == 'refunded' else 0}\t"
+                        f"{when if status in SHIPPED else NULL}\t{text[d.dest_city]}\t"
+                        f"{text[county_of(d.dest_city)]}\t{d.digest(when)}{tail}"
+                    )
+                await copy.write("".join(rows).encode())
+        # each line's product columns, once per (shop, GTIN, SKU)
+        products: dict[tuple[int, str | None, str | None], tuple[str, str]] = {}
+        resolve = catalogue.resolve
+        async with cur.copy(
+            f"COPY commerce_order_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN"
+        ) as copy:
+            for i in range(0, len(items), COPY_CHUNK):
+                rows = []
+                for oid, (shop, d), month in zip(ids[i : i + COPY_CHUNK],
+                                                 items[i : i + COPY_CHUNK],
+                                                 months[i : i + COPY_CHUNK], strict=True):  # fmt: skip
+                    status = d.status
+                    refunded = status == "refunded"
+                    shop_id, channel, county, _org = shops[id(shop)]
+                    end = (
+                        f"\t{county}\t{month}\t{channel}\t{shop_id}\t"
+                        f"{'f' if status == 'cancelled' else 't'}\n"
+                    )
+                    for n, ln in enumerate(d.lines, 1):
+                        if ln.product_id is None:
+                            key = (shop_id, ln.gtin, ln.sku)
+                            cols = products.get(key)
+                            if cols is None:
+                                cols = products[key] = _product_cols(resolve(shop_id, ln), ln,
+                                                                     shop, text)  # fmt: skip
+                        else:
+                            cols = _product_cols(resolve(shop_id, ln), ln, shop, text)
+                        head, mid = cols
+                        rows.append(
+                            f"{oid}\t{n}\t{head}\t{text[ln.sku]}\t{text[ln.title]}\t"
+                            f"{ln.quantity}\t{ln.amount_fen}\t"
+                            f"{ln.amount_fen if refunded else 0}\t{mid}{end}"
+                        )
+                await copy.write("".join(rows).encode())
+    return ids  # type: ignore[no-any-return]
+
+
+NULL = "\\N"
+
+
+def _product_cols(p: ProductInfo | None, ln: LineDraft, shop: Shop, text: _Memo) -> tuple[str, str]:
+    """A line's (product_id, gtin) and (category, farm, local) columns as COPY text."""
+    if p is None:
+        return f"{NULL}\t{text[ln.gtin]}", f"{UNMAPPED}\tf\tf"
+    farm = "t" if p.category not in NOT_FARM else "f"
+    local = "t" if p.county == shop.county else "f"
+    return f"{p.id}\t{text[p.gtin]}", f"{text[p.category]}\t{farm}\t{local}"

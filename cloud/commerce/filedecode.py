@@ -51,8 +51,21 @@ def _sheet(
         return Sheet([], [], [*errors, RowError(row=1, field="file", reason="the file is empty")],
                      enc)  # fmt: skip
     header = [c.strip() for c in records[0][1]]
-    rows = [(n, cells) for n, cells, _, _ in records[1:] if any(c.strip() for c in cells)]
+    strip = str.strip
+    rows = [(n, cells) for n, cells, _, _ in records[1:] if any(map(strip, cells))]
     return Sheet(header, rows, errors, enc)
+
+
+def _sheet_of_text(text: str) -> Sheet:
+    """A CSV decoded as a whole: records numbered without tracking physical lines."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return _sheet([], [], "utf-8")
+    strip = str.strip
+    # a record of blank cells only is skipped; its number still counts
+    rows = [(n, cells) for n, cells in enumerate(reader, 2) if any(map(strip, cells))]
+    return Sheet([c.strip() for c in header], rows, [], "utf-8")
 
 
 def read_csv(data: bytes) -> Sheet:
@@ -62,7 +75,7 @@ def read_csv(data: bytes) -> Sheet:
     except UnicodeDecodeError:
         pass
     else:
-        return _sheet(_records(text.splitlines(keepends=True)), [], "utf-8")
+        return _sheet_of_text(text)
     # Not UTF-8 as a whole: line by line (GBK trail bytes are never a newline).
     raw = body.split(b"\n")
     lines: list[str] = []

@@ -246,3 +246,105 @@ async def test_a_large_file_takes_the_bulk_path_and_keeps_every_character(env: A
     assert report["bad_rows"] == 60 and not report["imported"]
     assert "duplicate order" in report["errors"][0]["reason"]
     assert await counts(env) == before
+
+
+def test_a_cell_with_a_unicode_line_separator_stays_in_its_row() -> None:
+    """A UTF-8 export whose title holds U+2028 (or another character that str.splitlines
+    breaks at, such as \\x1c or \\x85) is one record per CSV row: the decoder once split
+    the text with splitlines, cutting such a row in two (two bad rows, a lost title)."""
+    from cloud.commerce.filedecode import read_csv
+
+    rows = "".join(f"R{i},2026-03-02 10:00:00,已完成,{HOME},COF-500,,咖啡{sep}礼盒,1,5.00,昆明市\n"
+                   for i, sep in enumerate(("\u2028", "\x1c", "\x85", "\u2029")))  # fmt: skip
+    sheet = read_csv((STD + rows).encode("utf-8"))
+    assert [n for n, _ in sheet.rows] == [2, 3, 4, 5] and not sheet.errors
+    assert [cells[6] for _, cells in sheet.rows] == [
+        "咖啡\u2028礼盒", "咖啡\x1c礼盒", "咖啡\x85礼盒", "咖啡\u2029礼盒"]  # fmt: skip
+
+
+def _tricky_rows() -> list[list[str]]:
+    """Rows for the standard template that exercise every check's common and uncommon
+    cases: guards, spaces, other time formats, bounds, signs, fen, status words."""
+    ids = ["A1", '="A2"', " A3 ", "'A4", '="A 5"', "", "=A6", '="A7', "A8\n", "a" * 65, "B1"]
+    times = ["2026-03-02 10:00:00", "2026/03/02 10:00", " 2026-03-02 10:00:00", "2099-01-01 00:00:00",
+             "1999-12-31 23:59:59", "2026-02-30 10:00:00", "2026-03-02T10:00:00", "",
+             "2026-03-02 10:00:00+00:00", "2026-12-04 20:00:00", "２０２６-03-02 10:00:00"]  # fmt: skip
+    statuses = ["已完成", "Paid", " 交易成功 ", "发呆中", "", "PAID", "refunded", "待发货"]
+    counties = [HOME, f" {HOME} ", "999999", "533124", "", f'="{HOME}"']
+    qtys = ["1", "01", "2.0", "0", "-1", "1000000", "1000001", "x", " 3 ", "١", ""]
+    amounts = ["12", "12.3", "12.34", "12.345", "-5.00", "1,234.00", "¥5", "", "5.", ".5",
+               "123456789", "12\n", " 7.00 ", "NaN", "1e3"]  # fmt: skip
+    skus = ["COF-500", "", " COF-500 ", '="COF-500"', "x" * 70]
+    gtins = ["", "12345678", "1234567", "06901234567892", " 12345678 ", "abc"]
+    titles = ["咖啡", "", '="咖啡"', "  ", "t" * 210, "tab\there"]
+    cities = ["昆明市", "", " 芒市 ", "c" * 70]
+    import random
+
+    rng = random.Random(14)
+    out = []
+    for i in range(600):
+        pick = [ids, times, statuses, counties, skus, gtins, titles, qtys, amounts, cities]
+        # mostly each column's common case (its first value), else any of its cases
+        row = [col[0] if rng.random() < 0.93 else rng.choice(col) for col in pick]
+        row[0] = row[0] + str(i % 250) if row[0] and row[0][-1] not in '"\n ' else row[0]
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize("template", ["standard", "taobao", "pinduoduo"])
+def test_the_column_checks_agree_with_the_row_checks(
+    template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """parse_sheet checks a whole column at once by its common case and sends every
+    other row to the row-by-row check: both ways give the same drafts, errors and rows
+    (the row-by-row way forced for every row by patching the column checks out)."""
+    from datetime import UTC, datetime
+
+    import cloud.commerce.imports as imports
+    from cloud.commerce.filedecode import Sheet
+    from cloud.commerce.templates import TEMPLATES
+
+    class Shop:
+        id, county, channel, org_id = 1, HOME, "station", 1
+
+    t = TEMPLATES[template]
+    std = STD.strip().split(",")
+    fields = ["order_id", "ordered_at", "status", "county", "sku", "gtin", "title", "quantity",
+              "amount", "city"]  # fmt: skip
+    header = [t.columns.get(f, std[i]) for i, f in enumerate(fields)]
+    if template == "taobao":
+        header[-1] = t.columns["address"]
+    if template == "pinduoduo":
+        header += ["省", "市", "区"]
+    rows = []
+    for n, r in enumerate(_tricky_rows(), 2):
+        if template == "taobao":
+            r[-1] = (
+                "云南省 德宏傣族景颇族自治州 芒市 x 路",
+                "上海市 浦东 y",
+                "",
+                "广东省深圳市南山区",
+            )[n % 4]
+        if template == "pinduoduo":
+            r[-1] = ""
+            r += [("云南省", "", "广东省")[n % 3], ("德宏傣族景颇族自治州", "深圳市", "")[n % 3],
+                  ("芒市", "", "南山区")[n % 3]]  # fmt: skip
+        rows.append((n, r if n % 37 else r[:-2]))  # some rows short of cells
+    rows.append((len(rows) + 2, ["X1", *["1"] * (len(header) + 1)]))  # a cell too many
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def parse() -> Any:
+        sheet = Sheet(list(header), [(n, list(c)) for n, c in rows], [], "utf-8")
+        p = imports.parse_sheet(sheet, t, Shop(), now)  # type: ignore[arg-type]
+        return p.drafts, p.errors, p.rows_of, p.bad_rows, p.lines
+
+    fast = parse()
+    assert fast[0] and fast[1], "the rows hold both good and bad ones"
+
+    def every_row_slow(c: Any, rows: list[list[Any]], shop: Any, now: datetime) -> Any:
+        values, _ = real(c, rows, shop, now)
+        return values, bytearray(b"\x01" * len(rows))
+
+    real = imports._fast_columns
+    monkeypatch.setattr(imports, "_fast_columns", every_row_slow)
+    assert parse() == fast

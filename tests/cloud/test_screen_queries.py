@@ -42,11 +42,16 @@ class World:
         self.env, self.store, self.exp, self.backend = env, store, exp, backend
 
     async def run(
-        self, counties: list[str] | None, ids: list[str] | None = None
+        self,
+        counties: list[str] | None,
+        ids: list[str] | None = None,
+        *,
+        side_by_side: bool = False,
     ) -> dict[str, PanelData]:
         ids = ids or [p.id for p in PANELS]
         async with self.env.db.session() as s:
-            ctx = Context(session=s, store=self.store, counties=counties, now_ms=self.exp.now_ms)
+            ctx = Context(session=s, store=self.store, counties=counties, now_ms=self.exp.now_ms,
+                          sessions=self.env.db.session if side_by_side else None)  # fmt: skip
             return {p.id: p for p in await run_panels(ids, ctx)}
 
 
@@ -85,6 +90,19 @@ def hourly_means(points: list[tuple[int, float]], start: int, end: int) -> dict[
 
 
 # ------------------------------------------------------------------ the wall's runner
+
+
+@BOTH
+async def test_panels_side_by_side_answer_as_one_after_another(world: World) -> None:
+    """/screen/data runs the relational panels at once, each in a session of its own
+    (PostgreSQL; SQLite keeps one session): the same answers as one after another, and
+    each panel's age is its newest time to the read."""
+    one = await world.run(["533124"])
+    both = await world.run(["533124"], side_by_side=True)
+    for p in [*one.values(), *both.values()]:
+        p.took_ms = 0.0
+        assert p.age_s == round((world.exp.now_ms - p.newest_ms) / 1000, 1), p.id  # type: ignore[operator]
+    assert both == one
 
 
 @BOTH

@@ -199,10 +199,13 @@ def is_fresh(p: Panel, value: float | None) -> bool:
     return value > 0 if p.source == "ts" else value < p.stale_after_s
 
 
-def _fresh_field(p: Panel) -> dict[str, Any]:
-    """Field config of the freshness value: 陈旧 STALE (red) when stale, else green."""
+def _fresh_field(p: Panel, *, age: bool | None = None) -> dict[str, Any]:
+    """Field config of the freshness value: 陈旧 STALE (red) when stale, else green.
+    ``age``: the value is an age in seconds (relational panels, and every panel read
+    through the API), else a count of recent points (time series read directly)."""
     stale = {"text": "陈旧 STALE", "color": "red"}
-    if p.source == "ts":
+    age = p.source == "sql" if age is None else age
+    if not age:
         mappings: list[dict[str, Any]] = [
             {"type": "value", "options": {"0": stale}},
             {"type": "range", "options": {"from": 1, "to": None, "result": {
@@ -223,16 +226,20 @@ def _fresh_field(p: Panel) -> dict[str, Any]:
         "thresholds": {
             "mode": "absolute",
             "steps": [{"color": "green", "value": None}, {"color": "red", "value": p.stale_after_s}]
-            if p.source == "sql"
+            if age
             else [{"color": "red", "value": None}, {"color": "green", "value": 1}],
         },
     }
 
 
-def with_freshness(p: Panel, main: dict[str, Any], next_id: int) -> list[dict[str, Any]]:
+def with_freshness(
+    p: Panel, main: dict[str, Any], next_id: int, fresh: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The panel and its freshness: a stat shows it beside its value; any other panel
-    gets a 数据截至 cell (a stat of the same width) in its last rows."""
-    fresh = freshness_target(p)
+    gets a 数据截至 cell (a stat of the same width) in its last rows. ``fresh``: the
+    freshness target when not :func:`freshness_target` (a county's: the API's age)."""
+    by_age = None if fresh is None else True
+    fresh = freshness_target(p) if fresh is None else fresh
     if p.kind == "stat":
         main["targets"].append(fresh)
         main["datasource"] = main["targets"][0]["datasource"]
@@ -243,7 +250,7 @@ def with_freshness(p: Panel, main: dict[str, Any], next_id: int) -> list[dict[st
         })  # fmt: skip
         main["fieldConfig"]["overrides"].append({
             "matcher": {"id": "byFrameRefID", "options": FRESH_REF},
-            "properties": [{"id": k, "value": v} for k, v in _fresh_field(p).items()],
+            "properties": [{"id": k, "value": v} for k, v in _fresh_field(p, age=by_age).items()],
         })  # fmt: skip
         return [main]
     g = main["gridPos"]
@@ -256,7 +263,7 @@ def with_freshness(p: Panel, main: dict[str, Any], next_id: int) -> list[dict[st
         "gridPos": {"x": g["x"], "y": g["y"] + g["h"] - FRESH_ROWS, "w": g["w"], "h": FRESH_ROWS},
         "datasource": fresh["datasource"],
         "targets": [fresh],
-        "fieldConfig": {"defaults": _fresh_field(p), "overrides": []},
+        "fieldConfig": {"defaults": _fresh_field(p, age=by_age), "overrides": []},
         "options": {
             "colorMode": "background",
             "graphMode": "none",
@@ -317,26 +324,15 @@ def county_dashboard(county: str, opts: BuildOptions | None = None) -> dict[str,
     opts = opts or BuildOptions()
     base = next(d for d in DASHBOARDS if d.uid == "dehong-county")
     ds = {"type": INFINITY_TYPE, "uid": f"dehong-api-{county}"}
-    panels = []
-    for i, place in enumerate(base.places, start=1):
+    panels: list[dict[str, Any]] = []
+    for place in base.places:
         p = BY_ID[place.panel]
-        pj = panel_json(p, i, {"x": place.x, "y": place.y, "w": place.w, "h": place.h}, opts)
-        root = "value" if p.kind == "stat" else "rows"
+        pid = len(panels) + 1
+        pj = panel_json(p, pid, {"x": place.x, "y": place.y, "w": place.w, "h": place.h}, opts)
         pj["datasource"] = ds
-        pj["targets"] = [
-            {
-                "refId": "A",
-                "datasource": ds,
-                "type": "json",
-                "source": "url",
-                "format": "table",
-                "parser": "backend",
-                "url": f"{opts.api_url}/api/v1/screen/panels/{p.id}",
-                "url_options": {"method": "GET"},
-                "root_selector": root,
-            }
-        ]
-        panels.append(pj)
+        pj["targets"] = [api_target(p, opts, "A", "value" if p.kind == "stat" else "rows", ds)]
+        # its freshness: the same answer's age_s (the API's newest_ms to its read)
+        panels += with_freshness(p, pj, pid + 1, api_target(p, opts, FRESH_REF, "age_s", ds))
     return {
         "uid": f"dehong-county-{county}",
         "title": f"{COUNTIES[county][1]} {county} · {COUNTIES[county][0]}",
@@ -351,6 +347,23 @@ def county_dashboard(county: str, opts: BuildOptions | None = None) -> dict[str,
         "annotations": {"list": []},
         "links": [],
         "panels": panels,
+    }
+
+
+def api_target(
+    p: Panel, opts: BuildOptions, ref: str, root: str, ds: dict[str, str]
+) -> dict[str, Any]:
+    """An Infinity target on ``/api/v1/screen/panels/{id}``: ``root`` of its JSON."""
+    return {
+        "refId": ref,
+        "datasource": ds,
+        "type": "json",
+        "source": "url",
+        "format": "table",
+        "parser": "backend",
+        "url": f"{opts.api_url}/api/v1/screen/panels/{p.id}",
+        "url_options": {"method": "GET"},
+        "root_selector": root,
     }
 
 

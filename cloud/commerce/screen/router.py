@@ -95,6 +95,9 @@ async def _compute(request: Request, counties: list[str] | None, ids: list[str])
     """One computation with its own session (it may outlive the request that began it)."""
     started = time.perf_counter()
     async with request.app.state.db.session() as session:
+        # one session: relational panels side by side (Context.sessions) measured no
+        # faster on the bench's wall, whose InfluxDB reads are its critical path
+        # (docs/benchmarks.md, "The wall's data side by side")
         ctx = Context(session=session, store=request.app.state.tsdb, counties=counties)
         panels = await run_panels(ids, ctx)
     return {

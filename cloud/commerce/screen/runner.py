@@ -14,8 +14,9 @@ import asyncio
 import importlib
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal
@@ -49,6 +50,9 @@ class PanelData:
     value: float | Decimal | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     newest_ms: int | None = None
+    #: seconds from ``newest_ms`` to the read (None: nothing recent): what a county's
+    #: Grafana freshness cell shows (its Infinity source reads this JSON)
+    age_s: float | None = None
     stale: bool = False
     stale_after_s: int = 0
     error: str | None = None
@@ -97,6 +101,10 @@ class Context:
     #: the caller's counties (None: every county, the prefecture)
     counties: list[str] | None
     now_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    #: opens another session of the same database (``Database.session``): on
+    #: PostgreSQL the relational panels then run side by side, each in its own session,
+    #: :data:`SQL_AT_ONCE` at a time (None: one after another in ``session``)
+    sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
     _newest: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
 
     @property
@@ -106,6 +114,8 @@ class Context:
 
 def _finish(panel: Panel, data: PanelData, now_ms: int) -> PanelData:
     data.stale = data.newest_ms is None or now_ms - data.newest_ms > panel.stale_after_s * 1000
+    if data.newest_ms is not None:
+        data.age_s = round(max(now_ms - data.newest_ms, 0) / 1000, 1)
     return data
 
 
@@ -374,14 +384,31 @@ async def _run_panel(panel: Panel, ctx: Context) -> PanelData:
         return _finish(panel, data, ctx.now_ms)
 
 
+#: Relational panels run at once on PostgreSQL (each holds a pooled connection; the
+#: pool has 5 and 10 more on demand, and a wall's computation is shared by its walls).
+SQL_AT_ONCE = 4
+
+
 async def run_panels(ids: Sequence[str], ctx: Context) -> list[PanelData]:
-    """The panels in order. Relational panels share the session, so they run one
-    after another; the time-series panels run beside them."""
+    """The panels in order. The time-series panels run side by side; so do the
+    relational panels on PostgreSQL when ``ctx.sessions`` is given (each in a session
+    of its own), else they share ``ctx.session`` one after another beside them."""
     out: dict[str, PanelData] = {}
     ts_ids = [i for i in ids if BY_ID[i].source == "ts"]
+    sql_ids = [i for i in ids if BY_ID[i].source != "ts"]
     ts_task = asyncio.gather(*(run_panel(BY_ID[i], ctx) for i in ts_ids))
-    for i in ids:
-        if BY_ID[i].source != "ts":
+    opener = ctx.sessions
+    if opener is not None and ctx.session.bind.dialect.name == "postgresql":
+        gate = asyncio.Semaphore(SQL_AT_ONCE)
+
+        async def own_session(i: str) -> PanelData:
+            async with gate, opener() as s:
+                return await run_panel(BY_ID[i], replace(ctx, session=s))
+
+        for i, d in zip(sql_ids, await asyncio.gather(*map(own_session, sql_ids)), strict=True):
+            out[i] = d
+    else:
+        for i in sql_ids:
             out[i] = await run_panel(BY_ID[i], ctx)
     for i, d in zip(ts_ids, await ts_task, strict=True):
         out[i] = d
