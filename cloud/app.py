@@ -116,6 +116,7 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.services.mofcom.router import router as mofcom_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
     from cloud.web.shell import install as install_web_shell
@@ -137,6 +138,7 @@ def create_app(
         logistics_router,  # logistics (issue 13): positions, fleet, supply, waybills, console
         firmware_router,  # signed MCU node images and staged rollouts (issue 16)
         commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
+        mofcom_router,  # the MOFCOM export, its pushes and their log (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)

@@ -26,6 +26,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("cloud.coldchain.cli", "dehong[cloud]"),
     ("cloud.logistics.cli", "dehong[cloud]"),
     ("cloud.commerce.screen.cli", "dehong[cloud]"),
+    ("cloud.services.mofcom.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("firmware_bridge.cli", "dehong[edge]"),
     ("bench.cli", "dehong[all]"),

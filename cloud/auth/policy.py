@@ -130,6 +130,10 @@ PERMISSIONS: dict[str, str] = {
     "commerce:write": "register shops, map their SKUs, record and import orders, their status "
     "changes and refunds (organisation roles: for their own organisation's shops, which they "
     "also read)",
+    "mofcom:read": "the MOFCOM export of the programme's monthly statistics (a county role: its "
+    "own county's) and the log of its pushes",
+    "mofcom:write": "push the MOFCOM export to the national system's endpoint (the prefecture's "
+    "commerce bureau docks with MOFCOM)",
 }
 
 _READ_BACKBONE = frozenset(
@@ -149,6 +153,8 @@ _READ_ALL = frozenset(
 #: a gateway's own permission is no person's
 _GATEWAY_ONLY = frozenset({"firmware:report"})
 _ADMIN = frozenset(PERMISSIONS) - {"org_records:write"} - _GATEWAY_ONLY
+#: the prefecture's own acts (a county admin has the rest of an admin's permissions)
+_PREFECTURE_ONLY = frozenset({"mofcom:write"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +175,9 @@ ROLES: dict[Role, RoleSpec] = {
     Role.PREFECTURE_ADMIN: RoleSpec(
         "州级管理员", "prefecture admin", Scope.COUNTY, Home.PREFECTURE, _ADMIN
     ),
-    Role.COUNTY_ADMIN: RoleSpec("县级管理员", "county admin", Scope.COUNTY, Home.COUNTY, _ADMIN),
+    Role.COUNTY_ADMIN: RoleSpec(
+        "县级管理员", "county admin", Scope.COUNTY, Home.COUNTY, _ADMIN - _PREFECTURE_ONLY
+    ),
     Role.DISPATCHER: RoleSpec(
         "县级调度员",
         "county dispatcher",

@@ -55,6 +55,7 @@ from cloud.provisioning.storage import ServiceAccount
 from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
+from cloud.services.mofcom.storage import MofcomDelivery
 from cloud.timeseries.rollup_storage import (
     RollupGeneration,
     RollupPending,
@@ -111,6 +112,7 @@ __all__ = [
     "LogState",
     "LoginThrottle",
     "MobileDevice",
+    "MofcomDelivery",
     "NotifyDeadLetter",
     "NotifyDelivery",
     "Order",

@@ -27,6 +27,7 @@ from tests.cloud.console_cases import CONSOLE_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.firmware_cases import FIRMWARE_CASES
 from tests.cloud.logistics_cases import LOGISTICS_CASES
+from tests.cloud.mofcom_cases import MOFCOM_CASES
 from tests.cloud.ops_cases import OPS_CASES
 from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.positions_cases import POSITIONS_CASES
@@ -380,6 +381,7 @@ CASES.update(TRIPS_CASES)  # logistics trips, stops, geofences, replay (issue 13
 CASES.update(FIRMWARE_CASES)  # firmware images and rollouts (issue 16)
 CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
 CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (issue 14)
+CASES.update(MOFCOM_CASES)  # the MOFCOM export, its pushes and their log (issue 15)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

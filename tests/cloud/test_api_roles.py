@@ -34,6 +34,7 @@ from tests.cloud.console_cases import CONSOLE_REQUESTS
 from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.firmware_cases import FIRMWARE_REQUESTS
 from tests.cloud.logistics_cases import LOGISTICS_REQUESTS
+from tests.cloud.mofcom_cases import MOFCOM_REQUESTS
 from tests.cloud.ops_cases import OPS_REQUESTS
 from tests.cloud.page_cases import PAGE_REQUESTS
 from tests.cloud.phone_cases import PHONE_REQUESTS
@@ -329,6 +330,7 @@ REQUESTS.update(LOGISTICS_REQUESTS)  # fleet, supply, trips, waybills (issue 13)
 REQUESTS.update(FIRMWARE_REQUESTS)  # firmware images and rollouts (issue 16)
 REQUESTS.update(SCREEN_REQUESTS)  # the big-data wall screen (issue 14)
 REQUESTS.update(COMMERCE_REQUESTS)  # e-commerce shops, orders, imports, indicators (issue 14)
+REQUESTS.update(MOFCOM_REQUESTS)  # the MOFCOM export, its pushes and their log (issue 15)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

@@ -39,6 +39,7 @@ from tests.cloud.certs_cases import seed_paged
 from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
+from tests.cloud.mofcom_cases import seed_paged as seed_paged_mofcom
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, OTHER, ApiEnv, api_env
@@ -108,6 +109,7 @@ async def _rows(env: ApiEnv) -> None:
                 await seed_paged(s, county, i, org.id, gtin(1), f"P-{county}-0")
                 await seed_paged_serials(s, county, i, gtin(1), f"P-{county}-0")
                 await seed_paged_commerce(s, county, i, org.id)
+                await seed_paged_mofcom(s, i)  # not a county record: 2 a round
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -229,6 +231,7 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/firmware/rollouts": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/shops": (lambda b: b, lambda x: x["id"]),
     "/api/v1/commerce/orders": (lambda b: b, lambda x: x["id"]),
+    "/api/v1/services/mofcom/deliveries": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from cloud.catalog.storage import Organisation
 from cloud.db import utcnow
-from cloud.web import ratelimit
 from cloud.trace.certificates.kinds import beijing_date
 from cloud.trace.certificates.storage import TraceCertificate, TraceCertificateProduct
 from cloud.trace.lots.storage import TraceLot
+from cloud.web import ratelimit
 from tests.cloud.test_api_isolation_mobile import uscc
 from tests.support.api import HOME, ApiEnv, api_env
 from tests.support.epcis import add_product, gtin
