@@ -116,6 +116,8 @@ def create_app(
     from cloud.resolver.router import router as resolver_router
     from cloud.resolver.scans.router import router as scans_router
     from cloud.resolver.serials.router import router as serials_router
+    from cloud.services.h5.router import api as h5_api_router
+    from cloud.services.h5.router import install as install_h5
     from cloud.services.mofcom.router import router as mofcom_router
     from cloud.trace.phone.router import install as install_phone_page
     from cloud.trace.router import router as trace_router
@@ -139,6 +141,7 @@ def create_app(
         firmware_router,  # signed MCU node images and staged rollouts (issue 16)
         commerce_router,  # e-commerce shops, orders, imports, indicators (issue 14)
         mofcom_router,  # the MOFCOM export, its pushes and their log (issue 15)
+        h5_api_router,  # the public H5 site's JSON: /public/home, /public/lookup (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -148,6 +151,7 @@ def create_app(
     install_web_shell(app)  # the shared page shell's static files (/static/web)
     install_trace_page(app)  # the consumer trace page's static files (/static/trace-page)
     install_screen(app)  # the big-data wall (/screen, /api/v1/screen), issue 14
+    install_h5(app)  # the public H5 site (/h5/, /h5/trace, /static/h5), issue 15
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

@@ -26,6 +26,7 @@ from tests.cloud.commerce_cases import COMMERCE_CASES
 from tests.cloud.console_cases import CONSOLE_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.firmware_cases import FIRMWARE_CASES
+from tests.cloud.h5_cases import H5_CASES
 from tests.cloud.logistics_cases import LOGISTICS_CASES
 from tests.cloud.mofcom_cases import MOFCOM_CASES
 from tests.cloud.ops_cases import OPS_CASES
@@ -382,6 +383,7 @@ CASES.update(FIRMWARE_CASES)  # firmware images and rollouts (issue 16)
 CASES.update(SCREEN_CASES)  # the big-data wall screen (issue 14)
 CASES.update(COMMERCE_CASES)  # e-commerce shops, orders, imports, indicators (issue 14)
 CASES.update(MOFCOM_CASES)  # the MOFCOM export, its pushes and their log (issue 15)
+CASES.update(H5_CASES)  # the public H5 site's JSON (issue 15)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

@@ -33,6 +33,7 @@ from tests.cloud.commerce_cases import COMMERCE_REQUESTS
 from tests.cloud.console_cases import CONSOLE_REQUESTS
 from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.firmware_cases import FIRMWARE_REQUESTS
+from tests.cloud.h5_cases import H5_REQUESTS
 from tests.cloud.logistics_cases import LOGISTICS_REQUESTS
 from tests.cloud.mofcom_cases import MOFCOM_REQUESTS
 from tests.cloud.ops_cases import OPS_REQUESTS
@@ -331,6 +332,7 @@ REQUESTS.update(FIRMWARE_REQUESTS)  # firmware images and rollouts (issue 16)
 REQUESTS.update(SCREEN_REQUESTS)  # the big-data wall screen (issue 14)
 REQUESTS.update(COMMERCE_REQUESTS)  # e-commerce shops, orders, imports, indicators (issue 14)
 REQUESTS.update(MOFCOM_REQUESTS)  # the MOFCOM export, its pushes and their log (issue 15)
+REQUESTS.update(H5_REQUESTS)  # the public H5 site and its JSON (issue 15)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}
