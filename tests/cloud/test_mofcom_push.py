@@ -17,7 +17,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
 from cloud.auth.principal import Role
-from cloud.services.mofcom.push import due_month, push, run_due
+from cloud.services.mofcom.push import already_sent, due_month, push, run_due
 from cloud.services.mofcom.storage import MofcomDelivery
 from cloud.settings import Settings
 from tests.cloud import mofcom_support
@@ -135,3 +135,20 @@ async def test_admin_pushes_and_reads_the_log(env: ApiEnv) -> None:
     assert [x["id"] for x in r.json()] == [ident]
     r = await env.client.post(api, json={"month": "2026-03"}, headers=county)
     assert r.status_code == 403  # the prefecture docks with MOFCOM
+
+
+async def test_the_scheduler_runs_until_stopped(env: ApiEnv) -> None:
+    from cloud.services.mofcom.push import scheduler
+
+    stop = asyncio.Event()
+    with receiver([]) as rx:
+        s = _settings(env, rx.url, mofcom_push_day=1, mofcom_push_check_s=0.05)
+        task = asyncio.create_task(scheduler(env.db, s, stop, clock=lambda: NOW, sleep=Sleeps()))
+        for _ in range(200):
+            if await already_sent(env.db, "2026-11"):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # more rounds: the month is sent, nothing is pushed again
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert len(rx.received) == 1
