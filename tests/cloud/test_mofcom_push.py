@@ -152,3 +152,17 @@ async def test_the_scheduler_runs_until_stopped(env: ApiEnv) -> None:
         stop.set()
         await asyncio.wait_for(task, 5)
     assert len(rx.received) == 1
+
+
+async def test_a_push_whose_export_fails_ends_failed(env: ApiEnv) -> None:
+    from cloud.services.mofcom import push as pushing
+
+    with receiver([]) as rx:
+        s = _settings(env, rx.url)
+        row = await pushing.start(env.db, s, "2026-03", trigger="api", actor="user:a")
+        with pytest.raises(Exception, match="in the future"):
+            await push(env.db, s, "2099-01", trigger="api", actor="user:a", delivery_id=row.id)
+    async with env.db.session() as sess:
+        got = await sess.get(MofcomDelivery, row.id)
+    assert got is not None and got.status == "failed" and "in the future" in (got.last_error or "")
+    assert rx.received == []

@@ -77,7 +77,12 @@ async def push(
     made by :func:`start` (the API answers with it before the push ends)."""
     if not settings.mofcom_push_url:
         raise PushNotConfigured("mofcom_push_url is not set (DEHONG_MOFCOM_PUSH_URL)")
-    doc = await build_export(db, month, now=now)
+    try:
+        doc = await build_export(db, month, now=now)
+    except Exception as exc:
+        if delivery_id is not None:  # the API's pending row says why, not pending forever
+            await _fail(db, delivery_id, f"export: {type(exc).__name__}: {exc}")
+        raise
     body = to_json(doc)
     digest = hashlib.sha256(body).hexdigest()
     async with db.transaction() as s:
@@ -138,6 +143,19 @@ async def push(
         assert done is not None
         log.info("mofcom push of %s: %s after %d attempt(s)", month, done.status, done.attempts)
         return done
+
+
+async def _fail(db: Database, ident: int, error: str) -> None:
+    async with db.transaction() as s:
+        row = await s.get(MofcomDelivery, ident)
+        if row is not None:
+            row.status, row.last_error, row.finished_at = "failed", error[:500], utcnow()
+
+
+def log_failure(task: asyncio.Task[object]) -> None:
+    """A done callback: a background push's exception is logged, not lost."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("mofcom push failed", exc_info=task.exception())
 
 
 async def start(

@@ -112,4 +112,5 @@ async def push_now(
     task: asyncio.Task[object] = asyncio.create_task(job)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+    task.add_done_callback(pushing.log_failure)
     return DeliveryOut.model_validate(row)
