@@ -90,28 +90,28 @@ async def test_the_home_page_is_chinese_first_and_shows_the_slots(env: ApiEnv) -
     assert "default-src 'self'" in r.headers["content-security-policy"]
 
 
-@pytest.mark.parametrize(
-    ("code", "path"),
-    [
-        (LOT, f"/01/{G}/10/{LOT}"),
-        (f"https://other-resolver.example/01/{G}/10/{LOT}", f"/01/{G}/10/{LOT}"),
-        (
-            f"https://id.example/stem/gtin/{G[1:]}/lot/{LOT}/ser/7?c=AB12",
-            f"/01/{G}/10/{LOT}/21/7?c=AB12",
-        ),
-        (f"/01/{G}/10/{LOT}", f"/01/{G}/10/{LOT}"),
-        (f"(01){G}(17)261231(10){LOT}", f"/01/{G}/10/{LOT}"),
-        (f"]d201{G}17261231 10{LOT}".replace(" ", ""), f"/01/{G}/10/{LOT}"),
-        (f"01{G}10{LOT}\x1d21S9", f"/01/{G}/10/{LOT}/21/S9"),
-        (f"https://x.example/01/{G}", f"/01/{G}"),
-    ],
-)
-async def test_lookup_reads_every_form(env: ApiEnv, code: str, path: str) -> None:
-    r = await env.client.get("/api/v1/public/lookup", params={"code": code})
-    assert r.status_code == 200, r.text
-    assert r.json()["path"] == path and r.json()["url"].endswith(path)
-    r = await env.client.get("/h5/trace", params={"code": code}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == path
+FORMS = [
+    (LOT, f"/01/{G}/10/{LOT}"),
+    (f"https://other-resolver.example/01/{G}/10/{LOT}", f"/01/{G}/10/{LOT}"),
+    (
+        f"https://id.example/stem/gtin/{G[1:]}/lot/{LOT}/ser/7?c=AB12",
+        f"/01/{G}/10/{LOT}/21/7?c=AB12",
+    ),
+    (f"/01/{G}/10/{LOT}", f"/01/{G}/10/{LOT}"),
+    (f"(01){G}(17)261231(10){LOT}", f"/01/{G}/10/{LOT}"),
+    (f"]d201{G}17261231 10{LOT}".replace(" ", ""), f"/01/{G}/10/{LOT}"),
+    (f"01{G}10{LOT}\x1d21S9", f"/01/{G}/10/{LOT}/21/S9"),
+    (f"https://x.example/01/{G}", f"/01/{G}"),
+]
+
+
+async def test_lookup_reads_every_form(env: ApiEnv) -> None:
+    for code, path in FORMS:
+        r = await env.client.get("/api/v1/public/lookup", params={"code": code})
+        assert r.status_code == 200, (code, r.text)
+        assert r.json()["path"] == path and r.json()["url"].endswith(path), code
+        r = await env.client.get("/h5/trace", params={"code": code}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == path, code
 
 
 async def test_a_shared_lot_number_offers_a_choice(env: ApiEnv) -> None:
@@ -121,30 +121,30 @@ async def test_a_shared_lot_number_offers_a_choice(env: ApiEnv) -> None:
     assert r.status_code == 200 and f'href="/01/{G2}/10/{SHARED}"' in r.text
 
 
-@pytest.mark.parametrize(
-    ("code", "status", "why"),
-    [
-        ("", 422, "Enter or scan"),
-        ("   ", 422, "Enter or scan"),
-        ("lot with spaces", 422, "character set 82"),
-        ("A" * 21, 422, "at most 20 characters"),
-        (f"https://x.example/01/{G[:-1]}0/10/{LOT}", 422, "check digit"),
-        ("https://x.example/products/42", 422, "not a GS1 Digital Link"),
-        (f"https://x.example/01/{G}/99/x/10/{LOT}", 422, "a part we do not know"),
-        (f"(01){G}(21)S1", 422, "without a lot number"),
-        (f"01{G}99X", 422, "we do not read"),
-        ("(10)ONLY-LOT", 422, "no GTIN"),
-        ("NO-SUCH-LOT", 404, "No lot NO-SUCH-LOT is on record"),
-        (f"https://x.example/01/{G}/10/NOPE", 404, f"No lot NOPE of GTIN {G}"),
-    ],
-)
-async def test_bad_codes_are_named(env: ApiEnv, code: str, status: int, why: str) -> None:
-    r = await env.client.get("/api/v1/public/lookup", params={"code": code})
-    assert r.status_code == status, r.text
-    assert r.json()["field"] == "query.code" and why in r.json()["detail"], r.text
-    page = await env.client.get(f"/h5/trace?code={quote(code)}")
-    assert page.status_code == status and 'role="alert"' in page.text
-    assert why in page.text
+BAD = [
+    ("", 422, "Enter or scan"),
+    ("   ", 422, "Enter or scan"),
+    ("lot with spaces", 422, "character set 82"),
+    ("A" * 21, 422, "at most 20 characters"),
+    (f"https://x.example/01/{G[:-1]}0/10/{LOT}", 422, "check digit"),
+    ("https://x.example/products/42", 422, "not a GS1 Digital Link"),
+    (f"https://x.example/01/{G}/99/x/10/{LOT}", 422, "a part we do not know"),
+    (f"(01){G}(21)S1", 422, "without a lot number"),
+    (f"01{G}99X", 422, "we do not read"),
+    ("(10)ONLY-LOT", 422, "no GTIN"),
+    ("NO-SUCH-LOT", 404, "No lot NO-SUCH-LOT is on record"),
+    (f"https://x.example/01/{G}/10/NOPE", 404, f"No lot NOPE of GTIN {G}"),
+]
+
+
+async def test_bad_codes_are_named(env: ApiEnv) -> None:
+    for code, status, why in BAD:
+        r = await env.client.get("/api/v1/public/lookup", params={"code": code})
+        assert r.status_code == status, (code, r.text)
+        assert r.json()["field"] == "query.code" and why in r.json()["detail"], r.text
+        page = await env.client.get(f"/h5/trace?code={quote(code)}")
+        assert page.status_code == status and 'role="alert"' in page.text, code
+        assert why in page.text, code
 
 
 def test_classify_and_unbracketed_fields() -> None:
