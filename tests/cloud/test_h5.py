@@ -33,7 +33,7 @@ async def test_home_json_shows_public_figures_and_sections(env: ApiEnv) -> None:
     d = r.json()
     fig = {f["key"]: f for f in d["figures"]}
     assert fig["online_retail_sales"]["value"] == "1000.00"
-    assert fig["order_count"]["value"] == "1" and fig["order_count"]["status_zh"] == "已接入"
+    assert fig["order_count"]["value"] == 1 and fig["order_count"]["status_zh"] == "已接入"
     for key in ("stations_open", "trainees_year", "households_linked"):
         assert (fig[key]["value"], fig[key]["status_zh"]) == (None, "未接入")
     assert [c["county"] for c in d["counties"]] == ["533103", "533124", "533123", "533122"]

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,7 +93,8 @@ def last_month(now: datetime) -> str:
 
 
 def _s(v: Any) -> Any:
-    return None if v is None else str(v)
+    """Decimals (money, ratios) as their exact text; counts stay numbers."""
+    return str(v) if isinstance(v, Decimal) else v
 
 
 async def compute(db: Database, mounted: set[str], now: datetime | None = None) -> dict[str, Any]:
