@@ -79,6 +79,12 @@ def ingest_profile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cprofile", type=int, default=0, metavar="N", help="cProfile top N")
 
 
+def _services(args: argparse.Namespace) -> int:
+    from bench.services import DEFAULT_URLS, run
+
+    return _emit(run(short=args.short, urls=[*DEFAULT_URLS, *args.url]))
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="run a benchmark; prints one JSON line")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -141,6 +147,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ir.add_argument("--short", action="store_true", help="one restart each (~1 minute)")
     ir.set_defaults(handler=_short_only("bench.ingest_restart"))
+    sv = kinds.add_parser(
+        "services",
+        help="public-service API p99 at 100 concurrent clients beside /healthz (goal < 100 "
+        "ms), MOFCOM export of a simulated year (goal < 5 s)",
+    )
+    sv.add_argument("--short", action="store_true", help="8 s per URL, 60 orders a day")
+    sv.add_argument("--url", action="append", default=[], metavar="PATH",
+                    help="another public URL to measure (repeatable), e.g. /api/v1/public/stations")  # fmt: skip
+    sv.set_defaults(handler=_services)
     tr = kinds.add_parser(
         "trips",
         help="trips, stops and geofence events recomputed after a 24 h offline upload of "

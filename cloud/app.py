@@ -120,6 +120,9 @@ def create_app(
     from cloud.services.cms.router import pages as cms_pages
     from cloud.services.cms.router import public as cms_public
     from cloud.services.cms.router import router as cms_router
+    from cloud.services.h5.router import api as h5_api_router
+    from cloud.services.h5.router import install as install_h5
+    from cloud.services.mofcom.router import router as mofcom_router
     from cloud.services.poverty.router import public as poverty_public_router
     from cloud.services.poverty.router import router as poverty_router
     from cloud.services.registry.router import public as registry_public
@@ -171,6 +174,8 @@ def create_app(
         showcase_router,  # showcase entries and photos (issue 15)
         cms_public,  # published policies, news, notices (issue 15)
         cms_router,  # the CMS (issue 15)
+        mofcom_router,  # the MOFCOM export, its pushes and their log (issue 15)
+        h5_api_router,  # the public H5 site's JSON: /public/home, /public/lookup (issue 15)
     ):
         app.include_router(router, prefix=API_PREFIX, responses=responses(422))
     install_metrics(app)
@@ -186,6 +191,7 @@ def create_app(
     install_services_h5(app)  # the public-service H5 pages' stylesheet (issue 15)
     app.include_router(showcase_pages, responses=responses(422))  # /h5/showcase (issue 15)
     app.include_router(cms_pages, responses=responses(422))  # /h5/policies (issue 15)
+    install_h5(app)  # the public H5 site (/h5/, /h5/trace, /static/h5), issue 15
     # the GS1 Digital Link resolver (/01/..., /gtin/..., /.well-known/gs1resolver): at the
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)

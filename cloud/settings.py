@@ -146,6 +146,22 @@ class Settings(BaseSettings):
     trace_page_queue: int = Field(default=32, ge=0)
     trace_page_wait_s: float = Field(default=2.0, gt=0)
 
+    #: The MOFCOM push (cloud/services/mofcom): the HTTPS endpoint the monthly export is
+    #: POSTed to (empty: no push; plain http only to a loopback address, for tests), a
+    #: bearer token, a CA file for a private CA (empty: the system's), the Beijing day
+    #: of the month on which the previous month is pushed, the attempts per push and the
+    #: backoff between them (doubling from ``_backoff_s`` to ``_backoff_max_s``), the
+    #: request timeout, and how often the scheduler looks whether a push is due.
+    mofcom_push_url: str = Field(default="", max_length=500)
+    mofcom_push_token: SecretStr = SecretStr("")
+    mofcom_push_ca_file: Path | None = None
+    mofcom_push_day: int = Field(default=5, ge=1, le=28)
+    mofcom_push_attempts: int = Field(default=6, ge=1, le=50)
+    mofcom_push_backoff_s: float = Field(default=30.0, gt=0)
+    mofcom_push_backoff_max_s: float = Field(default=1800.0, gt=0)
+    mofcom_push_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    mofcom_push_check_s: float = Field(default=3600.0, gt=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     #: Each ingest worker serves Prometheus ``/metrics`` here (its own port; the API
@@ -211,6 +227,26 @@ class Settings(BaseSettings):
                 f"public_base_url: {value!r} is not a base URL; use https://host (no query)"
             )
         return value.rstrip("/")
+
+    @field_validator("mofcom_push_url")
+    @classmethod
+    def _mofcom_push_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        if not value:
+            return value
+        u = urlsplit(value)
+        loopback = u.hostname in ("127.0.0.1", "::1", "localhost")
+        if (
+            not u.hostname
+            or u.scheme not in ("https", "http")
+            or (u.scheme == "http" and not loopback)
+        ):
+            raise ValueError(
+                f"mofcom_push_url: {value!r} is not an https:// URL "
+                "(plain http only to a loopback address)"
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -28,6 +28,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("cloud.commerce.screen.cli", "dehong[cloud]"),
     ("cloud.supervision.cli", "dehong[cloud]"),
     ("cloud.services.poverty.cli", "dehong[cloud]"),
+    ("cloud.services.mofcom.cli", "dehong[cloud]"),
     ("simulators.cli", "dehong[edge] or dehong[cloud]"),
     ("firmware_bridge.cli", "dehong[edge]"),
     ("bench.cli", "dehong[all]"),

@@ -173,6 +173,10 @@ PERMISSIONS: dict[str, str] = {
     "(a station operator: its own station's)",
     "statforms:write": "fill in a station's monthly statistics forms (organisation roles: for "
     "the stations their organisation operates)",
+    "mofcom:read": "the MOFCOM export of the programme's monthly statistics (a county role: its "
+    "own county's) and the log of its pushes",
+    "mofcom:write": "push the MOFCOM export to the national system's endpoint (the prefecture's "
+    "commerce bureau docks with MOFCOM)",
 }
 
 _READ_BACKBONE = frozenset(
@@ -194,6 +198,8 @@ _GATEWAY_ONLY = frozenset({"firmware:report"})
 #: the poverty-alleviation officer's own: households' personal data (issue 15)
 _OFFICER_ONLY = frozenset({"poverty:personal"})
 _ADMIN = frozenset(PERMISSIONS) - {"org_records:write"} - _GATEWAY_ONLY - _OFFICER_ONLY
+#: the prefecture's own acts (a county admin has the rest of an admin's permissions)
+_PREFECTURE_ONLY = frozenset({"mofcom:write"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +220,9 @@ ROLES: dict[Role, RoleSpec] = {
     Role.PREFECTURE_ADMIN: RoleSpec(
         "州级管理员", "prefecture admin", Scope.COUNTY, Home.PREFECTURE, _ADMIN
     ),
-    Role.COUNTY_ADMIN: RoleSpec("县级管理员", "county admin", Scope.COUNTY, Home.COUNTY, _ADMIN),
+    Role.COUNTY_ADMIN: RoleSpec(
+        "县级管理员", "county admin", Scope.COUNTY, Home.COUNTY, _ADMIN - _PREFECTURE_ONLY
+    ),
     Role.DISPATCHER: RoleSpec(
         "县级调度员",
         "county dispatcher",

@@ -56,6 +56,7 @@ from cloud.resolver.page.storage import PageGeneration
 from cloud.resolver.scans.storage import Scan, ScanFlag
 from cloud.resolver.serials.storage import SerialRange
 from cloud.services.cms.storage import Article, Attachment
+from cloud.services.mofcom.storage import MofcomDelivery
 from cloud.services.poverty.storage import Household, HouseholdLink, LinkIncome
 from cloud.services.registry.storage import PlatformKey, Registration
 from cloud.services.showcase.storage import ShowcaseItem, ShowcasePhoto
@@ -165,6 +166,7 @@ __all__ = [
     "Meeting",
     "Milestone",
     "MobileDevice",
+    "MofcomDelivery",
     "NotifyDeadLetter",
     "NotifyDelivery",
     "Order",

@@ -26,7 +26,9 @@ from tests.cloud.commerce_cases import COMMERCE_CASES
 from tests.cloud.console_cases import CONSOLE_CASES
 from tests.cloud.custody_cases import CUSTODY_CASES
 from tests.cloud.firmware_cases import FIRMWARE_CASES
+from tests.cloud.h5_cases import H5_CASES
 from tests.cloud.logistics_cases import LOGISTICS_CASES
+from tests.cloud.mofcom_cases import MOFCOM_CASES
 from tests.cloud.ops_cases import OPS_CASES
 from tests.cloud.page_cases import PAGE_CASES
 from tests.cloud.positions_cases import POSITIONS_CASES
@@ -404,6 +406,8 @@ CASES.update(SUPERVISION_CASES)  # programme supervision and disclosure (issue 1
 CASES.update(TRAINING_CASES)  # 电商学院: training API and its public API (issue 15)
 CASES.update(STATIONS_CASES)  # stations, poverty links, statistics forms (issue 15)
 CASES.update(SERVICES_CASES)  # registry, showcase, CMS of the public service (issue 15)
+CASES.update(MOFCOM_CASES)  # the MOFCOM export, its pushes and their log (issue 15)
+CASES.update(H5_CASES)  # the public H5 site's JSON (issue 15)
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]

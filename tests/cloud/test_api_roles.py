@@ -33,7 +33,9 @@ from tests.cloud.commerce_cases import COMMERCE_REQUESTS
 from tests.cloud.console_cases import CONSOLE_REQUESTS
 from tests.cloud.custody_cases import CUSTODY_REQUESTS
 from tests.cloud.firmware_cases import FIRMWARE_REQUESTS
+from tests.cloud.h5_cases import H5_REQUESTS
 from tests.cloud.logistics_cases import LOGISTICS_REQUESTS
+from tests.cloud.mofcom_cases import MOFCOM_REQUESTS
 from tests.cloud.ops_cases import OPS_REQUESTS
 from tests.cloud.page_cases import PAGE_REQUESTS
 from tests.cloud.phone_cases import PHONE_REQUESTS
@@ -339,6 +341,8 @@ REQUESTS.update(SUPERVISION_REQUESTS)  # programme supervision and disclosure (i
 REQUESTS.update(TRAINING_REQUESTS)  # 电商学院: training API, public API and pages (issue 15)
 REQUESTS.update(STATIONS_REQUESTS)  # stations, poverty links, statistics forms (issue 15)
 REQUESTS.update(SERVICES_REQUESTS)  # registry, showcase, CMS of the public service (issue 15)
+REQUESTS.update(MOFCOM_REQUESTS)  # the MOFCOM export, its pushes and their log (issue 15)
+REQUESTS.update(H5_REQUESTS)  # the public H5 site and its JSON (issue 15)
 
 #: Routes outside this table's reach, each with the reason.
 NOT_HERE = {("GET", "/metrics"): "scrape token, not a role: tests/cloud/test_metrics_access.py"}

@@ -39,6 +39,7 @@ from tests.cloud.certs_cases import seed_paged
 from tests.cloud.commerce_cases import seed_paged as seed_paged_commerce
 from tests.cloud.firmware_cases import seed_paged as seed_paged_firmware
 from tests.cloud.logistics_cases import seed_paged as seed_paged_logistics
+from tests.cloud.mofcom_cases import seed_paged as seed_paged_mofcom
 from tests.cloud.serials_cases import seed_paged as seed_paged_serials
 from tests.cloud.services_registry_cases import seed_paged as seed_paged_services
 from tests.cloud.stations_cases import seed_paged as seed_paged_stations
@@ -122,6 +123,7 @@ async def _rows(env: ApiEnv) -> None:
                 await seed_paged_supervision(s, county, i, org.id)
                 await seed_paged_training(s, county, i)
                 await seed_paged_stations(s, county, i, org.id)
+                await seed_paged_mofcom(s, i)  # not a county record: 2 a round
                 s.add(
                     InspectionRecord(
                         gateway_id=gw, event_id=f"e-{gw}", county=county, site=gw,
@@ -256,6 +258,7 @@ LISTS: dict[str, tuple[Items, Callable[[Any], Any]]] = {
     "/api/v1/public/showcase/certified": (lambda b: b["items"], lambda x: x["gtin"]),
     "/api/v1/public/showcase/enterprises": (lambda b: b["items"], lambda x: x["id"]),
     "/api/v1/public/policies": (lambda b: b["items"], lambda x: x["id"]),
+    "/api/v1/services/mofcom/deliveries": (lambda b: b, lambda x: x["id"]),
 }
 #: The route of each walked path that names a record.
 ROUTE_OF = {
