@@ -55,6 +55,9 @@ def create_app(
     JWT secret is allowed with ``settings.demo``).
     """
     check_secret(settings)
+    from cloud.wiring import wire
+
+    wire()  # the public-service figures into MOFCOM, the H5 home and supervision
     own_db = db is None
     own_tsdb = tsdb is None
     database = db if db is not None else Database(settings.database_url)

@@ -142,13 +142,14 @@ async def period_figures(s: AsyncSession, county: str, period: str) -> list[Figu
         if fn is None:
             out.append(_fig(spec, None))
             continue
-        total: int | None = 0
+        # counts are integers, money a decimal string (yuan): summed exactly as Decimal
+        total: Decimal | None = Decimal(0)
         for month in months[-1:] if spec.key in STOCKS else months:
             got = (await fn(s, county, month)).get(spec.key)
             if got is None or total is None:
                 total = None
             else:
-                total += int(got)
+                total += Decimal(str(got))
         out.append(_fig(spec, total))
     return out
 

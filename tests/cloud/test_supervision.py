@@ -27,7 +27,7 @@ from cloud.notify import Channel, Notifier
 from cloud.supervision import figures
 from cloud.supervision.reminders import tick
 from cloud.supervision.storage import Publication
-from tests.support.api import HOME, OTHER, ApiEnv, api_env
+from tests.support.api import HOME, OTHER, ApiEnv, api_env, unwired
 from tests.support.http_receiver import http_receiver
 from tests.support.trace_records import add_org
 
@@ -491,6 +491,11 @@ async def test_meeting_minutes_and_action_items(env: ApiEnv) -> None:
 
 
 async def test_bulletin_from_live_figures_not_connected_reads_weijieru(env: ApiEnv) -> None:
+    with unwired():
+        await _test_bulletin_from_live_figures_not_connected_reads_weijieru(env)
+
+
+async def _test_bulletin_from_live_figures_not_connected_reads_weijieru(env: ApiEnv) -> None:
     from tests.cloud.commerce_cases import world
 
     await world(env, HOME)  # an order of 257.00 yuan in March 2026 (two lines of 128.50)
@@ -572,6 +577,11 @@ async def test_inspection_tracked_to_closure(env: ApiEnv) -> None:
 
 
 async def test_evaluation_pulls_live_figures_against_targets(env: ApiEnv) -> None:
+    with unwired():
+        await _test_evaluation_pulls_live_figures_against_targets(env)
+
+
+async def _test_evaluation_pulls_live_figures_against_targets(env: ApiEnv) -> None:
     h = await env.headers(Role.COUNTY_ADMIN, HOME)
     line = await home_line(env, h, "100000.00")
     c = await contract(env, h, line, "100000.00")

@@ -7,8 +7,8 @@ import asyncio
 import base64
 import secrets
 import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,3 +214,16 @@ def unlimited(env: ApiEnv) -> None:
     from cloud.web.ratelimit import Limiter, TokenBuckets
 
     env.app.state.resolver_limiter = Limiter(TokenBuckets(1e6, 10**6), ())
+
+
+@contextmanager
+def unwired() -> Iterator[None]:
+    """The issue-15 consumers as they stand with no public-service package connected
+    (every figure 未接入), whatever app a test made; wired again afterwards."""
+    from cloud.wiring import unwire, wire
+
+    unwire()
+    try:
+        yield
+    finally:
+        wire()

@@ -113,7 +113,7 @@ async def compute(db: Database, mounted: set[str], now: datetime | None = None) 
             value = await provider(s) if provider else None
             slots.append({
                 "key": slot.key, "zh": slot.zh, "en": slot.en, "value": value,
-                "unit_zh": slot.unit_zh, "unit_en": slot.unit_en,
+                "unit_zh": slot.unit_zh, "unit_en": slot.unit_en, "yoy": None,
                 "status": "connected" if provider else "not_connected",
                 "status_zh": "已接入" if provider else "未接入",
             })  # fmt: skip

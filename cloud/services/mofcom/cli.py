@@ -29,6 +29,14 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return s
 
 
+def _wire() -> None:
+    """The stations, training, poverty and registry sections' providers (cloud/wiring.py,
+    as the app registers them): without them those sections read 未接入."""
+    from cloud.wiring import wire
+
+    wire()
+
+
 async def _mofcom(args: argparse.Namespace) -> int:
     import orjson
 
@@ -43,6 +51,7 @@ async def _mofcom(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     await upgrade_async(settings.database_url)
+    _wire()
     db = Database(settings.database_url)
     try:
         doc = await build_export(db, args.month)
@@ -79,6 +88,7 @@ async def _scheduler(args: argparse.Namespace) -> int:
         print("dehong report mofcom-scheduler: DEHONG_MOFCOM_PUSH_URL is not set", file=sys.stderr)
         return 2
     await upgrade_async(settings.database_url)
+    _wire()
     db = Database(settings.database_url)
     try:
         if args.once:
