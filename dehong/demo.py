@@ -226,6 +226,9 @@ async def run_demo(args: argparse.Namespace) -> int:
     )
     try:
         await cloud.start()
+        # seeded before the gateways start: sealing the households' and trainees' personal
+        # data is CPU work on this loop, which would delay the gateways' MCU polls
+        services = await _public_services(settings, db)
         for i, site in enumerate(DEMO_SITES):
             rooms = [replace(DEFAULT_ROOMS[r], name=f"room-{k}") for k, r in enumerate(site.rooms)]
             sim = ColdStoreSimulator(rooms, seed=100 + i)
@@ -282,7 +285,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             )
         wall_key, commerce_task = await _wall(db, with_orders=not args.no_commerce)
         _banner(cloud.api_url, host, mqtt_port, external_mqtt, state, story, fleet, wall_key,
-                cloud.osmand_port)  # fmt: skip
+                cloud.osmand_port, services)  # fmt: skip
         if args.duration is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.duration)
@@ -343,6 +346,30 @@ async def _wall(db: Any, *, with_orders: bool) -> tuple[str, asyncio.Task[Any] |
     return key.key, task
 
 
+async def _public_services(settings: Any, db: Any) -> dict[str, Any]:
+    """Issue 15's chapter: service stations on the map, households linked (sealed),
+    a training session with check-ins and certificates, the showcase and policies, and
+    supervision with a published monthly report on the disclosure page. Each package's
+    ``seed_demo`` adds its records once (a kept state directory is not seeded twice)."""
+    from cloud.inspections.files import files_for
+    from cloud.pii import keyring_for
+    from cloud.services.registry.demo import seed_demo as seed_registry
+    from cloud.services.stations.seed import seed_demo as seed_stations
+    from cloud.services.training.demo import seed_demo as seed_training
+    from cloud.supervision.seed import seed_demo as seed_supervision
+
+    ring = keyring_for(
+        settings.pii_keys.get_secret_value(), settings.pii_key_file, demo=settings.demo
+    )
+    async with db.transaction() as s:
+        stations = await seed_stations(s, keyring=ring)
+        training = await seed_training(s, keyring=ring)
+        await seed_registry(s, files_for(settings))
+        await seed_supervision(s)
+    log.info("public services: stations %s, training %s", stations, training)
+    return {"training_session": training.get("session")}
+
+
 def _evidence_report(done: Any) -> None:
     lots = ", ".join(
         f"{lot}: {'granted' if ok else 'not granted'} ({done.reasons[lot]})"
@@ -364,6 +391,7 @@ def _banner(
     fleet: Any = None,
     wall_key: str | None = None,
     osmand_port: int | None = None,
+    services: dict[str, Any] | None = None,
 ) -> None:
     from dehong.stack import DEMO_SITES
 
@@ -385,6 +413,16 @@ def _banner(
         if wall_key
         else f"  wall screen    {api}/screen   (大屏: log in)",
         f"                 {api}/screen/533103 (one county)",
+        *(
+            [
+                f"  public site    {api}/h5/   (公共服务 H5: stations map, showcase, policies, "
+                "training, trace lookup; phone)",
+                f"                 {api}/h5/stations   {api}/h5/training",
+                f"  disclosure     {api}/disclosure   (信息公开: plan, funds, monthly reports)",
+            ]
+            if services is not None
+            else []
+        ),
         "  try:",
         f"    TOKEN=$(curl -s -d 'username={DEMO_ADMIN[0]}&password={DEMO_ADMIN[1]}' {api}/api/v1/auth/token"
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",

@@ -112,7 +112,10 @@ def gateway_config(
         from simulators.mcu.node import metrics_config
 
         data["mcu"] = {
-            "buses": [{"id": "rs485", "serial": mcu_serial, "timeout_s": 0.2}],
+            # 1 s as the Modbus poll above: the demo's simulated nodes answer from the
+            # same process as the whole cloud, which a busy start-up can keep waiting
+            # (a real node on RS-485 answers within milliseconds: edge/drivers/README.md)
+            "buses": [{"id": "rs485", "serial": mcu_serial, "timeout_s": 1.0}],
             "nodes": [
                 {"id": local, "node": node, "bus": "rs485", "poll_interval_s": poll_s,
                  "metrics": metrics_config(kind)}

@@ -157,7 +157,7 @@ async def test_the_demo_runs_the_fleet(tmp_path: Path) -> None:
     port = free_port()
     args = argparse.Namespace(
         duration=150.0, host="127.0.0.1", port=port, mqtt_port=0, state_dir=tmp_path / "demo",
-        keep=False, batch_s=2.0, no_story=False, no_fleet=False, evidence_every_s=600.0,
+        keep=False, batch_s=2.0, no_story=False, no_fleet=False, no_commerce=True, evidence_every_s=600.0,
     )  # fmt: skip
     started = time.monotonic()
     demo = asyncio.create_task(run_demo(args))

@@ -114,6 +114,16 @@ def test_demo_runs_serves_data_and_exits_cleanly(tmp_path: Path) -> None:
         assert panels["rooms_reporting"]["value"] >= len(DEMO_SITES)
         assert float(panels["sales_month"]["value"]) > 0  # sim commerce's orders
         assert httpx.get(f"{api}/screen").status_code == 200
+        # public service and supervision (issue 15): stations on the map, a training
+        # session, a published monthly report on the disclosure page
+        assert "/h5/" in "".join(printed) and "/disclosure" in "".join(printed)
+        stations = httpx.get(f"{api}/api/v1/public/stations").json()["stations"]
+        assert len(stations) >= 10 and {st["county"] for st in stations} >= {"533103"}
+        sessions = httpx.get(f"{api}/api/v1/public/training/sessions").json()
+        assert sessions, sessions
+        disclosure = httpx.get(f"{api}/api/v1/public/disclosure").json()
+        assert disclosure["report"] and disclosure["plan"], disclosure
+        assert httpx.get(f"{api}/disclosure").status_code == 200
         try:
             out, _ = communicate(timeout=40)
         except subprocess.TimeoutExpired:

@@ -77,7 +77,7 @@ def png(rgb: tuple[int, int, int], w: int = 48, h: int = 32) -> bytes:
 
 
 def demo_uscc(county: str, n: int) -> str:
-    body = f"91{county}MA7{n:06d}"
+    body = f"91{county}MA8{n:06d}"  # MA7: the commerce simulator's shops, MA6: the story's
     return body + check_char(body)
 
 
