@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from cloud.auth.principal import Role
+from cloud.services.stations.seed import seed_demo as seed_stations
+from cloud.services.training.demo import seed_demo as seed_training
 from tests.cloud import h5_support
 from tests.cloud.h5_support import LOT
 from tests.cloud.test_phone_page import CHROMIUM, _need_chromium, serve
@@ -31,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 async def env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
     async with api_env("sqlite", tmp_path) as e:
         await h5_support.build(e, await e.headers(Role.PREFECTURE_ADMIN, "533100"))
+        async with e.db.transaction() as s:  # the headline slots' sources (cloud/wiring.py)
+            await seed_stations(s)
+            await seed_training(s)
         yield e
 
 
@@ -59,8 +64,12 @@ async def test_h5_home_and_trace_lookup_on_a_phone(env: ApiEnv, tmp_path: Path) 
             await page.goto(f"{base}/h5/")
             figure = page.locator('.figure[data-key="online_retail_sales"] .value')
             assert await figure.inner_text() == "1,000.00"
-            slot = page.locator('.figure[data-key="stations_open"] .value .zh')
-            assert await slot.inner_text() == "未接入"
+            # the slots wired to the public-service packages (cloud/wiring.py): the seeded
+            # stations open; the four demo households are too few to show
+            slot = page.locator('.figure[data-key="stations_open"] .value')
+            assert int(await slot.inner_text()) > 0
+            few = page.locator('.figure[data-key="households_linked"] .value .zh')
+            assert await few.inner_text() == "数量过少，不予公开"
             assert await page.locator(".tile").count() == 6
             # nothing wider than the phone: no sideways scrolling
             assert await page.evaluate("document.documentElement.scrollWidth") <= 390
