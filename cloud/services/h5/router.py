@@ -51,7 +51,7 @@ Code = Annotated[
 
 #: JSON under /api/v1 (the app adds the prefix); pages at the root
 api = APIRouter(prefix="/public", tags=["public H5"], responses=responses(404, 422, 429))
-pages = APIRouter(tags=["public H5"])
+pages = APIRouter(tags=["public H5"], include_in_schema=False)  # HTML pages, not API
 
 
 def money(value: object) -> str:
