@@ -15,6 +15,7 @@ for writes by other processes); ``make`` runs only on a miss.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -86,6 +87,7 @@ class BodyCache:
     ) -> None:
         self.ttl, self.size, self.clock, self.generation = ttl, size, clock, generation
         self._kept: OrderedDict[tuple[str, ...], Kept] = OrderedDict()
+        self._running: dict[tuple[str, ...], tuple[int, asyncio.Future[Kept]]] = {}
         self.hits = self.misses = 0
 
     async def get(self, key: tuple[str, ...], make: Callable[[], Awaitable[Any]]) -> Kept:
@@ -95,7 +97,28 @@ class BodyCache:
             self._kept.move_to_end(key)
             self.hits += 1
             return kept
-        self.misses += 1
+        # one computation per key and generation: the clients that miss together (the
+        # first after a write, at 100 concurrent) wait for it instead of each running it
+        running = self._running.get(key)
+        if running is None or running[0] != gen:
+            self.misses += 1
+            task = asyncio.ensure_future(self._compute(key, gen, now, make))
+            running = self._running[key] = (gen, task)
+            task.add_done_callback(lambda t: self._done(key, t))
+        else:
+            self.hits += 1
+        return await asyncio.shield(running[1])
+
+    def _done(self, key: tuple[str, ...], task: asyncio.Future[Kept]) -> None:
+        running = self._running.get(key)
+        if running is not None and running[1] is task:
+            del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: its waiters raise it (a 404 for each of them)
+
+    async def _compute(
+        self, key: tuple[str, ...], gen: int, now: float, make: Callable[[], Awaitable[Any]]
+    ) -> Kept:
         payload = await make()
         body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
         nxt = payload.get("next") if isinstance(payload, dict) else None

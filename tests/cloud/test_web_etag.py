@@ -4,11 +4,13 @@ nothing was written, recomputed after a write in this process or after the time 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import select, text, update
 
 from cloud.db import Database, write_generation
+from cloud.errors import ApiError
 from cloud.services.stations.seed import seed_demo
 from cloud.services.stations.storage import StationInfo
 from cloud.web.etag import BodyCache
@@ -60,6 +62,30 @@ async def test_a_kept_body_is_served_until_a_write_or_its_time_bound() -> None:
     await cache.get(("/c", ""), make)
     await cache.get(("/a", ""), make)
     assert len(made) == 6 and (cache.hits, cache.misses) == (1, 6)
+
+
+async def test_clients_missing_together_share_one_computation() -> None:
+    started, gate = [], asyncio.Event()
+
+    async def make() -> list[int]:
+        started.append(1)
+        await gate.wait()
+        return [1]
+
+    async def missing() -> None:
+        raise ApiError(404, "showcase entry 9 not found")
+
+    cache = BodyCache(generation=lambda: 1)
+    waiting = [asyncio.create_task(cache.get(("/x", ""), make)) for _ in range(50)]
+    await asyncio.sleep(0)
+    gate.set()
+    kept = await asyncio.gather(*waiting)
+    assert len(started) == 1 and all(k is kept[0] for k in kept)
+    for got in await asyncio.gather(
+        *(cache.get(("/y", ""), missing) for _ in range(3)), return_exceptions=True
+    ):
+        assert isinstance(got, ApiError) and got.status_code == 404
+    assert ("/y", "") not in cache._kept
 
 
 async def test_the_stations_map_is_kept_and_follows_a_write(tmp_path: Path) -> None:
