@@ -1,14 +1,16 @@
 """``dehong bench services [--short] [--url PATH ...]``: the public-service system's
 figures of issue 15, one JSON line.
 
-1. **Public API at 100 concurrent clients**: ``dehong cloud serve`` in its own process,
-   ``python -m bench.load`` in another driving it closed-loop with 100 clients, first a
-   trivial endpoint (``/healthz``) as the baseline, then each public URL in turn (by
-   default ``/api/v1/public/home`` and the ``/h5/`` page; ``--url`` adds more, e.g.
-   ``/api/v1/public/stations`` once it lands), each after a warm-up at the same
-   concurrency. The per-address rate limit stays on: the load comes from a pool of
-   ``X-Forwarded-For`` addresses (uvicorn believes it from loopback), as many phones
-   behind our proxy. Goal: p99 < 100 ms for every public URL, no errors.
+1. **Public API at 100 concurrent clients**: ``dehong cloud serve`` in its own process
+   over the seeded demo (stations, registry and showcase, academy); 2 ``bench.load``
+   processes of 50 clients each, every client going through the trivial ``/healthz``
+   and the public paths (stations, showcase, its first item, home; ``--url`` adds more)
+   in turn, so all of them see the same moments of the run. Two phases after a warm-up:
+   **phones** (each client thinks 0.5-1.5 s between requests: the goal, p99 < 100 ms
+   for every public path, no errors, is judged here) and **flat out** (no think time:
+   saturation, req/s, p99, the API's and the generators' CPU share). The per-address
+   rate limit stays on: the load comes from a pool of ``X-Forwarded-For`` addresses
+   (uvicorn believes it from loopback), as many phones behind our proxy.
 2. **MOFCOM export of a year of simulated data**: ``cloud.commerce.sim`` writes 12
    months of orders (300 a day; ``--short`` 60); then each month's export is built and
    written as JSON and XLSX (``build_export``, ``write_export``), timed in this process.
