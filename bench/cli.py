@@ -80,9 +80,9 @@ def ingest_profile_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _services(args: argparse.Namespace) -> int:
-    from bench.services import DEFAULT_URLS, run
+    from bench.services import run
 
-    return _emit(run(short=args.short, urls=[*DEFAULT_URLS, *args.url]))
+    return _emit(run(short=args.short, urls=args.url))
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -149,12 +149,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ir.set_defaults(handler=_short_only("bench.ingest_restart"))
     sv = kinds.add_parser(
         "services",
-        help="public-service API p99 at 100 concurrent clients beside /healthz (goal < 100 "
-        "ms), MOFCOM export of a simulated year (goal < 5 s)",
+        help="public API (stations, showcase, an item, home) p99 at 100 concurrent phones "
+        "(think time) and flat out, interleaved with /healthz (goal < 100 ms), MOFCOM "
+        "export of a simulated year (goal < 5 s)",
     )
-    sv.add_argument("--short", action="store_true", help="8 s per URL, 60 orders a day")
+    sv.add_argument("--short", action="store_true", help="8 s per phase, 60 orders a day")
     sv.add_argument("--url", action="append", default=[], metavar="PATH",
-                    help="another public URL to measure (repeatable), e.g. /api/v1/public/stations")  # fmt: skip
+                    help="another public path to mix in (repeatable), e.g. /h5/")  # fmt: skip
     sv.set_defaults(handler=_services)
     tr = kinds.add_parser(
         "trips",

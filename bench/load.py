@@ -14,11 +14,20 @@ Two modes:
   this process started a request at worst (a load tool that cannot keep its schedule
   shows it there).
 
-Options for both: ``--url-file`` (one URL per line, used in turn: e.g. many serials),
+- **think time** (``--think S``, with ``--concurrency``): each client sends a request,
+  reads the answer, then waits a think time drawn uniformly from ``[S/2, 3S/2]`` (mean
+  ``S``) before its next, as people on phones do; the first request of each client
+  starts at a uniform offset in ``[0, S]`` so that the clients do not move in step.
+
+Options for all: ``--url-file`` (one URL per line, used in turn: e.g. many serials),
 ``--expect`` (the status that counts as success: 301 for redirects, which are not
 followed), ``--forwarded-for N`` (an ``X-Forwarded-For`` from N addresses in turn, as
 N clients behind our proxy; uvicorn believes it from loopback, so a per-address rate
-limit sees N clients).
+limit sees N clients), ``--per-url`` (a summary per URL beside the total, for a mix
+of URLs used in turn by each client: all of them see the same moments of the run),
+``--raw`` (each URL's latencies in ms too, for a caller merging several processes).
+The line also says this process's own CPU seconds (``cpu_s``) and its share of a core
+(``cpu_share``): a load tool near 1.0 is the bottleneck, not the server.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -72,7 +82,7 @@ class Tally:
             if self.first_error is None:
                 self.first_error = key
 
-    def summary(self, elapsed: float) -> dict:
+    def summary(self, elapsed: float, raw: bool = False) -> dict:
         lat = sorted(self.latencies)
         n = len(lat)
 
@@ -91,6 +101,7 @@ class Tally:
             "errors": self.errors,
             "statuses": self.statuses,
             **({"first_error": self.first_error} if self.first_error else {}),
+            **({"latencies_ms": [round(v * 1000, 2) for v in self.latencies]} if raw else {}),
         }
 
 
@@ -113,24 +124,55 @@ async def closed_loop(
     *,
     expect: int = 200,
     forwarded_for: int = 0,
+    think_s: float = 0.0,
+    per_url: bool = False,
+    raw: bool = False,
 ) -> dict:
+    """``concurrency`` clients; each sends its next request when the last is answered
+    (after a think time when ``think_s`` > 0). With ``per_url`` each client goes
+    through ``urls`` in turn from its own starting point, and each URL is tallied
+    apart too."""
     tally = Tally()
+    by_url = {u: Tally() for u in urls}
     next_url = itertools.cycle(urls)
     xffs = forwarded(forwarded_for)
     deadline = time.monotonic() + duration_s
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    rng = random.Random()
+    cpu0 = time.process_time()
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
 
-        async def one_user() -> None:
+        async def one_user(k: int) -> None:
+            mine = itertools.cycle(urls[k % len(urls) :] + urls[: k % len(urls)])
+            if think_s > 0:
+                await asyncio.sleep(rng.uniform(0, think_s))
             while time.monotonic() < deadline:
+                url = next(mine) if per_url else next(next_url)
                 started = time.perf_counter()
-                status, ok = await _get(client, next(next_url), next(xffs), expect)
-                tally.add(time.perf_counter() - started, status, ok)
+                status, ok = await _get(client, url, next(xffs), expect)
+                took = time.perf_counter() - started
+                tally.add(took, status, ok)
+                if per_url:
+                    by_url[url].add(took, status, ok)
+                if think_s > 0:
+                    await asyncio.sleep(rng.uniform(think_s / 2, think_s * 1.5))
 
         started = time.monotonic()
-        await asyncio.gather(*(one_user() for _ in range(concurrency)))
+        await asyncio.gather(*(one_user(k) for k in range(concurrency)))
         elapsed = time.monotonic() - started
-    return {"mode": "closed", "concurrency": concurrency, **tally.summary(elapsed)}
+    cpu = time.process_time() - cpu0
+    out = {
+        "mode": "think" if think_s > 0 else "closed",
+        "concurrency": concurrency,
+        **({"think_s": think_s} if think_s > 0 else {}),
+        **tally.summary(elapsed),
+        "elapsed_s": round(elapsed, 3),
+        "cpu_s": round(cpu, 3),
+        "cpu_share": round(cpu / elapsed, 3) if elapsed > 0 else None,
+    }
+    if per_url:
+        out["by_url"] = {u: t.summary(elapsed, raw) for u, t in by_url.items()}
+    return out
 
 
 async def open_loop(
@@ -190,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--expect", type=int, default=200, help="the status counted as success")
     p.add_argument("--forwarded-for", type=int, default=0, metavar="N")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="closed loop: mean think time (s) between a client's requests",
+    )
+    p.add_argument("--per-url", action="store_true", help="a summary per URL too")
+    p.add_argument("--raw", action="store_true", help="with --per-url: the latencies too")
     args = p.parse_args(argv)
     headers = dict(h.split(": ", 1) for h in args.header)
     if args.url_file:
@@ -203,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate > 0:
         result = asyncio.run(open_loop(urls, headers, args.rate, args.duration, **common))
     else:
-        result = asyncio.run(closed_loop(urls, headers, args.concurrency, args.duration, **common))
+        result = asyncio.run(closed_loop(urls, headers, args.concurrency, args.duration,
+                                         think_s=args.think, per_url=args.per_url,
+                                         raw=args.raw, **common))  # fmt: skip
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
     return 0
 

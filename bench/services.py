@@ -1,14 +1,16 @@
 """``dehong bench services [--short] [--url PATH ...]``: the public-service system's
 figures of issue 15, one JSON line.
 
-1. **Public API at 100 concurrent clients**: ``dehong cloud serve`` in its own process,
-   ``python -m bench.load`` in another driving it closed-loop with 100 clients, first a
-   trivial endpoint (``/healthz``) as the baseline, then each public URL in turn (by
-   default ``/api/v1/public/home`` and the ``/h5/`` page; ``--url`` adds more, e.g.
-   ``/api/v1/public/stations`` once it lands), each after a warm-up at the same
-   concurrency. The per-address rate limit stays on: the load comes from a pool of
-   ``X-Forwarded-For`` addresses (uvicorn believes it from loopback), as many phones
-   behind our proxy. Goal: p99 < 100 ms for every public URL, no errors.
+1. **Public API at 100 concurrent clients**: ``dehong cloud serve`` in its own process
+   over the seeded demo (stations, registry and showcase, academy); 2 ``bench.load``
+   processes of 50 clients each, every client going through the trivial ``/healthz``
+   and the public paths (stations, showcase, its first item, home; ``--url`` adds more)
+   in turn, so all of them see the same moments of the run. Two phases after a warm-up:
+   **phones** (each client thinks 0.5-1.5 s between requests: the goal, p99 < 100 ms
+   for every public path, no errors, is judged here) and **flat out** (no think time:
+   saturation, req/s, p99, the API's and the generators' CPU share). The per-address
+   rate limit stays on: the load comes from a pool of ``X-Forwarded-For`` addresses
+   (uvicorn believes it from loopback), as many phones behind our proxy.
 2. **MOFCOM export of a year of simulated data**: ``cloud.commerce.sim`` writes 12
    months of orders (300 a day; ``--short`` 60); then each month's export is built and
    written as JSON and XLSX (``build_export``, ``write_export``), timed in this process.
@@ -21,6 +23,7 @@ The relational store is a fresh PostgreSQL database when one is reachable
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -32,46 +35,138 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from bench.ingest import _drop_pg, _fresh_pg, _http_ok, _wait_for, spawn
+from bench.load import percentile
 from bench.servers import cpu_seconds, free_port
 
 CONCURRENCY = 100
+#: load-generator processes the 100 clients are split over (one asyncio+httpx process
+#: is the bottleneck flat out on this machine; two keep their own CPU share visible)
+GENERATORS = 2
+#: the phones' mean think time (s) between a client's requests: uniform in [0.5, 1.5] s
+THINK_S = 1.0
 WARM_UP_S = 2.0
 P99_GOAL_MS = 100.0
 EXPORT_GOAL_S = 5.0
 #: X-Forwarded-For addresses the load comes from (the rate limit sees this many clients)
 FORWARDED_POOL = 50_000
-DEFAULT_URLS = ("/api/v1/public/home", "/h5/")
+TRIVIAL = "/healthz"
+#: the issue's public API: the stations map, the showcase list and an item (``{item}``
+#: is the first published entry's id, looked up once seeded), the H5 home's data
+PUBLIC_URLS = (
+    "/api/v1/public/stations",
+    "/api/v1/public/showcase",
+    "/api/v1/public/showcase/items/{item}",
+    "/api/v1/public/home",
+)
 
 
-async def _load(url: str, seconds: float) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.load", url, "--concurrency", str(CONCURRENCY),
-        "--duration", str(seconds), "--forwarded-for", str(FORWARDED_POOL),
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    stdout, _ = await proc.communicate()
-    return orjson.loads(stdout)  # type: ignore[no-any-return]
+async def _generators(base: str, paths: list[str], seconds: float, think: float,
+                      tmp: Path) -> dict[str, Any]:  # fmt: skip
+    """``GENERATORS`` ``bench.load`` processes, ``CONCURRENCY`` clients in all, each
+    client going through every path in turn (the trivial one among them): the
+    latencies of all processes merged per path."""
+    url_file = tmp / "urls.txt"
+    url_file.write_text("".join(base + p + "\n" for p in paths))
+    per = CONCURRENCY // GENERATORS
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.load",
+            "--url-file",
+            str(url_file),
+            "--concurrency",
+            str(per),
+            "--duration",
+            str(seconds),
+            "--think",
+            str(think),
+            "--forwarded-for",
+            str(FORWARDED_POOL),
+            "--per-url",
+            "--raw",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(GENERATORS)
+    ]
+    outs = [orjson.loads((await p.communicate())[0]) for p in procs]
+    elapsed = max(o["elapsed_s"] for o in outs)
+    by_path: dict[str, Any] = {}
+    for p in paths:
+        lat = sorted(v for o in outs for v in o["by_url"][base + p]["latencies_ms"])
+        errors = sum(o["by_url"][base + p]["errors"] for o in outs)
+        by_path[p] = {
+            "requests": len(lat),
+            "rps": round(len(lat) / elapsed, 1),
+            "p50_ms": percentile(lat, 0.50),
+            "p90_ms": percentile(lat, 0.90),
+            "p99_ms": percentile(lat, 0.99),
+            "max_ms": lat[-1] if lat else None,
+            "errors": errors,
+        }
+    return {
+        "by_path": by_path,
+        "rps": round(sum(o["requests"] for o in outs) / elapsed, 1),
+        "generator_cpu_share": [o["cpu_share"] for o in outs],
+    }
+
+
+async def _seed(db_url: str, files_dir: Path, pii_keys: str) -> dict[str, Any]:
+    """The demo's stations (19, with households), registry and showcase, academy; the
+    personal fields sealed with this run's own key (``pii_keys``, as the server's)."""
+    from cloud.db import Database
+    from cloud.inspections.files import LocalFileStore
+    from cloud.pii import Keyring
+    from cloud.services.registry.demo import seed_demo as seed_registry
+    from cloud.services.stations.seed import seed_demo as seed_stations
+    from cloud.services.training.demo import seed_demo as seed_training
+
+    db = Database(db_url)
+    try:
+        async with db.transaction() as s:
+            ring = Keyring.parse(pii_keys)
+            got = {"stations": await seed_stations(s, ring)}
+            got["training"] = await seed_training(s, ring)
+            await seed_registry(s, LocalFileStore(files_dir))
+    finally:
+        await db.dispose()
+    return got
 
 
 async def public_api(
-    env: dict[str, str], tmp: Path, urls: list[str], seconds: float
+    env: dict[str, str], tmp: Path, paths: list[str], seconds: float
 ) -> dict[str, Any]:
+    """The trivial and the public paths, interleaved request by request, twice: 100
+    phones with a think time, then 100 clients flat out."""
     port = free_port()
     api = spawn(["cloud", "serve", "--port", str(port)], env, tmp / f"api-{port}.log")
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {}
     try:
         await _wait_for(lambda: _http_ok(f"{base}/healthz"), 60, "API")
-        for name, path in [("trivial_healthz", "/healthz"), *((u, u) for u in urls)]:
-            await _load(base + path, WARM_UP_S)
-            cpu0 = cpu_seconds(api.pid)
-            got = await _load(base + path, seconds)
-            got["api_cpu_ms_per_request"] = round(
-                (cpu_seconds(api.pid) - cpu0) * 1000 / max(got["requests"], 1), 3
-            )
+        async with httpx.AsyncClient(base_url=base) as c:
+            listed = (await c.get("/api/v1/public/showcase")).json()["items"]
+            item = listed[0]["id"]
+            sizes = {}
+            for p in paths:
+                r = await c.get(p.format(item=item))
+                r.raise_for_status()
+                sizes[p] = len(r.content)
+        mix = [TRIVIAL, *(p.format(item=item) for p in paths)]
+        out["paths"] = mix
+        out["body_bytes"] = {TRIVIAL: None, **{p.format(item=item): b for p, b in sizes.items()}}
+        for name, think in (("phones", THINK_S), ("flat_out", 0.0)):
+            await _generators(base, mix, WARM_UP_S, think, tmp)
+            cpu0, t0 = cpu_seconds(api.pid), time.monotonic()
+            got = await _generators(base, mix, seconds, think, tmp)
+            cpu = cpu_seconds(api.pid) - cpu0
+            n = sum(r["requests"] for r in got["by_path"].values())
+            got["api_cpu_share"] = round(cpu / (time.monotonic() - t0), 3)
+            got["api_cpu_ms_per_request"] = round(cpu * 1000 / max(n, 1), 3)
             out[name] = got
     finally:
         api.terminate()
@@ -123,23 +218,28 @@ async def export_year(db_url: str, tmp: Path, per_day: float) -> dict[str, Any]:
     }
 
 
-async def run_async(short: bool, urls: list[str]) -> dict[str, Any]:
+async def run_async(short: bool, extra: list[str]) -> dict[str, Any]:
     seconds = 8.0 if short else 20.0
     per_day = 60.0 if short else 300.0
+    paths = [*PUBLIC_URLS, *extra]
     tmp = Path(tempfile.mkdtemp(prefix="dehong-bench-services-"))
     pg = _fresh_pg()
     db_url = pg or f"sqlite:///{tmp / 'rel.db'}"
     result: dict[str, Any] = {
         "bench": "services", "short": short, "machine_cores": os.cpu_count(),
-        "relational": "postgresql" if pg else "sqlite", "concurrency": CONCURRENCY,
-        "seconds_per_url": seconds, "forwarded_for_pool": FORWARDED_POOL,
+        "load_avg_start": os.getloadavg(), "relational": "postgresql" if pg else "sqlite",
+        "concurrency": CONCURRENCY, "generators": GENERATORS, "think_s": [THINK_S / 2,
+        THINK_S * 1.5], "seconds_per_phase": seconds, "forwarded_for_pool": FORWARDED_POOL,
     }  # fmt: skip
     try:
         from cloud.db.migrate import upgrade_async
 
         await upgrade_async(db_url)
         result["mofcom_export"] = await export_year(db_url, tmp, per_day)
+        pii_keys = "bench:" + base64.b64encode(secrets.token_bytes(32)).decode()
+        result["seeded"] = await _seed(db_url, tmp / "files", pii_keys)
         env = {
+            "DEHONG_PII_KEYS": pii_keys,
             **os.environ,
             "DEHONG_DATABASE_URL": db_url,
             "DEHONG_JWT_SECRET": secrets.token_urlsafe(48),
@@ -149,18 +249,18 @@ async def run_async(short: bool, urls: list[str]) -> dict[str, Any]:
             "DEHONG_FILESTORE_DIR": str(tmp / "files"),
             "DEHONG_MOSQUITTO_DIR": str(tmp / "mosquitto"),
         }
-        result["public_api"] = await public_api(env, tmp, urls, seconds)
+        result["public_api"] = await public_api(env, tmp, paths, seconds)
     finally:
         if pg:
             _drop_pg(pg)
+    result["load_avg_end"] = os.getloadavg()
     api = result["public_api"]
-    trivial = api["trivial_healthz"]
-    checks = {}
-    for u in urls:
-        r = api[u]
-        r["ratio_rps_to_trivial"] = round(r["rps"] / max(trivial["rps"], 0.1), 3)
-        checks[u] = bool(r["errors"] == 0 and (r["p99_ms"] or 1e9) < P99_GOAL_MS)
+    public = [p for p in api["paths"] if p != TRIVIAL]
+    phones = api["phones"]["by_path"]
+    checks = {p: bool(phones[p]["errors"] == 0 and (phones[p]["p99_ms"] or 1e9) < P99_GOAL_MS)
+              for p in public}  # fmt: skip
     result["p99_goal_ms"] = P99_GOAL_MS
+    result["goal_judged_on"] = "phones: 100 clients, think time 0.5-1.5 s"
     result["public_goal_met"] = checks
     result["export_goal_met"] = result["mofcom_export"]["export_year_s"] < EXPORT_GOAL_S
     result["goal_met"] = all(checks.values()) and result["export_goal_met"]
@@ -168,4 +268,4 @@ async def run_async(short: bool, urls: list[str]) -> dict[str, Any]:
 
 
 def run(short: bool = False, urls: list[str] | None = None) -> dict[str, Any]:
-    return asyncio.run(run_async(short, list(urls or DEFAULT_URLS)))
+    return asyncio.run(run_async(short, list(urls or ())))

@@ -5,6 +5,6 @@ domain package that owns it, on the one :class:`Base` metadata.
 """
 
 from cloud.db.base import MAX_INT32, Base, utcnow
-from cloud.db.engine import Database, async_url, sync_url
+from cloud.db.engine import Database, async_url, sync_url, write_generation
 
-__all__ = ["MAX_INT32", "Base", "Database", "async_url", "sync_url", "utcnow"]
+__all__ = ["MAX_INT32", "Base", "Database", "async_url", "sync_url", "utcnow", "write_generation"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -45,6 +46,39 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.close()
 
 
+#: this process's write generation: one more on every statement that is not a read,
+#: and again when a connection that wrote commits (see :func:`write_generation`)
+_GENERATION = [0]
+_READS = ("SELECT", "PRAGMA", "SHOW", "EXPLAI", "WITH R")  # first 6 chars, upper case
+
+
+def write_generation() -> int:
+    """A number that changes whenever this process writes to any database through a
+    :class:`Database` (a statement other than a read, and that connection's commit).
+    A cache of answers read from the database keeps the generation it read *before*
+    computing and is fresh while it is unchanged; the commit's bump covers a reader that
+    began before the writer committed. Writes by other processes are not seen: such
+    caches are also bounded in time."""
+    return _GENERATION[0]
+
+
+def _note_write(
+    conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    if statement.lstrip()[:6].upper() not in _READS:
+        _GENERATION[0] += 1
+        conn.info["dehong_wrote"] = True
+
+
+def _note_commit(conn: Any) -> None:
+    if conn.info.pop("dehong_wrote", False):
+        _GENERATION[0] += 1
+
+
+def _note_rollback(conn: Any) -> None:
+    conn.info.pop("dehong_wrote", None)
+
+
 class Database:
     """One engine and session factory per process."""
 
@@ -64,6 +98,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(aurl, pool_pre_ping=not sqlite)
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine.sync_engine, "after_cursor_execute", _note_write)
+        event.listen(self.engine.sync_engine, "commit", _note_commit)
+        event.listen(self.engine.sync_engine, "rollback", _note_rollback)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

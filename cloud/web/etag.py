@@ -5,15 +5,33 @@ client already holds it, and the cache headers a phone, a WeChat menu or a CDN o
 tags it, and answers 304 to a matching ``If-None-Match``; ``fresh(...)`` does the same for
 a body a caller built itself. Public answers carry ``Cache-Control: public,
 max-age=N``; revalidation is cheap because the tag is a hash of the bytes sent.
+
+``await served_json(request, make)`` goes one step further for public answers read
+from the database: the serialised body and its tag are kept per app, path, query and
+host, and served again while this process's :func:`cloud.db.write_generation` is the
+one read before ``make`` ran and at most ``BODY_TTL_S`` seconds have passed (the bound
+for writes by other processes); ``make`` runs only on a miss.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
+
+from cloud.db import write_generation
+
+#: how long a kept public body may be served without a write in this process
+BODY_TTL_S = 10.0
+#: kept bodies per app (least recently used dropped first)
+BODY_CACHE_SIZE = 512
 
 
 def etag(body: bytes) -> str:
@@ -42,3 +60,102 @@ def cached_json(request: Request, payload: Any, *, max_age: int = 60) -> Respons
     return fresh(request, tag, headers) or Response(
         body, media_type="application/json", headers={**headers, "ETag": tag}
     )
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A serialised answer: its body, tag, the generation it was read at, and the
+    payload's ``next`` cursor (a paged list's ``Link`` header is built from it)."""
+
+    body: bytes
+    tag: str
+    generation: int
+    until: float
+    next: str | None
+
+
+class BodyCache:
+    """Serialised public answers by key, fresh while the write generation read before
+    computing them is current and ``ttl`` has not passed."""
+
+    def __init__(
+        self,
+        ttl: float = BODY_TTL_S,
+        size: int = BODY_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+        generation: Callable[[], int] = write_generation,
+    ) -> None:
+        self.ttl, self.size, self.clock, self.generation = ttl, size, clock, generation
+        self._kept: OrderedDict[tuple[str, ...], Kept] = OrderedDict()
+        self._running: dict[tuple[str, ...], tuple[int, asyncio.Future[Kept]]] = {}
+        self.hits = self.misses = 0
+
+    async def get(self, key: tuple[str, ...], make: Callable[[], Awaitable[Any]]) -> Kept:
+        gen, now = self.generation(), self.clock()
+        kept = self._kept.get(key)
+        if kept is not None and kept.generation == gen and now < kept.until:
+            self._kept.move_to_end(key)
+            self.hits += 1
+            return kept
+        # one computation per key and generation: the clients that miss together (the
+        # first after a write, at 100 concurrent) wait for it instead of each running it
+        running = self._running.get(key)
+        if running is None or running[0] != gen:
+            self.misses += 1
+            task = asyncio.ensure_future(self._compute(key, gen, now, make))
+            running = self._running[key] = (gen, task)
+            task.add_done_callback(lambda t: self._done(key, t))
+        else:
+            self.hits += 1
+        return await asyncio.shield(running[1])
+
+    def _done(self, key: tuple[str, ...], task: asyncio.Future[Kept]) -> None:
+        running = self._running.get(key)
+        if running is not None and running[1] is task:
+            del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: its waiters raise it (a 404 for each of them)
+
+    async def _compute(
+        self, key: tuple[str, ...], gen: int, now: float, make: Callable[[], Awaitable[Any]]
+    ) -> Kept:
+        payload = await make()
+        body = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+        nxt = payload.get("next") if isinstance(payload, dict) else None
+        kept = Kept(body, etag(body), gen, now + self.ttl, nxt)
+        self._kept[key] = kept
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+        return kept
+
+
+def body_cache(request: Request) -> BodyCache:
+    """The app's cache of public bodies (one per app: tests' apps share nothing)."""
+    state = request.app.state
+    cache: BodyCache | None = getattr(state, "public_bodies", None)
+    if cache is None:
+        cache = state.public_bodies = BodyCache()
+    return cache
+
+
+async def served(request: Request, make: Callable[[], Awaitable[Any]]) -> Kept:
+    """``make()``'s payload serialised, or the body kept for this path, query and host."""
+    scope = request.scope
+    key = (scope["path"], scope["query_string"].decode("latin-1"), request.headers.get("host", ""))
+    return await body_cache(request).get(key, make)
+
+
+def answer(request: Request, kept: Kept, max_age: int) -> Response:
+    """The kept body with its tag and public cache headers, or 304."""
+    headers = public_headers(max_age)
+    return fresh(request, kept.tag, headers) or Response(
+        kept.body, media_type="application/json", headers={**headers, "ETag": kept.tag}
+    )
+
+
+async def served_json(
+    request: Request, make: Callable[[], Awaitable[Any]], *, max_age: int = 60
+) -> Response:
+    """As :func:`cached_json`, with the body kept (see the module's docstring)."""
+    return answer(request, await served(request, make), max_age)

@@ -64,3 +64,23 @@ async def test_the_home_page_and_an_evaluation_read_them_too(env: ApiEnv) -> Non
     assert figures["sessions"].status == "ok" and figures["sessions"].value == "3"
     assert figures["trainees"].value == "4"
     assert figures["stations_open"].status == "ok"
+
+
+async def test_the_registry_demo_seeds_beside_the_order_simulation(tmp_path: Path) -> None:
+    """The demo holds both: the order simulation's organisations and the registry
+    demo's must not share a unified social credit code (both were numbered
+    91<county>MA7<n>, and the registry's seed run after ``simulate`` failed with 409
+    body.uscc)."""
+    from sqlalchemy import func, select
+
+    from cloud.catalog.storage import Organisation
+    from cloud.commerce.sim import ensure_world
+
+    async with api_env("sqlite", tmp_path) as e:
+        await ensure_world(e.db)
+        async with e.db.transaction() as s:
+            await seed_registry(s)
+        async with e.db.session() as s:
+            usccs = list(await s.scalars(select(Organisation.uscc)))
+            approved = await s.scalar(select(func.count()).select_from(Organisation))
+        assert len(usccs) == len(set(usccs)) == approved

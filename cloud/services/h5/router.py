@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,7 +27,7 @@ from cloud.deps import DatabaseDep, SettingsDep
 from cloud.errors import ApiError, responses
 from cloud.services.h5.lookup import MAX_CODE, CodeError, Found, lookup
 from cloud.services.h5.service import CACHE_S, HomeCache, compute
-from cloud.web.etag import cached_json, etag, fresh
+from cloud.web.etag import Kept, answer, cached_json, etag, fresh
 from cloud.web.ratelimit import rate_limit
 from cloud.web.shell import environment, page_context
 
@@ -100,7 +101,14 @@ async def home_data(request: Request) -> dict[str, Any]:
     "their source lands)",
 )
 async def public_home(request: Request) -> Response:
-    return cached_json(request, await home_data(request), max_age=int(CACHE_S))
+    data = await home_data(request)
+    # serialised and tagged once per computed answer (once a minute), not per request
+    state = request.app.state
+    kept: tuple[dict[str, Any], Kept] | None = getattr(state, "h5_home_body", None)
+    if kept is None or kept[0] is not data:
+        body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        kept = state.h5_home_body = (data, Kept(body, etag(body), 0, 0.0, None))
+    return answer(request, kept[1], int(CACHE_S))
 
 
 def _found_json(found: Found, base: str) -> dict[str, Any]:

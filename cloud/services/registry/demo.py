@@ -77,7 +77,9 @@ def png(rgb: tuple[int, int, int], w: int = 48, h: int = 32) -> bytes:
 
 
 def demo_uscc(county: str, n: int) -> str:
-    body = f"91{county}MA8{n:06d}"  # MA7: the commerce simulator's shops, MA6: the story's
+    """The demo registrations' codes: 91<county>MA9<n>, apart from the order
+    simulation's 91<county>MA7<n> (cloud/commerce/sim.py), since the demo seeds both."""
+    body = f"91{county}MA9{n:06d}"
     return body + check_char(body)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
@@ -15,12 +16,12 @@ from cloud.deps import DatabaseDep, SettingsDep
 from cloud.errors import ApiError, Error, responses
 from cloud.inspections.files import FileStoreError, files_for
 from cloud.pagination import Key, PageDep, PageParams, fetch_page, link_next
-from cloud.services.cms.router import H5Page, html_page, paged_json
+from cloud.services.cms.router import H5Page, html_page
 from cloud.services.showcase import service
 from cloud.services.showcase.schemas import ItemIn, ItemOut, ItemPatch, Kind, PhotoOut
 from cloud.services.showcase.storage import ShowcaseItem
 from cloud.trace.certificates import scans
-from cloud.web.etag import cached_json
+from cloud.web.etag import answer, served
 from cloud.web.ratelimit import rate_limit
 from protocol.ids import COUNTY_CODES
 
@@ -192,6 +193,15 @@ async def certified_list(db: Any, county: str | None, page: PageParams) -> dict[
         return {"items": await service.certified_items(s, got.rows), "next": got.next_cursor}
 
 
+async def served_page(request: Request, make: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
+    """A public page ``{items, next}`` served from its kept body (``cloud.web.etag``:
+    recomputed after a write in this process or 10 s), ETag and ``Link: rel="next"``."""
+    kept = await served(request, make)
+    response = answer(request, kept, 60)
+    link_next(request, response, kept.next)
+    return response
+
+
 async def enterprises_list(db: Any, county: str | None, page: PageParams) -> dict[str, Any]:
     async with db.session() as s:
         got = await fetch_page(
@@ -213,13 +223,17 @@ async def public_showcase(
     county: CountyQ = None,
     kind: Kind | None = None,
 ) -> Response:
-    return paged_json(request, await showcase_list(db, _county(county), kind, page))
+    c = _county(county)
+    return await served_page(request, lambda: showcase_list(db, c, kind, page))
 
 
 @public.get("/items/{item_id}", dependencies=PUBLIC, summary="One published entry")
 async def public_item(item_id: Ident, request: Request, db: DatabaseDep) -> Response:
-    async with db.session() as s:
-        return cached_json(request, await service.public_item(s, item_id))
+    async def make() -> Any:
+        async with db.session() as s:
+            return await service.public_item(s, item_id)
+
+    return answer(request, await served(request, make), 60)
 
 
 @public.get(
@@ -243,7 +257,8 @@ async def public_photo(photo_id: Ident, db: DatabaseDep, settings: SettingsDep) 
 async def public_certified(
     request: Request, db: DatabaseDep, page: PageDep, county: CountyQ = None
 ) -> Response:
-    return paged_json(request, await certified_list(db, _county(county), page))
+    c = _county(county)
+    return await served_page(request, lambda: certified_list(db, c, page))
 
 
 @public.get(
@@ -254,7 +269,8 @@ async def public_certified(
 async def public_enterprises(
     request: Request, db: DatabaseDep, page: PageDep, county: CountyQ = None
 ) -> Response:
-    return paged_json(request, await enterprises_list(db, _county(county), page))
+    c = _county(county)
+    return await served_page(request, lambda: enterprises_list(db, c, page))
 
 
 # ------------------------------------------------------------------ H5 pages

@@ -10,7 +10,7 @@ admins) in their county.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
@@ -36,7 +36,7 @@ from cloud.services.stations.schemas import (
     Tier,
 )
 from cloud.services.stations.storage import SERVICES, TIERS, StationInfo
-from cloud.web.etag import cached_json, etag, fresh, public_headers
+from cloud.web.etag import etag, fresh, public_headers, served_json
 from cloud.web.ratelimit import rate_limit
 from cloud.web.shell import environment, page_context
 from protocol.ids import COUNTIES, COUNTY_CODES
@@ -151,9 +151,14 @@ def _county(county: str | None) -> str | None:
 @public.get("", dependencies=PUBLIC, summary="Every station not closed, for maps "
             "(WGS-84; no personal data; ETag, cached 60 s)")  # fmt: skip
 async def public_stations(request: Request, db: DatabaseDep, county: CountyQ = None) -> Response:
-    async with db.session() as s:
-        data = await service.public_stations(s, _county(county))
-    return cached_json(request, {"stations": data, "crs": "WGS-84"}, max_age=60)
+    c = _county(county)
+
+    async def make() -> dict[str, Any]:
+        async with db.session() as s:
+            return {"stations": await service.public_stations(s, c), "crs": "WGS-84"}
+
+    # the body kept until a write in this process (or 10 s: cloud.web.etag)
+    return await served_json(request, make, max_age=60)
 
 
 @pages.get("/h5/stations", dependencies=PUBLIC, response_class=HTMLResponse,

@@ -1,0 +1,109 @@
+"""Kept public bodies (cloud/web/etag.py ``BodyCache``, ``served_json``) and the write
+generation they are checked against (cloud/db ``write_generation``): served again while
+nothing was written, recomputed after a write in this process or after the time bound."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import select, text, update
+
+from cloud.db import Database, write_generation
+from cloud.errors import ApiError
+from cloud.services.stations.seed import seed_demo
+from cloud.services.stations.storage import StationInfo
+from cloud.web.etag import BodyCache
+from tests.support.api import api_env, unlimited
+
+
+async def test_the_generation_moves_on_writes_and_their_commit_not_on_reads(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        async with db.transaction() as s:
+            await s.execute(text("CREATE TABLE t (x INTEGER)"))
+        g0 = write_generation()
+        async with db.transaction() as s:
+            await s.execute(text("SELECT count(*) FROM t"))
+        async with db.session() as s:
+            await s.execute(select(text("1")))
+        assert write_generation() == g0
+        async with db.transaction() as s:
+            await s.execute(text("INSERT INTO t VALUES (1)"))
+            during = write_generation()
+            assert during > g0
+        # the commit moves it again: a reader that began before it is not kept
+        assert write_generation() > during
+    finally:
+        await db.dispose()
+
+
+async def test_a_kept_body_is_served_until_a_write_or_its_time_bound() -> None:
+    now, gen, made = [0.0], [7], []
+
+    async def make() -> dict[str, object]:
+        made.append(1)
+        return {"items": [len(made)], "next": "c"}
+
+    cache = BodyCache(ttl=10.0, size=2, clock=lambda: now[0], generation=lambda: gen[0])
+    first = await cache.get(("/a", ""), make)
+    assert (await cache.get(("/a", ""), make)) is first and len(made) == 1
+    assert first.next == "c" and first.body == b'{"items":[1],"next":"c"}'
+    gen[0] += 1  # a write
+    second = await cache.get(("/a", ""), make)
+    assert len(made) == 2 and second.tag != first.tag
+    now[0] = 10.0  # the bound for other processes' writes
+    await cache.get(("/a", ""), make)
+    assert len(made) == 3
+    # at most `size` keys: the least recently used goes first
+    await cache.get(("/b", ""), make)
+    await cache.get(("/c", ""), make)
+    await cache.get(("/a", ""), make)
+    assert len(made) == 6 and (cache.hits, cache.misses) == (1, 6)
+
+
+async def test_clients_missing_together_share_one_computation() -> None:
+    started, gate = [], asyncio.Event()
+
+    async def make() -> list[int]:
+        started.append(1)
+        await gate.wait()
+        return [1]
+
+    async def missing() -> None:
+        raise ApiError(404, "showcase entry 9 not found")
+
+    cache = BodyCache(generation=lambda: 1)
+    waiting = [asyncio.create_task(cache.get(("/x", ""), make)) for _ in range(50)]
+    await asyncio.sleep(0)
+    gate.set()
+    kept = await asyncio.gather(*waiting)
+    assert len(started) == 1 and all(k is kept[0] for k in kept)
+    for got in await asyncio.gather(
+        *(cache.get(("/y", ""), missing) for _ in range(3)), return_exceptions=True
+    ):
+        assert isinstance(got, ApiError) and got.status_code == 404
+    assert ("/y", "") not in cache._kept
+
+
+async def test_the_stations_map_is_kept_and_follows_a_write(tmp_path: Path) -> None:
+    async with api_env("sqlite", tmp_path) as e:
+        unlimited(e)
+        async with e.db.transaction() as s:
+            await seed_demo(s)
+        url = "/api/v1/public/stations"
+        one = await e.client.get(url)
+        two = await e.client.get(url, headers={"If-None-Match": one.headers["ETag"]})
+        assert one.status_code == 200 and two.status_code == 304
+        assert e.app.state.public_bodies.hits == 1
+        stations = one.json()["stations"]
+        async with e.db.transaction() as s:
+            first = await s.scalar(select(StationInfo).order_by(StationInfo.location_id))
+            assert first is not None
+            await s.execute(update(StationInfo).where(
+                StationInfo.location_id == first.location_id).values(status="closed"))  # fmt: skip
+        three = await e.client.get(url, headers={"If-None-Match": one.headers["ETag"]})
+        assert three.status_code == 200 and three.headers["ETag"] != one.headers["ETag"]
+        assert len(three.json()["stations"]) == len(stations) - 1
