@@ -352,6 +352,40 @@ def _sharpest_corner(contour: np.ndarray, outside: np.ndarray, k: int = 4) -> fl
     return float(ang.max())
 
 
+def _corner_count(contour: np.ndarray, outside: np.ndarray, deg: float, k: int = 4) -> int:
+    """How many separate corners (a turn of at least ``deg`` degrees over 2k points,
+    at least 2k points apart) the outline has where it faces the tray. A stone's
+    outline has corners all round; a broken bean's, the two ends of its break."""
+    pts = contour.reshape(-1, 2)
+    n = len(pts)
+    if n < 6 * k:
+        return 0
+    ext = outside[pts[:, 1], pts[:, 0]].astype(np.float32)
+    window = np.ones(4 * k + 1, np.float32)
+    ext_all = np.convolve(np.concatenate([ext[-2 * k :], ext, ext[: 2 * k]]), window, "valid")
+    p = pts.astype(np.float32)
+    wrapped = np.concatenate([p[-4:], p, p[:4]])
+    sm = np.stack(
+        [np.convolve(wrapped[:, c], _CORNER_KERNEL, mode="valid") for c in (0, 1)], axis=1
+    )
+    idx = np.arange(n)
+    fwd = sm[(idx + k) % n] - sm
+    back = sm - sm[(idx - k) % n]
+    ang = np.degrees(
+        np.abs(np.arctan2(back[:, 0] * fwd[:, 1] - back[:, 1] * fwd[:, 0], _dot2(back, fwd)))
+    )
+    ang[ext_all < len(window) - 0.5] = 0.0
+    count = 0
+    free = np.ones(n, bool)
+    for i in np.argsort(-ang, kind="stable"):
+        if ang[i] < deg:
+            break
+        if free[i]:
+            count += 1
+            free[(i + np.arange(-2 * k, 2 * k + 1)) % n] = False
+    return count
+
+
 _CORNER_KERNEL = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
 _CORNER_KERNEL /= _CORNER_KERNEL.sum()
 
@@ -408,20 +442,26 @@ def classify(
         return "foreign_matter", 0, f
     if med_s < CARD_S_MAX and med_v > CARD_V_MIN:
         return "card", 0, f  # white: the marker or lot card, when its code was not read
-    # the lot's own bean colour: a pale, bluish-green lot is grey-ish, and beans.
-    # Greyer than that but of the lot's hue, a bean's smooth outline tells it from
-    # a stone's corners
+    # the lot's own bean colour: a pale, bluish-green lot is grey-ish, and beans
     lot_hue = abs(med_h - lot.hue) <= r.lot_hue_tol
-    lot_like = lot_hue and med_s >= r.lot_sat_frac * lot.sat
-    if lot_hue and not lot_like and med_s >= r.lot_sat_grey * lot.sat:
-        dev_in, dev_out = _ellipse_misfit(contour, outside)
-        lot_like = max(dev_in, dev_out) / max(width, 1.0) < r.bean_smooth
     bean_hue = BROWN_HUE[0] <= med_h <= max(BROWN_HUE[1], lot.hue + r.lot_hue_tol)
-    if not lot_like:
-        if med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP:
+    stone_grey = (med_s < STONE_S_MAX and med_v > STONE_V_MIN and med_v - med_s > STONE_VS_GAP) or (
+        med_v > GREY_V_MIN and (med_s < GREY_S_MAX or (med_s < STONE_S_MAX and not bean_hue))
+    )
+    if stone_grey:
+        # grey as a stone is. Of the lot's hue and about as saturated as its beans, a
+        # bean unless its outline has corners all round (a stone; a break leaves two);
+        # greyer than that, a bean only when its outline is smooth
+        lot_like = False
+        if lot_hue and med_s >= r.lot_sat_grey * lot.sat:
+            dev_in, dev_out = _ellipse_misfit(contour, outside)
+            smooth = max(dev_in, dev_out) / max(width, 1.0) < r.bean_smooth
+            lot_like = smooth or (
+                med_s >= r.lot_sat_frac * lot.sat
+                and _corner_count(contour, outside, r.corner_deg) <= r.bean_corners
+            )
+        if not lot_like:
             return "foreign_matter", 0, f
-        if med_v > GREY_V_MIN and (med_s < GREY_S_MAX or (med_s < STONE_S_MAX and not bean_hue)):
-            return "foreign_matter", 0, f  # a dim stone: greyer than any bean, or not brown
     if PARTIAL_MIN <= dark <= PARTIAL_MAX and p90 > 110:
         return "partial_black", 0, f
     if med_v < DARK_BEAN_V:

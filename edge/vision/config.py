@@ -130,6 +130,13 @@ class LightRules(_Model):
     #: ellipse by less than ``bean_smooth`` × its width; a stone has corners)
     lot_sat_grey: float = Field(0.25, ge=0, le=1)
     bean_smooth: float = Field(0.06, gt=0)
+    #: Grey as a stone is and not smooth, a lot-like object (``lot_sat_frac``) is
+    #: still a stone when its outline has more than ``bean_corners`` corners (turns
+    #: of at least ``corner_deg`` degrees over ~1 mm, facing the tray): a broken bean
+    #: has the two ends of its break, a stone corners all round (on tuning field
+    #: seeds 100-199: 196 of 197 broken beans at most 2, 33 of 43 stones 3 or more)
+    bean_corners: int = Field(2, ge=0)
+    corner_deg: float = Field(30.0, gt=0, lt=180)
     #: the dark part of a partial black bean is a region: pixels darker than the
     #: shading profile says (``coffee.DARK_REL``) are opened by a disc this wide (mm)
     #: so that a dark, wide crease does not count (the simulator's crease limit:

@@ -73,3 +73,23 @@ def test_a_hole_on_or_beside_the_crease_is_a_hole(offset: float) -> None:
     """A hole touching the crease joined it into one long streak, and long streaks
     were dismissed as the crease."""
     assert _bean(0.4, offset) == ("insect_damage", 1)
+
+
+def _outline(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A filled polygon's contour and an all-tray ``outside`` mask around it."""
+    mask = np.zeros((200, 200), np.uint8)
+    cv2.fillPoly(mask, [np.round(pts).astype(np.int32).reshape(-1, 1, 2)], 255)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return contours[0], np.ones(mask.shape, bool)
+
+
+def test_a_broken_bean_has_two_corners_a_stone_more() -> None:
+    t = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    bean = np.stack([100 + 36 * np.cos(t), 100 + 25 * np.sin(t)], axis=1)
+    broken = bean[bean[:, 0] < 115]  # the chord of a break at x = 115
+    t6 = np.linspace(0, 2 * np.pi, 6, endpoint=False) + 0.3
+    stone = np.stack([100 + 30 * np.cos(t6), 100 + 30 * np.sin(t6)], axis=1)
+    r = CFG.coffee.rules
+    assert coffee._corner_count(*_outline(bean), r.corner_deg) == 0
+    assert coffee._corner_count(*_outline(broken), r.corner_deg) == 2
+    assert coffee._corner_count(*_outline(stone), r.corner_deg) > r.bean_corners
