@@ -358,3 +358,23 @@ async def test_the_migration_matches_the_models() -> None:
     finally:
         engine.dispose()
     assert [d for d in diff if "trace_custody" in repr(d)] == []
+
+
+def test_a_slice_a_device_reported_nothing_in_is_left_out_of_the_event() -> None:
+    """A device with no reading of any quantity in a slice (an interval just opened, a
+    device silent): its element has no report, and an element with an empty
+    sensorReport is invalid EPCIS ("sensorReport: must have at least 1 item"), which
+    refused the whole evidence event (the demo's story logged it at shutdown). Such an
+    element is left out; an interval with no element at all carries no list."""
+    from cloud.trace.custody.event import evidence_event
+    from cloud.trace.custody.evidence import Element, IntervalEvidence
+
+    t0 = 1_780_000_000_000
+    silent = Element("gw-m1.room-1", t0, t0 + 60_000, {}, {}, {})
+    ev = IntervalEvidence(t0, t0 + 60_000, elements=[silent], status="insufficient_data")
+    lot = "https://id.gs1.org/01/06920003124012/10/LOT-1"
+    event = evidence_event(lot, "urn:epc:id:sgln:6920003.00001.0", ev, custody_start_ms=t0,
+                           custody_end_ms=None)  # fmt: skip
+    assert "sensorElementList" not in event
+    event["eventID"] = "ni:///sha-256;" + "0" * 64 + "?ver=CBV2.0"
+    assert validate_event(event, "event", None) == []

@@ -131,11 +131,15 @@ def evidence_event(
         "bizStep": "sensor_reporting",
         "bizLocation": {"id": place},
         "quantityList": [{"epcClass": lot_uri}],
-        "sensorElementList": [_element(e) for e in ev.elements],
         "dh:status": ev.status,
         "dh:custodyStart": epcis_time(custody_start_ms),
         "dh:custodyOpen": custody_end_ms is None,
     }
+    # a device with no reading in its slice has nothing to report (EPCIS wants at least
+    # one sensorReport per element): its element is left out, and so is an empty list
+    elements = [_element(e) for e in ev.elements if e.readings]
+    if elements:
+        event["sensorElementList"] = elements
     if custody_end_ms is not None:
         event["dh:custodyEnd"] = epcis_time(custody_end_ms)
     if ev.limits is not None:
