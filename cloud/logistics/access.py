@@ -9,28 +9,9 @@ Another county's record, or another organisation's, is 404: never revealed.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
-
 from cloud.auth import policy
 from cloud.auth.principal import Principal
-from cloud.deps import SettingsDep
 from cloud.errors import ApiError
-from cloud.pii import Keyring, PiiKeyError, keyring_for
-
-
-async def get_keyring(settings: SettingsDep) -> Keyring:
-    try:
-        return keyring_for(
-            settings.pii_keys.get_secret_value(), settings.pii_key_file, demo=settings.demo
-        )
-    except PiiKeyError as exc:
-        raise ApiError(503, f"personal data is unavailable: {exc}") from None
-
-
-KeyringDep = Annotated[Keyring, Depends(get_keyring)]
-
 
 #: What an organisation role without an organisation is confined to: no record.
 NO_ORG = -1

@@ -11,9 +11,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.deps import DatabaseDep
+from cloud.deps import DatabaseDep, KeyringDep
 from cloud.errors import responses
-from cloud.logistics.access import KeyringDep
 from cloud.logistics.fleet import drivers, service
 from cloud.logistics.fleet.schemas import (
     ColdStoreIn,

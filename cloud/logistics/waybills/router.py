@@ -20,10 +20,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from cloud.audit.service import record
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.deps import DatabaseDep, SettingsDep
+from cloud.deps import DatabaseDep, KeyringDep, SettingsDep
 from cloud.errors import ApiError, responses
 from cloud.inspections.files import FileStoreError, files_for
-from cloud.logistics.access import KeyringDep, not_found
+from cloud.logistics.access import not_found
 from cloud.logistics.waybills import codes, document, lifecycle, pod, service, states
 from cloud.logistics.waybills.excursions import excursions_of_waybill
 from cloud.logistics.waybills.schemas import (

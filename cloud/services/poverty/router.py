@@ -16,10 +16,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.deps import DatabaseDep, SettingsDep
+from cloud.deps import DatabaseDep, KeyringDep
 from cloud.errors import ApiError, responses
 from cloud.pagination import Key, PageDep, fetch_page, link_next
-from cloud.pii import Keyring, PiiKeyError, keyring_for
 from cloud.services.poverty import service
 from cloud.services.poverty.schemas import (
     EraseIn,
@@ -45,18 +44,6 @@ Write = Annotated[Principal, require("poverty:write")]
 Personal = Annotated[Principal, require("poverty:personal")]
 Ident = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CountyQ = Annotated[str | None, Query(description="one county (GB/T 2260)")]
-
-
-async def get_keyring(settings: SettingsDep) -> Keyring:
-    try:
-        return keyring_for(
-            settings.pii_keys.get_secret_value(), settings.pii_key_file, demo=settings.demo
-        )
-    except PiiKeyError as exc:
-        raise ApiError(503, f"personal data is unavailable: {exc}") from None
-
-
-KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
 def today() -> date:

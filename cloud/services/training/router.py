@@ -21,10 +21,9 @@ from fastapi.responses import HTMLResponse
 
 from cloud.auth.deps import require
 from cloud.auth.principal import Principal
-from cloud.deps import DatabaseDep, SettingsDep
+from cloud.deps import DatabaseDep, KeyringDep, SettingsDep
 from cloud.errors import ApiError, Error, responses
 from cloud.pagination import Key, PageDep, fetch_page, link_next
-from cloud.pii import Keyring, PiiKeyError, keyring_for
 from cloud.services.training import service, tokens
 from cloud.services.training.schemas import (
     CertificateIn,
@@ -76,18 +75,6 @@ Manage = Annotated[Principal, require("training:manage")]
 Ident = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 CountyQ = Annotated[str | None, Query(description="one county (GB/T 2260)")]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-async def get_keyring(settings: SettingsDep) -> Keyring:
-    try:
-        return keyring_for(
-            settings.pii_keys.get_secret_value(), settings.pii_key_file, demo=settings.demo
-        )
-    except PiiKeyError as exc:
-        raise ApiError(503, f"personal data is unavailable: {exc}") from None
-
-
-KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
 def signing_key(settings: Settings) -> bytes:
