@@ -140,23 +140,32 @@ async def _households_linked(s: AsyncSession) -> int | None:
     return None if value is None else int(value)
 
 
+#: section (MOFCOM) and source ``services.<section>`` (supervision) -> its adapter
+SECTIONS = {
+    "stations": stations_section,
+    "poverty": poverty_section,
+    "training": training_section,
+    "registry": registry_section,
+}
+#: the H5 home's headline slot -> its provider
+HEADLINES = {
+    "stations_open": _stations_open,
+    "trainees_year": _trainees_year,
+    "households_linked": _households_linked,
+}
+
+
 def wire() -> None:
     """Register every adapter with its consumer (idempotent)."""
     from cloud.services.h5.service import register_figure
     from cloud.services.mofcom.providers import register
     from cloud.supervision.figures import register_source
 
-    for section, fn in (
-        ("stations", stations_section),
-        ("poverty", poverty_section),
-        ("training", training_section),
-        ("registry", registry_section),
-    ):
+    for section, fn in SECTIONS.items():
         register(section, fn)
         register_source(f"services.{section}", fn)
-    register_figure("stations_open", _stations_open)
-    register_figure("trainees_year", _trainees_year)
-    register_figure("households_linked", _households_linked)
+    for key, provider in HEADLINES.items():
+        register_figure(key, provider)
 
 
 def unwire() -> None:
@@ -165,8 +174,8 @@ def unwire() -> None:
     from cloud.services.mofcom.providers import unregister
     from cloud.supervision.figures import unregister_source
 
-    for section in ("stations", "poverty", "training", "registry"):
+    for section in SECTIONS:
         unregister(section)
         unregister_source(f"services.{section}")
-    for key in ("stations_open", "trainees_year", "households_linked"):
+    for key in HEADLINES:
         FIGURE_PROVIDERS.pop(key, None)
