@@ -28,37 +28,13 @@ Figures = dict[str, int | str | None]
 _BEIJING = timedelta(hours=8)
 
 
-async def _station_figures(s: AsyncSession, county: str, month: str) -> Figures:
-    """The stations package's figures of one county, or of the prefecture (533100) as
-    the sum of its counties. A household figure is None when suppressed; the
-    prefecture's is None when any county's is, so that it never gives away a
-    suppressed county by subtraction."""
-    from cloud.services.stations import service
-
-    if county != PREFECTURE:
-        return await service.monthly_figures(s, county, month)
-    parts = [await service.monthly_figures(s, c, month) for c in list(COUNTY_CODES)]
-    out: Figures = {}
-    for key in parts[0]:
-        if key in ("county", "month"):
-            continue
-        values = [p.get(key) for p in parts]
-        if any(v is None for v in values):
-            out[key] = None
-        elif key == "income_yuan":
-            out[key] = str(sum((Decimal(str(v)) for v in values), Decimal("0.00")))
-        else:
-            out[key] = sum(int(v or 0) for v in values)
-    return out
-
-
 async def stations_section(s: AsyncSession, county: str, month: str) -> Figures:
     """Stations by tier, those open, and their shops' orders and sales and the
     households they served in ``month`` (summed over the county's stations)."""
     from cloud.services.stations import service
     from cloud.services.stations.storage import StationInfo
 
-    own = await _station_figures(s, county, month)
+    own = await service.monthly_figures(s, county, month)
     q = select(StationInfo)
     if county != PREFECTURE:
         q = q.where(StationInfo.county == county)
@@ -83,7 +59,9 @@ async def stations_section(s: AsyncSession, county: str, month: str) -> Figures:
 async def poverty_section(s: AsyncSession, county: str, month: str) -> Figures:
     """Households linked and the income they brought (None where suppressed: fewer
     than the smallest cell shown)."""
-    own = await _station_figures(s, county, month)
+    from cloud.services.stations import service
+
+    own = await service.monthly_figures(s, county, month)
     return {
         "households_linked": own.get("households_linked"),
         "income_brought": own.get("income_yuan"),

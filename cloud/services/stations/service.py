@@ -36,7 +36,7 @@ from cloud.services.stations.schemas import (
     StatusIn,
 )
 from cloud.services.stations.storage import TIERS, TRANSITIONS, StationInfo, StationShop
-from protocol.ids import COUNTIES
+from protocol.ids import COUNTIES, COUNTY_CODES, PREFECTURE
 
 FEN = Decimal("0.01")
 #: Counts under this are not published (small-cell suppression).
@@ -374,8 +374,22 @@ async def monthly_figures(
     """The county's stations by tier and by status (as they stand now: a station's
     status history is in the audit log), the households linked in ``month`` and the
     income those links brought (yuan, a decimal string). Household figures under
-    :data:`MIN_CELL` are None (suppressed)."""
+    :data:`MIN_CELL` are None (suppressed). The prefecture (533100) is the sum of its
+    counties; a household figure of it is None when any county's is, so that it never
+    gives away a suppressed county by subtraction."""
     async with _session(db_or_session) as s:
+        if county == PREFECTURE:
+            parts = [await monthly_figures(s, c, month) for c in COUNTY_CODES]
+            summed: dict[str, int | str | None] = {}
+            for key in parts[0]:
+                values = [p[key] for p in parts]
+                if any(v is None for v in values):
+                    summed[key] = None
+                elif key == "income_yuan":
+                    summed[key] = str(sum((Decimal(str(v)) for v in values), Decimal("0.00")))
+                else:
+                    summed[key] = sum(int(v or 0) for v in values)
+            return summed
         rows = await s.execute(
             select(StationInfo.tier, StationInfo.status, func.count())
             .where(StationInfo.county == county)
