@@ -57,6 +57,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.set_defaults(handler=_init_db)
 
+    p = sub.add_parser(
+        "jobs",
+        help="the programme's scheduled jobs in one process (cloud/jobs.py): supervision "
+        "reminders, the households' retention sweep, the MOFCOM push; runs until stopped",
+    )
+    p.add_argument("--once", action="store_true", help="run every job once, one JSON line each")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="health check: exit 0 when DEHONG_JOBS_STATUS_FILE shows a fresh heartbeat and "
+        "no failed job, else 1 with the reason",
+    )
+    p.set_defaults(handler=_jobs)
+
     p = sub.add_parser("rollup", help="recompute the roll-ups of every marked hour")
     p.add_argument("--once", action="store_true", help="catch up once and exit")
     p.add_argument(
@@ -273,6 +287,56 @@ async def _rollup(args: argparse.Namespace) -> int:
             await job.run(settings.rollup_interval_s or 30.0)
     finally:
         await tsdb.close()
+        await db.dispose()
+    return 0
+
+
+async def _jobs(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from cloud.jobs import Runner, check_status, programme_jobs
+    from cloud.notify import Notifier, channels_from_env
+    from cloud.wiring import wire
+
+    settings = _settings()
+    if args.check:
+        if settings.jobs_status_file is None:
+            return _fail("--check: set DEHONG_JOBS_STATUS_FILE (the runner's status file)")
+        problem = check_status(settings.jobs_status_file, datetime.now(UTC))
+        if problem:
+            print(f"dehong cloud jobs: unhealthy: {problem}", file=sys.stderr)
+            return 1
+        return 0
+    try:
+        channels = channels_from_env()
+    except ValueError as exc:
+        return _fail(f"DEHONG_NOTIFY_CHANNELS: {exc}")
+    wire()  # the MOFCOM export's providers, as the API registers them
+    db = await _open_db(settings)
+    notifier = Notifier(db, channels)
+    runner = Runner(
+        programme_jobs(db, settings, notifier, sorted(channels)), settings.jobs_status_file
+    )
+    try:
+        if args.once:
+            failed = 0
+            for job in runner.jobs:
+                out = await runner.run_once(job)
+                failed += out.ok is False
+                print(orjson.dumps({"job": job.name, **out.as_dict()}).decode(), flush=True)
+            runner.write_status()
+            return 1 if failed else 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runner.run(stop)
+    finally:
+        await notifier.aclose()
         await db.dispose()
     return 0
 

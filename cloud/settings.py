@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     mofcom_push_backoff_max_s: float = Field(default=1800.0, gt=0)
     mofcom_push_timeout_s: float = Field(default=60.0, gt=0, le=600)
     mofcom_push_check_s: float = Field(default=3600.0, gt=0)
+    #: ``dehong cloud jobs`` (cloud/jobs.py): how often the daily jobs (supervision
+    #: reminders, the households' retention sweep) run (they are idempotent), and the
+    #: status file it replaces after every round (its health check reads it).
+    jobs_every_s: float = Field(default=3600.0, gt=0)
+    jobs_status_file: Path | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -1,8 +1,8 @@
 """``dehong supervision tick [--today YYYY-MM-DD] [--channel NAME ...]``: send the
 rhythm's due reminders and overdue flags (a monthly report: reminded the 20th,
 overdue from the 26th) through the channels of ``DEHONG_NOTIFY_CHANNELS``
-(cloud/notify/README.md); one JSON line per message. Run it daily (cron or a systemd
-timer); it is idempotent."""
+(cloud/notify/README.md); one JSON line per message. It is idempotent: in production
+``dehong cloud jobs`` runs it hourly (cloud/jobs.py)."""
 
 from __future__ import annotations
 

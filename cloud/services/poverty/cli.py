@@ -2,8 +2,8 @@
 households.
 
 - ``retention-sweep [--today YYYY-MM-DD]``: erase the personal data of every household
-  whose retention period has ended (each erasure audited, actor ``cli:<user>``). Run it
-  daily (cron or a systemd timer).
+  whose retention period has ended (each erasure audited, actor ``cli:<user>``). In
+  production ``dehong cloud jobs`` runs it hourly (cloud/jobs.py).
 - ``pii-rewrap``: after a master-key rotation, re-wrap the households' sealed fields
   with the active key (``dehong logistics pii-rewrap`` does the logistics ones); run it
   until it prints ``households=0``, then the old key can go.
