@@ -186,3 +186,20 @@ def test_grafana_is_a_pinned_separate_service_with_our_provisioning(
     postgres = compose["services"]["postgres"]
     assert "./deploy/postgres/initdb:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
     assert "DEHONG_PG_GRAFANA_PASSWORD" in (ROOT / "deploy/env.example").read_text()
+
+
+def test_scheduled_jobs_run_and_only_api_and_jobs_hold_the_pii_key(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    jobs = services["jobs"]
+    assert jobs["command"] == ["cloud", "jobs"]
+    assert jobs["healthcheck"]["test"][-3:] == ["cloud", "jobs", "--check"]
+    assert "DEHONG_JOBS_STATUS_FILE" in jobs["environment"]
+    holders = {name for name, svc in services.items() if "pii_keys" in svc.get("secrets", [])}
+    assert holders == {"api", "jobs"}
+    assert compose["secrets"]["pii_keys"]["file"].startswith("./deploy/secrets/")
+    for name in holders:
+        assert services[name]["environment"]["DEHONG_PII_KEY_FILE"] == "/run/secrets/pii_keys"
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "/deploy/secrets/" in ignored and "/deploy/notify.env" in ignored
