@@ -6,7 +6,8 @@ The public-service figures (stations, training, poverty-alleviation links,
 registrations) live in ``cloud/services``, on this same floor, which supervision may
 not import: the app registers their ``monthly_figures`` functions with
 :func:`register_source` at start-up. A figure whose source is not registered reads
-**未接入** (value None), never a number.
+**未接入** (value None), never a number; a registered source that withholds a figure
+(a household count under 5, suppressed for privacy) reads **已抑制** (value None).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from protocol.ids import PREFECTURE
 MonthlyFigures = Callable[[AsyncSession, str, str], Awaitable[dict[str, int | str | None]]]
 
 NOT_CONNECTED = "未接入"
+#: a connected source that withholds the figure (small-cell suppression of household
+#: counts, cloud/services/poverty): not the same as a source that has not landed
+SUPPRESSED = "已抑制"
 FEN = Decimal("0.01")
 RATIO = Decimal("0.0001")
 
@@ -83,7 +87,8 @@ def _counties(county: str) -> list[str] | None:
     return None if county == PREFECTURE else [county]
 
 
-def _fig(spec: Spec, value: object | None) -> Figure:
+def _fig(spec: Spec, value: object | None, *, connected: bool = False) -> Figure:
+    """``value`` None reads 未接入, or 已抑制 when its source is ``connected``."""
     return Figure(
         key=spec.key,
         zh=spec.zh,
@@ -91,7 +96,7 @@ def _fig(spec: Spec, value: object | None) -> Figure:
         unit=spec.unit,
         source=spec.source,
         value=None if value is None else str(value),
-        status="ok" if value is not None else NOT_CONNECTED,
+        status="ok" if value is not None else SUPPRESSED if connected else NOT_CONNECTED,
     )
 
 
@@ -150,7 +155,7 @@ async def period_figures(s: AsyncSession, county: str, period: str) -> list[Figu
                 total = None
             else:
                 total += Decimal(str(got))
-        out.append(_fig(spec, total))
+        out.append(_fig(spec, total, connected=True))
     return out
 
 

@@ -290,10 +290,13 @@ class Figure(BaseModel):
     key: str
     zh: str
     en: str
-    value: str | None = Field(description="None when its source is not connected (未接入)")
+    value: str | None = Field(
+        description="None when its source is not connected (未接入) or the figure is "
+        "suppressed, a small cell (已抑制)"
+    )
     unit: str
     source: str
-    status: Literal["ok", "未接入"]
+    status: Literal["ok", "未接入", "已抑制"]
 
 
 class BulletinIn(_In):

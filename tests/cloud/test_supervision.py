@@ -523,6 +523,22 @@ async def _test_bulletin_from_live_figures_not_connected_reads_weijieru(env: Api
     got = {f["key"]: f for f in r.json()["figures"]}
     assert (got["trainees"]["value"], got["trainees"]["status"]) == ("57", "ok")
 
+    async def poverty(_s: Any, county: str, month: str) -> dict[str, int | str | None]:
+        return {"households_linked": None, "income_brought": "1200.00"}  # under 5: suppressed
+
+    figures.register_source("services.poverty", poverty)
+    try:
+        r = await env.client.post(
+            f"{API}/bulletins", headers=h, json={"county": HOME, "month": "2026-03"}
+        )
+    finally:
+        figures.unregister_source("services.poverty")
+    got = {f["key"]: f for f in r.json()["figures"]}
+    # connected, but a small cell: suppressed, not "not connected"
+    assert (got["households_linked"]["value"], got["households_linked"]["status"]) == (
+        None, "已抑制")  # fmt: skip
+    assert (got["income_brought"]["value"], got["income_brought"]["status"]) == ("1200.00", "ok")
+
 
 # ------------------------------------------------------ inspections, evaluations
 
