@@ -11,8 +11,10 @@ beans give the light's shading profile on a bean and the lot's bean colour
 (:mod:`edge.vision.shading`), and each object is judged against them. Rules, in
 order, on each object's interior:
 
-- not graded: white and unsaturated, the marker or lot card (when its code was not
-  found, so that it was not masked out);
+- not graded: the marker and lot cards: the objects inside a code's corners (the
+  corners where the code was decoded, with white paper round them), any object
+  holding a patch of white paper (a card whose code was not read), and a white,
+  unsaturated object;
 - foreign matter: elongated like a stick, or grey like a stone (a dim stone: greyer
   than any black bean, or grey with a hue no bean has) unless of the lot's own bean
   hue and saturation (a pale, bluish-green lot is beans);
