@@ -148,7 +148,7 @@ def _decoded_quad(
     """Where the code is: the corners it was decoded at (``points``, in the decoded
     variant of the crop at ``origin``, magnified ``zoom``), frame px. The search on a
     reduced copy can give a plausible square that is not the code (seen: a square
-    four times the code's size, tilted, round it): the crop round it still holds the
+    three times the code's side, tilted, round it): the crop round it still holds the
     code and decodes, but that square is tray and beans, not the card. The search's
     corners are kept when they agree with the decoded ones within a tenth of the
     side (the same code, found twice), and when the decoder gives no plausible

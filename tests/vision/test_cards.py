@@ -2,7 +2,7 @@
 only paper counts as one (issue 17, the harder draw at seed base 60000).
 
 Two things went wrong there on 4 of 100 harder trays: the QR search on a reduced
-copy gave a plausible square four times the code's size round it (seed 61024): the
+copy gave a plausible square three times the code's side round it (seed 61024): the
 crop round it still decoded, so its corners were kept; the white band read from them
 was tray and beans, its "correction" turned the whole lot red (74 sound beans called
 sour) and the beans inside the square were dropped as card (279 of 297 counted). And
@@ -41,7 +41,7 @@ def _truth_grade(truth: dict) -> str:  # type: ignore[type-arg]
 
 
 def test_the_code_s_corners_are_where_it_was_decoded() -> None:
-    """Held-out harder tray 61024 (now seen): the quarter-size search's square was
+    """Held-out harder tray 61024 (now seen): the half-size search's square was
     tray and beans round the code; the corners are now the decoder's own."""
     scene = make_coffee(61024, HARDER)
     lot, quad = calibration.read_lot(cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY))
