@@ -129,18 +129,47 @@ def read_lot(gray: np.ndarray) -> tuple[str | None, np.ndarray | None]:
                 max(int(y0 - m), 0) : min(int(y1 + m), h),
                 max(int(x0 - m), 0) : min(int(x1 + m), w),
             ]
-            for variant in _decode_variants(crop):
-                text, _, _ = detector.detectAndDecode(variant)
+            origin = np.float32([max(int(x0 - m), 0), max(int(y0 - m), 0)])
+            for variant, zoom in _decode_variants(crop):
+                text, points, _ = detector.detectAndDecode(variant)
                 if text:
-                    return parse_lot(text), quad
+                    return parse_lot(text), _decoded_quad(quad, points, zoom, origin, h, w)
     return None, None
 
 
-def _decode_variants(crop: np.ndarray) -> Iterator[np.ndarray]:
-    """The crop as it is, then forms that a blurred, noisy code decodes from."""
-    yield crop
-    yield cv2.addWeighted(crop, 2.0, cv2.GaussianBlur(crop, (0, 0), 2.0), -1.0, 0)
+def _decoded_quad(
+    searched: np.ndarray,
+    points: np.ndarray | None,
+    zoom: float,
+    origin: np.ndarray,
+    h: int,
+    w: int,
+) -> np.ndarray | None:
+    """Where the code is: the corners it was decoded at (``points``, in the decoded
+    variant of the crop at ``origin``, magnified ``zoom``), frame px. The search on a
+    reduced copy can give a plausible square that is not the code (seen: a square
+    three times the code's side, tilted, round it): the crop round it still holds the
+    code and decodes, but that square is tray and beans, not the card. The search's
+    corners are kept when they agree with the decoded ones within a tenth of the
+    side (the same code, found twice), and when the decoder gives no plausible
+    corners (then the white card round them is checked, :mod:`whitecard`)."""
+    if points is None:
+        return searched
+    decoded = points.reshape(-1, 2).astype(np.float32) / zoom + origin
+    if not _plausible_quad(decoded, h, w):
+        return searched
+    side = float(np.linalg.norm(decoded - np.roll(decoded, 1, axis=0), axis=1).mean())
+    if np.abs(decoded - searched).max() <= 0.1 * side:
+        return searched
+    return decoded
+
+
+def _decode_variants(crop: np.ndarray) -> Iterator[tuple[np.ndarray, float]]:
+    """The crop as it is, then forms that a blurred, noisy code decodes from, each
+    with its magnification."""
+    yield crop, 1.0
+    yield cv2.addWeighted(crop, 2.0, cv2.GaussianBlur(crop, (0, 0), 2.0), -1.0, 0), 1.0
     binary = cv2.THRESH_BINARY + cv2.THRESH_OTSU
-    yield cv2.threshold(cv2.GaussianBlur(crop, (0, 0), 1.0), 0, 255, binary)[1]
+    yield cv2.threshold(cv2.GaussianBlur(crop, (0, 0), 1.0), 0, 255, binary)[1], 1.0
     big = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    yield cv2.threshold(big, 0, 255, binary)[1]
+    yield cv2.threshold(big, 0, 255, binary)[1], 2.0

@@ -11,8 +11,10 @@ beans give the light's shading profile on a bean and the lot's bean colour
 (:mod:`edge.vision.shading`), and each object is judged against them. Rules, in
 order, on each object's interior:
 
-- not graded: white and unsaturated, the marker or lot card (when its code was not
-  found, so that it was not masked out);
+- not graded: the marker and lot cards: the objects inside a code's corners (the
+  corners where the code was decoded, with white paper round them), any object
+  holding a patch of white paper (a card whose code was not read), and a white,
+  unsaturated object;
 - foreign matter: elongated like a stick, or grey like a stone (a dim stone: greyer
   than any black bean, or grey with a hue no bean has) unless of the lot's own bean
   hue and saturation (a pale, bluish-green lot is beans);
@@ -86,6 +88,12 @@ BROWN_HUE = (-8.0, 40.0)
 #: balanced, paper is at S ~0-10; the palest beans are at S >= 19
 CARD_V_MIN = 200.0
 CARD_S_MAX = 15.0
+#: an object holding this much white paper (mm²: grey, and at least CARD_PAPER_V of
+#: the marker card's white) is a card, whether or not its code was read. On the
+#: simulator's trays a card holds ~470-580 mm², no bean or stone over 5 (a lamp's
+#: highlight on a cluster)
+CARD_PAPER_MM2 = 40.0
+CARD_PAPER_V = 0.75
 #: issue 17's rules (holes against the bean's own brightness, the crease, the
 #: lot's own colour) are in the config: :class:`edge.vision.config.LightRules`
 STICK_ELONGATION = 2.5
@@ -674,6 +682,29 @@ def _exclusions(shape: tuple[int, ...], boxes: list[tuple[int, int, int, int]]) 
     return ex
 
 
+def _paper_objects(
+    hsv: np.ndarray,
+    cc: np.ndarray,
+    n: int,
+    flat: np.ndarray,
+    marker: np.ndarray,
+    min_px: float,
+) -> np.ndarray:
+    """bool per label of ``cc``: the objects holding at least ``min_px`` pixels of
+    white paper (grey, CARD_S_MAX, and at least CARD_PAPER_V of the marker card's
+    paper in the flattened image). No bean or stone is paper white over more than
+    a few mm² (a lamp's highlight); a card is hundreds."""
+    white = whitecard.sample(flat, whitecard.band_points(marker))
+    if not len(white):
+        return np.zeros(n, bool)
+    level = CARD_PAPER_V * float(np.median(white.max(axis=1)))
+    paper = cv2.bitwise_and(
+        cv2.compare(hsv[:, :, 1], CARD_S_MAX, cv2.CMP_LT),
+        cv2.compare(hsv[:, :, 2], min(level, 255.0), cv2.CMP_GE),
+    )
+    return np.bincount(cc[paper > 0], minlength=n)[:n] >= min_px
+
+
 def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> ProgramResult:
     """Grade one tray photo (BGR). ``lot`` overrides the QR code (set by a cmd)."""
     t0 = time.perf_counter()
@@ -688,14 +719,20 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     ppm = marker.px_per_mm
     boxes = [marker.box(0.4)]
     qr_lot, quad = calibration.read_lot(gray)
+    codes = [marker.corners] + ([quad] if quad is not None else [])
+    on_paper = [whitecard.paper(img, c) for c in codes]
+    # colour constancy: the white cards' colour is the light's (and the camera's
+    # white balance); it is divided out before any colour rule
+    light = whitecard.estimate(img, codes, on_paper)
+    if quad is not None and not on_paper[1]:
+        # no white card round it: not where the code is (the lot was read, but these
+        # corners are tray and beans); the card is found as paper below
+        quad, codes = None, codes[:1]
     if quad is not None:
         x0, y0 = quad.min(axis=0)
         x1, y1 = quad.max(axis=0)
         pad = 0.45 * float(x1 - x0)  # the code's own quiet zone and the card around it
         boxes.append((int(x0 - pad), int(y0 - pad), int(x1 - x0 + 2 * pad), int(y1 - y0 + 2 * pad)))
-    # colour constancy: the white cards' colour is the light's (and the camera's
-    # white balance); it is divided out before any colour rule
-    light = whitecard.estimate(img, [marker.corners] + ([quad] if quad is not None else []))
     timings["calibrate"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -732,7 +769,7 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
     # never parts: a bean beside a card keeps its outline (not cut by a box)
     H, W = fg.shape
     card = np.zeros(n, bool)
-    for code in [marker.corners] + ([quad] if quad is not None else []):
+    for code in codes:
         corners = np.asarray(code, np.float32).reshape(-1, 2)
         mid = corners.mean(axis=0)
         inner = mid + 0.8 * (corners - mid)
@@ -741,6 +778,9 @@ def inspect(img: np.ndarray, cfg: VisionConfig, lot: str | None = None) -> Progr
         box = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(box, [np.round(inner - [x0, y0]).astype(np.int32)], 1)
         card[np.unique(cc[y0:y1, x0:x1][box > 0])] = True
+    # ... and any object holding a patch of white paper: a card whose code was not
+    # read (blur, a fold) is still a card, not a heap of grey "stones"
+    card |= _paper_objects(hsv, cc, n, flat.image, marker.corners, CARD_PAPER_MM2 * ppm * ppm)
     card[0] = False
     pad = 3
     # pass 1: the objects, apart; what the lot's beans look like under this light
