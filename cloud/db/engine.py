@@ -62,6 +62,12 @@ def write_generation() -> int:
     return _GENERATION[0]
 
 
+def note_write() -> None:
+    """For a statement that writes without going through the engine (a driver
+    connection of its own): :func:`write_generation` changes as for any write."""
+    _GENERATION[0] += 1
+
+
 def _note_write(
     conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
 ) -> None:

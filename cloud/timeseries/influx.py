@@ -27,6 +27,7 @@ from cloud.timeseries.base import (
     fold_quality,
 )
 from cloud.timeseries.evidence import EvidenceData, EvidenceReads, merge_window_parts
+from cloud.timeseries.httpwrite import LineWriter, WriteTransportError
 from cloud.timeseries.lineprotocol import block_lines, lines, quote_ident, quote_string
 from cloud.timeseries.rollup_sums import EVIDENCE_PARTS
 from cloud.timeseries.windows import (
@@ -69,11 +70,13 @@ class InfluxStore(TimeSeriesStore):
         self._timeout = timeout_s
         self._client: httpx.AsyncClient | None = None
         self._reads: httpcore.AsyncConnectionPool | None = None
+        self._writes: LineWriter | None = None
         self._read_timeouts = dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)
         self._read_headers = [(b"Accept", b"application/json")]
         if username:
             basic = base64.b64encode(f"{username}:{password}".encode()).decode()
             self._read_headers.append((b"Authorization", f"Basic {basic}".encode()))
+        self._write_headers = [(k.decode(), v.decode()) for k, v in self._read_headers[1:]]
 
     async def open(self) -> None:
         if self._client is None:
@@ -86,7 +89,14 @@ class InfluxStore(TimeSeriesStore):
             self._reads = httpcore.AsyncConnectionPool(
                 max_connections=8, max_keepalive_connections=8, keepalive_expiry=5.0
             )
+            self._writes = self._line_writer()
         await self.ensure_schema()
+
+    def _line_writer(self) -> LineWriter:
+        """Writes go on connections of their own (:mod:`.httpwrite`), not httpx's."""
+        return LineWriter(
+            self.url, headers=self._write_headers, timeout_s=self._timeout, max_connections=8
+        )
 
     async def ensure_schema(self) -> None:
         """The database and its retention policies (idempotent; durations corrected):
@@ -128,6 +138,9 @@ class InfluxStore(TimeSeriesStore):
         if self._reads is not None:
             reads, self._reads = self._reads, None
             await reads.aclose()
+        if self._writes is not None:
+            writes, self._writes = self._writes, None
+            await writes.close()
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -158,21 +171,24 @@ class InfluxStore(TimeSeriesStore):
         """Write line protocol into the named retention policy (``raw`` by default). A
         policy that does not exist yet is a 500 from InfluxDB: retried, never stored
         elsewhere."""
-        params = {"db": self.database, "rp": rp, "precision": "ms"}
+        if self._writes is None:
+            self._http()  # not open: raises
+            self._writes = self._line_writer()
+        target = "/write?" + urlencode({"db": self.database, "rp": rp, "precision": "ms"})
         try:
-            r = await self._http().post("/write", params=params, content=body.encode())
-        except httpx.HTTPError as exc:
+            status, answer = await self._writes.post(target, body.encode())
+        except WriteTransportError as exc:
             raise TimeSeriesError(
                 f"InfluxDB at {self.url} unreachable: {exc!r}", retryable=True
             ) from exc
-        if r.status_code == 204:
+        if status == 204:
             return
-        detail = _error_text(r)
-        content = r.status_code == 400 and is_content_error(detail)
+        detail = _error_body(answer)
+        content = status == 400 and is_content_error(detail)
         raise TimeSeriesError(
-            f"InfluxDB refused the write ({r.status_code}): {detail}{_advice(r.status_code, detail)}",
+            f"InfluxDB refused the write ({status}): {detail}{_advice(status, detail)}",
             retryable=not content,
-            status=r.status_code,
+            status=status,
         )
 
     async def query(
@@ -578,10 +594,6 @@ def _advice(status: int, detail: str) -> str:
             "roll-up policies); the data is kept and retried"
         )
     return ""
-
-
-def _error_text(r: httpx.Response) -> str:
-    return _error_body(r.content)
 
 
 def _error_body(content: bytes) -> str:

@@ -235,6 +235,22 @@ class Marker:
             return 0
         return await _mark(self.db, hours, fresh, whole=False, written=written)
 
+    def lazy_series(self, minutes: Minutes) -> set[tuple[str, str, str]] | None:
+        """For a caller that bumps write generations in a statement of its own
+        (:data:`LAZY_BUMP`, on PostgreSQL): when lazy bumps are on and every minute was
+        marked by this process less than ``remark_after_s`` ago, the series whose write
+        generation that statement must bump (counted as a lazy bump); else None, and
+        :meth:`mark_minutes` does the marking."""
+        if not self.lazy_bumps or self.remark_after_s <= 0 or not minutes:
+            return None
+        now = time.monotonic()
+        for key in minutes:
+            t = self._recent.get(key)
+            if t is None or now - t >= self.remark_after_s:
+                return None
+        self.bumps_lazy += 1
+        return {(m, d, county) for m, d, county, _ in minutes}
+
     async def close(self) -> None:
         """Release what the lazy bumps hold, if anything."""
         if self._lazy is not None:
@@ -257,6 +273,21 @@ _LAZY_BUMP = (
 )
 
 
+#: The lazy bump as a statement a caller may put in its own (a ``WITH`` of a read that
+#: runs after the same write): its parameters are :func:`lazy_bump_params`'s.
+LAZY_BUMP = _LAZY_BUMP
+
+
+def lazy_bump_params(series: Iterable[tuple[str, str, str]]) -> dict[str, object]:
+    rows = sorted(series)
+    return {
+        "m": [r[0] for r in rows],
+        "d": [r[1] for r in rows],
+        "c": [r[2] for r in rows],
+        "floor": time.time_ns() // 1000,
+    }
+
+
 class _LazyBumps:
     """Write-generation bumps alone (:class:`Marker`, ``lazy_bumps``), on PostgreSQL: one
     statement each, in autocommit on a pooled connection, its commit not waited on to
@@ -267,13 +298,7 @@ class _LazyBumps:
         self.db = db
 
     async def bump(self, series: Iterable[tuple[str, str, str]]) -> None:
-        rows = sorted(series)
-        params = {
-            "m": [r[0] for r in rows],
-            "d": [r[1] for r in rows],
-            "c": [r[2] for r in rows],
-            "floor": time.time_ns() // 1000,
-        }
+        params = lazy_bump_params(series)
         async with self.db.engine.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await auto.exec_driver_sql(_LAZY_BUMP, params)

@@ -110,3 +110,26 @@ def test_douglas_peucker_keeps_corners_within_tolerance() -> None:
     assert kept[0] == 0 and kept[-1] == len(pts) - 1
     assert 99 in kept and len(kept) <= 4
     assert haversine_m(24.4, 98.5, 24.5, 98.5) == pytest.approx(11_119, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "id=AbCdEfGh&lat=24.412300&lon=98.560000&timestamp=1764800000&speed=10&temp1=4.2",
+        "",
+        "&&id=a&&",
+        "id&lat=&=x&lon==1&a=b=c",
+        "id=a+b&lat=24%2C5&note=%E4%B8%AD%E6%96%87",
+        "id=a;lat=1&lon=2",
+        "id=\xe4&lat=1",  # a raw byte above 127, read as latin-1
+        "x=%zz&y=%",
+    ],
+)
+def test_the_own_ports_query_is_split_as_parse_qsl_splits_it(query: str) -> None:
+    """The query of the own port is split by hand when nothing is quoted (a phone's
+    usual query), the same pairs as Starlette's ``query_params`` (``parse_qsl``)."""
+    from urllib.parse import parse_qsl
+
+    from cloud.logistics.positions.osmand import query_pairs
+
+    assert query_pairs(query) == parse_qsl(query, keep_blank_values=True)

@@ -117,8 +117,9 @@ async def mark(
 
 
 #: :func:`still_marked` on PostgreSQL: one statement, the windows as three arrays
-#: (no per-call compilation of an IN list of tuples: it runs after every write).
-_STILL_MARKED_PG = """
+#: (no per-call compilation of an IN list of tuples: it runs after every write); its
+#: parameters are :func:`still_marked_params`'s.
+STILL_MARKED_PG = """
 SELECT d.device, d.county, d.window_ms
 FROM position_dirty_windows d
 JOIN position_window_consumers c ON c.name = d.consumer
@@ -129,6 +130,11 @@ WHERE d.claimed_by IS NULL
 GROUP BY d.device, d.county, d.window_ms
 HAVING count(*) = (SELECT count(*) FROM position_window_consumers)
 """
+
+
+def still_marked_params(windows: Iterable[tuple[str, str, int]]) -> dict[str, object]:
+    devices, counties, starts = zip(*sorted(set(windows)), strict=True)
+    return {"devices": list(devices), "counties": list(counties), "windows": list(starts)}
 
 
 async def still_marked(
@@ -142,9 +148,7 @@ async def still_marked(
     if not wanted:
         return set()
     if conn.dialect.name == "postgresql":
-        devices, counties, starts = zip(*wanted, strict=True)
-        params = {"devices": list(devices), "counties": list(counties), "windows": list(starts)}
-        rows = await conn.exec_driver_sql(_STILL_MARKED_PG, params)
+        rows = await conn.exec_driver_sql(STILL_MARKED_PG, still_marked_params(wanted))
         return {(d, c, int(w)) for d, c, w in rows}
     n_consumers = select(func.count()).select_from(WindowConsumer).scalar_subquery()
     out: set[tuple[str, str, int]] = set()

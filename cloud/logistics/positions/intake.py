@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from cloud.db import Database
 from cloud.logistics.positions import dirty, trackers
+from cloud.logistics.positions.afterwrite import AfterWrite
 from cloud.logistics.positions.config import PositionSettings
 from cloud.logistics.positions.counts import CountBuffer
 from cloud.logistics.positions.fix import Fix, FixError
@@ -33,7 +34,7 @@ from cloud.logistics.positions.marks import WindowKey, WindowMarks
 from cloud.logistics.positions.metrics import PositionMetrics
 from cloud.logistics.positions.parse import Parsed
 from cloud.timeseries import Point, PointBlock, TimeSeriesStore
-from cloud.timeseries.rollup import Marker
+from cloud.timeseries.rollup import Marker, point_minutes
 from protocol import positions as pos
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class PositionIntake:
         # (its write-count bumps alone one statement each, synchronous_commit off for
         # it: see Marker.lazy_bumps; readers see each before the fix is answered)
         self._rollups = Marker(db, remark_after_s=10.0, lazy_bumps=True)
+        #: on PostgreSQL, the statement after each write (:mod:`.afterwrite`)
+        self._after = AfterWrite(db) if db.engine.dialect.name == "postgresql" else None
         #: called after each time-series write with the blocks written (module doc)
         self.written: list[Written] = []
 
@@ -120,6 +123,8 @@ class PositionIntake:
         await self.marks.close()
         await self.counts.close()
         await self._rollups.close()
+        if self._after is not None:
+            await self._after.close()
 
     async def tracker(self, device_id: str) -> TrackerInfo:
         """The live tracker of ``device_id`` (cached ``tracker_cache_s``), else UnknownDevice."""
@@ -292,11 +297,35 @@ class PositionIntake:
             # the hours written get their roll-ups (re)computed, as ingest's writes do
             # (unmarked, the evidence would take the (missing) roll-ups for current),
             # beside the windows' check: independent, both done before the answer
-            await asyncio.gather(self.marks.after_write(windows, held), self._rollups.mark(points))
+            if self._after is not None:
+                await self._after_write_pg(windows, held, points)
+            else:
+                await asyncio.gather(
+                    self.marks.after_write(windows, held), self._rollups.mark(points)
+                )
             if self.written:
                 self._hooks(points)
+        elif self._after is not None:
+            await self.marks.checked(windows, held, await self._after.run(held, None))
         else:
             await self.marks.after_write(windows, held)
+
+    async def _after_write_pg(
+        self, windows: set[WindowKey], held: frozenset[WindowKey], points: list[Point]
+    ) -> None:
+        """On PostgreSQL: the windows' check and the series' lazy bump in one statement
+        (:mod:`.afterwrite`); minutes to mark (the first write to a minute in
+        ``remark_after_s``) are marked beside it, in their own transaction."""
+        assert self._after is not None
+        minutes = point_minutes(points)
+        series = self._rollups.lazy_series(minutes)
+        if series is None:
+            _, still = await asyncio.gather(
+                self._rollups.mark_minutes(minutes), self._after.run(held, None)
+            )
+        else:
+            still = await self._after.run(held, series)
+        await self.marks.checked(windows, held, still)
 
     def _hooks(self, points: list[Point]) -> None:
         by_series: dict[tuple[str, str], list[Point]] = {}

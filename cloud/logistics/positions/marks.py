@@ -68,13 +68,31 @@ class WindowMarks:
             self._held.clear()
         self._held.update(dict.fromkeys(windows))
 
+    async def checked(
+        self,
+        windows: Collection[WindowKey],
+        held: frozenset[WindowKey],
+        still: Collection[WindowKey],
+    ) -> None:
+        """:meth:`after_write`, when the caller read the check of ``held`` itself (after
+        the write; ``still``: those still marked and unclaimed, :func:`.dirty.still_marked`),
+        e.g. in one statement with other work (:mod:`.afterwrite`)."""
+        if held:
+            self.checked_after += len(held)
+            await self._remark(held - frozenset(still))
+        if len(self._held) > MAX_HELD:
+            self._held.clear()
+        self._held.update(dict.fromkeys(windows))
+
     async def _check(self, jobs: list[frozenset[WindowKey]]) -> None:
         windows = frozenset().union(*jobs)
         self.checked_after += len(windows)
         async with self.db.engine.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
             ok = await dirty.still_marked(auto, windows)
-        lost = windows - ok
+        await self._remark(windows - ok)
+
+    async def _remark(self, lost: frozenset[WindowKey]) -> None:
         if lost:  # claimed or completed since this process marked them
             for w in lost:
                 self._held.pop(w, None)
