@@ -204,6 +204,21 @@ async def _wrk_flat(base: str, paths: list[str], seconds: float) -> dict[str, An
     }
 
 
+def procs_running() -> int:
+    """Runnable tasks on the machine now (``/proc/stat``), this bench's among them."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("procs_running"):
+            return int(line.split()[1])
+    return 0
+
+
+async def _sample_runnable(into: list[int], every_s: float = 0.5) -> None:
+    """``procs_running`` every ``every_s`` until cancelled: how crowded the cores were."""
+    while True:
+        into.append(procs_running())
+        await asyncio.sleep(every_s)
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its live children (``--workers``: the workers)."""
     total = cpu_seconds(pid)
@@ -269,16 +284,24 @@ async def public_api(
             else:
                 await _wrk_flat(base, mix, WARM_UP_S)
             load0 = os.getloadavg()
+            runnable: list[int] = []
+            sampler = asyncio.ensure_future(_sample_runnable(runnable))
             cpu0, t0 = tree_cpu_seconds(api.pid), time.monotonic()
-            if name == "phones":
-                got = await _generators(base, mix, seconds, THINK_S, tmp)
-            else:
-                got = await _wrk_flat(base, mix, seconds)
+            try:
+                if name == "phones":
+                    got = await _generators(base, mix, seconds, THINK_S, tmp)
+                else:
+                    got = await _wrk_flat(base, mix, seconds)
+            finally:
+                sampler.cancel()
             cpu = tree_cpu_seconds(api.pid) - cpu0
             n = sum(r["requests"] for r in got["by_path"].values())
             got["api_cpu_share"] = round(cpu / (time.monotonic() - t0), 3)
             got["api_cpu_ms_per_request"] = round(cpu * 1000 / max(n, 1), 3)
             got["load_avg"] = [load0[0], os.getloadavg()[0]]
+            # runnable tasks on the 2 cores meanwhile (API, generators, stores, others')
+            got["runnable_mean_max"] = [round(sum(runnable) / max(len(runnable), 1), 1),
+                                        max(runnable, default=0)]  # fmt: skip
             out[name] = got
     finally:
         api.terminate()
