@@ -258,11 +258,8 @@ async def public_api(
     per path, all at once); ``workers`` API processes."""
     wrk_binary()  # missing: said before anything is started
     port = free_port()
-    api = spawn(
-        ["cloud", "serve", "--port", str(port), "--workers", str(workers)],
-        env,
-        tmp / f"api-{port}.log",
-    )
+    many = ["--workers", str(workers)] if workers > 1 else []
+    api = spawn(["cloud", "serve", "--port", str(port), *many], env, tmp / f"api-{port}.log")
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {"api_workers": workers}
     try:
