@@ -173,8 +173,8 @@ class CountRequests:
     latency up to the answer's start line (the app's ``api_metrics``).
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``)
-    ran every request through a task group and memory streams, about a quarter of the
-    API's CPU on a kept public body (py-spy, ``dehong bench services`` flat out). A
+    ran every request through a task group, memory streams and a streaming response
+    (py-spy on a kept public body, ``dehong bench services`` flat out). A
     request whose app raises is not counted (as before: the error handler outside
     answers it)."""
 
