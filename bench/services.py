@@ -354,8 +354,8 @@ async def run_async(short: bool, extra: list[str], workers: int = API_WORKERS) -
     seconds = 8.0 if short else 20.0
     per_day = 60.0 if short else 300.0
     paths = [*PUBLIC_URLS, *extra]
-    tmp = Path(tempfile.mkdtemp(prefix="dehong-bench-services-"))
     wrk_binary()  # missing: said before the export's minutes
+    tmp = Path(tempfile.mkdtemp(prefix="dehong-bench-services-"))
     influx = PrivateInflux(tmp / "influx")
     influx.start()
     pg = _fresh_pg()
