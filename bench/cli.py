@@ -82,7 +82,7 @@ def ingest_profile_arguments(p: argparse.ArgumentParser) -> None:
 def _services(args: argparse.Namespace) -> int:
     from bench.services import run
 
-    return _emit(run(short=args.short, urls=args.url))
+    return _emit(run(short=args.short, urls=args.url, workers=args.workers))
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -150,12 +150,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sv = kinds.add_parser(
         "services",
         help="public API (stations, showcase, an item, home) p99 at 100 concurrent phones "
-        "(think time) and flat out, interleaved with /healthz (goal < 100 ms), MOFCOM "
+        "(think time) and flat out (wrk), beside /healthz (goal < 100 ms), MOFCOM "
         "export of a simulated year (goal < 5 s)",
     )
     sv.add_argument("--short", action="store_true", help="8 s per phase, 60 orders a day")
     sv.add_argument("--url", action="append", default=[], metavar="PATH",
                     help="another public path to mix in (repeatable), e.g. /h5/")  # fmt: skip
+    sv.add_argument("--workers", type=int, default=2, metavar="N",
+                    help="API processes (dehong cloud serve --workers; default 2)")  # fmt: skip
     sv.set_defaults(handler=_services)
     tr = kinds.add_parser(
         "trips",

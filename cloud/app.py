@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -146,6 +147,29 @@ def create_app(
     from cloud.trace.router import router as trace_router
     from cloud.web.shell import install as install_web_shell
 
+    # /healthz first: a request is matched against the routes in order (declared last,
+    # it paid the whole scan, 0.9-1.4 ms of its CPU: bench services, flat out)
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        dependencies=[require("public")],
+        tags=["health"],
+        summary="Liveness and backing stores (public; 503 when degraded)",
+        responses={503: {"model": Health, "description": "A backing store is down"}},
+    )
+    async def healthz(request: Request) -> JSONResponse:
+        # both stores at once: each answer waits for its round trips, a turn of the
+        # event loop each, which on a loaded loop are most of the request's time
+        database_ok, ts_ok = await asyncio.gather(
+            _db_ok(request.app.state.db), _ping(request.app.state.tsdb)
+        )
+        health = Health(
+            status="ok" if database_ok and ts_ok else "degraded",
+            database="ok" if database_ok else "error",
+            timeseries="ok" if ts_ok else "error",
+        )
+        return JSONResponse(health.model_dump(), status_code=200 if health.status == "ok" else 503)
+
     # 422 documented with our Error model everywhere, not FastAPI's HTTPValidationError.
     # The public routers first: a request is matched against the routes in order, and
     # the phones' public API is the hot path (bench services: matching a public path
@@ -202,30 +226,16 @@ def create_app(
     # root; its default link is cloud.resolver.page.views.trace_page
     app.include_router(resolver_router)
 
-    @app.get(
-        "/healthz",
-        response_model=Health,
-        dependencies=[require("public")],
-        tags=["health"],
-        summary="Liveness and backing stores (public; 503 when degraded)",
-        responses={503: {"model": Health, "description": "A backing store is down"}},
-    )
-    async def healthz(request: Request) -> JSONResponse:
-        database_ok = True
-        try:
-            async with request.app.state.db.session() as s:
-                await s.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - any failure means "error", reported, not raised
-            database_ok = False
-        ts_ok = await _ping(request.app.state.tsdb)
-        health = Health(
-            status="ok" if database_ok and ts_ok else "degraded",
-            database="ok" if database_ok else "error",
-            timeseries="ok" if ts_ok else "error",
-        )
-        return JSONResponse(health.model_dump(), status_code=200 if health.status == "ok" else 503)
-
     return app
+
+
+async def _db_ok(db: Database) -> bool:
+    try:
+        async with db.session() as s:
+            await s.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means "error", reported, not raised
+        return False
+    return True
 
 
 async def _ping(store: TimeSeriesStore) -> bool:

@@ -85,6 +85,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
     p.add_argument("--host", default=None, help="default: DEHONG_API_HOST (127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="default: DEHONG_API_PORT (8080)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="API processes on the port (uvicorn's workers; default 1). Each keeps its own "
+        "rate-limit buckets, kept public bodies and metrics; not with "
+        "DEHONG_POSITIONS_OSMAND_WITH_API",
+    )
     p.set_defaults(handler=_serve)
 
     p = sub.add_parser("ingest", help="run an ingest worker")
@@ -364,22 +372,64 @@ def freeze_after_startup(app: Any) -> None:
     app.router.lifespan_context = lifespan
 
 
+def _workers(text: str) -> int:
+    """``--workers``: a whole number of processes, 1 to 64."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers: {text!r} is not a whole number") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"--workers: {n} is outside 1-64")
+    return n
+
+
+def worker_app() -> Any:
+    """The app of one of ``cloud serve --workers N``'s processes (uvicorn's factory,
+    ``cloud.cli:worker_app``): made from the environment's settings, frozen after its
+    startup like the single process's."""
+    from cloud.app import create_app
+
+    app = create_app(_settings())
+    freeze_after_startup(app)
+    return app
+
+
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
     import uvicorn
 
-    from cloud.app import InsecureSettingsError, create_app
+    from cloud.app import InsecureSettingsError, check_secret, create_app
     from cloud.logistics.positions.config import PositionSettings
     from cloud.logistics.positions.serve import serve_api_with_osmand
 
     settings = _settings()
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    if args.workers > 1:
+        if PositionSettings().osmand_with_api:
+            return _fail(
+                f"--workers {args.workers}: DEHONG_POSITIONS_OSMAND_WITH_API serves the OsmAnd "
+                "port from the API's one process; use --workers 1, or run the OsmAnd port on "
+                "its own (dehong logistics osmand-serve) and unset it"
+            )
+        try:
+            check_secret(settings)  # refused here, not in each worker
+        except InsecureSettingsError as exc:
+            return _fail(str(exc))
+        uvicorn.run(
+            "cloud.cli:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            proxy_headers=True,
+        )
+        return 0
     try:
         app = create_app(settings)
     except InsecureSettingsError as exc:
         return _fail(str(exc))
     freeze_after_startup(app)
-    host, port = args.host or settings.api_host, args.port or settings.api_port
     positions = PositionSettings()
     if positions.osmand_with_api:
         # the OsmAnd port (5055) too, on the API's intake (DEHONG_POSITIONS_OSMAND_WITH_API)

@@ -85,6 +85,9 @@ elif ! fc-list 2>/dev/null | grep -qi -e wqy -e "noto sans cjk"; then
   apt_install fonts-wqy-microhei
 fi
 
+# --- wrk (the flat-out phase of `dehong bench services`: 100 connections from C) ------
+command -v wrk >/dev/null || apt_install wrk || log "wrk: not installed (dehong bench services needs it)"
+
 # --- poppler-utils (pdftoppm: tests/cloud/test_labels.py rasterises the label sheet) --
 # Without it the test still decodes the sheet's QR codes from its own fill operators.
 if ! command -v pdftoppm >/dev/null; then

@@ -47,7 +47,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 R = responses(401, 403, 404, 409, 422)
 
 
-def today_of(request: Request) -> date:
+async def today_of(request: Request) -> date:
     """Beijing's date, or the app's injected clock (``app.state.supervision_today``)."""
     clock = getattr(request.app.state, "supervision_today", None)
     return clock() if clock is not None else datetime.now(BEIJING).date()

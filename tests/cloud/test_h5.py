@@ -4,6 +4,7 @@ accepted form, each bad input named, 303 to the resolver)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
@@ -152,3 +153,31 @@ def test_classify_and_unbracketed_fields() -> None:
     assert classify("CF-1") == "lot" and classify("/01/x") == "uri"
     assert classify(f"01{G}10X") == "element_string"
     assert parse_element_string(f"01{G}11260101\x1d10L1") == (G, "L1", None)
+
+
+async def test_the_home_answer_is_made_again_beside_its_clients() -> None:
+    """In its last ``ahead`` seconds and for one ``ttl`` after it, the home answer is
+    served at once while the next is computed (one at a time); later, the client waits."""
+    now, made, gate = [0.0], [], asyncio.Event()
+
+    async def make() -> dict[str, int]:
+        made.append(1)
+        if len(made) > 1:
+            await gate.wait()
+        return {"n": len(made)}
+
+    cache = service.HomeCache(ttl=60.0, clock=lambda: now[0], ahead=10.0)
+    first = await cache.get(make)
+    now[0] = 49.9
+    assert (await cache.get(make)) is first and len(made) == 1
+    now[0] = 50.0
+    assert (await cache.get(make)) is first
+    await asyncio.sleep(0)
+    now[0] = 100.0  # past its end, the next one still being computed: nobody waits
+    assert (await cache.get(make)) is first and len(made) == 2
+    gate.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert (await cache.get(make)) == {"n": 2}
+    now[0] = 50.0 + 120.0  # computed from 50.0: served until 110.0, then for 60 s more
+    assert (await cache.get(make)) == {"n": 3}

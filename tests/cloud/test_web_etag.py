@@ -54,14 +54,48 @@ async def test_a_kept_body_is_served_until_a_write_or_its_time_bound() -> None:
     gen[0] += 1  # a write
     second = await cache.get(("/a", ""), make)
     assert len(made) == 2 and second.tag != first.tag
-    now[0] = 10.0  # the bound for other processes' writes
-    await cache.get(("/a", ""), make)
+    now[0] = 10.0  # the bound for other processes' writes: served, and made again beside
+    assert (await cache.get(("/a", ""), make)) is second
+    await asyncio.sleep(0)
     assert len(made) == 3
+    assert (await cache.get(("/a", ""), make)) is not second
     # at most `size` keys: the least recently used goes first
     await cache.get(("/b", ""), make)
     await cache.get(("/c", ""), make)
     await cache.get(("/a", ""), make)
-    assert len(made) == 6 and (cache.hits, cache.misses) == (1, 6)
+    assert len(made) == 6 and (cache.hits, cache.misses) == (3, 5)
+
+
+async def test_a_kept_body_is_made_again_beside_its_clients_not_before_them() -> None:
+    """From the last 20 % of its time bound, and for one more bound after it, a kept
+    body is answered at once while its next one is made (one at a time); a body nobody
+    asked for in that time is not served: the next client waits for a new one."""
+    now, made, gate = [0.0], [], asyncio.Event()
+
+    async def make() -> list[int]:
+        made.append(1)
+        if len(made) > 1:
+            await gate.wait()
+        return [len(made)]
+
+    cache = BodyCache(ttl=10.0, clock=lambda: now[0], generation=lambda: 1)
+    first = await cache.get(("/s", ""), make)
+    now[0] = 7.9
+    assert (await cache.get(("/s", ""), make)) is first and len(made) == 1
+    now[0] = 8.0  # the last 20 %: the next one starts beside
+    assert (await cache.get(("/s", ""), make)) is first
+    await asyncio.sleep(0)
+    assert len(made) == 2
+    now[0] = 15.0  # past its bound while the next one is made: nobody waits for it
+    assert (await cache.get(("/s", ""), make)) is first and len(made) == 2
+    gate.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    second = await cache.get(("/s", ""), make)
+    assert second.body == b"[2]" and len(made) == 2
+    now[0] = 28.0  # made at 8.0: bound 18.0, served while made again until 28.0
+    third = await cache.get(("/s", ""), make)
+    assert third.body == b"[3]" and len(made) == 3
 
 
 async def test_clients_missing_together_share_one_computation() -> None:
