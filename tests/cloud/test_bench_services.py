@@ -1,5 +1,6 @@
-"""``dehong bench services``' flat-out phase (bench/services.py, bench/wrk_flat.lua):
-100 connections split over the paths, one wrk process per path; the script's JSON line
+"""``dehong bench services``' flat-out phases (bench/services.py, bench/wrk_flat.lua):
+100 connections split over the paths, one wrk process per path, and each path alone
+with 100; the script's JSON line
 is read; each request carries an X-Forwarded-For from the pool, in turn; without wrk
 the bench says how to get it before running anything."""
 
@@ -78,6 +79,15 @@ async def test_wrk_loads_each_path_from_the_pool_of_addresses() -> None:
     port = server.sockets[0].getsockname()[1]
     async with server:
         got = await services._wrk_flat(f"http://127.0.0.1:{port}", ["/a", "/b"], 1.0)
+        seen_at_once = {p: len(v) for p, v in seen.items()}
+        each = await services._wrk_each(f"http://127.0.0.1:{port}", ["/a", "/b"], 1.0)
+    # each path alone: all 100 connections on it, one path after the other
+    assert [f["connections"] for f in each["by_path"].values()] == [100, 100]
+    for path, figures in each["by_path"].items():
+        assert figures["errors"] == 0
+        assert figures["requests"] >= len(seen[path]) - seen_at_once[path] - 100 > 0
+    for path in seen:
+        del seen[path][seen_at_once[path] :]
     assert got["generator"] == "wrk" and got["generator_cpu_share"] >= 0
     for path, offset in (("/a", 0), ("/b", services.FORWARDED_POOL // 2)):
         figures = got["by_path"][path]
