@@ -13,6 +13,7 @@ import contextlib
 import math
 import sqlite3
 from collections.abc import Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -286,17 +287,24 @@ class SqliteStore(TimeSeriesStore):
             return []
         where, args = _in_counties(counties)
 
-        def _q(db: sqlite3.Connection) -> list[tuple[int, str, float]]:
-            return db.execute(
-                "SELECT ts, field, value FROM points WHERE measurement = ? AND device = ? "
-                f"AND ts >= ? AND ts < ? {where} ORDER BY ts",
-                (measurement, device, start_ms, end_ms, *args),
-            ).fetchall()
+        one = (
+            "SELECT ts, value FROM points WHERE measurement = ? AND device = ? AND field = ? "
+            f"AND ts >= ? AND ts < ? {where}"
+        )
 
-        out: dict[int, dict[str, float]] = {}
-        for ts, field, value in await self._run(_q):
-            out.setdefault(int(ts), {})[field] = float(value)
-        return sorted(out.items())
+        def _q(db: sqlite3.Connection) -> list[tuple[int, dict[str, float]]]:
+            # One range scan of the key per field (in key order: by time, then county),
+            # not a scan of all the device's rows sorted by time.
+            names = [r[0] for r in db.execute(_FIELDS_OF_DEVICE, (measurement, device) * 2)]
+            cols = []
+            for name in names:
+                rows = db.execute(one, (measurement, device, name, start_ms, end_ms, *args))
+                got = rows.fetchall()
+                if got:
+                    cols.append((name, got))
+            return _pivot(cols)
+
+        return await self._run(_q)
 
     async def previous(
         self,
@@ -432,6 +440,41 @@ class SqliteStore(TimeSeriesStore):
             return int(db.execute(sql + ")", args).fetchone()[0])
 
         return await self._run(_q)
+
+
+#: The fields a device has (in ``points``), by a seek per field on the key rather than
+#: a scan of its rows (the "loose index scan" of a recursive query).
+_FIELDS_OF_DEVICE = """
+WITH RECURSIVE f(name) AS (
+    SELECT (SELECT MIN(field) FROM points WHERE measurement = ? AND device = ?)
+    UNION ALL
+    SELECT (SELECT MIN(field) FROM points WHERE measurement = ? AND device = ?
+            AND field > f.name)
+    FROM f WHERE f.name IS NOT NULL
+)
+SELECT name FROM f WHERE name IS NOT NULL
+"""
+
+
+def _pivot(cols: list[tuple[str, list[tuple[int, float]]]]) -> list[tuple[int, dict[str, float]]]:
+    """``(ts, {field: value})`` by time from each field's ``(ts, value)`` rows in time
+    order (of a field's rows with equal times, from several counties, the last wins)."""
+    if not cols:
+        return []
+    names = [name for name, _ in cols]
+    times = [[r[0] for r in rows] for _, rows in cols]
+    values = [[r[1] for r in rows] for _, rows in cols]
+    first = times[0]
+    if all(ts == first for ts in times) and len(set(first)) == len(first):
+        # the usual case: every field at every instant, once
+        rows = map(dict, map(zip, repeat(names), zip(*values, strict=True)))
+        return list(zip(first, rows, strict=True))
+    by_field = [dict(zip(ts, vs, strict=True)) for ts, vs in zip(times, values, strict=True)]
+    out: dict[int, dict[str, float]] = {}
+    for name, got in zip(names, by_field, strict=True):
+        for t, v in got.items():
+            out.setdefault(t, {})[name] = v
+    return sorted(out.items())
 
 
 def _in_counties(counties: Counties) -> tuple[str, list[str]]:
