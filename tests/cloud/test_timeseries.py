@@ -7,6 +7,7 @@ import time
 import pytest
 
 from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError
+from cloud.timeseries.base import columns_of_rows
 from cloud.timeseries.lineprotocol import point_line, quote_ident, quote_string
 
 T0 = (int(time.time() * 1000) - 86_400_000) // 60_000 * 60_000  # a minute boundary, yesterday
@@ -175,3 +176,13 @@ async def test_raw_rows_by_time_with_each_instants_fields(ts_store) -> None:  # 
     uniform = await ts_store.raw_rows("cold_room", "gw-a.room-2", T0, T0 + 1)
     assert uniform == [(T0, {"temperature": 9.0})]
     assert await ts_store.raw_rows("cold_room", dev, T0, T0 + 3000, counties=[]) == []
+    # the same as columns (None: a field not written at that instant)
+    cols = await ts_store.raw_columns("cold_room", dev, T0, T0 + 3000, counties=["533103"])
+    assert cols == columns_of_rows(mine)
+    assert cols[0] == [T0, T0 + 1000, T0 + 2000]
+    assert cols[1]["temperature"] == [1.0, None, 2.0]
+    assert await ts_store.raw_columns("cold_room", "gw-a.room-2", T0, T0 + 1) == (
+        [T0],
+        {"temperature": [9.0]},
+    )
+    assert await ts_store.raw_columns("cold_room", dev, T0, T0 + 3000, counties=[]) == ([], {})

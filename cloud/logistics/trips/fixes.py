@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from cloud.timeseries.base import QUALITY_SUFFIX, Counties, TimeSeriesStore
 
@@ -79,6 +80,25 @@ def fixes_of_rows(rows: Iterable[tuple[int, Mapping[str, float]]]) -> list[Fix]:
     return out
 
 
+def fixes_of_columns(times: list[int], cols: Mapping[str, list[float | None]]) -> list[Fix]:
+    """The fixes of raw columns (:meth:`TimeSeriesStore.raw_columns`): those of
+    :func:`fix_of_row` on each instant's fields, without a row of fields each."""
+    missing = [None] * len(times)
+    own = [cols.get(k, missing) for k in ("lat", "lon", "speed_kmh", "accuracy_m")]
+    names = _attr_names(cols)
+    attr_cols = [cols[k] for k in names]
+    if any(None in c for c in attr_cols):  # some attributes not at every instant
+        attrs: Iterable[dict[str, float]] = (
+            {k: v for k, v in zip(names, vs, strict=True) if v is not None}
+            for vs in zip(*attr_cols, strict=True)
+        )
+    elif names:
+        attrs = map(dict, map(zip, repeat(names), zip(*attr_cols, strict=True)))
+    else:
+        attrs = ({} for _ in times)
+    return list(map(Fix, times, *own, attrs))
+
+
 def timeseries_fixes_loader(
     store: TimeSeriesStore, *, measurement: str = "vehicle", counties: Counties = None
 ) -> FixesLoader:
@@ -87,8 +107,10 @@ def timeseries_fixes_loader(
     every county, for jobs), one fix per instant with its metrics by name."""
 
     async def load(vehicle: str, start_ms: int, end_ms: int) -> list[Fix]:
-        rows = await store.raw_rows(measurement, vehicle, start_ms, end_ms, counties=counties)
-        return fixes_of_rows(rows)
+        times, cols = await store.raw_columns(
+            measurement, vehicle, start_ms, end_ms, counties=counties
+        )
+        return fixes_of_columns(times, cols)
 
     return load
 
