@@ -123,6 +123,16 @@ def fold_quality(newest: dict[str, tuple[int, float]]) -> list[LatestValue]:
     return out
 
 
+#: Raw points as columns: the instants by time, and each field's value at each
+#: (None: the field was not written at that instant).
+RawColumns = tuple[list[int], dict[str, list[float | None]]]
+
+
+def columns_of_rows(rows: Sequence[tuple[int, Mapping[str, float]]]) -> RawColumns:
+    names = dict.fromkeys(k for _, f in rows for k in f)
+    return [t for t, _ in rows], {n: [f.get(n) for _, f in rows] for n in names}
+
+
 class TimeSeriesStore(abc.ABC):
     """What ingest and the API need from a time-series database, and no more."""
 
@@ -256,6 +266,20 @@ class TimeSeriesStore(abc.ABC):
         counties: Counties = None,
     ) -> list[tuple[int, dict[str, float]]]:
         """Raw points of one device in [start, end): ``(ts_ms, fields)`` by time."""
+
+    async def raw_columns(
+        self,
+        measurement: str,
+        device: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        counties: Counties = None,
+    ) -> RawColumns:
+        """:meth:`raw_rows` as columns (for a reader that wants them so: fewer objects)."""
+        return columns_of_rows(
+            await self.raw_rows(measurement, device, start_ms, end_ms, counties=counties)
+        )
 
     @abc.abstractmethod
     async def write_rollups(self, resolution: Resolution, points: Sequence[Point]) -> None:

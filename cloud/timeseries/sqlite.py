@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from cloud.timeseries.base import (
     Counties,
     LatestValue,
     Point,
+    RawColumns,
     TimeSeriesError,
     TimeSeriesStore,
+    columns_of_rows,
     fold_quality,
 )
 from cloud.timeseries.evidence import EvidenceData, EvidenceReads, merge_window_parts
@@ -273,6 +276,31 @@ class SqliteStore(TimeSeriesStore):
                     mine[w] = part
         return out
 
+    def _raw_fetch(
+        self, measurement: str, device: str, start_ms: int, end_ms: int, counties: Counties
+    ) -> Callable[[sqlite3.Connection], list[tuple[str, list[tuple[int, float]]]]]:
+        """What raw_rows and raw_columns read: each field's ``(ts, value)`` rows."""
+        where, args = _in_counties(counties)
+
+        one = (
+            "SELECT ts, value FROM points WHERE measurement = ? AND device = ? AND field = ? "
+            f"AND ts >= ? AND ts < ? {where}"
+        )
+
+        def _fetch(db: sqlite3.Connection) -> list[tuple[str, list[tuple[int, float]]]]:
+            # One range scan of the key per field (in key order: by time, then county),
+            # not a scan of all the device's rows sorted by time.
+            names = [r[0] for r in db.execute(_FIELDS_OF_DEVICE, (measurement, device) * 2)]
+            cols = []
+            for name in names:
+                rows = db.execute(one, (measurement, device, name, start_ms, end_ms, *args))
+                got = rows.fetchall()
+                if got:
+                    cols.append((name, got))
+            return cols
+
+        return _fetch
+
     async def raw_rows(
         self,
         measurement: str,
@@ -284,19 +312,22 @@ class SqliteStore(TimeSeriesStore):
     ) -> list[tuple[int, dict[str, float]]]:
         if counties is not None and not counties:
             return []
-        where, args = _in_counties(counties)
+        fetch = self._raw_fetch(measurement, device, start_ms, end_ms, counties)
+        return await self._run(lambda db: _pivot(fetch(db)))
 
-        def _q(db: sqlite3.Connection) -> list[tuple[int, str, float]]:
-            return db.execute(
-                "SELECT ts, field, value FROM points WHERE measurement = ? AND device = ? "
-                f"AND ts >= ? AND ts < ? {where} ORDER BY ts",
-                (measurement, device, start_ms, end_ms, *args),
-            ).fetchall()
-
-        out: dict[int, dict[str, float]] = {}
-        for ts, field, value in await self._run(_q):
-            out.setdefault(int(ts), {})[field] = float(value)
-        return sorted(out.items())
+    async def raw_columns(
+        self,
+        measurement: str,
+        device: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        counties: Counties = None,
+    ) -> RawColumns:
+        if counties is not None and not counties:
+            return [], {}
+        fetch = self._raw_fetch(measurement, device, start_ms, end_ms, counties)
+        return await self._run(lambda db: _columns(fetch(db)))
 
     async def previous(
         self,
@@ -432,6 +463,57 @@ class SqliteStore(TimeSeriesStore):
             return int(db.execute(sql + ")", args).fetchone()[0])
 
         return await self._run(_q)
+
+
+#: The fields a device has (in ``points``), by a seek per field on the key rather than
+#: a scan of its rows (the "loose index scan" of a recursive query).
+_FIELDS_OF_DEVICE = """
+WITH RECURSIVE f(name) AS (
+    SELECT (SELECT MIN(field) FROM points WHERE measurement = ? AND device = ?)
+    UNION ALL
+    SELECT (SELECT MIN(field) FROM points WHERE measurement = ? AND device = ?
+            AND field > f.name)
+    FROM f WHERE f.name IS NOT NULL
+)
+SELECT name FROM f WHERE name IS NOT NULL
+"""
+
+
+def _pivot(cols: list[tuple[str, list[tuple[int, float]]]]) -> list[tuple[int, dict[str, float]]]:
+    """``(ts, {field: value})`` by time from each field's ``(ts, value)`` rows in time
+    order (of a field's rows with equal times, from several counties, the last wins)."""
+    if not cols:
+        return []
+    names = [name for name, _ in cols]
+    times = [[r[0] for r in rows] for _, rows in cols]
+    values = [[r[1] for r in rows] for _, rows in cols]
+    first = times[0]
+    if all(ts == first for ts in times) and len(set(first)) == len(first):
+        # the usual case: every field at every instant, once
+        rows = map(dict, map(zip, repeat(names), zip(*values, strict=True)))
+        return list(zip(first, rows, strict=True))
+    by_field = [dict(zip(ts, vs, strict=True)) for ts, vs in zip(times, values, strict=True)]
+    out: dict[int, dict[str, float]] = {}
+    for name, got in zip(names, by_field, strict=True):
+        for t, v in got.items():
+            out.setdefault(t, {})[name] = v
+    return sorted(out.items())
+
+
+def _columns(cols: list[tuple[str, list[tuple[int, float]]]]) -> RawColumns:
+    """:func:`_pivot` as columns; the usual case (every field at every instant, once)
+    without a row of its own."""
+    if not cols:
+        return [], {}
+    times = [r[0] for r in cols[0][1]]
+    if all(len(rows) == len(times) for _, rows in cols) and len(set(times)) == len(times):
+        out = {}
+        for name, rows in cols:
+            if [r[0] for r in rows] != times:
+                return columns_of_rows(_pivot(cols))
+            out[name] = [r[1] for r in rows]
+        return times, out  # type: ignore[return-value]
+    return columns_of_rows(_pivot(cols))
 
 
 def _in_counties(counties: Counties) -> tuple[str, list[str]]:

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from cloud.timeseries import QUALITY_SUFFIX, Point, TimeSeriesError
+from cloud.timeseries.base import columns_of_rows
 from cloud.timeseries.lineprotocol import point_line, quote_ident, quote_string
 
 T0 = (int(time.time() * 1000) - 86_400_000) // 60_000 * 60_000  # a minute boundary, yesterday
@@ -146,3 +147,42 @@ async def test_aggregate_parts_of_every_device(ts_store) -> None:  # type: ignor
     assert (
         await ts_store.aggregate_parts("cold_room", [], "temperature", span, 300_000, "raw") == {}
     )
+
+
+async def test_raw_rows_by_time_with_each_instants_fields(ts_store) -> None:  # type: ignore[no-untyped-def]
+    """raw_rows: one row per instant in time order, holding the fields written at that
+    instant (not every field everywhere), only the device's, in [start, end), under the
+    counties asked for."""
+    dev = "gw-a.room-1"
+    await ts_store.write([
+        pt(T0 + 2000, temperature=2.0, humidity=60.0),
+        pt(T0, temperature=1.0),
+        pt(T0 + 1000, humidity=70.0, door=1.0),
+        pt(T0 + 3000, temperature=3.0),  # past the end
+        pt(T0 - 1000, temperature=0.5),  # before the start
+        Point("cold_room", "gw-a.room-2", "533103", "coop-1", T0, {"temperature": 9.0}),
+        Point("cold_room", dev, "533102", "coop-2", T0 + 2000, {"co2": 400.0}),
+    ])  # fmt: skip
+    mine = await ts_store.raw_rows("cold_room", dev, T0, T0 + 3000, counties=["533103"])
+    assert mine == [
+        (T0, {"temperature": 1.0}),
+        (T0 + 1000, {"humidity": 70.0, "door": 1.0}),
+        (T0 + 2000, {"temperature": 2.0, "humidity": 60.0}),
+    ]
+    both = await ts_store.raw_rows("cold_room", dev, T0, T0 + 3000)
+    at_2s = {k: v for t, f in both if t == T0 + 2000 for k, v in f.items()}
+    assert at_2s == {"temperature": 2.0, "humidity": 60.0, "co2": 400.0}
+    assert [t for t, _ in both] == sorted(t for t, _ in both)
+    uniform = await ts_store.raw_rows("cold_room", "gw-a.room-2", T0, T0 + 1)
+    assert uniform == [(T0, {"temperature": 9.0})]
+    assert await ts_store.raw_rows("cold_room", dev, T0, T0 + 3000, counties=[]) == []
+    # the same as columns (None: a field not written at that instant)
+    cols = await ts_store.raw_columns("cold_room", dev, T0, T0 + 3000, counties=["533103"])
+    assert cols == columns_of_rows(mine)
+    assert cols[0] == [T0, T0 + 1000, T0 + 2000]
+    assert cols[1]["temperature"] == [1.0, None, 2.0]
+    assert await ts_store.raw_columns("cold_room", "gw-a.room-2", T0, T0 + 1) == (
+        [T0],
+        {"temperature": [9.0]},
+    )
+    assert await ts_store.raw_columns("cold_room", dev, T0, T0 + 3000, counties=[]) == ([], {})

@@ -166,3 +166,26 @@ def test_douglas_peucker_importance_equals_the_recursive_algorithm() -> None:
         keep = {0, len(x) - 1}
         dp(0, len(x) - 1, tol, keep)
         assert sorted(keep) == np.flatnonzero(imp > tol).tolist()
+
+
+def test_importance_of_several_polylines_is_each_ones_own() -> None:
+    """importance(parts=...): several polylines in one pass, each as if on its own
+    (what a recompute's trips' replay tracks use), in both deviation modes."""
+    rng = np.random.default_rng(7)
+    lens = [0, 1, 2, 3, 50, 700, 1, 400]
+    x = np.cumsum(rng.normal(10, 4, sum(lens)))
+    y = np.cumsum(rng.normal(0, 4, sum(lens)))
+    for vertical in (False, True):
+        together = importance(x, y, 0.5, vertical=vertical, parts=lens)
+        alone = []
+        at = 0
+        for n in lens:
+            alone.append(importance(x[at : at + n], y[at : at + n], 0.5, vertical=vertical))
+            at += n
+        assert np.array_equal(together, np.concatenate(alone))
+    try:
+        importance(x, y, 0.5, parts=[1, 2])
+    except ValueError as exc:
+        assert "parts" in str(exc)
+    else:
+        raise AssertionError("parts not summing to the points was accepted")

@@ -19,10 +19,6 @@ _RAD = math.pi / 180
 _NAN = float("nan")
 
 
-def _num(v: float | None) -> float:
-    return _NAN if v is None or not math.isfinite(v) else float(v)
-
-
 @dataclass(slots=True)
 class Track:
     """Position fixes in time order: ``t`` (int64 ms), ``lat``, ``lon``, ``speed``
@@ -69,17 +65,28 @@ def steps(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return d
 
 
+def _floats(values: list[float | None]) -> np.ndarray:
+    """As float64, None as NaN."""
+    return np.array(values, dtype=float) if values else np.zeros(0)
+
+
 def track_of(fixes: Sequence[Fix], max_accuracy_m: float | None = None) -> Track:
     """The position fixes (valid coordinates, accuracy within the limit) as a Track."""
-    pos = [f for f in fixes if f.has_position]
-    if max_accuracy_m is not None:
-        pos = [f for f in pos if f.accuracy_m is None or f.accuracy_m <= max_accuracy_m]
-    n = len(pos)
-    t = np.fromiter((f.t_ms for f in pos), dtype=np.int64, count=n)
-    lat = np.fromiter((f.lat for f in pos), dtype=float, count=n)  # type: ignore[misc]
-    lon = np.fromiter((f.lon for f in pos), dtype=float, count=n)  # type: ignore[misc]
-    speed = np.fromiter((_num(f.speed_kmh) for f in pos), dtype=float, count=n)
-    acc = np.fromiter((_num(f.accuracy_m) for f in pos), dtype=float, count=n)
+    t = np.array([f.t_ms for f in fixes], dtype=np.int64)
+    lat = _floats([f.lat for f in fixes])
+    lon = _floats([f.lon for f in fixes])
+    accs = [f.accuracy_m for f in fixes]
+    acc = _floats(accs)
+    # Fix.has_position (None is NaN here), and an accuracy within the limit or unknown
+    with np.errstate(invalid="ignore"):
+        pos = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        if max_accuracy_m is not None:
+            pos &= (acc <= max_accuracy_m) | np.array([a is None for a in accs], dtype=bool)
+    speed = _floats([f.speed_kmh for f in fixes])[pos]
+    t, lat, lon, acc = t[pos], lat[pos], lon[pos], acc[pos]
+    speed[~np.isfinite(speed)] = _NAN
+    acc[~np.isfinite(acc)] = _NAN
+    n = len(t)
     # by time; of equal times the greatest (lat, lon, speed, accuracy; NaN last) is kept
     order = np.lexsort((acc, speed, lon, lat, t))
     t, lat, lon, speed, acc = t[order], lat[order], lon[order], speed[order], acc[order]
@@ -93,15 +100,17 @@ def track_of(fixes: Sequence[Fix], max_accuracy_m: float | None = None) -> Track
 def series_of(fixes: Sequence[Fix], key: str) -> Series:
     """The readings of attribute ``key`` (finite, above absolute zero for temperatures),
     one per instant (the greatest of equal times)."""
-    pairs = sorted(
-        (f.t_ms, float(v))
-        for f in fixes
-        if (v := f.attrs.get(key)) is not None and math.isfinite(v) and v > -273.15
-    )
-    keep = [p for i, p in enumerate(pairs) if i + 1 == len(pairs) or pairs[i + 1][0] != p[0]]
-    return Series(
-        np.array([p[0] for p in keep], dtype=np.int64), np.array([p[1] for p in keep], dtype=float)
-    )
+    t = np.array([f.t_ms for f in fixes], dtype=np.int64)
+    v = _floats([f.attrs.get(key) for f in fixes])
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(v) & (v > -273.15)
+    t, v = t[ok], v[ok]
+    order = np.lexsort((v, t))
+    t, v = t[order], v[order]
+    keep = np.ones(len(t), dtype=bool)
+    if len(t) > 1:
+        keep[:-1] = t[1:] != t[:-1]
+    return Series(t[keep], v[keep])
 
 
 def plane_scale(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,9 @@ accuracy_m, temp1, ...)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from cloud.timeseries.base import QUALITY_SUFFIX, Counties, TimeSeriesStore
 
@@ -46,16 +47,56 @@ FixesLoader = Callable[[str, int, int], Awaitable[Sequence[Fix]]]
 _OWN = {"lat", "lon", "speed_kmh", "accuracy_m"}
 
 
+def _attr_names(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(k for k in names if k not in _OWN and not k.endswith(QUALITY_SUFFIX))
+
+
 def fix_of_row(t_ms: int, fields: Mapping[str, float]) -> Fix:
-    attrs = {k: v for k, v in fields.items() if k not in _OWN and not k.endswith(QUALITY_SUFFIX)}
     return Fix(
         t_ms,
         fields.get("lat"),
         fields.get("lon"),
         fields.get("speed_kmh"),
         fields.get("accuracy_m"),
-        attrs,
+        {k: fields[k] for k in _attr_names(fields)},
     )
+
+
+def fixes_of_rows(rows: Iterable[tuple[int, Mapping[str, float]]]) -> list[Fix]:
+    """:func:`fix_of_row` of each row; the attributes' names are worked out once per
+    set of field names (rows of a device mostly share one)."""
+    plans: dict[tuple[str, ...], tuple[str, ...]] = {}
+    out = []
+    for t, f in rows:
+        key = tuple(f)
+        names = plans.get(key)
+        if names is None:
+            names = plans[key] = _attr_names(key)
+        get = f.get
+        out.append(
+            Fix(t, get("lat"), get("lon"), get("speed_kmh"), get("accuracy_m"),
+                {k: f[k] for k in names})
+        )  # fmt: skip
+    return out
+
+
+def fixes_of_columns(times: list[int], cols: Mapping[str, list[float | None]]) -> list[Fix]:
+    """The fixes of raw columns (:meth:`TimeSeriesStore.raw_columns`): those of
+    :func:`fix_of_row` on each instant's fields, without a row of fields each."""
+    missing = [None] * len(times)
+    own = [cols.get(k, missing) for k in ("lat", "lon", "speed_kmh", "accuracy_m")]
+    names = _attr_names(cols)
+    attr_cols = [cols[k] for k in names]
+    if any(None in c for c in attr_cols):  # some attributes not at every instant
+        attrs: Iterable[dict[str, float]] = (
+            {k: v for k, v in zip(names, vs, strict=True) if v is not None}
+            for vs in zip(*attr_cols, strict=True)
+        )
+    elif names:
+        attrs = map(dict, map(zip, repeat(names), zip(*attr_cols, strict=True)))
+    else:
+        attrs = ({} for _ in times)
+    return list(map(Fix, times, *own, attrs))
 
 
 def timeseries_fixes_loader(
@@ -66,8 +107,10 @@ def timeseries_fixes_loader(
     every county, for jobs), one fix per instant with its metrics by name."""
 
     async def load(vehicle: str, start_ms: int, end_ms: int) -> list[Fix]:
-        rows = await store.raw_rows(measurement, vehicle, start_ms, end_ms, counties=counties)
-        return [fix_of_row(t, f) for t, f in rows]
+        times, cols = await store.raw_columns(
+            measurement, vehicle, start_ms, end_ms, counties=counties
+        )
+        return fixes_of_columns(times, cols)
 
     return load
 

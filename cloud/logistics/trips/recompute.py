@@ -38,7 +38,7 @@ from cloud.logistics.trips.storage import (
     TrackedTrip,
     TripTrack,
 )
-from cloud.logistics.trips.track import pack, trip_points
+from cloud.logistics.trips.track import pack, trips_points
 
 log = logging.getLogger(__name__)
 
@@ -316,8 +316,8 @@ async def _replace(
     ]
     session.add_all(ev_rows)
     await session.flush()
-    for row, it in trips:
-        pts = trip_points(an.track, an.temps, it.first, it.last, tp)
+    spans = [(it.first, it.last) for _, it in trips]
+    for (row, _), pts in zip(trips, trips_points(an.track, an.temps, spans, tp), strict=True):
         session.add(TripTrack(trip_id=row.id, n=len(pts), data=pack(pts)))
     await session.flush()
     new_enters = 0

@@ -11,21 +11,37 @@ stops: those points have importance 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
-def importance(x: np.ndarray, y: np.ndarray, floor: float, *, vertical: bool = False) -> np.ndarray:
+def importance(
+    x: np.ndarray,
+    y: np.ndarray,
+    floor: float,
+    *,
+    vertical: bool = False,
+    parts: Sequence[int] | None = None,
+) -> np.ndarray:
     """DP importance of each point of the polyline (x, y); the ends are inf.
     ``vertical``: deviation measured along y (a time series: temperature against time)
-    instead of perpendicular to the chord (a route on a plane)."""
+    instead of perpendicular to the chord (a route on a plane). ``parts``: (x, y) holds
+    several polylines one after the other, of these lengths, each simplified on its own
+    (the same as one call each, in one pass)."""
     n = len(x)
     imp = np.zeros(n)
     if n == 0:
         return imp
-    imp[0] = imp[-1] = np.inf
-    s = np.array([0], dtype=np.int64)
-    e = np.array([n - 1], dtype=np.int64)
-    cap = np.array([np.inf])
+    lens = np.array([n] if parts is None else parts, dtype=np.int64)
+    if int(lens.sum()) != n:
+        raise ValueError(f"parts: lengths sum to {int(lens.sum())}, not the {n} points")
+    lens = lens[lens > 0]
+    e = np.cumsum(lens) - 1
+    s = e - lens + 1
+    imp[s] = np.inf
+    imp[e] = np.inf
+    cap = np.full(len(s), np.inf)
     while len(s):
         inner = e - s - 1
         keep = inner > 0

@@ -11,6 +11,7 @@ are not stored; a replay with ``max_points`` answers the best-scoring ones, in t
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,23 +60,51 @@ def temps_at(temps: Series, t: np.ndarray) -> np.ndarray:
 
 def trip_points(track: Track, temps: Series, a: int, b: int, p: TripParams) -> Points:
     """The scored points of fixes a..b of ``track``, those scoring >= 1 kept."""
-    sl = slice(a, b + 1)
-    t, lat, lon = track.t[sl], track.lat[sl], track.lon[sl]
-    temp = temps_at(temps, t)
-    kx, ky = plane_scale(np.array([lat[0]]))
-    x = ((lon - lon[0] + 540) % 360 - 180) * kx[0]
-    y = (lat - lat[0]) * ky[0]
-    score = importance(x, y, p.track_tolerance_m * 0.5) / p.track_tolerance_m
-    have = np.isfinite(temp)
-    if have.sum() >= 2:
-        hi = np.flatnonzero(have)
-        ti = importance(t[hi] / 1000.0, temp[hi], p.track_tolerance_c * 0.5, vertical=True)
-        score[hi] = np.maximum(score[hi], ti / p.track_tolerance_c)
-        score[hi[np.argmin(temp[hi])]] = np.inf
-        score[hi[np.argmax(temp[hi])]] = np.inf
-    keep = np.flatnonzero(score >= 1.0)
-    pts = Points(t, lat, lon, track.speed[sl], temp, score)
-    return pts.pick(keep)
+    return trips_points(track, temps, [(a, b)], p)[0]
+
+
+def trips_points(
+    track: Track, temps: Series, spans: Sequence[tuple[int, int]], p: TripParams
+) -> list[Points]:
+    """:func:`trip_points` of each (a, b) in ``spans``; the simplification of all of them
+    in one pass (:func:`importance` of several polylines)."""
+    parts, xs, ys, temp_of, have_of = [], [], [], [], []
+    for a, b in spans:
+        sl = slice(a, b + 1)
+        t, lat, lon = track.t[sl], track.lat[sl], track.lon[sl]
+        temp = temps_at(temps, t)
+        kx, ky = plane_scale(np.array([lat[0]]))
+        xs.append(((lon - lon[0] + 540) % 360 - 180) * kx[0])
+        ys.append((lat - lat[0]) * ky[0])
+        parts.append(len(t))
+        have = np.isfinite(temp)
+        temp_of.append(temp)
+        have_of.append(np.flatnonzero(have) if have.sum() >= 2 else None)
+    if not spans:
+        return []
+    route = importance(np.concatenate(xs), np.concatenate(ys), p.track_tolerance_m * 0.5,
+                       parts=parts) / p.track_tolerance_m  # fmt: skip
+    scores = np.split(route, np.cumsum(parts)[:-1])
+    warm = [(i, hi) for i, hi in enumerate(have_of) if hi is not None]
+    if warm:
+        tx = np.concatenate([track.t[spans[i][0] : spans[i][1] + 1][hi] / 1000.0 for i, hi in warm])
+        ty = np.concatenate([temp_of[i][hi] for i, hi in warm])
+        lens = [len(hi) for _, hi in warm]
+        tis = np.split(
+            importance(tx, ty, p.track_tolerance_c * 0.5, vertical=True, parts=lens),
+            np.cumsum(lens)[:-1],
+        )
+        for (i, hi), ti in zip(warm, tis, strict=True):
+            score, temp = scores[i], temp_of[i]
+            score[hi] = np.maximum(score[hi], ti / p.track_tolerance_c)
+            score[hi[np.argmin(temp[hi])]] = np.inf
+            score[hi[np.argmax(temp[hi])]] = np.inf
+    out = []
+    for (a, b), score, temp in zip(spans, scores, temp_of, strict=True):
+        sl = slice(a, b + 1)
+        pts = Points(track.t[sl], track.lat[sl], track.lon[sl], track.speed[sl], temp, score)
+        out.append(pts.pick(np.flatnonzero(score >= 1.0)))
+    return out
 
 
 def pack(pts: Points) -> bytes:
