@@ -210,8 +210,3 @@ class HomeCache:
             log.warning("h5 home: computing the next answer ahead failed", exc_info=True)
         finally:
             self._refresh = None
-        async with self._lock:
-            if self._value is None or self.clock() >= self._until:
-                self._value = await make()
-                self._until = self.clock() + self.ttl
-            return self._value
