@@ -82,7 +82,11 @@ def _note_commit(conn: Any) -> None:
 
 
 def _note_rollback(conn: Any) -> None:
-    conn.info.pop("dehong_wrote", None)
+    # an invalidated connection (dropped mid-transaction, a cancelled statement) has no
+    # info to clear; reading it raises PendingRollbackError from inside the rollback,
+    # which hid the error that caused it and left the rollback unfinished
+    if not conn.invalidated:
+        conn.info.pop("dehong_wrote", None)
 
 
 class Database:
