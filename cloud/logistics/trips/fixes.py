@@ -51,38 +51,10 @@ def _attr_names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(k for k in names if k not in _OWN and not k.endswith(QUALITY_SUFFIX))
 
 
-def fix_of_row(t_ms: int, fields: Mapping[str, float]) -> Fix:
-    return Fix(
-        t_ms,
-        fields.get("lat"),
-        fields.get("lon"),
-        fields.get("speed_kmh"),
-        fields.get("accuracy_m"),
-        {k: fields[k] for k in _attr_names(fields)},
-    )
-
-
-def fixes_of_rows(rows: Iterable[tuple[int, Mapping[str, float]]]) -> list[Fix]:
-    """:func:`fix_of_row` of each row; the attributes' names are worked out once per
-    set of field names (rows of a device mostly share one)."""
-    plans: dict[tuple[str, ...], tuple[str, ...]] = {}
-    out = []
-    for t, f in rows:
-        key = tuple(f)
-        names = plans.get(key)
-        if names is None:
-            names = plans[key] = _attr_names(key)
-        get = f.get
-        out.append(
-            Fix(t, get("lat"), get("lon"), get("speed_kmh"), get("accuracy_m"),
-                {k: f[k] for k in names})
-        )  # fmt: skip
-    return out
-
-
 def fixes_of_columns(times: list[int], cols: Mapping[str, list[float | None]]) -> list[Fix]:
-    """The fixes of raw columns (:meth:`TimeSeriesStore.raw_columns`): those of
-    :func:`fix_of_row` on each instant's fields, without a row of fields each."""
+    """The fixes of raw columns (:meth:`TimeSeriesStore.raw_columns`), one per instant:
+    ``lat``, ``lon``, ``speed_kmh``, ``accuracy_m`` its own (None where not written), every
+    other field written at that instant an attribute (quality fields left out)."""
     missing = [None] * len(times)
     own = [cols.get(k, missing) for k in ("lat", "lon", "speed_kmh", "accuracy_m")]
     names = _attr_names(cols)
