@@ -479,41 +479,45 @@ SELECT name FROM f WHERE name IS NOT NULL
 """
 
 
+def _aligned(cols: list[tuple[str, list[tuple[int, float]]]]) -> list[int] | None:
+    """The instants of every field, when each field has exactly these, once (the usual
+    case: every field at every instant); else None."""
+    times = [r[0] for r in cols[0][1]]
+    if len(set(times)) != len(times):
+        return None
+    for _, rows in cols[1:]:
+        if len(rows) != len(times) or [r[0] for r in rows] != times:
+            return None
+    return times
+
+
 def _pivot(cols: list[tuple[str, list[tuple[int, float]]]]) -> list[tuple[int, dict[str, float]]]:
     """``(ts, {field: value})`` by time from each field's ``(ts, value)`` rows in time
     order (of a field's rows with equal times, from several counties, the last wins)."""
     if not cols:
         return []
     names = [name for name, _ in cols]
-    times = [[r[0] for r in rows] for _, rows in cols]
-    values = [[r[1] for r in rows] for _, rows in cols]
-    first = times[0]
-    if all(ts == first for ts in times) and len(set(first)) == len(first):
-        # the usual case: every field at every instant, once
+    times = _aligned(cols)
+    if times is not None:
+        values = [[r[1] for r in rows] for _, rows in cols]
         rows = map(dict, map(zip, repeat(names), zip(*values, strict=True)))
-        return list(zip(first, rows, strict=True))
-    by_field = [dict(zip(ts, vs, strict=True)) for ts, vs in zip(times, values, strict=True)]
+        return list(zip(times, rows, strict=True))
     out: dict[int, dict[str, float]] = {}
-    for name, got in zip(names, by_field, strict=True):
-        for t, v in got.items():
+    for name, got in cols:
+        for t, v in dict(got).items():
             out.setdefault(t, {})[name] = v
     return sorted(out.items())
 
 
 def _columns(cols: list[tuple[str, list[tuple[int, float]]]]) -> RawColumns:
-    """:func:`_pivot` as columns; the usual case (every field at every instant, once)
-    without a row of its own."""
+    """:func:`_pivot` as columns; the usual case (:func:`_aligned`) without a row of
+    its own."""
     if not cols:
         return [], {}
-    times = [r[0] for r in cols[0][1]]
-    if all(len(rows) == len(times) for _, rows in cols) and len(set(times)) == len(times):
-        out = {}
-        for name, rows in cols:
-            if [r[0] for r in rows] != times:
-                return columns_of_rows(_pivot(cols))
-            out[name] = [r[1] for r in rows]
-        return times, out  # type: ignore[return-value]
-    return columns_of_rows(_pivot(cols))
+    times = _aligned(cols)
+    if times is None:
+        return columns_of_rows(_pivot(cols))
+    return times, {name: [r[1] for r in rows] for name, rows in cols}
 
 
 def _in_counties(counties: Counties) -> tuple[str, list[str]]:
