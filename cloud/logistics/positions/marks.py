@@ -64,9 +64,7 @@ class WindowMarks:
         again if claimed since); all of them are held from now on."""
         if held:
             await self._checks.submit(held)
-        if len(self._held) > MAX_HELD:
-            self._held.clear()
-        self._held.update(dict.fromkeys(windows))
+        self._hold(windows)
 
     async def checked(
         self,
@@ -80,6 +78,10 @@ class WindowMarks:
         if held:
             self.checked_after += len(held)
             await self._remark(held - frozenset(still))
+        self._hold(windows)
+
+    def _hold(self, windows: Collection[WindowKey]) -> None:
+        """All of ``windows`` are held from now on (the set bounded by ``MAX_HELD``)."""
         if len(self._held) > MAX_HELD:
             self._held.clear()
         self._held.update(dict.fromkeys(windows))
