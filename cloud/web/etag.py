@@ -101,8 +101,6 @@ class BodyCache:
     ) -> None:
         self.ttl, self.size, self.clock, self.generation = ttl, size, clock, generation
         self.ahead_s = ttl * ahead
-        #: after its time bound, a kept body is still served while its next one is made
-        self.stale_s = ttl
         self._kept: OrderedDict[tuple[str, ...], Kept] = OrderedDict()
         self._running: dict[tuple[str, ...], tuple[int, asyncio.Future[Kept]]] = {}
         self.hits = self.misses = 0
@@ -110,7 +108,9 @@ class BodyCache:
     async def get(self, key: tuple[str, ...], make: Callable[[], Awaitable[Any]]) -> Kept:
         gen, now = self.generation(), self.clock()
         kept = self._kept.get(key)
-        if kept is not None and kept.generation == gen and now < kept.until + self.stale_s:
+        # past its time bound, a kept body is served for one more ``ttl`` while its next
+        # one is made
+        if kept is not None and kept.generation == gen and now < kept.until + self.ttl:
             self._kept.move_to_end(key)
             self.hits += 1
             if now >= kept.until - self.ahead_s and key not in self._running:
