@@ -164,9 +164,8 @@ def supervision_reminders(db: Database, notifier: Any, channels: Sequence[str]) 
             )
         sent = await tick(db, notifier, list(channels), beijing_day(now))
         failed = [s for s in sent if any(st != "sent" for st in s.statuses)]
-        summary = f"reminders={sum(s.what == 'reminder' for s in sent)} " + (
-            f"overdue={sum(s.what == 'overdue' for s in sent)}"
-        )
+        reminders = sum(s.what == "reminder" for s in sent)
+        summary = f"reminders={reminders} overdue={len(sent) - reminders}"
         if failed:
             # the notifier keeps them (retries, dead letters); say so, but they are recorded
             summary += f" not_delivered={len(failed)} (see the notification log)"
