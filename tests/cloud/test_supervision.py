@@ -513,27 +513,24 @@ async def _test_bulletin_from_live_figures_not_connected_reads_weijieru(env: Api
     async def training(_s: Any, county: str, month: str) -> dict[str, int | str | None]:
         return {"sessions": 2, "trainees": 57}
 
-    figures.register_source("services.training", training)
-    try:
-        r = await env.client.post(
-            f"{API}/bulletins", headers=h, json={"county": HOME, "month": "2026-03"}
-        )
-    finally:
-        figures.unregister_source("services.training")
-    got = {f["key"]: f for f in r.json()["figures"]}
+    async def bulletin_with(source: str, fn: Any) -> dict[str, Any]:
+        """The March bulletin's figures by key, with ``fn`` registered as ``source``."""
+        figures.register_source(source, fn)
+        try:
+            r = await env.client.post(
+                f"{API}/bulletins", headers=h, json={"county": HOME, "month": "2026-03"}
+            )
+        finally:
+            figures.unregister_source(source)
+        return {f["key"]: f for f in r.json()["figures"]}
+
+    got = await bulletin_with("services.training", training)
     assert (got["trainees"]["value"], got["trainees"]["status"]) == ("57", "ok")
 
     async def poverty(_s: Any, county: str, month: str) -> dict[str, int | str | None]:
         return {"households_linked": None, "income_brought": "1200.00"}  # under 5: suppressed
 
-    figures.register_source("services.poverty", poverty)
-    try:
-        r = await env.client.post(
-            f"{API}/bulletins", headers=h, json={"county": HOME, "month": "2026-03"}
-        )
-    finally:
-        figures.unregister_source("services.poverty")
-    got = {f["key"]: f for f in r.json()["figures"]}
+    got = await bulletin_with("services.poverty", poverty)
     # connected, but a small cell: suppressed, not "not connected"
     assert (got["households_linked"]["value"], got["households_linked"]["status"]) == (
         None, "已抑制")  # fmt: skip
