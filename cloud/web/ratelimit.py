@@ -74,12 +74,6 @@ def client_address(request: Request, proxies: tuple[Network, ...]) -> str:
     return peer
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float
-
-
 class TokenBuckets:
     """Token buckets by key. ``take(key)`` answers None (allowed) or the seconds to wait."""
 
@@ -95,33 +89,32 @@ class TokenBuckets:
         self.burst = burst
         self.max_keys = max_keys
         self.clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        #: key -> (tokens, at): a pair of floats, which the collector leaves untracked
+        #: (a bucket object per address was walked by every full collection)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def take(self, key: str) -> float | None:
         if self.rate <= 0:
             return None
         now = self.clock()
-        b = self._buckets.get(key)
-        if b is None:
-            b = _Bucket(float(self.burst), now)
-            self._buckets[key] = b
-            if len(self._buckets) > self.max_keys:
-                self._prune(now)
+        found = self._buckets.get(key)
+        if found is None:
+            tokens = float(self.burst)
         else:
             self._buckets.move_to_end(key)
-            b.tokens = min(float(self.burst), b.tokens + (now - b.at) * self.rate)
-            b.at = now
-        if b.tokens >= 1.0:
-            b.tokens -= 1.0
-            return None
-        return (1.0 - b.tokens) / self.rate
+            tokens = min(float(self.burst), found[0] + (now - found[1]) * self.rate)
+        allowed = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        if found is None and len(self._buckets) > self.max_keys:
+            self._prune(now)
+        return None if allowed else (1.0 - tokens) / self.rate
 
     def _prune(self, now: float) -> None:
         """Drop full buckets (idle long enough to refill), oldest first; then, if still
         too many, the least recently used."""
         full_after = self.burst / self.rate
         for key in list(self._buckets):
-            if now - self._buckets[key].at >= full_after:
+            if now - self._buckets[key][1] >= full_after:
                 del self._buckets[key]
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
