@@ -11,15 +11,16 @@ from the database: the serialised body and its tag are kept per app, path, query
 host, and served again while this process's :func:`cloud.db.write_generation` is the
 one read before ``make`` ran and at most ``BODY_TTL_S`` seconds have passed (the bound
 for writes by other processes); ``make`` runs only on a miss, and **ahead**: a request
-in a kept body's last ``REFRESH_AHEAD`` of its life, or in the ``BODY_TTL_S`` after it
+in a kept body's last ``REFRESH_AHEAD`` of its life, or in the ``BODY_STALE_S`` after it
 (while no write in this process made it stale), is answered with it and starts the next
-computation beside it (one at a time), so that under steady traffic no client waits for
-one; past that the next request waits as on a miss. A body is thus at most about
-``2 * BODY_TTL_S`` (20 s) older than another process's write, still well inside the
-``max-age=60`` the answers give phones and proxies. (At 100 clients flat out, all the
-clients of a path waited for the computation at each expiry: its database round trips,
-each a turn of a saturated event loop, were the path's p99, 0.6-1.9 s; ``dehong bench
-services``.)
+computation beside it (one at a time), so that no client waits for one while the path is
+asked at least once a minute; past that the next request waits as on a miss. Under
+steady traffic a body is thus about ``BODY_TTL_S`` (10 s) behind another process's
+write; the first answer after a quiet spell may be a minute old, the ``max-age=60`` the
+answers give phones and proxies anyway. (At 100 clients flat out, all the clients of a
+path waited for the computation at each expiry: its database round trips, each a turn of
+a saturated event loop, were the path's p99, 0.6-1.9 s; and with 10 s of grace only, so
+did the first clients of a path quiet for half a minute; ``dehong bench services``.)
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from cloud.db import write_generation
 
 #: how long a kept public body may be served without a write in this process
 BODY_TTL_S = 10.0
+#: how long past its bound a kept body is still answered while its next one is made:
+#: to a minute in all, the ``max-age=60`` the public answers give phones and proxies
+BODY_STALE_S = 50.0
 #: the share of a kept body's life at its end in which a request refreshes it ahead
 REFRESH_AHEAD = 0.2
 #: kept bodies per app (least recently used dropped first)
@@ -88,7 +92,7 @@ class Kept:
 class BodyCache:
     """Serialised public answers by key, fresh while the write generation read before
     computing them is current and ``ttl`` has not passed; refreshed ahead from the last
-    ``ahead`` share of ``ttl`` and served while refreshed for ``ttl`` more (see the
+    ``ahead`` share of ``ttl`` and served while refreshed for ``stale`` more (see the
     module's docstring)."""
 
     def __init__(
@@ -98,9 +102,10 @@ class BodyCache:
         clock: Callable[[], float] = time.monotonic,
         generation: Callable[[], int] = write_generation,
         ahead: float = REFRESH_AHEAD,
+        stale: float = BODY_STALE_S,
     ) -> None:
         self.ttl, self.size, self.clock, self.generation = ttl, size, clock, generation
-        self.ahead_s = ttl * ahead
+        self.ahead_s, self.stale = ttl * ahead, stale
         self._kept: OrderedDict[tuple[str, ...], Kept] = OrderedDict()
         self._running: dict[tuple[str, ...], tuple[int, asyncio.Future[Kept]]] = {}
         self.hits = self.misses = 0
@@ -108,9 +113,9 @@ class BodyCache:
     async def get(self, key: tuple[str, ...], make: Callable[[], Awaitable[Any]]) -> Kept:
         gen, now = self.generation(), self.clock()
         kept = self._kept.get(key)
-        # past its time bound, a kept body is served for one more ``ttl`` while its next
+        # past its time bound, a kept body is served for ``stale`` more while its next
         # one is made
-        if kept is not None and kept.generation == gen and now < kept.until + self.ttl:
+        if kept is not None and kept.generation == gen and now < kept.until + self.stale:
             self._kept.move_to_end(key)
             self.hits += 1
             if now >= kept.until - self.ahead_s and key not in self._running:
