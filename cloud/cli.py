@@ -356,7 +356,14 @@ def freeze_after_startup(app: Any) -> None:
     A full (generation 2) collection walks every tracked object; with the whole app on
     the heap that stopped the event loop for 100-190 ms every few seconds under load,
     which was the API's p99 (``/auth/me`` 216 ms at 16 clients with a 32 ms median).
-    Frozen objects are still freed by reference counting; only cycles among them wait."""
+    Frozen objects are still freed by reference counting; only cycles among them wait.
+
+    FastAPI builds each included route's state (dependants, field adapters: 82,000
+    objects for our 349 routes) lazily, on the first request that walks it; built after
+    the freeze, that state made every full collection walk it again (70 ms under load,
+    every 5 s: the public API's p99 at 100 connections flat out), and SQLAlchemy
+    configures its mappers on the first query (29,000 objects more). Both are built
+    here, before the freeze (:func:`build_lazy_state`)."""
     import gc
     from contextlib import asynccontextmanager
 
@@ -365,11 +372,28 @@ def freeze_after_startup(app: Any) -> None:
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as state:
+            build_lazy_state(a)
             gc.collect()
             gc.freeze()
             yield state
 
     app.router.lifespan_context = lifespan
+
+
+def build_lazy_state(app: Any) -> None:
+    """Build now what the libraries otherwise make on the first request that needs it:
+    every route's state (FastAPI's effective route contexts, made on the first request
+    that walks the route) and the ORM's mapper configuration (on the first query)."""
+    from sqlalchemy.orm import configure_mappers
+
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before nested included routers: built at include time
+        pass
+    else:
+        for _ in iter_route_contexts(app.routes):
+            pass
+    configure_mappers()
 
 
 def _workers(text: str) -> int:
@@ -392,6 +416,19 @@ def worker_app() -> Any:
     app = create_app(_settings())
     freeze_after_startup(app)
     return app
+
+
+def server_options() -> dict[str, Any]:
+    """uvicorn's options for ``cloud serve`` (one process or each of ``--workers N``).
+
+    The event loop is asyncio's, not uvloop (which uvicorn would pick by itself): libuv
+    accepts one connection per loop turn ("unix: don't accept() connections in a loop",
+    libuv 1.45), and under load a turn serves every busy connection (10-30 ms), so a
+    burst of 100 new connections (a proxy opening more upstream connections, a crowd of
+    phones) waited up to 0.7 s for its first answer, one connection per turn; asyncio's
+    loop accepts every pending connection in one turn. Its cost here: about 4 % of the
+    public API's throughput flat out (``dehong bench services``)."""
+    return {"loop": "asyncio", "proxy_headers": True}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -422,7 +459,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             workers=args.workers,
-            proxy_headers=True,
+            **server_options(),
         )
         return 0
     try:
@@ -433,9 +470,10 @@ def _serve(args: argparse.Namespace) -> int:
     positions = PositionSettings()
     if positions.osmand_with_api:
         # the OsmAnd port (5055) too, on the API's intake (DEHONG_POSITIONS_OSMAND_WITH_API)
-        asyncio.run(serve_api_with_osmand(app, host, port, positions, proxy_headers=True))
+        opts = {k: v for k, v in server_options().items() if k != "loop"}  # asyncio.run's
+        asyncio.run(serve_api_with_osmand(app, host, port, positions, **opts))
         return 0
-    uvicorn.run(app, host=host, port=port, proxy_headers=True)
+    uvicorn.run(app, host=host, port=port, **server_options())
     return 0
 
 
