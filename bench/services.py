@@ -12,7 +12,8 @@ system's figures of issue 15, one JSON line.
      processes of 50, every client going through the paths in turn;
    - **flat out**: 100 keep-alive connections with no think time, split evenly over the
      paths, one ``wrk`` process per path (C, Debian's; ``bench/wrk_flat.lua``), all at
-     once: req/s, each path's p50/p90/p99/p99.9, the API's and wrk's CPU;
+     once: req/s, each path's p50/p90/p99/p99.9, the API's and wrk's CPU, and how the
+     connections were shared out between the API processes (``ss``, mid-phase);
    - **flat out, each path alone** (``flat_out_each``): 100 keep-alive connections on
      one path at a time (one wrk process, half the phase's seconds per path).
 
@@ -35,6 +36,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -163,6 +165,21 @@ def parse_wrk(stdout: str) -> dict[str, Any]:
     raise RuntimeError(f"wrk printed no JSON line: {stdout[-500:]!r}")
 
 
+async def connections_by_process(port: int) -> list[int]:
+    """Established connections to ``port`` per server process, most first (``ss``): how
+    the kernel's accepts shared the clients out between the API processes."""
+    proc = await asyncio.create_subprocess_exec(
+        "ss", "-tnpH", "state", "established", f"( sport = :{port} )",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    pids: dict[str, int] = {}
+    for line in out.decode().splitlines():
+        for pid in re.findall(r"pid=(\d+)", line)[:1]:
+            pids[pid] = pids.get(pid, 0) + 1
+    return sorted(pids.values(), reverse=True)
+
+
 async def _wrk_flat(base: str, paths: list[str], seconds: float) -> dict[str, Any]:
     """``CONCURRENCY`` connections flat out, split over the paths, one wrk process per
     path, all at once: each path's own percentiles, the total req/s and wrk's CPU (the
@@ -179,6 +196,8 @@ async def _wrk_flat(base: str, paths: list[str], seconds: float) -> dict[str, An
         )
         for i, (p, c) in enumerate(zip(paths, conns, strict=True))
     ]
+    await asyncio.sleep(seconds / 2)
+    split_out = await connections_by_process(int(base.rsplit(":", 1)[1]))
     outs = []
     for proc in procs:
         out, err = await proc.communicate()
@@ -203,6 +222,7 @@ async def _wrk_flat(base: str, paths: list[str], seconds: float) -> dict[str, An
         "rps": round(sum(r["rps"] for r in by_path.values()), 1),
         "generator": "wrk",
         "generator_cpu_share": round(cpu / wall, 3),
+        "connections_per_api_process": split_out,
     }
 
 
@@ -362,6 +382,7 @@ async def _wrk_each(base: str, paths: list[str], seconds: float) -> dict[str, An
     for p in paths:
         got = await _wrk_flat(base, [p], seconds)
         by_path.update(got["by_path"])
+        by_path[p]["connections_per_api_process"] = got["connections_per_api_process"]
         cpu.append(got["generator_cpu_share"])
     return {"by_path": by_path, "generator": "wrk", "generator_cpu_share_max": max(cpu)}
 

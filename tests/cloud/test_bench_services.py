@@ -84,6 +84,7 @@ async def test_wrk_loads_each_path_from_the_pool_of_addresses(
     async with server:
         got = await services._wrk_flat(f"http://127.0.0.1:{port}", ["/a", "/b"], 1.0)
     assert got["generator"] == "wrk" and got["generator_cpu_share"] >= 0
+    assert got["connections_per_api_process"] == [100]  # all on this process, from ss
     for path, offset in (("/a", 0), ("/b", services.FORWARDED_POOL // 2)):
         figures = got["by_path"][path]
         assert figures["connections"] == 50 and figures["errors"] == 0
