@@ -426,8 +426,8 @@ def server_options() -> dict[str, Any]:
     libuv 1.45), and under load a turn serves every busy connection (10-30 ms), so a
     burst of 100 new connections (a proxy opening more upstream connections, a crowd of
     phones) waited up to 0.7 s for its first answer, one connection per turn; asyncio's
-    loop accepts every pending connection in one turn. Its cost here: about 4 % of the
-    public API's throughput flat out (``dehong bench services``)."""
+    loop accepts every pending connection in one turn. Its cost here: a few % of the
+    public API's throughput flat out (docs/benchmarks.md, ``dehong bench services``)."""
     return {"loop": "asyncio", "proxy_headers": True}
 
 
