@@ -75,8 +75,14 @@ async def by_hand(env: ApiEnv, sql: str, **params: Any) -> None:
             await conn.execute(sql, params)  # type: ignore[arg-type]
 
 
-async def warm(env: ApiEnv, pw: PageWorld) -> tuple[str, str]:
-    """Two views of the HTML and of the JSON: the second of each from the cache."""
+async def warm(env: ApiEnv, pw: PageWorld, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Two views of the HTML and of the JSON: the second of each from the cache.
+
+    The page's clock stands still from here on: a cached page lives until the end of its
+    UTC minute, and a minute that turned between two of these views made a new page (a
+    200 where the 304 was due: a CI run of 2026-12-04 failed so)."""
+    now = views.utcnow()
+    monkeypatch.setattr(views, "utcnow", lambda: now)
     for _ in range(2):  # a build may sign the log's new head: the next one is cached
         html = await env.client.get(page_url(pw), headers=HTML)
         js = await env.client.get(f"/api/v1/public/trace/{pw.gtin}/{pw.lot}")
@@ -96,9 +102,11 @@ async def warm(env: ApiEnv, pw: PageWorld) -> tuple[str, str]:
     return html.headers["etag"], js.headers["etag"]
 
 
-async def test_warm_then_tamper_shows_the_warning(env: ApiEnv) -> None:
+async def test_warm_then_tamper_shows_the_warning(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pw = await seed(env, n=8)
-    html_tag, json_tag = await warm(env, pw)
+    html_tag, json_tag = await warm(env, pw, monkeypatch)
     r = await env.client.get(f"/api/v1/public/trace/{pw.gtin}/{pw.lot}")
     assert _verify(r.json()["verification"]) == []
     async with env.db.session() as s:
@@ -123,9 +131,9 @@ async def test_warm_then_tamper_shows_the_warning(env: ApiEnv) -> None:
     assert tampered["eventTime"] in html.text  # the bundle the browser checks
 
 
-async def test_warm_then_new_event_shows_it(env: ApiEnv) -> None:
+async def test_warm_then_new_event_shows_it(env: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     pw = await seed(env, n=9)
-    await warm(env, pw)
+    await warm(env, pw, monkeypatch)
     h = await env.headers(Role.COUNTY_ADMIN, pw.county)
     op = await env.client.get(f"/api/v1/trace/lots/{pw.gtin}/{pw.lot}/operator-view", headers=h)
     before = len(op.json()["events"])
@@ -147,7 +155,7 @@ async def test_a_cached_page_lives_until_the_end_of_its_minute(
     env: ApiEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pw = await seed(env, n=10)
-    await warm(env, pw)
+    await warm(env, pw, monkeypatch)
     first = (await env.client.get(f"/api/v1/public/trace/{pw.gtin}/{pw.lot}")).json()
     later = utcnow() + timedelta(minutes=1)
     monkeypatch.setattr(views, "utcnow", lambda: later)
@@ -157,9 +165,11 @@ async def test_a_cached_page_lives_until_the_end_of_its_minute(
     assert 'id="as-of"' in html.text and views.local(r.json()["generated_at"]) in html.text
 
 
-async def test_a_scan_is_recorded_on_every_view_of_a_cached_page(env: ApiEnv) -> None:
+async def test_a_scan_is_recorded_on_every_view_of_a_cached_page(
+    env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pw = await seed(env, n=11)
-    await warm(env, pw)
+    await warm(env, pw, monkeypatch)
     # a forged code on the cached lot: checked on each view, never the cached page
     for _ in range(2):
         r = await env.client.get(f"{page_url(pw)}/21/1?c=AAAAAAAAAA", headers=HTML)
