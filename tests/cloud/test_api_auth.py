@@ -175,6 +175,15 @@ async def test_healthz_is_public(env: ApiEnv) -> None:
     assert r.json() == {"status": "ok", "database": "ok", "timeseries": "ok"}
 
 
+async def test_livez_is_public_and_touches_no_store(env: ApiEnv) -> None:
+    """``/livez``: the process answers, whatever its stores do (a liveness probe that
+    does not restart the API for a database outage; the benches' trivial baseline)."""
+    await env.app.state.db.dispose()
+    env.app.state.db = None  # a store touched would fail the request
+    r = await env.client.get("/livez")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
 def test_demo_secret_refused_unless_demo(tmp_path: Path) -> None:
     s = Settings(database_url=f"sqlite:///{tmp_path}/x.db", jwt_secret=DEMO_JWT_SECRET)
     with pytest.raises(InsecureSettingsError, match="DEHONG_JWT_SECRET"):

@@ -146,6 +146,7 @@ SERIES = {"metric": "temp_c", "start": "2026-01-01T00:00:00Z", "end": "2026-01-0
 
 #: One request per route, on records of the caller's own county (HOME).
 REQUESTS: dict[tuple[str, str], Call] = {
+    ("GET", "/livez"): lambda e, h: e.client.get("/livez"),
     ("GET", "/healthz"): lambda e, h: e.client.get("/healthz"),
     ("POST", "/api/v1/auth/token"): lambda e, h: _login(e),
     ("GET", "/api/v1/auth/me"): lambda e, h: e.client.get("/api/v1/auth/me", headers=h),
