@@ -419,16 +419,12 @@ def worker_app() -> Any:
 
 
 def server_options() -> dict[str, Any]:
-    """uvicorn's options for ``cloud serve`` (one process or each of ``--workers N``).
+    """uvicorn's options for ``cloud serve`` (one process or each of ``--workers N``):
+    asyncio's loop (:mod:`cloud.web.serving`: uvloop accepts one connection per loop
+    turn) and the client's address from a trusted proxy's headers."""
+    from cloud.web.serving import SERVER_LOOP
 
-    The event loop is asyncio's, not uvloop (which uvicorn would pick by itself): libuv
-    accepts one connection per loop turn ("unix: don't accept() connections in a loop",
-    libuv 1.45), and under load a turn serves every busy connection (10-30 ms), so a
-    burst of 100 new connections (a proxy opening more upstream connections, a crowd of
-    phones) waited up to 0.7 s for its first answer, one connection per turn; asyncio's
-    loop accepts every pending connection in one turn. Its cost here: a few % of the
-    public API's throughput flat out (docs/benchmarks.md, ``dehong bench services``)."""
-    return {"loop": "asyncio", "proxy_headers": True}
+    return {"loop": SERVER_LOOP, "proxy_headers": True}
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import uvicorn
 
 from cloud.cli import server_options
@@ -92,3 +93,17 @@ def test_a_burst_of_new_connections_is_accepted_in_one_turn() -> None:
         stop.set()
         server.should_exit = True
         thread.join(10)
+
+
+def test_the_osmand_port_runs_on_the_same_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dehong logistics osmand-serve``: phones' fixes arrive on new connections in
+    bursts (back in coverage), so the OsmAnd port runs on the loop measured above too."""
+    import argparse
+
+    from cloud.logistics.positions import cli, serve
+
+    got: dict[str, Any] = {}
+    monkeypatch.setattr(serve, "standalone_app", lambda *_: "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: got.update(kw, app=app))
+    assert cli._osmand_serve(argparse.Namespace(host="127.0.0.1", port=0)) == 0
+    assert got["app"] == "app" and got["loop"] == server_options()["loop"] == "asyncio"

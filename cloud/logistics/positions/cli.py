@@ -102,6 +102,7 @@ def _osmand_serve(args: argparse.Namespace) -> int:
     from cloud.logistics.positions.config import PositionSettings
     from cloud.logistics.positions.serve import standalone_app
     from cloud.settings import get_settings
+    from cloud.web.serving import SERVER_LOOP
 
     ps = PositionSettings()
     uvicorn.run(
@@ -109,6 +110,7 @@ def _osmand_serve(args: argparse.Namespace) -> int:
         host=args.host or ps.osmand_host,
         port=args.port if args.port is not None else ps.osmand_port,
         access_log=False,  # a line per fix; refusals and store errors are logged
+        loop=SERVER_LOOP,  # every pending phone connection accepted in one turn
     )
     return 0
 
