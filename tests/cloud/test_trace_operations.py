@@ -451,6 +451,41 @@ async def test_a_retry_racing_the_first_attempt(env: ApiEnv) -> None:
         assert n == 2
 
 
+@pytest.fixture
+async def pg_env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    async with api_env("postgres", tmp_path) as e:
+        yield e
+
+
+@pytest.mark.postgres
+async def test_a_retry_whose_first_attempt_commits_between_its_reads(
+    pg_env: ApiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving that failed a CI run of ``test_a_retry_racing_the_first_attempt``
+    (PostgreSQL, read committed): the retry looks for the lot (none yet), the first
+    attempt commits the lot and its event, then the retry's registration finds the lot
+    and answered 409 "lot exists" instead of the first attempt's event, unchanged."""
+    from cloud.trace.operations import service
+
+    env = pg_env
+    w = await make_world(env.db)
+    h = await env.headers(Role.COUNTY_ADMIN, HOME)
+    body = _harvest(w, "RACE-3")
+    real, calls, first = service.create_lot, [], []
+
+    async def create_lot(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the retry, between its two reads: the first attempt commits
+            first.append(await env.client.post(f"{OPS}/harvest", json=body, headers=h))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "create_lot", create_lot)
+    retry = await env.client.post(f"{OPS}/harvest", json=body, headers=h)
+    assert first[0].status_code == 201, first[0].text
+    assert retry.status_code == 200 and retry.json()["outcome"] == "unchanged", retry.text
+    assert retry.json()["lot"]["id"] == first[0].json()["lot"]["id"]
+
+
 async def test_the_test_step_takes_the_tests_body(env: ApiEnv) -> None:
     w = await make_world(env.db)
     h = await env.headers(Role.COUNTY_ADMIN, HOME)
