@@ -240,47 +240,60 @@ async def _made_lot(
     field: str,
 ) -> TraceLot:
     """The lot a harvest or process makes: registered now, or, when it exists, the lot
-    of a retry (its event stored under this event_id, the same organisation, quantity
-    and unit); otherwise the lot service's answer (404, 409 the lot exists, 422).
+    of a retry (:func:`_retried`); otherwise the lot service's answer (404, 409 the lot
+    exists, 422).
 
-    A first attempt that commits between this function's look-up and its registration
-    (PostgreSQL reads committed rows statement by statement) is met by looking again:
-    the retry then finds that attempt's lot and event (a CI run answered 409 "lot exists"
-    to such a retry)."""
+    A first attempt that commits between the look-up and the registration (PostgreSQL
+    reads committed rows statement by statement) is met by looking again: the retry then
+    finds that attempt's lot and event (a CI run answered 409 "lot exists" to such a
+    retry)."""
     event_id = _identify(event)
-    for look in range(2):
-        existing = await session.scalar(
-            select(TraceLot).where(TraceLot.gtin == create.gtin, TraceLot.lot == create.lot)
-        )
-        if existing is not None:
-            retry = (
-                principal.can_see(existing.county)
-                and existing.org_id == create.org_id
-                and _same(existing.quantity, create.quantity)
-                and existing.unit == create.unit
-                and await _stored_event(session, event_id)
-            )
-            if retry:
-                _writable(existing, principal, field)
-                return existing
-        elif await _stored_event(session, event_id):
+    found = await _retried(session, create, principal, field, event_id)
+    if found is not None:
+        return found
+    _validated(event)  # before the lot is written: nothing half-made
+    try:
+        return await create_lot(session, create, principal)
+    except LotError as exc:
+        if exc.status == 409:  # registered since the look-up: by a racing first attempt?
+            found = await _retried(session, create, principal, field, event_id)
+            if found is not None:
+                return found
+        where = exc.field or "body"
+        if field != "body" and where.startswith("body."):
+            where = field + where.removeprefix("body")
+        raise ApiError(exc.status, f"{where}: {exc}", field=where) from None
+
+
+async def _retried(
+    session: AsyncSession, create: LotCreate, principal: Principal, field: str, event_id: str
+) -> TraceLot | None:
+    """The lot of a retry, if ``create`` names one: the lot exists, with its event stored
+    under ``event_id``, the same organisation, quantity and unit; None otherwise (409
+    when the lot does not exist but ``event_id`` names a stored event)."""
+    existing = await session.scalar(
+        select(TraceLot).where(TraceLot.gtin == create.gtin, TraceLot.lot == create.lot)
+    )
+    if existing is None:
+        if await _stored_event(session, event_id):
             raise ApiError(
                 409,
-                f"body.event_id: eventID {event_id} names a stored event with other content; "
-                "a new event needs its own eventID",
+                f"body.event_id: eventID {event_id} names a stored event with other content; a "
+                "new event needs its own eventID",
                 field="body.event_id",
             )
-        _validated(event)  # before the lot is written: nothing half-made
-        try:
-            return await create_lot(session, create, principal)
-        except LotError as exc:
-            if exc.status == 409 and existing is None and not look:
-                continue  # registered since the look-up: by a racing first attempt?
-            where = exc.field or "body"
-            if field != "body" and where.startswith("body."):
-                where = field + where.removeprefix("body")
-            raise ApiError(exc.status, f"{where}: {exc}", field=where) from None
-    raise AssertionError("unreachable: the second look returns or raises")
+        return None
+    retry = (
+        principal.can_see(existing.county)
+        and existing.org_id == create.org_id
+        and _same(existing.quantity, create.quantity)
+        and existing.unit == create.unit
+        and await _stored_event(session, event_id)
+    )
+    if not retry:
+        return None
+    _writable(existing, principal, field)
+    return existing
 
 
 async def _items(
