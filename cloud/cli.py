@@ -466,8 +466,8 @@ def _serve(args: argparse.Namespace) -> int:
     positions = PositionSettings()
     if positions.osmand_with_api:
         # the OsmAnd port (5055) too, on the API's intake (DEHONG_POSITIONS_OSMAND_WITH_API)
-        opts = {k: v for k, v in server_options().items() if k != "loop"}  # asyncio.run's
-        asyncio.run(serve_api_with_osmand(app, host, port, positions, **opts))
+        # uvicorn's Server.serve() runs on the caller's loop: asyncio.run's, the same choice
+        asyncio.run(serve_api_with_osmand(app, host, port, positions, **server_options()))
         return 0
     uvicorn.run(app, host=host, port=port, **server_options())
     return 0
