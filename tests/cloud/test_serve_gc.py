@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from cloud.cli import freeze_after_startup
 from tests.support.api import api_env
 from tests.support.schema import migrate_async
+from tests.support.services import serve_env
 
 
 async def test_startup_objects_are_frozen_and_later_garbage_is_collected(tmp_path: Path) -> None:
@@ -106,9 +106,8 @@ async def test_a_fresh_workers_mappers_are_configured_before_the_freeze(tmp_path
     (in this test process other tests have configured them already)."""
     url = f"sqlite:///{tmp_path / 'rel.db'}"
     await migrate_async(url)
-    env = {**os.environ, "DEHONG_DATABASE_URL": url, "DEHONG_TSDB_PATH": str(tmp_path / "ts.db"),
-           "DEHONG_INFLUX_URL": "", "DEHONG_JWT_SECRET": "k" + os.urandom(24).hex()}  # fmt: skip
-    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", _FRESH], env=env,
+    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", _FRESH],
+                                  env=serve_env(tmp_path, url),
                                   capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -18,13 +17,7 @@ import pytest
 
 from cloud.cli import _workers
 from tests.support.schema import migrate_async
-from tests.support.services import free_port
-
-
-def _env(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DEHONG_DATABASE_URL": url, "DEHONG_TSDB_PATH": str(tmp_path / "ts.db"),
-            "DEHONG_INFLUX_URL": "", "DEHONG_JWT_SECRET": "k" + os.urandom(24).hex(),
-            "DEHONG_POSITIONS_OSMAND_WITH_API": "false", **extra}  # fmt: skip
+from tests.support.services import free_port, serve_env
 
 
 def test_the_count_is_a_whole_number_from_1_to_64() -> None:
@@ -35,7 +28,7 @@ def test_the_count_is_a_whole_number_from_1_to_64() -> None:
 
 
 def test_workers_are_refused_beside_the_osmand_port(tmp_path: Path) -> None:
-    env = _env(
+    env = serve_env(
         tmp_path, f"sqlite:///{tmp_path / 'rel.db'}", DEHONG_POSITIONS_OSMAND_WITH_API="true"
     )
     out = subprocess.run(
@@ -56,7 +49,7 @@ async def test_two_workers_serve_one_port(tmp_path: Path) -> None:
         subprocess.Popen,
         [sys.executable, "-m", "dehong.cli", "cloud", "serve", "--port", str(port),
          "--workers", "2"],
-        env=_env(tmp_path, url), stdout=log, stderr=subprocess.STDOUT,
+        env=serve_env(tmp_path, url), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         async with httpx.AsyncClient(timeout=5) as c:

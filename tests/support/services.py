@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,12 @@ def terminate(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+def serve_env(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``dehong cloud serve`` (or worker) process of a test: its own
+    database ``url``, an SQLite time series under ``tmp_path``, a fresh JWT secret, the
+    OsmAnd port not served from the API; ``extra`` overrides."""
+    return {**os.environ, "DEHONG_DATABASE_URL": url, "DEHONG_TSDB_PATH": str(tmp_path / "ts.db"),
+            "DEHONG_INFLUX_URL": "", "DEHONG_JWT_SECRET": "k" + os.urandom(24).hex(),
+            "DEHONG_POSITIONS_OSMAND_WITH_API": "false", **extra}  # fmt: skip
